@@ -672,3 +672,563 @@ static void swiglu_backward(float *dinp, float *dw1, float *dw3, float *dw2, flo
     matmul_backward(dinp, dw1, da, inp, w1, N, C, F);
     matmul_backward(dinp, dw3, db, inp, w3, N, C, F);
 }
+
+// ---- the model state: one parameter buffer, one gradient buffer, AdamW moments, activations
+
+typedef struct {          // one layer's saved activations; N = B*T rows
+    float *x;             // [N,C] residual stream entering the layer
+    float *h1, *rstd1;    // [N,C], [N]   attention RMSNorm
+    float *q;             // [N,NH*dqk]   queries after RoPE
+    float *kva;           // [N,R+dr]     latent c and shared RoPE key (after RoPE)
+    float *c, *cn, *rstd_c; // [N,R]      latent, normalised latent, [N]
+    float *kvb;           // [N,NH*(dn+dv)]
+    float *k, *v;         // [N,NH*dqk], [N,NH*dv]  assembled per-head keys and values
+    float *att;           // [B,NH,T,T]   attention probabilities
+    float *y;             // [N,NH*dv]    attention output before W_O
+    float *x2;            // [N,C]        residual after attention
+    float *h2, *rstd2;    // [N,C], [N]   FFN RMSNorm
+    float *a, *b, *g;     // [N,F]        dense SwiGLU or the shared expert
+    float *s;             // [N,E]        router affinities sigmoid(W_r h)
+    int *topk;            // [N,K]        chosen experts
+    float *gate;          // [N,K]        gate weights, renormalised over the chosen k
+    int *slot_of;         // [N*K]        the slot of (n,k) in the gathered expert arrays
+    int *slot_token;      // [N*K]        the token of each slot
+    int expert_off[MAX_EXPERTS + 1];  // the slots of expert e are expert_off[e]..expert_off[e+1]-1
+    float *xg, *ea, *eb, *eg, *eout;  // [N*K,C], [N*K,Fe] x3, [N*K,C]  per-slot expert activations
+} LayerActs;
+
+typedef struct {
+    Config cfg;
+    char preset[16];
+    size_t num_params;
+    float *params_mem, *grads_mem, *m_mem, *v_mem;
+    Params params, grads;
+    float *decay_mask;                          // 1 for matrices, 0 for norm weights
+    float router_bias[MAX_LAYERS][MAX_EXPERTS]; // aux-loss-free balancing bias (no gradient)
+    float expert_load[MAX_LAYERS][MAX_EXPERTS]; // tokens routed to each expert since the last update
+    float balance_alpha;                        // weight of the sequence-wise balance loss (0 = off)
+    float aux_loss;                             // that loss, from the last forward
+    int step;                                   // optimizer steps taken
+    // activations, sized for up to cap_N rows and cap_att attention entries
+    int B, T, cap_N;
+    size_t cap_att;
+    LayerActs acts[MAX_LAYERS];
+    float *x_final, *hf, *rstdf, *logits, *dlogits;  // [N,C] [N,C] [N] [N,V] [N,V]
+    int *tokens;                                     // [N]
+    float *dx, *dh, *dbuf1, *dbuf2, *dbuf3, *dbuf4, *dbuf5, *dbuf6, *datt; // backward scratch
+} Model;
+
+static void model_init_params(Model *m, uint64_t seed);
+
+static Model *model_create(const Config *cfg, const char *preset, uint64_t seed) {
+    Model *m = mallocCheck(sizeof(Model));
+    m->cfg = *cfg;
+    snprintf(m->preset, sizeof m->preset, "%s", preset);
+    if (cfg->n_layer > MAX_LAYERS || cfg->n_experts > MAX_EXPERTS || cfg->d_rope % 2)
+        die("config out of range (layers <= %d, experts <= %d, even d_rope)", MAX_LAYERS, MAX_EXPERTS);
+    m->num_params = params_layout(cfg, NULL, &m->params);
+    m->params_mem = mallocCheck(m->num_params * sizeof(float));
+    m->grads_mem = mallocCheck(m->num_params * sizeof(float));
+    m->m_mem = mallocCheck(m->num_params * sizeof(float));
+    m->v_mem = mallocCheck(m->num_params * sizeof(float));
+    params_layout(cfg, m->params_mem, &m->params);
+    params_layout(cfg, m->grads_mem, &m->grads);
+    // weight decay on matrices only: norm weights are the tensors of one row
+    m->decay_mask = mallocCheck(m->num_params * sizeof(float));
+    for (size_t i = 0; i < m->num_params; i++) m->decay_mask[i] = 1.0f;
+    for (int l = 0; l < cfg->n_layer; l++) {
+        LayerParams *L = &m->params.layer[l];
+        memset(m->decay_mask + (L->attn_norm - m->params_mem), 0, cfg->d_model * sizeof(float));
+        memset(m->decay_mask + (L->kv_norm - m->params_mem), 0, cfg->kv_rank * sizeof(float));
+        memset(m->decay_mask + (L->ffn_norm - m->params_mem), 0, cfg->d_model * sizeof(float));
+    }
+    memset(m->decay_mask + (m->params.norm_f - m->params_mem), 0, cfg->d_model * sizeof(float));
+    model_init_params(m, seed);
+#ifdef R1_CUDA
+    cuda_register_params(m->params_mem, m->num_params);
+#endif
+    return m;
+}
+
+// normal(0, 0.02) for matrices (output projections scaled by 1/sqrt(2L), as GPT-2), 1 for norms
+static void model_init_params(Model *m, uint64_t seed) {
+    Rng r = rng_seed(seed);
+    Config *c = &m->cfg;
+    float std = 0.02f, std_out = 0.02f / sqrtf(2.0f * c->n_layer);
+    for (size_t i = 0; i < m->num_params; i++) m->params_mem[i] = m->decay_mask[i] ? std * rng_normal(&r) : 1.0f;
+    for (int l = 0; l < c->n_layer; l++) {
+        LayerParams *L = &m->params.layer[l];
+        int F = is_moe_layer(c, l) ? c->d_ff_expert : c->d_ff_dense;
+        size_t n_wo = (size_t)c->d_model * c->n_head * c->d_v, n_w2 = (size_t)c->d_model * F;
+        for (size_t i = 0; i < n_wo; i++) L->wo[i] = std_out * rng_normal(&r);
+        for (size_t i = 0; i < n_w2; i++) L->w2[i] = std_out * rng_normal(&r);
+        if (is_moe_layer(c, l))
+            for (size_t i = 0; i < n_w2 * c->n_experts; i++) L->ew2[i] = std_out * rng_normal(&r);
+    }
+    memset(m->router_bias, 0, sizeof m->router_bias);
+}
+
+static void acts_free(Model *m) {
+    for (int l = 0; l < MAX_LAYERS; l++) {
+        LayerActs *A = &m->acts[l];
+        float *fs[] = { A->x, A->h1, A->rstd1, A->q, A->kva, A->c, A->cn, A->rstd_c, A->kvb, A->k, A->v, A->att,
+                        A->y, A->x2, A->h2, A->rstd2, A->a, A->b, A->g, A->s, A->gate, A->xg, A->ea, A->eb, A->eg, A->eout };
+        for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) free(fs[i]);
+        free(A->topk); free(A->slot_of); free(A->slot_token);
+    }
+    float *fs[] = { m->x_final, m->hf, m->rstdf, m->logits, m->dlogits, m->dx, m->dh, m->dbuf1, m->dbuf2,
+                    m->dbuf3, m->dbuf4, m->dbuf5, m->dbuf6, m->datt };
+    for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) free(fs[i]);
+    free(m->tokens);
+    memset(m->acts, 0, sizeof m->acts);
+}
+
+static void model_free(Model *m) {
+    if (!m) return;
+    free(m->params_mem); free(m->grads_mem); free(m->m_mem); free(m->v_mem); free(m->decay_mask);
+    acts_free(m);
+    free(m);
+}
+
+static int imax(int a, int b) { return a > b ? a : b; }
+
+// (re)allocates the activations for B rows of T tokens
+static void model_ensure_acts(Model *m, int B, int T) {
+    Config *c = &m->cfg;
+    int N = B * T;
+    size_t att = (size_t)B * c->n_head * T * T;
+    m->B = B; m->T = T;
+    if (N <= m->cap_N && att <= m->cap_att) return;
+    acts_free(m);
+    N = imax(N, m->cap_N);
+    if (att < m->cap_att) att = m->cap_att;
+    m->cap_N = N; m->cap_att = att;
+    int C = c->d_model, NH = c->n_head, dqk = c->d_nope + c->d_rope, R = c->kv_rank, dr = c->d_rope;
+    int K = c->top_k, E = c->n_experts;
+    size_t fsz = sizeof(float);
+    int widest = imax(imax(C, NH * dqk), imax(NH * (c->d_nope + c->d_v), imax(c->d_ff_dense, c->d_ff_expert)));
+    widest = imax(widest, imax(R + dr, E));
+    for (int l = 0; l < c->n_layer; l++) {
+        LayerActs *A = &m->acts[l];
+        int F = is_moe_layer(c, l) ? c->d_ff_expert : c->d_ff_dense;
+        A->x = mallocCheck((size_t)N * C * fsz);     A->h1 = mallocCheck((size_t)N * C * fsz);
+        A->rstd1 = mallocCheck((size_t)N * fsz);     A->q = mallocCheck((size_t)N * NH * dqk * fsz);
+        A->kva = mallocCheck((size_t)N * (R + dr) * fsz);
+        A->c = mallocCheck((size_t)N * R * fsz);     A->cn = mallocCheck((size_t)N * R * fsz);
+        A->rstd_c = mallocCheck((size_t)N * fsz);
+        A->kvb = mallocCheck((size_t)N * NH * (c->d_nope + c->d_v) * fsz);
+        A->k = mallocCheck((size_t)N * NH * dqk * fsz); A->v = mallocCheck((size_t)N * NH * c->d_v * fsz);
+        A->att = mallocCheck(att * fsz);
+        A->y = mallocCheck((size_t)N * NH * c->d_v * fsz);
+        A->x2 = mallocCheck((size_t)N * C * fsz);    A->h2 = mallocCheck((size_t)N * C * fsz);
+        A->rstd2 = mallocCheck((size_t)N * fsz);
+        A->a = mallocCheck((size_t)N * F * fsz); A->b = mallocCheck((size_t)N * F * fsz); A->g = mallocCheck((size_t)N * F * fsz);
+        if (is_moe_layer(c, l)) {
+            A->s = mallocCheck((size_t)N * E * fsz);
+            A->topk = mallocCheck((size_t)N * K * sizeof(int));
+            A->gate = mallocCheck((size_t)N * K * fsz);
+            A->slot_of = mallocCheck((size_t)N * K * sizeof(int));
+            A->slot_token = mallocCheck((size_t)N * K * sizeof(int));
+            A->xg = mallocCheck((size_t)N * K * C * fsz);
+            A->ea = mallocCheck((size_t)N * K * F * fsz); A->eb = mallocCheck((size_t)N * K * F * fsz);
+            A->eg = mallocCheck((size_t)N * K * F * fsz); A->eout = mallocCheck((size_t)N * K * C * fsz);
+        }
+    }
+    int wk = imax(widest, K * C);
+    m->x_final = mallocCheck((size_t)N * C * fsz); m->hf = mallocCheck((size_t)N * C * fsz);
+    m->rstdf = mallocCheck((size_t)N * fsz);
+    m->logits = mallocCheck((size_t)N * c->vocab * fsz); m->dlogits = mallocCheck((size_t)N * c->vocab * fsz);
+    m->tokens = mallocCheck((size_t)N * sizeof(int));
+    m->dx = mallocCheck((size_t)N * C * fsz); m->dh = mallocCheck((size_t)N * C * fsz);
+    m->dbuf1 = mallocCheck((size_t)N * wk * fsz); m->dbuf2 = mallocCheck((size_t)N * wk * fsz);
+    m->dbuf3 = mallocCheck((size_t)N * wk * fsz); m->dbuf4 = mallocCheck((size_t)N * wk * fsz);
+    m->dbuf5 = mallocCheck((size_t)N * wk * fsz); m->dbuf6 = mallocCheck((size_t)N * wk * fsz);
+    m->datt = mallocCheck(att * fsz);
+}
+
+// ---- DeepSeekMoE (DeepSeek-V3 section 2.1.2, eq. 12-16)
+// out = shared(h) + sum over the top-k experts of gate_k * expert_k(h)
+// s_i = sigmoid(u^T e_i); top-k chosen by s_i + b_i (the bias only chooses); gate = s / sum of chosen s.
+// Dropless: each expert runs on exactly the tokens routed to it, gathered into a contiguous block.
+
+static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+// out[N,C] <- h[N,C]; fills the routing and per-slot activations of A; adds to load[E]
+static void moe_forward(float *out, LayerActs *A, const LayerParams *L, const float *bias, float *load,
+                        const float *h, int N, int C, int E, int K, int F) {
+    // the shared expert, on every token
+    swiglu_forward(out, A->a, A->b, A->g, h, L->w1, L->w3, L->w2, N, C, F);
+    // router: affinities and the top-k choice (ties go to the lower index)
+    matmul_forward(A->s, h, L->router, N, C, E);
+    int count[MAX_EXPERTS] = {0};
+    for (int n = 0; n < N; n++) {
+        float *s = A->s + (size_t)n * E;
+        for (int e = 0; e < E; e++) s[e] = sigmoidf(s[e]);
+        int *top = A->topk + (size_t)n * K;
+        float sum = 0.0f;
+        for (int k = 0; k < K; k++) {
+            int best = -1;
+            for (int e = 0; e < E; e++) {
+                int taken = 0;
+                for (int j = 0; j < k; j++) taken |= top[j] == e;
+                if (!taken && (best < 0 || s[e] + bias[e] > s[best] + bias[best])) best = e;
+            }
+            top[k] = best;
+            sum += s[best];
+            count[best]++;
+        }
+        for (int k = 0; k < K; k++) A->gate[(size_t)n * K + k] = s[top[k]] / sum;
+    }
+    // gather: slots sorted by expert (a counting sort), then each expert is one dense SwiGLU
+    A->expert_off[0] = 0;
+    for (int e = 0; e < E; e++) { A->expert_off[e + 1] = A->expert_off[e] + count[e]; if (load) load[e] += count[e]; }
+    int fill[MAX_EXPERTS];
+    for (int e = 0; e < E; e++) fill[e] = A->expert_off[e];
+    for (int n = 0; n < N; n++) {
+        for (int k = 0; k < K; k++) {
+            int slot = fill[A->topk[(size_t)n * K + k]]++;
+            A->slot_of[(size_t)n * K + k] = slot;
+            A->slot_token[slot] = n;
+            memcpy(A->xg + (size_t)slot * C, h + (size_t)n * C, C * sizeof(float));
+        }
+    }
+    for (int e = 0; e < E; e++) {
+        int o = A->expert_off[e], ne = A->expert_off[e + 1] - o;
+        if (ne == 0) continue;
+        swiglu_forward(A->eout + (size_t)o * C, A->ea + (size_t)o * F, A->eb + (size_t)o * F, A->eg + (size_t)o * F,
+                       A->xg + (size_t)o * C, L->ew1 + (size_t)e * F * C, L->ew3 + (size_t)e * F * C,
+                       L->ew2 + (size_t)e * C * F, ne, C, F);
+    }
+    // scatter: weighted sum of each token's experts
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        for (int k = 0; k < K; k++) {
+            float gk = A->gate[(size_t)n * K + k];
+            const float *eo = A->eout + (size_t)A->slot_of[(size_t)n * K + k] * C;
+            for (int i = 0; i < C; i++) out[(size_t)n * C + i] += gk * eo[i];
+        }
+    }
+}
+
+// the sequence-wise balance loss (DeepSeek-V3 eq. 17-20): alpha * sum_i f_i P_i per sequence, averaged
+// over the B sequences. f_i counts the chosen experts (a constant), P_i averages the normalised
+// affinities. Returns the loss; if ds is not NULL, adds its gradient with respect to s[N,E].
+static float balance_loss(float *ds, const LayerActs *A, float alpha, int B, int T, int E, int K) {
+    float loss = 0.0f;
+    for (int b = 0; b < B; b++) {
+        float f[MAX_EXPERTS] = {0}, P[MAX_EXPERTS] = {0};
+        for (int t = 0; t < T; t++) {
+            size_t n = (size_t)b * T + t;
+            for (int k = 0; k < K; k++) f[A->topk[n * K + k]] += (float)E / (K * T);
+            float sum = 0.0f;
+            for (int e = 0; e < E; e++) sum += A->s[n * E + e];
+            for (int e = 0; e < E; e++) P[e] += A->s[n * E + e] / sum / T;
+        }
+        for (int e = 0; e < E; e++) loss += alpha * f[e] * P[e] / B;
+        if (!ds) continue;
+        for (int t = 0; t < T; t++) { // through P_i = mean_t s_i / sum_j s_j
+            size_t n = (size_t)b * T + t;
+            float sum = 0.0f, dot = 0.0f;
+            for (int e = 0; e < E; e++) sum += A->s[n * E + e];
+            for (int e = 0; e < E; e++) dot += alpha * f[e] / (B * T) * A->s[n * E + e] / sum;
+            for (int e = 0; e < E; e++) ds[n * E + e] += (alpha * f[e] / (B * T) - dot) / sum;
+        }
+    }
+    return loss;
+}
+
+// dh[N,C] += gradient of moe_forward's output; grads into G. The top-k choice is a constant.
+// scratch: dsl, dxg [N*K,C] (per-slot output and input gradients), dg, da, db [N,F], ds [N,E]
+static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const LayerParams *L, const float *dout,
+                         const float *h, float alpha, int B, int T, int C, int E, int K, int F,
+                         float *dsl, float *dxg, float *dg, float *da, float *db, float *ds) {
+    int N = B * T;
+    // the shared expert
+    swiglu_backward(dh, G->w1, G->w3, G->w2, dg, da, db, dout, h, A->a, A->b, A->g, L->w1, L->w3, L->w2, N, C, F);
+    // per slot: d expert output = gate * dy, d gate = dy . expert output
+    memset(ds, 0, (size_t)N * E * sizeof(float));
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *dy = dout + (size_t)n * C;
+        const int *top = A->topk + (size_t)n * K;
+        float dgate[MAX_EXPERTS], sum = 0.0f, dot = 0.0f;
+        for (int k = 0; k < K; k++) {
+            int slot = A->slot_of[(size_t)n * K + k];
+            float gk = A->gate[(size_t)n * K + k], d = 0.0f;
+            for (int i = 0; i < C; i++) { d += dy[i] * A->eout[(size_t)slot * C + i]; dsl[(size_t)slot * C + i] = gk * dy[i]; }
+            dgate[k] = d;
+            sum += A->s[(size_t)n * E + top[k]];
+        }
+        // gate_k = s_k / sum_j s_j over the chosen j
+        for (int k = 0; k < K; k++) dot += dgate[k] * A->s[(size_t)n * E + top[k]];
+        for (int k = 0; k < K; k++) ds[(size_t)n * E + top[k]] += dgate[k] / sum - dot / (sum * sum);
+    }
+    if (alpha > 0.0f) balance_loss(ds, A, alpha, B, T, E, K);
+    // through the sigmoid and the router matmul
+    for (size_t i = 0; i < (size_t)N * E; i++) ds[i] *= A->s[i] * (1.0f - A->s[i]);
+    matmul_backward(dh, G->router, ds, h, L->router, N, C, E);
+    // each expert on its gathered tokens
+    memset(dxg, 0, (size_t)N * K * C * sizeof(float));
+    for (int e = 0; e < E; e++) {
+        int o = A->expert_off[e], ne = A->expert_off[e + 1] - o;
+        if (ne == 0) continue;
+        swiglu_backward(dxg + (size_t)o * C, G->ew1 + (size_t)e * F * C, G->ew3 + (size_t)e * F * C,
+                        G->ew2 + (size_t)e * C * F, dg, da, db, dsl + (size_t)o * C, A->xg + (size_t)o * C,
+                        A->ea + (size_t)o * F, A->eb + (size_t)o * F, A->eg + (size_t)o * F,
+                        L->ew1 + (size_t)e * F * C, L->ew3 + (size_t)e * F * C, L->ew2 + (size_t)e * C * F, ne, C, F);
+    }
+    // scatter the gathered input gradients back to their tokens
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < K; k++) {
+            const float *d = dxg + (size_t)A->slot_of[(size_t)n * K + k] * C;
+            for (int i = 0; i < C; i++) dh[(size_t)n * C + i] += d[i];
+        }
+}
+
+// ---- Multi-head Latent Attention (DeepSeek-V2 section 2.1, DeepSeek-V3 eq. 1-11), training form
+// q = W_Q h, split per head into [q_nope ; q_rope], RoPE on q_rope
+// [c ; k_rope] = W_KVA h, RoPE on k_rope (one key shared by all heads), c RMS-normed
+// [k_nope ; v] = W_KVB c per head;  k = [k_nope ; k_rope];  softmax(q k / sqrt(dn + dr)) v;  W_O
+
+typedef struct {          // the KV cache of generation: per layer keys [B,T,NH,dqk] and values [B,T,NH,dv]
+    float *k[MAX_LAYERS], *v[MAX_LAYERS];
+    int B, T;
+} KVCache;
+
+// y[B,NH*HV] <- q[B,NH*HS] at position pos against the cached keys and values 0..pos
+static void attention_decode(float *y, const float *q, const float *kc, const float *vc, int B, int Tc, int pos,
+                             int NH, int HS, int HV) {
+    float scale = 1.0f / sqrtf((float)HS);
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < NH; h++) {
+            float a[1024];  // pos < context <= 1024
+            const float *qt = q + ((size_t)b * NH + h) * HS;
+            float maxv = -INFINITY, sum = 0.0f;
+            for (int t2 = 0; t2 <= pos; t2++) {
+                const float *kt = kc + (((size_t)b * Tc + t2) * NH + h) * HS;
+                float s = 0.0f;
+                for (int i = 0; i < HS; i++) s += qt[i] * kt[i];
+                a[t2] = s * scale;
+                if (a[t2] > maxv) maxv = a[t2];
+            }
+            for (int t2 = 0; t2 <= pos; t2++) { a[t2] = expf(a[t2] - maxv); sum += a[t2]; }
+            float *o = y + ((size_t)b * NH + h) * HV;
+            for (int i = 0; i < HV; i++) o[i] = 0.0f;
+            for (int t2 = 0; t2 <= pos; t2++) {
+                const float *vt = vc + (((size_t)b * Tc + t2) * NH + h) * HV;
+                for (int i = 0; i < HV; i++) o[i] += a[t2] / sum * vt[i];
+            }
+        }
+    }
+}
+
+// out[N,C] <- x[N,C] (N = B*T rows at positions pos..pos+T-1); with a cache, T == 1
+static void mla_forward(float *out, LayerActs *A, const LayerParams *L, const Config *c, const float *x,
+                        int B, int T, KVCache *cache, int layer, int pos) {
+    int N = B * T, C = c->d_model, NH = c->n_head, dn = c->d_nope, dr = c->d_rope, dqk = dn + dr;
+    int dv = c->d_v, R = c->kv_rank;
+    rmsnorm_forward(A->h1, A->rstd1, x, L->attn_norm, N, C);
+    matmul_forward(A->q, A->h1, L->wq, N, C, NH * dqk);
+    rope_forward(A->q, N, T, pos, NH, dqk, dn, dr);
+    matmul_forward(A->kva, A->h1, L->wkva, N, C, R + dr);
+    rope_forward(A->kva, N, T, pos, 1, R + dr, R, dr);
+    for (int n = 0; n < N; n++) memcpy(A->c + (size_t)n * R, A->kva + (size_t)n * (R + dr), R * sizeof(float));
+    rmsnorm_forward(A->cn, A->rstd_c, A->c, L->kv_norm, N, R);
+    matmul_forward(A->kvb, A->cn, L->wkvb, N, R, NH * (dn + dv));
+    for (int n = 0; n < N; n++) {
+        for (int h = 0; h < NH; h++) {
+            const float *kv = A->kvb + ((size_t)n * NH + h) * (dn + dv);
+            float *k = A->k + ((size_t)n * NH + h) * dqk;
+            memcpy(k, kv, dn * sizeof(float));
+            memcpy(k + dn, A->kva + (size_t)n * (R + dr) + R, dr * sizeof(float)); // the shared RoPE key
+            memcpy(A->v + ((size_t)n * NH + h) * dv, kv + dn, dv * sizeof(float));
+        }
+    }
+    if (cache) {
+        for (int b = 0; b < B; b++) {
+            memcpy(cache->k[layer] + ((size_t)b * cache->T + pos) * NH * dqk, A->k + (size_t)b * NH * dqk, NH * dqk * sizeof(float));
+            memcpy(cache->v[layer] + ((size_t)b * cache->T + pos) * NH * dv, A->v + (size_t)b * NH * dv, NH * dv * sizeof(float));
+        }
+        attention_decode(A->y, A->q, cache->k[layer], cache->v[layer], B, cache->T, pos, NH, dqk, dv);
+    } else {
+        attention_forward(A->y, A->att, A->q, A->k, A->v, B, T, NH, dqk, dv);
+    }
+    matmul_forward(out, A->y, L->wo, N, NH * dv, C);
+}
+
+// dx[N,C] += gradient through mla_forward given dout[N,C] (dout may alias dx: it is read first)
+static void mla_backward(Model *m, int layer, float *dx, const float *dout, const float *x) {
+    const Config *c = &m->cfg;
+    LayerActs *A = &m->acts[layer];
+    const LayerParams *L = &m->params.layer[layer];
+    LayerParams *G = &m->grads.layer[layer];
+    int B = m->B, T = m->T, N = B * T, C = c->d_model, NH = c->n_head, dn = c->d_nope, dr = c->d_rope;
+    int dqk = dn + dr, dv = c->d_v, R = c->kv_rank;
+    float *dy = m->dbuf1, *dq = m->dbuf2, *dk = m->dbuf3, *dvv = m->dbuf4, *dkvb = m->dbuf5, *dkva = m->dbuf6;
+    memset(dy, 0, (size_t)N * NH * dv * sizeof(float));
+    matmul_backward(dy, G->wo, dout, A->y, L->wo, N, NH * dv, C);
+    attention_backward(dq, dk, dvv, m->datt, dy, A->q, A->k, A->v, A->att, B, T, NH, dqk, dv);
+    // split the key gradient: no-position parts per head, the shared RoPE key summed over heads
+    memset(dkva, 0, (size_t)N * (R + dr) * sizeof(float));
+    for (int n = 0; n < N; n++) {
+        for (int h = 0; h < NH; h++) {
+            const float *dkh = dk + ((size_t)n * NH + h) * dqk;
+            float *d = dkvb + ((size_t)n * NH + h) * (dn + dv);
+            memcpy(d, dkh, dn * sizeof(float));
+            memcpy(d + dn, dvv + ((size_t)n * NH + h) * dv, dv * sizeof(float));
+            for (int i = 0; i < dr; i++) dkva[(size_t)n * (R + dr) + R + i] += dkh[dn + i];
+        }
+    }
+    rope_backward(dkva, N, T, 0, 1, R + dr, R, dr);
+    float *dcn = m->dbuf1, *dc = m->dbuf3; // dy and dk are no longer needed
+    memset(dcn, 0, (size_t)N * R * sizeof(float));
+    matmul_backward(dcn, G->wkvb, dkvb, A->cn, L->wkvb, N, R, NH * (dn + dv));
+    memset(dc, 0, (size_t)N * R * sizeof(float));
+    rmsnorm_backward(dc, G->kv_norm, dcn, A->c, L->kv_norm, A->rstd_c, N, R);
+    for (int n = 0; n < N; n++) memcpy(dkva + (size_t)n * (R + dr), dc + (size_t)n * R, R * sizeof(float));
+    rope_backward(dq, N, T, 0, NH, dqk, dn, dr);
+    float *dh1 = m->dh;
+    memset(dh1, 0, (size_t)N * C * sizeof(float));
+    matmul_backward(dh1, G->wq, dq, A->h1, L->wq, N, C, NH * dqk);
+    matmul_backward(dh1, G->wkva, dkva, A->h1, L->wkva, N, C, R + dr);
+    rmsnorm_backward(dx, G->attn_norm, dh1, x, L->attn_norm, A->rstd1, N, C);
+}
+
+// ---- the whole model
+
+// m->logits[B*T,V] <- tokens[B,T] at positions pos..; with a cache T must be 1 (generation)
+static void model_forward(Model *m, const int *tokens, int B, int T, KVCache *cache, int pos) {
+    const Config *c = &m->cfg;
+    int N = B * T, C = c->d_model;
+    model_ensure_acts(m, B, T);
+    memcpy(m->tokens, tokens, (size_t)N * sizeof(int));
+    embedding_forward(m->acts[0].x, tokens, m->params.wte, N, C);
+    m->aux_loss = 0.0f;
+    for (int l = 0; l < c->n_layer; l++) {
+        LayerActs *A = &m->acts[l];
+        const LayerParams *L = &m->params.layer[l];
+        float *x_next = l + 1 < c->n_layer ? m->acts[l + 1].x : m->x_final;
+        // x2 = x + MLA(norm(x))
+        mla_forward(A->x2, A, L, c, A->x, B, T, cache, l, pos);
+        for (size_t i = 0; i < (size_t)N * C; i++) A->x2[i] += A->x[i];
+        // x_next = x2 + FFN(norm(x2)), dense SwiGLU or DeepSeekMoE
+        rmsnorm_forward(A->h2, A->rstd2, A->x2, L->ffn_norm, N, C);
+        if (is_moe_layer(c, l)) {
+            moe_forward(x_next, A, L, m->router_bias[l], cache ? NULL : m->expert_load[l], A->h2, N, C,
+                        c->n_experts, c->top_k, c->d_ff_expert);
+            if (m->balance_alpha > 0.0f && !cache)
+                m->aux_loss += balance_loss(NULL, A, m->balance_alpha, B, T, c->n_experts, c->top_k);
+        } else {
+            swiglu_forward(x_next, A->a, A->b, A->g, A->h2, L->w1, L->w3, L->w2, N, C, c->d_ff_dense);
+        }
+        for (size_t i = 0; i < (size_t)N * C; i++) x_next[i] += A->x2[i];
+    }
+    rmsnorm_forward(m->hf, m->rstdf, m->x_final, m->params.norm_f, N, C);
+    matmul_forward(m->logits, m->hf, m->params.head, N, C, c->vocab);
+}
+
+// gradients of (loss whose d/dlogits is in m->dlogits) + aux_loss, accumulated into m->grads
+static void model_backward(Model *m) {
+    const Config *c = &m->cfg;
+    int B = m->B, T = m->T, N = B * T, C = c->d_model;
+    float *dx = m->dx;
+    memset(dx, 0, (size_t)N * C * sizeof(float));
+    memset(m->dh, 0, (size_t)N * C * sizeof(float));
+    matmul_backward(m->dh, m->grads.head, m->dlogits, m->hf, m->params.head, N, C, c->vocab);
+    rmsnorm_backward(dx, m->grads.norm_f, m->dh, m->x_final, m->params.norm_f, m->rstdf, N, C);
+    for (int l = c->n_layer - 1; l >= 0; l--) {
+        LayerActs *A = &m->acts[l];
+        const LayerParams *L = &m->params.layer[l];
+        LayerParams *G = &m->grads.layer[l];
+        // dx holds d x_next; through the FFN into d x2
+        float *dh2 = m->dh;
+        memset(dh2, 0, (size_t)N * C * sizeof(float));
+        if (is_moe_layer(c, l))
+            moe_backward(dh2, G, A, L, dx, A->h2, m->balance_alpha, B, T, C, c->n_experts, c->top_k, c->d_ff_expert,
+                         m->dbuf1, m->dbuf2, m->dbuf3, m->dbuf4, m->dbuf5, m->dbuf6);
+        else
+            swiglu_backward(dh2, G->w1, G->w3, G->w2, m->dbuf3, m->dbuf4, m->dbuf5, dx, A->h2, A->a, A->b, A->g,
+                            L->w1, L->w3, L->w2, N, C, c->d_ff_dense);
+        rmsnorm_backward(dx, G->ffn_norm, dh2, A->x2, L->ffn_norm, A->rstd2, N, C);
+        // through the attention into d x
+        mla_backward(m, l, dx, dx, A->x);
+    }
+    embedding_backward(m->grads.wte, dx, m->tokens, N, C);
+}
+
+static void model_zero_grad(Model *m) { memset(m->grads_mem, 0, m->num_params * sizeof(float)); }
+
+// ---- loss, optimizer
+
+// loss = sum_n w[n] * -log softmax(logits[n])[targets[n]];  dlogits[N,V] = w[n] (softmax - onehot)
+static float crossentropy_forward_backward(float *dlogits, const float *logits, const int *targets,
+                                           const float *w, int N, int V) {
+    double loss = 0.0;
+    #pragma omp parallel for reduction(+:loss) schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *z = logits + (size_t)n * V;
+        float *dz = dlogits + (size_t)n * V;
+        if (w[n] == 0.0f) { memset(dz, 0, V * sizeof(float)); continue; }
+        float maxv = z[0], sum = 0.0f;
+        for (int i = 1; i < V; i++) if (z[i] > maxv) maxv = z[i];
+        for (int i = 0; i < V; i++) { dz[i] = expf(z[i] - maxv); sum += dz[i]; }
+        for (int i = 0; i < V; i++) dz[i] = w[n] * dz[i] / sum;
+        dz[targets[n]] -= w[n];
+        loss += w[n] * (logf(sum) + maxv - z[targets[n]]);
+    }
+    return (float)loss;
+}
+
+// global gradient-norm clipping; returns the norm before clipping
+static float grad_clip(Model *m, float max_norm) {
+    double ss = 0.0;
+    for (size_t i = 0; i < m->num_params; i++) ss += (double)m->grads_mem[i] * m->grads_mem[i];
+    float norm = (float)sqrt(ss);
+    if (max_norm > 0.0f && norm > max_norm) {
+        float s = max_norm / norm;
+        for (size_t i = 0; i < m->num_params; i++) m->grads_mem[i] *= s;
+    }
+    return norm;
+}
+
+// AdamW (Loshchilov & Hutter): decoupled weight decay on matrices only
+static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps, float weight_decay) {
+    m->step++;
+    float bc1 = 1.0f - powf(beta1, (float)m->step), bc2 = 1.0f - powf(beta2, (float)m->step);
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < m->num_params; i++) {
+        float g = m->grads_mem[i];
+        m->m_mem[i] = beta1 * m->m_mem[i] + (1.0f - beta1) * g;
+        m->v_mem[i] = beta2 * m->v_mem[i] + (1.0f - beta2) * g * g;
+        float mhat = m->m_mem[i] / bc1, vhat = m->v_mem[i] / bc2;
+        m->params_mem[i] -= lr * (mhat / (sqrtf(vhat) + eps) + weight_decay * m->decay_mask[i] * m->params_mem[i]);
+    }
+#ifdef R1_CUDA
+    cuda_params_changed(m->params_mem);
+#endif
+}
+
+// auxiliary-loss-free balancing (DeepSeek-V3 section 2.1.2): b_i += gamma * sign(mean load - load_i)
+static void router_bias_update(Model *m, float gamma) {
+    const Config *c = &m->cfg;
+    for (int l = 0; l < c->n_layer; l++) {
+        if (!is_moe_layer(c, l)) continue;
+        float mean = 0.0f;
+        for (int e = 0; e < c->n_experts; e++) mean += m->expert_load[l][e] / c->n_experts;
+        for (int e = 0; e < c->n_experts; e++) {
+            float err = mean - m->expert_load[l][e];
+            m->router_bias[l][e] += gamma * (float)((err > 0) - (err < 0));
+        }
+    }
+    memset(m->expert_load, 0, sizeof m->expert_load);
+}
+
+// learning rate: linear warmup, then cosine decay to lr_min
+static float lr_schedule(int step, int total, int warmup, float lr_max, float lr_min) {
+    if (step < warmup) return lr_max * (step + 1) / warmup;
+    if (step >= total) return lr_min;
+    float progress = (float)(step - warmup) / (float)imax(1, total - warmup);
+    return lr_min + 0.5f * (lr_max - lr_min) * (1.0f + cosf(3.14159265f * progress));
+}
