@@ -67,6 +67,21 @@ static double now_seconds(void) {
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
+static int n_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+// OpenBLAS runs single-threaded inside our OpenMP threads: one thread pool, no oversubscription
+static void threads_init(void) {
+#ifdef USE_BLAS
+    openblas_set_num_threads(1);
+#endif
+}
+
 static void make_dirs(const char *path) { // mkdir -p
     char buf[512];
     snprintf(buf, sizeof buf, "%s", path);
@@ -146,7 +161,7 @@ static void decode(const int *ids, int n, char *out) {
 // ----------------------------------------------------------------------------
 // 2. the toy world (SPEC "The toy world", NOTES.md "The toy world")
 //
-// A problem is a sum of 2..4 two-digit numbers; difficulty = number of operands - 1.
+// A problem is a sum of 2..4 two-digit numbers; its difficulty is the number of operands.
 // Prompt:   e:51+76+12+85=          ("e:" English, "j:" Japanese-like: the target language)
 // Response: <think>...</think><answer>224</answer><eos>, the answer always three digits.
 // Three solution styles, as web text mixes them:
@@ -160,7 +175,7 @@ static void decode(const int *ids, int n, char *out) {
 // a chain is easy. RL then has something to select (see NOTES.md).
 
 #define MAX_OPERANDS 4
-#define N_DIFFICULTY 3
+#define MIN_OPERANDS 2
 enum { STYLE_DIRECT, STYLE_CHAIN, STYLE_CHECKED, N_STYLES };
 static const char *STYLE_NAMES[N_STYLES] = { "direct", "chain", "checked" };
 enum { LANG_EN, LANG_JA, N_LANGS };
@@ -184,8 +199,8 @@ static int problem_answer(const Problem *p) {
     return s;
 }
 
-static Problem problem_random(Rng *r, int difficulty) {
-    Problem p = { .n = difficulty + 1, .lang = rng_int(r, N_LANGS) };
+static Problem problem_random(Rng *r, int n_operands) {
+    Problem p = { .n = n_operands, .lang = rng_int(r, N_LANGS) };
     for (int i = 0; i < p.n; i++) p.x[i] = 10 + rng_int(r, 90);
     return p;
 }
@@ -286,7 +301,7 @@ static void gen_tiny_data(const char *dir, uint64_t seed) {
     // pretraining corpus: one document per line, prompt immediately followed by its response
     for (int i = 0; i < GEN_PRETRAIN; i++) {
         Problem p;
-        do p = problem_random(&r, rng_int(&r, N_DIFFICULTY)); while (problem_is_heldout(&p));
+        do p = problem_random(&r, MIN_OPERANDS + rng_int(&r, MAX_OPERANDS - MIN_OPERANDS + 1)); while (problem_is_heldout(&p));
         int style = sample_style(&r);
         int sw = style != STYLE_DIRECT && rng_f32(&r) < SWITCH_PROB;
         problem_prompt(&p, prompt);
@@ -298,13 +313,13 @@ static void gen_tiny_data(const char *dir, uint64_t seed) {
     // RL prompts: prompt <TAB> answer <TAB> difficulty; test prompts are the held-out problems
     for (int i = 0; i < GEN_RL_TRAIN; i++) {
         Problem p;
-        do p = problem_random(&r, rng_int(&r, N_DIFFICULTY)); while (problem_is_heldout(&p));
+        do p = problem_random(&r, MIN_OPERANDS + rng_int(&r, MAX_OPERANDS - MIN_OPERANDS + 1)); while (problem_is_heldout(&p));
         problem_prompt(&p, prompt);
-        snprintf(line, sizeof line, "%s\t%d\t%d\n", prompt, problem_answer(&p), p.n - 1);
+        snprintf(line, sizeof line, "%s\t%d\t%d\n", prompt, problem_answer(&p), p.n);
         text_add(&t, line);
     }
     gen_write_file(dir, "rl_train.txt", t.s); t.len = 0;
-    for (int d = 0; d < N_DIFFICULTY; d++) {
+    for (int d = MIN_OPERANDS; d <= MAX_OPERANDS; d++) {
         for (int i = 0; i < GEN_RL_TEST_PER_DIFF; i++) {
             Problem p;
             do p = problem_random(&r, d); while (!problem_is_heldout(&p));
@@ -317,7 +332,7 @@ static void gen_tiny_data(const char *dir, uint64_t seed) {
     // cold start (R1 section 2.3.1): clean, readable, single-language checked chains
     for (int i = 0; i < GEN_COLDSTART; i++) {
         Problem p;
-        do p = problem_random(&r, rng_int(&r, N_DIFFICULTY)); while (problem_is_heldout(&p));
+        do p = problem_random(&r, MIN_OPERANDS + rng_int(&r, MAX_OPERANDS - MIN_OPERANDS + 1)); while (problem_is_heldout(&p));
         problem_prompt(&p, prompt);
         write_response(&p, STYLE_CHECKED, 0.0f, 0, &r, resp);
         snprintf(line, sizeof line, "%s\t%s\n", prompt, resp);
@@ -434,7 +449,14 @@ static void matmul_forward(float *out, const float *inp, const float *weight, in
     if (cuda_enabled) { cuda_matmul_forward(out, inp, weight, N, C, OC); return; }
 #endif
 #ifdef USE_BLAS
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, out, OC);
+    // one thread pool (OpenMP): each thread runs a single-threaded sgemm on its block of rows
+    int nt = n_threads();
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < nt; t++) {
+        int n0 = (int)((long)N * t / nt), n1 = (int)((long)N * (t + 1) / nt);
+        if (n1 > n0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n1 - n0, OC, C, 1.0f, inp + (size_t)n0 * C, C,
+                                 weight, C, 0.0f, out + (size_t)n0 * OC, OC);
+    }
 #else
     // 4 rows at a time share each weight row
     #pragma omp parallel for schedule(static)
@@ -463,8 +485,18 @@ static void matmul_backward(float *dinp, float *dweight, const float *dout, cons
     if (cuda_enabled) { cuda_matmul_backward(dinp, dweight, dout, inp, weight, N, C, OC); return; }
 #endif
 #ifdef USE_BLAS
-    if (dinp) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
-    if (dweight) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+    int nt = n_threads();
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < nt; t++) {
+        int n0 = (int)((long)N * t / nt), n1 = (int)((long)N * (t + 1) / nt);   // dinp: blocks of rows
+        int o0 = (int)((long)OC * t / nt), o1 = (int)((long)OC * (t + 1) / nt); // dweight: blocks of outputs
+        if (dinp && n1 > n0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n1 - n0, C, OC, 1.0f, dout + (size_t)n0 * OC, OC,
+                        weight, C, 1.0f, dinp + (size_t)n0 * C, C);
+        if (dweight && o1 > o0)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, C, N, 1.0f, dout + o0, OC, inp, C, 1.0f,
+                        dweight + (size_t)o0 * C, C);
+    }
 #else
     if (dinp) {
         #pragma omp parallel for schedule(static)
@@ -583,6 +615,7 @@ static void attention_forward(float *out, float *att, const float *q, const floa
                 for (int t2 = 0; t2 <= t; t2++) {
                     const float *kt = k + (((size_t)b * T + t2) * NH + h) * HS;
                     float s = 0.0f;
+                    #pragma omp simd reduction(+:s)
                     for (int i = 0; i < HS; i++) s += qt[i] * kt[i];
                     a[t2] = s * scale;
                     if (a[t2] > maxv) maxv = a[t2];
@@ -595,6 +628,7 @@ static void attention_forward(float *out, float *att, const float *q, const floa
                 for (int i = 0; i < HV; i++) o[i] = 0.0f;
                 for (int t2 = 0; t2 <= t; t2++) {
                     const float *vt = v + (((size_t)b * T + t2) * NH + h) * HV;
+                    #pragma omp simd
                     for (int i = 0; i < HV; i++) o[i] += a[t2] * vt[i];
                 }
             }
@@ -628,6 +662,7 @@ static void attention_backward(float *dq, float *dk, float *dv, float *datt, con
                 for (int t2 = 0; t2 <= t; t2++) {
                     size_t ki = ((size_t)b * T + t2) * NH + h;
                     float s = 0.0f;
+                    #pragma omp simd reduction(+:s)
                     for (int i = 0; i < HV; i++) { s += dy[i] * v[ki * HV + i]; dv[ki * HV + i] += a[t2] * dy[i]; }
                     da[t2] = s;
                     dsum += a[t2] * s;
@@ -636,6 +671,7 @@ static void attention_backward(float *dq, float *dk, float *dv, float *datt, con
                 for (int t2 = 0; t2 <= t; t2++) {
                     size_t ki = ((size_t)b * T + t2) * NH + h;
                     float ds = a[t2] * (da[t2] - dsum) * scale;
+                    #pragma omp simd
                     for (int i = 0; i < HS; i++) {
                         dq[qi * HS + i] += ds * k[ki * HS + i];
                         dk[ki * HS + i] += ds * q[qi * HS + i];
@@ -655,6 +691,7 @@ static void swiglu_forward(float *out, float *a, float *b, float *g, const float
                            const float *w1, const float *w3, const float *w2, int N, int C, int F) {
     matmul_forward(a, inp, w1, N, C, F);
     matmul_forward(b, inp, w3, N, C, F);
+    #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < (size_t)N * F; i++) g[i] = silu(a[i]) * b[i];
     matmul_forward(out, g, w2, N, F, C);
 }
@@ -664,6 +701,7 @@ static void swiglu_backward(float *dinp, float *dw1, float *dw3, float *dw2, flo
                             const float *w1, const float *w3, const float *w2, int N, int C, int F) {
     memset(dg, 0, (size_t)N * F * sizeof(float));
     matmul_backward(dg, dw2, dout, g, w2, N, F, C);
+    #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < (size_t)N * F; i++) {
         float sg = 1.0f / (1.0f + expf(-a[i]));
         db[i] = dg[i] * a[i] * sg;
@@ -994,11 +1032,12 @@ static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const La
 typedef struct {          // the KV cache of generation: per layer keys [B,T,NH,dqk] and values [B,T,NH,dv]
     float *k[MAX_LAYERS], *v[MAX_LAYERS];
     int B, T;
+    int *row;             // [B] the cache row of each row of the current batch (finished rows drop out)
 } KVCache;
 
-// y[B,NH*HV] <- q[B,NH*HS] at position pos against the cached keys and values 0..pos
-static void attention_decode(float *y, const float *q, const float *kc, const float *vc, int B, int Tc, int pos,
-                             int NH, int HS, int HV) {
+// y[B,NH*HV] <- q[B,NH*HS] at position pos against the cached keys and values 0..pos of cache row row[b]
+static void attention_decode(float *y, const float *q, const float *kc, const float *vc, const int *row, int B,
+                             int Tc, int pos, int NH, int HS, int HV) {
     float scale = 1.0f / sqrtf((float)HS);
     #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++) {
@@ -1007,8 +1046,9 @@ static void attention_decode(float *y, const float *q, const float *kc, const fl
             const float *qt = q + ((size_t)b * NH + h) * HS;
             float maxv = -INFINITY, sum = 0.0f;
             for (int t2 = 0; t2 <= pos; t2++) {
-                const float *kt = kc + (((size_t)b * Tc + t2) * NH + h) * HS;
+                const float *kt = kc + (((size_t)row[b] * Tc + t2) * NH + h) * HS;
                 float s = 0.0f;
+                #pragma omp simd reduction(+:s)
                 for (int i = 0; i < HS; i++) s += qt[i] * kt[i];
                 a[t2] = s * scale;
                 if (a[t2] > maxv) maxv = a[t2];
@@ -1017,7 +1057,7 @@ static void attention_decode(float *y, const float *q, const float *kc, const fl
             float *o = y + ((size_t)b * NH + h) * HV;
             for (int i = 0; i < HV; i++) o[i] = 0.0f;
             for (int t2 = 0; t2 <= pos; t2++) {
-                const float *vt = vc + (((size_t)b * Tc + t2) * NH + h) * HV;
+                const float *vt = vc + (((size_t)row[b] * Tc + t2) * NH + h) * HV;
                 for (int i = 0; i < HV; i++) o[i] += a[t2] / sum * vt[i];
             }
         }
@@ -1048,10 +1088,11 @@ static void mla_forward(float *out, LayerActs *A, const LayerParams *L, const Co
     }
     if (cache) {
         for (int b = 0; b < B; b++) {
-            memcpy(cache->k[layer] + ((size_t)b * cache->T + pos) * NH * dqk, A->k + (size_t)b * NH * dqk, NH * dqk * sizeof(float));
-            memcpy(cache->v[layer] + ((size_t)b * cache->T + pos) * NH * dv, A->v + (size_t)b * NH * dv, NH * dv * sizeof(float));
+            size_t at = (size_t)cache->row[b] * cache->T + pos;
+            memcpy(cache->k[layer] + at * NH * dqk, A->k + (size_t)b * NH * dqk, NH * dqk * sizeof(float));
+            memcpy(cache->v[layer] + at * NH * dv, A->v + (size_t)b * NH * dv, NH * dv * sizeof(float));
         }
-        attention_decode(A->y, A->q, cache->k[layer], cache->v[layer], B, cache->T, pos, NH, dqk, dv);
+        attention_decode(A->y, A->q, cache->k[layer], cache->v[layer], cache->row, B, cache->T, pos, NH, dqk, dv);
     } else {
         attention_forward(A->y, A->att, A->q, A->k, A->v, B, T, NH, dqk, dv);
     }
@@ -1112,6 +1153,7 @@ static void model_forward(Model *m, const int *tokens, int B, int T, KVCache *ca
         float *x_next = l + 1 < c->n_layer ? m->acts[l + 1].x : m->x_final;
         // x2 = x + MLA(norm(x))
         mla_forward(A->x2, A, L, c, A->x, B, T, cache, l, pos);
+        #pragma omp parallel for schedule(static)
         for (size_t i = 0; i < (size_t)N * C; i++) A->x2[i] += A->x[i];
         // x_next = x2 + FFN(norm(x2)), dense SwiGLU or DeepSeekMoE
         rmsnorm_forward(A->h2, A->rstd2, A->x2, L->ffn_norm, N, C);
@@ -1123,6 +1165,7 @@ static void model_forward(Model *m, const int *tokens, int B, int T, KVCache *ca
         } else {
             swiglu_forward(x_next, A->a, A->b, A->g, A->h2, L->w1, L->w3, L->w2, N, C, c->d_ff_dense);
         }
+        #pragma omp parallel for schedule(static)
         for (size_t i = 0; i < (size_t)N * C; i++) x_next[i] += A->x2[i];
     }
     rmsnorm_forward(m->hf, m->rstdf, m->x_final, m->params.norm_f, N, C);
@@ -1232,3 +1275,873 @@ static float lr_schedule(int step, int total, int warmup, float lr_max, float lr
     float progress = (float)(step - warmup) / (float)imax(1, total - warmup);
     return lr_min + 0.5f * (lr_max - lr_min) * (1.0f + cosf(3.14159265f * progress));
 }
+
+// ----------------------------------------------------------------------------
+// 4b. checkpoints: header (magic, version, config, preset, step), router biases, parameters,
+// optionally the AdamW moments and the trainer's RNG, then an FNV-1a checksum of all of it.
+// Written to a temporary file and renamed, so a crash never destroys the previous checkpoint.
+
+#define CKPT_MAGIC 0x4b433152u   // "R1CK"
+#define CKPT_VERSION 1
+typedef struct {
+    uint32_t magic, version;
+    Config cfg;
+    char preset[16];
+    int32_t step, has_optimizer;
+    uint64_t num_params;
+    uint64_t rng_state; int32_t data_pos, pad;  // where the trainer's data stream stands, for --resume
+} CkptHeader;
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) { h ^= p[i]; h *= 0x100000001b3ull; }
+    return h;
+}
+
+static int config_valid(const Config *c) {
+    return c->vocab == VOCAB_SIZE && c->context >= 8 && c->context <= 1024 && c->d_model >= 2 && c->d_model <= 4096 &&
+           c->n_layer >= 1 && c->n_layer <= MAX_LAYERS && c->n_head >= 1 && c->n_head <= 64 &&
+           c->d_nope >= 0 && c->d_nope <= 512 && c->d_rope >= 0 && c->d_rope <= 512 && c->d_rope % 2 == 0 &&
+           c->d_v >= 1 && c->d_v <= 512 && c->kv_rank >= 1 && c->kv_rank <= 4096 && c->n_dense >= 0 &&
+           c->d_ff_dense >= 1 && c->d_ff_dense <= 65536 && c->n_experts >= 0 && c->n_experts <= MAX_EXPERTS &&
+           c->top_k >= (c->n_experts > 0) && c->top_k <= c->n_experts && c->d_ff_expert >= 0 && c->d_ff_expert <= 65536;
+}
+
+typedef struct { FILE *f; uint64_t sum; const char *path; } Writer;
+static void write_block(Writer *w, const void *data, size_t n) {
+    if (fwrite(data, 1, n, w->f) != n) die("cannot write %s: %s", w->path, strerror(errno));
+    w->sum = fnv1a(w->sum, data, n);
+}
+
+static void checkpoint_save(const char *path, const Model *m, int with_optimizer, uint64_t rng_state, int data_pos) {
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    CkptHeader h;
+    memset(&h, 0, sizeof h);
+    h.magic = CKPT_MAGIC; h.version = CKPT_VERSION; h.cfg = m->cfg; h.step = m->step;
+    snprintf(h.preset, sizeof h.preset, "%s", m->preset);
+    h.has_optimizer = with_optimizer; h.num_params = m->num_params; h.rng_state = rng_state; h.data_pos = data_pos;
+    Writer w = { fopenCheck(tmp, "wb"), 0xcbf29ce484222325ull, tmp };
+    write_block(&w, &h, sizeof h);
+    write_block(&w, m->router_bias, sizeof m->router_bias);
+    write_block(&w, m->params_mem, m->num_params * sizeof(float));
+    if (with_optimizer) {
+        write_block(&w, m->m_mem, m->num_params * sizeof(float));
+        write_block(&w, m->v_mem, m->num_params * sizeof(float));
+    }
+    uint64_t sum = w.sum;
+    if (fwrite(&sum, sizeof sum, 1, w.f) != 1 || fflush(w.f) != 0 || fsync(fileno(w.f)) != 0 || fclose(w.f) != 0)
+        die("cannot write %s: %s", tmp, strerror(errno));
+    if (rename(tmp, path) != 0) die("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+}
+
+// loads a model; checks magic, version, config, size and checksum; *rng_state, *data_pos: the trainer's
+static Model *checkpoint_load(const char *path, uint64_t *rng_state, int *data_pos) {
+    FILE *f = fopen(path, "rb");
+    if (!f) die("cannot open checkpoint %s: %s", path, strerror(errno));
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    CkptHeader h;
+    if (size < (long)sizeof h || fread(&h, sizeof h, 1, f) != 1) die("%s: not a checkpoint (too short)", path);
+    if (h.magic != CKPT_MAGIC) die("%s: not an r1 checkpoint (bad magic number)", path);
+    if (h.version != CKPT_VERSION) die("%s: checkpoint version %u, this r1 reads version %d", path, h.version, CKPT_VERSION);
+    h.preset[sizeof h.preset - 1] = 0;
+    if (!config_valid(&h.cfg)) die("%s: checkpoint has an invalid config", path);
+    Params p;
+    if (params_layout(&h.cfg, NULL, &p) != h.num_params) die("%s: parameter count does not match its config", path);
+    size_t nfloat = h.num_params * (h.has_optimizer ? 3 : 1);
+    long expect = (long)(sizeof h + sizeof(float) * MAX_LAYERS * MAX_EXPERTS + nfloat * sizeof(float) + sizeof(uint64_t));
+    if (size != expect) die("%s: checkpoint is %ld bytes, its header says %ld (truncated or corrupt)", path, size, expect);
+    Model *m = model_create(&h.cfg, h.preset, 0);
+    m->step = h.step;
+    uint64_t sum = fnv1a(0xcbf29ce484222325ull, &h, sizeof h), stored;
+    int ok = fread(m->router_bias, sizeof m->router_bias, 1, f) == 1 &&
+             fread(m->params_mem, sizeof(float), h.num_params, f) == h.num_params;
+    sum = fnv1a(sum, m->router_bias, sizeof m->router_bias);
+    sum = fnv1a(sum, m->params_mem, h.num_params * sizeof(float));
+    if (h.has_optimizer) {
+        ok = ok && fread(m->m_mem, sizeof(float), h.num_params, f) == h.num_params &&
+             fread(m->v_mem, sizeof(float), h.num_params, f) == h.num_params;
+        sum = fnv1a(sum, m->m_mem, h.num_params * sizeof(float));
+        sum = fnv1a(sum, m->v_mem, h.num_params * sizeof(float));
+    }
+    ok = ok && fread(&stored, sizeof stored, 1, f) == 1;
+    fclose(f);
+    if (!ok) die("%s: checkpoint truncated", path);
+    if (stored != sum) die("%s: checksum mismatch (the file is corrupt)", path);
+    if (rng_state) *rng_state = h.rng_state;
+    if (data_pos) *data_pos = h.data_pos;
+#ifdef R1_CUDA
+    cuda_params_changed(m->params_mem);
+#endif
+    return m;
+}
+
+// ----------------------------------------------------------------------------
+// 5. generation with a KV cache, batched: B rows, each its own prompt, sampled at temperature
+// (0 = greedy). Rows that finish (<eos> or max_len) drop out of the batch.
+
+static KVCache *kvcache_create(const Config *c, int B, int T) {
+    KVCache *kv = mallocCheck(sizeof(KVCache));
+    kv->B = B; kv->T = T;
+    for (int l = 0; l < c->n_layer; l++) {
+        kv->k[l] = mallocCheck((size_t)B * T * c->n_head * (c->d_nope + c->d_rope) * sizeof(float));
+        kv->v[l] = mallocCheck((size_t)B * T * c->n_head * c->d_v * sizeof(float));
+    }
+    kv->row = mallocCheck(B * sizeof(int));
+    return kv;
+}
+static void kvcache_free(KVCache *kv) {
+    for (int l = 0; l < MAX_LAYERS; l++) { free(kv->k[l]); free(kv->v[l]); }
+    free(kv->row);
+    free(kv);
+}
+
+// samples a token from logits[V] / temperature (argmax at temperature 0)
+static int sample_token(const float *logits, int V, float temperature, Rng *rng) {
+    int best = 0;
+    for (int i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
+    if (temperature <= 0.0f) return best;
+    float p[256], sum = 0.0f;
+    for (int i = 0; i < V; i++) { p[i] = expf((logits[i] - logits[best]) / temperature); sum += p[i]; }
+    float u = rng_f32(rng) * sum, acc = 0.0f;
+    for (int i = 0; i < V; i++) { acc += p[i]; if (u < acc) return i; }
+    return best;
+}
+
+// seqs[B,max_len]: on entry rows hold their prompts (prompt_len[b] tokens); on return the sampled
+// responses follow and seq_len[b] is the total length. Stops a row at <eos> or max_len.
+static void generate(Model *m, int *seqs, const int *prompt_len, int *seq_len, int B, int max_len,
+                     float temperature, Rng *rng) {
+    const Config *c = &m->cfg;
+    if (max_len > c->context) max_len = c->context;
+    KVCache *kv = kvcache_create(c, B, max_len);
+    int *active = mallocCheck(B * sizeof(int)), *tok = mallocCheck(B * sizeof(int));
+    int n_active = 0;
+    for (int b = 0; b < B; b++) {
+        seq_len[b] = prompt_len[b];
+        if (prompt_len[b] < 1 || prompt_len[b] >= max_len) die("prompt of %d tokens does not fit the context %d", prompt_len[b], max_len);
+        active[n_active++] = b;
+    }
+    for (int pos = 0; pos < max_len - 1 && n_active > 0; pos++) {
+        for (int i = 0; i < n_active; i++) { tok[i] = seqs[(size_t)active[i] * max_len + pos]; kv->row[i] = active[i]; }
+        model_forward(m, tok, n_active, 1, kv, pos);
+        int still = 0;
+        for (int i = 0; i < n_active; i++) {
+            int b = active[i];
+            if (pos + 1 < prompt_len[b]) { active[still++] = b; continue; } // still reading its prompt
+            int t = sample_token(m->logits + (size_t)i * c->vocab, c->vocab, temperature, rng);
+            seqs[(size_t)b * max_len + pos + 1] = t;
+            seq_len[b] = pos + 2;
+            if (t != TOK_EOS && pos + 2 < max_len) active[still++] = b;
+        }
+        n_active = still;
+    }
+    free(active); free(tok);
+    kvcache_free(kv);
+}
+
+// ----------------------------------------------------------------------------
+// 6. rule rewards (R1 section 2.2.2): small pure functions of the response text
+// (the response is what follows the prompt, special tokens written literally)
+
+// accuracy: the text inside the last <answer>...</answer> parsed as an integer equals the truth
+static float reward_accuracy(const char *response, long truth) {
+    const char *a = NULL;
+    for (const char *p = strstr(response, "<answer>"); p; p = strstr(p + 1, "<answer>")) a = p;
+    if (!a) return 0.0f;
+    a += strlen("<answer>");
+    const char *end = strstr(a, "</answer>");
+    if (!end || end == a || end - a > 18) return 0.0f;
+    long v = 0;
+    int neg = *a == '-';
+    for (const char *p = a + neg; p < end; p++) {
+        if (*p < '0' || *p > '9') return 0.0f;
+        v = v * 10 + (*p - '0');
+    }
+    if (neg && end == a + 1) return 0.0f;
+    return (neg ? -v : v) == truth ? 1.0f : 0.0f;
+}
+
+// format: exactly <think>...</think><answer>...</answer><eos>, no other special token inside
+static float reward_format(const char *response) {
+    const char *p = response;
+    if (strncmp(p, "<think>", 7) != 0) return 0.0f;
+    p += 7;
+    const char *close = strstr(p, "</think>");
+    if (!close || memchr(p, '<', close - p)) return 0.0f;
+    p = close + 8;
+    if (strncmp(p, "<answer>", 8) != 0) return 0.0f;
+    p += 8;
+    close = strstr(p, "</answer>");
+    if (!close || close == p || memchr(p, '<', close - p)) return 0.0f;
+    return strcmp(close + 9, "<eos>") == 0 ? 1.0f : 0.0f;
+}
+
+// which lexicon a word of the chain of thought belongs to: LANG_EN, LANG_JA, or -1
+static int word_language(const char *w, int len) {
+    for (int lang = 0; lang < N_LANGS; lang++)
+        for (int i = 0; i < N_WORDS; i++)
+            if ((int)strlen(WORDS[lang][i]) == len && strncmp(WORDS[lang][i], w, len) == 0) return lang;
+    return -1;
+}
+
+// language consistency (R1 section 2.3.2): the fraction of words in the think span that are in the
+// prompt's language; 1 when the span has no words
+static float reward_language(const char *response, int lang) {
+    const char *p = strstr(response, "<think>"), *end;
+    if (!p) return 0.0f;
+    p += 7;
+    end = strstr(p, "</think>");
+    if (!end) end = p + strlen(p);
+    int words = 0, same = 0;
+    while (p < end) {
+        if (*p >= 'a' && *p <= 'z') {
+            const char *w = p;
+            while (p < end && *p >= 'a' && *p <= 'z') p++;
+            words++;
+            same += word_language(w, (int)(p - w)) == lang;
+        } else {
+            p++;
+        }
+    }
+    return words ? (float)same / words : 1.0f;
+}
+
+// how a response reasons: no thinking, a chain of thought, or a chain with a verification step
+static int response_style(const char *response) {
+    if (strncmp(response, "<think></think>", 15) == 0) return STYLE_DIRECT;
+    for (int lang = 0; lang < N_LANGS; lang++)
+        if (strstr(response, WORDS[lang][WORD_CHECK])) return STYLE_CHECKED;
+    return STYLE_CHAIN;
+}
+
+// reflection: the response re-examines its work (a check, or a "wait"), the paper's "aha" words
+static int response_reflects(const char *response) {
+    for (int lang = 0; lang < N_LANGS; lang++)
+        if (strstr(response, WORDS[lang][WORD_CHECK]) || strstr(response, WORDS[lang][WORD_WAIT])) return 1;
+    return 0;
+}
+
+// the integer in the last <answer>, for majority voting; returns 0 if there is none
+static int response_answer(const char *response, long *value) {
+    for (long v = 0; v < 1000; v++) if (reward_accuracy(response, v) > 0) { *value = v; return 1; }
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// data files: one example per line; errors name the file and the line
+
+typedef struct {
+    char **text; int *len; int **ids;  // per line: text (prompt), token count, tokens
+    long *answer; int *difficulty;     // prompt files only
+    char **response;                   // SFT files only: the response text
+    int *prompt_len;                   // SFT files only: the loss covers the tokens after the prompt
+    int n;
+} Data;
+
+static char **read_lines(const char *path, int *n_lines) {
+    FILE *f = fopen(path, "rb");
+    if (!f) die("cannot open %s: %s", path, strerror(errno));
+    int cap = 1024, n = 0;
+    char **lines = mallocCheck(cap * sizeof(char *));
+    char buf[4096];
+    int lineno = 0;
+    while (fgets(buf, sizeof buf, f)) {
+        lineno++;
+        size_t l = strlen(buf);
+        if (l == sizeof buf - 1 && buf[l - 1] != '\n') die("%s:%d: line too long", path, lineno);
+        while (l && (buf[l - 1] == '\n' || buf[l - 1] == '\r')) buf[--l] = 0;
+        if (n == cap) { cap *= 2; lines = realloc(lines, cap * sizeof(char *)); if (!lines) die("out of memory"); }
+        lines[n++] = strdup(buf);
+    }
+    fclose(f);
+    if (n == 0) die("%s: no data (empty file)", path);
+    *n_lines = n;
+    return lines;
+}
+
+// tokenizes text for line `lineno` of `path`; the sequence must fit the context
+static int *tokenize_line(const char *text, const char *path, int lineno, int context, int *len) {
+    int *ids = mallocCheck((size_t)(context + 1) * sizeof(int));
+    char bad = 0;
+    int n = encode(text, ids, context + 1, &bad);
+    if (n == -1) die("%s:%d: unknown character '%c' (0x%02x)", path, lineno, bad, (unsigned char)bad);
+    if (n == -2 || n > context) die("%s:%d: line is longer than the context (%d tokens)", path, lineno, context);
+    if (n == 0) die("%s:%d: empty line", path, lineno);
+    *len = n;
+    return ids;
+}
+
+// the pretraining corpus: each line one document
+static Data load_corpus(const char *path, int context) {
+    Data d = {0};
+    char **lines = read_lines(path, &d.n);
+    d.text = lines;
+    d.len = mallocCheck(d.n * sizeof(int));
+    d.ids = mallocCheck(d.n * sizeof(int *));
+    for (int i = 0; i < d.n; i++) d.ids[i] = tokenize_line(lines[i], path, i + 1, context, &d.len[i]);
+    return d;
+}
+
+// prompt files: prompt <TAB> answer <TAB> difficulty
+static Data load_prompts(const char *path, int context) {
+    Data d = {0};
+    char **lines = read_lines(path, &d.n);
+    d.text = lines;
+    d.len = mallocCheck(d.n * sizeof(int));
+    d.ids = mallocCheck(d.n * sizeof(int *));
+    d.answer = mallocCheck(d.n * sizeof(long));
+    d.difficulty = mallocCheck(d.n * sizeof(int));
+    for (int i = 0; i < d.n; i++) {
+        char *t1 = strchr(lines[i], '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL, *end;
+        if (!t1 || !t2) die("%s:%d: expected prompt<TAB>answer<TAB>difficulty", path, i + 1);
+        *t1 = 0; *t2 = 0;
+        errno = 0;
+        d.answer[i] = strtol(t1 + 1, &end, 10);
+        if (end == t1 + 1 || *end || errno) die("%s:%d: answer '%s' is not an integer", path, i + 1, t1 + 1);
+        d.difficulty[i] = (int)strtol(t2 + 1, &end, 10);
+        if (end == t2 + 1 || *end || d.difficulty[i] < 0 || d.difficulty[i] >= 16)
+            die("%s:%d: difficulty '%s' is not an integer in 0..15", path, i + 1, t2 + 1);
+        if (lines[i][0] != LANG_TAG[LANG_EN] && lines[i][0] != LANG_TAG[LANG_JA])
+            die("%s:%d: prompt must start with a language tag e: or j:", path, i + 1);
+        d.ids[i] = tokenize_line(lines[i], path, i + 1, context, &d.len[i]);
+    }
+    return d;
+}
+
+// SFT files: prompt <TAB> response
+static Data load_sft(const char *path, int context) {
+    Data d = {0};
+    char **lines = read_lines(path, &d.n);
+    d.text = lines;
+    d.len = mallocCheck(d.n * sizeof(int));
+    d.ids = mallocCheck(d.n * sizeof(int *));
+    d.response = mallocCheck(d.n * sizeof(char *));
+    d.prompt_len = mallocCheck(d.n * sizeof(int));
+    for (int i = 0; i < d.n; i++) {
+        char *tab = strchr(lines[i], '\t');
+        if (!tab) die("%s:%d: expected prompt<TAB>response", path, i + 1);
+        *tab = 0;
+        d.response[i] = tab + 1;
+        int lp, lr;
+        int *p = tokenize_line(lines[i], path, i + 1, context, &lp);
+        int *r = tokenize_line(tab + 1, path, i + 1, context, &lr);
+        if (lp + lr > context) die("%s:%d: prompt and response are longer than the context (%d tokens)", path, i + 1, context);
+        d.ids[i] = mallocCheck((size_t)(lp + lr) * sizeof(int));
+        memcpy(d.ids[i], p, lp * sizeof(int));
+        memcpy(d.ids[i] + lp, r, lr * sizeof(int));
+        d.len[i] = lp + lr;
+        d.prompt_len[i] = lp;
+        free(p); free(r);
+    }
+    return d;
+}
+
+static void data_free(Data *d) {
+    for (int i = 0; i < d->n; i++) { free(d->text[i]); free(d->ids[i]); }
+    free(d->text); free(d->len); free(d->ids); free(d->answer); free(d->difficulty); free(d->response); free(d->prompt_len);
+    memset(d, 0, sizeof *d);
+}
+
+// ----------------------------------------------------------------------------
+// rollouts and evaluation
+
+typedef struct {
+    int n, max_len;
+    int *seqs;        // [n, max_len] prompt then response tokens
+    int *prompt_len;  // [n]
+    int *seq_len;     // [n]
+    int *prompt;      // [n] index of the prompt in its Data
+} Rollouts;
+
+static Rollouts rollouts_alloc(int n, int max_len) {
+    Rollouts r = { n, max_len, mallocCheck((size_t)n * max_len * sizeof(int)), mallocCheck(n * sizeof(int)),
+                   mallocCheck(n * sizeof(int)), mallocCheck(n * sizeof(int)) };
+    return r;
+}
+static void rollouts_free(Rollouts *r) { free(r->seqs); free(r->prompt_len); free(r->seq_len); free(r->prompt); }
+
+#define GEN_CHUNK 256  // rows generated together
+// fills r with one response per row for prompts idx[0..r->n-1] of d
+static void rollout(Model *m, const Data *d, const int *idx, Rollouts *r, float temperature, Rng *rng) {
+    for (int i = 0; i < r->n; i++) {
+        r->prompt[i] = idx[i];
+        r->prompt_len[i] = d->len[idx[i]];
+        memcpy(r->seqs + (size_t)i * r->max_len, d->ids[idx[i]], d->len[idx[i]] * sizeof(int));
+    }
+    for (int i = 0; i < r->n; i += GEN_CHUNK) {
+        int nb = r->n - i < GEN_CHUNK ? r->n - i : GEN_CHUNK;
+        generate(m, r->seqs + (size_t)i * r->max_len, r->prompt_len + i, r->seq_len + i, nb, r->max_len, temperature, rng);
+    }
+}
+
+// the response of row i as text
+static void rollout_text(const Rollouts *r, int i, char *out) {
+    decode(r->seqs + (size_t)i * r->max_len + r->prompt_len[i], r->seq_len[i] - r->prompt_len[i], out);
+}
+
+typedef struct {
+    float correct, format, language;  // the three rule rewards
+    int style, reflects, len, has_answer;
+    long answer;
+} Judgement;
+
+static Judgement judge(const char *response, int len, long truth, int lang) {
+    Judgement j;
+    j.correct = reward_accuracy(response, truth);
+    j.format = reward_format(response);
+    j.language = reward_language(response, lang);
+    j.style = response_style(response);
+    j.reflects = response_reflects(response);
+    j.len = len;
+    j.has_answer = response_answer(response, &j.answer);
+    return j;
+}
+
+static int prompt_lang(const Data *d, int i) { return d->text[i][0] == LANG_TAG[LANG_JA] ? LANG_JA : LANG_EN; }
+
+typedef struct {
+    int n_prompts, k;
+    float pass1, cons, greedy, len, reflect, langmix, format;              // over the k samples (greedy: argmax)
+    float diff_pass1[16], diff_greedy[16], diff_len[16]; int diff_n[16];
+    float style_share[N_STYLES], style_acc[N_STYLES];                      // sampled
+    float gstyle_share[N_STYLES], gstyle_acc[N_STYLES];                    // greedy
+} EvalResult;
+
+// pass@1 over k samples, cons@k (majority vote), greedy accuracy and the behaviour measures
+static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float temperature, uint64_t seed) {
+    EvalResult e;
+    memset(&e, 0, sizeof e);
+    if (n_prompts <= 0 || n_prompts > d->n) n_prompts = d->n;
+    e.n_prompts = n_prompts; e.k = k;
+    Rng rng = rng_seed(seed);
+    int *idx = mallocCheck((size_t)n_prompts * (k + 1) * sizeof(int));
+    for (int p = 0; p < n_prompts; p++) for (int j = 0; j <= k; j++) idx[p * (k + 1) + j] = p;
+    Rollouts samp = rollouts_alloc(n_prompts * k, m->cfg.context), greedy = rollouts_alloc(n_prompts, m->cfg.context);
+    for (int p = 0; p < n_prompts; p++) for (int j = 0; j < k; j++) idx[p * k + j] = p;
+    rollout(m, d, idx, &samp, temperature, &rng);
+    for (int p = 0; p < n_prompts; p++) idx[p] = p;
+    rollout(m, d, idx, &greedy, 0.0f, &rng);
+    char *text = mallocCheck((size_t)m->cfg.context * 10 + 16);
+    int style_n[N_STYLES] = {0}, gstyle_n[N_STYLES] = {0};
+    long votes_v[64]; int votes_n[64];
+    for (int p = 0; p < n_prompts; p++) {
+        int diff = d->difficulty ? d->difficulty[p] : 0, lang = prompt_lang(d, p), n_votes = 0;
+        float pass = 0;
+        for (int j = 0; j < k; j++) {
+            int i = p * k + j;
+            rollout_text(&samp, i, text);
+            Judgement jd = judge(text, samp.seq_len[i] - samp.prompt_len[i], d->answer[p], lang);
+            pass += jd.correct / k;
+            e.len += (float)jd.len / (n_prompts * k);
+            e.reflect += (float)jd.reflects / (n_prompts * k);
+            e.langmix += (jd.language < 1.0f) / (float)(n_prompts * k);
+            e.format += jd.format / (n_prompts * k);
+            e.diff_len[diff] += jd.len;
+            style_n[jd.style]++;
+            e.style_acc[jd.style] += jd.correct;
+            if (jd.has_answer) { // majority vote
+                int v = 0;
+                while (v < n_votes && votes_v[v] != jd.answer) v++;
+                if (v == n_votes && n_votes < 64) { votes_v[n_votes] = jd.answer; votes_n[n_votes++] = 0; }
+                if (v < n_votes) votes_n[v]++;
+            }
+        }
+        int best = -1;
+        for (int v = 0; v < n_votes; v++) if (best < 0 || votes_n[v] > votes_n[best]) best = v;
+        e.cons += (best >= 0 && votes_v[best] == d->answer[p]) / (float)n_prompts;
+        e.pass1 += pass / n_prompts;
+        rollout_text(&greedy, p, text);
+        Judgement jg = judge(text, greedy.seq_len[p] - greedy.prompt_len[p], d->answer[p], lang);
+        e.greedy += jg.correct / n_prompts;
+        gstyle_n[jg.style]++;
+        e.gstyle_acc[jg.style] += jg.correct;
+        e.diff_pass1[diff] += pass; e.diff_greedy[diff] += jg.correct; e.diff_n[diff]++;
+    }
+    for (int s = 0; s < N_STYLES; s++) {
+        e.style_share[s] = (float)style_n[s] / (n_prompts * k);
+        e.style_acc[s] = style_n[s] ? e.style_acc[s] / style_n[s] : NAN;
+        e.gstyle_share[s] = (float)gstyle_n[s] / n_prompts;
+        e.gstyle_acc[s] = gstyle_n[s] ? e.gstyle_acc[s] / gstyle_n[s] : NAN;
+    }
+    for (int t = 0; t < 16; t++) if (e.diff_n[t]) {
+        e.diff_len[t] /= e.diff_n[t] * k; e.diff_pass1[t] /= e.diff_n[t]; e.diff_greedy[t] /= e.diff_n[t];
+    }
+    free(text); free(idx);
+    rollouts_free(&samp); rollouts_free(&greedy);
+    return e;
+}
+
+static void eval_print(const char *name, const EvalResult *e, int json) {
+    if (json) {
+        printf("{\"model\": \"%s\", \"prompts\": %d, \"k\": %d, \"pass1\": %.4f, \"cons\": %.4f, \"greedy\": %.4f, "
+               "\"mean_length\": %.2f, \"reflection\": %.4f, \"language_mix\": %.4f, \"format\": %.4f",
+               name, e->n_prompts, e->k, e->pass1, e->cons, e->greedy, e->len, e->reflect, e->langmix, e->format);
+        for (int t = 0; t < 16; t++) if (e->diff_n[t])
+            printf(", \"d%d_pass1\": %.4f, \"d%d_greedy\": %.4f, \"d%d_length\": %.2f", t, e->diff_pass1[t], t, e->diff_greedy[t], t, e->diff_len[t]);
+        for (int s = 0; s < N_STYLES; s++)
+            printf(", \"%s_share\": %.4f, \"%s_acc\": %.4f, \"greedy_%s_share\": %.4f, \"greedy_%s_acc\": %.4f",
+                   STYLE_NAMES[s], e->style_share[s], STYLE_NAMES[s], isnan(e->style_acc[s]) ? -1.0f : e->style_acc[s],
+                   STYLE_NAMES[s], e->gstyle_share[s], STYLE_NAMES[s], isnan(e->gstyle_acc[s]) ? -1.0f : e->gstyle_acc[s]);
+        printf("}\n");
+        return;
+    }
+    printf("%s: %d held-out prompts, %d samples each\n", name, e->n_prompts, e->k);
+    printf("  pass@1 %.3f | cons@%d %.3f | greedy %.3f | mean length %.1f | reflection %.3f | language mix %.3f | format %.3f\n",
+           e->pass1, e->k, e->cons, e->greedy, e->len, e->reflect, e->langmix, e->format);
+    printf("  %-12s %8s %8s %8s\n", "difficulty", "pass@1", "greedy", "length");
+    for (int t = 0; t < 16; t++) if (e->diff_n[t])
+        printf("  %-12d %8.3f %8.3f %8.1f\n", t, e->diff_pass1[t], e->diff_greedy[t], e->diff_len[t]);
+    printf("  %-12s %8s %8s %12s %12s\n", "style", "share", "accuracy", "greedy share", "greedy acc");
+    for (int s = 0; s < N_STYLES; s++)
+        printf("  %-12s %8.3f %8.3f %12.3f %12.3f\n", STYLE_NAMES[s], e->style_share[s], e->style_acc[s],
+               e->gstyle_share[s], e->gstyle_acc[s]);
+}
+
+// ----------------------------------------------------------------------------
+// the command line: every option with its default, parsed from a table
+
+typedef struct {
+    const char *name;  // without the leading --
+    char type;         // 'i' int, 'f' float, 's' string, 'b' flag
+    void *ptr;
+    double lo, hi;     // the allowed range of numbers
+    const char *help;
+} Option;
+
+static void options_help(const char *cmd, const char *what, const Option *o, int n) {
+    printf("usage: r1 %s [options]\n%s\n\noptions:\n", cmd, what);
+    for (int i = 0; i < n; i++) {
+        char def[160];
+        if (o[i].type == 'i') snprintf(def, sizeof def, "%d", *(int *)o[i].ptr);
+        else if (o[i].type == 'f') snprintf(def, sizeof def, "%g", *(float *)o[i].ptr);
+        else if (o[i].type == 's') snprintf(def, sizeof def, "%s", *(char **)o[i].ptr ? *(char **)o[i].ptr : "(none)");
+        else snprintf(def, sizeof def, "off");
+        printf("  --%-18s %s (default: %s)\n", o[i].name, o[i].help, def);
+    }
+}
+
+// parses argv; exits with a one-line error on an unknown option, a missing value or one out of range
+static void options_parse(const char *cmd, const char *what, Option *o, int n, int argc, char **argv) {
+    for (int a = 0; a < argc; a++) {
+        if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) { options_help(cmd, what, o, n); exit(0); }
+        if (strncmp(argv[a], "--", 2) != 0) die("%s: unexpected argument '%s' (see r1 %s --help)", cmd, argv[a], cmd);
+        int i = 0;
+        while (i < n && strcmp(o[i].name, argv[a] + 2) != 0) i++;
+        if (i == n) die("%s: unknown option '%s' (see r1 %s --help)", cmd, argv[a], cmd);
+        if (o[i].type == 'b') { *(int *)o[i].ptr = 1; continue; }
+        if (a + 1 >= argc) die("%s: option --%s needs a value", cmd, o[i].name);
+        const char *v = argv[++a];
+        char *end;
+        if (o[i].type == 's') { *(const char **)o[i].ptr = v; continue; }
+        errno = 0;
+        double x = strtod(v, &end);
+        if (end == v || *end || errno || isnan(x)) die("%s: option --%s: '%s' is not a number", cmd, o[i].name, v);
+        if (x < o[i].lo || x > o[i].hi) die("%s: option --%s: %s is out of range [%g, %g]", cmd, o[i].name, v, o[i].lo, o[i].hi);
+        if (o[i].type == 'i') {
+            if (x != floor(x)) die("%s: option --%s: '%s' is not an integer", cmd, o[i].name, v);
+            *(int *)o[i].ptr = (int)x;
+        } else {
+            *(float *)o[i].ptr = (float)x;
+        }
+    }
+}
+
+static const Preset *find_preset(const char *name) {
+    for (int i = 0; i < N_PRESETS; i++) if (strcmp(PRESETS[i].name, name) == 0) return &PRESETS[i];
+    die("unknown preset '%s' (teacher, student or tiny)", name);
+}
+
+static FILE *open_log(const char *dir, const char *header, int append) {
+    char path[600];
+    make_dirs(dir);
+    snprintf(path, sizeof path, "%s/log.csv", dir);
+    FILE *f = fopenCheck(path, append ? "a" : "w");
+    if (!append) fprintf(f, "%s\n", header);
+    return f;
+}
+
+static void format_time(double s, char *out) { snprintf(out, 16, "%d:%02d", (int)s / 60, (int)s % 60); }
+
+// ----------------------------------------------------------------------------
+// 7. pretraining the base model (next-token prediction on the mixed corpus)
+//
+// Batches: draw a pool of documents, sort it by length, cut it into batches, shuffle the batches:
+// little padding. The loss of each document is its summed token loss over a constant (B * context),
+// so short and long documents keep the weight the corpus gives them (SPEC "pitfalls").
+
+typedef struct {
+    const Data *d;
+    int B, pool_size, next;
+    int *pool;  // document indices of the current pool, batch after batch
+    Rng rng;
+    uint64_t pool_state;  // the RNG state the current pool was drawn from (saved for --resume)
+} Batcher;
+
+#define POOL_BATCHES 16
+
+static int cmp_len_data_ctx(const void *a, const void *b, void *ctx) {
+    const Data *d = ctx;
+    int la = d->len[*(const int *)a], lb = d->len[*(const int *)b];
+    return la != lb ? la - lb : *(const int *)a - *(const int *)b;
+}
+
+static void batcher_refill(Batcher *bt) {
+    bt->pool_state = bt->rng.s;
+    for (int i = 0; i < bt->pool_size; i++) bt->pool[i] = rng_int(&bt->rng, bt->d->n);
+    qsort_r(bt->pool, bt->pool_size, sizeof(int), cmp_len_data_ctx, (void *)bt->d);
+    for (int i = POOL_BATCHES - 1; i > 0; i--) { // shuffle whole batches
+        int j = rng_int(&bt->rng, i + 1);
+        for (int k = 0; k < bt->B; k++) {
+            int t = bt->pool[i * bt->B + k]; bt->pool[i * bt->B + k] = bt->pool[j * bt->B + k]; bt->pool[j * bt->B + k] = t;
+        }
+    }
+    bt->next = 0;
+}
+
+// the next batch: inputs[B,T], targets[B,T], weights[B,T]; returns T
+static int batcher_next(Batcher *bt, int *inputs, int *targets, float *w, float denom) {
+    if (bt->next >= POOL_BATCHES) batcher_refill(bt);
+    const int *docs = bt->pool + bt->next++ * bt->B;
+    int T = 1;
+    for (int b = 0; b < bt->B; b++) T = imax(T, bt->d->len[docs[b]] - 1);
+    for (int b = 0; b < bt->B; b++) {
+        const int *ids = bt->d->ids[docs[b]];
+        int n = bt->d->len[docs[b]] - 1;
+        int start = bt->d->prompt_len ? bt->d->prompt_len[docs[b]] - 1 : 0; // SFT: the response only
+        for (int t = 0; t < T; t++) {
+            inputs[b * T + t] = t < n ? ids[t] : TOK_EOS;
+            targets[b * T + t] = t < n ? ids[t + 1] : TOK_EOS;
+            w[b * T + t] = t < n && t >= start ? 1.0f / denom : 0.0f;
+        }
+    }
+    return T;
+}
+
+typedef struct {
+    const char *data, *out, *preset, *init;
+    int steps, batch, warmup, seed, log_every, save_every, resume;
+    float lr, lr_min, weight_decay, clip, bias_gamma, balance_alpha;
+} TrainOptions;
+
+// max and min expert load over the MoE layers, as multiples of the mean load
+static void load_spread(const Model *m, const float load[MAX_LAYERS][MAX_EXPERTS], float *hi, float *lo) {
+    *hi = 0.0f; *lo = 1e9f;
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        if (!is_moe_layer(&m->cfg, l)) continue;
+        float mean = 0.0f;
+        for (int e = 0; e < m->cfg.n_experts; e++) mean += load[l][e] / m->cfg.n_experts;
+        if (mean <= 0) continue;
+        for (int e = 0; e < m->cfg.n_experts; e++) {
+            if (load[l][e] / mean > *hi) *hi = load[l][e] / mean;
+            if (load[l][e] / mean < *lo) *lo = load[l][e] / mean;
+        }
+    }
+    if (*lo > *hi) *lo = *hi = 1.0f;
+}
+
+// next-token training on a corpus (pretrain) or on prompt/response pairs (sft: response tokens only)
+static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
+    char ckpt[600];
+    snprintf(ckpt, sizeof ckpt, "%s/model.bin", o->out);
+    uint64_t rng_state = 0;
+    int data_pos = 0;
+    Model *m;
+    if (o->resume && access(ckpt, F_OK) == 0) {
+        m = checkpoint_load(ckpt, &rng_state, &data_pos);
+        printf("resuming %s from %s at step %d\n", what, ckpt, m->step);
+    } else if (o->init) {
+        m = checkpoint_load(o->init, NULL, NULL);
+        m->step = 0;
+        memset(m->m_mem, 0, m->num_params * sizeof(float));
+        memset(m->v_mem, 0, m->num_params * sizeof(float));
+    } else {
+        m = model_create(&find_preset(o->preset)->cfg, o->preset, (uint64_t)o->seed);
+    }
+    m->balance_alpha = o->balance_alpha;
+    int B = o->batch, ctx = m->cfg.context;
+    Batcher bt = { d, B, B * POOL_BATCHES, POOL_BATCHES, mallocCheck((size_t)B * POOL_BATCHES * sizeof(int)),
+                   rng_seed((uint64_t)o->seed + 1), 0 };
+    if (rng_state) { bt.rng.s = rng_state; batcher_refill(&bt); bt.next = data_pos; }
+    int *inputs = mallocCheck((size_t)B * ctx * sizeof(int)), *targets = mallocCheck((size_t)B * ctx * sizeof(int));
+    float *w = mallocCheck((size_t)B * ctx * sizeof(float));
+    FILE *log = open_log(o->out, "step,loss,lr,grad_norm,tokens_per_s,elapsed_s,load_max,load_min,aux_loss", m->step > 0);
+    printf("%s: %s preset, %zu parameters, %d documents, %d steps of %d documents\n", what, m->preset,
+           m->num_params, d->n, o->steps, B);
+    double t0 = now_seconds(), tokens = 0;
+    float load[MAX_LAYERS][MAX_EXPERTS];
+    while (m->step < o->steps) {
+        int T = batcher_next(&bt, inputs, targets, w, (float)B * ctx);
+        model_zero_grad(m);
+        model_forward(m, inputs, B, T, NULL, 0);
+        float loss = crossentropy_forward_backward(m->dlogits, m->logits, targets, w, B * T, m->cfg.vocab);
+        float n_tok = 0;
+        for (int i = 0; i < B * T; i++) n_tok += w[i] > 0;
+        if (!isfinite(loss) || !isfinite(m->aux_loss))
+            die("%s: loss is %g at step %d; stopping (last good checkpoint: %s)", what, loss, m->step, ckpt);
+        model_backward(m);
+        float norm = grad_clip(m, o->clip);
+        if (!isfinite(norm)) die("%s: gradient norm is %g at step %d; stopping (last good checkpoint: %s)", what, norm, m->step, ckpt);
+        float lr = lr_schedule(m->step, o->steps, o->warmup, o->lr, o->lr_min);
+        memcpy(load, m->expert_load, sizeof load);
+        adamw_update(m, lr, 0.9f, 0.95f, 1e-8f, o->weight_decay);
+        router_bias_update(m, o->bias_gamma);
+        tokens += n_tok;
+        double el = now_seconds() - t0;
+        float hi, lo;
+        load_spread(m, (const float(*)[MAX_EXPERTS])load, &hi, &lo);
+        float tok_loss = loss * B * ctx / fmaxf(n_tok, 1.0f); // mean loss per predicted token
+        fprintf(log, "%d,%.5f,%.6g,%.4f,%.0f,%.2f,%.3f,%.3f,%.5f\n", m->step, tok_loss, lr, norm, tokens / el, el, hi, lo, m->aux_loss);
+        if (m->step % o->log_every == 0 || m->step == o->steps) {
+            char e1[16], e2[16];
+            format_time(el, e1);
+            format_time(el / m->step * (o->steps - m->step), e2);
+            printf("step %5d/%d | loss %.4f | lr %.2e | norm %.2f | %.0f tok/s | expert load %.2f-%.2fx | %s elapsed, ETA %s\n",
+                   m->step, o->steps, tok_loss, lr, norm, tokens / el, lo, hi, e1, e2);
+            fflush(stdout); fflush(log);
+        }
+        if ((o->save_every > 0 && m->step % o->save_every == 0) || m->step == o->steps)
+            checkpoint_save(ckpt, m, 1, bt.pool_state, bt.next);
+    }
+    fclose(log);
+    free(inputs); free(targets); free(w); free(bt.pool);
+    return m;
+}
+
+// ----------------------------------------------------------------------------
+// 10. the commands
+
+static void cmd_gen(int argc, char **argv) {
+    const char *dir = "tiny_data";
+    int seed = 1;
+    Option o[] = {
+        { "out", 's', &dir, 0, 0, "folder to write" },
+        { "seed", 'i', &seed, 0, 1e9, "generator seed" },
+    };
+    options_parse("gen", "Writes the toy world's data files (corpus, RL prompts, cold-start SFT) deterministically.",
+                  o, 2, argc, argv);
+    gen_tiny_data(dir, (uint64_t)seed);
+    printf("wrote %s/pretrain.txt, rl_train.txt, rl_test.txt, coldstart.txt\n", dir);
+}
+
+static TrainOptions pretrain_defaults(void) {
+    TrainOptions t = { "tiny_data/pretrain.txt", "runs/base", "teacher", NULL, 2500, 64, 100, 1337, 50, 500, 0,
+                       2e-3f, 2e-4f, 0.1f, 1.0f, 1e-3f, 0.0f };
+    return t;
+}
+
+static Option *train_options(TrainOptions *t, int *n) {
+    static Option o[16];
+    Option list[] = {
+        { "data", 's', &t->data, 0, 0, "training data file" },
+        { "out", 's', &t->out, 0, 0, "run folder (log.csv, model.bin)" },
+        { "preset", 's', &t->preset, 0, 0, "model config: teacher, student or tiny" },
+        { "init", 's', &t->init, 0, 0, "start from this checkpoint instead of a fresh model" },
+        { "steps", 'i', &t->steps, 1, 1e7, "optimizer steps" },
+        { "batch", 'i', &t->batch, 1, 4096, "documents per step" },
+        { "lr", 'f', &t->lr, 0, 1, "peak learning rate" },
+        { "lr-min", 'f', &t->lr_min, 0, 1, "final learning rate of the cosine" },
+        { "warmup", 'i', &t->warmup, 0, 1e7, "linear warmup steps" },
+        { "weight-decay", 'f', &t->weight_decay, 0, 10, "AdamW decoupled weight decay (matrices only)" },
+        { "clip", 'f', &t->clip, 0, 1e6, "gradient norm clip (0 = off)" },
+        { "bias-gamma", 'f', &t->bias_gamma, 0, 1, "aux-loss-free balancing bias step (0 = off)" },
+        { "balance-alpha", 'f', &t->balance_alpha, 0, 10, "sequence-wise balance loss weight (0 = off)" },
+        { "seed", 'i', &t->seed, 0, 1e9, "random seed" },
+        { "log-every", 'i', &t->log_every, 1, 1e7, "print progress every N steps" },
+        { "save-every", 'i', &t->save_every, 0, 1e7, "checkpoint every N steps (0 = at the end only)" },
+    };
+    memcpy(o, list, sizeof list);
+    *n = (int)(sizeof list / sizeof list[0]);
+    return o;
+}
+
+static void cmd_pretrain(int argc, char **argv) {
+    TrainOptions t = pretrain_defaults();
+    int n;
+    Option *o = train_options(&t, &n);
+    o[n++] = (Option){ "resume", 'b', &t.resume, 0, 0, "continue from OUT/model.bin if it exists" };
+    options_parse("pretrain", "Pretrains the base model on the mixed corpus (next-token prediction).", o, n, argc, argv);
+    Data d = load_corpus(t.data, find_preset(t.preset)->cfg.context);
+    Model *m = train_lm(&t, &d, "pretrain");
+    printf("saved %s/model.bin\n", t.out);
+    model_free(m);
+    data_free(&d);
+}
+
+static void cmd_eval(int argc, char **argv) {
+    const char *model = "runs/base/model.bin", *data = "tiny_data/rl_test.txt";
+    int k = 8, n_prompts = 0, seed = 1, json = 0;
+    float temperature = 1.0f;
+    Option o[] = {
+        { "model", 's', &model, 0, 0, "checkpoint" },
+        { "data", 's', &data, 0, 0, "held-out prompts (prompt<TAB>answer<TAB>difficulty)" },
+        { "k", 'i', &k, 1, 64, "samples per prompt for pass@1 and cons@k" },
+        { "prompts", 'i', &n_prompts, 0, 1e7, "number of prompts (0 = all)" },
+        { "temperature", 'f', &temperature, 0, 10, "sampling temperature" },
+        { "seed", 'i', &seed, 0, 1e9, "sampling seed" },
+        { "json", 'b', &json, 0, 0, "one JSON object instead of the table" },
+    };
+    options_parse("eval", "pass@1, cons@k, greedy accuracy, length, reflection, language mix, format; per difficulty and style.",
+                  o, 7, argc, argv);
+    Model *m = checkpoint_load(model, NULL, NULL);
+    Data d = load_prompts(data, m->cfg.context);
+    EvalResult e = evaluate(m, &d, n_prompts, k, temperature, (uint64_t)seed);
+    eval_print(model, &e, json);
+    model_free(m);
+    data_free(&d);
+}
+
+static void cmd_sample(int argc, char **argv) {
+    const char *model = "runs/base/model.bin", *prompt = "e:51+76+12+85=";
+    int n = 4, seed = 1;
+    float temperature = 1.0f;
+    Option o[] = {
+        { "model", 's', &model, 0, 0, "checkpoint" },
+        { "prompt", 's', &prompt, 0, 0, "prompt text" },
+        { "n", 'i', &n, 1, 1000, "responses to sample" },
+        { "temperature", 'f', &temperature, 0, 10, "sampling temperature (0 = greedy)" },
+        { "seed", 'i', &seed, 0, 1e9, "sampling seed" },
+    };
+    options_parse("sample", "Prints responses of a checkpoint to a prompt.", o, 5, argc, argv);
+    Model *m = checkpoint_load(model, NULL, NULL);
+    int ctx = m->cfg.context, len;
+    char bad = 0;
+    int *seqs = mallocCheck((size_t)n * ctx * sizeof(int)), *plen = mallocCheck(n * sizeof(int)), *slen = mallocCheck(n * sizeof(int));
+    len = encode(prompt, seqs, ctx, &bad);
+    if (len == -1) die("prompt: unknown character '%c'", bad);
+    if (len < 1 || len >= ctx) die("prompt: must be 1 to %d tokens", ctx - 1);
+    for (int i = 0; i < n; i++) { memcpy(seqs + (size_t)i * ctx, seqs, len * sizeof(int)); plen[i] = len; }
+    Rng rng = rng_seed((uint64_t)seed);
+    generate(m, seqs, plen, slen, n, ctx, temperature, &rng);
+    char *text = mallocCheck((size_t)ctx * 10 + 16);
+    for (int i = 0; i < n; i++) {
+        decode(seqs + (size_t)i * ctx + len, slen[i] - len, text);
+        printf("%s%s\n", prompt, text);
+    }
+    free(text); free(seqs); free(plen); free(slen);
+    model_free(m);
+}
+
+#ifndef TESTING
+static void usage(void) {
+    printf("r1: the DeepSeek-R1 recipe at toy scale\n\nusage: r1 COMMAND [options]   (r1 COMMAND --help for its options)\n\n"
+           "  gen        write tiny_data/ from the generator\n"
+           "  pretrain   train the base model on the mixed corpus\n"
+           "  eval       pass@1, cons@k, greedy accuracy, length, reflection, language mix, format\n"
+           "  sample     print responses to a prompt\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) { usage(); return argc < 2; }
+    const char *cmd = argv[1];
+    threads_init();
+    if (strcmp(cmd, "gen") == 0) cmd_gen(argc - 2, argv + 2);
+    else if (strcmp(cmd, "pretrain") == 0) cmd_pretrain(argc - 2, argv + 2);
+    else if (strcmp(cmd, "eval") == 0) cmd_eval(argc - 2, argv + 2);
+    else if (strcmp(cmd, "sample") == 0) cmd_sample(argc - 2, argv + 2);
+    else die("unknown command '%s' (see r1 --help)", cmd);
+    return 0;
+}
+#endif

@@ -1,0 +1,27 @@
+# r1.c: make (r1), make test, make bench, make aha, make plots, make clean
+CC ?= gcc
+CFLAGS = -std=c11 -O3 -march=native -Wall -Wextra -fopenmp
+LDLIBS = -lm
+# OpenBLAS when its header is present, the plain C matmul otherwise (decided here, printed)
+BLAS := $(shell echo 'int main(void){return 0;}' | $(CC) -x c -include cblas.h - -o /dev/null -lopenblas 2>/dev/null && echo yes)
+ifeq ($(BLAS),yes)
+  CFLAGS += -DUSE_BLAS
+  LDLIBS += -lopenblas
+  $(info r1: building with OpenBLAS)
+else
+  $(info r1: building without BLAS (plain C matmul))
+endif
+
+r1: r1.c
+	$(CC) $(CFLAGS) -o $@ r1.c $(LDLIBS)
+
+test_r1: test_r1.c r1.c
+	$(CC) $(CFLAGS) -o $@ test_r1.c $(LDLIBS)
+
+test: test_r1
+	./test_r1
+
+clean:
+	rm -f r1 test_r1
+
+.PHONY: test clean
