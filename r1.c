@@ -746,7 +746,7 @@ typedef struct {
     float expert_load[MAX_LAYERS][MAX_EXPERTS]; // tokens routed to each expert since the last update
     float balance_alpha;                        // weight of the sequence-wise balance loss (0 = off)
     float aux_loss;                             // that loss, from the last forward
-    int step;                                   // optimizer steps taken
+    int step;                                   // training steps taken
     // activations, sized for up to cap_N rows and cap_att attention entries
     int B, T, cap_N;
     size_t cap_att;
@@ -1236,10 +1236,9 @@ static float grad_clip(Model *m, float max_norm) {
     return norm;
 }
 
-// AdamW (Loshchilov & Hutter): decoupled weight decay on matrices only
-static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps, float weight_decay) {
-    m->step++;
-    float bc1 = 1.0f - powf(beta1, (float)m->step), bc2 = 1.0f - powf(beta2, (float)m->step);
+// AdamW (Loshchilov & Hutter): decoupled weight decay on matrices only; t = 1, 2, ... counts the updates
+static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps, float weight_decay, int t) {
+    float bc1 = 1.0f - powf(beta1, (float)t), bc2 = 1.0f - powf(beta2, (float)t);
     #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < m->num_params; i++) {
         float g = m->grads_mem[i];
@@ -1986,7 +1985,8 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
         if (!isfinite(norm)) die("%s: gradient norm is %g at step %d; stopping (last good checkpoint: %s)", what, norm, m->step, ckpt);
         float lr = lr_schedule(m->step, o->steps, o->warmup, o->lr, o->lr_min);
         memcpy(load, m->expert_load, sizeof load);
-        adamw_update(m, lr, 0.9f, 0.95f, 1e-8f, o->weight_decay);
+        adamw_update(m, lr, 0.9f, 0.95f, 1e-8f, o->weight_decay, m->step + 1);
+        m->step++;
         router_bias_update(m, o->bias_gamma);
         tokens += n_tok;
         double el = now_seconds() - t0;
@@ -2007,6 +2007,246 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
     }
     fclose(log);
     free(inputs); free(targets); free(w); free(bt.pool);
+    return m;
+}
+
+// ----------------------------------------------------------------------------
+// 8. GRPO (DeepSeekMath eq. 3, R1 section 2.2.1)
+//
+// For each prompt sample a group of G responses; reward them by rules; the advantage of each
+// response is its reward normalised within the group (outcome supervision: every token of a
+// response gets the same advantage); maximise the clipped surrogate with a KL penalty to a frozen
+// reference model.
+
+enum { LOSS_GRPO, LOSS_BNPO, LOSS_DR_GRPO };
+static const char *LOSS_NAMES[] = { "grpo", "bnpo", "dr_grpo" };
+
+typedef struct {
+    float beta;          // weight of the KL to the reference
+    float eps_low, eps_high; // clip range of the ratio: [1 - eps_low, 1 + eps_high]
+    float temperature;   // sampling temperature; the policy's logits are divided by it
+} GrpoConfig;
+
+typedef struct { double kl, clipped, entropy, tokens; } GrpoStats;
+
+// group-normalised advantages (DeepSeekMath section 4.1.2): A_i = (r_i - mean(r)) / (std(r) + eps);
+// dr_grpo (Dr. GRPO) drops the division by the std. A group of equal rewards gets A = 0.
+static void grpo_advantages(float *adv, const float *reward, int n_groups, int G, int scale_by_std) {
+    for (int g = 0; g < n_groups; g++) {
+        const float *r = reward + g * G;
+        float mean = 0.0f, var = 0.0f;
+        for (int i = 0; i < G; i++) mean += r[i] / G;
+        for (int i = 0; i < G; i++) var += (r[i] - mean) * (r[i] - mean) / (G > 1 ? G - 1 : 1);
+        float std = sqrtf(var);
+        for (int i = 0; i < G; i++) adv[g * G + i] = scale_by_std ? (r[i] - mean) / (std + 1e-4f) : r[i] - mean;
+    }
+}
+
+// The GRPO loss (DeepSeekMath eq. 3) and its gradient with respect to the logits.
+// Token n (of N = B*T) predicts targets[n] and has weight w[n] (0 for prompt and padding tokens; the
+// weights carry the loss normalisation). For a response token with advantage A:
+//   ratio = exp(logp - logp_old)                      (logp of the logits / temperature)
+//   surrogate = min(ratio A, clip(ratio, 1 - eps_low, 1 + eps_high) A)
+//   kl = exp(logp_ref - logp) - (logp_ref - logp) - 1 (the unbiased k3 estimator, DeepSeekMath eq. 4)
+//   loss += -w (surrogate - beta kl)
+// old_logp NULL: the policy that sampled is the current one (ratio exactly 1). ref_logp NULL: no KL.
+// Writes logp[N] (this policy's log-probabilities of the targets) and dlogits[N,V].
+static float grpo_loss(float *dlogits, float *logp, const float *logits, const int *targets, const float *w,
+                       const float *adv, const float *old_logp, const float *ref_logp, int B, int T, int V,
+                       const GrpoConfig *g, GrpoStats *st) {
+    double loss = 0.0, kl_sum = 0.0, clip_sum = 0.0, ent_sum = 0.0, n_tok = 0.0;
+    #pragma omp parallel for reduction(+:loss, kl_sum, clip_sum, ent_sum, n_tok) schedule(static)
+    for (int n = 0; n < B * T; n++) {
+        float *dz = dlogits + (size_t)n * V;
+        memset(dz, 0, V * sizeof(float));
+        logp[n] = 0.0f;
+        if (w[n] == 0.0f) continue;
+        // log-softmax of logits / temperature
+        const float *z = logits + (size_t)n * V;
+        float maxv = z[0], sum = 0.0f, p[256];
+        for (int i = 1; i < V; i++) if (z[i] > maxv) maxv = z[i];
+        for (int i = 0; i < V; i++) { p[i] = expf((z[i] - maxv) / g->temperature); sum += p[i]; }
+        float entropy = 0.0f;
+        for (int i = 0; i < V; i++) { p[i] /= sum; if (p[i] > 0) entropy -= p[i] * logf(p[i]); }
+        float lp = (z[targets[n]] - maxv) / g->temperature - logf(sum);
+        logp[n] = lp;
+        float A = adv[n / T];
+        float ratio = old_logp ? expf(lp - old_logp[n]) : 1.0f;
+        float clipped = fminf(fmaxf(ratio, 1.0f - g->eps_low), 1.0f + g->eps_high);
+        float surrogate, dsurrogate; // d surrogate / d logp
+        if (ratio * A <= clipped * A) { surrogate = ratio * A; dsurrogate = ratio * A; }
+        else { surrogate = clipped * A; dsurrogate = 0.0f; clip_sum += 1.0; }
+        float kl = 0.0f, dkl = 0.0f;
+        if (ref_logp) {
+            float d = ref_logp[n] - lp;
+            kl = expf(d) - d - 1.0f;
+            dkl = 1.0f - expf(d); // d kl / d logp
+        }
+        loss += -w[n] * (surrogate - g->beta * kl);
+        float dlp = -w[n] * (dsurrogate - g->beta * dkl); // d loss / d logp
+        // d logp / d z_i = (onehot_i - p_i) / temperature
+        for (int i = 0; i < V; i++) dz[i] = -dlp * p[i] / g->temperature;
+        dz[targets[n]] += dlp / g->temperature;
+        kl_sum += kl; ent_sum += entropy; n_tok += 1.0;
+    }
+    if (st) { st->kl += kl_sum; st->clipped += clip_sum; st->entropy += ent_sum; st->tokens += n_tok; }
+    return (float)loss;
+}
+
+typedef struct {
+    const char *init, *out, *data, *test, *rewards, *loss_type;
+    int steps, prompts_per_step, num_generations, num_iterations, ref_reset, seed, eval_every, eval_prompts, eval_k, resume;
+    float lr, beta, epsilon, epsilon_high, temperature, format_weight, language_weight, clip, bias_gamma;
+} GrpoOptions;
+
+static GrpoOptions grpo_defaults(void) {
+    GrpoOptions o = { "runs/base/model.bin", "runs/zero", "tiny_data/rl_train.txt", "tiny_data/rl_test.txt",
+                      "accuracy,format", "dr_grpo", 100, 8, 16, 1, 0, 1, 10, 150, 4, 0,
+                      1e-4f, 0.0f, 0.2f, 0.2f, 1.0f, 0.1f, 0.0f, 1.0f, 1e-3f };
+    return o;
+}
+
+// the rule reward of one response: accuracy + format_weight * format (+ language_weight * language)
+static float grpo_reward(const Judgement *j, const GrpoOptions *o, int use_format, int use_language) {
+    return j->correct + (use_format ? o->format_weight * j->format : 0.0f) + (use_language ? o->language_weight * j->language : 0.0f);
+}
+
+// one RL run: R1-Zero (from the base model) or reasoning RL from any checkpoint
+static Model *grpo_train(const GrpoOptions *o) {
+    int use_acc = strstr(o->rewards, "accuracy") != NULL, use_format = strstr(o->rewards, "format") != NULL;
+    int use_lang = strstr(o->rewards, "language") != NULL;
+    if (!use_acc) die("grpo: --rewards must include accuracy");
+    int loss_type = -1;
+    for (int i = 0; i < 3; i++) if (strcmp(o->loss_type, LOSS_NAMES[i]) == 0) loss_type = i;
+    if (loss_type < 0) die("grpo: --loss-type must be grpo, bnpo or dr_grpo");
+    char ckpt[600];
+    snprintf(ckpt, sizeof ckpt, "%s/model.bin", o->out);
+    uint64_t rng_state = 0;
+    int resumed = o->resume && access(ckpt, F_OK) == 0;
+    Model *m = checkpoint_load(resumed ? ckpt : o->init, &rng_state, NULL);
+    if (!resumed) {
+        m->step = 0;
+        memset(m->m_mem, 0, m->num_params * sizeof(float));
+        memset(m->v_mem, 0, m->num_params * sizeof(float));
+        rng_state = rng_seed((uint64_t)o->seed).s;
+    }
+    Model *ref = o->beta > 0.0f ? checkpoint_load(o->init, NULL, NULL) : NULL; // the frozen reference
+    Data train = load_prompts(o->data, m->cfg.context), test = load_prompts(o->test, m->cfg.context);
+    int P = o->prompts_per_step, G = o->num_generations, n = P * G, ctx = m->cfg.context;
+    GrpoConfig gc = { o->beta, o->epsilon, o->epsilon_high, o->temperature };
+    Rollouts r = rollouts_alloc(n, ctx);
+    int *idx = mallocCheck(n * sizeof(int)), *inputs = mallocCheck((size_t)n * ctx * sizeof(int));
+    int *targets = mallocCheck((size_t)n * ctx * sizeof(int));
+    float *w = mallocCheck((size_t)n * ctx * sizeof(float)), *reward = mallocCheck(n * sizeof(float));
+    float *adv = mallocCheck(n * sizeof(float)), *old_logp = mallocCheck((size_t)n * ctx * sizeof(float));
+    float *logp = mallocCheck((size_t)n * ctx * sizeof(float)), *ref_logp = mallocCheck((size_t)n * ctx * sizeof(float));
+    char *text = mallocCheck((size_t)ctx * 10 + 16);
+    FILE *log = open_log(o->out, "step,reward,accuracy,length,reflection,format,language_mix,kl,clip_frac,entropy,"
+                         "tokens_per_s,elapsed_s,test_greedy,test_pass1,test_length,test_reflection,test_chain_share",
+                         resumed);
+    printf("grpo: %s from %s, %d steps of %d prompts x %d samples, loss %s, beta %g, lr %g, rewards %s\n",
+           m->preset, resumed ? ckpt : o->init, o->steps, P, G, LOSS_NAMES[loss_type], o->beta, o->lr, o->rewards);
+    Rng rng = { rng_state };
+    double t0 = now_seconds(), tokens = 0;
+    while (m->step <= o->steps) {
+        // held-out evaluation at step 0, every eval_every steps, and at the end
+        int step = m->step;
+        EvalResult e;
+        int evaluated = o->eval_every > 0 && (step % o->eval_every == 0 || step == o->steps);
+        if (evaluated) {
+            e = evaluate(m, &test, o->eval_prompts, o->eval_k, o->temperature, 12345);
+            printf("step %4d eval | greedy %.3f | pass@1 %.3f | length %.1f | reflection %.3f | chains %.2f\n", step,
+                   e.greedy, e.pass1, e.len, e.reflect, 1.0f - e.style_share[STYLE_DIRECT]);
+        }
+        if (step == o->steps) {
+            if (evaluated) fprintf(log, "%d,,,,,,,,,,,%.2f,%.4f,%.4f,%.2f,%.4f,%.4f\n", step, now_seconds() - t0,
+                                   e.greedy, e.pass1, e.len, e.reflect, 1.0f - e.style_share[STYLE_DIRECT]);
+            break;
+        }
+        // 1. sample G responses for each of P prompts from the current policy (pi_old)
+        for (int p = 0; p < P; p++) { int q = rng_int(&rng, train.n); for (int i = 0; i < G; i++) idx[p * G + i] = q; }
+        rollout(m, &train, idx, &r, o->temperature, &rng);
+        // 2. rule rewards and group-normalised advantages
+        float mean_r = 0, acc = 0, len = 0, refl = 0, fmt = 0, mix = 0;
+        int T = 1, max_resp = 1;
+        for (int i = 0; i < n; i++) {
+            rollout_text(&r, i, text);
+            int q = r.prompt[i], rl = r.seq_len[i] - r.prompt_len[i];
+            Judgement j = judge(text, rl, train.answer[q], prompt_lang(&train, q));
+            reward[i] = grpo_reward(&j, o, use_format, use_lang);
+            mean_r += reward[i] / n; acc += j.correct / n; len += (float)rl / n; refl += (float)j.reflects / n;
+            fmt += j.format / n; mix += (j.language < 1.0f) / (float)n;
+            T = imax(T, r.seq_len[i] - 1);
+            max_resp = imax(max_resp, ctx - r.prompt_len[i]);
+        }
+        grpo_advantages(adv, reward, P, G, loss_type != LOSS_DR_GRPO);
+        // 3. the batch: inputs, targets, and the per-token weights that carry the loss normalisation
+        int resp_tokens = 0;
+        for (int i = 0; i < n; i++) resp_tokens += r.seq_len[i] - r.prompt_len[i];
+        for (int i = 0; i < n; i++) {
+            const int *s = r.seqs + (size_t)i * ctx;
+            int pl = r.prompt_len[i], sl = r.seq_len[i], rl = sl - pl;
+            for (int t = 0; t < T; t++) {
+                int is_resp = t + 1 >= pl && t + 1 < sl;
+                inputs[i * T + t] = t < sl ? s[t] : TOK_EOS;
+                targets[i * T + t] = t + 1 < sl ? s[t + 1] : TOK_EOS;
+                float wt = loss_type == LOSS_GRPO ? 1.0f / ((float)n * rl)      // mean per response, then over responses
+                         : loss_type == LOSS_BNPO ? 1.0f / resp_tokens           // mean over all tokens of the batch
+                         : 1.0f / ((float)n * max_resp);                         // sum over a constant (Dr. GRPO)
+                w[i * T + t] = is_resp ? wt : 0.0f;
+            }
+        }
+        if (ref) { // the reference's log-probabilities, once per batch
+            model_forward(ref, inputs, n, T, NULL, 0);
+            memset(ref->expert_load, 0, sizeof ref->expert_load);
+            grpo_loss(ref->dlogits, ref_logp, ref->logits, targets, w, adv, NULL, NULL, n, T, m->cfg.vocab, &gc, NULL);
+        }
+        // 4. mu policy updates on this batch; the first pass's log-probabilities are pi_old's
+        GrpoStats st = {0};
+        float loss = 0;
+        for (int it = 0; it < o->num_iterations; it++) {
+            model_zero_grad(m);
+            model_forward(m, inputs, n, T, NULL, 0);
+            loss = grpo_loss(m->dlogits, logp, m->logits, targets, w, adv, it == 0 ? NULL : old_logp,
+                             ref ? ref_logp : NULL, n, T, m->cfg.vocab, &gc, it == 0 ? &st : NULL);
+            if (it == 0) memcpy(old_logp, logp, (size_t)n * T * sizeof(float));
+            if (!isfinite(loss)) die("grpo: loss is %g at step %d; stopping (last good checkpoint: %s)", loss, step, ckpt);
+            model_backward(m);
+            float norm = grad_clip(m, o->clip);
+            if (!isfinite(norm)) die("grpo: gradient norm is %g at step %d; stopping", norm, step);
+            adamw_update(m, o->lr, 0.9f, 0.99f, 1e-8f, 0.0f, step * o->num_iterations + it + 1);
+            router_bias_update(m, o->bias_gamma);
+        }
+        m->step = step + 1;
+        if (ref && o->ref_reset > 0 && m->step % o->ref_reset == 0) { // R1 resets the reference every 400 steps
+            memcpy(ref->params_mem, m->params_mem, m->num_params * sizeof(float));
+            memcpy(ref->router_bias, m->router_bias, sizeof m->router_bias);
+#ifdef R1_CUDA
+            cuda_params_changed(ref->params_mem);
+#endif
+        }
+        tokens += resp_tokens;
+        double el = now_seconds() - t0;
+        float kl = st.kl / fmax(st.tokens, 1), clipf = st.clipped / fmax(st.tokens, 1), ent = st.entropy / fmax(st.tokens, 1);
+        fprintf(log, "%d,%.4f,%.4f,%.2f,%.4f,%.4f,%.4f,%.5f,%.4f,%.4f,%.0f,%.2f", step, mean_r, acc, len, refl, fmt, mix,
+                kl, clipf, ent, tokens / el, el);
+        if (evaluated) fprintf(log, ",%.4f,%.4f,%.2f,%.4f,%.4f\n", e.greedy, e.pass1, e.len, e.reflect, 1.0f - e.style_share[STYLE_DIRECT]);
+        else fprintf(log, ",,,,,\n");
+        fflush(log);
+        char e1[16], e2[16];
+        format_time(el, e1);
+        format_time(el / m->step * (o->steps - m->step), e2);
+        printf("step %4d/%d | reward %.3f | acc %.3f | len %.1f | reflect %.3f | format %.2f | mix %.2f | kl %.4f | "
+               "clip %.3f | ent %.2f | %.0f tok/s | %s, ETA %s\n", m->step, o->steps, mean_r, acc, len, refl, fmt, mix,
+               kl, clipf, ent, tokens / el, e1, e2);
+        fflush(stdout);
+        checkpoint_save(ckpt, m, 1, rng.s, 0);
+    }
+    fclose(log);
+    free(idx); free(inputs); free(targets); free(w); free(reward); free(adv); free(old_logp); free(logp); free(ref_logp); free(text);
+    rollouts_free(&r);
+    data_free(&train); data_free(&test);
+    model_free(ref);
     return m;
 }
 
@@ -2124,13 +2364,65 @@ static void cmd_sample(int argc, char **argv) {
     model_free(m);
 }
 
+static void grpo_options_parse(const char *cmd, const char *what, GrpoOptions *g, int argc, char **argv) {
+    Option o[] = {
+        { "init", 's', &g->init, 0, 0, "checkpoint to start from (and the KL reference)" },
+        { "out", 's', &g->out, 0, 0, "run folder (log.csv, model.bin)" },
+        { "data", 's', &g->data, 0, 0, "training prompts (prompt<TAB>answer<TAB>difficulty)" },
+        { "test", 's', &g->test, 0, 0, "held-out prompts for the periodic evaluation" },
+        { "rewards", 's', &g->rewards, 0, 0, "comma list of accuracy, format, language" },
+        { "steps", 'i', &g->steps, 1, 1e6, "RL steps (one batch of rollouts each)" },
+        { "prompts-per-step", 'i', &g->prompts_per_step, 1, 1024, "prompts per step" },
+        { "num-generations", 'i', &g->num_generations, 2, 256, "G: responses sampled per prompt" },
+        { "num-iterations", 'i', &g->num_iterations, 1, 16, "mu: policy updates per batch of rollouts" },
+        { "loss-type", 's', &g->loss_type, 0, 0, "normalisation: grpo, bnpo or dr_grpo" },
+        { "lr", 'f', &g->lr, 0, 1, "learning rate (constant)" },
+        { "beta", 'f', &g->beta, 0, 100, "weight of the KL to the reference (0 = no reference)" },
+        { "epsilon", 'f', &g->epsilon, 0, 10, "clip: ratio >= 1 - epsilon" },
+        { "epsilon-high", 'f', &g->epsilon_high, 0, 10, "clip: ratio <= 1 + epsilon-high" },
+        { "temperature", 'f', &g->temperature, 0.01, 10, "sampling temperature (the loss divides logits by it)" },
+        { "format-weight", 'f', &g->format_weight, 0, 10, "reward weight of the format rule" },
+        { "language-weight", 'f', &g->language_weight, 0, 10, "reward weight of language consistency" },
+        { "ref-reset", 'i', &g->ref_reset, 0, 1e6, "reset the reference to the policy every N steps (0 = never)" },
+        { "clip", 'f', &g->clip, 0, 1e6, "gradient norm clip (0 = off)" },
+        { "bias-gamma", 'f', &g->bias_gamma, 0, 1, "aux-loss-free balancing bias step" },
+        { "eval-every", 'i', &g->eval_every, 0, 1e6, "held-out evaluation every N steps (0 = off)" },
+        { "eval-prompts", 'i', &g->eval_prompts, 1, 1e6, "held-out prompts per evaluation" },
+        { "eval-k", 'i', &g->eval_k, 1, 64, "samples per held-out prompt" },
+        { "seed", 'i', &g->seed, 0, 1e9, "random seed" },
+        { "resume", 'b', &g->resume, 0, 0, "continue from OUT/model.bin if it exists" },
+    };
+    options_parse(cmd, what, o, (int)(sizeof o / sizeof o[0]), argc, argv);
+}
+
+static void cmd_zero(int argc, char **argv) {
+    GrpoOptions g = grpo_defaults();
+    grpo_options_parse("zero", "R1-Zero: GRPO straight from the base model with accuracy and format rewards.", &g, argc, argv);
+    Model *m = grpo_train(&g);
+    printf("saved %s/model.bin\n", g.out);
+    model_free(m);
+}
+
+static void cmd_grpo(int argc, char **argv) {
+    GrpoOptions g = grpo_defaults();
+    g.out = "runs/grpo";
+    g.rewards = "accuracy,format,language";
+    g.language_weight = 0.1f;
+    grpo_options_parse("grpo", "Reasoning RL (GRPO) from any checkpoint, rewards selectable.", &g, argc, argv);
+    Model *m = grpo_train(&g);
+    printf("saved %s/model.bin\n", g.out);
+    model_free(m);
+}
+
 #ifndef TESTING
 static void usage(void) {
     printf("r1: the DeepSeek-R1 recipe at toy scale\n\nusage: r1 COMMAND [options]   (r1 COMMAND --help for its options)\n\n"
            "  gen        write tiny_data/ from the generator\n"
            "  pretrain   train the base model on the mixed corpus\n"
            "  eval       pass@1, cons@k, greedy accuracy, length, reflection, language mix, format\n"
-           "  sample     print responses to a prompt\n");
+           "  sample     print responses to a prompt\n"
+           "  zero       R1-Zero: GRPO from the base model, accuracy + format rewards\n"
+           "  grpo       reasoning RL from any checkpoint, rewards selectable\n");
 }
 
 int main(int argc, char **argv) {
@@ -2141,6 +2433,8 @@ int main(int argc, char **argv) {
     else if (strcmp(cmd, "pretrain") == 0) cmd_pretrain(argc - 2, argv + 2);
     else if (strcmp(cmd, "eval") == 0) cmd_eval(argc - 2, argv + 2);
     else if (strcmp(cmd, "sample") == 0) cmd_sample(argc - 2, argv + 2);
+    else if (strcmp(cmd, "zero") == 0) cmd_zero(argc - 2, argv + 2);
+    else if (strcmp(cmd, "grpo") == 0) cmd_grpo(argc - 2, argv + 2);
     else die("unknown command '%s' (see r1 --help)", cmd);
     return 0;
 }
