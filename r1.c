@@ -2273,7 +2273,7 @@ static TrainOptions pretrain_defaults(void) {
 }
 
 static Option *train_options(TrainOptions *t, int *n) {
-    static Option o[16];
+    static Option o[20];  // room for a command's own extra options
     Option list[] = {
         { "data", 's', &t->data, 0, 0, "training data file" },
         { "out", 's', &t->out, 0, 0, "run folder (log.csv, model.bin)" },
