@@ -1,0 +1,557 @@
+/*
+test_r1.c: the tests of r1.c (make test). Like llm.c's test_gpt2.c it includes r1.c with main
+compiled out and calls its functions directly.
+
+Every check prints one line: PASS or FAIL, its name, the measured error and the tolerance.
+The last line is "N passed, N failed"; the exit status is non-zero if anything failed.
+Expected values come from finite differences, from hand computation written out in a comment,
+or from an independent re-derivation in this file, never from r1.c's own output.
+
+Sections: 1 gradient checks of every layer and of the whole model, 2 tokenizer, 3 generator,
+4 KV cache and generation, 5 checkpoints, 6 rewards, 7 GRPO loss, 8 data loading errors,
+9 option parsing errors, 10 a short pretraining run, 11 a toy GRPO loop, 12 determinism and resume.
+*/
+#define TESTING
+// r1.c's command functions and helpers are unused here: not a problem of this file
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "r1.c"
+#pragma GCC diagnostic pop
+#include <sys/wait.h>
+#include <fcntl.h>
+
+// ----------------------------------------------------------------------------
+// reporting
+
+static int n_pass = 0, n_fail = 0;
+
+static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void check(int ok, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    printf("%s  ", ok ? "PASS" : "FAIL");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    fflush(stdout);
+    if (ok) n_pass++; else n_fail++;
+}
+
+static void fill_normal(float *x, size_t n, float mean, float std, Rng *r) {
+    for (size_t i = 0; i < n; i++) x[i] = mean + std * rng_normal(r);
+}
+
+static double dot_d(const float *a, const float *b, size_t n) { // sum a*b in double
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+
+// ----------------------------------------------------------------------------
+// finite differences: central differences of a scalar loss (eps 1e-3 for the single layers, 3e-3 for
+// the whole model, where the float forward's rounding noise is larger), compared with the analytic gradient.
+// An element passes if |fd - an| <= atol + rtol (|fd| + |an|). The loss functions below compute the
+// loss in double from the forward's float outputs. route_sig is set by losses that go through an
+// MoE layer (a hash of the top-k choice): an element whose +eps or -eps forward routes differently
+// from the unperturbed one is skipped (the top-k choice is discontinuous) and counted.
+
+typedef double (*LossFn)(void);
+static uint64_t route_sig;
+
+typedef struct { int checked, skipped, bad; double max_err, worst, max_fd; } FdResult;
+
+#define FD_ATOL 1e-3
+#define FD_RTOL 5e-2
+
+static FdResult fd_compare(float *x, const float *an, size_t n, size_t max_check, LossFn loss, float eps, Rng *r) {
+    FdResult res = {0};
+    loss();
+    uint64_t sig0 = route_sig;
+    size_t count = n < max_check ? n : max_check;
+    for (size_t c = 0; c < count; c++) {
+        size_t i = n <= max_check ? c : (size_t)rng_u32(r) % n;
+        float x0 = x[i];
+        float xp = x0 + eps, xm = x0 - eps;
+        x[i] = xp;
+        double lp = loss();
+        uint64_t sp = route_sig;
+        x[i] = xm;
+        double lm = loss();
+        uint64_t sm = route_sig;
+        x[i] = x0;
+        if (sp != sig0 || sm != sig0) { res.skipped++; continue; }
+        double fd = (lp - lm) / ((double)xp - (double)xm);
+        double err = fabs(fd - an[i]), tol = FD_ATOL + FD_RTOL * (fabs(fd) + fabs(an[i]));
+        res.checked++;
+        if (err > res.max_err) res.max_err = err;
+        if (err / tol > res.worst) res.worst = err / tol;
+        if (err > tol) res.bad++;
+        if (fabs(fd) > res.max_fd) res.max_fd = fabs(fd);
+    }
+    loss(); // leave the forward state of the unperturbed point behind
+    return res;
+}
+
+// passes if every element is within tolerance, the gradient is not trivially zero, and at most a
+// quarter of the elements were skipped for a routing change
+static void fd_report(const char *name, FdResult r) {
+    int ok = r.bad == 0 && r.checked > 0 && r.max_fd > 1e-4 && r.skipped * 3 <= r.checked;
+    check(ok, "grad %-28s max|fd-an| %.2e, worst err/tol %.3f (tol %.0e + %.0e(|fd|+|an|)), %d checked, %d skipped (routing), max|fd| %.2e",
+          name, r.max_err, r.worst, FD_ATOL, FD_RTOL, r.checked, r.skipped, r.max_fd);
+}
+
+// ----------------------------------------------------------------------------
+// 1a. each layer's backward against finite differences of its forward.
+// Loss = sum R * out with a fixed random R (so d loss / d out = R).
+
+static Rng g_rng;
+
+// embedding
+static int emb_tok[6] = { 3, 1, 3, 0, 6, 3 };   // token 3 three times: its gradient accumulates
+static float emb_wte[7 * 5], emb_out[6 * 5], emb_R[6 * 5];
+static double emb_loss(void) {
+    embedding_forward(emb_out, emb_tok, emb_wte, 6, 5);
+    return dot_d(emb_out, emb_R, 30);
+}
+static void test_embedding(void) {
+    fill_normal(emb_wte, 35, 0, 1, &g_rng); fill_normal(emb_R, 30, 0, 1, &g_rng);
+    float dwte[35] = {0};
+    embedding_backward(dwte, emb_R, emb_tok, 6, 5);
+    fd_report("embedding dwte", fd_compare(emb_wte, dwte, 35, 1000, emb_loss, 1e-3f, &g_rng));
+}
+
+// rmsnorm
+#define RN_N 3
+#define RN_C 8
+static float rn_x[RN_N * RN_C], rn_w[RN_C], rn_out[RN_N * RN_C], rn_rstd[RN_N], rn_R[RN_N * RN_C];
+static double rn_loss(void) {
+    rmsnorm_forward(rn_out, rn_rstd, rn_x, rn_w, RN_N, RN_C);
+    return dot_d(rn_out, rn_R, RN_N * RN_C);
+}
+static void test_rmsnorm(void) {
+    fill_normal(rn_x, RN_N * RN_C, 0.3f, 1, &g_rng); fill_normal(rn_w, RN_C, 1, 0.3f, &g_rng);
+    fill_normal(rn_R, RN_N * RN_C, 0, 1, &g_rng);
+    float dx[RN_N * RN_C] = {0}, dw[RN_C] = {0};
+    rn_loss();
+    rmsnorm_backward(dx, dw, rn_R, rn_x, rn_w, rn_rstd, RN_N, RN_C);
+    fd_report("rmsnorm dinp", fd_compare(rn_x, dx, RN_N * RN_C, 1000, rn_loss, 1e-3f, &g_rng));
+    fd_report("rmsnorm dweight", fd_compare(rn_w, dw, RN_C, 1000, rn_loss, 1e-3f, &g_rng));
+    // forward by hand: x = (3, 4), w = (1, 2): rms = sqrt((9 + 16) / 2 + 1e-5) = 3.5355353,
+    // y = (3 / 3.5355353, 8 / 3.5355353) = (0.8485278, 2.2627408)
+    float x[2] = { 3, 4 }, w[2] = { 1, 2 }, y[2], rs;
+    rmsnorm_forward(y, &rs, x, w, 1, 2);
+    double e = fmax(fabs(y[0] - 0.8485278), fabs(y[1] - 2.2627408));
+    check(e < 1e-6, "rmsnorm forward by hand: max error %.2e (tol 1e-6)", e);
+}
+
+// rope: x[N=T=3, H=2, hs=6], rotated dims [2, 6), positions 5, 6, 7
+#define RP_N 3
+#define RP_H 2
+#define RP_HS 6
+static float rp_x[RP_N * RP_H * RP_HS], rp_y[RP_N * RP_H * RP_HS], rp_R[RP_N * RP_H * RP_HS];
+static double rp_loss(void) {
+    memcpy(rp_y, rp_x, sizeof rp_y);
+    rope_forward(rp_y, RP_N, RP_N, 5, RP_H, RP_HS, 2, 4);
+    return dot_d(rp_y, rp_R, RP_N * RP_H * RP_HS);
+}
+static void test_rope(void) {
+    size_t n = RP_N * RP_H * RP_HS;
+    fill_normal(rp_x, n, 0, 1, &g_rng); fill_normal(rp_R, n, 0, 1, &g_rng);
+    float dx[RP_N * RP_H * RP_HS];
+    memcpy(dx, rp_R, sizeof dx);
+    rope_backward(dx, RP_N, RP_N, 5, RP_H, RP_HS, 2, 4);
+    fd_report("rope dx", fd_compare(rp_x, dx, n, 1000, rp_loss, 1e-3f, &g_rng));
+    // by hand, interleaved pairs, theta 1e4, dr = 4: pair i at position p turns by p * 1e4^(-2i/4).
+    // Position 3, pair 1: angle 3 * 1e4^(-1/2) = 0.03; (1, 0) -> (cos 0.03, sin 0.03) = (0.99955003, 0.0299955)
+    // pair 0: angle 3 rad; (0, 1) -> (-sin 3, cos 3) = (-0.14112001, -0.98999250)
+    float v[4 * 4] = {0};          // rows at positions 0..3, one head of 4 dims, all rotated
+    v[12 + 1] = 1.0f; v[12 + 2] = 1.0f;
+    rope_forward(v, 4, 4, 0, 1, 4, 0, 4);
+    double e = fmax(fmax(fabs(v[12] + 0.14112001), fabs(v[13] + 0.98999250)),
+                    fmax(fabs(v[14] - 0.99955003), fabs(v[15] - 0.0299955)));
+    check(e < 1e-6, "rope forward by hand (interleaved pairs, theta 1e4): max error %.2e (tol 1e-6)", e);
+}
+
+// causal attention: B=2, T=4, NH=2, HS=3, HV=2
+#define AT_B 2
+#define AT_T 4
+#define AT_NH 2
+#define AT_HS 3
+#define AT_HV 2
+#define AT_NQ (AT_B * AT_T * AT_NH * AT_HS)
+#define AT_NV (AT_B * AT_T * AT_NH * AT_HV)
+static float at_q[AT_NQ], at_k[AT_NQ], at_v[AT_NV], at_out[AT_NV], at_att[AT_B * AT_NH * AT_T * AT_T], at_R[AT_NV];
+static double at_loss(void) {
+    attention_forward(at_out, at_att, at_q, at_k, at_v, AT_B, AT_T, AT_NH, AT_HS, AT_HV);
+    return dot_d(at_out, at_R, AT_NV);
+}
+static void test_attention(void) {
+    fill_normal(at_q, AT_NQ, 0, 1, &g_rng); fill_normal(at_k, AT_NQ, 0, 1, &g_rng);
+    fill_normal(at_v, AT_NV, 0, 1, &g_rng); fill_normal(at_R, AT_NV, 0, 1, &g_rng);
+    float dq[AT_NQ], dk[AT_NQ], dv[AT_NV], datt[AT_B * AT_NH * AT_T * AT_T];
+    at_loss();
+    attention_backward(dq, dk, dv, datt, at_R, at_q, at_k, at_v, at_att, AT_B, AT_T, AT_NH, AT_HS, AT_HV);
+    fd_report("attention dq", fd_compare(at_q, dq, AT_NQ, 1000, at_loss, 1e-3f, &g_rng));
+    fd_report("attention dk", fd_compare(at_k, dk, AT_NQ, 1000, at_loss, 1e-3f, &g_rng));
+    fd_report("attention dv", fd_compare(at_v, dv, AT_NV, 1000, at_loss, 1e-3f, &g_rng));
+    // independent forward in double: causal softmax(q.k / sqrt(HS)) v
+    double e = 0.0;
+    for (int b = 0; b < AT_B; b++) for (int h = 0; h < AT_NH; h++) for (int t = 0; t < AT_T; t++) {
+        double s[AT_T], mx = -1e300, sum = 0.0;
+        for (int u = 0; u <= t; u++) {
+            s[u] = 0.0;
+            for (int i = 0; i < AT_HS; i++)
+                s[u] += (double)at_q[((b * AT_T + t) * AT_NH + h) * AT_HS + i] * at_k[((b * AT_T + u) * AT_NH + h) * AT_HS + i];
+            s[u] /= sqrt((double)AT_HS);
+            if (s[u] > mx) mx = s[u];
+        }
+        for (int u = 0; u <= t; u++) { s[u] = exp(s[u] - mx); sum += s[u]; }
+        for (int i = 0; i < AT_HV; i++) {
+            double o = 0.0;
+            for (int u = 0; u <= t; u++) o += s[u] / sum * at_v[((b * AT_T + u) * AT_NH + h) * AT_HV + i];
+            e = fmax(e, fabs(o - at_out[((b * AT_T + t) * AT_NH + h) * AT_HV + i]));
+        }
+    }
+    check(e < 1e-5, "attention forward vs a double re-derivation (causal, scale 1/sqrt(HS)): max error %.2e (tol 1e-5)", e);
+}
+
+// SwiGLU: N=3, C=4, F=5
+#define SW_N 3
+#define SW_C 4
+#define SW_F 5
+static float sw_x[SW_N * SW_C], sw_w1[SW_F * SW_C], sw_w3[SW_F * SW_C], sw_w2[SW_C * SW_F], sw_out[SW_N * SW_C];
+static float sw_a[SW_N * SW_F], sw_b[SW_N * SW_F], sw_g[SW_N * SW_F], sw_R[SW_N * SW_C];
+static double sw_loss(void) {
+    swiglu_forward(sw_out, sw_a, sw_b, sw_g, sw_x, sw_w1, sw_w3, sw_w2, SW_N, SW_C, SW_F);
+    return dot_d(sw_out, sw_R, SW_N * SW_C);
+}
+static void test_swiglu(void) {
+    fill_normal(sw_x, SW_N * SW_C, 0, 1, &g_rng); fill_normal(sw_w1, SW_F * SW_C, 0, 0.7f, &g_rng);
+    fill_normal(sw_w3, SW_F * SW_C, 0, 0.7f, &g_rng); fill_normal(sw_w2, SW_C * SW_F, 0, 0.7f, &g_rng);
+    fill_normal(sw_R, SW_N * SW_C, 0, 1, &g_rng);
+    float dx[SW_N * SW_C] = {0}, dw1[SW_F * SW_C] = {0}, dw3[SW_F * SW_C] = {0}, dw2[SW_C * SW_F] = {0};
+    float dg[SW_N * SW_F], da[SW_N * SW_F], db[SW_N * SW_F];
+    sw_loss();
+    swiglu_backward(dx, dw1, dw3, dw2, dg, da, db, sw_R, sw_x, sw_a, sw_b, sw_g, sw_w1, sw_w3, sw_w2, SW_N, SW_C, SW_F);
+    fd_report("swiglu dinp", fd_compare(sw_x, dx, SW_N * SW_C, 1000, sw_loss, 1e-3f, &g_rng));
+    fd_report("swiglu dw1", fd_compare(sw_w1, dw1, SW_F * SW_C, 1000, sw_loss, 1e-3f, &g_rng));
+    fd_report("swiglu dw3", fd_compare(sw_w3, dw3, SW_F * SW_C, 1000, sw_loss, 1e-3f, &g_rng));
+    fd_report("swiglu dw2", fd_compare(sw_w2, dw2, SW_C * SW_F, 1000, sw_loss, 1e-3f, &g_rng));
+}
+
+// the tiny model with weights scaled up so gradients are not tiny: matrices N(0, 0.3), norm weights
+// N(1, 0.2), router biases N(0, 0.1) so the biased top-k choice differs from the unbiased one
+static Model *tiny_model(uint64_t seed) {
+    Model *m = model_create(&find_preset("tiny")->cfg, "tiny", seed);
+    Rng r = rng_seed(seed + 100);
+    for (size_t i = 0; i < m->num_params; i++)
+        m->params_mem[i] = m->decay_mask[i] ? 0.3f * rng_normal(&r) : 1.0f + 0.2f * rng_normal(&r);
+    for (int l = 0; l < m->cfg.n_layer; l++)
+        for (int e = 0; e < m->cfg.n_experts; e++) m->router_bias[l][e] = 0.1f * rng_normal(&r);
+    return m;
+}
+
+static uint64_t topk_sig(const Model *m) {
+    const Config *c = &m->cfg;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int l = 0; l < c->n_layer; l++)
+        if (is_moe_layer(c, l)) h = fnv1a(h, m->acts[l].topk, (size_t)m->B * m->T * c->top_k * sizeof(int));
+    return h;
+}
+
+// DeepSeekMoE layer on its own: layer 1 of the tiny model, B=2 sequences of T=5 tokens
+#define MO_B 2
+#define MO_T 5
+static Model *mo_m;
+static float *mo_h, *mo_out, *mo_R, mo_alpha, mo_rscale;
+static double mo_loss(void) {
+    const Config *c = &mo_m->cfg;
+    LayerActs *A = &mo_m->acts[1];
+    int N = MO_B * MO_T;
+    moe_forward(mo_out, A, &mo_m->params.layer[1], mo_m->router_bias[1], NULL, mo_h, N, c->d_model, c->n_experts,
+                c->top_k, c->d_ff_expert);
+    route_sig = fnv1a(0xcbf29ce484222325ull, A->topk, (size_t)N * c->top_k * sizeof(int));
+    double loss = mo_rscale * dot_d(mo_out, mo_R, (size_t)N * c->d_model);
+    if (mo_alpha > 0.0f) loss += balance_loss(NULL, A, mo_alpha, MO_B, MO_T, c->n_experts, c->top_k);
+    return loss;
+}
+
+static void moe_case(const char *label, float alpha, float rscale) {
+    const Config *c = &mo_m->cfg;
+    int N = MO_B * MO_T, C = c->d_model, E = c->n_experts, K = c->top_k, F = c->d_ff_expert;
+    mo_alpha = alpha; mo_rscale = rscale;
+    float *dout = mallocCheck((size_t)N * C * sizeof(float)), *dh = mallocCheck((size_t)N * C * sizeof(float));
+    for (int i = 0; i < N * C; i++) dout[i] = rscale * mo_R[i];
+    float *dsl = mallocCheck((size_t)N * K * C * sizeof(float)), *dxg = mallocCheck((size_t)N * K * C * sizeof(float));
+    float *dg = mallocCheck((size_t)N * F * sizeof(float)), *da = mallocCheck((size_t)N * F * sizeof(float));
+    float *db = mallocCheck((size_t)N * F * sizeof(float)), *ds = mallocCheck((size_t)N * E * sizeof(float));
+    model_zero_grad(mo_m);
+    mo_loss();
+    LayerParams *L = &mo_m->params.layer[1], *G = &mo_m->grads.layer[1];
+    moe_backward(dh, G, &mo_m->acts[1], L, dout, mo_h, alpha, MO_B, MO_T, C, E, K, F, dsl, dxg, dg, da, db, ds);
+    char name[64];
+    struct { const char *n; float *p, *g; size_t count; } t[] = {
+        { "dh", mo_h, dh, (size_t)N * C }, { "router", L->router, G->router, (size_t)E * C },
+        { "w1 (shared)", L->w1, G->w1, (size_t)F * C }, { "w3 (shared)", L->w3, G->w3, (size_t)F * C },
+        { "w2 (shared)", L->w2, G->w2, (size_t)C * F }, { "ew1", L->ew1, G->ew1, (size_t)E * F * C },
+        { "ew3", L->ew3, G->ew3, (size_t)E * F * C }, { "ew2", L->ew2, G->ew2, (size_t)E * C * F },
+    };
+    int n_t = rscale == 0.0f ? 2 : 8; // the balance loss alone reaches only the input and the router
+    for (int i = 0; i < n_t; i++) {
+        snprintf(name, sizeof name, "moe%s %s", label, t[i].n);
+        fd_report(name, fd_compare(t[i].p, t[i].g, t[i].count, 400, mo_loss, 1e-3f, &g_rng));
+    }
+    free(dout); free(dh); free(dsl); free(dxg); free(dg); free(da); free(db); free(ds);
+}
+
+static void test_moe(void) {
+    mo_m = tiny_model(11);
+    const Config *c = &mo_m->cfg;
+    int N = MO_B * MO_T, C = c->d_model, E = c->n_experts, K = c->top_k, F = c->d_ff_expert;
+    model_ensure_acts(mo_m, MO_B, MO_T);
+    mo_h = mallocCheck((size_t)N * C * sizeof(float)); mo_out = mallocCheck((size_t)N * C * sizeof(float));
+    mo_R = mallocCheck((size_t)N * C * sizeof(float));
+    fill_normal(mo_h, (size_t)N * C, 0, 1, &g_rng); fill_normal(mo_R, (size_t)N * C, 0, 1, &g_rng);
+    // the forward against a re-derivation in double: s = sigmoid(W_r h); top-k by s + bias (the bias only
+    // chooses); gate = s / sum of the chosen s; out = shared(h) + sum gate_k expert_k(h)
+    mo_alpha = 0.0f; mo_rscale = 1.0f;
+    mo_loss();
+    const LayerParams *L = &mo_m->params.layer[1];
+    const float *bias = mo_m->router_bias[1];
+    double err = 0.0;
+    int top_err = 0, bias_mattered = 0;
+    for (int n = 0; n < N; n++) {
+        const float *h = mo_h + (size_t)n * C;
+        double s[MAX_EXPERTS], out[64] = {0};
+        int taken[MAX_EXPERTS] = {0}, top[MAX_EXPERTS], top_nobias0 = 0;
+        for (int e = 0; e < E; e++) {
+            double u = 0.0;
+            for (int i = 0; i < C; i++) u += (double)L->router[e * C + i] * h[i];
+            s[e] = 1.0 / (1.0 + exp(-u));
+            if (s[e] > s[top_nobias0]) top_nobias0 = e;
+        }
+        double sum = 0.0;
+        for (int k = 0; k < K; k++) {
+            int best = -1;
+            for (int e = 0; e < E; e++) if (!taken[e] && (best < 0 || s[e] + bias[e] > s[best] + bias[best])) best = e;
+            taken[best] = 1; top[k] = best; sum += s[best];
+            top_err |= best != mo_m->acts[1].topk[n * K + k];
+        }
+        bias_mattered |= !taken[top_nobias0];
+        // SwiGLU in double: W2 (silu(W1 h) * W3 h)
+        for (int x = 0; x <= K; x++) {
+            const float *w1 = x == K ? L->w1 : L->ew1 + (size_t)top[x] * F * C;
+            const float *w3 = x == K ? L->w3 : L->ew3 + (size_t)top[x] * F * C;
+            const float *w2 = x == K ? L->w2 : L->ew2 + (size_t)top[x] * C * F;
+            double gate = x == K ? 1.0 : s[top[x]] / sum;
+            for (int f = 0; f < F; f++) {
+                double a = 0.0, b = 0.0;
+                for (int i = 0; i < C; i++) { a += (double)w1[f * C + i] * h[i]; b += (double)w3[f * C + i] * h[i]; }
+                double g = a / (1.0 + exp(-a)) * b;
+                for (int i = 0; i < C; i++) out[i] += gate * w2[i * F + f] * g;
+            }
+        }
+        for (int i = 0; i < C; i++) err = fmax(err, fabs(out[i] - mo_out[(size_t)n * C + i]));
+    }
+    check(!top_err && err < 1e-4, "moe forward vs a double re-derivation (biased top-k, unbiased renormalised gates): "
+          "max error %.2e (tol 1e-4), top-k %s", err, top_err ? "DIFFERS" : "equal");
+    check(bias_mattered, "moe test setup: the router bias changes some token's top-k choice (else the check above is weak)");
+    // the balance loss by hand: B=1, T=2, E=2, K=1, alpha=1; s = [[0.8, 0.2], [0.6, 0.6]] with token 0 -> expert 0,
+    // token 1 -> expert 1. f_i = E/(K T) * count_i = (1, 1); P_i = mean_t s_i / sum_j s_j = ((0.8 + 0.5) / 2, (0.2 + 0.5) / 2)
+    // = (0.65, 0.35); loss = 1 * 0.65 + 1 * 0.35 = 1.0. With token 1 -> expert 0 too: f = (2, 0), loss = 1.3.
+    {
+        LayerActs A;
+        memset(&A, 0, sizeof A);
+        float s[4] = { 0.8f, 0.2f, 0.6f, 0.6f };
+        int topk[2] = { 0, 1 };
+        A.s = s; A.topk = topk;
+        float l1 = balance_loss(NULL, &A, 1.0f, 1, 2, 2, 1);
+        topk[1] = 0;
+        float l2 = balance_loss(NULL, &A, 1.0f, 1, 2, 2, 1);
+        double e = fmax(fabs(l1 - 1.0), fabs(l2 - 1.3));
+        check(e < 1e-6, "balance loss by hand (alpha sum f_i P_i): %.6f and %.6f, expected 1.0 and 1.3, max error %.2e (tol 1e-6)", l1, l2, e);
+    }
+    moe_case("", 0.0f, 1.0f);
+    moe_case("+balance", 0.3f, 1.0f);
+    moe_case(" balance only", 1.0f, 0.0f);
+    free(mo_h); free(mo_out); free(mo_R);
+    model_free(mo_m);
+}
+
+// MLA on its own: layer 0 of the tiny model, B=2 sequences of T=6 tokens
+#define ML_B 2
+#define ML_T 6
+static Model *ml_m;
+static float *ml_x, *ml_out, *ml_R;
+static double ml_loss(void) {
+    mla_forward(ml_out, &ml_m->acts[0], &ml_m->params.layer[0], &ml_m->cfg, ml_x, ML_B, ML_T, NULL, 0, 0);
+    return dot_d(ml_out, ml_R, (size_t)ML_B * ML_T * ml_m->cfg.d_model);
+}
+static void test_mla(void) {
+    ml_m = tiny_model(12);
+    const Config *c = &ml_m->cfg;
+    int N = ML_B * ML_T, C = c->d_model;
+    model_ensure_acts(ml_m, ML_B, ML_T);
+    ml_x = mallocCheck((size_t)N * C * sizeof(float)); ml_out = mallocCheck((size_t)N * C * sizeof(float));
+    ml_R = mallocCheck((size_t)N * C * sizeof(float));
+    float *dx = mallocCheck((size_t)N * C * sizeof(float));
+    fill_normal(ml_x, (size_t)N * C, 0, 1, &g_rng); fill_normal(ml_R, (size_t)N * C, 0, 1, &g_rng);
+    model_zero_grad(ml_m);
+    ml_loss();
+    mla_backward(ml_m, 0, dx, ml_R, ml_x);
+    LayerParams *L = &ml_m->params.layer[0], *G = &ml_m->grads.layer[0];
+    int NH = c->n_head, dqk = c->d_nope + c->d_rope, R = c->kv_rank;
+    struct { const char *n; float *p, *g; size_t count; } t[] = {
+        { "mla dx", ml_x, dx, (size_t)N * C }, { "mla attn_norm", L->attn_norm, G->attn_norm, (size_t)C },
+        { "mla wq", L->wq, G->wq, (size_t)NH * dqk * C }, { "mla wkva", L->wkva, G->wkva, (size_t)(R + c->d_rope) * C },
+        { "mla kv_norm", L->kv_norm, G->kv_norm, (size_t)R },
+        { "mla wkvb", L->wkvb, G->wkvb, (size_t)NH * (c->d_nope + c->d_v) * R },
+        { "mla wo", L->wo, G->wo, (size_t)C * NH * c->d_v },
+    };
+    for (int i = 0; i < 7; i++) fd_report(t[i].n, fd_compare(t[i].p, t[i].g, t[i].count, 1000, ml_loss, 1e-3f, &g_rng));
+    free(ml_x); free(ml_out); free(ml_R); free(dx);
+    model_free(ml_m);
+}
+
+// cross-entropy, with a zero weight and unequal weights; the loss re-derived here in double
+#define CE_N 4
+#define CE_V 5
+static float ce_z[CE_N * CE_V], ce_w[CE_N] = { 0.5f, 0.0f, 1.0f, 0.25f };
+static int ce_t[CE_N] = { 2, 0, 4, 1 };
+static double ce_loss(void) {
+    double loss = 0.0;
+    for (int n = 0; n < CE_N; n++) {
+        double mx = -1e300, s = 0.0;
+        for (int i = 0; i < CE_V; i++) mx = fmax(mx, ce_z[n * CE_V + i]);
+        for (int i = 0; i < CE_V; i++) s += exp(ce_z[n * CE_V + i] - mx);
+        loss += ce_w[n] * (log(s) + mx - ce_z[n * CE_V + ce_t[n]]);
+    }
+    return loss;
+}
+static void test_crossentropy(void) {
+    fill_normal(ce_z, CE_N * CE_V, 0, 2, &g_rng);
+    float dz[CE_N * CE_V];
+    float loss = crossentropy_forward_backward(dz, ce_z, ce_t, ce_w, CE_N, CE_V);
+    double want = ce_loss();
+    check(fabs(loss - want) < 1e-5 * fabs(want), "crossentropy loss vs double re-derivation: %.7f vs %.7f (rel tol 1e-5)", loss, want);
+    fd_report("crossentropy dlogits", fd_compare(ce_z, dz, CE_N * CE_V, 1000, ce_loss, 1e-3f, &g_rng));
+    // by hand: logits (0, 0, 0), target 0, weight 1: loss = log 3 = 1.0986123
+    float z3[3] = {0}, dz3[3], w1 = 1.0f;
+    int t0 = 0;
+    float l3 = crossentropy_forward_backward(dz3, z3, &t0, &w1, 1, 3);
+    check(fabs(l3 - 1.0986123) < 1e-6 && fabs(dz3[0] + 2.0 / 3) < 1e-6 && fabs(dz3[1] - 1.0 / 3) < 1e-6,
+          "crossentropy by hand: log 3 = %.7f (expected 1.0986123), dlogits (%.4f, %.4f) expected (-2/3, 1/3), tol 1e-6", l3, dz3[0], dz3[1]);
+}
+
+// ----------------------------------------------------------------------------
+// 1b. the whole model: cross-entropy + the sequence-wise balance loss (alpha 0.1), every tensor
+
+typedef struct { char n[40]; float *p; size_t count; } TensorRef;
+static void add_tensor(TensorRef *t, int *nt, int layer, const char *name, float *p, size_t count) {
+    if (layer < 0) snprintf(t[*nt].n, sizeof t[*nt].n, "model %s", name);
+    else snprintf(t[*nt].n, sizeof t[*nt].n, "model L%d.%s", layer, name);
+    t[*nt].p = p; t[*nt].count = count;
+    (*nt)++;
+}
+
+#define WM_B 2
+#define WM_T 8
+static Model *wm_m;
+static int wm_tok[WM_B * WM_T], wm_tgt[WM_B * WM_T];
+// cross-entropy of every position, computed here in double from the float logits (its rounding
+// noise is far smaller than that of a random projection of all the logits), plus the balance loss.
+// If dlogits is not NULL, writes d loss / d logits = softmax - onehot.
+static double wm_ce(float *dlogits) {
+    int V = wm_m->cfg.vocab;
+    double loss = 0.0;
+    for (int n = 0; n < WM_B * WM_T; n++) {
+        const float *z = wm_m->logits + (size_t)n * V;
+        double mx = -1e300, s = 0.0;
+        for (int i = 0; i < V; i++) mx = fmax(mx, z[i]);
+        for (int i = 0; i < V; i++) s += exp(z[i] - mx);
+        loss += log(s) + mx - z[wm_tgt[n]];
+        if (dlogits)
+            for (int i = 0; i < V; i++) dlogits[(size_t)n * V + i] = (float)(exp(z[i] - mx) / s - (i == wm_tgt[n]));
+    }
+    return loss;
+}
+static double wm_loss(void) {
+    model_forward(wm_m, wm_tok, WM_B, WM_T, NULL, 0);
+    route_sig = topk_sig(wm_m);
+    return wm_ce(NULL) + wm_m->aux_loss;
+}
+
+static void test_whole_model(void) {
+    wm_m = tiny_model(13);
+    wm_m->balance_alpha = 0.1f;
+    const Config *c = &wm_m->cfg;
+    for (int i = 0; i < WM_B * WM_T; i++) { wm_tok[i] = rng_int(&g_rng, c->vocab); wm_tgt[i] = rng_int(&g_rng, c->vocab); }
+    model_zero_grad(wm_m);
+    wm_loss();
+    wm_ce(wm_m->dlogits);
+    model_backward(wm_m);
+    float *grads = mallocCheck(wm_m->num_params * sizeof(float));
+    memcpy(grads, wm_m->grads_mem, wm_m->num_params * sizeof(float));
+    // every tensor, in layout order
+    Params P = wm_m->params;
+    TensorRef t[64];
+    int nt = 0;
+    int C = c->d_model, NH = c->n_head, dqk = c->d_nope + c->d_rope, R = c->kv_rank, E = c->n_experts;
+    add_tensor(t, &nt, -1, "wte", P.wte, (size_t)c->vocab * C);
+    for (int l = 0; l < c->n_layer; l++) {
+        LayerParams *L = &P.layer[l];
+        int F = is_moe_layer(c, l) ? c->d_ff_expert : c->d_ff_dense;
+        add_tensor(t, &nt, l, "attn_norm", L->attn_norm, (size_t)C);
+        add_tensor(t, &nt, l, "wq", L->wq, (size_t)NH * dqk * C);
+        add_tensor(t, &nt, l, "wkva", L->wkva, (size_t)(R + c->d_rope) * C);
+        add_tensor(t, &nt, l, "kv_norm", L->kv_norm, (size_t)R);
+        add_tensor(t, &nt, l, "wkvb", L->wkvb, (size_t)NH * (c->d_nope + c->d_v) * R);
+        add_tensor(t, &nt, l, "wo", L->wo, (size_t)C * NH * c->d_v);
+        add_tensor(t, &nt, l, "ffn_norm", L->ffn_norm, (size_t)C);
+        add_tensor(t, &nt, l, "w1", L->w1, (size_t)F * C);
+        add_tensor(t, &nt, l, "w3", L->w3, (size_t)F * C);
+        add_tensor(t, &nt, l, "w2", L->w2, (size_t)C * F);
+        if (is_moe_layer(c, l)) {
+            add_tensor(t, &nt, l, "router", L->router, (size_t)E * C);
+            add_tensor(t, &nt, l, "ew1", L->ew1, (size_t)E * F * C);
+            add_tensor(t, &nt, l, "ew3", L->ew3, (size_t)E * F * C);
+            add_tensor(t, &nt, l, "ew2", L->ew2, (size_t)E * C * F);
+        }
+    }
+    add_tensor(t, &nt, -1, "norm_f", P.norm_f, (size_t)C);
+    add_tensor(t, &nt, -1, "head", P.head, (size_t)c->vocab * C);
+    size_t covered = 0;
+    for (int i = 0; i < nt; i++) {
+        covered += t[i].count;
+        fd_report(t[i].n, fd_compare(t[i].p, grads + (t[i].p - wm_m->params_mem), t[i].count, 100000, wm_loss, 3e-3f, &g_rng));
+    }
+    check(covered == wm_m->num_params, "model gradient check covers every parameter: %zu of %zu", covered, wm_m->num_params);
+    free(grads);
+    model_free(wm_m);
+}
+
+// ----------------------------------------------------------------------------
+
+int main(void) {
+    // the tiny models of these tests are far too small for threads to pay: one thread, except where
+    // a test says otherwise
+#ifdef _OPENMP
+    omp_set_num_threads(1);
+#endif
+    threads_init();
+    double t0 = now_seconds();
+    g_rng = rng_seed(42);
+    test_embedding();
+    test_rmsnorm();
+    test_rope();
+    test_attention();
+    test_swiglu();
+    test_moe();
+    test_mla();
+    test_crossentropy();
+    test_whole_model();
+    printf("(%.1f s)\n", now_seconds() - t0);
+    printf("%d passed, %d failed\n", n_pass, n_fail);
+    return n_fail != 0;
+}
