@@ -161,7 +161,8 @@ static void decode(const int *ids, int n, char *out) {
 // ----------------------------------------------------------------------------
 // 2. the toy world (SPEC "The toy world", NOTES.md "The toy world")
 //
-// A problem is a sum of 2..4 two-digit numbers; its difficulty is the number of operands.
+// A problem is a sum of two-digit numbers; its difficulty is the number of operands (MIN_OPERANDS to
+// MAX_OPERANDS; the default world uses four: see NOTES.md for why variable counts were not learned).
 // Prompt:   e:51+76+12+85=          ("e:" English, "j:" Japanese-like: the target language)
 // Response: <think>...</think><answer>224</answer><eos>, the answer always three digits.
 // Three solution styles, as web text mixes them:
@@ -175,7 +176,7 @@ static void decode(const int *ids, int n, char *out) {
 // a chain is easy. RL then has something to select (see NOTES.md).
 
 #define MAX_OPERANDS 4
-#define MIN_OPERANDS 2
+#define MIN_OPERANDS 4
 enum { STYLE_DIRECT, STYLE_CHAIN, STYLE_CHECKED, N_STYLES };
 static const char *STYLE_NAMES[N_STYLES] = { "direct", "chain", "checked" };
 enum { LANG_EN, LANG_JA, N_LANGS };
@@ -224,7 +225,7 @@ static int write_column(char *out, const int *d, int m, int checked, int slip, c
     for (int i = 0; i < m; i++) { s += d[i]; o += sprintf(out + o, i ? "+%d" : "%d", d[i]); }
     int written = s;
     if (slip) written = (s == 0 || (s & 1)) ? s + 1 : s - 1; // off by one
-    o += sprintf(out + o, "=%d", written);
+    o += sprintf(out + o, "=%02d", written); // two digits, so every chain has the same layout
     if (checked) {
         o += sprintf(out + o, " %s", words[WORD_CHECK]);
         int run = d[0];
@@ -597,6 +598,16 @@ static void rope_backward(float *dx, int N, int T, int pos0, int H, int hs, int 
 }
 
 // ---- causal attention per head (MLA's keys already assembled: [k_nope ; shared k_rope])
+// Each (batch, head) works on a transposed copy of its keys (and values, backward) so that the
+// inner loops run over key positions with unit stride and vectorise.
+
+// dst[D,T] = the D-vectors of (b, h) at stride NH*D in src[B,T,NH,D], transposed
+static void gather_transposed(float *dst, const float *src, int b, int h, int T, int NH, int D) {
+    for (int t = 0; t < T; t++) {
+        const float *x = src + (((size_t)b * T + t) * NH + h) * D;
+        for (int i = 0; i < D; i++) dst[(size_t)i * T + t] = x[i];
+    }
+}
 
 // out[B,T,NH,HV], att[B,NH,T,T] <- q,k[B,T,NH,HS], v[B,T,NH,HV]; scale 1/sqrt(HS)
 static void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
@@ -608,22 +619,25 @@ static void attention_forward(float *out, float *att, const float *q, const floa
     #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
+            float *kT = mallocCheck((size_t)HS * T * sizeof(float)); // keys of (b,h), [HS,T]
+            gather_transposed(kT, k, b, h, T, NH, HS);
             for (int t = 0; t < T; t++) {
                 const float *qt = q + (((size_t)b * T + t) * NH + h) * HS;
                 float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                float maxv = -INFINITY;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *kt = k + (((size_t)b * T + t2) * NH + h) * HS;
-                    float s = 0.0f;
-                    #pragma omp simd reduction(+:s)
-                    for (int i = 0; i < HS; i++) s += qt[i] * kt[i];
-                    a[t2] = s * scale;
-                    if (a[t2] > maxv) maxv = a[t2];
+                // scores q_t . k_t2 for t2 <= t
+                for (int t2 = 0; t2 < T; t2++) a[t2] = 0.0f;
+                for (int i = 0; i < HS; i++) {
+                    float qi = qt[i] * scale;
+                    const float *kcol = kT + (size_t)i * T;
+                    #pragma omp simd
+                    for (int t2 = 0; t2 <= t; t2++) a[t2] += qi * kcol[t2];
                 }
-                float sum = 0.0f;
+                // softmax over t2 <= t
+                float maxv = -INFINITY, sum = 0.0f;
+                for (int t2 = 0; t2 <= t; t2++) if (a[t2] > maxv) maxv = a[t2];
                 for (int t2 = 0; t2 <= t; t2++) { a[t2] = expf(a[t2] - maxv); sum += a[t2]; }
                 for (int t2 = 0; t2 <= t; t2++) a[t2] /= sum;
-                for (int t2 = t + 1; t2 < T; t2++) a[t2] = 0.0f;
+                // weighted sum of the values
                 float *o = out + (((size_t)b * T + t) * NH + h) * HV;
                 for (int i = 0; i < HV; i++) o[i] = 0.0f;
                 for (int t2 = 0; t2 <= t; t2++) {
@@ -632,6 +646,7 @@ static void attention_forward(float *out, float *att, const float *q, const floa
                     for (int i = 0; i < HV; i++) o[i] += a[t2] * vt[i];
                 }
             }
+            free(kT);
         }
     }
 }
@@ -647,6 +662,8 @@ static void attention_backward(float *dq, float *dk, float *dv, float *datt, con
     #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
+            float *vT = mallocCheck((size_t)HV * T * sizeof(float)); // values of (b,h), [HV,T]
+            gather_transposed(vT, v, b, h, T, NH, HV);
             for (int t = 0; t < T; t++) {
                 size_t qi = ((size_t)b * T + t) * NH + h;
                 for (int i = 0; i < HS; i++) { dq[qi * HS + i] = 0.0f; dk[qi * HS + i] = 0.0f; }
@@ -657,15 +674,19 @@ static void attention_backward(float *dq, float *dk, float *dv, float *datt, con
                 const float *a = att + (((size_t)b * NH + h) * T + t) * T;
                 float *da = datt + (((size_t)b * NH + h) * T + t) * T;
                 const float *dy = dout + qi * HV;
-                // through the weighted sum of values
+                // through the weighted sum of values: da = dy . v_t2,  dv_t2 += a_t2 dy
+                for (int t2 = 0; t2 <= t; t2++) da[t2] = 0.0f;
+                for (int i = 0; i < HV; i++) {
+                    const float *vcol = vT + (size_t)i * T;
+                    #pragma omp simd
+                    for (int t2 = 0; t2 <= t; t2++) da[t2] += dy[i] * vcol[t2];
+                }
                 float dsum = 0.0f;
                 for (int t2 = 0; t2 <= t; t2++) {
-                    size_t ki = ((size_t)b * T + t2) * NH + h;
-                    float s = 0.0f;
-                    #pragma omp simd reduction(+:s)
-                    for (int i = 0; i < HV; i++) { s += dy[i] * v[ki * HV + i]; dv[ki * HV + i] += a[t2] * dy[i]; }
-                    da[t2] = s;
-                    dsum += a[t2] * s;
+                    float *dvt = dv + (((size_t)b * T + t2) * NH + h) * HV;
+                    #pragma omp simd
+                    for (int i = 0; i < HV; i++) dvt[i] += a[t2] * dy[i];
+                    dsum += a[t2] * da[t2];
                 }
                 // through the softmax and the scaled dot products
                 for (int t2 = 0; t2 <= t; t2++) {
@@ -678,6 +699,7 @@ static void attention_backward(float *dq, float *dk, float *dv, float *datt, con
                     }
                 }
             }
+            free(vT);
         }
     }
 }
@@ -1966,11 +1988,12 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
     if (rng_state) { bt.rng.s = rng_state; batcher_refill(&bt); bt.next = data_pos; }
     int *inputs = mallocCheck((size_t)B * ctx * sizeof(int)), *targets = mallocCheck((size_t)B * ctx * sizeof(int));
     float *w = mallocCheck((size_t)B * ctx * sizeof(float));
-    FILE *log = open_log(o->out, "step,loss,lr,grad_norm,tokens_per_s,elapsed_s,load_max,load_min,aux_loss", m->step > 0);
+    FILE *log = open_log(o->out, "step,loss,lr,grad_norm,tokens_per_s,elapsed_s,load_max,load_min,load_avg_max,load_avg_min,aux_loss", m->step > 0);
     printf("%s: %s preset, %zu parameters, %d documents, %d steps of %d documents\n", what, m->preset,
            m->num_params, d->n, o->steps, B);
     double t0 = now_seconds(), tokens = 0;
-    float load[MAX_LAYERS][MAX_EXPERTS];
+    float load[MAX_LAYERS][MAX_EXPERTS], load_avg[MAX_LAYERS][MAX_EXPERTS]; // this step's, and a moving average (~50 steps)
+    int first = 1;
     while (m->step < o->steps) {
         int T = batcher_next(&bt, inputs, targets, w, (float)B * ctx);
         model_zero_grad(m);
@@ -1990,16 +2013,21 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
         router_bias_update(m, o->bias_gamma);
         tokens += n_tok;
         double el = now_seconds() - t0;
-        float hi, lo;
+        for (int l = 0; l < MAX_LAYERS; l++)
+            for (int e = 0; e < MAX_EXPERTS; e++) load_avg[l][e] = first ? load[l][e] : 0.98f * load_avg[l][e] + 0.02f * load[l][e];
+        first = 0;
+        float hi, lo, avg_hi, avg_lo;
         load_spread(m, (const float(*)[MAX_EXPERTS])load, &hi, &lo);
+        load_spread(m, (const float(*)[MAX_EXPERTS])load_avg, &avg_hi, &avg_lo);
         float tok_loss = loss * B * ctx / fmaxf(n_tok, 1.0f); // mean loss per predicted token
-        fprintf(log, "%d,%.5f,%.6g,%.4f,%.0f,%.2f,%.3f,%.3f,%.5f\n", m->step, tok_loss, lr, norm, tokens / el, el, hi, lo, m->aux_loss);
+        fprintf(log, "%d,%.5f,%.6g,%.4f,%.0f,%.2f,%.3f,%.3f,%.3f,%.3f,%.5f\n", m->step, tok_loss, lr, norm, tokens / el, el,
+                hi, lo, avg_hi, avg_lo, m->aux_loss);
         if (m->step % o->log_every == 0 || m->step == o->steps) {
             char e1[16], e2[16];
             format_time(el, e1);
             format_time(el / m->step * (o->steps - m->step), e2);
-            printf("step %5d/%d | loss %.4f | lr %.2e | norm %.2f | %.0f tok/s | expert load %.2f-%.2fx | %s elapsed, ETA %s\n",
-                   m->step, o->steps, tok_loss, lr, norm, tokens / el, lo, hi, e1, e2);
+            printf("step %5d/%d | loss %.4f | lr %.2e | norm %.2f | %.0f tok/s | expert load %.2f-%.2fx (avg %.2f-%.2fx) | %s elapsed, ETA %s\n",
+                   m->step, o->steps, tok_loss, lr, norm, tokens / el, lo, hi, avg_lo, avg_hi, e1, e2);
             fflush(stdout); fflush(log);
         }
         if ((o->save_every > 0 && m->step % o->save_every == 0) || m->step == o->steps)
@@ -2148,6 +2176,8 @@ static Model *grpo_train(const GrpoOptions *o) {
            m->preset, resumed ? ckpt : o->init, o->steps, P, G, LOSS_NAMES[loss_type], o->beta, o->lr, o->rewards);
     Rng rng = { rng_state };
     double t0 = now_seconds(), tokens = 0;
+    EvalResult first = {0}, last = {0};
+    int first_step = -1;
     while (m->step <= o->steps) {
         // held-out evaluation at step 0, every eval_every steps, and at the end
         int step = m->step;
@@ -2157,6 +2187,8 @@ static Model *grpo_train(const GrpoOptions *o) {
             e = evaluate(m, &test, o->eval_prompts, o->eval_k, o->temperature, 12345);
             printf("step %4d eval | greedy %.3f | pass@1 %.3f | length %.1f | reflection %.3f | chains %.2f\n", step,
                    e.greedy, e.pass1, e.len, e.reflect, 1.0f - e.style_share[STYLE_DIRECT]);
+            if (first_step < 0) { first = e; first_step = step; }
+            last = e;
         }
         if (step == o->steps) {
             if (evaluated) fprintf(log, "%d,,,,,,,,,,,%.2f,%.4f,%.4f,%.2f,%.4f,%.4f\n", step, now_seconds() - t0,
@@ -2243,6 +2275,16 @@ static Model *grpo_train(const GrpoOptions *o) {
         checkpoint_save(ckpt, m, 1, rng.s, 0);
     }
     fclose(log);
+    if (first_step >= 0) { // the before/after table
+        printf("\nheld-out (%d prompts, %d samples each)   step %d -> step %d\n", last.n_prompts, last.k, first_step, m->step);
+        printf("  greedy accuracy        %.3f -> %.3f\n", first.greedy, last.greedy);
+        printf("  pass@1                 %.3f -> %.3f\n", first.pass1, last.pass1);
+        printf("  mean response length   %.1f -> %.1f\n", first.len, last.len);
+        printf("  reflection rate        %.3f -> %.3f\n", first.reflect, last.reflect);
+        printf("  chain-of-thought share %.3f -> %.3f\n", 1 - first.style_share[STYLE_DIRECT], 1 - last.style_share[STYLE_DIRECT]);
+        printf("  format                 %.3f -> %.3f\n", first.format, last.format);
+        printf("  figures: make plots (%s/accuracy.png, length.png, reflection.png)\n", o->out);
+    }
     free(idx); free(inputs); free(targets); free(w); free(reward); free(adv); free(old_logp); free(logp); free(ref_logp); free(text);
     rollouts_free(&r);
     data_free(&train); data_free(&test);
@@ -2414,6 +2456,26 @@ static void cmd_grpo(int argc, char **argv) {
     model_free(m);
 }
 
+static void cmd_sft(int argc, char **argv) {
+    TrainOptions t = pretrain_defaults();
+    t.data = "tiny_data/coldstart.txt"; t.out = "runs/sft"; t.init = "runs/base/model.bin";
+    t.steps = 150; t.batch = 32; t.lr = 5e-4f; t.lr_min = 5e-5f; t.warmup = 10; t.log_every = 25; t.save_every = 0;
+    int n;
+    Option *o = train_options(&t, &n);
+    o[n++] = (Option){ "resume", 'b', &t.resume, 0, 0, "continue from OUT/model.bin if it exists" };
+    options_parse("sft", "Supervised fine-tuning on prompt<TAB>response lines; the loss covers the response only.",
+                  o, n, argc, argv);
+    if (!t.init) die("sft: --init is required (the checkpoint to fine-tune)");
+    uint64_t unused;
+    Model *probe = checkpoint_load(t.init, &unused, NULL);
+    Data d = load_sft(t.data, probe->cfg.context);
+    model_free(probe);
+    Model *m = train_lm(&t, &d, "sft");
+    printf("saved %s/model.bin\n", t.out);
+    model_free(m);
+    data_free(&d);
+}
+
 #ifndef TESTING
 static void usage(void) {
     printf("r1: the DeepSeek-R1 recipe at toy scale\n\nusage: r1 COMMAND [options]   (r1 COMMAND --help for its options)\n\n"
@@ -2422,7 +2484,8 @@ static void usage(void) {
            "  eval       pass@1, cons@k, greedy accuracy, length, reflection, language mix, format\n"
            "  sample     print responses to a prompt\n"
            "  zero       R1-Zero: GRPO from the base model, accuracy + format rewards\n"
-           "  grpo       reasoning RL from any checkpoint, rewards selectable\n");
+           "  grpo       reasoning RL from any checkpoint, rewards selectable\n"
+           "  sft        supervised fine-tuning on prompt/response pairs\n");
 }
 
 int main(int argc, char **argv) {
@@ -2435,6 +2498,7 @@ int main(int argc, char **argv) {
     else if (strcmp(cmd, "sample") == 0) cmd_sample(argc - 2, argv + 2);
     else if (strcmp(cmd, "zero") == 0) cmd_zero(argc - 2, argv + 2);
     else if (strcmp(cmd, "grpo") == 0) cmd_grpo(argc - 2, argv + 2);
+    else if (strcmp(cmd, "sft") == 0) cmd_sft(argc - 2, argv + 2);
     else die("unknown command '%s' (see r1 --help)", cmd);
     return 0;
 }
