@@ -24,4 +24,16 @@ test: test_r1
 clean:
 	rm -f r1 test_r1
 
-.PHONY: test clean
+
+# the R1-Zero "aha moment": pretrain the base model if it is missing, run R1-Zero, draw the figures
+aha: r1
+	@test -f runs/base/model.bin || ./r1 pretrain
+	./r1 zero
+	$(MAKE) --no-print-directory plots
+
+plots:
+	@command -v gnuplot >/dev/null || { echo "make plots needs gnuplot (apt-get install gnuplot-nox)"; exit 1; }
+	gnuplot -e "run='runs/zero'" tools/plots.gp
+	@echo "wrote runs/zero/accuracy.png runs/zero/length.png runs/zero/reflection.png"
+
+.PHONY: test clean aha plots
