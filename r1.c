@@ -2293,6 +2293,122 @@ static Model *grpo_train(const GrpoOptions *o) {
 }
 
 // ----------------------------------------------------------------------------
+// 9. rejection sampling and distillation (R1 sections 2.3.3 and 2.4)
+
+// a response is kept for SFT when it is correct, well formed, in one language and not over-long
+static int rejection_keep(const Judgement *j, int max_len) {
+    return j->correct > 0.0f && j->format > 0.0f && j->language >= 1.0f && j->len <= max_len;
+}
+
+// toy non-reasoning data (the paper mixes in writing, QA, ...): the larger of two numbers, answered
+// directly. Writes "prompt<TAB>response" (sft) or "prompt<TAB>answer<TAB>0" (prompts) lines.
+static void write_nonreasoning(FILE *f, int n, int as_prompts, Rng *r) {
+    for (int i = 0; i < n; i++) {
+        int a = 10 + rng_int(r, 90), b = 10 + rng_int(r, 90), lang = rng_int(r, N_LANGS);
+        int mx = a > b ? a : b;
+        if (as_prompts) fprintf(f, "%c:max %d %d=\t%d\t0\n", LANG_TAG[lang], a, b, mx);
+        else fprintf(f, "%c:max %d %d=\t<think></think><answer>%03d</answer><eos>\n", LANG_TAG[lang], a, b, mx);
+    }
+}
+
+// samples k responses per prompt and writes the kept ones as an SFT file; returns how many were kept
+static int rejection_sample(Model *m, const Data *d, int n_prompts, int k, float temperature, int max_len,
+                            int n_nonreasoning, const char *out_path, uint64_t seed) {
+    if (n_prompts <= 0 || n_prompts > d->n) n_prompts = d->n;
+    Rng rng = rng_seed(seed);
+    int *idx = mallocCheck((size_t)n_prompts * k * sizeof(int));
+    for (int p = 0; p < n_prompts; p++) for (int j = 0; j < k; j++) idx[p * k + j] = p;
+    Rollouts r = rollouts_alloc(n_prompts * k, m->cfg.context);
+    rollout(m, d, idx, &r, temperature, &rng);
+    char tmp[600], *text = mallocCheck((size_t)m->cfg.context * 10 + 16);
+    snprintf(tmp, sizeof tmp, "%s.tmp", out_path);
+    FILE *f = fopenCheck(tmp, "w");
+    int kept = 0;
+    for (int p = 0; p < n_prompts; p++) {
+        for (int j = 0; j < k; j++) { // keep the first good response of each prompt
+            int i = p * k + j;
+            rollout_text(&r, i, text);
+            Judgement jd = judge(text, r.seq_len[i] - r.prompt_len[i], d->answer[p], prompt_lang(d, p));
+            if (!rejection_keep(&jd, max_len)) continue;
+            fprintf(f, "%s\t%s\n", d->text[p], text);
+            kept++;
+            break;
+        }
+    }
+    write_nonreasoning(f, n_nonreasoning, 0, &rng);
+    if (fclose(f) != 0 || rename(tmp, out_path) != 0) die("cannot write %s", out_path);
+    free(idx); free(text);
+    rollouts_free(&r);
+    return kept;
+}
+
+// logit-level distillation (Hinton et al.): loss = alpha T^2 KL(p_teacher || p_student) at temperature
+// T, plus (1 - alpha) cross-entropy on the targets; per token weights w. dlogits[N,V] of the student.
+static float distill_loss(float *dlogits, const float *student, const float *teacher, const int *targets,
+                          const float *w, int N, int V, float T, float alpha) {
+    double loss = 0.0;
+    #pragma omp parallel for reduction(+:loss) schedule(static)
+    for (int n = 0; n < N; n++) {
+        float *dz = dlogits + (size_t)n * V;
+        memset(dz, 0, V * sizeof(float));
+        if (w[n] == 0.0f) continue;
+        const float *zs = student + (size_t)n * V, *zt = teacher + (size_t)n * V;
+        float ps[256], pt[256], p1[256], ms = zs[0], mt = zt[0], m1 = zs[0], ss = 0, st = 0, s1 = 0;
+        for (int i = 1; i < V; i++) { if (zs[i] > ms) ms = zs[i]; if (zt[i] > mt) mt = zt[i]; }
+        m1 = ms;
+        for (int i = 0; i < V; i++) {
+            ps[i] = expf((zs[i] - ms) / T); ss += ps[i];
+            pt[i] = expf((zt[i] - mt) / T); st += pt[i];
+            p1[i] = expf(zs[i] - m1); s1 += p1[i];
+        }
+        float kl = 0.0f;
+        for (int i = 0; i < V; i++) {
+            ps[i] /= ss; pt[i] /= st; p1[i] /= s1;
+            if (pt[i] > 0) kl += pt[i] * (logf(pt[i]) - logf(fmaxf(ps[i], 1e-30f)));
+        }
+        float ce = -logf(fmaxf(p1[targets[n]], 1e-30f));
+        loss += w[n] * (alpha * T * T * kl + (1.0f - alpha) * ce);
+        // d(T^2 KL)/dz_s = T (p_s - p_t);  d CE/dz = p - onehot
+        for (int i = 0; i < V; i++) dz[i] = w[n] * (alpha * T * (ps[i] - pt[i]) + (1.0f - alpha) * p1[i]);
+        dz[targets[n]] -= w[n] * (1.0f - alpha);
+    }
+    return (float)loss;
+}
+
+// the student learns the teacher's token distributions on the teacher's traces (an SFT file)
+static void distill_logits(Model *student, Model *teacher, const Data *d, int steps, int batch, float lr,
+                           float T, float alpha, uint64_t seed, const char *out_dir) {
+    int ctx = student->cfg.context;
+    Batcher bt = { d, batch, batch * POOL_BATCHES, POOL_BATCHES, mallocCheck((size_t)batch * POOL_BATCHES * sizeof(int)),
+                   rng_seed(seed), 0 };
+    int *inputs = mallocCheck((size_t)batch * ctx * sizeof(int)), *targets = mallocCheck((size_t)batch * ctx * sizeof(int));
+    float *w = mallocCheck((size_t)batch * ctx * sizeof(float));
+    FILE *log = open_log(out_dir, "step,loss,lr,elapsed_s", 0);
+    double t0 = now_seconds();
+    student->step = 0;
+    for (int step = 0; step < steps; step++) {
+        int Tn = batcher_next(&bt, inputs, targets, w, (float)batch * ctx);
+        model_forward(teacher, inputs, batch, Tn, NULL, 0);
+        memset(teacher->expert_load, 0, sizeof teacher->expert_load);
+        model_zero_grad(student);
+        model_forward(student, inputs, batch, Tn, NULL, 0);
+        float loss = distill_loss(student->dlogits, student->logits, teacher->logits, targets, w, batch * Tn,
+                                  student->cfg.vocab, T, alpha);
+        if (!isfinite(loss)) die("distill: loss is %g at step %d", loss, step);
+        model_backward(student);
+        grad_clip(student, 1.0f);
+        float lr_t = lr_schedule(step, steps, steps / 10, lr, lr / 10);
+        adamw_update(student, lr_t, 0.9f, 0.95f, 1e-8f, 0.0f, step + 1);
+        router_bias_update(student, 1e-3f);
+        student->step = step + 1;
+        fprintf(log, "%d,%.5f,%.6g,%.2f\n", step, loss * batch * ctx, lr_t, now_seconds() - t0);
+        if (step % 50 == 0 || step == steps - 1) { printf("distill step %4d/%d | loss %.4f\n", step + 1, steps, loss * batch * ctx); fflush(stdout); }
+    }
+    fclose(log);
+    free(inputs); free(targets); free(w); free(bt.pool);
+}
+
+// ----------------------------------------------------------------------------
 // 10. the commands
 
 static void cmd_gen(int argc, char **argv) {
@@ -2476,6 +2592,77 @@ static void cmd_sft(int argc, char **argv) {
     data_free(&d);
 }
 
+static void cmd_rejsample(int argc, char **argv) {
+    const char *model = "runs/grpo/model.bin", *data = "tiny_data/rl_train.txt", *out = "runs/rejsample.txt";
+    int n_prompts = 1000, k = 4, max_len = 140, nonreasoning = 100, seed = 1;
+    float temperature = 1.0f;
+    Option o[] = {
+        { "model", 's', &model, 0, 0, "checkpoint to sample from" },
+        { "data", 's', &data, 0, 0, "prompts (prompt<TAB>answer<TAB>difficulty)" },
+        { "out", 's', &out, 0, 0, "SFT file to write (prompt<TAB>response)" },
+        { "prompts", 'i', &n_prompts, 0, 1e7, "prompts to use (0 = all)" },
+        { "k", 'i', &k, 1, 64, "samples per prompt" },
+        { "max-len", 'i', &max_len, 1, 1024, "drop responses longer than this (tokens)" },
+        { "nonreasoning", 'i', &nonreasoning, 0, 1e6, "toy non-reasoning examples to mix in" },
+        { "temperature", 'f', &temperature, 0, 10, "sampling temperature" },
+        { "seed", 'i', &seed, 0, 1e9, "sampling seed" },
+    };
+    options_parse("rejsample", "Samples k responses per prompt; keeps the correct, well-formed, single-language ones.",
+                  o, (int)(sizeof o / sizeof o[0]), argc, argv);
+    Model *m = checkpoint_load(model, NULL, NULL);
+    Data d = load_prompts(data, m->cfg.context);
+    int kept = rejection_sample(m, &d, n_prompts, k, temperature, max_len, nonreasoning, out, (uint64_t)seed);
+    printf("kept %d of %d prompts, plus %d non-reasoning examples -> %s\n", kept, n_prompts ? n_prompts : d.n, nonreasoning, out);
+    model_free(m);
+    data_free(&d);
+}
+
+static void cmd_distill(int argc, char **argv) {
+    const char *teacher = "runs/r1/model.bin", *student_init = "runs/student_base/model.bin", *data = "runs/rejsample.txt";
+    const char *out = "runs/student_logit", *mode = "logit";
+    int steps = 300, batch = 32, seed = 1;
+    float lr = 5e-4f, temperature = 2.0f, alpha = 0.5f;
+    Option o[] = {
+        { "teacher", 's', &teacher, 0, 0, "teacher checkpoint (logit mode)" },
+        { "student", 's', &student_init, 0, 0, "student checkpoint to start from (a pretrained student)" },
+        { "data", 's', &data, 0, 0, "teacher traces, an SFT file (from rejsample)" },
+        { "out", 's', &out, 0, 0, "run folder" },
+        { "mode", 's', &mode, 0, 0, "sequence (SFT on the traces, as the paper) or logit (KL to the teacher)" },
+        { "steps", 'i', &steps, 1, 1e6, "training steps" },
+        { "batch", 'i', &batch, 1, 4096, "sequences per step" },
+        { "lr", 'f', &lr, 0, 1, "peak learning rate" },
+        { "temperature", 'f', &temperature, 0.01, 100, "distillation temperature T (logit mode)" },
+        { "alpha", 'f', &alpha, 0, 1, "weight of the KL term; 1 - alpha on cross-entropy (logit mode)" },
+        { "seed", 'i', &seed, 0, 1e9, "seed" },
+    };
+    options_parse("distill", "Teacher -> student: sequence-level (SFT on teacher traces) or logit-level (KL at temperature T).",
+                  o, (int)(sizeof o / sizeof o[0]), argc, argv);
+    int logit = strcmp(mode, "logit") == 0;
+    if (!logit && strcmp(mode, "sequence") != 0) die("distill: --mode must be sequence or logit");
+    Model *s = checkpoint_load(student_init, NULL, NULL);
+    Data d = load_sft(data, s->cfg.context);
+    char path[600];
+    snprintf(path, sizeof path, "%s/model.bin", out);
+    if (logit) {
+        Model *t = checkpoint_load(teacher, NULL, NULL);
+        if (t->cfg.vocab != s->cfg.vocab) die("distill: teacher and student vocabularies differ");
+        distill_logits(s, t, &d, steps, batch, lr, temperature, alpha, (uint64_t)seed, out);
+        model_free(t);
+        memset(s->m_mem, 0, s->num_params * sizeof(float));
+        checkpoint_save(path, s, 0, 0, 0);
+        model_free(s);
+    } else {
+        model_free(s);
+        TrainOptions t = pretrain_defaults();
+        t.init = student_init; t.out = out; t.data = data; t.steps = steps; t.batch = batch; t.lr = lr;
+        t.lr_min = lr / 10; t.warmup = steps / 10; t.seed = seed; t.save_every = 0; t.log_every = 50;
+        Model *m = train_lm(&t, &d, "distill (sequence)");
+        model_free(m);
+    }
+    printf("saved %s\n", path);
+    data_free(&d);
+}
+
 #ifndef TESTING
 static void usage(void) {
     printf("r1: the DeepSeek-R1 recipe at toy scale\n\nusage: r1 COMMAND [options]   (r1 COMMAND --help for its options)\n\n"
@@ -2485,7 +2672,9 @@ static void usage(void) {
            "  sample     print responses to a prompt\n"
            "  zero       R1-Zero: GRPO from the base model, accuracy + format rewards\n"
            "  grpo       reasoning RL from any checkpoint, rewards selectable\n"
-           "  sft        supervised fine-tuning on prompt/response pairs\n");
+           "  sft        supervised fine-tuning on prompt/response pairs\n"
+           "  rejsample  sample k per prompt, keep the correct well-formed single-language ones (SFT file)\n"
+           "  distill    teacher -> student, sequence-level or logit-level\n");
 }
 
 int main(int argc, char **argv) {
@@ -2499,6 +2688,8 @@ int main(int argc, char **argv) {
     else if (strcmp(cmd, "zero") == 0) cmd_zero(argc - 2, argv + 2);
     else if (strcmp(cmd, "grpo") == 0) cmd_grpo(argc - 2, argv + 2);
     else if (strcmp(cmd, "sft") == 0) cmd_sft(argc - 2, argv + 2);
+    else if (strcmp(cmd, "rejsample") == 0) cmd_rejsample(argc - 2, argv + 2);
+    else if (strcmp(cmd, "distill") == 0) cmd_distill(argc - 2, argv + 2);
     else die("unknown command '%s' (see r1 --help)", cmd);
     return 0;
 }
