@@ -107,6 +107,12 @@ static void fd_report(const char *name, FdResult r) {
 
 static Rng g_rng;
 
+static float max_abs_f(const float *a, size_t n) {
+    float m = 0.0f;
+    for (size_t i = 0; i < n; i++) if (fabsf(a[i]) > m) m = fabsf(a[i]);
+    return m;
+}
+
 // embedding
 static int emb_tok[6] = { 3, 1, 3, 0, 6, 3 };   // token 3 three times: its gradient accumulates
 static float emb_wte[7 * 5], emb_out[6 * 5], emb_R[6 * 5];
@@ -532,6 +538,498 @@ static void test_whole_model(void) {
 }
 
 // ----------------------------------------------------------------------------
+// helpers: temporary folders, whole files, and running a function that must die() in a child
+
+static char tmp_root[64];
+
+static const char *tmp_path(const char *name) { // a path inside this run's temporary folder
+    static char buf[8][300];
+    static int k = 0;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmp_root, name);
+    return buf[k];
+}
+
+static char *read_whole(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = mallocCheck((size_t)n + 1);
+    size_t got = fread(s, 1, (size_t)n, f);
+    fclose(f);
+    s[got] = 0;
+    if (len) *len = got;
+    return s;
+}
+
+static void write_whole(const char *path, const char *data, size_t n) {
+    FILE *f = fopenCheck(path, "wb");
+    if (fwrite(data, 1, n, f) != n) die("cannot write %s", path);
+    fclose(f);
+}
+
+typedef void (*ChildFn)(const void *arg);
+
+// runs fn(arg) in a forked child, stdout to /dev/null and stderr into err; returns the exit status
+// (0 if fn returned), or -1 if the child did not exit normally
+static int run_child(ChildFn fn, const void *arg, char *err, size_t errsz) {
+    fflush(stdout); fflush(stderr);
+    int p[2];
+    if (pipe(p) != 0) return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        dup2(p[1], 2); close(p[1]);
+        int dn = open("/dev/null", O_WRONLY);
+        if (dn >= 0) dup2(dn, 1);
+        fn(arg);
+        exit(0);
+    }
+    close(p[1]);
+    size_t n = 0;
+    ssize_t k;
+    while (n + 1 < errsz && (k = read(p[0], err + n, errsz - 1 - n)) > 0) n += (size_t)k;
+    err[n] = 0;
+    close(p[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// the child must exit non-zero with exactly one line "r1: error: ..." containing each of want1, want2
+static void expect_die(const char *name, ChildFn fn, const void *arg, const char *want1, const char *want2) {
+    char err[4096];
+    int st = run_child(fn, arg, err, sizeof err);
+    size_t l = strlen(err);
+    int one_line = l > 0 && err[l - 1] == '\n' && strchr(err, '\n') == err + l - 1 && strncmp(err, "r1: error: ", 11) == 0;
+    if (l > 0 && err[l - 1] == '\n') err[l - 1] = 0;
+    int ok = st > 0 && one_line && strstr(err, want1) && (!want2 || strstr(err, want2));
+    check(ok, "%s: exit status %d, stderr \"%s\" (want non-zero, one line with \"%s\"%s%s)", name, st, err, want1,
+          want2 ? " and " : "", want2 ? want2 : "");
+}
+
+// ----------------------------------------------------------------------------
+// 2. tokenizer
+
+static void test_tokenizer(void) {
+    // every character of the alphabet and every special token, in a text that mixes them
+    char text[512];
+    snprintf(text, sizeof text, "%s<think>%s</think><answer>%s</answer><eos>", ALPHABET, "12 check", "-7");
+    int ids[512];
+    char bad = 0, back[5120];
+    int n = encode(text, ids, 512, &bad);
+    decode(ids, n > 0 ? n : 0, back);
+    // by hand: the alphabet is one token per character, the specials one each, "12 check" is 8, "-7" is 2
+    int want = (int)strlen(ALPHABET) + 5 + 8 + 2;
+    check(n == want && strcmp(back, text) == 0, "tokenizer round trip of the whole alphabet and the 5 specials: %d tokens (expected %d), text %s",
+          n, want, strcmp(back, text) == 0 ? "equal" : "DIFFERS");
+    int distinct = 1;
+    for (int i = 0; i < n; i++) for (int j = 0; j < i; j++) if (ids[i] == ids[j] && i < (int)strlen(ALPHABET) + 1) distinct = 0;
+    int in_range = 1;
+    for (int i = 0; i < n; i++) in_range &= ids[i] >= 0 && ids[i] < VOCAB_SIZE;
+    check(distinct && in_range && ids[strlen(ALPHABET)] == TOK_THINK && ids[n - 1] == TOK_EOS,
+          "tokenizer ids distinct per character, in [0, %d), specials single ids", VOCAB_SIZE);
+    const char *bads[] = { "e:1+2=A", "e:1+2.", "<thinking>", "12\t3", "<eos" };
+    const char badc[] = { 'A', '.', '<', '\t', '<' };
+    for (int i = 0; i < 5; i++) {
+        bad = 0;
+        int r = encode(bads[i], ids, 512, &bad);
+        check(r == -1 && bad == badc[i], "tokenizer rejects unknown character 0x%02x in \"%s\": returned %d, reported 0x%02x",
+              (unsigned char)badc[i], bads[i], r, (unsigned char)bad);
+    }
+    int r = encode("0123456789", ids, 5, &bad);
+    check(r < 0, "tokenizer: text longer than the buffer is rejected (returned %d)", r);
+}
+
+// ----------------------------------------------------------------------------
+// 3. the generator: the committed tiny_data/ equals what `./r1 gen` writes (its default seed is 1),
+// and the corpus is what the spec says it is
+
+typedef struct { int n, x[8], lang; } Prob;
+
+// "e:51+76+12+85=" -> operands and language; returns the length of the prompt, or -1
+static int parse_prompt(const char *s, Prob *p) {
+    if ((s[0] != 'e' && s[0] != 'j') || s[1] != ':') return -1;
+    p->lang = s[0] == 'j' ? LANG_JA : LANG_EN;
+    p->n = 0;
+    const char *q = s + 2;
+    for (;;) {
+        if (*q < '0' || *q > '9' || p->n == 8) return -1;
+        int v = 0;
+        while (*q >= '0' && *q <= '9') v = v * 10 + (*q++ - '0');
+        p->x[p->n++] = v;
+        if (*q == '=') return (int)(q + 1 - s);
+        if (*q++ != '+') return -1;
+    }
+}
+
+static int word_lang(const char *w) { // the lexicon of a word of the chain of thought, or -1
+    for (int l = 0; l < N_LANGS; l++) for (int i = 0; i < N_WORDS; i++) if (strcmp(w, WORDS[l][i]) == 0) return l;
+    return -1;
+}
+
+// checks a response against the problem; returns NULL or what is wrong. *style: 0 direct, 1 chain, 2 checked;
+// *mixed: words of both languages in the chain. Rules: exactly <think>T</think><answer>NNN</answer><eos> with
+// NNN the exact sum (3 digits); every expression a+b+..=s in T is right, except a slip, which must be
+// followed (after its check) by the wait word and the right value; wait never appears without a slip.
+static const char *verify_response(const char *r, const Prob *p, int *style, int *mixed) {
+    int sum = 0;
+    for (int i = 0; i < p->n; i++) sum += p->x[i];
+    if (strncmp(r, "<think>", 7) != 0) return "does not start with <think>";
+    const char *te = strstr(r, "</think>");
+    if (!te) return "no </think>";
+    char tail[64];
+    snprintf(tail, sizeof tail, "</think><answer>%03d</answer><eos>", sum);
+    if (strcmp(te, tail) != 0) return "answer or tail wrong";
+    char think[512];
+    size_t tl = (size_t)(te - r - 7);
+    if (tl >= sizeof think) return "think too long";
+    memcpy(think, r + 7, tl); think[tl] = 0;
+    *style = 0; *mixed = 0;
+    if (tl == 0) return NULL;
+    *style = 1;
+    int pending = -1, expect_value = 0, langs = 0;
+    for (char *tok = strtok(think, " "); tok; tok = strtok(NULL, " ")) {
+        if (expect_value) { // the value after "wait"
+            if (atoi(tok) != pending) return "wait value is not the right sum";
+            pending = -1; expect_value = 0;
+            continue;
+        }
+        if (*tok >= 'a' && *tok <= 'z') {
+            int l = word_lang(tok);
+            if (l < 0) return "unknown word";
+            langs |= 1 << l;
+            if (strcmp(tok, WORDS[l][WORD_CHECK]) == 0) *style = 2;
+            if (strcmp(tok, WORDS[l][WORD_WAIT]) == 0) { if (pending < 0) return "wait without a slip"; expect_value = 1; }
+            continue;
+        }
+        char *eq = strchr(tok, '=');
+        if (!eq) { if (atoi(tok) < 0 || atoi(tok) > 9) return "carry out of range"; continue; } // the carry digit
+        int lhs = 0;
+        for (char *q = tok; q < eq;) { lhs += atoi(q); while (q < eq && *q != '+') q++; if (q < eq) q++; }
+        if (lhs != atoi(eq + 1)) { if (pending >= 0) return "two slips in a row"; pending = lhs; }
+    }
+    if (pending >= 0) return "a slip never repaired";
+    *mixed = langs == 3;
+    return NULL;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static void test_generator(void) {
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/gen", tmp_root);
+    gen_tiny_data(dir, 1);
+    const char *files[4] = { "pretrain.txt", "rl_train.txt", "rl_test.txt", "coldstart.txt" };
+    char *gen[4];
+    for (int i = 0; i < 4; i++) {
+        char p1[400], p2[400];
+        snprintf(p1, sizeof p1, "%s/%s", dir, files[i]);
+        snprintf(p2, sizeof p2, "tiny_data/%s", files[i]);
+        size_t l1 = 0, l2 = 0;
+        gen[i] = read_whole(p1, &l1);
+        char *b = read_whole(p2, &l2);
+        size_t at = 0;
+        while (gen[i] && b && at < l1 && at < l2 && gen[i][at] == b[at]) at++;
+        check(gen[i] && b && l1 == l2 && at == l1, "gen --seed 1 writes %s byte for byte equal to tiny_data/%s (%zu and %zu bytes, first difference at %zu)",
+              files[i], files[i], l1, l2, at);
+        free(b);
+        if (!gen[i]) gen[i] = strdup("");
+    }
+    int ctx = find_preset("student")->cfg.context; // the smaller context of the two real presets
+    if (find_preset("teacher")->cfg.context < ctx) ctx = find_preset("teacher")->cfg.context;
+    // pretraining corpus: every line tokenizes, fits, and is right
+    int lines = 0, bad_lines = 0, too_long = 0, styles[3] = {0}, mixed_n = 0, slips = 0;
+    const char *first_err = NULL;
+    char *save = NULL, *ids_err = NULL;
+    int *ids = mallocCheck(1024 * sizeof(int));
+    char *test_keys[4096];
+    int n_keys = 0;
+    for (char *line = strtok_r(gen[2], "\n", &save); line; line = strtok_r(NULL, "\n", &save)) { // held-out keys
+        char *tab = strchr(line, '\t');
+        Prob p;
+        int pl = parse_prompt(line, &p);
+        if (tab && pl > 0 && n_keys < 4096) { line[pl] = 0; test_keys[n_keys++] = line + 2; }
+    }
+    qsort(test_keys, n_keys, sizeof(char *), cmp_str);
+    int leaked = 0;
+    for (char *line = strtok_r(gen[0], "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        lines++;
+        char bad = 0;
+        int n = encode(line, ids, 1024, &bad);
+        if (n < 0 || n > ctx) { too_long++; if (!ids_err) ids_err = line; }
+        Prob p;
+        int pl = parse_prompt(line, &p), style = 0, mixed = 0;
+        const char *e = pl < 0 ? "bad prompt" : verify_response(line + pl, &p, &style, &mixed);
+        if (e) { bad_lines++; if (!first_err) first_err = e; continue; }
+        styles[style]++; mixed_n += mixed; slips += strstr(line, WORDS[0][WORD_WAIT]) || strstr(line, WORDS[1][WORD_WAIT]);
+        char key[64];
+        snprintf(key, sizeof key, "%.*s", pl - 2, line + 2);
+        char *kp = key;
+        leaked += bsearch(&kp, test_keys, n_keys, sizeof(char *), cmp_str) != NULL;
+    }
+    check(lines > 0 && too_long == 0, "pretrain.txt: %d lines, all tokenize and fit the context %d (%d do not)", lines, ctx, too_long);
+    check(bad_lines == 0, "pretrain.txt: direct answers exactly right, chains and checks arithmetically right, every slip "
+          "repaired by a wait: %d bad lines (first: %s)", bad_lines, first_err ? first_err : "none");
+    float fd = styles[0] / (float)lines, fc = styles[1] / (float)lines, fk = styles[2] / (float)lines;
+    // the generator's declared mixture (MIX_DIRECT, MIX_CHAIN, the rest checked), and the spec's "mostly direct"
+    check(fabsf(fd - MIX_DIRECT) < 0.02f && fabsf(fc - MIX_CHAIN) < 0.02f && fabsf(fk - (1 - MIX_DIRECT - MIX_CHAIN)) < 0.02f &&
+          fd > 0.5f && mixed_n > 0 && slips > 0,
+          "pretrain.txt mixture: direct %.3f chain %.3f checked %.3f (declared %.2f/%.2f/%.2f +- 0.02, direct > 0.5), "
+          "%d language-mixed chains, %d slips", fd, fc, fk, MIX_DIRECT, MIX_CHAIN, 1 - MIX_DIRECT - MIX_CHAIN, mixed_n, slips);
+    check(n_keys > 0 && leaked == 0, "held-out: none of the %d rl_test problems appears in pretrain.txt (%d do)", n_keys, leaked);
+    // RL prompts: answer is the sum, difficulty the number of operands
+    int rl_bad = 0, rl_n = 0;
+    for (char *line = strtok_r(gen[1], "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        Prob p;
+        rl_n++;
+        int pl = parse_prompt(line, &p), sum = 0;
+        for (int i = 0; i < p.n; i++) sum += p.x[i];
+        long ans = -1; int diff = -1;
+        if (pl < 0 || sscanf(line + pl, "\t%ld\t%d", &ans, &diff) != 2 || ans != sum || diff != p.n || p.n < 2 || p.n > 4) rl_bad++;
+        line[pl > 0 ? pl : 0] = 0;
+        char *kp = line + 2;
+        if (pl > 0 && bsearch(&kp, test_keys, n_keys, sizeof(char *), cmp_str)) rl_bad++;
+    }
+    check(rl_n > 0 && rl_bad == 0, "rl_train.txt: %d lines, answer = sum, difficulty = operands, none held out: %d bad", rl_n, rl_bad);
+    // cold start: checked chains only, no slips, one language, right answers
+    int cs_n = 0, cs_bad = 0;
+    for (char *line = strtok_r(gen[3], "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        Prob p;
+        cs_n++;
+        int pl = parse_prompt(line, &p), style = 0, mixed = 0;
+        if (pl < 0 || line[pl] != '\t') { cs_bad++; continue; }
+        const char *e = verify_response(line + pl + 1, &p, &style, &mixed);
+        if (e || style != 2 || mixed || strstr(line, WORDS[0][WORD_WAIT]) || strstr(line, WORDS[1][WORD_WAIT]) ||
+            reward_language(line + pl + 1, p.lang) != 1.0f) cs_bad++;
+    }
+    check(cs_n > 0 && cs_bad == 0, "coldstart.txt: %d lines, all checked chains without slips, one language, right: %d bad", cs_n, cs_bad);
+    for (int i = 0; i < 4; i++) free(gen[i]);
+    free(ids);
+}
+
+// ----------------------------------------------------------------------------
+// 4. KV cache: one token at a time through the cache equals the full forward; greedy generate()
+// equals argmax decoding with full forwards
+
+static void test_kvcache(void) {
+    Model *m = tiny_model(21);
+    const Config *c = &m->cfg;
+    int B = 3, T = 12, V = c->vocab;
+    int tok[3 * 12];
+    for (int i = 0; i < B * T; i++) tok[i] = rng_int(&g_rng, V);
+    model_forward(m, tok, B, T, NULL, 0);
+    float *full = mallocCheck((size_t)B * T * V * sizeof(float));
+    memcpy(full, m->logits, (size_t)B * T * V * sizeof(float));
+    // sequence s lives in cache row map[s]; from position 6 on, sequence 1 has finished and the batch is {2, 0}
+    int map[3] = { 2, 0, 1 };
+    KVCache *kv = kvcache_create(c, 3, c->context);
+    double err = 0.0, scale = 0.0;
+    for (int pos = 0; pos < T; pos++) {
+        int seqs[3] = { 0, 1, 2 }, nb = 3;
+        if (pos >= 6) { seqs[0] = 2; seqs[1] = 0; nb = 2; }
+        int t1[3];
+        for (int i = 0; i < nb; i++) { t1[i] = tok[seqs[i] * T + pos]; kv->row[i] = map[seqs[i]]; }
+        model_forward(m, t1, nb, 1, kv, pos);
+        for (int i = 0; i < nb; i++) {
+            const float *a = m->logits + (size_t)i * V, *b = full + ((size_t)seqs[i] * T + pos) * V;
+            for (int v = 0; v < V; v++) { err = fmax(err, fabs(a[v] - b[v])); scale = fmax(scale, fabs(b[v])); }
+        }
+    }
+    kvcache_free(kv);
+    check(err <= 1e-4 * scale, "KV cache decode (row map 2,0,1, rows dropping out) vs full forward: max |diff| %.2e, "
+          "max |logit| %.2f (tol 1e-4 relative)", err, scale);
+    // greedy generation, prompts of different lengths, against argmax with full forwards
+    int L = c->context, plen[3] = { 3, 5, 1 }, slen[3];
+    int *seqs = mallocCheck((size_t)3 * L * sizeof(int));
+    for (int b = 0; b < 3; b++) for (int t = 0; t < plen[b]; t++) seqs[b * L + t] = N_SPECIAL + rng_int(&g_rng, V - N_SPECIAL);
+    int ref[3][64];
+    int ref_len[3];
+    for (int b = 0; b < 3; b++) {
+        memcpy(ref[b], seqs + b * L, plen[b] * sizeof(int));
+        int n = plen[b];
+        while (n < L) {
+            model_forward(m, ref[b], 1, n, NULL, 0);
+            const float *z = m->logits + (size_t)(n - 1) * V;
+            int best = 0;
+            for (int v = 1; v < V; v++) if (z[v] > z[best]) best = v;
+            ref[b][n++] = best;
+            if (best == TOK_EOS) break;
+        }
+        ref_len[b] = n;
+    }
+    Rng r = rng_seed(5);
+    generate(m, seqs, plen, slen, 3, L, 0.0f, &r);
+    int same = 1;
+    for (int b = 0; b < 3; b++) {
+        same &= slen[b] == ref_len[b];
+        for (int t = 0; t < ref_len[b] && t < slen[b]; t++) same &= seqs[b * L + t] == ref[b][t];
+    }
+    check(same, "greedy generate() of 3 prompts (lengths 3, 5, 1) equals argmax decoding with full forwards (lengths %d %d %d vs %d %d %d)",
+          slen[0], slen[1], slen[2], ref_len[0], ref_len[1], ref_len[2]);
+    free(full); free(seqs);
+    model_free(m);
+}
+
+// ----------------------------------------------------------------------------
+// 5. checkpoints
+
+static void child_load_ckpt(const void *arg) { checkpoint_load((const char *)arg, NULL, NULL); }
+
+static void test_checkpoints(void) {
+    Model *m = tiny_model(31);
+    fill_normal(m->m_mem, m->num_params, 0, 1, &g_rng);
+    fill_normal(m->v_mem, m->num_params, 1, 0.1f, &g_rng);
+    m->step = 37;
+    const char *path = tmp_path("ck.bin"), *tmp = tmp_path("ck.bin.tmp");
+    checkpoint_save(path, m, 1, 0x123456789abcdefull, 7);
+    check(access(tmp, F_OK) != 0, "checkpoint save leaves no .tmp file behind");
+    // a crash during a later save leaves garbage in path.tmp: loading path is unaffected
+    write_whole(tmp, "garbage", 7);
+    uint64_t rs = 0;
+    int dp = 0;
+    Model *l = checkpoint_load(path, &rs, &dp);
+    size_t nb = m->num_params * sizeof(float);
+    int same = l->num_params == m->num_params && memcmp(l->params_mem, m->params_mem, nb) == 0 &&
+               memcmp(l->m_mem, m->m_mem, nb) == 0 && memcmp(l->v_mem, m->v_mem, nb) == 0 &&
+               memcmp(l->router_bias, m->router_bias, sizeof m->router_bias) == 0 && l->step == 37 &&
+               rs == 0x123456789abcdefull && dp == 7 && memcmp(&l->cfg, &m->cfg, sizeof m->cfg) == 0 &&
+               strcmp(l->preset, "tiny") == 0;
+    check(same, "checkpoint round trip bit-exact (params, router biases, AdamW moments, step, rng state, data position, "
+          "config, preset), with a stale .tmp present");
+    model_free(l);
+    // saving again over a stale .tmp works and removes it
+    checkpoint_save(path, m, 0, 0, 0);
+    l = checkpoint_load(path, NULL, NULL);
+    check(access(tmp, F_OK) != 0 && memcmp(l->params_mem, m->params_mem, nb) == 0 && max_abs_f(l->m_mem, m->num_params) == 0.0f,
+          "checkpoint without optimizer: saved over a stale .tmp, params equal, moments zero");
+    model_free(l);
+    // corrupt copies
+    checkpoint_save(path, m, 1, 1, 0);
+    size_t len = 0;
+    char *good = read_whole(path, &len);
+    char *bad = mallocCheck(len);
+    const char *bp = tmp_path("bad.bin");
+    memcpy(bad, good, len); bad[len / 2] ^= 0x10;                         // a flipped bit in the parameters
+    write_whole(bp, bad, len);
+    expect_die("checkpoint with a flipped byte", child_load_ckpt, bp, bp, "checksum");
+    memcpy(bad, good, len); bad[len - 3] ^= 0x01;                         // in the stored checksum itself
+    write_whole(bp, bad, len);
+    expect_die("checkpoint with a flipped checksum byte", child_load_ckpt, bp, bp, "checksum");
+    write_whole(bp, good, len - 100);                                     // truncated
+    expect_die("truncated checkpoint", child_load_ckpt, bp, bp, "truncated");
+    write_whole(bp, good, 20);                                            // shorter than a header
+    expect_die("checkpoint shorter than its header", child_load_ckpt, bp, bp, "too short");
+    memcpy(bad, good, len); bad[0] ^= 0xff;                               // magic
+    write_whole(bp, bad, len);
+    expect_die("checkpoint with a wrong magic number", child_load_ckpt, bp, bp, "magic");
+    memcpy(bad, good, len); bad[4] = 99;                                  // version (second uint32)
+    write_whole(bp, bad, len);
+    expect_die("checkpoint with a wrong version", child_load_ckpt, bp, bp, "version");
+    memcpy(bad, good, len); bad[8 + 2 * 4] ^= 0x01;                       // config: d_model 16 -> 17
+    write_whole(bp, bad, len);
+    expect_die("checkpoint with a changed config", child_load_ckpt, bp, bp, NULL);
+    expect_die("missing checkpoint", child_load_ckpt, tmp_path("nonexistent.bin"), "nonexistent.bin", NULL);
+    free(good); free(bad);
+    model_free(m);
+}
+
+// ----------------------------------------------------------------------------
+// 6. rewards, table-driven
+
+static void test_rewards(void) {
+    struct { const char *r; long truth; float want; } acc[] = {
+        { "<think></think><answer>224</answer><eos>", 224, 1 },
+        { "<think></think><answer>224</answer><eos>", 225, 0 },
+        { "<think></think><answer>089</answer><eos>", 89, 1 },          // leading zeros
+        { "<answer>12</answer><answer>13</answer>", 13, 1 },             // the last block counts
+        { "<answer>12</answer><answer>13</answer>", 12, 0 },
+        { "<think></think><answer></answer><eos>", 0, 0 },              // empty
+        { "<answer>1a</answer>", 1, 0 },                                  // non-digits
+        { "<answer> 12</answer>", 12, 0 },
+        { "<answer>+5</answer>", 5, 0 },
+        { "<answer>12", 12, 0 },                                          // missing close tag
+        { "<answer>12<eos>", 12, 0 },
+        { "<answer>-5</answer>", -5, 1 },                                 // negative numbers
+        { "<answer>-5</answer>", 5, 0 },
+        { "<answer>-</answer>", 0, 0 },
+        { "<answer><answer>7</answer>", 7, 1 },                           // nested: the inner (last) one
+        { "<answer>1<answer>7</answer>", 1, 0 },
+        { "<answer>12345678901234567890123</answer>", 0, 0 },            // absurdly long
+        { "<think>224</think>", 224, 0 },                                 // no answer at all
+        { "", 0, 0 },
+    };
+    int n = (int)(sizeof acc / sizeof acc[0]), bad = 0;
+    for (int i = 0; i < n; i++) {
+        float g = reward_accuracy(acc[i].r, acc[i].truth);
+        if (g != acc[i].want) { bad++; printf("      reward_accuracy(\"%s\", %ld) = %g, expected %g\n", acc[i].r, acc[i].truth, g, acc[i].want); }
+    }
+    check(bad == 0, "reward_accuracy table: %d of %d cases wrong", bad, n);
+    struct { const char *r; float want; } fmt[] = {
+        { "<think>1+2=3 check 1+2=3 ok</think><answer>003</answer><eos>", 1 },
+        { "<think></think><answer>003</answer><eos>", 1 },
+        { "<think></think><answer>003</answer>", 0 },                    // missing <eos>
+        { "<think></think><answer>003</answer><eos>12", 0 },             // text after <eos>
+        { "<think></think><answer>003</answer><eos><eos>", 0 },
+        { "<answer>003</answer><eos>", 0 },                               // missing think
+        { "x<think></think><answer>003</answer><eos>", 0 },
+        { "<think>1<answer>2</answer></think><answer>003</answer><eos>", 0 }, // specials inside think
+        { "<think>1<think>2</think><answer>003</answer><eos>", 0 },
+        { "<think></think><answer>0<eos>3</answer><eos>", 0 },
+        { "<think></think><answer></answer><eos>", 0 },                  // empty answer
+        { "<think></think> <answer>003</answer><eos>", 0 },
+        { "<think>12", 0 },                                                 // truncated
+        { "<think></think><answer>003", 0 },
+        { "", 0 },
+    };
+    n = (int)(sizeof fmt / sizeof fmt[0]); bad = 0;
+    for (int i = 0; i < n; i++) {
+        float g = reward_format(fmt[i].r);
+        if (g != fmt[i].want) { bad++; printf("      reward_format(\"%s\") = %g, expected %g\n", fmt[i].r, g, fmt[i].want); }
+    }
+    check(bad == 0, "reward_format table: %d of %d cases wrong", bad, n);
+    struct { const char *r; int lang; float want; } lng[] = {
+        { "<think>1+2=3 check 1+2=3 ok carry 0 1+1=2</think><answer>023</answer><eos>", LANG_EN, 1 },
+        { "<think>1+2=3 check 1+2=3 ok carry 0 1+1=2</think><answer>023</answer><eos>", LANG_JA, 0 },
+        { "<think>1+2=4 kensa 1+2=3 matte 3 kuri 0 yoshi</think><answer>3</answer><eos>", LANG_JA, 1 },
+        { "<think>check 1+2=3 kensa</think><answer>3</answer><eos>", LANG_EN, 0.5f },   // mixed, 1 of 2
+        { "<think>check 1+2=3 kensa</think><answer>3</answer><eos>", LANG_JA, 0.5f },
+        { "<think>check kuri kensa</think><answer>3</answer><eos>", LANG_JA, 2.0f / 3 },
+        { "<think>1+2=3</think><answer>3</answer><eos>", LANG_EN, 1 },                   // no words
+        { "<think></think><answer>3</answer><eos>", LANG_JA, 1 },
+        { "<think>foo check</think><answer>3</answer><eos>", LANG_EN, 0.5f },            // outside both lexicons
+        { "<think>foo bar</think>", LANG_EN, 0 },
+        { "<think>checking</think>", LANG_EN, 0 },                                       // not a word of the lexicon
+        { "<think>check</think><answer>3</answer><eos> kensa", LANG_EN, 1 },             // after </think>: not counted
+    };
+    n = (int)(sizeof lng / sizeof lng[0]); bad = 0;
+    for (int i = 0; i < n; i++) {
+        float g = reward_language(lng[i].r, lng[i].lang);
+        if (fabsf(g - lng[i].want) > 1e-6f) { bad++; printf("      reward_language(\"%s\", %d) = %g, expected %g\n", lng[i].r, lng[i].lang, g, lng[i].want); }
+    }
+    check(bad == 0, "reward_language table: %d of %d cases wrong", bad, n);
+    struct { const char *r; int style, reflects; } sty[] = {
+        { "<think></think><answer>224</answer><eos>", STYLE_DIRECT, 0 },
+        { "<think>1+2=3 carry 0 1+1=2</think><answer>023</answer><eos>", STYLE_CHAIN, 0 },
+        { "<think>1+2=3 kuri 0 1+1=2</think><answer>023</answer><eos>", STYLE_CHAIN, 0 },
+        { "<think>1+2=3 check 1+2=3 ok</think><answer>3</answer><eos>", STYLE_CHECKED, 1 },
+        { "<think>1+2=4 kensa 1+2=3 matte 3</think><answer>3</answer><eos>", STYLE_CHECKED, 1 },
+        { "<think>1+2=4 wait 3</think><answer>3</answer><eos>", STYLE_CHAIN, 1 },
+        { "<think>1+2=4 matte 3</think><answer>3</answer><eos>", STYLE_CHAIN, 1 },
+    };
+    n = (int)(sizeof sty / sizeof sty[0]); bad = 0;
+    for (int i = 0; i < n; i++) {
+        int s = response_style(sty[i].r), f = response_reflects(sty[i].r);
+        if (s != sty[i].style || f != sty[i].reflects) {
+            bad++; printf("      response_style/reflects(\"%s\") = %d/%d, expected %d/%d\n", sty[i].r, s, f, sty[i].style, sty[i].reflects);
+        }
+    }
+    check(bad == 0, "response_style and response_reflects table: %d of %d cases wrong", bad, n);
+}
+
+// ----------------------------------------------------------------------------
 
 int main(void) {
     // the tiny models of these tests are far too small for threads to pay: one thread, except where
@@ -551,6 +1049,13 @@ int main(void) {
     test_mla();
     test_crossentropy();
     test_whole_model();
+    snprintf(tmp_root, sizeof tmp_root, "/tmp/test_r1.XXXXXX");
+    if (!mkdtemp(tmp_root)) die("cannot create a temporary folder");
+    test_tokenizer();
+    test_generator();
+    test_kvcache();
+    test_checkpoints();
+    test_rewards();
     printf("(%.1f s)\n", now_seconds() - t0);
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail != 0;
