@@ -851,6 +851,7 @@ static void model_free(Model *m) {
 }
 
 static int imax(int a, int b) { return a > b ? a : b; }
+static int imin(int a, int b) { return a < b ? a : b; }
 
 // (re)allocates the activations for B rows of T tokens
 static void model_ensure_acts(Model *m, int B, int T) {
@@ -2663,6 +2664,116 @@ static void cmd_distill(int argc, char **argv) {
     data_free(&d);
 }
 
+// ./r1 pipeline: the whole recipe (R1 sections 2.2-2.4) end to end, then the results table
+static void cmd_pipeline(int argc, char **argv) {
+    const char *dir = "runs/pipeline";
+    int seed = 1, json = 0, eval_prompts = 300, eval_k = 8, scale = 100;
+    Option o[] = {
+        { "out", 's', &dir, 0, 0, "folder for every stage's run" },
+        { "seed", 'i', &seed, 0, 1e9, "seed of every stage" },
+        { "eval-prompts", 'i', &eval_prompts, 1, 1e6, "held-out prompts in the final table" },
+        { "eval-k", 'i', &eval_k, 1, 64, "samples per prompt in the final table" },
+        { "scale", 'i', &scale, 1, 1000, "percent of the default steps of every stage (tests use a few)" },
+        { "json", 'b', &json, 0, 0, "print the table as JSON lines" },
+    };
+    options_parse("pipeline", "base -> R1-Zero; base -> cold-start SFT -> reasoning RL -> rejection-sampling SFT -> final RL (R1);\n"
+                  "R1 -> distilled students; the same student with RL. Ends with the results table.",
+                  o, (int)(sizeof o / sizeof o[0]), argc, argv);
+    char p[32][600];
+    enum { BASE, ZERO, COLD, RRL, REJ, R1SFT, FINALP, R1, SBASE, SRL, SSEQ, SLOGIT, TABLE };
+    const char *names[] = { "base", "zero", "coldstart", "reasoning_rl", "rejsample.txt", "r1_sft", "final_prompts.txt",
+                            "r1", "student_base", "student_rl", "student_seq", "student_logit", "results.txt" };
+    for (int i = 0; i <= TABLE; i++) snprintf(p[i], sizeof p[i], "%s/%s", dir, names[i]);
+    char ck[16][660];
+    for (int i = 0; i <= SLOGIT; i++) snprintf(ck[i], sizeof ck[i], "%s/model.bin", p[i]);
+    make_dirs(dir);
+#define SCALED(n) imax(1, (n) * scale / 100)
+    // 1. the base model (the pretrained "DeepSeek-V3-Base")
+    TrainOptions t = pretrain_defaults();
+    t.out = p[BASE]; t.seed = seed; t.steps = SCALED(t.steps); t.warmup = imin(t.warmup, t.steps);
+    Data corpus = load_corpus(t.data, find_preset(t.preset)->cfg.context);
+    model_free(train_lm(&t, &corpus, "pipeline: pretrain base"));
+    // 2. R1-Zero: RL straight from the base (section 2.2)
+    GrpoOptions g = grpo_defaults();
+    g.init = ck[BASE]; g.out = p[ZERO]; g.seed = seed; g.steps = SCALED(g.steps); g.eval_every = 0;
+    model_free(grpo_train(&g));
+    // 3. cold start: SFT of the base on a few hundred clean chains of thought (section 2.3.1)
+    Data cold = load_sft("tiny_data/coldstart.txt", find_preset(t.preset)->cfg.context);
+    TrainOptions s = pretrain_defaults();
+    s.init = ck[BASE]; s.out = p[COLD]; s.data = "tiny_data/coldstart.txt"; s.steps = SCALED(150); s.batch = 32;
+    s.lr = 5e-4f; s.lr_min = 5e-5f; s.warmup = imin(10, s.steps); s.seed = seed; s.save_every = 0;
+    model_free(train_lm(&s, &cold, "pipeline: cold-start sft"));
+    // 4. reasoning RL with the language-consistency reward (section 2.3.2)
+    GrpoOptions r = grpo_defaults();
+    r.init = ck[COLD]; r.out = p[RRL]; r.rewards = "accuracy,format,language"; r.language_weight = 0.1f;
+    r.seed = seed; r.steps = SCALED(60); r.eval_every = 0;
+    model_free(grpo_train(&r));
+    // 5. rejection sampling (section 2.3.3): correct, readable traces plus non-reasoning data
+    Model *m = checkpoint_load(ck[RRL], NULL, NULL);
+    Data train = load_prompts("tiny_data/rl_train.txt", m->cfg.context);
+    int kept = rejection_sample(m, &train, SCALED(1000), 4, 1.0f, 140, SCALED(100), p[REJ], (uint64_t)seed);
+    printf("pipeline: rejection sampling kept %d traces -> %s\n", kept, p[REJ]);
+    model_free(m);
+    if (kept == 0) die("pipeline: rejection sampling kept no trace; the reasoning RL model is too weak");
+    // 6. SFT of the base on them (the paper retrains from the base), 7. the final RL over reasoning
+    // and non-reasoning prompts (section 2.3.4)
+    Data rej = load_sft(p[REJ], find_preset(t.preset)->cfg.context);
+    s.init = ck[BASE]; s.out = p[R1SFT]; s.data = p[REJ]; s.steps = SCALED(200);
+    model_free(train_lm(&s, &rej, "pipeline: rejection-sampling sft"));
+    FILE *f = fopenCheck(p[FINALP], "w");
+    for (int i = 0; i < train.n; i++) fprintf(f, "%s\t%ld\t%d\n", train.text[i], train.answer[i], train.difficulty[i]);
+    Rng nr = rng_seed((uint64_t)seed + 7);
+    write_nonreasoning(f, train.n / 10, 1, &nr);
+    fclose(f);
+    r.init = ck[R1SFT]; r.out = p[R1]; r.data = p[FINALP]; r.steps = SCALED(40);
+    model_free(grpo_train(&r));
+    // 8. the student: a smaller model pretrained on the same corpus, then RL directly (section 4.1) ...
+    TrainOptions st = pretrain_defaults();
+    st.preset = "student"; st.out = p[SBASE]; st.seed = seed; st.steps = SCALED(1500); st.warmup = imin(st.warmup, st.steps);
+    model_free(train_lm(&st, &corpus, "pipeline: pretrain student"));
+    GrpoOptions sr = grpo_defaults();
+    sr.init = ck[SBASE]; sr.out = p[SRL]; sr.seed = seed; sr.steps = SCALED(100); sr.eval_every = 0;
+    model_free(grpo_train(&sr));
+    // ... or distilled from R1 (section 2.4): on R1's own rejection-sampled traces
+    m = checkpoint_load(ck[R1], NULL, NULL);
+    char traces[700];
+    snprintf(traces, sizeof traces, "%s/r1_traces.txt", dir);
+    kept = rejection_sample(m, &train, SCALED(1500), 4, 1.0f, 140, SCALED(100), traces, (uint64_t)seed + 1);
+    if (kept == 0) die("pipeline: R1 produced no usable trace for distillation");
+    Data tr = load_sft(traces, m->cfg.context);
+    s.init = ck[SBASE]; s.out = p[SSEQ]; s.data = traces; s.steps = SCALED(300);
+    model_free(train_lm(&s, &tr, "pipeline: distill (sequence)"));
+    Model *student = checkpoint_load(ck[SBASE], NULL, NULL);
+    distill_logits(student, m, &tr, SCALED(300), 32, 5e-4f, 2.0f, 0.5f, (uint64_t)seed, p[SLOGIT]);
+    checkpoint_save(ck[SLOGIT], student, 0, 0, 0);
+    model_free(student);
+    model_free(m);
+#undef SCALED
+    // the results table
+    Data test = load_prompts("tiny_data/rl_test.txt", 1024);
+    int rows[] = { BASE, ZERO, COLD, R1, SRL, SSEQ, SLOGIT };
+    const char *labels[] = { "base", "R1-Zero", "cold-start SFT", "R1", "student+RL", "student distilled (sequence)",
+                             "student distilled (logit)" };
+    FILE *tf = fopenCheck(p[TABLE], "w");
+    char line[400];
+    snprintf(line, sizeof line, "%-30s %7s %7s %7s %7s %10s %8s %7s\n", "model", "pass@1", "cons@k", "greedy", "length",
+             "reflection", "lang-mix", "format");
+    if (!json) printf("\n%s", line);
+    fputs(line, tf);
+    for (int i = 0; i < 7; i++) {
+        Model *e = checkpoint_load(ck[rows[i]], NULL, NULL);
+        EvalResult res = evaluate(e, &test, eval_prompts, eval_k, 1.0f, (uint64_t)seed);
+        snprintf(line, sizeof line, "%-30s %7.3f %7.3f %7.3f %7.1f %10.3f %8.3f %7.3f\n", labels[i], res.pass1, res.cons,
+                 res.greedy, res.len, res.reflect, res.langmix, res.format);
+        if (json) eval_print(labels[i], &res, 1); else fputs(line, stdout);
+        fputs(line, tf);
+        model_free(e);
+    }
+    fclose(tf);
+    printf("table written to %s\n", p[TABLE]);
+    data_free(&corpus); data_free(&cold); data_free(&train); data_free(&rej); data_free(&tr); data_free(&test);
+}
+
 #ifndef TESTING
 static void usage(void) {
     printf("r1: the DeepSeek-R1 recipe at toy scale\n\nusage: r1 COMMAND [options]   (r1 COMMAND --help for its options)\n\n"
@@ -2674,7 +2785,8 @@ static void usage(void) {
            "  grpo       reasoning RL from any checkpoint, rewards selectable\n"
            "  sft        supervised fine-tuning on prompt/response pairs\n"
            "  rejsample  sample k per prompt, keep the correct well-formed single-language ones (SFT file)\n"
-           "  distill    teacher -> student, sequence-level or logit-level\n");
+           "  distill    teacher -> student, sequence-level or logit-level\n"
+           "  pipeline   the whole recipe end to end and its results table\n");
 }
 
 int main(int argc, char **argv) {
@@ -2690,6 +2802,7 @@ int main(int argc, char **argv) {
     else if (strcmp(cmd, "sft") == 0) cmd_sft(argc - 2, argv + 2);
     else if (strcmp(cmd, "rejsample") == 0) cmd_rejsample(argc - 2, argv + 2);
     else if (strcmp(cmd, "distill") == 0) cmd_distill(argc - 2, argv + 2);
+    else if (strcmp(cmd, "pipeline") == 0) cmd_pipeline(argc - 2, argv + 2);
     else die("unknown command '%s' (see r1 --help)", cmd);
     return 0;
 }
