@@ -673,7 +673,8 @@ static int word_lang(const char *w) { // the lexicon of a word of the chain of t
 // checks a response against the problem; returns NULL or what is wrong. *style: 0 direct, 1 chain, 2 checked;
 // *mixed: words of both languages in the chain. Rules: exactly <think>T</think><answer>NNN</answer><eos> with
 // NNN the exact sum (3 digits); every expression a+b+..=s in T is right, except a slip, which must be
-// followed (after its check) by the wait word and the right value; wait never appears without a slip.
+// followed (after its check) by the wait word and the right value; wait never appears without a slip;
+// every word is in one of the two lexicons. (Deliberately independent of the rest of the layout.)
 static const char *verify_response(const char *r, const Prob *p, int *style, int *mixed) {
     int sum = 0;
     for (int i = 0; i < p->n; i++) sum += p->x[i];
@@ -706,7 +707,7 @@ static const char *verify_response(const char *r, const Prob *p, int *style, int
             continue;
         }
         char *eq = strchr(tok, '=');
-        if (!eq) { if (atoi(tok) < 0 || atoi(tok) > 9) return "carry out of range"; continue; } // the carry digit
+        if (!eq) continue; // a bare number: the carry, a running total, the value restated after a verdict
         int lhs = 0;
         for (char *q = tok; q < eq;) { lhs += atoi(q); while (q < eq && *q != '+') q++; if (q < eq) q++; }
         if (lhs != atoi(eq + 1)) { if (pending >= 0) return "two slips in a row"; pending = lhs; }
@@ -939,6 +940,22 @@ static void test_checkpoints(void) {
 // ----------------------------------------------------------------------------
 // 6. rewards, table-driven
 
+// a template with $EK $EC $EO $EW (English carry, check, ok, wait) and $JK $JC $JO $JW -> out
+static const char *with_words(const char *t, char *out) {
+    const char *codes = "KCOW";
+    int o = 0;
+    for (const char *p = t; *p;) {
+        if (p[0] == '$' && (p[1] == 'E' || p[1] == 'J') && p[2] && strchr(codes, p[2])) {
+            o += sprintf(out + o, "%s", WORDS[p[1] == 'J' ? LANG_JA : LANG_EN][strchr(codes, p[2]) - codes]);
+            p += 3;
+        } else {
+            out[o++] = *p++;
+        }
+    }
+    out[o] = 0;
+    return out;
+}
+
 static void test_rewards(void) {
     struct { const char *r; long truth; float want; } acc[] = {
         { "<think></think><answer>224</answer><eos>", 224, 1 },
@@ -990,43 +1007,295 @@ static void test_rewards(void) {
         if (g != fmt[i].want) { bad++; printf("      reward_format(\"%s\") = %g, expected %g\n", fmt[i].r, g, fmt[i].want); }
     }
     check(bad == 0, "reward_format table: %d of %d cases wrong", bad, n);
+    // the words come from the lexicons: $EK $EC $EO $EW are English carry, check, ok, wait; $J.. the Japanese-like ones
     struct { const char *r; int lang; float want; } lng[] = {
-        { "<think>1+2=3 check 1+2=3 ok carry 0 1+1=2</think><answer>023</answer><eos>", LANG_EN, 1 },
-        { "<think>1+2=3 check 1+2=3 ok carry 0 1+1=2</think><answer>023</answer><eos>", LANG_JA, 0 },
-        { "<think>1+2=4 kensa 1+2=3 matte 3 kuri 0 yoshi</think><answer>3</answer><eos>", LANG_JA, 1 },
-        { "<think>check 1+2=3 kensa</think><answer>3</answer><eos>", LANG_EN, 0.5f },   // mixed, 1 of 2
-        { "<think>check 1+2=3 kensa</think><answer>3</answer><eos>", LANG_JA, 0.5f },
-        { "<think>check kuri kensa</think><answer>3</answer><eos>", LANG_JA, 2.0f / 3 },
-        { "<think>1+2=3</think><answer>3</answer><eos>", LANG_EN, 1 },                   // no words
+        { "<think>1+2=3 $EC 1+2=3 $EO $EK 0 1+1=2</think><answer>023</answer><eos>", LANG_EN, 1 },
+        { "<think>1+2=3 $EC 1+2=3 $EO $EK 0 1+1=2</think><answer>023</answer><eos>", LANG_JA, 0 },
+        { "<think>1+2=4 $JC 1+2=3 $JW 3 $JK 0 $JO</think><answer>3</answer><eos>", LANG_JA, 1 },
+        { "<think>$EC 1+2=3 $JC</think><answer>3</answer><eos>", LANG_EN, 0.5f },   // mixed, 1 of 2
+        { "<think>$EC 1+2=3 $JC</think><answer>3</answer><eos>", LANG_JA, 0.5f },
+        { "<think>$EC $JK $JC</think><answer>3</answer><eos>", LANG_JA, 2.0f / 3 },
+        { "<think>1+2=3</think><answer>3</answer><eos>", LANG_EN, 1 },              // no words
         { "<think></think><answer>3</answer><eos>", LANG_JA, 1 },
-        { "<think>foo check</think><answer>3</answer><eos>", LANG_EN, 0.5f },            // outside both lexicons
-        { "<think>foo bar</think>", LANG_EN, 0 },
-        { "<think>checking</think>", LANG_EN, 0 },                                       // not a word of the lexicon
-        { "<think>check</think><answer>3</answer><eos> kensa", LANG_EN, 1 },             // after </think>: not counted
+        { "<think>zzz $EC</think><answer>3</answer><eos>", LANG_EN, 0.5f },         // outside both lexicons
+        { "<think>zzz qqq</think>", LANG_EN, 0 },
+        { "<think>$ECzz</think>", LANG_EN, 0 },                                     // a longer word is not the word
+        { "<think>$EC</think><answer>3</answer><eos> $JC", LANG_EN, 1 },            // after </think>: not counted
     };
+    char buf[512];
     n = (int)(sizeof lng / sizeof lng[0]); bad = 0;
     for (int i = 0; i < n; i++) {
-        float g = reward_language(lng[i].r, lng[i].lang);
-        if (fabsf(g - lng[i].want) > 1e-6f) { bad++; printf("      reward_language(\"%s\", %d) = %g, expected %g\n", lng[i].r, lng[i].lang, g, lng[i].want); }
+        float g = reward_language(with_words(lng[i].r, buf), lng[i].lang);
+        if (fabsf(g - lng[i].want) > 1e-6f) { bad++; printf("      reward_language(\"%s\", %d) = %g, expected %g\n", buf, lng[i].lang, g, lng[i].want); }
     }
     check(bad == 0, "reward_language table: %d of %d cases wrong", bad, n);
     struct { const char *r; int style, reflects; } sty[] = {
         { "<think></think><answer>224</answer><eos>", STYLE_DIRECT, 0 },
-        { "<think>1+2=3 carry 0 1+1=2</think><answer>023</answer><eos>", STYLE_CHAIN, 0 },
-        { "<think>1+2=3 kuri 0 1+1=2</think><answer>023</answer><eos>", STYLE_CHAIN, 0 },
-        { "<think>1+2=3 check 1+2=3 ok</think><answer>3</answer><eos>", STYLE_CHECKED, 1 },
-        { "<think>1+2=4 kensa 1+2=3 matte 3</think><answer>3</answer><eos>", STYLE_CHECKED, 1 },
-        { "<think>1+2=4 wait 3</think><answer>3</answer><eos>", STYLE_CHAIN, 1 },
-        { "<think>1+2=4 matte 3</think><answer>3</answer><eos>", STYLE_CHAIN, 1 },
+        { "<think>1+2=3 $EK 0 1+1=2</think><answer>023</answer><eos>", STYLE_CHAIN, 0 },
+        { "<think>1+2=3 $JK 0 1+1=2</think><answer>023</answer><eos>", STYLE_CHAIN, 0 },
+        { "<think>1+2=3 $EC 1+2=3 $EO</think><answer>3</answer><eos>", STYLE_CHECKED, 1 },
+        { "<think>1+2=4 $JC 1+2=3 $JW 3</think><answer>3</answer><eos>", STYLE_CHECKED, 1 },
+        { "<think>1+2=4 $EW 3</think><answer>3</answer><eos>", STYLE_CHAIN, 1 },
+        { "<think>1+2=4 $JW 3</think><answer>3</answer><eos>", STYLE_CHAIN, 1 },
     };
     n = (int)(sizeof sty / sizeof sty[0]); bad = 0;
     for (int i = 0; i < n; i++) {
-        int s = response_style(sty[i].r), f = response_reflects(sty[i].r);
+        with_words(sty[i].r, buf);
+        int s = response_style(buf), f = response_reflects(buf);
         if (s != sty[i].style || f != sty[i].reflects) {
-            bad++; printf("      response_style/reflects(\"%s\") = %d/%d, expected %d/%d\n", sty[i].r, s, f, sty[i].style, sty[i].reflects);
+            bad++; printf("      response_style/reflects(\"%s\") = %d/%d, expected %d/%d\n", buf, s, f, sty[i].style, sty[i].reflects);
         }
     }
     check(bad == 0, "response_style and response_reflects table: %d of %d cases wrong", bad, n);
+}
+
+// ----------------------------------------------------------------------------
+// 7. GRPO: advantages, the loss against a hand computation, its gradient, clipping, the k3 KL
+
+static double logp_d(const float *z, int V, int target, float tau) { // log softmax(z / tau)[target] in double
+    double mx = -1e300, s = 0.0;
+    for (int i = 0; i < V; i++) mx = fmax(mx, z[i] / tau);
+    for (int i = 0; i < V; i++) s += exp(z[i] / tau - mx);
+    return z[target] / tau - mx - log(s);
+}
+
+// the FD case: B=4 responses of T=3 tokens, V=5, temperature 0.7, beta 0.05, clip [1 - 0.2, 1 + 0.28]
+#define GL_B 4
+#define GL_T 3
+#define GL_V 5
+static float gl_z[GL_B * GL_T * GL_V], gl_w[GL_B * GL_T], gl_adv[GL_B] = { 1.2f, -0.8f, 0.5f, -1.5f };
+static float gl_old[GL_B * GL_T], gl_ref[GL_B * GL_T];
+static int gl_t[GL_B * GL_T];
+static GrpoConfig gl_cfg = { 0.05f, 0.2f, 0.28f, 0.7f };
+static double gl_loss(void) {
+    float dz[GL_B * GL_T * GL_V], lp[GL_B * GL_T];
+    return grpo_loss(dz, lp, gl_z, gl_t, gl_w, gl_adv, gl_old, gl_ref, GL_B, GL_T, GL_V, &gl_cfg, NULL);
+}
+
+static void test_grpo(void) {
+    // advantages by hand: rewards (1, 0, 0, 1): mean 0.5, unbiased variance (4 * 0.25) / 3 = 1/3 (torch.std, as TRL),
+    // std 0.5773503; A = +-0.5 / (0.5773503 + 1e-4) = +-0.8658754
+    float r1[8] = { 1, 0, 0, 1, 0.5f, 0.5f, 0.5f, 1.5f }, a1[8];
+    grpo_advantages(a1, r1, 2, 4, 1);
+    // second group (0.5, 0.5, 0.5, 1.5): mean 0.75, var (3 * 0.0625 + 0.5625) / 3 = 0.25, std 0.5: A = (-0.25 x3, 0.75) / 0.5001
+    double want1[8] = { 0.8658754, -0.8658754, -0.8658754, 0.8658754, -0.4999000, -0.4999000, -0.4999000, 1.4997001 };
+    double e = 0.0;
+    for (int i = 0; i < 8; i++) e = fmax(e, fabs(a1[i] - want1[i]));
+    check(e < 1e-5, "grpo_advantages by hand, two groups, (r - mean) / (std + 1e-4) with the unbiased std: max error %.2e (tol 1e-5)", e);
+    // Dr. GRPO: r - mean only. (1, 0, 0, 1.1): mean 0.525 -> (0.475, -0.525, -0.525, 0.575)
+    float r2[4] = { 1, 0, 0, 1.1f }, a2[4];
+    grpo_advantages(a2, r2, 1, 4, 0);
+    double want2[4] = { 0.475, -0.525, -0.525, 0.575 };
+    e = 0.0;
+    for (int i = 0; i < 4; i++) e = fmax(e, fabs(a2[i] - want2[i]));
+    check(e < 1e-6, "grpo_advantages dr_grpo = r - mean by hand: max error %.2e (tol 1e-6)", e);
+    // a group of equal rewards gets exactly 0, no NaN: rewards a real run produces (accuracy + 0.1 format, + language)
+    float vals[5] = { 0.0f, 1.0f, 0.1f, 1.1f, 1.0f + 0.1f + 0.1f * 0.7f };
+    int Gs[4] = { 16, 8, 6, 5 }, nonzero = 0, nonfinite = 0, cases = 0;
+    float worst = 0.0f;
+    for (int gi = 0; gi < 4; gi++) for (int vi = 0; vi < 5; vi++) for (int std = 0; std < 2; std++) {
+        float r[16], a[16];
+        for (int i = 0; i < Gs[gi]; i++) r[i] = vals[vi];
+        grpo_advantages(a, r, 1, Gs[gi], std);
+        cases++;
+        for (int i = 0; i < Gs[gi]; i++) {
+            if (!isfinite(a[i])) nonfinite++;
+            else if (a[i] != 0.0f) { nonzero++; if (fabsf(a[i]) > worst) worst = fabsf(a[i]); }
+        }
+    }
+    check(nonzero == 0 && nonfinite == 0, "grpo_advantages: equal rewards give exactly 0 (G 16/8/6/5, rewards 0, 1, 0.1, 1.1, 1.17, "
+          "with and without std): %d nonzero (largest |A| %.3g), %d not finite, over %d groups", nonzero, worst, nonfinite, cases);
+
+    // the loss by hand: one response (A = 1.5) of two tokens, V = 3, temperature 1, beta 0.1, eps 0.2/0.2, w = 0.5 each
+    //  token 0: z = (1, 2, 0), target 1: logp = 2 - log(e + e^2 + 1) = 2 - 2.4076060 = -0.4076060
+    //           old -0.5: ratio = exp(0.0923940) = 1.0967969 (inside [0.8, 1.2]): surrogate = 1.5 * 1.0967969 = 1.6451954
+    //           ref -0.3: d = ref - logp = 0.1076060, kl = e^d - d - 1 = 0.0060029
+    //  token 1: z = (0, 0, 0), target 0: logp = -log 3 = -1.0986123
+    //           old -1.5: ratio = exp(0.4013877) = 1.4938964 > 1.2, A > 0: surrogate = min(1.4938964, 1.2) * 1.5 = 1.8
+    //           ref -1.0: d = 0.0986123, kl = 0.0050260
+    //  loss = -0.5 (1.6451954 - 0.1 * 0.0060029) - 0.5 (1.8 - 0.1 * 0.0050260) = -1.7220462
+    {
+        float z[6] = { 1, 2, 0, 0, 0, 0 }, w[2] = { 0.5f, 0.5f }, adv[1] = { 1.5f }, old[2] = { -0.5f, -1.5f }, ref[2] = { -0.3f, -1.0f };
+        float dz[6], lp[2];
+        int tg[2] = { 1, 0 };
+        GrpoConfig g = { 0.1f, 0.2f, 0.2f, 1.0f };
+        GrpoStats st = {0};
+        float loss = grpo_loss(dz, lp, z, tg, w, adv, old, ref, 1, 2, 3, &g, &st);
+        double el = fabs(loss + 1.7220462), ep = fmax(fabs(lp[0] + 0.4076060), fabs(lp[1] + 1.0986123));
+        check(el < 1e-5 && ep < 1e-6, "grpo_loss by hand: loss %.7f (expected -1.7220462, tol 1e-5), logp %.7f %.7f (expected -0.4076060 -1.0986123)",
+              loss, lp[0], lp[1]);
+        check(st.clipped == 1.0 && fabs(st.kl - 0.0110289) < 1e-6 && st.tokens == 2.0,
+              "grpo_loss stats by hand: clipped %g (expected 1), kl sum %.7f (expected 0.0110289), tokens %g (expected 2)",
+              st.clipped, st.kl, st.tokens);
+        // temperature: logits (2, 4, 0) at temperature 2 are (1, 2, 0) at temperature 1
+        float z2[6] = { 2, 4, 0, 0, 0, 0 };
+        g.temperature = 2.0f;
+        grpo_loss(dz, lp, z2, tg, w, adv, old, ref, 1, 2, 3, &g, NULL);
+        check(fabs(lp[0] + 0.4076060) < 1e-6, "grpo_loss divides logits by the temperature: logp %.7f (expected -0.4076060, tol 1e-6)", lp[0]);
+    }
+
+    // the gradient against finite differences, ratios inside and outside the clip range, both signs of A
+    for (int i = 0; i < GL_B * GL_T * GL_V; i++) gl_z[i] = 1.5f * rng_normal(&g_rng);
+    float ratios[GL_B * GL_T] = { 1.05f, 1.6f, 0.5f,     // A > 0: inside, above (clipped), below (not clipped)
+                                  0.95f, 0.5f, 1.6f,     // A < 0: inside, below (clipped), above (not clipped)
+                                  0.9f, 1.0f, 1.2f,      // A > 0: inside
+                                  0.7f, 1.1f, 1.5f };    // A < 0: below (clipped), inside, above
+    for (int n = 0; n < GL_B * GL_T; n++) {
+        gl_t[n] = rng_int(&g_rng, GL_V);
+        gl_w[n] = n == 4 ? 0.0f : 0.1f + rng_f32(&g_rng);
+        double lp = logp_d(gl_z + n * GL_V, GL_V, gl_t[n], gl_cfg.temperature);
+        gl_old[n] = (float)(lp - log(ratios[n]));
+        gl_ref[n] = (float)(lp + 0.3 * rng_normal(&g_rng));
+    }
+    float dz[GL_B * GL_T * GL_V], lp[GL_B * GL_T];
+    grpo_loss(dz, lp, gl_z, gl_t, gl_w, gl_adv, gl_old, gl_ref, GL_B, GL_T, GL_V, &gl_cfg, NULL);
+    fd_report("grpo_loss dlogits (clip, KL, tau 0.7)", fd_compare(gl_z, dz, GL_B * GL_T * GL_V, 1000, gl_loss, 1e-3f, &g_rng));
+
+    // clipping stops the gradient exactly where it should (beta 0): one token per response, A = +1, -1, +1, -1,
+    // ratios 1.5, 0.5, 0.5, 1.5 against [0.8, 1.2]: rows 0 and 1 exactly zero, rows 2 and 3 not
+    {
+        int V = 4, tg[4] = { 0, 1, 2, 3 };
+        float z[16], w[4] = { 1, 1, 1, 1 }, adv[4] = { 1, -1, 1, -1 }, rr[4] = { 1.5f, 0.5f, 0.5f, 1.5f }, old[4], d[16], l[4];
+        for (int i = 0; i < 16; i++) z[i] = rng_normal(&g_rng);
+        for (int n = 0; n < 4; n++) old[n] = (float)(logp_d(z + n * V, V, tg[n], 1.0f) - log(rr[n]));
+        GrpoConfig g = { 0.0f, 0.2f, 0.2f, 1.0f };
+        grpo_loss(d, l, z, tg, w, adv, old, NULL, 4, 1, V, &g, NULL);
+        float m0 = max_abs_f(d, 4), m1 = max_abs_f(d + 4, 4), m2 = max_abs_f(d + 8, 4), m3 = max_abs_f(d + 12, 4);
+        check(m0 == 0.0f && m1 == 0.0f && m2 > 1e-3f && m3 > 1e-3f,
+              "grpo_loss clipping: max|dlogits| A>0 ratio 1.5: %g (want 0), A<0 ratio 0.5: %g (want 0), A>0 ratio 0.5: %.3g, "
+              "A<0 ratio 1.5: %.3g (want > 1e-3)", m0, m1, m2, m3);
+    }
+
+    // the k3 KL: exp(d) - d - 1 with d = ref - logp: 0 at equality, never negative, equal to the formula (sweep d in [-5, 5])
+    {
+        float z[3] = { 0.3f, -1.2f, 2.0f }, w[1] = { 1.0f }, adv[1] = { 0.0f }, d3[3], l1[1], ref[1];
+        int tg[1] = { 1 };
+        GrpoConfig g = { 1.0f, 0.2f, 0.2f, 1.0f };
+        grpo_loss(d3, l1, z, tg, w, adv, NULL, NULL, 1, 1, 3, &g, NULL);
+        ref[0] = l1[0];
+        GrpoStats st = {0};
+        float loss0 = grpo_loss(d3, l1, z, tg, w, adv, NULL, ref, 1, 1, 3, &g, &st);
+        check(st.kl == 0.0 && loss0 == 0.0f && max_abs_f(d3, 3) == 0.0f, "k3 KL at ref == policy: kl %g, loss %g, max|grad| %g (want exactly 0)",
+              st.kl, loss0, max_abs_f(d3, 3));
+        double worst_rel = 0.0, min_kl = 1e30;
+        for (int k = -20; k <= 20; k++) {
+            double dd = 0.25 * k;
+            ref[0] = (float)(l1[0] + dd);
+            GrpoStats s2 = {0};
+            float loss = grpo_loss(d3, l1, z, tg, w, adv, NULL, ref, 1, 1, 3, &g, &s2);
+            double dref = (double)ref[0] - l1[0], want = exp(dref) - dref - 1.0;
+            worst_rel = fmax(worst_rel, fabs(s2.kl - want) / (1e-6 + want));
+            worst_rel = fmax(worst_rel, fabs(loss - want) / (1e-6 + want)); // A = 0: loss = beta kl
+            min_kl = fmin(min_kl, s2.kl);
+        }
+        check(min_kl >= 0.0 && worst_rel < 1e-3, "k3 KL sweep d in [-5, 5]: min kl %.3g (want >= 0), max rel error vs exp(d)-d-1 %.2e (tol 1e-3)",
+              min_kl, worst_rel);
+    }
+
+    // mu = 1 (old_logp NULL): ratio exactly 1, so with beta 0 the loss is -sum w A, and the gradient equals the one with
+    // old_logp == logp, and -w A (onehot - p) / tau
+    {
+        int B = 3, T = 2, V = 4, tg[6] = { 0, 3, 1, 1, 2, 0 };
+        float z[24], w[6] = { 0.25f, 0.5f, 0.0f, 1.0f, 0.125f, 2.0f }, adv[3] = { 0.7f, -1.3f, 0.4f }, d1[24], d2[24], l[6];
+        for (int i = 0; i < 24; i++) z[i] = rng_normal(&g_rng);
+        GrpoConfig g = { 0.0f, 0.2f, 0.2f, 0.8f };
+        float loss = grpo_loss(d1, l, z, tg, w, adv, NULL, NULL, B, T, V, &g, NULL);
+        double want = 0.0, gerr = 0.0;
+        for (int n = 0; n < B * T; n++) {
+            want -= (double)w[n] * adv[n / T];
+            double mx = -1e300, s = 0.0;
+            for (int i = 0; i < V; i++) mx = fmax(mx, z[n * V + i] / 0.8);
+            for (int i = 0; i < V; i++) s += exp(z[n * V + i] / 0.8 - mx);
+            for (int i = 0; i < V; i++) {
+                double p = exp(z[n * V + i] / 0.8 - mx) / s;
+                gerr = fmax(gerr, fabs(d1[n * V + i] - (-(double)w[n] * adv[n / T] * ((i == tg[n]) - p) / 0.8)));
+            }
+        }
+        float old[6];
+        memcpy(old, l, sizeof old);
+        grpo_loss(d2, l, z, tg, w, adv, old, NULL, B, T, V, &g, NULL);
+        check(fabs(loss - want) < 1e-6 && gerr < 1e-6 && memcmp(d1, d2, sizeof d1) == 0,
+              "grpo_loss with old_logp NULL: loss %.7f = -sum w A = %.7f (tol 1e-6), gradient vs -wA(onehot-p)/tau %.2e (tol 1e-6), "
+              "equal to old_logp == logp", loss, want, gerr);
+    }
+}
+
+// ----------------------------------------------------------------------------
+// 8. data loading errors, 9. option parsing errors: each in a forked child
+
+typedef struct { const char *path; int context, kind; } LoadArg; // kind 0 corpus, 1 prompts, 2 sft
+static void child_load(const void *arg) {
+    const LoadArg *a = arg;
+    Data d = a->kind == 0 ? load_corpus(a->path, a->context) : a->kind == 1 ? load_prompts(a->path, a->context)
+                                                                            : load_sft(a->path, a->context);
+    data_free(&d);
+}
+
+static void load_case(const char *name, const char *file, const char *content, int context, int kind,
+                      const char *want1, const char *want2) {
+    const char *path = tmp_path(file);
+    if (content) write_whole(path, content, strlen(content));
+    LoadArg a = { path, context, kind };
+    char w1[300];
+    snprintf(w1, sizeof w1, "%s%s", path, want1);  // the message names the file (and the line)
+    expect_die(name, child_load, &a, w1, want2);
+}
+
+static void test_data_errors(void) {
+    const char *ok = "e:12+34=<think></think><answer>046</answer><eos>\n";
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%se:12+34=<think>X</think><answer>046</answer><eos>\n", ok);
+    load_case("corpus with an unknown character", "c1.txt", buf, 64, 0, ":2", "'X'");
+    load_case("empty corpus", "c2.txt", "", 64, 0, "", "empty");
+    load_case("missing corpus file", "c3_missing.txt", NULL, 64, 0, "", "No such file");
+    load_case("corpus line longer than the context", "c4.txt", ok, 12, 0, ":1", "longer than the context");
+    snprintf(buf, sizeof buf, "%s\n%s", ok, ok);
+    load_case("corpus with an empty line", "c5.txt", buf, 64, 0, ":2", "empty");
+    load_case("prompts: missing field", "p1.txt", "e:12+34=\t46\t2\ne:12+34=\t46\n", 64, 1, ":2", "expected prompt");
+    load_case("prompts: answer not a number", "p2.txt", "e:12+34=\tforty\t2\n", 64, 1, ":1", "forty");
+    load_case("prompts: difficulty not a number", "p3.txt", "e:12+34=\t46\tx\n", 64, 1, ":1", "difficulty");
+    load_case("prompts: unknown character", "p4.txt", "e:12+34=\t46\t2\ne:12+3?=\t15\t2\n", 64, 1, ":2", "'?'");
+    load_case("prompts: no language tag", "p5.txt", "12+34=\t46\t2\n", 64, 1, ":1", "language");
+    load_case("prompts: longer than the context", "p6.txt", "e:12+34+56+78+90=\t310\t5\n", 10, 1, ":1", "longer than the context");
+    load_case("empty prompts file", "p7.txt", "", 64, 1, "", "empty");
+    load_case("sft: missing tab", "s1.txt", ok, 64, 2, ":1", "expected prompt");
+    load_case("sft: prompt + response longer than the context", "s2.txt", "e:12+34=\t<think></think><answer>046</answer><eos>\n",
+              12, 2, ":1", "longer than the context");
+}
+
+static int opt_steps = 5, opt_flag = 0;
+static float opt_lr = 0.1f;
+static const char *opt_name = "x";
+static void child_options(const void *arg) {
+    char **argv = (char **)arg;
+    int argc = 0;
+    while (argv[argc]) argc++;
+    Option o[] = {
+        { "steps", 'i', &opt_steps, 1, 100, "steps" },
+        { "lr", 'f', &opt_lr, 0, 1, "learning rate" },
+        { "name", 's', &opt_name, 0, 0, "a name" },
+        { "flag", 'b', &opt_flag, 0, 0, "a flag" },
+    };
+    options_parse("test", "a test", o, 4, argc, argv);
+}
+
+static void test_options(void) {
+    static char *cases[][4] = {
+        { "--bogus", NULL }, { "--steps", NULL }, { "--steps", "1000", NULL }, { "--steps", "0", NULL },
+        { "--steps", "-3", NULL }, { "--lr", "abc", NULL }, { "--lr", "1e-3x", NULL }, { "--lr", "nan", NULL },
+        { "--steps", "2.5", NULL }, { "stray", NULL }, { "--lr", "", NULL },
+    };
+    const char *want[] = { "unknown option", "needs a value", "out of range", "out of range", "out of range", "not a number",
+                           "not a number", "not a number", "not an integer", "unexpected argument", "not a number" };
+    for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+        char name[100];
+        snprintf(name, sizeof name, "options: %s %s", cases[i][0], cases[i][1] ? cases[i][1] : "");
+        expect_die(name, child_options, cases[i], want[i], NULL);
+    }
+    static char *good[] = { "--steps", "7", "--lr", "0.5", "--name", "abc", "--flag", "--steps", "1e1", NULL };
+    child_options(good);
+    check(opt_steps == 10 && opt_lr == 0.5f && strcmp(opt_name, "abc") == 0 && opt_flag == 1,
+          "options: valid arguments parsed (steps %d, lr %g, name %s, flag %d; expected 10, 0.5, abc, 1)", opt_steps, opt_lr, opt_name, opt_flag);
 }
 
 // ----------------------------------------------------------------------------
@@ -1056,6 +1325,9 @@ int main(void) {
     test_kvcache();
     test_checkpoints();
     test_rewards();
+    test_grpo();
+    test_data_errors();
+    test_options();
     printf("(%.1f s)\n", now_seconds() - t0);
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail != 0;
