@@ -1299,6 +1299,197 @@ static void test_options(void) {
 }
 
 // ----------------------------------------------------------------------------
+// 10. a short pretraining run whose loss falls, 12. determinism and exact resume.
+// The tiny preset's context (16) is shorter than the corpus's documents, so the runs start from a
+// checkpoint of the tiny config with context 96 (train_lm --init) and use the 200 first lines of
+// tiny_data/pretrain.txt that fit it.
+
+#define RUN_CTX 96
+
+static Model *train_quietly(const TrainOptions *o, Data *d) { // train_lm with its progress lines silenced
+    fflush(stdout);
+    int saved = dup(1), dn = open("/dev/null", O_WRONLY);
+    if (dn >= 0) { dup2(dn, 1); close(dn); }
+    Model *m = train_lm(o, d, "test");
+    fflush(stdout);
+    if (saved >= 0) { dup2(saved, 1); close(saved); }
+    return m;
+}
+
+// mean of column `name` of a log.csv over rows [from, to)
+static double log_mean(const char *dir, const char *name, int from, int to, int *rows) {
+    char path[400], line[1024];
+    snprintf(path, sizeof path, "%s/log.csv", dir);
+    FILE *f = fopen(path, "r");
+    *rows = 0;
+    if (!f || !fgets(line, sizeof line, f)) { if (f) fclose(f); return NAN; }
+    int col = -1, c = 0;
+    for (char *tok = strtok(line, ",\n"); tok; tok = strtok(NULL, ",\n"), c++) if (strcmp(tok, name) == 0) col = c;
+    double sum = 0.0;
+    int n = 0, row = 0;
+    while (col >= 0 && fgets(line, sizeof line, f)) {
+        char *p = line;
+        for (int k = 0; k < col && p; k++) { p = strchr(p, ','); if (p) p++; }
+        if (p && row >= from && row < to) { sum += atof(p); n++; }
+        row++;
+    }
+    fclose(f);
+    *rows = row;
+    return n ? sum / n : NAN;
+}
+
+static int same_state(const Model *a, const Model *b) {
+    size_t nb = a->num_params * sizeof(float);
+    return a->num_params == b->num_params && memcmp(a->params_mem, b->params_mem, nb) == 0 &&
+           memcmp(a->m_mem, b->m_mem, nb) == 0 && memcmp(a->v_mem, b->v_mem, nb) == 0 &&
+           memcmp(a->router_bias, b->router_bias, sizeof a->router_bias) == 0 && a->step == b->step;
+}
+
+static void test_training(void) {
+    // the corpus: the first 200 documents of tiny_data/pretrain.txt that fit the context
+    FILE *in = fopen("tiny_data/pretrain.txt", "r");
+    char *corpus = mallocCheck(200 * 512), line[600];
+    int n = 0, o = 0, ids[600];
+    while (in && n < 200 && fgets(line, sizeof line, in)) {
+        line[strcspn(line, "\n")] = 0;
+        char bad;
+        int len = encode(line, ids, 600, &bad);
+        if (len > 0 && len <= RUN_CTX) { o += sprintf(corpus + o, "%s\n", line); n++; }
+    }
+    if (in) fclose(in);
+    const char *cpath = tmp_path("corpus.txt"), *init = tmp_path("init.bin");
+    write_whole(cpath, corpus, (size_t)o);
+    free(corpus);
+    Config cfg = find_preset("tiny")->cfg;
+    cfg.context = RUN_CTX;
+    Model *m0 = model_create(&cfg, "tiny", 7);
+    checkpoint_save(init, m0, 0, 0, 0);
+    model_free(m0);
+    Data d = load_corpus(cpath, RUN_CTX);
+
+    // 10. the loss falls: 60 steps of 16 documents
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/pre", tmp_root);
+    TrainOptions t = { .data = cpath, .out = dir, .preset = "tiny", .init = init, .steps = 60, .batch = 16, .warmup = 5,
+                       .seed = 3, .log_every = 1000, .save_every = 0, .resume = 0, .lr = 1e-2f, .lr_min = 1e-3f,
+                       .weight_decay = 0.0f, .clip = 1.0f, .bias_gamma = 1e-3f, .balance_alpha = 0.0f };
+    double t0 = now_seconds();
+    Model *m = train_quietly(&t, &d);
+    double el = now_seconds() - t0;
+    int rows = 0;
+    double first = log_mean(dir, "loss", 0, 10, &rows), last = log_mean(dir, "loss", 50, 60, &rows);
+    check(n == 200 && rows == 60 && last < 0.75 * first, "pretraining run (tiny, context %d, 200 documents, 60 steps, %.1f s): "
+          "mean loss of steps 1-10 %.3f, of steps 51-60 %.3f (want < 0.75 x), log.csv rows %d", RUN_CTX, el, first, last, rows);
+    char ck[400];
+    snprintf(ck, sizeof ck, "%s/model.bin", dir);
+    Model *l = checkpoint_load(ck, NULL, NULL);
+    check(same_state(l, m), "pretraining run saved its final state in %s/model.bin (bit-exact)", "OUT");
+    model_free(l); model_free(m);
+
+    // 12a. determinism: the same run twice, on 2 threads, with the balance loss on: bit-identical
+#ifdef _OPENMP
+    omp_set_num_threads(2);
+#endif
+    t.steps = 25; t.balance_alpha = 0.01f;
+    snprintf(dir, sizeof dir, "%s/det1", tmp_root);
+    Model *a = train_quietly(&t, &d);
+    snprintf(dir, sizeof dir, "%s/det2", tmp_root);
+    Model *b = train_quietly(&t, &d);
+    check(same_state(a, b), "determinism: two identical 25-step runs (2 threads) give bit-identical parameters, moments and router biases");
+    model_free(a); model_free(b);
+#ifdef _OPENMP
+    omp_set_num_threads(1);
+#endif
+    // 12b. resume: 10 steps, then --resume to 20, equals 20 steps straight (constant learning rate, so the
+    // schedule does not depend on the first run's step count)
+    t.steps = 20; t.warmup = 0; t.lr = 5e-3f; t.lr_min = 5e-3f;
+    snprintf(dir, sizeof dir, "%s/straight", tmp_root);
+    a = train_quietly(&t, &d);
+    snprintf(dir, sizeof dir, "%s/resumed", tmp_root);
+    t.steps = 10;
+    b = train_quietly(&t, &d);
+    model_free(b);
+    t.steps = 20; t.resume = 1;
+    b = train_quietly(&t, &d);
+    check(same_state(a, b), "resume: 10 steps + resume to 20 equals 20 steps straight, bit for bit (step %d vs %d)", b->step, a->step);
+    model_free(a); model_free(b);
+    data_free(&d);
+}
+
+// ----------------------------------------------------------------------------
+// 11. a toy GRPO loop whose reward rises: the tiny model, two prompts, 16 samples each (generate with
+// the KV cache, temperature 1), reward 1 if the response starts with a digit; grpo_advantages,
+// grpo_loss with mu = 2 updates per batch (the second with the ratio to pi_old), AdamW
+
+static double p_digit(Model *m, const int *ids, int len) { // probability that the next token is a digit
+    model_forward(m, ids, 1, len, NULL, 0);
+    const float *z = m->logits + (size_t)(len - 1) * m->cfg.vocab;
+    double mx = -1e300, s = 0.0, d = 0.0;
+    for (int i = 0; i < m->cfg.vocab; i++) mx = fmax(mx, z[i]);
+    for (int i = 0; i < m->cfg.vocab; i++) {
+        s += exp(z[i] - mx);
+        if (i >= N_SPECIAL && ALPHABET[i - N_SPECIAL] >= '0' && ALPHABET[i - N_SPECIAL] <= '9') d += exp(z[i] - mx);
+    }
+    return d / s;
+}
+
+static void test_grpo_loop(void) {
+    Model *m = model_create(&find_preset("tiny")->cfg, "tiny", 17);
+    const int P = 2, G = 16, N = P * G, L = 12, V = m->cfg.vocab;
+    const char *prompts[2] = { "e:12+34=", "j:56+78=" };
+    int pids[2][16], plens[2];
+    char bad;
+    for (int p = 0; p < P; p++) plens[p] = encode(prompts[p], pids[p], 16, &bad);
+    int *seqs = mallocCheck((size_t)N * L * sizeof(int)), plen[32], slen[32];
+    int *inputs = mallocCheck((size_t)N * L * sizeof(int)), *targets = mallocCheck((size_t)N * L * sizeof(int));
+    float *w = mallocCheck((size_t)N * L * sizeof(float)), *logp = mallocCheck((size_t)N * L * sizeof(float));
+    float *old = mallocCheck((size_t)N * L * sizeof(float)), reward[32], adv[32];
+    GrpoConfig gc = { 0.0f, 0.2f, 0.2f, 1.0f };
+    Rng rng = rng_seed(99);
+    double before = 0.5 * (p_digit(m, pids[0], plens[0]) + p_digit(m, pids[1], plens[1]));
+    double r_first = 0.0, r_last = 0.0;
+    const int steps = 30;
+    for (int step = 0; step < steps; step++) {
+        for (int i = 0; i < N; i++) { plen[i] = plens[i / G]; memcpy(seqs + (size_t)i * L, pids[i / G], plen[i] * sizeof(int)); }
+        generate(m, seqs, plen, slen, N, L, 1.0f, &rng);
+        double mean_r = 0.0;
+        int T = 1;
+        for (int i = 0; i < N; i++) {
+            int t = seqs[(size_t)i * L + plen[i]];
+            reward[i] = t >= N_SPECIAL && ALPHABET[t - N_SPECIAL] >= '0' && ALPHABET[t - N_SPECIAL] <= '9';
+            mean_r += reward[i] / N;
+            T = imax(T, slen[i] - 1);
+        }
+        if (step < 5) r_first += mean_r / 5;
+        if (step >= steps - 5) r_last += mean_r / 5;
+        grpo_advantages(adv, reward, P, G, 1);
+        for (int i = 0; i < N; i++) {
+            const int *s = seqs + (size_t)i * L;
+            for (int t = 0; t < T; t++) {
+                inputs[i * T + t] = t < slen[i] ? s[t] : TOK_EOS;
+                targets[i * T + t] = t + 1 < slen[i] ? s[t + 1] : TOK_EOS;
+                w[i * T + t] = t + 1 >= plen[i] && t + 1 < slen[i] ? 1.0f / ((float)N * (slen[i] - plen[i])) : 0.0f;
+            }
+        }
+        for (int it = 0; it < 2; it++) {
+            model_zero_grad(m);
+            model_forward(m, inputs, N, T, NULL, 0);
+            grpo_loss(m->dlogits, logp, m->logits, targets, w, adv, it ? old : NULL, NULL, N, T, V, &gc, NULL);
+            if (it == 0) memcpy(old, logp, (size_t)N * T * sizeof(float));
+            model_backward(m);
+            grad_clip(m, 1.0f);
+            adamw_update(m, 1e-2f, 0.9f, 0.99f, 1e-8f, 0.0f, step * 2 + it + 1);
+        }
+    }
+    double after = 0.5 * (p_digit(m, pids[0], plens[0]) + p_digit(m, pids[1], plens[1]));
+    check(after > 0.8 && after > before + 0.3 && r_last > r_first + 0.3,
+          "toy GRPO loop (%d steps, 2 prompts x 16): P(response starts with a digit) %.3f -> %.3f (want > 0.8), "
+          "mean reward of the first 5 steps %.3f, of the last 5 %.3f", steps, before, after, r_first, r_last);
+    free(seqs); free(inputs); free(targets); free(w); free(logp); free(old);
+    model_free(m);
+}
+
+// ----------------------------------------------------------------------------
 
 int main(void) {
     // the tiny models of these tests are far too small for threads to pay: one thread, except where
@@ -1328,6 +1519,8 @@ int main(void) {
     test_grpo();
     test_data_errors();
     test_options();
+    test_training();
+    test_grpo_loop();
     printf("(%.1f s)\n", now_seconds() - t0);
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail != 0;
