@@ -9,7 +9,9 @@ or from an independent re-derivation in this file, never from r1.c's own output.
 
 Sections: 1 gradient checks of every layer and of the whole model, 2 tokenizer, 3 generator,
 4 KV cache and generation, 5 checkpoints, 6 rewards, 7 GRPO loss, 8 data loading errors,
-9 option parsing errors, 10 a short pretraining run, 11 a toy GRPO loop, 12 determinism and resume.
+9 option parsing errors, the optimizer pieces, 10 a short pretraining run (and a NaN stop),
+11 a toy GRPO loop, 12 determinism and resume. Failed table rows are detailed on stderr.
+Runs in a few seconds on one thread (the tiny models are too small for threads to pay).
 */
 #define TESTING
 // r1.c's command functions and helpers are unused here: not a problem of this file
@@ -19,6 +21,7 @@ Sections: 1 gradient checks of every layer and of the whole model, 2 tokenizer, 
 #pragma GCC diagnostic pop
 #include <sys/wait.h>
 #include <fcntl.h>
+#include <ftw.h>
 
 // ----------------------------------------------------------------------------
 // reporting
@@ -550,6 +553,11 @@ static const char *tmp_path(const char *name) { // a path inside this run's temp
     return buf[k];
 }
 
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb; (void)flag; (void)ftw;
+    return remove(path);
+}
+
 static char *read_whole(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -981,7 +989,7 @@ static void test_rewards(void) {
     int n = (int)(sizeof acc / sizeof acc[0]), bad = 0;
     for (int i = 0; i < n; i++) {
         float g = reward_accuracy(acc[i].r, acc[i].truth);
-        if (g != acc[i].want) { bad++; printf("      reward_accuracy(\"%s\", %ld) = %g, expected %g\n", acc[i].r, acc[i].truth, g, acc[i].want); }
+        if (g != acc[i].want) { bad++; fprintf(stderr, "      reward_accuracy(\"%s\", %ld) = %g, expected %g\n", acc[i].r, acc[i].truth, g, acc[i].want); }
     }
     check(bad == 0, "reward_accuracy table: %d of %d cases wrong", bad, n);
     struct { const char *r; float want; } fmt[] = {
@@ -1004,7 +1012,7 @@ static void test_rewards(void) {
     n = (int)(sizeof fmt / sizeof fmt[0]); bad = 0;
     for (int i = 0; i < n; i++) {
         float g = reward_format(fmt[i].r);
-        if (g != fmt[i].want) { bad++; printf("      reward_format(\"%s\") = %g, expected %g\n", fmt[i].r, g, fmt[i].want); }
+        if (g != fmt[i].want) { bad++; fprintf(stderr, "      reward_format(\"%s\") = %g, expected %g\n", fmt[i].r, g, fmt[i].want); }
     }
     check(bad == 0, "reward_format table: %d of %d cases wrong", bad, n);
     // the words come from the lexicons: $EK $EC $EO $EW are English carry, check, ok, wait; $J.. the Japanese-like ones
@@ -1026,7 +1034,7 @@ static void test_rewards(void) {
     n = (int)(sizeof lng / sizeof lng[0]); bad = 0;
     for (int i = 0; i < n; i++) {
         float g = reward_language(with_words(lng[i].r, buf), lng[i].lang);
-        if (fabsf(g - lng[i].want) > 1e-6f) { bad++; printf("      reward_language(\"%s\", %d) = %g, expected %g\n", buf, lng[i].lang, g, lng[i].want); }
+        if (fabsf(g - lng[i].want) > 1e-6f) { bad++; fprintf(stderr, "      reward_language(\"%s\", %d) = %g, expected %g\n", buf, lng[i].lang, g, lng[i].want); }
     }
     check(bad == 0, "reward_language table: %d of %d cases wrong", bad, n);
     struct { const char *r; int style, reflects; } sty[] = {
@@ -1043,7 +1051,7 @@ static void test_rewards(void) {
         with_words(sty[i].r, buf);
         int s = response_style(buf), f = response_reflects(buf);
         if (s != sty[i].style || f != sty[i].reflects) {
-            bad++; printf("      response_style/reflects(\"%s\") = %d/%d, expected %d/%d\n", buf, s, f, sty[i].style, sty[i].reflects);
+            bad++; fprintf(stderr, "      response_style/reflects(\"%s\") = %d/%d, expected %d/%d\n", buf, s, f, sty[i].style, sty[i].reflects);
         }
     }
     check(bad == 0, "response_style and response_reflects table: %d of %d cases wrong", bad, n);
@@ -1299,6 +1307,41 @@ static void test_options(void) {
 }
 
 // ----------------------------------------------------------------------------
+// the optimizer pieces by hand: AdamW, gradient clipping, the schedule, aux-loss-free balancing
+
+static void test_optimizer(void) {
+    Model *m = model_create(&find_preset("tiny")->cfg, "tiny", 1);
+    for (size_t i = 0; i < m->num_params; i++) { m->params_mem[i] = 2.0f; m->grads_mem[i] = 0.5f; }
+    // one AdamW step, t = 1, g = 0.5, beta1 0.9, beta2 0.95: m = 0.05, v = 0.0125, mhat = 0.5, vhat = 0.25,
+    // mhat / sqrt(vhat) = 1; lr 0.1, weight decay 0.1: a matrix 2 - 0.1 (1 + 0.1 * 2) = 1.88, a norm weight 2 - 0.1 = 1.9
+    adamw_update(m, 0.1f, 0.9f, 0.95f, 1e-8f, 0.1f, 1);
+    float wq = m->params.layer[0].wq[3], nrm = m->params.layer[0].attn_norm[3], kvn = m->params.layer[1].kv_norm[0];
+    check(fabsf(wq - 1.88f) < 1e-6f && fabsf(nrm - 1.9f) < 1e-6f && fabsf(kvn - 1.9f) < 1e-6f && fabsf(m->params.norm_f[0] - 1.9f) < 1e-6f,
+          "AdamW step by hand: matrix %.6f (expected 1.88), norm weights %.6f %.6f %.6f (expected 1.9, no decay)",
+          wq, nrm, kvn, m->params.norm_f[0]);
+    // clipping: all gradients 1, norm sqrt(P); clipped to 1 every element is 1 / sqrt(P)
+    for (size_t i = 0; i < m->num_params; i++) m->grads_mem[i] = 1.0f;
+    float norm = grad_clip(m, 1.0f);
+    double want = sqrt((double)m->num_params);
+    check(fabs(norm - want) < 1e-3 && fabs(m->grads_mem[5] - 1.0 / want) < 1e-7, "grad_clip by hand: norm %.4f (expected %.4f), "
+          "element %.7f (expected %.7f)", norm, want, m->grads_mem[5], 1.0 / want);
+    // warmup 10 of 110 steps, lr 1 -> 0.1: step 0: 0.1, step 9: 1, step 10: 1, step 60: 0.1 + 0.45 (1 + cos(pi/2)) = 0.55, 110: 0.1
+    float s0 = lr_schedule(0, 110, 10, 1.0f, 0.1f), s9 = lr_schedule(9, 110, 10, 1.0f, 0.1f), s10 = lr_schedule(10, 110, 10, 1.0f, 0.1f);
+    float s60 = lr_schedule(60, 110, 10, 1.0f, 0.1f), s110 = lr_schedule(110, 110, 10, 1.0f, 0.1f);
+    double e = fmax(fmax(fabs(s0 - 0.1), fabs(s9 - 1.0)), fmax(fmax(fabs(s10 - 1.0), fabs(s60 - 0.55)), fabs(s110 - 0.1)));
+    check(e < 1e-5, "lr_schedule by hand (warmup, cosine): %.4f %.4f %.4f %.4f %.4f, max error %.2e (tol 1e-5)", s0, s9, s10, s60, s110, e);
+    // balancing: loads (3, 1, 2, 2), mean 2: b += gamma sign(mean - load) = gamma (-1, +1, 0, 0); the dense layer 0 untouched
+    memset(m->router_bias, 0, sizeof m->router_bias);
+    float loads[4] = { 3, 1, 2, 2 };
+    for (int e2 = 0; e2 < 4; e2++) { m->expert_load[1][e2] = loads[e2]; m->expert_load[0][e2] = loads[e2]; }
+    router_bias_update(m, 0.01f);
+    float *b1 = m->router_bias[1];
+    check(b1[0] == -0.01f && b1[1] == 0.01f && b1[2] == 0.0f && b1[3] == 0.0f && m->router_bias[0][0] == 0.0f && m->expert_load[1][0] == 0.0f,
+          "router_bias_update by hand: (%g, %g, %g, %g), expected (-0.01, 0.01, 0, 0); loads reset", b1[0], b1[1], b1[2], b1[3]);
+    model_free(m);
+}
+
+// ----------------------------------------------------------------------------
 // 10. a short pretraining run whose loss falls, 12. determinism and exact resume.
 // The tiny preset's context (16) is shorter than the corpus's documents, so the runs start from a
 // checkpoint of the tiny config with context 96 (train_lm --init) and use the 200 first lines of
@@ -1337,6 +1380,10 @@ static double log_mean(const char *dir, const char *name, int from, int to, int 
     *rows = row;
     return n ? sum / n : NAN;
 }
+
+static TrainOptions nan_opts;
+static Data *nan_data;
+static void child_train(const void *arg) { (void)arg; train_lm(&nan_opts, nan_data, "test"); }
 
 static int same_state(const Model *a, const Model *b) {
     size_t nb = a->num_params * sizeof(float);
@@ -1383,7 +1430,7 @@ static void test_training(void) {
     char ck[400];
     snprintf(ck, sizeof ck, "%s/model.bin", dir);
     Model *l = checkpoint_load(ck, NULL, NULL);
-    check(same_state(l, m), "pretraining run saved its final state in %s/model.bin (bit-exact)", "OUT");
+    check(same_state(l, m), "pretraining run saved its final state in OUT/model.bin (bit-exact)");
     model_free(l); model_free(m);
 
     // 12a. determinism: the same run twice, on 2 threads, with the balance loss on: bit-identical
@@ -1413,6 +1460,24 @@ static void test_training(void) {
     b = train_quietly(&t, &d);
     check(same_state(a, b), "resume: 10 steps + resume to 20 equals 20 steps straight, bit for bit (step %d vs %d)", b->step, a->step);
     model_free(a); model_free(b);
+    // a NaN loss stops training with a one-line diagnostic and keeps the last good checkpoint
+    Model *bad = checkpoint_load(init, NULL, NULL);
+    bad->params.head[0] = NAN;
+    const char *nan_init = tmp_path("nan.bin");
+    checkpoint_save(nan_init, bad, 0, 0, 0);
+    model_free(bad);
+    snprintf(dir, sizeof dir, "%s/resumed", tmp_root);  // holds a good model.bin from the resume test
+    snprintf(ck, sizeof ck, "%s/model.bin", dir);
+    size_t len_before = 0, len_after = 0;
+    char *before = read_whole(ck, &len_before);
+    nan_opts = t;
+    nan_opts.init = nan_init; nan_opts.resume = 0; nan_opts.steps = 5;
+    nan_data = &d;
+    expect_die("training with a NaN loss stops", child_train, NULL, "loss is", "last good checkpoint");
+    char *after = read_whole(ck, &len_after);
+    check(before && after && len_before == len_after && memcmp(before, after, len_before) == 0,
+          "after the NaN stop the previous checkpoint is intact (%zu bytes before, %zu after)", len_before, len_after);
+    free(before); free(after);
     data_free(&d);
 }
 
@@ -1519,8 +1584,10 @@ int main(void) {
     test_grpo();
     test_data_errors();
     test_options();
+    test_optimizer();
     test_training();
     test_grpo_loop();
+    nftw(tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     printf("(%.1f s)\n", now_seconds() - t0);
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail != 0;
