@@ -1037,6 +1037,11 @@ static void test_rewards(void) {
         if (fabsf(g - lng[i].want) > 1e-6f) { bad++; fprintf(stderr, "      reward_language(\"%s\", %d) = %g, expected %g\n", buf, lng[i].lang, g, lng[i].want); }
     }
     check(bad == 0, "reward_language table: %d of %d cases wrong", bad, n);
+    // the letters of special tokens are not words of the chain of thought: a response whose think span is not
+    // closed, or holds a nested special, is judged on its words only (here all English: 1), not on "answer", "eos"
+    float g1 = reward_language(with_words("<think>$EC<answer>1</answer><eos>", buf), LANG_EN);
+    float g2 = reward_language(with_words("<think>$EC<think>$EC</think><answer>1</answer><eos>", buf), LANG_EN);
+    check(g1 == 1.0f && g2 == 1.0f, "reward_language ignores special tokens inside an unclosed or nested think span: %g and %g (expected 1 and 1)", g1, g2);
     struct { const char *r; int style, reflects; } sty[] = {
         { "<think></think><answer>224</answer><eos>", STYLE_DIRECT, 0 },
         { "<think>1+2=3 $EK 0 1+1=2</think><answer>023</answer><eos>", STYLE_CHAIN, 0 },
