@@ -166,12 +166,12 @@ static void decode(const int *ids, int n, char *out) {
 // Prompt:   e:51+76+12+85=          ("e:" English, "j:" Japanese-like: the target language)
 // Response: <think>...</think><answer>224</answer><eos>, the answer always three digits.
 // Three solution styles, as web text mixes them:
-//   direct   <think></think><answer>224</answer>                    exactly correct
-//   chain    <think>1+6+2+5=14 carry 1 5+7+1+8+1=22</think>...     column sums
+//   direct   <think></think><answer>224</answer>                          exactly correct
+//   chain    <think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think>...  column sums
 //   checked  each column sum is followed by an independent check that re-adds the column one
-//            digit at a time:  1+6+2+5=14 check 1+6=7 7+2=9 9+5=14 ok
+//            digit at a time:  01+06+02+05=14 check 01 07 09 14 okay 14
 //            and with probability SLIP_PROB the column is first written off by one, the check
-//            catches it:       1+6+2+5=15 check 1+6=7 7+2=9 9+5=14 wait 14
+//            catches it:       01+06+02+05=15 check 01 07 09 14 wait 14
 // The direct answer of four numbers is out of reach of a small model in one pass; each step of
 // a chain is easy. RL then has something to select (see NOTES.md).
 
@@ -181,11 +181,12 @@ enum { STYLE_DIRECT, STYLE_CHAIN, STYLE_CHECKED, N_STYLES };
 static const char *STYLE_NAMES[N_STYLES] = { "direct", "chain", "checked" };
 enum { LANG_EN, LANG_JA, N_LANGS };
 static const char LANG_TAG[N_LANGS] = { 'e', 'j' };
-// the words of the chain of thought in each language: carry, check, ok, wait
+// the words of the chain of thought in each language: carry, check, okay, wait. The two languages'
+// words have equal lengths, so a chain has the same layout in both.
 enum { WORD_CARRY, WORD_CHECK, WORD_OK, WORD_WAIT, N_WORDS };
 static const char *WORDS[N_LANGS][N_WORDS] = {
-    { "carry", "check", "ok", "wait" },
-    { "kuri", "kensa", "yoshi", "matte" },
+    { "carry", "check", "okay", "wait" },
+    { "agari", "kensa", "yosi", "mate" },
 };
 
 typedef struct {
@@ -219,19 +220,21 @@ static void problem_prompt(const Problem *p, char *out) {
     sprintf(out + o, "=");
 }
 
-// one column: digits d[0..m-1] summed; the checked style re-adds them one at a time
+// one column: digits d[0..m-1] summed. Each digit is written as two characters ("06") so that the
+// terms sit three characters apart, as the operands of the prompt do: with relative positions (RoPE)
+// every digit is then copied from a fixed distance. The checked style re-adds the column one digit
+// at a time, writing the running total under each term: "01+06+02+05=14 check 01 07 09 14 okay 14".
 static int write_column(char *out, const int *d, int m, int checked, int slip, const char **words) {
     int s = 0, o = 0;
-    for (int i = 0; i < m; i++) { s += d[i]; o += sprintf(out + o, i ? "+%d" : "%d", d[i]); }
+    for (int i = 0; i < m; i++) { s += d[i]; o += sprintf(out + o, i ? "+%02d" : "%02d", d[i]); }
     int written = s;
     if (slip) written = (s == 0 || (s & 1)) ? s + 1 : s - 1; // off by one
-    o += sprintf(out + o, "=%02d", written); // two digits, so every chain has the same layout
+    o += sprintf(out + o, "=%02d", written);
     if (checked) {
         o += sprintf(out + o, " %s", words[WORD_CHECK]);
-        int run = d[0];
-        for (int i = 1; i < m; i++) { o += sprintf(out + o, " %d+%d=%d", run, d[i], run + d[i]); run += d[i]; }
-        if (written == s) o += sprintf(out + o, " %s", words[WORD_OK]);
-        else o += sprintf(out + o, " %s %d", words[WORD_WAIT], s);
+        for (int i = 0, run = 0; i < m; i++) { run += d[i]; o += sprintf(out + o, " %02d", run); }
+        // the verdict restates the column sum: "okay 14" confirms it, "wait 14" repairs it
+        o += sprintf(out + o, " %s %02d", words[written == s ? WORD_OK : WORD_WAIT], s);
     }
     return o;
 }
@@ -1122,7 +1125,8 @@ static void mla_forward(float *out, LayerActs *A, const LayerParams *L, const Co
     matmul_forward(out, A->y, L->wo, N, NH * dv, C);
 }
 
-// dx[N,C] += gradient through mla_forward given dout[N,C] (dout may alias dx: it is read first)
+// dx[N,C] += gradient through mla_forward given dout[N,C] (dout may alias dx: it is read first).
+// Training sequences start at position 0.
 static void mla_backward(Model *m, int layer, float *dx, const float *dout, const float *x) {
     const Config *c = &m->cfg;
     LayerActs *A = &m->acts[layer];
@@ -1519,7 +1523,9 @@ static float reward_language(const char *response, int lang) {
     if (!end) end = p + strlen(p);
     int words = 0, same = 0;
     while (p < end) {
-        if (*p >= 'a' && *p <= 'z') {
+        if (*p == '<') { // a special token is not a word
+            while (p < end && *p != '>') p++;
+        } else if (*p >= 'a' && *p <= 'z') {
             const char *w = p;
             while (p < end && *p >= 'a' && *p <= 'z') p++;
             words++;
@@ -2063,8 +2069,9 @@ typedef struct { double kl, clipped, entropy, tokens; } GrpoStats;
 static void grpo_advantages(float *adv, const float *reward, int n_groups, int G, int scale_by_std) {
     for (int g = 0; g < n_groups; g++) {
         const float *r = reward + g * G;
-        float mean = 0.0f, var = 0.0f;
-        for (int i = 0; i < G; i++) mean += r[i] / G;
+        float mean = 0.0f, var = 0.0f, lo = r[0], hi = r[0];
+        for (int i = 0; i < G; i++) { mean += r[i] / G; lo = fminf(lo, r[i]); hi = fmaxf(hi, r[i]); }
+        if (lo == hi) { for (int i = 0; i < G; i++) adv[g * G + i] = 0.0f; continue; } // exactly 0, no rounding
         for (int i = 0; i < G; i++) var += (r[i] - mean) * (r[i] - mean) / (G > 1 ? G - 1 : 1);
         float std = sqrtf(var);
         for (int i = 0; i < G; i++) adv[g * G + i] = scale_by_std ? (r[i] - mean) / (std + 1e-4f) : r[i] - mean;
