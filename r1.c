@@ -1602,14 +1602,21 @@ static int *tokenize_line(const char *text, const char *path, int lineno, int co
     return ids;
 }
 
-// the pretraining corpus: each line one document
+// the pretraining corpus: each line one document. The loss skips the problem statement (the tokens
+// before <think>): its numbers are random, so predicting them only adds noise to the gradient.
 static Data load_corpus(const char *path, int context) {
     Data d = {0};
     char **lines = read_lines(path, &d.n);
     d.text = lines;
     d.len = mallocCheck(d.n * sizeof(int));
     d.ids = mallocCheck(d.n * sizeof(int *));
-    for (int i = 0; i < d.n; i++) d.ids[i] = tokenize_line(lines[i], path, i + 1, context, &d.len[i]);
+    d.prompt_len = mallocCheck(d.n * sizeof(int));
+    for (int i = 0; i < d.n; i++) {
+        d.ids[i] = tokenize_line(lines[i], path, i + 1, context, &d.len[i]);
+        d.prompt_len[i] = 1;
+        for (int t = 0; t < d.len[i]; t++) if (d.ids[i][t] == TOK_THINK) { d.prompt_len[i] = t; break; }
+        if (d.len[i] < 2) die("%s:%d: a document needs at least two tokens", path, i + 1);
+    }
     return d;
 }
 
@@ -1866,7 +1873,7 @@ static void options_parse(const char *cmd, const char *what, Option *o, int n, i
         if (o[i].type == 's') { *(const char **)o[i].ptr = v; continue; }
         errno = 0;
         double x = strtod(v, &end);
-        if (end == v || *end || errno || isnan(x)) die("%s: option --%s: '%s' is not a number", cmd, o[i].name, v);
+        if (end == v || *end || errno || isnan(x) || *v == ' ' || *v == '\t') die("%s: option --%s: '%s' is not a number", cmd, o[i].name, v);
         if (x < o[i].lo || x > o[i].hi) die("%s: option --%s: %s is out of range [%g, %g]", cmd, o[i].name, v, o[i].lo, o[i].hi);
         if (o[i].type == 'i') {
             if (x != floor(x)) die("%s: option --%s: '%s' is not an integer", cmd, o[i].name, v);
@@ -1938,7 +1945,7 @@ static int batcher_next(Batcher *bt, int *inputs, int *targets, float *w, float 
     for (int b = 0; b < bt->B; b++) {
         const int *ids = bt->d->ids[docs[b]];
         int n = bt->d->len[docs[b]] - 1;
-        int start = bt->d->prompt_len ? bt->d->prompt_len[docs[b]] - 1 : 0; // SFT: the response only
+        int start = bt->d->prompt_len[docs[b]] - 1; // the first target is the first token after the prompt
         for (int t = 0; t < T; t++) {
             inputs[b * T + t] = t < n ? ids[t] : TOK_EOS;
             targets[b * T + t] = t < n ? ids[t + 1] : TOK_EOS;
@@ -2006,8 +2013,8 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
         model_zero_grad(m);
         model_forward(m, inputs, B, T, NULL, 0);
         float loss = crossentropy_forward_backward(m->dlogits, m->logits, targets, w, B * T, m->cfg.vocab);
-        float n_tok = 0;
-        for (int i = 0; i < B * T; i++) n_tok += w[i] > 0;
+        float n_tok = 0, n_real = 0; // tokens with a loss; all tokens but padding
+        for (int i = 0; i < B * T; i++) { n_tok += w[i] > 0; n_real += i % T == 0 || inputs[i] != TOK_EOS; }
         if (!isfinite(loss) || !isfinite(m->aux_loss))
             die("%s: loss is %g at step %d; stopping (last good checkpoint: %s)", what, loss, m->step, ckpt);
         model_backward(m);
@@ -2018,7 +2025,7 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
         adamw_update(m, lr, 0.9f, 0.95f, 1e-8f, o->weight_decay, m->step + 1);
         m->step++;
         router_bias_update(m, o->bias_gamma);
-        tokens += n_tok;
+        tokens += n_real;
         double el = now_seconds() - t0;
         for (int l = 0; l < MAX_LAYERS; l++)
             for (int e = 0; e < MAX_EXPERTS; e++) load_avg[l][e] = first ? load[l][e] : 0.98f * load_avg[l][e] + 0.02f * load[l][e];
@@ -2434,7 +2441,7 @@ static void cmd_gen(int argc, char **argv) {
 
 static TrainOptions pretrain_defaults(void) {
     TrainOptions t = { "tiny_data/pretrain.txt", "runs/base", "teacher", NULL, 2500, 64, 100, 1337, 50, 500, 0,
-                       2e-3f, 2e-4f, 0.1f, 1.0f, 1e-3f, 0.0f };
+                       3e-3f, 3e-4f, 0.1f, 1.0f, 1e-3f, 0.0f };
     return t;
 }
 
