@@ -2014,7 +2014,7 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
         model_forward(m, inputs, B, T, NULL, 0);
         float loss = crossentropy_forward_backward(m->dlogits, m->logits, targets, w, B * T, m->cfg.vocab);
         float n_tok = 0, n_real = 0; // tokens with a loss; all tokens but padding
-        for (int i = 0; i < B * T; i++) { n_tok += w[i] > 0; n_real += i % T == 0 || inputs[i] != TOK_EOS; }
+        for (int i = 0; i < B * T; i++) { n_tok += w[i] > 0; n_real += inputs[i] != TOK_EOS; } // padding is <eos>
         if (!isfinite(loss) || !isfinite(m->aux_loss))
             die("%s: loss is %g at step %d; stopping (last good checkpoint: %s)", what, loss, m->step, ckpt);
         model_backward(m);
