@@ -387,22 +387,32 @@ typedef struct {
     float *ew2;        // [E, C, Fe]
 } LayerParams;
 
+#define MAX_TENSORS (4 + 14 * MAX_LAYERS)
 typedef struct {
     float *wte;        // [V, C] token embedding
     LayerParams layer[MAX_LAYERS];
     float *norm_f;     // [C]
     float *head;       // [V, C] untied output head
+    int n_tensors;     // the tensors by name, in buffer order (for messages and tests)
+    char name[MAX_TENSORS][24];
+    size_t offset[MAX_TENSORS], size[MAX_TENSORS];
 } Params;
 
 // lays the tensors out one after another from base (base may be NULL to just count); returns the count
 static size_t params_layout(const Config *c, float *base, Params *p) {
     size_t n = 0;
     int C = c->d_model, NH = c->n_head, dqk = c->d_nope + c->d_rope;
-#define TENSOR(ptr, count) do { (ptr) = base ? base + n : NULL; n += (size_t)(count); } while (0)
+    p->n_tensors = 0;
+    int layer = -1;
+#define TENSOR(ptr, count) do { (ptr) = base ? base + n : NULL; \
+    if (layer < 0) snprintf(p->name[p->n_tensors], 24, "%s", #ptr + 3); \
+    else snprintf(p->name[p->n_tensors], 24, "l%d.%s", layer, #ptr + 3); \
+    p->offset[p->n_tensors] = n; p->size[p->n_tensors++] = (size_t)(count); n += (size_t)(count); } while (0)
     TENSOR(p->wte, (size_t)c->vocab * C);
     for (int l = 0; l < c->n_layer; l++) {
         LayerParams *L = &p->layer[l];
         memset(L, 0, sizeof *L);
+        layer = l;
         int F = is_moe_layer(c, l) ? c->d_ff_expert : c->d_ff_dense;
         TENSOR(L->attn_norm, C);
         TENSOR(L->wq, (size_t)NH * dqk * C);
@@ -421,6 +431,7 @@ static size_t params_layout(const Config *c, float *base, Params *p) {
             TENSOR(L->ew2, (size_t)c->n_experts * C * F);
         }
     }
+    layer = -1;
     TENSOR(p->norm_f, C);
     TENSOR(p->head, (size_t)c->vocab * C);
 #undef TENSOR
@@ -1251,6 +1262,14 @@ static float crossentropy_forward_backward(float *dlogits, const float *logits, 
     return (float)loss;
 }
 
+// the name of the first tensor whose gradient holds a NaN or an Inf (for the error message)
+static const char *nonfinite_grad_tensor(const Model *m) {
+    for (int t = 0; t < m->params.n_tensors; t++)
+        for (size_t i = 0; i < m->params.size[t]; i++)
+            if (!isfinite(m->grads_mem[m->params.offset[t] + i])) return m->params.name[t];
+    return "(none)";
+}
+
 // global gradient-norm clipping; returns the norm before clipping
 static float grad_clip(Model *m, float max_norm) {
     double ss = 0.0;
@@ -2019,7 +2038,8 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
             die("%s: loss is %g at step %d; stopping (last good checkpoint: %s)", what, loss, m->step, ckpt);
         model_backward(m);
         float norm = grad_clip(m, o->clip);
-        if (!isfinite(norm)) die("%s: gradient norm is %g at step %d; stopping (last good checkpoint: %s)", what, norm, m->step, ckpt);
+        if (!isfinite(norm)) die("%s: gradient of %s is not finite at step %d; stopping (last good checkpoint: %s)", what,
+                                 nonfinite_grad_tensor(m), m->step, ckpt);
         float lr = lr_schedule(m->step, o->steps, o->warmup, o->lr, o->lr_min);
         memcpy(load, m->expert_load, sizeof load);
         adamw_update(m, lr, 0.9f, 0.95f, 1e-8f, o->weight_decay, m->step + 1);
@@ -2260,7 +2280,8 @@ static Model *grpo_train(const GrpoOptions *o) {
             if (!isfinite(loss)) die("grpo: loss is %g at step %d; stopping (last good checkpoint: %s)", loss, step, ckpt);
             model_backward(m);
             float norm = grad_clip(m, o->clip);
-            if (!isfinite(norm)) die("grpo: gradient norm is %g at step %d; stopping", norm, step);
+            if (!isfinite(norm)) die("grpo: gradient of %s is not finite at step %d; stopping (last good checkpoint: %s)",
+                                     nonfinite_grad_tensor(m), step, ckpt);
             adamw_update(m, o->lr, 0.9f, 0.99f, 1e-8f, 0.0f, step * o->num_iterations + it + 1);
             router_bias_update(m, o->bias_gamma);
         }
@@ -2368,7 +2389,7 @@ static float distill_loss(float *dlogits, const float *student, const float *tea
         memset(dz, 0, V * sizeof(float));
         if (w[n] == 0.0f) continue;
         const float *zs = student + (size_t)n * V, *zt = teacher + (size_t)n * V;
-        float ps[256], pt[256], p1[256], ms = zs[0], mt = zt[0], m1 = zs[0], ss = 0, st = 0, s1 = 0;
+        float ps[256] = {0}, pt[256] = {0}, p1[256] = {0}, ms = zs[0], mt = zt[0], m1 = zs[0], ss = 0, st = 0, s1 = 0;
         for (int i = 1; i < V; i++) { if (zs[i] > ms) ms = zs[i]; if (zt[i] > mt) mt = zt[i]; }
         m1 = ms;
         for (int i = 0; i < V; i++) {
@@ -2693,13 +2714,13 @@ static void cmd_pipeline(int argc, char **argv) {
     options_parse("pipeline", "base -> R1-Zero; base -> cold-start SFT -> reasoning RL -> rejection-sampling SFT -> final RL (R1);\n"
                   "R1 -> distilled students; the same student with RL. Ends with the results table.",
                   o, (int)(sizeof o / sizeof o[0]), argc, argv);
-    char p[32][600];
+    char p[16][400];
     enum { BASE, ZERO, COLD, RRL, REJ, R1SFT, FINALP, R1, SBASE, SRL, SSEQ, SLOGIT, TABLE };
     const char *names[] = { "base", "zero", "coldstart", "reasoning_rl", "rejsample.txt", "r1_sft", "final_prompts.txt",
                             "r1", "student_base", "student_rl", "student_seq", "student_logit", "results.txt" };
-    for (int i = 0; i <= TABLE; i++) snprintf(p[i], sizeof p[i], "%s/%s", dir, names[i]);
-    char ck[16][660];
-    for (int i = 0; i <= SLOGIT; i++) snprintf(ck[i], sizeof ck[i], "%s/model.bin", p[i]);
+    for (int i = 0; i <= TABLE; i++) snprintf(p[i], sizeof p[i], "%.300s/%s", dir, names[i]);
+    char ck[16][420];
+    for (int i = 0; i <= SLOGIT; i++) snprintf(ck[i], sizeof ck[i], "%.399s/model.bin", p[i]);
     make_dirs(dir);
 #define SCALED(n) imax(1, (n) * scale / 100)
     // 1. the base model (the pretrained "DeepSeek-V3-Base")
