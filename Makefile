@@ -21,8 +21,14 @@ test_r1: test_r1.c r1.c
 test: test_r1
 	./test_r1
 
+# the whole test suite under AddressSanitizer and UndefinedBehaviorSanitizer
+test-asan: test_r1.c r1.c
+	$(CC) -std=c11 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+	    -Wall -Wextra -fopenmp -o test_r1_asan test_r1.c $(filter -DUSE_BLAS,$(CFLAGS)) $(LDLIBS)
+	UBSAN_OPTIONS=print_stacktrace=1 ./test_r1_asan
+
 clean:
-	rm -f r1 test_r1
+	rm -f r1 test_r1 test_r1_asan
 
 
 # the R1-Zero "aha moment": pretrain the base model if it is missing, run R1-Zero, draw the figures
@@ -36,4 +42,4 @@ plots:
 	gnuplot -e "run='runs/zero'" tools/plots.gp
 	@echo "wrote runs/zero/accuracy.png runs/zero/length.png runs/zero/reflection.png"
 
-.PHONY: test clean aha plots
+.PHONY: test test-asan clean aha plots
