@@ -168,10 +168,10 @@ static void decode(const int *ids, int n, char *out) {
 // Three solution styles, as web text mixes them:
 //   direct   <think></think><answer>224</answer>                          exactly correct
 //   chain    <think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think>...  column sums
-//   checked  each column sum is followed by an independent check that re-adds the column one
-//            digit at a time:  01+06+02+05=14 check 01 07 09 14 okay 14
+//   checked  each column sum is followed by an independent check that re-adds the column in
+//            easy steps (pairs, then their total):  01+06+02+05=14 check 07 07 14 okay 14
 //            and with probability SLIP_PROB the column is first written off by one, the check
-//            catches it:       01+06+02+05=15 check 01 07 09 14 wait 14
+//            catches it:                            01+06+02+05=15 check 07 07 14 wait 14
 // The direct answer of four numbers is out of reach of a small model in one pass; each step of
 // a chain is easy. RL then has something to select (see NOTES.md).
 
@@ -222,8 +222,9 @@ static void problem_prompt(const Problem *p, char *out) {
 
 // one column: digits d[0..m-1] summed. Each digit is written as two characters ("06") so that the
 // terms sit three characters apart, as the operands of the prompt do: with relative positions (RoPE)
-// every digit is then copied from a fixed distance. The checked style re-adds the column one digit
-// at a time, writing the running total under each term: "01+06+02+05=14 check 01 07 09 14 okay 14".
+// every digit is then copied from a fixed distance. The checked style re-adds the column another
+// way, in easy steps: the sums of pairs of digits, then their running total (then the carry):
+// "01+06+02+05=14 check 07 07 14 okay 14", and "wait 14" when the first sum was a slip.
 static int write_column(char *out, const int *d, int m, int checked, int slip, const char **words) {
     int s = 0, o = 0;
     for (int i = 0; i < m; i++) { s += d[i]; o += sprintf(out + o, i ? "+%02d" : "%02d", d[i]); }
@@ -232,7 +233,10 @@ static int write_column(char *out, const int *d, int m, int checked, int slip, c
     o += sprintf(out + o, "=%02d", written);
     if (checked) {
         o += sprintf(out + o, " %s", words[WORD_CHECK]);
-        for (int i = 0, run = 0; i < m; i++) { run += d[i]; o += sprintf(out + o, " %02d", run); }
+        for (int i = 0; i + 1 < m; i += 2) o += sprintf(out + o, " %02d", d[i] + d[i + 1]); // pairs
+        int run = d[0] + d[1];
+        for (int i = 2; i + 1 < m; i += 2) { run += d[i] + d[i + 1]; o += sprintf(out + o, " %02d", run); }
+        if (m % 2) { run += d[m - 1]; o += sprintf(out + o, " %02d", run); } // the last, odd term
         // the verdict restates the column sum: "okay 14" confirms it, "wait 14" repairs it
         o += sprintf(out + o, " %s %02d", words[written == s ? WORD_OK : WORD_WAIT], s);
     }
@@ -272,7 +276,7 @@ static int sample_style(Rng *r) {
 // the number of lines gen writes to each file
 #define GEN_PRETRAIN 60000
 #define GEN_RL_TRAIN 4000
-#define GEN_RL_TEST_PER_DIFF 100
+#define GEN_RL_TEST_PER_DIFF 300
 #define GEN_COLDSTART 400
 
 static void gen_write_file(const char *dir, const char *name, const char *text) {
@@ -1621,8 +1625,7 @@ static int *tokenize_line(const char *text, const char *path, int lineno, int co
     return ids;
 }
 
-// the pretraining corpus: each line one document. The loss skips the problem statement (the tokens
-// before <think>): its numbers are random, so predicting them only adds noise to the gradient.
+// the pretraining corpus: each line one document; the loss covers every token after the first
 static Data load_corpus(const char *path, int context) {
     Data d = {0};
     char **lines = read_lines(path, &d.n);
@@ -1632,9 +1635,8 @@ static Data load_corpus(const char *path, int context) {
     d.prompt_len = mallocCheck(d.n * sizeof(int));
     for (int i = 0; i < d.n; i++) {
         d.ids[i] = tokenize_line(lines[i], path, i + 1, context, &d.len[i]);
-        d.prompt_len[i] = 1;
-        for (int t = 0; t < d.len[i]; t++) if (d.ids[i][t] == TOK_THINK) { d.prompt_len[i] = t; break; }
         if (d.len[i] < 2) die("%s:%d: a document needs at least two tokens", path, i + 1);
+        d.prompt_len[i] = 1;
     }
     return d;
 }
@@ -2462,7 +2464,7 @@ static void cmd_gen(int argc, char **argv) {
 
 static TrainOptions pretrain_defaults(void) {
     TrainOptions t = { "tiny_data/pretrain.txt", "runs/base", "teacher", NULL, 2500, 64, 100, 1337, 50, 500, 0,
-                       3e-3f, 3e-4f, 0.1f, 1.0f, 1e-3f, 0.0f };
+                       2e-3f, 2e-4f, 0.1f, 1.0f, 1e-3f, 0.0f };
     return t;
 }
 
