@@ -168,10 +168,10 @@ static void decode(const int *ids, int n, char *out) {
 // Three solution styles, as web text mixes them:
 //   direct   <think></think><answer>224</answer>                          exactly correct
 //   chain    <think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think>...  column sums
-//   checked  each column sum is followed by an independent check that re-adds the column in
-//            easy steps (pairs, then their total):  01+06+02+05=14 check 07 07 14 okay 14
-//            and with probability SLIP_PROB the column is first written off by one, the check
-//            catches it:                            01+06+02+05=15 check 07 07 14 wait 14
+//   checked  the chain, then an independent check of each column that re-adds it in easy steps
+//            (pairs, then their total): ... check 07 07 14 okay 14 check 12 09 21 22 okay 22
+//            and with probability SLIP_PROB a column sum is first written off by one and its check
+//            catches it: 01+06+02+05=15 ... check 07 07 14 wait 14
 // The direct answer of four numbers is out of reach of a small model in one pass; each step of
 // a chain is easy. RL then has something to select (see NOTES.md).
 
@@ -220,44 +220,49 @@ static void problem_prompt(const Problem *p, char *out) {
     sprintf(out + o, "=");
 }
 
-// one column: digits d[0..m-1] summed. Each digit is written as two characters ("06") so that the
-// terms sit three characters apart, as the operands of the prompt do: with relative positions (RoPE)
-// every digit is then copied from a fixed distance. The checked style re-adds the column another
-// way, in easy steps: the sums of pairs of digits, then their running total (then the carry):
-// "01+06+02+05=14 check 07 07 14 okay 14", and "wait 14" when the first sum was a slip.
-static int write_column(char *out, const int *d, int m, int checked, int slip, const char **words) {
+// one column: digits d[0..m-1] and their sum. Each digit is written as two characters ("06") so that
+// the terms sit three characters apart, as the operands of the prompt do: with relative positions
+// (RoPE) every digit is then copied from a fixed distance. A slip writes the sum off by one, in the
+// direction that keeps its tens digit (the carry) unchanged.
+static int write_column(char *out, const int *d, int m, int slip, int *written) {
     int s = 0, o = 0;
     for (int i = 0; i < m; i++) { s += d[i]; o += sprintf(out + o, i ? "+%02d" : "%02d", d[i]); }
-    int written = s;
-    if (slip) written = (s == 0 || (s & 1)) ? s + 1 : s - 1; // off by one
-    o += sprintf(out + o, "=%02d", written);
-    if (checked) {
-        o += sprintf(out + o, " %s", words[WORD_CHECK]);
-        for (int i = 0; i + 1 < m; i += 2) o += sprintf(out + o, " %02d", d[i] + d[i + 1]); // pairs
-        int run = d[0] + d[1];
-        for (int i = 2; i + 1 < m; i += 2) { run += d[i] + d[i + 1]; o += sprintf(out + o, " %02d", run); }
-        if (m % 2) { run += d[m - 1]; o += sprintf(out + o, " %02d", run); } // the last, odd term
-        // the verdict restates the column sum: "okay 14" confirms it, "wait 14" repairs it
-        o += sprintf(out + o, " %s %02d", words[written == s ? WORD_OK : WORD_WAIT], s);
-    }
+    *written = !slip ? s : s % 10 == 9 ? s - 1 : s + 1;
+    o += sprintf(out + o, "=%02d", *written);
     return o;
 }
 
-// the full response text of problem p in the given style. switch_lang: the tens column (and the
-// carry word) is written in the other language, the "language mixing" the R1 paper reports.
+// the check of one column: re-add it another way, in easy steps (the sums of pairs of digits, then
+// their running total, then the odd last digit) and compare with the sum written before:
+// "check 07 07 14 okay 14" confirms it, "check 07 07 14 wait 14" repairs a slip
+static int write_check(char *out, const int *d, int m, int written, const char **words) {
+    int o = sprintf(out, " %s", words[WORD_CHECK]);
+    for (int i = 0; i + 1 < m; i += 2) o += sprintf(out + o, " %02d", d[i] + d[i + 1]);
+    int run = d[0] + d[1];
+    for (int i = 2; i + 1 < m; i += 2) { run += d[i] + d[i + 1]; o += sprintf(out + o, " %02d", run); }
+    if (m % 2) { run += d[m - 1]; o += sprintf(out + o, " %02d", run); }
+    o += sprintf(out + o, " %s %02d", words[written == run ? WORD_OK : WORD_WAIT], run);
+    return o;
+}
+
+// the full response text of problem p in the given style. The chain is the same in both careful
+// styles (so every digit sits at the same place); the checked style then checks both columns.
+// switch_lang: the second half is written in the other language (the "language mixing" of R1).
 static void write_response(const Problem *p, int style, float slip_prob, int switch_lang, Rng *r, char *out) {
     int o = sprintf(out, "<think>");
     if (style != STYLE_DIRECT) {
         const char **w1 = WORDS[p->lang], **w2 = WORDS[switch_lang ? 1 - p->lang : p->lang];
-        int d[MAX_OPERANDS + 1], units = 0;
-        for (int i = 0; i < p->n; i++) { d[i] = p->x[i] % 10; units += d[i]; }
+        int units[MAX_OPERANDS], tens[MAX_OPERANDS + 1], su, st, sum = 0;
+        for (int i = 0; i < p->n; i++) { units[i] = p->x[i] % 10; tens[i] = p->x[i] / 10; sum += units[i]; }
         int checked = style == STYLE_CHECKED;
-        o += write_column(out + o, d, p->n, checked, checked && rng_f32(r) < slip_prob, w1);
-        int carry = units / 10;
-        o += sprintf(out + o, " %s %d ", w2[WORD_CARRY], carry);
-        for (int i = 0; i < p->n; i++) d[i] = p->x[i] / 10;
-        d[p->n] = carry;
-        o += write_column(out + o, d, p->n + 1, checked, checked && rng_f32(r) < slip_prob, w2);
+        o += write_column(out + o, units, p->n, checked && rng_f32(r) < slip_prob, &su);
+        tens[p->n] = sum / 10; // the carry
+        o += sprintf(out + o, " %s %d ", w1[WORD_CARRY], tens[p->n]);
+        o += write_column(out + o, tens, p->n + 1, checked && rng_f32(r) < slip_prob, &st);
+        if (checked) {
+            o += write_check(out + o, units, p->n, su, w2);
+            o += write_check(out + o, tens, p->n + 1, st, w2);
+        }
     }
     sprintf(out + o, "</think><answer>%03d</answer><eos>", problem_answer(p));
 }

@@ -680,8 +680,8 @@ static int word_lang(const char *w) { // the lexicon of a word of the chain of t
 
 // checks a response against the problem; returns NULL or what is wrong. *style: 0 direct, 1 chain, 2 checked;
 // *mixed: words of both languages in the chain. Rules: exactly <think>T</think><answer>NNN</answer><eos> with
-// NNN the exact sum (3 digits); every expression a+b+..=s in T is right, except a slip, which must be
-// followed (after its check) by the wait word and the right value; wait never appears without a slip;
+// NNN the exact sum (3 digits); every expression a+b+..=s in T is right, except slips, each of which must
+// be repaired later, in order, by the wait word and the right value; wait never appears without a slip;
 // every word is in one of the two lexicons. (Deliberately independent of the rest of the layout.)
 static const char *verify_response(const char *r, const Prob *p, int *style, int *mixed) {
     int sum = 0;
@@ -699,11 +699,12 @@ static const char *verify_response(const char *r, const Prob *p, int *style, int
     *style = 0; *mixed = 0;
     if (tl == 0) return NULL;
     *style = 1;
-    int pending = -1, expect_value = 0, langs = 0;
+    int pending[4], n_pending = 0, expect_value = 0, langs = 0; // slips waiting for their repair, in order
     for (char *tok = strtok(think, " "); tok; tok = strtok(NULL, " ")) {
         if (expect_value) { // the value after "wait"
-            if (atoi(tok) != pending) return "wait value is not the right sum";
-            pending = -1; expect_value = 0;
+            if (atoi(tok) != pending[0]) return "wait value is not the right sum";
+            for (int i = 1; i < n_pending; i++) pending[i - 1] = pending[i];
+            n_pending--; expect_value = 0;
             continue;
         }
         if (*tok >= 'a' && *tok <= 'z') {
@@ -711,16 +712,16 @@ static const char *verify_response(const char *r, const Prob *p, int *style, int
             if (l < 0) return "unknown word";
             langs |= 1 << l;
             if (strcmp(tok, WORDS[l][WORD_CHECK]) == 0) *style = 2;
-            if (strcmp(tok, WORDS[l][WORD_WAIT]) == 0) { if (pending < 0) return "wait without a slip"; expect_value = 1; }
+            if (strcmp(tok, WORDS[l][WORD_WAIT]) == 0) { if (n_pending == 0) return "wait without a slip"; expect_value = 1; }
             continue;
         }
         char *eq = strchr(tok, '=');
         if (!eq) continue; // a bare number: the carry, a running total, the value restated after a verdict
         int lhs = 0;
         for (char *q = tok; q < eq;) { lhs += atoi(q); while (q < eq && *q != '+') q++; if (q < eq) q++; }
-        if (lhs != atoi(eq + 1)) { if (pending >= 0) return "two slips in a row"; pending = lhs; }
+        if (lhs != atoi(eq + 1)) { if (n_pending == 4) return "too many slips"; pending[n_pending++] = lhs; }
     }
-    if (pending >= 0) return "a slip never repaired";
+    if (n_pending > 0) return "a slip never repaired";
     *mixed = langs == 3;
     return NULL;
 }
