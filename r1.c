@@ -268,8 +268,8 @@ static void write_response(const Problem *p, int style, float slip_prob, int swi
 }
 
 // the pretraining mixture (NOTES.md): mostly direct answers, rarer careful styles
-#define MIX_DIRECT 0.60f
-#define MIX_CHAIN 0.20f      // the rest (0.20) is the checked style
+#define MIX_DIRECT 0.55f
+#define MIX_CHAIN 0.15f      // the rest (0.30) is the checked style
 #define SLIP_PROB 0.15f
 #define SWITCH_PROB 0.10f    // chains that switch language midway
 
