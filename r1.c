@@ -2171,7 +2171,7 @@ typedef struct {
 
 static GrpoOptions grpo_defaults(void) {
     GrpoOptions o = { "runs/base/model.bin", "runs/zero", "tiny_data/rl_train.txt", "tiny_data/rl_test.txt",
-                      "accuracy,format", "dr_grpo", 100, 8, 16, 1, 0, 1, 10, 150, 4, 0,
+                      "accuracy,format", "dr_grpo", 150, 8, 16, 1, 0, 1, 10, 150, 4, 0,
                       1e-4f, 0.0f, 0.2f, 0.2f, 1.0f, 0.1f, 0.0f, 1.0f, 1e-3f };
     return o;
 }
