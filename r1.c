@@ -1769,6 +1769,7 @@ typedef struct {
     float diff_pass1[16], diff_greedy[16], diff_len[16]; int diff_n[16];
     float style_share[N_STYLES], style_acc[N_STYLES];                      // sampled
     float gstyle_share[N_STYLES], gstyle_acc[N_STYLES];                    // greedy
+    float forced_greedy;  // greedy with the response forced to start a chain of thought ("<think>0")
 } EvalResult;
 
 // pass@1 over k samples, cons@k (majority vote), greedy accuracy and the behaviour measures
@@ -1830,6 +1831,25 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
     for (int t = 0; t < 16; t++) if (e.diff_n[t]) {
         e.diff_len[t] /= e.diff_n[t] * k; e.diff_pass1[t] /= e.diff_n[t]; e.diff_greedy[t] /= e.diff_n[t];
     }
+    // forced chain: the prompt extended by "<think>0", the first two tokens of every chain
+    Data forced = *d;
+    forced.ids = mallocCheck(n_prompts * sizeof(int *));
+    forced.len = mallocCheck(n_prompts * sizeof(int));
+    for (int p = 0; p < n_prompts; p++) {
+        forced.ids[p] = mallocCheck((size_t)(d->len[p] + 2) * sizeof(int));
+        memcpy(forced.ids[p], d->ids[p], d->len[p] * sizeof(int));
+        forced.ids[p][d->len[p]] = TOK_THINK;
+        forced.ids[p][d->len[p] + 1] = char_to_token('0');
+        forced.len[p] = d->len[p] + 2;
+    }
+    rollout(m, &forced, idx, &greedy, 0.0f, &rng);
+    for (int p = 0; p < n_prompts; p++) {
+        strcpy(text, "<think>0");
+        rollout_text(&greedy, p, text + 8);
+        e.forced_greedy += reward_accuracy(text, d->answer[p]) / n_prompts;
+        free(forced.ids[p]);
+    }
+    free(forced.ids); free(forced.len);
     free(text); free(idx);
     rollouts_free(&samp); rollouts_free(&greedy);
     return e;
@@ -1838,8 +1858,8 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
 static void eval_print(const char *name, const EvalResult *e, int json) {
     if (json) {
         printf("{\"model\": \"%s\", \"prompts\": %d, \"k\": %d, \"pass1\": %.4f, \"cons\": %.4f, \"greedy\": %.4f, "
-               "\"mean_length\": %.2f, \"reflection\": %.4f, \"language_mix\": %.4f, \"format\": %.4f",
-               name, e->n_prompts, e->k, e->pass1, e->cons, e->greedy, e->len, e->reflect, e->langmix, e->format);
+               "\"forced_chain_greedy\": %.4f, \"mean_length\": %.2f, \"reflection\": %.4f, \"language_mix\": %.4f, \"format\": %.4f",
+               name, e->n_prompts, e->k, e->pass1, e->cons, e->greedy, e->forced_greedy, e->len, e->reflect, e->langmix, e->format);
         for (int t = 0; t < 16; t++) if (e->diff_n[t])
             printf(", \"d%d_pass1\": %.4f, \"d%d_greedy\": %.4f, \"d%d_length\": %.2f", t, e->diff_pass1[t], t, e->diff_greedy[t], t, e->diff_len[t]);
         for (int s = 0; s < N_STYLES; s++)
@@ -1852,6 +1872,7 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
     printf("%s: %d held-out prompts, %d samples each\n", name, e->n_prompts, e->k);
     printf("  pass@1 %.3f | cons@%d %.3f | greedy %.3f | mean length %.1f | reflection %.3f | language mix %.3f | format %.3f\n",
            e->pass1, e->k, e->cons, e->greedy, e->len, e->reflect, e->langmix, e->format);
+    printf("  greedy with the response forced to start a chain (\"<think>0\"): %.3f\n", e->forced_greedy);
     printf("  %-12s %8s %8s %8s\n", "difficulty", "pass@1", "greedy", "length");
     for (int t = 0; t < 16; t++) if (e->diff_n[t])
         printf("  %-12d %8.3f %8.3f %8.1f\n", t, e->diff_pass1[t], e->diff_greedy[t], e->diff_len[t]);
