@@ -2729,10 +2729,12 @@ static void cmd_distill(int argc, char **argv) {
 
 // ./r1 pipeline: the whole recipe (R1 sections 2.2-2.4) end to end, then the results table
 static void cmd_pipeline(int argc, char **argv) {
-    const char *dir = "runs/pipeline";
+    const char *dir = "runs/pipeline", *base = NULL, *zero = NULL;
     int seed = 1, json = 0, eval_prompts = 300, eval_k = 8, scale = 100;
     Option o[] = {
         { "out", 's', &dir, 0, 0, "folder for every stage's run" },
+        { "base", 's', &base, 0, 0, "use this base model instead of pretraining one" },
+        { "zero", 's', &zero, 0, 0, "use this R1-Zero model instead of training one" },
         { "seed", 'i', &seed, 0, 1e9, "seed of every stage" },
         { "eval-prompts", 'i', &eval_prompts, 1, 1e6, "held-out prompts in the final table" },
         { "eval-k", 'i', &eval_k, 1, 64, "samples per prompt in the final table" },
@@ -2755,11 +2757,13 @@ static void cmd_pipeline(int argc, char **argv) {
     TrainOptions t = pretrain_defaults();
     t.out = p[BASE]; t.seed = seed; t.steps = SCALED(t.steps); t.warmup = imin(t.warmup, t.steps);
     Data corpus = load_corpus(t.data, find_preset(t.preset)->cfg.context);
-    model_free(train_lm(&t, &corpus, "pipeline: pretrain base"));
+    if (base) snprintf(ck[BASE], sizeof ck[BASE], "%s", base);
+    else model_free(train_lm(&t, &corpus, "pipeline: pretrain base"));
     // 2. R1-Zero: RL straight from the base (section 2.2)
     GrpoOptions g = grpo_defaults();
     g.init = ck[BASE]; g.out = p[ZERO]; g.seed = seed; g.steps = SCALED(g.steps); g.eval_every = 0;
-    model_free(grpo_train(&g));
+    if (zero) snprintf(ck[ZERO], sizeof ck[ZERO], "%s", zero);
+    else model_free(grpo_train(&g));
     // 3. cold start: SFT of the base on a few hundred clean chains of thought (section 2.3.1)
     Data cold = load_sft("tiny_data/coldstart.txt", find_preset(t.preset)->cfg.context);
     TrainOptions s = pretrain_defaults();
