@@ -2490,7 +2490,7 @@ static void cmd_gen(int argc, char **argv) {
 
 static TrainOptions pretrain_defaults(void) {
     TrainOptions t = { "tiny_data/pretrain.txt", "runs/base", "teacher", NULL, 2500, 64, 100, 1337, 50, 500, 0,
-                       2e-3f, 2e-4f, 0.1f, 1.0f, 1e-3f, 0.0f };
+                       2e-3f, 2e-4f, 0.1f, 1.0f, 1e-2f, 0.0f };
     return t;
 }
 
