@@ -247,7 +247,7 @@ static int write_check(char *out, const int *d, int m, int written, const char *
 
 // the full response text of problem p in the given style. The chain is the same in both careful
 // styles (so every digit sits at the same place); the checked style then checks both columns.
-// switch_lang: the second half is written in the other language (the "language mixing" of R1).
+// switch_lang: the checks are written in the other language (the "language mixing" of R1).
 static void write_response(const Problem *p, int style, float slip_prob, int switch_lang, Rng *r, char *out) {
     int o = sprintf(out, "<think>");
     if (style != STYLE_DIRECT) {
