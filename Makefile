@@ -21,6 +21,13 @@ test_r1: test_r1.c r1.c
 test: test_r1
 	./test_r1
 
+# throughput of r1 and of the PyTorch reference (ref/bench_ref.py) on the teacher and student presets
+tools/bench: tools/bench.c r1.c
+	$(CC) $(CFLAGS) -o $@ tools/bench.c $(LDLIBS)
+
+bench: tools/bench
+	./tools/bench
+
 # the whole test suite under AddressSanitizer and UndefinedBehaviorSanitizer (leak checks off: the
 # error-path tests exit from forked children while OpenMP threads run, which LeakSanitizer reports)
 test-asan: test_r1.c r1.c
@@ -29,7 +36,7 @@ test-asan: test_r1.c r1.c
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 ./test_r1_asan
 
 clean:
-	rm -f r1 test_r1 test_r1_asan
+	rm -f r1 test_r1 test_r1_asan tools/bench
 
 
 # the R1-Zero "aha moment": pretrain the base model if it is missing, run R1-Zero, draw the figures
@@ -43,4 +50,4 @@ plots:
 	gnuplot -e "run='runs/zero'" tools/plots.gp
 	@echo "wrote runs/zero/accuracy.png runs/zero/length.png runs/zero/reflection.png"
 
-.PHONY: test test-asan clean aha plots
+.PHONY: test test-asan clean aha plots bench
