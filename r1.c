@@ -1075,13 +1075,15 @@ static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const La
 // [c ; k_rope] = W_KVA h, RoPE on k_rope (one key shared by all heads), c RMS-normed
 // [k_nope ; v] = W_KVB c per head;  k = [k_nope ; k_rope];  softmax(q k / sqrt(dn + dr)) v;  W_O
 
-typedef struct {          // the KV cache of generation: per layer keys [B,T,NH,dqk] and values [B,T,NH,dv]
-    float *k[MAX_LAYERS], *v[MAX_LAYERS];
+typedef struct {          // the KV cache of generation, per layer and per (row, head):
+    float *k[MAX_LAYERS]; // keys transposed, [B,NH,dqk,T]: the scores of a query run over positions with unit stride
+    float *v[MAX_LAYERS]; // values [B,NH,T,dv]
     int B, T;
     int *row;             // [B] the cache row of each row of the current batch (finished rows drop out)
 } KVCache;
 
 // y[B,NH*HV] <- q[B,NH*HS] at position pos against the cached keys and values 0..pos of cache row row[b]
+// (kc [rows,NH,HS,Tc], vc [rows,NH,Tc,HV])
 static void attention_decode(float *y, const float *q, const float *kc, const float *vc, const int *row, int B,
                              int Tc, int pos, int NH, int HS, int HV) {
     float scale = 1.0f / sqrtf((float)HS);
@@ -1090,21 +1092,26 @@ static void attention_decode(float *y, const float *q, const float *kc, const fl
         for (int h = 0; h < NH; h++) {
             float a[1024];  // pos < context <= 1024
             const float *qt = q + ((size_t)b * NH + h) * HS;
-            float maxv = -INFINITY, sum = 0.0f;
-            for (int t2 = 0; t2 <= pos; t2++) {
-                const float *kt = kc + (((size_t)row[b] * Tc + t2) * NH + h) * HS;
-                float s = 0.0f;
-                #pragma omp simd reduction(+:s)
-                for (int i = 0; i < HS; i++) s += qt[i] * kt[i];
-                a[t2] = s * scale;
-                if (a[t2] > maxv) maxv = a[t2];
+            const float *kT = kc + ((size_t)row[b] * NH + h) * HS * Tc;
+            const float *vh = vc + ((size_t)row[b] * NH + h) * Tc * HV;
+            // scores q . k_t2 for t2 <= pos, vectorised over t2
+            for (int t2 = 0; t2 <= pos; t2++) a[t2] = 0.0f;
+            for (int i = 0; i < HS; i++) {
+                float qi = qt[i] * scale;
+                const float *kcol = kT + (size_t)i * Tc;
+                #pragma omp simd
+                for (int t2 = 0; t2 <= pos; t2++) a[t2] += qi * kcol[t2];
             }
+            float maxv = -INFINITY, sum = 0.0f;
+            for (int t2 = 0; t2 <= pos; t2++) if (a[t2] > maxv) maxv = a[t2];
             for (int t2 = 0; t2 <= pos; t2++) { a[t2] = expf(a[t2] - maxv); sum += a[t2]; }
+            for (int t2 = 0; t2 <= pos; t2++) a[t2] /= sum;
             float *o = y + ((size_t)b * NH + h) * HV;
             for (int i = 0; i < HV; i++) o[i] = 0.0f;
             for (int t2 = 0; t2 <= pos; t2++) {
-                const float *vt = vc + (((size_t)row[b] * Tc + t2) * NH + h) * HV;
-                for (int i = 0; i < HV; i++) o[i] += a[t2] / sum * vt[i];
+                const float *vt = vh + (size_t)t2 * HV;
+                #pragma omp simd
+                for (int i = 0; i < HV; i++) o[i] += a[t2] * vt[i];
             }
         }
     }
@@ -1133,10 +1140,14 @@ static void mla_forward(float *out, LayerActs *A, const LayerParams *L, const Co
         }
     }
     if (cache) {
+        int Tc = cache->T;
         for (int b = 0; b < B; b++) {
-            size_t at = (size_t)cache->row[b] * cache->T + pos;
-            memcpy(cache->k[layer] + at * NH * dqk, A->k + (size_t)b * NH * dqk, NH * dqk * sizeof(float));
-            memcpy(cache->v[layer] + at * NH * dv, A->v + (size_t)b * NH * dv, NH * dv * sizeof(float));
+            for (int h = 0; h < NH; h++) {
+                size_t rh = (size_t)cache->row[b] * NH + h;
+                const float *k = A->k + ((size_t)b * NH + h) * dqk;
+                for (int i = 0; i < dqk; i++) cache->k[layer][(rh * dqk + i) * Tc + pos] = k[i];
+                memcpy(cache->v[layer] + (rh * Tc + pos) * dv, A->v + ((size_t)b * NH + h) * dv, dv * sizeof(float));
+            }
         }
         attention_decode(A->y, A->q, cache->k[layer], cache->v[layer], cache->row, B, cache->T, pos, NH, dqk, dv);
     } else {
