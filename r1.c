@@ -67,9 +67,10 @@ static double now_seconds(void) {
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
+// the threads a loop may split over: all of them, or 1 inside a parallel region (which has them busy)
 static int n_threads(void) {
 #ifdef _OPENMP
-    return omp_get_max_threads();
+    return omp_in_parallel() ? 1 : omp_get_max_threads();
 #else
     return 1;
 #endif
@@ -622,13 +623,30 @@ static void rope_backward(float *dx, int N, int T, int pos0, int H, int hs, int 
 
 // ---- causal attention per head (MLA's keys already assembled: [k_nope ; shared k_rope])
 // Each (batch, head) works on a transposed copy of its keys (and values, backward) so that the
-// inner loops run over key positions with unit stride and vectorise.
+// inner loops run over key positions with unit stride and vectorise; dot products against 16 keys
+// at a time keep their sums in registers (KEY_BLOCK; the copies are padded to whole blocks).
 
-// dst[D,T] = the D-vectors of (b, h) at stride NH*D in src[B,T,NH,D], transposed
-static void gather_transposed(float *dst, const float *src, int b, int h, int T, int NH, int D) {
+#define KEY_BLOCK 16
+static int key_blocks_len(int T) { return (T + KEY_BLOCK - 1) / KEY_BLOCK * KEY_BLOCK; }
+
+// dst[D,Tp] = the D-vectors of (b, h) at stride NH*D in src[B,T,NH,D], transposed (columns T..Tp-1 untouched)
+static void gather_transposed(float *dst, int Tp, const float *src, int b, int h, int T, int NH, int D) {
     for (int t = 0; t < T; t++) {
         const float *x = src + (((size_t)b * T + t) * NH + h) * D;
-        for (int i = 0; i < D; i++) dst[(size_t)i * T + t] = x[i];
+        for (int i = 0; i < D; i++) dst[(size_t)i * Tp + t] = x[i];
+    }
+}
+
+// out[t2] = x . colsT[:, t2] for t2 <= t, where colsT is [D,Tp] (Tp a whole number of blocks)
+static void dot_columns(float *out, const float *x, const float *colsT, int Tp, int D, int t) {
+    for (int j0 = 0; j0 <= t; j0 += KEY_BLOCK) {
+        float acc[KEY_BLOCK] = {0};
+        for (int i = 0; i < D; i++) {
+            const float *c = colsT + (size_t)i * Tp + j0;
+            #pragma omp simd
+            for (int j = 0; j < KEY_BLOCK; j++) acc[j] += x[i] * c[j];
+        }
+        for (int j = 0; j < KEY_BLOCK && j0 + j <= t; j++) out[j0 + j] = acc[j];
     }
 }
 
@@ -642,19 +660,17 @@ static void attention_forward(float *out, float *att, const float *q, const floa
     #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
-            float *kT = mallocCheck((size_t)HS * T * sizeof(float)); // keys of (b,h), [HS,T]
-            gather_transposed(kT, k, b, h, T, NH, HS);
+            int Tp = key_blocks_len(T);
+            float *kT = mallocCheck((size_t)HS * (Tp + 1) * sizeof(float)); // keys of (b,h), [HS,Tp], zero padded,
+            float *qs = kT + (size_t)HS * Tp;                                 // then the scaled query [HS]
+            gather_transposed(kT, Tp, k, b, h, T, NH, HS);
             for (int t = 0; t < T; t++) {
                 const float *qt = q + (((size_t)b * T + t) * NH + h) * HS;
                 float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                // scores q_t . k_t2 for t2 <= t
-                for (int t2 = 0; t2 < T; t2++) a[t2] = 0.0f;
-                for (int i = 0; i < HS; i++) {
-                    float qi = qt[i] * scale;
-                    const float *kcol = kT + (size_t)i * T;
-                    #pragma omp simd
-                    for (int t2 = 0; t2 <= t; t2++) a[t2] += qi * kcol[t2];
-                }
+                // scores q_t . k_t2 / sqrt(HS) for t2 <= t
+                for (int i = 0; i < HS; i++) qs[i] = qt[i] * scale;
+                for (int t2 = t + 1; t2 < T; t2++) a[t2] = 0.0f;
+                dot_columns(a, qs, kT, Tp, HS, t);
                 // softmax over t2 <= t
                 float maxv = -INFINITY, sum = 0.0f;
                 for (int t2 = 0; t2 <= t; t2++) if (a[t2] > maxv) maxv = a[t2];
@@ -685,8 +701,9 @@ static void attention_backward(float *dq, float *dk, float *dv, float *datt, con
     #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
-            float *vT = mallocCheck((size_t)HV * T * sizeof(float)); // values of (b,h), [HV,T]
-            gather_transposed(vT, v, b, h, T, NH, HV);
+            int Tp = key_blocks_len(T);
+            float *vT = mallocCheck((size_t)HV * Tp * sizeof(float)); // values of (b,h), [HV,Tp], zero padded
+            gather_transposed(vT, Tp, v, b, h, T, NH, HV);
             for (int t = 0; t < T; t++) {
                 size_t qi = ((size_t)b * T + t) * NH + h;
                 for (int i = 0; i < HS; i++) { dq[qi * HS + i] = 0.0f; dk[qi * HS + i] = 0.0f; }
@@ -698,12 +715,7 @@ static void attention_backward(float *dq, float *dk, float *dv, float *datt, con
                 float *da = datt + (((size_t)b * NH + h) * T + t) * T;
                 const float *dy = dout + qi * HV;
                 // through the weighted sum of values: da = dy . v_t2,  dv_t2 += a_t2 dy
-                for (int t2 = 0; t2 <= t; t2++) da[t2] = 0.0f;
-                for (int i = 0; i < HV; i++) {
-                    const float *vcol = vT + (size_t)i * T;
-                    #pragma omp simd
-                    for (int t2 = 0; t2 <= t; t2++) da[t2] += dy[i] * vcol[t2];
-                }
+                dot_columns(da, dy, vT, Tp, HV, t);
                 float dsum = 0.0f;
                 for (int t2 = 0; t2 <= t; t2++) {
                     float *dvt = dv + (((size_t)b * T + t2) * NH + h) * HV;
@@ -918,7 +930,7 @@ static void model_ensure_acts(Model *m, int B, int T) {
             A->eg = mallocCheck((size_t)N * K * F * fsz); A->eout = mallocCheck((size_t)N * K * C * fsz);
         }
     }
-    int wk = imax(widest, K * C);
+    int wk = imax(widest, K * imax(C, c->d_ff_expert));
     m->x_final = mallocCheck((size_t)N * C * fsz); m->hf = mallocCheck((size_t)N * C * fsz);
     m->rstdf = mallocCheck((size_t)N * fsz);
     m->logits = mallocCheck((size_t)N * c->vocab * fsz); m->dlogits = mallocCheck((size_t)N * c->vocab * fsz);
@@ -976,6 +988,8 @@ static void moe_forward(float *out, LayerActs *A, const LayerParams *L, const fl
             memcpy(A->xg + (size_t)slot * C, h + (size_t)n * C, C * sizeof(float));
         }
     }
+    // the experts are independent: each thread takes whole experts (their loops then run on that thread alone)
+    #pragma omp parallel for schedule(dynamic, 1)
     for (int e = 0; e < E; e++) {
         int o = A->expert_off[e], ne = A->expert_off[e + 1] - o;
         if (ne == 0) continue;
@@ -1022,7 +1036,7 @@ static float balance_loss(float *ds, const LayerActs *A, float alpha, int B, int
 }
 
 // dh[N,C] += gradient of moe_forward's output; grads into G. The top-k choice is a constant.
-// scratch: dsl, dxg [N*K,C] (per-slot output and input gradients), dg, da, db [N,F], ds [N,E]
+// scratch: dsl, dxg [N*K,C] (per-slot output and input gradients), dg, da, db [N*K,F], ds [N,E]
 static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const LayerParams *L, const float *dout,
                          const float *h, float alpha, int B, int T, int C, int E, int K, int F,
                          float *dsl, float *dxg, float *dg, float *da, float *db, float *ds) {
@@ -1051,13 +1065,15 @@ static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const La
     // through the sigmoid and the router matmul
     for (size_t i = 0; i < (size_t)N * E; i++) ds[i] *= A->s[i] * (1.0f - A->s[i]);
     matmul_backward(dh, G->router, ds, h, L->router, N, C, E);
-    // each expert on its gathered tokens
+    // each expert on its gathered tokens, whole experts per thread (scratch rows o.. are the expert's own)
     memset(dxg, 0, (size_t)N * K * C * sizeof(float));
+    #pragma omp parallel for schedule(dynamic, 1)
     for (int e = 0; e < E; e++) {
         int o = A->expert_off[e], ne = A->expert_off[e + 1] - o;
         if (ne == 0) continue;
         swiglu_backward(dxg + (size_t)o * C, G->ew1 + (size_t)e * F * C, G->ew3 + (size_t)e * F * C,
-                        G->ew2 + (size_t)e * C * F, dg, da, db, dsl + (size_t)o * C, A->xg + (size_t)o * C,
+                        G->ew2 + (size_t)e * C * F, dg + (size_t)o * F, da + (size_t)o * F, db + (size_t)o * F,
+                        dsl + (size_t)o * C, A->xg + (size_t)o * C,
                         A->ea + (size_t)o * F, A->eb + (size_t)o * F, A->eg + (size_t)o * F,
                         L->ew1 + (size_t)e * F * C, L->ew3 + (size_t)e * F * C, L->ew2 + (size_t)e * C * F, ne, C, F);
     }

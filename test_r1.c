@@ -293,8 +293,8 @@ static void moe_case(const char *label, float alpha, float rscale) {
     float *dout = mallocCheck((size_t)N * C * sizeof(float)), *dh = mallocCheck((size_t)N * C * sizeof(float));
     for (int i = 0; i < N * C; i++) dout[i] = rscale * mo_R[i];
     float *dsl = mallocCheck((size_t)N * K * C * sizeof(float)), *dxg = mallocCheck((size_t)N * K * C * sizeof(float));
-    float *dg = mallocCheck((size_t)N * F * sizeof(float)), *da = mallocCheck((size_t)N * F * sizeof(float));
-    float *db = mallocCheck((size_t)N * F * sizeof(float)), *ds = mallocCheck((size_t)N * E * sizeof(float));
+    float *dg = mallocCheck((size_t)N * K * F * sizeof(float)), *da = mallocCheck((size_t)N * K * F * sizeof(float));
+    float *db = mallocCheck((size_t)N * K * F * sizeof(float)), *ds = mallocCheck((size_t)N * E * sizeof(float));
     model_zero_grad(mo_m);
     mo_loss();
     LayerParams *L = &mo_m->params.layer[1], *G = &mo_m->grads.layer[1];
