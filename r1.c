@@ -650,6 +650,20 @@ static void dot_columns(float *out, const float *x, const float *colsT, int Tp, 
     }
 }
 
+// out[D] = sum over t2 <= t of w[t2] * rows[t2, :D], where rows is [*, ld] (ld a whole number of blocks):
+// 16 output dims at a time summed in registers
+static void weighted_rows(float *out, const float *w, const float *rows, int ld, int D, int t) {
+    for (int i0 = 0; i0 < D; i0 += KEY_BLOCK) {
+        float acc[KEY_BLOCK] = {0};
+        for (int t2 = 0; t2 <= t; t2++) {
+            const float *r = rows + (size_t)t2 * ld + i0;
+            #pragma omp simd
+            for (int j = 0; j < KEY_BLOCK; j++) acc[j] += w[t2] * r[j];
+        }
+        for (int j = 0; j < KEY_BLOCK && i0 + j < D; j++) out[i0 + j] = acc[j];
+    }
+}
+
 // out[B,T,NH,HV], att[B,NH,T,T] <- q,k[B,T,NH,HS], v[B,T,NH,HV]; scale 1/sqrt(HS)
 static void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                               int B, int T, int NH, int HS, int HV) {
@@ -661,9 +675,12 @@ static void attention_forward(float *out, float *att, const float *q, const floa
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
             int Tp = key_blocks_len(T);
+            int HVp = key_blocks_len(HV);
             float *kT = mallocCheck((size_t)HS * (Tp + 1) * sizeof(float)); // keys of (b,h), [HS,Tp], zero padded,
             float *qs = kT + (size_t)HS * Tp;                                 // then the scaled query [HS]
+            float *vp = mallocCheck((size_t)T * HVp * sizeof(float));         // values of (b,h), [T,HVp], zero padded
             gather_transposed(kT, Tp, k, b, h, T, NH, HS);
+            for (int t = 0; t < T; t++) memcpy(vp + (size_t)t * HVp, v + (((size_t)b * T + t) * NH + h) * HV, HV * sizeof(float));
             for (int t = 0; t < T; t++) {
                 const float *qt = q + (((size_t)b * T + t) * NH + h) * HS;
                 float *a = att + (((size_t)b * NH + h) * T + t) * T;
@@ -677,15 +694,9 @@ static void attention_forward(float *out, float *att, const float *q, const floa
                 for (int t2 = 0; t2 <= t; t2++) { a[t2] = expf(a[t2] - maxv); sum += a[t2]; }
                 for (int t2 = 0; t2 <= t; t2++) a[t2] /= sum;
                 // weighted sum of the values
-                float *o = out + (((size_t)b * T + t) * NH + h) * HV;
-                for (int i = 0; i < HV; i++) o[i] = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *vt = v + (((size_t)b * T + t2) * NH + h) * HV;
-                    #pragma omp simd
-                    for (int i = 0; i < HV; i++) o[i] += a[t2] * vt[i];
-                }
+                weighted_rows(out + (((size_t)b * T + t) * NH + h) * HV, a, vp, HVp, HV, t);
             }
-            free(kT);
+            free(kT); free(vp);
         }
     }
 }
@@ -1093,13 +1104,13 @@ static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const La
 
 typedef struct {          // the KV cache of generation, per layer and per (row, head):
     float *k[MAX_LAYERS]; // keys transposed, [B,NH,dqk,T]: the scores of a query run over positions with unit stride
-    float *v[MAX_LAYERS]; // values [B,NH,T,dv]
+    float *v[MAX_LAYERS]; // values [B,NH,T,dvp], each zero padded to dvp = a whole number of KEY_BLOCKs
     int B, T;
     int *row;             // [B] the cache row of each row of the current batch (finished rows drop out)
 } KVCache;
 
 // y[B,NH*HV] <- q[B,NH*HS] at position pos against the cached keys and values 0..pos of cache row row[b]
-// (kc [rows,NH,HS,Tc], vc [rows,NH,Tc,HV])
+// (kc [rows,NH,HS,Tc], vc [rows,NH,Tc,HVp] with HVp = key_blocks_len(HV))
 static void attention_decode(float *y, const float *q, const float *kc, const float *vc, const int *row, int B,
                              int Tc, int pos, int NH, int HS, int HV) {
     float scale = 1.0f / sqrtf((float)HS);
@@ -1109,7 +1120,7 @@ static void attention_decode(float *y, const float *q, const float *kc, const fl
             float a[1024];  // pos < context <= 1024
             const float *qt = q + ((size_t)b * NH + h) * HS;
             const float *kT = kc + ((size_t)row[b] * NH + h) * HS * Tc;
-            const float *vh = vc + ((size_t)row[b] * NH + h) * Tc * HV;
+            const float *vh = vc + ((size_t)row[b] * NH + h) * Tc * key_blocks_len(HV);
             // scores q . k_t2 for t2 <= pos, vectorised over t2
             for (int t2 = 0; t2 <= pos; t2++) a[t2] = 0.0f;
             for (int i = 0; i < HS; i++) {
@@ -1122,13 +1133,7 @@ static void attention_decode(float *y, const float *q, const float *kc, const fl
             for (int t2 = 0; t2 <= pos; t2++) if (a[t2] > maxv) maxv = a[t2];
             for (int t2 = 0; t2 <= pos; t2++) { a[t2] = expf(a[t2] - maxv); sum += a[t2]; }
             for (int t2 = 0; t2 <= pos; t2++) a[t2] /= sum;
-            float *o = y + ((size_t)b * NH + h) * HV;
-            for (int i = 0; i < HV; i++) o[i] = 0.0f;
-            for (int t2 = 0; t2 <= pos; t2++) {
-                const float *vt = vh + (size_t)t2 * HV;
-                #pragma omp simd
-                for (int i = 0; i < HV; i++) o[i] += a[t2] * vt[i];
-            }
+            weighted_rows(y + ((size_t)b * NH + h) * HV, a, vh, key_blocks_len(HV), HV, pos);
         }
     }
 }
@@ -1162,7 +1167,7 @@ static void mla_forward(float *out, LayerActs *A, const LayerParams *L, const Co
                 size_t rh = (size_t)cache->row[b] * NH + h;
                 const float *k = A->k + ((size_t)b * NH + h) * dqk;
                 for (int i = 0; i < dqk; i++) cache->k[layer][(rh * dqk + i) * Tc + pos] = k[i];
-                memcpy(cache->v[layer] + (rh * Tc + pos) * dv, A->v + ((size_t)b * NH + h) * dv, dv * sizeof(float));
+                memcpy(cache->v[layer] + (rh * Tc + pos) * key_blocks_len(dv), A->v + ((size_t)b * NH + h) * dv, dv * sizeof(float));
             }
         }
         attention_decode(A->y, A->q, cache->k[layer], cache->v[layer], cache->row, B, cache->T, pos, NH, dqk, dv);
@@ -1468,7 +1473,7 @@ static KVCache *kvcache_create(const Config *c, int B, int T) {
     kv->B = B; kv->T = T;
     for (int l = 0; l < c->n_layer; l++) {
         kv->k[l] = mallocCheck((size_t)B * T * c->n_head * (c->d_nope + c->d_rope) * sizeof(float));
-        kv->v[l] = mallocCheck((size_t)B * T * c->n_head * c->d_v * sizeof(float));
+        kv->v[l] = mallocCheck((size_t)B * T * c->n_head * key_blocks_len(c->d_v) * sizeof(float));
     }
     kv->row = mallocCheck(B * sizeof(int));
     return kv;
