@@ -50,15 +50,15 @@ static double train_flops_per_token(const Config *c, int T) {
 }
 
 // median seconds of one training step (zero grad, forward, cross-entropy, backward, clip, AdamW, bias update)
-static double bench_train(Model *m, int B, int T, int steps, int repeats) {
+static double bench_train(Model *m, int B, int T, int steps) {
     int N = B * T, V = m->cfg.vocab;
     int *inputs = mallocCheck((size_t)N * sizeof(int)), *targets = mallocCheck((size_t)N * sizeof(int));
     float *w = mallocCheck((size_t)N * sizeof(float));
     Rng rng = rng_seed(7);
     for (int i = 0; i < N; i++) { inputs[i] = N_SPECIAL + rng_int(&rng, V - N_SPECIAL); w[i] = 1.0f / N; }
     for (int i = 0; i < N; i++) targets[i] = i + 1 < N ? inputs[i + 1] : TOK_EOS;
-    double *dt = mallocCheck((size_t)steps * repeats * sizeof(double));
-    for (int s = -1; s < steps * repeats; s++) {  // step -1 warms up (allocations, caches)
+    double *dt = mallocCheck((size_t)steps * sizeof(double));
+    for (int s = -1; s < steps; s++) {  // step -1 warms up (allocations, caches)
         double t0 = now_seconds();
         model_zero_grad(m);
         model_forward(m, inputs, B, T, NULL, 0);
@@ -70,7 +70,7 @@ static double bench_train(Model *m, int B, int T, int steps, int repeats) {
         router_bias_update(m, 1e-2f);
         if (s >= 0) dt[s] = now_seconds() - t0;
     }
-    double med = median(dt, steps * repeats);
+    double med = median(dt, steps);
     free(inputs); free(targets); free(w); free(dt);
     return med;
 }
@@ -174,10 +174,16 @@ static int run_reference(const BenchOptions *o, const char *preset, double *trai
     return 1;
 }
 
+// the 1-minute load average: other processes on the machine slow every figure, OpenMP's barriers most
+static void print_load(const char *when) {
+    double load;
+    if (getloadavg(&load, 1) == 1) printf("load average %s: %.2f on %ld CPUs\n", when, load, sysconf(_SC_NPROCESSORS_ONLN));
+}
+
 typedef struct { const char *preset; double train, rollout, gflops, ref_train, ref_rollout, ref_gflops; int ref_ok; char why[256]; } Row;
 
 int main(int argc, char **argv) {
-    BenchOptions o = { n_threads(), 64, 128, 8, 16, 64, 5, 3, 0, "teacher,student", "train,rollout", "/usr/bin/python3" };
+    BenchOptions o = { n_threads(), 64, 128, 8, 16, 64, 3, 3, 0, "teacher,student", "train,rollout", "/usr/bin/python3" };
     Option opts[] = {
         { "threads", 'i', &o.threads, 1, 256, "threads for r1 (OpenMP) and for the reference" },
         { "batch", 'i', &o.batch, 1, 4096, "training sequences per step" },
@@ -185,8 +191,8 @@ int main(int argc, char **argv) {
         { "prompts", 'i', &o.prompts, 1, 1024, "rollout prompts" },
         { "generations", 'i', &o.generations, 1, 1024, "responses per prompt" },
         { "new-tokens", 'i', &o.new_tokens, 1, 1024, "tokens generated per response" },
-        { "steps", 'i', &o.steps, 1, 1000, "timed training steps per repeat" },
-        { "repeats", 'i', &o.repeats, 1, 100, "repeats (training: of the steps; rollout: of the whole rollout)" },
+        { "steps", 'i', &o.steps, 1, 1000, "timed training steps (r1 and the reference)" },
+        { "repeats", 'i', &o.repeats, 1, 100, "timed rollouts of r1 (the reference times 3)" },
         { "presets", 's', &o.presets, 0, 0, "comma-separated presets" },
         { "parts", 's', &o.parts, 0, 0, "what r1 measures: train, rollout or both (for profiling)" },
         { "python", 's', &o.python, 0, 0, "the python that has torch" },
@@ -198,13 +204,14 @@ int main(int argc, char **argv) {
     omp_set_num_threads(o.threads);
 #endif
     threads_init();
-    printf("r1 bench: %d threads; training %d x %d tokens, %d steps x %d repeats; rollout %d prompts x %d responses x %d new tokens, %d repeats\n",
-           o.threads, o.batch, o.seq, o.steps, o.repeats, o.prompts, o.generations, o.new_tokens, o.repeats);
+    printf("r1 bench: %d threads; training %d x %d tokens, median of %d steps; rollout %d prompts x %d responses x %d new tokens, median of %d\n",
+           o.threads, o.batch, o.seq, o.steps, o.prompts, o.generations, o.new_tokens, o.repeats);
 #ifdef USE_BLAS
     printf("OpenBLAS core %s | %s\n", openblas_get_corename(), openblas_get_config());
 #else
     printf("no BLAS: r1's own matmul loop\n");
 #endif
+    print_load("at the start");
     double peak = sgemm_peak(o.threads);
     printf("sgemm peak, 2048^3 on %d threads: %.1f GFLOP/s\n", o.threads, peak);
     fflush(stdout);
@@ -223,7 +230,7 @@ int main(int argc, char **argv) {
         double fpt = train_flops_per_token(&p->cfg, o.seq);
         if (strstr(o.parts, "train")) {
             Model *m = model_create(&p->cfg, p->name, 1);
-            double st = bench_train(m, o.batch, o.seq, o.steps, o.repeats);
+            double st = bench_train(m, o.batch, o.seq, o.steps);
             r->train = o.batch * o.seq / st;
             r->gflops = fpt * r->train / 1e9;
             printf("%s: %zu parameters, %.2f MFLOP per training token; r1 training step %.1f ms (%.0f tok/s, %.1f GFLOP/s)\n",
@@ -260,6 +267,7 @@ int main(int argc, char **argv) {
     printf("\nsgemm peak %.1f GFLOP/s on %d threads; r1 training reaches", peak, o.threads);
     for (int i = 0; i < n_rows; i++) printf(" %.1f%% (%s)", 100.0 * rows[i].gflops / peak, rows[i].preset);
     printf(" of it\n");
+    print_load("at the end");
     data_free(&prompts);
     return 0;
 }
