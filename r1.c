@@ -712,12 +712,14 @@ static void attention_backward(float *dq, float *dk, float *dv, float *datt, con
     #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
-            int Tp = key_blocks_len(T);
+            int Tp = key_blocks_len(T), HSp = key_blocks_len(HS);
             float *vT = mallocCheck((size_t)HV * Tp * sizeof(float)); // values of (b,h), [HV,Tp], zero padded
+            float *kp = mallocCheck((size_t)T * HSp * sizeof(float)); // keys of (b,h), [T,HSp], zero padded
             gather_transposed(vT, Tp, v, b, h, T, NH, HV);
             for (int t = 0; t < T; t++) {
                 size_t qi = ((size_t)b * T + t) * NH + h;
-                for (int i = 0; i < HS; i++) { dq[qi * HS + i] = 0.0f; dk[qi * HS + i] = 0.0f; }
+                memcpy(kp + (size_t)t * HSp, k + qi * HS, HS * sizeof(float));
+                for (int i = 0; i < HS; i++) dk[qi * HS + i] = 0.0f;
                 for (int i = 0; i < HV; i++) dv[qi * HV + i] = 0.0f;
             }
             for (int t = 0; t < T; t++) {
@@ -734,18 +736,17 @@ static void attention_backward(float *dq, float *dk, float *dv, float *datt, con
                     for (int i = 0; i < HV; i++) dvt[i] += a[t2] * dy[i];
                     dsum += a[t2] * da[t2];
                 }
-                // through the softmax and the scaled dot products
+                // through the softmax (ds = a (da - sum a da) / sqrt(HS), kept in da) and the dot products:
+                // dq_t = sum ds_t2 k_t2,  dk_t2 += ds_t2 q_t
+                for (int t2 = 0; t2 <= t; t2++) da[t2] = a[t2] * (da[t2] - dsum) * scale;
+                weighted_rows(dq + qi * HS, da, kp, HSp, HS, t);
                 for (int t2 = 0; t2 <= t; t2++) {
-                    size_t ki = ((size_t)b * T + t2) * NH + h;
-                    float ds = a[t2] * (da[t2] - dsum) * scale;
+                    float *dkt = dk + (((size_t)b * T + t2) * NH + h) * HS;
                     #pragma omp simd
-                    for (int i = 0; i < HS; i++) {
-                        dq[qi * HS + i] += ds * k[ki * HS + i];
-                        dk[ki * HS + i] += ds * q[qi * HS + i];
-                    }
+                    for (int i = 0; i < HS; i++) dkt[i] += da[t2] * q[qi * HS + i];
                 }
             }
-            free(vT);
+            free(vT); free(kp);
         }
     }
 }
@@ -1496,18 +1497,29 @@ static int sample_token(const float *logits, int V, float temperature, Rng *rng)
     return best;
 }
 
+// a model sharing m's parameters but with activations of its own (freed with acts_free), so that
+// threads can run forwards side by side
+static Model model_view(const Model *m) {
+    Model v = *m;
+    memset(v.acts, 0, sizeof v.acts);
+    v.x_final = v.hf = v.rstdf = v.logits = v.dlogits = v.dx = v.dh = v.datt = NULL;
+    v.dbuf1 = v.dbuf2 = v.dbuf3 = v.dbuf4 = v.dbuf5 = v.dbuf6 = NULL;
+    v.tokens = NULL;
+    v.cap_N = 0; v.cap_att = 0;
+    return v;
+}
+
 // seqs[B,max_len]: on entry rows hold their prompts (prompt_len[b] tokens); on return the sampled
-// responses follow and seq_len[b] is the total length. Stops a row at <eos> or max_len.
-static void generate(Model *m, int *seqs, const int *prompt_len, int *seq_len, int B, int max_len,
-                     float temperature, Rng *rng) {
+// responses follow and seq_len[b] is the total length. Stops a row at max_len, and at <eos> if
+// stop_at_eos. One thread's rows: the caller checked that the prompts fit.
+static void generate_rows(Model *m, int *seqs, const int *prompt_len, int *seq_len, int B, int max_len,
+                          float temperature, int stop_at_eos, Rng *rng) {
     const Config *c = &m->cfg;
-    if (max_len > c->context) max_len = c->context;
     KVCache *kv = kvcache_create(c, B, max_len);
     int *active = mallocCheck(B * sizeof(int)), *tok = mallocCheck(B * sizeof(int));
     int n_active = 0;
     for (int b = 0; b < B; b++) {
         seq_len[b] = prompt_len[b];
-        if (prompt_len[b] < 1 || prompt_len[b] >= max_len) die("prompt of %d tokens does not fit the context %d", prompt_len[b], max_len);
         active[n_active++] = b;
     }
     for (int pos = 0; pos < max_len - 1 && n_active > 0; pos++) {
@@ -1520,12 +1532,40 @@ static void generate(Model *m, int *seqs, const int *prompt_len, int *seq_len, i
             int t = sample_token(m->logits + (size_t)i * c->vocab, c->vocab, temperature, rng);
             seqs[(size_t)b * max_len + pos + 1] = t;
             seq_len[b] = pos + 2;
-            if (t != TOK_EOS && pos + 2 < max_len) active[still++] = b;
+            if ((t != TOK_EOS || !stop_at_eos) && pos + 2 < max_len) active[still++] = b;
         }
         n_active = still;
     }
     free(active); free(tok);
     kvcache_free(kv);
+}
+
+// generate_rows on all threads: the rows are independent, so each thread takes a block of them with
+// its own activations, KV cache and random stream (seeded from rng). A decoding step then needs no
+// synchronisation between threads. The same seed and thread count give the same samples.
+static void generate_threads(Model *m, int *seqs, const int *prompt_len, int *seq_len, int B, int max_len,
+                             float temperature, int stop_at_eos, Rng *rng) {
+    if (max_len > m->cfg.context) max_len = m->cfg.context;
+    for (int b = 0; b < B; b++)
+        if (prompt_len[b] < 1 || prompt_len[b] >= max_len) die("prompt of %d tokens does not fit the context %d", prompt_len[b], max_len);
+    int nt = imin(n_threads(), B);
+    Rng streams[256];
+    if (nt > 256) nt = 256;
+    for (int t = 0; t < nt; t++) streams[t] = rng_seed(rng_u32(rng));
+    #pragma omp parallel for schedule(static) num_threads(nt)
+    for (int t = 0; t < nt; t++) {
+        int b0 = (int)((long)B * t / nt), b1 = (int)((long)B * (t + 1) / nt);
+        Model view = model_view(m);
+        generate_rows(&view, seqs + (size_t)b0 * max_len, prompt_len + b0, seq_len + b0, b1 - b0, max_len,
+                      temperature, stop_at_eos, &streams[t]);
+        acts_free(&view);
+    }
+}
+
+// the generation of sampling, evaluation and GRPO: every row stops at <eos> or max_len
+static void generate(Model *m, int *seqs, const int *prompt_len, int *seq_len, int B, int max_len,
+                     float temperature, Rng *rng) {
+    generate_threads(m, seqs, prompt_len, seq_len, B, max_len, temperature, 1, rng);
 }
 
 // ----------------------------------------------------------------------------

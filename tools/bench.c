@@ -75,45 +75,38 @@ static double bench_train(Model *m, int B, int T, int steps) {
     return med;
 }
 
-// seconds of one rollout as generate() does it, except that no row stops early: n = P*G rows, the
-// prompts fed through the KV cache one position at a time, then exactly M sampled tokens per row
-static double rollout_once(Model *m, const Data *d, int P, int G, int M, Rng *rng) {
-    const Config *c = &m->cfg;
+// one rollout as GRPO's generate() does it, except that no row stops at <eos>: n = P*G rows (each
+// prompt repeated G times), the prompts fed through the KV cache one position at a time, then new
+// tokens up to max_len = the longest prompt + M (the prompts of tiny_data/rl_train.txt all have the
+// same length: exactly M new tokens per row). Returns the seconds; *new_tokens counts them.
+static double rollout_once(Model *m, const Data *d, int P, int G, int M, Rng *rng, long *new_tokens) {
     int n = P * G, max_len = 0;
-    int *plen = mallocCheck(n * sizeof(int)), *tok = mallocCheck(n * sizeof(int)), *active = mallocCheck(n * sizeof(int));
+    int *plen = mallocCheck(n * sizeof(int)), *slen = mallocCheck(n * sizeof(int));
     for (int i = 0; i < n; i++) { plen[i] = d->len[(i / G) % d->n]; max_len = imax(max_len, plen[i] + M); }
-    if (max_len > c->context) die("bench: prompts + %d new tokens exceed the context %d", M, c->context);
+    if (max_len > m->cfg.context) die("bench: prompts + %d new tokens exceed the context %d", M, m->cfg.context);
     int *seqs = mallocCheck((size_t)n * max_len * sizeof(int));
     for (int i = 0; i < n; i++) memcpy(seqs + (size_t)i * max_len, d->ids[(i / G) % d->n], plen[i] * sizeof(int));
     double t0 = now_seconds();
-    KVCache *kv = kvcache_create(c, n, max_len);
-    int n_active = n;
-    for (int i = 0; i < n; i++) active[i] = i;
-    for (int pos = 0; n_active > 0; pos++) {
-        for (int i = 0; i < n_active; i++) { tok[i] = seqs[(size_t)active[i] * max_len + pos]; kv->row[i] = active[i]; }
-        model_forward(m, tok, n_active, 1, kv, pos);
-        int still = 0;
-        for (int i = 0; i < n_active; i++) {
-            int b = active[i];
-            if (pos + 1 < plen[b]) { active[still++] = b; continue; }
-            seqs[(size_t)b * max_len + pos + 1] = sample_token(m->logits + (size_t)i * c->vocab, c->vocab, 1.0f, rng);
-            if (pos + 1 < plen[b] + M - 1) active[still++] = b;  // M new tokens: positions plen .. plen+M-1
-        }
-        n_active = still;
-    }
-    kvcache_free(kv);
+    generate_threads(m, seqs, plen, slen, n, max_len, 1.0f, 0, rng);
     double dt = now_seconds() - t0;
-    free(plen); free(tok); free(active); free(seqs);
+    *new_tokens = 0;
+    for (int i = 0; i < n; i++) *new_tokens += slen[i] - plen[i];
+    free(plen); free(slen); free(seqs);
     return dt;
 }
 
+// median new tokens per second over repeats rollouts
 static double bench_rollout(Model *m, const Data *d, int P, int G, int M, int repeats) {
     Rng rng = rng_seed(11);
-    double *dt = mallocCheck((size_t)repeats * sizeof(double));
-    rollout_once(m, d, P, G, M, &rng);  // warm-up
-    for (int r = 0; r < repeats; r++) dt[r] = rollout_once(m, d, P, G, M, &rng);
-    double med = median(dt, repeats);
-    free(dt);
+    double *rate = mallocCheck((size_t)repeats * sizeof(double));
+    long n_new;
+    rollout_once(m, d, P, G, M, &rng, &n_new);  // warm-up
+    for (int r = 0; r < repeats; r++) {
+        double dt = rollout_once(m, d, P, G, M, &rng, &n_new);
+        rate[r] = n_new / dt;
+    }
+    double med = median(rate, repeats);
+    free(rate);
     return med;
 }
 
@@ -240,9 +233,9 @@ int main(int argc, char **argv) {
         }
         if (strstr(o.parts, "rollout")) {
             Model *m = model_create(&p->cfg, p->name, 1);
-            double sr = bench_rollout(m, &prompts, o.prompts, o.generations, o.new_tokens, o.repeats);
-            r->rollout = (double)o.prompts * o.generations * o.new_tokens / sr;
-            printf("%s: r1 rollout %.1f ms (%.0f new tok/s)\n", p->name, sr * 1e3, r->rollout);
+            r->rollout = bench_rollout(m, &prompts, o.prompts, o.generations, o.new_tokens, o.repeats);
+            printf("%s: r1 rollout %.1f ms (%.0f new tok/s)\n", p->name,
+                   1e3 * o.prompts * o.generations * o.new_tokens / r->rollout, r->rollout);
             fflush(stdout);
             model_free(m);
         }
