@@ -1580,6 +1580,23 @@ static int response_reflects(const char *response) {
     return 0;
 }
 
+// repetition (rejection sampling drops it): the same column sum "a+b+...=s" written twice in the think span
+static int response_repeats(const char *response) {
+    const char *p = strstr(response, "<think>"), *end;
+    if (!p) return 0;
+    p += 7;
+    end = strstr(p, "</think>");
+    if (!end) end = p + strlen(p);
+    for (const char *a = p; a < end; a++) {
+        if (a != p && a[-1] != ' ') continue;                   // a starts a chunk
+        size_t la = strcspn(a, " <");
+        if (a + la > end || !memchr(a, '=', la)) continue;      // only equations count
+        for (const char *b = a + la; b < end; b++)
+            if (b[-1] == ' ' && strcspn(b, " <") == la && strncmp(a, b, la) == 0) return 1;
+    }
+    return 0;
+}
+
 // the integer in the last <answer>, for majority voting; returns 0 if there is none
 static int response_answer(const char *response, long *value) {
     for (long v = 0; v < 1000; v++) if (reward_accuracy(response, v) > 0) { *value = v; return 1; }
@@ -1745,7 +1762,7 @@ static void rollout_text(const Rollouts *r, int i, char *out) {
 
 typedef struct {
     float correct, format, language;  // the three rule rewards
-    int style, reflects, len, has_answer;
+    int style, reflects, repeats, len, has_answer;
     long answer;
 } Judgement;
 
@@ -1756,6 +1773,7 @@ static Judgement judge(const char *response, int len, long truth, int lang) {
     j.language = reward_language(response, lang);
     j.style = response_style(response);
     j.reflects = response_reflects(response);
+    j.repeats = response_repeats(response);
     j.len = len;
     j.has_answer = response_answer(response, &j.answer);
     return j;
@@ -2359,9 +2377,10 @@ static Model *grpo_train(const GrpoOptions *o) {
 // ----------------------------------------------------------------------------
 // 9. rejection sampling and distillation (R1 sections 2.3.3 and 2.4)
 
-// a response is kept for SFT when it is correct, well formed, in one language and not over-long
+// a response is kept for SFT when it is correct, well formed, in one language, not over-long and
+// not repetitive
 static int rejection_keep(const Judgement *j, int max_len) {
-    return j->correct > 0.0f && j->format > 0.0f && j->language >= 1.0f && j->len <= max_len;
+    return j->correct > 0.0f && j->format > 0.0f && j->language >= 1.0f && j->len <= max_len && !j->repeats;
 }
 
 // toy non-reasoning data (the paper mixes in writing, QA, ...): the larger of two numbers, answered
@@ -2781,7 +2800,7 @@ static void cmd_pipeline(int argc, char **argv) {
     int kept = rejection_sample(m, &train, SCALED(1000), 4, 1.0f, 140, SCALED(100), p[REJ], (uint64_t)seed);
     printf("pipeline: rejection sampling kept %d traces -> %s\n", kept, p[REJ]);
     model_free(m);
-    if (kept == 0) die("pipeline: rejection sampling kept no trace; the reasoning RL model is too weak");
+    if (kept == 0) printf("pipeline: warning: no reasoning trace kept (the RL model is too weak); SFT on non-reasoning data only\n");
     // 6. SFT of the base on them (the paper retrains from the base), 7. the final RL over reasoning
     // and non-reasoning prompts (section 2.3.4)
     Data rej = load_sft(p[REJ], find_preset(t.preset)->cfg.context);
@@ -2806,7 +2825,7 @@ static void cmd_pipeline(int argc, char **argv) {
     char traces[700];
     snprintf(traces, sizeof traces, "%s/r1_traces.txt", dir);
     kept = rejection_sample(m, &train, SCALED(1500), 4, 1.0f, 140, SCALED(100), traces, (uint64_t)seed + 1);
-    if (kept == 0) die("pipeline: R1 produced no usable trace for distillation");
+    if (kept == 0) printf("pipeline: warning: R1 produced no usable trace; distillation sees non-reasoning data only\n");
     Data tr = load_sft(traces, m->cfg.context);
     s.init = ck[SBASE]; s.out = p[SSEQ]; s.data = traces; s.steps = SCALED(300);
     model_free(train_lm(&s, &tr, "pipeline: distill (sequence)"));

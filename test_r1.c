@@ -10,7 +10,8 @@ or from an independent re-derivation in this file, never from r1.c's own output.
 Sections: 1 gradient checks of every layer and of the whole model, 2 tokenizer, 3 generator,
 4 KV cache and generation, 5 checkpoints, 6 rewards, 7 GRPO loss, 8 data loading errors,
 9 option parsing errors, the optimizer pieces, 10 a short pretraining run (and a NaN stop),
-11 a toy GRPO loop, 12 determinism and resume. Failed table rows are detailed on stderr.
+11 a toy GRPO loop, 12 determinism and resume, 13 the R1 stages (SFT, rejection sampling,
+distillation, a tiny pipeline). Failed table rows are detailed on stderr.
 Runs in a few seconds on one thread (the tiny models are too small for threads to pay).
 */
 #define TESTING
@@ -1560,6 +1561,146 @@ static void test_grpo_loop(void) {
     model_free(m);
 }
 
+
+// ----------------------------------------------------------------------------
+// 13. the R1 stages: SFT masks the prompt, rejection sampling keeps what its rules say, the
+// distillation loss and its gradient, and a tiny pipeline end to end
+
+// distillation loss in double, written from its definition: per token w * (alpha T^2 KL(p_t || p_s) at
+// temperature T + (1 - alpha) CE(softmax(z_s), target))
+static double distill_ref(const float *zs, const float *zt, const int *targets, const float *w, int N, int V,
+                          double T, double alpha) {
+    double loss = 0.0;
+    for (int n = 0; n < N; n++) {
+        const float *s = zs + (size_t)n * V, *t = zt + (size_t)n * V;
+        double ls = 0.0, lt = 0.0, l1 = 0.0, kl = 0.0;
+        for (int i = 0; i < V; i++) { ls += exp(s[i] / T); lt += exp(t[i] / T); l1 += exp(s[i]); }
+        ls = log(ls); lt = log(lt); l1 = log(l1);
+        for (int i = 0; i < V; i++) kl += exp(t[i] / T - lt) * ((t[i] / T - lt) - (s[i] / T - ls));
+        loss += w[n] * (alpha * T * T * kl + (1.0 - alpha) * (l1 - s[targets[n]]));
+    }
+    return loss;
+}
+
+typedef struct { const char *dir; } PipelineArg;
+static void child_pipeline(const void *arg) {
+    const PipelineArg *a = arg;
+    char *argv[] = { "--out", (char *)a->dir, "--scale", "1", "--eval-prompts", "6", "--eval-k", "2" };
+    cmd_pipeline(8, argv);
+}
+
+static void test_stages(void) {
+    // SFT masks the prompt: every target after the prompt has weight 1/denom, every other none
+    const char *sp = tmp_path("sft.txt");
+    const char *sft = "e:12+34=\t<think></think><answer>046</answer><eos>\n"
+                      "j:51+76+12+85=\t<think>01+06+02+05=14 agari 1 05+07+01+08+01=22</think><answer>224</answer><eos>\n";
+    write_whole(sp, sft, strlen(sft));
+    Data d = load_sft(sp, 64);
+    const int B = 4;
+    Batcher bt = { &d, B, B * POOL_BATCHES, POOL_BATCHES, mallocCheck((size_t)B * POOL_BATCHES * sizeof(int)), rng_seed(5), 0 };
+    int inputs[4 * 64], targets[4 * 64], bad_rows = 0, rows_seen[2] = {0, 0};
+    float w[4 * 64], denom = 4.0f * 64;
+    for (int it = 0; it < 4; it++) {
+        int T = batcher_next(&bt, inputs, targets, w, denom);
+        for (int b = 0; b < B; b++) {
+            int doc = -1;  // which line this row holds: the one whose tokens it starts with
+            for (int i = 0; i < d.n; i++) if (memcmp(inputs + b * T, d.ids[i], (size_t)imin(T, d.len[i] - 1) * sizeof(int)) == 0) doc = i;
+            if (doc < 0) { bad_rows++; continue; }
+            rows_seen[doc]++;
+            int ids[64];
+            char prompt[64], bad;
+            snprintf(prompt, sizeof prompt, "%.*s", (int)strcspn(sft + (doc ? strcspn(sft, "\n") + 1 : 0), "\t"),
+                     sft + (doc ? strcspn(sft, "\n") + 1 : 0));
+            int lp = encode(prompt, ids, 64, &bad), len = d.len[doc];
+            for (int t = 0; t < T; t++) {
+                int response_target = t + 1 >= lp && t + 1 < len;  // the token predicted at t is ids[t+1]
+                float want = response_target ? 1.0f / denom : 0.0f;
+                if (w[b * T + t] != want || (t + 1 < len && targets[b * T + t] != d.ids[doc][t + 1])) bad_rows++;
+            }
+        }
+    }
+    check(bad_rows == 0 && rows_seen[0] > 0 && rows_seen[1] > 0, "SFT batches: loss weights 1/denom exactly on the response "
+          "targets, 0 on the prompt and padding (%d and %d rows of the two lines, %d bad positions)", rows_seen[0], rows_seen[1], bad_rows);
+    free(bt.pool);
+    data_free(&d);
+
+    // rejection sampling's rule, a table: prompt language English (0) unless stated, truth 224, max length 60
+    struct { const char *response; int lang, len, keep; const char *why; } rej[] = {
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 40, 1, "correct chain" },
+        { "<think></think><answer>224</answer><eos>", 0, 10, 1, "correct direct answer" },
+        { "<think>01+06+02+05=14 agari 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 1, 40, 1, "correct, Japanese prompt" },
+        { "<think>01+06+02+05=14 agari 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 40, 0, "wrong language" },
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 kensa 07 07 14 yosi 14</think><answer>224</answer><eos>", 0, 50, 0, "mixed languages" },
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>225</answer><eos>", 0, 40, 0, "wrong answer" },
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer>", 0, 39, 0, "no <eos>" },
+        { "01+06+02+05=14<answer>224</answer><eos>", 0, 20, 0, "no think span" },
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 61, 0, "over-long" },
+        { "<think>01+06+02+05=14 01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 50, 0, "repeats a column" },
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 check 07 07 14 okay 14</think><answer>224</answer><eos>", 0, 50, 1, "correct checked chain (07 07 is not an equation)" },
+    };
+    int n_rej = (int)(sizeof rej / sizeof rej[0]), wrong = 0;
+    for (int i = 0; i < n_rej; i++) {
+        Judgement j = judge(rej[i].response, rej[i].len, 224, rej[i].lang);
+        if (rejection_keep(&j, 60) != rej[i].keep) { wrong++; fprintf(stderr, "  rejection_keep wrong for: %s\n", rej[i].why); }
+    }
+    check(wrong == 0, "rejection_keep table: %d of %d cases right (correct, well formed, one language, <= max length, no repeated column)",
+          n_rej - wrong, n_rej);
+
+    // the distillation loss: value against the double re-derivation, gradient against its finite differences
+    const int N = 3, V = 9;
+    float zs[27], zt[27], dz[27], wd[3] = { 0.5f, 0.0f, 1.5f };
+    int tg[3] = { 2, 5, 8 };
+    Rng r = rng_seed(11);
+    fill_normal(zs, 27, 0.0f, 1.5f, &r);
+    fill_normal(zt, 27, 0.0f, 1.5f, &r);
+    double T = 2.0, alpha = 0.6;
+    float loss = distill_loss(dz, zs, zt, tg, wd, N, V, (float)T, (float)alpha);
+    double ref = distill_ref(zs, zt, tg, wd, N, V, T, alpha), max_err = 0.0, max_g = 0.0;
+    for (int i = 0; i < N * V; i++) {
+        float z0 = zs[i];
+        zs[i] = z0 + 1e-2f; double lp = distill_ref(zs, zt, tg, wd, N, V, T, alpha);
+        zs[i] = z0 - 1e-2f; double lm = distill_ref(zs, zt, tg, wd, N, V, T, alpha);
+        zs[i] = z0;
+        double fd = (lp - lm) / ((double)(z0 + 1e-2f) - (double)(z0 - 1e-2f));
+        max_err = fmax(max_err, fabs(fd - dz[i]));
+        max_g = fmax(max_g, fabs(fd));
+    }
+    check(fabs(loss - ref) < 1e-5 * fmax(1.0, fabs(ref)) && max_err < 1e-4 && max_g > 1e-2,
+          "distill_loss (T 2, alpha 0.6): value %.6f vs %.6f re-derived in double; gradient max|fd-an| %.2e (tol 1e-4, max|fd| %.2f)",
+          loss, ref, max_err, max_g);
+    float kl0 = distill_loss(dz, zt, zt, tg, wd, N, V, (float)T, 1.0f);
+    check(fabs(kl0) < 1e-6 && max_abs_f(dz, 27) < 1e-6, "distill_loss, alpha 1, student = teacher: loss %.2e, max|grad| %.2e (want 0)",
+          kl0, max_abs_f(dz, 27));
+
+    // a tiny pipeline end to end (1% of every stage's steps), in a child so that a failure is reported
+    char dir[300], err[4096], path[400];
+    snprintf(dir, sizeof dir, "%s/pipeline", tmp_root);
+    PipelineArg pa = { dir };
+    double t0 = now_seconds();
+    int st = run_child(child_pipeline, &pa, err, sizeof err);  // one thread: OpenMP's threads do not survive fork()
+    const char *stages[] = { "base", "zero", "coldstart", "reasoning_rl", "r1_sft", "r1", "student_base", "student_rl",
+                             "student_seq", "student_logit" };
+    int models = 0;
+    for (int i = 0; i < 10; i++) {
+        snprintf(path, sizeof path, "%s/%s/model.bin", dir, stages[i]);
+        FILE *f = fopen(path, "rb");
+        if (f) { models++; fclose(f); }
+    }
+    snprintf(path, sizeof path, "%s/results.txt", dir);
+    char *table = read_whole(path, NULL);
+    int rows = 0, good = 0;
+    for (char *line = table; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : line + strlen(line)) {
+        rows++;
+        float v[7];
+        char *nums = line + 30;  // after the 30-character label column
+        if (rows > 1 && strlen(line) > 30 && sscanf(nums, "%f %f %f %f %f %f %f", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]) == 7
+            && v[0] >= 0 && v[0] <= 1 && v[2] >= 0 && v[2] <= 1 && v[3] > 0 && v[6] >= 0 && v[6] <= 1) good++;
+    }
+    check(st == 0 && models == 10 && rows == 8 && good == 7, "tiny pipeline (--scale 1, %.0f s): exit status %d, %d of 10 stage "
+          "checkpoints, results table with %d lines of which %d well-formed model rows (want 8 and 7)%s%s",
+          now_seconds() - t0, st, models, rows, good, st ? ", stderr: " : "", st ? err : "");
+    free(table);
+}
 // ----------------------------------------------------------------------------
 
 int main(void) {
@@ -1593,6 +1734,7 @@ int main(void) {
     test_optimizer();
     test_training();
     test_grpo_loop();
+    test_stages();
     nftw(tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     printf("(%.1f s)\n", now_seconds() - t0);
     printf("%d passed, %d failed\n", n_pass, n_fail);
