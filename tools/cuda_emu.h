@@ -16,9 +16,10 @@ barrier has none: its other threads run as plain calls, and a barrier among them
 seen by every thread of the block (blocks run one at a time, so one copy per block at any moment).
 
 Checks that a GPU would not report clearly but that catch bugs here: a kernel argument that is a
-pointer must point into memory from cudaMalloc (a host pointer passed to a kernel is an error), and
+pointer must point into memory from cudaMalloc (a host pointer passed to a kernel is an error);
 __syncthreads must be reached by all threads of a block or by none (a thread that returns while
-others wait at a barrier is an error). Both print one line and exit.
+others wait at a barrier is an error); memory just past each allocation reads as NaN and must not be
+written. Each prints one line and exits.
 */
 #ifndef CUDA_EMU_H
 #define CUDA_EMU_H
@@ -52,6 +53,10 @@ dim3 blockDim, gridDim;
 typedef enum { cudaSuccess = 0, cudaErrorMemoryAllocation = 2, cudaErrorInvalidValue = 1 } cudaError_t;
 typedef enum { cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice } cudaMemcpyKind;
 
+// every allocation is followed by a guard of EMU_GUARD bytes 0xff (as floats: NaN). A kernel that reads
+// past the end gets NaN, which reaches the result even when multiplied by 0; one that writes past the
+// end is caught after the launch.
+#define EMU_GUARD 4096
 struct EmuAlloc { char *p; size_t n; };
 static EmuAlloc emu_allocs[256];
 static int emu_n_allocs = 0;
@@ -63,8 +68,9 @@ inline cudaError_t cudaGetDeviceCount(int *n) { *n = 1; return cudaSuccess; }
 
 inline cudaError_t cudaMalloc(void **p, size_t n) {
     if (emu_n_allocs == 256) return cudaErrorMemoryAllocation;
-    *p = malloc(n ? n : 1);
+    *p = malloc(n + EMU_GUARD);
     if (!*p) return cudaErrorMemoryAllocation;
+    memset((char *)*p + n, 0xff, EMU_GUARD);
     emu_allocs[emu_n_allocs++] = EmuAlloc{ (char *)*p, n };
     return cudaSuccess;
 }
@@ -84,11 +90,16 @@ inline cudaError_t cudaMemset(void *p, int v, size_t n) { memset(p, v, n); retur
 // is p inside a cudaMalloc allocation?
 static int emu_is_device(const void *p) {
     for (int i = 0; i < emu_n_allocs; i++)
-        if ((const char *)p >= emu_allocs[i].p && (const char *)p < emu_allocs[i].p + (emu_allocs[i].n ? emu_allocs[i].n : 1))
+        if ((const char *)p >= emu_allocs[i].p && (const char *)p <= emu_allocs[i].p + emu_allocs[i].n)
             return 1;
     return 0;
 }
 static void emu_fail(const char *msg) { fprintf(stderr, "cuda_emu: %s\n", msg); exit(1); }
+static void emu_check_guards(void) {
+    for (int i = 0; i < emu_n_allocs; i++)
+        for (size_t j = 0; j < EMU_GUARD; j++)
+            if ((unsigned char)emu_allocs[i].p[emu_allocs[i].n + j] != 0xff) emu_fail("a kernel wrote past the end of a device allocation");
+}
 template <typename T> static void emu_check_arg(T *p) {
     if (!emu_is_device(p)) emu_fail("a kernel argument points outside device memory");
 }
@@ -182,6 +193,7 @@ static void emu_launch(void (*kernel)(P...), dim3 grid, dim3 block, A... args) {
                 emu_run_block(nthreads);
             }
     emu_body = NULL;
+    emu_check_guards();
 }
 
 #endif

@@ -231,6 +231,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < (int)(sizeof at / sizeof at[0]); i++) test_attention(at[i][0], at[i][1], at[i][2], at[i][3], at[i][4]);
     // whole training steps
     test_training_step("tiny", 3, 16);
+    test_training_step("student", 2, 20);
     if (argc > 1 && strcmp(argv[1], "--teacher") == 0) test_training_step("teacher", 2, 24); // ~40 s emulated
     printf("(%.1f s)\n", now_seconds() - t0);
     printf("%d passed, %d failed\n", n_pass, n_fail);
