@@ -220,7 +220,7 @@ static void test_training_step(const char *preset, int B, int T) {
 static void test_generation(void) {
     const char *preset = "student";
     Model *m = model_create(&find_preset(preset)->cfg, preset, 11);
-    enum { NB = 3, L = 40 };
+    enum { NB = 3, L = 24 };
     int seqs[2][NB * L], slen[2][NB], plen[NB] = { 3, 5, 1 };
     for (int k = 0; k < 2; k++) {
         Rng r = rng_seed(5);
