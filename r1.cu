@@ -17,8 +17,9 @@ r1.c built with -DR1_CUDA sends four functions here, with the same arguments and
 
 Everything else (norms, RoPE, MoE routing, losses, the optimizer) stays the C code on the host.
 The pointers passed in are host pointers. The parameters live on the device: r1.c registers its
-parameter buffer once (cuda_register_params) and marks it changed after every update
-(cuda_params_changed); the device copy is refreshed once, at the next use. A weight is found on the
+parameter buffer once (cuda_register_params), marks it changed after every update
+(cuda_params_changed) and releases it with the model (cuda_free_params); the device copy is
+refreshed once, at the next use. A weight is found on the
 device by its offset in the registered buffer. Activations and gradients go up and down per call.
 
 Each kernel's comment names the C loop of r1.c it computes. The kernels are written to be read:

@@ -16,8 +16,10 @@ N(0,1), probabilities are in [0,1]); the masked entries of att (t2 > t) must be 
 training steps compare the loss to 1e-5 relative and every gradient element to 1e-4 of the largest
 gradient of its tensor (the rounding differences pass through the whole network and the
 backward pass; a wrong index moves gradients by their own size). Sizes include ones that are not
-multiples of the 16x16 tile or of the 256-thread blocks.
+multiples of the 16x16 tile or of the 256-thread blocks. Greedy generation (the KV-cache path, whose
+matmuls go through the kernels) must give the same tokens both ways.
 
+./tools/test_cuda --teacher also runs the teacher preset's training steps (about 45 s emulated).
 Prints one PASS/FAIL line per check and "N passed, N failed" last; exits non-zero on a failure.
 */
 #define TESTING
