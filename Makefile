@@ -18,7 +18,8 @@ r1: r1.c
 test_r1: test_r1.c r1.c
 	$(CC) $(CFLAGS) -o $@ test_r1.c $(LDLIBS)
 
-test: test_r1
+test: test_r1 tools/test_cuda
+	./tools/test_cuda
 	./test_r1
 
 # the whole test suite under AddressSanitizer and UndefinedBehaviorSanitizer (leak checks off: the
@@ -29,7 +30,7 @@ test-asan: test_r1.c r1.c
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 ./test_r1_asan
 
 clean:
-	rm -f r1 test_r1 test_r1_asan
+	rm -f r1 test_r1 test_r1_asan r1_cuda tools/test_cuda *.o tools/*.o
 
 
 # the R1-Zero "aha moment": pretrain the base model if it is missing, run R1-Zero, draw the figures
@@ -44,3 +45,18 @@ plots:
 	@echo "wrote runs/zero/accuracy.png runs/zero/length.png runs/zero/reflection.png"
 
 .PHONY: test test-asan clean aha plots
+
+# ---- CUDA (r1.cu): make r1_cuda needs nvcc; make and make test do not.
+# r1.c built with -DR1_CUDA sends matmul and attention to r1.cu's kernels. In make test the same
+# kernels run on the CPU (tools/cuda_emu.h) and tools/test_cuda compares them with r1.c's loops.
+NVCC ?= $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))
+NVCCFLAGS ?= -O3 -std=c++17 -Xcompiler -Wall,-Wextra
+r1_cuda: r1.c r1.cu
+	@test -n "$(NVCC)" || { echo "make r1_cuda needs nvcc (the CUDA toolkit)"; exit 1; }
+	$(CC) $(CFLAGS) -DR1_CUDA -c -o r1_cuda_host.o r1.c
+	$(NVCC) $(NVCCFLAGS) -c -o r1_cuda_kernels.o r1.cu
+	$(NVCC) $(NVCCFLAGS) -Xcompiler -fopenmp -o $@ r1_cuda_host.o r1_cuda_kernels.o $(LDLIBS)
+
+tools/test_cuda: tools/test_cuda.c tools/cuda_emu.h r1.cu r1.c
+	$(CXX) -std=c++17 -O2 -Wall -Wextra -include tools/cuda_emu.h -x c++ -c -o tools/r1_cu_emu.o r1.cu
+	$(CC) $(CFLAGS) -DR1_CUDA -o $@ tools/test_cuda.c tools/r1_cu_emu.o $(LDLIBS) -lstdc++

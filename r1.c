@@ -450,11 +450,12 @@ static size_t params_layout(const Config *c, float *base, Params *p) {
 #ifdef R1_CUDA
 // r1.cu implements the hot matmul and attention on the GPU with the same signatures (make r1_cuda).
 // Weights stay resident on the device: each parameter buffer is registered once, and marked
-// changed after every update so the device copy is refreshed before its next use.
-// cuda_enabled = 0 switches back to the C loops (the tests compare the two).
+// changed after every update so the device copy is refreshed before its next use, and released
+// when the model is freed. cuda_enabled = 0 switches back to the C loops (the tests compare the two).
 static int cuda_enabled = 1;
 void cuda_register_params(const float *params, size_t n);
 void cuda_params_changed(const float *params);
+void cuda_free_params(const float *params);
 void cuda_matmul_forward(float *out, const float *inp, const float *weight, int N, int C, int OC);
 void cuda_matmul_backward(float *dinp, float *dweight, const float *dout, const float *inp,
                           const float *weight, int N, int C, int OC);
@@ -868,6 +869,9 @@ static void acts_free(Model *m) {
 
 static void model_free(Model *m) {
     if (!m) return;
+#ifdef R1_CUDA
+    cuda_free_params(m->params_mem);
+#endif
     free(m->params_mem); free(m->grads_mem); free(m->m_mem); free(m->v_mem); free(m->decay_mask);
     acts_free(m);
     free(m);
