@@ -13,6 +13,7 @@ pairs, RMSNorm eps, ties in the top-k choice).
 Usage (test_ref runs it): python3 ref/r1_ref.py CHECKPOINT BATCH OUT [--steps 10 --lr ... ]
 """
 import argparse
+import functools
 import math
 import struct
 import sys
@@ -128,15 +129,19 @@ def rmsnorm(x, w):  # y = x / sqrt(mean(x^2) + eps) * w
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + RMS_EPS) * w
 
 
-def rope(x, pos0):
-    """x[B,T,H,dr] rotated in interleaved pairs (x[2i], x[2i+1]) by angle pos * theta^(-2i/dr),
-    pos = pos0 + t; the angles are computed in float64 as r1.c does"""
-    T, dr = x.shape[1], x.shape[3]
+@functools.lru_cache(maxsize=None)
+def rope_table(pos0, T, dr, dtype):
+    """cos and sin [1,T,1,dr/2] of the angles pos * theta^(-2i/dr), pos = pos0 + t, computed in float64
+    as r1.c does"""
     pos = torch.arange(pos0, pos0 + T, dtype=torch.float64)
     freq = ROPE_THETA ** (-2.0 * torch.arange(dr // 2, dtype=torch.float64) / dr)
-    angle = pos[:, None] * freq[None, :]                     # [T, dr/2]
-    cos = torch.cos(angle).to(x.dtype)[None, :, None, :]     # [1, T, 1, dr/2]
-    sin = torch.sin(angle).to(x.dtype)[None, :, None, :]
+    angle = pos[:, None] * freq[None, :]
+    return torch.cos(angle).to(dtype)[None, :, None, :], torch.sin(angle).to(dtype)[None, :, None, :]
+
+
+def rope(x, pos0):
+    """x[B,T,H,dr] rotated in interleaved pairs (x[2i], x[2i+1]) by the angles of rope_table"""
+    cos, sin = rope_table(pos0, x.shape[1], x.shape[3], x.dtype)
     a, b = x[..., 0::2], x[..., 1::2]
     return torch.stack([a * cos - b * sin, a * sin + b * cos], dim=-1).flatten(-2)
 
@@ -191,16 +196,14 @@ def choose_topk(score, K):
     return torch.stack(top, dim=-1)
 
 
-def moe(h, P, l, c, bias, alpha, B, T):
+def moe(h, P, l, c, bias, alpha, B, T, training=True):
     """DeepSeekMoE: shared expert + top-k of E routed experts. h[N,C] -> (out[N,C], balance loss,
-    top[N,K], the chosen k-th and first unchosen scores [N] (for the margin), load[E])"""
+    top[N,K], routing scores s + b [N,E], load[E] (tokens per expert; training only))"""
     E, K = c.n_experts, c.top_k
     out = swiglu(h, P[f"l{l}.w1"], P[f"l{l}.w3"], P[f"l{l}.w2"])              # the shared expert
     s = torch.sigmoid(h @ P[f"l{l}.router"].T)                                 # affinities [N,E]
     score = s.detach() + bias                                                  # the bias only chooses
     top = choose_topk(score, K)
-    ranked = score.sort(-1, descending=True).values
-    margin = ranked[:, K - 1] - ranked[:, K] if K < E else torch.full_like(ranked[:, 0], float("inf"))
     s_top = s.gather(1, top)
     gate = s_top / s_top.sum(-1, keepdim=True)                                 # renormalised unbiased s
     for e in range(E):
@@ -209,18 +212,20 @@ def moe(h, P, l, c, bias, alpha, B, T):
             continue
         y = swiglu(h[rows], P[f"l{l}.ew1"][e], P[f"l{l}.ew3"][e], P[f"l{l}.ew2"][e])
         out = out.index_add(0, rows, gate[rows, slots, None] * y)
-    onehot = F.one_hot(top, E).sum(1).to(h.dtype)                              # [N,E] 1 where chosen
-    load = onehot.sum(0)
-    aux = h.new_zeros(())
-    if alpha > 0:  # sequence-wise balance loss alpha * sum_i f_i P_i, averaged over sequences
-        f = onehot.view(B, T, E).sum(1) * E / (K * T)                          # [B,E], a constant
-        p = (s / s.sum(-1, keepdim=True)).view(B, T, E).mean(1)               # [B,E]
-        aux = alpha * (f * p).sum(-1).mean()
-    return out, aux, top, margin, load
+    aux, load = h.new_zeros(()), None
+    if training:
+        onehot = F.one_hot(top, E).sum(1).to(h.dtype)                          # [N,E] 1 where chosen
+        load = onehot.sum(0)
+        if alpha > 0:  # sequence-wise balance loss alpha * sum_i f_i P_i, averaged over sequences
+            f = onehot.view(B, T, E).sum(1) * E / (K * T)                      # [B,E], a constant
+            p = (s / s.sum(-1, keepdim=True)).view(B, T, E).mean(1)           # [B,E]
+            aux = alpha * (f * p).sum(-1).mean()
+    return out, aux, top, score, load
 
 
 def forward(P, c, tokens, bias, alpha=0.0, pos0=0, cache=None):
-    """tokens[B,T] -> logits[B,T,V], balance loss, per MoE layer (top, margin, load)"""
+    """tokens[B,T] -> logits[B,T,V], balance loss, per MoE layer (top, score, load); with a cache
+    (generation) the cache is filled at positions pos0.. and there is no balance loss or load"""
     B, T = tokens.shape
     x = P["wte"][tokens]
     aux, routing = x.new_zeros(()), {}
@@ -228,10 +233,10 @@ def forward(P, c, tokens, bias, alpha=0.0, pos0=0, cache=None):
         x = x + mla(x, P, l, c, pos0, cache)
         h = rmsnorm(x, P[f"l{l}.ffn_norm"])
         if is_moe_layer(c, l):
-            y, a, top, margin, load = moe(h.reshape(B * T, -1), P, l, c, bias[l], alpha if cache is None else 0.0, B, T)
+            y, a, top, score, load = moe(h.reshape(B * T, -1), P, l, c, bias[l], alpha, B, T, cache is None)
             x = x + y.view(B, T, -1)
             aux = aux + a
-            routing[l] = (top, margin, load)
+            routing[l] = (top, score, load)
         else:
             x = x + swiglu(h, P[f"l{l}.w1"], P[f"l{l}.w3"], P[f"l{l}.w2"])
     logits = rmsnorm(x, P["norm_f"]) @ P["head"].T
@@ -307,7 +312,9 @@ def run_check(args):
         logits, aux, routing = forward(P, c, tokens, bias, args.alpha)
         ce = crossentropy(logits, targets, w)
         (ce + aux).backward()
-        margin = min([margin] + [m.min().item() for _, m, _ in routing.values()])
+        for _, score, _ in routing.values():  # the gap between the k-th and (k+1)-th routing score
+            ranked = score.sort(-1, descending=True).values
+            margin = min(margin, (ranked[:, c.top_k - 1] - ranked[:, c.top_k]).min().item())
         if step == 0:
             first = (logits.detach().flatten(), ce.item(), aux.item(),
                      torch.cat([p.grad.flatten() for p in params]),
