@@ -286,8 +286,8 @@ def bias_update(bias, routing, gamma):  # b_i += gamma * sign(mean load - load_i
 # ----------------------------------------------------------------------------
 # the debug state for ref/test_ref.c (little-endian):
 # int32 magic "R1RS", n_logits, num_params, n_steps, n_topk;  then float64: logits, ce loss,
-# balance loss, gradient (params_layout order), min margin, n_steps losses (ce + balance),
-# n_steps gradient norms;  then int32 top-k of the first forward (MoE layers in order, [N,K] each);
+# balance loss, the smallest routing-score gap of all steps, the gradient (params_layout order),
+# n_steps losses (ce + balance), n_steps gradient norms (before clipping);  then int32 top-k of the first forward (MoE layers in order, [N,K] each);
 # then int32 n_presets and per preset char name[16], int32 config[14] (checked against r1.c's PRESETS)
 
 STATE_MAGIC = 0x53523152
