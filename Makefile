@@ -22,6 +22,17 @@ test: test_r1 tools/test_cuda
 	./tools/test_cuda
 	./test_r1
 
+# the PyTorch reference check: r1.c against ref/r1_ref.py (SKIPPED where python3 cannot import torch)
+ref/test_ref: ref/test_ref.c r1.c
+	$(CC) $(CFLAGS) -o $@ ref/test_ref.c $(LDLIBS)
+test-ref: ref/test_ref
+	./ref/test_ref
+test: test-ref
+clean: clean-ref
+clean-ref:
+	rm -f ref/test_ref
+.PHONY: test-ref clean-ref
+
 # the whole test suite under AddressSanitizer and UndefinedBehaviorSanitizer (leak checks off: the
 # error-path tests exit from forked children while OpenMP threads run, which LeakSanitizer reports)
 test-asan: test_r1.c r1.c
