@@ -18,20 +18,15 @@ r1: r1.c
 test_r1: test_r1.c r1.c
 	$(CC) $(CFLAGS) -o $@ test_r1.c $(LDLIBS)
 
-test: test_r1 tools/test_cuda
+# the CUDA kernels on the CPU, the PyTorch reference check, then the main suite (its summary line last)
+test: test_r1 tools/test_cuda ref/test_ref
 	./tools/test_cuda
+	./ref/test_ref
 	./test_r1
 
 # the PyTorch reference check: r1.c against ref/r1_ref.py (SKIPPED where python3 cannot import torch)
 ref/test_ref: ref/test_ref.c r1.c
 	$(CC) $(CFLAGS) -o $@ ref/test_ref.c $(LDLIBS)
-test-ref: ref/test_ref
-	./ref/test_ref
-test: test-ref
-clean: clean-ref
-clean-ref:
-	rm -f ref/test_ref
-.PHONY: test-ref clean-ref
 
 # the whole test suite under AddressSanitizer and UndefinedBehaviorSanitizer (leak checks off: the
 # error-path tests exit from forked children while OpenMP threads run, which LeakSanitizer reports)
@@ -41,7 +36,7 @@ test-asan: test_r1.c r1.c
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 ./test_r1_asan
 
 clean:
-	rm -f r1 test_r1 test_r1_asan r1_cuda tools/test_cuda *.o tools/*.o
+	rm -f r1 test_r1 test_r1_asan r1_cuda tools/test_cuda ref/test_ref *.o tools/*.o
 
 
 # the R1-Zero "aha moment": pretrain the base model if it is missing, run R1-Zero, draw the figures
