@@ -44,3 +44,24 @@ plots:
 	@echo "wrote runs/zero/accuracy.png runs/zero/length.png runs/zero/reflection.png"
 
 .PHONY: test test-asan clean aha plots
+
+# fuzzing (clang's libFuzzer, ASan, UBSan): the data loaders + tokenizer, the checkpoint loader and the
+# option parser, FUZZ_SECONDS each, from the committed seeds (fuzz/seeds/*); see fuzz/fuzz_r1.h
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = fuzz/fuzz_data fuzz/fuzz_checkpoint fuzz/fuzz_options
+fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_r1.h r1.c
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Wall -Wextra \
+	    -Wno-string-plus-int -o $@ $< -lm
+
+fuzz: $(FUZZ_TARGETS)
+	@for t in $(FUZZ_TARGETS); do \
+	    name=$${t#fuzz/fuzz_}; mkdir -p fuzz/work/$$name; \
+	    echo "fuzz: $$name for $(FUZZ_SECONDS) s (log: fuzz/work/$$name.log)"; \
+	    ./$$t -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -close_fd_mask=3 -print_final_stats=1 \
+	        -artifact_prefix=fuzz/work/$$name- fuzz/work/$$name fuzz/seeds/$$name > fuzz/work/$$name.log 2>&1; \
+	    status=$$?; \
+	    grep -E 'DONE|stat::number_of_executed_units|stat::average_exec_per_sec' fuzz/work/$$name.log; \
+	    if [ $$status -ne 0 ]; then tail -n 40 fuzz/work/$$name.log; exit 1; fi; \
+	done
+
+.PHONY: fuzz
