@@ -14,14 +14,29 @@ Sections: 1 gradient checks of every layer and of the whole model, 2 tokenizer, 
 Runs in a few seconds on one thread (the tiny models are too small for threads to pay).
 */
 #define TESTING
+#define _GNU_SOURCE
+#include <stdio.h>
+// r1.c's rename() (the last step of checkpoint_save) goes through test_rename, so that a test can
+// kill a forked run at its n-th rename: its temporary file is written, the rename never happens
+static int test_rename(const char *from, const char *to);
+#define rename test_rename
 // r1.c's command functions and helpers are unused here: not a problem of this file
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include "r1.c"
 #pragma GCC diagnostic pop
+#undef rename
 #include <sys/wait.h>
+#include <sys/resource.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <ftw.h>
+
+static int kill_at_rename = 0;  // 0: never; n > 0: the process kills itself (SIGKILL) at its n-th rename
+static int test_rename(const char *from, const char *to) {
+    if (kill_at_rename > 0 && --kill_at_rename == 0) raise(SIGKILL);
+    return rename(from, to);
+}
 
 // ----------------------------------------------------------------------------
 // reporting
@@ -888,6 +903,17 @@ static void test_kvcache(void) {
 
 static void child_load_ckpt(const void *arg) { checkpoint_load((const char *)arg, NULL, NULL); }
 
+// saves a checkpoint under a file size limit: the kernel kills the process (SIGXFSZ) when the write
+// reaches the limit, in the middle of the temporary file
+typedef struct { const char *path; Model *m; rlim_t limit; } LimitedSave;
+static void child_save_limited(const void *arg) {
+    const LimitedSave *a = arg;
+    struct rlimit rl = { a->limit, a->limit };
+    setrlimit(RLIMIT_FSIZE, &rl);
+    a->m->step = 99;
+    checkpoint_save(a->path, a->m, 1, 2, 0);
+}
+
 static void test_checkpoints(void) {
     Model *m = tiny_model(31);
     fill_normal(m->m_mem, m->num_params, 0, 1, &g_rng);
@@ -942,6 +968,18 @@ static void test_checkpoints(void) {
     write_whole(bp, bad, len);
     expect_die("checkpoint with a changed config", child_load_ckpt, bp, bp, NULL);
     expect_die("missing checkpoint", child_load_ckpt, tmp_path("nonexistent.bin"), "nonexistent.bin", NULL);
+    // a run killed in the middle of writing its next checkpoint: the previous one is intact and loads
+    char err[4096];
+    LimitedSave ls = { path, m, (rlim_t)len / 2 };
+    int st = run_child(child_save_limited, &ls, err, sizeof err);
+    size_t len_after = 0, len_tmp = 0;
+    char *after = read_whole(path, &len_after), *partial = read_whole(tmp, &len_tmp);
+    l = checkpoint_load(path, NULL, NULL);
+    check(st == -1 && len_tmp == len / 2 && len_after == len && memcmp(after, good, len) == 0 && l->step == 37,
+          "a save killed halfway (file size limit %zu of %zu bytes): killed %d, partial .tmp of %zu bytes left, previous "
+          "checkpoint byte-identical (%zu bytes) and loads (step %d, expected 37)", len / 2, len, st == -1, len_tmp, len_after, l->step);
+    model_free(l);
+    free(after); free(partial);
     free(good); free(bad);
     model_free(m);
 }
@@ -1275,6 +1313,17 @@ static void test_data_errors(void) {
     load_case("sft: missing tab", "s1.txt", ok, 64, 2, ":1", "expected prompt");
     load_case("sft: prompt + response longer than the context", "s2.txt", "e:12+34=\t<think></think><answer>046</answer><eos>\n",
               12, 2, ":1", "longer than the context");
+    // a difficulty beyond int used to wrap (4294967298 loaded as 2)
+    load_case("prompts: difficulty 4294967298", "p8.txt", "e:12+34=\t46\t4294967298\n", 64, 1, ":1", "difficulty");
+    // found by fuzzing (fuzz/fuzz_data.c, its input verbatim): a NUL byte in a line used to end the line
+    // there silently, here cutting an SFT response short
+    static const char nul_line[] = "e:72+43+21+61=\t<think>02+03+11+01=07 carry 0 07+04+02+06+00=19 check 05\0"
+        "02 07 okay 006+00=19 chec\xe4\xe4\xe4\xe4\xe4\xe4\xe4\xe4\xe4\xe4" "k 05 02 07 okay 07 check 117 check 1\x02" "1 08";
+    const char *np = tmp_path("s3.txt");
+    write_whole(np, nul_line, sizeof nul_line - 1);
+    LoadArg na = { np, 135, 2 };
+    snprintf(buf, sizeof buf, "%s:1", np);
+    expect_die("sft: a NUL byte in a line (a fuzzer input)", child_load, &na, buf, "NUL byte");
 }
 
 static int opt_steps = 5, opt_flag = 0;

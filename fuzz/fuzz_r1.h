@@ -5,7 +5,9 @@ r1.c ends every bad input in die(): one line on stderr and exit(1). A fuzz targe
 that and go on with the next input. So here, in fuzz builds only:
   - exit() inside r1.c jumps back to the fuzz target (longjmp to fuzz_exit_jump) instead of exiting;
   - every block r1.c allocates and every file it opens is recorded, and fuzz_release() frees and
-    closes whatever a loader still held when it died.
+    closes whatever a loader still held when it died;
+  - r1.c's stderr (die's line, printed for nearly every input) goes to /dev/null, so that the
+    fuzzer's log holds only its own progress and what the targets and sanitizers find.
 r1.c itself is compiled unchanged: the names are redirected by the #defines below, which apply to
 r1.c's code only (the system headers are included before them).
 
@@ -92,7 +94,16 @@ static int fuzz_fclose(FILE *f) {
     return fclose(f);
 }
 
+// r1.c's stderr
+static FILE *fuzz_quiet(void) {
+    static FILE *f;
+    if (!f) f = fopen("/dev/null", "w");
+    return f;
+}
+
 #define exit fuzz_exit
+#undef stderr
+#define stderr fuzz_quiet()
 #define calloc fuzz_calloc
 #define realloc fuzz_realloc
 #define strdup fuzz_strdup
@@ -111,6 +122,8 @@ static int fuzz_fclose(FILE *f) {
 #undef free
 #undef fopen
 #undef fclose
+#undef stderr
+#define stderr stderr
 
 // after each input: free and close what r1.c still holds. Only a die() may leave anything behind;
 // after a normal return everything must already be freed (else: a leak, reported as a crash).
