@@ -2111,8 +2111,10 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
                    m->step, o->steps, tok_loss, lr, norm, tokens / el, lo, hi, avg_lo, avg_hi, e1, e2);
             fflush(stdout); fflush(log);
         }
-        if ((o->save_every > 0 && m->step % o->save_every == 0) || m->step == o->steps)
+        if ((o->save_every > 0 && m->step % o->save_every == 0) || m->step == o->steps) {
+            fflush(log);  // the log on disk reaches at least the checkpoint's step (--resume cuts the rest)
             checkpoint_save(ckpt, m, 1, bt.pool_state, bt.next);
+        }
     }
     fclose(log);
     free(inputs); free(targets); free(w); free(bt.pool);

@@ -1447,6 +1447,142 @@ static int same_state(const Model *a, const Model *b) {
            memcmp(a->router_bias, b->router_bias, sizeof a->router_bias) == 0 && a->step == b->step;
 }
 
+// 12c. resume after a kill. The run is killed (SIGKILL, in a forked child) at the rename of one of its
+// checkpoints, the moment a crash would do the most harm: the temporary file is written, the previous
+// checkpoint is the last good one. Resumed with the same options, it must end bit-identical to the
+// run never killed (parameters, AdamW moments, router biases, step) with the same log.csv.
+
+// compares two runs' log.csv: header and rows, every column but those named in skip (timings);
+// returns 0 if equal, else the first differing line (1 = header); *na, *nb: the data rows of each
+static int log_diff(const char *dir_a, const char *dir_b, const char *skip, int *na, int *nb) {
+    char path[400];
+    snprintf(path, sizeof path, "%s/log.csv", dir_a);
+    char *a = read_whole(path, NULL);
+    snprintf(path, sizeof path, "%s/log.csv", dir_b);
+    char *b = read_whole(path, NULL);
+    *na = *nb = 0;
+    if (!a || !b) { free(a); free(b); return 1; }
+    int skipped[64] = {0}, diff = 0, line = 1;
+    char *pa = a, *pb = b;
+    while (*pa || *pb) {
+        char *ea = pa + strcspn(pa, "\n"), *eb = pb + strcspn(pb, "\n");
+        if (line > 1) { *na += *pa != 0; *nb += *pb != 0; }
+        // field by field
+        int col = 0;
+        char *fa = pa, *fb = pb;
+        for (;;) {
+            size_t la = strcspn(fa, ",\n"), lb = strcspn(fb, ",\n");
+            if (line == 1) { // the header: which columns to skip
+                char name[64];
+                snprintf(name, sizeof name, "%.*s", (int)la, fa);
+                for (const char *s = strstr(skip, name); s && col < 64; s = strstr(s + 1, name))
+                    if ((s == skip || s[-1] == ',') && (s[la] == ',' || s[la] == 0)) skipped[col] = 1;
+            }
+            if (!diff && (col >= 64 || !skipped[col]) && (la != lb || strncmp(fa, fb, la) != 0)) diff = line;
+            fa += la; fb += lb;
+            if (*fa != ',' && *fb != ',') break;
+            if (*fa != ',' || *fb != ',') { if (!diff) diff = line; break; }
+            fa++; fb++; col++;
+        }
+        pa = *ea ? ea + 1 : ea;
+        pb = *eb ? eb + 1 : eb;
+        line++;
+    }
+    free(a); free(b);
+    return diff;
+}
+
+typedef struct { TrainOptions o; Data *d; int kill_at; } KilledTrain;
+static void child_train_killed(const void *arg) {
+    const KilledTrain *k = arg;
+    kill_at_rename = k->kill_at;
+    train_lm(&k->o, k->d, "test");
+}
+
+static int ckpt_step(const char *dir) { // the step of DIR/model.bin, -1 if it does not load
+    char path[400];
+    snprintf(path, sizeof path, "%s/model.bin", dir);
+    char err[4096];
+    if (run_child(child_load_ckpt, path, err, sizeof err) != 0) return -1;
+    Model *m = checkpoint_load(path, NULL, NULL);
+    int step = m->step;
+    model_free(m);
+    return step;
+}
+
+// train_lm (pretrain or sft): 16 steps, warmup 3 + cosine, a checkpoint every 5 steps; killed at its
+// third rename (the step-15 checkpoint), resumed from step 10 to 16
+static void resume_case(const char *name, TrainOptions t, Data *d) {
+    char straight[300], killed[300], tmp[320];
+    snprintf(straight, sizeof straight, "%s/%s_straight", tmp_root, name);
+    snprintf(killed, sizeof killed, "%s/%s_killed", tmp_root, name);
+    t.steps = 16; t.save_every = 5; t.warmup = 3; t.resume = 0;
+    t.out = straight;
+    Model *a = train_quietly(&t, d);
+    t.out = killed;
+    KilledTrain k = { t, d, 3 };
+    char err[4096];
+    int st = run_child(child_train_killed, &k, err, sizeof err);
+    int step_left = ckpt_step(killed);
+    snprintf(tmp, sizeof tmp, "%s/model.bin.tmp", killed);
+    int stale_tmp = access(tmp, F_OK) == 0;
+    t.resume = 1;
+    Model *b = train_quietly(&t, d);
+    int na, nb, diff = log_diff(straight, killed, "tokens_per_s,elapsed_s,load_avg_max,load_avg_min", &na, &nb);
+    check(st == -1 && step_left == 10 && stale_tmp && same_state(a, b) && diff == 0 && na == 16 && nb == 16,
+          "%s: killed while saving step 15 (killed %d, checkpoint left at step %d, stale .tmp %d), resumed to 16: "
+          "bit-identical to 16 steps straight %d (params, moments, router biases, step %d vs %d); log.csv equal but for "
+          "timings and load averages (first differing line %d, rows %d and %d, want 16)", name, st == -1, step_left,
+          stale_tmp, same_state(a, b), b->step, a->step, diff, na, nb);
+    model_free(a); model_free(b);
+}
+
+static Model *grpo_quietly(const GrpoOptions *o) {
+    fflush(stdout);
+    int saved = dup(1), dn = open("/dev/null", O_WRONLY);
+    if (dn >= 0) { dup2(dn, 1); close(dn); }
+    Model *m = grpo_train(o);
+    fflush(stdout);
+    if (saved >= 0) { dup2(saved, 1); close(saved); }
+    return m;
+}
+
+typedef struct { GrpoOptions o; int kill_at; } KilledGrpo;
+static void child_grpo_killed(const void *arg) {
+    const KilledGrpo *k = arg;
+    kill_at_rename = k->kill_at;
+    grpo_train(&k->o);
+}
+
+// GRPO: 6 steps of 2 prompts x 4, mu = 2, a KL reference reset every 2 steps, held-out evaluation every
+// 3; a checkpoint every step, and the reference at each reset (ref_2.bin before model.bin at step 2):
+// renames 1:s1 2:ref2 3:s2 4:s3 5:ref4 6:s4 7:s5. Killed at the 7th, resumed from step 4 (whose
+// reference is the policy at step 4) to 6
+static void test_grpo_resume(const char *init) {
+    GrpoOptions g = grpo_defaults();
+    char straight[300], killed[300];
+    snprintf(straight, sizeof straight, "%s/grpo_straight", tmp_root);
+    snprintf(killed, sizeof killed, "%s/grpo_killed", tmp_root);
+    g.init = init; g.rewards = "accuracy,format,language"; g.language_weight = 0.1f;
+    g.steps = 6; g.prompts_per_step = 2; g.num_generations = 4; g.num_iterations = 2; g.beta = 0.04f; g.ref_reset = 2;
+    g.eval_every = 3; g.eval_prompts = 2; g.eval_k = 2; g.seed = 5; g.lr = 1e-3f;
+    g.out = straight;
+    Model *a = grpo_quietly(&g);
+    g.out = killed;
+    KilledGrpo k = { g, 7 };
+    char err[4096];
+    int st = run_child(child_grpo_killed, &k, err, sizeof err);
+    int step_left = ckpt_step(killed);
+    g.resume = 1;
+    Model *b = grpo_quietly(&g);
+    int na, nb, diff = log_diff(straight, killed, "tokens_per_s,elapsed_s", &na, &nb);
+    check(st == -1 && step_left == 4 && same_state(a, b) && diff == 0 && na == 7 && nb == 7,
+          "grpo: killed while saving step 5 (killed %d, checkpoint left at step %d), resumed to 6: bit-identical to 6 "
+          "steps straight %d (params, moments, router biases, step %d vs %d); log.csv equal but for timings (first "
+          "differing line %d, rows %d and %d, want 7)", st == -1, step_left, same_state(a, b), b->step, a->step, diff, na, nb);
+    model_free(a); model_free(b);
+}
+
 static void test_training(void) {
     // the corpus: the first 200 documents of tiny_data/pretrain.txt that fit the context
     FILE *in = fopen("tiny_data/pretrain.txt", "r");
@@ -1533,6 +1669,37 @@ static void test_training(void) {
     check(before && after && len_before == len_after && memcmp(before, after, len_before) == 0,
           "after the NaN stop the previous checkpoint is intact (%zu bytes before, %zu after)", len_before, len_after);
     free(before); free(after);
+    // 12c. killed while saving, then resumed: pretraining, SFT, GRPO
+    TrainOptions rt = t;
+    rt.lr = 1e-2f; rt.lr_min = 1e-3f; rt.balance_alpha = 0.01f;
+    resume_case("pretrain", rt, &d);
+    // SFT: the first 60 pairs of the cold start, from a tiny model with context 128 (the pairs are 111+ tokens)
+    const char *sinit = tmp_path("init128.bin");
+    cfg.context = 128;
+    m0 = model_create(&cfg, "tiny", 8);
+    checkpoint_save(sinit, m0, 0, 0, 0);
+    model_free(m0);
+    in = fopen("tiny_data/coldstart.txt", "r");
+    char *pairs = mallocCheck(60 * 600);
+    n = 0; o = 0;
+    while (in && n < 60 && fgets(line, sizeof line, in)) {
+        line[strcspn(line, "\n")] = 0;
+        char *tab = strchr(line, '\t'), bad;
+        if (!tab) continue;
+        *tab = 0;
+        int lp = encode(line, ids, 600, &bad), lr = encode(tab + 1, ids, 600, &bad);
+        *tab = '\t';
+        if (lp > 0 && lr > 0 && lp + lr <= 128) { o += sprintf(pairs + o, "%s\n", line); n++; }
+    }
+    if (in) fclose(in);
+    const char *spath = tmp_path("sft.txt");
+    write_whole(spath, pairs, (size_t)o);
+    free(pairs);
+    Data sd = load_sft(spath, 128);
+    rt.data = spath; rt.init = sinit; rt.batch = 8;
+    resume_case("sft", rt, &sd);
+    data_free(&sd);
+    test_grpo_resume(init);
     data_free(&d);
 }
 
