@@ -1342,6 +1342,57 @@ static void child_options(const void *arg) {
     options_parse("test", "a test", o, 4, argc, argv);
 }
 
+// every command's own table: an unknown option, a missing value, a value out of range (each first on
+// its command line, so the command dies before doing anything)
+typedef struct { const char *cmd; void (*fn)(int, char **); char *argv[3]; const char *want; } CmdCase;
+static void child_cmd(const void *arg) {
+    const CmdCase *c = arg;
+    int argc = 0;
+    while (c->argv[argc]) argc++;
+    c->fn(argc, (char **)c->argv);
+}
+
+static void test_command_options(void) {
+    static const CmdCase cases[] = {
+        { "gen", cmd_gen, { "--bogus" }, "unknown option" },
+        { "gen", cmd_gen, { "--seed" }, "needs a value" },
+        { "gen", cmd_gen, { "--seed", "-1" }, "out of range" },
+        { "pretrain", cmd_pretrain, { "--lr-max", "1" }, "unknown option" },
+        { "pretrain", cmd_pretrain, { "--batch" }, "needs a value" },
+        { "pretrain", cmd_pretrain, { "--batch", "0" }, "out of range" },
+        { "sft", cmd_sft, { "--epochs", "2" }, "unknown option" },
+        { "sft", cmd_sft, { "--init" }, "needs a value" },
+        { "sft", cmd_sft, { "--lr", "2" }, "out of range" },
+        { "eval", cmd_eval, { "--n", "3" }, "unknown option" },
+        { "eval", cmd_eval, { "--k" }, "needs a value" },
+        { "eval", cmd_eval, { "--k", "65" }, "out of range" },
+        { "sample", cmd_sample, { "--top-p", "0.9" }, "unknown option" },
+        { "sample", cmd_sample, { "--prompt" }, "needs a value" },
+        { "sample", cmd_sample, { "--temperature", "11" }, "out of range" },
+        { "zero", cmd_zero, { "--kl", "0.1" }, "unknown option" },
+        { "zero", cmd_zero, { "--beta" }, "needs a value" },
+        { "zero", cmd_zero, { "--num-generations", "1" }, "out of range" },
+        { "grpo", cmd_grpo, { "--group-size", "8" }, "unknown option" },
+        { "grpo", cmd_grpo, { "--loss-type" }, "needs a value" },
+        { "grpo", cmd_grpo, { "--epsilon", "-0.1" }, "out of range" },
+        { "rejsample", cmd_rejsample, { "--keep", "1" }, "unknown option" },
+        { "rejsample", cmd_rejsample, { "--max-len" }, "needs a value" },
+        { "rejsample", cmd_rejsample, { "--max-len", "0" }, "out of range" },
+        { "distill", cmd_distill, { "--tau", "2" }, "unknown option" },
+        { "distill", cmd_distill, { "--mode" }, "needs a value" },
+        { "distill", cmd_distill, { "--alpha", "1.5" }, "out of range" },
+        { "pipeline", cmd_pipeline, { "--stages", "2" }, "unknown option" },
+        { "pipeline", cmd_pipeline, { "--scale" }, "needs a value" },
+        { "pipeline", cmd_pipeline, { "--scale", "0" }, "out of range" },
+    };
+    for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+        char name[100], who[40];
+        snprintf(name, sizeof name, "r1 %s %s %s", cases[i].cmd, cases[i].argv[0], cases[i].argv[1] ? cases[i].argv[1] : "");
+        snprintf(who, sizeof who, "%s: ", cases[i].cmd);
+        expect_die(name, child_cmd, &cases[i], who, cases[i].want);
+    }
+}
+
 static void test_options(void) {
     static char *cases[][4] = {
         { "--bogus", NULL }, { "--steps", NULL }, { "--steps", "1000", NULL }, { "--steps", "0", NULL },
@@ -1806,6 +1857,7 @@ int main(void) {
     test_grpo();
     test_data_errors();
     test_options();
+    test_command_options();
     test_optimizer();
     test_training();
     test_grpo_loop();
