@@ -1402,6 +1402,7 @@ static Model *checkpoint_load(const char *path, uint64_t *rng_state, int *data_p
     if (h.version != CKPT_VERSION) die("%s: checkpoint version %u, this r1 reads version %d", path, h.version, CKPT_VERSION);
     h.preset[sizeof h.preset - 1] = 0;
     if (!config_valid(&h.cfg)) die("%s: checkpoint has an invalid config", path);
+    if (h.step < 0) die("%s: checkpoint has a negative step (%d)", path, h.step);
     Params p;
     if (params_layout(&h.cfg, NULL, &p) != h.num_params) die("%s: parameter count does not match its config", path);
     size_t nfloat = h.num_params * (h.has_optimizer ? 3 : 1);
@@ -2064,7 +2065,10 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
     int B = o->batch, ctx = m->cfg.context;
     Batcher bt = { d, B, B * POOL_BATCHES, POOL_BATCHES, mallocCheck((size_t)B * POOL_BATCHES * sizeof(int)),
                    rng_seed((uint64_t)o->seed + 1), 0 };
-    if (rng_state) { bt.rng.s = rng_state; batcher_refill(&bt); bt.next = data_pos; }
+    if (rng_state) {
+        if (data_pos < 0 || data_pos > POOL_BATCHES) die("%s: data position %d is out of range", ckpt, data_pos);
+        bt.rng.s = rng_state; batcher_refill(&bt); bt.next = data_pos;
+    }
     int *inputs = mallocCheck((size_t)B * ctx * sizeof(int)), *targets = mallocCheck((size_t)B * ctx * sizeof(int));
     float *w = mallocCheck((size_t)B * ctx * sizeof(float));
     FILE *log = open_log(o->out, "step,loss,lr,grad_norm,tokens_per_s,elapsed_s,load_max,load_min,load_avg_max,load_avg_min,aux_loss",

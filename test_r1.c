@@ -967,6 +967,10 @@ static void test_checkpoints(void) {
     memcpy(bad, good, len); bad[8 + 2 * 4] ^= 0x01;                       // config: d_model 16 -> 17
     write_whole(bp, bad, len);
     expect_die("checkpoint with a changed config", child_load_ckpt, bp, bp, NULL);
+    m->step = -5;                                                         // a negative step, checksum right
+    checkpoint_save(bp, m, 1, 1, 0);
+    m->step = 37;
+    expect_die("checkpoint with a negative step", child_load_ckpt, bp, bp, "negative step");
     expect_die("missing checkpoint", child_load_ckpt, tmp_path("nonexistent.bin"), "nonexistent.bin", NULL);
     // a run killed in the middle of writing its next checkpoint: the previous one is intact and loads
     char err[4096];
@@ -1720,6 +1724,18 @@ static void test_training(void) {
     check(before && after && len_before == len_after && memcmp(before, after, len_before) == 0,
           "after the NaN stop the previous checkpoint is intact (%zu bytes before, %zu after)", len_before, len_after);
     free(before); free(after);
+    // a checkpoint whose data position is outside the batch pool (checksum right) is refused on resume
+    char bad_dir[300];
+    snprintf(bad_dir, sizeof bad_dir, "%s/bad_pos", tmp_root);
+    make_dirs(bad_dir);
+    snprintf(ck, sizeof ck, "%s/model.bin", bad_dir);
+    Model *bp_model = checkpoint_load(init, NULL, NULL);
+    bp_model->step = 3;
+    checkpoint_save(ck, bp_model, 1, 12345, -3);  // before its check: batches read from before the pool
+    model_free(bp_model);
+    nan_opts = t;
+    nan_opts.out = bad_dir; nan_opts.resume = 1; nan_opts.steps = 5;
+    expect_die("resume from a checkpoint with its data position out of range", child_train, NULL, "data position", "out of range");
     // 12c. killed while saving, then resumed: pretraining, SFT, GRPO
     TrainOptions rt = t;
     rt.lr = 1e-2f; rt.lr_min = 1e-3f; rt.balance_alpha = 0.01f;
