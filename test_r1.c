@@ -1435,6 +1435,18 @@ static void test_optimizer(void) {
     double want = sqrt((double)m->num_params);
     check(fabs(norm - want) < 1e-3 && fabs(m->grads_mem[5] - 1.0 / want) < 1e-7, "grad_clip by hand: norm %.4f (expected %.4f), "
           "element %.7f (expected %.7f)", norm, want, m->grads_mem[5], 1.0 / want);
+    // a NaN or Inf gradient: the norm is not finite (the trainers stop on it) and the tensor is named
+    memset(m->grads_mem, 0, m->num_params * sizeof(float));
+    m->grads.layer[1].ew3[5] = NAN;
+    float nan_norm = grad_clip(m, 1.0f);
+    const char *nan_name = nonfinite_grad_tensor(m);
+    m->grads.layer[1].ew3[5] = 0.0f;
+    m->grads.head[7] = INFINITY;
+    float inf_norm = grad_clip(m, 1.0f);
+    const char *inf_name = nonfinite_grad_tensor(m);
+    check(!isfinite(nan_norm) && strcmp(nan_name, "l1.ew3") == 0 && !isfinite(inf_norm) && strcmp(inf_name, "head") == 0,
+          "a NaN gradient in l1.ew3, an Inf in head: norms %g and %g (want not finite), named %s and %s", nan_norm, inf_norm,
+          nan_name, inf_name);
     // warmup 10 of 110 steps, lr 1 -> 0.1: step 0: 0.1, step 9: 1, step 10: 1, step 60: 0.1 + 0.45 (1 + cos(pi/2)) = 0.55, 110: 0.1
     float s0 = lr_schedule(0, 110, 10, 1.0f, 0.1f), s9 = lr_schedule(9, 110, 10, 1.0f, 0.1f), s10 = lr_schedule(10, 110, 10, 1.0f, 0.1f);
     float s60 = lr_schedule(60, 110, 10, 1.0f, 0.1f), s110 = lr_schedule(110, 110, 10, 1.0f, 0.1f);
