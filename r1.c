@@ -1609,9 +1609,9 @@ static char **read_lines(const char *path, int *n_lines) {
     while (fgets(buf, sizeof buf, f)) {
         lineno++;
         size_t l = strlen(buf);
-        long read = ftell(f) - start;  // bytes fgets consumed: more than strlen if the line holds a NUL byte
-        start += read;
-        if ((long)l != read) die("%s:%d: NUL byte in the line (not a text file?)", path, lineno);
+        long pos = ftell(f);  // fgets consumed more than strlen if the line holds a NUL byte (pos < 0: a pipe)
+        if (pos >= 0 && pos - start != (long)l) die("%s:%d: NUL byte in the line (not a text file?)", path, lineno);
+        start = pos;
         if (l == sizeof buf - 1 && buf[l - 1] != '\n') die("%s:%d: line too long", path, lineno);
         while (l && (buf[l - 1] == '\n' || buf[l - 1] == '\r')) buf[--l] = 0;
         if (n == cap) { cap *= 2; lines = realloc(lines, cap * sizeof(char *)); if (!lines) die("out of memory"); }
