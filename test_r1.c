@@ -8,9 +8,10 @@ Expected values come from finite differences, from hand computation written out 
 or from an independent re-derivation in this file, never from r1.c's own output.
 
 Sections: 1 gradient checks of every layer and of the whole model, 2 tokenizer, 3 generator,
-4 KV cache and generation, 5 checkpoints, 6 rewards, 7 GRPO loss, 8 data loading errors,
-9 option parsing errors, the optimizer pieces, 10 a short pretraining run (and a NaN stop),
-11 a toy GRPO loop, 12 determinism and resume. Failed table rows are detailed on stderr.
+4 KV cache and generation, 5 checkpoints (and a save killed halfway), 6 rewards, 7 GRPO loss,
+8 data loading errors, 9 option parsing errors (and every command's table), the optimizer pieces,
+10 a short pretraining run (and a NaN stop), 11 a toy GRPO loop, 12 determinism and resume (also
+of pretrain, sft and grpo runs killed while saving a checkpoint). Failed table rows are detailed on stderr.
 Runs in a few seconds on one thread (the tiny models are too small for threads to pay).
 */
 #define TESTING
