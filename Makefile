@@ -66,3 +66,24 @@ r1_cuda: r1.c r1.cu
 tools/test_cuda: tools/test_cuda.c tools/cuda_emu.h r1.cu r1.c
 	$(CXX) -std=c++17 -O2 -Wall -Wextra -include tools/cuda_emu.h -x c++ -c -o tools/r1_cu_emu.o r1.cu
 	$(CC) $(CFLAGS) -DR1_CUDA -o $@ tools/test_cuda.c tools/r1_cu_emu.o $(LDLIBS) -lstdc++
+
+# fuzzing (clang's libFuzzer, ASan, UBSan): the data loaders + tokenizer, the checkpoint loader and the
+# option parser, FUZZ_SECONDS each, from the committed seeds (fuzz/seeds/*); see fuzz/fuzz_r1.h
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = fuzz/fuzz_data fuzz/fuzz_checkpoint fuzz/fuzz_options
+fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_r1.h r1.c
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Wall -Wextra \
+	    -Wno-string-plus-int -o $@ $< -lm
+
+fuzz: $(FUZZ_TARGETS)
+	@for t in $(FUZZ_TARGETS); do \
+	    name=$${t#fuzz/fuzz_}; mkdir -p fuzz/work/$$name; \
+	    echo "fuzz: $$name for $(FUZZ_SECONDS) s (log: fuzz/work/$$name.log)"; \
+	    ./$$t -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -close_fd_mask=1 -print_final_stats=1 \
+	        -artifact_prefix=fuzz/work/$$name- fuzz/work/$$name fuzz/seeds/$$name > fuzz/work/$$name.log 2>&1; \
+	    status=$$?; \
+	    grep -E 'DONE|stat::number_of_executed_units|stat::average_exec_per_sec' fuzz/work/$$name.log; \
+	    if [ $$status -ne 0 ]; then tail -n 40 fuzz/work/$$name.log; exit 1; fi; \
+	done
+
+.PHONY: fuzz

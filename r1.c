@@ -1406,6 +1406,7 @@ static Model *checkpoint_load(const char *path, uint64_t *rng_state, int *data_p
     if (h.version != CKPT_VERSION) die("%s: checkpoint version %u, this r1 reads version %d", path, h.version, CKPT_VERSION);
     h.preset[sizeof h.preset - 1] = 0;
     if (!config_valid(&h.cfg)) die("%s: checkpoint has an invalid config", path);
+    if (h.step < 0) die("%s: checkpoint has a negative step (%d)", path, h.step);
     Params p;
     if (params_layout(&h.cfg, NULL, &p) != h.num_params) die("%s: parameter count does not match its config", path);
     size_t nfloat = h.num_params * (h.has_optimizer ? 3 : 1);
@@ -1625,9 +1626,13 @@ static char **read_lines(const char *path, int *n_lines) {
     char **lines = mallocCheck(cap * sizeof(char *));
     char buf[4096];
     int lineno = 0;
+    long start = 0;
     while (fgets(buf, sizeof buf, f)) {
         lineno++;
         size_t l = strlen(buf);
+        long pos = ftell(f);  // fgets consumed more than strlen if the line holds a NUL byte (pos < 0: a pipe)
+        if (pos >= 0 && pos - start != (long)l) die("%s:%d: NUL byte in the line (not a text file?)", path, lineno);
+        start = pos;
         if (l == sizeof buf - 1 && buf[l - 1] != '\n') die("%s:%d: line too long", path, lineno);
         while (l && (buf[l - 1] == '\n' || buf[l - 1] == '\r')) buf[--l] = 0;
         if (n == cap) { cap *= 2; lines = realloc(lines, cap * sizeof(char *)); if (!lines) die("out of memory"); }
@@ -1683,9 +1688,10 @@ static Data load_prompts(const char *path, int context) {
         errno = 0;
         d.answer[i] = strtol(t1 + 1, &end, 10);
         if (end == t1 + 1 || *end || errno) die("%s:%d: answer '%s' is not an integer", path, i + 1, t1 + 1);
-        d.difficulty[i] = (int)strtol(t2 + 1, &end, 10);
-        if (end == t2 + 1 || *end || d.difficulty[i] < 0 || d.difficulty[i] >= 16)
+        long difficulty = strtol(t2 + 1, &end, 10);
+        if (end == t2 + 1 || *end || difficulty < 0 || difficulty >= 16)
             die("%s:%d: difficulty '%s' is not an integer in 0..15", path, i + 1, t2 + 1);
+        d.difficulty[i] = (int)difficulty;
         if (lines[i][0] != LANG_TAG[LANG_EN] && lines[i][0] != LANG_TAG[LANG_JA])
             die("%s:%d: prompt must start with a language tag e: or j:", path, i + 1);
         d.ids[i] = tokenize_line(lines[i], path, i + 1, context, &d.len[i]);
@@ -1958,12 +1964,25 @@ static const Preset *find_preset(const char *name) {
     die("unknown preset '%s' (teacher, student or tiny)", name);
 }
 
-static FILE *open_log(const char *dir, const char *header, int append) {
+// DIR/log.csv: a new log with its header; or, with keep_before > 0 (--resume), the existing log cut
+// after its rows of steps before keep_before, then continued (a run stopped between writing a row and
+// saving its checkpoint repeats that step on resume: its old row goes)
+static FILE *open_log(const char *dir, const char *header, int keep_before) {
     char path[600];
     make_dirs(dir);
     snprintf(path, sizeof path, "%s/log.csv", dir);
-    FILE *f = fopenCheck(path, append ? "a" : "w");
-    if (!append) fprintf(f, "%s\n", header);
+    FILE *f = keep_before > 0 ? fopen(path, "r+") : NULL;
+    if (!f) {
+        f = fopenCheck(path, "w");
+        fprintf(f, "%s\n", header);
+        return f;
+    }
+    char line[1024];
+    long keep = 0;
+    if (fgets(line, sizeof line, f)) keep = ftell(f);  // the header
+    while (fgets(line, sizeof line, f) && atoi(line) < keep_before) keep = ftell(f);
+    if (ftruncate(fileno(f), keep) != 0 || fseek(f, keep, SEEK_SET) != 0) die("cannot cut %s: %s", path, strerror(errno));
+    if (keep == 0) fprintf(f, "%s\n", header);
     return f;
 }
 
@@ -2068,10 +2087,14 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
     int B = o->batch, ctx = m->cfg.context;
     Batcher bt = { d, B, B * POOL_BATCHES, POOL_BATCHES, mallocCheck((size_t)B * POOL_BATCHES * sizeof(int)),
                    rng_seed((uint64_t)o->seed + 1), 0 };
-    if (rng_state) { bt.rng.s = rng_state; batcher_refill(&bt); bt.next = data_pos; }
+    if (rng_state) {
+        if (data_pos < 0 || data_pos > POOL_BATCHES) die("%s: data position %d is out of range", ckpt, data_pos);
+        bt.rng.s = rng_state; batcher_refill(&bt); bt.next = data_pos;
+    }
     int *inputs = mallocCheck((size_t)B * ctx * sizeof(int)), *targets = mallocCheck((size_t)B * ctx * sizeof(int));
     float *w = mallocCheck((size_t)B * ctx * sizeof(float));
-    FILE *log = open_log(o->out, "step,loss,lr,grad_norm,tokens_per_s,elapsed_s,load_max,load_min,load_avg_max,load_avg_min,aux_loss", m->step > 0);
+    FILE *log = open_log(o->out, "step,loss,lr,grad_norm,tokens_per_s,elapsed_s,load_max,load_min,load_avg_max,load_avg_min,aux_loss",
+                         m->step > 0 ? m->step + 1 : 0);  // rows are numbered by the step just done
     printf("%s: %s preset, %zu parameters, %d documents, %d steps of %d documents\n", what, m->preset,
            m->num_params, d->n, o->steps, B);
     double t0 = now_seconds(), tokens = 0;
@@ -2114,8 +2137,10 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
                    m->step, o->steps, tok_loss, lr, norm, tokens / el, lo, hi, avg_lo, avg_hi, e1, e2);
             fflush(stdout); fflush(log);
         }
-        if ((o->save_every > 0 && m->step % o->save_every == 0) || m->step == o->steps)
+        if ((o->save_every > 0 && m->step % o->save_every == 0) || m->step == o->steps) {
+            fflush(log);  // the log on disk reaches at least the checkpoint's step (--resume cuts the rest)
             checkpoint_save(ckpt, m, 1, bt.pool_state, bt.next);
+        }
     }
     fclose(log);
     free(inputs); free(targets); free(w); free(bt.pool);
@@ -2243,7 +2268,11 @@ static Model *grpo_train(const GrpoOptions *o) {
         memset(m->v_mem, 0, m->num_params * sizeof(float));
         rng_state = rng_seed((uint64_t)o->seed).s;
     }
-    Model *ref = o->beta > 0.0f ? checkpoint_load(o->init, NULL, NULL) : NULL; // the frozen reference
+    // the frozen reference: the initial model, or the policy at the last reset (saved then for --resume)
+    char ref_ckpt[620];
+    int last_reset = o->ref_reset > 0 ? m->step / o->ref_reset * o->ref_reset : 0;
+    snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, last_reset);
+    Model *ref = o->beta > 0.0f ? checkpoint_load(last_reset > 0 ? ref_ckpt : o->init, NULL, NULL) : NULL;
     Data train = load_prompts(o->data, m->cfg.context), test = load_prompts(o->test, m->cfg.context);
     int P = o->prompts_per_step, G = o->num_generations, n = P * G, ctx = m->cfg.context;
     GrpoConfig gc = { o->beta, o->epsilon, o->epsilon_high, o->temperature };
@@ -2256,7 +2285,7 @@ static Model *grpo_train(const GrpoOptions *o) {
     char *text = mallocCheck((size_t)ctx * 10 + 16);
     FILE *log = open_log(o->out, "step,reward,accuracy,length,reflection,format,language_mix,kl,clip_frac,entropy,"
                          "tokens_per_s,elapsed_s,test_greedy,test_pass1,test_length,test_reflection,test_chain_share",
-                         resumed);
+                         resumed ? m->step : 0);  // rows are numbered by the step about to be done
     printf("grpo: %s from %s, %d steps of %d prompts x %d samples, loss %s, beta %g, lr %g, rewards %s\n",
            m->preset, resumed ? ckpt : o->init, o->steps, P, G, LOSS_NAMES[loss_type], o->beta, o->lr, o->rewards);
     Rng rng = { rng_state };
@@ -2336,12 +2365,15 @@ static Model *grpo_train(const GrpoOptions *o) {
             router_bias_update(m, o->bias_gamma);
         }
         m->step = step + 1;
-        if (ref && o->ref_reset > 0 && m->step % o->ref_reset == 0) { // R1 resets the reference every 400 steps
+        int reset = ref && o->ref_reset > 0 && m->step % o->ref_reset == 0;
+        if (reset) { // R1 resets the reference every 400 steps
             memcpy(ref->params_mem, m->params_mem, m->num_params * sizeof(float));
             memcpy(ref->router_bias, m->router_bias, sizeof m->router_bias);
 #ifdef R1_CUDA
             cuda_params_changed(ref->params_mem);
 #endif
+            snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, m->step);
+            checkpoint_save(ref_ckpt, ref, 0, 0, 0);
         }
         tokens += resp_tokens;
         double el = now_seconds() - t0;
@@ -2359,6 +2391,10 @@ static Model *grpo_train(const GrpoOptions *o) {
                kl, clipf, ent, tokens / el, e1, e2);
         fflush(stdout);
         checkpoint_save(ckpt, m, 1, rng.s, 0);
+        if (reset && m->step > o->ref_reset) { // the previous reference is no longer needed
+            snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, m->step - o->ref_reset);
+            remove(ref_ckpt);
+        }
     }
     fclose(log);
     if (first_step >= 0) { // the before/after table
