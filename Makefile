@@ -18,8 +18,15 @@ r1: r1.c
 test_r1: test_r1.c r1.c
 	$(CC) $(CFLAGS) -o $@ test_r1.c $(LDLIBS)
 
-test: test_r1
+# the CUDA kernels on the CPU, the PyTorch reference check, then the main suite (its summary line last)
+test: test_r1 tools/test_cuda ref/test_ref
+	./tools/test_cuda
+	./ref/test_ref
 	./test_r1
+
+# the PyTorch reference check: r1.c against ref/r1_ref.py (SKIPPED where python3 cannot import torch)
+ref/test_ref: ref/test_ref.c r1.c
+	$(CC) $(CFLAGS) -o $@ ref/test_ref.c $(LDLIBS)
 
 # throughput of r1 and of the PyTorch reference (ref/bench_ref.py) on the teacher and student presets
 tools/bench: tools/bench.c r1.c
@@ -36,7 +43,7 @@ test-asan: test_r1.c r1.c
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 ./test_r1_asan
 
 clean:
-	rm -f r1 test_r1 test_r1_asan tools/bench
+	rm -f r1 test_r1 test_r1_asan r1_cuda tools/test_cuda ref/test_ref tools/bench *.o tools/*.o
 
 
 # the R1-Zero "aha moment": pretrain the base model if it is missing, run R1-Zero, draw the figures
@@ -51,3 +58,39 @@ plots:
 	@echo "wrote runs/zero/accuracy.png runs/zero/length.png runs/zero/reflection.png"
 
 .PHONY: test test-asan clean aha plots bench
+
+# ---- CUDA (r1.cu): make r1_cuda needs nvcc; make and make test do not.
+# r1.c built with -DR1_CUDA sends matmul and attention to r1.cu's kernels. In make test the same
+# kernels run on the CPU (tools/cuda_emu.h) and tools/test_cuda compares them with r1.c's loops.
+NVCC ?= $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))
+NVCCFLAGS ?= -O3 -std=c++17 -Xcompiler -Wall,-Wextra
+r1_cuda: r1.c r1.cu
+	@test -n "$(NVCC)" || { echo "make r1_cuda needs nvcc (the CUDA toolkit)"; exit 1; }
+	$(CC) $(CFLAGS) -DR1_CUDA -c -o r1_cuda_host.o r1.c
+	$(NVCC) $(NVCCFLAGS) -c -o r1_cuda_kernels.o r1.cu
+	$(NVCC) $(NVCCFLAGS) -Xcompiler -fopenmp -o $@ r1_cuda_host.o r1_cuda_kernels.o $(LDLIBS)
+
+tools/test_cuda: tools/test_cuda.c tools/cuda_emu.h r1.cu r1.c
+	$(CXX) -std=c++17 -O2 -Wall -Wextra -include tools/cuda_emu.h -x c++ -c -o tools/r1_cu_emu.o r1.cu
+	$(CC) $(CFLAGS) -DR1_CUDA -o $@ tools/test_cuda.c tools/r1_cu_emu.o $(LDLIBS) -lstdc++
+
+# fuzzing (clang's libFuzzer, ASan, UBSan): the data loaders + tokenizer, the checkpoint loader and the
+# option parser, FUZZ_SECONDS each, from the committed seeds (fuzz/seeds/*); see fuzz/fuzz_r1.h
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = fuzz/fuzz_data fuzz/fuzz_checkpoint fuzz/fuzz_options
+fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_r1.h r1.c
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Wall -Wextra \
+	    -Wno-string-plus-int -o $@ $< -lm
+
+fuzz: $(FUZZ_TARGETS)
+	@for t in $(FUZZ_TARGETS); do \
+	    name=$${t#fuzz/fuzz_}; mkdir -p fuzz/work/$$name; \
+	    echo "fuzz: $$name for $(FUZZ_SECONDS) s (log: fuzz/work/$$name.log)"; \
+	    ./$$t -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -close_fd_mask=1 -print_final_stats=1 \
+	        -artifact_prefix=fuzz/work/$$name- fuzz/work/$$name fuzz/seeds/$$name > fuzz/work/$$name.log 2>&1; \
+	    status=$$?; \
+	    grep -E 'DONE|stat::number_of_executed_units|stat::average_exec_per_sec' fuzz/work/$$name.log; \
+	    if [ $$status -ne 0 ]; then tail -n 40 fuzz/work/$$name.log; exit 1; fi; \
+	done
+
+.PHONY: fuzz

@@ -451,11 +451,12 @@ static size_t params_layout(const Config *c, float *base, Params *p) {
 #ifdef R1_CUDA
 // r1.cu implements the hot matmul and attention on the GPU with the same signatures (make r1_cuda).
 // Weights stay resident on the device: each parameter buffer is registered once, and marked
-// changed after every update so the device copy is refreshed before its next use.
-// cuda_enabled = 0 switches back to the C loops (the tests compare the two).
+// changed after every update so the device copy is refreshed before its next use, and released
+// when the model is freed. cuda_enabled = 0 switches back to the C loops (the tests compare the two).
 static int cuda_enabled = 1;
 void cuda_register_params(const float *params, size_t n);
 void cuda_params_changed(const float *params);
+void cuda_free_params(const float *params);
 void cuda_matmul_forward(float *out, const float *inp, const float *weight, int N, int C, int OC);
 void cuda_matmul_backward(float *dinp, float *dweight, const float *dout, const float *inp,
                           const float *weight, int N, int C, int OC);
@@ -892,6 +893,9 @@ static void acts_free(Model *m) {
 
 static void model_free(Model *m) {
     if (!m) return;
+#ifdef R1_CUDA
+    cuda_free_params(m->params_mem);
+#endif
     free(m->params_mem); free(m->grads_mem); free(m->m_mem); free(m->v_mem); free(m->decay_mask);
     acts_free(m);
     free(m);
@@ -1435,6 +1439,7 @@ static Model *checkpoint_load(const char *path, uint64_t *rng_state, int *data_p
     if (h.version != CKPT_VERSION) die("%s: checkpoint version %u, this r1 reads version %d", path, h.version, CKPT_VERSION);
     h.preset[sizeof h.preset - 1] = 0;
     if (!config_valid(&h.cfg)) die("%s: checkpoint has an invalid config", path);
+    if (h.step < 0) die("%s: checkpoint has a negative step (%d)", path, h.step);
     Params p;
     if (params_layout(&h.cfg, NULL, &p) != h.num_params) die("%s: parameter count does not match its config", path);
     size_t nfloat = h.num_params * (h.has_optimizer ? 3 : 1);
@@ -1652,6 +1657,23 @@ static int response_reflects(const char *response) {
     return 0;
 }
 
+// repetition (rejection sampling drops it): the same column sum "a+b+...=s" written twice in the think span
+static int response_repeats(const char *response) {
+    const char *p = strstr(response, "<think>"), *end;
+    if (!p) return 0;
+    p += 7;
+    end = strstr(p, "</think>");
+    if (!end) end = p + strlen(p);
+    for (const char *a = p; a < end; a++) {
+        if (a != p && a[-1] != ' ') continue;                   // a starts a chunk
+        size_t la = strcspn(a, " <");
+        if (a + la > end || !memchr(a, '=', la)) continue;      // only equations count
+        for (const char *b = a + la; b < end; b++)
+            if (b[-1] == ' ' && strcspn(b, " <") == la && strncmp(a, b, la) == 0) return 1;
+    }
+    return 0;
+}
+
 // the integer in the last <answer>, for majority voting; returns 0 if there is none
 static int response_answer(const char *response, long *value) {
     for (long v = 0; v < 1000; v++) if (reward_accuracy(response, v) > 0) { *value = v; return 1; }
@@ -1676,9 +1698,13 @@ static char **read_lines(const char *path, int *n_lines) {
     char **lines = mallocCheck(cap * sizeof(char *));
     char buf[4096];
     int lineno = 0;
+    long start = 0;
     while (fgets(buf, sizeof buf, f)) {
         lineno++;
         size_t l = strlen(buf);
+        long pos = ftell(f);  // fgets consumed more than strlen if the line holds a NUL byte (pos < 0: a pipe)
+        if (pos >= 0 && pos - start != (long)l) die("%s:%d: NUL byte in the line (not a text file?)", path, lineno);
+        start = pos;
         if (l == sizeof buf - 1 && buf[l - 1] != '\n') die("%s:%d: line too long", path, lineno);
         while (l && (buf[l - 1] == '\n' || buf[l - 1] == '\r')) buf[--l] = 0;
         if (n == cap) { cap *= 2; lines = realloc(lines, cap * sizeof(char *)); if (!lines) die("out of memory"); }
@@ -1734,9 +1760,10 @@ static Data load_prompts(const char *path, int context) {
         errno = 0;
         d.answer[i] = strtol(t1 + 1, &end, 10);
         if (end == t1 + 1 || *end || errno) die("%s:%d: answer '%s' is not an integer", path, i + 1, t1 + 1);
-        d.difficulty[i] = (int)strtol(t2 + 1, &end, 10);
-        if (end == t2 + 1 || *end || d.difficulty[i] < 0 || d.difficulty[i] >= 16)
+        long difficulty = strtol(t2 + 1, &end, 10);
+        if (end == t2 + 1 || *end || difficulty < 0 || difficulty >= 16)
             die("%s:%d: difficulty '%s' is not an integer in 0..15", path, i + 1, t2 + 1);
+        d.difficulty[i] = (int)difficulty;
         if (lines[i][0] != LANG_TAG[LANG_EN] && lines[i][0] != LANG_TAG[LANG_JA])
             die("%s:%d: prompt must start with a language tag e: or j:", path, i + 1);
         d.ids[i] = tokenize_line(lines[i], path, i + 1, context, &d.len[i]);
@@ -1817,7 +1844,7 @@ static void rollout_text(const Rollouts *r, int i, char *out) {
 
 typedef struct {
     float correct, format, language;  // the three rule rewards
-    int style, reflects, len, has_answer;
+    int style, reflects, repeats, len, has_answer;
     long answer;
 } Judgement;
 
@@ -1828,6 +1855,7 @@ static Judgement judge(const char *response, int len, long truth, int lang) {
     j.language = reward_language(response, lang);
     j.style = response_style(response);
     j.reflects = response_reflects(response);
+    j.repeats = response_repeats(response);
     j.len = len;
     j.has_answer = response_answer(response, &j.answer);
     return j;
@@ -2008,12 +2036,25 @@ static const Preset *find_preset(const char *name) {
     die("unknown preset '%s' (teacher, student or tiny)", name);
 }
 
-static FILE *open_log(const char *dir, const char *header, int append) {
+// DIR/log.csv: a new log with its header; or, with keep_before > 0 (--resume), the existing log cut
+// after its rows of steps before keep_before, then continued (a run stopped between writing a row and
+// saving its checkpoint repeats that step on resume: its old row goes)
+static FILE *open_log(const char *dir, const char *header, int keep_before) {
     char path[600];
     make_dirs(dir);
     snprintf(path, sizeof path, "%s/log.csv", dir);
-    FILE *f = fopenCheck(path, append ? "a" : "w");
-    if (!append) fprintf(f, "%s\n", header);
+    FILE *f = keep_before > 0 ? fopen(path, "r+") : NULL;
+    if (!f) {
+        f = fopenCheck(path, "w");
+        fprintf(f, "%s\n", header);
+        return f;
+    }
+    char line[1024];
+    long keep = 0;
+    if (fgets(line, sizeof line, f)) keep = ftell(f);  // the header
+    while (fgets(line, sizeof line, f) && atoi(line) < keep_before) keep = ftell(f);
+    if (ftruncate(fileno(f), keep) != 0 || fseek(f, keep, SEEK_SET) != 0) die("cannot cut %s: %s", path, strerror(errno));
+    if (keep == 0) fprintf(f, "%s\n", header);
     return f;
 }
 
@@ -2118,10 +2159,14 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
     int B = o->batch, ctx = m->cfg.context;
     Batcher bt = { d, B, B * POOL_BATCHES, POOL_BATCHES, mallocCheck((size_t)B * POOL_BATCHES * sizeof(int)),
                    rng_seed((uint64_t)o->seed + 1), 0 };
-    if (rng_state) { bt.rng.s = rng_state; batcher_refill(&bt); bt.next = data_pos; }
+    if (rng_state) {
+        if (data_pos < 0 || data_pos > POOL_BATCHES) die("%s: data position %d is out of range", ckpt, data_pos);
+        bt.rng.s = rng_state; batcher_refill(&bt); bt.next = data_pos;
+    }
     int *inputs = mallocCheck((size_t)B * ctx * sizeof(int)), *targets = mallocCheck((size_t)B * ctx * sizeof(int));
     float *w = mallocCheck((size_t)B * ctx * sizeof(float));
-    FILE *log = open_log(o->out, "step,loss,lr,grad_norm,tokens_per_s,elapsed_s,load_max,load_min,load_avg_max,load_avg_min,aux_loss", m->step > 0);
+    FILE *log = open_log(o->out, "step,loss,lr,grad_norm,tokens_per_s,elapsed_s,load_max,load_min,load_avg_max,load_avg_min,aux_loss",
+                         m->step > 0 ? m->step + 1 : 0);  // rows are numbered by the step just done
     printf("%s: %s preset, %zu parameters, %d documents, %d steps of %d documents\n", what, m->preset,
            m->num_params, d->n, o->steps, B);
     double t0 = now_seconds(), tokens = 0;
@@ -2164,8 +2209,10 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
                    m->step, o->steps, tok_loss, lr, norm, tokens / el, lo, hi, avg_lo, avg_hi, e1, e2);
             fflush(stdout); fflush(log);
         }
-        if ((o->save_every > 0 && m->step % o->save_every == 0) || m->step == o->steps)
+        if ((o->save_every > 0 && m->step % o->save_every == 0) || m->step == o->steps) {
+            fflush(log);  // the log on disk reaches at least the checkpoint's step (--resume cuts the rest)
             checkpoint_save(ckpt, m, 1, bt.pool_state, bt.next);
+        }
     }
     fclose(log);
     free(inputs); free(targets); free(w); free(bt.pool);
@@ -2293,7 +2340,11 @@ static Model *grpo_train(const GrpoOptions *o) {
         memset(m->v_mem, 0, m->num_params * sizeof(float));
         rng_state = rng_seed((uint64_t)o->seed).s;
     }
-    Model *ref = o->beta > 0.0f ? checkpoint_load(o->init, NULL, NULL) : NULL; // the frozen reference
+    // the frozen reference: the initial model, or the policy at the last reset (saved then for --resume)
+    char ref_ckpt[620];
+    int last_reset = o->ref_reset > 0 ? m->step / o->ref_reset * o->ref_reset : 0;
+    snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, last_reset);
+    Model *ref = o->beta > 0.0f ? checkpoint_load(last_reset > 0 ? ref_ckpt : o->init, NULL, NULL) : NULL;
     Data train = load_prompts(o->data, m->cfg.context), test = load_prompts(o->test, m->cfg.context);
     int P = o->prompts_per_step, G = o->num_generations, n = P * G, ctx = m->cfg.context;
     GrpoConfig gc = { o->beta, o->epsilon, o->epsilon_high, o->temperature };
@@ -2306,7 +2357,7 @@ static Model *grpo_train(const GrpoOptions *o) {
     char *text = mallocCheck((size_t)ctx * 10 + 16);
     FILE *log = open_log(o->out, "step,reward,accuracy,length,reflection,format,language_mix,kl,clip_frac,entropy,"
                          "tokens_per_s,elapsed_s,test_greedy,test_pass1,test_length,test_reflection,test_chain_share",
-                         resumed);
+                         resumed ? m->step : 0);  // rows are numbered by the step about to be done
     printf("grpo: %s from %s, %d steps of %d prompts x %d samples, loss %s, beta %g, lr %g, rewards %s\n",
            m->preset, resumed ? ckpt : o->init, o->steps, P, G, LOSS_NAMES[loss_type], o->beta, o->lr, o->rewards);
     Rng rng = { rng_state };
@@ -2386,12 +2437,15 @@ static Model *grpo_train(const GrpoOptions *o) {
             router_bias_update(m, o->bias_gamma);
         }
         m->step = step + 1;
-        if (ref && o->ref_reset > 0 && m->step % o->ref_reset == 0) { // R1 resets the reference every 400 steps
+        int reset = ref && o->ref_reset > 0 && m->step % o->ref_reset == 0;
+        if (reset) { // R1 resets the reference every 400 steps
             memcpy(ref->params_mem, m->params_mem, m->num_params * sizeof(float));
             memcpy(ref->router_bias, m->router_bias, sizeof m->router_bias);
 #ifdef R1_CUDA
             cuda_params_changed(ref->params_mem);
 #endif
+            snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, m->step);
+            checkpoint_save(ref_ckpt, ref, 0, 0, 0);
         }
         tokens += resp_tokens;
         double el = now_seconds() - t0;
@@ -2409,6 +2463,10 @@ static Model *grpo_train(const GrpoOptions *o) {
                kl, clipf, ent, tokens / el, e1, e2);
         fflush(stdout);
         checkpoint_save(ckpt, m, 1, rng.s, 0);
+        if (reset && m->step > o->ref_reset) { // the previous reference is no longer needed
+            snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, m->step - o->ref_reset);
+            remove(ref_ckpt);
+        }
     }
     fclose(log);
     if (first_step >= 0) { // the before/after table
@@ -2431,9 +2489,10 @@ static Model *grpo_train(const GrpoOptions *o) {
 // ----------------------------------------------------------------------------
 // 9. rejection sampling and distillation (R1 sections 2.3.3 and 2.4)
 
-// a response is kept for SFT when it is correct, well formed, in one language and not over-long
+// a response is kept for SFT when it is correct, well formed, in one language, not over-long and
+// not repetitive
 static int rejection_keep(const Judgement *j, int max_len) {
-    return j->correct > 0.0f && j->format > 0.0f && j->language >= 1.0f && j->len <= max_len;
+    return j->correct > 0.0f && j->format > 0.0f && j->language >= 1.0f && j->len <= max_len && !j->repeats;
 }
 
 // toy non-reasoning data (the paper mixes in writing, QA, ...): the larger of two numbers, answered
@@ -2853,7 +2912,7 @@ static void cmd_pipeline(int argc, char **argv) {
     int kept = rejection_sample(m, &train, SCALED(1000), 4, 1.0f, 140, SCALED(100), p[REJ], (uint64_t)seed);
     printf("pipeline: rejection sampling kept %d traces -> %s\n", kept, p[REJ]);
     model_free(m);
-    if (kept == 0) die("pipeline: rejection sampling kept no trace; the reasoning RL model is too weak");
+    if (kept == 0) printf("pipeline: warning: no reasoning trace kept (the RL model is too weak); SFT on non-reasoning data only\n");
     // 6. SFT of the base on them (the paper retrains from the base), 7. the final RL over reasoning
     // and non-reasoning prompts (section 2.3.4)
     Data rej = load_sft(p[REJ], find_preset(t.preset)->cfg.context);
@@ -2878,7 +2937,7 @@ static void cmd_pipeline(int argc, char **argv) {
     char traces[700];
     snprintf(traces, sizeof traces, "%s/r1_traces.txt", dir);
     kept = rejection_sample(m, &train, SCALED(1500), 4, 1.0f, 140, SCALED(100), traces, (uint64_t)seed + 1);
-    if (kept == 0) die("pipeline: R1 produced no usable trace for distillation");
+    if (kept == 0) printf("pipeline: warning: R1 produced no usable trace; distillation sees non-reasoning data only\n");
     Data tr = load_sft(traces, m->cfg.context);
     s.init = ck[SBASE]; s.out = p[SSEQ]; s.data = traces; s.steps = SCALED(300);
     model_free(train_lm(&s, &tr, "pipeline: distill (sequence)"));

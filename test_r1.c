@@ -8,20 +8,37 @@ Expected values come from finite differences, from hand computation written out 
 or from an independent re-derivation in this file, never from r1.c's own output.
 
 Sections: 1 gradient checks of every layer and of the whole model, 2 tokenizer, 3 generator,
-4 KV cache and generation, 5 checkpoints, 6 rewards, 7 GRPO loss, 8 data loading errors,
-9 option parsing errors, the optimizer pieces, 10 a short pretraining run (and a NaN stop),
-11 a toy GRPO loop, 12 determinism and resume. Failed table rows are detailed on stderr.
+4 KV cache and generation, 5 checkpoints (and a save killed halfway), 6 rewards, 7 GRPO loss,
+8 data loading errors, 9 option parsing errors (and every command's table), the optimizer pieces,
+10 a short pretraining run (and a NaN stop), 11 a toy GRPO loop, 12 determinism and resume (also
+of pretrain, sft and grpo runs killed while saving a checkpoint), 13 the R1 stages (SFT, rejection
+sampling, distillation, a tiny pipeline). Failed table rows are detailed on stderr.
 Runs in a few seconds on one thread (the tiny models are too small for threads to pay).
 */
 #define TESTING
+#define _GNU_SOURCE
+#include <stdio.h>
+// r1.c's rename() (the last step of checkpoint_save) goes through test_rename, so that a test can
+// kill a forked run at its n-th rename: its temporary file is written, the rename never happens
+static int test_rename(const char *from, const char *to);
+#define rename test_rename
 // r1.c's command functions and helpers are unused here: not a problem of this file
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include "r1.c"
 #pragma GCC diagnostic pop
+#undef rename
 #include <sys/wait.h>
+#include <sys/resource.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <ftw.h>
+
+static int kill_at_rename = 0;  // 0: never; n > 0: the process kills itself (SIGKILL) at its n-th rename
+static int test_rename(const char *from, const char *to) {
+    if (kill_at_rename > 0 && --kill_at_rename == 0) raise(SIGKILL);
+    return rename(from, to);
+}
 
 // ----------------------------------------------------------------------------
 // reporting
@@ -888,6 +905,17 @@ static void test_kvcache(void) {
 
 static void child_load_ckpt(const void *arg) { checkpoint_load((const char *)arg, NULL, NULL); }
 
+// saves a checkpoint under a file size limit: the kernel kills the process (SIGXFSZ) when the write
+// reaches the limit, in the middle of the temporary file
+typedef struct { const char *path; Model *m; rlim_t limit; } LimitedSave;
+static void child_save_limited(const void *arg) {
+    const LimitedSave *a = arg;
+    struct rlimit rl = { a->limit, a->limit };
+    setrlimit(RLIMIT_FSIZE, &rl);
+    a->m->step = 99;
+    checkpoint_save(a->path, a->m, 1, 2, 0);
+}
+
 static void test_checkpoints(void) {
     Model *m = tiny_model(31);
     fill_normal(m->m_mem, m->num_params, 0, 1, &g_rng);
@@ -941,7 +969,23 @@ static void test_checkpoints(void) {
     memcpy(bad, good, len); bad[8 + 2 * 4] ^= 0x01;                       // config: d_model 16 -> 17
     write_whole(bp, bad, len);
     expect_die("checkpoint with a changed config", child_load_ckpt, bp, bp, NULL);
+    m->step = -5;                                                         // a negative step, checksum right
+    checkpoint_save(bp, m, 1, 1, 0);
+    m->step = 37;
+    expect_die("checkpoint with a negative step", child_load_ckpt, bp, bp, "negative step");
     expect_die("missing checkpoint", child_load_ckpt, tmp_path("nonexistent.bin"), "nonexistent.bin", NULL);
+    // a run killed in the middle of writing its next checkpoint: the previous one is intact and loads
+    char err[4096];
+    LimitedSave ls = { path, m, (rlim_t)len / 2 };
+    int st = run_child(child_save_limited, &ls, err, sizeof err);
+    size_t len_after = 0, len_tmp = 0;
+    char *after = read_whole(path, &len_after), *partial = read_whole(tmp, &len_tmp);
+    l = checkpoint_load(path, NULL, NULL);
+    check(st == -1 && len_tmp == len / 2 && len_after == len && memcmp(after, good, len) == 0 && l->step == 37,
+          "a save killed halfway (file size limit %zu of %zu bytes): killed %d, partial .tmp of %zu bytes left, previous "
+          "checkpoint byte-identical (%zu bytes) and loads (step %d, expected 37)", len / 2, len, st == -1, len_tmp, len_after, l->step);
+    model_free(l);
+    free(after); free(partial);
     free(good); free(bad);
     model_free(m);
 }
@@ -1275,6 +1319,17 @@ static void test_data_errors(void) {
     load_case("sft: missing tab", "s1.txt", ok, 64, 2, ":1", "expected prompt");
     load_case("sft: prompt + response longer than the context", "s2.txt", "e:12+34=\t<think></think><answer>046</answer><eos>\n",
               12, 2, ":1", "longer than the context");
+    // a difficulty beyond int used to wrap (4294967298 loaded as 2)
+    load_case("prompts: difficulty 4294967298", "p8.txt", "e:12+34=\t46\t4294967298\n", 64, 1, ":1", "difficulty");
+    // found by fuzzing (fuzz/fuzz_data.c, its input verbatim): a NUL byte in a line used to end the line
+    // there silently, here cutting an SFT response short
+    static const char nul_line[] = "e:72+43+21+61=\t<think>02+03+11+01=07 carry 0 07+04+02+06+00=19 check 05\0"
+        "02 07 okay 006+00=19 chec\xe4\xe4\xe4\xe4\xe4\xe4\xe4\xe4\xe4\xe4" "k 05 02 07 okay 07 check 117 check 1\x02" "1 08";
+    const char *np = tmp_path("s3.txt");
+    write_whole(np, nul_line, sizeof nul_line - 1);
+    LoadArg na = { np, 135, 2 };
+    snprintf(buf, sizeof buf, "%s:1", np);
+    expect_die("sft: a NUL byte in a line (a fuzzer input)", child_load, &na, buf, "NUL byte");
 }
 
 static int opt_steps = 5, opt_flag = 0;
@@ -1291,6 +1346,57 @@ static void child_options(const void *arg) {
         { "flag", 'b', &opt_flag, 0, 0, "a flag" },
     };
     options_parse("test", "a test", o, 4, argc, argv);
+}
+
+// every command's own table: an unknown option, a missing value, a value out of range (each first on
+// its command line, so the command dies before doing anything)
+typedef struct { const char *cmd; void (*fn)(int, char **); char *argv[3]; const char *want; } CmdCase;
+static void child_cmd(const void *arg) {
+    const CmdCase *c = arg;
+    int argc = 0;
+    while (c->argv[argc]) argc++;
+    c->fn(argc, (char **)c->argv);
+}
+
+static void test_command_options(void) {
+    static const CmdCase cases[] = {
+        { "gen", cmd_gen, { "--bogus" }, "unknown option" },
+        { "gen", cmd_gen, { "--seed" }, "needs a value" },
+        { "gen", cmd_gen, { "--seed", "-1" }, "out of range" },
+        { "pretrain", cmd_pretrain, { "--lr-max", "1" }, "unknown option" },
+        { "pretrain", cmd_pretrain, { "--batch" }, "needs a value" },
+        { "pretrain", cmd_pretrain, { "--batch", "0" }, "out of range" },
+        { "sft", cmd_sft, { "--epochs", "2" }, "unknown option" },
+        { "sft", cmd_sft, { "--init" }, "needs a value" },
+        { "sft", cmd_sft, { "--lr", "2" }, "out of range" },
+        { "eval", cmd_eval, { "--n", "3" }, "unknown option" },
+        { "eval", cmd_eval, { "--k" }, "needs a value" },
+        { "eval", cmd_eval, { "--k", "65" }, "out of range" },
+        { "sample", cmd_sample, { "--top-p", "0.9" }, "unknown option" },
+        { "sample", cmd_sample, { "--prompt" }, "needs a value" },
+        { "sample", cmd_sample, { "--temperature", "11" }, "out of range" },
+        { "zero", cmd_zero, { "--kl", "0.1" }, "unknown option" },
+        { "zero", cmd_zero, { "--beta" }, "needs a value" },
+        { "zero", cmd_zero, { "--num-generations", "1" }, "out of range" },
+        { "grpo", cmd_grpo, { "--group-size", "8" }, "unknown option" },
+        { "grpo", cmd_grpo, { "--loss-type" }, "needs a value" },
+        { "grpo", cmd_grpo, { "--epsilon", "-0.1" }, "out of range" },
+        { "rejsample", cmd_rejsample, { "--keep", "1" }, "unknown option" },
+        { "rejsample", cmd_rejsample, { "--max-len" }, "needs a value" },
+        { "rejsample", cmd_rejsample, { "--max-len", "0" }, "out of range" },
+        { "distill", cmd_distill, { "--tau", "2" }, "unknown option" },
+        { "distill", cmd_distill, { "--mode" }, "needs a value" },
+        { "distill", cmd_distill, { "--alpha", "1.5" }, "out of range" },
+        { "pipeline", cmd_pipeline, { "--stages", "2" }, "unknown option" },
+        { "pipeline", cmd_pipeline, { "--scale" }, "needs a value" },
+        { "pipeline", cmd_pipeline, { "--scale", "0" }, "out of range" },
+    };
+    for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+        char name[100], who[40];
+        snprintf(name, sizeof name, "r1 %s %s %s", cases[i].cmd, cases[i].argv[0], cases[i].argv[1] ? cases[i].argv[1] : "");
+        snprintf(who, sizeof who, "%s: ", cases[i].cmd);
+        expect_die(name, child_cmd, &cases[i], who, cases[i].want);
+    }
 }
 
 static void test_options(void) {
@@ -1331,6 +1437,18 @@ static void test_optimizer(void) {
     double want = sqrt((double)m->num_params);
     check(fabs(norm - want) < 1e-3 && fabs(m->grads_mem[5] - 1.0 / want) < 1e-7, "grad_clip by hand: norm %.4f (expected %.4f), "
           "element %.7f (expected %.7f)", norm, want, m->grads_mem[5], 1.0 / want);
+    // a NaN or Inf gradient: the norm is not finite (the trainers stop on it) and the tensor is named
+    memset(m->grads_mem, 0, m->num_params * sizeof(float));
+    m->grads.layer[1].ew3[5] = NAN;
+    float nan_norm = grad_clip(m, 1.0f);
+    const char *nan_name = nonfinite_grad_tensor(m);
+    m->grads.layer[1].ew3[5] = 0.0f;
+    m->grads.head[7] = INFINITY;
+    float inf_norm = grad_clip(m, 1.0f);
+    const char *inf_name = nonfinite_grad_tensor(m);
+    check(!isfinite(nan_norm) && strcmp(nan_name, "l1.ew3") == 0 && !isfinite(inf_norm) && strcmp(inf_name, "head") == 0,
+          "a NaN gradient in l1.ew3, an Inf in head: norms %g and %g (want not finite), named %s and %s", nan_norm, inf_norm,
+          nan_name, inf_name);
     // warmup 10 of 110 steps, lr 1 -> 0.1: step 0: 0.1, step 9: 1, step 10: 1, step 60: 0.1 + 0.45 (1 + cos(pi/2)) = 0.55, 110: 0.1
     float s0 = lr_schedule(0, 110, 10, 1.0f, 0.1f), s9 = lr_schedule(9, 110, 10, 1.0f, 0.1f), s10 = lr_schedule(10, 110, 10, 1.0f, 0.1f);
     float s60 = lr_schedule(60, 110, 10, 1.0f, 0.1f), s110 = lr_schedule(110, 110, 10, 1.0f, 0.1f);
@@ -1396,6 +1514,142 @@ static int same_state(const Model *a, const Model *b) {
     return a->num_params == b->num_params && memcmp(a->params_mem, b->params_mem, nb) == 0 &&
            memcmp(a->m_mem, b->m_mem, nb) == 0 && memcmp(a->v_mem, b->v_mem, nb) == 0 &&
            memcmp(a->router_bias, b->router_bias, sizeof a->router_bias) == 0 && a->step == b->step;
+}
+
+// 12c. resume after a kill. The run is killed (SIGKILL, in a forked child) at the rename of one of its
+// checkpoints, the moment a crash would do the most harm: the temporary file is written, the previous
+// checkpoint is the last good one. Resumed with the same options, it must end bit-identical to the
+// run never killed (parameters, AdamW moments, router biases, step) with the same log.csv.
+
+// compares two runs' log.csv: header and rows, every column but those named in skip (timings);
+// returns 0 if equal, else the first differing line (1 = header); *na, *nb: the data rows of each
+static int log_diff(const char *dir_a, const char *dir_b, const char *skip, int *na, int *nb) {
+    char path[400];
+    snprintf(path, sizeof path, "%s/log.csv", dir_a);
+    char *a = read_whole(path, NULL);
+    snprintf(path, sizeof path, "%s/log.csv", dir_b);
+    char *b = read_whole(path, NULL);
+    *na = *nb = 0;
+    if (!a || !b) { free(a); free(b); return 1; }
+    int skipped[64] = {0}, diff = 0, line = 1;
+    char *pa = a, *pb = b;
+    while (*pa || *pb) {
+        char *ea = pa + strcspn(pa, "\n"), *eb = pb + strcspn(pb, "\n");
+        if (line > 1) { *na += *pa != 0; *nb += *pb != 0; }
+        // field by field
+        int col = 0;
+        char *fa = pa, *fb = pb;
+        for (;;) {
+            size_t la = strcspn(fa, ",\n"), lb = strcspn(fb, ",\n");
+            if (line == 1) { // the header: which columns to skip
+                char name[64];
+                snprintf(name, sizeof name, "%.*s", (int)la, fa);
+                for (const char *s = strstr(skip, name); s && col < 64; s = strstr(s + 1, name))
+                    if ((s == skip || s[-1] == ',') && (s[la] == ',' || s[la] == 0)) skipped[col] = 1;
+            }
+            if (!diff && (col >= 64 || !skipped[col]) && (la != lb || strncmp(fa, fb, la) != 0)) diff = line;
+            fa += la; fb += lb;
+            if (*fa != ',' && *fb != ',') break;
+            if (*fa != ',' || *fb != ',') { if (!diff) diff = line; break; }
+            fa++; fb++; col++;
+        }
+        pa = *ea ? ea + 1 : ea;
+        pb = *eb ? eb + 1 : eb;
+        line++;
+    }
+    free(a); free(b);
+    return diff;
+}
+
+typedef struct { TrainOptions o; Data *d; int kill_at; } KilledTrain;
+static void child_train_killed(const void *arg) {
+    const KilledTrain *k = arg;
+    kill_at_rename = k->kill_at;
+    train_lm(&k->o, k->d, "test");
+}
+
+static int ckpt_step(const char *dir) { // the step of DIR/model.bin, -1 if it does not load
+    char path[400];
+    snprintf(path, sizeof path, "%s/model.bin", dir);
+    char err[4096];
+    if (run_child(child_load_ckpt, path, err, sizeof err) != 0) return -1;
+    Model *m = checkpoint_load(path, NULL, NULL);
+    int step = m->step;
+    model_free(m);
+    return step;
+}
+
+// train_lm (pretrain or sft): 16 steps, warmup 3 + cosine, a checkpoint every 5 steps; killed at its
+// third rename (the step-15 checkpoint), resumed from step 10 to 16
+static void resume_case(const char *name, TrainOptions t, Data *d) {
+    char straight[300], killed[300], tmp[320];
+    snprintf(straight, sizeof straight, "%s/%s_straight", tmp_root, name);
+    snprintf(killed, sizeof killed, "%s/%s_killed", tmp_root, name);
+    t.steps = 16; t.save_every = 5; t.warmup = 3; t.resume = 0;
+    t.out = straight;
+    Model *a = train_quietly(&t, d);
+    t.out = killed;
+    KilledTrain k = { t, d, 3 };
+    char err[4096];
+    int st = run_child(child_train_killed, &k, err, sizeof err);
+    int step_left = ckpt_step(killed);
+    snprintf(tmp, sizeof tmp, "%s/model.bin.tmp", killed);
+    int stale_tmp = access(tmp, F_OK) == 0;
+    t.resume = 1;
+    Model *b = train_quietly(&t, d);
+    int na, nb, diff = log_diff(straight, killed, "tokens_per_s,elapsed_s,load_avg_max,load_avg_min", &na, &nb);
+    check(st == -1 && step_left == 10 && stale_tmp && same_state(a, b) && diff == 0 && na == 16 && nb == 16,
+          "%s: killed while saving step 15 (killed %d, checkpoint left at step %d, stale .tmp %d), resumed to 16: "
+          "bit-identical to 16 steps straight %d (params, moments, router biases, step %d vs %d); log.csv equal but for "
+          "timings and load averages (first differing line %d, rows %d and %d, want 16)", name, st == -1, step_left,
+          stale_tmp, same_state(a, b), b->step, a->step, diff, na, nb);
+    model_free(a); model_free(b);
+}
+
+static Model *grpo_quietly(const GrpoOptions *o) {
+    fflush(stdout);
+    int saved = dup(1), dn = open("/dev/null", O_WRONLY);
+    if (dn >= 0) { dup2(dn, 1); close(dn); }
+    Model *m = grpo_train(o);
+    fflush(stdout);
+    if (saved >= 0) { dup2(saved, 1); close(saved); }
+    return m;
+}
+
+typedef struct { GrpoOptions o; int kill_at; } KilledGrpo;
+static void child_grpo_killed(const void *arg) {
+    const KilledGrpo *k = arg;
+    kill_at_rename = k->kill_at;
+    grpo_train(&k->o);
+}
+
+// GRPO: 6 steps of 2 prompts x 4, mu = 2, a KL reference reset every 2 steps, held-out evaluation every
+// 3; a checkpoint every step, and the reference at each reset (ref_2.bin before model.bin at step 2):
+// renames 1:s1 2:ref2 3:s2 4:s3 5:ref4 6:s4 7:s5. Killed at the 7th, resumed from step 4 (whose
+// reference is the policy at step 4) to 6
+static void test_grpo_resume(const char *init) {
+    GrpoOptions g = grpo_defaults();
+    char straight[300], killed[300];
+    snprintf(straight, sizeof straight, "%s/grpo_straight", tmp_root);
+    snprintf(killed, sizeof killed, "%s/grpo_killed", tmp_root);
+    g.init = init; g.rewards = "accuracy,format,language"; g.language_weight = 0.1f;
+    g.steps = 6; g.prompts_per_step = 2; g.num_generations = 4; g.num_iterations = 2; g.beta = 0.04f; g.ref_reset = 2;
+    g.eval_every = 3; g.eval_prompts = 2; g.eval_k = 2; g.seed = 5; g.lr = 1e-3f;
+    g.out = straight;
+    Model *a = grpo_quietly(&g);
+    g.out = killed;
+    KilledGrpo k = { g, 7 };
+    char err[4096];
+    int st = run_child(child_grpo_killed, &k, err, sizeof err);
+    int step_left = ckpt_step(killed);
+    g.resume = 1;
+    Model *b = grpo_quietly(&g);
+    int na, nb, diff = log_diff(straight, killed, "tokens_per_s,elapsed_s", &na, &nb);
+    check(st == -1 && step_left == 4 && same_state(a, b) && diff == 0 && na == 7 && nb == 7,
+          "grpo: killed while saving step 5 (killed %d, checkpoint left at step %d), resumed to 6: bit-identical to 6 "
+          "steps straight %d (params, moments, router biases, step %d vs %d); log.csv equal but for timings (first "
+          "differing line %d, rows %d and %d, want 7)", st == -1, step_left, same_state(a, b), b->step, a->step, diff, na, nb);
+    model_free(a); model_free(b);
 }
 
 static void test_training(void) {
@@ -1484,6 +1738,49 @@ static void test_training(void) {
     check(before && after && len_before == len_after && memcmp(before, after, len_before) == 0,
           "after the NaN stop the previous checkpoint is intact (%zu bytes before, %zu after)", len_before, len_after);
     free(before); free(after);
+    // a checkpoint whose data position is outside the batch pool (checksum right) is refused on resume
+    char bad_dir[300];
+    snprintf(bad_dir, sizeof bad_dir, "%s/bad_pos", tmp_root);
+    make_dirs(bad_dir);
+    snprintf(ck, sizeof ck, "%s/model.bin", bad_dir);
+    Model *bp_model = checkpoint_load(init, NULL, NULL);
+    bp_model->step = 3;
+    checkpoint_save(ck, bp_model, 1, 12345, -3);  // before its check: batches read from before the pool
+    model_free(bp_model);
+    nan_opts = t;
+    nan_opts.out = bad_dir; nan_opts.resume = 1; nan_opts.steps = 5;
+    expect_die("resume from a checkpoint with its data position out of range", child_train, NULL, "data position", "out of range");
+    // 12c. killed while saving, then resumed: pretraining, SFT, GRPO
+    TrainOptions rt = t;
+    rt.lr = 1e-2f; rt.lr_min = 1e-3f; rt.balance_alpha = 0.01f;
+    resume_case("pretrain", rt, &d);
+    // SFT: the first 60 pairs of the cold start, from a tiny model with context 128 (the pairs are 111+ tokens)
+    const char *sinit = tmp_path("init128.bin");
+    cfg.context = 128;
+    m0 = model_create(&cfg, "tiny", 8);
+    checkpoint_save(sinit, m0, 0, 0, 0);
+    model_free(m0);
+    in = fopen("tiny_data/coldstart.txt", "r");
+    char *pairs = mallocCheck(60 * 600);
+    n = 0; o = 0;
+    while (in && n < 60 && fgets(line, sizeof line, in)) {
+        line[strcspn(line, "\n")] = 0;
+        char *tab = strchr(line, '\t'), bad;
+        if (!tab) continue;
+        *tab = 0;
+        int lp = encode(line, ids, 600, &bad), lr = encode(tab + 1, ids, 600, &bad);
+        *tab = '\t';
+        if (lp > 0 && lr > 0 && lp + lr <= 128) { o += sprintf(pairs + o, "%s\n", line); n++; }
+    }
+    if (in) fclose(in);
+    const char *spath = tmp_path("sft.txt");
+    write_whole(spath, pairs, (size_t)o);
+    free(pairs);
+    Data sd = load_sft(spath, 128);
+    rt.data = spath; rt.init = sinit; rt.batch = 8;
+    resume_case("sft", rt, &sd);
+    data_free(&sd);
+    test_grpo_resume(init);
     data_free(&d);
 }
 
@@ -1560,6 +1857,146 @@ static void test_grpo_loop(void) {
     model_free(m);
 }
 
+
+// ----------------------------------------------------------------------------
+// 13. the R1 stages: SFT masks the prompt, rejection sampling keeps what its rules say, the
+// distillation loss and its gradient, and a tiny pipeline end to end
+
+// distillation loss in double, written from its definition: per token w * (alpha T^2 KL(p_t || p_s) at
+// temperature T + (1 - alpha) CE(softmax(z_s), target))
+static double distill_ref(const float *zs, const float *zt, const int *targets, const float *w, int N, int V,
+                          double T, double alpha) {
+    double loss = 0.0;
+    for (int n = 0; n < N; n++) {
+        const float *s = zs + (size_t)n * V, *t = zt + (size_t)n * V;
+        double ls = 0.0, lt = 0.0, l1 = 0.0, kl = 0.0;
+        for (int i = 0; i < V; i++) { ls += exp(s[i] / T); lt += exp(t[i] / T); l1 += exp(s[i]); }
+        ls = log(ls); lt = log(lt); l1 = log(l1);
+        for (int i = 0; i < V; i++) kl += exp(t[i] / T - lt) * ((t[i] / T - lt) - (s[i] / T - ls));
+        loss += w[n] * (alpha * T * T * kl + (1.0 - alpha) * (l1 - s[targets[n]]));
+    }
+    return loss;
+}
+
+typedef struct { const char *dir; } PipelineArg;
+static void child_pipeline(const void *arg) {
+    const PipelineArg *a = arg;
+    char *argv[] = { "--out", (char *)a->dir, "--scale", "1", "--eval-prompts", "6", "--eval-k", "2" };
+    cmd_pipeline(8, argv);
+}
+
+static void test_stages(void) {
+    // SFT masks the prompt: every target after the prompt has weight 1/denom, every other none
+    const char *sp = tmp_path("sft.txt");
+    const char *sft = "e:12+34=\t<think></think><answer>046</answer><eos>\n"
+                      "j:51+76+12+85=\t<think>01+06+02+05=14 agari 1 05+07+01+08+01=22</think><answer>224</answer><eos>\n";
+    write_whole(sp, sft, strlen(sft));
+    Data d = load_sft(sp, 64);
+    const int B = 4;
+    Batcher bt = { &d, B, B * POOL_BATCHES, POOL_BATCHES, mallocCheck((size_t)B * POOL_BATCHES * sizeof(int)), rng_seed(5), 0 };
+    int inputs[4 * 64], targets[4 * 64], bad_rows = 0, rows_seen[2] = {0, 0};
+    float w[4 * 64], denom = 4.0f * 64;
+    for (int it = 0; it < 4; it++) {
+        int T = batcher_next(&bt, inputs, targets, w, denom);
+        for (int b = 0; b < B; b++) {
+            int doc = -1;  // which line this row holds: the one whose tokens it starts with
+            for (int i = 0; i < d.n; i++) if (memcmp(inputs + b * T, d.ids[i], (size_t)imin(T, d.len[i] - 1) * sizeof(int)) == 0) doc = i;
+            if (doc < 0) { bad_rows++; continue; }
+            rows_seen[doc]++;
+            int ids[64];
+            char prompt[64], bad;
+            snprintf(prompt, sizeof prompt, "%.*s", (int)strcspn(sft + (doc ? strcspn(sft, "\n") + 1 : 0), "\t"),
+                     sft + (doc ? strcspn(sft, "\n") + 1 : 0));
+            int lp = encode(prompt, ids, 64, &bad), len = d.len[doc];
+            for (int t = 0; t < T; t++) {
+                int response_target = t + 1 >= lp && t + 1 < len;  // the token predicted at t is ids[t+1]
+                float want = response_target ? 1.0f / denom : 0.0f;
+                if (w[b * T + t] != want || (t + 1 < len && targets[b * T + t] != d.ids[doc][t + 1])) bad_rows++;
+            }
+        }
+    }
+    check(bad_rows == 0 && rows_seen[0] > 0 && rows_seen[1] > 0, "SFT batches: loss weights 1/denom exactly on the response "
+          "targets, 0 on the prompt and padding (%d and %d rows of the two lines, %d bad positions)", rows_seen[0], rows_seen[1], bad_rows);
+    free(bt.pool);
+    data_free(&d);
+
+    // rejection sampling's rule, a table: prompt language English (0) unless stated, truth 224, max length 60
+    struct { const char *response; int lang, len, keep; const char *why; } rej[] = {
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 40, 1, "correct chain" },
+        { "<think></think><answer>224</answer><eos>", 0, 10, 1, "correct direct answer" },
+        { "<think>01+06+02+05=14 agari 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 1, 40, 1, "correct, Japanese prompt" },
+        { "<think>01+06+02+05=14 agari 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 40, 0, "wrong language" },
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 kensa 07 07 14 yosi 14</think><answer>224</answer><eos>", 0, 50, 0, "mixed languages" },
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>225</answer><eos>", 0, 40, 0, "wrong answer" },
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer>", 0, 39, 0, "no <eos>" },
+        { "01+06+02+05=14<answer>224</answer><eos>", 0, 20, 0, "no think span" },
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 61, 0, "over-long" },
+        { "<think>01+06+02+05=14 01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 50, 0, "repeats a column" },
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 check 07 07 14 okay 14</think><answer>224</answer><eos>", 0, 50, 1, "correct checked chain (07 07 is not an equation)" },
+    };
+    int n_rej = (int)(sizeof rej / sizeof rej[0]), wrong = 0;
+    for (int i = 0; i < n_rej; i++) {
+        Judgement j = judge(rej[i].response, rej[i].len, 224, rej[i].lang);
+        if (rejection_keep(&j, 60) != rej[i].keep) { wrong++; fprintf(stderr, "  rejection_keep wrong for: %s\n", rej[i].why); }
+    }
+    check(wrong == 0, "rejection_keep table: %d of %d cases right (correct, well formed, one language, <= max length, no repeated column)",
+          n_rej - wrong, n_rej);
+
+    // the distillation loss: value against the double re-derivation, gradient against its finite differences
+    const int N = 3, V = 9;
+    float zs[27], zt[27], dz[27], wd[3] = { 0.5f, 0.0f, 1.5f };
+    int tg[3] = { 2, 5, 8 };
+    Rng r = rng_seed(11);
+    fill_normal(zs, 27, 0.0f, 1.5f, &r);
+    fill_normal(zt, 27, 0.0f, 1.5f, &r);
+    double T = 2.0, alpha = 0.6;
+    float loss = distill_loss(dz, zs, zt, tg, wd, N, V, (float)T, (float)alpha);
+    double ref = distill_ref(zs, zt, tg, wd, N, V, T, alpha), max_err = 0.0, max_g = 0.0;
+    for (int i = 0; i < N * V; i++) {
+        float z0 = zs[i];
+        zs[i] = z0 + 1e-2f; double lp = distill_ref(zs, zt, tg, wd, N, V, T, alpha);
+        zs[i] = z0 - 1e-2f; double lm = distill_ref(zs, zt, tg, wd, N, V, T, alpha);
+        zs[i] = z0;
+        double fd = (lp - lm) / ((double)(z0 + 1e-2f) - (double)(z0 - 1e-2f));
+        max_err = fmax(max_err, fabs(fd - dz[i]));
+        max_g = fmax(max_g, fabs(fd));
+    }
+    check(fabs(loss - ref) < 1e-5 * fmax(1.0, fabs(ref)) && max_err < 1e-4 && max_g > 1e-2,
+          "distill_loss (T 2, alpha 0.6): value %.6f vs %.6f re-derived in double; gradient max|fd-an| %.2e (tol 1e-4, max|fd| %.2f)",
+          loss, ref, max_err, max_g);
+    float kl0 = distill_loss(dz, zt, zt, tg, wd, N, V, (float)T, 1.0f);
+    check(fabs(kl0) < 1e-6 && max_abs_f(dz, 27) < 1e-6, "distill_loss, alpha 1, student = teacher: loss %.2e, max|grad| %.2e (want 0)",
+          kl0, max_abs_f(dz, 27));
+
+    // a tiny pipeline end to end (1% of every stage's steps), in a child so that a failure is reported
+    char dir[300], err[4096], path[400];
+    snprintf(dir, sizeof dir, "%s/pipeline", tmp_root);
+    PipelineArg pa = { dir };
+    double t0 = now_seconds();
+    int st = run_child(child_pipeline, &pa, err, sizeof err);  // one thread: OpenMP's threads do not survive fork()
+    const char *stages[] = { "base", "zero", "coldstart", "reasoning_rl", "r1_sft", "r1", "student_base", "student_rl",
+                             "student_seq", "student_logit" };
+    int models = 0;
+    for (int i = 0; i < 10; i++) {
+        snprintf(path, sizeof path, "%s/%s/model.bin", dir, stages[i]);
+        FILE *f = fopen(path, "rb");
+        if (f) { models++; fclose(f); }
+    }
+    snprintf(path, sizeof path, "%s/results.txt", dir);
+    char *table = read_whole(path, NULL);
+    int rows = 0, good = 0;
+    for (char *line = table; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : line + strlen(line)) {
+        rows++;
+        float v[7];
+        char *nums = line + 30;  // after the 30-character label column
+        if (rows > 1 && strlen(line) > 30 && sscanf(nums, "%f %f %f %f %f %f %f", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]) == 7
+            && v[0] >= 0 && v[0] <= 1 && v[2] >= 0 && v[2] <= 1 && v[3] > 0 && v[6] >= 0 && v[6] <= 1) good++;
+    }
+    check(st == 0 && models == 10 && rows == 8 && good == 7, "tiny pipeline (--scale 1, %.0f s): exit status %d, %d of 10 stage "
+          "checkpoints, results table with %d lines of which %d well-formed model rows (want 8 and 7)%s%s",
+          now_seconds() - t0, st, models, rows, good, st ? ", stderr: " : "", st ? err : "");
+    free(table);
+}
 // ----------------------------------------------------------------------------
 
 int main(void) {
@@ -1590,9 +2027,11 @@ int main(void) {
     test_grpo();
     test_data_errors();
     test_options();
+    test_command_options();
     test_optimizer();
     test_training();
     test_grpo_loop();
+    test_stages();
     nftw(tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     printf("(%.1f s)\n", now_seconds() - t0);
     printf("%d passed, %d failed\n", n_pass, n_fail);

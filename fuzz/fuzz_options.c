@@ -1,0 +1,63 @@
+/*
+fuzz_options.c: the option parser, with the real tables of pretrain/sft and of zero/grpo.
+
+An input is a command line, one argument per line ('\n' separates arguments). It is parsed by the
+pretrain table and by the grpo table. Besides never crashing, the check: when parsing succeeds,
+every number of the pretrain table lies in its declared range (ints exactly, floats up to the
+rounding of the bounds to float) and every string option points to one of the arguments.
+*/
+#include "fuzz_r1.h"
+
+static void check(int ok, const char *what) { if (!ok) fuzz_fail(what); }
+
+#define MAX_ARGS 64
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    char *buf = malloc(size + 1), *argv[MAX_ARGS + 1];
+    memcpy(buf, data, size);
+    buf[size] = 0;
+    int argc = 0;
+    for (char *p = buf; argc < MAX_ARGS;) {  // split at '\n' (a NUL byte ends an argument early)
+        argv[argc++] = p;
+        char *nl = memchr(p, '\n', (size_t)(buf + size - p));
+        if (!nl) break;
+        *nl = 0;
+        p = nl + 1;
+    }
+    if (size == 0) argc = 0;
+    argv[argc] = NULL;
+    // the pretrain/sft table
+    if (setjmp(fuzz_exit_jump) == 0) {
+        TrainOptions t = pretrain_defaults();
+        int n;
+        Option *o = train_options(&t, &n);
+        o[n++] = (Option){ "resume", 'b', &t.resume, 0, 0, "continue from OUT/model.bin if it exists" };
+        options_parse("pretrain", "fuzz", o, n, argc, argv);
+        for (int i = 0; i < n; i++) {
+            if (o[i].type == 'i') check(*(int *)o[i].ptr >= o[i].lo && *(int *)o[i].ptr <= o[i].hi, "an int option out of range");
+            if (o[i].type == 'f') {
+                float v = *(float *)o[i].ptr;
+                check(v >= (float)o[i].lo && v <= (float)o[i].hi, "a float option out of range (or NaN)");
+            }
+            if (o[i].type == 'b') check(*(int *)o[i].ptr == 0 || *(int *)o[i].ptr == 1, "a flag is neither 0 nor 1");
+        }
+        TrainOptions def = pretrain_defaults();
+        const char *strs[] = { t.data, t.out, t.preset }, *defs[] = { def.data, def.out, def.preset };
+        for (int s = 0; s < 3; s++) {
+            int found = strs[s] == defs[s];
+            for (int a = 0; a < argc; a++) found |= strs[s] == argv[a];
+            check(found, "a string option points outside the arguments");
+        }
+    }
+    fuzz_release();
+    // the zero/grpo table
+    if (setjmp(fuzz_exit_jump) == 0) {
+        GrpoOptions g = grpo_defaults();
+        grpo_options_parse("grpo", "fuzz", &g, argc, argv);
+        check(g.steps >= 1 && g.num_generations >= 2 && g.temperature >= 0.01f && g.eval_k >= 1 && g.eval_k <= 64,
+              "a grpo option out of range");
+    }
+    fuzz_release();
+    free(buf);
+    return 0;
+}
