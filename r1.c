@@ -467,6 +467,15 @@ void cuda_attention_backward(float *dq, float *dk, float *dv, float *datt, const
                              int B, int T, int NH, int HS, int HV);
 #endif
 
+// whether matmul and attention may run on several threads at once (the loops over experts and over
+// generated rows do that); r1.cu's kernels share device buffers, so with them those loops run on one thread
+static int kernels_reentrant(void) {
+#ifdef R1_CUDA
+    if (cuda_enabled) return 0;
+#endif
+    return 1;
+}
+
 // ---- matmul: the one hot loop. OpenBLAS when built with it, a blocked loop otherwise.
 
 // out[N,OC] = inp[N,C] @ weight[OC,C]^T
@@ -1005,7 +1014,7 @@ static void moe_forward(float *out, LayerActs *A, const LayerParams *L, const fl
         }
     }
     // the experts are independent: each thread takes whole experts (their loops then run on that thread alone)
-    #pragma omp parallel for schedule(dynamic, 1)
+    #pragma omp parallel for schedule(dynamic, 1) if (kernels_reentrant())
     for (int e = 0; e < E; e++) {
         int o = A->expert_off[e], ne = A->expert_off[e + 1] - o;
         if (ne == 0) continue;
@@ -1083,7 +1092,7 @@ static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const La
     matmul_backward(dh, G->router, ds, h, L->router, N, C, E);
     // each expert on its gathered tokens, whole experts per thread (scratch rows o.. are the expert's own)
     memset(dxg, 0, (size_t)N * K * C * sizeof(float));
-    #pragma omp parallel for schedule(dynamic, 1)
+    #pragma omp parallel for schedule(dynamic, 1) if (kernels_reentrant())
     for (int e = 0; e < E; e++) {
         int o = A->expert_off[e], ne = A->expert_off[e + 1] - o;
         if (ne == 0) continue;
@@ -1553,7 +1562,7 @@ static void generate_threads(Model *m, int *seqs, const int *prompt_len, int *se
     if (max_len > m->cfg.context) max_len = m->cfg.context;
     for (int b = 0; b < B; b++)
         if (prompt_len[b] < 1 || prompt_len[b] >= max_len) die("prompt of %d tokens does not fit the context %d", prompt_len[b], max_len);
-    int nt = imin(n_threads(), B);
+    int nt = kernels_reentrant() ? imin(n_threads(), B) : 1;
     Rng streams[256];
     if (nt > 256) nt = 256;
     for (int t = 0; t < nt; t++) streams[t] = rng_seed(rng_u32(rng));
