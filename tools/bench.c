@@ -206,7 +206,12 @@ int main(int argc, char **argv) {
 #endif
     print_load("at the start");
     double peak = sgemm_peak(o.threads);
-    printf("sgemm peak, 2048^3 on %d threads: %.1f GFLOP/s\n", o.threads, peak);
+#ifdef USE_BLAS
+    const char *peak_what = "sgemm peak";
+#else
+    const char *peak_what = "matmul peak (r1's own loop, no BLAS)";
+#endif
+    printf("%s, 2048^3 on %d threads: %.1f GFLOP/s\n", peak_what, o.threads, peak);
     fflush(stdout);
 
     Data prompts = load_prompts("tiny_data/rl_train.txt", 1024);
@@ -257,7 +262,7 @@ int main(int argc, char **argv) {
             printf("| %s | PyTorch | skipped (%s) | | |\n", r->preset, r->why);
         }
     }
-    printf("\nsgemm peak %.1f GFLOP/s on %d threads; r1 training reaches", peak, o.threads);
+    printf("\n%s %.1f GFLOP/s on %d threads; r1 training reaches", peak_what, peak, o.threads);
     for (int i = 0; i < n_rows; i++) printf(" %.1f%% (%s)", 100.0 * rows[i].gflops / peak, rows[i].preset);
     printf(" of it\n");
     print_load("at the end");
