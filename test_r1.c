@@ -896,6 +896,40 @@ static void test_kvcache(void) {
     }
     check(same, "greedy generate() of 3 prompts (lengths 3, 5, 1) equals argmax decoding with full forwards (lengths %d %d %d vs %d %d %d)",
           slen[0], slen[1], slen[2], ref_len[0], ref_len[1], ref_len[2]);
+    // on 2 threads generate() gives each thread its own block of rows (own activations, cache, random
+    // stream): greedy decoding must not change, and sampling twice with the same seed must repeat
+    int *seqs2 = mallocCheck((size_t)3 * L * sizeof(int)), *seqs3 = mallocCheck((size_t)3 * L * sizeof(int));
+    int slen2[3], slen3[3];
+    for (int b = 0; b < 3; b++) memcpy(seqs2 + b * L, seqs + b * L, plen[b] * sizeof(int));
+#ifdef _OPENMP
+    omp_set_num_threads(2);
+#endif
+    r = rng_seed(5);
+    generate(m, seqs2, plen, slen2, 3, L, 0.0f, &r);
+    int same_greedy = 1, glen[3];
+    for (int b = 0; b < 3; b++) {
+        glen[b] = slen2[b];
+        same_greedy &= slen2[b] == slen[b];
+        for (int t = 0; t < slen[b] && t < slen2[b]; t++) same_greedy &= seqs2[b * L + t] == seqs[b * L + t];
+    }
+    int same_sampled = 1;
+    for (int b = 0; b < 3; b++) memcpy(seqs3 + b * L, seqs + b * L, plen[b] * sizeof(int));
+    r = rng_seed(6);
+    generate(m, seqs2, plen, slen2, 3, L, 1.0f, &r);
+    r = rng_seed(6);
+    generate(m, seqs3, plen, slen3, 3, L, 1.0f, &r);
+    for (int b = 0; b < 3; b++) {
+        same_sampled &= slen2[b] == slen3[b];
+        for (int t = 0; t < slen2[b] && t < slen3[b]; t++) same_sampled &= seqs2[b * L + t] == seqs3[b * L + t];
+    }
+#ifdef _OPENMP
+    omp_set_num_threads(1);
+#endif
+    check(same_greedy, "greedy generate() on 2 threads equals it on 1 (lengths %d %d %d vs %d %d %d)",
+          glen[0], glen[1], glen[2], slen[0], slen[1], slen[2]);
+    check(same_sampled, "sampled generate() on 2 threads, twice with the same seed: identical (lengths %d %d %d vs %d %d %d)",
+          slen2[0], slen2[1], slen2[2], slen3[0], slen3[1], slen3[2]);
+    free(seqs2); free(seqs3);
     free(full); free(seqs);
     model_free(m);
 }
