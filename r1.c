@@ -1353,16 +1353,22 @@ static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps
 #endif
 }
 
-// auxiliary-loss-free balancing (DeepSeek-V3 section 2.1.2): b_i += gamma * sign(mean load - load_i)
+// auxiliary-loss-free balancing (DeepSeek-V3 section 2.1.2): b_i += gamma * sign(mean load - load_i).
+// One change for our batches: they are cut from length-sorted pools, so a step holds only short or
+// only long documents, and an expert can be above the mean in most steps yet far below it in tokens.
+// So each step's push is weighted by the tokens it routed, as a share of a full batch (B x context):
+// the bias then balances the load in tokens, not in steps.
 static void router_bias_update(Model *m, float gamma) {
     const Config *c = &m->cfg;
+    float full = (float)m->B * c->context * c->top_k;
     for (int l = 0; l < c->n_layer; l++) {
         if (!is_moe_layer(c, l)) continue;
-        float mean = 0.0f;
-        for (int e = 0; e < c->n_experts; e++) mean += m->expert_load[l][e] / c->n_experts;
+        float mean = 0.0f, routed = 0.0f;
+        for (int e = 0; e < c->n_experts; e++) { mean += m->expert_load[l][e] / c->n_experts; routed += m->expert_load[l][e]; }
+        float weight = full > 0.0f ? fminf(routed / full, 1.0f) : 1.0f;
         for (int e = 0; e < c->n_experts; e++) {
             float err = mean - m->expert_load[l][e];
-            m->router_bias[l][e] += gamma * (float)((err > 0) - (err < 0));
+            m->router_bias[l][e] += gamma * weight * (float)((err > 0) - (err < 0));
         }
     }
     memset(m->expert_load, 0, sizeof m->expert_load);
@@ -2630,7 +2636,7 @@ static void cmd_gen(int argc, char **argv) {
 
 static TrainOptions pretrain_defaults(void) {
     TrainOptions t = { "tiny_data/pretrain.txt", "runs/base", "teacher", NULL, 2500, 64, 100, 1337, 50, 500, 0,
-                       2e-3f, 2e-4f, 0.1f, 1.0f, 1e-2f, 0.0f };
+                       2e-3f, 2e-4f, 0.1f, 1.0f, 3e-2f, 0.0f };
     return t;
 }
 

@@ -1488,14 +1488,17 @@ static void test_optimizer(void) {
     float s60 = lr_schedule(60, 110, 10, 1.0f, 0.1f), s110 = lr_schedule(110, 110, 10, 1.0f, 0.1f);
     double e = fmax(fmax(fabs(s0 - 0.1), fabs(s9 - 1.0)), fmax(fmax(fabs(s10 - 1.0), fabs(s60 - 0.55)), fabs(s110 - 0.1)));
     check(e < 1e-5, "lr_schedule by hand (warmup, cosine): %.4f %.4f %.4f %.4f %.4f, max error %.2e (tol 1e-5)", s0, s9, s10, s60, s110, e);
-    // balancing: loads (3, 1, 2, 2), mean 2: b += gamma sign(mean - load) = gamma (-1, +1, 0, 0); the dense layer 0 untouched
+    // balancing: loads (3, 1, 2, 2), mean 2, 8 routed of a full batch of B x context x top_k = 1 x 16 x 2 = 32:
+    // b += gamma (8 / 32) sign(mean - load) = 0.01 x 0.25 x (-1, +1, 0, 0); the dense layer 0 untouched
     memset(m->router_bias, 0, sizeof m->router_bias);
     float loads[4] = { 3, 1, 2, 2 };
     for (int e2 = 0; e2 < 4; e2++) { m->expert_load[1][e2] = loads[e2]; m->expert_load[0][e2] = loads[e2]; }
+    m->B = 1;
     router_bias_update(m, 0.01f);
     float *b1 = m->router_bias[1];
-    check(b1[0] == -0.01f && b1[1] == 0.01f && b1[2] == 0.0f && b1[3] == 0.0f && m->router_bias[0][0] == 0.0f && m->expert_load[1][0] == 0.0f,
-          "router_bias_update by hand: (%g, %g, %g, %g), expected (-0.01, 0.01, 0, 0); loads reset", b1[0], b1[1], b1[2], b1[3]);
+    check(m->cfg.context == 16 && m->cfg.top_k == 2 && b1[0] == -0.0025f && b1[1] == 0.0025f && b1[2] == 0.0f && b1[3] == 0.0f &&
+          m->router_bias[0][0] == 0.0f && m->expert_load[1][0] == 0.0f,
+          "router_bias_update by hand: (%g, %g, %g, %g), expected (-0.0025, 0.0025, 0, 0); loads reset", b1[0], b1[1], b1[2], b1[3]);
     model_free(m);
 }
 
