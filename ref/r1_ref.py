@@ -278,9 +278,10 @@ def clip_grad(params, max_norm):
     return norm.item()
 
 
-def bias_update(bias, routing, gamma):  # b_i += gamma * sign(mean load - load_i)
-    for l, (_, _, load) in routing.items():
-        bias[l] += gamma * torch.sign(load.mean() - load)
+def bias_update(bias, routing, gamma, full):  # b_i += gamma * weight * sign(mean load - load_i)
+    for l, (_, _, load) in routing.items():   # weight: tokens routed over a full batch (B x context x top_k)
+        weight = min(load.sum().item() / full, 1.0)
+        bias[l] += gamma * weight * torch.sign(load.mean() - load)
 
 
 # ----------------------------------------------------------------------------
@@ -325,7 +326,7 @@ def run_check(args):
             group["lr"] = lr_schedule(step, args.steps, args.warmup, args.lr, args.lr_min)
         with torch.no_grad():
             opt.step()
-            bias_update(bias, routing, args.gamma)
+            bias_update(bias, routing, args.gamma, B * c.context * c.top_k)
     logits, ce, aux, grads, top = first
     with open(args.out, "wb") as f:
         f.write(struct.pack("<5i", STATE_MAGIC, logits.numel(), grads.numel(), args.steps, top.numel()))

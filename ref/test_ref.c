@@ -36,7 +36,7 @@ The last line is "N passed, N failed"; the exit status is non-zero if anything f
 #define REF_MIN_MARGIN 1e-5 // the smallest allowed gap between the k-th and (k+1)-th routing score
 
 // the case: config, batch and training hyperparameters (passed to the reference on its command line)
-static const Config REF_CFG = { VOCAB_SIZE, 16, 32, 3, 2, 8, 8, 8, 16, 1, 48, 6, 2, 16 };
+static const Config REF_CFG = { VOCAB_SIZE, 24, 32, 3, 2, 8, 8, 8, 16, 1, 48, 6, 2, 16 };
 #define REF_B 4
 #define REF_T 16
 #define REF_STEPS 10
