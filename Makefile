@@ -80,7 +80,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = fuzz/fuzz_data fuzz/fuzz_checkpoint fuzz/fuzz_options
 fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_r1.h r1.c
 	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Wall -Wextra \
-	    -Wno-string-plus-int -o $@ $< -lm
+	    -o $@ $< -lm
 
 fuzz: $(FUZZ_TARGETS)
 	@for t in $(FUZZ_TARGETS); do \

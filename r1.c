@@ -415,8 +415,8 @@ static size_t params_layout(const Config *c, float *base, Params *p) {
     p->n_tensors = 0;
     int layer = -1;
 #define TENSOR(ptr, count) do { (ptr) = base ? base + n : NULL; \
-    if (layer < 0) snprintf(p->name[p->n_tensors], 24, "%s", #ptr + 3); \
-    else snprintf(p->name[p->n_tensors], 24, "l%d.%s", layer, #ptr + 3); \
+    if (layer < 0) snprintf(p->name[p->n_tensors], 24, "%s", &(#ptr)[3]); \
+    else snprintf(p->name[p->n_tensors], 24, "l%d.%s", layer, &(#ptr)[3]); \
     p->offset[p->n_tensors] = n; p->size[p->n_tensors++] = (size_t)(count); n += (size_t)(count); } while (0)
     TENSOR(p->wte, (size_t)c->vocab * C);
     for (int l = 0; l < c->n_layer; l++) {
