@@ -1356,7 +1356,7 @@ static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps
 // auxiliary-loss-free balancing (DeepSeek-V3 section 2.1.2): b_i += gamma * sign(mean load - load_i).
 // One change for our batches: they are cut from length-sorted pools, so a step holds only short or
 // only long documents, and an expert can be above the mean in most steps yet far below it in tokens.
-// So each step's push is weighted by the tokens it routed, as a share of a full batch (B x context):
+// So each step's push is weighted by the tokens it routed, as a share of a full batch (B x context x top_k):
 // the bias then balances the load in tokens, not in steps.
 static void router_bias_update(Model *m, float gamma) {
     const Config *c = &m->cfg;
