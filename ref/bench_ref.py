@@ -47,7 +47,7 @@ def bench_train(c, P, bias, B, T, steps):
         loss.backward()
         r1_ref.clip_grad(params, 1.0)
         opt.step()
-        r1_ref.bias_update(bias, routing, 1e-3)
+        r1_ref.bias_update(bias, routing, 1e-3, B * c.context * c.top_k)
         times.append(time.perf_counter() - t0)
     for p in params:
         p.requires_grad_(False)
