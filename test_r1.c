@@ -13,7 +13,8 @@ Sections: 1 gradient checks of every layer and of the whole model, 2 tokenizer, 
 10 a short pretraining run (and a NaN stop), 11 a toy GRPO loop, 12 determinism and resume (also
 of pretrain, sft and grpo runs killed while saving a checkpoint), 13 the R1 stages (SFT, rejection
 sampling, distillation, a tiny pipeline). Failed table rows are detailed on stderr.
-Runs in a few seconds on one thread (the tiny models are too small for threads to pay).
+Runs in about a minute on one thread (the tiny models are too small for threads to pay).
+./test_r1 NAME... runs only the named sections (./test_r1 --list, or any unknown name, lists them).
 */
 #define TESTING
 #define _GNU_SOURCE
@@ -1186,7 +1187,7 @@ static void test_grpo(void) {
     int Gs[4] = { 16, 8, 6, 5 }, nonzero = 0, nonfinite = 0, cases = 0;
     float worst = 0.0f;
     for (int gi = 0; gi < 4; gi++) for (int vi = 0; vi < 5; vi++) for (int std = 0; std < 2; std++) {
-        float r[16], a[16];
+        float r[16] = { 0 }, a[16];
         for (int i = 0; i < Gs[gi]; i++) r[i] = vals[vi];
         grpo_advantages(a, r, 1, Gs[gi], std);
         cases++;
@@ -2036,39 +2037,65 @@ static void test_stages(void) {
 }
 // ----------------------------------------------------------------------------
 
-int main(void) {
+// the sections, in order; ./test_r1 NAME... runs only those (the exercise checks use this)
+typedef struct { const char *name; void (*run)(void); const char *what; } Section;
+static const Section sections[] = {
+    { .name = "embedding", .run = test_embedding, .what = "token embedding gradient" },
+    { .name = "rmsnorm", .run = test_rmsnorm, .what = "RMSNorm gradient" },
+    { .name = "rope", .run = test_rope, .what = "RoPE gradient" },
+    { .name = "attention", .run = test_attention, .what = "causal attention gradient" },
+    { .name = "swiglu", .run = test_swiglu, .what = "SwiGLU gradient" },
+    { .name = "moe", .run = test_moe, .what = "DeepSeekMoE: routing, gates, gradient, balancing" },
+    { .name = "mla", .run = test_mla, .what = "MLA gradient" },
+    { .name = "crossentropy", .run = test_crossentropy, .what = "cross-entropy gradient" },
+    { .name = "model", .run = test_whole_model, .what = "whole-model gradient" },
+    { .name = "tokenizer", .run = test_tokenizer, .what = "tokenizer" },
+    { .name = "generator", .run = test_generator, .what = "toy-world generator and tiny_data/" },
+    { .name = "kvcache", .run = test_kvcache, .what = "KV cache and generation" },
+    { .name = "checkpoints", .run = test_checkpoints, .what = "checkpoints" },
+    { .name = "rewards", .run = test_rewards, .what = "rule rewards" },
+    { .name = "grpo", .run = test_grpo, .what = "GRPO advantages and loss" },
+    { .name = "data", .run = test_data_errors, .what = "data loading errors" },
+    { .name = "options", .run = test_options, .what = "option parsing" },
+    { .name = "commands", .run = test_command_options, .what = "every command's options" },
+    { .name = "optimizer", .run = test_optimizer, .what = "AdamW, clipping, schedule" },
+    { .name = "training", .run = test_training, .what = "pretraining, NaN stop, determinism, resume" },
+    { .name = "grpo_loop", .run = test_grpo_loop, .what = "a toy GRPO loop" },
+    { .name = "stages", .run = test_stages, .what = "SFT, rejection sampling, distillation, pipeline" },
+};
+#define N_SECTIONS ((int)(sizeof sections / sizeof sections[0]))
+
+static const Section *find_section(const char *name) {
+    for (int i = 0; i < N_SECTIONS; i++)
+        if (strcmp(sections[i].name, name) == 0) return &sections[i];
+    return NULL;
+}
+
+int main(int argc, char **argv) {
     // the tiny models of these tests are far too small for threads to pay: one thread, except where
     // a test says otherwise
 #ifdef _OPENMP
     omp_set_num_threads(1);
 #endif
     threads_init();
+    for (int a = 1; a < argc; a++) {
+        if (find_section(argv[a])) continue;
+        int listing = strcmp(argv[a], "--list") == 0;
+        FILE *out = listing ? stdout : stderr;
+        if (!listing) fprintf(out, "test_r1: unknown section '%s'; the sections are:\n", argv[a]);
+        for (int i = 0; i < N_SECTIONS; i++) fprintf(out, "  %-13s %s\n", sections[i].name, sections[i].what);
+        return listing ? 0 : 2;
+    }
     double t0 = now_seconds();
-    g_rng = rng_seed(42);
-    test_embedding();
-    test_rmsnorm();
-    test_rope();
-    test_attention();
-    test_swiglu();
-    test_moe();
-    test_mla();
-    test_crossentropy();
-    test_whole_model();
     snprintf(tmp_root, sizeof tmp_root, "/tmp/test_r1.XXXXXX");
     if (!mkdtemp(tmp_root)) die("cannot create a temporary folder");
-    test_tokenizer();
-    test_generator();
-    test_kvcache();
-    test_checkpoints();
-    test_rewards();
-    test_grpo();
-    test_data_errors();
-    test_options();
-    test_command_options();
-    test_optimizer();
-    test_training();
-    test_grpo_loop();
-    test_stages();
+    for (int i = 0; i < N_SECTIONS; i++) {
+        int wanted = argc == 1;
+        for (int a = 1; a < argc; a++) wanted |= strcmp(argv[a], sections[i].name) == 0;
+        if (!wanted) continue;
+        g_rng = rng_seed(42 + i);  // a section sees the same numbers alone or in the whole suite
+        sections[i].run();
+    }
     nftw(tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     printf("(%.1f s)\n", now_seconds() - t0);
     printf("%d passed, %d failed\n", n_pass, n_fail);
