@@ -68,6 +68,14 @@ static double now_seconds(void) {
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
+// x[n] <- softmax(x[n]), shifted by the maximum so that exp never overflows
+static void softmax_inplace(float *x, int n) {
+    float maxv = -INFINITY, sum = 0.0f;
+    for (int i = 0; i < n; i++) if (x[i] > maxv) maxv = x[i];
+    for (int i = 0; i < n; i++) { x[i] = expf(x[i] - maxv); sum += x[i]; }
+    for (int i = 0; i < n; i++) x[i] /= sum;
+}
+
 // the threads a loop may split over: all of them, or 1 inside a parallel region (which has them busy)
 static int n_threads(void) {
 #ifdef _OPENMP
@@ -1112,45 +1120,69 @@ static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const La
         }
 }
 
-// ---- Multi-head Latent Attention (DeepSeek-V2 section 2.1, DeepSeek-V3 eq. 1-11), training form
+// ---- Multi-head Latent Attention (DeepSeek-V2 section 2.1, DeepSeek-V3 eq. 1-11)
 // q = W_Q h, split per head into [q_nope ; q_rope], RoPE on q_rope
 // [c ; k_rope] = W_KVA h, RoPE on k_rope (one key shared by all heads), c RMS-normed
-// [k_nope ; v] = W_KVB c per head;  k = [k_nope ; k_rope];  softmax(q k / sqrt(dn + dr)) v;  W_O
+// training form: [k_nope ; v] = W_KVB c per head;  k = [k_nope ; k_rope];  softmax(q k / sqrt(dn + dr)) v;  W_O
+// decoding form: only [c ; k_rope] is cached; W_KVB's halves are absorbed into the query and the output
 
-typedef struct {          // the KV cache of generation, per layer and per (row, head):
-    float *k[MAX_LAYERS]; // keys transposed, [B,NH,dqk,T]: the scores of a query run over positions with unit stride
-    float *v[MAX_LAYERS]; // values [B,NH,T,dvp], each zero padded to dvp = a whole number of KEY_BLOCKs
+// MLA's KV cache (DeepSeek-V2 section 2.1.2): per layer, token and row only the normalised latent c_KV
+// and the shared RoPE key, R + dr floats (the keys and values of all heads would take NH * (dn + dr + dv))
+typedef struct {
+    float *latent[MAX_LAYERS]; // [rows,T,R+dr]: [c_KV ; k_rope] of each cached position
     int B, T;
-    int *row;             // [B] the cache row of each row of the current batch (finished rows drop out)
+    int *row;                  // [B] the cache row of each row of the current batch (finished rows drop out)
 } KVCache;
 
-// y[B,NH*HV] <- q[B,NH*HS] at position pos against the cached keys and values 0..pos of cache row row[b]
-// (kc [rows,NH,HS,Tc], vc [rows,NH,Tc,HVp] with HVp = key_blocks_len(HV))
-static void attention_decode(float *y, const float *q, const float *kc, const float *vc, const int *row, int B,
-                             int Tc, int pos, int NH, int HS, int HV) {
-    float scale = 1.0f / sqrtf((float)HS);
-    #pragma omp parallel for collapse(2) schedule(static)
+// y[B,NH*dv] <- the attention of q[B,NH*(dn+dr)] at position pos over the cached positions 0..pos of
+// cache row row[b] (latent [rows,Tc,R+dr]), with the up-projections absorbed (DeepSeek-V2 section
+// 2.1.3): q_nope . (W_UK c) = (W_UK^T q_nope) . c and sum_t a_t W_UV c_t = W_UV (sum_t a_t c_t), so the
+// keys and values are never formed. wkvb [NH*(dn+dv),R] holds W_UK and W_UV of each head.
+static void mla_decode(float *y, const float *q, const float *latent, const float *wkvb, const int *row, int B,
+                       int Tc, int pos, int NH, int dn, int dr, int dv, int R) {
+    int D = R + dr;
+    float scale = 1.0f / sqrtf((float)(dn + dr));
+    float *qa = mallocCheck((size_t)NH * D * sizeof(float)), *a = mallocCheck((size_t)NH * (pos + 1) * sizeof(float));
+    float *o = mallocCheck((size_t)NH * R * sizeof(float));
     for (int b = 0; b < B; b++) {
+        const float *cached = latent + (size_t)row[b] * Tc * D;
+        // the absorbed queries [W_UK^T q_nope ; q_rope] of every head, scaled
         for (int h = 0; h < NH; h++) {
-            float a[1024];  // pos < context <= 1024
-            const float *qt = q + ((size_t)b * NH + h) * HS;
-            const float *kT = kc + ((size_t)row[b] * NH + h) * HS * Tc;
-            const float *vh = vc + ((size_t)row[b] * NH + h) * Tc * key_blocks_len(HV);
-            // scores q . k_t2 for t2 <= pos, vectorised over t2
-            for (int t2 = 0; t2 <= pos; t2++) a[t2] = 0.0f;
-            for (int i = 0; i < HS; i++) {
-                float qi = qt[i] * scale;
-                const float *kcol = kT + (size_t)i * Tc;
-                #pragma omp simd
-                for (int t2 = 0; t2 <= pos; t2++) a[t2] += qi * kcol[t2];
+            const float *qh = q + ((size_t)b * NH + h) * (dn + dr), *w_uk = wkvb + (size_t)h * (dn + dv) * R;
+            float *qah = qa + (size_t)h * D;
+            for (int r = 0; r < R; r++) qah[r] = 0.0f;
+            for (int i = 0; i < dn; i++)
+                for (int r = 0; r < R; r++) qah[r] += qh[i] * w_uk[(size_t)i * R + r];
+            for (int r = 0; r < R; r++) qah[r] *= scale;
+            for (int j = 0; j < dr; j++) qah[R + j] = qh[dn + j] * scale;
+        }
+        // scores: every head against each cached position (read once for all heads), then softmax
+        for (int t = 0; t <= pos; t++)
+            for (int h = 0; h < NH; h++) {
+                float s = 0.0f;
+                #pragma omp simd reduction(+ : s)
+                for (int r = 0; r < D; r++) s += qa[(size_t)h * D + r] * cached[(size_t)t * D + r];
+                a[(size_t)h * (pos + 1) + t] = s;
             }
-            float maxv = -INFINITY, sum = 0.0f;
-            for (int t2 = 0; t2 <= pos; t2++) if (a[t2] > maxv) maxv = a[t2];
-            for (int t2 = 0; t2 <= pos; t2++) { a[t2] = expf(a[t2] - maxv); sum += a[t2]; }
-            for (int t2 = 0; t2 <= pos; t2++) a[t2] /= sum;
-            weighted_rows(y + ((size_t)b * NH + h) * HV, a, vh, key_blocks_len(HV), HV, pos);
+        for (int h = 0; h < NH; h++) softmax_inplace(a + (size_t)h * (pos + 1), pos + 1);
+        // o_h = sum_t a_ht c_t, then y_h = W_UV o_h
+        for (int i = 0; i < NH * R; i++) o[i] = 0.0f;
+        for (int t = 0; t <= pos; t++)
+            for (int h = 0; h < NH; h++) {
+                float at = a[(size_t)h * (pos + 1) + t];
+                for (int r = 0; r < R; r++) o[(size_t)h * R + r] += at * cached[(size_t)t * D + r];
+            }
+        for (int h = 0; h < NH; h++) {
+            const float *w_uv = wkvb + ((size_t)h * (dn + dv) + dn) * R;
+            for (int i = 0; i < dv; i++) {
+                float s = 0.0f;
+                #pragma omp simd reduction(+ : s)
+                for (int r = 0; r < R; r++) s += w_uv[(size_t)i * R + r] * o[(size_t)h * R + r];
+                y[((size_t)b * NH + h) * dv + i] = s;
+            }
         }
     }
+    free(qa); free(a); free(o);
 }
 
 // out[N,C] <- x[N,C] (N = B*T rows at positions pos..pos+T-1); with a cache, T == 1
@@ -1165,6 +1197,16 @@ static void mla_forward(float *out, LayerActs *A, const LayerParams *L, const Co
     rope_forward(A->kva, N, T, pos, 1, R + dr, R, dr);
     for (int n = 0; n < N; n++) memcpy(A->c + (size_t)n * R, A->kva + (size_t)n * (R + dr), R * sizeof(float));
     rmsnorm_forward(A->cn, A->rstd_c, A->c, L->kv_norm, N, R);
+    if (cache) { // decoding: cache [c_KV ; k_rope] and attend from the latent
+        for (int b = 0; b < B; b++) {
+            float *entry = cache->latent[layer] + ((size_t)cache->row[b] * cache->T + pos) * (R + dr);
+            memcpy(entry, A->cn + (size_t)b * R, R * sizeof(float));
+            memcpy(entry + R, A->kva + (size_t)b * (R + dr) + R, dr * sizeof(float));
+        }
+        mla_decode(A->y, A->q, cache->latent[layer], L->wkvb, cache->row, B, cache->T, pos, NH, dn, dr, dv, R);
+        matmul_forward(out, A->y, L->wo, N, NH * dv, C);
+        return;
+    }
     matmul_forward(A->kvb, A->cn, L->wkvb, N, R, NH * (dn + dv));
     for (int n = 0; n < N; n++) {
         for (int h = 0; h < NH; h++) {
@@ -1175,20 +1217,7 @@ static void mla_forward(float *out, LayerActs *A, const LayerParams *L, const Co
             memcpy(A->v + ((size_t)n * NH + h) * dv, kv + dn, dv * sizeof(float));
         }
     }
-    if (cache) {
-        int Tc = cache->T;
-        for (int b = 0; b < B; b++) {
-            for (int h = 0; h < NH; h++) {
-                size_t rh = (size_t)cache->row[b] * NH + h;
-                const float *k = A->k + ((size_t)b * NH + h) * dqk;
-                for (int i = 0; i < dqk; i++) cache->k[layer][(rh * dqk + i) * Tc + pos] = k[i];
-                memcpy(cache->v[layer] + (rh * Tc + pos) * key_blocks_len(dv), A->v + ((size_t)b * NH + h) * dv, dv * sizeof(float));
-            }
-        }
-        attention_decode(A->y, A->q, cache->k[layer], cache->v[layer], cache->row, B, cache->T, pos, NH, dqk, dv);
-    } else {
-        attention_forward(A->y, A->att, A->q, A->k, A->v, B, T, NH, dqk, dv);
-    }
+    attention_forward(A->y, A->att, A->q, A->k, A->v, B, T, NH, dqk, dv);
     matmul_forward(out, A->y, L->wo, N, NH * dv, C);
 }
 
@@ -1493,15 +1522,13 @@ static Model *checkpoint_load(const char *path, uint64_t *rng_state, int *data_p
 static KVCache *kvcache_create(const Config *c, int B, int T) {
     KVCache *kv = mallocCheck(sizeof(KVCache));
     kv->B = B; kv->T = T;
-    for (int l = 0; l < c->n_layer; l++) {
-        kv->k[l] = mallocCheck((size_t)B * T * c->n_head * (c->d_nope + c->d_rope) * sizeof(float));
-        kv->v[l] = mallocCheck((size_t)B * T * c->n_head * key_blocks_len(c->d_v) * sizeof(float));
-    }
+    for (int l = 0; l < c->n_layer; l++)
+        kv->latent[l] = mallocCheck((size_t)B * T * (c->kv_rank + c->d_rope) * sizeof(float));
     kv->row = mallocCheck(B * sizeof(int));
     return kv;
 }
 static void kvcache_free(KVCache *kv) {
-    for (int l = 0; l < MAX_LAYERS; l++) { free(kv->k[l]); free(kv->v[l]); }
+    for (int l = 0; l < MAX_LAYERS; l++) free(kv->latent[l]);
     free(kv->row);
     free(kv);
 }
