@@ -169,7 +169,7 @@ static void decode(const int *ids, int n, char *out) {
 }
 
 // ----------------------------------------------------------------------------
-// 2. the toy world (SPEC "The toy world", NOTES.md "The toy world")
+// 2. the toy world (NOTES.md "The toy world")
 //
 // A problem is a sum of two-digit numbers; its difficulty is the number of operands (MIN_OPERANDS to
 // MAX_OPERANDS; the default world uses four: see NOTES.md for why variable counts were not learned).
@@ -2296,7 +2296,7 @@ static void format_time(double s, char *out) { snprintf(out, 16, "%d:%02d", (int
 //
 // Batches: draw a pool of documents, sort it by length, cut it into batches, shuffle the batches:
 // little padding. The loss of each document is its summed token loss over a constant (B * context),
-// so short and long documents keep the weight the corpus gives them (SPEC "pitfalls").
+// so short and long documents keep the weight the corpus gives them.
 
 typedef struct {
     const Data *d;
