@@ -44,19 +44,7 @@ static int test_rename(const char *from, const char *to) {
 // ----------------------------------------------------------------------------
 // reporting
 
-static int n_pass = 0, n_fail = 0;
-
-static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void check(int ok, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s  ", ok ? "PASS" : "FAIL");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    fflush(stdout);
-    if (ok) n_pass++; else n_fail++;
-}
+#include "tools/check.h"
 
 static void fill_normal(float *x, size_t n, float mean, float std, Rng *r) {
     for (size_t i = 0; i < n; i++) x[i] = mean + std * rng_normal(r);
@@ -574,6 +562,11 @@ static const char *tmp_path(const char *name) { // a path inside this run's temp
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)sb; (void)flag; (void)ftw;
     return remove(path);
+}
+
+static pid_t main_pid; // the forked children exit too (die()), but only the main process owns tmp_root
+static void remove_tmp_root(void) {
+    if (getpid() == main_pid) nftw(tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static char *read_whole(const char *path, size_t *len) {
@@ -1163,6 +1156,48 @@ static GrpoConfig gl_cfg = { 0.05f, 0.2f, 0.28f, 0.7f };
 static double gl_loss(void) {
     float dz[GL_B * GL_T * GL_V], lp[GL_B * GL_T];
     return grpo_loss(dz, lp, gl_z, gl_t, gl_w, gl_adv, gl_old, gl_ref, GL_B, GL_T, GL_V, &gl_cfg, NULL);
+}
+
+// the batch of a GRPO step and the loss normalisation of every loss type, by hand. Three rollouts in rows of
+// max_len 9: prompts of 3, 2, 4 tokens, responses of 2, 5, 3 tokens (sequence lengths 5, 7, 7), so T = 6 and
+// token t predicts token t + 1: the completion mask is 1 for t + 1 in [prompt, sequence):
+//   row 0: t = 2, 3        row 1: t = 1..5        row 2: t = 3..5          (|o_i| = 2, 5, 3; 10 in all)
+// with max_len 14 (the longest response the context allows):
+//   grpo     1 / (3 |o_i|) = 1/6, 1/15, 1/9     (each row sums to 1/3: the mean of the responses' means)
+//   bnpo     1 / 10 on every response token     (the mean over the batch's tokens)
+//   dr_grpo  1 / (3 x 14) = 1/42                (a constant: sums, not means)
+static void test_grpo_weights(void) {
+    enum { N = 3, L = 9, T = 6 };
+    int seqs[N * L], pl[N] = { 3, 2, 4 }, sl[N] = { 5, 7, 7 }, prompt[N] = { 0, 1, 2 };
+    for (int i = 0; i < N * L; i++) seqs[i] = N_SPECIAL + i % (VOCAB_SIZE - N_SPECIAL); // distinct, no <eos>
+    Rollouts r = { .n = N, .max_len = L, .seqs = seqs, .prompt_len = pl, .seq_len = sl, .prompt = prompt };
+    int inputs[N * T], targets[N * T];
+    float mask[N * T], w[N * T];
+    const float want_mask[N * T] = { 0, 0, 1, 1, 0, 0,
+                                     0, 1, 1, 1, 1, 1,
+                                     0, 0, 0, 1, 1, 1 };
+    rollout_batch(&r, T, inputs, targets, mask);
+    int bad = 0;
+    for (int i = 0; i < N; i++) for (int t = 0; t < T; t++) {
+        int want_in = t < sl[i] ? seqs[i * L + t] : TOK_EOS, want_tg = t + 1 < sl[i] ? seqs[i * L + t + 1] : TOK_EOS;
+        bad += inputs[i * T + t] != want_in || targets[i * T + t] != want_tg || mask[i * T + t] != want_mask[i * T + t];
+    }
+    check(bad == 0, "rollout_batch by hand (responses of 2, 5, 3 tokens after prompts of 3, 2, 4): inputs, targets "
+          "shifted by one, <eos> padding, completion mask: %d of %d positions wrong", bad, N * T);
+    const double row_w[3][N] = { { 1.0 / 6, 1.0 / 15, 1.0 / 9 }, { 0.1, 0.1, 0.1 }, { 1.0 / 42, 1.0 / 42, 1.0 / 42 } };
+    const double want_total[3] = { 1.0, 1.0, 10.0 / 42 };
+    for (int lt = 0; lt < 3; lt++) {
+        for (int i = 0; i < N * T; i++) w[i] = -1.0f;  // every entry must be written
+        grpo_loss_weights(w, want_mask, N, T, 14, lt);
+        double err = 0.0, total = 0.0;
+        for (int i = 0; i < N; i++) for (int t = 0; t < T; t++) {
+            err = fmax(err, fabs(w[i * T + t] - want_mask[i * T + t] * row_w[lt][i]));
+            total += w[i * T + t];
+        }
+        check(err < 1e-8 && fabs(total - want_total[lt]) < 1e-6, "grpo_loss_weights %-7s by hand: weights %.6f %.6f %.6f on "
+              "the response tokens, 0 elsewhere, max error %.1e (tol 1e-8); sum %.6f (expected %.6f)", LOSS_NAMES[lt],
+              w[2], w[T + 1], w[2 * T + 3], err, total, want_total[lt]);
+    }
 }
 
 static void test_grpo(void) {
@@ -2054,6 +2089,7 @@ static const Section sections[] = {
     { .name = "kvcache", .run = test_kvcache, .what = "KV cache and generation" },
     { .name = "checkpoints", .run = test_checkpoints, .what = "checkpoints" },
     { .name = "rewards", .run = test_rewards, .what = "rule rewards" },
+    { .name = "grpo_weights", .run = test_grpo_weights, .what = "GRPO batch and loss weights of every loss type" },
     { .name = "grpo", .run = test_grpo, .what = "GRPO advantages and loss" },
     { .name = "data", .run = test_data_errors, .what = "data loading errors" },
     { .name = "options", .run = test_options, .what = "option parsing" },
@@ -2089,6 +2125,8 @@ int main(int argc, char **argv) {
     double t0 = now_seconds();
     snprintf(tmp_root, sizeof tmp_root, "/tmp/test_r1.XXXXXX");
     if (!mkdtemp(tmp_root)) die("cannot create a temporary folder");
+    main_pid = getpid();
+    atexit(remove_tmp_root);  // also when R1_TEST_FAILFAST stops the run
     for (int i = 0; i < N_SECTIONS; i++) {
         int wanted = argc == 1;
         for (int a = 1; a < argc; a++) wanted |= strcmp(argv[a], sections[i].name) == 0;
@@ -2096,8 +2134,6 @@ int main(int argc, char **argv) {
         g_rng = rng_seed(42 + i);  // a section sees the same numbers alone or in the whole suite
         sections[i].run();
     }
-    nftw(tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     printf("(%.1f s)\n", now_seconds() - t0);
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail != 0;
+    return check_summary();
 }
