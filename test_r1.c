@@ -1858,78 +1858,53 @@ static void test_training(void) {
 }
 
 // ----------------------------------------------------------------------------
-// 11. a toy GRPO loop whose reward rises: the tiny model, two prompts, 16 samples each (generate with
-// the KV cache, temperature 1), reward 1 if the response starts with a digit; grpo_advantages,
-// grpo_loss with mu = 2 updates per batch (the second with the ratio to pi_old), AdamW
-
-static double p_digit(Model *m, const int *ids, int len) { // probability that the next token is a digit
-    model_forward(m, ids, 1, len, NULL, 0);
-    const float *z = m->logits + (size_t)(len - 1) * m->cfg.vocab;
-    double mx = -1e300, s = 0.0, d = 0.0;
-    for (int i = 0; i < m->cfg.vocab; i++) mx = fmax(mx, z[i]);
-    for (int i = 0; i < m->cfg.vocab; i++) {
-        s += exp(z[i] - mx);
-        if (i >= N_SPECIAL && ALPHABET[i - N_SPECIAL] >= '0' && ALPHABET[i - N_SPECIAL] <= '9') d += exp(z[i] - mx);
-    }
-    return d / s;
-}
+// 11. grpo_train itself, for every loss type, on a reward the tiny model learns in seconds. The world:
+// four prompts "e:3=", "j:7=", "e:5=", "j:2=" whose answer is 7. The base model is pretrained on every
+// prompt followed by "<think></think><answer>A</answer><eos>" with ten one-digit and ten two-digit
+// answers A, so it writes the format, answers of two lengths, and rarely 7 (accuracy about 0.05).
+// GRPO (accuracy reward, 4 prompts x 8 samples, mu = 2, beta 0.04, clip [0.8, 1.28], temperature 0.7,
+// 30 steps) must raise the accuracy above 0.8.
 
 static void test_grpo_loop(void) {
-    Model *m = model_create(&find_preset("tiny")->cfg, "tiny", 17);
-    const int P = 2, G = 16, N = P * G, L = 12, V = m->cfg.vocab;
-    const char *prompts[2] = { "e:12+34=", "j:56+78=" };
-    int pids[2][16], plens[2];
-    char bad;
-    for (int p = 0; p < P; p++) plens[p] = encode(prompts[p], pids[p], 16, &bad);
-    int *seqs = mallocCheck((size_t)N * L * sizeof(int)), plen[32], slen[32];
-    int *inputs = mallocCheck((size_t)N * L * sizeof(int)), *targets = mallocCheck((size_t)N * L * sizeof(int));
-    float *w = mallocCheck((size_t)N * L * sizeof(float)), *logp = mallocCheck((size_t)N * L * sizeof(float));
-    float *old = mallocCheck((size_t)N * L * sizeof(float)), reward[32], adv[32];
-    GrpoConfig gc = { 0.0f, 0.2f, 0.2f, 1.0f };
-    Rng rng = rng_seed(99);
-    double before = 0.5 * (p_digit(m, pids[0], plens[0]) + p_digit(m, pids[1], plens[1]));
-    double r_first = 0.0, r_last = 0.0;
-    const int steps = 30;
-    for (int step = 0; step < steps; step++) {
-        for (int i = 0; i < N; i++) { plen[i] = plens[i / G]; memcpy(seqs + (size_t)i * L, pids[i / G], plen[i] * sizeof(int)); }
-        generate(m, seqs, plen, slen, N, L, 1.0f, &rng);
-        double mean_r = 0.0;
-        int T = 1;
-        for (int i = 0; i < N; i++) {
-            int t = seqs[(size_t)i * L + plen[i]];
-            reward[i] = t >= N_SPECIAL && ALPHABET[t - N_SPECIAL] >= '0' && ALPHABET[t - N_SPECIAL] <= '9';
-            mean_r += reward[i] / N;
-            T = imax(T, slen[i] - 1);
-        }
-        if (step < 5) r_first += mean_r / 5;
-        if (step >= steps - 5) r_last += mean_r / 5;
-        grpo_advantages(adv, reward, P, G, 1);
-        for (int i = 0; i < N; i++) {
-            const int *s = seqs + (size_t)i * L;
-            for (int t = 0; t < T; t++) {
-                inputs[i * T + t] = t < slen[i] ? s[t] : TOK_EOS;
-                targets[i * T + t] = t + 1 < slen[i] ? s[t + 1] : TOK_EOS;
-                w[i * T + t] = t + 1 >= plen[i] && t + 1 < slen[i] ? 1.0f / ((float)N * (slen[i] - plen[i])) : 0.0f;
-            }
-        }
-        for (int it = 0; it < 2; it++) {
-            model_zero_grad(m);
-            model_forward(m, inputs, N, T, NULL, 0);
-            grpo_loss(m->dlogits, logp, m->logits, targets, w, adv, it ? old : NULL, NULL, N, T, V, &gc, NULL);
-            if (it == 0) memcpy(old, logp, (size_t)N * T * sizeof(float));
-            model_backward(m);
-            grad_clip(m, 1.0f);
-            adamw_update(m, 1e-2f, 0.9f, 0.99f, 1e-8f, 0.0f, step * 2 + it + 1);
-        }
+    const char *prompts[4] = { "e:3=", "j:7=", "e:5=", "j:2=" };
+    char corpus[4 * 20 * 64], rl[4 * 32];
+    int o = 0, r = 0;
+    for (int p = 0; p < 4; p++) {
+        r += sprintf(rl + r, "%s\t7\t1\n", prompts[p]);
+        for (int d = 0; d < 10; d++) o += sprintf(corpus + o, "%s<think></think><answer>%d</answer><eos>\n", prompts[p], d);
+        for (int d = 0; d < 10; d++) o += sprintf(corpus + o, "%s<think></think><answer>%d%d</answer><eos>\n", prompts[p], 9 - d, (d * 3 + p) % 10);
     }
-    double after = 0.5 * (p_digit(m, pids[0], plens[0]) + p_digit(m, pids[1], plens[1]));
-    check(after > 0.8 && after > before + 0.3 && r_last > r_first + 0.3,
-          "toy GRPO loop (%d steps, 2 prompts x 16): P(response starts with a digit) %.3f -> %.3f (want > 0.8), "
-          "mean reward of the first 5 steps %.3f, of the last 5 %.3f", steps, before, after, r_first, r_last);
-    free(seqs); free(inputs); free(targets); free(w); free(logp); free(old);
-    model_free(m);
+    const char *cpath = tmp_path("digits_corpus.txt"), *ppath = tmp_path("digits_prompts.txt");
+    write_whole(cpath, corpus, (size_t)o);
+    write_whole(ppath, rl, (size_t)r);
+    char base_dir[300], base[320];
+    snprintf(base_dir, sizeof base_dir, "%s/digits_base", tmp_root);
+    snprintf(base, sizeof base, "%s/model.bin", base_dir);
+    Data d = load_corpus(cpath, find_preset("tiny")->cfg.context);
+    TrainOptions t = { .data = cpath, .out = base_dir, .preset = "tiny", .steps = 150, .batch = 16, .warmup = 10,
+                       .seed = 4, .log_every = 1000, .lr = 1e-2f, .lr_min = 1e-3f, .clip = 1.0f, .bias_gamma = 1e-3f };
+    model_free(train_quietly(&t, &d));
+    data_free(&d);
+    for (int lt = 0; lt < 3; lt++) {
+        GrpoOptions g = grpo_defaults();
+        char dir[300];
+        snprintf(dir, sizeof dir, "%s/digits_%s", tmp_root, LOSS_NAMES[lt]);
+        g.init = base; g.out = dir; g.data = ppath; g.test = ppath; g.rewards = "accuracy"; g.loss_type = LOSS_NAMES[lt];
+        g.steps = 30; g.prompts_per_step = 4; g.num_generations = 8; g.num_iterations = 2; g.beta = 0.04f;
+        g.epsilon = 0.2f; g.epsilon_high = 0.28f; g.temperature = 0.7f; g.lr = 3e-3f; g.eval_every = 0; g.seed = 3;
+        double t0 = now_seconds();
+        model_free(grpo_quietly(&g));
+        int rows;
+        double first = log_mean(dir, "accuracy", 0, 5, &rows), last = log_mean(dir, "accuracy", 25, 30, &rows);
+        double kl = log_mean(dir, "kl", 0, 30, &rows), clip = log_mean(dir, "clip_frac", 0, 30, &rows);
+        check(rows == 30 && last > first + 0.4 && last > 0.8, "grpo_train --loss-type %-7s (temperature 0.7, %.1f s): "
+              "accuracy of steps 1-5 %.3f, of steps 26-30 %.3f (want > 0.8 and +0.4), log rows %d", LOSS_NAMES[lt],
+              now_seconds() - t0, first, last, rows);
+        // a clipped token has A != 0 (min(ratio A, clip(ratio) A) picks the clipped term only then)
+        check(kl > 0.0 && clip > 0.0, "grpo_train --loss-type %-7s: mean KL to the reference %.2e, clipped fraction %.2e "
+              "(want both > 0; clipping implies nonzero advantages)", LOSS_NAMES[lt], kl, clip);
+    }
 }
-
 
 // ----------------------------------------------------------------------------
 // 13. the R1 stages: SFT masks the prompt, rejection sampling keeps what its rules say, the
@@ -2096,7 +2071,7 @@ static const Section sections[] = {
     { .name = "commands", .run = test_command_options, .what = "every command's options" },
     { .name = "optimizer", .run = test_optimizer, .what = "AdamW, clipping, schedule" },
     { .name = "training", .run = test_training, .what = "pretraining, NaN stop, determinism, resume" },
-    { .name = "grpo_loop", .run = test_grpo_loop, .what = "a toy GRPO loop" },
+    { .name = "grpo_loop", .run = test_grpo_loop, .what = "grpo_train for every loss type: the reward rises" },
     { .name = "stages", .run = test_stages, .what = "SFT, rejection sampling, distillation, pipeline" },
 };
 #define N_SECTIONS ((int)(sizeof sections / sizeof sections[0]))
