@@ -1,6 +1,7 @@
-# r1.c: make (r1), make test, make bench, make aha, make plots, make clean
+# r1.c: make (r1), make test, make bench, make aha, make plots, make mutate, make clean
 CC ?= gcc
-CFLAGS = -std=c11 -O3 -march=native -Wall -Wextra -fopenmp
+OPT ?= -O3
+CFLAGS = -std=c11 $(OPT) -march=native -Wall -Wextra -fopenmp
 LDLIBS = -lm
 # OpenBLAS when its header is present, the plain C matmul otherwise (decided here, printed)
 BLAS := $(shell echo 'int main(void){return 0;}' | $(CC) -x c -include cblas.h - -o /dev/null -lopenblas 2>/dev/null && echo yes)
@@ -63,7 +64,11 @@ plots:
 	gnuplot -e "run='runs/zero'" tools/plots.gp
 	@echo "wrote runs/zero/accuracy.png runs/zero/length.png runs/zero/reflection.png"
 
-.PHONY: test test-asan clean aha plots bench
+# the mutation score of the tests: tools/mutants.txt applied one at a time to a copy of r1.c (tools/mutate.py)
+mutate:
+	/usr/bin/python3 tools/mutate.py
+
+.PHONY: test test-asan clean aha plots bench mutate
 
 # ---- CUDA (r1.cu): make r1_cuda needs nvcc; make and make test do not.
 # r1.c built with -DR1_CUDA sends matmul and attention to r1.cu's kernels. In make test the same
