@@ -659,8 +659,10 @@ static void test_tokenizer(void) {
         check(r == -1 && bad == badc[i], "tokenizer rejects unknown character 0x%02x in \"%s\": returned %d, reported 0x%02x",
               (unsigned char)badc[i], bads[i], r, (unsigned char)bad);
     }
+    for (int i = 0; i < 8; i++) ids[i] = -7;  // a canary after the 5 ids the buffer may hold
     int r = encode("0123456789", ids, 5, &bad);
-    check(r < 0, "tokenizer: text longer than the buffer is rejected (returned %d)", r);
+    check(r < 0 && ids[5] == -7, "tokenizer: text longer than the buffer is rejected (returned %d), nothing written past "
+          "it (%s)", r, ids[5] == -7 ? "canary intact" : "CANARY OVERWRITTEN");
 }
 
 // ----------------------------------------------------------------------------
@@ -925,6 +927,27 @@ static void test_kvcache(void) {
     check(same_sampled, "sampled generate() on 2 threads, twice with the same seed: identical (lengths %d %d %d vs %d %d %d)",
           slen2[0], slen2[1], slen2[2], slen3[0], slen3[1], slen3[2]);
     free(seqs2); free(seqs3);
+    // sample_token: 20000 draws from fixed logits at temperatures 0.5 and 2, each token's frequency within 4
+    // standard deviations (sqrt(p (1 - p) / n)) of softmax(z / temperature)[token]; temperature 0: the argmax
+    {
+        const float z[5] = { 0.3f, -1.0f, 1.2f, 0.0f, 0.9f };
+        const float taus[2] = { 0.5f, 2.0f };
+        Rng rs = rng_seed(77);
+        double worst = 0.0;
+        for (int k = 0; k < 2; k++) {
+            int count[5] = {0}, n = 20000;
+            for (int i = 0; i < n; i++) count[sample_token(z, 5, taus[k], &rs)]++;
+            double sum = 0.0;
+            for (int i = 0; i < 5; i++) sum += exp(z[i] / taus[k]);
+            for (int i = 0; i < 5; i++) {
+                double p = exp(z[i] / taus[k]) / sum;
+                worst = fmax(worst, fabs(count[i] / (double)n - p) / sqrt(p * (1 - p) / n));
+            }
+        }
+        int greedy = sample_token(z, 5, 0.0f, &rs);
+        check(worst < 4.0 && greedy == 2, "sample_token at temperatures 0.5 and 2: worst frequency %.2f standard deviations "
+              "from softmax(z / temperature) (want < 4); temperature 0 picks %d (want the argmax 2)", worst, greedy);
+    }
     free(full); free(seqs);
     model_free(m);
 }
@@ -1866,6 +1889,69 @@ static void test_training(void) {
 // GRPO (accuracy reward, 4 prompts x 8 samples, mu = 2, beta 0.04, clip [0.8, 1.28], temperature 0.7,
 // 30 steps) must raise the accuracy above 0.8.
 
+// One step of grpo_train against the same step written out here from its parts (each tested above): the
+// rollouts from the trainer's random stream (seeded by --seed), the accuracy reward, the group advantages
+// (divided by the group's std except for dr_grpo), the completion mask and the loss type's weights, the
+// reference's log-probabilities at the sampling temperature, mu passes of grpo_loss (pi_old: the first
+// pass's), the gradient norm clipped, AdamW (0.9, 0.99, no decay), the router-bias update after each pass.
+// Returns the model after the step; *std_gap: how much the groups' reward std differ (a wrong
+// normalisation changes the step only when they do).
+static Model *grpo_step_by_hand(const GrpoOptions *o, int loss_type, double *std_gap) {
+    Model *m = checkpoint_load(o->init, NULL, NULL), *ref = checkpoint_load(o->init, NULL, NULL);
+    memset(m->m_mem, 0, m->num_params * sizeof(float));  // a fresh optimizer (the checkpoint holds pretraining's)
+    memset(m->v_mem, 0, m->num_params * sizeof(float));
+    Data train = load_prompts(o->data, m->cfg.context);
+    int P = o->prompts_per_step, G = o->num_generations, n = P * G, ctx = m->cfg.context, V = m->cfg.vocab;
+    Rng rng = rng_seed((uint64_t)o->seed);
+    Rollouts r = rollouts_alloc(n, ctx);
+    int *idx = mallocCheck(n * sizeof(int)), *inputs = mallocCheck((size_t)n * ctx * sizeof(int));
+    int *targets = mallocCheck((size_t)n * ctx * sizeof(int));
+    float *reward = mallocCheck(n * sizeof(float)), *adv = mallocCheck(n * sizeof(float));
+    float *mask = mallocCheck((size_t)n * ctx * sizeof(float)), *w = mallocCheck((size_t)n * ctx * sizeof(float));
+    float *ref_logp = mallocCheck((size_t)n * ctx * sizeof(float)), *logp = mallocCheck((size_t)n * ctx * sizeof(float));
+    float *old_logp = mallocCheck((size_t)n * ctx * sizeof(float));
+    char *text = mallocCheck((size_t)ctx * 10 + 16);
+    for (int i = 0; i < n; i++) idx[i] = i % G ? idx[i - 1] : rng_int(&rng, train.n);  // G samples of each prompt
+    rollout(m, &train, idx, &r, o->temperature, &rng);
+    int T = 1, max_len = 1;
+    for (int i = 0; i < n; i++) {
+        rollout_text(&r, i, text);
+        reward[i] = reward_accuracy(text, train.answer[idx[i]]);
+        T = imax(T, r.seq_len[i] - 1);
+        max_len = imax(max_len, ctx - r.prompt_len[i]);  // the longest response the context allows
+    }
+    double lo = 1e9, hi = 0.0;
+    for (int g = 0; g < P; g++) {
+        double mean = 0.0, var = 0.0;
+        for (int i = 0; i < G; i++) mean += reward[g * G + i] / G;
+        for (int i = 0; i < G; i++) var += (reward[g * G + i] - mean) * (reward[g * G + i] - mean) / (G - 1);
+        lo = fmin(lo, sqrt(var)); hi = fmax(hi, sqrt(var));
+    }
+    *std_gap = hi - lo;
+    grpo_advantages(adv, reward, P, G, loss_type != LOSS_DR_GRPO);
+    rollout_batch(&r, T, inputs, targets, mask);
+    grpo_loss_weights(w, mask, n, T, max_len, loss_type);
+    GrpoConfig gc = { .beta = o->beta, .eps_low = o->epsilon, .eps_high = o->epsilon_high, .temperature = o->temperature };
+    model_forward(ref, inputs, n, T, NULL, 0);
+    grpo_loss(ref->dlogits, ref_logp, ref->logits, targets, w, adv, NULL, NULL, n, T, V, &gc, NULL);
+    for (int pass = 0; pass < o->num_iterations; pass++) {
+        model_zero_grad(m);
+        model_forward(m, inputs, n, T, NULL, 0);
+        grpo_loss(m->dlogits, logp, m->logits, targets, w, adv, pass ? old_logp : NULL, ref_logp, n, T, V, &gc, NULL);
+        if (pass == 0) memcpy(old_logp, logp, (size_t)n * T * sizeof(float));
+        model_backward(m);
+        grad_clip(m, o->clip);
+        adamw_update(m, o->lr, 0.9f, 0.99f, 1e-8f, 0.0f, pass + 1);
+        router_bias_update(m, o->bias_gamma);
+    }
+    free(idx); free(inputs); free(targets); free(reward); free(adv); free(mask); free(w); free(ref_logp); free(logp);
+    free(old_logp); free(text);
+    rollouts_free(&r);
+    data_free(&train);
+    model_free(ref);
+    return m;
+}
+
 static void test_grpo_loop(void) {
     const char *prompts[4] = { "e:3=", "j:7=", "e:5=", "j:2=" };
     char corpus[4 * 20 * 64], rl[4 * 32];
@@ -1886,7 +1972,26 @@ static void test_grpo_loop(void) {
                        .seed = 4, .log_every = 1000, .lr = 1e-2f, .lr_min = 1e-3f, .clip = 1.0f, .bias_gamma = 1e-3f };
     model_free(train_quietly(&t, &d));
     data_free(&d);
-    for (int lt = 0; lt < 3; lt++) {
+    for (int lt = 0; lt < 3; lt++) {  // one step, against the step by hand
+        GrpoOptions g = grpo_defaults();
+        char dir[300];
+        snprintf(dir, sizeof dir, "%s/digits_step_%s", tmp_root, LOSS_NAMES[lt]);
+        g.init = base; g.out = dir; g.data = ppath; g.test = ppath; g.rewards = "accuracy"; g.loss_type = LOSS_NAMES[lt];
+        g.steps = 1; g.prompts_per_step = 2; g.num_generations = 8; g.num_iterations = 2; g.beta = 0.04f;
+        g.epsilon = 0.2f; g.epsilon_high = 0.28f; g.temperature = 0.7f; g.lr = 3e-3f; g.eval_every = 0; g.seed = 6;
+        Model *a = grpo_quietly(&g);
+        double gap;
+        Model *b = grpo_step_by_hand(&g, lt, &gap);
+        double diff = 0.0;
+        for (size_t i = 0; i < a->num_params; i++) diff = fmax(diff, fabs(a->params_mem[i] - b->params_mem[i]));
+        for (int l = 0; l < MAX_LAYERS; l++)
+            for (int e = 0; e < MAX_EXPERTS; e++) diff = fmax(diff, fabs(a->router_bias[l][e] - b->router_bias[l][e]));
+        check(diff <= 1e-3 * g.lr && gap > 0.05, "grpo_train --loss-type %-7s one step (mu 2, beta 0.04, temperature "
+              "0.7) equals the step by hand from its parts: max parameter difference %.2e (tol 1e-3 x lr); the "
+              "groups' reward std differ by %.3f (want > 0.05)", LOSS_NAMES[lt], diff, gap);
+        model_free(a); model_free(b);
+    }
+    for (int lt = 0; lt < 3; lt++) {  // 30 steps: the reward rises
         GrpoOptions g = grpo_defaults();
         char dir[300];
         snprintf(dir, sizeof dir, "%s/digits_%s", tmp_root, LOSS_NAMES[lt]);
@@ -1975,6 +2080,7 @@ static void test_stages(void) {
         { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 61, 0, "over-long" },
         { "<think>01+06+02+05=14 01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 50, 0, "repeats a column" },
         { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 check 07 07 14 okay 14</think><answer>224</answer><eos>", 0, 50, 1, "correct checked chain (07 07 is not an equation)" },
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 60, 1, "exactly max length" },
     };
     int n_rej = (int)(sizeof rej / sizeof rej[0]), wrong = 0;
     for (int i = 0; i < n_rej; i++) {
@@ -2060,6 +2166,56 @@ static int count_lines(const char *path) {
     return text ? n : -1;
 }
 
+// evaluate() against a re-derivation: greedy accuracy by argmax decoding of each prompt alone; pass@1, mean
+// length, format and cons@k (majority vote, ties to the answer seen first) over the same k samples per
+// prompt (evaluate's random stream, seeded by seed); greedy accuracy with "<think>0" forced
+static void check_evaluate(Model *m, const Data *d, int k, float temperature, uint64_t seed) {
+    EvalResult e = evaluate(m, d, 0, k, temperature, seed);
+    int n = d->n, ctx = m->cfg.context, *seq = mallocCheck((size_t)ctx * sizeof(int));
+    char *text = mallocCheck((size_t)ctx * 10 + 16);
+    double greedy = 0.0, forced = 0.0, pass = 0.0, len = 0.0, format = 0.0, cons = 0.0;
+    for (int p = 0; p < n; p++) {
+        for (int f = 0; f < 2; f++) {  // f = 1: the response starts with "<think>0"
+            int pl = d->len[p], sl;
+            memcpy(seq, d->ids[p], pl * sizeof(int));
+            if (f) { seq[pl++] = TOK_THINK; seq[pl++] = char_to_token('0'); }
+            Rng unused = rng_seed(1);
+            generate(m, seq, &pl, &sl, 1, ctx, 0.0f, &unused);
+            decode(seq + d->len[p], sl - d->len[p], text);
+            *(f ? &forced : &greedy) += reward_accuracy(text, d->answer[p]) / n;
+        }
+    }
+    Rng rng = rng_seed(seed);
+    Rollouts r = rollouts_alloc(n * k, ctx);
+    int *idx = mallocCheck((size_t)n * k * sizeof(int));
+    for (int i = 0; i < n * k; i++) idx[i] = i / k;
+    rollout(m, d, idx, &r, temperature, &rng);
+    for (int p = 0; p < n; p++) {
+        long answer[64];
+        int votes[64] = {0}, best = -1;
+        for (int j = 0; j < k; j++) {
+            rollout_text(&r, p * k + j, text);
+            pass += reward_accuracy(text, d->answer[p]) / (n * k);
+            format += reward_format(text) / (n * k);
+            len += (double)(r.seq_len[p * k + j] - r.prompt_len[p * k + j]) / (n * k);
+            if (!response_answer(text, &answer[j])) continue;
+            int i = 0;
+            while (i < j && !(votes[i] > 0 && answer[i] == answer[j])) i++;
+            votes[i]++;  // the first sample with this answer holds its votes
+        }
+        for (int j = 0; j < k; j++) if (votes[j] > 0 && (best < 0 || votes[j] > votes[best])) best = j;
+        cons += (best >= 0 && answer[best] == d->answer[p]) / (double)n;
+    }
+    double err = fmax(fmax(fabs(e.greedy - greedy), fabs(e.forced_greedy - forced)), fmax(fabs(e.pass1 - pass),
+                 fmax(fabs(e.format - format), fmax(fabs(e.cons - cons), fabs(e.len - len) / fmax(1.0, len)))));
+    check(err < 1e-5 && greedy > pass, "evaluate (k %d, temperature %.1f) vs a re-derivation: greedy %.3f (%.3f), forced "
+          "chain %.3f (%.3f), pass@1 %.3f (%.3f), format %.3f (%.3f), cons@k %.3f (%.3f), length %.2f (%.2f): max error "
+          "%.1e (tol 1e-5); greedy above pass@1 (else a sampled greedy would pass)", k, temperature, e.greedy, greedy,
+          e.forced_greedy, forced, e.pass1, pass, e.format, format, e.cons, cons, e.len, len, err);
+    free(seq); free(text); free(idx);
+    rollouts_free(&r);
+}
+
 static void test_pipeline(void) {
     // the world: two problems in the chain style of the generator
     Problem probs[2] = { { .n = 4, .x = { 11, 22, 33, 44 }, .lang = LANG_EN }, { .n = 4, .x = { 15, 26, 37, 48 }, .lang = LANG_JA } };
@@ -2106,6 +2262,13 @@ static void test_pipeline(void) {
     model_free(train_quietly(&t, &d));
     data_free(&d);
     free(corpus.s); free(cold.s); free(prompts.s);
+    // the evaluation of the base model, at a temperature high enough for samples to differ from greedy decoding
+    Model *bm = checkpoint_load(base, NULL, NULL);
+    snprintf(path, sizeof path, "%s/tiny_data/rl_test.txt", world);
+    Data test = load_prompts(path, PL_CTX);
+    check_evaluate(bm, &test, 4, 1.3f, 7);
+    data_free(&test);
+    model_free(bm);
     // the pipeline, in a child (one thread: OpenMP's threads do not survive fork())
     char dir[300], err[4096];
     snprintf(dir, sizeof dir, "%s/pipeline", tmp_root);
