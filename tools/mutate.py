@@ -10,7 +10,10 @@ it survives when every program passes. First the unmodified copy must pass every
 
     /usr/bin/python3 tools/mutate.py            all mutants
     /usr/bin/python3 tools/mutate.py NAME...    only these
+    /usr/bin/python3 tools/mutate.py --only ref/test_ref NAME...   only this program, every check (no fail fast):
+                                                which checks of one program catch these mutants
     /usr/bin/python3 tools/mutate.py --check    only check that every mutant applies exactly once
+    --mutants FILE (first): mutants from FILE instead of tools/mutants.txt
 
 The working tree is never modified. Exit status: 0 if at least 95% of the mutants were killed.
 """
@@ -79,12 +82,12 @@ def first_failure(output):
     return (tail[0] if tail else "(no output)")[:200]
 
 
-def test_copy(work, source, limits, env):
+def test_copy(work, source, limits, env, programs=PROGRAMS):
     """builds and runs the programs on source; returns (killed by or None, detail, seconds per program)"""
     with open(os.path.join(work, "r1.c"), "w") as f:
         f.write(source)
     times = {}
-    for prog in PROGRAMS:
+    for prog in programs:
         status, out = run(["make", "--no-print-directory", "OPT=-O2", prog], work, 600)
         if status != 0:
             sys.exit(f"mutate: make {prog} failed on a mutant of r1.c (the mutant must be a valid program):\n{out}")
@@ -94,13 +97,20 @@ def test_copy(work, source, limits, env):
         if status is None:
             return prog, f"timed out after {limits[prog]:.0f} s", times
         if status != 0:
-            return prog, first_failure(out), times
+            fails = [line[:160] for line in out.split("\n") if line.startswith("FAIL")]
+            return prog, "\n      ".join(fails) if env.get("R1_TEST_FAILFAST") != "1" else first_failure(out), times
     return None, "", times
 
 
 def main():
-    args = sys.argv[1:]
-    mutants = read_mutants(os.path.join(ROOT, "tools", "mutants.txt"))
+    args, only, path = sys.argv[1:], None, os.path.join(ROOT, "tools", "mutants.txt")
+    if args[:1] == ["--mutants"] and len(args) > 1:
+        path, args = args[1], args[2:]
+    if args[:1] == ["--only"]:
+        if len(args) < 2 or args[1] not in PROGRAMS:
+            sys.exit(f"mutate: --only takes one of {', '.join(PROGRAMS)}")
+        only, args = args[1], args[2:]
+    mutants = read_mutants(path)
     original = open(os.path.join(ROOT, "r1.c")).read()
     for m in mutants:
         apply(original, m)  # every mutant applies exactly once, before anything runs
@@ -112,7 +122,8 @@ def main():
         if unknown:
             sys.exit(f"mutate: unknown mutant {unknown[0]} (see tools/mutants.txt)")
         mutants = [m for m in mutants if m[0] in args]
-    env = dict(os.environ, OMP_NUM_THREADS="1", R1_TEST_FAILFAST="1", OMP_WAIT_POLICY="passive")
+    env = dict(os.environ, OMP_NUM_THREADS="1", R1_TEST_FAILFAST="0" if only else "1", OMP_WAIT_POLICY="passive")
+    programs = [only] if only else PROGRAMS
     work = tempfile.mkdtemp(prefix="r1_mutate.")
     try:
         for f in COPY:
@@ -120,7 +131,7 @@ def main():
             shutil.copy(os.path.join(ROOT, f), os.path.join(work, f))
         os.symlink(os.path.join(ROOT, "tiny_data"), os.path.join(work, "tiny_data"))
         t0 = time.time()
-        killer, detail, times = test_copy(work, original, {}, env)
+        killer, detail, times = test_copy(work, original, {}, env, programs)
         if killer:
             print(f"mutate: the unmodified copy of r1.c fails {killer}: {detail}")
             return 1
@@ -130,7 +141,7 @@ def main():
         survivors = []
         for i, m in enumerate(mutants, 1):
             t1 = time.time()
-            killer, detail, _ = test_copy(work, apply(original, m), limits, env)
+            killer, detail, _ = test_copy(work, apply(original, m), limits, env, programs)
             took = time.time() - t1
             if killer:
                 print(f"[{i:2d}/{len(mutants)}] killed    {m[0]} ({took:.0f} s) by {killer}: {detail}", flush=True)
