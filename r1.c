@@ -2522,7 +2522,8 @@ static Model *grpo_train(const GrpoOptions *o) {
         printf("  format                 %.3f -> %.3f\n", first.format, last.format);
         printf("  figures: make plots (%s/accuracy.png, length.png, reflection.png)\n", o->out);
     }
-    free(idx); free(inputs); free(targets); free(w); free(mask); free(reward); free(adv); free(old_logp); free(logp); free(ref_logp); free(text);
+    free(idx); free(inputs); free(targets); free(w); free(mask); free(reward); free(adv);
+    free(old_logp); free(logp); free(ref_logp); free(text);
     rollouts_free(&r);
     data_free(&train); data_free(&test);
     model_free(ref);

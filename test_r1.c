@@ -661,8 +661,8 @@ static void test_tokenizer(void) {
     }
     for (int i = 0; i < 8; i++) ids[i] = -7;  // a canary after the 5 ids the buffer may hold
     int r = encode("0123456789", ids, 5, &bad);
-    check(r < 0 && ids[5] == -7, "tokenizer: text longer than the buffer is rejected (returned %d), nothing written past "
-          "it (%s)", r, ids[5] == -7 ? "canary intact" : "CANARY OVERWRITTEN");
+    check(r < 0 && ids[5] == -7, "tokenizer: text longer than the buffer is rejected (returned %d), nothing "
+          "written past it (%s)", r, ids[5] == -7 ? "canary intact" : "CANARY OVERWRITTEN");
 }
 
 // ----------------------------------------------------------------------------
@@ -945,8 +945,9 @@ static void test_kvcache(void) {
             }
         }
         int greedy = sample_token(z, 5, 0.0f, &rs);
-        check(worst < 4.0 && greedy == 2, "sample_token at temperatures 0.5 and 2: worst frequency %.2f standard deviations "
-              "from softmax(z / temperature) (want < 4); temperature 0 picks %d (want the argmax 2)", worst, greedy);
+        check(worst < 4.0 && greedy == 2, "sample_token at temperatures 0.5 and 2: worst frequency %.2f standard "
+              "deviations from softmax(z / temperature) (want < 4); temperature 0 picks %d (want the argmax 2)",
+              worst, greedy);
     }
     free(full); free(seqs);
     model_free(m);
@@ -1218,9 +1219,9 @@ static void test_grpo_weights(void) {
             err = fmax(err, fabs(w[i * T + t] - want_mask[i * T + t] * row_w[lt][i]));
             total += w[i * T + t];
         }
-        check(err < 1e-8 && fabs(total - want_total[lt]) < 1e-6, "grpo_loss_weights %-7s by hand: weights %.6f %.6f %.6f on "
-              "the response tokens, 0 elsewhere, max error %.1e (tol 1e-8); sum %.6f (expected %.6f)", LOSS_NAMES[lt],
-              w[2], w[T + 1], w[2 * T + 3], err, total, want_total[lt]);
+        check(err < 1e-8 && fabs(total - want_total[lt]) < 1e-6, "grpo_loss_weights %-7s by hand: weights %.6f %.6f "
+              "%.6f on the response tokens, 0 elsewhere, max error %.1e (tol 1e-8); sum %.6f (expected %.6f)",
+              LOSS_NAMES[lt], w[2], w[T + 1], w[2 * T + 3], err, total, want_total[lt]);
     }
 }
 
@@ -1908,8 +1909,8 @@ static Model *grpo_step_by_hand(const GrpoOptions *o, int loss_type, double *std
     int *targets = mallocCheck((size_t)n * ctx * sizeof(int));
     float *reward = mallocCheck(n * sizeof(float)), *adv = mallocCheck(n * sizeof(float));
     float *mask = mallocCheck((size_t)n * ctx * sizeof(float)), *w = mallocCheck((size_t)n * ctx * sizeof(float));
-    float *ref_logp = mallocCheck((size_t)n * ctx * sizeof(float)), *logp = mallocCheck((size_t)n * ctx * sizeof(float));
-    float *old_logp = mallocCheck((size_t)n * ctx * sizeof(float));
+    float *ref_logp = mallocCheck((size_t)n * ctx * sizeof(float)), *old_logp = mallocCheck((size_t)n * ctx * sizeof(float));
+    float *logp = mallocCheck((size_t)n * ctx * sizeof(float));
     char *text = mallocCheck((size_t)ctx * 10 + 16);
     for (int i = 0; i < n; i++) idx[i] = i % G ? idx[i - 1] : rng_int(&rng, train.n);  // G samples of each prompt
     rollout(m, &train, idx, &r, o->temperature, &rng);
@@ -1931,7 +1932,8 @@ static Model *grpo_step_by_hand(const GrpoOptions *o, int loss_type, double *std
     grpo_advantages(adv, reward, P, G, loss_type != LOSS_DR_GRPO);
     rollout_batch(&r, T, inputs, targets, mask);
     grpo_loss_weights(w, mask, n, T, max_len, loss_type);
-    GrpoConfig gc = { .beta = o->beta, .eps_low = o->epsilon, .eps_high = o->epsilon_high, .temperature = o->temperature };
+    GrpoConfig gc = { .beta = o->beta, .eps_low = o->epsilon, .eps_high = o->epsilon_high,
+                      .temperature = o->temperature };
     model_forward(ref, inputs, n, T, NULL, 0);
     grpo_loss(ref->dlogits, ref_logp, ref->logits, targets, w, adv, NULL, NULL, n, T, V, &gc, NULL);
     for (int pass = 0; pass < o->num_iterations; pass++) {
@@ -1958,8 +1960,11 @@ static void test_grpo_loop(void) {
     int o = 0, r = 0;
     for (int p = 0; p < 4; p++) {
         r += sprintf(rl + r, "%s\t7\t1\n", prompts[p]);
-        for (int d = 0; d < 10; d++) o += sprintf(corpus + o, "%s<think></think><answer>%d</answer><eos>\n", prompts[p], d);
-        for (int d = 0; d < 10; d++) o += sprintf(corpus + o, "%s<think></think><answer>%d%d</answer><eos>\n", prompts[p], 9 - d, (d * 3 + p) % 10);
+        for (int d = 0; d < 20; d++) {  // the answers 0..9, then ten two-digit ones
+            o += sprintf(corpus + o, "%s<think></think><answer>", prompts[p]);
+            o += d < 10 ? sprintf(corpus + o, "%d", d) : sprintf(corpus + o, "%d%d", 19 - d, ((d - 10) * 3 + p) % 10);
+            o += sprintf(corpus + o, "</answer><eos>\n");
+        }
     }
     const char *cpath = tmp_path("digits_corpus.txt"), *ppath = tmp_path("digits_prompts.txt");
     write_whole(cpath, corpus, (size_t)o);
@@ -1976,8 +1981,8 @@ static void test_grpo_loop(void) {
         GrpoOptions g = grpo_defaults();
         char dir[300];
         snprintf(dir, sizeof dir, "%s/digits_step_%s", tmp_root, LOSS_NAMES[lt]);
-        g.init = base; g.out = dir; g.data = ppath; g.test = ppath; g.rewards = "accuracy"; g.loss_type = LOSS_NAMES[lt];
-        g.steps = 1; g.prompts_per_step = 2; g.num_generations = 8; g.num_iterations = 2; g.beta = 0.04f;
+        g.init = base; g.out = dir; g.data = ppath; g.test = ppath; g.rewards = "accuracy";
+        g.loss_type = LOSS_NAMES[lt]; g.steps = 1; g.prompts_per_step = 2; g.num_generations = 8; g.num_iterations = 2; g.beta = 0.04f;
         g.epsilon = 0.2f; g.epsilon_high = 0.28f; g.temperature = 0.7f; g.lr = 3e-3f; g.eval_every = 0; g.seed = 6;
         Model *a = grpo_quietly(&g);
         double gap;
@@ -1995,8 +2000,8 @@ static void test_grpo_loop(void) {
         GrpoOptions g = grpo_defaults();
         char dir[300];
         snprintf(dir, sizeof dir, "%s/digits_%s", tmp_root, LOSS_NAMES[lt]);
-        g.init = base; g.out = dir; g.data = ppath; g.test = ppath; g.rewards = "accuracy"; g.loss_type = LOSS_NAMES[lt];
-        g.steps = 30; g.prompts_per_step = 4; g.num_generations = 8; g.num_iterations = 2; g.beta = 0.04f;
+        g.init = base; g.out = dir; g.data = ppath; g.test = ppath; g.rewards = "accuracy";
+        g.loss_type = LOSS_NAMES[lt]; g.steps = 30; g.prompts_per_step = 4; g.num_generations = 8; g.num_iterations = 2; g.beta = 0.04f;
         g.epsilon = 0.2f; g.epsilon_high = 0.28f; g.temperature = 0.7f; g.lr = 3e-3f; g.eval_every = 0; g.seed = 3;
         double t0 = now_seconds();
         model_free(grpo_quietly(&g));
@@ -2007,8 +2012,8 @@ static void test_grpo_loop(void) {
               "accuracy of steps 1-5 %.3f, of steps 26-30 %.3f (want > 0.8 and +0.4), log rows %d", LOSS_NAMES[lt],
               now_seconds() - t0, first, last, rows);
         // a clipped token has A != 0 (min(ratio A, clip(ratio) A) picks the clipped term only then)
-        check(kl > 0.0 && clip > 0.0, "grpo_train --loss-type %-7s: mean KL to the reference %.2e, clipped fraction %.2e "
-              "(want both > 0; clipping implies nonzero advantages)", LOSS_NAMES[lt], kl, clip);
+        check(kl > 0.0 && clip > 0.0, "grpo_train --loss-type %-7s: mean KL to the reference %.2e, clipped fraction "
+              "%.2e (want both > 0; clipping implies nonzero advantages)", LOSS_NAMES[lt], kl, clip);
     }
 }
 
@@ -2080,7 +2085,8 @@ static void test_stages(void) {
         { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 61, 0, "over-long" },
         { "<think>01+06+02+05=14 01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 50, 0, "repeats a column" },
         { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 check 07 07 14 okay 14</think><answer>224</answer><eos>", 0, 50, 1, "correct checked chain (07 07 is not an equation)" },
-        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 60, 1, "exactly max length" },
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 60, 1,
+          "exactly max length" },
     };
     int n_rej = (int)(sizeof rej / sizeof rej[0]), wrong = 0;
     for (int i = 0; i < n_rej; i++) {
@@ -2149,7 +2155,10 @@ static int read_traces(const char *path, int *traces, int *other, int *bad) {
         int pl = parse_prompt(line, &p), ids[1024], sum = 0;
         char c;
         if (!tab) { (*bad)++; continue; }
-        if (pl < 0) { *other += strncmp(line + 2, "max ", 4) == 0; *bad += strncmp(line + 2, "max ", 4) != 0; continue; }
+        if (pl < 0) { // not a sum: one of the non-reasoning examples ("e:max 12 34=")
+            *(strncmp(line + 2, "max ", 4) == 0 ? other : bad) += 1;
+            continue;
+        }
         for (int i = 0; i < p.n; i++) sum += p.x[i];
         Judgement j = judge(tab + 1, encode(tab + 1, ids, 1024, &c), sum, p.lang);
         if (tab == line + pl && rejection_keep(&j, 140)) (*traces)++; else (*bad)++;
@@ -2208,17 +2217,18 @@ static void check_evaluate(Model *m, const Data *d, int k, float temperature, ui
     }
     double err = fmax(fmax(fabs(e.greedy - greedy), fabs(e.forced_greedy - forced)), fmax(fabs(e.pass1 - pass),
                  fmax(fabs(e.format - format), fmax(fabs(e.cons - cons), fabs(e.len - len) / fmax(1.0, len)))));
-    check(err < 1e-5 && greedy > pass, "evaluate (k %d, temperature %.1f) vs a re-derivation: greedy %.3f (%.3f), forced "
-          "chain %.3f (%.3f), pass@1 %.3f (%.3f), format %.3f (%.3f), cons@k %.3f (%.3f), length %.2f (%.2f): max error "
-          "%.1e (tol 1e-5); greedy above pass@1 (else a sampled greedy would pass)", k, temperature, e.greedy, greedy,
-          e.forced_greedy, forced, e.pass1, pass, e.format, format, e.cons, cons, e.len, len, err);
+    check(err < 1e-5 && greedy > pass, "evaluate (k %d, temperature %.1f) vs a re-derivation: greedy %.3f (%.3f), "
+          "forced chain %.3f (%.3f), pass@1 %.3f (%.3f), format %.3f (%.3f), cons@k %.3f (%.3f), length %.2f "
+          "(%.2f): max error %.1e (tol 1e-5); greedy above pass@1 (else a sampled greedy would pass)", k, temperature,
+          e.greedy, greedy, e.forced_greedy, forced, e.pass1, pass, e.format, format, e.cons, cons, e.len, len, err);
     free(seq); free(text); free(idx);
     rollouts_free(&r);
 }
 
 static void test_pipeline(void) {
     // the world: two problems in the chain style of the generator
-    Problem probs[2] = { { .n = 4, .x = { 11, 22, 33, 44 }, .lang = LANG_EN }, { .n = 4, .x = { 15, 26, 37, 48 }, .lang = LANG_JA } };
+    Problem probs[2] = { { .n = 4, .x = { 11, 22, 33, 44 }, .lang = LANG_EN },
+                         { .n = 4, .x = { 15, 26, 37, 48 }, .lang = LANG_JA } };
     char world[300], path[400], prompt[64], resp[512];
     snprintf(world, sizeof world, "%s/world", tmp_root);
     snprintf(path, sizeof path, "%s/tiny_data", world);
@@ -2296,15 +2306,16 @@ static void test_pipeline(void) {
     int traces, other, bad;
     snprintf(path, sizeof path, "%s/rejsample.txt", dir);
     int found = read_traces(path, &traces, &other, &bad);
-    check(found && traces > 0 && other == 1 && bad == 0, "pipeline: rejection sampling of the reasoning RL model kept %d "
-          "traces (want > 0) and %d non-reasoning examples (want 1); %d lines neither", traces, other, bad);
+    check(found && traces > 0 && other == 1 && bad == 0, "pipeline: rejection sampling of the reasoning RL model "
+          "kept %d traces (want > 0) and %d non-reasoning examples (want 1); %d lines neither", traces, other, bad);
     snprintf(path, sizeof path, "%s/r1_traces.txt", dir);
     found = read_traces(path, &traces, &other, &bad);
     check(found && traces > 0 && other == 1 && bad == 0, "pipeline: the distillation set, R1's kept traces: %d traces "
           "(want > 0), %d non-reasoning examples (want 1), %d lines neither", traces, other, bad);
     snprintf(path, sizeof path, "%s/final_prompts.txt", dir);
     int n_final = count_lines(path);
-    check(n_final == 8 + 8 / 10, "pipeline: the final RL's prompts: %d lines (want the 8 RL prompts + 8/10 non-reasoning)", n_final);
+    check(n_final == 8 + 8 / 10, "pipeline: the final RL's prompts: %d lines (want the 8 RL prompts + 8/10 "
+          "non-reasoning)", n_final);
     snprintf(path, sizeof path, "%s/results.txt", dir);
     char *table = read_whole(path, NULL);
     int rows = 0, good = 0;
@@ -2315,8 +2326,8 @@ static void test_pipeline(void) {
         if (rows > 1 && strlen(line) > 30 && sscanf(nums, "%f %f %f %f %f %f %f", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]) == 7
             && v[0] >= 0 && v[0] <= 1 && v[2] >= 0 && v[2] <= 1 && v[3] > 0 && v[6] >= 0 && v[6] <= 1) good++;
     }
-    check(rows == 8 && good == 7, "pipeline: results table with %d lines of which %d well-formed model rows (want 8 and 7)",
-          rows, good);
+    check(rows == 8 && good == 7, "pipeline: results table with %d lines of which %d well-formed model rows (want 8 "
+          "and 7)", rows, good);
     free(table);
 }
 

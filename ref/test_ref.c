@@ -348,7 +348,8 @@ static void compare_loss_case(const char *name, const char *out_path, const Loss
     model_forward(m, lc->inputs, LC_B, LC_T, NULL, 0);
     if (grpo) loss = grpo_loss(m->dlogits, lp, m->logits, lc->targets, lc->w, lc->adv, lc->old_logp, lc->ref_logp,
                                LC_B, LC_T, V, &LC_GRPO, &st);
-    else loss = distill_loss(m->dlogits, m->logits, lc->teacher, lc->targets, lc->w, N, V, LC_DISTILL_T, LC_DISTILL_ALPHA);
+    else loss = distill_loss(m->dlogits, m->logits, lc->teacher, lc->targets, lc->w, N, V, LC_DISTILL_T,
+                             LC_DISTILL_ALPHA);
     model_backward(m);
     char what[64];
     check(margin > REF_MIN_MARGIN, "ref %s case: smallest gap between the k-th and (k+1)-th routing score %.2e > %.0e",
@@ -372,8 +373,8 @@ static void compare_loss_case(const char *name, const char *out_path, const Loss
         if (!(rel <= worst)) { worst = rel; worst_t = t; }
         zero += max_ref < 1e-9;
     }
-    check(worst <= REF_TOL_CASE && zero == 0, "ref %-12s all %d parameter gradients: worst tensor %s rel %.2e (tol %.0e), "
-          "%d tensors zero in the reference (want 0)", name, m->params.n_tensors, m->params.name[worst_t], worst,
+    check(worst <= REF_TOL_CASE && zero == 0, "ref %-12s all %d parameter gradients: worst tensor %s rel %.2e "
+          "(tol %.0e), %d tensors zero in the reference (want 0)", name, m->params.n_tensors, m->params.name[worst_t], worst,
           REF_TOL_CASE, zero);
     if (grpo) {
         // r1.c writes logp only where the weight is nonzero: the reference's elsewhere count as 0
@@ -393,9 +394,9 @@ static void compare_loss_case(const char *name, const char *out_path, const Loss
         compare("grpo logp", lp, lp_ref, N, REF_TOL_LOGITS);
         int all = 1;
         for (int a = 0; a < 2; a++) for (int b = 0; b < 4; b++) all &= count[a][b] > 0;
-        check(all && near > 1e-2, "ref grpo case: %d response tokens; ratios (A > 0 | A < 0) below 0.8: %d | %d, in [0.8, 1.2]: "
-              "%d | %d, in (1.2, 1.28]: %d | %d, above 1.28: %d | %d (want all > 0), nearest to a clip boundary %.3f "
-              "(want > 0.01); r1 clipped %g, KL sum %.4f", n_resp, count[1][0], count[0][0], count[1][1], count[0][1],
+        check(all && near > 1e-2, "ref grpo case: %d response tokens; ratios (A > 0 | A < 0) below 0.8: %d | %d, "
+              "in [0.8, 1.2]: %d | %d, in (1.2, 1.28]: %d | %d, above 1.28: %d | %d (want all > 0), nearest to a clip "
+              "boundary %.3f (want > 0.01); r1 clipped %g, KL sum %.4f", n_resp, count[1][0], count[0][0], count[1][1], count[0][1],
               count[1][2], count[0][2], count[1][3], count[0][3], near, st.clipped, st.kl);
     }
     free(dlogits); free(grads); free(logp); free(ratio);
@@ -421,13 +422,13 @@ static void compare_decode_case(const char *out_path, const int *tokens, Model *
     double *full = read_doubles(f, n, out_path), *steps = read_doubles(f, n, out_path), margin;
     read_exact(f, &margin, sizeof margin, out_path);
     fclose(f);
-    check(margin > REF_MIN_MARGIN, "ref decode case: smallest gap between the k-th and (k+1)-th routing score %.2e > %.0e",
-          margin, REF_MIN_MARGIN);
+    check(margin > REF_MIN_MARGIN, "ref decode case: smallest gap between the k-th and (k+1)-th routing score %.2e "
+          "> %.0e", margin, REF_MIN_MARGIN);
     // the reference's own decoding equals its full forward (float64)
     double self = 0.0, scale = 0.0;
     for (size_t i = 0; i < n; i++) { self = fmax(self, fabs(steps[i] - full[i])); scale = fmax(scale, fabs(full[i])); }
-    check(self <= 1e-10 * scale, "ref decode case: the reference's KV-cache decoding equals its full forward: max diff %.2e",
-          self);
+    check(self <= 1e-10 * scale, "ref decode case: the reference's KV-cache decoding equals its full forward: "
+          "max diff %.2e", self);
     // r1.c, one token at a time through its KV cache, against the reference's full forward
     int map[DC_B] = { 2, 0, 1 };
     KVCache *kv = kvcache_create(&m->cfg, DC_B, T);
@@ -475,8 +476,8 @@ int main(int argc, char **argv) {
     checkpoint_save(tmp_file("model.bin"), m, 0, 0, 0);
     write_batch(tmp_file("batch.bin"), inputs, targets, w);
     // the loss cases and the decoding case, on fresh copies of the model
-    Model *mg = checkpoint_load(tmp_file("model.bin"), NULL, NULL), *md = checkpoint_load(tmp_file("model.bin"), NULL, NULL);
-    Model *mc = checkpoint_load(tmp_file("model.bin"), NULL, NULL);
+    Model *mg = checkpoint_load(tmp_file("model.bin"), NULL, NULL), *md = checkpoint_load(tmp_file("model.bin"), NULL, NULL),
+          *mc = checkpoint_load(tmp_file("model.bin"), NULL, NULL);
     LossCase gcase, dcase;
     grpo_case(&gcase, mg);
     distill_case(&dcase, REF_CFG.vocab);
