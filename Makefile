@@ -1,6 +1,7 @@
-# r1.c: make (r1), make test, make bench, make aha, make plots, make clean
+# r1.c: make (r1), make test, make bench, make aha, make plots, make mutate, make clean
 CC ?= gcc
-CFLAGS = -std=c11 -O3 -march=native -Wall -Wextra -fopenmp
+OPT ?= -O3
+CFLAGS = -std=c11 $(OPT) -march=native -Wall -Wextra -fopenmp
 LDLIBS = -lm
 # OpenBLAS when its header is present, the plain C matmul otherwise (decided here, printed)
 BLAS := $(shell echo 'int main(void){return 0;}' | $(CC) -x c -include cblas.h - -o /dev/null -lopenblas 2>/dev/null && echo yes)
@@ -15,17 +16,18 @@ endif
 r1: r1.c
 	$(CC) $(CFLAGS) -o $@ r1.c $(LDLIBS)
 
-test_r1: test_r1.c r1.c
+test_r1: test_r1.c r1.c tools/check.h
 	$(CC) $(CFLAGS) -o $@ test_r1.c $(LDLIBS)
 
-# the CUDA kernels on the CPU, the PyTorch reference check, then the main suite (its summary line last)
+# the CUDA kernels on the CPU, the PyTorch reference check, then the main suite; every program runs even
+# if one fails, and the last line adds up all their checks (tools/run_tests.sh). R1_REQUIRE_REF=1 (set by
+# CI) makes the reference check fail instead of skipping where python3 cannot import torch.
+TEST_PROGRAMS = ./tools/test_cuda ./ref/test_ref ./test_r1
 test: test_r1 tools/test_cuda ref/test_ref
-	./tools/test_cuda
-	./ref/test_ref
-	./test_r1
+	@./tools/run_tests.sh $(TEST_PROGRAMS)
 
 # the PyTorch reference check: r1.c against ref/r1_ref.py (SKIPPED where python3 cannot import torch)
-ref/test_ref: ref/test_ref.c r1.c
+ref/test_ref: ref/test_ref.c r1.c tools/check.h
 	$(CC) $(CFLAGS) -o $@ ref/test_ref.c $(LDLIBS)
 
 # throughput of r1 and of the PyTorch reference (ref/bench_ref.py) on the teacher and student presets
@@ -35,15 +37,20 @@ tools/bench: tools/bench.c r1.c
 bench: tools/bench
 	./tools/bench
 
-# the whole test suite under AddressSanitizer and UndefinedBehaviorSanitizer (leak checks off: the
+# every test program under AddressSanitizer and UndefinedBehaviorSanitizer (leak checks off: the
 # error-path tests exit from forked children while OpenMP threads run, which LeakSanitizer reports)
-test-asan: test_r1.c r1.c
-	$(CC) -std=c11 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
-	    -Wall -Wextra -fopenmp -o test_r1_asan test_r1.c $(filter -DUSE_BLAS,$(CFLAGS)) $(LDLIBS)
-	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 ./test_r1_asan
+SAN = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+SAN_PROGRAMS = ./tools/test_cuda_asan ./ref/test_ref_asan ./test_r1_asan
+test-asan: test_r1.c ref/test_ref.c tools/test_cuda.c tools/cuda_emu.h tools/check.h r1.c r1.cu
+	$(CC) -std=c11 $(SAN) -Wall -Wextra -fopenmp -o test_r1_asan test_r1.c $(filter -DUSE_BLAS,$(CFLAGS)) $(LDLIBS)
+	$(CC) -std=c11 $(SAN) -Wall -Wextra -fopenmp -o ref/test_ref_asan ref/test_ref.c $(filter -DUSE_BLAS,$(CFLAGS)) $(LDLIBS)
+	$(CXX) -std=c++17 $(SAN) -Wall -Wextra -include tools/cuda_emu.h -x c++ -c -o tools/r1_cu_emu_asan.o r1.cu
+	$(CC) -std=c11 $(SAN) -Wall -Wextra -fopenmp -DR1_CUDA -o tools/test_cuda_asan tools/test_cuda.c \
+	    tools/r1_cu_emu_asan.o $(filter -DUSE_BLAS,$(CFLAGS)) $(LDLIBS) -lstdc++
+	@ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 ./tools/run_tests.sh $(SAN_PROGRAMS)
 
 clean:
-	rm -f r1 test_r1 test_r1_asan r1_cuda tools/test_cuda ref/test_ref tools/bench *.o tools/*.o
+	rm -f r1 test_r1 r1_cuda tools/test_cuda ref/test_ref tools/bench $(SAN_PROGRAMS) *.o tools/*.o
 
 
 # the R1-Zero "aha moment": pretrain the base model if it is missing, run R1-Zero, draw the figures
@@ -57,7 +64,11 @@ plots:
 	gnuplot -e "run='runs/zero'" tools/plots.gp
 	@echo "wrote runs/zero/accuracy.png runs/zero/length.png runs/zero/reflection.png"
 
-.PHONY: test test-asan clean aha plots bench
+# the mutation score of the tests: tools/mutants.txt applied one at a time to a copy of r1.c (tools/mutate.py)
+mutate:
+	/usr/bin/python3 tools/mutate.py
+
+.PHONY: test test-asan clean aha plots bench mutate
 
 # ---- CUDA (r1.cu): make r1_cuda needs nvcc; make and make test do not.
 # r1.c built with -DR1_CUDA sends matmul and attention to r1.cu's kernels. In make test the same
@@ -70,7 +81,7 @@ r1_cuda: r1.c r1.cu
 	$(NVCC) $(NVCCFLAGS) -c -o r1_cuda_kernels.o r1.cu
 	$(NVCC) $(NVCCFLAGS) -Xcompiler -fopenmp -o $@ r1_cuda_host.o r1_cuda_kernels.o $(LDLIBS)
 
-tools/test_cuda: tools/test_cuda.c tools/cuda_emu.h r1.cu r1.c
+tools/test_cuda: tools/test_cuda.c tools/cuda_emu.h tools/check.h r1.cu r1.c
 	$(CXX) -std=c++17 -O2 -Wall -Wextra -include tools/cuda_emu.h -x c++ -c -o tools/r1_cu_emu.o r1.cu
 	$(CC) $(CFLAGS) -DR1_CUDA -o $@ tools/test_cuda.c tools/r1_cu_emu.o $(LDLIBS) -lstdc++
 

@@ -2534,6 +2534,43 @@ static float grpo_loss(float *dlogits, float *logp, const float *logits, const i
     return (float)loss;
 }
 
+// the batch of a GRPO step: row i of inputs[n,T] and targets[n,T] is rollout i and the same shifted by
+// one token, padded with <eos>; mask[n,T] (the completion mask) is 1 where the target is a token of the
+// response, 0 on the prompt and the padding
+static void rollout_batch(const Rollouts *r, int T, int *inputs, int *targets, float *mask) {
+    for (int i = 0; i < r->n; i++) {
+        const int *s = r->seqs + (size_t)i * r->max_len;
+        int pl = r->prompt_len[i], sl = r->seq_len[i];
+        for (int t = 0; t < T; t++) {
+            inputs[i * T + t] = t < sl ? s[t] : TOK_EOS;
+            targets[i * T + t] = t + 1 < sl ? s[t + 1] : TOK_EOS;
+            mask[i * T + t] = t + 1 >= pl && t + 1 < sl;
+        }
+    }
+}
+
+// the loss normalisation of each loss type, as per-token weights w[n,T] of grpo_loss, from the
+// completion mask[n,T] of n responses (|o_i| = the sum of row i, the tokens of response i):
+//   grpo     1 / (n |o_i|)      the mean over each response's tokens, then the mean over the responses
+//   bnpo     1 / sum_i |o_i|    the mean over all response tokens of the batch
+//   dr_grpo  1 / (n max_len)    a sum over a constant (Dr. GRPO): no preference for short or long responses
+// max_len: the longest response the context allows. Prompt and padding tokens get 0.
+static void grpo_loss_weights(float *w, const float *mask, int n, int T, int max_len, int loss_type) {
+    float total = 0.0f;
+    for (int i = 0; i < n * T; i++) total += mask[i];
+    for (int i = 0; i < n; i++) {
+        float len = 0.0f, wt;
+        for (int t = 0; t < T; t++) len += mask[i * T + t];
+        switch (loss_type) {
+        case LOSS_GRPO: wt = 1.0f / ((float)n * len); break;
+        case LOSS_BNPO: wt = 1.0f / total; break;
+        case LOSS_DR_GRPO: wt = 1.0f / ((float)n * max_len); break;
+        default: die("unknown loss type %d", loss_type);
+        }
+        for (int t = 0; t < T; t++) w[i * T + t] = mask[i * T + t] > 0.0f ? wt : 0.0f;
+    }
+}
+
 typedef struct {
     const char *init, *out, *data, *test, *rewards, *loss_type;
     int steps, prompts_per_step, num_generations, num_iterations, ref_reset, seed, eval_every, eval_prompts, eval_k, resume;
@@ -2583,6 +2620,7 @@ static Model *grpo_train(const GrpoOptions *o) {
     int *idx = mallocCheck(n * sizeof(int)), *inputs = mallocCheck((size_t)n * ctx * sizeof(int));
     int *targets = mallocCheck((size_t)n * ctx * sizeof(int));
     float *w = mallocCheck((size_t)n * ctx * sizeof(float)), *reward = mallocCheck(n * sizeof(float));
+    float *mask = mallocCheck((size_t)n * ctx * sizeof(float));
     float *adv = mallocCheck(n * sizeof(float)), *old_logp = mallocCheck((size_t)n * ctx * sizeof(float));
     float *logp = mallocCheck((size_t)n * ctx * sizeof(float)), *ref_logp = mallocCheck((size_t)n * ctx * sizeof(float));
     char *text = mallocCheck((size_t)ctx * 10 + 16);
@@ -2632,32 +2670,22 @@ static Model *grpo_train(const GrpoOptions *o) {
         // 3. the batch: inputs, targets, and the per-token weights that carry the loss normalisation
         int resp_tokens = 0;
         for (int i = 0; i < n; i++) resp_tokens += r.seq_len[i] - r.prompt_len[i];
-        for (int i = 0; i < n; i++) {
-            const int *s = r.seqs + (size_t)i * ctx;
-            int pl = r.prompt_len[i], sl = r.seq_len[i], rl = sl - pl;
-            for (int t = 0; t < T; t++) {
-                int is_resp = t + 1 >= pl && t + 1 < sl;
-                inputs[i * T + t] = t < sl ? s[t] : TOK_EOS;
-                targets[i * T + t] = t + 1 < sl ? s[t + 1] : TOK_EOS;
-                float wt = loss_type == LOSS_GRPO ? 1.0f / ((float)n * rl)      // mean per response, then over responses
-                         : loss_type == LOSS_BNPO ? 1.0f / resp_tokens           // mean over all tokens of the batch
-                         : 1.0f / ((float)n * max_resp);                         // sum over a constant (Dr. GRPO)
-                w[i * T + t] = is_resp ? wt : 0.0f;
-            }
-        }
+        rollout_batch(&r, T, inputs, targets, mask);
+        grpo_loss_weights(w, mask, n, T, max_resp, loss_type);
         if (ref) { // the reference's log-probabilities, once per batch
             model_forward(ref, inputs, n, T, NULL, 0);
             memset(ref->expert_load, 0, sizeof ref->expert_load);
             grpo_loss(ref->dlogits, ref_logp, ref->logits, targets, w, adv, NULL, NULL, n, T, m->cfg.vocab, &gc, NULL);
         }
-        // 4. mu policy updates on this batch; the first pass's log-probabilities are pi_old's
+        // 4. mu policy updates on this batch; the first pass's log-probabilities are pi_old's. The logged
+        // KL, clip fraction and entropy are means over the tokens of all mu passes (the first clips nothing)
         GrpoStats st = {0};
         float loss = 0;
         for (int it = 0; it < o->num_iterations; it++) {
             model_zero_grad(m);
             model_forward(m, inputs, n, T, NULL, 0);
             loss = grpo_loss(m->dlogits, logp, m->logits, targets, w, adv, it == 0 ? NULL : old_logp,
-                             ref ? ref_logp : NULL, n, T, m->cfg.vocab, &gc, it == 0 ? &st : NULL);
+                             ref ? ref_logp : NULL, n, T, m->cfg.vocab, &gc, &st);
             if (it == 0) memcpy(old_logp, logp, (size_t)n * T * sizeof(float));
             if (!isfinite(loss)) die("grpo: loss is %g at step %d; stopping (last good checkpoint: %s)", loss, step, ckpt);
             model_backward(m);
@@ -2710,7 +2738,8 @@ static Model *grpo_train(const GrpoOptions *o) {
         printf("  format                 %.3f -> %.3f\n", first.format, last.format);
         printf("  figures: make plots (%s/accuracy.png, length.png, reflection.png)\n", o->out);
     }
-    free(idx); free(inputs); free(targets); free(w); free(reward); free(adv); free(old_logp); free(logp); free(ref_logp); free(text);
+    free(idx); free(inputs); free(targets); free(w); free(mask); free(reward); free(adv);
+    free(old_logp); free(logp); free(ref_logp); free(text);
     rollouts_free(&r);
     data_free(&train); data_free(&test);
     model_free(ref);

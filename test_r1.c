@@ -8,12 +8,13 @@ Expected values come from finite differences, from hand computation written out 
 or from an independent re-derivation in this file, never from r1.c's own output.
 
 Sections: 1 gradient checks of every layer and of the whole model, 2 tokenizer, 3 generator,
-4 KV cache and generation, 5 checkpoints (and a save killed halfway), 6 rewards, 7 GRPO loss,
-8 data loading errors, 9 option parsing errors (and every command's table), the optimizer pieces,
-10 a short pretraining run (and a NaN stop), 11 a toy GRPO loop, 12 determinism and resume (also
-of pretrain, sft and grpo runs killed while saving a checkpoint), 13 the R1 stages (SFT, rejection
-sampling, distillation, a tiny pipeline). Failed table rows are detailed on stderr.
-Runs in about a minute on one thread (the tiny models are too small for threads to pay).
+4 KV cache and generation, 5 checkpoints (and a save killed halfway), 6 rewards, 7 the GRPO batch,
+loss weights, advantages and loss, 8 data loading errors, 9 option parsing errors (and every
+command's table), the optimizer pieces, 10 a short pretraining run (and a NaN stop), 11 grpo_train
+for every loss type, 12 determinism and resume (also of pretrain, sft and grpo runs killed while
+saving a checkpoint), 13 the R1 stages (SFT, rejection sampling, distillation), 14 the whole
+pipeline. Failed table rows are detailed on stderr. R1_TEST_FAILFAST=1 stops at the first failure.
+Runs in about half a minute on one thread (the tiny models are too small for threads to pay).
 ./test_r1 NAME... runs only the named sections (./test_r1 --list, or any unknown name, lists them).
 */
 #define TESTING
@@ -44,19 +45,7 @@ static int test_rename(const char *from, const char *to) {
 // ----------------------------------------------------------------------------
 // reporting
 
-static int n_pass = 0, n_fail = 0;
-
-static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void check(int ok, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s  ", ok ? "PASS" : "FAIL");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    fflush(stdout);
-    if (ok) n_pass++; else n_fail++;
-}
+#include "tools/check.h"
 
 static void fill_normal(float *x, size_t n, float mean, float std, Rng *r) {
     for (size_t i = 0; i < n; i++) x[i] = mean + std * rng_normal(r);
@@ -576,6 +565,11 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
     return remove(path);
 }
 
+static pid_t main_pid; // the forked children exit too (die()), but only the main process owns tmp_root
+static void remove_tmp_root(void) {
+    if (getpid() == main_pid) nftw(tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static char *read_whole(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -665,8 +659,10 @@ static void test_tokenizer(void) {
         check(r == -1 && bad == badc[i], "tokenizer rejects unknown character 0x%02x in \"%s\": returned %d, reported 0x%02x",
               (unsigned char)badc[i], bads[i], r, (unsigned char)bad);
     }
+    for (int i = 0; i < 8; i++) ids[i] = -7;  // a canary after the 5 ids the buffer may hold
     int r = encode("0123456789", ids, 5, &bad);
-    check(r < 0, "tokenizer: text longer than the buffer is rejected (returned %d)", r);
+    check(r < 0 && ids[5] == -7, "tokenizer: text longer than the buffer is rejected (returned %d), nothing "
+          "written past it (%s)", r, ids[5] == -7 ? "canary intact" : "CANARY OVERWRITTEN");
 }
 
 // ----------------------------------------------------------------------------
@@ -931,6 +927,28 @@ static void test_kvcache(void) {
     check(same_sampled, "sampled generate() on 2 threads, twice with the same seed: identical (lengths %d %d %d vs %d %d %d)",
           slen2[0], slen2[1], slen2[2], slen3[0], slen3[1], slen3[2]);
     free(seqs2); free(seqs3);
+    // sample_token: 20000 draws from fixed logits at temperatures 0.5 and 2, each token's frequency within 4
+    // standard deviations (sqrt(p (1 - p) / n)) of softmax(z / temperature)[token]; temperature 0: the argmax
+    {
+        const float z[5] = { 0.3f, -1.0f, 1.2f, 0.0f, 0.9f };
+        const float taus[2] = { 0.5f, 2.0f };
+        Rng rs = rng_seed(77);
+        double worst = 0.0;
+        for (int k = 0; k < 2; k++) {
+            int count[5] = {0}, n = 20000;
+            for (int i = 0; i < n; i++) count[sample_token(z, 5, taus[k], &rs)]++;
+            double sum = 0.0;
+            for (int i = 0; i < 5; i++) sum += exp(z[i] / taus[k]);
+            for (int i = 0; i < 5; i++) {
+                double p = exp(z[i] / taus[k]) / sum;
+                worst = fmax(worst, fabs(count[i] / (double)n - p) / sqrt(p * (1 - p) / n));
+            }
+        }
+        int greedy = sample_token(z, 5, 0.0f, &rs);
+        check(worst < 4.0 && greedy == 2, "sample_token at temperatures 0.5 and 2: worst frequency %.2f standard "
+              "deviations from softmax(z / temperature) (want < 4); temperature 0 picks %d (want the argmax 2)",
+              worst, greedy);
+    }
     free(full); free(seqs);
     model_free(m);
 }
@@ -1163,6 +1181,48 @@ static GrpoConfig gl_cfg = { 0.05f, 0.2f, 0.28f, 0.7f };
 static double gl_loss(void) {
     float dz[GL_B * GL_T * GL_V], lp[GL_B * GL_T];
     return grpo_loss(dz, lp, gl_z, gl_t, gl_w, gl_adv, gl_old, gl_ref, GL_B, GL_T, GL_V, &gl_cfg, NULL);
+}
+
+// the batch of a GRPO step and the loss normalisation of every loss type, by hand. Three rollouts in rows of
+// max_len 9: prompts of 3, 2, 4 tokens, responses of 2, 5, 3 tokens (sequence lengths 5, 7, 7), so T = 6 and
+// token t predicts token t + 1: the completion mask is 1 for t + 1 in [prompt, sequence):
+//   row 0: t = 2, 3        row 1: t = 1..5        row 2: t = 3..5          (|o_i| = 2, 5, 3; 10 in all)
+// with max_len 14 (the longest response the context allows):
+//   grpo     1 / (3 |o_i|) = 1/6, 1/15, 1/9     (each row sums to 1/3: the mean of the responses' means)
+//   bnpo     1 / 10 on every response token     (the mean over the batch's tokens)
+//   dr_grpo  1 / (3 x 14) = 1/42                (a constant: sums, not means)
+static void test_grpo_weights(void) {
+    enum { N = 3, L = 9, T = 6 };
+    int seqs[N * L], pl[N] = { 3, 2, 4 }, sl[N] = { 5, 7, 7 }, prompt[N] = { 0, 1, 2 };
+    for (int i = 0; i < N * L; i++) seqs[i] = N_SPECIAL + i % (VOCAB_SIZE - N_SPECIAL); // distinct, no <eos>
+    Rollouts r = { .n = N, .max_len = L, .seqs = seqs, .prompt_len = pl, .seq_len = sl, .prompt = prompt };
+    int inputs[N * T], targets[N * T];
+    float mask[N * T], w[N * T];
+    const float want_mask[N * T] = { 0, 0, 1, 1, 0, 0,
+                                     0, 1, 1, 1, 1, 1,
+                                     0, 0, 0, 1, 1, 1 };
+    rollout_batch(&r, T, inputs, targets, mask);
+    int bad = 0;
+    for (int i = 0; i < N; i++) for (int t = 0; t < T; t++) {
+        int want_in = t < sl[i] ? seqs[i * L + t] : TOK_EOS, want_tg = t + 1 < sl[i] ? seqs[i * L + t + 1] : TOK_EOS;
+        bad += inputs[i * T + t] != want_in || targets[i * T + t] != want_tg || mask[i * T + t] != want_mask[i * T + t];
+    }
+    check(bad == 0, "rollout_batch by hand (responses of 2, 5, 3 tokens after prompts of 3, 2, 4): inputs, targets "
+          "shifted by one, <eos> padding, completion mask: %d of %d positions wrong", bad, N * T);
+    const double row_w[3][N] = { { 1.0 / 6, 1.0 / 15, 1.0 / 9 }, { 0.1, 0.1, 0.1 }, { 1.0 / 42, 1.0 / 42, 1.0 / 42 } };
+    const double want_total[3] = { 1.0, 1.0, 10.0 / 42 };
+    for (int lt = 0; lt < 3; lt++) {
+        for (int i = 0; i < N * T; i++) w[i] = -1.0f;  // every entry must be written
+        grpo_loss_weights(w, want_mask, N, T, 14, lt);
+        double err = 0.0, total = 0.0;
+        for (int i = 0; i < N; i++) for (int t = 0; t < T; t++) {
+            err = fmax(err, fabs(w[i * T + t] - want_mask[i * T + t] * row_w[lt][i]));
+            total += w[i * T + t];
+        }
+        check(err < 1e-8 && fabs(total - want_total[lt]) < 1e-6, "grpo_loss_weights %-7s by hand: weights %.6f %.6f "
+              "%.6f on the response tokens, 0 elsewhere, max error %.1e (tol 1e-8); sum %.6f (expected %.6f)",
+              LOSS_NAMES[lt], w[2], w[T + 1], w[2 * T + 3], err, total, want_total[lt]);
+    }
 }
 
 static void test_grpo(void) {
@@ -1823,82 +1883,143 @@ static void test_training(void) {
 }
 
 // ----------------------------------------------------------------------------
-// 11. a toy GRPO loop whose reward rises: the tiny model, two prompts, 16 samples each (generate with
-// the KV cache, temperature 1), reward 1 if the response starts with a digit; grpo_advantages,
-// grpo_loss with mu = 2 updates per batch (the second with the ratio to pi_old), AdamW
+// 11. grpo_train itself, for every loss type, on a reward the tiny model learns in seconds. The world:
+// four prompts "e:3=", "j:7=", "e:5=", "j:2=" whose answer is 7. The base model is pretrained on every
+// prompt followed by "<think></think><answer>A</answer><eos>" with ten one-digit and ten two-digit
+// answers A, so it writes the format, answers of two lengths, and rarely 7 (accuracy about 0.05).
+// GRPO (accuracy reward, 4 prompts x 8 samples, mu = 2, beta 0.04, clip [0.8, 1.28], temperature 0.7,
+// 30 steps) must raise the accuracy above 0.8.
 
-static double p_digit(Model *m, const int *ids, int len) { // probability that the next token is a digit
-    model_forward(m, ids, 1, len, NULL, 0);
-    const float *z = m->logits + (size_t)(len - 1) * m->cfg.vocab;
-    double mx = -1e300, s = 0.0, d = 0.0;
-    for (int i = 0; i < m->cfg.vocab; i++) mx = fmax(mx, z[i]);
-    for (int i = 0; i < m->cfg.vocab; i++) {
-        s += exp(z[i] - mx);
-        if (i >= N_SPECIAL && ALPHABET[i - N_SPECIAL] >= '0' && ALPHABET[i - N_SPECIAL] <= '9') d += exp(z[i] - mx);
+// One step of grpo_train against the same step written out here from its parts (each tested above): the
+// rollouts from the trainer's random stream (seeded by --seed), the accuracy reward, the group advantages
+// (divided by the group's std except for dr_grpo), the completion mask and the loss type's weights, the
+// reference's log-probabilities at the sampling temperature, mu passes of grpo_loss (pi_old: the first
+// pass's), the gradient norm clipped, AdamW (0.9, 0.99, no decay), the router-bias update after each pass.
+// Returns the model after the step; *std_gap: how much the groups' reward std differ (a wrong
+// normalisation changes the step only when they do).
+static Model *grpo_step_by_hand(const GrpoOptions *o, int loss_type, double *std_gap) {
+    Model *m = checkpoint_load(o->init, NULL, NULL), *ref = checkpoint_load(o->init, NULL, NULL);
+    memset(m->m_mem, 0, m->num_params * sizeof(float));  // a fresh optimizer (the checkpoint holds pretraining's)
+    memset(m->v_mem, 0, m->num_params * sizeof(float));
+    Data train = load_prompts(o->data, m->cfg.context);
+    int P = o->prompts_per_step, G = o->num_generations, n = P * G, ctx = m->cfg.context, V = m->cfg.vocab;
+    Rng rng = rng_seed((uint64_t)o->seed);
+    Rollouts r = rollouts_alloc(n, ctx);
+    int *idx = mallocCheck(n * sizeof(int)), *inputs = mallocCheck((size_t)n * ctx * sizeof(int));
+    int *targets = mallocCheck((size_t)n * ctx * sizeof(int));
+    float *reward = mallocCheck(n * sizeof(float)), *adv = mallocCheck(n * sizeof(float));
+    float *mask = mallocCheck((size_t)n * ctx * sizeof(float)), *w = mallocCheck((size_t)n * ctx * sizeof(float));
+    float *ref_logp = mallocCheck((size_t)n * ctx * sizeof(float)), *old_logp = mallocCheck((size_t)n * ctx * sizeof(float));
+    float *logp = mallocCheck((size_t)n * ctx * sizeof(float));
+    char *text = mallocCheck((size_t)ctx * 10 + 16);
+    for (int i = 0; i < n; i++) idx[i] = i % G ? idx[i - 1] : rng_int(&rng, train.n);  // G samples of each prompt
+    rollout(m, &train, idx, &r, o->temperature, &rng);
+    int T = 1, max_len = 1;
+    for (int i = 0; i < n; i++) {
+        rollout_text(&r, i, text);
+        reward[i] = reward_accuracy(text, train.answer[idx[i]]);
+        T = imax(T, r.seq_len[i] - 1);
+        max_len = imax(max_len, ctx - r.prompt_len[i]);  // the longest response the context allows
     }
-    return d / s;
+    double lo = 1e9, hi = 0.0;
+    for (int g = 0; g < P; g++) {
+        double mean = 0.0, var = 0.0;
+        for (int i = 0; i < G; i++) mean += reward[g * G + i] / G;
+        for (int i = 0; i < G; i++) var += (reward[g * G + i] - mean) * (reward[g * G + i] - mean) / (G - 1);
+        lo = fmin(lo, sqrt(var)); hi = fmax(hi, sqrt(var));
+    }
+    *std_gap = hi - lo;
+    grpo_advantages(adv, reward, P, G, loss_type != LOSS_DR_GRPO);
+    rollout_batch(&r, T, inputs, targets, mask);
+    grpo_loss_weights(w, mask, n, T, max_len, loss_type);
+    GrpoConfig gc = { .beta = o->beta, .eps_low = o->epsilon, .eps_high = o->epsilon_high,
+                      .temperature = o->temperature };
+    model_forward(ref, inputs, n, T, NULL, 0);
+    grpo_loss(ref->dlogits, ref_logp, ref->logits, targets, w, adv, NULL, NULL, n, T, V, &gc, NULL);
+    for (int pass = 0; pass < o->num_iterations; pass++) {
+        model_zero_grad(m);
+        model_forward(m, inputs, n, T, NULL, 0);
+        grpo_loss(m->dlogits, logp, m->logits, targets, w, adv, pass ? old_logp : NULL, ref_logp, n, T, V, &gc, NULL);
+        if (pass == 0) memcpy(old_logp, logp, (size_t)n * T * sizeof(float));
+        model_backward(m);
+        grad_clip(m, o->clip);
+        adamw_update(m, o->lr, 0.9f, 0.99f, 1e-8f, 0.0f, pass + 1);
+        router_bias_update(m, o->bias_gamma);
+    }
+    free(idx); free(inputs); free(targets); free(reward); free(adv); free(mask); free(w); free(ref_logp); free(logp);
+    free(old_logp); free(text);
+    rollouts_free(&r);
+    data_free(&train);
+    model_free(ref);
+    return m;
 }
 
 static void test_grpo_loop(void) {
-    Model *m = model_create(&find_preset("tiny")->cfg, "tiny", 17);
-    const int P = 2, G = 16, N = P * G, L = 12, V = m->cfg.vocab;
-    const char *prompts[2] = { "e:12+34=", "j:56+78=" };
-    int pids[2][16], plens[2];
-    char bad;
-    for (int p = 0; p < P; p++) plens[p] = encode(prompts[p], pids[p], 16, &bad);
-    int *seqs = mallocCheck((size_t)N * L * sizeof(int)), plen[32], slen[32];
-    int *inputs = mallocCheck((size_t)N * L * sizeof(int)), *targets = mallocCheck((size_t)N * L * sizeof(int));
-    float *w = mallocCheck((size_t)N * L * sizeof(float)), *logp = mallocCheck((size_t)N * L * sizeof(float));
-    float *old = mallocCheck((size_t)N * L * sizeof(float)), reward[32], adv[32];
-    GrpoConfig gc = { 0.0f, 0.2f, 0.2f, 1.0f };
-    Rng rng = rng_seed(99);
-    double before = 0.5 * (p_digit(m, pids[0], plens[0]) + p_digit(m, pids[1], plens[1]));
-    double r_first = 0.0, r_last = 0.0;
-    const int steps = 30;
-    for (int step = 0; step < steps; step++) {
-        for (int i = 0; i < N; i++) { plen[i] = plens[i / G]; memcpy(seqs + (size_t)i * L, pids[i / G], plen[i] * sizeof(int)); }
-        generate(m, seqs, plen, slen, N, L, 1.0f, &rng);
-        double mean_r = 0.0;
-        int T = 1;
-        for (int i = 0; i < N; i++) {
-            int t = seqs[(size_t)i * L + plen[i]];
-            reward[i] = t >= N_SPECIAL && ALPHABET[t - N_SPECIAL] >= '0' && ALPHABET[t - N_SPECIAL] <= '9';
-            mean_r += reward[i] / N;
-            T = imax(T, slen[i] - 1);
-        }
-        if (step < 5) r_first += mean_r / 5;
-        if (step >= steps - 5) r_last += mean_r / 5;
-        grpo_advantages(adv, reward, P, G, 1);
-        for (int i = 0; i < N; i++) {
-            const int *s = seqs + (size_t)i * L;
-            for (int t = 0; t < T; t++) {
-                inputs[i * T + t] = t < slen[i] ? s[t] : TOK_EOS;
-                targets[i * T + t] = t + 1 < slen[i] ? s[t + 1] : TOK_EOS;
-                w[i * T + t] = t + 1 >= plen[i] && t + 1 < slen[i] ? 1.0f / ((float)N * (slen[i] - plen[i])) : 0.0f;
-            }
-        }
-        for (int it = 0; it < 2; it++) {
-            model_zero_grad(m);
-            model_forward(m, inputs, N, T, NULL, 0);
-            grpo_loss(m->dlogits, logp, m->logits, targets, w, adv, it ? old : NULL, NULL, N, T, V, &gc, NULL);
-            if (it == 0) memcpy(old, logp, (size_t)N * T * sizeof(float));
-            model_backward(m);
-            grad_clip(m, 1.0f);
-            adamw_update(m, 1e-2f, 0.9f, 0.99f, 1e-8f, 0.0f, step * 2 + it + 1);
+    const char *prompts[4] = { "e:3=", "j:7=", "e:5=", "j:2=" };
+    char corpus[4 * 20 * 64], rl[4 * 32];
+    int o = 0, r = 0;
+    for (int p = 0; p < 4; p++) {
+        r += sprintf(rl + r, "%s\t7\t1\n", prompts[p]);
+        for (int d = 0; d < 20; d++) {  // the answers 0..9, then ten two-digit ones
+            o += sprintf(corpus + o, "%s<think></think><answer>", prompts[p]);
+            o += d < 10 ? sprintf(corpus + o, "%d", d) : sprintf(corpus + o, "%d%d", 19 - d, ((d - 10) * 3 + p) % 10);
+            o += sprintf(corpus + o, "</answer><eos>\n");
         }
     }
-    double after = 0.5 * (p_digit(m, pids[0], plens[0]) + p_digit(m, pids[1], plens[1]));
-    check(after > 0.8 && after > before + 0.3 && r_last > r_first + 0.3,
-          "toy GRPO loop (%d steps, 2 prompts x 16): P(response starts with a digit) %.3f -> %.3f (want > 0.8), "
-          "mean reward of the first 5 steps %.3f, of the last 5 %.3f", steps, before, after, r_first, r_last);
-    free(seqs); free(inputs); free(targets); free(w); free(logp); free(old);
-    model_free(m);
+    const char *cpath = tmp_path("digits_corpus.txt"), *ppath = tmp_path("digits_prompts.txt");
+    write_whole(cpath, corpus, (size_t)o);
+    write_whole(ppath, rl, (size_t)r);
+    char base_dir[300], base[320];
+    snprintf(base_dir, sizeof base_dir, "%s/digits_base", tmp_root);
+    snprintf(base, sizeof base, "%s/model.bin", base_dir);
+    Data d = load_corpus(cpath, find_preset("tiny")->cfg.context);
+    TrainOptions t = { .data = cpath, .out = base_dir, .preset = "tiny", .steps = 150, .batch = 16, .warmup = 10,
+                       .seed = 4, .log_every = 1000, .lr = 1e-2f, .lr_min = 1e-3f, .clip = 1.0f, .bias_gamma = 1e-3f };
+    model_free(train_quietly(&t, &d));
+    data_free(&d);
+    for (int lt = 0; lt < 3; lt++) {  // one step, against the step by hand
+        GrpoOptions g = grpo_defaults();
+        char dir[300];
+        snprintf(dir, sizeof dir, "%s/digits_step_%s", tmp_root, LOSS_NAMES[lt]);
+        g.init = base; g.out = dir; g.data = ppath; g.test = ppath; g.rewards = "accuracy";
+        g.loss_type = LOSS_NAMES[lt]; g.steps = 1; g.prompts_per_step = 2; g.num_generations = 8; g.num_iterations = 2; g.beta = 0.04f;
+        g.epsilon = 0.2f; g.epsilon_high = 0.28f; g.temperature = 0.7f; g.lr = 3e-3f; g.eval_every = 0; g.seed = 6;
+        Model *a = grpo_quietly(&g);
+        double gap;
+        Model *b = grpo_step_by_hand(&g, lt, &gap);
+        double diff = 0.0;
+        for (size_t i = 0; i < a->num_params; i++) diff = fmax(diff, fabs(a->params_mem[i] - b->params_mem[i]));
+        for (int l = 0; l < MAX_LAYERS; l++)
+            for (int e = 0; e < MAX_EXPERTS; e++) diff = fmax(diff, fabs(a->router_bias[l][e] - b->router_bias[l][e]));
+        check(diff <= 1e-3 * g.lr && gap > 0.05, "grpo_train --loss-type %-7s one step (mu 2, beta 0.04, temperature "
+              "0.7) equals the step by hand from its parts: max parameter difference %.2e (tol 1e-3 x lr); the "
+              "groups' reward std differ by %.3f (want > 0.05)", LOSS_NAMES[lt], diff, gap);
+        model_free(a); model_free(b);
+    }
+    for (int lt = 0; lt < 3; lt++) {  // 30 steps: the reward rises
+        GrpoOptions g = grpo_defaults();
+        char dir[300];
+        snprintf(dir, sizeof dir, "%s/digits_%s", tmp_root, LOSS_NAMES[lt]);
+        g.init = base; g.out = dir; g.data = ppath; g.test = ppath; g.rewards = "accuracy";
+        g.loss_type = LOSS_NAMES[lt]; g.steps = 30; g.prompts_per_step = 4; g.num_generations = 8; g.num_iterations = 2; g.beta = 0.04f;
+        g.epsilon = 0.2f; g.epsilon_high = 0.28f; g.temperature = 0.7f; g.lr = 3e-3f; g.eval_every = 0; g.seed = 3;
+        double t0 = now_seconds();
+        model_free(grpo_quietly(&g));
+        int rows;
+        double first = log_mean(dir, "accuracy", 0, 5, &rows), last = log_mean(dir, "accuracy", 25, 30, &rows);
+        double kl = log_mean(dir, "kl", 0, 30, &rows), clip = log_mean(dir, "clip_frac", 0, 30, &rows);
+        check(rows == 30 && last > first + 0.4 && last > 0.8, "grpo_train --loss-type %-7s (temperature 0.7, %.1f s): "
+              "accuracy of steps 1-5 %.3f, of steps 26-30 %.3f (want > 0.8 and +0.4), log rows %d", LOSS_NAMES[lt],
+              now_seconds() - t0, first, last, rows);
+        // a clipped token has A != 0 (min(ratio A, clip(ratio) A) picks the clipped term only then)
+        check(kl > 0.0 && clip > 0.0, "grpo_train --loss-type %-7s: mean KL to the reference %.2e, clipped fraction "
+              "%.2e (want both > 0; clipping implies nonzero advantages)", LOSS_NAMES[lt], kl, clip);
+    }
 }
-
 
 // ----------------------------------------------------------------------------
 // 13. the R1 stages: SFT masks the prompt, rejection sampling keeps what its rules say, the
-// distillation loss and its gradient, and a tiny pipeline end to end
+// distillation loss and its gradient
 
 // distillation loss in double, written from its definition: per token w * (alpha T^2 KL(p_t || p_s) at
 // temperature T + (1 - alpha) CE(softmax(z_s), target))
@@ -1914,13 +2035,6 @@ static double distill_ref(const float *zs, const float *zt, const int *targets, 
         loss += w[n] * (alpha * T * T * kl + (1.0 - alpha) * (l1 - s[targets[n]]));
     }
     return loss;
-}
-
-typedef struct { const char *dir; } PipelineArg;
-static void child_pipeline(const void *arg) {
-    const PipelineArg *a = arg;
-    char *argv[] = { "--out", (char *)a->dir, "--scale", "1", "--eval-prompts", "6", "--eval-k", "2" };
-    cmd_pipeline(8, argv);
 }
 
 static void test_stages(void) {
@@ -1971,6 +2085,8 @@ static void test_stages(void) {
         { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 61, 0, "over-long" },
         { "<think>01+06+02+05=14 01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 50, 0, "repeats a column" },
         { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 check 07 07 14 okay 14</think><answer>224</answer><eos>", 0, 50, 1, "correct checked chain (07 07 is not an equation)" },
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 60, 1,
+          "exactly max length" },
     };
     int n_rej = (int)(sizeof rej / sizeof rej[0]), wrong = 0;
     for (int i = 0; i < n_rej; i++) {
@@ -2006,20 +2122,200 @@ static void test_stages(void) {
     check(fabs(kl0) < 1e-6 && max_abs_f(dz, 27) < 1e-6, "distill_loss, alpha 1, student = teacher: loss %.2e, max|grad| %.2e (want 0)",
           kl0, max_abs_f(dz, 27));
 
-    // a tiny pipeline end to end (1% of every stage's steps), in a child so that a failure is reported
-    char dir[300], err[4096], path[400];
-    snprintf(dir, sizeof dir, "%s/pipeline", tmp_root);
-    PipelineArg pa = { dir };
-    double t0 = now_seconds();
-    int st = run_child(child_pipeline, &pa, err, sizeof err);  // one thread: OpenMP's threads do not survive fork()
-    const char *stages[] = { "base", "zero", "coldstart", "reasoning_rl", "r1_sft", "r1", "student_base", "student_rl",
-                             "student_seq", "student_logit" };
-    int models = 0;
-    for (int i = 0; i < 10; i++) {
-        snprintf(path, sizeof path, "%s/%s/model.bin", dir, stages[i]);
-        FILE *f = fopen(path, "rb");
-        if (f) { models++; fclose(f); }
+}
+
+// ----------------------------------------------------------------------------
+// 14. the whole pipeline end to end (./r1 pipeline --scale 1: 1% of every stage's steps), in a world
+// small enough for that to work: two problems, each with its chain of thought, make up the corpus,
+// the cold-start file and the RL prompts (a folder of its own, the pipeline's tiny_data/). The base
+// model (the tiny config with a context of 96) is pretrained on them here and given to the pipeline
+// (--base), so that it answers them: rejection sampling then keeps traces. Every stage must leave
+// what the next one reads: its checkpoint after its steps, the traces, the prompts, the table.
+
+#define PL_CTX 96
+typedef struct { const char *world, *dir, *base; } PipelineArg;
+static void child_pipeline(const void *arg) {
+    const PipelineArg *a = arg;
+    if (chdir(a->world) != 0) die("cannot enter %s", a->world);
+    char *argv[] = { "--out", (char *)a->dir, "--base", (char *)a->base, "--scale", "1", "--eval-prompts", "6",
+                     "--eval-k", "2" };
+    cmd_pipeline(10, argv);
+}
+
+// an SFT file written by rejection sampling: *traces lines answer a sum and pass rejection_keep (right,
+// well formed, one language, at most 140 tokens, no repeats), *other lines are the non-reasoning ones,
+// *bad lines are neither; returns 0 if the file is missing
+static int read_traces(const char *path, int *traces, int *other, int *bad) {
+    char *text = read_whole(path, NULL), *save = NULL;
+    *traces = *other = *bad = 0;
+    if (!text) return 0;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *tab = strchr(line, '\t');
+        Prob p;
+        int pl = parse_prompt(line, &p), ids[1024], sum = 0;
+        char c;
+        if (!tab) { (*bad)++; continue; }
+        if (pl < 0) { // not a sum: one of the non-reasoning examples ("e:max 12 34=")
+            *(strncmp(line + 2, "max ", 4) == 0 ? other : bad) += 1;
+            continue;
+        }
+        for (int i = 0; i < p.n; i++) sum += p.x[i];
+        Judgement j = judge(tab + 1, encode(tab + 1, ids, 1024, &c), sum, p.lang);
+        if (tab == line + pl && rejection_keep(&j, 140)) (*traces)++; else (*bad)++;
     }
+    free(text);
+    return 1;
+}
+
+static int count_lines(const char *path) {
+    char *text = read_whole(path, NULL);
+    int n = 0;
+    for (char *q = text; q && *q; q++) n += *q == '\n';
+    free(text);
+    return text ? n : -1;
+}
+
+// evaluate() against a re-derivation: greedy accuracy by argmax decoding of each prompt alone; pass@1, mean
+// length, format and cons@k (majority vote, ties to the answer seen first) over the same k samples per
+// prompt (evaluate's random stream, seeded by seed); greedy accuracy with "<think>0" forced
+static void check_evaluate(Model *m, const Data *d, int k, float temperature, uint64_t seed) {
+    EvalResult e = evaluate(m, d, 0, k, temperature, seed);
+    int n = d->n, ctx = m->cfg.context, *seq = mallocCheck((size_t)ctx * sizeof(int));
+    char *text = mallocCheck((size_t)ctx * 10 + 16);
+    double greedy = 0.0, forced = 0.0, pass = 0.0, len = 0.0, format = 0.0, cons = 0.0;
+    for (int p = 0; p < n; p++) {
+        for (int f = 0; f < 2; f++) {  // f = 1: the response starts with "<think>0"
+            int pl = d->len[p], sl;
+            memcpy(seq, d->ids[p], pl * sizeof(int));
+            if (f) { seq[pl++] = TOK_THINK; seq[pl++] = char_to_token('0'); }
+            Rng unused = rng_seed(1);
+            generate(m, seq, &pl, &sl, 1, ctx, 0.0f, &unused);
+            decode(seq + d->len[p], sl - d->len[p], text);
+            *(f ? &forced : &greedy) += reward_accuracy(text, d->answer[p]) / n;
+        }
+    }
+    Rng rng = rng_seed(seed);
+    Rollouts r = rollouts_alloc(n * k, ctx);
+    int *idx = mallocCheck((size_t)n * k * sizeof(int));
+    for (int i = 0; i < n * k; i++) idx[i] = i / k;
+    rollout(m, d, idx, &r, temperature, &rng);
+    for (int p = 0; p < n; p++) {
+        long answer[64];
+        int votes[64] = {0}, best = -1;
+        for (int j = 0; j < k; j++) {
+            rollout_text(&r, p * k + j, text);
+            pass += reward_accuracy(text, d->answer[p]) / (n * k);
+            format += reward_format(text) / (n * k);
+            len += (double)(r.seq_len[p * k + j] - r.prompt_len[p * k + j]) / (n * k);
+            if (!response_answer(text, &answer[j])) continue;
+            int i = 0;
+            while (i < j && !(votes[i] > 0 && answer[i] == answer[j])) i++;
+            votes[i]++;  // the first sample with this answer holds its votes
+        }
+        for (int j = 0; j < k; j++) if (votes[j] > 0 && (best < 0 || votes[j] > votes[best])) best = j;
+        cons += (best >= 0 && answer[best] == d->answer[p]) / (double)n;
+    }
+    double err = fmax(fmax(fabs(e.greedy - greedy), fabs(e.forced_greedy - forced)), fmax(fabs(e.pass1 - pass),
+                 fmax(fabs(e.format - format), fmax(fabs(e.cons - cons), fabs(e.len - len) / fmax(1.0, len)))));
+    check(err < 1e-5 && greedy > pass, "evaluate (k %d, temperature %.1f) vs a re-derivation: greedy %.3f (%.3f), "
+          "forced chain %.3f (%.3f), pass@1 %.3f (%.3f), format %.3f (%.3f), cons@k %.3f (%.3f), length %.2f "
+          "(%.2f): max error %.1e (tol 1e-5); greedy above pass@1 (else a sampled greedy would pass)", k, temperature,
+          e.greedy, greedy, e.forced_greedy, forced, e.pass1, pass, e.format, format, e.cons, cons, e.len, len, err);
+    free(seq); free(text); free(idx);
+    rollouts_free(&r);
+}
+
+static void test_pipeline(void) {
+    // the world: two problems in the chain style of the generator
+    Problem probs[2] = { { .n = 4, .x = { 11, 22, 33, 44 }, .lang = LANG_EN },
+                         { .n = 4, .x = { 15, 26, 37, 48 }, .lang = LANG_JA } };
+    char world[300], path[400], prompt[64], resp[512];
+    snprintf(world, sizeof world, "%s/world", tmp_root);
+    snprintf(path, sizeof path, "%s/tiny_data", world);
+    make_dirs(path);
+    Text corpus = {0}, cold = {0}, prompts = {0};
+    Rng unused = rng_seed(1);
+    for (int i = 0; i < 64; i++) {
+        const Problem *p = &probs[i % 2];
+        char line[600];
+        problem_prompt(p, prompt);
+        write_response(p, STYLE_CHAIN, 0.0f, 0, &unused, resp);
+        snprintf(line, sizeof line, "%s%s\n", prompt, resp);
+        text_add(&corpus, line);
+        if (i >= 8) continue;
+        snprintf(line, sizeof line, "%s\t%s\n", prompt, resp);
+        text_add(&cold, line);
+        snprintf(line, sizeof line, "%s\t%d\t%d\n", prompt, problem_answer(p), p->n);
+        text_add(&prompts, line);
+    }
+    const char *files[4] = { "pretrain.txt", "coldstart.txt", "rl_train.txt", "rl_test.txt" };
+    const Text *texts[4] = { &corpus, &cold, &prompts, &prompts };
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/tiny_data/%s", world, files[i]);
+        write_whole(path, texts[i]->s, texts[i]->len);
+    }
+    // the base model: 150 steps on the corpus
+    char base_dir[300], base[320], cpath[400], init[400];
+    snprintf(base_dir, sizeof base_dir, "%s/world_base", tmp_root);
+    snprintf(base, sizeof base, "%s/model.bin", base_dir);
+    snprintf(cpath, sizeof cpath, "%s/tiny_data/pretrain.txt", world);
+    snprintf(init, sizeof init, "%s/world_init.bin", tmp_root);
+    Config cfg = find_preset("tiny")->cfg;
+    cfg.context = PL_CTX;
+    Model *m0 = model_create(&cfg, "tiny", 9);
+    checkpoint_save(init, m0, 0, 0, 0);
+    model_free(m0);
+    Data d = load_corpus(cpath, PL_CTX);
+    TrainOptions t = { .data = cpath, .out = base_dir, .preset = "tiny", .init = init, .steps = 150, .batch = 16,
+                       .warmup = 10, .seed = 2, .log_every = 1000, .lr = 1e-2f, .lr_min = 1e-3f, .clip = 1.0f,
+                       .bias_gamma = 1e-3f };
+    model_free(train_quietly(&t, &d));
+    data_free(&d);
+    free(corpus.s); free(cold.s); free(prompts.s);
+    // the evaluation of the base model, at a temperature high enough for samples to differ from greedy decoding
+    Model *bm = checkpoint_load(base, NULL, NULL);
+    snprintf(path, sizeof path, "%s/tiny_data/rl_test.txt", world);
+    Data test = load_prompts(path, PL_CTX);
+    check_evaluate(bm, &test, 4, 1.3f, 7);
+    data_free(&test);
+    model_free(bm);
+    // the pipeline, in a child (one thread: OpenMP's threads do not survive fork())
+    char dir[300], err[4096];
+    snprintf(dir, sizeof dir, "%s/pipeline", tmp_root);
+    PipelineArg pa = { world, dir, base };
+    double t0 = now_seconds();
+    int st = run_child(child_pipeline, &pa, err, sizeof err);
+    check(st == 0, "pipeline --scale 1 in the two-problem world (%.1f s): exit status %d%s%s", now_seconds() - t0, st,
+          st ? ", stderr: " : "", st ? err : "");
+    // each stage's checkpoint, after the steps --scale 1 gives it (1% of its default, at least 1)
+    const char *stages[] = { "zero", "coldstart", "reasoning_rl", "r1_sft", "r1", "student_base", "student_rl",
+                             "student_seq", "student_logit" };
+    const int steps[] = { 1, 1, 1, 2, 1, 15, 1, 3, 3 };
+    char got[300] = "", stage_dir[300];
+    int right = 0;
+    for (int i = 0; i < 9; i++) {
+        snprintf(stage_dir, sizeof stage_dir, "%.200s/%s", dir, stages[i]);
+        int s = ckpt_step(stage_dir);
+        right += s == steps[i];
+        snprintf(got + strlen(got), sizeof got - strlen(got), " %s %d", stages[i], s);
+    }
+    check(right == 9, "pipeline: every stage's checkpoint loads and holds its steps (want zero 1, coldstart 1, "
+          "reasoning_rl 1, r1_sft 2, r1 1, student_base 15, student_rl 1, student_seq 3, student_logit 3):%s", got);
+    // what the stages hand on: the reasoning RL model's kept traces (for the SFT of R1), the final RL
+    // prompts, R1's kept traces (the distillation set)
+    int traces, other, bad;
+    snprintf(path, sizeof path, "%s/rejsample.txt", dir);
+    int found = read_traces(path, &traces, &other, &bad);
+    check(found && traces > 0 && other == 1 && bad == 0, "pipeline: rejection sampling of the reasoning RL model "
+          "kept %d traces (want > 0) and %d non-reasoning examples (want 1); %d lines neither", traces, other, bad);
+    snprintf(path, sizeof path, "%s/r1_traces.txt", dir);
+    found = read_traces(path, &traces, &other, &bad);
+    check(found && traces > 0 && other == 1 && bad == 0, "pipeline: the distillation set, R1's kept traces: %d traces "
+          "(want > 0), %d non-reasoning examples (want 1), %d lines neither", traces, other, bad);
+    snprintf(path, sizeof path, "%s/final_prompts.txt", dir);
+    int n_final = count_lines(path);
+    check(n_final == 8 + 8 / 10, "pipeline: the final RL's prompts: %d lines (want the 8 RL prompts + 8/10 "
+          "non-reasoning)", n_final);
     snprintf(path, sizeof path, "%s/results.txt", dir);
     char *table = read_whole(path, NULL);
     int rows = 0, good = 0;
@@ -2030,11 +2326,11 @@ static void test_stages(void) {
         if (rows > 1 && strlen(line) > 30 && sscanf(nums, "%f %f %f %f %f %f %f", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]) == 7
             && v[0] >= 0 && v[0] <= 1 && v[2] >= 0 && v[2] <= 1 && v[3] > 0 && v[6] >= 0 && v[6] <= 1) good++;
     }
-    check(st == 0 && models == 10 && rows == 8 && good == 7, "tiny pipeline (--scale 1, %.0f s): exit status %d, %d of 10 stage "
-          "checkpoints, results table with %d lines of which %d well-formed model rows (want 8 and 7)%s%s",
-          now_seconds() - t0, st, models, rows, good, st ? ", stderr: " : "", st ? err : "");
+    check(rows == 8 && good == 7, "pipeline: results table with %d lines of which %d well-formed model rows (want 8 "
+          "and 7)", rows, good);
     free(table);
 }
+
 // ----------------------------------------------------------------------------
 
 // ----------------------------------------------------------------------------
@@ -2147,14 +2443,16 @@ static const Section sections[] = {
     { .name = "checkpoints", .run = test_checkpoints, .what = "checkpoints" },
     { .name = "rewards", .run = test_rewards, .what = "rule rewards" },
     { .name = "reflection", .run = test_reflection, .what = "check audit and forced or banned checks" },
+    { .name = "grpo_weights", .run = test_grpo_weights, .what = "GRPO batch and loss weights of every loss type" },
     { .name = "grpo", .run = test_grpo, .what = "GRPO advantages and loss" },
     { .name = "data", .run = test_data_errors, .what = "data loading errors" },
     { .name = "options", .run = test_options, .what = "option parsing" },
     { .name = "commands", .run = test_command_options, .what = "every command's options" },
     { .name = "optimizer", .run = test_optimizer, .what = "AdamW, clipping, schedule" },
     { .name = "training", .run = test_training, .what = "pretraining, NaN stop, determinism, resume" },
-    { .name = "grpo_loop", .run = test_grpo_loop, .what = "a toy GRPO loop" },
-    { .name = "stages", .run = test_stages, .what = "SFT, rejection sampling, distillation, pipeline" },
+    { .name = "grpo_loop", .run = test_grpo_loop, .what = "grpo_train for every loss type: the reward rises" },
+    { .name = "stages", .run = test_stages, .what = "SFT, rejection sampling, distillation" },
+    { .name = "pipeline", .run = test_pipeline, .what = "the whole pipeline: each stage hands on what the next reads" },
 };
 #define N_SECTIONS ((int)(sizeof sections / sizeof sections[0]))
 
@@ -2182,6 +2480,8 @@ int main(int argc, char **argv) {
     double t0 = now_seconds();
     snprintf(tmp_root, sizeof tmp_root, "/tmp/test_r1.XXXXXX");
     if (!mkdtemp(tmp_root)) die("cannot create a temporary folder");
+    main_pid = getpid();
+    atexit(remove_tmp_root);  // also when R1_TEST_FAILFAST stops the run
     for (int i = 0; i < N_SECTIONS; i++) {
         int wanted = argc == 1;
         for (int a = 1; a < argc; a++) wanted |= strcmp(argv[a], sections[i].name) == 0;
@@ -2189,8 +2489,6 @@ int main(int argc, char **argv) {
         g_rng = rng_seed(42 + i);  // a section sees the same numbers alone or in the whole suite
         sections[i].run();
     }
-    nftw(tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     printf("(%.1f s)\n", now_seconds() - t0);
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail != 0;
+    return check_summary();
 }

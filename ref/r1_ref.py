@@ -3,14 +3,18 @@ ref/r1_ref.py: r1.c's model written again in PyTorch, for testing only.
 
 Like llm.c's train_gpt2.py for test_gpt2.c: it reads an r1 checkpoint and a batch, runs one forward
 and backward pass with autograd (float64), then ten training steps, and writes what it computed to
-a debug-state file that ref/test_ref.c compares with r1.c. ref/bench_ref.py times the same model
-in float32 for `make bench`.
+a debug-state file that ref/test_ref.c compares with r1.c. With --grpo and --distill it also computes
+the GRPO loss and the distillation loss of the same checkpoint on a case of their own (the loss, its
+gradient with respect to the logits and to every parameter), and with --decode the logits of a batch
+by a full forward and by decoding token by token with a KV cache. ref/bench_ref.py times the same
+model in float32 for `make bench`.
 
 Nothing here is copied from r1.c's backward pass: the gradients come from autograd. The forward
 pass follows the SPEC's model section and r1.c's conventions (tensor layout, interleaved RoPE
 pairs, RMSNorm eps, ties in the top-k choice).
 
 Usage (test_ref runs it): python3 ref/r1_ref.py CHECKPOINT BATCH OUT [--steps 10 --lr ... ]
+                            [--grpo CASE OUT] [--distill CASE OUT] [--decode CASE OUT]
 """
 import argparse
 import functools
@@ -248,6 +252,29 @@ def crossentropy(logits, targets, w):  # sum_n w[n] * -log softmax(logits[n])[ta
     return (w * nll).sum()
 
 
+def grpo_loss(logits, targets, w, adv, old_logp, ref_logp, beta, eps_low, eps_high, temperature):
+    """DeepSeekMath eq. 3 with the k3 KL of eq. 4, as TRL writes it: -sum_t w_t (min(ratio A,
+    clip(ratio, 1 - eps_low, 1 + eps_high) A) - beta (exp(ref - logp) - (ref - logp) - 1)) with
+    logp = log softmax(logits / temperature)[target], ratio = exp(logp - old_logp), A per row.
+    Returns (loss, logp, ratio)."""
+    logp = torch.log_softmax(logits / temperature, -1).gather(-1, targets[..., None])[..., 0]
+    ratio = torch.exp(logp - old_logp)
+    A = adv[:, None]
+    surrogate = torch.min(ratio * A, torch.clamp(ratio, 1 - eps_low, 1 + eps_high) * A)
+    d = ref_logp - logp
+    kl = torch.exp(d) - d - 1
+    return -(w * (surrogate - beta * kl)).sum(), logp, ratio
+
+
+def distill_loss(student, teacher, targets, w, T, alpha):
+    """logit distillation (Hinton et al.): sum_t w_t (alpha T^2 KL(p_teacher || p_student) at temperature
+    T + (1 - alpha) cross-entropy of the student at temperature 1)"""
+    log_ps, log_pt = torch.log_softmax(student / T, -1), torch.log_softmax(teacher / T, -1)
+    kl = (log_pt.exp() * (log_pt - log_ps)).sum(-1)
+    ce = -torch.log_softmax(student, -1).gather(-1, targets[..., None])[..., 0]
+    return (w * (alpha * T * T * kl + (1 - alpha) * ce)).sum()
+
+
 # ----------------------------------------------------------------------------
 # training: AdamW (torch.optim.AdamW, decoupled decay on matrices only), global-norm clipping,
 # warmup + cosine, and the aux-loss-free bias update after each step, in r1.c's train_lm order
@@ -341,6 +368,79 @@ def run_check(args):
             f.write(struct.pack("<16s14i", name.encode(), *values))
 
 
+# ----------------------------------------------------------------------------
+# the loss cases (--grpo, --distill) and the decoding case (--decode), each from a fresh copy of the
+# checkpoint, no balance loss (the trainers that use these losses do not add it). Case files, little-endian:
+#   int32 B, T, V, inputs[B*T], targets[B*T]; float32 w[B*T]; then
+#   GRPO: float32 adv[B], old_logp[B*T], ref_logp[B*T], beta, eps_low, eps_high, temperature
+#   distillation: float32 teacher logits[B*T*V], T, alpha
+# Output (float64): loss, dlogits[B*T*V], the parameter gradient (params_layout order), logp[B*T] and
+# ratio[B*T] (GRPO; zeros for distillation), the smallest routing-score gap of the forward.
+# Decoding case: int32 B, T, tokens[B*T]; output (float64): the logits [B,T,V] of the full forward, then
+# of decoding one token at a time with the KV cache, then the smallest routing-score gap.
+
+def routing_margin(routing, K):
+    margin = float("inf")
+    for _, score, _ in routing.values():
+        ranked = score.sort(-1, descending=True).values
+        margin = min(margin, (ranked[:, K - 1] - ranked[:, K]).min().item())
+    return margin
+
+
+def run_loss_case(checkpoint, kind, case, out):
+    c, P, bias = load_checkpoint(checkpoint, torch.float64)
+    data = open(case, "rb").read()
+    B, T, V = struct.unpack_from("<3i", data, 0)
+    n, off = B * T, 12
+
+    def take(dtype, count, shape):
+        nonlocal off
+        a = np.frombuffer(data, dtype, count, off).reshape(shape).copy()
+        off += a.nbytes
+        return a
+    tokens = torch.tensor(take(np.int32, n, (B, T)), dtype=torch.long)
+    targets = torch.tensor(take(np.int32, n, (B, T)), dtype=torch.long)
+    w = torch.tensor(take(np.float32, n, (B, T)), dtype=torch.float64)
+    names = [name for name, _ in param_shapes(c)]
+    params = [P[name].requires_grad_() for name in names]
+    logits, _, routing = forward(P, c, tokens, bias)
+    logits.retain_grad()
+    logp = ratio = torch.zeros(B, T, dtype=torch.float64)
+    if kind == "grpo":
+        adv = torch.tensor(take(np.float32, B, (B,)), dtype=torch.float64)
+        old = torch.tensor(take(np.float32, n, (B, T)), dtype=torch.float64)
+        ref = torch.tensor(take(np.float32, n, (B, T)), dtype=torch.float64)
+        beta, eps_low, eps_high, temperature = (float(x) for x in take(np.float32, 4, (4,)))
+        loss, logp, ratio = grpo_loss(logits, targets, w, adv, old, ref, beta, eps_low, eps_high, temperature)
+    else:
+        teacher = torch.tensor(take(np.float32, n * V, (B, T, V)), dtype=torch.float64)
+        Td, alpha = (float(x) for x in take(np.float32, 2, (2,)))
+        loss = distill_loss(logits, teacher, targets, w, Td, alpha)
+    loss.backward()
+    with open(out, "wb") as f:
+        f.write(struct.pack("<d", loss.item()))
+        f.write(logits.grad.numpy().astype("<f8").tobytes())
+        f.write(torch.cat([p.grad.flatten() for p in params]).numpy().astype("<f8").tobytes())
+        f.write(logp.detach().numpy().astype("<f8").tobytes())
+        f.write(ratio.detach().numpy().astype("<f8").tobytes())
+        f.write(struct.pack("<d", routing_margin(routing, c.top_k)))
+
+
+@torch.no_grad()
+def run_decode_case(checkpoint, case, out):
+    c, P, bias = load_checkpoint(checkpoint, torch.float64)
+    data = open(case, "rb").read()
+    B, T = struct.unpack_from("<2i", data, 0)
+    tokens = torch.tensor(np.frombuffer(data, np.int32, B * T, 8).reshape(B, T).copy(), dtype=torch.long)
+    full, _, routing = forward(P, c, tokens, bias)
+    cache = KVCache(c, B, T, torch.float64)
+    steps = [forward(P, c, tokens[:, t:t + 1], bias, pos0=t, cache=cache)[0] for t in range(T)]
+    with open(out, "wb") as f:
+        f.write(full.numpy().astype("<f8").tobytes())
+        f.write(torch.cat(steps, dim=1).numpy().astype("<f8").tobytes())
+        f.write(struct.pack("<d", routing_margin(routing, c.top_k)))
+
+
 def main():
     ap = argparse.ArgumentParser(description="r1.c's model in PyTorch: writes the debug state test_ref compares")
     ap.add_argument("checkpoint", help="an r1 checkpoint")
@@ -354,8 +454,18 @@ def main():
     ap.add_argument("--clip", type=float, default=1.0)
     ap.add_argument("--alpha", type=float, default=0.0, help="sequence-wise balance loss weight")
     ap.add_argument("--gamma", type=float, default=0.0, help="router bias step")
+    ap.add_argument("--grpo", nargs=2, metavar=("CASE", "OUT"), help="the GRPO loss case")
+    ap.add_argument("--distill", nargs=2, metavar=("CASE", "OUT"), help="the distillation loss case")
+    ap.add_argument("--decode", nargs=2, metavar=("CASE", "OUT"), help="the KV-cache decoding case")
     args = ap.parse_args()
     run_check(args)
+    torch.set_default_dtype(torch.float64)
+    if args.grpo:
+        run_loss_case(args.checkpoint, "grpo", *args.grpo)
+    if args.distill:
+        run_loss_case(args.checkpoint, "distill", *args.distill)
+    if args.decode:
+        run_decode_case(args.checkpoint, *args.decode)
 
 
 if __name__ == "__main__":

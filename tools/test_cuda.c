@@ -28,19 +28,7 @@ Prints one PASS/FAIL line per check and "N passed, N failed" last; exits non-zer
 #include "../r1.c"
 #pragma GCC diagnostic pop
 
-static int n_pass = 0, n_fail = 0;
-
-static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void check(int ok, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s  ", ok ? "PASS" : "FAIL");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    fflush(stdout);
-    if (ok) n_pass++; else n_fail++;
-}
+#include "check.h"
 
 static Rng g_rng;
 
@@ -263,6 +251,5 @@ int main(int argc, char **argv) {
     test_generation();
     if (argc > 1 && strcmp(argv[1], "--teacher") == 0) test_training_step("teacher", 2, 24); // ~40 s emulated
     printf("(%.1f s)\n", now_seconds() - t0);
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail != 0;
+    return check_summary();
 }
