@@ -2002,25 +2002,38 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
 
 typedef struct {
     const char *name;  // without the leading --
-    char type;         // 'i' int, 'f' float, 's' string, 'b' flag
+    char type;         // 'i' int, 'f' float, 's' string, 'b' flag, 'w' a word, 'l' a comma list of words
     void *ptr;
     double lo, hi;     // the allowed range of numbers
-    const char *help;
+    const char *help;  // 'w' and 'l': ends with the valid words in braces, "... {grpo,bnpo,dr_grpo}"
 } Option;
+
+// the index of the word w[0..n) in the braces of help ("... {a,b,c}"), or -1
+static int word_index(const char *w, size_t n, const char *help) {
+    const char *words = strchr(help, '{') + 1;
+    for (int i = 0; *words != '}'; i++) {
+        size_t len = strcspn(words, ",}");
+        if (len == n && strncmp(words, w, n) == 0) return i;
+        words += len + (words[len] == ',');
+    }
+    return -1;
+}
 
 static void options_help(const char *cmd, const char *what, const Option *o, int n) {
     printf("usage: r1 %s [options]\n%s\n\noptions:\n", cmd, what);
     for (int i = 0; i < n; i++) {
-        char def[160];
+        char def[160], range[80] = "";
         if (o[i].type == 'i') snprintf(def, sizeof def, "%d", *(int *)o[i].ptr);
         else if (o[i].type == 'f') snprintf(def, sizeof def, "%g", *(float *)o[i].ptr);
-        else if (o[i].type == 's') snprintf(def, sizeof def, "%s", *(char **)o[i].ptr ? *(char **)o[i].ptr : "(none)");
-        else snprintf(def, sizeof def, "off");
-        printf("  --%-18s %s (default: %s)\n", o[i].name, o[i].help, def);
+        else if (o[i].type == 'b') snprintf(def, sizeof def, "off");
+        else snprintf(def, sizeof def, "%s", *(char **)o[i].ptr ? *(char **)o[i].ptr : "(none)");
+        if (o[i].type == 'i' || o[i].type == 'f') snprintf(range, sizeof range, " [%g, %g]", o[i].lo, o[i].hi);
+        printf("  --%-18s %s%s (default: %s)\n", o[i].name, o[i].help, range, def);
     }
 }
 
-// parses argv; exits with a one-line error on an unknown option, a missing value or one out of range
+// parses argv; exits with a one-line error on an unknown option, a missing or empty value, a number out of
+// its range, a word not among its choices (in a list too: every word, none twice)
 static void options_parse(const char *cmd, const char *what, Option *o, int n, int argc, char **argv) {
     for (int a = 0; a < argc; a++) {
         if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) { options_help(cmd, what, o, n); exit(0); }
@@ -2032,7 +2045,22 @@ static void options_parse(const char *cmd, const char *what, Option *o, int n, i
         if (a + 1 >= argc) die("%s: option --%s needs a value", cmd, o[i].name);
         const char *v = argv[++a];
         char *end;
-        if (o[i].type == 's') { *(const char **)o[i].ptr = v; continue; }
+        if (!*v) die("%s: option --%s: empty value", cmd, o[i].name);
+        if (o[i].type == 'w' || o[i].type == 'l') {
+            int seen = 0;  // the words met so far, one bit each
+            for (const char *w = v;; w++) {
+                size_t len = strcspn(w, ",");
+                int k = word_index(w, len, o[i].help);
+                if (k < 0 || (o[i].type == 'w' && w[len]))
+                    die("%s: option --%s: '%.*s' is not one of %.*s", cmd, o[i].name, (int)(o[i].type == 'w' ? strlen(w) : len),
+                        w, (int)strcspn(strchr(o[i].help, '{'), "}") + 1, strchr(o[i].help, '{'));
+                if (seen & (1 << k)) die("%s: option --%s: '%.*s' given twice", cmd, o[i].name, (int)len, w);
+                seen |= 1 << k;
+                w += len;
+                if (!*w) break;
+            }
+        }
+        if (o[i].type == 's' || o[i].type == 'w' || o[i].type == 'l') { *(const char **)o[i].ptr = v; continue; }
         errno = 0;
         double x = strtod(v, &end);
         if (end == v || *end || errno || isnan(x) || *v == ' ' || *v == '\t') die("%s: option --%s: '%s' is not a number", cmd, o[i].name, v);
@@ -2645,7 +2673,7 @@ static Option *train_options(TrainOptions *t, int *n) {
     Option list[] = {
         { "data", 's', &t->data, 0, 0, "training data file" },
         { "out", 's', &t->out, 0, 0, "run folder (log.csv, model.bin)" },
-        { "preset", 's', &t->preset, 0, 0, "model config: teacher, student or tiny" },
+        { "preset", 'w', &t->preset, 0, 0, "model config {teacher,student,tiny}" },
         { "init", 's', &t->init, 0, 0, "start from this checkpoint instead of a fresh model" },
         { "steps", 'i', &t->steps, 1, 1e7, "optimizer steps" },
         { "batch", 'i', &t->batch, 1, 4096, "documents per step" },
@@ -2738,12 +2766,12 @@ static void grpo_options_parse(const char *cmd, const char *what, GrpoOptions *g
         { "out", 's', &g->out, 0, 0, "run folder (log.csv, model.bin)" },
         { "data", 's', &g->data, 0, 0, "training prompts (prompt<TAB>answer<TAB>difficulty)" },
         { "test", 's', &g->test, 0, 0, "held-out prompts for the periodic evaluation" },
-        { "rewards", 's', &g->rewards, 0, 0, "comma list of accuracy, format, language" },
+        { "rewards", 'l', &g->rewards, 0, 0, "rule rewards, a comma list of {accuracy,format,language} with accuracy" },
         { "steps", 'i', &g->steps, 1, 1e6, "RL steps (one batch of rollouts each)" },
         { "prompts-per-step", 'i', &g->prompts_per_step, 1, 1024, "prompts per step" },
         { "num-generations", 'i', &g->num_generations, 2, 256, "G: responses sampled per prompt" },
         { "num-iterations", 'i', &g->num_iterations, 1, 16, "mu: policy updates per batch of rollouts" },
-        { "loss-type", 's', &g->loss_type, 0, 0, "normalisation: grpo, bnpo or dr_grpo" },
+        { "loss-type", 'w', &g->loss_type, 0, 0, "loss normalisation {grpo,bnpo,dr_grpo}" },
         { "lr", 'f', &g->lr, 0, 1, "learning rate (constant)" },
         { "beta", 'f', &g->beta, 0, 100, "weight of the KL to the reference (0 = no reference)" },
         { "epsilon", 'f', &g->epsilon, 0, 10, "clip: ratio >= 1 - epsilon" },
@@ -2837,7 +2865,7 @@ static void cmd_distill(int argc, char **argv) {
         { "student", 's', &student_init, 0, 0, "student checkpoint to start from (a pretrained student)" },
         { "data", 's', &data, 0, 0, "teacher traces, an SFT file (from rejsample)" },
         { "out", 's', &out, 0, 0, "run folder" },
-        { "mode", 's', &mode, 0, 0, "sequence (SFT on the traces, as the paper) or logit (KL to the teacher)" },
+        { "mode", 'w', &mode, 0, 0, "SFT on the traces (as the paper) or KL to the teacher {sequence,logit}" },
         { "steps", 'i', &steps, 1, 1e6, "training steps" },
         { "batch", 'i', &batch, 1, 4096, "sequences per step" },
         { "lr", 'f', &lr, 0, 1, "peak learning rate" },
