@@ -1441,7 +1441,7 @@ static void test_options(void) {
         { "--steps", "2.5", NULL }, { "stray", NULL }, { "--lr", "", NULL },
     };
     const char *want[] = { "unknown option", "needs a value", "out of range", "out of range", "out of range", "not a number",
-                           "not a number", "not a number", "not an integer", "unexpected argument", "not a number" };
+                           "not a number", "not a number", "not an integer", "unexpected argument", "empty value" };
     for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
         char name[100];
         snprintf(name, sizeof name, "options: %s %s", cases[i][0], cases[i][1] ? cases[i][1] : "");
@@ -1758,23 +1758,28 @@ static void test_training(void) {
     b = train_quietly(&t, &d);
     check(same_state(a, b), "resume: 10 steps + resume to 20 equals 20 steps straight, bit for bit (step %d vs %d)", b->step, a->step);
     model_free(a); model_free(b);
-    // a NaN loss stops training with a one-line diagnostic and keeps the last good checkpoint
+    // a NaN loss stops training with a one-line diagnostic
     Model *bad = checkpoint_load(init, NULL, NULL);
     bad->params.head[0] = NAN;
     const char *nan_init = tmp_path("nan.bin");
     checkpoint_save(nan_init, bad, 0, 0, 0);
     model_free(bad);
-    snprintf(dir, sizeof dir, "%s/resumed", tmp_root);  // holds a good model.bin from the resume test
+    nan_opts = t;
+    nan_opts.init = nan_init; nan_opts.resume = 0; nan_opts.steps = 5; nan_opts.out = tmp_path("nan_run");
+    nan_data = &d;
+    expect_die("training with a NaN loss stops", child_train, NULL, "loss is nan at step 0", "no checkpoint saved yet");
+    // a run whose loss becomes infinite (a learning rate of 1e30 from step 20 on) stops at the next step and
+    // keeps its last good checkpoint
+    snprintf(dir, sizeof dir, "%s/resumed", tmp_root);  // holds a good model.bin at step 20 from the resume test
     snprintf(ck, sizeof ck, "%s/model.bin", dir);
     size_t len_before = 0, len_after = 0;
     char *before = read_whole(ck, &len_before);
     nan_opts = t;
-    nan_opts.init = nan_init; nan_opts.resume = 0; nan_opts.steps = 5;
-    nan_data = &d;
-    expect_die("training with a NaN loss stops", child_train, NULL, "loss is", "last good checkpoint");
+    nan_opts.resume = 1; nan_opts.steps = 25; nan_opts.lr = nan_opts.lr_min = 1e30f;
+    expect_die("training whose loss becomes infinite stops", child_train, NULL, "not finite at step 21", "last good checkpoint");
     char *after = read_whole(ck, &len_after);
     check(before && after && len_before == len_after && memcmp(before, after, len_before) == 0,
-          "after the NaN stop the previous checkpoint is intact (%zu bytes before, %zu after)", len_before, len_after);
+          "after the stop the previous checkpoint is intact (%zu bytes before, %zu after)", len_before, len_after);
     free(before); free(after);
     // a checkpoint whose data position is outside the batch pool (checksum right) is refused on resume
     char bad_dir[300];
