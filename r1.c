@@ -2834,12 +2834,25 @@ static Option *train_options(TrainOptions *t, int *n) {
     return o;
 }
 
+// the context of the model a run trains (its checkpoint when it resumes, else --init, else its preset),
+// to load its data with; refuses a run folder as train_lm would, before the data is read
+static int train_context(const char *cmd, const TrainOptions *t) {
+    char ckpt[600];
+    snprintf(ckpt, sizeof ckpt, "%s/model.bin", t->out);
+    const char *from = run_resumes(cmd, t->out, t->resume, t->overwrite) ? ckpt : t->init;
+    if (!from) return find_preset(t->preset)->cfg.context;
+    Model *m = checkpoint_load(from, NULL, NULL);
+    int context = m->cfg.context;
+    model_free(m);
+    return context;
+}
+
 static void cmd_pretrain(int argc, char **argv) {
     TrainOptions t = pretrain_defaults();
     int n;
     Option *o = train_options(&t, &n);
     options_parse("pretrain", "Pretrains the base model on the mixed corpus (next-token prediction).", o, n, argc, argv);
-    Data d = load_corpus(t.data, find_preset(t.preset)->cfg.context);
+    Data d = load_corpus(t.data, train_context("pretrain", &t));
     Model *m = train_lm(&t, &d, "pretrain");
     printf("saved %s/model.bin\n", t.out);
     model_free(m);
@@ -2960,10 +2973,7 @@ static void cmd_sft(int argc, char **argv) {
     options_parse("sft", "Supervised fine-tuning on prompt<TAB>response lines; the loss covers the response only.",
                   o, n, argc, argv);
     if (!t.init) die("sft: --init is required (the checkpoint to fine-tune)");
-    uint64_t unused;
-    Model *probe = checkpoint_load(t.init, &unused, NULL);
-    Data d = load_sft(t.data, probe->cfg.context);
-    model_free(probe);
+    Data d = load_sft(t.data, train_context("sft", &t));
     Model *m = train_lm(&t, &d, "sft");
     printf("saved %s/model.bin\n", t.out);
     model_free(m);
@@ -3019,11 +3029,9 @@ static void cmd_distill(int argc, char **argv) {
     };
     options_parse("distill", "Teacher -> student: sequence-level (SFT on teacher traces) or logit-level (KL at temperature T).",
                   o, (int)(sizeof o / sizeof o[0]), argc, argv);
-    Model *s = checkpoint_load(student_init, NULL, NULL);
-    Data d = load_sft(data, s->cfg.context);
-    model_free(s);
     TrainOptions t = distill_options(student_init, out, data, steps, batch, lr, seed);
     t.resume = resume; t.overwrite = overwrite;
+    Data d = load_sft(data, train_context("distill", &t));
     if (strcmp(mode, "logit") == 0) {
         Model *tm = checkpoint_load(teacher, NULL, NULL);
         model_free(distill_logits(&t, tm, &d, temperature, alpha));

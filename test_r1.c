@@ -598,6 +598,17 @@ static void write_whole(const char *path, const char *data, size_t n) {
 
 typedef void (*ChildFn)(const void *arg);
 
+// fn(arg) with its stdout going to the file path (run_child sends it to /dev/null)
+typedef struct { ChildFn fn; const void *arg; const char *path; } StdoutTo;
+static void child_stdout_to(const void *arg) {
+    const StdoutTo *a = arg;
+    int fd = open(a->path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) { dup2(fd, 1); close(fd); }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    a->fn(a->arg);
+    fflush(stdout);
+}
+
 // runs fn(arg) in a forked child, stdout to /dev/null and stderr into err; returns the exit status
 // (0 if fn returned), or -1 if the child did not exit normally
 static int run_child(ChildFn fn, const void *arg, char *err, size_t errsz) {
@@ -624,14 +635,20 @@ static int run_child(ChildFn fn, const void *arg, char *err, size_t errsz) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-// the child must exit non-zero with exactly one line "r1: error: ..." containing each of want1, want2
-static void expect_die(const char *name, ChildFn fn, const void *arg, const char *want1, const char *want2) {
-    char err[4096];
-    int st = run_child(fn, arg, err, sizeof err);
+// 1 if fn(arg), run in a child, exits non-zero with exactly one line "r1: error: ..." containing each of
+// want1, want2 (want2 may be NULL); err: that line, *st: the exit status
+static int dies_with(ChildFn fn, const void *arg, const char *want1, const char *want2, char *err, size_t errsz, int *st) {
+    *st = run_child(fn, arg, err, errsz);
     size_t l = strlen(err);
     int one_line = l > 0 && err[l - 1] == '\n' && strchr(err, '\n') == err + l - 1 && strncmp(err, "r1: error: ", 11) == 0;
     if (l > 0 && err[l - 1] == '\n') err[l - 1] = 0;
-    int ok = st > 0 && one_line && strstr(err, want1) && (!want2 || strstr(err, want2));
+    return *st > 0 && one_line && strstr(err, want1) && (!want2 || strstr(err, want2));
+}
+
+// the child must exit non-zero with exactly one line "r1: error: ..." containing each of want1, want2
+static void expect_die(const char *name, ChildFn fn, const void *arg, const char *want1, const char *want2) {
+    char err[4096];
+    int st, ok = dies_with(fn, arg, want1, want2, err, sizeof err, &st);
     check(ok, "%s: exit status %d, stderr \"%s\" (want non-zero, one line with \"%s\"%s%s)", name, st, err, want1,
           want2 ? " and " : "", want2 ? want2 : "");
 }
@@ -1434,6 +1451,121 @@ static void test_command_options(void) {
     }
 }
 
+// a command line: fn is the command, argv its options (NULL-terminated)
+typedef struct { void (*fn)(int, char **); const char *argv[40]; } CmdLine;
+static void child_cmdline(const void *arg) {
+    const CmdLine *c = arg;
+    int argc = 0;
+    while (c->argv[argc]) argc++;
+    c->fn(argc, (char **)c->argv);
+}
+
+// c plus the options in extra (NULL-terminated)
+static CmdLine cmdline_with(CmdLine c, const char **extra) {
+    int n = 0;
+    while (c.argv[n]) n++;
+    for (int i = 0; extra[i] && n < 39; i++) c.argv[n++] = extra[i];
+    c.argv[n] = NULL;
+    return c;
+}
+
+// every command's options against what its --help documents: each number just outside its range
+// [lo, hi] (and an int that is not an integer) and each bad word of a {word,...} set must be refused
+// with one line naming the option; the bounds and every word must pass the parser. The base command
+// line makes the command fail right after parsing (a checkpoint that does not exist, a folder it cannot
+// create), so a value the parser accepts reaches that error instead.
+static void test_option_sets(void) {
+    char out[300], outfile[300];
+    snprintf(out, sizeof out, "%s/sets_run", tmp_root);
+    snprintf(outfile, sizeof outfile, "%s/sets_run.txt", tmp_root);
+    const char *ns = "/nonexistent_sink.bin";
+    struct { const char *name; CmdLine base; const char *sink; } cmds[] = {
+        { "gen", { cmd_gen, { "--out", "/dev/null/x" } }, "/dev/null/x" },
+        { "pretrain", { cmd_pretrain, { "--init", ns, "--out", out } }, ns },
+        { "sft", { cmd_sft, { "--init", ns, "--out", out } }, ns },
+        { "eval", { cmd_eval, { "--model", ns } }, ns },
+        { "sample", { cmd_sample, { "--model", ns } }, ns },
+        { "zero", { cmd_zero, { "--init", ns, "--out", out } }, ns },
+        { "grpo", { cmd_grpo, { "--init", ns, "--out", out } }, ns },
+        { "rejsample", { cmd_rejsample, { "--model", ns, "--out", outfile } }, ns },
+        { "distill", { cmd_distill, { "--student", ns, "--out", out } }, ns },
+        { "pipeline", { cmd_pipeline, { "--out", "/dev/null/x" } }, "/dev/null/x" },
+    };
+    const char *with_overwrite[] = { "pretrain", "sft", "zero", "grpo", "rejsample", "distill", "pipeline" };
+    int total_bad = 0, total_good = 0, total_opts = 0;
+    for (int c = 0; c < (int)(sizeof cmds / sizeof cmds[0]); c++) {
+        // the command's --help, as documentation
+        const char *help_path = tmp_path("help.txt");
+        const char *help_argv[] = { "--help", NULL };
+        CmdLine h = cmdline_with((CmdLine){ cmds[c].base.fn, { NULL } }, help_argv);
+        StdoutTo to = { child_cmdline, &h, help_path };
+        char err[4096];
+        run_child(child_stdout_to, &to, err, sizeof err);
+        char *help = read_whole(help_path, NULL);
+        int n_opts = 0, bad = 0, good = 0, wrong = 0;
+        for (char *line = help; line && (line = strstr(line, "\n  --")); line++) {
+            char name[40], values[8][220];
+            const char *want[8];
+            int n = 0;
+            if (sscanf(line + 5, "%39s", name) != 1) continue;
+            n_opts++;
+            char *end = strstr(line, " (default:"), *range = strstr(line, " ["), *set = strchr(line, '{');
+            double lo, hi;
+            if (range && range < end && sscanf(range, " [%lf, %lf]", &lo, &hi) == 2) {
+                snprintf(values[n], sizeof values[n], "%.17g", lo - 1); want[n++] = "out of range";
+                snprintf(values[n], sizeof values[n], "%.17g", hi + 1); want[n++] = "out of range";
+                snprintf(values[n], sizeof values[n], "%.17g", lo); want[n++] = NULL;
+                snprintf(values[n], sizeof values[n], "%.17g", hi); want[n++] = NULL;
+                // an int option refuses lo + 0.5; a float option takes it
+                snprintf(values[n], sizeof values[n], "%.17g", lo + 0.5); want[n++] = lo + 0.5 <= hi ? "?int" : "out of range";
+            } else if (set && set < end) {
+                int list = strstr(line, "comma list") && strstr(line, "comma list") < set;
+                char words[200], *w;
+                snprintf(words, sizeof words, "%.*s", (int)strcspn(set + 1, "}"), set + 1);
+                snprintf(values[n], sizeof values[n], "nosuch"); want[n++] = "is not one of";
+                char first[40];
+                snprintf(first, sizeof first, "%.*s", (int)strcspn(words, ","), words);
+                snprintf(values[n], sizeof values[n], "%s,nosuch", first); want[n++] = "is not one of";
+                if (list) {
+                    snprintf(values[n], sizeof values[n], "%s,%s", first, first); want[n++] = "given twice";
+                    snprintf(values[n], sizeof values[n], "%s,", first); want[n++] = "is not one of";
+                    snprintf(values[n], sizeof values[n], "%s", words); want[n++] = NULL;  // the whole set
+                } else {
+                    for (w = strtok(words, ","); w && n < 8; w = strtok(NULL, ",")) { snprintf(values[n], sizeof values[n], "%s", w); want[n++] = NULL; }
+                }
+            } else continue;
+            for (int v = 0; v < n; v++) {
+                char opt[48];
+                snprintf(opt, sizeof opt, "--%s", name);
+                const char *extra[] = { opt, values[v], NULL };
+                CmdLine cl = cmdline_with(cmds[c].base, extra);
+                int st, ok;
+                if (want[v] && strcmp(want[v], "?int") == 0) {  // refused as "not an integer", or taken
+                    ok = dies_with(child_cmdline, &cl, opt, "not an integer", err, sizeof err, &st) ||
+                         dies_with(child_cmdline, &cl, cmds[c].sink, NULL, err, sizeof err, &st);
+                    ok = ok && !strstr(err, "out of range");
+                } else if (want[v]) {
+                    ok = dies_with(child_cmdline, &cl, opt, want[v], err, sizeof err, &st);
+                    bad++;
+                } else {
+                    ok = dies_with(child_cmdline, &cl, cmds[c].sink, NULL, err, sizeof err, &st) && !strstr(err, "option");
+                    good++;
+                }
+                if (!ok) { wrong++; fprintf(stderr, "  r1 %s %s %s: %s\n", cmds[c].name, opt, values[v], err); }
+            }
+        }
+        int documented = 1;
+        for (int i = 0; i < (int)(sizeof with_overwrite / sizeof with_overwrite[0]); i++)
+            if (strcmp(with_overwrite[i], cmds[c].name) == 0) documented = help && strstr(help, "--overwrite") != NULL;
+        check(wrong == 0 && n_opts > 0 && documented, "r1 %s: %d options in --help; %d values outside the documented sets "
+              "refused with one line naming the option, %d bounds and words accepted; %d wrong%s", cmds[c].name, n_opts,
+              bad, good, wrong, documented ? "" : "; --overwrite missing from --help");
+        total_bad += bad; total_good += good; total_opts += n_opts;
+        free(help);
+    }
+    printf("      (%d options of 10 commands, %d bad values, %d good ones)\n", total_opts, total_bad, total_good);
+}
+
 static void test_options(void) {
     static char *cases[][4] = {
         { "--bogus", NULL }, { "--steps", NULL }, { "--steps", "1000", NULL }, { "--steps", "0", NULL },
@@ -1599,6 +1731,26 @@ static int log_diff(const char *dir_a, const char *dir_b, const char *skip, int 
     return diff;
 }
 
+// the rows of DIR/log.csv whose elapsed_s is smaller than the row before's (a clock restarted by --resume)
+static int clock_goes_back(const char *dir) {
+    char path[400], line[1024];
+    snprintf(path, sizeof path, "%s/log.csv", dir);
+    FILE *f = fopen(path, "r");
+    if (!f || !fgets(line, sizeof line, f)) { if (f) fclose(f); return -1; }
+    int col = 0, back = 0;
+    for (char *h = line; h < strstr(line, "elapsed_s"); h++) col += *h == ',';
+    double prev = 0.0;
+    while (fgets(line, sizeof line, f)) {
+        char *p = line;
+        for (int k = 0; k < col && p; k++) if ((p = strchr(p, ','))) p++;
+        double el = p ? atof(p) : 0.0;
+        back += el < prev;
+        prev = el;
+    }
+    fclose(f);
+    return back;
+}
+
 typedef struct { TrainOptions o; Data *d; int kill_at; } KilledTrain;
 static void child_train_killed(const void *arg) {
     const KilledTrain *k = arg;
@@ -1635,12 +1787,16 @@ static void resume_case(const char *name, TrainOptions t, Data *d) {
     int stale_tmp = access(tmp, F_OK) == 0;
     t.resume = 1;
     Model *b = train_quietly(&t, d);
-    int na, nb, diff = log_diff(straight, killed, "tokens_per_s,elapsed_s,load_avg_max,load_avg_min", &na, &nb);
+    int na, nb, diff = log_diff(straight, killed, "tokens_per_s,elapsed_s", &na, &nb), back = clock_goes_back(killed);
     check(st == -1 && step_left == 10 && stale_tmp && same_state(a, b) && diff == 0 && na == 16 && nb == 16,
           "%s: killed while saving step 15 (killed %d, checkpoint left at step %d, stale .tmp %d), resumed to 16: "
           "bit-identical to 16 steps straight %d (params, moments, router biases, step %d vs %d); log.csv equal but for "
-          "timings and load averages (first differing line %d, rows %d and %d, want 16)", name, st == -1, step_left,
+          "timings (first differing line %d, rows %d and %d, want 16)", name, st == -1, step_left,
           stale_tmp, same_state(a, b), b->step, a->step, diff, na, nb);
+    check(a->tokens_seen == b->tokens_seen && a->tokens_seen > 0 && back == 0 &&
+          memcmp(a->load_avg, b->load_avg, sizeof a->load_avg) == 0, "%s: after --resume the clock, the tokens and the "
+          "expert-load average go on: tokens seen %.0f (straight %.0f), load averages equal %d, elapsed_s goes back in %d "
+          "rows (want 0)", name, b->tokens_seen, a->tokens_seen, memcmp(a->load_avg, b->load_avg, sizeof a->load_avg) == 0, back);
     model_free(a); model_free(b);
 }
 
@@ -1682,7 +1838,10 @@ static void test_grpo_resume(const char *init) {
     int step_left = ckpt_step(killed);
     g.resume = 1;
     Model *b = grpo_quietly(&g);
-    int na, nb, diff = log_diff(straight, killed, "tokens_per_s,elapsed_s", &na, &nb);
+    int na, nb, diff = log_diff(straight, killed, "tokens_per_s,elapsed_s", &na, &nb), back = clock_goes_back(killed);
+    check(a->tokens_seen == b->tokens_seen && a->tokens_seen > 0 && back == 0, "grpo: after --resume the clock and the "
+          "tokens go on: tokens seen %.0f (straight %.0f), elapsed_s goes back in %d rows (want 0)", b->tokens_seen,
+          a->tokens_seen, back);
     check(st == -1 && step_left == 4 && same_state(a, b) && diff == 0 && na == 7 && nb == 7,
           "grpo: killed while saving step 5 (killed %d, checkpoint left at step %d), resumed to 6: bit-identical to 6 "
           "steps straight %d (params, moments, router biases, step %d vs %d); log.csv equal but for timings (first "
@@ -1690,26 +1849,43 @@ static void test_grpo_resume(const char *init) {
     model_free(a); model_free(b);
 }
 
-static void test_training(void) {
-    // the corpus: the first 200 documents of tiny_data/pretrain.txt that fit the context
-    FILE *in = fopen("tiny_data/pretrain.txt", "r");
-    char *corpus = mallocCheck(200 * 512), line[600];
-    int n = 0, o = 0, ids[600];
-    while (in && n < 200 && fgets(line, sizeof line, in)) {
+// the runs' data: the first n lines of tiny_data/NAME whose prompt and response (tab-separated, or the
+// whole line) fit context tokens, written to tmp_root/out; returns how many were found
+static int write_fitting_lines(const char *name, const char *out, int n, int context) {
+    char path[300], line[600];
+    snprintf(path, sizeof path, "tiny_data/%s", name);
+    FILE *in = fopen(path, "r");
+    char *text = mallocCheck((size_t)n * 600);
+    int found = 0, o = 0, ids[600];
+    while (in && found < n && fgets(line, sizeof line, in)) {
         line[strcspn(line, "\n")] = 0;
-        char bad;
-        int len = encode(line, ids, 600, &bad);
-        if (len > 0 && len <= RUN_CTX) { o += sprintf(corpus + o, "%s\n", line); n++; }
+        char *tab = strchr(line, '\t'), bad;
+        if (tab) *tab = 0;
+        int lp = encode(line, ids, 600, &bad), lr = tab ? encode(tab + 1, ids, 600, &bad) : 0;
+        if (tab) *tab = '\t';
+        if (lp > 0 && lr >= 0 && lp + lr <= context) { o += sprintf(text + o, "%s\n", line); found++; }
     }
     if (in) fclose(in);
-    const char *cpath = tmp_path("corpus.txt"), *init = tmp_path("init.bin");
-    write_whole(cpath, corpus, (size_t)o);
-    free(corpus);
+    write_whole(tmp_path(out), text, (size_t)o);
+    free(text);
+    return found;
+}
+
+// a fresh tiny model with a longer context, saved as tmp_root/name
+static const char *write_tiny_init(const char *name, int context, uint64_t seed) {
     Config cfg = find_preset("tiny")->cfg;
-    cfg.context = RUN_CTX;
-    Model *m0 = model_create(&cfg, "tiny", 7);
-    checkpoint_save(init, m0, 0, 0, 0);
-    model_free(m0);
+    cfg.context = context;
+    Model *m = model_create(&cfg, "tiny", seed);
+    const char *path = tmp_path(name);
+    checkpoint_save(path, m, 0, 0, 0);
+    model_free(m);
+    return path;
+}
+
+static void test_training(void) {
+    // the corpus: the first 200 documents of tiny_data/pretrain.txt that fit the context
+    int n = write_fitting_lines("pretrain.txt", "corpus.txt", 200, RUN_CTX);
+    const char *cpath = tmp_path("corpus.txt"), *init = write_tiny_init("init.bin", RUN_CTX, 7);
     Data d = load_corpus(cpath, RUN_CTX);
 
     // 10. the loss falls: 60 steps of 16 documents
@@ -1798,27 +1974,8 @@ static void test_training(void) {
     rt.lr = 1e-2f; rt.lr_min = 1e-3f; rt.balance_alpha = 0.01f;
     resume_case("pretrain", rt, &d);
     // SFT: the first 60 pairs of the cold start, from a tiny model with context 128 (the pairs are 111+ tokens)
-    const char *sinit = tmp_path("init128.bin");
-    cfg.context = 128;
-    m0 = model_create(&cfg, "tiny", 8);
-    checkpoint_save(sinit, m0, 0, 0, 0);
-    model_free(m0);
-    in = fopen("tiny_data/coldstart.txt", "r");
-    char *pairs = mallocCheck(60 * 600);
-    n = 0; o = 0;
-    while (in && n < 60 && fgets(line, sizeof line, in)) {
-        line[strcspn(line, "\n")] = 0;
-        char *tab = strchr(line, '\t'), bad;
-        if (!tab) continue;
-        *tab = 0;
-        int lp = encode(line, ids, 600, &bad), lr = encode(tab + 1, ids, 600, &bad);
-        *tab = '\t';
-        if (lp > 0 && lr > 0 && lp + lr <= 128) { o += sprintf(pairs + o, "%s\n", line); n++; }
-    }
-    if (in) fclose(in);
-    const char *spath = tmp_path("sft.txt");
-    write_whole(spath, pairs, (size_t)o);
-    free(pairs);
+    const char *sinit = write_tiny_init("init128.bin", 128, 8), *spath = tmp_path("sft.txt");
+    write_fitting_lines("coldstart.txt", "sft.txt", 60, 128);
     Data sd = load_sft(spath, 128);
     rt.data = spath; rt.init = sinit; rt.batch = 8;
     resume_case("sft", rt, &sd);
@@ -2063,6 +2220,7 @@ static const Section sections[] = {
     { .name = "data", .run = test_data_errors, .what = "data loading errors" },
     { .name = "options", .run = test_options, .what = "option parsing" },
     { .name = "commands", .run = test_command_options, .what = "every command's options" },
+    { .name = "option_sets", .run = test_option_sets, .what = "every option of every command against its --help" },
     { .name = "optimizer", .run = test_optimizer, .what = "AdamW, clipping, schedule" },
     { .name = "training", .run = test_training, .what = "pretraining, NaN stop, determinism, resume" },
     { .name = "grpo_loop", .run = test_grpo_loop, .what = "a toy GRPO loop" },
