@@ -1763,10 +1763,10 @@ static char **read_lines(const char *path, int *n_lines) {
     while (fgets(buf, sizeof buf, f)) {
         lineno++;
         size_t l = strlen(buf);
-        long pos = ftell(f);  // fgets consumed more than strlen if the line holds a NUL byte (pos < 0: a pipe)
-        if (pos >= 0 && pos - start != (long)l) die("%s:%d: NUL byte in the line (not a text file?)", path, lineno);
         if (lineno == 1 && strncmp(buf, "R1CK", 4) == 0)  // CKPT_MAGIC's bytes
             die("%s is an r1 checkpoint, not a data file", path);
+        long pos = ftell(f);  // fgets consumed more than strlen if the line holds a NUL byte (pos < 0: a pipe)
+        if (pos >= 0 && pos - start != (long)l) die("%s:%d: NUL byte in the line (not a text file?)", path, lineno);
         if (l == MAX_LINE && buf[l - 1] != '\n') {  // a full buffer: the line must end here
             int c = getc(f);
             if (c != '\n' && c != EOF) die("%s:%d: line too long (more than %d bytes)", path, lineno, MAX_LINE);

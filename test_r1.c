@@ -959,11 +959,12 @@ static void child_load_ckpt(const void *arg) { checkpoint_load((const char *)arg
 
 // saves a checkpoint under a file size limit: the kernel kills the process (SIGXFSZ) when the write
 // reaches the limit, in the middle of the temporary file
-typedef struct { const char *path; Model *m; rlim_t limit; } LimitedSave;
+typedef struct { const char *path; Model *m; rlim_t limit; int ignore_sigxfsz; } LimitedSave;
 static void child_save_limited(const void *arg) {
     const LimitedSave *a = arg;
     struct rlimit rl = { a->limit, a->limit };
     setrlimit(RLIMIT_FSIZE, &rl);
+    if (a->ignore_sigxfsz) signal(SIGXFSZ, SIG_IGN);  // the write then fails with EFBIG instead
     a->m->step = 99;
     checkpoint_save(a->path, a->m, 1, 2, 0);
 }
@@ -1026,9 +1027,37 @@ static void test_checkpoints(void) {
     m->step = 37;
     expect_die("checkpoint with a negative step", child_load_ckpt, bp, bp, "negative step");
     expect_die("missing checkpoint", child_load_ckpt, tmp_path("nonexistent.bin"), "nonexistent.bin", NULL);
+    expect_die("a folder given as a checkpoint", child_load_ckpt, tmp_root, tmp_root, "is a folder, not a checkpoint");
+    write_whole(bp, "e:12+34=<think></think><answer>046</answer><eos>\n", 49);
+    expect_die("a data file given as a checkpoint", child_load_ckpt, bp, bp, "is a text file");
+    // the trainer's counters round-trip; a version 1 checkpoint (without them) still loads
+    const char *path2 = tmp_path("ck2.bin");
+    m->tokens_seen = 123456.0;
+    for (int e = 0; e < MAX_EXPERTS; e++) m->load_avg[1][e] = 0.5f + e;
+    checkpoint_save(path2, m, 0, 0, 0);
+    l = checkpoint_load(path2, NULL, NULL);
+    check(l->tokens_seen == m->tokens_seen && memcmp(l->load_avg, m->load_avg, sizeof m->load_avg) == 0,
+          "checkpoint round trip of tokens seen (%.0f) and the expert-load average", l->tokens_seen);
+    model_free(l);
+    size_t v2_len = 0;
+    char *v2 = read_whole(path2, &v2_len), *v1 = mallocCheck(v2_len);
+    size_t head = sizeof(CkptHeader) + sizeof m->router_bias, extra = sizeof m->tokens_seen + sizeof m->load_avg;
+    memcpy(v1, v2, head);                                                  // header and router biases
+    memcpy(v1 + head, v2 + head + extra, v2_len - head - extra);           // parameters (and the stale checksum)
+    ((CkptHeader *)v1)->version = 1;
+    size_t v1_len = v2_len - extra;
+    uint64_t sum = fnv1a(0xcbf29ce484222325ull, v1, v1_len - sizeof sum);
+    memcpy(v1 + v1_len - sizeof sum, &sum, sizeof sum);
+    write_whole(bp, v1, v1_len);
+    l = checkpoint_load(bp, NULL, NULL);
+    check(memcmp(l->params_mem, m->params_mem, nb) == 0 && l->step == m->step && l->tokens_seen == 0,
+          "a version 1 checkpoint (%zu bytes, without tokens seen and load average) loads: same parameters and step, "
+          "tokens seen 0", v1_len);
+    model_free(l);
+    free(v1); free(v2);
     // a run killed in the middle of writing its next checkpoint: the previous one is intact and loads
     char err[4096];
-    LimitedSave ls = { path, m, (rlim_t)len / 2 };
+    LimitedSave ls = { path, m, (rlim_t)len / 2, 0 };
     int st = run_child(child_save_limited, &ls, err, sizeof err);
     size_t len_after = 0, len_tmp = 0;
     char *after = read_whole(path, &len_after), *partial = read_whole(tmp, &len_tmp);
@@ -1038,6 +1067,30 @@ static void test_checkpoints(void) {
           "checkpoint byte-identical (%zu bytes) and loads (step %d, expected 37)", len / 2, len, st == -1, len_tmp, len_after, l->step);
     model_free(l);
     free(after); free(partial);
+    // a save that meets a full disk (the temporary file is /dev/full) or a file size limit (SIGXFSZ ignored, so
+    // the write fails with EFBIG) stops with one line saying the previous checkpoint is unchanged; no .tmp left
+    const char *full_cases[] = { "full disk", "file size limit" }, *want[] = { "No space left on device", "File too large" };
+    for (int c = 0; c < 2; c++) {
+        remove(tmp);
+        if (c == 0 && symlink("/dev/full", tmp) != 0) check(0, "cannot make %s a link to /dev/full", tmp);
+        LimitedSave fs = { path, m, c == 0 ? RLIM_INFINITY : (rlim_t)len / 2, 1 };
+        char name[80];
+        snprintf(name, sizeof name, "a save meeting a %s", full_cases[c]);
+        expect_die(name, child_save_limited, &fs, want[c], "is unchanged (the last good checkpoint)");
+        after = read_whole(path, &len_after);
+        l = checkpoint_load(path, NULL, NULL);
+        check(after && len_after == len && memcmp(after, good, len) == 0 && l->step == 37 && access(tmp, F_OK) != 0,
+              "after the save that met a %s the previous checkpoint is byte-identical and loads (step %d), no .tmp left %d",
+              full_cases[c], l->step, access(tmp, F_OK) != 0);
+        model_free(l);
+        free(after);
+    }
+    const char *fresh = tmp_path("never_saved.bin");
+    char fresh_tmp[400];
+    snprintf(fresh_tmp, sizeof fresh_tmp, "%s.tmp", fresh);
+    if (symlink("/dev/full", fresh_tmp) != 0) check(0, "cannot make %s a link to /dev/full", fresh_tmp);
+    LimitedSave first = { fresh, m, RLIM_INFINITY, 1 };
+    expect_die("a first save meeting a full disk", child_save_limited, &first, "No space left on device", "was not written");
     free(good); free(bad);
     model_free(m);
 }
@@ -1341,6 +1394,14 @@ static void child_load(const void *arg) {
     data_free(&d);
 }
 
+// the same as an unprivileged user (nobody) when the tests run as root, who may read and write anything
+static void drop_root(void) {
+    if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) die("cannot become nobody");
+}
+static void child_load_unprivileged(const void *arg) { drop_root(); child_load(arg); }
+static void child_make_dirs(const void *arg) { make_dirs((const char *)arg); }
+static void child_make_dirs_unprivileged(const void *arg) { drop_root(); child_make_dirs(arg); }
+
 static void load_case(const char *name, const char *file, const char *content, int context, int kind,
                       const char *want1, const char *want2) {
     const char *path = tmp_path(file);
@@ -1373,6 +1434,47 @@ static void test_data_errors(void) {
               12, 2, ":1", "longer than the context");
     // a difficulty beyond int used to wrap (4294967298 loaded as 2)
     load_case("prompts: difficulty 4294967298", "p8.txt", "e:12+34=\t46\t4294967298\n", 64, 1, ":1", "difficulty");
+    // the whole language tag, not only its first letter
+    load_case("prompts: a tag without its colon", "p9.txt", "e:12+34=\t46\t2\ne12+34=\t46\t2\n", 64, 1, ":2", "language tag");
+    load_case("prompts: a word for a tag", "p10.txt", "ex12+34=\t46\t2\n", 64, 1, ":1", "language tag");
+    // the real cause: a folder, a checkpoint, a file of another kind, a permission
+    make_dirs(tmp_path("adir"));
+    load_case("a folder given as a data file", "adir", NULL, 64, 0, "", "is a folder, not a data file");
+    Model *tm = tiny_model(3);
+    checkpoint_save(tmp_path("ck_as_data.bin"), tm, 0, 0, 0);
+    model_free(tm);
+    load_case("a checkpoint given as a data file", "ck_as_data.bin", NULL, 64, 2, "", "is an r1 checkpoint, not a data file");
+    load_case("a prompt file given as a corpus", "k1.txt", "e:12+34=\t46\t2\n", 64, 0, ":1", "two tabs: a prompt line?");
+    load_case("an SFT file given as prompts", "k2.txt", "e:12+34=\t<think></think><answer>046</answer><eos>\n", 64, 1, ":1",
+              "one tab: an SFT line?");
+    load_case("a prompt file given as SFT data", "k3.txt", "e:12+34=\t46\t2\n", 64, 2, ":1", "two tabs: a prompt line?");
+    load_case("a corpus given as SFT data", "k4.txt", ok, 64, 2, ":1", "no tab: a corpus line?");
+    const char *locked = tmp_path("locked.txt");
+    write_whole(locked, ok, strlen(ok));
+    chmod(locked, 0);
+    LoadArg la = { locked, 64, 0 };
+    expect_die("a data file without read permission", child_load_unprivileged, &la, locked, "Permission denied");
+    expect_die("an output folder without write permission", child_make_dirs_unprivileged, tmp_path("locked_dir/run"),
+               "cannot create the folder", "Permission denied");
+    expect_die("an output folder that is a file", child_make_dirs, locked, locked, "is not a folder");
+    // a line of 4095 bytes is the longest: at the end of the file without a newline too; 4096 is too long
+    char *long_line = mallocCheck(4100);
+    memset(long_line, 'a', 4096);
+    long_line[4095] = '\n';
+    write_whole(tmp_path("l1.txt"), long_line, 4095);
+    write_whole(tmp_path("l2.txt"), long_line, 4096);
+    int n1 = 0, n2 = 0;
+    char **l1 = read_lines(tmp_path("l1.txt"), &n1), **l2 = read_lines(tmp_path("l2.txt"), &n2);
+    check(n1 == 1 && strlen(l1[0]) == 4095 && n2 == 1 && strlen(l2[0]) == 4095, "a 4095-byte line is read whole, at the end "
+          "of the file without a newline (%d line of %zu bytes) and with one (%d line of %zu bytes)", n1, strlen(l1[0]), n2,
+          strlen(l2[0]));
+    free(l1[0]); free(l1); free(l2[0]); free(l2);
+    memcpy(long_line + 4095, "a\nb\n", 4);
+    write_whole(tmp_path("l3.txt"), long_line, 4096);
+    load_case("a 4096-byte last line", "l3.txt", NULL, 64, 0, ":1", "line too long");
+    write_whole(tmp_path("l4.txt"), long_line, 4099);
+    load_case("a 4096-byte line with a newline", "l4.txt", NULL, 64, 0, ":1", "line too long");
+    free(long_line);
     // found by fuzzing (fuzz/fuzz_data.c, its input verbatim): a NUL byte in a line used to end the line
     // there silently, here cutting an SFT response short
     static const char nul_line[] = "e:72+43+21+61=\t<think>02+03+11+01=07 carry 0 07+04+02+06+00=19 check 05\0"
@@ -1985,6 +2087,99 @@ static void test_training(void) {
 }
 
 // ----------------------------------------------------------------------------
+// 12d. run folders: a folder that holds a checkpoint is refused by every training command unless it is told
+// --resume or --overwrite (and rejsample's output file unless --overwrite); --overwrite starts again,
+// --resume of a finished run leaves it as it is
+
+static int same_file(const char *a, const char *b) { // 1 if both files exist with the same bytes
+    size_t la = 0, lb = 0;
+    char *x = read_whole(a, &la), *y = read_whole(b, &lb);
+    int same = x && y && la == lb && memcmp(x, y, la) == 0;
+    free(x); free(y);
+    return same;
+}
+
+static void test_run_folders(void) {
+    char dir[300], pipe_dir[300], zero_dir[320], ck[400], log[400], file[300];
+    snprintf(dir, sizeof dir, "%s/finished", tmp_root);
+    snprintf(pipe_dir, sizeof pipe_dir, "%s/finished_pipeline", tmp_root);
+    snprintf(zero_dir, sizeof zero_dir, "%s/zero", pipe_dir);
+    snprintf(file, sizeof file, "%s/finished.txt", tmp_root);
+    make_dirs(dir); make_dirs(zero_dir);
+    // a finished run: its checkpoint, a copy of it, its log; the pipeline's R1-Zero stage; rejsample's file
+    Model *m = tiny_model(41);
+    m->step = 37;
+    snprintf(ck, sizeof ck, "%s/model.bin", dir);
+    checkpoint_save(ck, m, 1, 5, 0);
+    checkpoint_save(tmp_path("finished_copy.bin"), m, 1, 5, 0);
+    snprintf(log, sizeof log, "%s/log.csv", dir);
+    write_whole(log, "step,loss\n37,1.0\n", 17);
+    write_whole(tmp_path("finished_log_copy.csv"), "step,loss\n37,1.0\n", 17);
+    char zero_ck[400];
+    snprintf(zero_ck, sizeof zero_ck, "%s/model.bin", zero_dir);
+    checkpoint_save(zero_ck, m, 1, 5, 0);
+    write_whole(file, "e:12+34=\t<think></think><answer>046</answer><eos>\n", 50);
+    write_whole(tmp_path("finished_copy.txt"), "e:12+34=\t<think></think><answer>046</answer><eos>\n", 50);
+    model_free(m);
+    struct { void (*fn)(int, char **); const char *name, *out, *mode; } cmds[] = {
+        { cmd_pretrain, "pretrain", dir, NULL }, { cmd_sft, "sft", dir, NULL }, { cmd_zero, "zero", dir, NULL },
+        { cmd_grpo, "grpo", dir, NULL }, { cmd_distill, "distill", dir, "logit" }, { cmd_distill, "distill", dir, "sequence" },
+        { cmd_pipeline, "pipeline", pipe_dir, NULL },
+    };
+    for (int i = 0; i < (int)(sizeof cmds / sizeof cmds[0]); i++) {
+        CmdLine c = { cmds[i].fn, { "--out", cmds[i].out, cmds[i].mode ? "--mode" : NULL, cmds[i].mode } };
+        char name[120];
+        snprintf(name, sizeof name, "r1 %s%s%s over a finished run", cmds[i].name, cmds[i].mode ? " --mode " : "",
+                 cmds[i].mode ? cmds[i].mode : "");
+        expect_die(name, child_cmdline, &c, "--resume", "--overwrite");
+        const char *both[] = { "--resume", "--overwrite", NULL };
+        CmdLine b = cmdline_with(c, both);
+        snprintf(name, sizeof name, "r1 %s%s%s --resume --overwrite", cmds[i].name, cmds[i].mode ? " --mode " : "",
+                 cmds[i].mode ? cmds[i].mode : "");
+        expect_die(name, child_cmdline, &b, "give one", NULL);
+    }
+    CmdLine rj = { cmd_rejsample, { "--out", file } };
+    expect_die("r1 rejsample over an existing file", child_cmdline, &rj, file, "--overwrite");
+    check(same_file(ck, tmp_path("finished_copy.bin")) && same_file(log, tmp_path("finished_log_copy.csv")) &&
+          same_file(zero_ck, tmp_path("finished_copy.bin")) && same_file(file, tmp_path("finished_copy.txt")),
+          "after the refusals the finished run's checkpoint and log, the pipeline's stage and rejsample's file are byte-identical");
+
+    // --overwrite starts again: 3 steps of a tiny model replace the finished run (its 37 steps and its log);
+    // --resume of the finished run then leaves it byte for byte as it is
+    write_fitting_lines("pretrain.txt", "folders_corpus.txt", 64, RUN_CTX);
+    const char *init = write_tiny_init("folders_init.bin", RUN_CTX, 9);
+    CmdLine pre = { cmd_pretrain, { "--out", dir, "--init", init, "--data", tmp_path("folders_corpus.txt"), "--preset", "tiny",
+                                    "--steps", "3", "--batch", "4", "--overwrite" } };
+    char err[4096];
+    int st = run_child(child_cmdline, &pre, err, sizeof err), rows = 0;
+    log_mean(dir, "loss", 0, 100, &rows);
+    int step = ckpt_step(dir);
+    check(st == 0 && step == 3 && rows == 3, "r1 pretrain --overwrite over a finished run of 37 steps: exit %d, checkpoint at "
+          "step %d, log.csv rows %d (want 3 and 3)%s%s", st, step, rows, st ? ", stderr: " : "", st ? err : "");
+    size_t lb = 0, la = 0;
+    char *before = read_whole(ck, &lb), *log_before = read_whole(log, NULL);
+    pre.argv[12] = "--resume";
+    st = run_child(child_cmdline, &pre, err, sizeof err);
+    char *after = read_whole(ck, &la), *log_after = read_whole(log, NULL);
+    int unchanged = before && after && la == lb && memcmp(before, after, lb) == 0 && log_before && log_after &&
+                    strcmp(log_before, log_after) == 0;
+    check(st == 0 && unchanged, "r1 pretrain --resume of a finished run: exit %d, checkpoint and log.csv unchanged %d", st,
+          unchanged);
+    free(before); free(after); free(log_before); free(log_after);
+    // rejsample --overwrite replaces its file
+    const char *rj_over[] = { "--overwrite", "--model", init, "--data", "tiny_data/rl_test.txt", "--prompts", "2", "--k", "1",
+                              "--nonreasoning", "3", NULL };
+    CmdLine rjo = cmdline_with(rj, rj_over);
+    st = run_child(child_cmdline, &rjo, err, sizeof err);
+    char *replaced = read_whole(file, NULL);
+    int lines = 0;
+    for (char *p = replaced; p && *p; p++) lines += *p == '\n';
+    check(st == 0 && lines >= 3 && !same_file(file, tmp_path("finished_copy.txt")), "r1 rejsample --overwrite: exit %d, "
+          "the file replaced by %d lines (want >= 3 non-reasoning examples)", st, lines);
+    free(replaced);
+}
+
+// ----------------------------------------------------------------------------
 // 11. a toy GRPO loop whose reward rises: the tiny model, two prompts, 16 samples each (generate with
 // the KV cache, temperature 1), reward 1 if the response starts with a digit; grpo_advantages,
 // grpo_loss with mu = 2 updates per batch (the second with the ratio to pi_old), AdamW
@@ -2223,6 +2418,7 @@ static const Section sections[] = {
     { .name = "option_sets", .run = test_option_sets, .what = "every option of every command against its --help" },
     { .name = "optimizer", .run = test_optimizer, .what = "AdamW, clipping, schedule" },
     { .name = "training", .run = test_training, .what = "pretraining, NaN stop, determinism, resume" },
+    { .name = "run_folders", .run = test_run_folders, .what = "no run replaced without --resume or --overwrite" },
     { .name = "grpo_loop", .run = test_grpo_loop, .what = "a toy GRPO loop" },
     { .name = "stages", .run = test_stages, .what = "SFT, rejection sampling, distillation, pipeline" },
 };
