@@ -34,6 +34,7 @@ static int test_rename(const char *from, const char *to);
 #include <signal.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <sys/inotify.h>
 
 static int kill_at_rename = 0;  // 0: never; n > 0: the process kills itself (SIGKILL) at its n-th rename
 static int test_rename(const char *from, const char *to) {
@@ -2180,6 +2181,210 @@ static void test_run_folders(void) {
 }
 
 // ----------------------------------------------------------------------------
+// 14. faults at any moment: a pretraining run, an R1-Zero run and an SFT run are started again and again
+// with --resume and killed each time (SIGKILL, sent by this process) at a moment drawn from a seed, aimed
+// at a step, at a held-out evaluation or at the save of a checkpoint. Where each kill landed is read from
+// what the run left: an inotify watch on its folder (a .tmp opened and not yet renamed: a save) and its
+// progress lines (the last one announcing an evaluation step: an evaluation). After the last kill the
+// run is resumed to its end: its checkpoint must equal, byte for byte, that of the same run never killed,
+// and its log.csv must equal that run's (all but the timing columns): no step missing, none twice.
+
+#define KILL_SEED 20240601
+enum { AT_STEP, AT_SAVE, AT_EVAL };
+
+typedef struct {
+    pid_t pid;
+    int ino;                   // inotify descriptor watching the run folder
+    const char *transcript;    // the child's stdout and stderr
+    double started, ended;
+    int tmp_opens, in_save;    // saves begun; 1 while a .tmp is open and not yet renamed
+    int saves_done;
+    double save_began, save_seconds;
+    int last_step;             // S of the last progress line "step S/N" (-1: none yet)
+    double progress_at[1024], eval_at[1024];  // when "step S/N" and "step S eval" were first seen
+    char last_line[300];
+    int status, exited;
+} Watch;
+
+static void watch_start(Watch *w, const CmdLine *c, const char *dir, const char *transcript) {
+    memset(w, 0, sizeof *w);
+    w->transcript = transcript;
+    w->last_step = -1;
+    make_dirs(dir);
+    w->ino = inotify_init1(IN_NONBLOCK);
+    inotify_add_watch(w->ino, dir, IN_OPEN | IN_MOVED_FROM);
+    fflush(stdout); fflush(stderr);
+    w->started = now_seconds();
+    w->pid = fork();
+    if (w->pid == 0) {
+        int fd = open(transcript, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); close(fd); }
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        child_cmdline(c);
+        fflush(stdout);
+        exit(0);
+    }
+}
+
+// takes in what happened since the last call: the folder's events, the transcript's lines, the child's end
+static void watch_poll(Watch *w) {
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    ssize_t n;
+    while ((n = read(w->ino, buf, sizeof buf)) > 0) {
+        for (char *p = buf; p < buf + n;) {
+            struct inotify_event *e = (struct inotify_event *)p;
+            size_t l = e->len ? strlen(e->name) : 0;
+            if (l > 4 && strcmp(e->name + l - 4, ".tmp") == 0) {
+                if (e->mask & IN_OPEN) { w->in_save = 1; w->tmp_opens++; w->save_began = now_seconds(); }
+                if (e->mask & IN_MOVED_FROM) { w->in_save = 0; w->saves_done++; w->save_seconds += now_seconds() - w->save_began; }
+            }
+            p += sizeof *e + e->len;
+        }
+    }
+    char *t = read_whole(w->transcript, NULL);
+    for (char *line = t; line && *line;) {
+        char *end = line + strcspn(line, "\n");
+        int S, N;
+        if (sscanf(line, "step %d/%d", &S, &N) == 2 && S >= 0 && S < 1024) {
+            if (!w->progress_at[S]) w->progress_at[S] = now_seconds();
+            w->last_step = S;
+        } else if (sscanf(line, "step %d eval", &S) == 1 && S >= 0 && S < 1024 && !w->eval_at[S]) {
+            w->eval_at[S] = now_seconds();
+        }
+        if (end > line) snprintf(w->last_line, sizeof w->last_line, "%.*s", (int)(end - line), line);
+        line = *end ? end + 1 : end;
+    }
+    free(t);
+    if (!w->exited && now_seconds() - w->started > 300) kill(w->pid, SIGKILL);  // a hung run fails the test, not hangs it
+    if (!w->exited && waitpid(w->pid, &w->status, WNOHANG) == w->pid) { w->exited = 1; w->ended = now_seconds(); }
+}
+
+// polls for `seconds`, or until the child ends
+static void watch_wait(Watch *w, double seconds) {
+    double until = now_seconds() + seconds;
+    do { watch_poll(w); if (!w->exited) usleep(100); } while (!w->exited && now_seconds() < until);
+}
+
+static void watch_end(Watch *w) {
+    while (!w->exited) watch_wait(w, 1.0);
+    close(w->ino);
+}
+
+static int is_eval_step(int S, int steps, int eval_every) { return eval_every > 0 && (S % eval_every == 0 || S == steps); }
+
+// one run: never killed, then killed kills times at the moments aim[] asks for (a step, a save, an
+// evaluation), each launch resuming the last; landed[AT_*] counts where the kills landed
+static void kill_case(const char *name, CmdLine run, int steps, int eval_every, const int *aim, int kills, Rng *rng,
+                      int *landed_total) {
+    char straight[300], killed[300], transcript[320], err[4096];
+    snprintf(straight, sizeof straight, "%s/kill_%s_straight", tmp_root, name);
+    snprintf(killed, sizeof killed, "%s/kill_%s", tmp_root, name);
+    snprintf(transcript, sizeof transcript, "%s/kill_%s.out", tmp_root, name);
+    const char *to_straight[] = { "--out", straight, "--resume", NULL }, *to_killed[] = { "--out", killed, "--resume", NULL };
+    CmdLine a = cmdline_with(run, to_straight), b = cmdline_with(run, to_killed);
+    // the run never killed: its time per step, per save and per evaluation, for aiming
+    Watch w;
+    watch_start(&w, &a, straight, transcript);
+    watch_end(&w);
+    double step_s = (w.ended - w.started) / steps, save_s = w.saves_done ? w.save_seconds / w.saves_done : 0, eval_s = 0;
+    int n_eval = 0;
+    for (int S = 1; S <= steps && S < 1024; S++)
+        if (is_eval_step(S, steps, eval_every) && w.eval_at[S] > w.progress_at[S] && w.progress_at[S] > 0) {
+            eval_s += w.eval_at[S] - w.progress_at[S]; n_eval++;
+        }
+    eval_s = n_eval ? eval_s / n_eval : 0;
+    int straight_ok = WIFEXITED(w.status) && WEXITSTATUS(w.status) == 0;
+    // the killed launches
+    int landed[3] = {0}, done = 0, went_back = 0, unreadable = 0, finished_early = 0, last_step = -1;
+    for (int k = 0; k < kills && !finished_early; k++) {
+        watch_start(&w, &b, killed, transcript);
+        double delay = 0;
+        if (aim[k] == AT_SAVE) {
+            int nth = 1 + rng_int(rng, 2);
+            while (!w.exited && w.tmp_opens < nth) watch_wait(&w, 0.0);
+            delay = rng_f32(rng) * 0.8 * save_s;
+        } else if (aim[k] == AT_EVAL) {
+            while (!w.exited && !(w.last_step >= 0 && is_eval_step(w.last_step, steps, eval_every))) watch_wait(&w, 0.0);
+            delay = save_s + (0.1 + 0.7 * rng_f32(rng)) * fmax(eval_s - save_s, 0.0);
+        } else {
+            while (!w.exited && w.last_step < 0) watch_wait(&w, 0.0);
+            delay = rng_f32(rng) * 1.5 * step_s;
+        }
+        if (!w.exited) watch_wait(&w, delay);
+        if (!w.exited) kill(w.pid, SIGKILL);
+        watch_end(&w);
+        if (!WIFSIGNALED(w.status) || WTERMSIG(w.status) != SIGKILL) { finished_early = 1; break; }
+        done++;
+        int at = w.in_save ? AT_SAVE : w.last_step >= 0 && is_eval_step(w.last_step, steps, eval_every) &&
+                                       !strstr(w.last_line, "eval") && strncmp(w.last_line, "step", 4) == 0 ? AT_EVAL : AT_STEP;
+        landed[at]++;
+        int step = ckpt_step(killed);
+        char ck[400];
+        snprintf(ck, sizeof ck, "%s/model.bin", killed);
+        if (step < 0 && access(ck, F_OK) == 0) unreadable++;
+        if (step < last_step) went_back++;
+        last_step = step;
+    }
+    // resumed to its end
+    watch_start(&w, &b, killed, transcript);
+    watch_end(&w);
+    int final_ok = WIFEXITED(w.status) && WEXITSTATUS(w.status) == 0;
+    if (!final_ok) { char *t = read_whole(transcript, NULL); snprintf(err, sizeof err, "%s", t ? t : ""); free(t); }
+    char ca[400], cb[400];
+    snprintf(ca, sizeof ca, "%s/model.bin", straight);
+    snprintf(cb, sizeof cb, "%s/model.bin", killed);
+    int na, nb, diff = log_diff(straight, killed, "tokens_per_s,elapsed_s", &na, &nb);
+    int rows = steps + (eval_every > 0);  // RL: a row per step from 0, and the final evaluation's
+    check(straight_ok && final_ok && done == kills && same_file(ca, cb) && diff == 0 && na == rows && nb == rows &&
+          !went_back && !unreadable, "%s: %d kills (SIGKILL, seed %d) landed during a step %d, a save %d, an evaluation %d; "
+          "every checkpoint left loads %d and never goes back %d; resumed to step %d: checkpoint byte-identical to the run "
+          "never killed %d, log.csv equal but for timings %d (rows %d and %d, want %d)%s%s", name, done, KILL_SEED,
+          landed[AT_STEP], landed[AT_SAVE], landed[AT_EVAL], !unreadable, !went_back, steps, same_file(ca, cb), diff == 0,
+          na, nb, rows, final_ok ? "" : "; the last run failed: ", final_ok ? "" : err);
+    printf("      (%s: %.1f ms per step, %.1f ms per save, %.1f ms per evaluation in the run never killed)\n", name,
+           1e3 * step_s, 1e3 * save_s, 1e3 * eval_s);
+    for (int i = 0; i < 3; i++) landed_total[i] += landed[i];
+}
+
+// a seeded shuffle of n_step, n_save and n_eval aims
+static int kill_aims(int *aim, int n_step, int n_save, int n_eval, Rng *rng) {
+    int n = 0;
+    for (int i = 0; i < n_step; i++) aim[n++] = AT_STEP;
+    for (int i = 0; i < n_save; i++) aim[n++] = AT_SAVE;
+    for (int i = 0; i < n_eval; i++) aim[n++] = AT_EVAL;
+    for (int i = n - 1; i > 0; i--) { int j = rng_int(rng, i + 1), t = aim[i]; aim[i] = aim[j]; aim[j] = t; }
+    return n;
+}
+
+static void test_kills(void) {
+    Rng rng = rng_seed(KILL_SEED);
+    write_fitting_lines("pretrain.txt", "kill_corpus.txt", 200, RUN_CTX);
+    write_fitting_lines("coldstart.txt", "kill_sft.txt", 60, 128);
+    const char *init = write_tiny_init("kill_init.bin", RUN_CTX, 7), *sinit = write_tiny_init("kill_init128.bin", 128, 8);
+    int aim[32], landed[3] = {0}, n;
+    double t0 = now_seconds();
+    CmdLine pre = { cmd_pretrain, { "--preset", "tiny", "--init", init, "--data", tmp_path("kill_corpus.txt"), "--steps", "40",
+                                    "--batch", "16", "--warmup", "3", "--lr", "1e-2", "--lr-min", "1e-3", "--balance-alpha",
+                                    "0.01", "--seed", "3", "--save-every", "2", "--log-every", "1" } };
+    n = kill_aims(aim, 4, 4, 0, &rng);
+    kill_case("pretrain", pre, 40, 0, aim, n, &rng, landed);
+    CmdLine zero = { cmd_zero, { "--init", init, "--steps", "15", "--prompts-per-step", "2", "--num-generations", "4",
+                                 "--num-iterations", "2", "--beta", "0.04", "--ref-reset", "4", "--eval-every", "3",
+                                 "--eval-prompts", "8", "--eval-k", "4", "--seed", "5", "--lr", "1e-3" } };
+    n = kill_aims(aim, 3, 3, 3, &rng);
+    kill_case("zero", zero, 15, 3, aim, n, &rng, landed);
+    CmdLine sft = { cmd_sft, { "--init", sinit, "--data", tmp_path("kill_sft.txt"), "--steps", "30", "--batch", "8",
+                               "--warmup", "3", "--lr", "1e-2", "--lr-min", "1e-3", "--seed", "3", "--save-every", "2",
+                               "--log-every", "1" } };
+    n = kill_aims(aim, 3, 3, 0, &rng);
+    kill_case("sft", sft, 30, 0, aim, n, &rng, landed);
+    int total = landed[0] + landed[1] + landed[2];
+    check(total >= 20 && landed[AT_STEP] > 0 && landed[AT_SAVE] > 0 && landed[AT_EVAL] > 0, "%d kills survived in all "
+          "(%.1f s): %d during a step, %d during a save, %d during an evaluation (want >= 20, each > 0)", total,
+          now_seconds() - t0, landed[AT_STEP], landed[AT_SAVE], landed[AT_EVAL]);
+}
+
+// ----------------------------------------------------------------------------
 // 11. a toy GRPO loop whose reward rises: the tiny model, two prompts, 16 samples each (generate with
 // the KV cache, temperature 1), reward 1 if the response starts with a digit; grpo_advantages,
 // grpo_loss with mu = 2 updates per batch (the second with the ratio to pi_old), AdamW
@@ -2418,6 +2623,7 @@ static const Section sections[] = {
     { .name = "option_sets", .run = test_option_sets, .what = "every option of every command against its --help" },
     { .name = "optimizer", .run = test_optimizer, .what = "AdamW, clipping, schedule" },
     { .name = "training", .run = test_training, .what = "pretraining, NaN stop, determinism, resume" },
+    { .name = "kills", .run = test_kills, .what = "runs killed at any moment, resumed, equal to runs never killed" },
     { .name = "run_folders", .run = test_run_folders, .what = "no run replaced without --resume or --overwrite" },
     { .name = "grpo_loop", .run = test_grpo_loop, .what = "a toy GRPO loop" },
     { .name = "stages", .run = test_stages, .what = "SFT, rejection sampling, distillation, pipeline" },
