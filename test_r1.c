@@ -2478,11 +2478,11 @@ static double distill_ref(const float *zs, const float *zt, const int *targets, 
     return loss;
 }
 
-typedef struct { const char *dir; } PipelineArg;
+typedef struct { const char *dir, *flag; } PipelineArg;
 static void child_pipeline(const void *arg) {
     const PipelineArg *a = arg;
-    char *argv[] = { "--out", (char *)a->dir, "--scale", "1", "--eval-prompts", "6", "--eval-k", "2" };
-    cmd_pipeline(8, argv);
+    char *argv[] = { "--out", (char *)a->dir, "--scale", "1", "--eval-prompts", "6", "--eval-k", "2", (char *)a->flag };
+    cmd_pipeline(a->flag ? 9 : 8, argv);
 }
 
 static void test_stages(void) {
@@ -2571,7 +2571,7 @@ static void test_stages(void) {
     // a tiny pipeline end to end (1% of every stage's steps), in a child so that a failure is reported
     char dir[300], err[4096], path[400];
     snprintf(dir, sizeof dir, "%s/pipeline", tmp_root);
-    PipelineArg pa = { dir };
+    PipelineArg pa = { dir, NULL };
     double t0 = now_seconds();
     int st = run_child(child_pipeline, &pa, err, sizeof err);  // one thread: OpenMP's threads do not survive fork()
     const char *stages[] = { "base", "zero", "coldstart", "reasoning_rl", "r1_sft", "r1", "student_base", "student_rl",
@@ -2595,6 +2595,30 @@ static void test_stages(void) {
     check(st == 0 && models == 10 && rows == 8 && good == 7, "tiny pipeline (--scale 1, %.0f s): exit status %d, %d of 10 stage "
           "checkpoints, results table with %d lines of which %d well-formed model rows (want 8 and 7)%s%s",
           now_seconds() - t0, st, models, rows, good, st ? ", stderr: " : "", st ? err : "");
+    // a second call is refused; with --resume it keeps every finished stage as it is and writes the same table
+    expect_die("a second r1 pipeline in the same folder", child_pipeline, &pa, "--resume", "--overwrite");
+    char *before[10];
+    size_t before_len[10];
+    for (int i = 0; i < 10; i++) {
+        snprintf(path, sizeof path, "%s/%s/model.bin", dir, stages[i]);
+        before[i] = read_whole(path, &before_len[i]);
+    }
+    pa.flag = "--resume";
+    st = run_child(child_pipeline, &pa, err, sizeof err);
+    int kept = 0;
+    for (int i = 0; i < 10; i++) {
+        size_t len = 0;
+        snprintf(path, sizeof path, "%s/%s/model.bin", dir, stages[i]);
+        char *after = read_whole(path, &len);
+        kept += before[i] && after && len == before_len[i] && memcmp(before[i], after, len) == 0;
+        free(before[i]); free(after);
+    }
+    snprintf(path, sizeof path, "%s/results.txt", dir);
+    char *again = read_whole(path, NULL);
+    check(st == 0 && kept == 10 && table && again && strcmp(table, again) == 0, "r1 pipeline --resume of the finished "
+          "pipeline: exit status %d, %d of 10 stage checkpoints byte-identical, the same results table %d%s%s", st, kept,
+          table && again && strcmp(table, again) == 0, st ? ", stderr: " : "", st ? err : "");
+    free(again);
     free(table);
 }
 // ----------------------------------------------------------------------------
