@@ -2220,6 +2220,7 @@ static void watch_start(Watch *w, const CmdLine *c, const char *dir, const char 
         int fd = open(transcript, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); close(fd); }
         setvbuf(stdout, NULL, _IOLBF, 0);
+        if (setpriority(PRIO_PROCESS, 0, 10) != 0) perror("setpriority");  // the watcher wakes up first
         child_cmdline(c);
         fflush(stdout);
         exit(0);
