@@ -1812,7 +1812,8 @@ static Data load_corpus(const char *path, int context) {
     d.ids = mallocCheck(d.n * sizeof(int *));
     d.prompt_len = mallocCheck(d.n * sizeof(int));
     for (int i = 0; i < d.n; i++) {
-        if (strchr(lines[i], '\t')) die("%s:%d: a corpus line is one document, without tabs (%s)", path, i + 1, line_kind(lines[i]));
+        if (strchr(lines[i], '\t'))
+            die("%s:%d: a corpus line is one document, without tabs (%s)", path, i + 1, line_kind(lines[i]));
         d.ids[i] = tokenize_line(lines[i], path, i + 1, context, &d.len[i]);
         if (d.len[i] < 2) die("%s:%d: a document needs at least two tokens", path, i + 1);
         d.prompt_len[i] = 1;
@@ -1859,7 +1860,8 @@ static Data load_sft(const char *path, int context) {
     d.prompt_len = mallocCheck(d.n * sizeof(int));
     for (int i = 0; i < d.n; i++) {
         char *tab = strchr(lines[i], '\t');
-        if (!tab || strchr(tab + 1, '\t')) die("%s:%d: expected prompt<TAB>response (%s)", path, i + 1, line_kind(lines[i]));
+        if (!tab || strchr(tab + 1, '\t'))
+            die("%s:%d: expected prompt<TAB>response (%s)", path, i + 1, line_kind(lines[i]));
         *tab = 0;
         d.response[i] = tab + 1;
         int lp, lr;
@@ -2113,9 +2115,10 @@ static void options_parse(const char *cmd, const char *what, Option *o, int n, i
             for (const char *w = v;; w++) {
                 size_t len = strcspn(w, ",");
                 int k = word_index(w, len, o[i].help);
+                const char *set = strchr(o[i].help, '{');
                 if (k < 0 || (o[i].type == 'w' && w[len]))
-                    die("%s: option --%s: '%.*s' is not one of %.*s", cmd, o[i].name, (int)(o[i].type == 'w' ? strlen(w) : len),
-                        w, (int)strcspn(strchr(o[i].help, '{'), "}") + 1, strchr(o[i].help, '{'));
+                    die("%s: option --%s: '%.*s' is not one of %.*s", cmd, o[i].name,
+                        (int)(o[i].type == 'w' ? strlen(w) : len), w, (int)strcspn(set, "}") + 1, set);
                 if (seen & (1 << k)) die("%s: option --%s: '%.*s' given twice", cmd, o[i].name, (int)len, w);
                 seen |= 1 << k;
                 w += len;
@@ -2338,7 +2341,8 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
             stop_run(ckpt, "%s: loss is %g at step %d", what, loss, m->step);
         model_backward(m);
         float norm = grad_clip(m, o->clip);
-        if (!isfinite(norm)) stop_run(ckpt, "%s: gradient of %s is not finite at step %d", what, nonfinite_grad_tensor(m), m->step);
+        if (!isfinite(norm))
+            stop_run(ckpt, "%s: gradient of %s is not finite at step %d", what, nonfinite_grad_tensor(m), m->step);
         float lr = lr_schedule(m->step, o->steps, o->warmup, o->lr, o->lr_min);
         memcpy(load, m->expert_load, sizeof load);
         adamw_update(m, lr, 0.9f, 0.95f, 1e-8f, o->weight_decay, m->step + 1);
@@ -2586,7 +2590,8 @@ static Model *grpo_train(const GrpoOptions *o) {
             if (!isfinite(loss)) stop_run(ckpt, "grpo: loss is %g at step %d", loss, step);
             model_backward(m);
             float norm = grad_clip(m, o->clip);
-            if (!isfinite(norm)) stop_run(ckpt, "grpo: gradient of %s is not finite at step %d", nonfinite_grad_tensor(m), step);
+            if (!isfinite(norm))
+                stop_run(ckpt, "grpo: gradient of %s is not finite at step %d", nonfinite_grad_tensor(m), step);
             adamw_update(m, o->lr, 0.9f, 0.99f, 1e-8f, 0.0f, step * o->num_iterations + it + 1);
             router_bias_update(m, o->bias_gamma);
         }
@@ -2770,7 +2775,6 @@ static Model *distill_logits(const TrainOptions *o, Model *teacher, const Data *
     free(inputs); free(targets); free(w); free(bt.pool);
     return student;
 }
-
 
 // ----------------------------------------------------------------------------
 // 10. the commands

@@ -9,10 +9,12 @@ or from an independent re-derivation in this file, never from r1.c's own output.
 
 Sections: 1 gradient checks of every layer and of the whole model, 2 tokenizer, 3 generator,
 4 KV cache and generation, 5 checkpoints (and a save killed halfway), 6 rewards, 7 GRPO loss,
-8 data loading errors, 9 option parsing errors (and every command's table), the optimizer pieces,
-10 a short pretraining run (and a NaN stop), 11 a toy GRPO loop, 12 determinism and resume (also
-of pretrain, sft and grpo runs killed while saving a checkpoint), 13 the R1 stages (SFT, rejection
-sampling, distillation, a tiny pipeline). Failed table rows are detailed on stderr.
+8 data loading errors (and messages that name the cause), 9 option parsing errors (every command's
+table, every option against its --help), the optimizer pieces, 10 a short pretraining run (and a NaN
+stop), 11 a toy GRPO loop, 12 determinism and resume (also of pretrain, sft and grpo runs killed while
+saving a checkpoint), run folders never replaced without --resume or --overwrite, 13 the R1 stages
+(SFT, rejection sampling, distillation, a tiny pipeline), 14 runs killed at any moment and resumed.
+Failed table rows are detailed on stderr.
 Runs in about a minute on one thread (the tiny models are too small for threads to pay).
 ./test_r1 NAME... runs only the named sections (./test_r1 --list, or any unknown name, lists them).
 */
@@ -1634,7 +1636,10 @@ static void test_option_sets(void) {
                     snprintf(values[n], sizeof values[n], "%s,", first); want[n++] = "is not one of";
                     snprintf(values[n], sizeof values[n], "%s", words); want[n++] = NULL;  // the whole set
                 } else {
-                    for (w = strtok(words, ","); w && n < 8; w = strtok(NULL, ",")) { snprintf(values[n], sizeof values[n], "%s", w); want[n++] = NULL; }
+                    for (w = strtok(words, ","); w && n < 8; w = strtok(NULL, ",")) {
+                        snprintf(values[n], sizeof values[n], "%s", w);
+                        want[n++] = NULL;
+                    }
                 }
             } else continue;
             for (int v = 0; v < n; v++) {
