@@ -476,23 +476,26 @@ static int kernels_reentrant(void) {
     return 1;
 }
 
-// ---- matmul: the one hot loop. OpenBLAS when built with it, a blocked loop otherwise.
+// ---- matmul: the one hot loop. The loops below say what is computed, and run as written when
+// matmul_path is MATMUL_PLAIN; by default the same products go to the fast code after them:
+// OpenBLAS when built with it, r1's own packed kernel (gemm) otherwise.
+
+enum { MATMUL_PLAIN, MATMUL_PACKED, MATMUL_BLAS };
+#ifdef USE_BLAS
+static int matmul_path = MATMUL_BLAS;
+#else
+static int matmul_path = MATMUL_PACKED;
+#endif
+static void matmul_fast_forward(float *out, const float *inp, const float *weight, int N, int C, int OC);
+static void matmul_fast_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+                                 const float *weight, int N, int C, int OC);
 
 // out[N,OC] = inp[N,C] @ weight[OC,C]^T
 static void matmul_forward(float *out, const float *inp, const float *weight, int N, int C, int OC) {
 #ifdef R1_CUDA
     if (cuda_enabled) { cuda_matmul_forward(out, inp, weight, N, C, OC); return; }
 #endif
-#ifdef USE_BLAS
-    // one thread pool (OpenMP): each thread runs a single-threaded sgemm on its block of rows
-    int nt = n_threads();
-    #pragma omp parallel for schedule(static)
-    for (int t = 0; t < nt; t++) {
-        int n0 = (int)((long)N * t / nt), n1 = (int)((long)N * (t + 1) / nt);
-        if (n1 > n0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n1 - n0, OC, C, 1.0f, inp + (size_t)n0 * C, C,
-                                 weight, C, 0.0f, out + (size_t)n0 * OC, OC);
-    }
-#else
+    if (matmul_path != MATMUL_PLAIN) { matmul_fast_forward(out, inp, weight, N, C, OC); return; }
     // 4 rows at a time share each weight row
     #pragma omp parallel for schedule(static)
     for (int n0 = 0; n0 < N; n0 += 4) {
@@ -510,7 +513,6 @@ static void matmul_forward(float *out, const float *inp, const float *weight, in
             for (int r = 0; r < nb; r++) out[(size_t)(n0 + r) * OC + o] = acc[r];
         }
     }
-#endif
 }
 
 // dinp[N,C] += dout[N,OC] @ weight[OC,C];  dweight[OC,C] += dout^T @ inp  (either may be NULL)
@@ -519,20 +521,7 @@ static void matmul_backward(float *dinp, float *dweight, const float *dout, cons
 #ifdef R1_CUDA
     if (cuda_enabled) { cuda_matmul_backward(dinp, dweight, dout, inp, weight, N, C, OC); return; }
 #endif
-#ifdef USE_BLAS
-    int nt = n_threads();
-    #pragma omp parallel for schedule(static)
-    for (int t = 0; t < nt; t++) {
-        int n0 = (int)((long)N * t / nt), n1 = (int)((long)N * (t + 1) / nt);   // dinp: blocks of rows
-        int o0 = (int)((long)OC * t / nt), o1 = (int)((long)OC * (t + 1) / nt); // dweight: blocks of outputs
-        if (dinp && n1 > n0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n1 - n0, C, OC, 1.0f, dout + (size_t)n0 * OC, OC,
-                        weight, C, 1.0f, dinp + (size_t)n0 * C, C);
-        if (dweight && o1 > o0)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, C, N, 1.0f, dout + o0, OC, inp, C, 1.0f,
-                        dweight + (size_t)o0 * C, C);
-    }
-#else
+    if (matmul_path != MATMUL_PLAIN) { matmul_fast_backward(dinp, dweight, dout, inp, weight, N, C, OC); return; }
     if (dinp) {
         #pragma omp parallel for schedule(static)
         for (int n = 0; n < N; n++) {
@@ -558,7 +547,177 @@ static void matmul_backward(float *dinp, float *dweight, const float *dout, cons
             }
         }
     }
+}
+
+// ---- machinery: the fast matmul. gemm() computes c[M,N] = (or +=) a[M,K] b[K,N], a and b given by
+// their strides, in the way of BLAS libraries (Goto and van de Geijn, "Anatomy of high-performance
+// matrix multiplication", 2008): b is copied ("packed") in blocks of GEMM_KC x GEMM_NC, a in blocks
+// of GEMM_MC x GEMM_KC, each laid out in the order the micro-kernel reads it, and the micro-kernel
+// keeps a GEMM_MR x GEMM_NR tile of c in vector registers (GCC vector extensions, no intrinsics)
+// while it runs along k. The blocks are sized for the caches: a micro-panel of b in L1, a block of a
+// in L2. Each c element is one sum over k in order within a GEMM_KC block, the blocks added in order:
+// a fixed order whatever the thread count, but not the plain loops' order (low bits differ).
+#if defined(__AVX512F__)
+#define GEMM_VEC 16  // floats per vector register
+#define GEMM_MR 8
+#elif defined(__AVX__)
+#define GEMM_VEC 8
+#define GEMM_MR 6
+#else
+#define GEMM_VEC 4
+#define GEMM_MR 6
 #endif
+#define GEMM_NR (2 * GEMM_VEC)
+#define GEMM_KC 256
+#define GEMM_MC 128  // a multiple of GEMM_MR... rounded down in gemm_rows
+#define GEMM_NC 1024
+typedef float VecF __attribute__((vector_size(GEMM_VEC * sizeof(float))));
+
+// fused multiply-adds in the micro-kernel: GCC contracts a * b + c only when asked (-std=c11 turns
+// it off); the other functions keep the file's default
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT ON
+#elif defined(__GNUC__)
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=fast")
+#endif
+
+// c[mr,nr] = (or +=) ap[kc, GEMM_MR]^T bp[kc, GEMM_NR], the packed panels; mr, nr at most the tile's size
+static void gemm_kernel(int kc, const float *restrict ap, const float *restrict bp, float *c, long ldc,
+                        int mr, int nr, int add) {
+    VecF acc[GEMM_MR][2];
+    for (int i = 0; i < GEMM_MR; i++) acc[i][0] = acc[i][1] = (VecF){0};
+    for (int k = 0; k < kc; k++, ap += GEMM_MR, bp += GEMM_NR) {
+        VecF b0 = *(const VecF *)bp, b1 = *(const VecF *)(bp + GEMM_VEC);
+        #pragma GCC unroll 16
+        for (int i = 0; i < GEMM_MR; i++) { acc[i][0] += ap[i] * b0; acc[i][1] += ap[i] * b1; }
+    }
+    if (mr == GEMM_MR && nr == GEMM_NR) {
+        for (int i = 0; i < GEMM_MR; i++)
+            for (int h = 0; h < 2; h++) {
+                float *p = c + i * ldc + h * GEMM_VEC;
+                VecF v = acc[i][h];
+                if (add) { VecF old; memcpy(&old, p, sizeof old); v += old; }
+                memcpy(p, &v, sizeof v);
+            }
+        return;
+    }
+    float tile[GEMM_MR][GEMM_NR];
+    memcpy(tile, acc, sizeof tile);
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) c[i * ldc + j] = add ? c[i * ldc + j] + tile[i][j] : tile[i][j];
+}
+
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC pop_options
+#endif
+
+// x[n,kc] (strides rs along n, cs along k) -> panels of w rows, each k-major [kc][w], zero-padded;
+// the loops run along whichever of n or k is contiguous in memory
+static void gemm_pack(float *dst, const float *x, long rs, long cs, int n, int kc, int w) {
+    for (int i0 = 0; i0 < n; i0 += w, dst += (size_t)kc * w) {
+        int m = n - i0 < w ? n - i0 : w;
+        const float *src = x + i0 * rs;
+        if (cs == 1) {
+            for (int i = 0; i < w; i++)
+                for (int k = 0; k < kc; k++) dst[k * w + i] = i < m ? src[i * rs + k] : 0.0f;
+        } else {
+            for (int k = 0; k < kc; k++)
+                for (int i = 0; i < w; i++) dst[k * w + i] = i < m ? src[i * rs + k * cs] : 0.0f;
+        }
+    }
+}
+
+static float *gemm_buffer(size_t n) {  // 64-byte aligned, for the vector loads of packed panels
+    float *p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+    if (!p) die("out of memory allocating %zu bytes", n * sizeof(float));
+    return p;
+}
+
+// gemm on the calling thread alone
+static void gemm_rows(int M, int N, int K, const float *a, long ars, long acs, const float *b, long brs, long bcs,
+                      float *c, long ldc, int add) {
+    int nc_max = N < GEMM_NC ? N : GEMM_NC, kc_max = K < GEMM_KC ? K : GEMM_KC;
+    float *bp = gemm_buffer((size_t)kc_max * ((nc_max + GEMM_NR - 1) / GEMM_NR * GEMM_NR));
+    float *ap = gemm_buffer((size_t)kc_max * (GEMM_MC / GEMM_MR * GEMM_MR));
+    for (int jc = 0; jc < N; jc += GEMM_NC) {
+        int nc = N - jc < GEMM_NC ? N - jc : GEMM_NC;
+        for (int pc = 0; pc < K; pc += GEMM_KC) {
+            int kc = K - pc < GEMM_KC ? K - pc : GEMM_KC, add_k = add || pc > 0;
+            gemm_pack(bp, b + pc * brs + jc * bcs, bcs, brs, nc, kc, GEMM_NR);
+            for (int ic = 0; ic < M; ic += GEMM_MC / GEMM_MR * GEMM_MR) {
+                int mc = M - ic < GEMM_MC / GEMM_MR * GEMM_MR ? M - ic : GEMM_MC / GEMM_MR * GEMM_MR;
+                gemm_pack(ap, a + ic * ars + pc * acs, ars, acs, mc, kc, GEMM_MR);
+                for (int jr = 0; jr < nc; jr += GEMM_NR)
+                    for (int ir = 0; ir < mc; ir += GEMM_MR)
+                        gemm_kernel(kc, ap + (size_t)ir * kc, bp + (size_t)jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
+                                    mc - ir < GEMM_MR ? mc - ir : GEMM_MR, nc - jr < GEMM_NR ? nc - jr : GEMM_NR, add_k);
+            }
+        }
+    }
+    free(bp);
+    free(ap);
+}
+
+// c[M,N] = (add 0) or += (add 1) a[M,K] b[K,N], where a[m][k] = a[m*ars + k*acs], b[k][n] = b[k*brs + n*bcs]
+// and c is row-major with row stride ldc; the threads split the rows of c in whole micro-tiles
+static void gemm(int M, int N, int K, const float *a, long ars, long acs, const float *b, long brs, long bcs,
+                 float *c, long ldc, int add) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        if (!add) for (int m = 0; m < M; m++) memset(c + m * ldc, 0, N * sizeof(float));
+        return;
+    }
+    int panels = (M + GEMM_MR - 1) / GEMM_MR, nt = n_threads() < panels ? n_threads() : panels;
+    #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int t = 0; t < nt; t++) {
+        int m0 = GEMM_MR * (int)((long)panels * t / nt), m1 = GEMM_MR * (int)((long)panels * (t + 1) / nt);
+        if (m1 > M) m1 = M;
+        gemm_rows(m1 - m0, N, K, a + m0 * ars, ars, acs, b, brs, bcs, c + m0 * ldc, ldc, add);
+    }
+}
+
+// the products of matmul_forward and matmul_backward, through OpenBLAS or gemm
+static void matmul_fast_forward(float *out, const float *inp, const float *weight, int N, int C, int OC) {
+#ifdef USE_BLAS
+    if (matmul_path == MATMUL_BLAS) {
+        // one thread pool (OpenMP): each thread runs a single-threaded sgemm on its block of rows
+        int nt = n_threads();
+        #pragma omp parallel for schedule(static)
+        for (int t = 0; t < nt; t++) {
+            int n0 = (int)((long)N * t / nt), n1 = (int)((long)N * (t + 1) / nt);
+            if (n1 > n0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n1 - n0, OC, C, 1.0f, inp + (size_t)n0 * C, C,
+                                     weight, C, 0.0f, out + (size_t)n0 * OC, OC);
+        }
+        return;
+    }
+#endif
+    gemm(N, OC, C, inp, C, 1, weight, 1, C, out, OC, 0);
+}
+
+static void matmul_fast_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+                                 const float *weight, int N, int C, int OC) {
+#ifdef USE_BLAS
+    if (matmul_path == MATMUL_BLAS) {
+        int nt = n_threads();
+        #pragma omp parallel for schedule(static)
+        for (int t = 0; t < nt; t++) {
+            int n0 = (int)((long)N * t / nt), n1 = (int)((long)N * (t + 1) / nt);   // dinp: blocks of rows
+            int o0 = (int)((long)OC * t / nt), o1 = (int)((long)OC * (t + 1) / nt); // dweight: blocks of outputs
+            if (dinp && n1 > n0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n1 - n0, C, OC, 1.0f, dout + (size_t)n0 * OC, OC,
+                            weight, C, 1.0f, dinp + (size_t)n0 * C, C);
+            if (dweight && o1 > o0)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, C, N, 1.0f, dout + o0, OC, inp, C, 1.0f,
+                            dweight + (size_t)o0 * C, C);
+        }
+        return;
+    }
+#endif
+    if (dinp) gemm(N, C, OC, dout, OC, 1, weight, C, 1, dinp, C, 1);       // dout[N,OC] weight[OC,C]
+    if (dweight) gemm(OC, C, N, dout, 1, OC, inp, C, 1, dweight, C, 1);   // dout^T[OC,N] inp[N,C]
 }
 
 // ---- token embedding
