@@ -569,7 +569,7 @@ static void matmul_backward(float *dinp, float *dweight, const float *dout, cons
 #endif
 #define GEMM_NR (2 * GEMM_VEC)
 #define GEMM_KC 256
-#define GEMM_MC 128  // a multiple of GEMM_MR... rounded down in gemm_rows
+#define GEMM_MC 128
 #define GEMM_NC 1024
 typedef float VecF __attribute__((vector_size(GEMM_VEC * sizeof(float))));
 
@@ -582,15 +582,17 @@ typedef float VecF __attribute__((vector_size(GEMM_VEC * sizeof(float))));
 #pragma GCC optimize("fp-contract=fast")
 #endif
 
-// c[mr,nr] = (or +=) ap[kc, GEMM_MR]^T bp[kc, GEMM_NR], the packed panels; mr, nr at most the tile's size
-static void gemm_kernel(int kc, const float *restrict ap, const float *restrict bp, float *c, long ldc,
-                        int mr, int nr, int add) {
+// c[mr,nr] = (or +=) a[mr,kc] bp[kc,GEMM_NR], a[i][k] = a[i*ars + k*acs] read in place, bp a packed
+// panel; mr, nr at most the tile's size (a has mr valid rows, bp is zero-padded to GEMM_NR columns)
+static inline __attribute__((always_inline))
+void gemm_tile(int kc, const float *restrict a, long ars, long acs, const float *restrict bp, float *c, long ldc,
+               int mr, int nr, int add) {
     VecF acc[GEMM_MR][2];
     for (int i = 0; i < GEMM_MR; i++) acc[i][0] = acc[i][1] = (VecF){0};
-    for (int k = 0; k < kc; k++, ap += GEMM_MR, bp += GEMM_NR) {
+    for (int k = 0; k < kc; k++, a += acs, bp += GEMM_NR) {
         VecF b0 = *(const VecF *)bp, b1 = *(const VecF *)(bp + GEMM_VEC);
         #pragma GCC unroll 16
-        for (int i = 0; i < GEMM_MR; i++) { acc[i][0] += ap[i] * b0; acc[i][1] += ap[i] * b1; }
+        for (int i = 0; i < GEMM_MR; i++) { acc[i][0] += a[i * ars] * b0; acc[i][1] += a[i * ars] * b1; }
     }
     if (mr == GEMM_MR && nr == GEMM_NR) {
         for (int i = 0; i < GEMM_MR; i++)
@@ -606,6 +608,13 @@ static void gemm_kernel(int kc, const float *restrict ap, const float *restrict 
     memcpy(tile, acc, sizeof tile);
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < nr; j++) c[i * ldc + j] = add ? c[i * ldc + j] + tile[i][j] : tile[i][j];
+}
+// the two layouts of a: its rows contiguous along k, or its columns contiguous along m (as packed)
+static void gemm_tile_rows(int kc, const float *a, long lda, const float *bp, float *c, long ldc, int mr, int nr, int add) {
+    gemm_tile(kc, a, lda, 1, bp, c, ldc, mr, nr, add);
+}
+static void gemm_tile_cols(int kc, const float *a, long lda, const float *bp, float *c, long ldc, int mr, int nr, int add) {
+    gemm_tile(kc, a, 1, lda, bp, c, ldc, mr, nr, add);
 }
 
 #if defined(__clang__)
@@ -636,24 +645,29 @@ static float *gemm_buffer(size_t n) {  // 64-byte aligned, for the vector loads 
     return p;
 }
 
-// gemm on the calling thread alone
+// gemm on the calling thread alone. b is packed GEMM_KC rows at a time; a is read in place when one
+// of its strides is 1, except a last panel of fewer than GEMM_MR rows, packed with zeros
 static void gemm_rows(int M, int N, int K, const float *a, long ars, long acs, const float *b, long brs, long bcs,
                       float *c, long ldc, int add) {
     int nc_max = N < GEMM_NC ? N : GEMM_NC, kc_max = K < GEMM_KC ? K : GEMM_KC;
     float *bp = gemm_buffer((size_t)kc_max * ((nc_max + GEMM_NR - 1) / GEMM_NR * GEMM_NR));
-    float *ap = gemm_buffer((size_t)kc_max * (GEMM_MC / GEMM_MR * GEMM_MR));
+    float *ap = gemm_buffer((size_t)kc_max * GEMM_MR);
     for (int jc = 0; jc < N; jc += GEMM_NC) {
         int nc = N - jc < GEMM_NC ? N - jc : GEMM_NC;
         for (int pc = 0; pc < K; pc += GEMM_KC) {
             int kc = K - pc < GEMM_KC ? K - pc : GEMM_KC, add_k = add || pc > 0;
             gemm_pack(bp, b + pc * brs + jc * bcs, bcs, brs, nc, kc, GEMM_NR);
-            for (int ic = 0; ic < M; ic += GEMM_MC / GEMM_MR * GEMM_MR) {
-                int mc = M - ic < GEMM_MC / GEMM_MR * GEMM_MR ? M - ic : GEMM_MC / GEMM_MR * GEMM_MR;
-                gemm_pack(ap, a + ic * ars + pc * acs, ars, acs, mc, kc, GEMM_MR);
-                for (int jr = 0; jr < nc; jr += GEMM_NR)
-                    for (int ir = 0; ir < mc; ir += GEMM_MR)
-                        gemm_kernel(kc, ap + (size_t)ir * kc, bp + (size_t)jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
-                                    mc - ir < GEMM_MR ? mc - ir : GEMM_MR, nc - jr < GEMM_NR ? nc - jr : GEMM_NR, add_k);
+            for (int ir = 0; ir < M; ir += GEMM_MR) {
+                int mr = M - ir < GEMM_MR ? M - ir : GEMM_MR;
+                const float *ai = a + ir * ars + pc * acs;
+                int rows = acs == 1 && mr == GEMM_MR;
+                if (!rows && (ars != 1 || mr < GEMM_MR)) { gemm_pack(ap, ai, ars, acs, mr, kc, GEMM_MR); ai = ap; }
+                for (int jr = 0; jr < nc; jr += GEMM_NR) {
+                    float *cij = c + ir * ldc + jc + jr;
+                    int nr = nc - jr < GEMM_NR ? nc - jr : GEMM_NR;
+                    if (rows) gemm_tile_rows(kc, ai, ars, bp + (size_t)jr * kc, cij, ldc, mr, nr, add_k);
+                    else gemm_tile_cols(kc, ai, ai == ap ? GEMM_MR : acs, bp + (size_t)jr * kc, cij, ldc, mr, nr, add_k);
+                }
             }
         }
     }
