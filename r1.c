@@ -551,12 +551,12 @@ static void matmul_backward(float *dinp, float *dweight, const float *dout, cons
 
 // ---- machinery: the fast matmul. gemm() computes c[M,N] = (or +=) a[M,K] b[K,N], a and b given by
 // their strides, in the way of BLAS libraries (Goto and van de Geijn, "Anatomy of high-performance
-// matrix multiplication", 2008): b is copied ("packed") in blocks of GEMM_KC x GEMM_NC, a in blocks
-// of GEMM_MC x GEMM_KC, each laid out in the order the micro-kernel reads it, and the micro-kernel
-// keeps a GEMM_MR x GEMM_NR tile of c in vector registers (GCC vector extensions, no intrinsics)
-// while it runs along k. The blocks are sized for the caches: a micro-panel of b in L1, a block of a
-// in L2. Each c element is one sum over k in order within a GEMM_KC block, the blocks added in order:
-// a fixed order whatever the thread count, but not the plain loops' order (low bits differ).
+// matrix multiplication", 2008): a micro-kernel keeps a GEMM_MR x GEMM_NR tile of c in vector
+// registers (GCC vector extensions, no intrinsics) while it runs along k, broadcasting one element
+// of a and loading GEMM_NR of b per row and step. b is copied ("packed") GEMM_KC rows at a time into
+// panels of GEMM_NR columns laid out in that order (in L2); a's GEMM_MR rows stay in L1 while they
+// meet every panel. Each c element is one sum along k, in order within a GEMM_KC block, the blocks
+// added in order: the same bits for any thread count, but not the plain loops' order (low bits differ).
 #if defined(__AVX512F__)
 #define GEMM_VEC 16  // floats per vector register
 #define GEMM_MR 8
@@ -569,7 +569,6 @@ static void matmul_backward(float *dinp, float *dweight, const float *dout, cons
 #endif
 #define GEMM_NR (2 * GEMM_VEC)
 #define GEMM_KC 256
-#define GEMM_MC 128
 #define GEMM_NC 1024
 typedef float VecF __attribute__((vector_size(GEMM_VEC * sizeof(float))));
 

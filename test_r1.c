@@ -2106,7 +2106,7 @@ static void matmul_case(int path, const char *name, int N, int C, int OC, int th
 static void test_matmul(void) {
     int default_path = matmul_path;
     // N, C, OC: below, at and above the micro-tile (GEMM_MR x GEMM_NR), the k block (GEMM_KC, C for
-    // the forward, OC for dinp, N for dweight), the row block (GEMM_MC) and the column block (GEMM_NC)
+    // the forward, OC for dinp, N for dweight) and the column block (GEMM_NC)
     static const int sizes[][3] = { {1, 1, 1}, {7, 5, 3}, {GEMM_MR, GEMM_KC, GEMM_NR}, {37, 45, 70},
                                     {300, 261, 77}, {13, 70, 1100}, {259, 33, 517} };
     int n_sizes = (int)(sizeof sizes / sizeof sizes[0]);
