@@ -549,8 +549,8 @@ static void matmul_backward(float *dinp, float *dweight, const float *dout, cons
     }
 }
 
-// ---- machinery: the fast matmul. gemm() computes c[M,N] = (or +=) a[M,K] b[K,N], a and b given by
-// their strides, in the way of BLAS libraries (Goto and van de Geijn, "Anatomy of high-performance
+// ---- machinery: the fast matmul. gemm_share() computes c[M,N] = (or +=) a[M,K] b[K,N], a and b given
+// by their strides, in the way of BLAS libraries (Goto and van de Geijn, "Anatomy of high-performance
 // matrix multiplication", 2008): a micro-kernel keeps a GEMM_MR x GEMM_NR tile of c in vector
 // registers (GCC vector extensions, no intrinsics) while it runs along k, broadcasting one element
 // of a and loading GEMM_NR of b per row and step. b is copied ("packed") GEMM_KC rows at a time into
@@ -581,8 +581,8 @@ typedef float VecF __attribute__((vector_size(GEMM_VEC * sizeof(float))));
 #pragma GCC optimize("fp-contract=fast")
 #endif
 
-// c[mr,nr] = (or +=) a[mr,kc] bp[kc,GEMM_NR], a[i][k] = a[i*ars + k*acs] read in place, bp a packed
-// panel; mr, nr at most the tile's size (a has mr valid rows, bp is zero-padded to GEMM_NR columns)
+// c[mr,nr] = (or +=) a[mr,kc] bp[kc,GEMM_NR]: a[i][k] = a[i*ars + k*acs] read in place, bp a packed
+// panel of b; mr, nr at most the tile's size (a has mr valid rows, bp is zero-padded to GEMM_NR columns)
 static inline __attribute__((always_inline))
 void gemm_tile(int kc, const float *restrict a, long ars, long acs, const float *restrict bp, float *c, long ldc,
                int mr, int nr, int add) {
@@ -644,10 +644,21 @@ static float *gemm_buffer(size_t n) {  // 64-byte aligned, for the vector loads 
     return p;
 }
 
-// gemm on the calling thread alone. b is packed GEMM_KC rows at a time; a is read in place when one
-// of its strides is 1, except a last panel of fewer than GEMM_MR rows, packed with zeros
-static void gemm_rows(int M, int N, int K, const float *a, long ars, long acs, const float *b, long brs, long bcs,
-                      float *c, long ldc, int add) {
+// a strided matrix: x[i][j] = p[i*rs + j*cs]
+typedef struct { const float *p; long rs, cs; } Strided;
+
+// c[M,N] = (add 0) or += (add 1) a[M,K] b[K,N], c row-major with row stride ldc: the share of thread
+// t of nt, whole panels of GEMM_MR rows of c. b is packed GEMM_KC rows at a time; a is read in place
+// when one of its strides is 1, except a last panel of fewer than GEMM_MR rows, packed with zeros
+static void gemm_share(int t, int nt, int M, int N, int K, Strided a, Strided b, float *c, long ldc, int add) {
+    int panels = (M + GEMM_MR - 1) / GEMM_MR;
+    int m0 = GEMM_MR * (int)((long)panels * t / nt), m1 = GEMM_MR * (int)((long)panels * (t + 1) / nt);
+    if (m1 > M) m1 = M;
+    if (m1 <= m0 || N <= 0) return;
+    if (K <= 0) {
+        if (!add) for (int m = m0; m < m1; m++) memset(c + m * ldc, 0, N * sizeof(float));
+        return;
+    }
     int nc_max = N < GEMM_NC ? N : GEMM_NC, kc_max = K < GEMM_KC ? K : GEMM_KC;
     float *bp = gemm_buffer((size_t)kc_max * ((nc_max + GEMM_NR - 1) / GEMM_NR * GEMM_NR));
     float *ap = gemm_buffer((size_t)kc_max * GEMM_MR);
@@ -655,17 +666,18 @@ static void gemm_rows(int M, int N, int K, const float *a, long ars, long acs, c
         int nc = N - jc < GEMM_NC ? N - jc : GEMM_NC;
         for (int pc = 0; pc < K; pc += GEMM_KC) {
             int kc = K - pc < GEMM_KC ? K - pc : GEMM_KC, add_k = add || pc > 0;
-            gemm_pack(bp, b + pc * brs + jc * bcs, bcs, brs, nc, kc, GEMM_NR);
-            for (int ir = 0; ir < M; ir += GEMM_MR) {
-                int mr = M - ir < GEMM_MR ? M - ir : GEMM_MR;
-                const float *ai = a + ir * ars + pc * acs;
-                int rows = acs == 1 && mr == GEMM_MR;
-                if (!rows && (ars != 1 || mr < GEMM_MR)) { gemm_pack(ap, ai, ars, acs, mr, kc, GEMM_MR); ai = ap; }
+            gemm_pack(bp, b.p + pc * b.rs + jc * b.cs, b.cs, b.rs, nc, kc, GEMM_NR);
+            for (int ir = m0; ir < m1; ir += GEMM_MR) {
+                int mr = m1 - ir < GEMM_MR ? m1 - ir : GEMM_MR;
+                const float *ai = a.p + ir * a.rs + pc * a.cs;
+                int rows = a.cs == 1 && mr == GEMM_MR;
+                if (!rows && (a.rs != 1 || mr < GEMM_MR)) { gemm_pack(ap, ai, a.rs, a.cs, mr, kc, GEMM_MR); ai = ap; }
                 for (int jr = 0; jr < nc; jr += GEMM_NR) {
                     float *cij = c + ir * ldc + jc + jr;
                     int nr = nc - jr < GEMM_NR ? nc - jr : GEMM_NR;
-                    if (rows) gemm_tile_rows(kc, ai, ars, bp + (size_t)jr * kc, cij, ldc, mr, nr, add_k);
-                    else gemm_tile_cols(kc, ai, ai == ap ? GEMM_MR : acs, bp + (size_t)jr * kc, cij, ldc, mr, nr, add_k);
+                    const float *bj = bp + (size_t)jr * kc;
+                    if (rows) gemm_tile_rows(kc, ai, a.rs, bj, cij, ldc, mr, nr, add_k);
+                    else gemm_tile_cols(kc, ai, ai == ap ? GEMM_MR : a.cs, bj, cij, ldc, mr, nr, add_k);
                 }
             }
         }
@@ -674,49 +686,32 @@ static void gemm_rows(int M, int N, int K, const float *a, long ars, long acs, c
     free(ap);
 }
 
-// c[M,N] = (add 0) or += (add 1) a[M,K] b[K,N], where a[m][k] = a[m*ars + k*acs], b[k][n] = b[k*brs + n*bcs]
-// and c is row-major with row stride ldc; the threads split the rows of c in whole micro-tiles
-static void gemm(int M, int N, int K, const float *a, long ars, long acs, const float *b, long brs, long bcs,
-                 float *c, long ldc, int add) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        if (!add) for (int m = 0; m < M; m++) memset(c + m * ldc, 0, N * sizeof(float));
-        return;
-    }
-    int panels = (M + GEMM_MR - 1) / GEMM_MR, nt = n_threads() < panels ? n_threads() : panels;
+// the products of matmul_forward and matmul_backward, through OpenBLAS or gemm_share; one parallel
+// loop per call, each thread a block of rows of every product
+static void matmul_fast_forward(float *out, const float *inp, const float *weight, int N, int C, int OC) {
+    int nt = n_threads();
     #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int t = 0; t < nt; t++) {
-        int m0 = GEMM_MR * (int)((long)panels * t / nt), m1 = GEMM_MR * (int)((long)panels * (t + 1) / nt);
-        if (m1 > M) m1 = M;
-        gemm_rows(m1 - m0, N, K, a + m0 * ars, ars, acs, b, brs, bcs, c + m0 * ldc, ldc, add);
-    }
-}
-
-// the products of matmul_forward and matmul_backward, through OpenBLAS or gemm
-static void matmul_fast_forward(float *out, const float *inp, const float *weight, int N, int C, int OC) {
 #ifdef USE_BLAS
-    if (matmul_path == MATMUL_BLAS) {
-        // one thread pool (OpenMP): each thread runs a single-threaded sgemm on its block of rows
-        int nt = n_threads();
-        #pragma omp parallel for schedule(static)
-        for (int t = 0; t < nt; t++) {
+        if (matmul_path == MATMUL_BLAS) {  // a single-threaded sgemm on each thread: one thread pool
             int n0 = (int)((long)N * t / nt), n1 = (int)((long)N * (t + 1) / nt);
             if (n1 > n0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n1 - n0, OC, C, 1.0f, inp + (size_t)n0 * C, C,
                                      weight, C, 0.0f, out + (size_t)n0 * OC, OC);
+            continue;
         }
-        return;
-    }
 #endif
-    gemm(N, OC, C, inp, C, 1, weight, 1, C, out, OC, 0);
+        // inp[N,C] weight^T[C,OC]
+        gemm_share(t, nt, N, OC, C, (Strided){ inp, C, 1 }, (Strided){ weight, 1, C }, out, OC, 0);
+    }
 }
 
 static void matmul_fast_backward(float *dinp, float *dweight, const float *dout, const float *inp,
                                  const float *weight, int N, int C, int OC) {
+    int nt = n_threads();
+    #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int t = 0; t < nt; t++) {
 #ifdef USE_BLAS
-    if (matmul_path == MATMUL_BLAS) {
-        int nt = n_threads();
-        #pragma omp parallel for schedule(static)
-        for (int t = 0; t < nt; t++) {
+        if (matmul_path == MATMUL_BLAS) {
             int n0 = (int)((long)N * t / nt), n1 = (int)((long)N * (t + 1) / nt);   // dinp: blocks of rows
             int o0 = (int)((long)OC * t / nt), o1 = (int)((long)OC * (t + 1) / nt); // dweight: blocks of outputs
             if (dinp && n1 > n0)
@@ -725,12 +720,12 @@ static void matmul_fast_backward(float *dinp, float *dweight, const float *dout,
             if (dweight && o1 > o0)
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, C, N, 1.0f, dout + o0, OC, inp, C, 1.0f,
                             dweight + (size_t)o0 * C, C);
+            continue;
         }
-        return;
-    }
 #endif
-    if (dinp) gemm(N, C, OC, dout, OC, 1, weight, C, 1, dinp, C, 1);       // dout[N,OC] weight[OC,C]
-    if (dweight) gemm(OC, C, N, dout, 1, OC, inp, C, 1, dweight, C, 1);   // dout^T[OC,N] inp[N,C]
+        if (dinp) gemm_share(t, nt, N, C, OC, (Strided){ dout, OC, 1 }, (Strided){ weight, C, 1 }, dinp, C, 1);
+        if (dweight) gemm_share(t, nt, OC, C, N, (Strided){ dout, 1, OC }, (Strided){ inp, C, 1 }, dweight, C, 1);
+    }
 }
 
 // ---- token embedding
