@@ -497,23 +497,26 @@ static int kernels_reentrant(void) {
     return 1;
 }
 
-// ---- matmul: the one hot loop. OpenBLAS when built with it, a blocked loop otherwise.
+// ---- matmul: the one hot loop. The loops below say what is computed, and run as written when
+// matmul_path is MATMUL_PLAIN; by default the same products go to the fast code after them:
+// OpenBLAS when built with it, r1's own packed kernel (gemm) otherwise.
+
+enum { MATMUL_PLAIN, MATMUL_PACKED, MATMUL_BLAS };
+#ifdef USE_BLAS
+static int matmul_path = MATMUL_BLAS;
+#else
+static int matmul_path = MATMUL_PACKED;
+#endif
+static void matmul_fast_forward(float *out, const float *inp, const float *weight, int N, int C, int OC);
+static void matmul_fast_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+                                 const float *weight, int N, int C, int OC);
 
 // out[N,OC] = inp[N,C] @ weight[OC,C]^T
 static void matmul_forward(float *out, const float *inp, const float *weight, int N, int C, int OC) {
 #ifdef R1_CUDA
     if (cuda_enabled) { cuda_matmul_forward(out, inp, weight, N, C, OC); return; }
 #endif
-#ifdef USE_BLAS
-    // one thread pool (OpenMP): each thread runs a single-threaded sgemm on its block of rows
-    int nt = n_threads();
-    #pragma omp parallel for schedule(static)
-    for (int t = 0; t < nt; t++) {
-        int n0 = (int)((long)N * t / nt), n1 = (int)((long)N * (t + 1) / nt);
-        if (n1 > n0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n1 - n0, OC, C, 1.0f, inp + (size_t)n0 * C, C,
-                                 weight, C, 0.0f, out + (size_t)n0 * OC, OC);
-    }
-#else
+    if (matmul_path != MATMUL_PLAIN) { matmul_fast_forward(out, inp, weight, N, C, OC); return; }
     // 4 rows at a time share each weight row
     #pragma omp parallel for schedule(static)
     for (int n0 = 0; n0 < N; n0 += 4) {
@@ -531,7 +534,6 @@ static void matmul_forward(float *out, const float *inp, const float *weight, in
             for (int r = 0; r < nb; r++) out[(size_t)(n0 + r) * OC + o] = acc[r];
         }
     }
-#endif
 }
 
 // dinp[N,C] += dout[N,OC] @ weight[OC,C];  dweight[OC,C] += dout^T @ inp  (either may be NULL)
@@ -540,20 +542,7 @@ static void matmul_backward(float *dinp, float *dweight, const float *dout, cons
 #ifdef R1_CUDA
     if (cuda_enabled) { cuda_matmul_backward(dinp, dweight, dout, inp, weight, N, C, OC); return; }
 #endif
-#ifdef USE_BLAS
-    int nt = n_threads();
-    #pragma omp parallel for schedule(static)
-    for (int t = 0; t < nt; t++) {
-        int n0 = (int)((long)N * t / nt), n1 = (int)((long)N * (t + 1) / nt);   // dinp: blocks of rows
-        int o0 = (int)((long)OC * t / nt), o1 = (int)((long)OC * (t + 1) / nt); // dweight: blocks of outputs
-        if (dinp && n1 > n0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n1 - n0, C, OC, 1.0f, dout + (size_t)n0 * OC, OC,
-                        weight, C, 1.0f, dinp + (size_t)n0 * C, C);
-        if (dweight && o1 > o0)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, C, N, 1.0f, dout + o0, OC, inp, C, 1.0f,
-                        dweight + (size_t)o0 * C, C);
-    }
-#else
+    if (matmul_path != MATMUL_PLAIN) { matmul_fast_backward(dinp, dweight, dout, inp, weight, N, C, OC); return; }
     if (dinp) {
         #pragma omp parallel for schedule(static)
         for (int n = 0; n < N; n++) {
@@ -579,7 +568,185 @@ static void matmul_backward(float *dinp, float *dweight, const float *dout, cons
             }
         }
     }
+}
+
+// ---- machinery: the fast matmul. gemm_share() computes c[M,N] = (or +=) a[M,K] b[K,N], a and b given
+// by their strides, in the way of BLAS libraries (Goto and van de Geijn, "Anatomy of high-performance
+// matrix multiplication", 2008): a micro-kernel keeps a GEMM_MR x GEMM_NR tile of c in vector
+// registers (GCC vector extensions, no intrinsics) while it runs along k, broadcasting one element
+// of a and loading GEMM_NR of b per row and step. b is copied ("packed") GEMM_KC rows at a time into
+// panels of GEMM_NR columns laid out in that order (in L2); a's GEMM_MR rows stay in L1 while they
+// meet every panel. Each c element is one sum along k, in order within a GEMM_KC block, the blocks
+// added in order: the same bits for any thread count, but not the plain loops' order (low bits differ).
+#if defined(__AVX512F__)
+#define GEMM_VEC 16  // floats per vector register
+#define GEMM_MR 8
+#elif defined(__AVX__)
+#define GEMM_VEC 8
+#define GEMM_MR 6
+#else
+#define GEMM_VEC 4
+#define GEMM_MR 6
 #endif
+#define GEMM_NR (2 * GEMM_VEC)
+#define GEMM_KC 256
+#define GEMM_NC 1024
+typedef float VecF __attribute__((vector_size(GEMM_VEC * sizeof(float))));
+
+// fused multiply-adds in the micro-kernel: GCC contracts a * b + c only when asked (-std=c11 turns
+// it off); the other functions keep the file's default
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT ON
+#elif defined(__GNUC__)
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=fast")
+#endif
+
+// c[mr,nr] = (or +=) a[mr,kc] bp[kc,GEMM_NR]: a[i][k] = a[i*ars + k*acs] read in place, bp a packed
+// panel of b; mr, nr at most the tile's size (a has mr valid rows, bp is zero-padded to GEMM_NR columns)
+static inline __attribute__((always_inline))
+void gemm_tile(int kc, const float *restrict a, long ars, long acs, const float *restrict bp, float *c, long ldc,
+               int mr, int nr, int add) {
+    VecF acc[GEMM_MR][2];
+    for (int i = 0; i < GEMM_MR; i++) acc[i][0] = acc[i][1] = (VecF){0};
+    for (int k = 0; k < kc; k++, a += acs, bp += GEMM_NR) {
+        VecF b0 = *(const VecF *)bp, b1 = *(const VecF *)(bp + GEMM_VEC);
+        #pragma GCC unroll 16
+        for (int i = 0; i < GEMM_MR; i++) { acc[i][0] += a[i * ars] * b0; acc[i][1] += a[i * ars] * b1; }
+    }
+    if (mr == GEMM_MR && nr == GEMM_NR) {
+        for (int i = 0; i < GEMM_MR; i++)
+            for (int h = 0; h < 2; h++) {
+                float *p = c + i * ldc + h * GEMM_VEC;
+                VecF v = acc[i][h];
+                if (add) { VecF old; memcpy(&old, p, sizeof old); v += old; }
+                memcpy(p, &v, sizeof v);
+            }
+        return;
+    }
+    float tile[GEMM_MR][GEMM_NR];
+    memcpy(tile, acc, sizeof tile);
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) c[i * ldc + j] = add ? c[i * ldc + j] + tile[i][j] : tile[i][j];
+}
+// the two layouts of a: its rows contiguous along k, or its columns contiguous along m (as packed)
+static void gemm_tile_rows(int kc, const float *a, long lda, const float *bp, float *c, long ldc, int mr, int nr, int add) {
+    gemm_tile(kc, a, lda, 1, bp, c, ldc, mr, nr, add);
+}
+static void gemm_tile_cols(int kc, const float *a, long lda, const float *bp, float *c, long ldc, int mr, int nr, int add) {
+    gemm_tile(kc, a, 1, lda, bp, c, ldc, mr, nr, add);
+}
+
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC pop_options
+#endif
+
+// x[n,kc] (strides rs along n, cs along k) -> panels of w rows, each k-major [kc][w], zero-padded;
+// the loops run along whichever of n or k is contiguous in memory
+static void gemm_pack(float *dst, const float *x, long rs, long cs, int n, int kc, int w) {
+    for (int i0 = 0; i0 < n; i0 += w, dst += (size_t)kc * w) {
+        int m = n - i0 < w ? n - i0 : w;
+        const float *src = x + i0 * rs;
+        if (cs == 1) {
+            for (int i = 0; i < w; i++)
+                for (int k = 0; k < kc; k++) dst[k * w + i] = i < m ? src[i * rs + k] : 0.0f;
+        } else {
+            for (int k = 0; k < kc; k++)
+                for (int i = 0; i < w; i++) dst[k * w + i] = i < m ? src[i * rs + k * cs] : 0.0f;
+        }
+    }
+}
+
+static float *gemm_buffer(size_t n) {  // 64-byte aligned, for the vector loads of packed panels
+    float *p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+    if (!p) die("out of memory allocating %zu bytes", n * sizeof(float));
+    return p;
+}
+
+// a strided matrix: x[i][j] = p[i*rs + j*cs]
+typedef struct { const float *p; long rs, cs; } Strided;
+
+// c[M,N] = (add 0) or += (add 1) a[M,K] b[K,N], c row-major with row stride ldc: the share of thread
+// t of nt, whole panels of GEMM_MR rows of c. b is packed GEMM_KC rows at a time; a is read in place
+// when one of its strides is 1, except a last panel of fewer than GEMM_MR rows, packed with zeros
+static void gemm_share(int t, int nt, int M, int N, int K, Strided a, Strided b, float *c, long ldc, int add) {
+    int panels = (M + GEMM_MR - 1) / GEMM_MR;
+    int m0 = GEMM_MR * (int)((long)panels * t / nt), m1 = GEMM_MR * (int)((long)panels * (t + 1) / nt);
+    if (m1 > M) m1 = M;
+    if (m1 <= m0 || N <= 0) return;
+    if (K <= 0) {
+        if (!add) for (int m = m0; m < m1; m++) memset(c + m * ldc, 0, N * sizeof(float));
+        return;
+    }
+    int nc_max = N < GEMM_NC ? N : GEMM_NC, kc_max = K < GEMM_KC ? K : GEMM_KC;
+    float *bp = gemm_buffer((size_t)kc_max * ((nc_max + GEMM_NR - 1) / GEMM_NR * GEMM_NR));
+    float *ap = gemm_buffer((size_t)kc_max * GEMM_MR);
+    for (int jc = 0; jc < N; jc += GEMM_NC) {
+        int nc = N - jc < GEMM_NC ? N - jc : GEMM_NC;
+        for (int pc = 0; pc < K; pc += GEMM_KC) {
+            int kc = K - pc < GEMM_KC ? K - pc : GEMM_KC, add_k = add || pc > 0;
+            gemm_pack(bp, b.p + pc * b.rs + jc * b.cs, b.cs, b.rs, nc, kc, GEMM_NR);
+            for (int ir = m0; ir < m1; ir += GEMM_MR) {
+                int mr = m1 - ir < GEMM_MR ? m1 - ir : GEMM_MR;
+                const float *ai = a.p + ir * a.rs + pc * a.cs;
+                int rows = a.cs == 1 && mr == GEMM_MR;
+                if (!rows && (a.rs != 1 || mr < GEMM_MR)) { gemm_pack(ap, ai, a.rs, a.cs, mr, kc, GEMM_MR); ai = ap; }
+                for (int jr = 0; jr < nc; jr += GEMM_NR) {
+                    float *cij = c + ir * ldc + jc + jr;
+                    int nr = nc - jr < GEMM_NR ? nc - jr : GEMM_NR;
+                    const float *bj = bp + (size_t)jr * kc;
+                    if (rows) gemm_tile_rows(kc, ai, a.rs, bj, cij, ldc, mr, nr, add_k);
+                    else gemm_tile_cols(kc, ai, ai == ap ? GEMM_MR : a.cs, bj, cij, ldc, mr, nr, add_k);
+                }
+            }
+        }
+    }
+    free(bp);
+    free(ap);
+}
+
+// the products of matmul_forward and matmul_backward, through OpenBLAS or gemm_share; one parallel
+// loop per call, each thread a block of rows of every product
+static void matmul_fast_forward(float *out, const float *inp, const float *weight, int N, int C, int OC) {
+    int nt = n_threads();
+    #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int t = 0; t < nt; t++) {
+#ifdef USE_BLAS
+        if (matmul_path == MATMUL_BLAS) {  // a single-threaded sgemm on each thread: one thread pool
+            int n0 = (int)((long)N * t / nt), n1 = (int)((long)N * (t + 1) / nt);
+            if (n1 > n0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n1 - n0, OC, C, 1.0f, inp + (size_t)n0 * C, C,
+                                     weight, C, 0.0f, out + (size_t)n0 * OC, OC);
+            continue;
+        }
+#endif
+        // inp[N,C] weight^T[C,OC]
+        gemm_share(t, nt, N, OC, C, (Strided){ inp, C, 1 }, (Strided){ weight, 1, C }, out, OC, 0);
+    }
+}
+
+static void matmul_fast_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+                                 const float *weight, int N, int C, int OC) {
+    int nt = n_threads();
+    #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int t = 0; t < nt; t++) {
+#ifdef USE_BLAS
+        if (matmul_path == MATMUL_BLAS) {
+            int n0 = (int)((long)N * t / nt), n1 = (int)((long)N * (t + 1) / nt);   // dinp: blocks of rows
+            int o0 = (int)((long)OC * t / nt), o1 = (int)((long)OC * (t + 1) / nt); // dweight: blocks of outputs
+            if (dinp && n1 > n0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n1 - n0, C, OC, 1.0f, dout + (size_t)n0 * OC, OC,
+                            weight, C, 1.0f, dinp + (size_t)n0 * C, C);
+            if (dweight && o1 > o0)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, C, N, 1.0f, dout + o0, OC, inp, C, 1.0f,
+                            dweight + (size_t)o0 * C, C);
+            continue;
+        }
+#endif
+        if (dinp) gemm_share(t, nt, N, C, OC, (Strided){ dout, OC, 1 }, (Strided){ weight, C, 1 }, dinp, C, 1);
+        if (dweight) gemm_share(t, nt, OC, C, N, (Strided){ dout, 1, OC }, (Strided){ inp, C, 1 }, dweight, C, 1);
+    }
 }
 
 // ---- token embedding

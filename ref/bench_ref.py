@@ -7,9 +7,10 @@ ref/bench_ref.py: the PyTorch side of `make bench`: the model of ref/r1_ref.py i
     exactly M new tokens per row at temperature 1 (no early stop), with a per-layer KV cache of
     the assembled MLA keys and values (as r1.c caches them); the prompt is read in one forward.
 
-Each is timed as the median of a few repetitions after a warm-up. Prints "name value" lines:
-torch_version, threads, train_tokens_per_s (B*T tokens per step), rollout_tokens_per_s (generated
-tokens only).
+On its own it prints "name value" lines: torch_version, threads, and the medians of --steps after a
+warm-up: train_tokens_per_s (B*T tokens per step), rollout_tokens_per_s (generated tokens only).
+With --serve (make bench) it times one step or rollout per command read from stdin, so that
+tools/bench.c can alternate them with r1's.
 
 Usage: python3 ref/bench_ref.py --preset teacher --threads 2 --batch 64 --seq 128 \
            --prompts 8 --generations 16 --new-tokens 64 --steps 5
@@ -27,8 +28,8 @@ import torch  # noqa: E402
 PROMPT_LEN = 15
 
 
-def bench_train(c, P, bias, B, T, steps):
-    """seconds per training step: median over steps, after one warm-up step"""
+def make_train_step(c, P, bias, B, T):
+    """a function that runs one training step on a fixed random batch and returns its seconds"""
     g = torch.Generator().manual_seed(1)
     tokens = torch.randint(c.vocab, (B, T), generator=g)
     targets = torch.randint(c.vocab, (B, T), generator=g)
@@ -37,8 +38,8 @@ def bench_train(c, P, bias, B, T, steps):
     opt = r1_ref.make_optimizer(P, weight_decay=0.1)
     for group in opt.param_groups:
         group["lr"] = 1e-4
-    times = []
-    for i in range(1 + steps):
+
+    def step():
         t0 = time.perf_counter()
         for p in params:
             p.grad = None
@@ -48,11 +49,8 @@ def bench_train(c, P, bias, B, T, steps):
         r1_ref.clip_grad(params, 1.0)
         opt.step()
         r1_ref.bias_update(bias, routing, 1e-3, B * c.context * c.top_k)
-        times.append(time.perf_counter() - t0)
-    for p in params:
-        p.requires_grad_(False)
-        p.grad = None
-    return statistics.median(times[1:])
+        return time.perf_counter() - t0
+    return step
 
 
 @torch.inference_mode()
@@ -71,16 +69,29 @@ def rollout(c, P, bias, prompts, G, M, g):
     return out
 
 
-def bench_rollout(c, P, bias, Pn, G, M, reps):
-    """seconds per rollout of Pn*G rows: median over reps, after one warm-up rollout"""
+def make_rollout(c, P, bias, Pn, G, M):
+    """a function that runs one rollout of Pn*G rows and returns its seconds"""
     g = torch.Generator().manual_seed(2)
     prompts = torch.randint(c.vocab, (Pn, PROMPT_LEN), generator=g)
-    times = []
-    for i in range(1 + reps):
+
+    def run():
         t0 = time.perf_counter()
         rollout(c, P, bias, prompts, G, M, g)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times[1:])
+        return time.perf_counter() - t0
+    return run
+
+
+def serve(timed):
+    """make bench's protocol: one command per line in ("train" or "rollout"), one line out with its
+    seconds ("train_seconds 1.234"); "quit" or the end of input stops"""
+    print("ready", flush=True)
+    for line in sys.stdin:
+        what = line.strip()
+        if what == "quit":
+            break
+        if what not in timed:
+            sys.exit(f"bench_ref: unknown command {what!r}")
+        print(f"{what}_seconds", f"{timed[what]():.6f}", flush=True)
 
 
 def main():
@@ -92,7 +103,8 @@ def main():
     ap.add_argument("--prompts", type=int, default=8)
     ap.add_argument("--generations", type=int, default=16, help="rows per prompt")
     ap.add_argument("--new-tokens", type=int, default=64, help="tokens generated per row")
-    ap.add_argument("--steps", type=int, default=3, help="timed training steps (and 3 timed rollouts)")
+    ap.add_argument("--steps", type=int, default=3, help="timed training steps and rollouts")
+    ap.add_argument("--serve", action="store_true", help="time one step per command read from stdin (make bench)")
     args = ap.parse_args()
     c = r1_ref.Config(r1_ref.PRESETS[args.preset])
     if min(args.threads, args.batch, args.seq, args.prompts, args.generations, args.new_tokens, args.steps) < 1:
@@ -105,11 +117,15 @@ def main():
     print("torch_version", torch.__version__)
     print("threads", torch.get_num_threads())
     sys.stdout.flush()
-    t = bench_train(c, P, bias, args.batch, args.seq, args.steps)
-    print("train_tokens_per_s", f"{args.batch * args.seq / t:.1f}")
-    sys.stdout.flush()
-    t = bench_rollout(c, P, bias, args.prompts, args.generations, args.new_tokens, reps=3)
-    print("rollout_tokens_per_s", f"{args.prompts * args.generations * args.new_tokens / t:.1f}")
+    timed = {"train": make_train_step(c, P, bias, args.batch, args.seq),
+             "rollout": make_rollout(c, P, bias, args.prompts, args.generations, args.new_tokens)}
+    if args.serve:
+        serve(timed)
+        return
+    # on its own: the median of --steps after a warm-up
+    for what, count in (("train", args.batch * args.seq), ("rollout", args.prompts * args.generations * args.new_tokens)):
+        t = statistics.median([timed[what]() for _ in range(1 + args.steps)][1:])
+        print(f"{what}_tokens_per_s", f"{count / t:.1f}", flush=True)
 
 
 if __name__ == "__main__":

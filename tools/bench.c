@@ -1,6 +1,6 @@
 /*
 tools/bench.c: make bench. Throughput of r1.c's own functions on the teacher and student presets,
-next to the PyTorch reference (ref/bench_ref.py) run in its own process on the same threads.
+next to the PyTorch reference (ref/bench_ref.py, one process per preset, on the same threads).
 
   training  tokens/s: forward + backward + AdamW of one step on a batch of B sequences of T tokens
             (the shapes of pretraining: 64 documents of up to ~144 tokens; all B*T tokens count)
@@ -9,27 +9,92 @@ next to the PyTorch reference (ref/bench_ref.py) run in its own process on the s
             the count is the P*G*M new tokens, the time includes the prompts and the sampling
   GFLOP/s:  training FLOPs per token (6 x the active parameters' matmuls + the causal attention)
             x training tokens/s
-Figures are medians over repeats. Benchmarks are not tests: the machine's load moves them.
+  matmul:   built with OpenBLAS, every r1 figure is measured twice: through OpenBLAS and through
+            r1's own gemm (the matmul of the build without BLAS), to show what OpenBLAS adds
+
+Ratios that hold: the figures are measured in rounds, each round one step (or rollout) of every
+side in turn (r1 through OpenBLAS, r1 through its gemm, PyTorch), so that a busy moment of the
+machine slows every side of a ratio; a ratio is the median of the per-round ratios. Every figure is
+the median over --repeats rounds after a warm-up round, with its spread: half the interquartile
+range over the rounds, in percent of the median ("median ±spread"). A spread above 5% prints a
+warning: on a machine that busy, a figure may move by 10% or more from one run to the next. The load average (/proc/loadavg) is printed before and after.
 */
 #define TESTING
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"  // the commands of r1's main
 #include "../r1.c"
 #pragma GCC diagnostic pop
+#include <signal.h>
+#include <sys/wait.h>
+
+#define MAX_REPEATS 100
+#define SPREAD_WARN 5.0  // percent: a ratio that may move by twice as much from run to run
 
 typedef struct {
-    int threads, batch, seq, prompts, generations, new_tokens, steps, repeats, no_ref;
+    int threads, batch, seq, prompts, generations, new_tokens, repeats, no_ref;
     const char *presets, *parts, *python;
 } BenchOptions;
+
+// ---- statistics of a figure over the rounds
+
+typedef struct { double x[MAX_REPEATS]; int n; } Samples;
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
-static double median(double *x, int n) {
-    qsort(x, n, sizeof(double), cmp_double);
-    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+// the q-quantile (0..1) by linear interpolation between the sorted samples
+static double quantile(const Samples *s, double q) {
+    double x[MAX_REPEATS];
+    memcpy(x, s->x, s->n * sizeof(double));
+    qsort(x, s->n, sizeof(double), cmp_double);
+    double pos = q * (s->n - 1);
+    int i = (int)pos;
+    return i + 1 < s->n ? x[i] + (pos - i) * (x[i + 1] - x[i]) : x[i];
 }
+static double median(const Samples *s) { return quantile(s, 0.5); }
+// half the interquartile range, in percent of the median: "median ±spread%"
+static double spread(const Samples *s) { return 50.0 * (quantile(s, 0.75) - quantile(s, 0.25)) / median(s); }
+static void add(Samples *s, double x) { if (s->n < MAX_REPEATS) s->x[s->n++] = x; }
+// per-round ratios a[r] / b[r]
+static Samples ratios(const Samples *a, const Samples *b) {
+    Samples r = { .n = 0 };
+    for (int i = 0; i < a->n && i < b->n; i++) add(&r, a->x[i] / b->x[i]);
+    return r;
+}
+
+// the figures whose spread is too wide, collected for the warning at the end
+static char wide[1024];
+static void note_spread(const char *what, const Samples *s) {
+    if (s->n < 2 || spread(s) <= SPREAD_WARN) return;
+    size_t len = strlen(wide);
+    snprintf(wide + len, sizeof wide - len, "%s%s ±%.0f%%", len ? ", " : "", what, spread(s));
+}
+
+// "median ±spread%" in a table cell, or " " when there are no samples
+static const char *cell(char *buf, size_t n, const Samples *s, const char *fmt, const char *what) {
+    if (s->n == 0) { snprintf(buf, n, " "); return buf; }
+    char num[32];
+    snprintf(num, sizeof num, fmt, median(s));
+    snprintf(buf, n, "%s ±%.0f%%", num, spread(s));
+    note_spread(what, s);
+    return buf;
+}
+
+// /proc/loadavg: the 1, 5 and 15-minute load averages, running/total tasks
+static void print_load(const char *when) {
+    char line[128] = "unavailable";
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (!fgets(line, sizeof line, f)) snprintf(line, sizeof line, "unavailable");
+        fclose(f);
+    }
+    line[strcspn(line, "\n")] = 0;
+    printf("load %s (/proc/loadavg: 1, 5, 15 min, running/total tasks, last pid): %s on %ld CPUs\n", when, line,
+           sysconf(_SC_NPROCESSORS_ONLN));
+}
+
+// ---- r1's side
 
 // training FLOPs per token of a T-token sequence: every matmul costs 2 C OC per token forward and
 // twice that backward (dinp and dweight); attention costs 2 (dqk + dv) per head per visible key
@@ -49,37 +114,37 @@ static double train_flops_per_token(const Config *c, int T) {
     return 6.0 * matmul + 6.0 * attn;
 }
 
-// median seconds of one training step (zero grad, forward, cross-entropy, backward, clip, AdamW, bias update)
-static double bench_train(Model *m, int B, int T, int steps) {
-    int N = B * T, V = m->cfg.vocab;
-    int *inputs = mallocCheck((size_t)N * sizeof(int)), *targets = mallocCheck((size_t)N * sizeof(int));
-    float *w = mallocCheck((size_t)N * sizeof(float));
+// the batch of a training step: random tokens, each predicting the next
+typedef struct { int *inputs, *targets; float *weights; int B, T; } Batch;
+static Batch batch_random(int B, int T, int V) {
+    int N = B * T;
+    Batch b = { mallocCheck((size_t)N * sizeof(int)), mallocCheck((size_t)N * sizeof(int)),
+                mallocCheck((size_t)N * sizeof(float)), B, T };
     Rng rng = rng_seed(7);
-    for (int i = 0; i < N; i++) { inputs[i] = N_SPECIAL + rng_int(&rng, V - N_SPECIAL); w[i] = 1.0f / N; }
-    for (int i = 0; i < N; i++) targets[i] = i + 1 < N ? inputs[i + 1] : TOK_EOS;
-    double *dt = mallocCheck((size_t)steps * sizeof(double));
-    for (int s = -1; s < steps; s++) {  // step -1 warms up (allocations, caches)
-        double t0 = now_seconds();
-        model_zero_grad(m);
-        model_forward(m, inputs, B, T, NULL, 0);
-        crossentropy_forward_backward(m->dlogits, m->logits, targets, w, N, V);
-        model_backward(m);
-        grad_clip(m, 1.0f);
-        adamw_update(m, 1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, m->step + 1);
-        m->step++;
-        router_bias_update(m, 1e-2f);
-        if (s >= 0) dt[s] = now_seconds() - t0;
-    }
-    double med = median(dt, steps);
-    free(inputs); free(targets); free(w); free(dt);
-    return med;
+    for (int i = 0; i < N; i++) { b.inputs[i] = N_SPECIAL + rng_int(&rng, V - N_SPECIAL); b.weights[i] = 1.0f / N; }
+    for (int i = 0; i < N; i++) b.targets[i] = i + 1 < N ? b.inputs[i + 1] : TOK_EOS;
+    return b;
+}
+
+// seconds of one training step (zero grad, forward, cross-entropy, backward, clip, AdamW, bias update)
+static double train_step(Model *m, const Batch *b) {
+    double t0 = now_seconds();
+    model_zero_grad(m);
+    model_forward(m, b->inputs, b->B, b->T, NULL, 0);
+    crossentropy_forward_backward(m->dlogits, m->logits, b->targets, b->weights, b->B * b->T, m->cfg.vocab);
+    model_backward(m);
+    grad_clip(m, 1.0f);
+    adamw_update(m, 1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, m->step + 1);
+    m->step++;
+    router_bias_update(m, 1e-2f);
+    return now_seconds() - t0;
 }
 
 // one rollout as GRPO's generate() does it, except that no row stops at <eos>: n = P*G rows (each
 // prompt repeated G times), the prompts fed through the KV cache one position at a time, then new
 // tokens up to max_len = the longest prompt + M (the prompts of tiny_data/rl_train.txt all have the
-// same length: exactly M new tokens per row). Returns the seconds; *new_tokens counts them.
-static double rollout_once(Model *m, const Data *d, int P, int G, int M, Rng *rng, long *new_tokens) {
+// same length: exactly M new tokens per row). Returns the new tokens per second.
+static double rollout_rate(Model *m, const Data *d, int P, int G, int M, Rng *rng) {
     int n = P * G, max_len = 0;
     int *plen = mallocCheck(n * sizeof(int)), *slen = mallocCheck(n * sizeof(int));
     for (int i = 0; i < n; i++) { plen[i] = d->len[(i / G) % d->n]; max_len = imax(max_len, plen[i] + M); }
@@ -89,94 +154,169 @@ static double rollout_once(Model *m, const Data *d, int P, int G, int M, Rng *rn
     double t0 = now_seconds();
     generate_threads(m, seqs, plen, slen, n, max_len, 1.0f, 0, CHECK_FREE, rng);
     double dt = now_seconds() - t0;
-    *new_tokens = 0;
-    for (int i = 0; i < n; i++) *new_tokens += slen[i] - plen[i];
+    long new_tokens = 0;
+    for (int i = 0; i < n; i++) new_tokens += slen[i] - plen[i];
     free(plen); free(slen); free(seqs);
-    return dt;
+    return new_tokens / dt;
 }
 
-// median new tokens per second over repeats rollouts
-static double bench_rollout(Model *m, const Data *d, int P, int G, int M, int repeats) {
-    Rng rng = rng_seed(11);
-    double *rate = mallocCheck((size_t)repeats * sizeof(double));
-    long n_new;
-    rollout_once(m, d, P, G, M, &rng, &n_new);  // warm-up
-    for (int r = 0; r < repeats; r++) {
-        double dt = rollout_once(m, d, P, G, M, &rng, &n_new);
-        rate[r] = n_new / dt;
-    }
-    double med = median(rate, repeats);
-    free(rate);
-    return med;
-}
-
-// the machine's sgemm rate on nt threads: the median of 5 products of 2048 x 2048 matrices
-static double sgemm_peak(int nt) {
-    int n = 2048;
-    float *a = mallocCheck((size_t)n * n * sizeof(float)), *b = mallocCheck((size_t)n * n * sizeof(float));
-    float *out = mallocCheck((size_t)n * n * sizeof(float));
-    Rng rng = rng_seed(3);
-    for (size_t i = 0; i < (size_t)n * n; i++) { a[i] = rng_normal(&rng); b[i] = rng_normal(&rng); }
-    double dt[5];
+// GFLOP/s of one 2048^3 product on nt threads: one OpenBLAS call on all of them, or r1's matmul
+static double sgemm_rate(int path, int nt, const float *a, const float *b, float *out, int n) {
+    double t0 = now_seconds();
 #ifdef USE_BLAS
-    openblas_set_num_threads(nt);  // one OpenBLAS call on all threads
-#else
-    (void)nt;                      // r1's own matmul, with its OpenMP threads
-#endif
-    for (int r = -1; r < 5; r++) {
-        double t0 = now_seconds();
-#ifdef USE_BLAS
+    if (path == MATMUL_BLAS) {
+        openblas_set_num_threads(nt);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, out, n);
-#else
-        matmul_forward(out, a, b, n, n, n);
-#endif
-        if (r >= 0) dt[r] = now_seconds() - t0;
+        openblas_set_num_threads(1);  // back to r1's setting (threads_init)
+        return 2.0 * n * n * n / (now_seconds() - t0) / 1e9;
     }
-#ifdef USE_BLAS
-    openblas_set_num_threads(1);   // back to r1's setting (threads_init)
 #endif
-    free(a); free(b); free(out);
-    return 2.0 * n * n * n / median(dt, 5) / 1e9;
+    (void)nt;
+    matmul_path = path;
+    matmul_forward(out, a, b, n, n, n);
+    return 2.0 * n * n * n / (now_seconds() - t0) / 1e9;
 }
 
-// runs ref/bench_ref.py; fills the two rates or returns 0 with the reason
-static int run_reference(const BenchOptions *o, const char *preset, double *train, double *rollout, char *why, size_t nwhy) {
+// ---- the PyTorch side: ref/bench_ref.py --serve, one step per command
+
+typedef struct { pid_t pid; FILE *to, *from; } Ref;
+
+// starts the reference for a preset and waits for its "ready"; 0 with the reason if it cannot
+static int ref_start(Ref *r, const BenchOptions *o, const char *preset, char *why, size_t nwhy) {
     if (access("ref/bench_ref.py", R_OK) != 0) { snprintf(why, nwhy, "ref/bench_ref.py not found"); return 0; }
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "%s -c 'import torch' 2>/dev/null", o->python);
     if (system(cmd) != 0) { snprintf(why, nwhy, "%s cannot import torch", o->python); return 0; }
-    snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=%d %s ref/bench_ref.py --preset %s --threads %d --batch %d --seq %d "
-             "--prompts %d --generations %d --new-tokens %d --steps %d", o->threads, o->python, preset, o->threads,
-             o->batch, o->seq, o->prompts, o->generations, o->new_tokens, o->steps);
-    printf("  %s\n", cmd);
+    char args[7][16];
+    int v[7] = { o->threads, o->threads, o->batch, o->seq, o->prompts, o->generations, o->new_tokens };
+    for (int i = 0; i < 7; i++) snprintf(args[i], sizeof args[i], "%d", v[i]);
+    printf("  OMP_NUM_THREADS=%s %s ref/bench_ref.py --serve --preset %s --threads %s --batch %s --seq %s --prompts %s "
+           "--generations %s --new-tokens %s\n", args[0], o->python, preset, args[1], args[2], args[3], args[4], args[5], args[6]);
     fflush(stdout);
-    FILE *p = popen(cmd, "r");
-    if (!p) { snprintf(why, nwhy, "cannot run %s", o->python); return 0; }
-    char line[512];
-    *train = *rollout = -1.0;
-    while (fgets(line, sizeof line, p)) {
-        double x;
-        if (sscanf(line, "train_tokens_per_s %lf", &x) == 1) *train = x;
-        if (sscanf(line, "rollout_tokens_per_s %lf", &x) == 1) *rollout = x;
+    int down[2], up[2];
+    if (pipe(down) != 0 || pipe(up) != 0) { snprintf(why, nwhy, "pipe: %s", strerror(errno)); return 0; }
+    r->pid = fork();
+    if (r->pid < 0) { snprintf(why, nwhy, "fork: %s", strerror(errno)); return 0; }
+    if (r->pid == 0) {
+        dup2(down[0], 0); dup2(up[1], 1);
+        close(down[0]); close(down[1]); close(up[0]); close(up[1]);
+        setenv("OMP_NUM_THREADS", args[0], 1);
+        execl(o->python, o->python, "ref/bench_ref.py", "--serve", "--preset", preset, "--threads", args[1], "--batch",
+              args[2], "--seq", args[3], "--prompts", args[4], "--generations", args[5], "--new-tokens", args[6], (char *)NULL);
+        _exit(127);
     }
-    int status = pclose(p);
-    if (status != 0 || *train <= 0 || *rollout <= 0) {
-        snprintf(why, nwhy, "ref/bench_ref.py failed (exit status %d) or printed no rates", status);
-        return 0;
+    close(down[0]); close(up[1]);
+    r->to = fdopen(down[1], "w");
+    r->from = fdopen(up[0], "r");
+    char line[256];
+    while (fgets(line, sizeof line, r->from)) {
+        if (strncmp(line, "ready", 5) == 0) return 1;
+        printf("  reference: %s", line);  // torch_version, threads
     }
-    return 1;
+    int status;
+    fclose(r->to); fclose(r->from);
+    waitpid(r->pid, &status, 0);
+    snprintf(why, nwhy, "ref/bench_ref.py stopped before it was ready (exit status %d)", WEXITSTATUS(status));
+    return 0;
 }
 
-// the 1-minute load average: other processes on the machine slow every figure, OpenMP's barriers most
-static void print_load(const char *when) {
-    double load;
-    if (getloadavg(&load, 1) == 1) printf("load average %s: %.2f on %ld CPUs\n", when, load, sysconf(_SC_NPROCESSORS_ONLN));
+// seconds of one "train" or "rollout" of the reference, or -1 if it failed
+static double ref_time(Ref *r, const char *what) {
+    char line[256], name[64];
+    double s;
+    if (fprintf(r->to, "%s\n", what) < 0 || fflush(r->to) != 0) return -1.0;
+    snprintf(name, sizeof name, "%s_seconds %%lf", what);
+    if (!fgets(line, sizeof line, r->from) || sscanf(line, name, &s) != 1 || !(s > 0)) return -1.0;
+    return s;
 }
 
-typedef struct { const char *preset; double train, rollout, gflops, ref_train, ref_rollout, ref_gflops; int ref_ok; char why[256]; } Row;
+static void ref_stop(Ref *r) {
+    int status;
+    fprintf(r->to, "quit\n");
+    fclose(r->to); fclose(r->from);
+    waitpid(r->pid, &status, 0);
+}
+
+// ---- the rounds
+
+#ifdef USE_BLAS
+#define N_PATHS 2
+static const int PATHS[N_PATHS] = { MATMUL_BLAS, MATMUL_PACKED };
+static const char *PATH_NAMES[N_PATHS] = { "r1 (OpenBLAS)", "r1 (own gemm)" };
+static const char *PEAK_NAMES[N_PATHS] = { "OpenBLAS", "r1's gemm" };
+#else
+#define N_PATHS 1
+static const int PATHS[N_PATHS] = { MATMUL_PACKED };
+static const char *PATH_NAMES[N_PATHS] = { "r1 (own gemm)" };
+static const char *PEAK_NAMES[N_PATHS] = { "r1's gemm" };
+#endif
+
+typedef struct {
+    const char *preset;
+    double flops_per_token;
+    Samples train[N_PATHS], rollout[N_PATHS], ref_train, ref_rollout;  // tokens/s per round
+    int ref_ok;
+    char why[256];
+} Row;
+
+static void bench_preset(const BenchOptions *o, const Preset *p, const Data *prompts, Row *row) {
+    int do_train = strstr(o->parts, "train") != NULL, do_rollout = strstr(o->parts, "rollout") != NULL;
+    Model *mt = do_train ? model_create(&p->cfg, p->name, 1) : NULL;
+    Model *mr = do_rollout ? model_create(&p->cfg, p->name, 1) : NULL;
+    Batch batch = batch_random(o->batch, o->seq, p->cfg.vocab);
+    Rng rng = rng_seed(11);
+    Ref ref;
+    int started = 0;
+    if (o->no_ref) snprintf(row->why, sizeof row->why, "--no-ref");
+    else started = ref_start(&ref, o, p->name, row->why, sizeof row->why);
+    row->ref_ok = started;
+    if (mt) printf("%s: %zu parameters, %.2f MFLOP per training token\n", p->name, mt->num_params, row->flops_per_token / 1e6);
+    double n_train = (double)o->batch * o->seq;
+    for (int r = -1; r < o->repeats; r++) {  // round -1 warms up (allocations, caches, the reference's first steps)
+        for (int i = 0; i < N_PATHS && mt; i++) {
+            matmul_path = PATHS[i];
+            double dt = train_step(mt, &batch);
+            if (r >= 0) add(&row->train[i], n_train / dt);
+        }
+        if (row->ref_ok && do_train) {
+            double dt = ref_time(&ref, "train");
+            if (dt < 0) { row->ref_ok = 0; snprintf(row->why, sizeof row->why, "ref/bench_ref.py failed"); }
+            else if (r >= 0) add(&row->ref_train, n_train / dt);
+        }
+        for (int i = 0; i < N_PATHS && mr; i++) {
+            matmul_path = PATHS[i];
+            double rate = rollout_rate(mr, prompts, o->prompts, o->generations, o->new_tokens, &rng);
+            if (r >= 0) add(&row->rollout[i], rate);
+        }
+        if (row->ref_ok && do_rollout) {
+            double dt = ref_time(&ref, "rollout");
+            if (dt < 0) { row->ref_ok = 0; snprintf(row->why, sizeof row->why, "ref/bench_ref.py failed"); }
+            else if (r >= 0) add(&row->ref_rollout, (double)o->prompts * o->generations * o->new_tokens / dt);
+        }
+    }
+    if (!o->no_ref && !row->ref_ok) printf("PyTorch reference: skipped (%s)\n", row->why);
+    if (started) ref_stop(&ref);
+    matmul_path = PATHS[0];
+    if (mt) model_free(mt);
+    if (mr) model_free(mr);
+    free(batch.inputs); free(batch.targets); free(batch.weights);
+}
+
+// a table row: the medians and spreads of training and rollout figures (and GFLOP/s if flops_per_token > 0)
+static void print_row(const char *preset, const char *who, const Samples *train, const Samples *rollout,
+                      double flops_per_token, const char *fmt) {
+    char a[128], b[128], what[128];
+    snprintf(what, sizeof what, "%s %s training", preset, who);
+    cell(a, sizeof a, train, fmt, what);
+    snprintf(what, sizeof what, "%s %s rollout", preset, who);
+    cell(b, sizeof b, rollout, fmt, what);
+    printf("| %s | %s | %s | %s |", preset, who, a, b);
+    if (flops_per_token > 0 && train->n) printf(" %.1f |\n", flops_per_token * median(train) / 1e9);
+    else printf(" |\n");
+}
 
 int main(int argc, char **argv) {
-    BenchOptions o = { n_threads(), 64, 128, 8, 16, 64, 3, 3, 0, "teacher,student", "train,rollout", "/usr/bin/python3" };
+    BenchOptions o = { n_threads(), 64, 128, 8, 16, 64, 7, 0, "teacher,student", "train,rollout", "/usr/bin/python3" };
     Option opts[] = {
         { "threads", 'i', &o.threads, 1, 256, "threads for r1 (OpenMP) and for the reference" },
         { "batch", 'i', &o.batch, 1, 4096, "training sequences per step" },
@@ -184,10 +324,9 @@ int main(int argc, char **argv) {
         { "prompts", 'i', &o.prompts, 1, 1024, "rollout prompts" },
         { "generations", 'i', &o.generations, 1, 1024, "responses per prompt" },
         { "new-tokens", 'i', &o.new_tokens, 1, 1024, "tokens generated per response" },
-        { "steps", 'i', &o.steps, 1, 1000, "timed training steps (r1 and the reference)" },
-        { "repeats", 'i', &o.repeats, 1, 100, "timed rollouts of r1 (the reference times 3)" },
+        { "repeats", 'i', &o.repeats, 1, MAX_REPEATS, "timed rounds (each: a training step and a rollout of every side)" },
         { "presets", 's', &o.presets, 0, 0, "comma-separated presets" },
-        { "parts", 's', &o.parts, 0, 0, "what r1 measures: train, rollout or both (for profiling)" },
+        { "parts", 's', &o.parts, 0, 0, "what is measured: train, rollout or both (for profiling)" },
         { "python", 's', &o.python, 0, 0, "the python that has torch" },
         { "no-ref", 'b', &o.no_ref, 0, 0, "skip the PyTorch reference" },
     };
@@ -197,75 +336,83 @@ int main(int argc, char **argv) {
     omp_set_num_threads(o.threads);
 #endif
     threads_init();
-    printf("r1 bench: %d threads; training %d x %d tokens, median of %d steps; rollout %d prompts x %d responses x %d new tokens, median of %d\n",
-           o.threads, o.batch, o.seq, o.steps, o.prompts, o.generations, o.new_tokens, o.repeats);
+    signal(SIGPIPE, SIG_IGN);  // a reference that dies shows as a failed step, not a killed bench
+    printf("r1 bench: %d threads; training %d x %d tokens, rollout %d prompts x %d responses x %d new tokens; "
+           "medians of %d rounds\n", o.threads, o.batch, o.seq, o.prompts, o.generations, o.new_tokens, o.repeats);
 #ifdef USE_BLAS
     printf("OpenBLAS core %s | %s\n", openblas_get_corename(), openblas_get_config());
 #else
-    printf("no BLAS: r1's own matmul loop\n");
+    printf("built without BLAS: r1's own matmul (gemm)\n");
 #endif
     print_load("at the start");
-    double peak = sgemm_peak(o.threads);
-#ifdef USE_BLAS
-    const char *peak_what = "sgemm peak";
-#else
-    const char *peak_what = "matmul peak (r1's own loop, no BLAS)";
-#endif
-    printf("%s, 2048^3 on %d threads: %.1f GFLOP/s\n", peak_what, o.threads, peak);
+
+    // the machine's sgemm rate: 2048^3 products, the paths in turn
+    int n = 2048;
+    float *a = mallocCheck((size_t)n * n * sizeof(float)), *b = mallocCheck((size_t)n * n * sizeof(float));
+    float *out = mallocCheck((size_t)n * n * sizeof(float));
+    Rng rng = rng_seed(3);
+    for (size_t i = 0; i < (size_t)n * n; i++) { a[i] = rng_normal(&rng); b[i] = rng_normal(&rng); }
+    Samples peak[N_PATHS] = {{ .n = 0 }};
+    for (int r = -1; r < 5; r++)
+        for (int i = 0; i < N_PATHS; i++) {
+            double rate = sgemm_rate(PATHS[i], o.threads, a, b, out, n);
+            if (r >= 0) add(&peak[i], rate);
+        }
+    free(a); free(b); free(out);
+    printf("sgemm 2048^3 on %d threads, median of 5:", o.threads);
+    for (int i = 0; i < N_PATHS; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "%s sgemm", PEAK_NAMES[i]);
+        printf(" %s %.1f GFLOP/s ±%.0f%%", PEAK_NAMES[i], median(&peak[i]), spread(&peak[i]));
+        note_spread(what, &peak[i]);
+    }
+    printf("\n");
     fflush(stdout);
 
     Data prompts = load_prompts("tiny_data/rl_train.txt", 1024);
-    Row rows[8];
+    static Row rows[8];
     int n_rows = 0;
     char list[256];
     snprintf(list, sizeof list, "%s", o.presets);
     for (char *name = strtok(list, ","); name && n_rows < 8; name = strtok(NULL, ",")) {
         const Preset *p = find_preset(name);
-        Row *r = &rows[n_rows++];
-        memset(r, 0, sizeof *r);
-        r->preset = p->name;
         if (o.seq > p->cfg.context) die("bench: --seq %d exceeds the %s context %d", o.seq, p->name, p->cfg.context);
-        double fpt = train_flops_per_token(&p->cfg, o.seq);
-        if (strstr(o.parts, "train")) {
-            Model *m = model_create(&p->cfg, p->name, 1);
-            double st = bench_train(m, o.batch, o.seq, o.steps);
-            r->train = o.batch * o.seq / st;
-            r->gflops = fpt * r->train / 1e9;
-            printf("%s: %zu parameters, %.2f MFLOP per training token; r1 training step %.1f ms (%.0f tok/s, %.1f GFLOP/s)\n",
-                   p->name, m->num_params, fpt / 1e6, st * 1e3, r->train, r->gflops);
-            fflush(stdout);
-            model_free(m);
-        }
-        if (strstr(o.parts, "rollout")) {
-            Model *m = model_create(&p->cfg, p->name, 1);
-            r->rollout = bench_rollout(m, &prompts, o.prompts, o.generations, o.new_tokens, o.repeats);
-            printf("%s: r1 rollout %.1f ms (%.0f new tok/s)\n", p->name,
-                   1e3 * o.prompts * o.generations * o.new_tokens / r->rollout, r->rollout);
-            fflush(stdout);
-            model_free(m);
-        }
-        if (o.no_ref) { snprintf(r->why, sizeof r->why, "--no-ref"); continue; }
-        r->ref_ok = run_reference(&o, p->name, &r->ref_train, &r->ref_rollout, r->why, sizeof r->why);
-        r->ref_gflops = fpt * r->ref_train / 1e9;
-        if (!r->ref_ok) printf("PyTorch reference: skipped (%s)\n", r->why);
+        Row *row = &rows[n_rows++];
+        row->preset = p->name;
+        row->flops_per_token = train_flops_per_token(&p->cfg, o.seq);
+        bench_preset(&o, p, &prompts, row);
     }
 
-    printf("\n| preset | | train tok/s | rollout tok/s | train GFLOP/s |\n|---|---|---:|---:|---:|\n");
-    for (int i = 0; i < n_rows; i++) {
-        Row *r = &rows[i];
-        printf("| %s | r1 | %.0f | %.0f | %.2f |\n", r->preset, r->train, r->rollout, r->gflops);
-        if (r->ref_ok) {
-            printf("| %s | PyTorch | %.0f | %.0f | %.2f |\n", r->preset, r->ref_train, r->ref_rollout, r->ref_gflops);
-            printf("| %s | r1/PyTorch | %.2fx | %.2fx | %.2fx |\n", r->preset, r->train / r->ref_train,
-                   r->rollout / r->ref_rollout, r->gflops / r->ref_gflops);
-        } else {
-            printf("| %s | PyTorch | skipped (%s) | | |\n", r->preset, r->why);
+    printf("\nmedian ±half the interquartile range, in percent, over %d rounds\n", o.repeats);
+    printf("| preset | | train tok/s | rollout tok/s | train GFLOP/s |\n|---|---|---:|---:|---:|\n");
+    for (int k = 0; k < n_rows; k++) {
+        Row *r = &rows[k];
+        for (int i = 0; i < N_PATHS; i++) print_row(r->preset, PATH_NAMES[i], &r->train[i], &r->rollout[i], r->flops_per_token, "%.0f");
+        if (r->ref_ok) print_row(r->preset, "PyTorch", &r->ref_train, &r->ref_rollout, r->flops_per_token, "%.0f");
+        else printf("| %s | PyTorch | skipped (%s) | | |\n", r->preset, r->why);
+        for (int i = 0; i < N_PATHS && r->ref_ok; i++) {
+            Samples t = ratios(&r->train[i], &r->ref_train), ro = ratios(&r->rollout[i], &r->ref_rollout);
+            char who[64];
+            snprintf(who, sizeof who, "%s / PyTorch", PATH_NAMES[i]);
+            print_row(r->preset, who, &t, &ro, 0, "%.2fx");
+        }
+        if (N_PATHS == 2) {
+            Samples t = ratios(&r->train[1], &r->train[0]), ro = ratios(&r->rollout[1], &r->rollout[0]);
+            print_row(r->preset, "own gemm / OpenBLAS", &t, &ro, 0, "%.2fx");
         }
     }
-    printf("\n%s %.1f GFLOP/s on %d threads; r1 training reaches", peak_what, peak, o.threads);
-    for (int i = 0; i < n_rows; i++) printf(" %.1f%% (%s)", 100.0 * rows[i].gflops / peak, rows[i].preset);
-    printf(" of it\n");
+    printf("\n");
+    for (int i = 0; i < N_PATHS; i++) {
+        printf("%s training reaches", PATH_NAMES[i]);
+        for (int k = 0; k < n_rows; k++)
+            if (rows[k].train[i].n)
+                printf(" %.1f%% (%s)", 100.0 * rows[k].flops_per_token * median(&rows[k].train[i]) / 1e9 / median(&peak[0]), rows[k].preset);
+        printf(" of the %s sgemm peak (%.1f GFLOP/s)\n", PEAK_NAMES[0], median(&peak[0]));
+    }
     print_load("at the end");
+    if (wide[0])
+        printf("warning: spread above %.0f%% in: %s. The machine was too busy for these figures to hold; "
+               "run again when it is quiet, or with more --repeats\n", SPREAD_WARN, wide);
     data_free(&prompts);
     return 0;
 }
