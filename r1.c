@@ -83,6 +83,30 @@ static void threads_init(void) {
 #endif
 }
 
+// OpenBLAS (0.3.21 in Debian 12) may take a recent x86-64 CPU it does not know for an old one, e.g.
+// "Prescott" on an AVX-512 Xeon, and its sgemm is then several times slower. r1 then names the right
+// core in OPENBLAS_CORETYPE, read when the library loads, and runs itself again. A core the user set
+// always wins, and the variable set here stops a second round.
+static void blas_check_core(char **argv) {
+#if defined(USE_BLAS) && defined(__x86_64__)
+    static const char *old[] = { "Katmai", "Coppermine", "Northwood", "Prescott", "Banias", "Core2", "Penryn",
+                                 "Dunnington", "Nehalem", "Atom", "Sandybridge" };
+    const char *core = openblas_get_corename(), *cpu = NULL, *want = NULL;
+    if (__builtin_cpu_supports("avx512f")) { cpu = "AVX-512"; want = "SkylakeX"; }
+    else if (__builtin_cpu_supports("avx2")) { cpu = "AVX2"; want = "Haswell"; }
+    int is_old = 0;
+    for (int i = 0; core && i < (int)(sizeof old / sizeof old[0]); i++) is_old |= strcmp(core, old[i]) == 0;
+    if (getenv("OPENBLAS_CORETYPE") || !want || !is_old) return;
+    fprintf(stderr, "r1: OpenBLAS chose its %s kernels on a CPU with %s; running again with OPENBLAS_CORETYPE=%s\n", core, cpu, want);
+    fflush(stdout);
+    setenv("OPENBLAS_CORETYPE", want, 1);
+    execv("/proc/self/exe", argv);
+    fprintf(stderr, "r1: cannot run again (%s); going on with the %s kernels\n", strerror(errno), core);
+#else
+    (void)argv;
+#endif
+}
+
 static void make_dirs(const char *path) { // mkdir -p
     char buf[512];
     snprintf(buf, sizeof buf, "%s", path);
@@ -3348,6 +3372,7 @@ static void usage(void) {
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) { usage(); return argc < 2; }
     const char *cmd = argv[1];
+    blas_check_core(argv);
     threads_init();
     if (strcmp(cmd, "gen") == 0) cmd_gen(argc - 2, argv + 2);
     else if (strcmp(cmd, "pretrain") == 0) cmd_pretrain(argc - 2, argv + 2);
