@@ -12,7 +12,8 @@ Sections: 1 gradient checks of every layer and of the whole model, 2 tokenizer, 
 8 data loading errors, 9 option parsing errors (and every command's table), the optimizer pieces,
 10 a short pretraining run (and a NaN stop), 11 a toy GRPO loop, 12 determinism and resume (also
 of pretrain, sft and grpo runs killed while saving a checkpoint), 13 the R1 stages (SFT, rejection
-sampling, distillation, a tiny pipeline). Failed table rows are detailed on stderr.
+sampling, distillation, a tiny pipeline), 14 the HTML report of a run (well formed, its curves and
+table against log.csv). Failed table rows are detailed on stderr.
 Runs in about a minute on one thread (the tiny models are too small for threads to pay).
 ./test_r1 NAME... runs only the named sections (./test_r1 --list, or any unknown name, lists them).
 */
