@@ -2146,10 +2146,8 @@ static void html_response(FILE *f, const char *s) {
             s += strlen(SPECIALS[tok]);
             continue;
         }
-        const char *az = "abcdefghijklmnopqrstuvwxyz";
-        size_t n = strchr(az, *s) ? strspn(s, az) : strcspn(s, az);
-        if (*s == '<') n = 1;  // a lone '<' (not a special token)
-        else if (!strchr(az, *s)) n = imin(n, strcspn(s, "<"));
+        const char *az = "abcdefghijklmnopqrstuvwxyz";  // a word, a lone '<', or what lies between
+        size_t n = strchr(az, *s) ? strspn(s, az) : *s == '<' ? 1 : strcspn(s, "<abcdefghijklmnopqrstuvwxyz");
         int word = -1;
         for (int lang = 0; lang < N_LANGS; lang++)
             for (int w = 0; w < N_WORDS; w++)
@@ -2201,8 +2199,7 @@ static void svg_chart(FILE *f, const char *title, const char *y_label, const cha
         for (int j = 0; j < k; j++) lx += 40 + 6.5 * strlen(c[j].name);
         int points = 0;
         for (int i = 0; i < n; i++) points += !isnan(c[k].y[i]);
-        fprintf(f, "<polyline class=\"curve\" data-name=\"%s\" data-points=\"%d\" stroke=\"%s\" points=\"", c[k].name, points,
-                c[k].colour);
+        fprintf(f, "<polyline class=\"curve\" data-name=\"%s\" stroke=\"%s\" points=\"", c[k].name, c[k].colour);
         for (int i = 0; i < n; i++) if (!isnan(c[k].y[i])) fprintf(f, "%.1f,%.1f ", SX(x[i]), SY(c[k].y[i]));
         fprintf(f, "\"/>\n");
         for (int i = 0; points <= 40 && i < n; i++)  // sparse curves (the evaluations) get a dot per point
@@ -2221,7 +2218,7 @@ static void report_paths(const char *dir, char *tmp, char *path) {
     snprintf(tmp, 600, "%.580s/report.html.tmp", dir);
 }
 
-static FILE *report_begin(const char *dir, const char *title) {
+static FILE *report_begin(const char *dir, const char *title, const char *about) {
     char tmp[600], path[600];
     report_paths(dir, tmp, path);
     FILE *f = fopenCheck(tmp, "w");
@@ -2242,7 +2239,9 @@ static FILE *report_begin(const char *dir, const char *title) {
         ".tok { color: #9a9a9a } .resp b { color: #b8321f } .ok { color: #1d8a1d } .wrong { color: #c0392b }\n"
         "</style>\n</head>\n<body>\n<h1>");
     html_text(f, title, strlen(title));
-    fprintf(f, "</h1>\n");
+    fprintf(f, "</h1>\n<p>");
+    html_text(f, about, strlen(about));
+    fprintf(f, "</p>\n");
     return f;
 }
 
@@ -2252,7 +2251,6 @@ static void report_end(FILE *f, const char *dir) {
     fprintf(f, "</body>\n</html>\n");
     if (fflush(f) != 0 || ferror(f) || fclose(f) != 0) die("cannot write %s: %s", tmp, strerror(errno));
     if (rename(tmp, path) != 0) die("cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    printf("report: %s\n", path);
 }
 
 // the responses of a samples file (write_samples) by prompt, one row per step or model, marked up
@@ -2317,59 +2315,6 @@ static double *csv_column(const char *path, char **lines, int n_lines, const cha
     return v;
 }
 
-// DIR/report.html of a GRPO run, from DIR/log.csv and DIR/samples.txt: the held-out measures at the
-// first and last evaluation, their curves against the RL step (cf. R1 paper, Figures 2 and 3), the
-// training batch's, and sampled responses at the first and last evaluation
-static void report_grpo(const char *dir, const char *title, const char *about) {
-    char path[600];
-    snprintf(path, sizeof path, "%s/log.csv", dir);
-    int n_lines;
-    char **lines = read_lines(path, &n_lines);
-    enum { STEP, ACC, LEN, REFL, GREEDY, PASS1, TLEN, TREFL, CHAIN, N_COLS };
-    const char *names[N_COLS] = { "step", "accuracy", "length", "reflection", "test_greedy", "test_pass1",
-                                  "test_length", "test_reflection", "test_chain_share" };
-    double *col[N_COLS];
-    for (int c = 0; c < N_COLS; c++) col[c] = csv_column(path, lines, n_lines, names[c]);
-    int n = n_lines - 1, a = -1, b = -1;  // the first and last evaluated rows
-    for (int i = 0; i < n; i++) if (!isnan(col[PASS1][i])) { if (a < 0) a = i; b = i; }
-    FILE *f = report_begin(dir, title);
-    fprintf(f, "<p>");
-    html_text(f, about, strlen(about));
-    fprintf(f, "</p>\n");
-    if (a >= 0) {
-        const char *rows[] = { "pass@1", "greedy accuracy", "mean response length (tokens)", "reflection rate",
-                               "chain-of-thought share" };
-        int cols[] = { PASS1, GREEDY, TLEN, TREFL, CHAIN };
-        fprintf(f, "<h2>Held-out, before and after RL</h2>\n<table class=\"before-after\">\n"
-                "<tr><th>held-out</th><th>step %.0f</th><th>step %.0f</th></tr>\n", col[STEP][a], col[STEP][b]);
-        for (int r = 0; r < 5; r++) {
-            const char *fmt = cols[r] == TLEN ? "<td>%.1f</td>" : "<td>%.3f</td>";
-            fprintf(f, "<tr><td>%s</td>", rows[r]);
-            fprintf(f, fmt, col[cols[r]][a]);
-            fprintf(f, fmt, col[cols[r]][b]);
-            fprintf(f, "</tr>\n");
-        }
-        fprintf(f, "</table>\n");
-    }
-    const char *grey = "#b4b4b4";
-    Curve acc[] = { { "held-out pass@1", "#1f6fb4", col[PASS1] }, { "held-out greedy", "#d62728", col[GREEDY] },
-                    { "training batch", grey, col[ACC] } };
-    Curve len[] = { { "held-out (sampled)", "#1f6fb4", col[TLEN] }, { "training batch", grey, col[LEN] } };
-    Curve refl[] = { { "held-out reflection", "#8a4fbf", col[TREFL] }, { "held-out chain share", "#2a9d3a", col[CHAIN] },
-                     { "training reflection", grey, col[REFL] } };
-    fprintf(f, "<h2>During RL</h2>\n<div class=\"charts\">\n");
-    svg_chart(f, "Accuracy", "accuracy", "RL step", col[STEP], n, acc, 3, 1.0);
-    svg_chart(f, "Mean response length", "tokens", "RL step", col[STEP], n, len, 2, 0.0);
-    svg_chart(f, "Responses that check their work or say wait", "share of responses", "RL step", col[STEP], n, refl, 3, 1.0);
-    fprintf(f, "</div>\n");
-    snprintf(path, sizeof path, "%s/samples.txt", dir);
-    report_samples(f, path, "Sampled responses to the same prompts, before and after RL", "step ");
-    report_end(f, dir);
-    for (int c = 0; c < N_COLS; c++) free(col[c]);
-    for (int i = 0; i < n_lines; i++) free(lines[i]);
-    free(lines);
-}
-
 // horizontal bars, one group per label: series s of group i is v[s][i], in [0, 1]
 static void svg_bars(FILE *f, const char *title, const char **labels, int n, const double *v[], const char **names,
                      const char **colours, int n_series) {
@@ -2396,10 +2341,8 @@ static void svg_bars(FILE *f, const char *title, const char **labels, int n, con
 // accuracy as bars, and every model's sampled responses to the same prompts (DIR/samples.txt)
 static void report_pipeline(const char *dir, const char *about, const char **labels, const EvalResult *res, int n) {
     char path[600];
-    FILE *f = report_begin(dir, "r1 pipeline: the R1 recipe at toy scale");
-    fprintf(f, "<p>");
-    html_text(f, about, strlen(about));
-    fprintf(f, "</p>\n<h2>Results (held-out)</h2>\n<table class=\"results\">\n<tr><th>model</th><th>pass@1</th>"
+    FILE *f = report_begin(dir, "r1 pipeline: the R1 recipe at toy scale", about);
+    fprintf(f, "<h2>Results (held-out)</h2>\n<table class=\"results\">\n<tr><th>model</th><th>pass@1</th>"
             "<th>cons@k</th><th>greedy</th><th>length</th><th>reflection</th><th>lang-mix</th><th>format</th></tr>\n");
     double *bars[2] = { mallocCheck(n * sizeof(double)), mallocCheck(n * sizeof(double)) };
     for (int i = 0; i < n; i++) {
@@ -2844,20 +2787,65 @@ static Model *grpo_train(const GrpoOptions *o) {
         printf("  chain-of-thought share %.3f -> %.3f\n", 1 - first.style_share[STYLE_DIRECT], 1 - last.style_share[STYLE_DIRECT]);
         printf("  format                 %.3f -> %.3f\n", first.format, last.format);
     }
-    if (o->eval_every > 0) {
-        char title[700], about[1000];
-        snprintf(title, sizeof title, "r1: GRPO run %s", o->out);
-        snprintf(about, sizeof about, "GRPO from %s: %d steps of %d prompts x %d samples, loss %s, beta %g, lr %g, rewards %s. "
-                 "Held-out evaluation every %d steps: %d prompts of %s, %d samples each at temperature %g (pass@1), and greedy.",
-                 o->init, o->steps, P, G, LOSS_NAMES[loss_type], o->beta, o->lr, o->rewards, o->eval_every, o->eval_prompts,
-                 o->test, o->eval_k, o->temperature);
-        report_grpo(o->out, title, about);
-    }
     free(idx); free(inputs); free(targets); free(w); free(reward); free(adv); free(old_logp); free(logp); free(ref_logp); free(text);
     rollouts_free(&r);
     data_free(&train); data_free(&test);
     model_free(ref);
     return m;
+}
+
+// OUT/report.html of a GRPO run, from OUT/log.csv and OUT/samples.txt: the held-out measures at the
+// first and last evaluation, their curves against the RL step (cf. R1 paper, Figures 2 and 3), the
+// training batch's, and sampled responses at the first and last evaluation
+static void report_grpo(const GrpoOptions *o, const char *title) {
+    char path[600], about[1000];
+    snprintf(about, sizeof about, "GRPO from %s: %d steps of %d prompts x %d samples, loss %s, beta %g, lr %g, rewards %s. "
+             "Held-out evaluation every %d steps: %d prompts of %s, %d samples each at temperature %g (pass@1), and greedy.",
+             o->init, o->steps, o->prompts_per_step, o->num_generations, o->loss_type, o->beta, o->lr, o->rewards,
+             o->eval_every, o->eval_prompts, o->test, o->eval_k, o->temperature);
+    snprintf(path, sizeof path, "%s/log.csv", o->out);
+    int n_lines;
+    char **lines = read_lines(path, &n_lines);
+    enum { STEP, ACC, LEN, REFL, GREEDY, PASS1, TLEN, TREFL, CHAIN, N_COLS };
+    const char *names[N_COLS] = { "step", "accuracy", "length", "reflection", "test_greedy", "test_pass1",
+                                  "test_length", "test_reflection", "test_chain_share" };
+    double *col[N_COLS];
+    for (int c = 0; c < N_COLS; c++) col[c] = csv_column(path, lines, n_lines, names[c]);
+    int n = n_lines - 1, a = -1, b = -1;  // the first and last evaluated rows
+    for (int i = 0; i < n; i++) if (!isnan(col[PASS1][i])) { if (a < 0) a = i; b = i; }
+    FILE *f = report_begin(o->out, title, about);
+    if (a >= 0) {
+        const char *rows[] = { "pass@1", "greedy accuracy", "mean response length (tokens)", "reflection rate",
+                               "chain-of-thought share" };
+        int cols[] = { PASS1, GREEDY, TLEN, TREFL, CHAIN };
+        fprintf(f, "<h2>Held-out, before and after RL</h2>\n<table class=\"before-after\">\n"
+                "<tr><th>held-out</th><th>step %.0f</th><th>step %.0f</th></tr>\n", col[STEP][a], col[STEP][b]);
+        for (int r = 0; r < 5; r++) {
+            const char *fmt = cols[r] == TLEN ? "<td>%.1f</td>" : "<td>%.3f</td>";
+            fprintf(f, "<tr><td>%s</td>", rows[r]);
+            fprintf(f, fmt, col[cols[r]][a]);
+            fprintf(f, fmt, col[cols[r]][b]);
+            fprintf(f, "</tr>\n");
+        }
+        fprintf(f, "</table>\n");
+    }
+    const char *grey = "#b4b4b4";
+    Curve acc[] = { { "held-out pass@1", "#1f6fb4", col[PASS1] }, { "held-out greedy", "#d62728", col[GREEDY] },
+                    { "training batch", grey, col[ACC] } };
+    Curve len[] = { { "held-out (sampled)", "#1f6fb4", col[TLEN] }, { "training batch", grey, col[LEN] } };
+    Curve refl[] = { { "held-out reflection", "#8a4fbf", col[TREFL] }, { "held-out chain share", "#2a9d3a", col[CHAIN] },
+                     { "training reflection", grey, col[REFL] } };
+    fprintf(f, "<h2>During RL</h2>\n<div class=\"charts\">\n");
+    svg_chart(f, "Accuracy", "accuracy", "RL step", col[STEP], n, acc, 3, 1.0);
+    svg_chart(f, "Mean response length", "tokens", "RL step", col[STEP], n, len, 2, 0.0);
+    svg_chart(f, "Reflection (check, wait) and chains of thought", "share of responses", "RL step", col[STEP], n, refl, 3, 1.0);
+    fprintf(f, "</div>\n");
+    snprintf(path, sizeof path, "%s/samples.txt", o->out);
+    report_samples(f, path, "Sampled responses to the same prompts, before and after RL", "step ");
+    report_end(f, o->out);
+    for (int c = 0; c < N_COLS; c++) free(col[c]);
+    for (int i = 0; i < n_lines; i++) free(lines[i]);
+    free(lines);
 }
 
 // ----------------------------------------------------------------------------
@@ -3127,6 +3115,10 @@ static void cmd_zero(int argc, char **argv) {
     grpo_options_parse("zero", "R1-Zero: GRPO straight from the base model with accuracy and format rewards.", &g, argc, argv);
     Model *m = grpo_train(&g);
     printf("saved %s/model.bin\n", g.out);
+    if (g.eval_every > 0) {
+        report_grpo(&g, "r1 zero: R1-Zero, RL straight from the base model");
+        printf("report: %s/report.html\n", g.out);
+    }
     model_free(m);
 }
 
@@ -3138,6 +3130,10 @@ static void cmd_grpo(int argc, char **argv) {
     grpo_options_parse("grpo", "Reasoning RL (GRPO) from any checkpoint, rewards selectable.", &g, argc, argv);
     Model *m = grpo_train(&g);
     printf("saved %s/model.bin\n", g.out);
+    if (g.eval_every > 0) {
+        report_grpo(&g, "r1 grpo: reasoning RL");
+        printf("report: %s/report.html\n", g.out);
+    }
     model_free(m);
 }
 
@@ -3351,6 +3347,7 @@ static void cmd_pipeline(int argc, char **argv) {
     snprintf(about, sizeof about, "./r1 pipeline --seed %d --scale %d; held-out: %d prompts of tiny_data/rl_test.txt, %d "
              "samples each at temperature 1 (pass@1, cons@k), and greedy.", seed, scale, res[0].n_prompts, eval_k);
     report_pipeline(dir, about, labels, res, 7);
+    printf("report: %s/report.html\n", dir);
     data_free(&corpus); data_free(&cold); data_free(&train); data_free(&rej); data_free(&tr); data_free(&test);
 }
 

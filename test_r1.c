@@ -2209,6 +2209,7 @@ static void test_report(void) {
     g.init = init; g.out = dir; g.steps = 7; g.prompts_per_step = 2; g.num_generations = 4;
     g.eval_every = 3; g.eval_prompts = 4; g.eval_k = 2; g.lr = 1e-3f;
     model_free(grpo_quietly(&g));
+    report_grpo(&g, "test");
 
     // log.csv, read here on its own: the rows that evaluated (test_pass1 set) and those that trained
     snprintf(path, sizeof path, "%s/log.csv", dir);
