@@ -13,11 +13,15 @@ ifeq ($(BLAS),yes)
 else
   $(info r1: building without BLAS (r1's own matmul))
 endif
+# the build's flags in .build-config, rewritten only when they change: every binary depends on it, so a
+# change of the BLAS decision (or of CC, CFLAGS) rebuilds them
+BUILD_CONFIG := $(CC) $(CFLAGS) $(LDLIBS)
+$(shell test "$$(cat .build-config 2>/dev/null)" = "$(BUILD_CONFIG)" || echo "$(BUILD_CONFIG)" > .build-config)
 
-r1: r1.c
+r1: r1.c .build-config
 	$(CC) $(CFLAGS) -o $@ r1.c $(LDLIBS)
 
-test_r1: test_r1.c r1.c tools/check.h
+test_r1: test_r1.c r1.c tools/check.h .build-config
 	$(CC) $(CFLAGS) -o $@ test_r1.c $(LDLIBS)
 
 # the CUDA kernels on the CPU, the PyTorch reference check, then the main suite; every program runs even
@@ -28,12 +32,12 @@ test: test_r1 tools/test_cuda ref/test_ref
 	@./tools/run_tests.sh $(TEST_PROGRAMS)
 
 # the PyTorch reference check: r1.c against ref/r1_ref.py (SKIPPED where python3 cannot import torch)
-ref/test_ref: ref/test_ref.c r1.c tools/check.h
+ref/test_ref: ref/test_ref.c r1.c tools/check.h .build-config
 	$(CC) $(CFLAGS) -o $@ ref/test_ref.c $(LDLIBS)
 
 # throughput of r1 and of the PyTorch reference (ref/bench_ref.py) on the teacher and student presets,
 # measured in alternation; built with OpenBLAS, r1 both through OpenBLAS and through its own matmul
-tools/bench: tools/bench.c r1.c
+tools/bench: tools/bench.c r1.c .build-config
 	$(CC) $(CFLAGS) -o $@ tools/bench.c $(LDLIBS)
 
 bench: tools/bench
@@ -52,14 +56,19 @@ test-asan: test_r1.c ref/test_ref.c tools/test_cuda.c tools/cuda_emu.h tools/che
 	@ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 ./tools/run_tests.sh $(SAN_PROGRAMS)
 
 clean:
-	rm -f r1 test_r1 r1_cuda tools/test_cuda ref/test_ref tools/bench $(SAN_PROGRAMS) *.o tools/*.o
+	rm -f r1 test_r1 r1_cuda tools/test_cuda ref/test_ref tools/bench $(SAN_PROGRAMS) *.o tools/*.o .build-config
 
 
-# the R1-Zero "aha moment": pretrain the base model if it is missing, run R1-Zero, draw the figures
+# the R1-Zero "aha moment": pretrain the base model if it is missing, run R1-Zero (its report:
+# runs/zero/report.html), and the gnuplot figures where gnuplot is installed
 aha: r1
 	@test -f runs/base/model.bin || ./r1 pretrain
 	./r1 zero --overwrite
-	$(MAKE) --no-print-directory plots
+	@if command -v gnuplot >/dev/null; then $(MAKE) --no-print-directory plots; fi
+
+# the report of a short run rendered by headless Chromium (where installed): the screenshot is not blank
+test-report: r1
+	sh tools/test_report.sh
 
 plots:
 	@command -v gnuplot >/dev/null || { echo "make plots needs gnuplot (apt-get install gnuplot-nox)"; exit 1; }
@@ -70,7 +79,7 @@ plots:
 mutate:
 	/usr/bin/python3 tools/mutate.py
 
-.PHONY: test test-asan clean aha plots bench mutate
+.PHONY: test test-asan test-report clean aha plots bench mutate
 
 # ---- CUDA (r1.cu): make r1_cuda needs nvcc; make and make test do not.
 # r1.c built with -DR1_CUDA sends matmul and attention to r1.cu's kernels. In make test the same
@@ -83,7 +92,7 @@ r1_cuda: r1.c r1.cu
 	$(NVCC) $(NVCCFLAGS) -c -o r1_cuda_kernels.o r1.cu
 	$(NVCC) $(NVCCFLAGS) -Xcompiler -fopenmp -o $@ r1_cuda_host.o r1_cuda_kernels.o $(LDLIBS)
 
-tools/test_cuda: tools/test_cuda.c tools/cuda_emu.h tools/check.h r1.cu r1.c
+tools/test_cuda: tools/test_cuda.c tools/cuda_emu.h tools/check.h r1.cu r1.c .build-config
 	$(CXX) -std=c++17 -O2 -Wall -Wextra -include tools/cuda_emu.h -x c++ -c -o tools/r1_cu_emu.o r1.cu
 	$(CC) $(CFLAGS) -DR1_CUDA -o $@ tools/test_cuda.c tools/r1_cu_emu.o $(LDLIBS) -lstdc++
 

@@ -92,6 +92,30 @@ static void threads_init(void) {
 #endif
 }
 
+// OpenBLAS (0.3.21 in Debian 12) may take a recent x86-64 CPU it does not know for an old one, e.g.
+// "Prescott" on an AVX-512 Xeon, and its sgemm is then several times slower. r1 then names the right
+// core in OPENBLAS_CORETYPE, read when the library loads, and runs itself again. A core the user set
+// always wins, and the variable set here stops a second round.
+static void blas_check_core(char **argv) {
+#if defined(USE_BLAS) && defined(__x86_64__)
+    static const char *old[] = { "Katmai", "Coppermine", "Northwood", "Prescott", "Banias", "Core2", "Penryn",
+                                 "Dunnington", "Nehalem", "Atom", "Sandybridge" };
+    const char *core = openblas_get_corename(), *cpu = NULL, *want = NULL;
+    if (__builtin_cpu_supports("avx512f")) { cpu = "AVX-512"; want = "SkylakeX"; }
+    else if (__builtin_cpu_supports("avx2")) { cpu = "AVX2"; want = "Haswell"; }
+    int is_old = 0;
+    for (int i = 0; core && i < (int)(sizeof old / sizeof old[0]); i++) is_old |= strcmp(core, old[i]) == 0;
+    if (getenv("OPENBLAS_CORETYPE") || !want || !is_old) return;
+    fprintf(stderr, "r1: OpenBLAS chose its %s kernels on a CPU with %s; running again with OPENBLAS_CORETYPE=%s\n", core, cpu, want);
+    fflush(stdout);
+    setenv("OPENBLAS_CORETYPE", want, 1);
+    execv("/proc/self/exe", argv);
+    fprintf(stderr, "r1: cannot run again (%s); going on with the %s kernels\n", strerror(errno), core);
+#else
+    (void)argv;
+#endif
+}
+
 static void make_dirs(const char *path) { // mkdir -p
     char buf[512];
     struct stat st;
@@ -2551,18 +2575,18 @@ static int run_resumes(const char *cmd, const char *dir, int resume, int overwri
     return resume;
 }
 
-// DIR/log.csv. A new run (keep_before 0) starts a new log and removes the checkpoint of the run it
-// replaces (--overwrite), so that a folder never holds one run's checkpoint with another's log.
-// --resume (keep_before > 0) keeps the rows of the steps before keep_before (a run stopped between
-// writing a row and saving its checkpoint repeats that step: its old row goes) and sets *elapsed to
-// the elapsed_s of the last row kept, so that the run's clock goes on.
-static FILE *open_log(const char *dir, const char *header, int keep_before, double *elapsed) {
-    char path[600], last[1024] = "", line[1024];
+// DIR/NAME (log.csv, samples.txt). A new log (keep_before 0) starts with its header; a new log.csv also
+// removes the checkpoint of the run it replaces (--overwrite), so that a folder never holds one run's
+// checkpoint with another's log. --resume (keep_before > 0) keeps the rows of the steps before
+// keep_before (a run stopped between writing a row and saving its checkpoint repeats that step: its old
+// row goes) and sets *elapsed (if not NULL) to the elapsed_s of the last row kept, so the clock goes on.
+static FILE *open_log(const char *dir, const char *name, const char *header, int keep_before, double *elapsed) {
+    char path[600], last[4096] = "", line[4096];  // a line of samples.txt is up to ~1,500 characters
     make_dirs(dir);
     snprintf(path, sizeof path, "%s/model.bin", dir);
-    if (keep_before == 0) remove(path);
-    snprintf(path, sizeof path, "%s/log.csv", dir);
-    *elapsed = 0.0;
+    if (keep_before == 0 && strcmp(name, "log.csv") == 0) remove(path);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (elapsed) *elapsed = 0.0;
     FILE *f = keep_before > 0 ? fopen(path, "r+") : NULL;
     if (!f) {
         f = fopenCheck(path, "w");
@@ -2577,11 +2601,272 @@ static FILE *open_log(const char *dir, const char *header, int keep_before, doub
     const char *field = last;  // the elapsed_s field of the last row kept
     for (const char *h = header; field && h < strstr(header, "elapsed_s"); h++)
         if (*h == ',' && (field = strchr(field, ','))) field++;
-    if (field) *elapsed = atof(field);
+    if (field && elapsed) *elapsed = atof(field);
     return f;
 }
 
 static void format_time(double s, char *out) { snprintf(out, 16, "%d:%02d", (int)s / 60, (int)s % 60); }
+
+// ----------------------------------------------------------------------------
+// the report of a run: one self-contained HTML file (inline SVG charts; no scripts, no other files)
+
+// a few sampled responses to the first n_prompts prompts of d, k each, appended to f as lines
+// who<TAB>prompt<TAB>answer<TAB>response. The seed is fixed: two checkpoints answer the same draws.
+static void write_samples(FILE *f, Model *m, const Data *d, int n_prompts, int k, float temperature, const char *who) {
+    n_prompts = imin(n_prompts, d->n);
+    int *idx = mallocCheck((size_t)n_prompts * k * sizeof(int));
+    for (int i = 0; i < n_prompts * k; i++) idx[i] = i / k;
+    Rollouts r = rollouts_alloc(n_prompts * k, m->cfg.context);
+    Rng rng = rng_seed(2025);
+    rollout(m, d, idx, &r, temperature, &rng);
+    char *text = mallocCheck((size_t)m->cfg.context * 10 + 16);
+    for (int i = 0; i < r.n; i++) {
+        rollout_text(&r, i, text);
+        fprintf(f, "%s\t%s\t%ld\t%s\n", who, d->text[idx[i]], d->answer[idx[i]], text);
+    }
+    fflush(f);
+    free(text); free(idx);
+    rollouts_free(&r);
+}
+
+static void html_text(FILE *f, const char *s, size_t n) { // s[0..n) with <, >, & escaped
+    for (size_t i = 0; i < n && s[i]; i++) {
+        if (s[i] == '<') fputs("&lt;", f);
+        else if (s[i] == '>') fputs("&gt;", f);
+        else if (s[i] == '&') fputs("&amp;", f);
+        else fputc(s[i], f);
+    }
+}
+
+// a response with its parts marked: the chain of thought, its checks (from the first check word to
+// </think>), the answer; special tokens grey, the reflection words (check, wait) bold
+static void html_response(FILE *f, const char *s) {
+    static const char *part_class[] = { "other", "think", "check", "answer" };
+    int part = 0;
+    while (*s) {
+        int tok = -1;
+        for (int t = 0; t < N_SPECIAL; t++) if (strncmp(s, SPECIALS[t], strlen(SPECIALS[t])) == 0) tok = t;
+        if (tok >= 0) {
+            part = tok == TOK_THINK ? 1 : tok == TOK_ANSWER ? 3 : 0;
+            fputs("<span class=\"tok\">", f);
+            html_text(f, SPECIALS[tok], strlen(SPECIALS[tok]));
+            fputs("</span>", f);
+            s += strlen(SPECIALS[tok]);
+            continue;
+        }
+        const char *az = "abcdefghijklmnopqrstuvwxyz";  // a word, a lone '<', or what lies between
+        size_t n = strchr(az, *s) ? strspn(s, az) : *s == '<' ? 1 : strcspn(s, "<abcdefghijklmnopqrstuvwxyz");
+        int word = -1;
+        for (int lang = 0; lang < N_LANGS; lang++)
+            for (int w = 0; w < N_WORDS; w++)
+                if (strlen(WORDS[lang][w]) == n && strncmp(s, WORDS[lang][w], n) == 0) word = w;
+        if (part == 1 && word == WORD_CHECK) part = 2;
+        int bold = word == WORD_CHECK || word == WORD_WAIT;
+        fprintf(f, "<span class=\"%s\">%s", part_class[part], bold ? "<b>" : "");
+        html_text(f, s, n);
+        fprintf(f, "%s</span>", bold ? "</b>" : "");
+        s += n;
+    }
+}
+
+// a tick spacing of 1, 2 or 5 times a power of ten giving about five ticks over [0, range]
+static double nice_step(double range) {
+    double raw = range / 5, p = pow(10, floor(log10(raw))), m = raw / p;
+    return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
+}
+
+typedef struct { const char *name, *colour; const double *y; } Curve;  // y[i] at x[i]; NAN: no point
+
+// a line chart of the curves over x[0..n) as inline SVG, y from 0 to y_max (0: the data's maximum)
+static void svg_chart(FILE *f, const char *title, const char *y_label, const char *x_label, const double *x, int n,
+                      const Curve *c, int n_curves, double y_max) {
+    const double W = 600, H = 340, L = 56, R = 16, T = 34, B = 76;  // size and margins (legend at the bottom)
+    double x_max = 1;
+    for (int i = 0; i < n; i++) x_max = fmax(x_max, x[i]);
+    for (int k = 0; y_max <= 0 && k < n_curves; k++)
+        for (int i = 0; i < n; i++) if (!isnan(c[k].y[i])) y_max = fmax(y_max, c[k].y[i]);
+    if (y_max <= 0) y_max = 1;
+    double x_tick = nice_step(x_max), y_tick = nice_step(y_max);
+    y_max = ceil(y_max / y_tick - 1e-9) * y_tick;
+#define SX(v) (L + (v) / x_max * (W - L - R))
+#define SY(v) (H - B - (v) / y_max * (H - T - B))
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" viewBox=\"0 0 %g %g\">\n", W, H);
+    fprintf(f, "<text class=\"title\" x=\"%g\" y=\"20\">", L);
+    html_text(f, title, strlen(title));
+    fprintf(f, "</text>\n");
+    for (int i = 0; i * y_tick <= y_max + 1e-9; i++)
+        fprintf(f, "<line class=\"grid\" x1=\"%g\" y1=\"%.1f\" x2=\"%g\" y2=\"%.1f\"/><text x=\"%g\" y=\"%.1f\" "
+                "text-anchor=\"end\">%g</text>\n", L, SY(i * y_tick), W - R, SY(i * y_tick), L - 6, SY(i * y_tick) + 4, i * y_tick);
+    for (int i = 0; i * x_tick <= x_max + 1e-9; i++)
+        fprintf(f, "<text x=\"%.1f\" y=\"%g\" text-anchor=\"middle\">%g</text>\n", SX(i * x_tick), H - B + 16, i * x_tick);
+    fprintf(f, "<path class=\"axis\" d=\"M%g %g V%g H%g\"/>\n", L, T, H - B, W - R);
+    fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">%s</text>\n", (L + W - R) / 2, H - B + 34, x_label);
+    fprintf(f, "<text transform=\"translate(14 %g) rotate(-90)\" text-anchor=\"middle\">%s</text>\n", (T + H - B) / 2, y_label);
+    for (int k = n_curves - 1; k >= 0; k--) {  // the first curve drawn last, on top; the legend left to right
+        double lx = L;
+        for (int j = 0; j < k; j++) lx += 40 + 6.5 * strlen(c[j].name);
+        int points = 0;
+        for (int i = 0; i < n; i++) points += !isnan(c[k].y[i]);
+        fprintf(f, "<polyline class=\"curve\" data-name=\"%s\" stroke=\"%s\" points=\"", c[k].name, c[k].colour);
+        for (int i = 0; i < n; i++) if (!isnan(c[k].y[i])) fprintf(f, "%.1f,%.1f ", SX(x[i]), SY(c[k].y[i]));
+        fprintf(f, "\"/>\n");
+        for (int i = 0; points <= 40 && i < n; i++)  // sparse curves (the evaluations) get a dot per point
+            if (!isnan(c[k].y[i])) fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", SX(x[i]), SY(c[k].y[i]), c[k].colour);
+        fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"%s\" stroke-width=\"3\"/><text x=\"%g\" y=\"%g\">%s</text>\n",
+                lx, H - 14, lx + 20, H - 14, c[k].colour, lx + 25, H - 10, c[k].name);
+    }
+    fprintf(f, "</svg>\n");
+#undef SX
+#undef SY
+}
+
+// DIR/report.html is written to DIR/report.html.tmp, then renamed: a reader never sees half a report
+static void report_paths(const char *dir, char *tmp, char *path) {
+    snprintf(path, 600, "%.580s/report.html", dir);
+    snprintf(tmp, 600, "%.580s/report.html.tmp", dir);
+}
+
+static FILE *report_begin(const char *dir, const char *title, const char *about) {
+    char tmp[600], path[600];
+    report_paths(dir, tmp, path);
+    FILE *f = fopenCheck(tmp, "w");
+    fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n<title>");
+    html_text(f, title, strlen(title));
+    fprintf(f, "</title>\n<style>\n"
+        "body { font: 14px/1.45 sans-serif; color: #222; margin: 20px 28px; max-width: 1240px }\n"
+        "h1 { font-size: 20px; margin: 0 0 4px } h2 { font-size: 16px; margin: 22px 0 8px } h3 { font: 14px monospace; margin: 14px 0 4px }\n"
+        "table { border-collapse: collapse } th, td { padding: 2px 10px; border-bottom: 1px solid #ddd; text-align: right }\n"
+        "th:first-child, td:first-child { text-align: left } th { background: #f4f4f4 }\n"
+        "table.samples { width: 100%% } table.samples td { text-align: left } table.samples th { vertical-align: top; white-space: nowrap }\n"
+        ".charts { display: flex; flex-wrap: wrap; gap: 10px }\n"
+        "svg.chart { width: 560px; max-width: 100%%; height: auto; border: 1px solid #e4e4e4 }\n"
+        "svg text { font: 12px sans-serif; fill: #333 } svg text.title { font-size: 14px; font-weight: bold }\n"
+        "svg .grid { stroke: #e8e8e8 } svg .axis { stroke: #666; fill: none } svg .curve { fill: none; stroke-width: 2 }\n"
+        ".resp { font: 13px monospace; word-break: break-all; padding: 1px 0 }\n"
+        ".think { background: #e3edfc } .check { background: #fcefc9 } .answer { background: #d5f0d5; font-weight: bold }\n"
+        ".tok { color: #9a9a9a } .resp b { color: #b8321f } .ok { color: #1d8a1d } .wrong { color: #c0392b }\n"
+        "</style>\n</head>\n<body>\n<h1>");
+    html_text(f, title, strlen(title));
+    fprintf(f, "</h1>\n<p>");
+    html_text(f, about, strlen(about));
+    fprintf(f, "</p>\n");
+    return f;
+}
+
+static void report_end(FILE *f, const char *dir) {
+    char tmp[600], path[600];
+    report_paths(dir, tmp, path);
+    fprintf(f, "</body>\n</html>\n");
+    if (fflush(f) != 0 || ferror(f) || fclose(f) != 0) die("cannot write %s: %s", tmp, strerror(errno));
+    if (rename(tmp, path) != 0) die("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+}
+
+// the responses of a samples file (write_samples) by prompt, one row per step or model, marked up
+static void report_samples(FILE *f, const char *path, const char *heading, const char *who_prefix) {
+    struct stat st;
+    if (stat(path, &st) != 0 || st.st_size == 0) return;
+    int n, n_prompts = 0, n_who = 0;
+    char **lines = read_lines(path, &n);
+    char *(*field)[4] = mallocCheck(n * sizeof *field);  // who, prompt, answer, response
+    int *prompts = mallocCheck(n * sizeof(int)), *whos = mallocCheck(n * sizeof(int));  // first lines of each
+    for (int i = 1; i < n; i++) {  // line 0: the header
+        char *p = lines[i];
+        for (int j = 0; j < 4; j++) { field[i][j] = p; p = p ? strchr(p, '\t') : NULL; if (p) *p++ = 0; }
+        if (!field[i][3]) continue;  // a malformed line
+        int pi = 0, wi = 0;
+        while (pi < n_prompts && strcmp(field[prompts[pi]][1], field[i][1]) != 0) pi++;
+        while (wi < n_who && strcmp(field[whos[wi]][0], field[i][0]) != 0) wi++;
+        if (pi == n_prompts) prompts[n_prompts++] = i;
+        if (wi == n_who) whos[n_who++] = i;
+    }
+    fprintf(f, "<h2>%s</h2>\n<p>Marked: <span class=\"think\">the chain of thought</span>, <span class=\"check\">its "
+            "checks</span> with the reflection words in <b style=\"color:#b8321f\">bold</b>, <span class=\"answer\">the "
+            "answer</span>; <span class=\"ok\">&#10003;</span> right, <span class=\"wrong\">&#10007;</span> wrong.</p>\n", heading);
+    for (int p = 0; p < n_prompts; p++) {
+        char **pf = field[prompts[p]];
+        fprintf(f, "<h3>");
+        html_text(f, pf[1], strlen(pf[1]));
+        fprintf(f, " (answer %s)</h3>\n<table class=\"samples\">\n", pf[2]);
+        for (int w = 0; w < n_who; w++) {
+            fprintf(f, "<tr><th>%s", who_prefix);
+            html_text(f, field[whos[w]][0], strlen(field[whos[w]][0]));
+            fprintf(f, "</th><td>");
+            for (int i = 1; i < n; i++) {
+                if (!field[i][3] || strcmp(field[i][1], pf[1]) != 0 || strcmp(field[i][0], field[whos[w]][0]) != 0) continue;
+                int ok = reward_accuracy(field[i][3], atol(field[i][2])) > 0;
+                fprintf(f, "<div class=\"resp\"><span class=\"%s\">%s</span> ", ok ? "ok" : "wrong", ok ? "&#10003;" : "&#10007;");
+                html_response(f, field[i][3]);
+                fprintf(f, "</div>");
+            }
+            fprintf(f, "</td></tr>\n");
+        }
+        fprintf(f, "</table>\n");
+    }
+    for (int i = 0; i < n; i++) free(lines[i]);
+    free(lines); free(field); free(prompts); free(whos);
+}
+
+// the column `name` of a CSV file's lines (lines[0] the header) as numbers, NAN where a row leaves it empty
+static double *csv_column(const char *path, char **lines, int n_lines, const char *name) {
+    int col = 0;
+    const char *h = lines[0];
+    for (size_t len = strlen(name); strncmp(h, name, len) != 0 || (h[len] != ',' && h[len] != 0); col++) {
+        h = strchr(h, ',');
+        if (!h++) die("%s: no column %s", path, name);
+    }
+    double *v = mallocCheck(n_lines * sizeof(double));
+    for (int r = 1; r < n_lines; r++) {
+        const char *p = lines[r];
+        for (int i = 0; i < col && p; i++) if ((p = strchr(p, ','))) p++;
+        v[r - 1] = p && *p && *p != ',' ? atof(p) : NAN;
+    }
+    return v;
+}
+
+// horizontal bars, one group per label: series s of group i is v[s][i], in [0, 1]
+static void svg_bars(FILE *f, const char *title, const char **labels, int n, const double *v[], const char **names,
+                     const char **colours, int n_series) {
+    const double W = 600, L = 200, R = 50, T = 34, row = 12 * n_series + 14, H = T + row * n + 30;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" viewBox=\"0 0 %g %g\">\n", W, H);
+    fprintf(f, "<text class=\"title\" x=\"10\" y=\"20\">%s</text>\n", title);
+    for (int i = 0; i < n; i++) {
+        double y = T + row * i;
+        fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"end\">", L - 8, y + row / 2);
+        html_text(f, labels[i], strlen(labels[i]));
+        fprintf(f, "</text>\n");
+        for (int s = 0; s < n_series; s++)
+            fprintf(f, "<rect x=\"%g\" y=\"%g\" width=\"%.1f\" height=\"10\" fill=\"%s\"/><text x=\"%.1f\" y=\"%g\">%.2f</text>\n",
+                    L, y + 12 * s, v[s][i] * (W - L - R), colours[s], L + v[s][i] * (W - L - R) + 4, y + 12 * s + 9, v[s][i]);
+    }
+    fprintf(f, "<path class=\"axis\" d=\"M%g %g V%g\"/>\n", L, T - 4, T + row * n);
+    for (int s = 0; s < n_series; s++)
+        fprintf(f, "<rect x=\"%g\" y=\"%g\" width=\"14\" height=\"10\" fill=\"%s\"/><text x=\"%g\" y=\"%g\">%s</text>\n",
+                L + 130 * s, H - 20, colours[s], L + 130 * s + 18, H - 11, names[s]);
+    fprintf(f, "</svg>\n");
+}
+
+// DIR/report.html of the pipeline: the results table (the numbers of results.txt), pass@1 and greedy
+// accuracy as bars, and every model's sampled responses to the same prompts (DIR/samples.txt)
+static void report_pipeline(const char *dir, const char *about, const char **labels, const EvalResult *res, int n) {
+    char path[600];
+    FILE *f = report_begin(dir, "r1 pipeline: the R1 recipe at toy scale", about);
+    fprintf(f, "<h2>Results (held-out)</h2>\n<table class=\"results\">\n<tr><th>model</th><th>pass@1</th>"
+            "<th>cons@k</th><th>greedy</th><th>length</th><th>reflection</th><th>lang-mix</th><th>format</th></tr>\n");
+    double *bars[2] = { mallocCheck(n * sizeof(double)), mallocCheck(n * sizeof(double)) };
+    for (int i = 0; i < n; i++) {
+        fprintf(f, "<tr><td>%s</td><td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%.1f</td><td>%.3f</td><td>%.3f</td><td>%.3f</td></tr>\n",
+                labels[i], res[i].pass1, res[i].cons, res[i].greedy, res[i].len, res[i].reflect, res[i].langmix, res[i].format);
+        bars[0][i] = res[i].pass1; bars[1][i] = res[i].greedy;
+    }
+    fprintf(f, "</table>\n<div class=\"charts\">\n");
+    const char *names[] = { "pass@1", "greedy" }, *colours[] = { "#1f6fb4", "#d62728" };
+    svg_bars(f, "Held-out accuracy", labels, n, (const double **)bars, names, colours, 2);
+    fprintf(f, "</div>\n");
+    snprintf(path, sizeof path, "%s/samples.txt", dir);
+    report_samples(f, path, "Sampled responses of each model to the same prompts", "");
+    report_end(f, dir);
+    free(bars[0]); free(bars[1]);
+}
 
 // ----------------------------------------------------------------------------
 // 7. pretraining the base model (next-token prediction on the mixed corpus)
@@ -2706,7 +2991,7 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
     int *inputs = mallocCheck((size_t)B * ctx * sizeof(int)), *targets = mallocCheck((size_t)B * ctx * sizeof(int));
     float *w = mallocCheck((size_t)B * ctx * sizeof(float));
     double elapsed;
-    FILE *log = open_log(o->out, "step,loss,lr,grad_norm,tokens_per_s,elapsed_s,load_max,load_min,load_avg_max,load_avg_min,aux_loss",
+    FILE *log = open_log(o->out, "log.csv", "step,loss,lr,grad_norm,tokens_per_s,elapsed_s,load_max,load_min,load_avg_max,load_avg_min,aux_loss",
                          m->step > 0 ? m->step + 1 : 0, &elapsed);  // rows are numbered by the step just done
     printf("%s: %s preset, %zu parameters, %d documents, %d steps of %d documents\n", what, m->preset,
            m->num_params, d->n, o->steps, B);
@@ -2935,9 +3220,12 @@ static Model *grpo_train(const GrpoOptions *o) {
     float *logp = mallocCheck((size_t)n * ctx * sizeof(float)), *ref_logp = mallocCheck((size_t)n * ctx * sizeof(float));
     char *text = mallocCheck((size_t)ctx * 10 + 16);
     double elapsed;
-    FILE *log = open_log(o->out, "step,reward,accuracy,length,reflection,format,language_mix,kl,clip_frac,entropy,"
+    FILE *log = open_log(o->out, "log.csv", "step,reward,accuracy,length,reflection,format,language_mix,kl,clip_frac,entropy,"
                          "tokens_per_s,elapsed_s,test_greedy,test_pass1,test_length,test_reflection,test_chain_share",
                          resumed ? m->step : 0, &elapsed);  // rows are numbered by the step about to be done
+    // sampled responses to a few held-out prompts at the first and the last evaluation, for the report
+    FILE *samples = o->eval_every > 0 ? open_log(o->out, "samples.txt", "step\tprompt\tanswer\tresponse",
+                                                 resumed ? m->step : 0, NULL) : NULL;
     printf("grpo: %s from %s, %d steps of %d prompts x %d samples, loss %s, beta %g, lr %g, rewards %s\n",
            m->preset, resumed ? ckpt : o->init, o->steps, P, G, LOSS_NAMES[loss_type], o->beta, o->lr, o->rewards);
     Rng rng = { rng_state };
@@ -2955,6 +3243,11 @@ static Model *grpo_train(const GrpoOptions *o) {
                    e.greedy, e.pass1, e.len, e.reflect, 1.0f - e.style_share[STYLE_DIRECT]);
             if (first_step < 0) { first = e; first_step = step; }
             last = e;
+            if (step == 0 || step == o->steps) {
+                char who[16];
+                snprintf(who, sizeof who, "%d", step);
+                write_samples(samples, m, &test, 4, 2, o->temperature, who);
+            }
         }
         if (step == o->steps) {
             if (evaluated) fprintf(log, "%d,,,,,,,,,,,%.2f,%.4f,%.4f,%.2f,%.4f,%.4f\n", step, now_seconds() - t0,
@@ -3039,6 +3332,7 @@ static Model *grpo_train(const GrpoOptions *o) {
         }
     }
     fclose(log);
+    if (samples) fclose(samples);
     if (first_step >= 0) { // the before/after table
         printf("\nheld-out (%d prompts, %d samples each)   step %d -> step %d\n", last.n_prompts, last.k, first_step, m->step);
         printf("  greedy accuracy        %.3f -> %.3f\n", first.greedy, last.greedy);
@@ -3047,7 +3341,6 @@ static Model *grpo_train(const GrpoOptions *o) {
         printf("  reflection rate        %.3f -> %.3f\n", first.reflect, last.reflect);
         printf("  chain-of-thought share %.3f -> %.3f\n", 1 - first.style_share[STYLE_DIRECT], 1 - last.style_share[STYLE_DIRECT]);
         printf("  format                 %.3f -> %.3f\n", first.format, last.format);
-        printf("  figures: make plots (%s/accuracy.png, length.png, reflection.png)\n", o->out);
     }
     free(idx); free(inputs); free(targets); free(w); free(mask); free(reward); free(adv);
     free(old_logp); free(logp); free(ref_logp); free(text);
@@ -3055,6 +3348,60 @@ static Model *grpo_train(const GrpoOptions *o) {
     data_free(&train); data_free(&test);
     model_free(ref);
     return m;
+}
+
+// OUT/report.html of a GRPO run, from OUT/log.csv and OUT/samples.txt: the held-out measures at the
+// first and last evaluation, their curves against the RL step (cf. R1 paper, Figures 2 and 3), the
+// training batch's, and sampled responses at the first and last evaluation
+static void report_grpo(const GrpoOptions *o, const char *title) {
+    char path[600], about[1000];
+    snprintf(about, sizeof about, "GRPO from %s: %d steps of %d prompts x %d samples, loss %s, beta %g, lr %g, rewards %s. "
+             "Held-out evaluation every %d steps: %d prompts of %s, %d samples each at temperature %g (pass@1), and greedy.",
+             o->init, o->steps, o->prompts_per_step, o->num_generations, o->loss_type, o->beta, o->lr, o->rewards,
+             o->eval_every, o->eval_prompts, o->test, o->eval_k, o->temperature);
+    snprintf(path, sizeof path, "%s/log.csv", o->out);
+    int n_lines;
+    char **lines = read_lines(path, &n_lines);
+    enum { STEP, ACC, LEN, REFL, GREEDY, PASS1, TLEN, TREFL, CHAIN, N_COLS };
+    const char *names[N_COLS] = { "step", "accuracy", "length", "reflection", "test_greedy", "test_pass1",
+                                  "test_length", "test_reflection", "test_chain_share" };
+    double *col[N_COLS];
+    for (int c = 0; c < N_COLS; c++) col[c] = csv_column(path, lines, n_lines, names[c]);
+    int n = n_lines - 1, a = -1, b = -1;  // the first and last evaluated rows
+    for (int i = 0; i < n; i++) if (!isnan(col[PASS1][i])) { if (a < 0) a = i; b = i; }
+    FILE *f = report_begin(o->out, title, about);
+    if (a >= 0) {
+        const char *rows[] = { "pass@1", "greedy accuracy", "mean response length (tokens)", "reflection rate",
+                               "chain-of-thought share" };
+        int cols[] = { PASS1, GREEDY, TLEN, TREFL, CHAIN };
+        fprintf(f, "<h2>Held-out, before and after RL</h2>\n<table class=\"before-after\">\n"
+                "<tr><th>held-out</th><th>step %.0f</th><th>step %.0f</th></tr>\n", col[STEP][a], col[STEP][b]);
+        for (int r = 0; r < 5; r++) {
+            const char *fmt = cols[r] == TLEN ? "<td>%.1f</td>" : "<td>%.3f</td>";
+            fprintf(f, "<tr><td>%s</td>", rows[r]);
+            fprintf(f, fmt, col[cols[r]][a]);
+            fprintf(f, fmt, col[cols[r]][b]);
+            fprintf(f, "</tr>\n");
+        }
+        fprintf(f, "</table>\n");
+    }
+    const char *grey = "#b4b4b4";
+    Curve acc[] = { { "held-out pass@1", "#1f6fb4", col[PASS1] }, { "held-out greedy", "#d62728", col[GREEDY] },
+                    { "training batch", grey, col[ACC] } };
+    Curve len[] = { { "held-out (sampled)", "#1f6fb4", col[TLEN] }, { "training batch", grey, col[LEN] } };
+    Curve refl[] = { { "held-out reflection", "#8a4fbf", col[TREFL] }, { "held-out chain share", "#2a9d3a", col[CHAIN] },
+                     { "training reflection", grey, col[REFL] } };
+    fprintf(f, "<h2>During RL</h2>\n<div class=\"charts\">\n");
+    svg_chart(f, "Accuracy", "accuracy", "RL step", col[STEP], n, acc, 3, 1.0);
+    svg_chart(f, "Mean response length", "tokens", "RL step", col[STEP], n, len, 2, 0.0);
+    svg_chart(f, "Reflection (check, wait) and chains of thought", "share of responses", "RL step", col[STEP], n, refl, 3, 1.0);
+    fprintf(f, "</div>\n");
+    snprintf(path, sizeof path, "%s/samples.txt", o->out);
+    report_samples(f, path, "Sampled responses to the same prompts, before and after RL", "step ");
+    report_end(f, o->out);
+    for (int c = 0; c < N_COLS; c++) free(col[c]);
+    for (int i = 0; i < n_lines; i++) free(lines[i]);
+    free(lines);
 }
 
 // ----------------------------------------------------------------------------
@@ -3156,7 +3503,7 @@ static Model *distill_logits(const TrainOptions *o, Model *teacher, const Data *
     int *inputs = mallocCheck((size_t)batch * ctx * sizeof(int)), *targets = mallocCheck((size_t)batch * ctx * sizeof(int));
     float *w = mallocCheck((size_t)batch * ctx * sizeof(float));
     double elapsed;
-    FILE *log = open_log(o->out, "step,loss,lr,elapsed_s", student->step, &elapsed);  // rows: the step being done, from 0
+    FILE *log = open_log(o->out, "log.csv", "step,loss,lr,elapsed_s", student->step, &elapsed);  // rows: the step being done, from 0
     double t0 = now_seconds() - elapsed;
     for (int step = student->step; step < o->steps; step++) {
         int Tn = batcher_next(&bt, inputs, targets, w, (float)batch * ctx);
@@ -3370,6 +3717,10 @@ static void cmd_zero(int argc, char **argv) {
     grpo_options_parse("zero", "R1-Zero: GRPO straight from the base model with accuracy and format rewards.", &g, argc, argv);
     Model *m = grpo_train(&g);
     printf("saved %s/model.bin\n", g.out);
+    if (g.eval_every > 0) {
+        report_grpo(&g, "r1 zero: R1-Zero, RL straight from the base model");
+        printf("report: %s/report.html\n", g.out);
+    }
     model_free(m);
 }
 
@@ -3381,6 +3732,10 @@ static void cmd_grpo(int argc, char **argv) {
     grpo_options_parse("grpo", "Reasoning RL (GRPO) from any checkpoint, rewards selectable.", &g, argc, argv);
     Model *m = grpo_train(&g);
     printf("saved %s/model.bin\n", g.out);
+    if (g.eval_every > 0) {
+        report_grpo(&g, "r1 grpo: reasoning RL");
+        printf("report: %s/report.html\n", g.out);
+    }
     model_free(m);
 }
 
@@ -3577,6 +3932,8 @@ static void cmd_pipeline(int argc, char **argv) {
     const char *labels[] = { "base", "R1-Zero", "cold-start SFT", "R1", "student+RL", "student distilled (sequence)",
                              "student distilled (logit)" };
     FILE *tf = fopenCheck(p[TABLE], "w");
+    FILE *samples = open_log(dir, "samples.txt", "model\tprompt\tanswer\tresponse", 0, NULL);
+    EvalResult res[7];
     char line[400];
     snprintf(line, sizeof line, "%-30s %7s %7s %7s %7s %10s %8s %7s\n", "model", "pass@1", "cons@k", "greedy", "length",
              "reflection", "lang-mix", "format");
@@ -3584,15 +3941,22 @@ static void cmd_pipeline(int argc, char **argv) {
     fputs(line, tf);
     for (int i = 0; i < 7; i++) {
         Model *e = checkpoint_load(ck[rows[i]], NULL, NULL);
-        EvalResult res = evaluate(e, &test, eval_prompts, eval_k, 1.0f, (uint64_t)seed, CHECK_FREE);
-        snprintf(line, sizeof line, "%-30s %7.3f %7.3f %7.3f %7.1f %10.3f %8.3f %7.3f\n", labels[i], res.pass1, res.cons,
-                 res.greedy, res.len, res.reflect, res.langmix, res.format);
-        if (json) eval_print(labels[i], &res, 1); else fputs(line, stdout);
+        res[i] = evaluate(e, &test, eval_prompts, eval_k, 1.0f, (uint64_t)seed, CHECK_FREE);
+        snprintf(line, sizeof line, "%-30s %7.3f %7.3f %7.3f %7.1f %10.3f %8.3f %7.3f\n", labels[i], res[i].pass1,
+                 res[i].cons, res[i].greedy, res[i].len, res[i].reflect, res[i].langmix, res[i].format);
+        if (json) eval_print(labels[i], &res[i], 1); else fputs(line, stdout);
         fputs(line, tf);
+        write_samples(samples, e, &test, 3, 1, 1.0f, labels[i]);
         model_free(e);
     }
     fclose(tf);
+    fclose(samples);
     printf("table written to %s\n", p[TABLE]);
+    char about[300];
+    snprintf(about, sizeof about, "./r1 pipeline --seed %d --scale %d; held-out: %d prompts of tiny_data/rl_test.txt, %d "
+             "samples each at temperature 1 (pass@1, cons@k), and greedy.", seed, scale, res[0].n_prompts, eval_k);
+    report_pipeline(dir, about, labels, res, 7);
+    printf("report: %s/report.html\n", dir);
     data_free(&corpus); data_free(&cold); data_free(&train); data_free(&rej); data_free(&tr); data_free(&test);
 }
 
@@ -3614,6 +3978,7 @@ static void usage(void) {
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) { usage(); return argc < 2; }
     const char *cmd = argv[1];
+    blas_check_core(argv);
     threads_init();
     if (strcmp(cmd, "gen") == 0) cmd_gen(argc - 2, argv + 2);
     else if (strcmp(cmd, "pretrain") == 0) cmd_pretrain(argc - 2, argv + 2);

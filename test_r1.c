@@ -14,7 +14,8 @@ parsing errors (every command's table, every option against its --help), the opt
 short pretraining run (and a NaN stop), 11 grpo_train for every loss type, 12 determinism and resume
 (also of pretrain, sft and grpo runs killed while saving a checkpoint), run folders never replaced
 without --resume or --overwrite, 13 the R1 stages (SFT, rejection sampling, distillation), 14 the whole
-pipeline, 15 runs killed at any moment and resumed. Failed table rows are detailed on stderr.
+pipeline, 15 runs killed at any moment and resumed, 16 the HTML report of a run (well formed, its
+curves and table against log.csv). Failed table rows are detailed on stderr.
 R1_TEST_FAILFAST=1 stops at the first failure.
 Runs in about a minute on one thread (the tiny models are too small for threads to pay).
 ./test_r1 NAME... runs only the named sections (./test_r1 --list, or any unknown name, lists them).
@@ -2585,6 +2586,12 @@ static void test_grpo_loop(void) {
     }
 }
 
+
+// the report checkers of section 16, for the pipeline's report
+static const char *xml_error(const char *s, char *err, size_t errsz);
+static int html_table_rows(const char *html, const char *cls, char label[][64], double num[][8], int *n_num, int max_rows);
+static int count_str(const char *s, const char *what);
+
 // ----------------------------------------------------------------------------
 // 13. the R1 stages: SFT masks the prompt, rejection sampling keeps what its rules say, the
 // distillation loss and its gradient
@@ -2920,6 +2927,24 @@ static void test_pipeline(void) {
           "pipeline: exit status %d, %d of 9 stage checkpoints byte-identical, the same results table %d%s%s", st, kept,
           table && again && strcmp(table, again) == 0, st ? ", stderr: " : "", st ? err : "");
     free(again);
+    // its report (checkers of section 16): well formed, its table the numbers of results.txt, each
+    // model's response to the same 3 prompts
+    snprintf(path, sizeof path, "%s/report.html", dir);
+    char *html = read_whole(path, NULL), label[8][64];
+    double num[8][8];
+    int n_num[8], same = 0, n_rows = html ? html_table_rows(html, "results", label, num, n_num, 8) : 0;
+    const char *malformed = html ? xml_error(html, err, sizeof err) : "no report.html";
+    char *line = table;
+    for (int r = 0; r < n_rows && line && (line = strchr(line, '\n')) && strlen(++line) > 30; r++) {
+        double v[7];
+        int n = sscanf(line + 30, "%lf %lf %lf %lf %lf %lf %lf", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]), equal = n == 7 && n_num[r] == 7;
+        for (int k = 0; k < 7 && equal; k++) equal = num[r][k] == v[k];  // the same text, parsed alike
+        same += equal && strncmp(line, label[r], strlen(label[r])) == 0;
+    }
+    check(!malformed && n_rows == 7 && same == 7 && count_str(html, "<div class=\"resp\">") == 21, "pipeline: report.html well formed "
+          "(%s), %d of 7 table rows equal to results.txt's (want 7), %d responses shown (want 7 models x 3 prompts)",
+          malformed ? malformed : "ok", same, html ? count_str(html, "<div class=\"resp\">") : 0);
+    free(html);
     free(table);
 }
 
@@ -3124,6 +3149,243 @@ static void test_reflection(void) {
           n_checks);
 }
 
+// 16. the HTML report: well formed, one point per evaluation in each held-out curve, its table's numbers
+// those of log.csv, the responses' parts marked
+
+// an XML well-formedness check of a report (written as XHTML-style HTML, void elements closed by "/>"):
+// tags nest and close in order under one root, attribute values are quoted, text holds no bare '<' and
+// only the entities &amp; &lt; &gt; &quot; &#N;. Returns NULL, or what is wrong and where (in err).
+static const char *xml_error(const char *s, char *err, size_t errsz) {
+    char stack[64][16];
+    int depth = 0, roots = 0;
+    const char *p = s, *lower = "abcdefghijklmnopqrstuvwxyz";
+    if (strncmp(p, "<!DOCTYPE html>", 15) == 0) p += 15;
+#define XML_FAIL(...) do { int k_ = snprintf(err, errsz, __VA_ARGS__); \
+                           snprintf(err + k_, errsz - k_, " at offset %ld", (long)(p - s)); return err; } while (0)
+    for (; *p; p++) {
+        if (*p == '&') {
+            const char *e = strchr(p, ';');
+            size_t digits = strspn(p + 2, "0123456789");
+            int ok = !strncmp(p, "&amp;", 5) || !strncmp(p, "&lt;", 4) || !strncmp(p, "&gt;", 4) || !strncmp(p, "&quot;", 6)
+                     || (p[1] == '#' && digits > 0 && e == p + 2 + digits);
+            if (!ok) XML_FAIL("bad entity '%.8s'", p);
+            continue;
+        }
+        if (*p != '<') {
+            if (depth == 0 && !strchr(" \n", *p)) XML_FAIL("text outside the root element");
+            continue;
+        }
+        int closing = p[1] == '/';
+        const char *name = p + 1 + closing;
+        size_t nl = strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789");
+        if (nl == 0 || nl >= 16 || !strchr(lower, *name)) XML_FAIL("a bare '<' or a bad tag name");
+        const char *q = name + nl;
+        if (closing) {
+            if (*q != '>') XML_FAIL("bad closing tag");
+            if (depth == 0 || strlen(stack[depth - 1]) != nl || strncmp(stack[depth - 1], name, nl) != 0)
+                XML_FAIL("</%.*s> closes <%s>", (int)nl, name, depth ? stack[depth - 1] : "(nothing)");
+            depth--;
+            p = q;
+            continue;
+        }
+        for (;;) {  // attributes: name="value"
+            q += strspn(q, " \n");
+            if (*q == '>' || (q[0] == '/' && q[1] == '>')) break;
+            size_t al = strspn(q, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:-");
+            const char *v = q + al + 2, *end = al && q[al] == '=' && q[al + 1] == '"' ? strchr(v, '"') : NULL;
+            if (!end || memchr(v, '<', end - v)) XML_FAIL("an attribute of <%.*s> not name=\"value\"", (int)nl, name);
+            q = end + 1;
+            if (!strchr(" \n/>", *q)) XML_FAIL("attributes of <%.*s> run together", (int)nl, name);
+        }
+        roots += depth == 0;
+        if (*q == '>') {
+            if (depth == 64) XML_FAIL("nested too deep");
+            memcpy(stack[depth], name, nl);
+            stack[depth++][nl] = 0;
+        } else {
+            q++;  // "/>": an empty element
+        }
+        p = q;
+    }
+    if (depth) XML_FAIL("<%s> not closed", stack[depth - 1]);
+    if (roots != 1) XML_FAIL("%d root elements", roots);
+#undef XML_FAIL
+    return NULL;
+}
+
+// the rows of <table class="CLS"> of a report: the first cell's text, then up to 8 numbers
+static int html_table_rows(const char *html, const char *cls, char label[][64], double num[][8], int *n_num, int max_rows) {
+    char open[80];
+    snprintf(open, sizeof open, "<table class=\"%s\">", cls);
+    const char *p = strstr(html, open), *end = p ? strstr(p, "</table>") : NULL;
+    int n = 0;
+    while (p && (p = strstr(p, "<tr><td>")) && p < end && n < max_rows) {
+        p += 8;
+        snprintf(label[n], 64, "%.*s", (int)strcspn(p, "<"), p);
+        const char *row_end = strstr(p, "</tr>");
+        n_num[n] = 0;
+        for (const char *c = strstr(p, "<td>"); c && c < row_end && n_num[n] < 8; c = strstr(c + 1, "<td>"))
+            num[n][n_num[n]++] = atof(c + 4);
+        n++;
+    }
+    return n;
+}
+
+static int count_str(const char *s, const char *what) {
+    int n = 0;
+    for (const char *p = s; p && (p = strstr(p, what)); p++) n++;
+    return n;
+}
+
+// the text of html's spans of class CLS, tags dropped, entities left as they are
+static void span_text(const char *html, const char *cls, char *out, size_t n) {
+    char open[40];
+    snprintf(open, sizeof open, "<span class=\"%s\">", cls);
+    out[0] = 0;
+    for (const char *p = strstr(html, open); p; p = strstr(p, open)) {
+        p += strlen(open);
+        for (int depth = 1; *p && depth; ) {
+            if (!strncmp(p, "</span>", 7)) { depth--; p += 7; continue; }
+            if (*p == '<') { depth += !strncmp(p, "<span", 5); p = strchr(p, '>') + 1; continue; }
+            size_t l = strlen(out);
+            if (l + 1 < n) { out[l] = *p; out[l + 1] = 0; }
+            p++;
+        }
+    }
+}
+
+static void test_report(void) {
+    // the checker itself: one well-formed document, then one fault each
+    const char *docs[] = { "<!DOCTYPE html>\n<html><p class=\"a\">x &amp; y &#10003;</p><br/></html>\n",
+                           "<html><b></html>", "<html><p>a < b</p></html>", "<html>&nbsp;</html>", "<html x=1></html>",
+                           "<html></html><p/>", "<html><p a=\"1\"b=\"2\"></p></html>", "<html><p></b></p></html>", "x<html></html>" };
+    int verdicts = 0;
+    char err[200];
+    for (int i = 0; i < 9; i++) verdicts += (xml_error(docs[i], err, sizeof err) == NULL) == (i == 0);
+    check(verdicts == 9, "report: the well-formedness checker accepts the good document and finds the 8 faults: %d of 9 right",
+          verdicts);
+
+    // html_response on a hand-written checked response: each part in its span, nothing lost
+    const char *resp = "<think>01+06+02+05=15 carry 1 check 07 07 14 wait 14</think><answer>224</answer><eos>";
+    char tmp[400], *html;
+    snprintf(tmp, sizeof tmp, "%s/response.html", tmp_root);
+    FILE *f = fopenCheck(tmp, "w");
+    html_response(f, resp);
+    fclose(f);
+    html = read_whole(tmp, NULL);
+    char think[200], checks[200], answer[200], toks[200];
+    span_text(html, "think", think, sizeof think);
+    span_text(html, "check", checks, sizeof checks);
+    span_text(html, "answer", answer, sizeof answer);
+    span_text(html, "tok", toks, sizeof toks);
+    int bold = strstr(html, "<b>check</b>") && strstr(html, "<b>wait</b>") && count_str(html, "<b>") == 2;
+    check(!strcmp(think, "01+06+02+05=15 carry 1 ") && !strcmp(checks, "check 07 07 14 wait 14") && !strcmp(answer, "224")
+          && !strcmp(toks, "&lt;think&gt;&lt;/think&gt;&lt;answer&gt;&lt;/answer&gt;&lt;eos&gt;") && bold,
+          "report: a response's parts marked: think '%s', checks '%s', answer '%s', special tokens '%s', check and wait bold %d",
+          think, checks, answer, toks, bold);
+    free(html);
+
+    // a GRPO run of the tiny model (context 64): 7 steps, held-out evaluations at steps 0, 3, 6 and 7
+    Config cfg = find_preset("tiny")->cfg;
+    cfg.context = 64;
+    Model *m0 = model_create(&cfg, "tiny", 9);
+    char init[300], dir[300], path[400];
+    snprintf(init, sizeof init, "%s/report_init.bin", tmp_root);
+    snprintf(dir, sizeof dir, "%s/report", tmp_root);
+    checkpoint_save(init, m0, 0, 0, 0);
+    model_free(m0);
+    GrpoOptions g = grpo_defaults();
+    g.init = init; g.out = dir; g.steps = 7; g.prompts_per_step = 2; g.num_generations = 4;
+    g.eval_every = 3; g.eval_prompts = 4; g.eval_k = 2; g.lr = 1e-3f;
+    model_free(grpo_quietly(&g));
+    report_grpo(&g, "test");
+
+    // log.csv, read here on its own: the rows that evaluated (test_pass1 set) and those that trained
+    snprintf(path, sizeof path, "%s/log.csv", dir);
+    char *csv = read_whole(path, NULL), *save = csv, *line;
+    static char *cell[64][20];
+    int rows = 0, cols = 0;
+    while (rows < 64 && (line = strsep(&save, "\n")) && *line) {
+        int c = 0;
+        for (char *field; c < 20 && (field = strsep(&line, ",")); ) cell[rows][c++] = field;
+        if (rows++ == 0) cols = c;
+    }
+    int col_of[6], evals[8], n_eval = 0, n_train = 0;
+    const char *names[6] = { "test_pass1", "test_greedy", "test_length", "test_reflection", "test_chain_share", "accuracy" };
+    for (int k = 0; k < 6; k++) for (col_of[k] = 0; col_of[k] < cols && strcmp(cell[0][col_of[k]], names[k]); col_of[k]++) {}
+    for (int r = 1; r < rows; r++) {
+        if (*cell[r][col_of[0]] && n_eval < 8) evals[n_eval++] = r;
+        n_train += *cell[r][col_of[5]] != 0;
+    }
+    check(n_eval == 4 && n_train == 7, "report: the run's log.csv: %d evaluated rows (want 4: steps 0, 3, 6, 7), %d trained (want 7)",
+          n_eval, n_train);
+
+    snprintf(path, sizeof path, "%s/report.html", dir);
+    html = read_whole(path, NULL);
+    const char *bad = html ? xml_error(html, err, sizeof err) : "no report.html";
+    snprintf(tmp, sizeof tmp, "%s/report.html.tmp", dir);
+    check(!bad && access(tmp, F_OK) != 0, "report: report.html is well formed (%s), no report.html.tmp left", bad ? bad : "ok");
+
+    // every curve: one point per evaluation (held-out) or per training step, inside its chart, steps increasing
+    int curves = 0, right = 0, charts = 0;
+    for (const char *svg = html ? strstr(html, "<svg ") : NULL; svg; svg = strstr(svg + 1, "<svg ")) {
+        double W = 0, H = 0;
+        const char *vb = strstr(svg, "viewBox=\""), *svg_end = strstr(svg, "</svg>");
+        if (!vb || !svg_end || sscanf(vb, "viewBox=\"0 0 %lf %lf\"", &W, &H) != 2) continue;
+        charts++;
+        for (const char *pl = strstr(svg, "<polyline "); pl && pl < svg_end; pl = strstr(pl + 1, "<polyline ")) {
+            const char *name = strstr(pl, "data-name=\""), *pts = strstr(pl, " points=\"");
+            if (!name || !pts) continue;
+            curves++;
+            int n = 0, inside = 1, want = !strncmp(name + 11, "held-out", 8) ? n_eval : n_train;
+            double x, y, last_x = -1;
+            for (const char *q = pts + 9; sscanf(q, "%lf,%lf", &x, &y) == 2; q = strchr(q, ' ') + 1) {
+                inside &= x > last_x && x >= 0 && x <= W && y >= 0 && y <= H;
+                last_x = x; n++;
+            }
+            right += n == want && inside;
+            if (n != want || !inside) fprintf(stderr, "  curve %.30s: %d points (want %d), inside and increasing %d\n", name, n, want, inside);
+        }
+    }
+    check(charts == 3 && curves == 8 && right == 8, "report: %d charts (want 3), %d curves (want 8), %d with one point per "
+          "evaluation (held-out) or training step, inside the chart, steps increasing", charts, curves, right);
+
+    // the before/after table: the first and last evaluated rows of log.csv, to the digits shown
+    char label[8][64];
+    double num[8][8];
+    int n_num[8], first = -1, last = -1, agree = 0;
+    const char *labels[5] = { "pass@1", "greedy accuracy", "mean response length (tokens)", "reflection rate", "chain-of-thought share" };
+    int n_rows = html ? html_table_rows(html, "before-after", label, num, n_num, 8) : 0;
+    const char *th = html ? strstr(html, "<th>step ") : NULL;
+    if (th) sscanf(th, "<th>step %d</th><th>step %d</th>", &first, &last);
+    for (int r = 0; r < n_rows; r++)
+        for (int k = 0; k < 5; k++) {
+            if (strcmp(label[r], labels[k]) != 0 || n_num[r] != 2) continue;
+            double tol = k == 2 ? 0.05 + 1e-9 : 5e-4 + 1e-9;  // the table shows 3 decimals, 1 for the length
+            agree += fabs(num[r][0] - atof(cell[evals[0]][col_of[k]])) <= tol && fabs(num[r][1] - atof(cell[evals[n_eval - 1]][col_of[k]])) <= tol;
+        }
+    check(n_eval > 0 && n_rows == 5 && agree == 5 && first == atoi(cell[evals[0]][0]) && last == atoi(cell[evals[n_eval - 1]][0]),
+          "report: before/after table, steps %d and %d (log.csv: %s and %s), %d of 5 rows equal to log.csv's (want 5)",
+          first, last, n_eval ? cell[evals[0]][0] : "-", n_eval ? cell[evals[n_eval - 1]][0] : "-", agree);
+
+    // the sampled responses: 4 prompts x 2 at steps 0 and 7, each shown once; a finished run resumed
+    // re-evaluates its last step and must not add its samples twice
+    snprintf(path, sizeof path, "%s/samples.txt", dir);
+    char *samples = read_whole(path, NULL);
+    int at0 = count_str(samples, "\n0\t"), at7 = count_str(samples, "\n7\t"), shown = count_str(html, "<div class=\"resp\">");
+    g.resume = 1;
+    model_free(grpo_quietly(&g));
+    free(samples);
+    samples = read_whole(path, NULL);
+    int lines_after = count_str(samples, "\n");
+    check(at0 == 8 && at7 == 8 && shown == 16 && count_str(html, "<h3>") == 4 && lines_after == 17,
+          "report: samples.txt has 8 responses at step 0 and %d at step 7 (want 8, 8: %d), the report shows %d (want 16) under "
+          "%d prompts (want 4); resumed when finished: %d lines (want 17)", at7, at0, shown, count_str(html, "<h3>"), lines_after);
+    free(samples); free(html); free(csv);
+}
+
+// ----------------------------------------------------------------------------
+
 // the sections, in order; ./test_r1 NAME... runs only those (the exercise checks use this)
 typedef struct { const char *name; void (*run)(void); const char *what; } Section;
 static const Section sections[] = {
@@ -3155,6 +3417,7 @@ static const Section sections[] = {
     { .name = "grpo_loop", .run = test_grpo_loop, .what = "grpo_train for every loss type: the reward rises" },
     { .name = "stages", .run = test_stages, .what = "SFT, rejection sampling, distillation" },
     { .name = "pipeline", .run = test_pipeline, .what = "the whole pipeline: each stage hands on what the next reads" },
+    { .name = "report", .run = test_report, .what = "the HTML report of a run" },
     { .name = "matmul", .run = test_matmul, .what = "the fast matmul against the plain loops" },
 };
 #define N_SECTIONS ((int)(sizeof sections / sizeof sections[0]))
