@@ -59,10 +59,11 @@ clean:
 	rm -f r1 test_r1 r1_cuda tools/test_cuda ref/test_ref tools/bench $(SAN_PROGRAMS) *.o tools/*.o .build-config
 
 
-# the R1-Zero "aha moment": pretrain the base model if it is missing, run R1-Zero (its report:
-# runs/zero/report.html), and the gnuplot figures where gnuplot is installed
+# the R1-Zero "aha moment": pretrain the base model (a finished one is kept, an interrupted one
+# continued), run R1-Zero (its report: runs/zero/report.html), and the gnuplot figures where gnuplot is
+# installed
 aha: r1
-	@test -f runs/base/model.bin || ./r1 pretrain
+	./r1 pretrain --resume
 	./r1 zero --overwrite
 	@if command -v gnuplot >/dev/null; then $(MAKE) --no-print-directory plots; fi
 
