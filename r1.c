@@ -21,6 +21,7 @@ Build: make        Test: make test        See README.md and NOTES.md.
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <ctype.h>
 #include <math.h>
 #include <time.h>
 #include <errno.h>
@@ -65,6 +66,14 @@ static double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+// x[n] <- softmax(x[n]), shifted by the maximum so that exp never overflows
+static void softmax_inplace(float *x, int n) {
+    float maxv = -INFINITY, sum = 0.0f;
+    for (int i = 0; i < n; i++) if (x[i] > maxv) maxv = x[i];
+    for (int i = 0; i < n; i++) { x[i] = expf(x[i] - maxv); sum += x[i]; }
+    for (int i = 0; i < n; i++) x[i] /= sum;
 }
 
 // the threads a loop may split over: all of them, or 1 inside a parallel region (which has them busy)
@@ -160,7 +169,7 @@ static void decode(const int *ids, int n, char *out) {
 }
 
 // ----------------------------------------------------------------------------
-// 2. the toy world (SPEC "The toy world", NOTES.md "The toy world")
+// 2. the toy world (NOTES.md "The toy world")
 //
 // A problem is a sum of two-digit numbers; its difficulty is the number of operands (MIN_OPERANDS to
 // MAX_OPERANDS; the default world uses four: see NOTES.md for why variable counts were not learned).
@@ -1111,45 +1120,69 @@ static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const La
         }
 }
 
-// ---- Multi-head Latent Attention (DeepSeek-V2 section 2.1, DeepSeek-V3 eq. 1-11), training form
+// ---- Multi-head Latent Attention (DeepSeek-V2 section 2.1, DeepSeek-V3 eq. 1-11)
 // q = W_Q h, split per head into [q_nope ; q_rope], RoPE on q_rope
 // [c ; k_rope] = W_KVA h, RoPE on k_rope (one key shared by all heads), c RMS-normed
-// [k_nope ; v] = W_KVB c per head;  k = [k_nope ; k_rope];  softmax(q k / sqrt(dn + dr)) v;  W_O
+// training form: [k_nope ; v] = W_KVB c per head;  k = [k_nope ; k_rope];  softmax(q k / sqrt(dn + dr)) v;  W_O
+// decoding form: only [c ; k_rope] is cached; W_KVB's halves are absorbed into the query and the output
 
-typedef struct {          // the KV cache of generation, per layer and per (row, head):
-    float *k[MAX_LAYERS]; // keys transposed, [B,NH,dqk,T]: the scores of a query run over positions with unit stride
-    float *v[MAX_LAYERS]; // values [B,NH,T,dvp], each zero padded to dvp = a whole number of KEY_BLOCKs
+// MLA's KV cache (DeepSeek-V2 section 2.1.2): per layer, token and row only the normalised latent c_KV
+// and the shared RoPE key, R + dr floats (the keys and values of all heads would take NH * (dn + dr + dv))
+typedef struct {
+    float *latent[MAX_LAYERS]; // [rows,T,R+dr]: [c_KV ; k_rope] of each cached position
     int B, T;
-    int *row;             // [B] the cache row of each row of the current batch (finished rows drop out)
+    int *row;                  // [B] the cache row of each row of the current batch (finished rows drop out)
 } KVCache;
 
-// y[B,NH*HV] <- q[B,NH*HS] at position pos against the cached keys and values 0..pos of cache row row[b]
-// (kc [rows,NH,HS,Tc], vc [rows,NH,Tc,HVp] with HVp = key_blocks_len(HV))
-static void attention_decode(float *y, const float *q, const float *kc, const float *vc, const int *row, int B,
-                             int Tc, int pos, int NH, int HS, int HV) {
-    float scale = 1.0f / sqrtf((float)HS);
-    #pragma omp parallel for collapse(2) schedule(static)
+// y[B,NH*dv] <- the attention of q[B,NH*(dn+dr)] at position pos over the cached positions 0..pos of
+// cache row row[b] (latent [rows,Tc,R+dr]), with the up-projections absorbed (DeepSeek-V2 section
+// 2.1.3): q_nope . (W_UK c) = (W_UK^T q_nope) . c and sum_t a_t W_UV c_t = W_UV (sum_t a_t c_t), so the
+// keys and values are never formed. wkvb [NH*(dn+dv),R] holds W_UK and W_UV of each head.
+static void mla_decode(float *y, const float *q, const float *latent, const float *wkvb, const int *row, int B,
+                       int Tc, int pos, int NH, int dn, int dr, int dv, int R) {
+    int D = R + dr;
+    float scale = 1.0f / sqrtf((float)(dn + dr));
+    float *qa = mallocCheck((size_t)NH * D * sizeof(float)), *a = mallocCheck((size_t)NH * (pos + 1) * sizeof(float));
+    float *o = mallocCheck((size_t)NH * R * sizeof(float));
     for (int b = 0; b < B; b++) {
+        const float *cached = latent + (size_t)row[b] * Tc * D;
+        // the absorbed queries [W_UK^T q_nope ; q_rope] of every head, scaled
         for (int h = 0; h < NH; h++) {
-            float a[1024];  // pos < context <= 1024
-            const float *qt = q + ((size_t)b * NH + h) * HS;
-            const float *kT = kc + ((size_t)row[b] * NH + h) * HS * Tc;
-            const float *vh = vc + ((size_t)row[b] * NH + h) * Tc * key_blocks_len(HV);
-            // scores q . k_t2 for t2 <= pos, vectorised over t2
-            for (int t2 = 0; t2 <= pos; t2++) a[t2] = 0.0f;
-            for (int i = 0; i < HS; i++) {
-                float qi = qt[i] * scale;
-                const float *kcol = kT + (size_t)i * Tc;
-                #pragma omp simd
-                for (int t2 = 0; t2 <= pos; t2++) a[t2] += qi * kcol[t2];
+            const float *qh = q + ((size_t)b * NH + h) * (dn + dr), *w_uk = wkvb + (size_t)h * (dn + dv) * R;
+            float *qah = qa + (size_t)h * D;
+            for (int r = 0; r < R; r++) qah[r] = 0.0f;
+            for (int i = 0; i < dn; i++)
+                for (int r = 0; r < R; r++) qah[r] += qh[i] * w_uk[(size_t)i * R + r];
+            for (int r = 0; r < R; r++) qah[r] *= scale;
+            for (int j = 0; j < dr; j++) qah[R + j] = qh[dn + j] * scale;
+        }
+        // scores: every head against each cached position (read once for all heads), then softmax
+        for (int t = 0; t <= pos; t++)
+            for (int h = 0; h < NH; h++) {
+                float s = 0.0f;
+                #pragma omp simd reduction(+ : s)
+                for (int r = 0; r < D; r++) s += qa[(size_t)h * D + r] * cached[(size_t)t * D + r];
+                a[(size_t)h * (pos + 1) + t] = s;
             }
-            float maxv = -INFINITY, sum = 0.0f;
-            for (int t2 = 0; t2 <= pos; t2++) if (a[t2] > maxv) maxv = a[t2];
-            for (int t2 = 0; t2 <= pos; t2++) { a[t2] = expf(a[t2] - maxv); sum += a[t2]; }
-            for (int t2 = 0; t2 <= pos; t2++) a[t2] /= sum;
-            weighted_rows(y + ((size_t)b * NH + h) * HV, a, vh, key_blocks_len(HV), HV, pos);
+        for (int h = 0; h < NH; h++) softmax_inplace(a + (size_t)h * (pos + 1), pos + 1);
+        // o_h = sum_t a_ht c_t, then y_h = W_UV o_h
+        for (int i = 0; i < NH * R; i++) o[i] = 0.0f;
+        for (int t = 0; t <= pos; t++)
+            for (int h = 0; h < NH; h++) {
+                float at = a[(size_t)h * (pos + 1) + t];
+                for (int r = 0; r < R; r++) o[(size_t)h * R + r] += at * cached[(size_t)t * D + r];
+            }
+        for (int h = 0; h < NH; h++) {
+            const float *w_uv = wkvb + ((size_t)h * (dn + dv) + dn) * R;
+            for (int i = 0; i < dv; i++) {
+                float s = 0.0f;
+                #pragma omp simd reduction(+ : s)
+                for (int r = 0; r < R; r++) s += w_uv[(size_t)i * R + r] * o[(size_t)h * R + r];
+                y[((size_t)b * NH + h) * dv + i] = s;
+            }
         }
     }
+    free(qa); free(a); free(o);
 }
 
 // out[N,C] <- x[N,C] (N = B*T rows at positions pos..pos+T-1); with a cache, T == 1
@@ -1164,6 +1197,16 @@ static void mla_forward(float *out, LayerActs *A, const LayerParams *L, const Co
     rope_forward(A->kva, N, T, pos, 1, R + dr, R, dr);
     for (int n = 0; n < N; n++) memcpy(A->c + (size_t)n * R, A->kva + (size_t)n * (R + dr), R * sizeof(float));
     rmsnorm_forward(A->cn, A->rstd_c, A->c, L->kv_norm, N, R);
+    if (cache) { // decoding: cache [c_KV ; k_rope] and attend from the latent
+        for (int b = 0; b < B; b++) {
+            float *entry = cache->latent[layer] + ((size_t)cache->row[b] * cache->T + pos) * (R + dr);
+            memcpy(entry, A->cn + (size_t)b * R, R * sizeof(float));
+            memcpy(entry + R, A->kva + (size_t)b * (R + dr) + R, dr * sizeof(float));
+        }
+        mla_decode(A->y, A->q, cache->latent[layer], L->wkvb, cache->row, B, cache->T, pos, NH, dn, dr, dv, R);
+        matmul_forward(out, A->y, L->wo, N, NH * dv, C);
+        return;
+    }
     matmul_forward(A->kvb, A->cn, L->wkvb, N, R, NH * (dn + dv));
     for (int n = 0; n < N; n++) {
         for (int h = 0; h < NH; h++) {
@@ -1174,20 +1217,7 @@ static void mla_forward(float *out, LayerActs *A, const LayerParams *L, const Co
             memcpy(A->v + ((size_t)n * NH + h) * dv, kv + dn, dv * sizeof(float));
         }
     }
-    if (cache) {
-        int Tc = cache->T;
-        for (int b = 0; b < B; b++) {
-            for (int h = 0; h < NH; h++) {
-                size_t rh = (size_t)cache->row[b] * NH + h;
-                const float *k = A->k + ((size_t)b * NH + h) * dqk;
-                for (int i = 0; i < dqk; i++) cache->k[layer][(rh * dqk + i) * Tc + pos] = k[i];
-                memcpy(cache->v[layer] + (rh * Tc + pos) * key_blocks_len(dv), A->v + ((size_t)b * NH + h) * dv, dv * sizeof(float));
-            }
-        }
-        attention_decode(A->y, A->q, cache->k[layer], cache->v[layer], cache->row, B, cache->T, pos, NH, dqk, dv);
-    } else {
-        attention_forward(A->y, A->att, A->q, A->k, A->v, B, T, NH, dqk, dv);
-    }
+    attention_forward(A->y, A->att, A->q, A->k, A->v, B, T, NH, dqk, dv);
     matmul_forward(out, A->y, L->wo, N, NH * dv, C);
 }
 
@@ -1492,15 +1522,13 @@ static Model *checkpoint_load(const char *path, uint64_t *rng_state, int *data_p
 static KVCache *kvcache_create(const Config *c, int B, int T) {
     KVCache *kv = mallocCheck(sizeof(KVCache));
     kv->B = B; kv->T = T;
-    for (int l = 0; l < c->n_layer; l++) {
-        kv->k[l] = mallocCheck((size_t)B * T * c->n_head * (c->d_nope + c->d_rope) * sizeof(float));
-        kv->v[l] = mallocCheck((size_t)B * T * c->n_head * key_blocks_len(c->d_v) * sizeof(float));
-    }
+    for (int l = 0; l < c->n_layer; l++)
+        kv->latent[l] = mallocCheck((size_t)B * T * (c->kv_rank + c->d_rope) * sizeof(float));
     kv->row = mallocCheck(B * sizeof(int));
     return kv;
 }
 static void kvcache_free(KVCache *kv) {
-    for (int l = 0; l < MAX_LAYERS; l++) { free(kv->k[l]); free(kv->v[l]); }
+    for (int l = 0; l < MAX_LAYERS; l++) free(kv->latent[l]);
     free(kv->row);
     free(kv);
 }
@@ -1515,6 +1543,46 @@ static int sample_token(const float *logits, int V, float temperature, Rng *rng)
     float u = rng_f32(rng) * sum, acc = 0.0f;
     for (int i = 0; i < V; i++) { acc += p[i]; if (u < acc) return i; }
     return best;
+}
+
+// Decoding that forces or bans the check (eval --check), a causal test of whether checking helps.
+// ban: inside the think span the check word cannot start (no "k" after a space, no "h" after " c":
+// "carry" and "check" share their "c"); force: a think span closed before it holds a check per
+// column is instead continued with " check" (the prompt's language), and the model writes the rest.
+enum { CHECK_FREE, CHECK_FORCE, CHECK_BAN, N_CHECK_RULES };
+static const char *CHECK_RULE_NAMES[N_CHECK_RULES] = { "free", "force", "ban" };
+
+static int starts_check_word(const int *row, int i) { // row[i] is the second letter of " ch" or the "k" of " k"
+    int space = char_to_token(' ');
+    return (row[i] == char_to_token('k') && row[i - 1] == space) ||
+           (i >= 2 && row[i] == char_to_token('h') && row[i - 1] == char_to_token('c') && row[i - 2] == space);
+}
+
+// the next token of row[0..len-1] (prompt, then response), sampled from logits[V] under the check
+// rule; *forcing counts the letters of a forced " check" still to write (0: none)
+static int next_token(float *logits, int V, float temperature, int rule, const int *row, int len, int *forcing,
+                      Rng *rng) {
+    int think = len - 1; // where the open think span starts, if the row is in one
+    while (think >= 0 && row[think] != TOK_THINK && row[think] != TOK_THINK_END) think--;
+    if (rule == CHECK_FREE || think < 0 || row[think] != TOK_THINK) return sample_token(logits, V, temperature, rng);
+    const char *word = WORDS[row[0] == char_to_token(LANG_TAG[LANG_JA]) ? LANG_JA : LANG_EN][WORD_CHECK];
+    int wlen = (int)strlen(word);
+    if (*forcing > 0) return char_to_token(word[wlen - (*forcing)--]);
+    if (rule == CHECK_BAN) {
+        int space = char_to_token(' ');
+        if (row[len - 1] == space) logits[char_to_token('k')] = -INFINITY;
+        if (row[len - 1] == char_to_token('c') && row[len - 2] == space) logits[char_to_token('h')] = -INFINITY;
+    }
+    int t = sample_token(logits, V, temperature, rng);
+    if (rule == CHECK_FORCE && t == TOK_THINK_END) {
+        int columns = 0, checks = 0;
+        for (int i = think + 1; i < len; i++) {
+            columns += row[i] == char_to_token('=');
+            checks += starts_check_word(row, i);
+        }
+        if (checks < columns) { *forcing = wlen; t = char_to_token(' '); }
+    }
+    return t;
 }
 
 // a model sharing m's parameters but with activations of its own (freed with acts_free), so that
@@ -1533,10 +1601,11 @@ static Model model_view(const Model *m) {
 // responses follow and seq_len[b] is the total length. Stops a row at max_len, and at <eos> if
 // stop_at_eos. One thread's rows: the caller checked that the prompts fit.
 static void generate_rows(Model *m, int *seqs, const int *prompt_len, int *seq_len, int B, int max_len,
-                          float temperature, int stop_at_eos, Rng *rng) {
+                          float temperature, int stop_at_eos, int check_rule, Rng *rng) {
     const Config *c = &m->cfg;
     KVCache *kv = kvcache_create(c, B, max_len);
     int *active = mallocCheck(B * sizeof(int)), *tok = mallocCheck(B * sizeof(int));
+    int *forcing = mallocCheck(B * sizeof(int));
     int n_active = 0;
     for (int b = 0; b < B; b++) {
         seq_len[b] = prompt_len[b];
@@ -1549,14 +1618,15 @@ static void generate_rows(Model *m, int *seqs, const int *prompt_len, int *seq_l
         for (int i = 0; i < n_active; i++) {
             int b = active[i];
             if (pos + 1 < prompt_len[b]) { active[still++] = b; continue; } // still reading its prompt
-            int t = sample_token(m->logits + (size_t)i * c->vocab, c->vocab, temperature, rng);
+            int t = next_token(m->logits + (size_t)i * c->vocab, c->vocab, temperature, check_rule,
+                               seqs + (size_t)b * max_len, pos + 1, &forcing[b], rng);
             seqs[(size_t)b * max_len + pos + 1] = t;
             seq_len[b] = pos + 2;
             if ((t != TOK_EOS || !stop_at_eos) && pos + 2 < max_len) active[still++] = b;
         }
         n_active = still;
     }
-    free(active); free(tok);
+    free(active); free(tok); free(forcing);
     kvcache_free(kv);
 }
 
@@ -1564,7 +1634,7 @@ static void generate_rows(Model *m, int *seqs, const int *prompt_len, int *seq_l
 // its own activations, KV cache and random stream (seeded from rng). A decoding step then needs no
 // synchronisation between threads. The same seed and thread count give the same samples.
 static void generate_threads(Model *m, int *seqs, const int *prompt_len, int *seq_len, int B, int max_len,
-                             float temperature, int stop_at_eos, Rng *rng) {
+                             float temperature, int stop_at_eos, int check_rule, Rng *rng) {
     if (max_len > m->cfg.context) max_len = m->cfg.context;
     for (int b = 0; b < B; b++)
         if (prompt_len[b] < 1 || prompt_len[b] >= max_len) die("prompt of %d tokens does not fit the context %d", prompt_len[b], max_len);
@@ -1577,7 +1647,7 @@ static void generate_threads(Model *m, int *seqs, const int *prompt_len, int *se
         int b0 = (int)((long)B * t / nt), b1 = (int)((long)B * (t + 1) / nt);
         Model view = model_view(m);
         generate_rows(&view, seqs + (size_t)b0 * max_len, prompt_len + b0, seq_len + b0, b1 - b0, max_len,
-                      temperature, stop_at_eos, &streams[t]);
+                      temperature, stop_at_eos, check_rule, &streams[t]);
         acts_free(&view);
     }
 }
@@ -1585,7 +1655,7 @@ static void generate_threads(Model *m, int *seqs, const int *prompt_len, int *se
 // the generation of sampling, evaluation and GRPO: every row stops at <eos> or max_len
 static void generate(Model *m, int *seqs, const int *prompt_len, int *seq_len, int B, int max_len,
                      float temperature, Rng *rng) {
-    generate_threads(m, seqs, prompt_len, seq_len, B, max_len, temperature, 1, rng);
+    generate_threads(m, seqs, prompt_len, seq_len, B, max_len, temperature, 1, CHECK_FREE, rng);
 }
 
 // ----------------------------------------------------------------------------
@@ -1687,6 +1757,110 @@ static int response_repeats(const char *response) {
             if (b[-1] == ' ' && strcspn(b, " <") == la && strncmp(a, b, la) == 0) return 1;
     }
     return 0;
+}
+
+// the problem of a prompt such as "e:51+76+12+85="; returns 0 if the text is not one
+static int problem_parse(const char *prompt, Problem *p) {
+    memset(p, 0, sizeof *p);
+    if (prompt[0] != LANG_TAG[LANG_EN] && prompt[0] != LANG_TAG[LANG_JA]) return 0;
+    if (prompt[1] != ':') return 0;
+    p->lang = prompt[0] == LANG_TAG[LANG_JA] ? LANG_JA : LANG_EN;
+    for (const char *s = prompt + 2; p->n < MAX_OPERANDS; s++) {
+        if (s[0] < '1' || s[0] > '9' || s[1] < '0' || s[1] > '9') return 0;  // two digits, 10..99
+        p->x[p->n++] = (s[0] - '0') * 10 + (s[1] - '0');
+        s += 2;
+        if (*s == '=') return s[1] == 0;
+        if (*s != '+') return 0;
+    }
+    return 0;
+}
+
+// the next space-separated word of [s, end) into w (cut to cap-1 chars); returns where it ends
+static const char *next_word(const char *s, const char *end, char *w, int cap) {
+    while (s < end && *s == ' ') s++;
+    int n = 0;
+    for (; s < end && *s != ' '; s++) if (n < cap - 1) w[n++] = *s;
+    w[n] = 0;
+    return s;
+}
+
+static int word_is(const char *w, int word) { // w is this word of the chain of thought, in either language
+    return strcmp(w, WORDS[LANG_EN][word]) == 0 || strcmp(w, WORDS[LANG_JA][word]) == 0;
+}
+
+// a number of one or two digits as the chain writes them ("07", "22"); -1 otherwise
+static int word_number(const char *w) {
+    int n = (int)strlen(w);
+    if (n < 1 || n > 2 || strspn(w, "0123456789") != (size_t)n) return -1;
+    return atoi(w);
+}
+
+// a column as written, "05+07+01+08+01=22": its m digits and its written sum; 0 if w is not one
+static int parse_column(const char *w, int *digits, int *m, int *written) {
+    *m = 0;
+    const char *eq = strchr(w, '=');
+    if (!eq || !strchr("0123456789", w[0]) || word_number(eq + 1) < 0) return 0;
+    for (const char *s = w; s < eq; s += 3) {
+        if (*m > MAX_OPERANDS || !isdigit((unsigned char)s[0]) || !isdigit((unsigned char)s[1])) return 0;
+        digits[(*m)++] = (s[0] - '0') * 10 + (s[1] - '0');
+        if (s[2] != '+' && s + 2 != eq) return 0;
+    }
+    *written = atoi(eq + 1);
+    return *m >= 2;
+}
+
+// What the checks of a response did. A check is faithful when its own arithmetic is right: the
+// pair sums and running totals of the column's digits as written, its total, and a verdict ("okay"
+// or "wait") that follows from comparing that total with the column's written sum. A "wait" is a
+// self-correction, counted against the column's true sum: a wrong column made right, a right one
+// made wrong, or a wrong one replaced by another wrong value.
+enum { FIX_WRONG_TO_RIGHT, FIX_RIGHT_TO_WRONG, FIX_WRONG_TO_WRONG, N_FIXES };
+static const char *FIX_NAMES[N_FIXES] = { "wrong_to_right", "right_to_wrong", "wrong_to_wrong" };
+typedef struct { int checks, faithful, fixes[N_FIXES]; } CheckAudit;
+
+static CheckAudit audit_checks(const Problem *p, const char *response) {
+    CheckAudit a = {0};
+    int truth[2] = {0}; // the true sums of the units column and of the tens column (with its carry)
+    for (int i = 0; i < p->n; i++) { truth[0] += p->x[i] % 10; truth[1] += p->x[i] / 10; }
+    truth[1] += truth[0] / 10;
+    const char *s = strstr(response, "<think>"), *end;
+    if (!s) return a;
+    s += 7;
+    end = strstr(s, "</think>");
+    if (!end) end = s + strlen(s);
+    int digits[2][MAX_OPERANDS + 1], m[2], written[2], n_cols = 0;
+    char w[64];
+    while (s < end) {
+        s = next_word(s, end, w, sizeof w);
+        if (n_cols < 2 && parse_column(w, digits[n_cols], &m[n_cols], &written[n_cols])) { n_cols++; continue; }
+        if (!word_is(w, WORD_CHECK)) continue;
+        int col = a.checks++, nums[2 * MAX_OPERANDS + 2], n_nums = 0, value;
+        s = next_word(s, end, w, sizeof w);
+        while ((value = word_number(w)) >= 0 && n_nums < 2 * MAX_OPERANDS + 2) {
+            nums[n_nums++] = value;
+            s = next_word(s, end, w, sizeof w);
+        }
+        int okay = word_is(w, WORD_OK), wait = word_is(w, WORD_WAIT);
+        s = next_word(s, end, w, sizeof w);
+        int restated = word_number(w);
+        if (col >= n_cols || (!okay && !wait)) continue;
+        // what write_check would write for this column's digits as written
+        const int *d = digits[col];
+        int want[2 * MAX_OPERANDS + 2], n_want = 0, run = d[0] + d[1];
+        for (int i = 0; i + 1 < m[col]; i += 2) want[n_want++] = d[i] + d[i + 1];
+        for (int i = 2; i + 1 < m[col]; i += 2) { run += d[i] + d[i + 1]; want[n_want++] = run; }
+        if (m[col] % 2) { run += d[m[col] - 1]; want[n_want++] = run; }
+        int right = n_nums == n_want && restated == run && okay == (written[col] == run);
+        for (int i = 0; right && i < n_want; i++) right = nums[i] == want[i];
+        a.faithful += right;
+        if (wait && restated >= 0) {
+            int was_right = written[col] == truth[col], now_right = restated == truth[col];
+            if (!was_right && now_right) a.fixes[FIX_WRONG_TO_RIGHT]++;
+            else if (was_right && !now_right) a.fixes[FIX_RIGHT_TO_WRONG]++;
+            else if (!was_right) a.fixes[FIX_WRONG_TO_WRONG]++;
+        }
+    }
+    return a;
 }
 
 // the integer in the last <answer>, for majority voting; returns 0 if there is none
@@ -1829,11 +2003,13 @@ typedef struct {
     int *prompt_len;  // [n]
     int *seq_len;     // [n]
     int *prompt;      // [n] index of the prompt in its Data
+    int check_rule;   // CHECK_FREE, or eval --check's forced or banned check
 } Rollouts;
 
 static Rollouts rollouts_alloc(int n, int max_len) {
-    Rollouts r = { n, max_len, mallocCheck((size_t)n * max_len * sizeof(int)), mallocCheck(n * sizeof(int)),
-                   mallocCheck(n * sizeof(int)), mallocCheck(n * sizeof(int)) };
+    Rollouts r = { .n = n, .max_len = max_len, .seqs = mallocCheck((size_t)n * max_len * sizeof(int)),
+                   .prompt_len = mallocCheck(n * sizeof(int)), .seq_len = mallocCheck(n * sizeof(int)),
+                   .prompt = mallocCheck(n * sizeof(int)), .check_rule = CHECK_FREE };
     return r;
 }
 static void rollouts_free(Rollouts *r) { free(r->seqs); free(r->prompt_len); free(r->seq_len); free(r->prompt); }
@@ -1848,7 +2024,8 @@ static void rollout(Model *m, const Data *d, const int *idx, Rollouts *r, float 
     }
     for (int i = 0; i < r->n; i += GEN_CHUNK) {
         int nb = r->n - i < GEN_CHUNK ? r->n - i : GEN_CHUNK;
-        generate(m, r->seqs + (size_t)i * r->max_len, r->prompt_len + i, r->seq_len + i, nb, r->max_len, temperature, rng);
+        generate_threads(m, r->seqs + (size_t)i * r->max_len, r->prompt_len + i, r->seq_len + i, nb, r->max_len,
+                         temperature, 1, r->check_rule, rng);
     }
 }
 
@@ -1885,32 +2062,51 @@ typedef struct {
     float style_share[N_STYLES], style_acc[N_STYLES];                      // sampled
     float gstyle_share[N_STYLES], gstyle_acc[N_STYLES];                    // greedy
     float forced_greedy;  // greedy with the response forced to start a chain of thought ("<think>0")
+    // reflection measured as the field does (sampled responses): reflection@k (prompts with at least one
+    // reflecting response), checked chains among all chains, per difficulty too, self-corrections per
+    // 100 responses by what they did, and the share of checks whose own arithmetic is right
+    float reflect_at_k, checked_in_chains, diff_checked_in_chains[16], fixes_per100[N_FIXES], faithfulness;
+    int checks, check_rule;
 } EvalResult;
 
 // pass@1 over k samples, cons@k (majority vote), greedy accuracy and the behaviour measures
-static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float temperature, uint64_t seed) {
+static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float temperature, uint64_t seed,
+                           int check_rule) {
     EvalResult e;
     memset(&e, 0, sizeof e);
+    e.check_rule = check_rule;
     if (n_prompts <= 0 || n_prompts > d->n) n_prompts = d->n;
     e.n_prompts = n_prompts; e.k = k;
     Rng rng = rng_seed(seed);
     int *idx = mallocCheck((size_t)n_prompts * (k + 1) * sizeof(int));
     for (int p = 0; p < n_prompts; p++) for (int j = 0; j <= k; j++) idx[p * (k + 1) + j] = p;
     Rollouts samp = rollouts_alloc(n_prompts * k, m->cfg.context), greedy = rollouts_alloc(n_prompts, m->cfg.context);
+    samp.check_rule = greedy.check_rule = check_rule;
     for (int p = 0; p < n_prompts; p++) for (int j = 0; j < k; j++) idx[p * k + j] = p;
     rollout(m, d, idx, &samp, temperature, &rng);
     for (int p = 0; p < n_prompts; p++) idx[p] = p;
     rollout(m, d, idx, &greedy, 0.0f, &rng);
     char *text = mallocCheck((size_t)m->cfg.context * 10 + 16);
-    int style_n[N_STYLES] = {0}, gstyle_n[N_STYLES] = {0};
+    int style_n[N_STYLES] = {0}, gstyle_n[N_STYLES] = {0}, fixes[N_FIXES] = {0}, faithful = 0;
+    int diff_chains[16] = {0}, diff_checked[16] = {0};
     long votes_v[64]; int votes_n[64];
     for (int p = 0; p < n_prompts; p++) {
-        int diff = d->difficulty ? d->difficulty[p] : 0, lang = prompt_lang(d, p), n_votes = 0;
+        int diff = d->difficulty ? d->difficulty[p] : 0, lang = prompt_lang(d, p), n_votes = 0, reflected = 0;
         float pass = 0;
+        Problem prob;
+        int parsed = problem_parse(d->text[p], &prob);
         for (int j = 0; j < k; j++) {
             int i = p * k + j;
             rollout_text(&samp, i, text);
             Judgement jd = judge(text, samp.seq_len[i] - samp.prompt_len[i], d->answer[p], lang);
+            reflected |= jd.reflects;
+            diff_chains[diff] += jd.style != STYLE_DIRECT;
+            diff_checked[diff] += jd.style == STYLE_CHECKED;
+            if (parsed) {
+                CheckAudit audit = audit_checks(&prob, text);
+                e.checks += audit.checks; faithful += audit.faithful;
+                for (int f = 0; f < N_FIXES; f++) fixes[f] += audit.fixes[f];
+            }
             pass += jd.correct / k;
             e.len += (float)jd.len / (n_prompts * k);
             e.reflect += (float)jd.reflects / (n_prompts * k);
@@ -1929,6 +2125,7 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
         int best = -1;
         for (int v = 0; v < n_votes; v++) if (best < 0 || votes_n[v] > votes_n[best]) best = v;
         e.cons += (best >= 0 && votes_v[best] == d->answer[p]) / (float)n_prompts;
+        e.reflect_at_k += (float)reflected / n_prompts;
         e.pass1 += pass / n_prompts;
         rollout_text(&greedy, p, text);
         Judgement jg = judge(text, greedy.seq_len[p] - greedy.prompt_len[p], d->answer[p], lang);
@@ -1945,7 +2142,12 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
     }
     for (int t = 0; t < 16; t++) if (e.diff_n[t]) {
         e.diff_len[t] /= e.diff_n[t] * k; e.diff_pass1[t] /= e.diff_n[t]; e.diff_greedy[t] /= e.diff_n[t];
+        e.diff_checked_in_chains[t] = diff_chains[t] ? (float)diff_checked[t] / diff_chains[t] : NAN;
     }
+    int chains = style_n[STYLE_CHAIN] + style_n[STYLE_CHECKED];
+    e.checked_in_chains = chains ? (float)style_n[STYLE_CHECKED] / chains : NAN;
+    for (int f = 0; f < N_FIXES; f++) e.fixes_per100[f] = 100.0f * fixes[f] / (n_prompts * k);
+    e.faithfulness = e.checks ? (float)faithful / e.checks : NAN;
     // forced chain: the prompt extended by "<think>0", the first two tokens of every chain
     Data forced = *d;
     forced.ids = mallocCheck(n_prompts * sizeof(int *));
@@ -1970,6 +2172,8 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
     return e;
 }
 
+static float nan_to(float x, float instead) { return isnan(x) ? instead : x; } // JSON has no NaN
+
 static void eval_print(const char *name, const EvalResult *e, int json) {
     if (json) {
         printf("{\"model\": \"%s\", \"prompts\": %d, \"k\": %d, \"pass1\": %.4f, \"cons\": %.4f, \"greedy\": %.4f, "
@@ -1977,6 +2181,12 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
                name, e->n_prompts, e->k, e->pass1, e->cons, e->greedy, e->forced_greedy, e->len, e->reflect, e->langmix, e->format);
         for (int t = 0; t < 16; t++) if (e->diff_n[t])
             printf(", \"d%d_pass1\": %.4f, \"d%d_greedy\": %.4f, \"d%d_length\": %.2f", t, e->diff_pass1[t], t, e->diff_greedy[t], t, e->diff_len[t]);
+        printf(", \"check_rule\": \"%s\", \"reflection_at_k\": %.4f, \"checked_in_chains\": %.4f, \"check_faithfulness\": %.4f, "
+               "\"checks\": %d", CHECK_RULE_NAMES[e->check_rule], e->reflect_at_k, nan_to(e->checked_in_chains, -1),
+               nan_to(e->faithfulness, -1), e->checks);
+        for (int f = 0; f < N_FIXES; f++) printf(", \"%s_per100\": %.3f", FIX_NAMES[f], e->fixes_per100[f]);
+        for (int t = 0; t < 16; t++) if (e->diff_n[t])
+            printf(", \"d%d_checked_in_chains\": %.4f", t, nan_to(e->diff_checked_in_chains[t], -1));
         for (int s = 0; s < N_STYLES; s++)
             printf(", \"%s_share\": %.4f, \"%s_acc\": %.4f, \"greedy_%s_share\": %.4f, \"greedy_%s_acc\": %.4f",
                    STYLE_NAMES[s], e->style_share[s], STYLE_NAMES[s], isnan(e->style_acc[s]) ? -1.0f : e->style_acc[s],
@@ -1984,13 +2194,19 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
         printf("}\n");
         return;
     }
-    printf("%s: %d held-out prompts, %d samples each\n", name, e->n_prompts, e->k);
+    printf("%s: %d held-out prompts, %d samples each%s%s\n", name, e->n_prompts, e->k,
+           e->check_rule ? ", decoding with the check " : "", e->check_rule == CHECK_FORCE ? "forced" : e->check_rule ? "banned" : "");
     printf("  pass@1 %.3f | cons@%d %.3f | greedy %.3f | mean length %.1f | reflection %.3f | language mix %.3f | format %.3f\n",
            e->pass1, e->k, e->cons, e->greedy, e->len, e->reflect, e->langmix, e->format);
     printf("  greedy with the response forced to start a chain (\"<think>0\"): %.3f\n", e->forced_greedy);
-    printf("  %-12s %8s %8s %8s\n", "difficulty", "pass@1", "greedy", "length");
+    printf("  reflection@%d %.3f | checked among chains %.3f | check faithfulness %.3f (%d checks)\n",
+           e->k, e->reflect_at_k, e->checked_in_chains, e->faithfulness, e->checks);
+    printf("  self-corrections per 100 responses: wrong to right %.2f | right to wrong %.2f | wrong to wrong %.2f\n",
+           e->fixes_per100[FIX_WRONG_TO_RIGHT], e->fixes_per100[FIX_RIGHT_TO_WRONG], e->fixes_per100[FIX_WRONG_TO_WRONG]);
+    printf("  %-12s %8s %8s %8s %17s\n", "difficulty", "pass@1", "greedy", "length", "checked/chains");
     for (int t = 0; t < 16; t++) if (e->diff_n[t])
-        printf("  %-12d %8.3f %8.3f %8.1f\n", t, e->diff_pass1[t], e->diff_greedy[t], e->diff_len[t]);
+        printf("  %-12d %8.3f %8.3f %8.1f %17.3f\n", t, e->diff_pass1[t], e->diff_greedy[t], e->diff_len[t],
+               e->diff_checked_in_chains[t]);
     printf("  %-12s %8s %8s %12s %12s\n", "style", "share", "accuracy", "greedy share", "greedy acc");
     for (int s = 0; s < N_STYLES; s++)
         printf("  %-12s %8.3f %8.3f %12.3f %12.3f\n", STYLE_NAMES[s], e->style_share[s], e->style_acc[s],
@@ -2080,7 +2296,7 @@ static void format_time(double s, char *out) { snprintf(out, 16, "%d:%02d", (int
 //
 // Batches: draw a pool of documents, sort it by length, cut it into batches, shuffle the batches:
 // little padding. The loss of each document is its summed token loss over a constant (B * context),
-// so short and long documents keep the weight the corpus gives them (SPEC "pitfalls").
+// so short and long documents keep the weight the corpus gives them.
 
 typedef struct {
     const Data *d;
@@ -2423,7 +2639,7 @@ static Model *grpo_train(const GrpoOptions *o) {
         EvalResult e;
         int evaluated = o->eval_every > 0 && (step % o->eval_every == 0 || step == o->steps);
         if (evaluated) {
-            e = evaluate(m, &test, o->eval_prompts, o->eval_k, o->temperature, 12345);
+            e = evaluate(m, &test, o->eval_prompts, o->eval_k, o->temperature, 12345, CHECK_FREE);
             printf("step %4d eval | greedy %.3f | pass@1 %.3f | length %.1f | reflection %.3f | chains %.2f\n", step,
                    e.greedy, e.pass1, e.len, e.reflect, 1.0f - e.style_share[STYLE_DIRECT]);
             if (first_step < 0) { first = e; first_step = step; }
@@ -2707,7 +2923,7 @@ static void cmd_pretrain(int argc, char **argv) {
 }
 
 static void cmd_eval(int argc, char **argv) {
-    const char *model = "runs/base/model.bin", *data = "tiny_data/rl_test.txt";
+    const char *model = "runs/base/model.bin", *data = "tiny_data/rl_test.txt", *check = "free";
     int k = 8, n_prompts = 0, seed = 1, json = 0;
     float temperature = 1.0f;
     Option o[] = {
@@ -2718,12 +2934,16 @@ static void cmd_eval(int argc, char **argv) {
         { "temperature", 'f', &temperature, 0, 10, "sampling temperature" },
         { "seed", 'i', &seed, 0, 1e9, "sampling seed" },
         { "json", 'b', &json, 0, 0, "one JSON object instead of the table" },
+        { "check", 's', &check, 0, 0, "decoding: free, force (a check per column) or ban (no check)" },
     };
     options_parse("eval", "pass@1, cons@k, greedy accuracy, length, reflection, language mix, format; per difficulty and style.",
-                  o, 7, argc, argv);
+                  o, 8, argc, argv);
+    int check_rule = 0;
+    while (check_rule < N_CHECK_RULES && strcmp(check, CHECK_RULE_NAMES[check_rule]) != 0) check_rule++;
+    if (check_rule == N_CHECK_RULES) die("eval: --check must be free, force or ban, not '%s'", check);
     Model *m = checkpoint_load(model, NULL, NULL);
     Data d = load_prompts(data, m->cfg.context);
-    EvalResult e = evaluate(m, &d, n_prompts, k, temperature, (uint64_t)seed);
+    EvalResult e = evaluate(m, &d, n_prompts, k, temperature, (uint64_t)seed, check_rule);
     eval_print(model, &e, json);
     model_free(m);
     data_free(&d);
@@ -3003,7 +3223,7 @@ static void cmd_pipeline(int argc, char **argv) {
     fputs(line, tf);
     for (int i = 0; i < 7; i++) {
         Model *e = checkpoint_load(ck[rows[i]], NULL, NULL);
-        EvalResult res = evaluate(e, &test, eval_prompts, eval_k, 1.0f, (uint64_t)seed);
+        EvalResult res = evaluate(e, &test, eval_prompts, eval_k, 1.0f, (uint64_t)seed, CHECK_FREE);
         snprintf(line, sizeof line, "%-30s %7.3f %7.3f %7.3f %7.1f %10.3f %8.3f %7.3f\n", labels[i], res.pass1, res.cons,
                  res.greedy, res.len, res.reflect, res.langmix, res.format);
         if (json) eval_print(labels[i], &res, 1); else fputs(line, stdout);

@@ -2159,6 +2159,98 @@ static void test_pipeline(void) {
 
 // ----------------------------------------------------------------------------
 
+// ----------------------------------------------------------------------------
+// reflection measured: the problem parser, the audit of checks, decoding that forces or bans the check
+
+typedef struct { const char *what, *response; int checks, faithful, fixes[N_FIXES]; } AuditCase;
+
+// a decoding "model" that writes `script`: its favourite token is the script's next one, "</think>"
+// the runner-up, the letters that start a check word third. When the check rule overrules it, it
+// closes its think span (skips to the script's "</think>"), or, while a check is forced, waits.
+static void decode_script(const char *prompt, const char *script, int rule, char *out) {
+    int row[256], len = encode(prompt, row, 256, NULL), forcing = 0, start = len;
+    int want[256] = { 0 }, n_want = encode(script, want, 256, NULL), pos = 0, think_end = 0;
+    while (want[think_end] != TOK_THINK_END) think_end++;
+    Rng rng = rng_seed(1);
+    while (len < 255 && pos < n_want) {
+        float logits[VOCAB_SIZE] = { 0 };
+        logits[char_to_token('k')] = logits[char_to_token('h')] = 2.0f;
+        logits[TOK_THINK_END] = 3.0f;
+        logits[want[pos]] = 5.0f;
+        int t = next_token(logits, VOCAB_SIZE, 0.0f, rule, row, len, &forcing, &rng);
+        row[len++] = t;
+        if (t == want[pos]) pos++;
+        else if (t == TOK_THINK_END) pos = think_end + 1;
+    }
+    decode(row + start, len - start, out);
+}
+
+static void test_reflection(void) {
+    Problem p;
+    const char *good[] = { "e:51+76+12+85=", "j:10+99=", "e:99+99+99=" };
+    const char *bad[] = { "x:51+76=", "e:5+76=", "e:51+76", "e:51+76=3", "e:51+76+12+85+11=", "e51+76=", "e:51+-76=",
+                          "e:05+76=" };
+    int ok = problem_parse(good[0], &p) && p.n == 4 && p.x[0] == 51 && p.x[1] == 76 && p.x[2] == 12 && p.x[3] == 85 &&
+             p.lang == LANG_EN && problem_parse(good[1], &p) && p.n == 2 && p.lang == LANG_JA && p.x[1] == 99 &&
+             problem_parse(good[2], &p) && p.n == 3;
+    int rejected = 0;
+    for (int i = 0; i < 8; i++) rejected += !problem_parse(bad[i], &p);
+    check(ok && rejected == 8, "problem_parse: 3 prompts read back, %d of 8 malformed ones rejected", rejected);
+    // e:51+76+12+85=: units 1+6+2+5 = 14, tens 5+7+1+8 + carry 1 = 22. A check of the units writes the
+    // pair sums 1+6 = 07, 2+5 = 07 and their total 14; of the tens 5+7 = 12, 1+8 = 09, 12+9 = 21, 21+1 = 22.
+#define CHAIN "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22"
+    const AuditCase cases[] = {
+        { "clean checks", CHAIN " check 07 07 14 okay 14 check 12 09 21 22 okay 22</think>", 2, 2, { 0, 0, 0 } },
+        { "kensa/yosi", CHAIN " kensa 07 07 14 yosi 14 kensa 12 09 21 22 yosi 22</think>", 2, 2, { 0, 0, 0 } },
+        { "a slip caught", "<think>01+06+02+05=15 carry 1 05+07+01+08+01=22 check 07 07 14 wait 14</think>", 1, 1,
+          { 1, 0, 0 } },
+        { "a wrong pair sum, verdict okay", CHAIN " check 07 07 15 okay 14</think>", 1, 0, { 0, 0, 0 } },
+        { "a wait that changes nothing", CHAIN " check 07 07 14 wait 14</think>", 1, 0, { 0, 0, 0 } },
+        { "right made wrong", CHAIN " check 07 07 13 wait 13</think>", 1, 0, { 0, 1, 0 } },
+        { "wrong to wrong", "<think>01+06+02+05=14 carry 1 05+07+01+08+01=23 check 07 07 14 okay 14 "
+          "check 12 09 21 22 wait 21</think>", 2, 1, { 0, 0, 1 } },
+        { "faithful to a miscopied digit", "<think>01+06+02+06=15 carry 1 05+07+01+08+01=22 check 07 08 15 okay 15"
+          "</think>", 1, 1, { 0, 0, 0 } },
+        { "a check cut short", CHAIN " check 07 07</think>", 1, 0, { 0, 0, 0 } },
+        { "a check with no column to check", "<think>check 07 07 14 okay 14</think>", 1, 0, { 0, 0, 0 } },
+        { "direct", "<think></think><answer>224</answer>", 0, 0, { 0, 0, 0 } },
+    };
+#undef CHAIN
+    int n_cases = sizeof cases / sizeof cases[0], n_ok = 0;
+    problem_parse(good[0], &p);
+    for (int i = 0; i < n_cases; i++) {
+        CheckAudit a = audit_checks(&p, cases[i].response);
+        int same = a.checks == cases[i].checks && a.faithful == cases[i].faithful;
+        for (int f = 0; f < N_FIXES; f++) same &= a.fixes[f] == cases[i].fixes[f];
+        if (!same) fprintf(stderr, "  audit_checks %s: checks %d faithful %d fixes %d %d %d\n", cases[i].what, a.checks,
+                           a.faithful, a.fixes[0], a.fixes[1], a.fixes[2]);
+        n_ok += same;
+    }
+    check(n_ok == n_cases, "audit_checks: %d of %d hand-counted responses (checks, faithful, self-corrections)", n_ok,
+          n_cases);
+    // the check rule: a script that wants to check, banned; a script that skips its checks, forced
+    char out[2600], direct[2600];
+    const char *checking = "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 check 07 07 14 okay 14</think>"
+                           "<answer>224</answer><eos>";
+    decode_script("e:51+76+12+85=", checking, CHECK_FREE, out);
+    int free_checks = strstr(out, "check") != NULL;
+    decode_script("e:51+76+12+85=", checking, CHECK_BAN, out);
+    int banned = !strstr(out, " check") && !strstr(out, " kensa") && !strstr(out, " ch") && strstr(out, "</think>");
+    decode_script("j:51+76+12+85=", "<think>01+06+02+05=14 agari 1 05+07+01+08+01=22 kensa 07 07 14 yosi 14</think>"
+                  "<answer>224</answer><eos>", CHECK_BAN, out);
+    banned &= !strstr(out, " kensa") && !strstr(out, " k");
+    check(free_checks && banned, "decoding --check ban: a script that checks (free: %s) writes no check word in "
+          "either language", free_checks ? "it does" : "it does not");
+    const char *plain = "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>";
+    decode_script("e:51+76+12+85=", plain, CHECK_FORCE, out);
+    int n_checks = 0;
+    for (const char *c = out; (c = strstr(c, " check")); c++) n_checks++;
+    decode_script("e:51+76+12+85=", "<think></think><answer>224</answer><eos>", CHECK_FORCE, direct);
+    check(n_checks == 2 && strstr(out, "</think>") && strcmp(direct, "<think></think><answer>224</answer><eos>") == 0,
+          "decoding --check force: a plain chain of 2 columns gets %d checks (want 2), a direct answer stays direct",
+          n_checks);
+}
+
 // the sections, in order; ./test_r1 NAME... runs only those (the exercise checks use this)
 typedef struct { const char *name; void (*run)(void); const char *what; } Section;
 static const Section sections[] = {
@@ -2176,6 +2268,7 @@ static const Section sections[] = {
     { .name = "kvcache", .run = test_kvcache, .what = "KV cache and generation" },
     { .name = "checkpoints", .run = test_checkpoints, .what = "checkpoints" },
     { .name = "rewards", .run = test_rewards, .what = "rule rewards" },
+    { .name = "reflection", .run = test_reflection, .what = "check audit and forced or banned checks" },
     { .name = "grpo_weights", .run = test_grpo_weights, .what = "GRPO batch and loss weights of every loss type" },
     { .name = "grpo", .run = test_grpo, .what = "GRPO advantages and loss" },
     { .name = "data", .run = test_data_errors, .what = "data loading errors" },

@@ -204,7 +204,7 @@ static void test_training_step(const char *preset, int B, int T) {
 }
 
 // ----------------------------------------------------------------------------
-// generation (KV cache: matmuls with one row per sequence through the kernels, attention_decode in C):
+// generation (KV cache: matmuls with one row per sequence through the kernels, mla_decode in C):
 // greedy decoding of the student model must give the same tokens both ways (exact comparison)
 
 static void test_generation(void) {
