@@ -921,6 +921,10 @@ static void model_free(Model *m) {
 
 static int imax(int a, int b) { return a > b ? a : b; }
 static int imin(int a, int b) { return a < b ? a : b; }
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
 
 // (re)allocates the activations for B rows of T tokens
 static void model_ensure_acts(Model *m, int B, int T) {
@@ -2462,25 +2466,52 @@ enum { LOSS_GRPO, LOSS_BNPO, LOSS_DR_GRPO };
 static const char *LOSS_NAMES[] = { "grpo", "bnpo", "dr_grpo" };
 
 typedef struct {
-    float beta;          // weight of the KL to the reference
+    float beta;              // weight of the KL to the reference
     float eps_low, eps_high; // clip range of the ratio: [1 - eps_low, 1 + eps_high]
-    float temperature;   // sampling temperature; the policy's logits are divided by it
+    float temperature;       // sampling temperature; the policy's logits are divided by it
+    int sequence_level;      // importance_sampling_level: 0 token (GRPO), 1 sequence (GSPO)
+    float top_entropy_quantile; // the surrogate only on the tokens of highest entropy: this share (0 or 1: all)
 } GrpoConfig;
 
-typedef struct { double kl, clipped, entropy, tokens; } GrpoStats;
+typedef struct { double kl, clipped_low, clipped_high, entropy, tokens; } GrpoStats;
 
-// group-normalised advantages (DeepSeekMath section 4.1.2): A_i = (r_i - mean(r)) / (std(r) + eps);
-// dr_grpo (Dr. GRPO) drops the division by the std. A group of equal rewards gets A = 0.
-static void grpo_advantages(float *adv, const float *reward, int n_groups, int G, int scale_by_std) {
+// group-normalised advantages (DeepSeekMath section 4.1.2): A_i = (r_i - mean(r)) / (std + eps), the
+// mean over the group and TRL's scale_rewards choosing the std: the group's (GRPO), the whole batch's,
+// or none (Dr. GRPO). A group of equal rewards gets A = 0. The sample std (n - 1) and eps = 1e-4 are
+// r1.c's (TRL divides by the population std + 1e-4).
+enum { SCALE_GROUP, SCALE_BATCH, SCALE_NONE, N_SCALES };
+static const char *SCALE_NAMES[N_SCALES] = { "group", "batch", "none" };
+
+static float sample_std(const float *x, int n) {
+    float mean = 0.0f, var = 0.0f;
+    for (int i = 0; i < n; i++) mean += x[i] / n;
+    for (int i = 0; i < n; i++) var += (x[i] - mean) * (x[i] - mean) / (n > 1 ? n - 1 : 1);
+    return sqrtf(var);
+}
+
+static void grpo_advantages(float *adv, const float *reward, int n_groups, int G, int scale) {
+    float batch_std = sample_std(reward, n_groups * G);
     for (int g = 0; g < n_groups; g++) {
         const float *r = reward + g * G;
-        float mean = 0.0f, var = 0.0f, lo = r[0], hi = r[0];
+        float mean = 0.0f, lo = r[0], hi = r[0];
         for (int i = 0; i < G; i++) { mean += r[i] / G; lo = fminf(lo, r[i]); hi = fmaxf(hi, r[i]); }
         if (lo == hi) { for (int i = 0; i < G; i++) adv[g * G + i] = 0.0f; continue; } // exactly 0, no rounding
-        for (int i = 0; i < G; i++) var += (r[i] - mean) * (r[i] - mean) / (G > 1 ? G - 1 : 1);
-        float std = sqrtf(var);
-        for (int i = 0; i < G; i++) adv[g * G + i] = scale_by_std ? (r[i] - mean) / (std + 1e-4f) : r[i] - mean;
+        float std = scale == SCALE_GROUP ? sample_std(r, G) : batch_std;
+        for (int i = 0; i < G; i++) adv[g * G + i] = scale == SCALE_NONE ? r[i] - mean : (r[i] - mean) / (std + 1e-4f);
     }
+}
+
+// the entropy below which a response token is left out of the surrogate (TRL's top_entropy_quantile):
+// the (1 - q) quantile of the entropies of the tokens with w > 0; -inf when every token counts
+static float entropy_threshold(const float *entropy, const float *w, int N, float q) {
+    if (q <= 0.0f || q >= 1.0f) return -INFINITY;
+    float *active = mallocCheck((size_t)N * sizeof(float));
+    int n = 0;
+    for (int i = 0; i < N; i++) if (w[i] != 0.0f) active[n++] = entropy[i];
+    qsort(active, n, sizeof(float), cmp_float);
+    float threshold = n ? active[imin(n - 1, (int)((1.0f - q) * n))] : -INFINITY;
+    free(active);
+    return threshold;
 }
 
 // The GRPO loss (DeepSeekMath eq. 3) and its gradient with respect to the logits.
@@ -2490,47 +2521,79 @@ static void grpo_advantages(float *adv, const float *reward, int n_groups, int G
 //   surrogate = min(ratio A, clip(ratio, 1 - eps_low, 1 + eps_high) A)
 //   kl = exp(logp_ref - logp) - (logp_ref - logp) - 1 (the unbiased k3 estimator, DeepSeekMath eq. 4)
 //   loss += -w (surrogate - beta kl)
+// The R1 paper writes the ratio per response; here it is per token, as DeepSeekMath and TRL do, unless
+// sequence_level (GSPO): then every token of a response shares exp(mean over its tokens of logp - logp_old).
 // old_logp NULL: the policy that sampled is the current one (ratio exactly 1). ref_logp NULL: no KL.
 // Writes logp[N] (this policy's log-probabilities of the targets) and dlogits[N,V].
 static float grpo_loss(float *dlogits, float *logp, const float *logits, const int *targets, const float *w,
                        const float *adv, const float *old_logp, const float *ref_logp, int B, int T, int V,
                        const GrpoConfig *g, GrpoStats *st) {
-    double loss = 0.0, kl_sum = 0.0, clip_sum = 0.0, ent_sum = 0.0, n_tok = 0.0;
-    #pragma omp parallel for reduction(+:loss, kl_sum, clip_sum, ent_sum, n_tok) schedule(static)
-    for (int n = 0; n < B * T; n++) {
-        float *dz = dlogits + (size_t)n * V;
-        memset(dz, 0, V * sizeof(float));
-        logp[n] = 0.0f;
-        if (w[n] == 0.0f) continue;
-        // log-softmax of logits / temperature
+    int N = B * T;
+    float *entropy = mallocCheck((size_t)N * sizeof(float)), *seq_logratio = mallocCheck((size_t)B * sizeof(float));
+    float *seq_weight = mallocCheck((size_t)B * sizeof(float));
+    // pass 1: the probabilities p = softmax(z / temperature) (kept in dlogits), logp and the entropy
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        float *p = dlogits + (size_t)n * V;
+        logp[n] = entropy[n] = 0.0f;
+        if (w[n] == 0.0f) { memset(p, 0, V * sizeof(float)); continue; }
         const float *z = logits + (size_t)n * V;
-        float maxv = z[0], sum = 0.0f, p[256];
+        for (int i = 0; i < V; i++) p[i] = z[i] / g->temperature;
+        softmax_inplace(p, V);
+        for (int i = 0; i < V; i++) if (p[i] > 0) entropy[n] -= p[i] * logf(p[i]);
+        float maxv = z[0], sum = 0.0f;
         for (int i = 1; i < V; i++) if (z[i] > maxv) maxv = z[i];
-        for (int i = 0; i < V; i++) { p[i] = expf((z[i] - maxv) / g->temperature); sum += p[i]; }
-        float entropy = 0.0f;
-        for (int i = 0; i < V; i++) { p[i] /= sum; if (p[i] > 0) entropy -= p[i] * logf(p[i]); }
-        float lp = (z[targets[n]] - maxv) / g->temperature - logf(sum);
-        logp[n] = lp;
-        float A = adv[n / T];
-        float ratio = old_logp ? expf(lp - old_logp[n]) : 1.0f;
+        for (int i = 0; i < V; i++) sum += expf((z[i] - maxv) / g->temperature);
+        logp[n] = (z[targets[n]] - maxv) / g->temperature - logf(sum);
+    }
+    float threshold = entropy_threshold(entropy, w, N, g->top_entropy_quantile);
+    // per response: the mean log-ratio (GSPO) and the summed weight of the tokens in the surrogate
+    for (int b = 0; b < B; b++) {
+        float sum = 0.0f; int count = 0;
+        seq_weight[b] = 0.0f;
+        for (int t = 0; t < T; t++) {
+            int n = b * T + t;
+            if (w[n] == 0.0f) continue;
+            sum += old_logp ? logp[n] - old_logp[n] : 0.0f;
+            count++;
+            if (entropy[n] >= threshold) seq_weight[b] += w[n];
+        }
+        seq_logratio[b] = count ? sum / count : 0.0f;
+        if (count) seq_weight[b] /= count; // d (mean log-ratio) / d logp = 1 / count
+    }
+    // pass 2: the loss and d loss / d logits
+    double loss = 0.0, kl_sum = 0.0, low_sum = 0.0, high_sum = 0.0, ent_sum = 0.0, n_tok = 0.0;
+    #pragma omp parallel for reduction(+:loss, kl_sum, low_sum, high_sum, ent_sum, n_tok) schedule(static)
+    for (int n = 0; n < N; n++) {
+        if (w[n] == 0.0f) continue;
+        float *dz = dlogits + (size_t)n * V; // holds p
+        int b = n / T, in_surrogate = entropy[n] >= threshold;
+        float A = adv[b], lp = logp[n];
+        float ratio = g->sequence_level ? expf(seq_logratio[b]) : old_logp ? expf(lp - old_logp[n]) : 1.0f;
         float clipped = fminf(fmaxf(ratio, 1.0f - g->eps_low), 1.0f + g->eps_high);
-        float surrogate, dsurrogate; // d surrogate / d logp
+        float surrogate = 0.0f, dsurrogate = 0.0f; // d surrogate / d log-ratio
         if (ratio * A <= clipped * A) { surrogate = ratio * A; dsurrogate = ratio * A; }
-        else { surrogate = clipped * A; dsurrogate = 0.0f; clip_sum += 1.0; }
+        else { surrogate = clipped * A; if (A < 0) low_sum += 1.0; else high_sum += 1.0; }
         float kl = 0.0f, dkl = 0.0f;
         if (ref_logp) {
             float d = ref_logp[n] - lp;
             kl = expf(d) - d - 1.0f;
             dkl = 1.0f - expf(d); // d kl / d logp
         }
-        loss += -w[n] * (surrogate - g->beta * kl);
-        float dlp = -w[n] * (dsurrogate - g->beta * dkl); // d loss / d logp
+        loss += -w[n] * ((in_surrogate ? surrogate : 0.0f) - g->beta * kl);
+        // d loss / d logp: a token's own surrogate, or (sequence level) its share of its response's
+        float dlp = g->sequence_level ? -seq_weight[b] * dsurrogate : in_surrogate ? -w[n] * dsurrogate : 0.0f;
+        dlp += w[n] * g->beta * dkl;
         // d logp / d z_i = (onehot_i - p_i) / temperature
-        for (int i = 0; i < V; i++) dz[i] = -dlp * p[i] / g->temperature;
+        for (int i = 0; i < V; i++) dz[i] = -dlp * dz[i] / g->temperature;
         dz[targets[n]] += dlp / g->temperature;
-        kl_sum += kl; ent_sum += entropy; n_tok += 1.0;
+        kl_sum += kl; ent_sum += entropy[n]; n_tok += 1.0;
     }
-    if (st) { st->kl += kl_sum; st->clipped += clip_sum; st->entropy += ent_sum; st->tokens += n_tok; }
+    if (st) {
+        st->kl += kl_sum; st->clipped_low += low_sum; st->clipped_high += high_sum;
+        st->entropy += ent_sum; st->tokens += n_tok;
+    }
+    free(entropy); free(seq_logratio); free(seq_weight);
     return (float)loss;
 }
 

@@ -1205,7 +1205,7 @@ static void test_grpo(void) {
     // advantages by hand: rewards (1, 0, 0, 1): mean 0.5, unbiased variance (4 * 0.25) / 3 = 1/3 (torch.std, as TRL),
     // std 0.5773503; A = +-0.5 / (0.5773503 + 1e-4) = +-0.8658754
     float r1[8] = { 1, 0, 0, 1, 0.5f, 0.5f, 0.5f, 1.5f }, a1[8];
-    grpo_advantages(a1, r1, 2, 4, 1);
+    grpo_advantages(a1, r1, 2, 4, SCALE_GROUP);
     // second group (0.5, 0.5, 0.5, 1.5): mean 0.75, var (3 * 0.0625 + 0.5625) / 3 = 0.25, std 0.5: A = (-0.25 x3, 0.75) / 0.5001
     double want1[8] = { 0.8658754, -0.8658754, -0.8658754, 0.8658754, -0.4999000, -0.4999000, -0.4999000, 1.4997001 };
     double e = 0.0;
@@ -1213,19 +1213,27 @@ static void test_grpo(void) {
     check(e < 1e-5, "grpo_advantages by hand, two groups, (r - mean) / (std + 1e-4) with the unbiased std: max error %.2e (tol 1e-5)", e);
     // Dr. GRPO: r - mean only. (1, 0, 0, 1.1): mean 0.525 -> (0.475, -0.525, -0.525, 0.575)
     float r2[4] = { 1, 0, 0, 1.1f }, a2[4];
-    grpo_advantages(a2, r2, 1, 4, 0);
+    grpo_advantages(a2, r2, 1, 4, SCALE_NONE);
     double want2[4] = { 0.475, -0.525, -0.525, 0.575 };
     e = 0.0;
     for (int i = 0; i < 4; i++) e = fmax(e, fabs(a2[i] - want2[i]));
-    check(e < 1e-6, "grpo_advantages dr_grpo = r - mean by hand: max error %.2e (tol 1e-6)", e);
+    check(e < 1e-6, "grpo_advantages scale none (Dr. GRPO) = r - mean by hand: max error %.2e (tol 1e-6)", e);
+    // scale batch: the std of all 8 rewards of r1 above: mean 0.625, squares of deviations
+    // 0.140625 + 0.390625 * 2 + 0.140625 + 0.015625 * 3 + 0.765625 = 1.875, / 7 = 0.2678571, std 0.5175492;
+    // group means 0.5 and 0.75: A = (0.5, -0.5, -0.5, 0.5, -0.25, -0.25, -0.25, 0.75) / 0.5176492
+    grpo_advantages(a1, r1, 2, 4, SCALE_BATCH);
+    double dev[8] = { 0.5, -0.5, -0.5, 0.5, -0.25, -0.25, -0.25, 0.75 };
+    e = 0.0;
+    for (int i = 0; i < 8; i++) e = fmax(e, fabs(a1[i] - dev[i] / 0.5176492));
+    check(e < 1e-5, "grpo_advantages scale batch by hand (group mean, batch std): max error %.2e (tol 1e-5)", e);
     // a group of equal rewards gets exactly 0, no NaN: rewards a real run produces (accuracy + 0.1 format, + language)
     float vals[5] = { 0.0f, 1.0f, 0.1f, 1.1f, 1.0f + 0.1f + 0.1f * 0.7f };
     int Gs[4] = { 16, 8, 6, 5 }, nonzero = 0, nonfinite = 0, cases = 0;
     float worst = 0.0f;
-    for (int gi = 0; gi < 4; gi++) for (int vi = 0; vi < 5; vi++) for (int std = 0; std < 2; std++) {
+    for (int gi = 0; gi < 4; gi++) for (int vi = 0; vi < 5; vi++) for (int scale = 0; scale < N_SCALES; scale++) {
         float r[16] = { 0 }, a[16];
         for (int i = 0; i < Gs[gi]; i++) r[i] = vals[vi];
-        grpo_advantages(a, r, 1, Gs[gi], std);
+        grpo_advantages(a, r, 1, Gs[gi], scale);
         cases++;
         for (int i = 0; i < Gs[gi]; i++) {
             if (!isfinite(a[i])) nonfinite++;
@@ -1233,7 +1241,7 @@ static void test_grpo(void) {
         }
     }
     check(nonzero == 0 && nonfinite == 0, "grpo_advantages: equal rewards give exactly 0 (G 16/8/6/5, rewards 0, 1, 0.1, 1.1, 1.17, "
-          "with and without std): %d nonzero (largest |A| %.3g), %d not finite, over %d groups", nonzero, worst, nonfinite, cases);
+          "every scale_rewards): %d nonzero (largest |A| %.3g), %d not finite, over %d groups", nonzero, worst, nonfinite, cases);
 
     // the loss by hand: one response (A = 1.5) of two tokens, V = 3, temperature 1, beta 0.1, eps 0.2/0.2, w = 0.5 each
     //  token 0: z = (1, 2, 0), target 1: logp = 2 - log(e + e^2 + 1) = 2 - 2.4076060 = -0.4076060
@@ -1253,9 +1261,9 @@ static void test_grpo(void) {
         double el = fabs(loss + 1.7220462), ep = fmax(fabs(lp[0] + 0.4076060), fabs(lp[1] + 1.0986123));
         check(el < 1e-5 && ep < 1e-6, "grpo_loss by hand: loss %.7f (expected -1.7220462, tol 1e-5), logp %.7f %.7f (expected -0.4076060 -1.0986123)",
               loss, lp[0], lp[1]);
-        check(st.clipped == 1.0 && fabs(st.kl - 0.0110289) < 1e-6 && st.tokens == 2.0,
-              "grpo_loss stats by hand: clipped %g (expected 1), kl sum %.7f (expected 0.0110289), tokens %g (expected 2)",
-              st.clipped, st.kl, st.tokens);
+        check(st.clipped_high == 1.0 && st.clipped_low == 0.0 && fabs(st.kl - 0.0110289) < 1e-6 && st.tokens == 2.0,
+              "grpo_loss stats by hand: clipped high %g low %g (expected 1, 0), kl sum %.7f (expected 0.0110289), tokens %g "
+              "(expected 2)", st.clipped_high, st.clipped_low, st.kl, st.tokens);
         // temperature: logits (2, 4, 0) at temperature 2 are (1, 2, 0) at temperature 1
         float z2[6] = { 2, 4, 0, 0, 0, 0 };
         g.temperature = 2.0f;
