@@ -56,7 +56,7 @@ clean:
 # the R1-Zero "aha moment": pretrain the base model if it is missing, run R1-Zero, draw the figures
 aha: r1
 	@test -f runs/base/model.bin || ./r1 pretrain
-	./r1 zero
+	./r1 zero --overwrite
 	$(MAKE) --no-print-directory plots
 
 plots:

@@ -94,11 +94,23 @@ static void threads_init(void) {
 
 static void make_dirs(const char *path) { // mkdir -p
     char buf[512];
+    struct stat st;
     snprintf(buf, sizeof buf, "%s", path);
     for (char *p = buf + 1; *p; p++) {
         if (*p == '/') { *p = 0; mkdir(buf, 0755); *p = '/'; }
     }
-    mkdir(buf, 0755);
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) die("cannot create the folder %s: %s", path, strerror(errno));
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) die("%s exists and is not a folder", path);
+}
+
+// opens a file to read (what: "checkpoint", "data file"); a folder, a missing or unreadable file is a
+// one-line error that names the cause
+static FILE *open_input(const char *path, const char *what) {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) die("%s is a folder, not a %s", path, what);
+    FILE *f = fopen(path, "rb");
+    if (!f) die("cannot read the %s %s: %s", what, path, strerror(errno));
+    return f;
 }
 
 // random numbers: xorshift* (as llm.c), one state per stream so runs are repeatable
@@ -835,6 +847,8 @@ typedef struct {
     float balance_alpha;                        // weight of the sequence-wise balance loss (0 = off)
     float aux_loss;                             // that loss, from the last forward
     int step;                                   // training steps taken
+    double tokens_seen;                         // training tokens so far (the log's tokens/s)
+    float load_avg[MAX_LAYERS][MAX_EXPERTS];    // a moving average of expert_load (pretraining's log)
     // activations, sized for up to cap_N rows and cap_att attention entries
     int B, T, cap_N;
     size_t cap_att;
@@ -1417,12 +1431,13 @@ static float lr_schedule(int step, int total, int warmup, float lr_max, float lr
 }
 
 // ----------------------------------------------------------------------------
-// 4b. checkpoints: header (magic, version, config, preset, step), router biases, parameters,
-// optionally the AdamW moments and the trainer's RNG, then an FNV-1a checksum of all of it.
+// 4b. checkpoints: header (magic, version, config, preset, step, the trainer's RNG and data position),
+// router biases, tokens seen and the expert-load average (since version 2), parameters, optionally the
+// AdamW moments, then an FNV-1a checksum of all of it.
 // Written to a temporary file and renamed, so a crash never destroys the previous checkpoint.
 
 #define CKPT_MAGIC 0x4b433152u   // "R1CK"
-#define CKPT_VERSION 1
+#define CKPT_VERSION 2           // version 1 (without tokens seen and load average) still loads
 typedef struct {
     uint32_t magic, version;
     Config cfg;
@@ -1447,23 +1462,47 @@ static int config_valid(const Config *c) {
            c->top_k >= (c->n_experts > 0) && c->top_k <= c->n_experts && c->d_ff_expert >= 0 && c->d_ff_expert <= 65536;
 }
 
-typedef struct { FILE *f; uint64_t sum; const char *path; } Writer;
+// a save that fails (a full disk, a file size limit, no permission) removes its temporary file and
+// says what is left
+static void save_failed(const char *tmp, const char *path) {
+    int err = errno;
+    remove(tmp);
+    die("cannot write %s: %s; %s %s", tmp, strerror(err), path,
+        access(path, F_OK) == 0 ? "is unchanged (the last good checkpoint)" : "was not written");
+}
+
+typedef struct { FILE *f; uint64_t sum; const char *tmp, *path; } Writer;
 static void write_block(Writer *w, const void *data, size_t n) {
-    if (fwrite(data, 1, n, w->f) != n) die("cannot write %s: %s", w->path, strerror(errno));
+    if (fwrite(data, 1, n, w->f) != n) save_failed(w->tmp, w->path);
     w->sum = fnv1a(w->sum, data, n);
 }
 
+typedef struct { FILE *f; uint64_t sum; int ok; } Reader;
+static void read_block(Reader *r, void *data, size_t n) {
+    r->ok = r->ok && fread(data, 1, n, r->f) == n;
+    r->sum = fnv1a(r->sum, data, n);
+}
+
+// a few bytes of text (a data file given as a checkpoint?)
+static int looks_like_text(const unsigned char *p, size_t n) {
+    for (size_t i = 0; i < n; i++) if (p[i] < 9 || (p[i] > 13 && p[i] < 32) || p[i] > 126) return 0;
+    return n > 0;
+}
+
 static void checkpoint_save(const char *path, const Model *m, int with_optimizer, uint64_t rng_state, int data_pos) {
-    char tmp[600];
+    char tmp[700];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     CkptHeader h;
     memset(&h, 0, sizeof h);
     h.magic = CKPT_MAGIC; h.version = CKPT_VERSION; h.cfg = m->cfg; h.step = m->step;
     snprintf(h.preset, sizeof h.preset, "%s", m->preset);
     h.has_optimizer = with_optimizer; h.num_params = m->num_params; h.rng_state = rng_state; h.data_pos = data_pos;
-    Writer w = { fopenCheck(tmp, "wb"), 0xcbf29ce484222325ull, tmp };
+    Writer w = { fopen(tmp, "wb"), 0xcbf29ce484222325ull, tmp, path };
+    if (!w.f) save_failed(tmp, path);
     write_block(&w, &h, sizeof h);
     write_block(&w, m->router_bias, sizeof m->router_bias);
+    write_block(&w, &m->tokens_seen, sizeof m->tokens_seen);
+    write_block(&w, m->load_avg, sizeof m->load_avg);
     write_block(&w, m->params_mem, m->num_params * sizeof(float));
     if (with_optimizer) {
         write_block(&w, m->m_mem, m->num_params * sizeof(float));
@@ -1471,46 +1510,52 @@ static void checkpoint_save(const char *path, const Model *m, int with_optimizer
     }
     uint64_t sum = w.sum;
     if (fwrite(&sum, sizeof sum, 1, w.f) != 1 || fflush(w.f) != 0 || fsync(fileno(w.f)) != 0 || fclose(w.f) != 0)
-        die("cannot write %s: %s", tmp, strerror(errno));
+        save_failed(tmp, path);
     if (rename(tmp, path) != 0) die("cannot rename %s to %s: %s", tmp, path, strerror(errno));
 }
 
 // loads a model; checks magic, version, config, size and checksum; *rng_state, *data_pos: the trainer's
 static Model *checkpoint_load(const char *path, uint64_t *rng_state, int *data_pos) {
-    FILE *f = fopen(path, "rb");
-    if (!f) die("cannot open checkpoint %s: %s", path, strerror(errno));
+    FILE *f = open_input(path, "checkpoint");
     fseek(f, 0, SEEK_END);
     long size = ftell(f);
     fseek(f, 0, SEEK_SET);
     CkptHeader h;
-    if (size < (long)sizeof h || fread(&h, sizeof h, 1, f) != 1) die("%s: not a checkpoint (too short)", path);
+    memset(&h, 0, sizeof h);
+    size_t got = fread(&h, 1, sizeof h, f);
+    if (h.magic != CKPT_MAGIC && looks_like_text((const unsigned char *)&h, got < 64 ? got : 64))
+        die("%s is a text file (a data file?), not an r1 checkpoint", path);
+    if (got != sizeof h) die("%s: not a checkpoint (too short)", path);
     if (h.magic != CKPT_MAGIC) die("%s: not an r1 checkpoint (bad magic number)", path);
-    if (h.version != CKPT_VERSION) die("%s: checkpoint version %u, this r1 reads version %d", path, h.version, CKPT_VERSION);
+    if (h.version < 1 || h.version > CKPT_VERSION)
+        die("%s: checkpoint version %u, this r1 reads versions 1 to %d", path, h.version, CKPT_VERSION);
     h.preset[sizeof h.preset - 1] = 0;
     if (!config_valid(&h.cfg)) die("%s: checkpoint has an invalid config", path);
     if (h.step < 0) die("%s: checkpoint has a negative step (%d)", path, h.step);
     Params p;
     if (params_layout(&h.cfg, NULL, &p) != h.num_params) die("%s: parameter count does not match its config", path);
     size_t nfloat = h.num_params * (h.has_optimizer ? 3 : 1);
-    long expect = (long)(sizeof h + sizeof(float) * MAX_LAYERS * MAX_EXPERTS + nfloat * sizeof(float) + sizeof(uint64_t));
+    size_t biases = sizeof(float) * MAX_LAYERS * MAX_EXPERTS, trainer = h.version >= 2 ? sizeof(double) + biases : 0;
+    long expect = (long)(sizeof h + biases + trainer + nfloat * sizeof(float) + sizeof(uint64_t));
     if (size != expect) die("%s: checkpoint is %ld bytes, its header says %ld (truncated or corrupt)", path, size, expect);
     Model *m = model_create(&h.cfg, h.preset, 0);
     m->step = h.step;
-    uint64_t sum = fnv1a(0xcbf29ce484222325ull, &h, sizeof h), stored;
-    int ok = fread(m->router_bias, sizeof m->router_bias, 1, f) == 1 &&
-             fread(m->params_mem, sizeof(float), h.num_params, f) == h.num_params;
-    sum = fnv1a(sum, m->router_bias, sizeof m->router_bias);
-    sum = fnv1a(sum, m->params_mem, h.num_params * sizeof(float));
-    if (h.has_optimizer) {
-        ok = ok && fread(m->m_mem, sizeof(float), h.num_params, f) == h.num_params &&
-             fread(m->v_mem, sizeof(float), h.num_params, f) == h.num_params;
-        sum = fnv1a(sum, m->m_mem, h.num_params * sizeof(float));
-        sum = fnv1a(sum, m->v_mem, h.num_params * sizeof(float));
+    Reader r = { f, fnv1a(0xcbf29ce484222325ull, &h, sizeof h), 1 };
+    read_block(&r, m->router_bias, sizeof m->router_bias);
+    if (h.version >= 2) {
+        read_block(&r, &m->tokens_seen, sizeof m->tokens_seen);
+        read_block(&r, m->load_avg, sizeof m->load_avg);
     }
-    ok = ok && fread(&stored, sizeof stored, 1, f) == 1;
+    read_block(&r, m->params_mem, h.num_params * sizeof(float));
+    if (h.has_optimizer) {
+        read_block(&r, m->m_mem, h.num_params * sizeof(float));
+        read_block(&r, m->v_mem, h.num_params * sizeof(float));
+    }
+    uint64_t stored;
+    r.ok = r.ok && fread(&stored, sizeof stored, 1, f) == 1;
     fclose(f);
-    if (!ok) die("%s: checkpoint truncated", path);
-    if (stored != sum) die("%s: checksum mismatch (the file is corrupt)", path);
+    if (!r.ok) die("%s: checkpoint truncated", path);
+    if (stored != r.sum) die("%s: checksum mismatch (the file is corrupt)", path);
     if (rng_state) *rng_state = h.rng_state;
     if (data_pos) *data_pos = h.data_pos;
 #ifdef R1_CUDA
@@ -1884,29 +1929,44 @@ typedef struct {
     int n;
 } Data;
 
+#define MAX_LINE 4095  // bytes in a line of a data file, without its newline
+
 static char **read_lines(const char *path, int *n_lines) {
-    FILE *f = fopen(path, "rb");
-    if (!f) die("cannot open %s: %s", path, strerror(errno));
+    FILE *f = open_input(path, "data file");
     int cap = 1024, n = 0;
     char **lines = mallocCheck(cap * sizeof(char *));
-    char buf[4096];
+    char buf[MAX_LINE + 1];
     int lineno = 0;
     long start = 0;
     while (fgets(buf, sizeof buf, f)) {
         lineno++;
         size_t l = strlen(buf);
+        if (lineno == 1 && strncmp(buf, "R1CK", 4) == 0)  // CKPT_MAGIC's bytes
+            die("%s is an r1 checkpoint, not a data file", path);
         long pos = ftell(f);  // fgets consumed more than strlen if the line holds a NUL byte (pos < 0: a pipe)
         if (pos >= 0 && pos - start != (long)l) die("%s:%d: NUL byte in the line (not a text file?)", path, lineno);
+        if (l == MAX_LINE && buf[l - 1] != '\n') {  // a full buffer: the line must end here
+            int c = getc(f);
+            if (c != '\n' && c != EOF) die("%s:%d: line too long (more than %d bytes)", path, lineno, MAX_LINE);
+            pos = ftell(f);
+        }
         start = pos;
-        if (l == sizeof buf - 1 && buf[l - 1] != '\n') die("%s:%d: line too long", path, lineno);
         while (l && (buf[l - 1] == '\n' || buf[l - 1] == '\r')) buf[--l] = 0;
         if (n == cap) { cap *= 2; lines = realloc(lines, cap * sizeof(char *)); if (!lines) die("out of memory"); }
         lines[n++] = strdup(buf);
     }
     fclose(f);
-    if (n == 0) die("%s: no data (empty file)", path);
+    if (n == 0) die("%s: no data (an empty file)", path);
     *n_lines = n;
     return lines;
+}
+
+// what the tabs of a line of a data file suggest it is, for the error messages
+static const char *line_kind(const char *line) {
+    int tabs = 0;
+    for (const char *p = line; *p; p++) tabs += *p == '\t';
+    return tabs == 0 ? "no tab: a corpus line?" : tabs == 1 ? "one tab: an SFT line?" : tabs == 2 ? "two tabs: a prompt line?"
+                                                                                                 : "more than two tabs";
 }
 
 // tokenizes text for line `lineno` of `path`; the sequence must fit the context
@@ -1930,6 +1990,7 @@ static Data load_corpus(const char *path, int context) {
     d.ids = mallocCheck(d.n * sizeof(int *));
     d.prompt_len = mallocCheck(d.n * sizeof(int));
     for (int i = 0; i < d.n; i++) {
+        if (strchr(lines[i], '\t')) die("%s:%d: a corpus line is one document, without tabs (%s)", path, i + 1, line_kind(lines[i]));
         d.ids[i] = tokenize_line(lines[i], path, i + 1, context, &d.len[i]);
         if (d.len[i] < 2) die("%s:%d: a document needs at least two tokens", path, i + 1);
         d.prompt_len[i] = 1;
@@ -1948,7 +2009,8 @@ static Data load_prompts(const char *path, int context) {
     d.difficulty = mallocCheck(d.n * sizeof(int));
     for (int i = 0; i < d.n; i++) {
         char *t1 = strchr(lines[i], '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL, *end;
-        if (!t1 || !t2) die("%s:%d: expected prompt<TAB>answer<TAB>difficulty", path, i + 1);
+        if (!t2 || strchr(t2 + 1, '\t'))
+            die("%s:%d: expected prompt<TAB>answer<TAB>difficulty (%s)", path, i + 1, line_kind(lines[i]));
         *t1 = 0; *t2 = 0;
         errno = 0;
         d.answer[i] = strtol(t1 + 1, &end, 10);
@@ -1957,7 +2019,7 @@ static Data load_prompts(const char *path, int context) {
         if (end == t2 + 1 || *end || difficulty < 0 || difficulty >= 16)
             die("%s:%d: difficulty '%s' is not an integer in 0..15", path, i + 1, t2 + 1);
         d.difficulty[i] = (int)difficulty;
-        if (lines[i][0] != LANG_TAG[LANG_EN] && lines[i][0] != LANG_TAG[LANG_JA])
+        if ((lines[i][0] != LANG_TAG[LANG_EN] && lines[i][0] != LANG_TAG[LANG_JA]) || lines[i][1] != ':')
             die("%s:%d: prompt must start with a language tag e: or j:", path, i + 1);
         d.ids[i] = tokenize_line(lines[i], path, i + 1, context, &d.len[i]);
     }
@@ -1975,7 +2037,7 @@ static Data load_sft(const char *path, int context) {
     d.prompt_len = mallocCheck(d.n * sizeof(int));
     for (int i = 0; i < d.n; i++) {
         char *tab = strchr(lines[i], '\t');
-        if (!tab) die("%s:%d: expected prompt<TAB>response", path, i + 1);
+        if (!tab || strchr(tab + 1, '\t')) die("%s:%d: expected prompt<TAB>response (%s)", path, i + 1, line_kind(lines[i]));
         *tab = 0;
         d.response[i] = tab + 1;
         int lp, lr;
@@ -2222,25 +2284,38 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
 
 typedef struct {
     const char *name;  // without the leading --
-    char type;         // 'i' int, 'f' float, 's' string, 'b' flag
+    char type;         // 'i' int, 'f' float, 's' string, 'b' flag, 'w' a word, 'l' a comma list of words
     void *ptr;
     double lo, hi;     // the allowed range of numbers
-    const char *help;
+    const char *help;  // 'w' and 'l': ends with the valid words in braces, "... {grpo,bnpo,dr_grpo}"
 } Option;
+
+// the index of the word w[0..n) in the braces of help ("... {a,b,c}"), or -1
+static int word_index(const char *w, size_t n, const char *help) {
+    const char *words = strchr(help, '{') + 1;
+    for (int i = 0; *words != '}'; i++) {
+        size_t len = strcspn(words, ",}");
+        if (len == n && strncmp(words, w, n) == 0) return i;
+        words += len + (words[len] == ',');
+    }
+    return -1;
+}
 
 static void options_help(const char *cmd, const char *what, const Option *o, int n) {
     printf("usage: r1 %s [options]\n%s\n\noptions:\n", cmd, what);
     for (int i = 0; i < n; i++) {
-        char def[160];
+        char def[160], range[80] = "";
         if (o[i].type == 'i') snprintf(def, sizeof def, "%d", *(int *)o[i].ptr);
         else if (o[i].type == 'f') snprintf(def, sizeof def, "%g", *(float *)o[i].ptr);
-        else if (o[i].type == 's') snprintf(def, sizeof def, "%s", *(char **)o[i].ptr ? *(char **)o[i].ptr : "(none)");
-        else snprintf(def, sizeof def, "off");
-        printf("  --%-18s %s (default: %s)\n", o[i].name, o[i].help, def);
+        else if (o[i].type == 'b') snprintf(def, sizeof def, "off");
+        else snprintf(def, sizeof def, "%s", *(char **)o[i].ptr ? *(char **)o[i].ptr : "(none)");
+        if (o[i].type == 'i' || o[i].type == 'f') snprintf(range, sizeof range, " [%g, %g]", o[i].lo, o[i].hi);
+        printf("  --%-18s %s%s (default: %s)\n", o[i].name, o[i].help, range, def);
     }
 }
 
-// parses argv; exits with a one-line error on an unknown option, a missing value or one out of range
+// parses argv; exits with a one-line error on an unknown option, a missing or empty value, a number out of
+// its range, a word not among its choices (in a list too: every word, none twice)
 static void options_parse(const char *cmd, const char *what, Option *o, int n, int argc, char **argv) {
     for (int a = 0; a < argc; a++) {
         if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) { options_help(cmd, what, o, n); exit(0); }
@@ -2252,7 +2327,22 @@ static void options_parse(const char *cmd, const char *what, Option *o, int n, i
         if (a + 1 >= argc) die("%s: option --%s needs a value", cmd, o[i].name);
         const char *v = argv[++a];
         char *end;
-        if (o[i].type == 's') { *(const char **)o[i].ptr = v; continue; }
+        if (!*v) die("%s: option --%s: empty value", cmd, o[i].name);
+        if (o[i].type == 'w' || o[i].type == 'l') {
+            int seen = 0;  // the words met so far, one bit each
+            for (const char *w = v;; w++) {
+                size_t len = strcspn(w, ",");
+                int k = word_index(w, len, o[i].help);
+                if (k < 0 || (o[i].type == 'w' && w[len]))
+                    die("%s: option --%s: '%.*s' is not one of %.*s", cmd, o[i].name, (int)(o[i].type == 'w' ? strlen(w) : len),
+                        w, (int)strcspn(strchr(o[i].help, '{'), "}") + 1, strchr(o[i].help, '{'));
+                if (seen & (1 << k)) die("%s: option --%s: '%.*s' given twice", cmd, o[i].name, (int)len, w);
+                seen |= 1 << k;
+                w += len;
+                if (!*w) break;
+            }
+        }
+        if (o[i].type == 's' || o[i].type == 'w' || o[i].type == 'l') { *(const char **)o[i].ptr = v; continue; }
         errno = 0;
         double x = strtod(v, &end);
         if (end == v || *end || errno || isnan(x) || *v == ' ' || *v == '\t') die("%s: option --%s: '%s' is not a number", cmd, o[i].name, v);
@@ -2271,25 +2361,57 @@ static const Preset *find_preset(const char *name) {
     die("unknown preset '%s' (teacher, student or tiny)", name);
 }
 
-// DIR/log.csv: a new log with its header; or, with keep_before > 0 (--resume), the existing log cut
-// after its rows of steps before keep_before, then continued (a run stopped between writing a row and
-// saving its checkpoint repeats that step on resume: its old row goes)
-static FILE *open_log(const char *dir, const char *header, int keep_before) {
-    char path[600];
+// stops a run whose loss or gradient is not finite: one line, and where its last good checkpoint is
+static void stop_run(const char *ckpt, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+static void stop_run(const char *ckpt, const char *fmt, ...) {
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (access(ckpt, F_OK) == 0) die("%s; stopping (last good checkpoint: %s)", msg, ckpt);
+    die("%s; stopping (no checkpoint saved yet)", msg);
+}
+
+// a run folder that holds a checkpoint (DIR/model.bin) is continued (--resume) or started again
+// (--overwrite), never replaced without a word. Returns 1 if the run continues from its checkpoint.
+static int run_resumes(const char *cmd, const char *dir, int resume, int overwrite) {
+    char ckpt[600];
+    snprintf(ckpt, sizeof ckpt, "%s/model.bin", dir);
+    if (resume && overwrite) die("%s: --resume continues the run in %s, --overwrite starts it again: give one", cmd, dir);
+    if (access(ckpt, F_OK) != 0) return 0;
+    if (!resume && !overwrite)
+        die("%s: %s holds a checkpoint: --resume continues that run, --overwrite starts again in its place", cmd, dir);
+    return resume;
+}
+
+// DIR/log.csv. A new run (keep_before 0) starts a new log and removes the checkpoint of the run it
+// replaces (--overwrite), so that a folder never holds one run's checkpoint with another's log.
+// --resume (keep_before > 0) keeps the rows of the steps before keep_before (a run stopped between
+// writing a row and saving its checkpoint repeats that step: its old row goes) and sets *elapsed to
+// the elapsed_s of the last row kept, so that the run's clock goes on.
+static FILE *open_log(const char *dir, const char *header, int keep_before, double *elapsed) {
+    char path[600], last[1024] = "", line[1024];
     make_dirs(dir);
+    snprintf(path, sizeof path, "%s/model.bin", dir);
+    if (keep_before == 0) remove(path);
     snprintf(path, sizeof path, "%s/log.csv", dir);
+    *elapsed = 0.0;
     FILE *f = keep_before > 0 ? fopen(path, "r+") : NULL;
     if (!f) {
         f = fopenCheck(path, "w");
         fprintf(f, "%s\n", header);
         return f;
     }
-    char line[1024];
     long keep = 0;
     if (fgets(line, sizeof line, f)) keep = ftell(f);  // the header
-    while (fgets(line, sizeof line, f) && atoi(line) < keep_before) keep = ftell(f);
+    while (fgets(line, sizeof line, f) && atoi(line) < keep_before) { keep = ftell(f); strcpy(last, line); }
     if (ftruncate(fileno(f), keep) != 0 || fseek(f, keep, SEEK_SET) != 0) die("cannot cut %s: %s", path, strerror(errno));
     if (keep == 0) fprintf(f, "%s\n", header);
+    const char *field = last;  // the elapsed_s field of the last row kept
+    for (const char *h = header; field && h < strstr(header, "elapsed_s"); h++)
+        if (*h == ',' && (field = strchr(field, ','))) field++;
+    if (field) *elapsed = atof(field);
     return f;
 }
 
@@ -2331,6 +2453,20 @@ static void batcher_refill(Batcher *bt) {
     bt->next = 0;
 }
 
+static Batcher batcher_create(const Data *d, int B, uint64_t seed) {
+    Batcher bt = { d, B, B * POOL_BATCHES, POOL_BATCHES, mallocCheck((size_t)B * POOL_BATCHES * sizeof(int)),
+                   rng_seed(seed), 0 };
+    return bt;
+}
+
+// --resume: the batcher where checkpoint ckpt left it (its pool's RNG state and the next batch)
+static void batcher_restore(Batcher *bt, uint64_t pool_state, int data_pos, const char *ckpt) {
+    if (data_pos < 0 || data_pos > POOL_BATCHES) die("%s: data position %d is out of range", ckpt, data_pos);
+    bt->rng.s = pool_state;
+    batcher_refill(bt);
+    bt->next = data_pos;
+}
+
 // the next batch: inputs[B,T], targets[B,T], weights[B,T]; returns T
 static int batcher_next(Batcher *bt, int *inputs, int *targets, float *w, float denom) {
     if (bt->next >= POOL_BATCHES) batcher_refill(bt);
@@ -2352,9 +2488,18 @@ static int batcher_next(Batcher *bt, int *inputs, int *targets, float *w, float 
 
 typedef struct {
     const char *data, *out, *preset, *init;
-    int steps, batch, warmup, seed, log_every, save_every, resume;
+    int steps, batch, warmup, seed, log_every, save_every, resume, overwrite;
     float lr, lr_min, weight_decay, clip, bias_gamma, balance_alpha;
 } TrainOptions;
+
+// a run that starts from an existing model (--init) starts its training afresh
+static void training_restart(Model *m) {
+    m->step = 0;
+    m->tokens_seen = 0;
+    memset(m->m_mem, 0, m->num_params * sizeof(float));
+    memset(m->v_mem, 0, m->num_params * sizeof(float));
+    memset(m->load_avg, 0, sizeof m->load_avg);
+}
 
 // max and min expert load over the MoE layers, as multiples of the mean load
 static void load_spread(const Model *m, const float load[MAX_LAYERS][MAX_EXPERTS], float *hi, float *lo) {
@@ -2376,37 +2521,32 @@ static void load_spread(const Model *m, const float load[MAX_LAYERS][MAX_EXPERTS
 static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
     char ckpt[600];
     snprintf(ckpt, sizeof ckpt, "%s/model.bin", o->out);
-    uint64_t rng_state = 0;
-    int data_pos = 0;
+    uint64_t pool_state = 0;
+    int data_pos = 0, resumed = run_resumes(what, o->out, o->resume, o->overwrite);
     Model *m;
-    if (o->resume && access(ckpt, F_OK) == 0) {
-        m = checkpoint_load(ckpt, &rng_state, &data_pos);
+    if (resumed) {
+        m = checkpoint_load(ckpt, &pool_state, &data_pos);
         printf("resuming %s from %s at step %d\n", what, ckpt, m->step);
     } else if (o->init) {
         m = checkpoint_load(o->init, NULL, NULL);
-        m->step = 0;
-        memset(m->m_mem, 0, m->num_params * sizeof(float));
-        memset(m->v_mem, 0, m->num_params * sizeof(float));
+        training_restart(m);
     } else {
         m = model_create(&find_preset(o->preset)->cfg, o->preset, (uint64_t)o->seed);
     }
     m->balance_alpha = o->balance_alpha;
     int B = o->batch, ctx = m->cfg.context;
-    Batcher bt = { d, B, B * POOL_BATCHES, POOL_BATCHES, mallocCheck((size_t)B * POOL_BATCHES * sizeof(int)),
-                   rng_seed((uint64_t)o->seed + 1), 0 };
-    if (rng_state) {
-        if (data_pos < 0 || data_pos > POOL_BATCHES) die("%s: data position %d is out of range", ckpt, data_pos);
-        bt.rng.s = rng_state; batcher_refill(&bt); bt.next = data_pos;
-    }
+    Batcher bt = batcher_create(d, B, (uint64_t)o->seed + 1);
+    if (resumed) batcher_restore(&bt, pool_state, data_pos, ckpt);
     int *inputs = mallocCheck((size_t)B * ctx * sizeof(int)), *targets = mallocCheck((size_t)B * ctx * sizeof(int));
     float *w = mallocCheck((size_t)B * ctx * sizeof(float));
+    double elapsed;
     FILE *log = open_log(o->out, "step,loss,lr,grad_norm,tokens_per_s,elapsed_s,load_max,load_min,load_avg_max,load_avg_min,aux_loss",
-                         m->step > 0 ? m->step + 1 : 0);  // rows are numbered by the step just done
+                         m->step > 0 ? m->step + 1 : 0, &elapsed);  // rows are numbered by the step just done
     printf("%s: %s preset, %zu parameters, %d documents, %d steps of %d documents\n", what, m->preset,
            m->num_params, d->n, o->steps, B);
-    double t0 = now_seconds(), tokens = 0;
-    float load[MAX_LAYERS][MAX_EXPERTS], load_avg[MAX_LAYERS][MAX_EXPERTS]; // this step's, and a moving average (~50 steps)
-    int first = 1;
+    double t0 = now_seconds() - elapsed;
+    float load[MAX_LAYERS][MAX_EXPERTS]; // this step's; m->load_avg: a moving average (~50 steps)
+    int first = m->tokens_seen == 0;
     while (m->step < o->steps) {
         int T = batcher_next(&bt, inputs, targets, w, (float)B * ctx);
         model_zero_grad(m);
@@ -2415,24 +2555,24 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
         float n_tok = 0, n_real = 0; // tokens with a loss; all tokens but padding
         for (int i = 0; i < B * T; i++) { n_tok += w[i] > 0; n_real += inputs[i] != TOK_EOS; } // padding is <eos>
         if (!isfinite(loss) || !isfinite(m->aux_loss))
-            die("%s: loss is %g at step %d; stopping (last good checkpoint: %s)", what, loss, m->step, ckpt);
+            stop_run(ckpt, "%s: loss is %g at step %d", what, loss, m->step);
         model_backward(m);
         float norm = grad_clip(m, o->clip);
-        if (!isfinite(norm)) die("%s: gradient of %s is not finite at step %d; stopping (last good checkpoint: %s)", what,
-                                 nonfinite_grad_tensor(m), m->step, ckpt);
+        if (!isfinite(norm)) stop_run(ckpt, "%s: gradient of %s is not finite at step %d", what, nonfinite_grad_tensor(m), m->step);
         float lr = lr_schedule(m->step, o->steps, o->warmup, o->lr, o->lr_min);
         memcpy(load, m->expert_load, sizeof load);
         adamw_update(m, lr, 0.9f, 0.95f, 1e-8f, o->weight_decay, m->step + 1);
         m->step++;
         router_bias_update(m, o->bias_gamma);
-        tokens += n_real;
-        double el = now_seconds() - t0;
+        m->tokens_seen += n_real;
+        double el = now_seconds() - t0, tokens = m->tokens_seen;
         for (int l = 0; l < MAX_LAYERS; l++)
-            for (int e = 0; e < MAX_EXPERTS; e++) load_avg[l][e] = first ? load[l][e] : 0.98f * load_avg[l][e] + 0.02f * load[l][e];
+            for (int e = 0; e < MAX_EXPERTS; e++)
+                m->load_avg[l][e] = first ? load[l][e] : 0.98f * m->load_avg[l][e] + 0.02f * load[l][e];
         first = 0;
         float hi, lo, avg_hi, avg_lo;
         load_spread(m, (const float(*)[MAX_EXPERTS])load, &hi, &lo);
-        load_spread(m, (const float(*)[MAX_EXPERTS])load_avg, &avg_hi, &avg_lo);
+        load_spread(m, (const float(*)[MAX_EXPERTS])m->load_avg, &avg_hi, &avg_lo);
         float tok_loss = loss * B * ctx / fmaxf(n_tok, 1.0f); // mean loss per predicted token
         fprintf(log, "%d,%.5f,%.6g,%.4f,%.0f,%.2f,%.3f,%.3f,%.3f,%.3f,%.5f\n", m->step, tok_loss, lr, norm, tokens / el, el,
                 hi, lo, avg_hi, avg_lo, m->aux_loss);
@@ -2636,13 +2776,14 @@ static void grpo_loss_weights(float *w, const float *mask, int n, int T, int max
 
 typedef struct {
     const char *init, *out, *data, *test, *rewards, *loss_type;
-    int steps, prompts_per_step, num_generations, num_iterations, ref_reset, seed, eval_every, eval_prompts, eval_k, resume;
+    int steps, prompts_per_step, num_generations, num_iterations, ref_reset, seed, eval_every, eval_prompts, eval_k;
+    int resume, overwrite;
     float lr, beta, epsilon, epsilon_high, temperature, format_weight, language_weight, clip, bias_gamma;
 } GrpoOptions;
 
 static GrpoOptions grpo_defaults(void) {
     GrpoOptions o = { "runs/base/model.bin", "runs/zero", "tiny_data/rl_train.txt", "tiny_data/rl_test.txt",
-                      "accuracy,format", "dr_grpo", 150, 8, 16, 1, 0, 1, 10, 150, 4, 0,
+                      "accuracy,format", "dr_grpo", 150, 8, 16, 1, 0, 1, 10, 150, 4, 0, 0,
                       1e-4f, 0.0f, 0.2f, 0.2f, 1.0f, 0.1f, 0.0f, 1.0f, 1e-3f };
     return o;
 }
@@ -2663,12 +2804,10 @@ static Model *grpo_train(const GrpoOptions *o) {
     char ckpt[600];
     snprintf(ckpt, sizeof ckpt, "%s/model.bin", o->out);
     uint64_t rng_state = 0;
-    int resumed = o->resume && access(ckpt, F_OK) == 0;
+    int resumed = run_resumes("grpo", o->out, o->resume, o->overwrite);
     Model *m = checkpoint_load(resumed ? ckpt : o->init, &rng_state, NULL);
     if (!resumed) {
-        m->step = 0;
-        memset(m->m_mem, 0, m->num_params * sizeof(float));
-        memset(m->v_mem, 0, m->num_params * sizeof(float));
+        training_restart(m);
         rng_state = rng_seed((uint64_t)o->seed).s;
     }
     // the frozen reference: the initial model, or the policy at the last reset (saved then for --resume)
@@ -2687,13 +2826,14 @@ static Model *grpo_train(const GrpoOptions *o) {
     float *adv = mallocCheck(n * sizeof(float)), *old_logp = mallocCheck((size_t)n * ctx * sizeof(float));
     float *logp = mallocCheck((size_t)n * ctx * sizeof(float)), *ref_logp = mallocCheck((size_t)n * ctx * sizeof(float));
     char *text = mallocCheck((size_t)ctx * 10 + 16);
+    double elapsed;
     FILE *log = open_log(o->out, "step,reward,accuracy,length,reflection,format,language_mix,kl,clip_frac,entropy,"
                          "tokens_per_s,elapsed_s,test_greedy,test_pass1,test_length,test_reflection,test_chain_share",
-                         resumed ? m->step : 0);  // rows are numbered by the step about to be done
+                         resumed ? m->step : 0, &elapsed);  // rows are numbered by the step about to be done
     printf("grpo: %s from %s, %d steps of %d prompts x %d samples, loss %s, beta %g, lr %g, rewards %s\n",
            m->preset, resumed ? ckpt : o->init, o->steps, P, G, LOSS_NAMES[loss_type], o->beta, o->lr, o->rewards);
     Rng rng = { rng_state };
-    double t0 = now_seconds(), tokens = 0;
+    double t0 = now_seconds() - elapsed;
     EvalResult first = {0}, last = {0};
     int first_step = -1;
     while (m->step <= o->steps) {
@@ -2750,11 +2890,10 @@ static Model *grpo_train(const GrpoOptions *o) {
             loss = grpo_loss(m->dlogits, logp, m->logits, targets, w, adv, it == 0 ? NULL : old_logp,
                              ref ? ref_logp : NULL, n, T, m->cfg.vocab, &gc, &st);
             if (it == 0) memcpy(old_logp, logp, (size_t)n * T * sizeof(float));
-            if (!isfinite(loss)) die("grpo: loss is %g at step %d; stopping (last good checkpoint: %s)", loss, step, ckpt);
+            if (!isfinite(loss)) stop_run(ckpt, "grpo: loss is %g at step %d", loss, step);
             model_backward(m);
             float norm = grad_clip(m, o->clip);
-            if (!isfinite(norm)) die("grpo: gradient of %s is not finite at step %d; stopping (last good checkpoint: %s)",
-                                     nonfinite_grad_tensor(m), step, ckpt);
+            if (!isfinite(norm)) stop_run(ckpt, "grpo: gradient of %s is not finite at step %d", nonfinite_grad_tensor(m), step);
             adamw_update(m, o->lr, 0.9f, 0.99f, 1e-8f, 0.0f, step * o->num_iterations + it + 1);
             router_bias_update(m, o->bias_gamma);
         }
@@ -2769,8 +2908,8 @@ static Model *grpo_train(const GrpoOptions *o) {
             snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, m->step);
             checkpoint_save(ref_ckpt, ref, 0, 0, 0);
         }
-        tokens += resp_tokens;
-        double el = now_seconds() - t0;
+        m->tokens_seen += resp_tokens;
+        double el = now_seconds() - t0, tokens = m->tokens_seen;
         float kl = st.kl / fmax(st.tokens, 1), clipf = st.clipped / fmax(st.tokens, 1), ent = st.entropy / fmax(st.tokens, 1);
         fprintf(log, "%d,%.4f,%.4f,%.2f,%.4f,%.4f,%.4f,%.5f,%.4f,%.4f,%.0f,%.2f", step, mean_r, acc, len, refl, fmt, mix,
                 kl, clipf, ent, tokens / el, el);
@@ -2892,18 +3031,24 @@ static float distill_loss(float *dlogits, const float *student, const float *tea
     return (float)loss;
 }
 
-// the student learns the teacher's token distributions on the teacher's traces (an SFT file)
-static void distill_logits(Model *student, Model *teacher, const Data *d, int steps, int batch, float lr,
-                           float T, float alpha, uint64_t seed, const char *out_dir) {
+// the student learns the teacher's token distributions on the teacher's traces (an SFT file): from the
+// checkpoint o->init (keeping its AdamW moments), into the run folder o->out (resumable like train_lm)
+static Model *distill_logits(const TrainOptions *o, Model *teacher, const Data *d, float T, float alpha) {
+    char ckpt[600];
+    snprintf(ckpt, sizeof ckpt, "%s/model.bin", o->out);
+    uint64_t pool_state = 0;
+    int data_pos = 0, resumed = run_resumes("distill", o->out, o->resume, o->overwrite), batch = o->batch;
+    Model *student = checkpoint_load(resumed ? ckpt : o->init, &pool_state, &data_pos);
+    if (!resumed) student->step = 0;
     int ctx = student->cfg.context;
-    Batcher bt = { d, batch, batch * POOL_BATCHES, POOL_BATCHES, mallocCheck((size_t)batch * POOL_BATCHES * sizeof(int)),
-                   rng_seed(seed), 0 };
+    Batcher bt = batcher_create(d, batch, (uint64_t)o->seed);
+    if (resumed) batcher_restore(&bt, pool_state, data_pos, ckpt);
     int *inputs = mallocCheck((size_t)batch * ctx * sizeof(int)), *targets = mallocCheck((size_t)batch * ctx * sizeof(int));
     float *w = mallocCheck((size_t)batch * ctx * sizeof(float));
-    FILE *log = open_log(out_dir, "step,loss,lr,elapsed_s", 0);
-    double t0 = now_seconds();
-    student->step = 0;
-    for (int step = 0; step < steps; step++) {
+    double elapsed;
+    FILE *log = open_log(o->out, "step,loss,lr,elapsed_s", student->step, &elapsed);  // rows: the step being done, from 0
+    double t0 = now_seconds() - elapsed;
+    for (int step = student->step; step < o->steps; step++) {
         int Tn = batcher_next(&bt, inputs, targets, w, (float)batch * ctx);
         model_forward(teacher, inputs, batch, Tn, NULL, 0);
         memset(teacher->expert_load, 0, sizeof teacher->expert_load);
@@ -2911,19 +3056,28 @@ static void distill_logits(Model *student, Model *teacher, const Data *d, int st
         model_forward(student, inputs, batch, Tn, NULL, 0);
         float loss = distill_loss(student->dlogits, student->logits, teacher->logits, targets, w, batch * Tn,
                                   student->cfg.vocab, T, alpha);
-        if (!isfinite(loss)) die("distill: loss is %g at step %d", loss, step);
+        if (!isfinite(loss)) stop_run(ckpt, "distill: loss is %g at step %d", loss, step);
         model_backward(student);
         grad_clip(student, 1.0f);
-        float lr_t = lr_schedule(step, steps, steps / 10, lr, lr / 10);
+        float lr_t = lr_schedule(step, o->steps, o->warmup, o->lr, o->lr_min);
         adamw_update(student, lr_t, 0.9f, 0.95f, 1e-8f, 0.0f, step + 1);
         router_bias_update(student, 1e-3f);
         student->step = step + 1;
         fprintf(log, "%d,%.5f,%.6g,%.2f\n", step, loss * batch * ctx, lr_t, now_seconds() - t0);
-        if (step % 50 == 0 || step == steps - 1) { printf("distill step %4d/%d | loss %.4f\n", step + 1, steps, loss * batch * ctx); fflush(stdout); }
+        if (step % 50 == 0 || step == o->steps - 1) {
+            printf("distill step %4d/%d | loss %.4f\n", step + 1, o->steps, loss * batch * ctx);
+            fflush(stdout);
+        }
+        if ((o->save_every > 0 && student->step % o->save_every == 0) || student->step == o->steps) {
+            fflush(log);
+            checkpoint_save(ckpt, student, 1, bt.pool_state, bt.next);
+        }
     }
     fclose(log);
     free(inputs); free(targets); free(w); free(bt.pool);
+    return student;
 }
+
 
 // ----------------------------------------------------------------------------
 // 10. the commands
@@ -2942,17 +3096,30 @@ static void cmd_gen(int argc, char **argv) {
 }
 
 static TrainOptions pretrain_defaults(void) {
-    TrainOptions t = { "tiny_data/pretrain.txt", "runs/base", "teacher", NULL, 2500, 64, 100, 1337, 50, 500, 0,
+    TrainOptions t = { "tiny_data/pretrain.txt", "runs/base", "teacher", NULL, 2500, 64, 100, 1337, 50, 500, 0, 0,
                        2e-3f, 2e-4f, 0.1f, 1.0f, 3e-2f, 0.0f };
     return t;
 }
+
+// distillation: from the student checkpoint into OUT, warmup over the first tenth of the steps and the
+// learning rate down to a tenth, a checkpoint every 100 steps
+static TrainOptions distill_options(const char *student, const char *out, const char *data, int steps, int batch,
+                                    float lr, int seed) {
+    TrainOptions t = pretrain_defaults();
+    t.init = student; t.out = out; t.data = data; t.steps = steps; t.batch = batch; t.lr = lr; t.lr_min = lr / 10;
+    t.warmup = steps / 10; t.seed = seed; t.save_every = 100; t.log_every = 50;
+    return t;
+}
+
+#define RESUME_HELP "continue the run in OUT from its checkpoint, if it has one"
+#define OVERWRITE_HELP "start again in OUT, replacing the run it holds"
 
 static Option *train_options(TrainOptions *t, int *n) {
     static Option o[20];  // room for a command's own extra options
     Option list[] = {
         { "data", 's', &t->data, 0, 0, "training data file" },
         { "out", 's', &t->out, 0, 0, "run folder (log.csv, model.bin)" },
-        { "preset", 's', &t->preset, 0, 0, "model config: teacher, student or tiny" },
+        { "preset", 'w', &t->preset, 0, 0, "model config {teacher,student,tiny}" },
         { "init", 's', &t->init, 0, 0, "start from this checkpoint instead of a fresh model" },
         { "steps", 'i', &t->steps, 1, 1e7, "optimizer steps" },
         { "batch", 'i', &t->batch, 1, 4096, "documents per step" },
@@ -2966,19 +3133,33 @@ static Option *train_options(TrainOptions *t, int *n) {
         { "seed", 'i', &t->seed, 0, 1e9, "random seed" },
         { "log-every", 'i', &t->log_every, 1, 1e7, "print progress every N steps" },
         { "save-every", 'i', &t->save_every, 0, 1e7, "checkpoint every N steps (0 = at the end only)" },
+        { "resume", 'b', &t->resume, 0, 0, RESUME_HELP },
+        { "overwrite", 'b', &t->overwrite, 0, 0, OVERWRITE_HELP },
     };
     memcpy(o, list, sizeof list);
     *n = (int)(sizeof list / sizeof list[0]);
     return o;
 }
 
+// the context of the model a run trains (its checkpoint when it resumes, else --init, else its preset),
+// to load its data with; refuses a run folder as train_lm would, before the data is read
+static int train_context(const char *cmd, const TrainOptions *t) {
+    char ckpt[600];
+    snprintf(ckpt, sizeof ckpt, "%s/model.bin", t->out);
+    const char *from = run_resumes(cmd, t->out, t->resume, t->overwrite) ? ckpt : t->init;
+    if (!from) return find_preset(t->preset)->cfg.context;
+    Model *m = checkpoint_load(from, NULL, NULL);
+    int context = m->cfg.context;
+    model_free(m);
+    return context;
+}
+
 static void cmd_pretrain(int argc, char **argv) {
     TrainOptions t = pretrain_defaults();
     int n;
     Option *o = train_options(&t, &n);
-    o[n++] = (Option){ "resume", 'b', &t.resume, 0, 0, "continue from OUT/model.bin if it exists" };
     options_parse("pretrain", "Pretrains the base model on the mixed corpus (next-token prediction).", o, n, argc, argv);
-    Data d = load_corpus(t.data, find_preset(t.preset)->cfg.context);
+    Data d = load_corpus(t.data, train_context("pretrain", &t));
     Model *m = train_lm(&t, &d, "pretrain");
     printf("saved %s/model.bin\n", t.out);
     model_free(m);
@@ -3049,12 +3230,12 @@ static void grpo_options_parse(const char *cmd, const char *what, GrpoOptions *g
         { "out", 's', &g->out, 0, 0, "run folder (log.csv, model.bin)" },
         { "data", 's', &g->data, 0, 0, "training prompts (prompt<TAB>answer<TAB>difficulty)" },
         { "test", 's', &g->test, 0, 0, "held-out prompts for the periodic evaluation" },
-        { "rewards", 's', &g->rewards, 0, 0, "comma list of accuracy, format, language" },
+        { "rewards", 'l', &g->rewards, 0, 0, "rule rewards, a comma list of {accuracy,format,language} with accuracy" },
         { "steps", 'i', &g->steps, 1, 1e6, "RL steps (one batch of rollouts each)" },
         { "prompts-per-step", 'i', &g->prompts_per_step, 1, 1024, "prompts per step" },
         { "num-generations", 'i', &g->num_generations, 2, 256, "G: responses sampled per prompt" },
         { "num-iterations", 'i', &g->num_iterations, 1, 16, "mu: policy updates per batch of rollouts" },
-        { "loss-type", 's', &g->loss_type, 0, 0, "normalisation: grpo, bnpo or dr_grpo" },
+        { "loss-type", 'w', &g->loss_type, 0, 0, "loss normalisation {grpo,bnpo,dr_grpo}" },
         { "lr", 'f', &g->lr, 0, 1, "learning rate (constant)" },
         { "beta", 'f', &g->beta, 0, 100, "weight of the KL to the reference (0 = no reference)" },
         { "epsilon", 'f', &g->epsilon, 0, 10, "clip: ratio >= 1 - epsilon" },
@@ -3069,7 +3250,8 @@ static void grpo_options_parse(const char *cmd, const char *what, GrpoOptions *g
         { "eval-prompts", 'i', &g->eval_prompts, 1, 1e6, "held-out prompts per evaluation" },
         { "eval-k", 'i', &g->eval_k, 1, 64, "samples per held-out prompt" },
         { "seed", 'i', &g->seed, 0, 1e9, "random seed" },
-        { "resume", 'b', &g->resume, 0, 0, "continue from OUT/model.bin if it exists" },
+        { "resume", 'b', &g->resume, 0, 0, RESUME_HELP },
+        { "overwrite", 'b', &g->overwrite, 0, 0, OVERWRITE_HELP },
     };
     options_parse(cmd, what, o, (int)(sizeof o / sizeof o[0]), argc, argv);
 }
@@ -3099,14 +3281,10 @@ static void cmd_sft(int argc, char **argv) {
     t.steps = 150; t.batch = 32; t.lr = 5e-4f; t.lr_min = 5e-5f; t.warmup = 10; t.log_every = 25; t.save_every = 0;
     int n;
     Option *o = train_options(&t, &n);
-    o[n++] = (Option){ "resume", 'b', &t.resume, 0, 0, "continue from OUT/model.bin if it exists" };
     options_parse("sft", "Supervised fine-tuning on prompt<TAB>response lines; the loss covers the response only.",
                   o, n, argc, argv);
     if (!t.init) die("sft: --init is required (the checkpoint to fine-tune)");
-    uint64_t unused;
-    Model *probe = checkpoint_load(t.init, &unused, NULL);
-    Data d = load_sft(t.data, probe->cfg.context);
-    model_free(probe);
+    Data d = load_sft(t.data, train_context("sft", &t));
     Model *m = train_lm(&t, &d, "sft");
     printf("saved %s/model.bin\n", t.out);
     model_free(m);
@@ -3115,12 +3293,13 @@ static void cmd_sft(int argc, char **argv) {
 
 static void cmd_rejsample(int argc, char **argv) {
     const char *model = "runs/grpo/model.bin", *data = "tiny_data/rl_train.txt", *out = "runs/rejsample.txt";
-    int n_prompts = 1000, k = 4, max_len = 140, nonreasoning = 100, seed = 1;
+    int n_prompts = 1000, k = 4, max_len = 140, nonreasoning = 100, seed = 1, overwrite = 0;
     float temperature = 1.0f;
     Option o[] = {
         { "model", 's', &model, 0, 0, "checkpoint to sample from" },
         { "data", 's', &data, 0, 0, "prompts (prompt<TAB>answer<TAB>difficulty)" },
         { "out", 's', &out, 0, 0, "SFT file to write (prompt<TAB>response)" },
+        { "overwrite", 'b', &overwrite, 0, 0, "replace OUT if it exists" },
         { "prompts", 'i', &n_prompts, 0, 1e7, "prompts to use (0 = all)" },
         { "k", 'i', &k, 1, 64, "samples per prompt" },
         { "max-len", 'i', &max_len, 1, 1024, "drop responses longer than this (tokens)" },
@@ -3130,6 +3309,7 @@ static void cmd_rejsample(int argc, char **argv) {
     };
     options_parse("rejsample", "Samples k responses per prompt; keeps the correct, well-formed, single-language ones.",
                   o, (int)(sizeof o / sizeof o[0]), argc, argv);
+    if (!overwrite && access(out, F_OK) == 0) die("rejsample: %s exists: --overwrite replaces it", out);
     Model *m = checkpoint_load(model, NULL, NULL);
     Data d = load_prompts(data, m->cfg.context);
     int kept = rejection_sample(m, &d, n_prompts, k, temperature, max_len, nonreasoning, out, (uint64_t)seed);
@@ -3141,55 +3321,60 @@ static void cmd_rejsample(int argc, char **argv) {
 static void cmd_distill(int argc, char **argv) {
     const char *teacher = "runs/r1/model.bin", *student_init = "runs/student_base/model.bin", *data = "runs/rejsample.txt";
     const char *out = "runs/student_logit", *mode = "logit";
-    int steps = 300, batch = 32, seed = 1;
+    int steps = 300, batch = 32, seed = 1, resume = 0, overwrite = 0;
     float lr = 5e-4f, temperature = 2.0f, alpha = 0.5f;
     Option o[] = {
         { "teacher", 's', &teacher, 0, 0, "teacher checkpoint (logit mode)" },
         { "student", 's', &student_init, 0, 0, "student checkpoint to start from (a pretrained student)" },
         { "data", 's', &data, 0, 0, "teacher traces, an SFT file (from rejsample)" },
         { "out", 's', &out, 0, 0, "run folder" },
-        { "mode", 's', &mode, 0, 0, "sequence (SFT on the traces, as the paper) or logit (KL to the teacher)" },
+        { "mode", 'w', &mode, 0, 0, "SFT on the traces (as the paper) or KL to the teacher {sequence,logit}" },
         { "steps", 'i', &steps, 1, 1e6, "training steps" },
         { "batch", 'i', &batch, 1, 4096, "sequences per step" },
         { "lr", 'f', &lr, 0, 1, "peak learning rate" },
         { "temperature", 'f', &temperature, 0.01, 100, "distillation temperature T (logit mode)" },
         { "alpha", 'f', &alpha, 0, 1, "weight of the KL term; 1 - alpha on cross-entropy (logit mode)" },
         { "seed", 'i', &seed, 0, 1e9, "seed" },
+        { "resume", 'b', &resume, 0, 0, RESUME_HELP },
+        { "overwrite", 'b', &overwrite, 0, 0, OVERWRITE_HELP },
     };
     options_parse("distill", "Teacher -> student: sequence-level (SFT on teacher traces) or logit-level (KL at temperature T).",
                   o, (int)(sizeof o / sizeof o[0]), argc, argv);
-    int logit = strcmp(mode, "logit") == 0;
-    if (!logit && strcmp(mode, "sequence") != 0) die("distill: --mode must be sequence or logit");
-    Model *s = checkpoint_load(student_init, NULL, NULL);
-    Data d = load_sft(data, s->cfg.context);
-    char path[600];
-    snprintf(path, sizeof path, "%s/model.bin", out);
-    if (logit) {
-        Model *t = checkpoint_load(teacher, NULL, NULL);
-        if (t->cfg.vocab != s->cfg.vocab) die("distill: teacher and student vocabularies differ");
-        distill_logits(s, t, &d, steps, batch, lr, temperature, alpha, (uint64_t)seed, out);
-        model_free(t);
-        memset(s->m_mem, 0, s->num_params * sizeof(float));
-        checkpoint_save(path, s, 0, 0, 0);
-        model_free(s);
+    TrainOptions t = distill_options(student_init, out, data, steps, batch, lr, seed);
+    t.resume = resume; t.overwrite = overwrite;
+    Data d = load_sft(data, train_context("distill", &t));
+    if (strcmp(mode, "logit") == 0) {
+        Model *tm = checkpoint_load(teacher, NULL, NULL);
+        model_free(distill_logits(&t, tm, &d, temperature, alpha));
+        model_free(tm);
     } else {
-        model_free(s);
-        TrainOptions t = pretrain_defaults();
-        t.init = student_init; t.out = out; t.data = data; t.steps = steps; t.batch = batch; t.lr = lr;
-        t.lr_min = lr / 10; t.warmup = steps / 10; t.seed = seed; t.save_every = 0; t.log_every = 50;
-        Model *m = train_lm(&t, &d, "distill (sequence)");
-        model_free(m);
+        model_free(train_lm(&t, &d, "distill (sequence)"));
     }
-    printf("saved %s\n", path);
+    printf("saved %s/model.bin\n", out);
     data_free(&d);
+}
+
+// the pipeline's rejection sampling from checkpoint ckpt into path (4 samples per prompt, up to 140 tokens);
+// --resume keeps the file of an earlier call (written whole: rejection_sample renames it into place)
+static void pipeline_rejsample(const char *ckpt, const Data *prompts, int n_prompts, int n_nonreasoning,
+                               const char *path, uint64_t seed, int resume) {
+    if (resume && access(path, F_OK) == 0) { printf("pipeline: keeping %s\n", path); return; }
+    Model *m = checkpoint_load(ckpt, NULL, NULL);
+    int kept = rejection_sample(m, prompts, n_prompts, 4, 1.0f, 140, n_nonreasoning, path, seed);
+    printf("pipeline: rejection sampling from %s kept %d traces -> %s\n", ckpt, kept, path);
+    if (kept == 0) printf("pipeline: warning: no reasoning trace kept (the model is too weak): %s holds non-reasoning "
+                          "examples only\n", path);
+    model_free(m);
 }
 
 // ./r1 pipeline: the whole recipe (R1 sections 2.2-2.4) end to end, then the results table
 static void cmd_pipeline(int argc, char **argv) {
     const char *dir = "runs/pipeline", *base = NULL, *zero = NULL;
-    int seed = 1, json = 0, eval_prompts = 300, eval_k = 8, scale = 100;
+    int seed = 1, json = 0, eval_prompts = 300, eval_k = 8, scale = 100, resume = 0, overwrite = 0;
     Option o[] = {
         { "out", 's', &dir, 0, 0, "folder for every stage's run" },
+        { "resume", 'b', &resume, 0, 0, "continue the pipeline in OUT: finished stages are kept, an interrupted one resumes" },
+        { "overwrite", 'b', &overwrite, 0, 0, "run every stage in OUT again, replacing the runs it holds" },
         { "base", 's', &base, 0, 0, "use this base model instead of pretraining one" },
         { "zero", 's', &zero, 0, 0, "use this R1-Zero model instead of training one" },
         { "seed", 'i', &seed, 0, 1e9, "seed of every stage" },
@@ -3208,17 +3393,24 @@ static void cmd_pipeline(int argc, char **argv) {
     for (int i = 0; i <= TABLE; i++) snprintf(p[i], sizeof p[i], "%.300s/%s", dir, names[i]);
     char ck[16][420];
     for (int i = 0; i <= SLOGIT; i++) snprintf(ck[i], sizeof ck[i], "%.399s/model.bin", p[i]);
+    if (resume && overwrite) die("pipeline: --resume continues the pipeline in %s, --overwrite starts it again: give one", dir);
+    for (int i = 0; i <= SLOGIT && !resume && !overwrite; i++)
+        if (i != REJ && i != FINALP && access(ck[i], F_OK) == 0)
+            die("pipeline: %s holds a checkpoint: --resume continues the pipeline (finished stages are kept), "
+                "--overwrite runs every stage again", p[i]);
     make_dirs(dir);
 #define SCALED(n) imax(1, (n) * scale / 100)
     // 1. the base model (the pretrained "DeepSeek-V3-Base")
     TrainOptions t = pretrain_defaults();
     t.out = p[BASE]; t.seed = seed; t.steps = SCALED(t.steps); t.warmup = imin(t.warmup, t.steps);
+    t.resume = resume; t.overwrite = overwrite;
     Data corpus = load_corpus(t.data, find_preset(t.preset)->cfg.context);
     if (base) snprintf(ck[BASE], sizeof ck[BASE], "%s", base);
     else model_free(train_lm(&t, &corpus, "pipeline: pretrain base"));
     // 2. R1-Zero: RL straight from the base (section 2.2)
     GrpoOptions g = grpo_defaults();
     g.init = ck[BASE]; g.out = p[ZERO]; g.seed = seed; g.steps = SCALED(g.steps); g.eval_every = 0;
+    g.resume = resume; g.overwrite = overwrite;
     if (zero) snprintf(ck[ZERO], sizeof ck[ZERO], "%s", zero);
     else model_free(grpo_train(&g));
     // 3. cold start: SFT of the base on a few hundred clean chains of thought (section 2.3.1)
@@ -3226,19 +3418,16 @@ static void cmd_pipeline(int argc, char **argv) {
     TrainOptions s = pretrain_defaults();
     s.init = ck[BASE]; s.out = p[COLD]; s.data = "tiny_data/coldstart.txt"; s.steps = SCALED(150); s.batch = 32;
     s.lr = 5e-4f; s.lr_min = 5e-5f; s.warmup = imin(10, s.steps); s.seed = seed; s.save_every = 0;
+    s.resume = resume; s.overwrite = overwrite;
     model_free(train_lm(&s, &cold, "pipeline: cold-start sft"));
     // 4. reasoning RL with the language-consistency reward (section 2.3.2)
     GrpoOptions r = grpo_defaults();
     r.init = ck[COLD]; r.out = p[RRL]; r.rewards = "accuracy,format,language"; r.language_weight = 0.1f;
-    r.seed = seed; r.steps = SCALED(60); r.eval_every = 0;
+    r.seed = seed; r.steps = SCALED(60); r.eval_every = 0; r.resume = resume; r.overwrite = overwrite;
     model_free(grpo_train(&r));
     // 5. rejection sampling (section 2.3.3): correct, readable traces plus non-reasoning data
-    Model *m = checkpoint_load(ck[RRL], NULL, NULL);
-    Data train = load_prompts("tiny_data/rl_train.txt", m->cfg.context);
-    int kept = rejection_sample(m, &train, SCALED(1000), 4, 1.0f, 140, SCALED(100), p[REJ], (uint64_t)seed);
-    printf("pipeline: rejection sampling kept %d traces -> %s\n", kept, p[REJ]);
-    model_free(m);
-    if (kept == 0) printf("pipeline: warning: no reasoning trace kept (the RL model is too weak); SFT on non-reasoning data only\n");
+    Data train = load_prompts("tiny_data/rl_train.txt", find_preset(t.preset)->cfg.context);
+    pipeline_rejsample(ck[RRL], &train, SCALED(1000), SCALED(100), p[REJ], (uint64_t)seed, resume);
     // 6. SFT of the base on them (the paper retrains from the base), 7. the final RL over reasoning
     // and non-reasoning prompts (section 2.3.4)
     Data rej = load_sft(p[REJ], find_preset(t.preset)->cfg.context);
@@ -3254,24 +3443,24 @@ static void cmd_pipeline(int argc, char **argv) {
     // 8. the student: a smaller model pretrained on the same corpus, then RL directly (section 4.1) ...
     TrainOptions st = pretrain_defaults();
     st.preset = "student"; st.out = p[SBASE]; st.seed = seed; st.steps = SCALED(1500); st.warmup = imin(st.warmup, st.steps);
+    st.resume = resume; st.overwrite = overwrite;
     model_free(train_lm(&st, &corpus, "pipeline: pretrain student"));
     GrpoOptions sr = grpo_defaults();
     sr.init = ck[SBASE]; sr.out = p[SRL]; sr.seed = seed; sr.steps = SCALED(100); sr.eval_every = 0;
+    sr.resume = resume; sr.overwrite = overwrite;
     model_free(grpo_train(&sr));
     // ... or distilled from R1 (section 2.4): on R1's own rejection-sampled traces
-    m = checkpoint_load(ck[R1], NULL, NULL);
     char traces[700];
     snprintf(traces, sizeof traces, "%s/r1_traces.txt", dir);
-    kept = rejection_sample(m, &train, SCALED(1500), 4, 1.0f, 140, SCALED(100), traces, (uint64_t)seed + 1);
-    if (kept == 0) printf("pipeline: warning: R1 produced no usable trace; distillation sees non-reasoning data only\n");
-    Data tr = load_sft(traces, m->cfg.context);
+    pipeline_rejsample(ck[R1], &train, SCALED(1500), SCALED(100), traces, (uint64_t)seed + 1, resume);
+    Data tr = load_sft(traces, find_preset(t.preset)->cfg.context);
     s.init = ck[SBASE]; s.out = p[SSEQ]; s.data = traces; s.steps = SCALED(300);
     model_free(train_lm(&s, &tr, "pipeline: distill (sequence)"));
-    Model *student = checkpoint_load(ck[SBASE], NULL, NULL);
-    distill_logits(student, m, &tr, SCALED(300), 32, 5e-4f, 2.0f, 0.5f, (uint64_t)seed, p[SLOGIT]);
-    checkpoint_save(ck[SLOGIT], student, 0, 0, 0);
-    model_free(student);
-    model_free(m);
+    TrainOptions dl = distill_options(ck[SBASE], p[SLOGIT], traces, SCALED(300), 32, 5e-4f, seed);
+    dl.resume = resume; dl.overwrite = overwrite;
+    Model *teacher = checkpoint_load(ck[R1], NULL, NULL);
+    model_free(distill_logits(&dl, teacher, &tr, 2.0f, 0.5f));
+    model_free(teacher);
 #undef SCALED
     // the results table
     Data test = load_prompts("tiny_data/rl_test.txt", 1024);

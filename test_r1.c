@@ -35,6 +35,7 @@ static int test_rename(const char *from, const char *to);
 #include <signal.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <sys/inotify.h>
 
 static int kill_at_rename = 0;  // 0: never; n > 0: the process kills itself (SIGKILL) at its n-th rename
 static int test_rename(const char *from, const char *to) {
@@ -592,6 +593,17 @@ static void write_whole(const char *path, const char *data, size_t n) {
 
 typedef void (*ChildFn)(const void *arg);
 
+// fn(arg) with its stdout going to the file path (run_child sends it to /dev/null)
+typedef struct { ChildFn fn; const void *arg; const char *path; } StdoutTo;
+static void child_stdout_to(const void *arg) {
+    const StdoutTo *a = arg;
+    int fd = open(a->path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) { dup2(fd, 1); close(fd); }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    a->fn(a->arg);
+    fflush(stdout);
+}
+
 // runs fn(arg) in a forked child, stdout to /dev/null and stderr into err; returns the exit status
 // (0 if fn returned), or -1 if the child did not exit normally
 static int run_child(ChildFn fn, const void *arg, char *err, size_t errsz) {
@@ -618,14 +630,20 @@ static int run_child(ChildFn fn, const void *arg, char *err, size_t errsz) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-// the child must exit non-zero with exactly one line "r1: error: ..." containing each of want1, want2
-static void expect_die(const char *name, ChildFn fn, const void *arg, const char *want1, const char *want2) {
-    char err[4096];
-    int st = run_child(fn, arg, err, sizeof err);
+// 1 if fn(arg), run in a child, exits non-zero with exactly one line "r1: error: ..." containing each of
+// want1, want2 (want2 may be NULL); err: that line, *st: the exit status
+static int dies_with(ChildFn fn, const void *arg, const char *want1, const char *want2, char *err, size_t errsz, int *st) {
+    *st = run_child(fn, arg, err, errsz);
     size_t l = strlen(err);
     int one_line = l > 0 && err[l - 1] == '\n' && strchr(err, '\n') == err + l - 1 && strncmp(err, "r1: error: ", 11) == 0;
     if (l > 0 && err[l - 1] == '\n') err[l - 1] = 0;
-    int ok = st > 0 && one_line && strstr(err, want1) && (!want2 || strstr(err, want2));
+    return *st > 0 && one_line && strstr(err, want1) && (!want2 || strstr(err, want2));
+}
+
+// the child must exit non-zero with exactly one line "r1: error: ..." containing each of want1, want2
+static void expect_die(const char *name, ChildFn fn, const void *arg, const char *want1, const char *want2) {
+    char err[4096];
+    int st, ok = dies_with(fn, arg, want1, want2, err, sizeof err, &st);
     check(ok, "%s: exit status %d, stderr \"%s\" (want non-zero, one line with \"%s\"%s%s)", name, st, err, want1,
           want2 ? " and " : "", want2 ? want2 : "");
 }
@@ -936,11 +954,12 @@ static void child_load_ckpt(const void *arg) { checkpoint_load((const char *)arg
 
 // saves a checkpoint under a file size limit: the kernel kills the process (SIGXFSZ) when the write
 // reaches the limit, in the middle of the temporary file
-typedef struct { const char *path; Model *m; rlim_t limit; } LimitedSave;
+typedef struct { const char *path; Model *m; rlim_t limit; int ignore_sigxfsz; } LimitedSave;
 static void child_save_limited(const void *arg) {
     const LimitedSave *a = arg;
     struct rlimit rl = { a->limit, a->limit };
     setrlimit(RLIMIT_FSIZE, &rl);
+    if (a->ignore_sigxfsz) signal(SIGXFSZ, SIG_IGN);  // the write then fails with EFBIG instead
     a->m->step = 99;
     checkpoint_save(a->path, a->m, 1, 2, 0);
 }
@@ -1003,9 +1022,37 @@ static void test_checkpoints(void) {
     m->step = 37;
     expect_die("checkpoint with a negative step", child_load_ckpt, bp, bp, "negative step");
     expect_die("missing checkpoint", child_load_ckpt, tmp_path("nonexistent.bin"), "nonexistent.bin", NULL);
+    expect_die("a folder given as a checkpoint", child_load_ckpt, tmp_root, tmp_root, "is a folder, not a checkpoint");
+    write_whole(bp, "e:12+34=<think></think><answer>046</answer><eos>\n", 49);
+    expect_die("a data file given as a checkpoint", child_load_ckpt, bp, bp, "is a text file");
+    // the trainer's counters round-trip; a version 1 checkpoint (without them) still loads
+    const char *path2 = tmp_path("ck2.bin");
+    m->tokens_seen = 123456.0;
+    for (int e = 0; e < MAX_EXPERTS; e++) m->load_avg[1][e] = 0.5f + e;
+    checkpoint_save(path2, m, 0, 0, 0);
+    l = checkpoint_load(path2, NULL, NULL);
+    check(l->tokens_seen == m->tokens_seen && memcmp(l->load_avg, m->load_avg, sizeof m->load_avg) == 0,
+          "checkpoint round trip of tokens seen (%.0f) and the expert-load average", l->tokens_seen);
+    model_free(l);
+    size_t v2_len = 0;
+    char *v2 = read_whole(path2, &v2_len), *v1 = mallocCheck(v2_len);
+    size_t head = sizeof(CkptHeader) + sizeof m->router_bias, extra = sizeof m->tokens_seen + sizeof m->load_avg;
+    memcpy(v1, v2, head);                                                  // header and router biases
+    memcpy(v1 + head, v2 + head + extra, v2_len - head - extra);           // parameters (and the stale checksum)
+    ((CkptHeader *)v1)->version = 1;
+    size_t v1_len = v2_len - extra;
+    uint64_t sum = fnv1a(0xcbf29ce484222325ull, v1, v1_len - sizeof sum);
+    memcpy(v1 + v1_len - sizeof sum, &sum, sizeof sum);
+    write_whole(bp, v1, v1_len);
+    l = checkpoint_load(bp, NULL, NULL);
+    check(memcmp(l->params_mem, m->params_mem, nb) == 0 && l->step == m->step && l->tokens_seen == 0,
+          "a version 1 checkpoint (%zu bytes, without tokens seen and load average) loads: same parameters and step, "
+          "tokens seen 0", v1_len);
+    model_free(l);
+    free(v1); free(v2);
     // a run killed in the middle of writing its next checkpoint: the previous one is intact and loads
     char err[4096];
-    LimitedSave ls = { path, m, (rlim_t)len / 2 };
+    LimitedSave ls = { path, m, (rlim_t)len / 2, 0 };
     int st = run_child(child_save_limited, &ls, err, sizeof err);
     size_t len_after = 0, len_tmp = 0;
     char *after = read_whole(path, &len_after), *partial = read_whole(tmp, &len_tmp);
@@ -1015,6 +1062,30 @@ static void test_checkpoints(void) {
           "checkpoint byte-identical (%zu bytes) and loads (step %d, expected 37)", len / 2, len, st == -1, len_tmp, len_after, l->step);
     model_free(l);
     free(after); free(partial);
+    // a save that meets a full disk (the temporary file is /dev/full) or a file size limit (SIGXFSZ ignored, so
+    // the write fails with EFBIG) stops with one line saying the previous checkpoint is unchanged; no .tmp left
+    const char *full_cases[] = { "full disk", "file size limit" }, *want[] = { "No space left on device", "File too large" };
+    for (int c = 0; c < 2; c++) {
+        remove(tmp);
+        if (c == 0 && symlink("/dev/full", tmp) != 0) check(0, "cannot make %s a link to /dev/full", tmp);
+        LimitedSave fs = { path, m, c == 0 ? RLIM_INFINITY : (rlim_t)len / 2, 1 };
+        char name[80];
+        snprintf(name, sizeof name, "a save meeting a %s", full_cases[c]);
+        expect_die(name, child_save_limited, &fs, want[c], "is unchanged (the last good checkpoint)");
+        after = read_whole(path, &len_after);
+        l = checkpoint_load(path, NULL, NULL);
+        check(after && len_after == len && memcmp(after, good, len) == 0 && l->step == 37 && access(tmp, F_OK) != 0,
+              "after the save that met a %s the previous checkpoint is byte-identical and loads (step %d), no .tmp left %d",
+              full_cases[c], l->step, access(tmp, F_OK) != 0);
+        model_free(l);
+        free(after);
+    }
+    const char *fresh = tmp_path("never_saved.bin");
+    char fresh_tmp[400];
+    snprintf(fresh_tmp, sizeof fresh_tmp, "%s.tmp", fresh);
+    if (symlink("/dev/full", fresh_tmp) != 0) check(0, "cannot make %s a link to /dev/full", fresh_tmp);
+    LimitedSave first = { fresh, m, RLIM_INFINITY, 1 };
+    expect_die("a first save meeting a full disk", child_save_limited, &first, "No space left on device", "was not written");
     free(good); free(bad);
     model_free(m);
 }
@@ -1368,6 +1439,14 @@ static void child_load(const void *arg) {
     data_free(&d);
 }
 
+// the same as an unprivileged user (nobody) when the tests run as root, who may read and write anything
+static void drop_root(void) {
+    if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) die("cannot become nobody");
+}
+static void child_load_unprivileged(const void *arg) { drop_root(); child_load(arg); }
+static void child_make_dirs(const void *arg) { make_dirs((const char *)arg); }
+static void child_make_dirs_unprivileged(const void *arg) { drop_root(); child_make_dirs(arg); }
+
 static void load_case(const char *name, const char *file, const char *content, int context, int kind,
                       const char *want1, const char *want2) {
     const char *path = tmp_path(file);
@@ -1400,6 +1479,47 @@ static void test_data_errors(void) {
               12, 2, ":1", "longer than the context");
     // a difficulty beyond int used to wrap (4294967298 loaded as 2)
     load_case("prompts: difficulty 4294967298", "p8.txt", "e:12+34=\t46\t4294967298\n", 64, 1, ":1", "difficulty");
+    // the whole language tag, not only its first letter
+    load_case("prompts: a tag without its colon", "p9.txt", "e:12+34=\t46\t2\ne12+34=\t46\t2\n", 64, 1, ":2", "language tag");
+    load_case("prompts: a word for a tag", "p10.txt", "ex12+34=\t46\t2\n", 64, 1, ":1", "language tag");
+    // the real cause: a folder, a checkpoint, a file of another kind, a permission
+    make_dirs(tmp_path("adir"));
+    load_case("a folder given as a data file", "adir", NULL, 64, 0, "", "is a folder, not a data file");
+    Model *tm = tiny_model(3);
+    checkpoint_save(tmp_path("ck_as_data.bin"), tm, 0, 0, 0);
+    model_free(tm);
+    load_case("a checkpoint given as a data file", "ck_as_data.bin", NULL, 64, 2, "", "is an r1 checkpoint, not a data file");
+    load_case("a prompt file given as a corpus", "k1.txt", "e:12+34=\t46\t2\n", 64, 0, ":1", "two tabs: a prompt line?");
+    load_case("an SFT file given as prompts", "k2.txt", "e:12+34=\t<think></think><answer>046</answer><eos>\n", 64, 1, ":1",
+              "one tab: an SFT line?");
+    load_case("a prompt file given as SFT data", "k3.txt", "e:12+34=\t46\t2\n", 64, 2, ":1", "two tabs: a prompt line?");
+    load_case("a corpus given as SFT data", "k4.txt", ok, 64, 2, ":1", "no tab: a corpus line?");
+    const char *locked = tmp_path("locked.txt");
+    write_whole(locked, ok, strlen(ok));
+    chmod(locked, 0);
+    LoadArg la = { locked, 64, 0 };
+    expect_die("a data file without read permission", child_load_unprivileged, &la, locked, "Permission denied");
+    expect_die("an output folder without write permission", child_make_dirs_unprivileged, tmp_path("locked_dir/run"),
+               "cannot create the folder", "Permission denied");
+    expect_die("an output folder that is a file", child_make_dirs, locked, locked, "is not a folder");
+    // a line of 4095 bytes is the longest: at the end of the file without a newline too; 4096 is too long
+    char *long_line = mallocCheck(4100);
+    memset(long_line, 'a', 4096);
+    long_line[4095] = '\n';
+    write_whole(tmp_path("l1.txt"), long_line, 4095);
+    write_whole(tmp_path("l2.txt"), long_line, 4096);
+    int n1 = 0, n2 = 0;
+    char **l1 = read_lines(tmp_path("l1.txt"), &n1), **l2 = read_lines(tmp_path("l2.txt"), &n2);
+    check(n1 == 1 && strlen(l1[0]) == 4095 && n2 == 1 && strlen(l2[0]) == 4095, "a 4095-byte line is read whole, at the end "
+          "of the file without a newline (%d line of %zu bytes) and with one (%d line of %zu bytes)", n1, strlen(l1[0]), n2,
+          strlen(l2[0]));
+    free(l1[0]); free(l1); free(l2[0]); free(l2);
+    memcpy(long_line + 4095, "a\nb\n", 4);
+    write_whole(tmp_path("l3.txt"), long_line, 4096);
+    load_case("a 4096-byte last line", "l3.txt", NULL, 64, 0, ":1", "line too long");
+    write_whole(tmp_path("l4.txt"), long_line, 4099);
+    load_case("a 4096-byte line with a newline", "l4.txt", NULL, 64, 0, ":1", "line too long");
+    free(long_line);
     // found by fuzzing (fuzz/fuzz_data.c, its input verbatim): a NUL byte in a line used to end the line
     // there silently, here cutting an SFT response short
     static const char nul_line[] = "e:72+43+21+61=\t<think>02+03+11+01=07 carry 0 07+04+02+06+00=19 check 05\0"
@@ -1478,6 +1598,121 @@ static void test_command_options(void) {
     }
 }
 
+// a command line: fn is the command, argv its options (NULL-terminated)
+typedef struct { void (*fn)(int, char **); const char *argv[40]; } CmdLine;
+static void child_cmdline(const void *arg) {
+    const CmdLine *c = arg;
+    int argc = 0;
+    while (c->argv[argc]) argc++;
+    c->fn(argc, (char **)c->argv);
+}
+
+// c plus the options in extra (NULL-terminated)
+static CmdLine cmdline_with(CmdLine c, const char **extra) {
+    int n = 0;
+    while (c.argv[n]) n++;
+    for (int i = 0; extra[i] && n < 39; i++) c.argv[n++] = extra[i];
+    c.argv[n] = NULL;
+    return c;
+}
+
+// every command's options against what its --help documents: each number just outside its range
+// [lo, hi] (and an int that is not an integer) and each bad word of a {word,...} set must be refused
+// with one line naming the option; the bounds and every word must pass the parser. The base command
+// line makes the command fail right after parsing (a checkpoint that does not exist, a folder it cannot
+// create), so a value the parser accepts reaches that error instead.
+static void test_option_sets(void) {
+    char out[300], outfile[300];
+    snprintf(out, sizeof out, "%s/sets_run", tmp_root);
+    snprintf(outfile, sizeof outfile, "%s/sets_run.txt", tmp_root);
+    const char *ns = "/nonexistent_sink.bin";
+    struct { const char *name; CmdLine base; const char *sink; } cmds[] = {
+        { "gen", { cmd_gen, { "--out", "/dev/null/x" } }, "/dev/null/x" },
+        { "pretrain", { cmd_pretrain, { "--init", ns, "--out", out } }, ns },
+        { "sft", { cmd_sft, { "--init", ns, "--out", out } }, ns },
+        { "eval", { cmd_eval, { "--model", ns } }, ns },
+        { "sample", { cmd_sample, { "--model", ns } }, ns },
+        { "zero", { cmd_zero, { "--init", ns, "--out", out } }, ns },
+        { "grpo", { cmd_grpo, { "--init", ns, "--out", out } }, ns },
+        { "rejsample", { cmd_rejsample, { "--model", ns, "--out", outfile } }, ns },
+        { "distill", { cmd_distill, { "--student", ns, "--out", out } }, ns },
+        { "pipeline", { cmd_pipeline, { "--out", "/dev/null/x" } }, "/dev/null/x" },
+    };
+    const char *with_overwrite[] = { "pretrain", "sft", "zero", "grpo", "rejsample", "distill", "pipeline" };
+    int total_bad = 0, total_good = 0, total_opts = 0;
+    for (int c = 0; c < (int)(sizeof cmds / sizeof cmds[0]); c++) {
+        // the command's --help, as documentation
+        const char *help_path = tmp_path("help.txt");
+        const char *help_argv[] = { "--help", NULL };
+        CmdLine h = cmdline_with((CmdLine){ cmds[c].base.fn, { NULL } }, help_argv);
+        StdoutTo to = { child_cmdline, &h, help_path };
+        char err[4096];
+        run_child(child_stdout_to, &to, err, sizeof err);
+        char *help = read_whole(help_path, NULL);
+        int n_opts = 0, bad = 0, good = 0, wrong = 0;
+        for (char *line = help; line && (line = strstr(line, "\n  --")); line++) {
+            char name[40], values[8][220];
+            const char *want[8];
+            int n = 0;
+            if (sscanf(line + 5, "%39s", name) != 1) continue;
+            n_opts++;
+            char *end = strstr(line, " (default:"), *range = strstr(line, " ["), *set = strchr(line, '{');
+            double lo, hi;
+            if (range && range < end && sscanf(range, " [%lf, %lf]", &lo, &hi) == 2) {
+                snprintf(values[n], sizeof values[n], "%.17g", lo - 1); want[n++] = "out of range";
+                snprintf(values[n], sizeof values[n], "%.17g", hi + 1); want[n++] = "out of range";
+                snprintf(values[n], sizeof values[n], "%.17g", lo); want[n++] = NULL;
+                snprintf(values[n], sizeof values[n], "%.17g", hi); want[n++] = NULL;
+                // an int option refuses lo + 0.5; a float option takes it
+                snprintf(values[n], sizeof values[n], "%.17g", lo + 0.5); want[n++] = lo + 0.5 <= hi ? "?int" : "out of range";
+            } else if (set && set < end) {
+                int list = strstr(line, "comma list") && strstr(line, "comma list") < set;
+                char words[200], *w;
+                snprintf(words, sizeof words, "%.*s", (int)strcspn(set + 1, "}"), set + 1);
+                snprintf(values[n], sizeof values[n], "nosuch"); want[n++] = "is not one of";
+                char first[40];
+                snprintf(first, sizeof first, "%.*s", (int)strcspn(words, ","), words);
+                snprintf(values[n], sizeof values[n], "%s,nosuch", first); want[n++] = "is not one of";
+                if (list) {
+                    snprintf(values[n], sizeof values[n], "%s,%s", first, first); want[n++] = "given twice";
+                    snprintf(values[n], sizeof values[n], "%s,", first); want[n++] = "is not one of";
+                    snprintf(values[n], sizeof values[n], "%s", words); want[n++] = NULL;  // the whole set
+                } else {
+                    for (w = strtok(words, ","); w && n < 8; w = strtok(NULL, ",")) { snprintf(values[n], sizeof values[n], "%s", w); want[n++] = NULL; }
+                }
+            } else continue;
+            for (int v = 0; v < n; v++) {
+                char opt[48];
+                snprintf(opt, sizeof opt, "--%s", name);
+                const char *extra[] = { opt, values[v], NULL };
+                CmdLine cl = cmdline_with(cmds[c].base, extra);
+                int st, ok;
+                if (want[v] && strcmp(want[v], "?int") == 0) {  // refused as "not an integer", or taken
+                    ok = dies_with(child_cmdline, &cl, opt, "not an integer", err, sizeof err, &st) ||
+                         dies_with(child_cmdline, &cl, cmds[c].sink, NULL, err, sizeof err, &st);
+                    ok = ok && !strstr(err, "out of range");
+                } else if (want[v]) {
+                    ok = dies_with(child_cmdline, &cl, opt, want[v], err, sizeof err, &st);
+                    bad++;
+                } else {
+                    ok = dies_with(child_cmdline, &cl, cmds[c].sink, NULL, err, sizeof err, &st) && !strstr(err, "option");
+                    good++;
+                }
+                if (!ok) { wrong++; fprintf(stderr, "  r1 %s %s %s: %s\n", cmds[c].name, opt, values[v], err); }
+            }
+        }
+        int documented = 1;
+        for (int i = 0; i < (int)(sizeof with_overwrite / sizeof with_overwrite[0]); i++)
+            if (strcmp(with_overwrite[i], cmds[c].name) == 0) documented = help && strstr(help, "--overwrite") != NULL;
+        check(wrong == 0 && n_opts > 0 && documented, "r1 %s: %d options in --help; %d values outside the documented sets "
+              "refused with one line naming the option, %d bounds and words accepted; %d wrong%s", cmds[c].name, n_opts,
+              bad, good, wrong, documented ? "" : "; --overwrite missing from --help");
+        total_bad += bad; total_good += good; total_opts += n_opts;
+        free(help);
+    }
+    printf("      (%d options of 10 commands, %d bad values, %d good ones)\n", total_opts, total_bad, total_good);
+}
+
 static void test_options(void) {
     static char *cases[][4] = {
         { "--bogus", NULL }, { "--steps", NULL }, { "--steps", "1000", NULL }, { "--steps", "0", NULL },
@@ -1485,7 +1720,7 @@ static void test_options(void) {
         { "--steps", "2.5", NULL }, { "stray", NULL }, { "--lr", "", NULL },
     };
     const char *want[] = { "unknown option", "needs a value", "out of range", "out of range", "out of range", "not a number",
-                           "not a number", "not a number", "not an integer", "unexpected argument", "not a number" };
+                           "not a number", "not a number", "not an integer", "unexpected argument", "empty value" };
     for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
         char name[100];
         snprintf(name, sizeof name, "options: %s %s", cases[i][0], cases[i][1] ? cases[i][1] : "");
@@ -1643,6 +1878,26 @@ static int log_diff(const char *dir_a, const char *dir_b, const char *skip, int 
     return diff;
 }
 
+// the rows of DIR/log.csv whose elapsed_s is smaller than the row before's (a clock restarted by --resume)
+static int clock_goes_back(const char *dir) {
+    char path[400], line[1024];
+    snprintf(path, sizeof path, "%s/log.csv", dir);
+    FILE *f = fopen(path, "r");
+    if (!f || !fgets(line, sizeof line, f)) { if (f) fclose(f); return -1; }
+    int col = 0, back = 0;
+    for (char *h = line; h < strstr(line, "elapsed_s"); h++) col += *h == ',';
+    double prev = 0.0;
+    while (fgets(line, sizeof line, f)) {
+        char *p = line;
+        for (int k = 0; k < col && p; k++) if ((p = strchr(p, ','))) p++;
+        double el = p ? atof(p) : 0.0;
+        back += el < prev;
+        prev = el;
+    }
+    fclose(f);
+    return back;
+}
+
 typedef struct { TrainOptions o; Data *d; int kill_at; } KilledTrain;
 static void child_train_killed(const void *arg) {
     const KilledTrain *k = arg;
@@ -1679,12 +1934,16 @@ static void resume_case(const char *name, TrainOptions t, Data *d) {
     int stale_tmp = access(tmp, F_OK) == 0;
     t.resume = 1;
     Model *b = train_quietly(&t, d);
-    int na, nb, diff = log_diff(straight, killed, "tokens_per_s,elapsed_s,load_avg_max,load_avg_min", &na, &nb);
+    int na, nb, diff = log_diff(straight, killed, "tokens_per_s,elapsed_s", &na, &nb), back = clock_goes_back(killed);
     check(st == -1 && step_left == 10 && stale_tmp && same_state(a, b) && diff == 0 && na == 16 && nb == 16,
           "%s: killed while saving step 15 (killed %d, checkpoint left at step %d, stale .tmp %d), resumed to 16: "
           "bit-identical to 16 steps straight %d (params, moments, router biases, step %d vs %d); log.csv equal but for "
-          "timings and load averages (first differing line %d, rows %d and %d, want 16)", name, st == -1, step_left,
+          "timings (first differing line %d, rows %d and %d, want 16)", name, st == -1, step_left,
           stale_tmp, same_state(a, b), b->step, a->step, diff, na, nb);
+    check(a->tokens_seen == b->tokens_seen && a->tokens_seen > 0 && back == 0 &&
+          memcmp(a->load_avg, b->load_avg, sizeof a->load_avg) == 0, "%s: after --resume the clock, the tokens and the "
+          "expert-load average go on: tokens seen %.0f (straight %.0f), load averages equal %d, elapsed_s goes back in %d "
+          "rows (want 0)", name, b->tokens_seen, a->tokens_seen, memcmp(a->load_avg, b->load_avg, sizeof a->load_avg) == 0, back);
     model_free(a); model_free(b);
 }
 
@@ -1726,7 +1985,10 @@ static void test_grpo_resume(const char *init) {
     int step_left = ckpt_step(killed);
     g.resume = 1;
     Model *b = grpo_quietly(&g);
-    int na, nb, diff = log_diff(straight, killed, "tokens_per_s,elapsed_s", &na, &nb);
+    int na, nb, diff = log_diff(straight, killed, "tokens_per_s,elapsed_s", &na, &nb), back = clock_goes_back(killed);
+    check(a->tokens_seen == b->tokens_seen && a->tokens_seen > 0 && back == 0, "grpo: after --resume the clock and the "
+          "tokens go on: tokens seen %.0f (straight %.0f), elapsed_s goes back in %d rows (want 0)", b->tokens_seen,
+          a->tokens_seen, back);
     check(st == -1 && step_left == 4 && same_state(a, b) && diff == 0 && na == 7 && nb == 7,
           "grpo: killed while saving step 5 (killed %d, checkpoint left at step %d), resumed to 6: bit-identical to 6 "
           "steps straight %d (params, moments, router biases, step %d vs %d); log.csv equal but for timings (first "
@@ -1734,26 +1996,43 @@ static void test_grpo_resume(const char *init) {
     model_free(a); model_free(b);
 }
 
-static void test_training(void) {
-    // the corpus: the first 200 documents of tiny_data/pretrain.txt that fit the context
-    FILE *in = fopen("tiny_data/pretrain.txt", "r");
-    char *corpus = mallocCheck(200 * 512), line[600];
-    int n = 0, o = 0, ids[600];
-    while (in && n < 200 && fgets(line, sizeof line, in)) {
+// the runs' data: the first n lines of tiny_data/NAME whose prompt and response (tab-separated, or the
+// whole line) fit context tokens, written to tmp_root/out; returns how many were found
+static int write_fitting_lines(const char *name, const char *out, int n, int context) {
+    char path[300], line[600];
+    snprintf(path, sizeof path, "tiny_data/%s", name);
+    FILE *in = fopen(path, "r");
+    char *text = mallocCheck((size_t)n * 600);
+    int found = 0, o = 0, ids[600];
+    while (in && found < n && fgets(line, sizeof line, in)) {
         line[strcspn(line, "\n")] = 0;
-        char bad;
-        int len = encode(line, ids, 600, &bad);
-        if (len > 0 && len <= RUN_CTX) { o += sprintf(corpus + o, "%s\n", line); n++; }
+        char *tab = strchr(line, '\t'), bad;
+        if (tab) *tab = 0;
+        int lp = encode(line, ids, 600, &bad), lr = tab ? encode(tab + 1, ids, 600, &bad) : 0;
+        if (tab) *tab = '\t';
+        if (lp > 0 && lr >= 0 && lp + lr <= context) { o += sprintf(text + o, "%s\n", line); found++; }
     }
     if (in) fclose(in);
-    const char *cpath = tmp_path("corpus.txt"), *init = tmp_path("init.bin");
-    write_whole(cpath, corpus, (size_t)o);
-    free(corpus);
+    write_whole(tmp_path(out), text, (size_t)o);
+    free(text);
+    return found;
+}
+
+// a fresh tiny model with a longer context, saved as tmp_root/name
+static const char *write_tiny_init(const char *name, int context, uint64_t seed) {
     Config cfg = find_preset("tiny")->cfg;
-    cfg.context = RUN_CTX;
-    Model *m0 = model_create(&cfg, "tiny", 7);
-    checkpoint_save(init, m0, 0, 0, 0);
-    model_free(m0);
+    cfg.context = context;
+    Model *m = model_create(&cfg, "tiny", seed);
+    const char *path = tmp_path(name);
+    checkpoint_save(path, m, 0, 0, 0);
+    model_free(m);
+    return path;
+}
+
+static void test_training(void) {
+    // the corpus: the first 200 documents of tiny_data/pretrain.txt that fit the context
+    int n = write_fitting_lines("pretrain.txt", "corpus.txt", 200, RUN_CTX);
+    const char *cpath = tmp_path("corpus.txt"), *init = write_tiny_init("init.bin", RUN_CTX, 7);
     Data d = load_corpus(cpath, RUN_CTX);
 
     // 10. the loss falls: 60 steps of 16 documents
@@ -1802,23 +2081,28 @@ static void test_training(void) {
     b = train_quietly(&t, &d);
     check(same_state(a, b), "resume: 10 steps + resume to 20 equals 20 steps straight, bit for bit (step %d vs %d)", b->step, a->step);
     model_free(a); model_free(b);
-    // a NaN loss stops training with a one-line diagnostic and keeps the last good checkpoint
+    // a NaN loss stops training with a one-line diagnostic
     Model *bad = checkpoint_load(init, NULL, NULL);
     bad->params.head[0] = NAN;
     const char *nan_init = tmp_path("nan.bin");
     checkpoint_save(nan_init, bad, 0, 0, 0);
     model_free(bad);
-    snprintf(dir, sizeof dir, "%s/resumed", tmp_root);  // holds a good model.bin from the resume test
+    nan_opts = t;
+    nan_opts.init = nan_init; nan_opts.resume = 0; nan_opts.steps = 5; nan_opts.out = tmp_path("nan_run");
+    nan_data = &d;
+    expect_die("training with a NaN loss stops", child_train, NULL, "loss is nan at step 0", "no checkpoint saved yet");
+    // a run whose loss becomes infinite (a learning rate of 1e30 from step 20 on) stops at the next step and
+    // keeps its last good checkpoint
+    snprintf(dir, sizeof dir, "%s/resumed", tmp_root);  // holds a good model.bin at step 20 from the resume test
     snprintf(ck, sizeof ck, "%s/model.bin", dir);
     size_t len_before = 0, len_after = 0;
     char *before = read_whole(ck, &len_before);
     nan_opts = t;
-    nan_opts.init = nan_init; nan_opts.resume = 0; nan_opts.steps = 5;
-    nan_data = &d;
-    expect_die("training with a NaN loss stops", child_train, NULL, "loss is", "last good checkpoint");
+    nan_opts.resume = 1; nan_opts.steps = 25; nan_opts.lr = nan_opts.lr_min = 1e30f;
+    expect_die("training whose loss becomes infinite stops", child_train, NULL, "not finite at step 21", "last good checkpoint");
     char *after = read_whole(ck, &len_after);
     check(before && after && len_before == len_after && memcmp(before, after, len_before) == 0,
-          "after the NaN stop the previous checkpoint is intact (%zu bytes before, %zu after)", len_before, len_after);
+          "after the stop the previous checkpoint is intact (%zu bytes before, %zu after)", len_before, len_after);
     free(before); free(after);
     // a checkpoint whose data position is outside the batch pool (checksum right) is refused on resume
     char bad_dir[300];
@@ -1837,33 +2121,311 @@ static void test_training(void) {
     rt.lr = 1e-2f; rt.lr_min = 1e-3f; rt.balance_alpha = 0.01f;
     resume_case("pretrain", rt, &d);
     // SFT: the first 60 pairs of the cold start, from a tiny model with context 128 (the pairs are 111+ tokens)
-    const char *sinit = tmp_path("init128.bin");
-    cfg.context = 128;
-    m0 = model_create(&cfg, "tiny", 8);
-    checkpoint_save(sinit, m0, 0, 0, 0);
-    model_free(m0);
-    in = fopen("tiny_data/coldstart.txt", "r");
-    char *pairs = mallocCheck(60 * 600);
-    n = 0; o = 0;
-    while (in && n < 60 && fgets(line, sizeof line, in)) {
-        line[strcspn(line, "\n")] = 0;
-        char *tab = strchr(line, '\t'), bad;
-        if (!tab) continue;
-        *tab = 0;
-        int lp = encode(line, ids, 600, &bad), lr = encode(tab + 1, ids, 600, &bad);
-        *tab = '\t';
-        if (lp > 0 && lr > 0 && lp + lr <= 128) { o += sprintf(pairs + o, "%s\n", line); n++; }
-    }
-    if (in) fclose(in);
-    const char *spath = tmp_path("sft.txt");
-    write_whole(spath, pairs, (size_t)o);
-    free(pairs);
+    const char *sinit = write_tiny_init("init128.bin", 128, 8), *spath = tmp_path("sft.txt");
+    write_fitting_lines("coldstart.txt", "sft.txt", 60, 128);
     Data sd = load_sft(spath, 128);
     rt.data = spath; rt.init = sinit; rt.batch = 8;
     resume_case("sft", rt, &sd);
     data_free(&sd);
     test_grpo_resume(init);
     data_free(&d);
+}
+
+// ----------------------------------------------------------------------------
+// 12d. run folders: a folder that holds a checkpoint is refused by every training command unless it is told
+// --resume or --overwrite (and rejsample's output file unless --overwrite); --overwrite starts again,
+// --resume of a finished run leaves it as it is
+
+static int same_file(const char *a, const char *b) { // 1 if both files exist with the same bytes
+    size_t la = 0, lb = 0;
+    char *x = read_whole(a, &la), *y = read_whole(b, &lb);
+    int same = x && y && la == lb && memcmp(x, y, la) == 0;
+    free(x); free(y);
+    return same;
+}
+
+static void test_run_folders(void) {
+    char dir[300], pipe_dir[300], zero_dir[320], ck[400], log[400], file[300];
+    snprintf(dir, sizeof dir, "%s/finished", tmp_root);
+    snprintf(pipe_dir, sizeof pipe_dir, "%s/finished_pipeline", tmp_root);
+    snprintf(zero_dir, sizeof zero_dir, "%s/zero", pipe_dir);
+    snprintf(file, sizeof file, "%s/finished.txt", tmp_root);
+    make_dirs(dir); make_dirs(zero_dir);
+    // a finished run: its checkpoint, a copy of it, its log; the pipeline's R1-Zero stage; rejsample's file
+    Model *m = tiny_model(41);
+    m->step = 37;
+    snprintf(ck, sizeof ck, "%s/model.bin", dir);
+    checkpoint_save(ck, m, 1, 5, 0);
+    checkpoint_save(tmp_path("finished_copy.bin"), m, 1, 5, 0);
+    snprintf(log, sizeof log, "%s/log.csv", dir);
+    write_whole(log, "step,loss\n37,1.0\n", 17);
+    write_whole(tmp_path("finished_log_copy.csv"), "step,loss\n37,1.0\n", 17);
+    char zero_ck[400];
+    snprintf(zero_ck, sizeof zero_ck, "%s/model.bin", zero_dir);
+    checkpoint_save(zero_ck, m, 1, 5, 0);
+    write_whole(file, "e:12+34=\t<think></think><answer>046</answer><eos>\n", 50);
+    write_whole(tmp_path("finished_copy.txt"), "e:12+34=\t<think></think><answer>046</answer><eos>\n", 50);
+    model_free(m);
+    struct { void (*fn)(int, char **); const char *name, *out, *mode; } cmds[] = {
+        { cmd_pretrain, "pretrain", dir, NULL }, { cmd_sft, "sft", dir, NULL }, { cmd_zero, "zero", dir, NULL },
+        { cmd_grpo, "grpo", dir, NULL }, { cmd_distill, "distill", dir, "logit" }, { cmd_distill, "distill", dir, "sequence" },
+        { cmd_pipeline, "pipeline", pipe_dir, NULL },
+    };
+    for (int i = 0; i < (int)(sizeof cmds / sizeof cmds[0]); i++) {
+        CmdLine c = { cmds[i].fn, { "--out", cmds[i].out, cmds[i].mode ? "--mode" : NULL, cmds[i].mode } };
+        char name[120];
+        snprintf(name, sizeof name, "r1 %s%s%s over a finished run", cmds[i].name, cmds[i].mode ? " --mode " : "",
+                 cmds[i].mode ? cmds[i].mode : "");
+        expect_die(name, child_cmdline, &c, "--resume", "--overwrite");
+        const char *both[] = { "--resume", "--overwrite", NULL };
+        CmdLine b = cmdline_with(c, both);
+        snprintf(name, sizeof name, "r1 %s%s%s --resume --overwrite", cmds[i].name, cmds[i].mode ? " --mode " : "",
+                 cmds[i].mode ? cmds[i].mode : "");
+        expect_die(name, child_cmdline, &b, "give one", NULL);
+    }
+    CmdLine rj = { cmd_rejsample, { "--out", file } };
+    expect_die("r1 rejsample over an existing file", child_cmdline, &rj, file, "--overwrite");
+    check(same_file(ck, tmp_path("finished_copy.bin")) && same_file(log, tmp_path("finished_log_copy.csv")) &&
+          same_file(zero_ck, tmp_path("finished_copy.bin")) && same_file(file, tmp_path("finished_copy.txt")),
+          "after the refusals the finished run's checkpoint and log, the pipeline's stage and rejsample's file are byte-identical");
+
+    // --overwrite starts again: 3 steps of a tiny model replace the finished run (its 37 steps and its log);
+    // --resume of the finished run then leaves it byte for byte as it is
+    write_fitting_lines("pretrain.txt", "folders_corpus.txt", 64, RUN_CTX);
+    const char *init = write_tiny_init("folders_init.bin", RUN_CTX, 9);
+    CmdLine pre = { cmd_pretrain, { "--out", dir, "--init", init, "--data", tmp_path("folders_corpus.txt"), "--preset", "tiny",
+                                    "--steps", "3", "--batch", "4", "--overwrite" } };
+    char err[4096];
+    int st = run_child(child_cmdline, &pre, err, sizeof err), rows = 0;
+    log_mean(dir, "loss", 0, 100, &rows);
+    int step = ckpt_step(dir);
+    check(st == 0 && step == 3 && rows == 3, "r1 pretrain --overwrite over a finished run of 37 steps: exit %d, checkpoint at "
+          "step %d, log.csv rows %d (want 3 and 3)%s%s", st, step, rows, st ? ", stderr: " : "", st ? err : "");
+    size_t lb = 0, la = 0;
+    char *before = read_whole(ck, &lb), *log_before = read_whole(log, NULL);
+    pre.argv[12] = "--resume";
+    st = run_child(child_cmdline, &pre, err, sizeof err);
+    char *after = read_whole(ck, &la), *log_after = read_whole(log, NULL);
+    int unchanged = before && after && la == lb && memcmp(before, after, lb) == 0 && log_before && log_after &&
+                    strcmp(log_before, log_after) == 0;
+    check(st == 0 && unchanged, "r1 pretrain --resume of a finished run: exit %d, checkpoint and log.csv unchanged %d", st,
+          unchanged);
+    free(before); free(after); free(log_before); free(log_after);
+    // rejsample --overwrite replaces its file
+    const char *rj_over[] = { "--overwrite", "--model", init, "--data", "tiny_data/rl_test.txt", "--prompts", "2", "--k", "1",
+                              "--nonreasoning", "3", NULL };
+    CmdLine rjo = cmdline_with(rj, rj_over);
+    st = run_child(child_cmdline, &rjo, err, sizeof err);
+    char *replaced = read_whole(file, NULL);
+    int lines = 0;
+    for (char *p = replaced; p && *p; p++) lines += *p == '\n';
+    check(st == 0 && lines >= 3 && !same_file(file, tmp_path("finished_copy.txt")), "r1 rejsample --overwrite: exit %d, "
+          "the file replaced by %d lines (want >= 3 non-reasoning examples)", st, lines);
+    free(replaced);
+}
+
+// ----------------------------------------------------------------------------
+// 14. faults at any moment: a pretraining run, an R1-Zero run and an SFT run are started again and again
+// with --resume and killed each time (SIGKILL, sent by this process) at a moment drawn from a seed, aimed
+// at a step, at a held-out evaluation or at the save of a checkpoint. Where each kill landed is read from
+// what the run left: an inotify watch on its folder (a .tmp opened and not yet renamed: a save) and its
+// progress lines (the last one announcing an evaluation step: an evaluation). After the last kill the
+// run is resumed to its end: its checkpoint must equal, byte for byte, that of the same run never killed,
+// and its log.csv must equal that run's (all but the timing columns): no step missing, none twice.
+
+#define KILL_SEED 20240601
+enum { AT_STEP, AT_SAVE, AT_EVAL };
+
+typedef struct {
+    pid_t pid;
+    int ino;                   // inotify descriptor watching the run folder
+    const char *transcript;    // the child's stdout and stderr
+    double started, ended;
+    int tmp_opens, in_save;    // saves begun; 1 while a .tmp is open and not yet renamed
+    int saves_done;
+    double save_began, save_seconds;
+    int last_step;             // S of the last progress line "step S/N" (-1: none yet)
+    double progress_at[1024], eval_at[1024];  // when "step S/N" and "step S eval" were first seen
+    char last_line[300];
+    int status, exited;
+} Watch;
+
+static void watch_start(Watch *w, const CmdLine *c, const char *dir, const char *transcript) {
+    memset(w, 0, sizeof *w);
+    w->transcript = transcript;
+    w->last_step = -1;
+    make_dirs(dir);
+    w->ino = inotify_init1(IN_NONBLOCK);
+    inotify_add_watch(w->ino, dir, IN_OPEN | IN_MOVED_FROM);
+    fflush(stdout); fflush(stderr);
+    w->started = now_seconds();
+    w->pid = fork();
+    if (w->pid == 0) {
+        int fd = open(transcript, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); close(fd); }
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        child_cmdline(c);
+        fflush(stdout);
+        exit(0);
+    }
+}
+
+// takes in what happened since the last call: the folder's events, the transcript's lines, the child's end
+static void watch_poll(Watch *w) {
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    ssize_t n;
+    while ((n = read(w->ino, buf, sizeof buf)) > 0) {
+        for (char *p = buf; p < buf + n;) {
+            struct inotify_event *e = (struct inotify_event *)p;
+            size_t l = e->len ? strlen(e->name) : 0;
+            if (l > 4 && strcmp(e->name + l - 4, ".tmp") == 0) {
+                if (e->mask & IN_OPEN) { w->in_save = 1; w->tmp_opens++; w->save_began = now_seconds(); }
+                if (e->mask & IN_MOVED_FROM) { w->in_save = 0; w->saves_done++; w->save_seconds += now_seconds() - w->save_began; }
+            }
+            p += sizeof *e + e->len;
+        }
+    }
+    char *t = read_whole(w->transcript, NULL);
+    for (char *line = t; line && *line;) {
+        char *end = line + strcspn(line, "\n");
+        int S, N;
+        if (sscanf(line, "step %d/%d", &S, &N) == 2 && S >= 0 && S < 1024) {
+            if (!w->progress_at[S]) w->progress_at[S] = now_seconds();
+            w->last_step = S;
+        } else if (sscanf(line, "step %d eval", &S) == 1 && S >= 0 && S < 1024 && !w->eval_at[S]) {
+            w->eval_at[S] = now_seconds();
+        }
+        if (end > line) snprintf(w->last_line, sizeof w->last_line, "%.*s", (int)(end - line), line);
+        line = *end ? end + 1 : end;
+    }
+    free(t);
+    if (!w->exited && now_seconds() - w->started > 300) kill(w->pid, SIGKILL);  // a hung run fails the test, not hangs it
+    if (!w->exited && waitpid(w->pid, &w->status, WNOHANG) == w->pid) { w->exited = 1; w->ended = now_seconds(); }
+}
+
+// polls for `seconds`, or until the child ends
+static void watch_wait(Watch *w, double seconds) {
+    double until = now_seconds() + seconds;
+    do { watch_poll(w); if (!w->exited) usleep(100); } while (!w->exited && now_seconds() < until);
+}
+
+static void watch_end(Watch *w) {
+    while (!w->exited) watch_wait(w, 1.0);
+    close(w->ino);
+}
+
+static int is_eval_step(int S, int steps, int eval_every) { return eval_every > 0 && (S % eval_every == 0 || S == steps); }
+
+// one run: never killed, then killed kills times at the moments aim[] asks for (a step, a save, an
+// evaluation), each launch resuming the last; landed[AT_*] counts where the kills landed
+static void kill_case(const char *name, CmdLine run, int steps, int eval_every, const int *aim, int kills, Rng *rng,
+                      int *landed_total) {
+    char straight[300], killed[300], transcript[320], err[4096];
+    snprintf(straight, sizeof straight, "%s/kill_%s_straight", tmp_root, name);
+    snprintf(killed, sizeof killed, "%s/kill_%s", tmp_root, name);
+    snprintf(transcript, sizeof transcript, "%s/kill_%s.out", tmp_root, name);
+    const char *to_straight[] = { "--out", straight, "--resume", NULL }, *to_killed[] = { "--out", killed, "--resume", NULL };
+    CmdLine a = cmdline_with(run, to_straight), b = cmdline_with(run, to_killed);
+    // the run never killed: its time per step, per save and per evaluation, for aiming
+    Watch w;
+    watch_start(&w, &a, straight, transcript);
+    watch_end(&w);
+    double step_s = (w.ended - w.started) / steps, save_s = w.saves_done ? w.save_seconds / w.saves_done : 0, eval_s = 0;
+    int n_eval = 0;
+    for (int S = 1; S <= steps && S < 1024; S++)
+        if (is_eval_step(S, steps, eval_every) && w.eval_at[S] > w.progress_at[S] && w.progress_at[S] > 0) {
+            eval_s += w.eval_at[S] - w.progress_at[S]; n_eval++;
+        }
+    eval_s = n_eval ? eval_s / n_eval : 0;
+    int straight_ok = WIFEXITED(w.status) && WEXITSTATUS(w.status) == 0;
+    // the killed launches
+    int landed[3] = {0}, done = 0, went_back = 0, unreadable = 0, finished_early = 0, last_step = -1;
+    for (int k = 0; k < kills && !finished_early; k++) {
+        watch_start(&w, &b, killed, transcript);
+        double delay = 0;
+        if (aim[k] == AT_SAVE) {
+            int nth = 1 + rng_int(rng, 2);
+            while (!w.exited && w.tmp_opens < nth) watch_wait(&w, 0.0);
+            delay = rng_f32(rng) * 0.8 * save_s;
+        } else if (aim[k] == AT_EVAL) {
+            while (!w.exited && !(w.last_step >= 0 && is_eval_step(w.last_step, steps, eval_every))) watch_wait(&w, 0.0);
+            delay = save_s + (0.1 + 0.7 * rng_f32(rng)) * fmax(eval_s - save_s, 0.0);
+        } else {
+            while (!w.exited && w.last_step < 0) watch_wait(&w, 0.0);
+            delay = rng_f32(rng) * 1.5 * step_s;
+        }
+        if (!w.exited) watch_wait(&w, delay);
+        if (!w.exited) kill(w.pid, SIGKILL);
+        watch_end(&w);
+        if (!WIFSIGNALED(w.status) || WTERMSIG(w.status) != SIGKILL) { finished_early = 1; break; }
+        done++;
+        int at = w.in_save ? AT_SAVE : w.last_step >= 0 && is_eval_step(w.last_step, steps, eval_every) &&
+                                       !strstr(w.last_line, "eval") && strncmp(w.last_line, "step", 4) == 0 ? AT_EVAL : AT_STEP;
+        landed[at]++;
+        int step = ckpt_step(killed);
+        char ck[400];
+        snprintf(ck, sizeof ck, "%s/model.bin", killed);
+        if (step < 0 && access(ck, F_OK) == 0) unreadable++;
+        if (step < last_step) went_back++;
+        last_step = step;
+    }
+    // resumed to its end
+    watch_start(&w, &b, killed, transcript);
+    watch_end(&w);
+    int final_ok = WIFEXITED(w.status) && WEXITSTATUS(w.status) == 0;
+    if (!final_ok) { char *t = read_whole(transcript, NULL); snprintf(err, sizeof err, "%s", t ? t : ""); free(t); }
+    char ca[400], cb[400];
+    snprintf(ca, sizeof ca, "%s/model.bin", straight);
+    snprintf(cb, sizeof cb, "%s/model.bin", killed);
+    int na, nb, diff = log_diff(straight, killed, "tokens_per_s,elapsed_s", &na, &nb);
+    int rows = steps + (eval_every > 0);  // RL: a row per step from 0, and the final evaluation's
+    check(straight_ok && final_ok && done == kills && same_file(ca, cb) && diff == 0 && na == rows && nb == rows &&
+          !went_back && !unreadable, "%s: %d kills (SIGKILL, seed %d) landed during a step %d, a save %d, an evaluation %d; "
+          "every checkpoint left loads %d and never goes back %d; resumed to step %d: checkpoint byte-identical to the run "
+          "never killed %d, log.csv equal but for timings %d (rows %d and %d, want %d)%s%s", name, done, KILL_SEED,
+          landed[AT_STEP], landed[AT_SAVE], landed[AT_EVAL], !unreadable, !went_back, steps, same_file(ca, cb), diff == 0,
+          na, nb, rows, final_ok ? "" : "; the last run failed: ", final_ok ? "" : err);
+    printf("      (%s: %.1f ms per step, %.1f ms per save, %.1f ms per evaluation in the run never killed)\n", name,
+           1e3 * step_s, 1e3 * save_s, 1e3 * eval_s);
+    for (int i = 0; i < 3; i++) landed_total[i] += landed[i];
+}
+
+// a seeded shuffle of n_step, n_save and n_eval aims
+static int kill_aims(int *aim, int n_step, int n_save, int n_eval, Rng *rng) {
+    int n = 0;
+    for (int i = 0; i < n_step; i++) aim[n++] = AT_STEP;
+    for (int i = 0; i < n_save; i++) aim[n++] = AT_SAVE;
+    for (int i = 0; i < n_eval; i++) aim[n++] = AT_EVAL;
+    for (int i = n - 1; i > 0; i--) { int j = rng_int(rng, i + 1), t = aim[i]; aim[i] = aim[j]; aim[j] = t; }
+    return n;
+}
+
+static void test_kills(void) {
+    Rng rng = rng_seed(KILL_SEED);
+    write_fitting_lines("pretrain.txt", "kill_corpus.txt", 200, RUN_CTX);
+    write_fitting_lines("coldstart.txt", "kill_sft.txt", 60, 128);
+    const char *init = write_tiny_init("kill_init.bin", RUN_CTX, 7), *sinit = write_tiny_init("kill_init128.bin", 128, 8);
+    int aim[32], landed[3] = {0}, n;
+    double t0 = now_seconds();
+    CmdLine pre = { cmd_pretrain, { "--preset", "tiny", "--init", init, "--data", tmp_path("kill_corpus.txt"), "--steps", "40",
+                                    "--batch", "16", "--warmup", "3", "--lr", "1e-2", "--lr-min", "1e-3", "--balance-alpha",
+                                    "0.01", "--seed", "3", "--save-every", "2", "--log-every", "1" } };
+    n = kill_aims(aim, 4, 4, 0, &rng);
+    kill_case("pretrain", pre, 40, 0, aim, n, &rng, landed);
+    CmdLine zero = { cmd_zero, { "--init", init, "--steps", "15", "--prompts-per-step", "2", "--num-generations", "4",
+                                 "--num-iterations", "2", "--beta", "0.04", "--ref-reset", "4", "--eval-every", "3",
+                                 "--eval-prompts", "8", "--eval-k", "4", "--seed", "5", "--lr", "1e-3" } };
+    n = kill_aims(aim, 3, 3, 3, &rng);
+    kill_case("zero", zero, 15, 3, aim, n, &rng, landed);
+    CmdLine sft = { cmd_sft, { "--init", sinit, "--data", tmp_path("kill_sft.txt"), "--steps", "30", "--batch", "8",
+                               "--warmup", "3", "--lr", "1e-2", "--lr-min", "1e-3", "--seed", "3", "--save-every", "2",
+                               "--log-every", "1" } };
+    n = kill_aims(aim, 3, 3, 0, &rng);
+    kill_case("sft", sft, 30, 0, aim, n, &rng, landed);
+    int total = landed[0] + landed[1] + landed[2];
+    check(total >= 20 && landed[AT_STEP] > 0 && landed[AT_SAVE] > 0 && landed[AT_EVAL] > 0, "%d kills survived in all "
+          "(%.1f s): %d during a step, %d during a save, %d during an evaluation (want >= 20, each > 0)", total,
+          now_seconds() - t0, landed[AT_STEP], landed[AT_SAVE], landed[AT_EVAL]);
 }
 
 // ----------------------------------------------------------------------------
@@ -2282,8 +2844,11 @@ static const Section sections[] = {
     { .name = "data", .run = test_data_errors, .what = "data loading errors" },
     { .name = "options", .run = test_options, .what = "option parsing" },
     { .name = "commands", .run = test_command_options, .what = "every command's options" },
+    { .name = "option_sets", .run = test_option_sets, .what = "every option of every command against its --help" },
     { .name = "optimizer", .run = test_optimizer, .what = "AdamW, clipping, schedule" },
     { .name = "training", .run = test_training, .what = "pretraining, NaN stop, determinism, resume" },
+    { .name = "kills", .run = test_kills, .what = "runs killed at any moment, resumed, equal to runs never killed" },
+    { .name = "run_folders", .run = test_run_folders, .what = "no run replaced without --resume or --overwrite" },
     { .name = "grpo_loop", .run = test_grpo_loop, .what = "grpo_train for every loss type: the reward rises" },
     { .name = "stages", .run = test_stages, .what = "SFT, rejection sampling, distillation" },
     { .name = "pipeline", .run = test_pipeline, .what = "the whole pipeline: each stage hands on what the next reads" },

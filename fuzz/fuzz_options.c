@@ -4,11 +4,25 @@ fuzz_options.c: the option parser, with the real tables of pretrain/sft and of z
 An input is a command line, one argument per line ('\n' separates arguments). It is parsed by the
 pretrain table and by the grpo table. Besides never crashing, the check: when parsing succeeds,
 every number of the pretrain table lies in its declared range (ints exactly, floats up to the
-rounding of the bounds to float) and every string option points to one of the arguments.
+rounding of the bounds to float), every word option holds one of the words its help lists and every
+list option only those words, each once, and every string option points to one of the arguments.
 */
 #include "fuzz_r1.h"
 
 static void check(int ok, const char *what) { if (!ok) fuzz_fail(what); }
+
+// 1 if value is a comma list (list) or a single word (!list) of the words in braces of help, each once
+static int words_valid(const char *value, const char *help, int list) {
+    int seen = 0;
+    for (const char *w = value;; w++) {
+        size_t len = strcspn(w, ",");
+        int k = word_index(w, len, help);
+        if (k < 0 || (seen & (1 << k)) || (!list && w[len])) return 0;
+        seen |= 1 << k;
+        w += len;
+        if (!*w) return 1;
+    }
+}
 
 #define MAX_ARGS 64
 
@@ -31,7 +45,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         TrainOptions t = pretrain_defaults();
         int n;
         Option *o = train_options(&t, &n);
-        o[n++] = (Option){ "resume", 'b', &t.resume, 0, 0, "continue from OUT/model.bin if it exists" };
         options_parse("pretrain", "fuzz", o, n, argc, argv);
         for (int i = 0; i < n; i++) {
             if (o[i].type == 'i') check(*(int *)o[i].ptr >= o[i].lo && *(int *)o[i].ptr <= o[i].hi, "an int option out of range");
@@ -40,6 +53,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 check(v >= (float)o[i].lo && v <= (float)o[i].hi, "a float option out of range (or NaN)");
             }
             if (o[i].type == 'b') check(*(int *)o[i].ptr == 0 || *(int *)o[i].ptr == 1, "a flag is neither 0 nor 1");
+            if (o[i].type == 'w' || o[i].type == 'l')
+                check(words_valid(*(const char **)o[i].ptr, o[i].help, o[i].type == 'l'), "a word option outside its set");
         }
         TrainOptions def = pretrain_defaults();
         const char *strs[] = { t.data, t.out, t.preset }, *defs[] = { def.data, def.out, def.preset };
@@ -56,6 +71,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         grpo_options_parse("grpo", "fuzz", &g, argc, argv);
         check(g.steps >= 1 && g.num_generations >= 2 && g.temperature >= 0.01f && g.eval_k >= 1 && g.eval_k <= 64,
               "a grpo option out of range");
+        check(words_valid(g.rewards, "{accuracy,format,language}", 1) && words_valid(g.loss_type, "{grpo,bnpo,dr_grpo}", 0),
+              "a grpo word option outside its set");
     }
     fuzz_release();
     free(buf);

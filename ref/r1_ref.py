@@ -81,10 +81,11 @@ def is_norm_weight(name):  # no weight decay on these (r1.c's decay_mask)
 # ----------------------------------------------------------------------------
 # checkpoints: r1.c's checkpoint_save format
 # header (112 bytes): uint32 magic, version; int32 config[14]; char preset[16]; int32 step, has_optimizer;
-# uint64 num_params, rng_state; int32 data_pos, pad. Then float32 router_bias[16][64], float32
-# params[num_params], optionally the AdamW moments, then a uint64 checksum (not verified here).
+# uint64 num_params, rng_state; int32 data_pos, pad. Then float32 router_bias[16][64], (since version 2)
+# float64 tokens seen and float32 load_avg[16][64], float32 params[num_params], optionally the AdamW
+# moments, then a uint64 checksum (not verified here).
 
-CKPT_MAGIC, CKPT_VERSION = 0x4B433152, 1
+CKPT_MAGIC, CKPT_VERSION = 0x4B433152, 2
 HEADER = struct.Struct("<II14i16sii QQii")
 
 
@@ -93,8 +94,8 @@ def load_checkpoint(path, dtype):
     data = open(path, "rb").read()
     fields = HEADER.unpack_from(data, 0)
     magic, version, cfg, num_params = fields[0], fields[1], fields[2:16], fields[19]
-    if magic != CKPT_MAGIC or version != CKPT_VERSION:
-        sys.exit(f"r1_ref: {path}: not an r1 checkpoint of version {CKPT_VERSION}")
+    if magic != CKPT_MAGIC or not 1 <= version <= CKPT_VERSION:
+        sys.exit(f"r1_ref: {path}: not an r1 checkpoint of version 1 to {CKPT_VERSION}")
     c = Config(cfg)
     shapes = param_shapes(c)
     if sum(math.prod(s) for _, s in shapes) != num_params:
@@ -102,6 +103,8 @@ def load_checkpoint(path, dtype):
     off = HEADER.size
     bias = np.frombuffer(data, np.float32, MAX_LAYERS * MAX_EXPERTS, off).reshape(MAX_LAYERS, MAX_EXPERTS)
     off += bias.nbytes
+    if version >= 2:
+        off += 8 + bias.nbytes  # tokens seen, load_avg
     flat = np.frombuffer(data, np.float32, num_params, off)
     params, i = {}, 0
     for name, shape in shapes:
