@@ -2602,8 +2602,8 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
 // response gets the same advantage); maximise the clipped surrogate with a KL penalty to a frozen
 // reference model.
 
-enum { LOSS_GRPO, LOSS_BNPO, LOSS_DR_GRPO };
-static const char *LOSS_NAMES[] = { "grpo", "bnpo", "dr_grpo" };
+enum { LOSS_GRPO, LOSS_BNPO, LOSS_DR_GRPO, LOSS_DAPO, N_LOSSES };
+static const char *LOSS_NAMES[N_LOSSES] = { "grpo", "bnpo", "dr_grpo", "dapo" };
 
 typedef struct {
     float beta;              // weight of the KL to the reference
@@ -2757,6 +2757,8 @@ static void rollout_batch(const Rollouts *r, int T, int *inputs, int *targets, f
 //   grpo     1 / (n |o_i|)      the mean over each response's tokens, then the mean over the responses
 //   bnpo     1 / sum_i |o_i|    the mean over all response tokens of the batch
 //   dr_grpo  1 / (n max_len)    a sum over a constant (Dr. GRPO): no preference for short or long responses
+//   dapo     1 / sum_i |o_i|    over the active tokens of the whole batch (TRL: across processes and
+//                               accumulation steps; r1 has one batch per step, so it equals bnpo)
 // max_len: the longest response the context allows. Prompt and padding tokens get 0.
 static void grpo_loss_weights(float *w, const float *mask, int n, int T, int max_len, int loss_type) {
     float total = 0.0f;
@@ -2768,6 +2770,7 @@ static void grpo_loss_weights(float *w, const float *mask, int n, int T, int max
         case LOSS_GRPO: wt = 1.0f / ((float)n * len); break;
         case LOSS_BNPO: wt = 1.0f / total; break;
         case LOSS_DR_GRPO: wt = 1.0f / ((float)n * max_len); break;
+        case LOSS_DAPO: wt = 1.0f / total; break; // the whole batch's tokens: one batch per step, so = bnpo
         default: die("unknown loss type %d", loss_type);
         }
         for (int t = 0; t < T; t++) w[i * T + t] = mask[i * T + t] > 0.0f ? wt : 0.0f;
@@ -2775,16 +2778,25 @@ static void grpo_loss_weights(float *w, const float *mask, int n, int T, int max
 }
 
 typedef struct {
-    const char *init, *out, *data, *test, *rewards, *loss_type;
-    int steps, prompts_per_step, num_generations, num_iterations, ref_reset, seed, eval_every, eval_prompts, eval_k;
-    int resume, overwrite;
+    const char *init, *out, *data, *test, *rewards, *loss_type, *scale_rewards, *importance_sampling_level;
+    int steps, prompts_per_step, num_generations, num_iterations, seed, eval_every, eval_prompts, eval_k;
+    int ref_model_sync_steps, max_completion_length, mask_truncated_completions, resume, overwrite;
     float lr, beta, epsilon, epsilon_high, temperature, format_weight, language_weight, clip, bias_gamma;
+    float ref_model_mixup_alpha, top_entropy_quantile;
 } GrpoOptions;
 
+// R1-Zero's defaults; NOTES.md "R1-Zero" compares them with the R1 paper's and TRL's
 static GrpoOptions grpo_defaults(void) {
-    GrpoOptions o = { "runs/base/model.bin", "runs/zero", "tiny_data/rl_train.txt", "tiny_data/rl_test.txt",
-                      "accuracy,format", "dr_grpo", 150, 8, 16, 1, 0, 1, 10, 150, 4, 0, 0,
-                      1e-4f, 0.0f, 0.2f, 0.2f, 1.0f, 0.1f, 0.0f, 1.0f, 1e-3f };
+    GrpoOptions o = {
+        .init = "runs/base/model.bin", .out = "runs/zero", .data = "tiny_data/rl_train.txt",
+        .test = "tiny_data/rl_test.txt", .rewards = "accuracy,format",
+        .loss_type = "dr_grpo", .scale_rewards = "none", .importance_sampling_level = "token",
+        .steps = 150, .prompts_per_step = 8, .num_generations = 16, .num_iterations = 1, .seed = 1,
+        .eval_every = 10, .eval_prompts = 150, .eval_k = 4,
+        .lr = 1e-4f, .beta = 0.0f, .epsilon = 0.2f, .epsilon_high = 0.2f, .temperature = 1.0f,
+        .format_weight = 0.1f, .language_weight = 0.0f, .clip = 1.0f, .bias_gamma = 1e-3f,
+        .ref_model_mixup_alpha = 1.0f, .top_entropy_quantile = 1.0f,
+    };
     return o;
 }
 
@@ -2793,14 +2805,45 @@ static float grpo_reward(const Judgement *j, const GrpoOptions *o, int use_forma
     return j->correct + (use_format ? o->format_weight * j->format : 0.0f) + (use_language ? o->language_weight * j->language : 0.0f);
 }
 
+// the held-out columns of a GRPO log row
+static void log_eval_columns(FILE *log, const EvalResult *e) {
+    fprintf(log, ",%.4f,%.4f,%.2f,%.4f,%.4f,%.4f", e->greedy, e->pass1, e->len, e->reflect,
+            1.0f - e->style_share[STYLE_DIRECT], nan_to(e->checked_in_chains, -1));
+}
+
+// the MoE under RL, per layer, from the forward just done: the largest expert load over the mean, and
+// the router's entropy (of the affinities normalised over the experts, averaged over the tokens of w > 0)
+static void moe_diagnostics(const Model *m, const float *w, float *load_spread, float *router_entropy) {
+    const Config *c = &m->cfg;
+    int N = m->B * m->T, E = c->n_experts;
+    for (int l = 0; l < c->n_layer; l++) {
+        load_spread[l] = router_entropy[l] = 0.0f;
+        if (!is_moe_layer(c, l)) continue;
+        float mean = 0.0f, hi = 0.0f, tokens = 0.0f;
+        for (int e = 0; e < E; e++) { mean += m->expert_load[l][e] / E; hi = fmaxf(hi, m->expert_load[l][e]); }
+        load_spread[l] = mean > 0 ? hi / mean : 0.0f;
+        for (int n = 0; n < N; n++) {
+            if (w[n] == 0.0f) continue;
+            const float *s = m->acts[l].s + (size_t)n * E;
+            float sum = 0.0f, h = 0.0f;
+            for (int e = 0; e < E; e++) sum += s[e];
+            for (int e = 0; e < E; e++) if (s[e] > 0) h -= s[e] / sum * logf(s[e] / sum);
+            router_entropy[l] += h;
+            tokens += 1.0f;
+        }
+        if (tokens > 0) router_entropy[l] /= tokens;
+    }
+}
+
 // one RL run: R1-Zero (from the base model) or reasoning RL from any checkpoint
 static Model *grpo_train(const GrpoOptions *o) {
     int use_acc = strstr(o->rewards, "accuracy") != NULL, use_format = strstr(o->rewards, "format") != NULL;
     int use_lang = strstr(o->rewards, "language") != NULL;
     if (!use_acc) die("grpo: --rewards must include accuracy");
-    int loss_type = -1;
-    for (int i = 0; i < 3; i++) if (strcmp(o->loss_type, LOSS_NAMES[i]) == 0) loss_type = i;
-    if (loss_type < 0) die("grpo: --loss-type must be grpo, bnpo or dr_grpo");
+    int loss_type = 0, scale = 0;
+    while (loss_type < N_LOSSES && strcmp(o->loss_type, LOSS_NAMES[loss_type]) != 0) loss_type++;
+    while (scale < N_SCALES && strcmp(o->scale_rewards, SCALE_NAMES[scale]) != 0) scale++;
+    if (loss_type == N_LOSSES || scale == N_SCALES) die("grpo: unknown --loss-type or --scale-rewards");
     char ckpt[600];
     snprintf(ckpt, sizeof ckpt, "%s/model.bin", o->out);
     uint64_t rng_state = 0;
@@ -2812,12 +2855,16 @@ static Model *grpo_train(const GrpoOptions *o) {
     }
     // the frozen reference: the initial model, or the policy at the last reset (saved then for --resume)
     char ref_ckpt[620];
-    int last_reset = o->ref_reset > 0 ? m->step / o->ref_reset * o->ref_reset : 0;
+    int sync = o->ref_model_sync_steps, last_reset = sync > 0 ? m->step / sync * sync : 0;
     snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, last_reset);
     Model *ref = o->beta > 0.0f ? checkpoint_load(last_reset > 0 ? ref_ckpt : o->init, NULL, NULL) : NULL;
     Data train = load_prompts(o->data, m->cfg.context), test = load_prompts(o->test, m->cfg.context);
     int P = o->prompts_per_step, G = o->num_generations, n = P * G, ctx = m->cfg.context;
-    GrpoConfig gc = { o->beta, o->epsilon, o->epsilon_high, o->temperature };
+    GrpoConfig gc = { .beta = o->beta, .eps_low = o->epsilon, .eps_high = o->epsilon_high, .temperature = o->temperature,
+                      .sequence_level = strcmp(o->importance_sampling_level, "sequence") == 0,
+                      .top_entropy_quantile = o->top_entropy_quantile };
+    int max_completion = o->max_completion_length; // dr_grpo's constant
+    for (int i = 0; i < train.n && o->max_completion_length == 0; i++) max_completion = imax(max_completion, ctx - train.len[i]);
     Rollouts r = rollouts_alloc(n, ctx);
     int *idx = mallocCheck(n * sizeof(int)), *inputs = mallocCheck((size_t)n * ctx * sizeof(int));
     int *targets = mallocCheck((size_t)n * ctx * sizeof(int));
@@ -2827,9 +2874,13 @@ static Model *grpo_train(const GrpoOptions *o) {
     float *logp = mallocCheck((size_t)n * ctx * sizeof(float)), *ref_logp = mallocCheck((size_t)n * ctx * sizeof(float));
     char *text = mallocCheck((size_t)ctx * 10 + 16);
     double elapsed;
-    FILE *log = open_log(o->out, "step,reward,accuracy,length,reflection,format,language_mix,kl,clip_frac,entropy,"
-                         "tokens_per_s,elapsed_s,test_greedy,test_pass1,test_length,test_reflection,test_chain_share",
-                         resumed ? m->step : 0, &elapsed);  // rows are numbered by the step about to be done
+    char header[1024];
+    int o_h = snprintf(header, sizeof header, "step,reward,accuracy,length,reflection,format,language_mix,kl,clip_frac,"
+                       "entropy,tokens_per_s,elapsed_s,test_greedy,test_pass1,test_length,test_reflection,test_chain_share,"
+                       "test_checked_in_chains,frac_reward_zero_std,clip_low,clip_high,truncated,mean_abs_adv");
+    for (int l = 0; l < m->cfg.n_layer; l++)
+        if (is_moe_layer(&m->cfg, l)) o_h += snprintf(header + o_h, sizeof header - o_h, ",load_spread_%d,router_entropy_%d", l, l);
+    FILE *log = open_log(o->out, header, resumed ? m->step : 0, &elapsed); // rows: the step about to be done
     printf("grpo: %s from %s, %d steps of %d prompts x %d samples, loss %s, beta %g, lr %g, rewards %s\n",
            m->preset, resumed ? ckpt : o->init, o->steps, P, G, LOSS_NAMES[loss_type], o->beta, o->lr, o->rewards);
     Rng rng = { rng_state };
@@ -2849,8 +2900,12 @@ static Model *grpo_train(const GrpoOptions *o) {
             last = e;
         }
         if (step == o->steps) {
-            if (evaluated) fprintf(log, "%d,,,,,,,,,,,%.2f,%.4f,%.4f,%.2f,%.4f,%.4f\n", step, now_seconds() - t0,
-                                   e.greedy, e.pass1, e.len, e.reflect, 1.0f - e.style_share[STYLE_DIRECT]);
+            if (evaluated) {
+                fprintf(log, "%d,,,,,,,,,,,%.2f", step, now_seconds() - t0);
+                log_eval_columns(log, &e);
+                for (const char *c = strstr(header, "frac_reward_zero_std"); c; c = strchr(c + 1, ',')) fputc(',', log);
+                fputc('\n', log);
+            }
             break;
         }
         // 1. sample G responses for each of P prompts from the current policy (pi_old)
@@ -2858,7 +2913,7 @@ static Model *grpo_train(const GrpoOptions *o) {
         rollout(m, &train, idx, &r, o->temperature, &rng);
         // 2. rule rewards and group-normalised advantages
         float mean_r = 0, acc = 0, len = 0, refl = 0, fmt = 0, mix = 0;
-        int T = 1, max_resp = 1;
+        int T = 1, truncated = 0;
         for (int i = 0; i < n; i++) {
             rollout_text(&r, i, text);
             int q = r.prompt[i], rl = r.seq_len[i] - r.prompt_len[i];
@@ -2867,14 +2922,23 @@ static Model *grpo_train(const GrpoOptions *o) {
             mean_r += reward[i] / n; acc += j.correct / n; len += (float)rl / n; refl += (float)j.reflects / n;
             fmt += j.format / n; mix += (j.language < 1.0f) / (float)n;
             T = imax(T, r.seq_len[i] - 1);
-            max_resp = imax(max_resp, ctx - r.prompt_len[i]);
+            truncated += r.seqs[(size_t)i * r.max_len + r.seq_len[i] - 1] != TOK_EOS;
         }
-        grpo_advantages(adv, reward, P, G, loss_type != LOSS_DR_GRPO);
+        grpo_advantages(adv, reward, P, G, scale);
+        float zero_std = 0, mean_abs_adv = 0;
+        for (int p = 0; p < P; p++) {
+            int same = 1;
+            for (int i = 1; i < G; i++) same &= reward[p * G + i] == reward[p * G];
+            zero_std += (float)same / P;
+        }
+        for (int i = 0; i < n; i++) mean_abs_adv += fabsf(adv[i]) / n;
         // 3. the batch: inputs, targets, and the per-token weights that carry the loss normalisation
         int resp_tokens = 0;
         for (int i = 0; i < n; i++) resp_tokens += r.seq_len[i] - r.prompt_len[i];
         rollout_batch(&r, T, inputs, targets, mask);
-        grpo_loss_weights(w, mask, n, T, max_resp, loss_type);
+        for (int i = 0; i < n && o->mask_truncated_completions; i++) // no <eos>: cut off by the context
+            if (r.seqs[(size_t)i * r.max_len + r.seq_len[i] - 1] != TOK_EOS) memset(mask + (size_t)i * T, 0, T * sizeof(float));
+        grpo_loss_weights(w, mask, n, T, max_completion, loss_type);
         if (ref) { // the reference's log-probabilities, once per batch
             model_forward(ref, inputs, n, T, NULL, 0);
             memset(ref->expert_load, 0, sizeof ref->expert_load);
@@ -2883,10 +2947,11 @@ static Model *grpo_train(const GrpoOptions *o) {
         // 4. mu policy updates on this batch; the first pass's log-probabilities are pi_old's. The logged
         // KL, clip fraction and entropy are means over the tokens of all mu passes (the first clips nothing)
         GrpoStats st = {0};
-        float loss = 0;
+        float loss = 0, load_spread_l[MAX_LAYERS], router_ent_l[MAX_LAYERS];
         for (int it = 0; it < o->num_iterations; it++) {
             model_zero_grad(m);
             model_forward(m, inputs, n, T, NULL, 0);
+            if (it == 0) moe_diagnostics(m, w, load_spread_l, router_ent_l);
             loss = grpo_loss(m->dlogits, logp, m->logits, targets, w, adv, it == 0 ? NULL : old_logp,
                              ref ? ref_logp : NULL, n, T, m->cfg.vocab, &gc, &st);
             if (it == 0) memcpy(old_logp, logp, (size_t)n * T * sizeof(float));
@@ -2898,10 +2963,13 @@ static Model *grpo_train(const GrpoOptions *o) {
             router_bias_update(m, o->bias_gamma);
         }
         m->step = step + 1;
-        int reset = ref && o->ref_reset > 0 && m->step % o->ref_reset == 0;
-        if (reset) { // R1 resets the reference every 400 steps
-            memcpy(ref->params_mem, m->params_mem, m->num_params * sizeof(float));
-            memcpy(ref->router_bias, m->router_bias, sizeof m->router_bias);
+        int reset = ref && sync > 0 && m->step % sync == 0;
+        if (reset) { // R1 resets the reference every 400 steps (alpha 1); TRL mixes (TR-DPO's alpha 0.6)
+            float alpha = o->ref_model_mixup_alpha;
+            for (size_t i = 0; i < m->num_params; i++)
+                ref->params_mem[i] = alpha * m->params_mem[i] + (1.0f - alpha) * ref->params_mem[i];
+            for (int l = 0; l < MAX_LAYERS; l++) for (int x = 0; x < MAX_EXPERTS; x++)
+                ref->router_bias[l][x] = alpha * m->router_bias[l][x] + (1.0f - alpha) * ref->router_bias[l][x];
 #ifdef R1_CUDA
             cuda_params_changed(ref->params_mem);
 #endif
@@ -2910,22 +2978,28 @@ static Model *grpo_train(const GrpoOptions *o) {
         }
         m->tokens_seen += resp_tokens;
         double el = now_seconds() - t0, tokens = m->tokens_seen;
-        float kl = st.kl / fmax(st.tokens, 1), clipf = st.clipped / fmax(st.tokens, 1), ent = st.entropy / fmax(st.tokens, 1);
+        double n_st = fmax(st.tokens, 1);
+        float kl = st.kl / n_st, clipf = (st.clipped_low + st.clipped_high) / n_st, ent = st.entropy / n_st;
         fprintf(log, "%d,%.4f,%.4f,%.2f,%.4f,%.4f,%.4f,%.5f,%.4f,%.4f,%.0f,%.2f", step, mean_r, acc, len, refl, fmt, mix,
                 kl, clipf, ent, tokens / el, el);
-        if (evaluated) fprintf(log, ",%.4f,%.4f,%.2f,%.4f,%.4f\n", e.greedy, e.pass1, e.len, e.reflect, 1.0f - e.style_share[STYLE_DIRECT]);
-        else fprintf(log, ",,,,,\n");
+        if (evaluated) log_eval_columns(log, &e);
+        else fprintf(log, ",,,,,,");
+        fprintf(log, ",%.4f,%.5f,%.5f,%.4f,%.4f", zero_std, st.clipped_low / n_st, st.clipped_high / n_st,
+                (float)truncated / n, mean_abs_adv);
+        for (int l = 0; l < m->cfg.n_layer; l++)
+            if (is_moe_layer(&m->cfg, l)) fprintf(log, ",%.3f,%.4f", load_spread_l[l], router_ent_l[l]);
+        fprintf(log, "\n");
         fflush(log);
         char e1[16], e2[16];
         format_time(el, e1);
         format_time(el / m->step * (o->steps - m->step), e2);
         printf("step %4d/%d | reward %.3f | acc %.3f | len %.1f | reflect %.3f | format %.2f | mix %.2f | kl %.4f | "
-               "clip %.3f | ent %.2f | %.0f tok/s | %s, ETA %s\n", m->step, o->steps, mean_r, acc, len, refl, fmt, mix,
-               kl, clipf, ent, tokens / el, e1, e2);
+               "clip %.3f | ent %.2f | 0-std %.2f | %.0f tok/s | %s, ETA %s\n", m->step, o->steps, mean_r, acc, len, refl,
+               fmt, mix, kl, clipf, ent, zero_std, tokens / el, e1, e2);
         fflush(stdout);
         checkpoint_save(ckpt, m, 1, rng.s, 0);
-        if (reset && m->step > o->ref_reset) { // the previous reference is no longer needed
-            snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, m->step - o->ref_reset);
+        if (reset && m->step > sync) { // the previous reference is no longer needed
+            snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, m->step - sync);
             remove(ref_ckpt);
         }
     }
@@ -2936,6 +3010,7 @@ static Model *grpo_train(const GrpoOptions *o) {
         printf("  pass@1                 %.3f -> %.3f\n", first.pass1, last.pass1);
         printf("  mean response length   %.1f -> %.1f\n", first.len, last.len);
         printf("  reflection rate        %.3f -> %.3f\n", first.reflect, last.reflect);
+        printf("  checked among chains   %.3f -> %.3f\n", first.checked_in_chains, last.checked_in_chains);
         printf("  chain-of-thought share %.3f -> %.3f\n", 1 - first.style_share[STYLE_DIRECT], 1 - last.style_share[STYLE_DIRECT]);
         printf("  format                 %.3f -> %.3f\n", first.format, last.format);
         printf("  figures: make plots (%s/accuracy.png, length.png, reflection.png)\n", o->out);
@@ -3235,7 +3310,16 @@ static void grpo_options_parse(const char *cmd, const char *what, GrpoOptions *g
         { "prompts-per-step", 'i', &g->prompts_per_step, 1, 1024, "prompts per step" },
         { "num-generations", 'i', &g->num_generations, 2, 256, "G: responses sampled per prompt" },
         { "num-iterations", 'i', &g->num_iterations, 1, 16, "mu: policy updates per batch of rollouts" },
-        { "loss-type", 'w', &g->loss_type, 0, 0, "loss normalisation {grpo,bnpo,dr_grpo}" },
+        { "loss-type", 'w', &g->loss_type, 0, 0, "loss normalisation {grpo,bnpo,dr_grpo,dapo}" },
+        { "scale-rewards", 'w', &g->scale_rewards, 0, 0, "the std dividing the advantages {group,batch,none}" },
+        { "max-completion-length", 'i', &g->max_completion_length, 0, 4096,
+          "dr_grpo's constant normaliser (0 = the context minus the longest prompt)" },
+        { "mask-truncated-completions", 'b', &g->mask_truncated_completions, 0, 0,
+          "leave responses cut off by the context out of the loss" },
+        { "importance-sampling-level", 'w', &g->importance_sampling_level, 0, 0,
+          "the ratio per token or per response (GSPO) {token,sequence}" },
+        { "top-entropy-quantile", 'f', &g->top_entropy_quantile, 0.001, 1,
+          "the surrogate only on this share of the response tokens, those of highest entropy" },
         { "lr", 'f', &g->lr, 0, 1, "learning rate (constant)" },
         { "beta", 'f', &g->beta, 0, 100, "weight of the KL to the reference (0 = no reference)" },
         { "epsilon", 'f', &g->epsilon, 0, 10, "clip: ratio >= 1 - epsilon" },
@@ -3243,7 +3327,10 @@ static void grpo_options_parse(const char *cmd, const char *what, GrpoOptions *g
         { "temperature", 'f', &g->temperature, 0.01, 10, "sampling temperature (the loss divides logits by it)" },
         { "format-weight", 'f', &g->format_weight, 0, 10, "reward weight of the format rule" },
         { "language-weight", 'f', &g->language_weight, 0, 10, "reward weight of language consistency" },
-        { "ref-reset", 'i', &g->ref_reset, 0, 1e6, "reset the reference to the policy every N steps (0 = never)" },
+        { "ref-model-sync-steps", 'i', &g->ref_model_sync_steps, 0, 1e6,
+          "sync the reference with the policy every N steps (0 = never)" },
+        { "ref-model-mixup-alpha", 'f', &g->ref_model_mixup_alpha, 0, 1,
+          "at a sync, ref = alpha policy + (1 - alpha) ref (1: R1's reset)" },
         { "clip", 'f', &g->clip, 0, 1e6, "gradient norm clip (0 = off)" },
         { "bias-gamma", 'f', &g->bias_gamma, 0, 1, "aux-loss-free balancing bias step" },
         { "eval-every", 'i', &g->eval_every, 0, 1e6, "held-out evaluation every N steps (0 = off)" },

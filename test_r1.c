@@ -1224,7 +1224,7 @@ static double logp_d(const float *z, int V, int target, float tau) { // log soft
 static float gl_z[GL_B * GL_T * GL_V], gl_w[GL_B * GL_T], gl_adv[GL_B] = { 1.2f, -0.8f, 0.5f, -1.5f };
 static float gl_old[GL_B * GL_T], gl_ref[GL_B * GL_T];
 static int gl_t[GL_B * GL_T];
-static GrpoConfig gl_cfg = { 0.05f, 0.2f, 0.28f, 0.7f };
+static GrpoConfig gl_cfg = { .beta = 0.05f, .eps_low = 0.2f, .eps_high = 0.28f, .temperature = 0.7f };
 static double gl_loss(void) {
     float dz[GL_B * GL_T * GL_V], lp[GL_B * GL_T];
     return grpo_loss(dz, lp, gl_z, gl_t, gl_w, gl_adv, gl_old, gl_ref, GL_B, GL_T, GL_V, &gl_cfg, NULL);
@@ -1238,6 +1238,7 @@ static double gl_loss(void) {
 //   grpo     1 / (3 |o_i|) = 1/6, 1/15, 1/9     (each row sums to 1/3: the mean of the responses' means)
 //   bnpo     1 / 10 on every response token     (the mean over the batch's tokens)
 //   dr_grpo  1 / (3 x 14) = 1/42                (a constant: sums, not means)
+//   dapo     1 / 10, as bnpo                    (one batch per step: the whole batch's tokens)
 static void test_grpo_weights(void) {
     enum { N = 3, L = 9, T = 6 };
     int seqs[N * L], pl[N] = { 3, 2, 4 }, sl[N] = { 5, 7, 7 }, prompt[N] = { 0, 1, 2 };
@@ -1256,9 +1257,10 @@ static void test_grpo_weights(void) {
     }
     check(bad == 0, "rollout_batch by hand (responses of 2, 5, 3 tokens after prompts of 3, 2, 4): inputs, targets "
           "shifted by one, <eos> padding, completion mask: %d of %d positions wrong", bad, N * T);
-    const double row_w[3][N] = { { 1.0 / 6, 1.0 / 15, 1.0 / 9 }, { 0.1, 0.1, 0.1 }, { 1.0 / 42, 1.0 / 42, 1.0 / 42 } };
-    const double want_total[3] = { 1.0, 1.0, 10.0 / 42 };
-    for (int lt = 0; lt < 3; lt++) {
+    const double row_w[N_LOSSES][N] = { { 1.0 / 6, 1.0 / 15, 1.0 / 9 }, { 0.1, 0.1, 0.1 }, { 1.0 / 42, 1.0 / 42, 1.0 / 42 },
+                                        { 0.1, 0.1, 0.1 } };
+    const double want_total[N_LOSSES] = { 1.0, 1.0, 10.0 / 42, 1.0 };
+    for (int lt = 0; lt < N_LOSSES; lt++) {
         for (int i = 0; i < N * T; i++) w[i] = -1.0f;  // every entry must be written
         grpo_loss_weights(w, want_mask, N, T, 14, lt);
         double err = 0.0, total = 0.0;
@@ -1326,7 +1328,7 @@ static void test_grpo(void) {
         float z[6] = { 1, 2, 0, 0, 0, 0 }, w[2] = { 0.5f, 0.5f }, adv[1] = { 1.5f }, old[2] = { -0.5f, -1.5f }, ref[2] = { -0.3f, -1.0f };
         float dz[6], lp[2];
         int tg[2] = { 1, 0 };
-        GrpoConfig g = { 0.1f, 0.2f, 0.2f, 1.0f };
+        GrpoConfig g = { .beta = 0.1f, .eps_low = 0.2f, .eps_high = 0.2f, .temperature = 1.0f };
         GrpoStats st = {0};
         float loss = grpo_loss(dz, lp, z, tg, w, adv, old, ref, 1, 2, 3, &g, &st);
         double el = fabs(loss + 1.7220462), ep = fmax(fabs(lp[0] + 0.4076060), fabs(lp[1] + 1.0986123));
@@ -1358,6 +1360,52 @@ static void test_grpo(void) {
     float dz[GL_B * GL_T * GL_V], lp[GL_B * GL_T];
     grpo_loss(dz, lp, gl_z, gl_t, gl_w, gl_adv, gl_old, gl_ref, GL_B, GL_T, GL_V, &gl_cfg, NULL);
     fd_report("grpo_loss dlogits (clip, KL, tau 0.7)", fd_compare(gl_z, dz, GL_B * GL_T * GL_V, 1000, gl_loss, 1e-3f, &g_rng));
+    // GSPO: one ratio per response, exp of the mean log-ratio of its tokens
+    gl_cfg.sequence_level = 1;
+    grpo_loss(dz, lp, gl_z, gl_t, gl_w, gl_adv, gl_old, gl_ref, GL_B, GL_T, GL_V, &gl_cfg, NULL);
+    fd_report("grpo_loss dlogits, importance sampling per sequence", fd_compare(gl_z, dz, GL_B * GL_T * GL_V, 1000, gl_loss,
+              1e-3f, &g_rng));
+    gl_cfg.sequence_level = 0;
+    // the sequence ratio by hand, beta 0, one response (A = 1) of 2 tokens of weight 0.5, log-ratios 0.1 and 0.5:
+    // the mean 0.3, ratio e^0.3 = 1.3498588 above 1 + 0.28: clipped, loss = -(0.5 + 0.5) 1.28 = -1.28, gradient 0;
+    // log-ratios 0.1 and 0.2: ratio e^0.15 = 1.1618342 inside: loss -1.1618342 (per token it would be 1.1618...
+    // only by chance: e^0.1 / 2 + e^0.2 / 2 = 1.1632 differs)
+    {
+        float z[6] = { 1, 2, 0, 0, 0, 0 }, w[2] = { 0.5f, 0.5f }, adv[1] = { 1.0f }, dz2[6], lp2[2], old[2];
+        int tg[2] = { 1, 0 };
+        GrpoConfig g = { .beta = 0.0f, .eps_low = 0.2f, .eps_high = 0.28f, .temperature = 1.0f, .sequence_level = 1 };
+        double l0 = logp_d(z, 3, 1, 1.0), l1 = logp_d(z + 3, 3, 0, 1.0);
+        old[0] = (float)(l0 - 0.1); old[1] = (float)(l1 - 0.5);
+        float clipped = grpo_loss(dz2, lp2, z, tg, w, adv, old, NULL, 1, 2, 3, &g, NULL);
+        float gmax = 0.0f;
+        for (int i = 0; i < 6; i++) gmax = fmaxf(gmax, fabsf(dz2[i]));
+        old[1] = (float)(l1 - 0.2);
+        float inside = grpo_loss(dz2, lp2, z, tg, w, adv, old, NULL, 1, 2, 3, &g, NULL);
+        g.sequence_level = 0;
+        float per_token = grpo_loss(dz2, lp2, z, tg, w, adv, old, NULL, 1, 2, 3, &g, NULL);
+        check(fabsf(clipped + 1.28f) < 1e-5f && gmax == 0.0f && fabsf(inside + 1.1618342f) < 1e-5f &&
+              fabsf(per_token + 1.1632f) < 1e-3f, "grpo_loss per sequence by hand: clipped %.6f (want -1.28, gradient %g, "
+              "want 0), inside %.6f (want -1.1618342), per token %.6f (want -1.1632)", clipped, gmax, inside, per_token);
+    }
+    // the top-entropy mask: entropies of the 4 tokens below (uniform over 3 > two-way > peaked > one-hot-ish);
+    // with quantile 0.5 only the two highest keep their surrogate (beta 0, ratio 1, A = 1, w = 1): loss -2
+    {
+        float z[12] = { 0, 0, 0, 0, 0, -30, 3, 0, 0, 9, 0, 0 }, w[4] = { 1, 1, 1, 1 }, adv[1] = { 1.0f }, dz2[12], lp2[4];
+        int tg[4] = { 0, 0, 0, 0 };
+        GrpoConfig g = { .beta = 0.0f, .eps_low = 0.2f, .eps_high = 0.2f, .temperature = 1.0f, .top_entropy_quantile = 0.5f };
+        float loss = grpo_loss(dz2, lp2, z, tg, w, adv, NULL, NULL, 1, 4, 3, &g, NULL);
+        float g_low = 0.0f, g_high = 0.0f;
+        for (int i = 0; i < 6; i++) g_high = fmaxf(g_high, fabsf(dz2[i]));
+        for (int i = 6; i < 12; i++) g_low = fmaxf(g_low, fabsf(dz2[i]));
+        check(fabsf(loss + 2.0f) < 1e-6f && g_high > 0.0f && g_low == 0.0f, "grpo_loss --top-entropy-quantile 0.5 by hand: "
+              "loss %.6f (want -2: two of four tokens), gradient on the high-entropy tokens %.3g (want > 0), on the "
+              "others %g (want 0)", loss, g_high, g_low);
+    }
+    gl_cfg.top_entropy_quantile = 0.5f;
+    grpo_loss(dz, lp, gl_z, gl_t, gl_w, gl_adv, gl_old, gl_ref, GL_B, GL_T, GL_V, &gl_cfg, NULL);
+    fd_report("grpo_loss dlogits, top-entropy quantile 0.5", fd_compare(gl_z, dz, GL_B * GL_T * GL_V, 1000, gl_loss, 1e-3f,
+              &g_rng));
+    gl_cfg.top_entropy_quantile = 0.0f;
 
     // clipping stops the gradient exactly where it should (beta 0): one token per response, A = +1, -1, +1, -1,
     // ratios 1.5, 0.5, 0.5, 1.5 against [0.8, 1.2]: rows 0 and 1 exactly zero, rows 2 and 3 not
@@ -1366,7 +1414,7 @@ static void test_grpo(void) {
         float z[16], w[4] = { 1, 1, 1, 1 }, adv[4] = { 1, -1, 1, -1 }, rr[4] = { 1.5f, 0.5f, 0.5f, 1.5f }, old[4], d[16], l[4];
         for (int i = 0; i < 16; i++) z[i] = rng_normal(&g_rng);
         for (int n = 0; n < 4; n++) old[n] = (float)(logp_d(z + n * V, V, tg[n], 1.0f) - log(rr[n]));
-        GrpoConfig g = { 0.0f, 0.2f, 0.2f, 1.0f };
+        GrpoConfig g = { .beta = 0.0f, .eps_low = 0.2f, .eps_high = 0.2f, .temperature = 1.0f };
         grpo_loss(d, l, z, tg, w, adv, old, NULL, 4, 1, V, &g, NULL);
         float m0 = max_abs_f(d, 4), m1 = max_abs_f(d + 4, 4), m2 = max_abs_f(d + 8, 4), m3 = max_abs_f(d + 12, 4);
         check(m0 == 0.0f && m1 == 0.0f && m2 > 1e-3f && m3 > 1e-3f,
@@ -1378,7 +1426,7 @@ static void test_grpo(void) {
     {
         float z[3] = { 0.3f, -1.2f, 2.0f }, w[1] = { 1.0f }, adv[1] = { 0.0f }, d3[3], l1[1], ref[1];
         int tg[1] = { 1 };
-        GrpoConfig g = { 1.0f, 0.2f, 0.2f, 1.0f };
+        GrpoConfig g = { .beta = 1.0f, .eps_low = 0.2f, .eps_high = 0.2f, .temperature = 1.0f };
         grpo_loss(d3, l1, z, tg, w, adv, NULL, NULL, 1, 1, 3, &g, NULL);
         ref[0] = l1[0];
         GrpoStats st = {0};
@@ -1406,7 +1454,7 @@ static void test_grpo(void) {
         int B = 3, T = 2, V = 4, tg[6] = { 0, 3, 1, 1, 2, 0 };
         float z[24], w[6] = { 0.25f, 0.5f, 0.0f, 1.0f, 0.125f, 2.0f }, adv[3] = { 0.7f, -1.3f, 0.4f }, d1[24], d2[24], l[6];
         for (int i = 0; i < 24; i++) z[i] = rng_normal(&g_rng);
-        GrpoConfig g = { 0.0f, 0.2f, 0.2f, 0.8f };
+        GrpoConfig g = { .beta = 0.0f, .eps_low = 0.2f, .eps_high = 0.2f, .temperature = 0.8f };
         float loss = grpo_loss(d1, l, z, tg, w, adv, NULL, NULL, B, T, V, &g, NULL);
         double want = 0.0, gerr = 0.0;
         for (int n = 0; n < B * T; n++) {
@@ -1974,7 +2022,7 @@ static void test_grpo_resume(const char *init) {
     snprintf(straight, sizeof straight, "%s/grpo_straight", tmp_root);
     snprintf(killed, sizeof killed, "%s/grpo_killed", tmp_root);
     g.init = init; g.rewards = "accuracy,format,language"; g.language_weight = 0.1f;
-    g.steps = 6; g.prompts_per_step = 2; g.num_generations = 4; g.num_iterations = 2; g.beta = 0.04f; g.ref_reset = 2;
+    g.steps = 6; g.prompts_per_step = 2; g.num_generations = 4; g.num_iterations = 2; g.beta = 0.04f; g.ref_model_sync_steps = 2;
     g.eval_every = 3; g.eval_prompts = 2; g.eval_k = 2; g.seed = 5; g.lr = 1e-3f;
     g.out = straight;
     Model *a = grpo_quietly(&g);
@@ -2413,7 +2461,7 @@ static void test_kills(void) {
     n = kill_aims(aim, 4, 4, 0, &rng);
     kill_case("pretrain", pre, 40, 0, aim, n, &rng, landed);
     CmdLine zero = { cmd_zero, { "--init", init, "--steps", "15", "--prompts-per-step", "2", "--num-generations", "4",
-                                 "--num-iterations", "2", "--beta", "0.04", "--ref-reset", "4", "--eval-every", "3",
+                                 "--num-iterations", "2", "--beta", "0.04", "--ref-model-sync-steps", "4", "--eval-every", "3",
                                  "--eval-prompts", "8", "--eval-k", "4", "--seed", "5", "--lr", "1e-3" } };
     n = kill_aims(aim, 3, 3, 3, &rng);
     kill_case("zero", zero, 15, 3, aim, n, &rng, landed);
@@ -2456,11 +2504,20 @@ static void test_grpo_loop(void) {
                        .seed = 4, .log_every = 1000, .lr = 1e-2f, .lr_min = 1e-3f, .clip = 1.0f, .bias_gamma = 1e-3f };
     model_free(train_quietly(&t, &d));
     data_free(&d);
-    for (int lt = 0; lt < 3; lt++) {
+    // every loss type, with the std scaling of its paper, then GSPO and the top-entropy mask
+    const struct { const char *loss, *scale, *level; float quantile; } runs[] = {
+        { "grpo", "group", "token", 1.0f }, { "bnpo", "group", "token", 1.0f }, { "dr_grpo", "none", "token", 1.0f },
+        { "dapo", "batch", "token", 1.0f }, { "grpo", "group", "sequence", 1.0f }, { "dr_grpo", "none", "token", 0.5f },
+    };
+    for (int k = 0; k < (int)(sizeof runs / sizeof runs[0]); k++) {
         GrpoOptions g = grpo_defaults();
-        char dir[300];
-        snprintf(dir, sizeof dir, "%s/digits_%s", tmp_root, LOSS_NAMES[lt]);
-        g.init = base; g.out = dir; g.data = ppath; g.test = ppath; g.rewards = "accuracy"; g.loss_type = LOSS_NAMES[lt];
+        char dir[300], what[96];
+        snprintf(what, sizeof what, "--loss-type %s --scale-rewards %s --importance-sampling-level %s "
+                 "--top-entropy-quantile %g", runs[k].loss, runs[k].scale, runs[k].level, runs[k].quantile);
+        snprintf(dir, sizeof dir, "%s/digits_%d", tmp_root, k);
+        g.init = base; g.out = dir; g.data = ppath; g.test = ppath; g.rewards = "accuracy"; g.loss_type = runs[k].loss;
+        g.scale_rewards = runs[k].scale; g.importance_sampling_level = runs[k].level;
+        g.top_entropy_quantile = runs[k].quantile;
         g.steps = 30; g.prompts_per_step = 4; g.num_generations = 8; g.num_iterations = 2; g.beta = 0.04f;
         g.epsilon = 0.2f; g.epsilon_high = 0.28f; g.temperature = 0.7f; g.lr = 3e-3f; g.eval_every = 0; g.seed = 3;
         double t0 = now_seconds();
@@ -2468,12 +2525,22 @@ static void test_grpo_loop(void) {
         int rows;
         double first = log_mean(dir, "accuracy", 0, 5, &rows), last = log_mean(dir, "accuracy", 25, 30, &rows);
         double kl = log_mean(dir, "kl", 0, 30, &rows), clip = log_mean(dir, "clip_frac", 0, 30, &rows);
-        check(rows == 30 && last > first + 0.4 && last > 0.8, "grpo_train --loss-type %-7s (temperature 0.7, %.1f s): "
-              "accuracy of steps 1-5 %.3f, of steps 26-30 %.3f (want > 0.8 and +0.4), log rows %d", LOSS_NAMES[lt],
+        check(rows == 30 && last > first + 0.4 && last > 0.8, "grpo_train %s (temperature 0.7, %.1f s): "
+              "accuracy of steps 1-5 %.3f, of steps 26-30 %.3f (want > 0.8 and +0.4), log rows %d", what,
               now_seconds() - t0, first, last, rows);
         // a clipped token has A != 0 (min(ratio A, clip(ratio) A) picks the clipped term only then)
-        check(kl > 0.0 && clip > 0.0, "grpo_train --loss-type %-7s: mean KL to the reference %.2e, clipped fraction %.2e "
-              "(want both > 0; clipping implies nonzero advantages)", LOSS_NAMES[lt], kl, clip);
+        check(kl > 0.0 && clip > 0.0, "grpo_train %s: mean KL to the reference %.2e, clipped fraction %.2e "
+              "(want both > 0; clipping implies nonzero advantages)", what, kl, clip);
+        // the diagnostics: clip_low + clip_high = clip_frac; a share of zero-spread groups that falls as the
+        // groups stop all being wrong and then rises as they all get it right; the tiny MoE layer's router entropy
+        // between 0 and log 4
+        double low = log_mean(dir, "clip_low", 0, 30, &rows), high = log_mean(dir, "clip_high", 0, 30, &rows);
+        double zero_std = log_mean(dir, "frac_reward_zero_std", 0, 30, &rows), ent = log_mean(dir, "router_entropy_1", 0, 30, &rows);
+        double abs_adv = log_mean(dir, "mean_abs_adv", 0, 30, &rows);
+        check(fabs(low + high - clip) < 2e-4 && zero_std > 0.0 && zero_std < 1.0 && ent > 0.0 && ent < log(4.0) &&
+              abs_adv > 0.0, "grpo_train %s diagnostics: clip low %.4f + high %.4f = clip_frac %.4f, zero-std groups "
+              "%.3f, mean |A| %.3f, router entropy %.3f (want in (0, log 4))", runs[k].loss, low, high, clip, zero_std,
+              abs_adv, ent);
     }
 }
 
