@@ -2511,7 +2511,7 @@ static void test_grpo_loop(void) {
     };
     for (int k = 0; k < (int)(sizeof runs / sizeof runs[0]); k++) {
         GrpoOptions g = grpo_defaults();
-        char dir[300], what[96];
+        char dir[300], what[160];
         snprintf(what, sizeof what, "--loss-type %s --scale-rewards %s --importance-sampling-level %s "
                  "--top-entropy-quantile %g", runs[k].loss, runs[k].scale, runs[k].level, runs[k].quantile);
         snprintf(dir, sizeof dir, "%s/digits_%d", tmp_root, k);
