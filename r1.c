@@ -2782,7 +2782,7 @@ typedef struct {
     int steps, prompts_per_step, num_generations, num_iterations, seed, eval_every, eval_prompts, eval_k;
     int ref_model_sync_steps, max_completion_length, mask_truncated_completions, resume, overwrite;
     float lr, beta, epsilon, epsilon_high, temperature, format_weight, language_weight, clip, bias_gamma;
-    float ref_model_mixup_alpha, top_entropy_quantile;
+    float ref_model_mixup_alpha, top_entropy_quantile, random_reward_p;
 } GrpoOptions;
 
 // R1-Zero's defaults; NOTES.md "R1-Zero" compares them with the R1 paper's and TRL's
@@ -2795,14 +2795,35 @@ static GrpoOptions grpo_defaults(void) {
         .eval_every = 10, .eval_prompts = 150, .eval_k = 4,
         .lr = 1e-4f, .beta = 0.0f, .epsilon = 0.2f, .epsilon_high = 0.2f, .temperature = 1.0f,
         .format_weight = 0.1f, .language_weight = 0.0f, .clip = 1.0f, .bias_gamma = 1e-3f,
-        .ref_model_mixup_alpha = 1.0f, .top_entropy_quantile = 1.0f,
+        .ref_model_mixup_alpha = 1.0f, .top_entropy_quantile = 1.0f, .random_reward_p = 0.3f,
     };
     return o;
 }
 
-// the rule reward of one response: accuracy + format_weight * format (+ language_weight * language)
-static float grpo_reward(const Judgement *j, const GrpoOptions *o, int use_format, int use_language) {
-    return j->correct + (use_format ? o->format_weight * j->format : 0.0f) + (use_language ? o->language_weight * j->language : 0.0f);
+// 1 if the comma list holds the word
+static int list_has(const char *list, const char *word) {
+    size_t n = strlen(word);
+    for (const char *p = list; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ','))
+        if (strcspn(p, ",") == n && strncmp(p, word, n) == 0) return 1;
+    return 0;
+}
+
+// the rewards of a run, from --rewards; "random" is a control: a coin of probability random_reward_p in
+// place of accuracy (even where accuracy is listed too), drawn independently of the response's text
+typedef struct { int accuracy, format, language, random; } RewardSet;
+
+static RewardSet reward_set(const char *list) {
+    RewardSet use = { .random = list_has(list, "random"), .format = list_has(list, "format"),
+                      .language = list_has(list, "language") };
+    use.accuracy = list_has(list, "accuracy") && !use.random; // the control replaces accuracy
+    return use;
+}
+
+// the reward of one response: accuracy (or the random control) + format_weight * format
+// (+ language_weight * language)
+static float grpo_reward(const Judgement *j, const GrpoOptions *o, const RewardSet *use, Rng *rng) {
+    float r = use->accuracy ? j->correct : use->random ? (float)(rng_f32(rng) < o->random_reward_p) : 0.0f;
+    return r + (use->format ? o->format_weight * j->format : 0.0f) + (use->language ? o->language_weight * j->language : 0.0f);
 }
 
 // the held-out columns of a GRPO log row
@@ -2837,9 +2858,7 @@ static void moe_diagnostics(const Model *m, const float *w, float *load_spread, 
 
 // one RL run: R1-Zero (from the base model) or reasoning RL from any checkpoint
 static Model *grpo_train(const GrpoOptions *o) {
-    int use_acc = strstr(o->rewards, "accuracy") != NULL, use_format = strstr(o->rewards, "format") != NULL;
-    int use_lang = strstr(o->rewards, "language") != NULL;
-    if (!use_acc) die("grpo: --rewards must include accuracy");
+    RewardSet use = reward_set(o->rewards);
     int loss_type = 0, scale = 0;
     while (loss_type < N_LOSSES && strcmp(o->loss_type, LOSS_NAMES[loss_type]) != 0) loss_type++;
     while (scale < N_SCALES && strcmp(o->scale_rewards, SCALE_NAMES[scale]) != 0) scale++;
@@ -2918,7 +2937,7 @@ static Model *grpo_train(const GrpoOptions *o) {
             rollout_text(&r, i, text);
             int q = r.prompt[i], rl = r.seq_len[i] - r.prompt_len[i];
             Judgement j = judge(text, rl, train.answer[q], prompt_lang(&train, q));
-            reward[i] = grpo_reward(&j, o, use_format, use_lang);
+            reward[i] = grpo_reward(&j, o, &use, &rng);
             mean_r += reward[i] / n; acc += j.correct / n; len += (float)rl / n; refl += (float)j.reflects / n;
             fmt += j.format / n; mix += (j.language < 1.0f) / (float)n;
             T = imax(T, r.seq_len[i] - 1);
@@ -3305,7 +3324,8 @@ static void grpo_options_parse(const char *cmd, const char *what, GrpoOptions *g
         { "out", 's', &g->out, 0, 0, "run folder (log.csv, model.bin)" },
         { "data", 's', &g->data, 0, 0, "training prompts (prompt<TAB>answer<TAB>difficulty)" },
         { "test", 's', &g->test, 0, 0, "held-out prompts for the periodic evaluation" },
-        { "rewards", 'l', &g->rewards, 0, 0, "rule rewards, a comma list of {accuracy,format,language} with accuracy" },
+        { "rewards", 'l', &g->rewards, 0, 0, "rule rewards, a comma list of {accuracy,format,language,random}" },
+        { "random-reward-p", 'f', &g->random_reward_p, 0, 1, "the random control's chance of reward 1" },
         { "steps", 'i', &g->steps, 1, 1e6, "RL steps (one batch of rollouts each)" },
         { "prompts-per-step", 'i', &g->prompts_per_step, 1, 1024, "prompts per step" },
         { "num-generations", 'i', &g->num_generations, 2, 256, "G: responses sampled per prompt" },

@@ -1316,6 +1316,26 @@ static void test_grpo(void) {
     check(nonzero == 0 && nonfinite == 0, "grpo_advantages: equal rewards give exactly 0 (G 16/8/6/5, rewards 0, 1, 0.1, 1.1, 1.17, "
           "every scale_rewards): %d nonzero (largest |A| %.3g), %d not finite, over %d groups", nonzero, worst, nonfinite, cases);
 
+    // the rewards of a run: accuracy + 0.1 format; format alone; the random control, a coin of p = 0.3 that
+    // ignores the response (right and wrong responses get reward 1 equally often)
+    {
+        GrpoOptions o = grpo_defaults();
+        Judgement right = { .correct = 1.0f, .format = 1.0f }, wrong = { .correct = 0.0f, .format = 1.0f };
+        RewardSet acc_fmt = reward_set("accuracy,format"), fmt = reward_set("format");
+        RewardSet coin = reward_set("random,format"), coin_over_acc = reward_set("accuracy,random");
+        Rng rng = rng_seed(7);
+        int ok = grpo_reward(&right, &o, &acc_fmt, &rng) == 1.1f && grpo_reward(&wrong, &o, &acc_fmt, &rng) == 0.1f &&
+                 grpo_reward(&right, &o, &fmt, &rng) == 0.1f && !coin_over_acc.accuracy && coin_over_acc.random;
+        double sum_right = 0.0, sum_wrong = 0.0;
+        for (int i = 0; i < 20000; i++) {
+            sum_right += grpo_reward(&right, &o, &coin, &rng) - 0.1f;
+            sum_wrong += grpo_reward(&wrong, &o, &coin, &rng) - 0.1f;
+        }
+        check(ok && fabs(sum_right / 20000 - 0.3) < 0.015 && fabs(sum_wrong / 20000 - 0.3) < 0.015,
+              "grpo_reward: accuracy + 0.1 format 1.1 / 0.1, format alone 0.1; the random control rewards right and "
+              "wrong responses alike: %.3f and %.3f of 20000 (want 0.3 +- 0.015)", sum_right / 20000, sum_wrong / 20000);
+    }
+
     // the loss by hand: one response (A = 1.5) of two tokens, V = 3, temperature 1, beta 0.1, eps 0.2/0.2, w = 0.5 each
     //  token 0: z = (1, 2, 0), target 1: logp = 2 - log(e + e^2 + 1) = 2 - 2.4076060 = -0.4076060
     //           old -0.5: ratio = exp(0.0923940) = 1.0967969 (inside [0.8, 1.2]): surrogate = 1.5 * 1.0967969 = 1.6451954
