@@ -1595,9 +1595,11 @@ static int sample_token(const float *logits, int V, float temperature, Rng *rng)
 }
 
 // Decoding that forces or bans the check (eval --check), a causal test of whether checking helps.
-// ban: inside the think span the check word cannot start (no "k" after a space, no "h" after " c":
-// "carry" and "check" share their "c"); force: a think span closed before it holds a check per
-// column is instead continued with " check" (the prompt's language), and the model writes the rest.
+// ban: inside the think span no check can be written: "h" (only "check" has one) and a "k" that does
+// not follow "o" (only "okay" and "kensa" have one) are masked, and once every column sum is written
+// (as many "=" as the operands have digits) no space may follow it, so the chain ends where its
+// checks would begin. force: a think span closed before it holds a check per column sum is instead
+// continued with " check" (the prompt's language), and the model writes the rest of it.
 enum { CHECK_FREE, CHECK_FORCE, CHECK_BAN, N_CHECK_RULES };
 static const char *CHECK_RULE_NAMES[N_CHECK_RULES] = { "free", "force", "ban" };
 
@@ -1615,22 +1617,22 @@ static int next_token(float *logits, int V, float temperature, int rule, const i
     while (think >= 0 && row[think] != TOK_THINK && row[think] != TOK_THINK_END) think--;
     if (rule == CHECK_FREE || think < 0 || row[think] != TOK_THINK) return sample_token(logits, V, temperature, rng);
     const char *word = WORDS[row[0] == char_to_token(LANG_TAG[LANG_JA]) ? LANG_JA : LANG_EN][WORD_CHECK];
-    int wlen = (int)strlen(word);
+    int wlen = (int)strlen(word), columns = 0, checks = 0, digits = 0; // digits: of the first operand, "e:51+"
     if (*forcing > 0) return char_to_token(word[wlen - (*forcing)--]);
+    while (2 + digits < len && row[2 + digits] != char_to_token('+') && row[2 + digits] != char_to_token('=')) digits++;
+    for (int i = think + 1; i < len; i++) {
+        columns += row[i] == char_to_token('=');
+        checks += starts_check_word(row, i);
+    }
     if (rule == CHECK_BAN) {
-        int space = char_to_token(' ');
-        if (row[len - 1] == space) logits[char_to_token('k')] = -INFINITY;
-        if (row[len - 1] == char_to_token('c') && row[len - 2] == space) logits[char_to_token('h')] = -INFINITY;
+        logits[char_to_token('h')] = -INFINITY;
+        if (row[len - 1] != char_to_token('o')) logits[char_to_token('k')] = -INFINITY;
+        int last = row[len - 1] - N_SPECIAL;
+        if (columns >= digits && last >= 0 && ALPHABET[last] >= '0' && ALPHABET[last] <= '9')
+            logits[char_to_token(' ')] = -INFINITY;
     }
     int t = sample_token(logits, V, temperature, rng);
-    if (rule == CHECK_FORCE && t == TOK_THINK_END) {
-        int columns = 0, checks = 0;
-        for (int i = think + 1; i < len; i++) {
-            columns += row[i] == char_to_token('=');
-            checks += starts_check_word(row, i);
-        }
-        if (checks < columns) { *forcing = wlen; t = char_to_token(' '); }
-    }
+    if (rule == CHECK_FORCE && t == TOK_THINK_END && checks < columns) { *forcing = wlen; t = char_to_token(' '); }
     return t;
 }
 

@@ -2891,13 +2891,14 @@ static void test_reflection(void) {
                            "<answer>224</answer><eos>";
     decode_script("e:51+76+12+85=", checking, CHECK_FREE, out);
     int free_checks = strstr(out, "check") != NULL;
+    // banned, the chain ends where its check would have begun: exactly the plain chain
     decode_script("e:51+76+12+85=", checking, CHECK_BAN, out);
-    int banned = !strstr(out, " check") && !strstr(out, " kensa") && !strstr(out, " ch") && strstr(out, "</think>");
+    int banned = strcmp(out, "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>") == 0;
     decode_script("j:51+76+12+85=", "<think>01+06+02+05=14 agari 1 05+07+01+08+01=22 kensa 07 07 14 yosi 14</think>"
-                  "<answer>224</answer><eos>", CHECK_BAN, out);
-    banned &= !strstr(out, " kensa") && !strstr(out, " k");
-    check(free_checks && banned, "decoding --check ban: a script that checks (free: %s) writes no check word in "
-          "either language", free_checks ? "it does" : "it does not");
+                  "<answer>224</answer><eos>", CHECK_BAN, direct);
+    banned &= strcmp(direct, "<think>01+06+02+05=14 agari 1 05+07+01+08+01=22</think><answer>224</answer><eos>") == 0;
+    check(free_checks && banned, "decoding --check ban: a script that checks (free: %s) writes the plain chain in "
+          "either language (%s)", free_checks ? "it does" : "it does not", out);
     const char *plain = "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>";
     decode_script("e:51+76+12+85=", plain, CHECK_FORCE, out);
     int n_checks = 0;
