@@ -1126,6 +1126,10 @@ static void model_free(Model *m) {
 
 static int imax(int a, int b) { return a > b ? a : b; }
 static int imin(int a, int b) { return a < b ? a : b; }
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
 
 // (re)allocates the activations for B rows of T tokens
 static void model_ensure_acts(Model *m, int B, int T) {
@@ -1782,9 +1786,11 @@ static int sample_token(const float *logits, int V, float temperature, Rng *rng)
 }
 
 // Decoding that forces or bans the check (eval --check), a causal test of whether checking helps.
-// ban: inside the think span the check word cannot start (no "k" after a space, no "h" after " c":
-// "carry" and "check" share their "c"); force: a think span closed before it holds a check per
-// column is instead continued with " check" (the prompt's language), and the model writes the rest.
+// ban: inside the think span no check can be written: "h" (only "check" has one) and a "k" that does
+// not follow "o" (only "okay" and "kensa" have one) are masked, and once every column sum is written
+// (as many "=" as the operands have digits) no space may follow it, so the chain ends where its
+// checks would begin. force: a think span closed before it holds a check per column sum is instead
+// continued with " check" (the prompt's language), and the model writes the rest of it.
 enum { CHECK_FREE, CHECK_FORCE, CHECK_BAN, N_CHECK_RULES };
 static const char *CHECK_RULE_NAMES[N_CHECK_RULES] = { "free", "force", "ban" };
 
@@ -1802,22 +1808,22 @@ static int next_token(float *logits, int V, float temperature, int rule, const i
     while (think >= 0 && row[think] != TOK_THINK && row[think] != TOK_THINK_END) think--;
     if (rule == CHECK_FREE || think < 0 || row[think] != TOK_THINK) return sample_token(logits, V, temperature, rng);
     const char *word = WORDS[row[0] == char_to_token(LANG_TAG[LANG_JA]) ? LANG_JA : LANG_EN][WORD_CHECK];
-    int wlen = (int)strlen(word);
+    int wlen = (int)strlen(word), columns = 0, checks = 0, digits = 0; // digits: of the first operand, "e:51+"
     if (*forcing > 0) return char_to_token(word[wlen - (*forcing)--]);
+    while (2 + digits < len && row[2 + digits] != char_to_token('+') && row[2 + digits] != char_to_token('=')) digits++;
+    for (int i = think + 1; i < len; i++) {
+        columns += row[i] == char_to_token('=');
+        checks += starts_check_word(row, i);
+    }
     if (rule == CHECK_BAN) {
-        int space = char_to_token(' ');
-        if (row[len - 1] == space) logits[char_to_token('k')] = -INFINITY;
-        if (row[len - 1] == char_to_token('c') && row[len - 2] == space) logits[char_to_token('h')] = -INFINITY;
+        logits[char_to_token('h')] = -INFINITY;
+        if (row[len - 1] != char_to_token('o')) logits[char_to_token('k')] = -INFINITY;
+        int last = row[len - 1] - N_SPECIAL;
+        if (columns >= digits && last >= 0 && ALPHABET[last] >= '0' && ALPHABET[last] <= '9')
+            logits[char_to_token(' ')] = -INFINITY;
     }
     int t = sample_token(logits, V, temperature, rng);
-    if (rule == CHECK_FORCE && t == TOK_THINK_END) {
-        int columns = 0, checks = 0;
-        for (int i = think + 1; i < len; i++) {
-            columns += row[i] == char_to_token('=');
-            checks += starts_check_word(row, i);
-        }
-        if (checks < columns) { *forcing = wlen; t = char_to_token(' '); }
-    }
+    if (rule == CHECK_FORCE && t == TOK_THINK_END && checks < columns) { *forcing = wlen; t = char_to_token(' '); }
     return t;
 }
 
@@ -3054,29 +3060,56 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
 // response gets the same advantage); maximise the clipped surrogate with a KL penalty to a frozen
 // reference model.
 
-enum { LOSS_GRPO, LOSS_BNPO, LOSS_DR_GRPO };
-static const char *LOSS_NAMES[] = { "grpo", "bnpo", "dr_grpo" };
+enum { LOSS_GRPO, LOSS_BNPO, LOSS_DR_GRPO, LOSS_DAPO, N_LOSSES };
+static const char *LOSS_NAMES[N_LOSSES] = { "grpo", "bnpo", "dr_grpo", "dapo" };
 
 typedef struct {
-    float beta;          // weight of the KL to the reference
+    float beta;              // weight of the KL to the reference
     float eps_low, eps_high; // clip range of the ratio: [1 - eps_low, 1 + eps_high]
-    float temperature;   // sampling temperature; the policy's logits are divided by it
+    float temperature;       // sampling temperature; the policy's logits are divided by it
+    int sequence_level;      // importance_sampling_level: 0 token (GRPO), 1 sequence (GSPO)
+    float top_entropy_quantile; // the surrogate only on the tokens of highest entropy: this share (0 or 1: all)
 } GrpoConfig;
 
-typedef struct { double kl, clipped, entropy, tokens; } GrpoStats;
+typedef struct { double kl, clipped_low, clipped_high, entropy, tokens; } GrpoStats;
 
-// group-normalised advantages (DeepSeekMath section 4.1.2): A_i = (r_i - mean(r)) / (std(r) + eps);
-// dr_grpo (Dr. GRPO) drops the division by the std. A group of equal rewards gets A = 0.
-static void grpo_advantages(float *adv, const float *reward, int n_groups, int G, int scale_by_std) {
+// group-normalised advantages (DeepSeekMath section 4.1.2): A_i = (r_i - mean(r)) / (std + eps), the
+// mean over the group and TRL's scale_rewards choosing the std: the group's (GRPO), the whole batch's,
+// or none (Dr. GRPO). A group of equal rewards gets A = 0. The sample std (n - 1) and eps = 1e-4 are
+// r1.c's (TRL divides by the population std + 1e-4).
+enum { SCALE_GROUP, SCALE_BATCH, SCALE_NONE, N_SCALES };
+static const char *SCALE_NAMES[N_SCALES] = { "group", "batch", "none" };
+
+static float sample_std(const float *x, int n) {
+    float mean = 0.0f, var = 0.0f;
+    for (int i = 0; i < n; i++) mean += x[i] / n;
+    for (int i = 0; i < n; i++) var += (x[i] - mean) * (x[i] - mean) / (n > 1 ? n - 1 : 1);
+    return sqrtf(var);
+}
+
+static void grpo_advantages(float *adv, const float *reward, int n_groups, int G, int scale) {
+    float batch_std = sample_std(reward, n_groups * G);
     for (int g = 0; g < n_groups; g++) {
         const float *r = reward + g * G;
-        float mean = 0.0f, var = 0.0f, lo = r[0], hi = r[0];
+        float mean = 0.0f, lo = r[0], hi = r[0];
         for (int i = 0; i < G; i++) { mean += r[i] / G; lo = fminf(lo, r[i]); hi = fmaxf(hi, r[i]); }
         if (lo == hi) { for (int i = 0; i < G; i++) adv[g * G + i] = 0.0f; continue; } // exactly 0, no rounding
-        for (int i = 0; i < G; i++) var += (r[i] - mean) * (r[i] - mean) / (G > 1 ? G - 1 : 1);
-        float std = sqrtf(var);
-        for (int i = 0; i < G; i++) adv[g * G + i] = scale_by_std ? (r[i] - mean) / (std + 1e-4f) : r[i] - mean;
+        float std = scale == SCALE_GROUP ? sample_std(r, G) : batch_std;
+        for (int i = 0; i < G; i++) adv[g * G + i] = scale == SCALE_NONE ? r[i] - mean : (r[i] - mean) / (std + 1e-4f);
     }
+}
+
+// the entropy below which a response token is left out of the surrogate (TRL's top_entropy_quantile):
+// the (1 - q) quantile of the entropies of the tokens with w > 0; -inf when every token counts
+static float entropy_threshold(const float *entropy, const float *w, int N, float q) {
+    if (q <= 0.0f || q >= 1.0f) return -INFINITY;
+    float *active = mallocCheck((size_t)N * sizeof(float));
+    int n = 0;
+    for (int i = 0; i < N; i++) if (w[i] != 0.0f) active[n++] = entropy[i];
+    qsort(active, n, sizeof(float), cmp_float);
+    float threshold = n ? active[imin(n - 1, (int)((1.0f - q) * n))] : -INFINITY;
+    free(active);
+    return threshold;
 }
 
 // The GRPO loss (DeepSeekMath eq. 3) and its gradient with respect to the logits.
@@ -3086,47 +3119,79 @@ static void grpo_advantages(float *adv, const float *reward, int n_groups, int G
 //   surrogate = min(ratio A, clip(ratio, 1 - eps_low, 1 + eps_high) A)
 //   kl = exp(logp_ref - logp) - (logp_ref - logp) - 1 (the unbiased k3 estimator, DeepSeekMath eq. 4)
 //   loss += -w (surrogate - beta kl)
+// The R1 paper writes the ratio per response; here it is per token, as DeepSeekMath and TRL do, unless
+// sequence_level (GSPO): then every token of a response shares exp(mean over its tokens of logp - logp_old).
 // old_logp NULL: the policy that sampled is the current one (ratio exactly 1). ref_logp NULL: no KL.
 // Writes logp[N] (this policy's log-probabilities of the targets) and dlogits[N,V].
 static float grpo_loss(float *dlogits, float *logp, const float *logits, const int *targets, const float *w,
                        const float *adv, const float *old_logp, const float *ref_logp, int B, int T, int V,
                        const GrpoConfig *g, GrpoStats *st) {
-    double loss = 0.0, kl_sum = 0.0, clip_sum = 0.0, ent_sum = 0.0, n_tok = 0.0;
-    #pragma omp parallel for reduction(+:loss, kl_sum, clip_sum, ent_sum, n_tok) schedule(static)
-    for (int n = 0; n < B * T; n++) {
-        float *dz = dlogits + (size_t)n * V;
-        memset(dz, 0, V * sizeof(float));
-        logp[n] = 0.0f;
-        if (w[n] == 0.0f) continue;
-        // log-softmax of logits / temperature
+    int N = B * T;
+    float *entropy = mallocCheck((size_t)N * sizeof(float)), *seq_logratio = mallocCheck((size_t)B * sizeof(float));
+    float *seq_weight = mallocCheck((size_t)B * sizeof(float));
+    // pass 1: the probabilities p = softmax(z / temperature) (kept in dlogits), logp and the entropy
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        float *p = dlogits + (size_t)n * V;
+        logp[n] = entropy[n] = 0.0f;
+        if (w[n] == 0.0f) { memset(p, 0, V * sizeof(float)); continue; }
         const float *z = logits + (size_t)n * V;
-        float maxv = z[0], sum = 0.0f, p[256];
+        for (int i = 0; i < V; i++) p[i] = z[i] / g->temperature;
+        softmax_inplace(p, V);
+        for (int i = 0; i < V; i++) if (p[i] > 0) entropy[n] -= p[i] * logf(p[i]);
+        float maxv = z[0], sum = 0.0f;
         for (int i = 1; i < V; i++) if (z[i] > maxv) maxv = z[i];
-        for (int i = 0; i < V; i++) { p[i] = expf((z[i] - maxv) / g->temperature); sum += p[i]; }
-        float entropy = 0.0f;
-        for (int i = 0; i < V; i++) { p[i] /= sum; if (p[i] > 0) entropy -= p[i] * logf(p[i]); }
-        float lp = (z[targets[n]] - maxv) / g->temperature - logf(sum);
-        logp[n] = lp;
-        float A = adv[n / T];
-        float ratio = old_logp ? expf(lp - old_logp[n]) : 1.0f;
+        for (int i = 0; i < V; i++) sum += expf((z[i] - maxv) / g->temperature);
+        logp[n] = (z[targets[n]] - maxv) / g->temperature - logf(sum);
+    }
+    float threshold = entropy_threshold(entropy, w, N, g->top_entropy_quantile);
+    // per response: the mean log-ratio (GSPO) and the summed weight of the tokens in the surrogate
+    for (int b = 0; b < B; b++) {
+        float sum = 0.0f; int count = 0;
+        seq_weight[b] = 0.0f;
+        for (int t = 0; t < T; t++) {
+            int n = b * T + t;
+            if (w[n] == 0.0f) continue;
+            sum += old_logp ? logp[n] - old_logp[n] : 0.0f;
+            count++;
+            if (entropy[n] >= threshold) seq_weight[b] += w[n];
+        }
+        seq_logratio[b] = count ? sum / count : 0.0f;
+        if (count) seq_weight[b] /= count; // d (mean log-ratio) / d logp = 1 / count
+    }
+    // pass 2: the loss and d loss / d logits
+    double loss = 0.0, kl_sum = 0.0, low_sum = 0.0, high_sum = 0.0, ent_sum = 0.0, n_tok = 0.0;
+    #pragma omp parallel for reduction(+:loss, kl_sum, low_sum, high_sum, ent_sum, n_tok) schedule(static)
+    for (int n = 0; n < N; n++) {
+        if (w[n] == 0.0f) continue;
+        float *dz = dlogits + (size_t)n * V; // holds p
+        int b = n / T, in_surrogate = entropy[n] >= threshold;
+        float A = adv[b], lp = logp[n];
+        float ratio = g->sequence_level ? expf(seq_logratio[b]) : old_logp ? expf(lp - old_logp[n]) : 1.0f;
         float clipped = fminf(fmaxf(ratio, 1.0f - g->eps_low), 1.0f + g->eps_high);
-        float surrogate, dsurrogate; // d surrogate / d logp
+        float surrogate = 0.0f, dsurrogate = 0.0f; // d surrogate / d log-ratio
         if (ratio * A <= clipped * A) { surrogate = ratio * A; dsurrogate = ratio * A; }
-        else { surrogate = clipped * A; dsurrogate = 0.0f; clip_sum += 1.0; }
+        else { surrogate = clipped * A; if (A < 0) low_sum += 1.0; else high_sum += 1.0; }
         float kl = 0.0f, dkl = 0.0f;
         if (ref_logp) {
             float d = ref_logp[n] - lp;
             kl = expf(d) - d - 1.0f;
             dkl = 1.0f - expf(d); // d kl / d logp
         }
-        loss += -w[n] * (surrogate - g->beta * kl);
-        float dlp = -w[n] * (dsurrogate - g->beta * dkl); // d loss / d logp
+        loss += -w[n] * ((in_surrogate ? surrogate : 0.0f) - g->beta * kl);
+        // d loss / d logp: a token's own surrogate, or (sequence level) its share of its response's
+        float dlp = g->sequence_level ? -seq_weight[b] * dsurrogate : in_surrogate ? -w[n] * dsurrogate : 0.0f;
+        dlp += w[n] * g->beta * dkl;
         // d logp / d z_i = (onehot_i - p_i) / temperature
-        for (int i = 0; i < V; i++) dz[i] = -dlp * p[i] / g->temperature;
+        for (int i = 0; i < V; i++) dz[i] = -dlp * dz[i] / g->temperature;
         dz[targets[n]] += dlp / g->temperature;
-        kl_sum += kl; ent_sum += entropy; n_tok += 1.0;
+        kl_sum += kl; ent_sum += entropy[n]; n_tok += 1.0;
     }
-    if (st) { st->kl += kl_sum; st->clipped += clip_sum; st->entropy += ent_sum; st->tokens += n_tok; }
+    if (st) {
+        st->kl += kl_sum; st->clipped_low += low_sum; st->clipped_high += high_sum;
+        st->entropy += ent_sum; st->tokens += n_tok;
+    }
+    free(entropy); free(seq_logratio); free(seq_weight);
     return (float)loss;
 }
 
@@ -3150,6 +3215,8 @@ static void rollout_batch(const Rollouts *r, int T, int *inputs, int *targets, f
 //   grpo     1 / (n |o_i|)      the mean over each response's tokens, then the mean over the responses
 //   bnpo     1 / sum_i |o_i|    the mean over all response tokens of the batch
 //   dr_grpo  1 / (n max_len)    a sum over a constant (Dr. GRPO): no preference for short or long responses
+//   dapo     1 / sum_i |o_i|    over the active tokens of the whole batch (TRL: across processes and
+//                               accumulation steps; r1 has one batch per step, so it equals bnpo)
 // max_len: the longest response the context allows. Prompt and padding tokens get 0.
 static void grpo_loss_weights(float *w, const float *mask, int n, int T, int max_len, int loss_type) {
     float total = 0.0f;
@@ -3161,6 +3228,7 @@ static void grpo_loss_weights(float *w, const float *mask, int n, int T, int max
         case LOSS_GRPO: wt = 1.0f / ((float)n * len); break;
         case LOSS_BNPO: wt = 1.0f / total; break;
         case LOSS_DR_GRPO: wt = 1.0f / ((float)n * max_len); break;
+        case LOSS_DAPO: wt = 1.0f / total; break; // the whole batch's tokens: one batch per step, so = bnpo
         default: die("unknown loss type %d", loss_type);
         }
         for (int t = 0; t < T; t++) w[i * T + t] = mask[i * T + t] > 0.0f ? wt : 0.0f;
@@ -3168,32 +3236,91 @@ static void grpo_loss_weights(float *w, const float *mask, int n, int T, int max
 }
 
 typedef struct {
-    const char *init, *out, *data, *test, *rewards, *loss_type;
-    int steps, prompts_per_step, num_generations, num_iterations, ref_reset, seed, eval_every, eval_prompts, eval_k;
-    int resume, overwrite;
+    const char *init, *out, *data, *test, *rewards, *loss_type, *scale_rewards, *importance_sampling_level;
+    int steps, prompts_per_step, num_generations, num_iterations, seed, eval_every, eval_prompts, eval_k;
+    int ref_model_sync_steps, max_completion_length, mask_truncated_completions, resume, overwrite;
     float lr, beta, epsilon, epsilon_high, temperature, format_weight, language_weight, clip, bias_gamma;
+    float ref_model_mixup_alpha, top_entropy_quantile, random_reward_p;
 } GrpoOptions;
 
+// R1-Zero's defaults; NOTES.md "R1-Zero" compares them with the R1 paper's and TRL's
 static GrpoOptions grpo_defaults(void) {
-    GrpoOptions o = { "runs/base/model.bin", "runs/zero", "tiny_data/rl_train.txt", "tiny_data/rl_test.txt",
-                      "accuracy,format", "dr_grpo", 150, 8, 16, 1, 0, 1, 10, 150, 4, 0, 0,
-                      1e-4f, 0.0f, 0.2f, 0.2f, 1.0f, 0.1f, 0.0f, 1.0f, 1e-3f };
+    GrpoOptions o = {
+        .init = "runs/base/model.bin", .out = "runs/zero", .data = "tiny_data/rl_train.txt",
+        .test = "tiny_data/rl_test.txt", .rewards = "accuracy,format",
+        .loss_type = "dr_grpo", .scale_rewards = "none", .importance_sampling_level = "token",
+        .steps = 150, .prompts_per_step = 8, .num_generations = 16, .num_iterations = 1, .seed = 1,
+        .eval_every = 10, .eval_prompts = 150, .eval_k = 4,
+        .lr = 1e-4f, .beta = 0.0f, .epsilon = 0.2f, .epsilon_high = 0.2f, .temperature = 1.0f,
+        .format_weight = 0.1f, .language_weight = 0.0f, .clip = 1.0f, .bias_gamma = 1e-3f,
+        .ref_model_mixup_alpha = 1.0f, .top_entropy_quantile = 1.0f, .random_reward_p = 0.3f,
+    };
     return o;
 }
 
-// the rule reward of one response: accuracy + format_weight * format (+ language_weight * language)
-static float grpo_reward(const Judgement *j, const GrpoOptions *o, int use_format, int use_language) {
-    return j->correct + (use_format ? o->format_weight * j->format : 0.0f) + (use_language ? o->language_weight * j->language : 0.0f);
+// 1 if the comma list holds the word
+static int list_has(const char *list, const char *word) {
+    size_t n = strlen(word);
+    for (const char *p = list; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ','))
+        if (strcspn(p, ",") == n && strncmp(p, word, n) == 0) return 1;
+    return 0;
+}
+
+// the rewards of a run, from --rewards; "random" is a control: a coin of probability random_reward_p in
+// place of accuracy (even where accuracy is listed too), drawn independently of the response's text
+typedef struct { int accuracy, format, language, random; } RewardSet;
+
+static RewardSet reward_set(const char *list) {
+    RewardSet use = { .random = list_has(list, "random"), .format = list_has(list, "format"),
+                      .language = list_has(list, "language") };
+    use.accuracy = list_has(list, "accuracy") && !use.random; // the control replaces accuracy
+    return use;
+}
+
+// the reward of one response: accuracy (or the random control) + format_weight * format
+// (+ language_weight * language)
+static float grpo_reward(const Judgement *j, const GrpoOptions *o, const RewardSet *use, Rng *rng) {
+    float r = use->accuracy ? j->correct : use->random ? (float)(rng_f32(rng) < o->random_reward_p) : 0.0f;
+    return r + (use->format ? o->format_weight * j->format : 0.0f) + (use->language ? o->language_weight * j->language : 0.0f);
+}
+
+// the held-out columns of a GRPO log row
+static void log_eval_columns(FILE *log, const EvalResult *e) {
+    fprintf(log, ",%.4f,%.4f,%.2f,%.4f,%.4f,%.4f", e->greedy, e->pass1, e->len, e->reflect,
+            1.0f - e->style_share[STYLE_DIRECT], nan_to(e->checked_in_chains, -1));
+}
+
+// the MoE under RL, per layer, from the forward just done: the largest expert load over the mean, and
+// the router's entropy (of the affinities normalised over the experts, averaged over the tokens of w > 0)
+static void moe_diagnostics(const Model *m, const float *w, float *load_spread, float *router_entropy) {
+    const Config *c = &m->cfg;
+    int N = m->B * m->T, E = c->n_experts;
+    for (int l = 0; l < c->n_layer; l++) {
+        load_spread[l] = router_entropy[l] = 0.0f;
+        if (!is_moe_layer(c, l)) continue;
+        float mean = 0.0f, hi = 0.0f, tokens = 0.0f;
+        for (int e = 0; e < E; e++) { mean += m->expert_load[l][e] / E; hi = fmaxf(hi, m->expert_load[l][e]); }
+        load_spread[l] = mean > 0 ? hi / mean : 0.0f;
+        for (int n = 0; n < N; n++) {
+            if (w[n] == 0.0f) continue;
+            const float *s = m->acts[l].s + (size_t)n * E;
+            float sum = 0.0f, h = 0.0f;
+            for (int e = 0; e < E; e++) sum += s[e];
+            for (int e = 0; e < E; e++) if (s[e] > 0) h -= s[e] / sum * logf(s[e] / sum);
+            router_entropy[l] += h;
+            tokens += 1.0f;
+        }
+        if (tokens > 0) router_entropy[l] /= tokens;
+    }
 }
 
 // one RL run: R1-Zero (from the base model) or reasoning RL from any checkpoint
 static Model *grpo_train(const GrpoOptions *o) {
-    int use_acc = strstr(o->rewards, "accuracy") != NULL, use_format = strstr(o->rewards, "format") != NULL;
-    int use_lang = strstr(o->rewards, "language") != NULL;
-    if (!use_acc) die("grpo: --rewards must include accuracy");
-    int loss_type = -1;
-    for (int i = 0; i < 3; i++) if (strcmp(o->loss_type, LOSS_NAMES[i]) == 0) loss_type = i;
-    if (loss_type < 0) die("grpo: --loss-type must be grpo, bnpo or dr_grpo");
+    RewardSet use = reward_set(o->rewards);
+    int loss_type = 0, scale = 0;
+    while (loss_type < N_LOSSES && strcmp(o->loss_type, LOSS_NAMES[loss_type]) != 0) loss_type++;
+    while (scale < N_SCALES && strcmp(o->scale_rewards, SCALE_NAMES[scale]) != 0) scale++;
+    if (loss_type == N_LOSSES || scale == N_SCALES) die("grpo: unknown --loss-type or --scale-rewards");
     char ckpt[600];
     snprintf(ckpt, sizeof ckpt, "%s/model.bin", o->out);
     uint64_t rng_state = 0;
@@ -3205,12 +3332,16 @@ static Model *grpo_train(const GrpoOptions *o) {
     }
     // the frozen reference: the initial model, or the policy at the last reset (saved then for --resume)
     char ref_ckpt[620];
-    int last_reset = o->ref_reset > 0 ? m->step / o->ref_reset * o->ref_reset : 0;
+    int sync = o->ref_model_sync_steps, last_reset = sync > 0 ? m->step / sync * sync : 0;
     snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, last_reset);
     Model *ref = o->beta > 0.0f ? checkpoint_load(last_reset > 0 ? ref_ckpt : o->init, NULL, NULL) : NULL;
     Data train = load_prompts(o->data, m->cfg.context), test = load_prompts(o->test, m->cfg.context);
     int P = o->prompts_per_step, G = o->num_generations, n = P * G, ctx = m->cfg.context;
-    GrpoConfig gc = { o->beta, o->epsilon, o->epsilon_high, o->temperature };
+    GrpoConfig gc = { .beta = o->beta, .eps_low = o->epsilon, .eps_high = o->epsilon_high, .temperature = o->temperature,
+                      .sequence_level = strcmp(o->importance_sampling_level, "sequence") == 0,
+                      .top_entropy_quantile = o->top_entropy_quantile };
+    int max_completion = o->max_completion_length; // dr_grpo's constant
+    for (int i = 0; i < train.n && o->max_completion_length == 0; i++) max_completion = imax(max_completion, ctx - train.len[i]);
     Rollouts r = rollouts_alloc(n, ctx);
     int *idx = mallocCheck(n * sizeof(int)), *inputs = mallocCheck((size_t)n * ctx * sizeof(int));
     int *targets = mallocCheck((size_t)n * ctx * sizeof(int));
@@ -3220,9 +3351,13 @@ static Model *grpo_train(const GrpoOptions *o) {
     float *logp = mallocCheck((size_t)n * ctx * sizeof(float)), *ref_logp = mallocCheck((size_t)n * ctx * sizeof(float));
     char *text = mallocCheck((size_t)ctx * 10 + 16);
     double elapsed;
-    FILE *log = open_log(o->out, "log.csv", "step,reward,accuracy,length,reflection,format,language_mix,kl,clip_frac,entropy,"
-                         "tokens_per_s,elapsed_s,test_greedy,test_pass1,test_length,test_reflection,test_chain_share",
-                         resumed ? m->step : 0, &elapsed);  // rows are numbered by the step about to be done
+    char header[1024];
+    int o_h = snprintf(header, sizeof header, "step,reward,accuracy,length,reflection,format,language_mix,kl,clip_frac,"
+                       "entropy,tokens_per_s,elapsed_s,test_greedy,test_pass1,test_length,test_reflection,test_chain_share,"
+                       "test_checked_in_chains,frac_reward_zero_std,clip_low,clip_high,truncated,mean_abs_adv");
+    for (int l = 0; l < m->cfg.n_layer; l++)
+        if (is_moe_layer(&m->cfg, l)) o_h += snprintf(header + o_h, sizeof header - o_h, ",load_spread_%d,router_entropy_%d", l, l);
+    FILE *log = open_log(o->out, "log.csv", header, resumed ? m->step : 0, &elapsed); // rows: the step about to be done
     // sampled responses to a few held-out prompts at the first and the last evaluation, for the report
     FILE *samples = o->eval_every > 0 ? open_log(o->out, "samples.txt", "step\tprompt\tanswer\tresponse",
                                                  resumed ? m->step : 0, NULL) : NULL;
@@ -3250,8 +3385,12 @@ static Model *grpo_train(const GrpoOptions *o) {
             }
         }
         if (step == o->steps) {
-            if (evaluated) fprintf(log, "%d,,,,,,,,,,,%.2f,%.4f,%.4f,%.2f,%.4f,%.4f\n", step, now_seconds() - t0,
-                                   e.greedy, e.pass1, e.len, e.reflect, 1.0f - e.style_share[STYLE_DIRECT]);
+            if (evaluated) {
+                fprintf(log, "%d,,,,,,,,,,,%.2f", step, now_seconds() - t0);
+                log_eval_columns(log, &e);
+                for (const char *c = strstr(header, "frac_reward_zero_std"); c; c = strchr(c + 1, ',')) fputc(',', log);
+                fputc('\n', log);
+            }
             break;
         }
         // 1. sample G responses for each of P prompts from the current policy (pi_old)
@@ -3259,23 +3398,32 @@ static Model *grpo_train(const GrpoOptions *o) {
         rollout(m, &train, idx, &r, o->temperature, &rng);
         // 2. rule rewards and group-normalised advantages
         float mean_r = 0, acc = 0, len = 0, refl = 0, fmt = 0, mix = 0;
-        int T = 1, max_resp = 1;
+        int T = 1, truncated = 0;
         for (int i = 0; i < n; i++) {
             rollout_text(&r, i, text);
             int q = r.prompt[i], rl = r.seq_len[i] - r.prompt_len[i];
             Judgement j = judge(text, rl, train.answer[q], prompt_lang(&train, q));
-            reward[i] = grpo_reward(&j, o, use_format, use_lang);
+            reward[i] = grpo_reward(&j, o, &use, &rng);
             mean_r += reward[i] / n; acc += j.correct / n; len += (float)rl / n; refl += (float)j.reflects / n;
             fmt += j.format / n; mix += (j.language < 1.0f) / (float)n;
             T = imax(T, r.seq_len[i] - 1);
-            max_resp = imax(max_resp, ctx - r.prompt_len[i]);
+            truncated += r.seqs[(size_t)i * r.max_len + r.seq_len[i] - 1] != TOK_EOS;
         }
-        grpo_advantages(adv, reward, P, G, loss_type != LOSS_DR_GRPO);
+        grpo_advantages(adv, reward, P, G, scale);
+        float zero_std = 0, mean_abs_adv = 0;
+        for (int p = 0; p < P; p++) {
+            int same = 1;
+            for (int i = 1; i < G; i++) same &= reward[p * G + i] == reward[p * G];
+            zero_std += (float)same / P;
+        }
+        for (int i = 0; i < n; i++) mean_abs_adv += fabsf(adv[i]) / n;
         // 3. the batch: inputs, targets, and the per-token weights that carry the loss normalisation
         int resp_tokens = 0;
         for (int i = 0; i < n; i++) resp_tokens += r.seq_len[i] - r.prompt_len[i];
         rollout_batch(&r, T, inputs, targets, mask);
-        grpo_loss_weights(w, mask, n, T, max_resp, loss_type);
+        for (int i = 0; i < n && o->mask_truncated_completions; i++) // no <eos>: cut off by the context
+            if (r.seqs[(size_t)i * r.max_len + r.seq_len[i] - 1] != TOK_EOS) memset(mask + (size_t)i * T, 0, T * sizeof(float));
+        grpo_loss_weights(w, mask, n, T, max_completion, loss_type);
         if (ref) { // the reference's log-probabilities, once per batch
             model_forward(ref, inputs, n, T, NULL, 0);
             memset(ref->expert_load, 0, sizeof ref->expert_load);
@@ -3284,10 +3432,11 @@ static Model *grpo_train(const GrpoOptions *o) {
         // 4. mu policy updates on this batch; the first pass's log-probabilities are pi_old's. The logged
         // KL, clip fraction and entropy are means over the tokens of all mu passes (the first clips nothing)
         GrpoStats st = {0};
-        float loss = 0;
+        float loss = 0, load_spread_l[MAX_LAYERS], router_ent_l[MAX_LAYERS];
         for (int it = 0; it < o->num_iterations; it++) {
             model_zero_grad(m);
             model_forward(m, inputs, n, T, NULL, 0);
+            if (it == 0) moe_diagnostics(m, w, load_spread_l, router_ent_l);
             loss = grpo_loss(m->dlogits, logp, m->logits, targets, w, adv, it == 0 ? NULL : old_logp,
                              ref ? ref_logp : NULL, n, T, m->cfg.vocab, &gc, &st);
             if (it == 0) memcpy(old_logp, logp, (size_t)n * T * sizeof(float));
@@ -3300,10 +3449,13 @@ static Model *grpo_train(const GrpoOptions *o) {
             router_bias_update(m, o->bias_gamma);
         }
         m->step = step + 1;
-        int reset = ref && o->ref_reset > 0 && m->step % o->ref_reset == 0;
-        if (reset) { // R1 resets the reference every 400 steps
-            memcpy(ref->params_mem, m->params_mem, m->num_params * sizeof(float));
-            memcpy(ref->router_bias, m->router_bias, sizeof m->router_bias);
+        int reset = ref && sync > 0 && m->step % sync == 0;
+        if (reset) { // R1 resets the reference every 400 steps (alpha 1); TRL mixes (TR-DPO's alpha 0.6)
+            float alpha = o->ref_model_mixup_alpha;
+            for (size_t i = 0; i < m->num_params; i++)
+                ref->params_mem[i] = alpha * m->params_mem[i] + (1.0f - alpha) * ref->params_mem[i];
+            for (int l = 0; l < MAX_LAYERS; l++) for (int x = 0; x < MAX_EXPERTS; x++)
+                ref->router_bias[l][x] = alpha * m->router_bias[l][x] + (1.0f - alpha) * ref->router_bias[l][x];
 #ifdef R1_CUDA
             cuda_params_changed(ref->params_mem);
 #endif
@@ -3312,22 +3464,28 @@ static Model *grpo_train(const GrpoOptions *o) {
         }
         m->tokens_seen += resp_tokens;
         double el = now_seconds() - t0, tokens = m->tokens_seen;
-        float kl = st.kl / fmax(st.tokens, 1), clipf = st.clipped / fmax(st.tokens, 1), ent = st.entropy / fmax(st.tokens, 1);
+        double n_st = fmax(st.tokens, 1);
+        float kl = st.kl / n_st, clipf = (st.clipped_low + st.clipped_high) / n_st, ent = st.entropy / n_st;
         fprintf(log, "%d,%.4f,%.4f,%.2f,%.4f,%.4f,%.4f,%.5f,%.4f,%.4f,%.0f,%.2f", step, mean_r, acc, len, refl, fmt, mix,
                 kl, clipf, ent, tokens / el, el);
-        if (evaluated) fprintf(log, ",%.4f,%.4f,%.2f,%.4f,%.4f\n", e.greedy, e.pass1, e.len, e.reflect, 1.0f - e.style_share[STYLE_DIRECT]);
-        else fprintf(log, ",,,,,\n");
+        if (evaluated) log_eval_columns(log, &e);
+        else fprintf(log, ",,,,,,");
+        fprintf(log, ",%.4f,%.5f,%.5f,%.4f,%.4f", zero_std, st.clipped_low / n_st, st.clipped_high / n_st,
+                (float)truncated / n, mean_abs_adv);
+        for (int l = 0; l < m->cfg.n_layer; l++)
+            if (is_moe_layer(&m->cfg, l)) fprintf(log, ",%.3f,%.4f", load_spread_l[l], router_ent_l[l]);
+        fprintf(log, "\n");
         fflush(log);
         char e1[16], e2[16];
         format_time(el, e1);
         format_time(el / m->step * (o->steps - m->step), e2);
         printf("step %4d/%d | reward %.3f | acc %.3f | len %.1f | reflect %.3f | format %.2f | mix %.2f | kl %.4f | "
-               "clip %.3f | ent %.2f | %.0f tok/s | %s, ETA %s\n", m->step, o->steps, mean_r, acc, len, refl, fmt, mix,
-               kl, clipf, ent, tokens / el, e1, e2);
+               "clip %.3f | ent %.2f | 0-std %.2f | %.0f tok/s | %s, ETA %s\n", m->step, o->steps, mean_r, acc, len, refl,
+               fmt, mix, kl, clipf, ent, zero_std, tokens / el, e1, e2);
         fflush(stdout);
         checkpoint_save(ckpt, m, 1, rng.s, 0);
-        if (reset && m->step > o->ref_reset) { // the previous reference is no longer needed
-            snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, m->step - o->ref_reset);
+        if (reset && m->step > sync) { // the previous reference is no longer needed
+            snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, m->step - sync);
             remove(ref_ckpt);
         }
     }
@@ -3339,6 +3497,7 @@ static Model *grpo_train(const GrpoOptions *o) {
         printf("  pass@1                 %.3f -> %.3f\n", first.pass1, last.pass1);
         printf("  mean response length   %.1f -> %.1f\n", first.len, last.len);
         printf("  reflection rate        %.3f -> %.3f\n", first.reflect, last.reflect);
+        printf("  checked among chains   %.3f -> %.3f\n", first.checked_in_chains, last.checked_in_chains);
         printf("  chain-of-thought share %.3f -> %.3f\n", 1 - first.style_share[STYLE_DIRECT], 1 - last.style_share[STYLE_DIRECT]);
         printf("  format                 %.3f -> %.3f\n", first.format, last.format);
     }
@@ -3686,12 +3845,22 @@ static void grpo_options_parse(const char *cmd, const char *what, GrpoOptions *g
         { "out", 's', &g->out, 0, 0, "run folder (log.csv, model.bin)" },
         { "data", 's', &g->data, 0, 0, "training prompts (prompt<TAB>answer<TAB>difficulty)" },
         { "test", 's', &g->test, 0, 0, "held-out prompts for the periodic evaluation" },
-        { "rewards", 'l', &g->rewards, 0, 0, "rule rewards, a comma list of {accuracy,format,language} with accuracy" },
+        { "rewards", 'l', &g->rewards, 0, 0, "rule rewards, a comma list of {accuracy,format,language,random}" },
+        { "random-reward-p", 'f', &g->random_reward_p, 0, 1, "the random control's chance of reward 1" },
         { "steps", 'i', &g->steps, 1, 1e6, "RL steps (one batch of rollouts each)" },
         { "prompts-per-step", 'i', &g->prompts_per_step, 1, 1024, "prompts per step" },
         { "num-generations", 'i', &g->num_generations, 2, 256, "G: responses sampled per prompt" },
         { "num-iterations", 'i', &g->num_iterations, 1, 16, "mu: policy updates per batch of rollouts" },
-        { "loss-type", 'w', &g->loss_type, 0, 0, "loss normalisation {grpo,bnpo,dr_grpo}" },
+        { "loss-type", 'w', &g->loss_type, 0, 0, "loss normalisation {grpo,bnpo,dr_grpo,dapo}" },
+        { "scale-rewards", 'w', &g->scale_rewards, 0, 0, "the std dividing the advantages {group,batch,none}" },
+        { "max-completion-length", 'i', &g->max_completion_length, 0, 4096,
+          "dr_grpo's constant normaliser (0 = the context minus the longest prompt)" },
+        { "mask-truncated-completions", 'b', &g->mask_truncated_completions, 0, 0,
+          "leave responses cut off by the context out of the loss" },
+        { "importance-sampling-level", 'w', &g->importance_sampling_level, 0, 0,
+          "the ratio per token or per response (GSPO) {token,sequence}" },
+        { "top-entropy-quantile", 'f', &g->top_entropy_quantile, 0.001, 1,
+          "the surrogate only on this share of the response tokens, those of highest entropy" },
         { "lr", 'f', &g->lr, 0, 1, "learning rate (constant)" },
         { "beta", 'f', &g->beta, 0, 100, "weight of the KL to the reference (0 = no reference)" },
         { "epsilon", 'f', &g->epsilon, 0, 10, "clip: ratio >= 1 - epsilon" },
@@ -3699,7 +3868,10 @@ static void grpo_options_parse(const char *cmd, const char *what, GrpoOptions *g
         { "temperature", 'f', &g->temperature, 0.01, 10, "sampling temperature (the loss divides logits by it)" },
         { "format-weight", 'f', &g->format_weight, 0, 10, "reward weight of the format rule" },
         { "language-weight", 'f', &g->language_weight, 0, 10, "reward weight of language consistency" },
-        { "ref-reset", 'i', &g->ref_reset, 0, 1e6, "reset the reference to the policy every N steps (0 = never)" },
+        { "ref-model-sync-steps", 'i', &g->ref_model_sync_steps, 0, 1e6,
+          "sync the reference with the policy every N steps (0 = never)" },
+        { "ref-model-mixup-alpha", 'f', &g->ref_model_mixup_alpha, 0, 1,
+          "at a sync, ref = alpha policy + (1 - alpha) ref (1: R1's reset)" },
         { "clip", 'f', &g->clip, 0, 1e6, "gradient norm clip (0 = off)" },
         { "bias-gamma", 'f', &g->bias_gamma, 0, 1, "aux-loss-free balancing bias step" },
         { "eval-every", 'i', &g->eval_every, 0, 1e6, "held-out evaluation every N steps (0 = off)" },

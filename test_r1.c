@@ -1251,7 +1251,7 @@ static double logp_d(const float *z, int V, int target, float tau) { // log soft
 static float gl_z[GL_B * GL_T * GL_V], gl_w[GL_B * GL_T], gl_adv[GL_B] = { 1.2f, -0.8f, 0.5f, -1.5f };
 static float gl_old[GL_B * GL_T], gl_ref[GL_B * GL_T];
 static int gl_t[GL_B * GL_T];
-static GrpoConfig gl_cfg = { 0.05f, 0.2f, 0.28f, 0.7f };
+static GrpoConfig gl_cfg = { .beta = 0.05f, .eps_low = 0.2f, .eps_high = 0.28f, .temperature = 0.7f };
 static double gl_loss(void) {
     float dz[GL_B * GL_T * GL_V], lp[GL_B * GL_T];
     return grpo_loss(dz, lp, gl_z, gl_t, gl_w, gl_adv, gl_old, gl_ref, GL_B, GL_T, GL_V, &gl_cfg, NULL);
@@ -1265,6 +1265,7 @@ static double gl_loss(void) {
 //   grpo     1 / (3 |o_i|) = 1/6, 1/15, 1/9     (each row sums to 1/3: the mean of the responses' means)
 //   bnpo     1 / 10 on every response token     (the mean over the batch's tokens)
 //   dr_grpo  1 / (3 x 14) = 1/42                (a constant: sums, not means)
+//   dapo     1 / 10, as bnpo                    (one batch per step: the whole batch's tokens)
 static void test_grpo_weights(void) {
     enum { N = 3, L = 9, T = 6 };
     int seqs[N * L], pl[N] = { 3, 2, 4 }, sl[N] = { 5, 7, 7 }, prompt[N] = { 0, 1, 2 };
@@ -1283,9 +1284,10 @@ static void test_grpo_weights(void) {
     }
     check(bad == 0, "rollout_batch by hand (responses of 2, 5, 3 tokens after prompts of 3, 2, 4): inputs, targets "
           "shifted by one, <eos> padding, completion mask: %d of %d positions wrong", bad, N * T);
-    const double row_w[3][N] = { { 1.0 / 6, 1.0 / 15, 1.0 / 9 }, { 0.1, 0.1, 0.1 }, { 1.0 / 42, 1.0 / 42, 1.0 / 42 } };
-    const double want_total[3] = { 1.0, 1.0, 10.0 / 42 };
-    for (int lt = 0; lt < 3; lt++) {
+    const double row_w[N_LOSSES][N] = { { 1.0 / 6, 1.0 / 15, 1.0 / 9 }, { 0.1, 0.1, 0.1 }, { 1.0 / 42, 1.0 / 42, 1.0 / 42 },
+                                        { 0.1, 0.1, 0.1 } };
+    const double want_total[N_LOSSES] = { 1.0, 1.0, 10.0 / 42, 1.0 };
+    for (int lt = 0; lt < N_LOSSES; lt++) {
         for (int i = 0; i < N * T; i++) w[i] = -1.0f;  // every entry must be written
         grpo_loss_weights(w, want_mask, N, T, 14, lt);
         double err = 0.0, total = 0.0;
@@ -1303,7 +1305,7 @@ static void test_grpo(void) {
     // advantages by hand: rewards (1, 0, 0, 1): mean 0.5, unbiased variance (4 * 0.25) / 3 = 1/3 (torch.std, as TRL),
     // std 0.5773503; A = +-0.5 / (0.5773503 + 1e-4) = +-0.8658754
     float r1[8] = { 1, 0, 0, 1, 0.5f, 0.5f, 0.5f, 1.5f }, a1[8];
-    grpo_advantages(a1, r1, 2, 4, 1);
+    grpo_advantages(a1, r1, 2, 4, SCALE_GROUP);
     // second group (0.5, 0.5, 0.5, 1.5): mean 0.75, var (3 * 0.0625 + 0.5625) / 3 = 0.25, std 0.5: A = (-0.25 x3, 0.75) / 0.5001
     double want1[8] = { 0.8658754, -0.8658754, -0.8658754, 0.8658754, -0.4999000, -0.4999000, -0.4999000, 1.4997001 };
     double e = 0.0;
@@ -1311,19 +1313,27 @@ static void test_grpo(void) {
     check(e < 1e-5, "grpo_advantages by hand, two groups, (r - mean) / (std + 1e-4) with the unbiased std: max error %.2e (tol 1e-5)", e);
     // Dr. GRPO: r - mean only. (1, 0, 0, 1.1): mean 0.525 -> (0.475, -0.525, -0.525, 0.575)
     float r2[4] = { 1, 0, 0, 1.1f }, a2[4];
-    grpo_advantages(a2, r2, 1, 4, 0);
+    grpo_advantages(a2, r2, 1, 4, SCALE_NONE);
     double want2[4] = { 0.475, -0.525, -0.525, 0.575 };
     e = 0.0;
     for (int i = 0; i < 4; i++) e = fmax(e, fabs(a2[i] - want2[i]));
-    check(e < 1e-6, "grpo_advantages dr_grpo = r - mean by hand: max error %.2e (tol 1e-6)", e);
+    check(e < 1e-6, "grpo_advantages scale none (Dr. GRPO) = r - mean by hand: max error %.2e (tol 1e-6)", e);
+    // scale batch: the std of all 8 rewards of r1 above: mean 0.625, squares of deviations
+    // 0.140625 + 0.390625 * 2 + 0.140625 + 0.015625 * 3 + 0.765625 = 1.875, / 7 = 0.2678571, std 0.5175492;
+    // group means 0.5 and 0.75: A = (0.5, -0.5, -0.5, 0.5, -0.25, -0.25, -0.25, 0.75) / 0.5176492
+    grpo_advantages(a1, r1, 2, 4, SCALE_BATCH);
+    double dev[8] = { 0.5, -0.5, -0.5, 0.5, -0.25, -0.25, -0.25, 0.75 };
+    e = 0.0;
+    for (int i = 0; i < 8; i++) e = fmax(e, fabs(a1[i] - dev[i] / 0.5176492));
+    check(e < 1e-5, "grpo_advantages scale batch by hand (group mean, batch std): max error %.2e (tol 1e-5)", e);
     // a group of equal rewards gets exactly 0, no NaN: rewards a real run produces (accuracy + 0.1 format, + language)
     float vals[5] = { 0.0f, 1.0f, 0.1f, 1.1f, 1.0f + 0.1f + 0.1f * 0.7f };
     int Gs[4] = { 16, 8, 6, 5 }, nonzero = 0, nonfinite = 0, cases = 0;
     float worst = 0.0f;
-    for (int gi = 0; gi < 4; gi++) for (int vi = 0; vi < 5; vi++) for (int std = 0; std < 2; std++) {
+    for (int gi = 0; gi < 4; gi++) for (int vi = 0; vi < 5; vi++) for (int scale = 0; scale < N_SCALES; scale++) {
         float r[16] = { 0 }, a[16];
         for (int i = 0; i < Gs[gi]; i++) r[i] = vals[vi];
-        grpo_advantages(a, r, 1, Gs[gi], std);
+        grpo_advantages(a, r, 1, Gs[gi], scale);
         cases++;
         for (int i = 0; i < Gs[gi]; i++) {
             if (!isfinite(a[i])) nonfinite++;
@@ -1331,7 +1341,27 @@ static void test_grpo(void) {
         }
     }
     check(nonzero == 0 && nonfinite == 0, "grpo_advantages: equal rewards give exactly 0 (G 16/8/6/5, rewards 0, 1, 0.1, 1.1, 1.17, "
-          "with and without std): %d nonzero (largest |A| %.3g), %d not finite, over %d groups", nonzero, worst, nonfinite, cases);
+          "every scale_rewards): %d nonzero (largest |A| %.3g), %d not finite, over %d groups", nonzero, worst, nonfinite, cases);
+
+    // the rewards of a run: accuracy + 0.1 format; format alone; the random control, a coin of p = 0.3 that
+    // ignores the response (right and wrong responses get reward 1 equally often)
+    {
+        GrpoOptions o = grpo_defaults();
+        Judgement right = { .correct = 1.0f, .format = 1.0f }, wrong = { .correct = 0.0f, .format = 1.0f };
+        RewardSet acc_fmt = reward_set("accuracy,format"), fmt = reward_set("format");
+        RewardSet coin = reward_set("random,format"), coin_over_acc = reward_set("accuracy,random");
+        Rng rng = rng_seed(7);
+        int ok = grpo_reward(&right, &o, &acc_fmt, &rng) == 1.1f && grpo_reward(&wrong, &o, &acc_fmt, &rng) == 0.1f &&
+                 grpo_reward(&right, &o, &fmt, &rng) == 0.1f && !coin_over_acc.accuracy && coin_over_acc.random;
+        double sum_right = 0.0, sum_wrong = 0.0;
+        for (int i = 0; i < 20000; i++) {
+            sum_right += grpo_reward(&right, &o, &coin, &rng) - 0.1f;
+            sum_wrong += grpo_reward(&wrong, &o, &coin, &rng) - 0.1f;
+        }
+        check(ok && fabs(sum_right / 20000 - 0.3) < 0.015 && fabs(sum_wrong / 20000 - 0.3) < 0.015,
+              "grpo_reward: accuracy + 0.1 format 1.1 / 0.1, format alone 0.1; the random control rewards right and "
+              "wrong responses alike: %.3f and %.3f of 20000 (want 0.3 +- 0.015)", sum_right / 20000, sum_wrong / 20000);
+    }
 
     // the loss by hand: one response (A = 1.5) of two tokens, V = 3, temperature 1, beta 0.1, eps 0.2/0.2, w = 0.5 each
     //  token 0: z = (1, 2, 0), target 1: logp = 2 - log(e + e^2 + 1) = 2 - 2.4076060 = -0.4076060
@@ -1345,15 +1375,15 @@ static void test_grpo(void) {
         float z[6] = { 1, 2, 0, 0, 0, 0 }, w[2] = { 0.5f, 0.5f }, adv[1] = { 1.5f }, old[2] = { -0.5f, -1.5f }, ref[2] = { -0.3f, -1.0f };
         float dz[6], lp[2];
         int tg[2] = { 1, 0 };
-        GrpoConfig g = { 0.1f, 0.2f, 0.2f, 1.0f };
+        GrpoConfig g = { .beta = 0.1f, .eps_low = 0.2f, .eps_high = 0.2f, .temperature = 1.0f };
         GrpoStats st = {0};
         float loss = grpo_loss(dz, lp, z, tg, w, adv, old, ref, 1, 2, 3, &g, &st);
         double el = fabs(loss + 1.7220462), ep = fmax(fabs(lp[0] + 0.4076060), fabs(lp[1] + 1.0986123));
         check(el < 1e-5 && ep < 1e-6, "grpo_loss by hand: loss %.7f (expected -1.7220462, tol 1e-5), logp %.7f %.7f (expected -0.4076060 -1.0986123)",
               loss, lp[0], lp[1]);
-        check(st.clipped == 1.0 && fabs(st.kl - 0.0110289) < 1e-6 && st.tokens == 2.0,
-              "grpo_loss stats by hand: clipped %g (expected 1), kl sum %.7f (expected 0.0110289), tokens %g (expected 2)",
-              st.clipped, st.kl, st.tokens);
+        check(st.clipped_high == 1.0 && st.clipped_low == 0.0 && fabs(st.kl - 0.0110289) < 1e-6 && st.tokens == 2.0,
+              "grpo_loss stats by hand: clipped high %g low %g (expected 1, 0), kl sum %.7f (expected 0.0110289), tokens %g "
+              "(expected 2)", st.clipped_high, st.clipped_low, st.kl, st.tokens);
         // temperature: logits (2, 4, 0) at temperature 2 are (1, 2, 0) at temperature 1
         float z2[6] = { 2, 4, 0, 0, 0, 0 };
         g.temperature = 2.0f;
@@ -1377,6 +1407,52 @@ static void test_grpo(void) {
     float dz[GL_B * GL_T * GL_V], lp[GL_B * GL_T];
     grpo_loss(dz, lp, gl_z, gl_t, gl_w, gl_adv, gl_old, gl_ref, GL_B, GL_T, GL_V, &gl_cfg, NULL);
     fd_report("grpo_loss dlogits (clip, KL, tau 0.7)", fd_compare(gl_z, dz, GL_B * GL_T * GL_V, 1000, gl_loss, 1e-3f, &g_rng));
+    // GSPO: one ratio per response, exp of the mean log-ratio of its tokens
+    gl_cfg.sequence_level = 1;
+    grpo_loss(dz, lp, gl_z, gl_t, gl_w, gl_adv, gl_old, gl_ref, GL_B, GL_T, GL_V, &gl_cfg, NULL);
+    fd_report("grpo_loss dlogits, importance sampling per sequence", fd_compare(gl_z, dz, GL_B * GL_T * GL_V, 1000, gl_loss,
+              1e-3f, &g_rng));
+    gl_cfg.sequence_level = 0;
+    // the sequence ratio by hand, beta 0, one response (A = 1) of 2 tokens of weight 0.5, log-ratios 0.1 and 0.5:
+    // the mean 0.3, ratio e^0.3 = 1.3498588 above 1 + 0.28: clipped, loss = -(0.5 + 0.5) 1.28 = -1.28, gradient 0;
+    // log-ratios 0.1 and 0.2: ratio e^0.15 = 1.1618342 inside: loss -1.1618342 (per token it would be 1.1618...
+    // only by chance: e^0.1 / 2 + e^0.2 / 2 = 1.1632 differs)
+    {
+        float z[6] = { 1, 2, 0, 0, 0, 0 }, w[2] = { 0.5f, 0.5f }, adv[1] = { 1.0f }, dz2[6], lp2[2], old[2];
+        int tg[2] = { 1, 0 };
+        GrpoConfig g = { .beta = 0.0f, .eps_low = 0.2f, .eps_high = 0.28f, .temperature = 1.0f, .sequence_level = 1 };
+        double l0 = logp_d(z, 3, 1, 1.0), l1 = logp_d(z + 3, 3, 0, 1.0);
+        old[0] = (float)(l0 - 0.1); old[1] = (float)(l1 - 0.5);
+        float clipped = grpo_loss(dz2, lp2, z, tg, w, adv, old, NULL, 1, 2, 3, &g, NULL);
+        float gmax = 0.0f;
+        for (int i = 0; i < 6; i++) gmax = fmaxf(gmax, fabsf(dz2[i]));
+        old[1] = (float)(l1 - 0.2);
+        float inside = grpo_loss(dz2, lp2, z, tg, w, adv, old, NULL, 1, 2, 3, &g, NULL);
+        g.sequence_level = 0;
+        float per_token = grpo_loss(dz2, lp2, z, tg, w, adv, old, NULL, 1, 2, 3, &g, NULL);
+        check(fabsf(clipped + 1.28f) < 1e-5f && gmax == 0.0f && fabsf(inside + 1.1618342f) < 1e-5f &&
+              fabsf(per_token + 1.1632f) < 1e-3f, "grpo_loss per sequence by hand: clipped %.6f (want -1.28, gradient %g, "
+              "want 0), inside %.6f (want -1.1618342), per token %.6f (want -1.1632)", clipped, gmax, inside, per_token);
+    }
+    // the top-entropy mask: entropies of the 4 tokens below (uniform over 3 > two-way > peaked > one-hot-ish);
+    // with quantile 0.5 only the two highest keep their surrogate (beta 0, ratio 1, A = 1, w = 1): loss -2
+    {
+        float z[12] = { 0, 0, 0, 0, 0, -30, 3, 0, 0, 9, 0, 0 }, w[4] = { 1, 1, 1, 1 }, adv[1] = { 1.0f }, dz2[12], lp2[4];
+        int tg[4] = { 0, 0, 0, 0 };
+        GrpoConfig g = { .beta = 0.0f, .eps_low = 0.2f, .eps_high = 0.2f, .temperature = 1.0f, .top_entropy_quantile = 0.5f };
+        float loss = grpo_loss(dz2, lp2, z, tg, w, adv, NULL, NULL, 1, 4, 3, &g, NULL);
+        float g_low = 0.0f, g_high = 0.0f;
+        for (int i = 0; i < 6; i++) g_high = fmaxf(g_high, fabsf(dz2[i]));
+        for (int i = 6; i < 12; i++) g_low = fmaxf(g_low, fabsf(dz2[i]));
+        check(fabsf(loss + 2.0f) < 1e-6f && g_high > 0.0f && g_low == 0.0f, "grpo_loss --top-entropy-quantile 0.5 by hand: "
+              "loss %.6f (want -2: two of four tokens), gradient on the high-entropy tokens %.3g (want > 0), on the "
+              "others %g (want 0)", loss, g_high, g_low);
+    }
+    gl_cfg.top_entropy_quantile = 0.5f;
+    grpo_loss(dz, lp, gl_z, gl_t, gl_w, gl_adv, gl_old, gl_ref, GL_B, GL_T, GL_V, &gl_cfg, NULL);
+    fd_report("grpo_loss dlogits, top-entropy quantile 0.5", fd_compare(gl_z, dz, GL_B * GL_T * GL_V, 1000, gl_loss, 1e-3f,
+              &g_rng));
+    gl_cfg.top_entropy_quantile = 0.0f;
 
     // clipping stops the gradient exactly where it should (beta 0): one token per response, A = +1, -1, +1, -1,
     // ratios 1.5, 0.5, 0.5, 1.5 against [0.8, 1.2]: rows 0 and 1 exactly zero, rows 2 and 3 not
@@ -1385,7 +1461,7 @@ static void test_grpo(void) {
         float z[16], w[4] = { 1, 1, 1, 1 }, adv[4] = { 1, -1, 1, -1 }, rr[4] = { 1.5f, 0.5f, 0.5f, 1.5f }, old[4], d[16], l[4];
         for (int i = 0; i < 16; i++) z[i] = rng_normal(&g_rng);
         for (int n = 0; n < 4; n++) old[n] = (float)(logp_d(z + n * V, V, tg[n], 1.0f) - log(rr[n]));
-        GrpoConfig g = { 0.0f, 0.2f, 0.2f, 1.0f };
+        GrpoConfig g = { .beta = 0.0f, .eps_low = 0.2f, .eps_high = 0.2f, .temperature = 1.0f };
         grpo_loss(d, l, z, tg, w, adv, old, NULL, 4, 1, V, &g, NULL);
         float m0 = max_abs_f(d, 4), m1 = max_abs_f(d + 4, 4), m2 = max_abs_f(d + 8, 4), m3 = max_abs_f(d + 12, 4);
         check(m0 == 0.0f && m1 == 0.0f && m2 > 1e-3f && m3 > 1e-3f,
@@ -1397,7 +1473,7 @@ static void test_grpo(void) {
     {
         float z[3] = { 0.3f, -1.2f, 2.0f }, w[1] = { 1.0f }, adv[1] = { 0.0f }, d3[3], l1[1], ref[1];
         int tg[1] = { 1 };
-        GrpoConfig g = { 1.0f, 0.2f, 0.2f, 1.0f };
+        GrpoConfig g = { .beta = 1.0f, .eps_low = 0.2f, .eps_high = 0.2f, .temperature = 1.0f };
         grpo_loss(d3, l1, z, tg, w, adv, NULL, NULL, 1, 1, 3, &g, NULL);
         ref[0] = l1[0];
         GrpoStats st = {0};
@@ -1425,7 +1501,7 @@ static void test_grpo(void) {
         int B = 3, T = 2, V = 4, tg[6] = { 0, 3, 1, 1, 2, 0 };
         float z[24], w[6] = { 0.25f, 0.5f, 0.0f, 1.0f, 0.125f, 2.0f }, adv[3] = { 0.7f, -1.3f, 0.4f }, d1[24], d2[24], l[6];
         for (int i = 0; i < 24; i++) z[i] = rng_normal(&g_rng);
-        GrpoConfig g = { 0.0f, 0.2f, 0.2f, 0.8f };
+        GrpoConfig g = { .beta = 0.0f, .eps_low = 0.2f, .eps_high = 0.2f, .temperature = 0.8f };
         float loss = grpo_loss(d1, l, z, tg, w, adv, NULL, NULL, B, T, V, &g, NULL);
         double want = 0.0, gerr = 0.0;
         for (int n = 0; n < B * T; n++) {
@@ -1996,7 +2072,7 @@ static void test_grpo_resume(const char *init) {
     snprintf(straight, sizeof straight, "%s/grpo_straight", tmp_root);
     snprintf(killed, sizeof killed, "%s/grpo_killed", tmp_root);
     g.init = init; g.rewards = "accuracy,format,language"; g.language_weight = 0.1f;
-    g.steps = 6; g.prompts_per_step = 2; g.num_generations = 4; g.num_iterations = 2; g.beta = 0.04f; g.ref_reset = 2;
+    g.steps = 6; g.prompts_per_step = 2; g.num_generations = 4; g.num_iterations = 2; g.beta = 0.04f; g.ref_model_sync_steps = 2;
     g.eval_every = 3; g.eval_prompts = 2; g.eval_k = 2; g.seed = 5; g.lr = 1e-3f;
     g.out = straight;
     Model *a = grpo_quietly(&g);
@@ -2436,7 +2512,7 @@ static void test_kills(void) {
     n = kill_aims(aim, 4, 4, 0, &rng);
     kill_case("pretrain", pre, 40, 0, aim, n, &rng, landed);
     CmdLine zero = { cmd_zero, { "--init", init, "--steps", "15", "--prompts-per-step", "2", "--num-generations", "4",
-                                 "--num-iterations", "2", "--beta", "0.04", "--ref-reset", "4", "--eval-every", "3",
+                                 "--num-iterations", "2", "--beta", "0.04", "--ref-model-sync-steps", "4", "--eval-every", "3",
                                  "--eval-prompts", "8", "--eval-k", "4", "--seed", "5", "--lr", "1e-3" } };
     n = kill_aims(aim, 3, 3, 3, &rng);
     kill_case("zero", zero, 15, 3, aim, n, &rng, landed);
@@ -2461,7 +2537,7 @@ static void test_kills(void) {
 
 // One step of grpo_train against the same step written out here from its parts (each tested above): the
 // rollouts from the trainer's random stream (seeded by --seed), the accuracy reward, the group advantages
-// (divided by the group's std except for dr_grpo), the completion mask and the loss type's weights, the
+// (divided by the group's std except for dr_grpo: --scale-rewards group or none), the completion mask and the loss type's weights, the
 // reference's log-probabilities at the sampling temperature, mu passes of grpo_loss (pi_old: the first
 // pass's), the gradient norm clipped, AdamW (0.9, 0.99, no decay), the router-bias update after each pass.
 // Returns the model after the step; *std_gap: how much the groups' reward std differ (a wrong
@@ -2488,8 +2564,8 @@ static Model *grpo_step_by_hand(const GrpoOptions *o, int loss_type, double *std
         rollout_text(&r, i, text);
         reward[i] = reward_accuracy(text, train.answer[idx[i]]);
         T = imax(T, r.seq_len[i] - 1);
-        max_len = imax(max_len, ctx - r.prompt_len[i]);  // the longest response the context allows
     }
+    for (int i = 0; i < train.n; i++) max_len = imax(max_len, ctx - train.len[i]); // dr_grpo's constant
     double lo = 1e9, hi = 0.0;
     for (int g = 0; g < P; g++) {
         double mean = 0.0, var = 0.0;
@@ -2498,7 +2574,7 @@ static Model *grpo_step_by_hand(const GrpoOptions *o, int loss_type, double *std
         lo = fmin(lo, sqrt(var)); hi = fmax(hi, sqrt(var));
     }
     *std_gap = hi - lo;
-    grpo_advantages(adv, reward, P, G, loss_type != LOSS_DR_GRPO);
+    grpo_advantages(adv, reward, P, G, loss_type == LOSS_DR_GRPO ? SCALE_NONE : SCALE_GROUP);
     rollout_batch(&r, T, inputs, targets, mask);
     grpo_loss_weights(w, mask, n, T, max_len, loss_type);
     GrpoConfig gc = { .beta = o->beta, .eps_low = o->epsilon, .eps_high = o->epsilon_high,
@@ -2551,7 +2627,8 @@ static void test_grpo_loop(void) {
         char dir[300];
         snprintf(dir, sizeof dir, "%s/digits_step_%s", tmp_root, LOSS_NAMES[lt]);
         g.init = base; g.out = dir; g.data = ppath; g.test = ppath; g.rewards = "accuracy";
-        g.loss_type = LOSS_NAMES[lt]; g.steps = 1; g.prompts_per_step = 2; g.num_generations = 8; g.num_iterations = 2; g.beta = 0.04f;
+        g.loss_type = LOSS_NAMES[lt]; g.scale_rewards = lt == LOSS_DR_GRPO ? "none" : "group";
+        g.steps = 1; g.prompts_per_step = 2; g.num_generations = 8; g.num_iterations = 2; g.beta = 0.04f;
         g.epsilon = 0.2f; g.epsilon_high = 0.28f; g.temperature = 0.7f; g.lr = 3e-3f; g.eval_every = 0; g.seed = 6;
         Model *a = grpo_quietly(&g);
         double gap;
@@ -2565,24 +2642,43 @@ static void test_grpo_loop(void) {
               "groups' reward std differ by %.3f (want > 0.05)", LOSS_NAMES[lt], diff, gap);
         model_free(a); model_free(b);
     }
-    for (int lt = 0; lt < 3; lt++) {  // 30 steps: the reward rises
+    // every loss type, with the std scaling of its paper, then GSPO and the top-entropy mask
+    const struct { const char *loss, *scale, *level; float quantile; } runs[] = {
+        { "grpo", "group", "token", 1.0f }, { "bnpo", "group", "token", 1.0f }, { "dr_grpo", "none", "token", 1.0f },
+        { "dapo", "batch", "token", 1.0f }, { "grpo", "group", "sequence", 1.0f }, { "dr_grpo", "none", "token", 0.5f },
+    };
+    for (int k = 0; k < (int)(sizeof runs / sizeof runs[0]); k++) {
         GrpoOptions g = grpo_defaults();
-        char dir[300];
-        snprintf(dir, sizeof dir, "%s/digits_%s", tmp_root, LOSS_NAMES[lt]);
-        g.init = base; g.out = dir; g.data = ppath; g.test = ppath; g.rewards = "accuracy";
-        g.loss_type = LOSS_NAMES[lt]; g.steps = 30; g.prompts_per_step = 4; g.num_generations = 8; g.num_iterations = 2; g.beta = 0.04f;
+        char dir[300], what[160];
+        snprintf(what, sizeof what, "--loss-type %s --scale-rewards %s --importance-sampling-level %s "
+                 "--top-entropy-quantile %g", runs[k].loss, runs[k].scale, runs[k].level, runs[k].quantile);
+        snprintf(dir, sizeof dir, "%s/digits_%d", tmp_root, k);
+        g.init = base; g.out = dir; g.data = ppath; g.test = ppath; g.rewards = "accuracy"; g.loss_type = runs[k].loss;
+        g.scale_rewards = runs[k].scale; g.importance_sampling_level = runs[k].level;
+        g.top_entropy_quantile = runs[k].quantile;
+        g.steps = 30; g.prompts_per_step = 4; g.num_generations = 8; g.num_iterations = 2; g.beta = 0.04f;
         g.epsilon = 0.2f; g.epsilon_high = 0.28f; g.temperature = 0.7f; g.lr = 3e-3f; g.eval_every = 0; g.seed = 3;
         double t0 = now_seconds();
         model_free(grpo_quietly(&g));
         int rows;
         double first = log_mean(dir, "accuracy", 0, 5, &rows), last = log_mean(dir, "accuracy", 25, 30, &rows);
         double kl = log_mean(dir, "kl", 0, 30, &rows), clip = log_mean(dir, "clip_frac", 0, 30, &rows);
-        check(rows == 30 && last > first + 0.4 && last > 0.8, "grpo_train --loss-type %-7s (temperature 0.7, %.1f s): "
-              "accuracy of steps 1-5 %.3f, of steps 26-30 %.3f (want > 0.8 and +0.4), log rows %d", LOSS_NAMES[lt],
+        check(rows == 30 && last > first + 0.4 && last > 0.8, "grpo_train %s (temperature 0.7, %.1f s): "
+              "accuracy of steps 1-5 %.3f, of steps 26-30 %.3f (want > 0.8 and +0.4), log rows %d", what,
               now_seconds() - t0, first, last, rows);
         // a clipped token has A != 0 (min(ratio A, clip(ratio) A) picks the clipped term only then)
-        check(kl > 0.0 && clip > 0.0, "grpo_train --loss-type %-7s: mean KL to the reference %.2e, clipped fraction "
-              "%.2e (want both > 0; clipping implies nonzero advantages)", LOSS_NAMES[lt], kl, clip);
+        check(kl > 0.0 && clip > 0.0, "grpo_train %s: mean KL to the reference %.2e, clipped fraction %.2e "
+              "(want both > 0; clipping implies nonzero advantages)", what, kl, clip);
+        // the diagnostics: clip_low + clip_high = clip_frac; a share of zero-spread groups that falls as the
+        // groups stop all being wrong and then rises as they all get it right; the tiny MoE layer's router entropy
+        // between 0 and log 4
+        double low = log_mean(dir, "clip_low", 0, 30, &rows), high = log_mean(dir, "clip_high", 0, 30, &rows);
+        double zero_std = log_mean(dir, "frac_reward_zero_std", 0, 30, &rows), ent = log_mean(dir, "router_entropy_1", 0, 30, &rows);
+        double abs_adv = log_mean(dir, "mean_abs_adv", 0, 30, &rows);
+        check(fabs(low + high - clip) < 2e-4 && zero_std > 0.0 && zero_std < 1.0 && ent > 0.0 && ent < log(4.0) &&
+              abs_adv > 0.0, "grpo_train %s diagnostics: clip low %.4f + high %.4f = clip_frac %.4f, zero-std groups "
+              "%.3f, mean |A| %.3f, router entropy %.3f (want in (0, log 4))", runs[k].loss, low, high, clip, zero_std,
+              abs_adv, ent);
     }
 }
 
@@ -3132,13 +3228,14 @@ static void test_reflection(void) {
                            "<answer>224</answer><eos>";
     decode_script("e:51+76+12+85=", checking, CHECK_FREE, out);
     int free_checks = strstr(out, "check") != NULL;
+    // banned, the chain ends where its check would have begun: exactly the plain chain
     decode_script("e:51+76+12+85=", checking, CHECK_BAN, out);
-    int banned = !strstr(out, " check") && !strstr(out, " kensa") && !strstr(out, " ch") && strstr(out, "</think>");
+    int banned = strcmp(out, "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>") == 0;
     decode_script("j:51+76+12+85=", "<think>01+06+02+05=14 agari 1 05+07+01+08+01=22 kensa 07 07 14 yosi 14</think>"
-                  "<answer>224</answer><eos>", CHECK_BAN, out);
-    banned &= !strstr(out, " kensa") && !strstr(out, " k");
-    check(free_checks && banned, "decoding --check ban: a script that checks (free: %s) writes no check word in "
-          "either language", free_checks ? "it does" : "it does not");
+                  "<answer>224</answer><eos>", CHECK_BAN, direct);
+    banned &= strcmp(direct, "<think>01+06+02+05=14 agari 1 05+07+01+08+01=22</think><answer>224</answer><eos>") == 0;
+    check(free_checks && banned, "decoding --check ban: a script that checks (free: %s) writes the plain chain in "
+          "either language (%s)", free_checks ? "it does" : "it does not", out);
     const char *plain = "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>";
     decode_script("e:51+76+12+85=", plain, CHECK_FORCE, out);
     int n_checks = 0;

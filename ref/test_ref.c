@@ -397,7 +397,7 @@ static void compare_loss_case(const char *name, const char *out_path, const Loss
         check(all && near > 1e-2, "ref grpo case: %d response tokens; ratios (A > 0 | A < 0) below 0.8: %d | %d, "
               "in [0.8, 1.2]: %d | %d, in (1.2, 1.28]: %d | %d, above 1.28: %d | %d (want all > 0), nearest to a clip "
               "boundary %.3f (want > 0.01); r1 clipped %g, KL sum %.4f", n_resp, count[1][0], count[0][0], count[1][1], count[0][1],
-              count[1][2], count[0][2], count[1][3], count[0][3], near, st.clipped, st.kl);
+              count[1][2], count[0][2], count[1][3], count[0][3], near, st.clipped_low + st.clipped_high, st.kl);
     }
     free(dlogits); free(grads); free(logp); free(ratio);
 }
