@@ -523,7 +523,7 @@ static int kernels_reentrant(void) {
 
 // ---- matmul: the one hot loop. The loops below say what is computed, and run as written when
 // matmul_path is MATMUL_PLAIN; by default the same products go to the fast code after them:
-// OpenBLAS when built with it, r1's own packed kernel (gemm) otherwise.
+// OpenBLAS when built with it, r1's own packed kernel (gemm_share) otherwise.
 
 enum { MATMUL_PLAIN, MATMUL_PACKED, MATMUL_BLAS };
 #ifdef USE_BLAS
@@ -566,7 +566,10 @@ static void matmul_backward(float *dinp, float *dweight, const float *dout, cons
 #ifdef R1_CUDA
     if (cuda_enabled) { cuda_matmul_backward(dinp, dweight, dout, inp, weight, N, C, OC); return; }
 #endif
-    if (matmul_path != MATMUL_PLAIN) { matmul_fast_backward(dinp, dweight, dout, inp, weight, N, C, OC); return; }
+    if (matmul_path != MATMUL_PLAIN) {
+        matmul_fast_backward(dinp, dweight, dout, inp, weight, N, C, OC);
+        return;
+    }
     if (dinp) {
         #pragma omp parallel for schedule(static)
         for (int n = 0; n < N; n++) {
@@ -629,8 +632,8 @@ typedef float VecF __attribute__((vector_size(GEMM_VEC * sizeof(float))));
 // c[mr,nr] = (or +=) a[mr,kc] bp[kc,GEMM_NR]: a[i][k] = a[i*ars + k*acs] read in place, bp a packed
 // panel of b; mr, nr at most the tile's size (a has mr valid rows, bp is zero-padded to GEMM_NR columns)
 static inline __attribute__((always_inline))
-void gemm_tile(int kc, const float *restrict a, long ars, long acs, const float *restrict bp, float *c, long ldc,
-               int mr, int nr, int add) {
+void gemm_tile(int kc, const float *restrict a, long ars, long acs, const float *restrict bp,
+               float *c, long ldc, int mr, int nr, int add) {
     VecF acc[GEMM_MR][2];
     for (int i = 0; i < GEMM_MR; i++) acc[i][0] = acc[i][1] = (VecF){0};
     for (int k = 0; k < kc; k++, a += acs, bp += GEMM_NR) {
@@ -654,10 +657,12 @@ void gemm_tile(int kc, const float *restrict a, long ars, long acs, const float 
         for (int j = 0; j < nr; j++) c[i * ldc + j] = add ? c[i * ldc + j] + tile[i][j] : tile[i][j];
 }
 // the two layouts of a: its rows contiguous along k, or its columns contiguous along m (as packed)
-static void gemm_tile_rows(int kc, const float *a, long lda, const float *bp, float *c, long ldc, int mr, int nr, int add) {
+static void gemm_tile_rows(int kc, const float *a, long lda, const float *bp, float *c, long ldc,
+                           int mr, int nr, int add) {
     gemm_tile(kc, a, lda, 1, bp, c, ldc, mr, nr, add);
 }
-static void gemm_tile_cols(int kc, const float *a, long lda, const float *bp, float *c, long ldc, int mr, int nr, int add) {
+static void gemm_tile_cols(int kc, const float *a, long lda, const float *bp, float *c, long ldc,
+                           int mr, int nr, int add) {
     gemm_tile(kc, a, 1, lda, bp, c, ldc, mr, nr, add);
 }
 
@@ -695,7 +700,8 @@ typedef struct { const float *p; long rs, cs; } Strided;
 // c[M,N] = (add 0) or += (add 1) a[M,K] b[K,N], c row-major with row stride ldc: the share of thread
 // t of nt, whole panels of GEMM_MR rows of c. b is packed GEMM_KC rows at a time; a is read in place
 // when one of its strides is 1, except a last panel of fewer than GEMM_MR rows, packed with zeros
-static void gemm_share(int t, int nt, int M, int N, int K, Strided a, Strided b, float *c, long ldc, int add) {
+static void gemm_share(int t, int nt, int M, int N, int K, Strided a, Strided b, float *c, long ldc,
+                       int add) {
     int panels = (M + GEMM_MR - 1) / GEMM_MR;
     int m0 = GEMM_MR * (int)((long)panels * t / nt), m1 = GEMM_MR * (int)((long)panels * (t + 1) / nt);
     if (m1 > M) m1 = M;
@@ -716,7 +722,10 @@ static void gemm_share(int t, int nt, int M, int N, int K, Strided a, Strided b,
                 int mr = m1 - ir < GEMM_MR ? m1 - ir : GEMM_MR;
                 const float *ai = a.p + ir * a.rs + pc * a.cs;
                 int rows = a.cs == 1 && mr == GEMM_MR;
-                if (!rows && (a.rs != 1 || mr < GEMM_MR)) { gemm_pack(ap, ai, a.rs, a.cs, mr, kc, GEMM_MR); ai = ap; }
+                if (!rows && (a.rs != 1 || mr < GEMM_MR)) {
+                    gemm_pack(ap, ai, a.rs, a.cs, mr, kc, GEMM_MR);
+                    ai = ap;
+                }
                 for (int jr = 0; jr < nc; jr += GEMM_NR) {
                     float *cij = c + ir * ldc + jc + jr;
                     int nr = nc - jr < GEMM_NR ? nc - jr : GEMM_NR;
@@ -740,8 +749,9 @@ static void matmul_fast_forward(float *out, const float *inp, const float *weigh
 #ifdef USE_BLAS
         if (matmul_path == MATMUL_BLAS) {  // a single-threaded sgemm on each thread: one thread pool
             int n0 = (int)((long)N * t / nt), n1 = (int)((long)N * (t + 1) / nt);
-            if (n1 > n0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n1 - n0, OC, C, 1.0f, inp + (size_t)n0 * C, C,
-                                     weight, C, 0.0f, out + (size_t)n0 * OC, OC);
+            if (n1 > n0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n1 - n0, OC, C, 1.0f, inp + (size_t)n0 * C,
+                            C, weight, C, 0.0f, out + (size_t)n0 * OC, OC);
             continue;
         }
 #endif
@@ -757,19 +767,21 @@ static void matmul_fast_backward(float *dinp, float *dweight, const float *dout,
     for (int t = 0; t < nt; t++) {
 #ifdef USE_BLAS
         if (matmul_path == MATMUL_BLAS) {
-            int n0 = (int)((long)N * t / nt), n1 = (int)((long)N * (t + 1) / nt);   // dinp: blocks of rows
-            int o0 = (int)((long)OC * t / nt), o1 = (int)((long)OC * (t + 1) / nt); // dweight: blocks of outputs
+            int n0 = (int)((long)N * t / nt), n1 = (int)((long)N * (t + 1) / nt);    // dinp: blocks of rows
+            int o0 = (int)((long)OC * t / nt), o1 = (int)((long)OC * (t + 1) / nt);  // dweight: of outputs
             if (dinp && n1 > n0)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n1 - n0, C, OC, 1.0f, dout + (size_t)n0 * OC, OC,
-                            weight, C, 1.0f, dinp + (size_t)n0 * C, C);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n1 - n0, C, OC, 1.0f,
+                            dout + (size_t)n0 * OC, OC, weight, C, 1.0f, dinp + (size_t)n0 * C, C);
             if (dweight && o1 > o0)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, C, N, 1.0f, dout + o0, OC, inp, C, 1.0f,
-                            dweight + (size_t)o0 * C, C);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, C, N, 1.0f, dout + o0, OC, inp, C,
+                            1.0f, dweight + (size_t)o0 * C, C);
             continue;
         }
 #endif
-        if (dinp) gemm_share(t, nt, N, C, OC, (Strided){ dout, OC, 1 }, (Strided){ weight, C, 1 }, dinp, C, 1);
-        if (dweight) gemm_share(t, nt, OC, C, N, (Strided){ dout, 1, OC }, (Strided){ inp, C, 1 }, dweight, C, 1);
+        if (dinp)     // dout[N,OC] weight[OC,C]
+            gemm_share(t, nt, N, C, OC, (Strided){ dout, OC, 1 }, (Strided){ weight, C, 1 }, dinp, C, 1);
+        if (dweight)  // dout^T[OC,N] inp[N,C]
+            gemm_share(t, nt, OC, C, N, (Strided){ dout, 1, OC }, (Strided){ inp, C, 1 }, dweight, C, 1);
     }
 }
 

@@ -3058,13 +3058,13 @@ static void test_pipeline(void) {
 }
 
 // ----------------------------------------------------------------------------
-// the fast matmul (r1's packed kernel gemm, and OpenBLAS when built with it) against the plain loops,
-// on sizes that are not multiples of its tiles and blocks. Both sum in float in different orders:
-// each is within K 2^-24 S of the exact sum, S = |initial value| + sum_k |a_k b_k| (the plain loops
-// on absolute values), so an element passes if |fast - plain| <= 2 K 2^-24 S; a wrong index is off
-// by about S. The worst error is printed as a fraction of S.
+// the fast matmul (r1's gemm_share, and OpenBLAS when built with it) against the plain loops, on
+// sizes that are not multiples of its tiles and blocks. Both sum in float in different orders: each
+// is within K 2^-24 S of the exact sum, S = |initial value| + sum_k |a_k b_k| (the plain loops on
+// absolute values), so an element passes if |fast - plain| <= 2 K 2^-24 S; a wrong index is off by
+// about S. The worst error is printed as a fraction of S and of that bound.
 
-// the largest |x - y| / (2 K 2^-24 S) over n elements (pass: <= 1), and the largest |x - y| / S in *rel
+// the largest |x - y| / (2 K 2^-24 S) over n elements (pass: <= 1); the largest |x - y| / S in *rel
 static double mm_err(const float *x, const float *y, const float *S, size_t n, int K, double *rel) {
     double worst = 0.0;
     *rel = 0.0;
@@ -3077,62 +3077,68 @@ static double mm_err(const float *x, const float *y, const float *S, size_t n, i
     return worst;
 }
 
-static float *mm_random(size_t n) { float *x = mallocCheck(n * sizeof(float)); fill_normal(x, n, 0, 1, &g_rng); return x; }
-static float *mm_abs(const float *x, size_t n) {
+static float *mm_random(size_t n) {
+    float *x = mallocCheck(n * sizeof(float));
+    fill_normal(x, n, 0, 1, &g_rng);
+    return x;
+}
+static float *mm_copy(const float *x, size_t n, int absolute) {
     float *y = mallocCheck(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) y[i] = fabsf(x[i]);
+    for (size_t i = 0; i < n; i++) y[i] = absolute ? fabsf(x[i]) : x[i];
     return y;
 }
-static float *mm_copy(const float *x, size_t n) { float *y = mallocCheck(n * sizeof(float)); memcpy(y, x, n * sizeof(float)); return y; }
+static void set_threads(int n) {
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
 
+// out = inp w^T, dinp += dout w, dw += dout^T inp through matmul_path `path` on `threads` threads
 static void matmul_case(int path, const char *name, int N, int C, int OC, int threads) {
     size_t nin = (size_t)N * C, nw = (size_t)OC * C, nout = (size_t)N * OC;
     float *inp = mm_random(nin), *w = mm_random(nw), *dout = mm_random(nout);
     float *dinp0 = mm_random(nin), *dw0 = mm_random(nw);  // backward accumulates into these
-    float *ainp = mm_abs(inp, nin), *aw = mm_abs(w, nw), *adout = mm_abs(dout, nout);
-    float *Sd = mm_abs(dinp0, nin), *Sw = mm_abs(dw0, nw), *S = mallocCheck(nout * sizeof(float));
+    float *ainp = mm_copy(inp, nin, 1), *aw = mm_copy(w, nw, 1), *adout = mm_copy(dout, nout, 1);
+    float *S = mallocCheck(nout * sizeof(float)), *Sd = mm_copy(dinp0, nin, 1), *Sw = mm_copy(dw0, nw, 1);
     float *out_p = mallocCheck(nout * sizeof(float)), *out_f = mallocCheck(nout * sizeof(float));
-    float *dinp_p = mm_copy(dinp0, nin), *dinp_f = mm_copy(dinp0, nin), *dw_p = mm_copy(dw0, nw), *dw_f = mm_copy(dw0, nw);
+    float *dinp_p = mm_copy(dinp0, nin, 0), *dinp_f = mm_copy(dinp0, nin, 0), *dinp_b = mm_copy(dinp0, nin, 0);
+    float *dw_p = mm_copy(dw0, nw, 0), *dw_f = mm_copy(dw0, nw, 0), *dw_b = mm_copy(dw0, nw, 0);
     matmul_path = MATMUL_PLAIN;
     matmul_forward(out_p, inp, w, N, C, OC);
     matmul_forward(S, ainp, aw, N, C, OC);
     matmul_backward(dinp_p, dw_p, dout, inp, w, N, C, OC);
     matmul_backward(Sd, Sw, adout, ainp, aw, N, C, OC);
-#ifdef _OPENMP
-    omp_set_num_threads(threads);
-#endif
+    set_threads(threads);
     matmul_path = path;
     memset(out_f, 0xff, nout * sizeof(float));  // NaN: the forward must write every element
     matmul_forward(out_f, inp, w, N, C, OC);
     matmul_backward(dinp_f, NULL, dout, inp, w, N, C, OC);
-    float *dw_only = mm_copy(dw0, nw);
     matmul_backward(NULL, dw_f, dout, inp, w, N, C, OC);
+    matmul_backward(dinp_b, dw_b, dout, inp, w, N, C, OC);  // both at once, as the layers call it
+    set_threads(1);
+    matmul_path = MATMUL_PLAIN;
     double rel_o, rel_i, rel_w;
     double eo = mm_err(out_f, out_p, S, nout, C, &rel_o), ei = mm_err(dinp_f, dinp_p, Sd, nin, OC, &rel_i);
     double ew = mm_err(dw_f, dw_p, Sw, nw, N, &rel_w);
-    // both at once, as the layers call it: the same as one at a time, bit for bit
-    float *dinp_b = mm_copy(dinp0, nin);
-    matmul_backward(dinp_b, dw_only, dout, inp, w, N, C, OC);
-    int same = memcmp(dinp_b, dinp_f, nin * sizeof(float)) == 0 && memcmp(dw_only, dw_f, nw * sizeof(float)) == 0;
-#ifdef _OPENMP
-    omp_set_num_threads(1);
-#endif
-    matmul_path = MATMUL_PLAIN;
-    check(eo <= 1 && ei <= 1 && ew <= 1 && same, "%s = plain loops, N=%-4d C=%-4d OC=%-4d %d thread%s: worst |fast - plain| "
-          "/ S: forward %.1e, dinp %.1e, dweight %.1e (%.2f, %.2f, %.2f of the bound 2 K 2^-24)%s", name, N, C, OC,
-          threads, threads > 1 ? "s" : " ", rel_o, rel_i, rel_w, eo, ei, ew, same ? "" : "; dinp+dweight together differ");
-    free(inp); free(w); free(dout); free(dinp0); free(dw0); free(ainp); free(aw); free(adout); free(Sd); free(Sw);
-    free(S); free(out_p); free(out_f); free(dinp_p); free(dinp_f); free(dw_p); free(dw_f); free(dw_only); free(dinp_b);
+    int same = memcmp(dinp_b, dinp_f, nin * sizeof(float)) == 0 && memcmp(dw_b, dw_f, nw * sizeof(float)) == 0;
+    check(eo <= 1 && ei <= 1 && ew <= 1 && same, "%s = plain loops, N=%-4d C=%-4d OC=%-4d %d thread%s: worst "
+          "|fast - plain| / S: forward %.1e, dinp %.1e, dweight %.1e (%.2f, %.2f, %.2f of the bound)%s",
+          name, N, C, OC, threads, threads > 1 ? "s" : " ", rel_o, rel_i, rel_w, eo, ei, ew,
+          same ? "" : "; dinp and dweight together differ from one at a time");
+    float *all[] = { inp, w, dout, dinp0, dw0, ainp, aw, adout, S, Sd, Sw, out_p, out_f,
+                     dinp_p, dinp_f, dinp_b, dw_p, dw_f, dw_b };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
 }
 
 static void test_matmul(void) {
     int default_path = matmul_path;
-    // N, C, OC: below, at and above the micro-tile (GEMM_MR x GEMM_NR), the k block (GEMM_KC, C for
+    // N, C, OC: below, at and above the micro-tile (GEMM_MR x GEMM_NR), the k block (GEMM_KC: C for
     // the forward, OC for dinp, N for dweight) and the column block (GEMM_NC)
     static const int sizes[][3] = { {1, 1, 1}, {7, 5, 3}, {GEMM_MR, GEMM_KC, GEMM_NR}, {37, 45, 70},
                                     {300, 261, 77}, {13, 70, 1100}, {259, 33, 517} };
-    int n_sizes = (int)(sizeof sizes / sizeof sizes[0]);
-    for (int i = 0; i < n_sizes; i++)
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         for (int threads = 1; threads <= 2; threads++) {
             matmul_case(MATMUL_PACKED, "gemm", sizes[i][0], sizes[i][1], sizes[i][2], threads);
 #ifdef USE_BLAS
@@ -3141,24 +3147,21 @@ static void test_matmul(void) {
         }
     // gemm's sums do not depend on the thread count: 1 and 2 threads agree bit for bit
     int N = 301, C = 270, OC = 75;
-    float *inp = mm_random((size_t)N * C), *w = mm_random((size_t)OC * C), *dout = mm_random((size_t)N * OC);
-    float *out[2], *dinp[2], *dw[2];
+    size_t nin = (size_t)N * C, nw = (size_t)OC * C, nout = (size_t)N * OC;
+    float *inp = mm_random(nin), *w = mm_random(nw), *dout = mm_random(nout), *out[2], *dinp[2], *dw[2];
     matmul_path = MATMUL_PACKED;
     for (int t = 0; t < 2; t++) {
-        out[t] = mallocCheck((size_t)N * OC * sizeof(float));
-        dinp[t] = mallocCheck((size_t)N * C * sizeof(float));
-        dw[t] = mallocCheck((size_t)OC * C * sizeof(float));
-#ifdef _OPENMP
-        omp_set_num_threads(t + 1);
-#endif
+        out[t] = mallocCheck(nout * sizeof(float));
+        dinp[t] = mallocCheck(nin * sizeof(float));
+        dw[t] = mallocCheck(nw * sizeof(float));
+        set_threads(t + 1);
         matmul_forward(out[t], inp, w, N, C, OC);
         matmul_backward(dinp[t], dw[t], dout, inp, w, N, C, OC);
     }
-#ifdef _OPENMP
-    omp_set_num_threads(1);
-#endif
-    check(memcmp(out[0], out[1], (size_t)N * OC * sizeof(float)) == 0 && memcmp(dinp[0], dinp[1], (size_t)N * C * sizeof(float)) == 0
-          && memcmp(dw[0], dw[1], (size_t)OC * C * sizeof(float)) == 0, "gemm: 1 and 2 threads give the same bits (N=%d C=%d OC=%d)", N, C, OC);
+    set_threads(1);
+    check(memcmp(out[0], out[1], nout * sizeof(float)) == 0 && memcmp(dinp[0], dinp[1], nin * sizeof(float)) == 0
+          && memcmp(dw[0], dw[1], nw * sizeof(float)) == 0,
+          "gemm: 1 and 2 threads give the same bits (N=%d C=%d OC=%d)", N, C, OC);
     for (int t = 0; t < 2; t++) { free(out[t]); free(dinp[t]); free(dw[t]); }
     free(inp); free(w); free(dout);
     matmul_path = default_path;

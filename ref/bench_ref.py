@@ -104,7 +104,7 @@ def main():
     ap.add_argument("--generations", type=int, default=16, help="rows per prompt")
     ap.add_argument("--new-tokens", type=int, default=64, help="tokens generated per row")
     ap.add_argument("--steps", type=int, default=3, help="timed training steps and rollouts")
-    ap.add_argument("--serve", action="store_true", help="time one step per command read from stdin (make bench)")
+    ap.add_argument("--serve", action="store_true", help="time one step per command on stdin (make bench)")
     args = ap.parse_args()
     c = r1_ref.Config(r1_ref.PRESETS[args.preset])
     if min(args.threads, args.batch, args.seq, args.prompts, args.generations, args.new_tokens, args.steps) < 1:
@@ -123,7 +123,8 @@ def main():
         serve(timed)
         return
     # on its own: the median of --steps after a warm-up
-    for what, count in (("train", args.batch * args.seq), ("rollout", args.prompts * args.generations * args.new_tokens)):
+    counts = {"train": args.batch * args.seq, "rollout": args.prompts * args.generations * args.new_tokens}
+    for what, count in counts.items():
         t = statistics.median([timed[what]() for _ in range(1 + args.steps)][1:])
         print(f"{what}_tokens_per_s", f"{count / t:.1f}", flush=True)
 

@@ -17,7 +17,8 @@ side in turn (r1 through OpenBLAS, r1 through its gemm, PyTorch), so that a busy
 machine slows every side of a ratio; a ratio is the median of the per-round ratios. Every figure is
 the median over --repeats rounds after a warm-up round, with its spread: half the interquartile
 range over the rounds, in percent of the median ("median ±spread"). A spread above 5% prints a
-warning: on a machine that busy, a figure may move by 10% or more from one run to the next. The load average (/proc/loadavg) is printed before and after.
+warning: on a machine that busy, a figure may move by 10% or more from one run to the next. The
+load average (/proc/loadavg) is printed before and after.
 */
 #define TESTING
 #pragma GCC diagnostic push
@@ -64,14 +65,14 @@ static Samples ratios(const Samples *a, const Samples *b) {
 }
 
 // the figures whose spread is too wide, collected for the warning at the end
-static char wide[1024];
+static char wide[2048];
 static void note_spread(const char *what, const Samples *s) {
     if (s->n < 2 || spread(s) <= SPREAD_WARN) return;
     size_t len = strlen(wide);
     snprintf(wide + len, sizeof wide - len, "%s%s ±%.0f%%", len ? ", " : "", what, spread(s));
 }
 
-// "median ±spread%" in a table cell, or " " when there are no samples
+// "median ±spread%" for a table cell, or " " when there are no samples
 static const char *cell(char *buf, size_t n, const Samples *s, const char *fmt, const char *what) {
     if (s->n == 0) { snprintf(buf, n, " "); return buf; }
     char num[32];
@@ -81,17 +82,14 @@ static const char *cell(char *buf, size_t n, const Samples *s, const char *fmt, 
     return buf;
 }
 
-// /proc/loadavg: the 1, 5 and 15-minute load averages, running/total tasks
+// /proc/loadavg: the 1, 5 and 15-minute load averages, running/total tasks, the last pid
 static void print_load(const char *when) {
-    char line[128] = "unavailable";
+    char line[128] = "";
     FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (!fgets(line, sizeof line, f)) snprintf(line, sizeof line, "unavailable");
-        fclose(f);
-    }
+    if (!f || !fgets(line, sizeof line, f)) snprintf(line, sizeof line, "unavailable");
+    if (f) fclose(f);
     line[strcspn(line, "\n")] = 0;
-    printf("load %s (/proc/loadavg: 1, 5, 15 min, running/total tasks, last pid): %s on %ld CPUs\n", when, line,
-           sysconf(_SC_NPROCESSORS_ONLN));
+    printf("load %s (/proc/loadavg): %s on %ld CPUs\n", when, line, sysconf(_SC_NPROCESSORS_ONLN));
 }
 
 // ---- r1's side
@@ -118,10 +116,14 @@ static double train_flops_per_token(const Config *c, int T) {
 typedef struct { int *inputs, *targets; float *weights; int B, T; } Batch;
 static Batch batch_random(int B, int T, int V) {
     int N = B * T;
-    Batch b = { mallocCheck((size_t)N * sizeof(int)), mallocCheck((size_t)N * sizeof(int)),
-                mallocCheck((size_t)N * sizeof(float)), B, T };
+    Batch b = { .inputs = mallocCheck((size_t)N * sizeof(int)),
+                .targets = mallocCheck((size_t)N * sizeof(int)),
+                .weights = mallocCheck((size_t)N * sizeof(float)), .B = B, .T = T };
     Rng rng = rng_seed(7);
-    for (int i = 0; i < N; i++) { b.inputs[i] = N_SPECIAL + rng_int(&rng, V - N_SPECIAL); b.weights[i] = 1.0f / N; }
+    for (int i = 0; i < N; i++) {
+        b.inputs[i] = N_SPECIAL + rng_int(&rng, V - N_SPECIAL);
+        b.weights[i] = 1.0f / N;
+    }
     for (int i = 0; i < N; i++) b.targets[i] = i + 1 < N ? b.inputs[i + 1] : TOK_EOS;
     return b;
 }
@@ -148,9 +150,11 @@ static double rollout_rate(Model *m, const Data *d, int P, int G, int M, Rng *rn
     int n = P * G, max_len = 0;
     int *plen = mallocCheck(n * sizeof(int)), *slen = mallocCheck(n * sizeof(int));
     for (int i = 0; i < n; i++) { plen[i] = d->len[(i / G) % d->n]; max_len = imax(max_len, plen[i] + M); }
-    if (max_len > m->cfg.context) die("bench: prompts + %d new tokens exceed the context %d", M, m->cfg.context);
+    if (max_len > m->cfg.context)
+        die("bench: prompts + %d new tokens exceed the context %d", M, m->cfg.context);
     int *seqs = mallocCheck((size_t)n * max_len * sizeof(int));
-    for (int i = 0; i < n; i++) memcpy(seqs + (size_t)i * max_len, d->ids[(i / G) % d->n], plen[i] * sizeof(int));
+    for (int i = 0; i < n; i++)
+        memcpy(seqs + (size_t)i * max_len, d->ids[(i / G) % d->n], plen[i] * sizeof(int));
     double t0 = now_seconds();
     generate_threads(m, seqs, plen, slen, n, max_len, 1.0f, 0, CHECK_FREE, rng);
     double dt = now_seconds() - t0;
@@ -160,7 +164,7 @@ static double rollout_rate(Model *m, const Data *d, int P, int G, int M, Rng *rn
     return new_tokens / dt;
 }
 
-// GFLOP/s of one 2048^3 product on nt threads: one OpenBLAS call on all of them, or r1's matmul
+// GFLOP/s of one n^3 product on nt threads: one OpenBLAS call on all of them, or r1's matmul
 static double sgemm_rate(int path, int nt, const float *a, const float *b, float *out, int n) {
     double t0 = now_seconds();
 #ifdef USE_BLAS
@@ -183,15 +187,22 @@ typedef struct { pid_t pid; FILE *to, *from; } Ref;
 
 // starts the reference for a preset and waits for its "ready"; 0 with the reason if it cannot
 static int ref_start(Ref *r, const BenchOptions *o, const char *preset, char *why, size_t nwhy) {
-    if (access("ref/bench_ref.py", R_OK) != 0) { snprintf(why, nwhy, "ref/bench_ref.py not found"); return 0; }
+    if (access("ref/bench_ref.py", R_OK) != 0) {
+        snprintf(why, nwhy, "ref/bench_ref.py not found");
+        return 0;
+    }
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "%s -c 'import torch' 2>/dev/null", o->python);
     if (system(cmd) != 0) { snprintf(why, nwhy, "%s cannot import torch", o->python); return 0; }
-    char args[7][16];
-    int v[7] = { o->threads, o->threads, o->batch, o->seq, o->prompts, o->generations, o->new_tokens };
-    for (int i = 0; i < 7; i++) snprintf(args[i], sizeof args[i], "%d", v[i]);
-    printf("  OMP_NUM_THREADS=%s %s ref/bench_ref.py --serve --preset %s --threads %s --batch %s --seq %s --prompts %s "
-           "--generations %s --new-tokens %s\n", args[0], o->python, preset, args[1], args[2], args[3], args[4], args[5], args[6]);
+    char num[6][16];
+    int v[6] = { o->threads, o->batch, o->seq, o->prompts, o->generations, o->new_tokens };
+    for (int i = 0; i < 6; i++) snprintf(num[i], sizeof num[i], "%d", v[i]);
+    char *argv[] = { (char *)o->python, "ref/bench_ref.py", "--serve", "--preset", (char *)preset,
+                     "--threads", num[0], "--batch", num[1], "--seq", num[2], "--prompts", num[3],
+                     "--generations", num[4], "--new-tokens", num[5], NULL };
+    printf("  OMP_NUM_THREADS=%s", num[0]);
+    for (int i = 0; argv[i]; i++) printf(" %s", argv[i]);
+    printf("\n");
     fflush(stdout);
     int down[2], up[2];
     if (pipe(down) != 0 || pipe(up) != 0) { snprintf(why, nwhy, "pipe: %s", strerror(errno)); return 0; }
@@ -200,9 +211,8 @@ static int ref_start(Ref *r, const BenchOptions *o, const char *preset, char *wh
     if (r->pid == 0) {
         dup2(down[0], 0); dup2(up[1], 1);
         close(down[0]); close(down[1]); close(up[0]); close(up[1]);
-        setenv("OMP_NUM_THREADS", args[0], 1);
-        execl(o->python, o->python, "ref/bench_ref.py", "--serve", "--preset", preset, "--threads", args[1], "--batch",
-              args[2], "--seq", args[3], "--prompts", args[4], "--generations", args[5], "--new-tokens", args[6], (char *)NULL);
+        setenv("OMP_NUM_THREADS", num[0], 1);
+        execv(o->python, argv);
         _exit(127);
     }
     close(down[0]); close(up[1]);
@@ -222,11 +232,11 @@ static int ref_start(Ref *r, const BenchOptions *o, const char *preset, char *wh
 
 // seconds of one "train" or "rollout" of the reference, or -1 if it failed
 static double ref_time(Ref *r, const char *what) {
-    char line[256], name[64];
+    char line[256], format[64];
     double s;
     if (fprintf(r->to, "%s\n", what) < 0 || fflush(r->to) != 0) return -1.0;
-    snprintf(name, sizeof name, "%s_seconds %%lf", what);
-    if (!fgets(line, sizeof line, r->from) || sscanf(line, name, &s) != 1 || !(s > 0)) return -1.0;
+    snprintf(format, sizeof format, "%s_seconds %%lf", what);
+    if (!fgets(line, sizeof line, r->from) || sscanf(line, format, &s) != 1 || !(s > 0)) return -1.0;
     return s;
 }
 
@@ -259,6 +269,13 @@ typedef struct {
     char why[256];
 } Row;
 
+// one figure of the reference into s (tokens per second), or the reference marked failed
+static void ref_round(Ref *ref, Row *row, const char *what, double tokens, int timed, Samples *s) {
+    double dt = ref_time(ref, what);
+    if (dt < 0) { row->ref_ok = 0; snprintf(row->why, sizeof row->why, "ref/bench_ref.py failed"); }
+    else if (timed) add(s, tokens / dt);
+}
+
 static void bench_preset(const BenchOptions *o, const Preset *p, const Data *prompts, Row *row) {
     int do_train = strstr(o->parts, "train") != NULL, do_rollout = strstr(o->parts, "rollout") != NULL;
     Model *mt = do_train ? model_create(&p->cfg, p->name, 1) : NULL;
@@ -270,29 +287,25 @@ static void bench_preset(const BenchOptions *o, const Preset *p, const Data *pro
     if (o->no_ref) snprintf(row->why, sizeof row->why, "--no-ref");
     else started = ref_start(&ref, o, p->name, row->why, sizeof row->why);
     row->ref_ok = started;
-    if (mt) printf("%s: %zu parameters, %.2f MFLOP per training token\n", p->name, mt->num_params, row->flops_per_token / 1e6);
+    Params layout;
+    printf("%s: %zu parameters, %.2f MFLOP per training token\n", p->name,
+           params_layout(&p->cfg, NULL, &layout), row->flops_per_token / 1e6);
+    fflush(stdout);
     double n_train = (double)o->batch * o->seq;
-    for (int r = -1; r < o->repeats; r++) {  // round -1 warms up (allocations, caches, the reference's first steps)
+    double n_rollout = (double)o->prompts * o->generations * o->new_tokens;
+    for (int r = -1; r < o->repeats; r++) {  // round -1 warms up (allocations, caches, the first steps)
         for (int i = 0; i < N_PATHS && mt; i++) {
             matmul_path = PATHS[i];
             double dt = train_step(mt, &batch);
             if (r >= 0) add(&row->train[i], n_train / dt);
         }
-        if (row->ref_ok && do_train) {
-            double dt = ref_time(&ref, "train");
-            if (dt < 0) { row->ref_ok = 0; snprintf(row->why, sizeof row->why, "ref/bench_ref.py failed"); }
-            else if (r >= 0) add(&row->ref_train, n_train / dt);
-        }
+        if (row->ref_ok && do_train) ref_round(&ref, row, "train", n_train, r >= 0, &row->ref_train);
         for (int i = 0; i < N_PATHS && mr; i++) {
             matmul_path = PATHS[i];
             double rate = rollout_rate(mr, prompts, o->prompts, o->generations, o->new_tokens, &rng);
             if (r >= 0) add(&row->rollout[i], rate);
         }
-        if (row->ref_ok && do_rollout) {
-            double dt = ref_time(&ref, "rollout");
-            if (dt < 0) { row->ref_ok = 0; snprintf(row->why, sizeof row->why, "ref/bench_ref.py failed"); }
-            else if (r >= 0) add(&row->ref_rollout, (double)o->prompts * o->generations * o->new_tokens / dt);
-        }
+        if (row->ref_ok && do_rollout) ref_round(&ref, row, "rollout", n_rollout, r >= 0, &row->ref_rollout);
     }
     if (!o->no_ref && !row->ref_ok) printf("PyTorch reference: skipped (%s)\n", row->why);
     if (started) ref_stop(&ref);
@@ -315,8 +328,32 @@ static void print_row(const char *preset, const char *who, const Samples *train,
     else printf(" |\n");
 }
 
+static void print_table(const Row *rows, int n_rows) {
+    printf("| preset | | train tok/s | rollout tok/s | train GFLOP/s |\n|---|---|---:|---:|---:|\n");
+    for (int k = 0; k < n_rows; k++) {
+        const Row *r = &rows[k];
+        for (int i = 0; i < N_PATHS; i++)
+            print_row(r->preset, PATH_NAMES[i], &r->train[i], &r->rollout[i], r->flops_per_token, "%.0f");
+        if (r->ref_ok)
+            print_row(r->preset, "PyTorch", &r->ref_train, &r->ref_rollout, r->flops_per_token, "%.0f");
+        else printf("| %s | PyTorch | skipped (%s) | | |\n", r->preset, r->why);
+        for (int i = 0; i < N_PATHS && r->ref_ok; i++) {
+            Samples t = ratios(&r->train[i], &r->ref_train), ro = ratios(&r->rollout[i], &r->ref_rollout);
+            char who[64];
+            snprintf(who, sizeof who, "%s / PyTorch", PATH_NAMES[i]);
+            print_row(r->preset, who, &t, &ro, 0, "%.2fx");
+        }
+        if (N_PATHS == 2) {
+            Samples t = ratios(&r->train[1], &r->train[0]), ro = ratios(&r->rollout[1], &r->rollout[0]);
+            print_row(r->preset, "own gemm / OpenBLAS", &t, &ro, 0, "%.2fx");
+        }
+    }
+}
+
 int main(int argc, char **argv) {
-    BenchOptions o = { n_threads(), 64, 128, 8, 16, 64, 7, 0, "teacher,student", "train,rollout", "/usr/bin/python3" };
+    BenchOptions o = { .threads = n_threads(), .batch = 64, .seq = 128, .prompts = 8, .generations = 16,
+                       .new_tokens = 64, .repeats = 7, .no_ref = 0, .presets = "teacher,student",
+                       .parts = "train,rollout", .python = "/usr/bin/python3" };
     Option opts[] = {
         { "threads", 'i', &o.threads, 1, 256, "threads for r1 (OpenMP) and for the reference" },
         { "batch", 'i', &o.batch, 1, 4096, "training sequences per step" },
@@ -324,7 +361,7 @@ int main(int argc, char **argv) {
         { "prompts", 'i', &o.prompts, 1, 1024, "rollout prompts" },
         { "generations", 'i', &o.generations, 1, 1024, "responses per prompt" },
         { "new-tokens", 'i', &o.new_tokens, 1, 1024, "tokens generated per response" },
-        { "repeats", 'i', &o.repeats, 1, MAX_REPEATS, "timed rounds (each: a training step and a rollout of every side)" },
+        { "repeats", 'i', &o.repeats, 1, MAX_REPEATS, "timed rounds (a step, a rollout per side)" },
         { "presets", 's', &o.presets, 0, 0, "comma-separated presets" },
         { "parts", 's', &o.parts, 0, 0, "what is measured: train, rollout or both (for profiling)" },
         { "python", 's', &o.python, 0, 0, "the python that has torch" },
@@ -337,8 +374,9 @@ int main(int argc, char **argv) {
 #endif
     threads_init();
     signal(SIGPIPE, SIG_IGN);  // a reference that dies shows as a failed step, not a killed bench
-    printf("r1 bench: %d threads; training %d x %d tokens, rollout %d prompts x %d responses x %d new tokens; "
-           "medians of %d rounds\n", o.threads, o.batch, o.seq, o.prompts, o.generations, o.new_tokens, o.repeats);
+    printf("r1 bench: %d threads; training %d x %d tokens, rollout %d prompts x %d responses x %d new "
+           "tokens; medians of %d rounds\n",
+           o.threads, o.batch, o.seq, o.prompts, o.generations, o.new_tokens, o.repeats);
 #ifdef USE_BLAS
     printf("OpenBLAS core %s | %s\n", openblas_get_corename(), openblas_get_config());
 #else
@@ -376,7 +414,8 @@ int main(int argc, char **argv) {
     snprintf(list, sizeof list, "%s", o.presets);
     for (char *name = strtok(list, ","); name && n_rows < 8; name = strtok(NULL, ",")) {
         const Preset *p = find_preset(name);
-        if (o.seq > p->cfg.context) die("bench: --seq %d exceeds the %s context %d", o.seq, p->name, p->cfg.context);
+        if (o.seq > p->cfg.context)
+            die("bench: --seq %d exceeds the %s context %d", o.seq, p->name, p->cfg.context);
         Row *row = &rows[n_rows++];
         row->preset = p->name;
         row->flops_per_token = train_flops_per_token(&p->cfg, o.seq);
@@ -384,34 +423,19 @@ int main(int argc, char **argv) {
     }
 
     printf("\nmedian ±half the interquartile range, in percent, over %d rounds\n", o.repeats);
-    printf("| preset | | train tok/s | rollout tok/s | train GFLOP/s |\n|---|---|---:|---:|---:|\n");
-    for (int k = 0; k < n_rows; k++) {
-        Row *r = &rows[k];
-        for (int i = 0; i < N_PATHS; i++) print_row(r->preset, PATH_NAMES[i], &r->train[i], &r->rollout[i], r->flops_per_token, "%.0f");
-        if (r->ref_ok) print_row(r->preset, "PyTorch", &r->ref_train, &r->ref_rollout, r->flops_per_token, "%.0f");
-        else printf("| %s | PyTorch | skipped (%s) | | |\n", r->preset, r->why);
-        for (int i = 0; i < N_PATHS && r->ref_ok; i++) {
-            Samples t = ratios(&r->train[i], &r->ref_train), ro = ratios(&r->rollout[i], &r->ref_rollout);
-            char who[64];
-            snprintf(who, sizeof who, "%s / PyTorch", PATH_NAMES[i]);
-            print_row(r->preset, who, &t, &ro, 0, "%.2fx");
-        }
-        if (N_PATHS == 2) {
-            Samples t = ratios(&r->train[1], &r->train[0]), ro = ratios(&r->rollout[1], &r->rollout[0]);
-            print_row(r->preset, "own gemm / OpenBLAS", &t, &ro, 0, "%.2fx");
-        }
-    }
+    print_table(rows, n_rows);
     printf("\n");
-    for (int i = 0; i < N_PATHS; i++) {
+    for (int i = 0; i < N_PATHS && strstr(o.parts, "train"); i++) {
         printf("%s training reaches", PATH_NAMES[i]);
-        for (int k = 0; k < n_rows; k++)
-            if (rows[k].train[i].n)
-                printf(" %.1f%% (%s)", 100.0 * rows[k].flops_per_token * median(&rows[k].train[i]) / 1e9 / median(&peak[0]), rows[k].preset);
-        printf(" of the %s sgemm peak (%.1f GFLOP/s)\n", PEAK_NAMES[0], median(&peak[0]));
+        for (int k = 0; k < n_rows; k++) {
+            double gflops = rows[k].flops_per_token * median(&rows[k].train[i]) / 1e9;
+            printf(" %.1f%% (%s)", 100.0 * gflops / median(&peak[0]), rows[k].preset);
+        }
+        printf(" of the sgemm peak (%s, %.1f GFLOP/s)\n", PEAK_NAMES[0], median(&peak[0]));
     }
     print_load("at the end");
     if (wide[0])
-        printf("warning: spread above %.0f%% in: %s. The machine was too busy for these figures to hold; "
+        printf("warning: spread above ±%.0f%% in: %s. The machine was too busy for these figures to hold; "
                "run again when it is quiet, or with more --repeats\n", SPREAD_WARN, wide);
     data_free(&prompts);
     return 0;
