@@ -1923,6 +1923,58 @@ static void child_pipeline(const void *arg) {
     cmd_pipeline(8, argv);
 }
 
+// rejection sampling's rule, a table (part of the stages; alone: ./test_r1 rejection)
+static void test_rejection(void) {
+    struct { const char *response; int lang, len, keep; const char *why; } rej[] = {
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 40, 1, "correct chain" },
+        { "<think></think><answer>224</answer><eos>", 0, 10, 1, "correct direct answer" },
+        { "<think>01+06+02+05=14 agari 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 1, 40, 1, "correct, Japanese prompt" },
+        { "<think>01+06+02+05=14 agari 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 40, 0, "wrong language" },
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 kensa 07 07 14 yosi 14</think><answer>224</answer><eos>", 0, 50, 0, "mixed languages" },
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>225</answer><eos>", 0, 40, 0, "wrong answer" },
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer>", 0, 39, 0, "no <eos>" },
+        { "01+06+02+05=14<answer>224</answer><eos>", 0, 20, 0, "no think span" },
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 61, 0, "over-long" },
+        { "<think>01+06+02+05=14 01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 50, 0, "repeats a column" },
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 check 07 07 14 okay 14</think><answer>224</answer><eos>", 0, 50, 1, "correct checked chain (07 07 is not an equation)" },
+    };
+    int n_rej = (int)(sizeof rej / sizeof rej[0]), wrong = 0;
+    for (int i = 0; i < n_rej; i++) {
+        Judgement j = judge(rej[i].response, rej[i].len, 224, rej[i].lang);
+        if (rejection_keep(&j, 60) != rej[i].keep) { wrong++; fprintf(stderr, "  rejection_keep wrong for: %s\n", rej[i].why); }
+    }
+    check(wrong == 0, "rejection_keep table: %d of %d cases right (correct, well formed, one language, <= max length, no repeated column)",
+          n_rej - wrong, n_rej);
+}
+
+// the distillation loss and its gradient (part of the stages; alone: ./test_r1 distill)
+static void test_distill(void) {
+    const int N = 3, V = 9;
+    float zs[27], zt[27], dz[27], wd[3] = { 0.5f, 0.0f, 1.5f };
+    int tg[3] = { 2, 5, 8 };
+    Rng r = rng_seed(11);
+    fill_normal(zs, 27, 0.0f, 1.5f, &r);
+    fill_normal(zt, 27, 0.0f, 1.5f, &r);
+    double T = 2.0, alpha = 0.6;
+    float loss = distill_loss(dz, zs, zt, tg, wd, N, V, (float)T, (float)alpha);
+    double ref = distill_ref(zs, zt, tg, wd, N, V, T, alpha), max_err = 0.0, max_g = 0.0;
+    for (int i = 0; i < N * V; i++) {
+        float z0 = zs[i];
+        zs[i] = z0 + 1e-2f; double lp = distill_ref(zs, zt, tg, wd, N, V, T, alpha);
+        zs[i] = z0 - 1e-2f; double lm = distill_ref(zs, zt, tg, wd, N, V, T, alpha);
+        zs[i] = z0;
+        double fd = (lp - lm) / ((double)(z0 + 1e-2f) - (double)(z0 - 1e-2f));
+        max_err = fmax(max_err, fabs(fd - dz[i]));
+        max_g = fmax(max_g, fabs(fd));
+    }
+    check(fabs(loss - ref) < 1e-5 * fmax(1.0, fabs(ref)) && max_err < 1e-4 && max_g > 1e-2,
+          "distill_loss (T 2, alpha 0.6): value %.6f vs %.6f re-derived in double; gradient max|fd-an| %.2e (tol 1e-4, max|fd| %.2f)",
+          loss, ref, max_err, max_g);
+    float kl0 = distill_loss(dz, zt, zt, tg, wd, N, V, (float)T, 1.0f);
+    check(fabs(kl0) < 1e-6 && max_abs_f(dz, 27) < 1e-6, "distill_loss, alpha 1, student = teacher: loss %.2e, max|grad| %.2e (want 0)",
+          kl0, max_abs_f(dz, 27));
+}
+
 static void test_stages(void) {
     // SFT masks the prompt: every target after the prompt has weight 1/denom, every other none
     const char *sp = tmp_path("sft.txt");
@@ -1958,53 +2010,8 @@ static void test_stages(void) {
     free(bt.pool);
     data_free(&d);
 
-    // rejection sampling's rule, a table: prompt language English (0) unless stated, truth 224, max length 60
-    struct { const char *response; int lang, len, keep; const char *why; } rej[] = {
-        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 40, 1, "correct chain" },
-        { "<think></think><answer>224</answer><eos>", 0, 10, 1, "correct direct answer" },
-        { "<think>01+06+02+05=14 agari 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 1, 40, 1, "correct, Japanese prompt" },
-        { "<think>01+06+02+05=14 agari 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 40, 0, "wrong language" },
-        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 kensa 07 07 14 yosi 14</think><answer>224</answer><eos>", 0, 50, 0, "mixed languages" },
-        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>225</answer><eos>", 0, 40, 0, "wrong answer" },
-        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer>", 0, 39, 0, "no <eos>" },
-        { "01+06+02+05=14<answer>224</answer><eos>", 0, 20, 0, "no think span" },
-        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 61, 0, "over-long" },
-        { "<think>01+06+02+05=14 01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 50, 0, "repeats a column" },
-        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 check 07 07 14 okay 14</think><answer>224</answer><eos>", 0, 50, 1, "correct checked chain (07 07 is not an equation)" },
-    };
-    int n_rej = (int)(sizeof rej / sizeof rej[0]), wrong = 0;
-    for (int i = 0; i < n_rej; i++) {
-        Judgement j = judge(rej[i].response, rej[i].len, 224, rej[i].lang);
-        if (rejection_keep(&j, 60) != rej[i].keep) { wrong++; fprintf(stderr, "  rejection_keep wrong for: %s\n", rej[i].why); }
-    }
-    check(wrong == 0, "rejection_keep table: %d of %d cases right (correct, well formed, one language, <= max length, no repeated column)",
-          n_rej - wrong, n_rej);
-
-    // the distillation loss: value against the double re-derivation, gradient against its finite differences
-    const int N = 3, V = 9;
-    float zs[27], zt[27], dz[27], wd[3] = { 0.5f, 0.0f, 1.5f };
-    int tg[3] = { 2, 5, 8 };
-    Rng r = rng_seed(11);
-    fill_normal(zs, 27, 0.0f, 1.5f, &r);
-    fill_normal(zt, 27, 0.0f, 1.5f, &r);
-    double T = 2.0, alpha = 0.6;
-    float loss = distill_loss(dz, zs, zt, tg, wd, N, V, (float)T, (float)alpha);
-    double ref = distill_ref(zs, zt, tg, wd, N, V, T, alpha), max_err = 0.0, max_g = 0.0;
-    for (int i = 0; i < N * V; i++) {
-        float z0 = zs[i];
-        zs[i] = z0 + 1e-2f; double lp = distill_ref(zs, zt, tg, wd, N, V, T, alpha);
-        zs[i] = z0 - 1e-2f; double lm = distill_ref(zs, zt, tg, wd, N, V, T, alpha);
-        zs[i] = z0;
-        double fd = (lp - lm) / ((double)(z0 + 1e-2f) - (double)(z0 - 1e-2f));
-        max_err = fmax(max_err, fabs(fd - dz[i]));
-        max_g = fmax(max_g, fabs(fd));
-    }
-    check(fabs(loss - ref) < 1e-5 * fmax(1.0, fabs(ref)) && max_err < 1e-4 && max_g > 1e-2,
-          "distill_loss (T 2, alpha 0.6): value %.6f vs %.6f re-derived in double; gradient max|fd-an| %.2e (tol 1e-4, max|fd| %.2f)",
-          loss, ref, max_err, max_g);
-    float kl0 = distill_loss(dz, zt, zt, tg, wd, N, V, (float)T, 1.0f);
-    check(fabs(kl0) < 1e-6 && max_abs_f(dz, 27) < 1e-6, "distill_loss, alpha 1, student = teacher: loss %.2e, max|grad| %.2e (want 0)",
-          kl0, max_abs_f(dz, 27));
+    test_rejection();
+    test_distill();
 
     // a tiny pipeline end to end (1% of every stage's steps), in a child so that a failure is reported
     char dir[300], err[4096], path[400];
@@ -2037,8 +2044,9 @@ static void test_stages(void) {
 }
 // ----------------------------------------------------------------------------
 
-// the sections, in order; ./test_r1 NAME... runs only those (the exercise checks use this)
-typedef struct { const char *name; void (*run)(void); const char *what; } Section;
+// the sections, in order; ./test_r1 NAME... runs only those (the exercise checks use this). A section
+// with part_of runs inside that one in the whole suite, and alone only when named.
+typedef struct { const char *name; void (*run)(void); const char *what, *part_of; } Section;
 static const Section sections[] = {
     { .name = "embedding", .run = test_embedding, .what = "token embedding gradient" },
     { .name = "rmsnorm", .run = test_rmsnorm, .what = "RMSNorm gradient" },
@@ -2062,6 +2070,8 @@ static const Section sections[] = {
     { .name = "training", .run = test_training, .what = "pretraining, NaN stop, determinism, resume" },
     { .name = "grpo_loop", .run = test_grpo_loop, .what = "a toy GRPO loop" },
     { .name = "stages", .run = test_stages, .what = "SFT, rejection sampling, distillation, pipeline" },
+    { .name = "rejection", .run = test_rejection, .what = "rejection sampling's keep rule", .part_of = "stages" },
+    { .name = "distill", .run = test_distill, .what = "the distillation loss", .part_of = "stages" },
 };
 #define N_SECTIONS ((int)(sizeof sections / sizeof sections[0]))
 
@@ -2083,14 +2093,16 @@ int main(int argc, char **argv) {
         int listing = strcmp(argv[a], "--list") == 0;
         FILE *out = listing ? stdout : stderr;
         if (!listing) fprintf(out, "test_r1: unknown section '%s'; the sections are:\n", argv[a]);
-        for (int i = 0; i < N_SECTIONS; i++) fprintf(out, "  %-13s %s\n", sections[i].name, sections[i].what);
+        for (int i = 0; i < N_SECTIONS; i++)
+            fprintf(out, "  %-13s %s%s%s\n", sections[i].name, sections[i].what, sections[i].part_of ? ", part of " : "",
+                    sections[i].part_of ? sections[i].part_of : "");
         return listing ? 0 : 2;
     }
     double t0 = now_seconds();
     snprintf(tmp_root, sizeof tmp_root, "/tmp/test_r1.XXXXXX");
     if (!mkdtemp(tmp_root)) die("cannot create a temporary folder");
     for (int i = 0; i < N_SECTIONS; i++) {
-        int wanted = argc == 1;
+        int wanted = argc == 1 && !sections[i].part_of;
         for (int a = 1; a < argc; a++) wanted |= strcmp(argv[a], sections[i].name) == 0;
         if (!wanted) continue;
         g_rng = rng_seed(42 + i);  // a section sees the same numbers alone or in the whole suite
