@@ -1615,7 +1615,7 @@ static void generate(Model *m, int *seqs, const int *prompt_len, int *seq_len, i
 
 // accuracy: the text inside the last <answer>...</answer> parsed as an integer equals the truth
 static float reward_accuracy(const char *response, long truth) {
-    // exercise 11 begin: the rule rewards: accuracy
+    // exercise 11 begin: the three rule rewards
     const char *a = NULL;
     for (const char *p = strstr(response, "<answer>"); p; p = strstr(p + 1, "<answer>")) a = p;
     if (!a) return 0.0f;
@@ -1635,7 +1635,7 @@ static float reward_accuracy(const char *response, long truth) {
 
 // format: exactly <think>...</think><answer>...</answer><eos>, no other special token inside
 static float reward_format(const char *response) {
-    // exercise 11 begin: the rule rewards: format
+    // exercise 11 begin: the three rule rewards
     const char *p = response;
     if (strncmp(p, "<think>", 7) != 0) return 0.0f;
     p += 7;
@@ -1661,7 +1661,7 @@ static int word_language(const char *w, int len) {
 // language consistency (R1 section 2.3.2): the fraction of words in the think span that are in the
 // prompt's language; 1 when the span has no words
 static float reward_language(const char *response, int lang) {
-    // exercise 11 begin: the rule rewards: language consistency
+    // exercise 11 begin: the three rule rewards
     const char *p = strstr(response, "<think>"), *end;
     if (!p) return 0.0f;
     p += 7;
@@ -2467,7 +2467,7 @@ static Model *grpo_train(const GrpoOptions *o) {
         }
         // 4. mu policy updates on this batch; the first pass's log-probabilities are pi_old's
         GrpoStats st = {0};
-        // exercise 16 begin: capstone: the GRPO policy update, then R1-Zero with your code
+        // exercise 16 begin: capstone: the GRPO policy update and an R1-Zero run
         float loss = 0;
         for (int it = 0; it < o->num_iterations; it++) {
             model_zero_grad(m);
