@@ -217,7 +217,9 @@ cmd_check() {
     failed=$(echo "$summary" | cut -d' ' -f3)
     [ "$failed" = 0 ] && [ $status -eq 0 ] || verdict "$n" 1 "NOT YET: $failed of the checks failed (the FAIL lines above)"
     if [ "$tests" != "$sections" ]; then capstone_run "$n"; fi
-    local what="$(echo "$summary" | cut -d' ' -f1) checks"
+    local count what
+    count=$(echo "$summary" | cut -d' ' -f1)
+    what="$count check$([ "$count" = 1 ] || echo s)"
     if [ "$tests" != "$sections" ]; then
         if [ -f "$BASE" ]; then what="$what and the R1-Zero run"; else what="$what; the R1-Zero run SKIPPED: no base model"; fi
     fi
