@@ -30,15 +30,15 @@ TABLE='
 5  | moe             |
 6  | moe model       |
 7  | mla model       |
-8  | crossentropy |
-9  | optimizer    |
-10 | optimizer    |
-11 | rewards      | return -1.0f;
-12 | grpo         |
-13 | grpo         |
-14 | rejection    |
-15 | distill      |
-16 | training zero |
+8  | crossentropy    |
+9  | optimizer       |
+10 | optimizer       |
+11 | rewards         | return -1.0f;
+12 | grpo            |
+13 | grpo            |
+14 | rejection       |
+15 | distill         |
+16 | training zero   |
 '
 
 fail() { echo "exercise: $*" >&2; exit 2; }
@@ -110,7 +110,9 @@ cmd_list() {
     local list
     list=$(exercises) || fail "$list"
     while IFS=$'\t' read -r n title; do
-        printf "%3s  %-62s ./test_r1 %s\n" "$n" "$title" "$(table_field "$n" 2)"
+        local sections
+        sections=$(table_field "$n" 2)
+        printf "%3s  %-60s ./test_r1 %s\n" "$n" "$title" "${sections/% zero/, then R1-Zero from the base model}"
     done <<< "$list"
 }
 
@@ -128,11 +130,13 @@ cmd_new() {
     if table_field "$n" 2 | grep -qw zero; then
         local m mine=""
         for m in $(exercises | cut -f1); do
-            [ "$m" != "$n" ] && [ -f "$DIR/$m/r1.c" ] || continue
+            if [ "$m" = "$n" ] || [ ! -f "$DIR/$m/r1.c" ]; then continue; fi
             stub_regions "$m" "$(stub_of "$m")" "$ROOT/r1.c" > "$d/stub.tmp"
-            if [ "$(regions_of "$m" "$DIR/$m/r1.c")" != "$(regions_of "$m" "$d/stub.tmp")" ] &&
-               put_regions "$m" "$DIR/$m/r1.c" "$d/r1.c.tmp" > "$d/with.tmp"; then
+            [ "$(regions_of "$m" "$DIR/$m/r1.c")" != "$(regions_of "$m" "$d/stub.tmp")" ] || continue
+            if put_regions "$m" "$DIR/$m/r1.c" "$d/r1.c.tmp" > "$d/with.tmp" 2>/dev/null; then
                 mv "$d/with.tmp" "$d/r1.c.tmp"; mine="$mine $m"
+            else
+                echo "exercise $n: the exercise $m lines of $DIR/$m/r1.c are not r1.c's, so its code is r1.c's"
             fi
         done
         rm -f "$d/stub.tmp" "$d/with.tmp"
@@ -215,7 +219,9 @@ cmd_check() {
         verdict "$n" 1 "NOT YET: the checks stopped before the end (${why:-exit status $status})"
     fi
     failed=$(echo "$summary" | cut -d' ' -f3)
-    [ "$failed" = 0 ] && [ $status -eq 0 ] || verdict "$n" 1 "NOT YET: $failed of the checks failed (the FAIL lines above)"
+    if [ "$failed" != 0 ] || [ $status -ne 0 ]; then
+        verdict "$n" 1 "NOT YET: $failed of the checks failed (the FAIL lines above)"
+    fi
     if [ "$tests" != "$sections" ]; then capstone_run "$n"; fi
     local count what
     count=$(echo "$summary" | cut -d' ' -f1)
