@@ -1,4 +1,4 @@
-# r1.c: make (r1), make test, make bench, make aha, make plots, make clean
+# r1.c: make (r1), make test, make bench, make aha, make plots, make clean, make exercise N, make check N
 CC ?= gcc
 CFLAGS = -std=c11 -O3 -march=native -Wall -Wextra -fopenmp
 LDLIBS = -lm
@@ -107,7 +107,7 @@ endif
 exercise:
 	@$(if $(EXERCISE),$(KIT) new $(EXERCISE),echo "make exercise N, one of:"; $(KIT) list)
 check:
-	@$(if $(EXERCISE),$(KIT) check $(EXERCISE),echo "make check N: the checks of exercise N (make exercise lists them)"; exit 2)
+	@$(if $(EXERCISE),$(KIT) check $(EXERCISE),echo "make check N, for one of:"; $(KIT) list; exit 2)
 exercise-%:
 	@$(KIT) new $*
 check-%:

@@ -156,10 +156,10 @@ take_students_code() { # N COPY
 
 cmd_new() {
     valid_number "$@"
-    local n=$1 d=$DIR/$1
+    local n=$1 d=$DIR/$1 rel=${DIR#"$PWD"/}/$1
     if [ -e "$d/r1.c" ]; then
-        echo "exercise $n: $d/r1.c already exists (your work), so it was left as it is." >&2
-        echo "To start over: rm -r $d && make exercise $n" >&2
+        echo "exercise $n: $rel/r1.c already exists (your work), so it was left as it is." >&2
+        echo "To start over: rm -r $rel && make exercise $n" >&2
         exit 1
     fi
     mkdir -p "$d" || fail "cannot create $d"
@@ -168,7 +168,6 @@ cmd_new() {
     mv "$d/r1.c.tmp" "$d/r1.c"
     ln -sfn "$ROOT/test_r1.c" "$d/test_r1.c"
     ln -sfn "$ROOT/tiny_data" "$d/tiny_data"
-    local rel=${d#"$PWD"/}
     echo "exercise $n ($(title_of "$n")): wrote $rel/r1.c"
     echo "  write your code between its \"exercise $n begin\" and \"exercise $n end\" lines,"
     echo "  then: make check $n"
