@@ -1467,14 +1467,15 @@ static void test_optimizer(void) {
           "AdamW step by hand: matrix %.6f (expected 1.88), norm weights %.6f %.6f %.6f (expected 1.9, no decay)",
           wq, nrm, kvn, m->params.norm_f[0]);
     // a second step, t = 2, g = -0.5: the moments carry over: m = 0.9 * 0.05 - 0.05 = -0.005,
-    // v = 0.95 * 0.0125 + 0.05 * 0.25 = 0.024375; mhat = -0.005 / 0.19 = -0.0263158, vhat = 0.024375 / 0.0975 = 0.25,
-    // mhat / sqrt(vhat) = -0.0526316: a matrix 1.88 - 0.1 (-0.0526316 + 0.1 * 1.88) = 1.8664632, a norm weight 1.9052632
+    // v = 0.95 * 0.0125 + 0.05 * 0.25 = 0.024375; mhat = -0.005 / 0.19 = -0.0263158,
+    // vhat = 0.024375 / 0.0975 = 0.25, mhat / sqrt(vhat) = -0.0526316:
+    // a matrix 1.88 - 0.1 (-0.0526316 + 0.1 * 1.88) = 1.8664632, a norm weight 1.9 + 0.00526316 = 1.9052632
     for (size_t i = 0; i < m->num_params; i++) m->grads_mem[i] = -0.5f;
     adamw_update(m, 0.1f, 0.9f, 0.95f, 1e-8f, 0.1f, 2);
     wq = m->params.layer[0].wq[3]; nrm = m->params.layer[0].attn_norm[3];
     check(fabsf(wq - 1.8664632f) < 1e-6f && fabsf(nrm - 1.9052632f) < 1e-6f,
-          "AdamW second step by hand (moments carried over, bias correction at t = 2): matrix %.7f (expected 1.8664632), "
-          "norm weight %.7f (expected 1.9052632)", wq, nrm);
+          "AdamW second step by hand (moments carried over, bias correction at t = 2): matrix %.7f "
+          "(expected 1.8664632), norm weight %.7f (expected 1.9052632)", wq, nrm);
     // clipping: all gradients 1, norm sqrt(P); clipped to 1 every element is 1 / sqrt(P)
     for (size_t i = 0; i < m->num_params; i++) m->grads_mem[i] = 1.0f;
     float norm = grad_clip(m, 1.0f);
@@ -1513,7 +1514,8 @@ static void test_optimizer(void) {
     for (int e2 = 0; e2 < 4; e2++) m->expert_load[1][e2] = loads[e2];
     router_bias_update(m, 0.01f);
     check(b1[0] == -0.005f && b1[1] == 0.005f && b1[2] == 0.0f && b1[3] == 0.0f,
-          "router_bias_update accumulates: (%g, %g, %g, %g) after two steps, expected (-0.005, 0.005, 0, 0)", b1[0], b1[1], b1[2], b1[3]);
+          "router_bias_update accumulates: (%g, %g, %g, %g) after two steps, expected (-0.005, 0.005, 0, 0)",
+          b1[0], b1[1], b1[2], b1[3]);
     model_free(m);
 }
 
@@ -2084,7 +2086,8 @@ static const Section sections[] = {
     { .name = "training", .run = test_training, .what = "pretraining, NaN stop, determinism, resume" },
     { .name = "grpo_loop", .run = test_grpo_loop, .what = "a toy GRPO loop" },
     { .name = "stages", .run = test_stages, .what = "SFT, rejection sampling, distillation, pipeline" },
-    { .name = "rejection", .run = test_rejection, .what = "rejection sampling's keep rule", .part_of = "stages" },
+    { .name = "rejection", .run = test_rejection, .what = "rejection sampling's keep rule",
+      .part_of = "stages" },
     { .name = "distill", .run = test_distill, .what = "the distillation loss", .part_of = "stages" },
 };
 #define N_SECTIONS ((int)(sizeof sections / sizeof sections[0]))
@@ -2108,8 +2111,8 @@ int main(int argc, char **argv) {
         FILE *out = listing ? stdout : stderr;
         if (!listing) fprintf(out, "test_r1: unknown section '%s'; the sections are:\n", argv[a]);
         for (int i = 0; i < N_SECTIONS; i++)
-            fprintf(out, "  %-13s %s%s%s\n", sections[i].name, sections[i].what, sections[i].part_of ? ", part of " : "",
-                    sections[i].part_of ? sections[i].part_of : "");
+            fprintf(out, "  %-13s %s%s%s\n", sections[i].name, sections[i].what,
+                    sections[i].part_of ? ", part of " : "", sections[i].part_of ? sections[i].part_of : "");
         return listing ? 0 : 2;
     }
     double t0 = now_seconds();
