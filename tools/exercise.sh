@@ -150,8 +150,9 @@ take_students_code() { # N COPY
         fi
     done
     rm -f "$2.stub" "$2.with"
-    if [ -n "$mine" ]; then echo "exercise $1: your code of exercises$mine, from your copies in $DIR"
-    else echo "exercise $1: no other exercise written in $DIR yet, so all the other code is r1.c's"; fi
+    local rel=${DIR#"$PWD"/}
+    if [ -n "$mine" ]; then echo "exercise $1: with your own code of exercises$mine (from $rel/N/r1.c)"
+    else echo "exercise $1: no other exercise written in $rel yet, so all the other code is r1.c's"; fi
 }
 
 cmd_new() {
