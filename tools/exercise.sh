@@ -188,8 +188,9 @@ capstone_run() { # N
             echo "the R1-Zero run: SKIPPED (no base model $BASE)"
             return
         fi
-        echo "The capstone's R1-Zero run starts from a base model, and $BASE does not exist. Make it once, at"
-        echo "the top of the repository: make aha (or ./r1 pretrain; 9 minutes on an idle 2-core machine)."
+        echo "The capstone's R1-Zero run starts from a base model: $BASE does not exist."
+        echo "Make it once, at the top of the repository: make && ./r1 pretrain (9 minutes on an idle 2-core"
+        echo "machine), or make aha (14 minutes: it also runs R1-Zero and draws its figures)."
         verdict "$n" 2 "NOT CHECKED: no base model"
     fi
     echo "R1-Zero with your code: $steps steps from $BASE, held-out evaluations at steps 0 and $steps"
