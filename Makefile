@@ -1,4 +1,5 @@
-# r1.c: make (r1), make test, make bench, make aha, make plots, make mutate, make clean
+# r1.c: make (r1), make test, make bench, make aha, make plots, make mutate, make clean,
+# make exercise N, make check N
 CC ?= gcc
 OPT ?= -O3
 CFLAGS = -std=c11 $(OPT) -march=native -Wall -Wextra -fopenmp
@@ -117,3 +118,25 @@ fuzz: $(FUZZ_TARGETS)
 	done
 
 .PHONY: fuzz
+
+# ---- the classroom kit (exercises.md): make exercise N writes exercises/N/, make check N checks it
+# (also make exercise-N, make check-N); make test-exercises: every stub fails its check, r1.c passes it
+KIT = CC="$(CC)" CFLAGS="$(subst -O3,-O2,$(CFLAGS))" LDLIBS="$(LDLIBS)" tools/exercise.sh
+ifneq ($(filter exercise check,$(firstword $(MAKECMDGOALS))),)
+  EXERCISE := $(wordlist 2,$(words $(MAKECMDGOALS)),$(MAKECMDGOALS))
+  ifneq ($(EXERCISE),)
+    $(eval $(EXERCISE):;@:)
+  endif
+endif
+exercise:
+	@$(if $(EXERCISE),$(KIT) new $(EXERCISE),echo "make exercise N, one of:"; $(KIT) list)
+check:
+	@$(if $(EXERCISE),$(KIT) check $(EXERCISE),echo "make check N, for one of:"; $(KIT) list; exit 2)
+exercise-%:
+	@$(KIT) new $*
+check-%:
+	@$(KIT) check $*
+test-exercises:
+	@$(KIT) test-all
+
+.PHONY: exercise check test-exercises

@@ -15,6 +15,7 @@ Read top to bottom, in the order of the paper:
  10. the command line
 
 Build: make        Test: make test        See README.md and NOTES.md.
+Exercises: "// exercise N begin: TITLE" ... "// exercise N end" bound the code of exercise N (exercises.md).
 */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -815,6 +816,7 @@ static void rmsnorm_forward(float *out, float *rstd, const float *inp, const flo
 // dinp[N,C] += ..., dweight[C] += ...
 static void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp,
                              const float *weight, const float *rstd, int N, int C) {
+    // exercise 1 begin: RMSNorm backward
     #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
@@ -825,6 +827,7 @@ static void rmsnorm_backward(float *dinp, float *dweight, const float *dout, con
     }
     for (int n = 0; n < N; n++)
         for (int i = 0; i < C; i++) dweight[i] += dout[(size_t)n * C + i] * inp[(size_t)n * C + i] * rstd[n];
+    // exercise 1 end
 }
 
 // ---- RoPE (interleaved pairs, theta 1e4), applied in place.
@@ -833,6 +836,7 @@ static void rmsnorm_backward(float *dinp, float *dweight, const float *dout, con
 
 #define ROPE_THETA 10000.0
 static void rope_rotate(float *x, int N, int T, int pos0, int H, int hs, int off, int dr, float sign) {
+    // exercise 2 begin: RoPE, the rotation of interleaved pairs
     #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         int pos = pos0 + n % T;
@@ -847,6 +851,7 @@ static void rope_rotate(float *x, int N, int T, int pos0, int H, int hs, int off
             }
         }
     }
+    // exercise 2 end
 }
 static void rope_forward(float *x, int N, int T, int pos0, int H, int hs, int off, int dr) {
     rope_rotate(x, N, T, pos0, H, hs, off, dr, 1.0f);
@@ -942,6 +947,7 @@ static void attention_backward(float *dq, float *dk, float *dv, float *datt, con
 #ifdef R1_CUDA
     if (cuda_enabled) { cuda_attention_backward(dq, dk, dv, datt, dout, q, k, v, att, B, T, NH, HS, HV); return; }
 #endif
+    // exercise 3 begin: attention backward
     float scale = 1.0f / sqrtf((float)HS);
     #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++) {
@@ -983,6 +989,7 @@ static void attention_backward(float *dq, float *dk, float *dv, float *datt, con
             free(vT); free(kp);
         }
     }
+    // exercise 3 end
 }
 
 // ---- SwiGLU feed-forward: out = (silu(x W1^T) * (x W3^T)) W2^T
@@ -1004,12 +1011,14 @@ static void swiglu_backward(float *dinp, float *dw1, float *dw3, float *dw2, flo
                             const float *w1, const float *w3, const float *w2, int N, int C, int F) {
     memset(dg, 0, (size_t)N * F * sizeof(float));
     matmul_backward(dg, dw2, dout, g, w2, N, F, C);
+    // exercise 4 begin: SwiGLU backward, through silu(a) * b
     #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < (size_t)N * F; i++) {
         float sg = 1.0f / (1.0f + expf(-a[i]));
         db[i] = dg[i] * a[i] * sg;
         da[i] = dg[i] * b[i] * sg * (1.0f + a[i] * (1.0f - sg)); // d silu(a)/da = s(1 + a(1-s))
     }
+    // exercise 4 end
     matmul_backward(dinp, dw1, da, inp, w1, N, C, F);
     matmul_backward(dinp, dw3, db, inp, w3, N, C, F);
 }
@@ -1212,6 +1221,7 @@ static void moe_forward(float *out, LayerActs *A, const LayerParams *L, const fl
     // router: affinities and the top-k choice (ties go to the lower index)
     matmul_forward(A->s, h, L->router, N, C, E);
     int count[MAX_EXPERTS] = {0};
+    // exercise 5 begin: DeepSeekMoE routing: biased top-k, renormalised gates
     for (int n = 0; n < N; n++) {
         float *s = A->s + (size_t)n * E;
         for (int e = 0; e < E; e++) s[e] = sigmoidf(s[e]);
@@ -1230,6 +1240,7 @@ static void moe_forward(float *out, LayerActs *A, const LayerParams *L, const fl
         }
         for (int k = 0; k < K; k++) A->gate[(size_t)n * K + k] = s[top[k]] / sum;
     }
+    // exercise 5 end
     // gather: slots sorted by expert (a counting sort), then each expert is one dense SwiGLU
     A->expert_off[0] = 0;
     for (int e = 0; e < E; e++) { A->expert_off[e + 1] = A->expert_off[e] + count[e]; if (load) load[e] += count[e]; }
@@ -1300,6 +1311,7 @@ static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const La
     swiglu_backward(dh, G->w1, G->w3, G->w2, dg, da, db, dout, h, A->a, A->b, A->g, L->w1, L->w3, L->w2, N, C, F);
     // per slot: d expert output = gate * dy, d gate = dy . expert output
     memset(ds, 0, (size_t)N * E * sizeof(float));
+    // exercise 6 begin: DeepSeekMoE backward through the gates
     #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         const float *dy = dout + (size_t)n * C;
@@ -1316,6 +1328,7 @@ static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const La
         for (int k = 0; k < K; k++) dot += dgate[k] * A->s[(size_t)n * E + top[k]];
         for (int k = 0; k < K; k++) ds[(size_t)n * E + top[k]] += dgate[k] / sum - dot / (sum * sum);
     }
+    // exercise 6 end
     if (alpha > 0.0f) balance_loss(ds, A, alpha, B, T, E, K);
     // through the sigmoid and the router matmul
     for (size_t i = 0; i < (size_t)N * E; i++) ds[i] *= A->s[i] * (1.0f - A->s[i]);
@@ -1455,6 +1468,7 @@ static void mla_backward(Model *m, int layer, float *dx, const float *dout, cons
     memset(dy, 0, (size_t)N * NH * dv * sizeof(float));
     matmul_backward(dy, G->wo, dout, A->y, L->wo, N, NH * dv, C);
     attention_backward(dq, dk, dvv, m->datt, dy, A->q, A->k, A->v, A->att, B, T, NH, dqk, dv);
+    // exercise 7 begin: MLA: the gradient of the shared RoPE key
     // split the key gradient: no-position parts per head, the shared RoPE key summed over heads
     memset(dkva, 0, (size_t)N * (R + dr) * sizeof(float));
     for (int n = 0; n < N; n++) {
@@ -1467,6 +1481,7 @@ static void mla_backward(Model *m, int layer, float *dx, const float *dout, cons
         }
     }
     rope_backward(dkva, N, T, 0, 1, R + dr, R, dr);
+    // exercise 7 end
     float *dcn = m->dbuf1, *dc = m->dbuf3; // dy and dk are no longer needed
     memset(dcn, 0, (size_t)N * R * sizeof(float));
     matmul_backward(dcn, G->wkvb, dkvb, A->cn, L->wkvb, N, R, NH * (dn + dv));
@@ -1552,6 +1567,7 @@ static void model_zero_grad(Model *m) { memset(m->grads_mem, 0, m->num_params * 
 // loss = sum_n w[n] * -log softmax(logits[n])[targets[n]];  dlogits[N,V] = w[n] (softmax - onehot)
 static float crossentropy_forward_backward(float *dlogits, const float *logits, const int *targets,
                                            const float *w, int N, int V) {
+    // exercise 8 begin: cross-entropy and its gradient
     double loss = 0.0;
     #pragma omp parallel for reduction(+:loss) schedule(static)
     for (int n = 0; n < N; n++) {
@@ -1566,6 +1582,7 @@ static float crossentropy_forward_backward(float *dlogits, const float *logits, 
         loss += w[n] * (logf(sum) + maxv - z[targets[n]]);
     }
     return (float)loss;
+    // exercise 8 end
 }
 
 // the name of the first tensor whose gradient holds a NaN or an Inf (for the error message)
@@ -1590,6 +1607,7 @@ static float grad_clip(Model *m, float max_norm) {
 
 // AdamW (Loshchilov & Hutter): decoupled weight decay on matrices only; t = 1, 2, ... counts the updates
 static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps, float weight_decay, int t) {
+    // exercise 9 begin: the AdamW step
     float bc1 = 1.0f - powf(beta1, (float)t), bc2 = 1.0f - powf(beta2, (float)t);
     #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < m->num_params; i++) {
@@ -1599,6 +1617,7 @@ static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps
         float mhat = m->m_mem[i] / bc1, vhat = m->v_mem[i] / bc2;
         m->params_mem[i] -= lr * (mhat / (sqrtf(vhat) + eps) + weight_decay * m->decay_mask[i] * m->params_mem[i]);
     }
+    // exercise 9 end
 #ifdef R1_CUDA
     cuda_params_changed(m->params_mem);
 #endif
@@ -1610,6 +1629,7 @@ static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps
 // So each step's push is weighted by the tokens it routed, as a share of a full batch (B x context x top_k):
 // the bias then balances the load in tokens, not in steps.
 static void router_bias_update(Model *m, float gamma) {
+    // exercise 10 begin: auxiliary-loss-free balancing, the bias update
     const Config *c = &m->cfg;
     float full = (float)m->B * c->context * c->top_k;
     for (int l = 0; l < c->n_layer; l++) {
@@ -1623,6 +1643,7 @@ static void router_bias_update(Model *m, float gamma) {
         }
     }
     memset(m->expert_load, 0, sizeof m->expert_load);
+    // exercise 10 end
 }
 
 // learning rate: linear warmup, then cosine decay to lr_min
@@ -1918,6 +1939,7 @@ static void generate(Model *m, int *seqs, const int *prompt_len, int *seq_len, i
 
 // accuracy: the text inside the last <answer>...</answer> parsed as an integer equals the truth
 static float reward_accuracy(const char *response, long truth) {
+    // exercise 11 begin: the three rule rewards
     const char *a = NULL;
     for (const char *p = strstr(response, "<answer>"); p; p = strstr(p + 1, "<answer>")) a = p;
     if (!a) return 0.0f;
@@ -1932,10 +1954,12 @@ static float reward_accuracy(const char *response, long truth) {
     }
     if (neg && end == a + 1) return 0.0f;
     return (neg ? -v : v) == truth ? 1.0f : 0.0f;
+    // exercise 11 end
 }
 
 // format: exactly <think>...</think><answer>...</answer><eos>, no other special token inside
 static float reward_format(const char *response) {
+    // exercise 11 begin: the three rule rewards
     const char *p = response;
     if (strncmp(p, "<think>", 7) != 0) return 0.0f;
     p += 7;
@@ -1947,6 +1971,7 @@ static float reward_format(const char *response) {
     close = strstr(p, "</answer>");
     if (!close || close == p || memchr(p, '<', close - p)) return 0.0f;
     return strcmp(close + 9, "<eos>") == 0 ? 1.0f : 0.0f;
+    // exercise 11 end
 }
 
 // which lexicon a word of the chain of thought belongs to: LANG_EN, LANG_JA, or -1
@@ -1960,6 +1985,7 @@ static int word_language(const char *w, int len) {
 // language consistency (R1 section 2.3.2): the fraction of words in the think span that are in the
 // prompt's language; 1 when the span has no words
 static float reward_language(const char *response, int lang) {
+    // exercise 11 begin: the three rule rewards
     const char *p = strstr(response, "<think>"), *end;
     if (!p) return 0.0f;
     p += 7;
@@ -1979,6 +2005,7 @@ static float reward_language(const char *response, int lang) {
         }
     }
     return words ? (float)same / words : 1.0f;
+    // exercise 11 end
 }
 
 // how a response reasons: no thinking, a chain of thought, or a chain with a verification step
@@ -3100,6 +3127,7 @@ static float sample_std(const float *x, int n) {
 }
 
 static void grpo_advantages(float *adv, const float *reward, int n_groups, int G, int scale) {
+    // exercise 12 begin: group-normalised advantages
     float batch_std = sample_std(reward, n_groups * G);
     for (int g = 0; g < n_groups; g++) {
         const float *r = reward + g * G;
@@ -3109,6 +3137,7 @@ static void grpo_advantages(float *adv, const float *reward, int n_groups, int G
         float std = scale == SCALE_GROUP ? sample_std(r, G) : batch_std;
         for (int i = 0; i < G; i++) adv[g * G + i] = scale == SCALE_NONE ? r[i] - mean : (r[i] - mean) / (std + 1e-4f);
     }
+    // exercise 12 end
 }
 
 // the entropy below which a response token is left out of the surrogate (TRL's top_entropy_quantile):
@@ -3177,6 +3206,7 @@ static float grpo_loss(float *dlogits, float *logp, const float *logits, const i
     for (int n = 0; n < N; n++) {
         if (w[n] == 0.0f) continue;
         float *dz = dlogits + (size_t)n * V; // holds p
+        // exercise 13 begin: the GRPO loss: ratio, clipped surrogate, k3 KL and their gradient
         int b = n / T, in_surrogate = entropy[n] >= threshold;
         float A = adv[b], lp = logp[n];
         float ratio = g->sequence_level ? expf(seq_logratio[b]) : old_logp ? expf(lp - old_logp[n]) : 1.0f;
@@ -3198,6 +3228,7 @@ static float grpo_loss(float *dlogits, float *logp, const float *logits, const i
         for (int i = 0; i < V; i++) dz[i] = -dlp * dz[i] / g->temperature;
         dz[targets[n]] += dlp / g->temperature;
         kl_sum += kl; ent_sum += entropy[n]; n_tok += 1.0;
+        // exercise 13 end
     }
     if (st) {
         st->kl += kl_sum; st->clipped_low += low_sum; st->clipped_high += high_sum;
@@ -3444,7 +3475,9 @@ static Model *grpo_train(const GrpoOptions *o) {
         // 4. mu policy updates on this batch; the first pass's log-probabilities are pi_old's. The logged
         // KL, clip fraction and entropy are means over the tokens of all mu passes (the first clips nothing)
         GrpoStats st = {0};
-        float loss = 0, load_spread_l[MAX_LAYERS], router_ent_l[MAX_LAYERS];
+        float load_spread_l[MAX_LAYERS], router_ent_l[MAX_LAYERS];
+        // exercise 16 begin: capstone: the GRPO policy update and an R1-Zero run
+        float loss = 0;
         for (int it = 0; it < o->num_iterations; it++) {
             model_zero_grad(m);
             model_forward(m, inputs, n, T, NULL, 0);
@@ -3460,6 +3493,7 @@ static Model *grpo_train(const GrpoOptions *o) {
             adamw_update(m, o->lr, 0.9f, 0.99f, 1e-8f, 0.0f, step * o->num_iterations + it + 1);
             router_bias_update(m, o->bias_gamma);
         }
+        // exercise 16 end
         m->step = step + 1;
         int reset = ref && sync > 0 && m->step % sync == 0;
         if (reset) { // R1 resets the reference every 400 steps (alpha 1); TRL mixes (TR-DPO's alpha 0.6)
@@ -3581,7 +3615,9 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
 // a response is kept for SFT when it is correct, well formed, in one language, not over-long and
 // not repetitive
 static int rejection_keep(const Judgement *j, int max_len) {
+    // exercise 14 begin: the rejection-sampling keep rule
     return j->correct > 0.0f && j->format > 0.0f && j->language >= 1.0f && j->len <= max_len && !j->repeats;
+    // exercise 14 end
 }
 
 // toy non-reasoning data (the paper mixes in writing, QA, ...): the larger of two numbers, answered
@@ -3630,6 +3666,7 @@ static int rejection_sample(Model *m, const Data *d, int n_prompts, int k, float
 // T, plus (1 - alpha) cross-entropy on the targets; per token weights w. dlogits[N,V] of the student.
 static float distill_loss(float *dlogits, const float *student, const float *teacher, const int *targets,
                           const float *w, int N, int V, float T, float alpha) {
+    // exercise 15 begin: the distillation loss and its gradient
     double loss = 0.0;
     #pragma omp parallel for reduction(+:loss) schedule(static)
     for (int n = 0; n < N; n++) {
@@ -3657,6 +3694,7 @@ static float distill_loss(float *dlogits, const float *student, const float *tea
         dz[targets[n]] -= w[n] * (1.0f - alpha);
     }
     return (float)loss;
+    // exercise 15 end
 }
 
 // the student learns the teacher's token distributions on the teacher's traces (an SFT file): from the

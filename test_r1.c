@@ -1843,6 +1843,16 @@ static void test_optimizer(void) {
     check(fabsf(wq - 1.88f) < 1e-6f && fabsf(nrm - 1.9f) < 1e-6f && fabsf(kvn - 1.9f) < 1e-6f && fabsf(m->params.norm_f[0] - 1.9f) < 1e-6f,
           "AdamW step by hand: matrix %.6f (expected 1.88), norm weights %.6f %.6f %.6f (expected 1.9, no decay)",
           wq, nrm, kvn, m->params.norm_f[0]);
+    // a second step, t = 2, g = -0.5: the moments carry over: m = 0.9 * 0.05 - 0.05 = -0.005,
+    // v = 0.95 * 0.0125 + 0.05 * 0.25 = 0.024375; mhat = -0.005 / 0.19 = -0.0263158,
+    // vhat = 0.024375 / 0.0975 = 0.25, mhat / sqrt(vhat) = -0.0526316:
+    // a matrix 1.88 - 0.1 (-0.0526316 + 0.1 * 1.88) = 1.8664632, a norm weight 1.9 + 0.00526316 = 1.9052632
+    for (size_t i = 0; i < m->num_params; i++) m->grads_mem[i] = -0.5f;
+    adamw_update(m, 0.1f, 0.9f, 0.95f, 1e-8f, 0.1f, 2);
+    wq = m->params.layer[0].wq[3]; nrm = m->params.layer[0].attn_norm[3];
+    check(fabsf(wq - 1.8664632f) < 1e-6f && fabsf(nrm - 1.9052632f) < 1e-6f,
+          "AdamW second step by hand (moments carried over, bias correction at t = 2): matrix %.7f "
+          "(expected 1.8664632), norm weight %.7f (expected 1.9052632)", wq, nrm);
     // clipping: all gradients 1, norm sqrt(P); clipped to 1 every element is 1 / sqrt(P)
     for (size_t i = 0; i < m->num_params; i++) m->grads_mem[i] = 1.0f;
     float norm = grad_clip(m, 1.0f);
@@ -1877,6 +1887,12 @@ static void test_optimizer(void) {
     check(m->cfg.context == 16 && m->cfg.top_k == 2 && b1[0] == -0.0025f && b1[1] == 0.0025f && b1[2] == 0.0f && b1[3] == 0.0f &&
           m->router_bias[0][0] == 0.0f && m->expert_load[1][0] == 0.0f,
           "router_bias_update by hand: (%g, %g, %g, %g), expected (-0.0025, 0.0025, 0, 0); loads reset", b1[0], b1[1], b1[2], b1[3]);
+    // the bias accumulates: the same loads again give twice the step
+    for (int e2 = 0; e2 < 4; e2++) m->expert_load[1][e2] = loads[e2];
+    router_bias_update(m, 0.01f);
+    check(b1[0] == -0.005f && b1[1] == 0.005f && b1[2] == 0.0f && b1[3] == 0.0f,
+          "router_bias_update accumulates: (%g, %g, %g, %g) after two steps, expected (-0.005, 0.005, 0, 0)",
+          b1[0], b1[1], b1[2], b1[3]);
     model_free(m);
 }
 
@@ -2721,6 +2737,62 @@ static double distill_ref(const float *zs, const float *zt, const int *targets, 
     return loss;
 }
 
+// rejection sampling's rule, a table (part of the stages; alone: ./test_r1 rejection)
+static void test_rejection(void) {
+    // rejection sampling's rule, a table: prompt language English (0) unless stated, truth 224, max length 60
+    struct { const char *response; int lang, len, keep; const char *why; } rej[] = {
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 40, 1, "correct chain" },
+        { "<think></think><answer>224</answer><eos>", 0, 10, 1, "correct direct answer" },
+        { "<think>01+06+02+05=14 agari 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 1, 40, 1, "correct, Japanese prompt" },
+        { "<think>01+06+02+05=14 agari 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 40, 0, "wrong language" },
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 kensa 07 07 14 yosi 14</think><answer>224</answer><eos>", 0, 50, 0, "mixed languages" },
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>225</answer><eos>", 0, 40, 0, "wrong answer" },
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer>", 0, 39, 0, "no <eos>" },
+        { "01+06+02+05=14<answer>224</answer><eos>", 0, 20, 0, "no think span" },
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 61, 0, "over-long" },
+        { "<think>01+06+02+05=14 01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 50, 0, "repeats a column" },
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 check 07 07 14 okay 14</think><answer>224</answer><eos>", 0, 50, 1, "correct checked chain (07 07 is not an equation)" },
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 60, 1,
+          "exactly max length" },
+    };
+    int n_rej = (int)(sizeof rej / sizeof rej[0]), wrong = 0;
+    for (int i = 0; i < n_rej; i++) {
+        Judgement j = judge(rej[i].response, rej[i].len, 224, rej[i].lang);
+        if (rejection_keep(&j, 60) != rej[i].keep) { wrong++; fprintf(stderr, "  rejection_keep wrong for: %s\n", rej[i].why); }
+    }
+    check(wrong == 0, "rejection_keep table: %d of %d cases right (correct, well formed, one language, <= max length, no repeated column)",
+          n_rej - wrong, n_rej);
+}
+
+// the distillation loss and its gradient (part of the stages; alone: ./test_r1 distill)
+static void test_distill(void) {
+    // the distillation loss: value against the double re-derivation, gradient against its finite differences
+    const int N = 3, V = 9;
+    float zs[27], zt[27], dz[27], wd[3] = { 0.5f, 0.0f, 1.5f };
+    int tg[3] = { 2, 5, 8 };
+    Rng r = rng_seed(11);
+    fill_normal(zs, 27, 0.0f, 1.5f, &r);
+    fill_normal(zt, 27, 0.0f, 1.5f, &r);
+    double T = 2.0, alpha = 0.6;
+    float loss = distill_loss(dz, zs, zt, tg, wd, N, V, (float)T, (float)alpha);
+    double ref = distill_ref(zs, zt, tg, wd, N, V, T, alpha), max_err = 0.0, max_g = 0.0;
+    for (int i = 0; i < N * V; i++) {
+        float z0 = zs[i];
+        zs[i] = z0 + 1e-2f; double lp = distill_ref(zs, zt, tg, wd, N, V, T, alpha);
+        zs[i] = z0 - 1e-2f; double lm = distill_ref(zs, zt, tg, wd, N, V, T, alpha);
+        zs[i] = z0;
+        double fd = (lp - lm) / ((double)(z0 + 1e-2f) - (double)(z0 - 1e-2f));
+        max_err = fmax(max_err, fabs(fd - dz[i]));
+        max_g = fmax(max_g, fabs(fd));
+    }
+    check(fabs(loss - ref) < 1e-5 * fmax(1.0, fabs(ref)) && max_err < 1e-4 && max_g > 1e-2,
+          "distill_loss (T 2, alpha 0.6): value %.6f vs %.6f re-derived in double; gradient max|fd-an| %.2e (tol 1e-4, max|fd| %.2f)",
+          loss, ref, max_err, max_g);
+    float kl0 = distill_loss(dz, zt, zt, tg, wd, N, V, (float)T, 1.0f);
+    check(fabs(kl0) < 1e-6 && max_abs_f(dz, 27) < 1e-6, "distill_loss, alpha 1, student = teacher: loss %.2e, max|grad| %.2e (want 0)",
+          kl0, max_abs_f(dz, 27));
+}
+
 static void test_stages(void) {
     // SFT masks the prompt: every target after the prompt has weight 1/denom, every other none
     const char *sp = tmp_path("sft.txt");
@@ -2756,55 +2828,8 @@ static void test_stages(void) {
     free(bt.pool);
     data_free(&d);
 
-    // rejection sampling's rule, a table: prompt language English (0) unless stated, truth 224, max length 60
-    struct { const char *response; int lang, len, keep; const char *why; } rej[] = {
-        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 40, 1, "correct chain" },
-        { "<think></think><answer>224</answer><eos>", 0, 10, 1, "correct direct answer" },
-        { "<think>01+06+02+05=14 agari 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 1, 40, 1, "correct, Japanese prompt" },
-        { "<think>01+06+02+05=14 agari 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 40, 0, "wrong language" },
-        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 kensa 07 07 14 yosi 14</think><answer>224</answer><eos>", 0, 50, 0, "mixed languages" },
-        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>225</answer><eos>", 0, 40, 0, "wrong answer" },
-        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer>", 0, 39, 0, "no <eos>" },
-        { "01+06+02+05=14<answer>224</answer><eos>", 0, 20, 0, "no think span" },
-        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 61, 0, "over-long" },
-        { "<think>01+06+02+05=14 01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 50, 0, "repeats a column" },
-        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 check 07 07 14 okay 14</think><answer>224</answer><eos>", 0, 50, 1, "correct checked chain (07 07 is not an equation)" },
-        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>", 0, 60, 1,
-          "exactly max length" },
-    };
-    int n_rej = (int)(sizeof rej / sizeof rej[0]), wrong = 0;
-    for (int i = 0; i < n_rej; i++) {
-        Judgement j = judge(rej[i].response, rej[i].len, 224, rej[i].lang);
-        if (rejection_keep(&j, 60) != rej[i].keep) { wrong++; fprintf(stderr, "  rejection_keep wrong for: %s\n", rej[i].why); }
-    }
-    check(wrong == 0, "rejection_keep table: %d of %d cases right (correct, well formed, one language, <= max length, no repeated column)",
-          n_rej - wrong, n_rej);
-
-    // the distillation loss: value against the double re-derivation, gradient against its finite differences
-    const int N = 3, V = 9;
-    float zs[27], zt[27], dz[27], wd[3] = { 0.5f, 0.0f, 1.5f };
-    int tg[3] = { 2, 5, 8 };
-    Rng r = rng_seed(11);
-    fill_normal(zs, 27, 0.0f, 1.5f, &r);
-    fill_normal(zt, 27, 0.0f, 1.5f, &r);
-    double T = 2.0, alpha = 0.6;
-    float loss = distill_loss(dz, zs, zt, tg, wd, N, V, (float)T, (float)alpha);
-    double ref = distill_ref(zs, zt, tg, wd, N, V, T, alpha), max_err = 0.0, max_g = 0.0;
-    for (int i = 0; i < N * V; i++) {
-        float z0 = zs[i];
-        zs[i] = z0 + 1e-2f; double lp = distill_ref(zs, zt, tg, wd, N, V, T, alpha);
-        zs[i] = z0 - 1e-2f; double lm = distill_ref(zs, zt, tg, wd, N, V, T, alpha);
-        zs[i] = z0;
-        double fd = (lp - lm) / ((double)(z0 + 1e-2f) - (double)(z0 - 1e-2f));
-        max_err = fmax(max_err, fabs(fd - dz[i]));
-        max_g = fmax(max_g, fabs(fd));
-    }
-    check(fabs(loss - ref) < 1e-5 * fmax(1.0, fabs(ref)) && max_err < 1e-4 && max_g > 1e-2,
-          "distill_loss (T 2, alpha 0.6): value %.6f vs %.6f re-derived in double; gradient max|fd-an| %.2e (tol 1e-4, max|fd| %.2f)",
-          loss, ref, max_err, max_g);
-    float kl0 = distill_loss(dz, zt, zt, tg, wd, N, V, (float)T, 1.0f);
-    check(fabs(kl0) < 1e-6 && max_abs_f(dz, 27) < 1e-6, "distill_loss, alpha 1, student = teacher: loss %.2e, max|grad| %.2e (want 0)",
-          kl0, max_abs_f(dz, 27));
+    test_rejection();
+    test_distill();
 
 }
 
@@ -3499,8 +3524,9 @@ static void test_report(void) {
 
 // ----------------------------------------------------------------------------
 
-// the sections, in order; ./test_r1 NAME... runs only those (the exercise checks use this)
-typedef struct { const char *name; void (*run)(void); const char *what; } Section;
+// the sections, in order; ./test_r1 NAME... runs only those (the exercise checks use this). A section
+// with part_of runs inside that one in the whole suite, and alone only when named.
+typedef struct { const char *name; void (*run)(void); const char *what, *part_of; } Section;
 static const Section sections[] = {
     { .name = "embedding", .run = test_embedding, .what = "token embedding gradient" },
     { .name = "rmsnorm", .run = test_rmsnorm, .what = "RMSNorm gradient" },
@@ -3529,6 +3555,9 @@ static const Section sections[] = {
     { .name = "run_folders", .run = test_run_folders, .what = "no run replaced without --resume or --overwrite" },
     { .name = "grpo_loop", .run = test_grpo_loop, .what = "grpo_train for every loss type: the reward rises" },
     { .name = "stages", .run = test_stages, .what = "SFT, rejection sampling, distillation" },
+    { .name = "rejection", .run = test_rejection, .what = "rejection sampling's keep rule",
+      .part_of = "stages" },
+    { .name = "distill", .run = test_distill, .what = "the distillation loss", .part_of = "stages" },
     { .name = "pipeline", .run = test_pipeline, .what = "the whole pipeline: each stage hands on what the next reads" },
     { .name = "report", .run = test_report, .what = "the HTML report of a run" },
     { .name = "matmul", .run = test_matmul, .what = "the fast matmul against the plain loops" },
@@ -3553,7 +3582,9 @@ int main(int argc, char **argv) {
         int listing = strcmp(argv[a], "--list") == 0;
         FILE *out = listing ? stdout : stderr;
         if (!listing) fprintf(out, "test_r1: unknown section '%s'; the sections are:\n", argv[a]);
-        for (int i = 0; i < N_SECTIONS; i++) fprintf(out, "  %-13s %s\n", sections[i].name, sections[i].what);
+        for (int i = 0; i < N_SECTIONS; i++)
+            fprintf(out, "  %-13s %s%s%s\n", sections[i].name, sections[i].what,
+                    sections[i].part_of ? ", part of " : "", sections[i].part_of ? sections[i].part_of : "");
         return listing ? 0 : 2;
     }
     double t0 = now_seconds();
@@ -3562,7 +3593,7 @@ int main(int argc, char **argv) {
     main_pid = getpid();
     atexit(remove_tmp_root);  // also when R1_TEST_FAILFAST stops the run
     for (int i = 0; i < N_SECTIONS; i++) {
-        int wanted = argc == 1;
+        int wanted = argc == 1 && !sections[i].part_of;
         for (int a = 1; a < argc; a++) wanted |= strcmp(argv[a], sections[i].name) == 0;
         if (!wanted) continue;
         g_rng = rng_seed(42 + i);  // a section sees the same numbers alone or in the whole suite

@@ -1,0 +1,310 @@
+#!/usr/bin/env bash
+# The classroom kit (exercises.md). Exercise N is the code between "// exercise N begin: TITLE" and
+# "// exercise N end" in r1.c (one exercise may have several such regions).
+#
+#   tools/exercise.sh list       the exercises and their checks
+#   tools/exercise.sh new N      writes exercises/N/: r1.c with exercise N's code replaced by a stub
+#                                that fails, and links to what the tests need (test_r1.c, tiny_data)
+#   tools/exercise.sh check N    builds exercises/N/, runs exercise N's checks, ends with a verdict line
+#   tools/exercise.sh answer N   puts r1.c's code of exercise N into exercises/N/r1.c (yours is kept
+#                                as exercises/N/r1.c.mine)
+#   tools/exercise.sh test-all   for every exercise: its stub fails its check, r1.c's code passes it
+#
+# make exercise N, make check N and make test-exercises call it with the Makefile's CC, CFLAGS, LDLIBS.
+# Environment: EXERCISES_DIR (default exercises), BASE (the capstone's base model, default
+# runs/base/model.bin), CAPSTONE_STEPS (the capstone's R1-Zero steps, default 30).
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DIR=${EXERCISES_DIR:-$ROOT/exercises}
+CC=${CC:-cc}
+CFLAGS="${CFLAGS:--std=c11 -O2 -march=native -Wall -Wextra -fopenmp} -Wno-unused-parameter" # stubs use none
+LDLIBS=${LDLIBS:--lm}
+BASE=${BASE:-$ROOT/runs/base/model.bin}
+CAPSTONE_STEPS=${CAPSTONE_STEPS:-30}
+
+# exercise | the test_r1 sections that check it | its stub (empty: die). "zero": the capstone's R1-Zero run.
+TABLE='
+1  | rmsnorm model   |
+2  | rope kvcache    |
+3  | attention model |
+4  | swiglu model    |
+5  | moe             |
+6  | moe model       |
+7  | mla model       |
+8  | crossentropy    |
+9  | optimizer       |
+10 | optimizer       |
+11 | rewards         | return -1.0f;
+12 | grpo            |
+13 | grpo            |
+14 | rejection       |
+15 | distill         |
+16 | training zero   |
+'
+
+fail() { echo "exercise: $*" >&2; exit 2; }
+
+# field $2 (2: sections, 3: stub) of exercise $1's row of the table
+table_field() {
+    awk -F'|' -v n="$1" -v f="$2" '
+        $1 ~ /[0-9]/ && $1 + 0 == n { gsub(/^ +| +$/, "", $f); print $f; found = 1 }
+        END { exit !found }' <<< "$TABLE"
+}
+
+# the marker lines of exercise $1, as awk regular expressions
+begin_re() { printf '^[ \t]*// exercise %s begin: ' "$1"; }
+end_re() { printf '^[ \t]*// exercise %s end$' "$1"; }
+
+# the exercises of r1.c, "N<TAB>TITLE" (the title of N's first region) in order of N; fails on markers
+# that do not pair up
+exercises() {
+    awk 'match($0, /^[ \t]*\/\/ exercise [0-9]+ (begin: |end$)/) {
+             split($0, w, " "); n = w[3]
+             if (w[4] == "begin:") {
+                 if (open != "") {
+                     printf "r1.c:%d: exercise %s begins inside exercise %s\n", NR, n, open; bad = 1; exit
+                 }
+                 open = n
+                 if (!(n in title)) title[n] = substr($0, index($0, "begin: ") + 7)
+             } else {
+                 if (open != n) { printf "r1.c:%d: exercise %s ends unopened\n", NR, n; bad = 1; exit }
+                 open = ""
+             }
+         }
+         END {
+             if (bad) exit 1
+             if (open != "") { printf "r1.c: exercise %s never ends\n", open; exit 1 }
+             for (n in title) print n "\t" title[n]
+         }' "$ROOT/r1.c" | sort -n
+}
+
+title_of() { exercises | awk -F'\t' -v n="$1" '$1 == n { print $2 }'; }
+
+valid_number() {
+    [ $# -eq 1 ] || fail "give one exercise number, e.g. make check 1 (the list: make exercise)"
+    local list
+    list=$(exercises) || fail "$list"
+    case "$1" in ''|*[!0-9]*) fail "'$1' is not an exercise number; the exercises:"$'\n'"$list" ;; esac
+    awk -F'\t' -v n="$1" '$1 == n { found = 1 } END { exit !found }' <<< "$list" ||
+        fail "there is no exercise $1 in r1.c; the exercises:"$'\n'"$list"
+    table_field "$1" 2 > /dev/null || fail "exercise $1 has no row in the table of tools/exercise.sh"
+}
+
+stub_of() {
+    local s
+    s=$(table_field "$1" 3)
+    if [ -n "$s" ]; then echo "$s // exercise $1: not written yet"
+    else echo "die(\"exercise $1: not written yet\");"; fi
+}
+
+# stdout: FILE with the body of every region of exercise N replaced by STUB (indented like its marker)
+stub_regions() { # N STUB FILE
+    awk -v beginre="$(begin_re "$1")" -v endre="$(end_re "$1")" -v stub="$2" '
+        $0 ~ beginre { print; match($0, /^[ \t]*/); print substr($0, 1, RLENGTH) stub; skip = 1; next }
+        $0 ~ endre { skip = 0 }
+        !skip { print }' "$3"
+}
+
+# stdout: INTO with the body of each region of exercise N replaced by the same region's body in FROM
+put_regions() { # N FROM INTO
+    awk -v beginre="$(begin_re "$1")" -v endre="$(end_re "$1")" '
+        FNR == NR {
+            if ($0 ~ endre) inside = 0
+            if (inside) body[k] = body[k] $0 "\n"
+            if ($0 ~ beginre) { k++; inside = 1 }
+            next
+        }
+        skip && $0 !~ endre { next }
+        { skip = 0; print }
+        $0 ~ beginre { if (++j > k) exit 1; printf "%s", body[j]; skip = 1 }
+        END { if (j != k) exit 1 }' "$2" "$3"
+}
+
+# the lines of exercise N's regions in FILE, markers included
+regions_of() { # N FILE
+    awk -v beginre="$(begin_re "$1")" -v endre="$(end_re "$1")" '
+        $0 ~ beginre { on = 1 } on { print } $0 ~ endre { on = 0 }' "$2"
+}
+
+cmd_list() {
+    local list n title sections
+    list=$(exercises) || fail "$list"
+    while IFS=$'\t' read -r n title; do
+        sections=$(table_field "$n" 2)
+        printf "%3s  %-60s ./test_r1 %s\n" "$n" "$title" "${sections/% zero/, then an R1-Zero run}"
+    done <<< "$list"
+}
+
+# the capstone's copy takes the code of every other exercise the student has written in DIR
+take_students_code() { # N COPY
+    local m mine=""
+    for m in $(exercises | cut -f1); do
+        if [ "$m" = "$1" ] || [ ! -f "$DIR/$m/r1.c" ]; then continue; fi
+        stub_regions "$m" "$(stub_of "$m")" "$ROOT/r1.c" > "$2.stub"
+        [ "$(regions_of "$m" "$DIR/$m/r1.c")" != "$(regions_of "$m" "$2.stub")" ] || continue
+        if put_regions "$m" "$DIR/$m/r1.c" "$2" > "$2.with"; then
+            mv "$2.with" "$2"; mine="$mine $m"
+        else
+            echo "exercise $1: the exercise $m lines of $DIR/$m/r1.c do not pair up with r1.c's;"
+            echo "  r1.c's code of exercise $m is used"
+        fi
+    done
+    rm -f "$2.stub" "$2.with"
+    local rel=${DIR#"$PWD"/}
+    if [ -n "$mine" ]; then echo "exercise $1: with your own code of exercises$mine (from $rel/N/r1.c)"
+    else echo "exercise $1: no other exercise written in $rel yet, so all the other code is r1.c's"; fi
+}
+
+cmd_new() {
+    valid_number "$@"
+    local n=$1 d=$DIR/$1 rel=${DIR#"$PWD"/}/$1
+    if [ -e "$d/r1.c" ]; then
+        echo "exercise $n: $rel/r1.c already exists (your work), so it was left as it is." >&2
+        echo "To start over: rm -r $rel && make exercise $n" >&2
+        exit 1
+    fi
+    mkdir -p "$d" || fail "cannot create $d"
+    stub_regions "$n" "$(stub_of "$n")" "$ROOT/r1.c" > "$d/r1.c.tmp" || fail "cannot write $d/r1.c"
+    if table_field "$n" 2 | grep -qw zero; then take_students_code "$n" "$d/r1.c.tmp"; fi
+    mv "$d/r1.c.tmp" "$d/r1.c"
+    ln -sfn "$ROOT/test_r1.c" "$d/test_r1.c"
+    ln -sfn "$ROOT/tiny_data" "$d/tiny_data"
+    echo "exercise $n ($(title_of "$n")): wrote $rel/r1.c"
+    echo "  write your code between its \"exercise $n begin\" and \"exercise $n end\" lines,"
+    echo "  then: make check $n"
+}
+
+# prints the verdict line and exits: 0 passed, 1 not yet, 2 could not check
+verdict() { # N STATUS TEXT
+    echo "exercise $1 ($(title_of "$1")): $3"
+    exit "$2"
+}
+
+# the capstone's R1-Zero run from the base model, then its log.csv against the thresholds
+capstone_run() { # N
+    local n=$1 steps=$CAPSTONE_STEPS t0=$SECONDS
+    if [ ! -f "$BASE" ]; then
+        if [ -n "${SKIP_RUN_WITHOUT_BASE:-}" ]; then
+            echo "the R1-Zero run: SKIPPED (no base model $BASE)"
+            return
+        fi
+        echo "The capstone's R1-Zero run starts from a base model: $BASE does not exist."
+        echo "Make it once, at the top of the repository: make && ./r1 pretrain (9 minutes on an idle 2-core"
+        echo "machine), or make aha (14 minutes: it also runs R1-Zero and draws its figures)."
+        verdict "$n" 2 "NOT CHECKED: no base model"
+    fi
+    echo "R1-Zero with your code: $steps steps from $BASE, held-out evaluations at steps 0 and $steps"
+    rm -rf runs/zero
+    ./r1 zero --init "$BASE" --out runs/zero --steps "$steps" --eval-every "$steps"
+    if ! grep -q "^$steps," runs/zero/log.csv 2> /dev/null; then
+        verdict "$n" 1 "NOT YET: the R1-Zero run stopped before step $steps (its messages above)"
+    fi
+    # held-out greedy accuracy, pass@1 and mean length at step 0 and at the last step: each must rise
+    awk -F, -v steps="$steps" -v secs=$((SECONDS - t0)) '
+        NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+        $1 == 0 { g0 = $col["test_greedy"]; p0 = $col["test_pass1"]; l0 = $col["test_length"] }
+        $1 == steps { g1 = $col["test_greedy"]; p1 = $col["test_pass1"]; l1 = $col["test_length"] }
+        function line(ok, what, a, b, want) {
+            printf "%s  %-21s %6.3f -> %6.3f (must rise by %s or more)\n", ok ? "PASS" : "FAIL", what, a, b,
+                   want
+            return ok
+        }
+        END {
+            printf "held-out, step 0 -> %d (%d s):\n", steps, secs
+            ok = line(g1 - g0 >= 0.30, "greedy accuracy", g0, g1, "0.30")
+            ok = line(p1 - p0 >= 0.03, "pass@1", p0, p1, "0.03") && ok
+            ok = line(l1 - l0 >= 5, "mean length (tokens)", l0, l1, "5") && ok
+            exit !ok
+        }' runs/zero/log.csv || verdict "$n" 1 "NOT YET: the R1-Zero run did not learn enough (runs/zero/)"
+}
+
+cmd_check() {
+    valid_number "$@"
+    local n=$1 d=$DIR/$1 t0=$SECONDS sections tests
+    [ -f "$d/r1.c" ] || fail "no copy of exercise $n in $DIR: make exercise $n first"
+    sections=$(table_field "$n" 2)
+    tests=${sections% zero}
+    cd "$d" || exit 2
+    echo "building $d/test_r1"
+    # shellcheck disable=SC2086 # CFLAGS, LDLIBS and tests are lists of words
+    if ! $CC $CFLAGS -o test_r1 test_r1.c $LDLIBS ||
+       { [ "$tests" != "$sections" ] && ! $CC $CFLAGS -o r1 r1.c $LDLIBS; }; then
+        verdict "$n" 1 "NOT YET: r1.c does not compile (the compiler's messages above)"
+    fi
+    echo "running ./test_r1 $tests"
+    # shellcheck disable=SC2086
+    OMP_NUM_THREADS=1 ./test_r1 $tests > test.log 2>&1
+    local status=$? summary count failed what
+    cat test.log
+    summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' test.log | tail -n 1)
+    if [ -z "$summary" ]; then
+        local why
+        why=$(grep -m 1 '^r1: error:' test.log)
+        verdict "$n" 1 "NOT YET: the checks stopped before the end (${why:-exit status $status})"
+    fi
+    count=$(echo "$summary" | cut -d' ' -f1)
+    failed=$(echo "$summary" | cut -d' ' -f3)
+    if [ "$failed" != 0 ] || [ $status -ne 0 ]; then
+        verdict "$n" 1 "NOT YET: $failed of the checks failed (the FAIL lines above)"
+    fi
+    what="$count check$([ "$count" = 1 ] || echo s)"
+    if [ "$tests" != "$sections" ]; then
+        capstone_run "$n"
+        if [ -f "$BASE" ]; then what="$what and the R1-Zero run"; else what="$what; R1-Zero run SKIPPED"; fi
+    fi
+    verdict "$n" 0 "PASSED ($what, $((SECONDS - t0)) s)"
+}
+
+cmd_answer() {
+    valid_number "$@"
+    local n=$1 d=$DIR/$1
+    [ -f "$d/r1.c" ] || fail "no copy of exercise $n in $DIR: make exercise $n first"
+    if ! put_regions "$n" "$ROOT/r1.c" "$d/r1.c" > "$d/r1.c.tmp"; then
+        rm -f "$d/r1.c.tmp"
+        fail "the exercise $n lines of $d/r1.c do not pair up with r1.c's"
+    fi
+    cp "$d/r1.c" "$d/r1.c.mine" && mv "$d/r1.c.tmp" "$d/r1.c"
+    echo "exercise $n: r1.c's code is now in $d/r1.c (yours: $d/r1.c.mine)"
+}
+
+# CI: both directions for every exercise, in a temporary folder. Without a base model the capstone's
+# R1-Zero run is skipped (its stub still fails the training section, and r1.c's code passes it).
+cmd_test_all() {
+    local tmp n t0 t_stub stub_verdict bad=0
+    tmp=$(mktemp -d /tmp/exercises.XXXXXX) || fail "cannot create a temporary folder"
+    export EXERCISES_DIR=$tmp SKIP_RUN_WITHOUT_BASE=1
+    for n in $(exercises | cut -f1); do
+        if ! "$0" new "$n" > /dev/null; then echo "FAIL  exercise $n: no copy made"; bad=1; continue; fi
+        t0=$SECONDS
+        if "$0" check "$n" > "$tmp/$n.stub.log" 2>&1; then
+            echo "FAIL  exercise $n: the stub PASSES its check ($tmp/$n.stub.log)"; bad=1; continue
+        fi
+        t_stub=$((SECONDS - t0))
+        stub_verdict=$(tail -n 1 "$tmp/$n.stub.log")
+        stub_verdict=${stub_verdict#"exercise $n ($(title_of "$n")): "}
+        if ! "$0" answer "$n" > /dev/null; then
+            echo "FAIL  exercise $n: r1.c's code not put back"; bad=1; continue
+        fi
+        if ! cmp -s "$tmp/$n/r1.c" "$ROOT/r1.c"; then
+            echo "FAIL  exercise $n: the copy with r1.c's code put back differs from r1.c"; bad=1; continue
+        fi
+        t0=$SECONDS
+        if ! "$0" check "$n" > "$tmp/$n.answer.log" 2>&1; then
+            echo "FAIL  exercise $n: r1.c's code fails: $(tail -n 1 "$tmp/$n.answer.log")"; bad=1; continue
+        fi
+        echo "PASS  exercise $n: the stub fails ($t_stub s: $stub_verdict);" \
+             "r1.c's code passes ($((SECONDS - t0)) s)"
+    done
+    if [ $bad -ne 0 ]; then echo "test-exercises: FAILED (logs in $tmp)"; return 1; fi
+    rm -rf "$tmp"
+    echo "test-exercises: every stub fails its check and r1.c's code passes it"
+}
+
+case "${1:-}" in
+    list) cmd_list ;;
+    new) shift; cmd_new "$@" ;;
+    check) shift; cmd_check "$@" ;;
+    answer) shift; cmd_answer "$@" ;;
+    test-all) cmd_test_all ;;
+    *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
