@@ -3262,6 +3262,7 @@ static void rollout_batch(const Rollouts *r, int T, int *inputs, int *targets, f
 //                               accumulation steps; r1 has one batch per step, so it equals bnpo)
 // max_len: the longest response the context allows. Prompt and padding tokens get 0.
 static void grpo_loss_weights(float *w, const float *mask, int n, int T, int max_len, int loss_type) {
+    // exercise 17 begin: the loss normalisations of grpo, bnpo, dr_grpo and dapo
     float total = 0.0f;
     for (int i = 0; i < n * T; i++) total += mask[i];
     for (int i = 0; i < n; i++) {
@@ -3276,6 +3277,7 @@ static void grpo_loss_weights(float *w, const float *mask, int n, int T, int max
         }
         for (int t = 0; t < T; t++) w[i * T + t] = mask[i * T + t] > 0.0f ? wt : 0.0f;
     }
+    // exercise 17 end
 }
 
 typedef struct {

@@ -40,6 +40,7 @@ TABLE='
 14 | rejection       |
 15 | distill         |
 16 | training zero   |
+17 | grpo_weights    |
 '
 
 fail() { echo "exercise: $*" >&2; exit 2; }
@@ -227,7 +228,7 @@ cmd_check() {
     cd "$d" || exit 2
     echo "building $d/test_r1"
     # shellcheck disable=SC2086 # CFLAGS, LDLIBS and tests are lists of words
-    if ! $CC $CFLAGS -o test_r1 test_r1.c $LDLIBS ||
+    if ! $CC $CFLAGS -I"$ROOT" -o test_r1 test_r1.c $LDLIBS ||
        { [ "$tests" != "$sections" ] && ! $CC $CFLAGS -o r1 r1.c $LDLIBS; }; then
         verdict "$n" 1 "NOT YET: r1.c does not compile (the compiler's messages above)"
     fi
