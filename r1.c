@@ -2229,9 +2229,9 @@ static FILE *report_begin(const char *dir, const char *title, const char *about)
         "h1 { font-size: 20px; margin: 0 0 4px } h2 { font-size: 16px; margin: 22px 0 8px } h3 { font: 14px monospace; margin: 14px 0 4px }\n"
         "table { border-collapse: collapse } th, td { padding: 2px 10px; border-bottom: 1px solid #ddd; text-align: right }\n"
         "th:first-child, td:first-child { text-align: left } th { background: #f4f4f4 }\n"
-        "table.samples { width: 100%% } table.samples td { text-align: left } table.samples th { vertical-align: top; white-space: nowrap }\n"
+        "table.samples { width: 100%% } table.samples td { text-align: left } table.samples th { vertical-align: top; white-space: nowrap; width: 90px }\n"
         ".charts { display: flex; flex-wrap: wrap; gap: 10px }\n"
-        "svg.chart { width: 560px; max-width: 100%%; height: auto; border: 1px solid #e4e4e4 }\n"
+        "svg.chart { width: 540px; max-width: 100%%; height: auto; border: 1px solid #e4e4e4 }\n"
         "svg text { font: 12px sans-serif; fill: #333 } svg text.title { font-size: 14px; font-weight: bold }\n"
         "svg .grid { stroke: #e8e8e8 } svg .axis { stroke: #666; fill: none } svg .curve { fill: none; stroke-width: 2 }\n"
         ".resp { font: 13px monospace; word-break: break-all; padding: 1px 0 }\n"
@@ -2271,7 +2271,7 @@ static void report_samples(FILE *f, const char *path, const char *heading, const
         if (pi == n_prompts) prompts[n_prompts++] = i;
         if (wi == n_who) whos[n_who++] = i;
     }
-    fprintf(f, "<h2>%s</h2>\n<p>Marked: <span class=\"think\">the chain of thought</span>, <span class=\"check\">its "
+    fprintf(f, "<h2 id=\"samples\">%s</h2>\n<p>Marked: <span class=\"think\">the chain of thought</span>, <span class=\"check\">its "
             "checks</span> with the reflection words in <b style=\"color:#b8321f\">bold</b>, <span class=\"answer\">the "
             "answer</span>; <span class=\"ok\">&#10003;</span> right, <span class=\"wrong\">&#10007;</span> wrong.</p>\n", heading);
     for (int p = 0; p < n_prompts; p++) {
