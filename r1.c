@@ -2318,7 +2318,7 @@ static double *csv_column(const char *path, char **lines, int n_lines, const cha
 // horizontal bars, one group per label: series s of group i is v[s][i], in [0, 1]
 static void svg_bars(FILE *f, const char *title, const char **labels, int n, const double *v[], const char **names,
                      const char **colours, int n_series) {
-    const double W = 600, L = 200, R = 50, T = 34, row = 12 * n_series + 14, H = T + row * n + 30;
+    const double W = 600, L = 200, R = 50, T = 34, row = 14 * n_series + 12, H = T + row * n + 30;
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" viewBox=\"0 0 %g %g\">\n", W, H);
     fprintf(f, "<text class=\"title\" x=\"10\" y=\"20\">%s</text>\n", title);
     for (int i = 0; i < n; i++) {
@@ -2327,8 +2327,8 @@ static void svg_bars(FILE *f, const char *title, const char **labels, int n, con
         html_text(f, labels[i], strlen(labels[i]));
         fprintf(f, "</text>\n");
         for (int s = 0; s < n_series; s++)
-            fprintf(f, "<rect x=\"%g\" y=\"%g\" width=\"%.1f\" height=\"10\" fill=\"%s\"/><text x=\"%.1f\" y=\"%g\">%.2f</text>\n",
-                    L, y + 12 * s, v[s][i] * (W - L - R), colours[s], L + v[s][i] * (W - L - R) + 4, y + 12 * s + 9, v[s][i]);
+            fprintf(f, "<rect x=\"%g\" y=\"%g\" width=\"%.1f\" height=\"12\" fill=\"%s\"/><text x=\"%.1f\" y=\"%g\">%.2f</text>\n",
+                    L, y + 14 * s, v[s][i] * (W - L - R), colours[s], L + v[s][i] * (W - L - R) + 4, y + 14 * s + 10, v[s][i]);
     }
     fprintf(f, "<path class=\"axis\" d=\"M%g %g V%g\"/>\n", L, T - 4, T + row * n);
     for (int s = 0; s < n_series; s++)

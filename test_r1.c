@@ -2059,6 +2059,7 @@ static void test_stages(void) {
     free(html);
     free(table);
 }
+
 // ----------------------------------------------------------------------------
 // 14. the HTML report: well formed, one point per evaluation in each held-out curve, its table's numbers
 // those of log.csv, the responses' parts marked
@@ -2071,7 +2072,7 @@ static const char *xml_error(const char *s, char *err, size_t errsz) {
     int depth = 0, roots = 0;
     const char *p = s, *lower = "abcdefghijklmnopqrstuvwxyz";
     if (strncmp(p, "<!DOCTYPE html>", 15) == 0) p += 15;
-#define XML_FAIL(...) do { int k_ = snprintf(err, errsz, __VA_ARGS__); \
+#define XML_FAIL(...) do { snprintf(err, errsz, __VA_ARGS__); size_t k_ = strlen(err); \
                            snprintf(err + k_, errsz - k_, " at offset %ld", (long)(p - s)); return err; } while (0)
     for (; *p; p++) {
         if (*p == '&') {
