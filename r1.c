@@ -3372,9 +3372,10 @@ static void cmd_pipeline(int argc, char **argv) {
     fclose(tf);
     fclose(samples);
     printf("table written to %s\n", p[TABLE]);
-    char about[300];
-    snprintf(about, sizeof about, "./r1 pipeline --seed %d --scale %d; held-out: %d prompts of tiny_data/rl_test.txt, %d "
-             "samples each at temperature 1 (pass@1, cons@k), and greedy.", seed, scale, res[0].n_prompts, eval_k);
+    char about[1200];
+    snprintf(about, sizeof about, "./r1 pipeline --seed %d --scale %d%s%.400s%s%.400s; held-out: %d prompts of "
+             "tiny_data/rl_test.txt, %d samples each at temperature 1 (pass@1, cons@k), and greedy.", seed, scale,
+             base ? " --base " : "", base ? base : "", zero ? " --zero " : "", zero ? zero : "", res[0].n_prompts, eval_k);
     report_pipeline(dir, about, labels, res, 7);
     printf("report: %s/report.html\n", dir);
     data_free(&corpus); data_free(&cold); data_free(&train); data_free(&rej); data_free(&tr); data_free(&test);
