@@ -107,7 +107,8 @@ static void blas_check_core(char **argv) {
     int is_old = 0;
     for (int i = 0; core && i < (int)(sizeof old / sizeof old[0]); i++) is_old |= strcmp(core, old[i]) == 0;
     if (getenv("OPENBLAS_CORETYPE") || !want || !is_old) return;
-    fprintf(stderr, "r1: OpenBLAS chose its %s kernels on a CPU with %s; running again with OPENBLAS_CORETYPE=%s\n", core, cpu, want);
+    fprintf(stderr, "r1: OpenBLAS chose its %s kernels on a CPU with %s; running again with OPENBLAS_CORETYPE=%s\n",
+            core, cpu, want);
     fflush(stdout);
     setenv("OPENBLAS_CORETYPE", want, 1);
     execv("/proc/self/exe", argv);
@@ -2657,7 +2658,8 @@ static void format_time(double s, char *out) { snprintf(out, 16, "%d:%02d", (int
 
 // a few sampled responses to the first n_prompts prompts of d, k each, appended to f as lines
 // who<TAB>prompt<TAB>answer<TAB>response. The seed is fixed: two checkpoints answer the same draws.
-static void write_samples(FILE *f, Model *m, const Data *d, int n_prompts, int k, float temperature, const char *who) {
+static void write_samples(FILE *f, Model *m, const Data *d, int n_prompts, int k, float temperature,
+                          const char *who) {
     n_prompts = imin(n_prompts, d->n);
     int *idx = mallocCheck((size_t)n_prompts * k * sizeof(int));
     for (int i = 0; i < n_prompts * k; i++) idx[i] = i / k;
@@ -2723,9 +2725,9 @@ static double nice_step(double range) {
 typedef struct { const char *name, *colour; const double *y; } Curve;  // y[i] at x[i]; NAN: no point
 
 // a line chart of the curves over x[0..n) as inline SVG, y from 0 to y_max (0: the data's maximum)
-static void svg_chart(FILE *f, const char *title, const char *y_label, const char *x_label, const double *x, int n,
-                      const Curve *c, int n_curves, double y_max) {
-    const double W = 600, H = 340, L = 56, R = 16, T = 34, B = 76;  // size and margins (legend at the bottom)
+static void svg_chart(FILE *f, const char *title, const char *y_label, const char *x_label, const double *x,
+                      int n, const Curve *c, int n_curves, double y_max) {
+    const double W = 600, H = 340, L = 56, R = 16, T = 34, B = 76;  // size, margins (the legend below)
     double x_max = 1;
     for (int i = 0; i < n; i++) x_max = fmax(x_max, x[i]);
     for (int k = 0; y_max <= 0 && k < n_curves; k++)
@@ -2739,15 +2741,19 @@ static void svg_chart(FILE *f, const char *title, const char *y_label, const cha
     fprintf(f, "<text class=\"title\" x=\"%g\" y=\"20\">", L);
     html_text(f, title, strlen(title));
     fprintf(f, "</text>\n");
-    for (int i = 0; i * y_tick <= y_max + 1e-9; i++)
-        fprintf(f, "<line class=\"grid\" x1=\"%g\" y1=\"%.1f\" x2=\"%g\" y2=\"%.1f\"/><text x=\"%g\" y=\"%.1f\" "
-                "text-anchor=\"end\">%g</text>\n", L, SY(i * y_tick), W - R, SY(i * y_tick), L - 6, SY(i * y_tick) + 4, i * y_tick);
+    for (int i = 0; i * y_tick <= y_max + 1e-9; i++) {
+        double y = SY(i * y_tick);
+        fprintf(f, "<line class=\"grid\" x1=\"%g\" y1=\"%.1f\" x2=\"%g\" y2=\"%.1f\"/>", L, y, W - R, y);
+        fprintf(f, "<text x=\"%g\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", L - 6, y + 4, i * y_tick);
+    }
     for (int i = 0; i * x_tick <= x_max + 1e-9; i++)
-        fprintf(f, "<text x=\"%.1f\" y=\"%g\" text-anchor=\"middle\">%g</text>\n", SX(i * x_tick), H - B + 16, i * x_tick);
+        fprintf(f, "<text x=\"%.1f\" y=\"%g\" text-anchor=\"middle\">%g</text>\n", SX(i * x_tick), H - B + 16,
+                i * x_tick);
     fprintf(f, "<path class=\"axis\" d=\"M%g %g V%g H%g\"/>\n", L, T, H - B, W - R);
     fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">%s</text>\n", (L + W - R) / 2, H - B + 34, x_label);
-    fprintf(f, "<text transform=\"translate(14 %g) rotate(-90)\" text-anchor=\"middle\">%s</text>\n", (T + H - B) / 2, y_label);
-    for (int k = n_curves - 1; k >= 0; k--) {  // the first curve drawn last, on top; the legend left to right
+    fprintf(f, "<text transform=\"translate(14 %g) rotate(-90)\" text-anchor=\"middle\">%s</text>\n",
+            (T + H - B) / 2, y_label);
+    for (int k = n_curves - 1; k >= 0; k--) {  // the first curve drawn last, on top; the legend from the left
         double lx = L;
         for (int j = 0; j < k; j++) lx += 40 + 6.5 * strlen(c[j].name);
         int points = 0;
@@ -2756,9 +2762,12 @@ static void svg_chart(FILE *f, const char *title, const char *y_label, const cha
         for (int i = 0; i < n; i++) if (!isnan(c[k].y[i])) fprintf(f, "%.1f,%.1f ", SX(x[i]), SY(c[k].y[i]));
         fprintf(f, "\"/>\n");
         for (int i = 0; points <= 40 && i < n; i++)  // sparse curves (the evaluations) get a dot per point
-            if (!isnan(c[k].y[i])) fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", SX(x[i]), SY(c[k].y[i]), c[k].colour);
-        fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"%s\" stroke-width=\"3\"/><text x=\"%g\" y=\"%g\">%s</text>\n",
-                lx, H - 14, lx + 20, H - 14, c[k].colour, lx + 25, H - 10, c[k].name);
+            if (!isnan(c[k].y[i]))
+                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", SX(x[i]), SY(c[k].y[i]),
+                        c[k].colour);
+        fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"%s\" stroke-width=\"3\"/>", lx, H - 14,
+                lx + 20, H - 14, c[k].colour);
+        fprintf(f, "<text x=\"%g\" y=\"%g\">%s</text>\n", lx + 25, H - 10, c[k].name);
     }
     fprintf(f, "</svg>\n");
 #undef SX
@@ -2777,20 +2786,33 @@ static FILE *report_begin(const char *dir, const char *title, const char *about)
     FILE *f = fopenCheck(tmp, "w");
     fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n<title>");
     html_text(f, title, strlen(title));
-    fprintf(f, "</title>\n<style>\n"
+    fprintf(f, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<h1>",
         "body { font: 14px/1.45 sans-serif; color: #222; margin: 20px 28px; max-width: 1240px }\n"
-        "h1 { font-size: 20px; margin: 0 0 4px } h2 { font-size: 16px; margin: 22px 0 8px } h3 { font: 14px monospace; margin: 14px 0 4px }\n"
-        "table { border-collapse: collapse } th, td { padding: 2px 10px; border-bottom: 1px solid #ddd; text-align: right }\n"
-        "th:first-child, td:first-child { text-align: left } th { background: #f4f4f4 }\n"
-        "table.samples { width: 100%% } table.samples td { text-align: left } table.samples th { vertical-align: top; white-space: nowrap }\n"
+        "h1 { font-size: 20px; margin: 0 0 4px }\n"
+        "h2 { font-size: 16px; margin: 22px 0 8px }\n"
+        "h3 { font: 14px monospace; margin: 14px 0 4px }\n"
+        "table { border-collapse: collapse }\n"
+        "th, td { padding: 2px 10px; border-bottom: 1px solid #ddd; text-align: right }\n"
+        "th:first-child, td:first-child { text-align: left }\n"
+        "th { background: #f4f4f4 }\n"
+        "table.samples { width: 100% }\n"
+        "table.samples td { text-align: left }\n"
+        "table.samples th { vertical-align: top; white-space: nowrap; width: 90px }\n"
         ".charts { display: flex; flex-wrap: wrap; gap: 10px }\n"
-        "svg.chart { width: 560px; max-width: 100%%; height: auto; border: 1px solid #e4e4e4 }\n"
-        "svg text { font: 12px sans-serif; fill: #333 } svg text.title { font-size: 14px; font-weight: bold }\n"
-        "svg .grid { stroke: #e8e8e8 } svg .axis { stroke: #666; fill: none } svg .curve { fill: none; stroke-width: 2 }\n"
-        ".resp { font: 13px monospace; word-break: break-all; padding: 1px 0 }\n"
-        ".think { background: #e3edfc } .check { background: #fcefc9 } .answer { background: #d5f0d5; font-weight: bold }\n"
-        ".tok { color: #9a9a9a } .resp b { color: #b8321f } .ok { color: #1d8a1d } .wrong { color: #c0392b }\n"
-        "</style>\n</head>\n<body>\n<h1>");
+        "svg.chart { width: 540px; max-width: 100%; height: auto; border: 1px solid #e4e4e4 }\n"
+        "svg text { font: 12px sans-serif; fill: #333 }\n"
+        "svg text.title { font-size: 14px; font-weight: bold }\n"
+        "svg .grid { stroke: #e8e8e8 }\n"
+        "svg .axis { stroke: #666; fill: none }\n"
+        "svg .curve { fill: none; stroke-width: 2 }\n"
+        ".resp { font: 13px monospace; overflow-wrap: anywhere; padding: 1px 0 }\n"
+        ".think { background: #e3edfc }\n"
+        ".check { background: #fcefc9 }\n"
+        ".answer { background: #d5f0d5; font-weight: bold }\n"
+        ".tok { color: #9a9a9a }\n"
+        ".resp b, .aha { color: #b8321f; font-weight: bold }\n"
+        ".ok { color: #1d8a1d }\n"
+        ".wrong { color: #c0392b }\n");
     html_text(f, title, strlen(title));
     fprintf(f, "</h1>\n<p>");
     html_text(f, about, strlen(about));
@@ -2824,9 +2846,10 @@ static void report_samples(FILE *f, const char *path, const char *heading, const
         if (pi == n_prompts) prompts[n_prompts++] = i;
         if (wi == n_who) whos[n_who++] = i;
     }
-    fprintf(f, "<h2>%s</h2>\n<p>Marked: <span class=\"think\">the chain of thought</span>, <span class=\"check\">its "
-            "checks</span> with the reflection words in <b style=\"color:#b8321f\">bold</b>, <span class=\"answer\">the "
-            "answer</span>; <span class=\"ok\">&#10003;</span> right, <span class=\"wrong\">&#10007;</span> wrong.</p>\n", heading);
+    fprintf(f, "<h2 id=\"samples\">%s</h2>\n<p>Marked: <span class=\"think\">the chain of thought</span>, "
+            "<span class=\"check\">its checks</span> with the reflection words in <span class=\"aha\">bold</span>, "
+            "<span class=\"answer\">the answer</span>; <span class=\"ok\">&#10003;</span> right, "
+            "<span class=\"wrong\">&#10007;</span> wrong.</p>\n", heading);
     for (int p = 0; p < n_prompts; p++) {
         char **pf = field[prompts[p]];
         fprintf(f, "<h3>");
@@ -2837,10 +2860,12 @@ static void report_samples(FILE *f, const char *path, const char *heading, const
             html_text(f, field[whos[w]][0], strlen(field[whos[w]][0]));
             fprintf(f, "</th><td>");
             for (int i = 1; i < n; i++) {
-                if (!field[i][3] || strcmp(field[i][1], pf[1]) != 0 || strcmp(field[i][0], field[whos[w]][0]) != 0) continue;
-                int ok = reward_accuracy(field[i][3], atol(field[i][2])) > 0;
-                fprintf(f, "<div class=\"resp\"><span class=\"%s\">%s</span> ", ok ? "ok" : "wrong", ok ? "&#10003;" : "&#10007;");
-                html_response(f, field[i][3]);
+                char **fi = field[i];
+                if (!fi[3] || strcmp(fi[1], pf[1]) != 0 || strcmp(fi[0], field[whos[w]][0]) != 0) continue;
+                int ok = reward_accuracy(fi[3], atol(fi[2])) > 0;
+                fprintf(f, "<div class=\"resp\"><span class=\"%s\">%s</span> ", ok ? "ok" : "wrong",
+                        ok ? "&#10003;" : "&#10007;");
+                html_response(f, fi[3]);
                 fprintf(f, "</div>");
             }
             fprintf(f, "</td></tr>\n");
@@ -2869,9 +2894,9 @@ static double *csv_column(const char *path, char **lines, int n_lines, const cha
 }
 
 // horizontal bars, one group per label: series s of group i is v[s][i], in [0, 1]
-static void svg_bars(FILE *f, const char *title, const char **labels, int n, const double *v[], const char **names,
-                     const char **colours, int n_series) {
-    const double W = 600, L = 200, R = 50, T = 34, row = 12 * n_series + 14, H = T + row * n + 30;
+static void svg_bars(FILE *f, const char *title, const char **labels, int n, const double *v[],
+                     const char **names, const char **colours, int n_series) {
+    const double W = 600, L = 200, R = 50, T = 34, row = 14 * n_series + 12, H = T + row * n + 30;
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" viewBox=\"0 0 %g %g\">\n", W, H);
     fprintf(f, "<text class=\"title\" x=\"10\" y=\"20\">%s</text>\n", title);
     for (int i = 0; i < n; i++) {
@@ -2879,28 +2904,32 @@ static void svg_bars(FILE *f, const char *title, const char **labels, int n, con
         fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"end\">", L - 8, y + row / 2);
         html_text(f, labels[i], strlen(labels[i]));
         fprintf(f, "</text>\n");
-        for (int s = 0; s < n_series; s++)
-            fprintf(f, "<rect x=\"%g\" y=\"%g\" width=\"%.1f\" height=\"10\" fill=\"%s\"/><text x=\"%.1f\" y=\"%g\">%.2f</text>\n",
-                    L, y + 12 * s, v[s][i] * (W - L - R), colours[s], L + v[s][i] * (W - L - R) + 4, y + 12 * s + 9, v[s][i]);
+        for (int s = 0; s < n_series; s++) {
+            double len = v[s][i] * (W - L - R);
+            fprintf(f, "<rect x=\"%g\" y=\"%g\" width=\"%.1f\" height=\"12\" fill=\"%s\"/>", L, y + 14 * s, len, colours[s]);
+            fprintf(f, "<text x=\"%.1f\" y=\"%g\">%.2f</text>\n", L + len + 4, y + 14 * s + 10, v[s][i]);
+        }
     }
     fprintf(f, "<path class=\"axis\" d=\"M%g %g V%g\"/>\n", L, T - 4, T + row * n);
     for (int s = 0; s < n_series; s++)
-        fprintf(f, "<rect x=\"%g\" y=\"%g\" width=\"14\" height=\"10\" fill=\"%s\"/><text x=\"%g\" y=\"%g\">%s</text>\n",
-                L + 130 * s, H - 20, colours[s], L + 130 * s + 18, H - 11, names[s]);
+        fprintf(f, "<rect x=\"%g\" y=\"%g\" width=\"14\" height=\"10\" fill=\"%s\"/><text x=\"%g\" y=\"%g\">%s"
+                "</text>\n", L + 130 * s, H - 20, colours[s], L + 130 * s + 18, H - 11, names[s]);
     fprintf(f, "</svg>\n");
 }
 
 // DIR/report.html of the pipeline: the results table (the numbers of results.txt), pass@1 and greedy
 // accuracy as bars, and every model's sampled responses to the same prompts (DIR/samples.txt)
-static void report_pipeline(const char *dir, const char *about, const char **labels, const EvalResult *res, int n) {
+static void report_pipeline(const char *dir, const char *about, const char **labels, const EvalResult *res,
+                            int n) {
     char path[600];
     FILE *f = report_begin(dir, "r1 pipeline: the R1 recipe at toy scale", about);
     fprintf(f, "<h2>Results (held-out)</h2>\n<table class=\"results\">\n<tr><th>model</th><th>pass@1</th>"
             "<th>cons@k</th><th>greedy</th><th>length</th><th>reflection</th><th>lang-mix</th><th>format</th></tr>\n");
     double *bars[2] = { mallocCheck(n * sizeof(double)), mallocCheck(n * sizeof(double)) };
     for (int i = 0; i < n; i++) {
-        fprintf(f, "<tr><td>%s</td><td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%.1f</td><td>%.3f</td><td>%.3f</td><td>%.3f</td></tr>\n",
-                labels[i], res[i].pass1, res[i].cons, res[i].greedy, res[i].len, res[i].reflect, res[i].langmix, res[i].format);
+        fprintf(f, "<tr><td>%s</td><td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%.1f</td><td>%.3f</td><td>%.3f</td>"
+                "<td>%.3f</td></tr>\n", labels[i], res[i].pass1, res[i].cons, res[i].greedy, res[i].len, res[i].reflect,
+                res[i].langmix, res[i].format);
         bars[0][i] = res[i].pass1; bars[1][i] = res[i].greedy;
     }
     fprintf(f, "</table>\n<div class=\"charts\">\n");
@@ -4176,9 +4205,10 @@ static void cmd_pipeline(int argc, char **argv) {
     fclose(tf);
     fclose(samples);
     printf("table written to %s\n", p[TABLE]);
-    char about[300];
-    snprintf(about, sizeof about, "./r1 pipeline --seed %d --scale %d; held-out: %d prompts of tiny_data/rl_test.txt, %d "
-             "samples each at temperature 1 (pass@1, cons@k), and greedy.", seed, scale, res[0].n_prompts, eval_k);
+    char about[1200];
+    snprintf(about, sizeof about, "./r1 pipeline --seed %d --scale %d%s%.400s%s%.400s; held-out: %d prompts of "
+             "tiny_data/rl_test.txt, %d samples each at temperature 1 (pass@1, cons@k), and greedy.", seed, scale,
+             base ? " --base " : "", base ? base : "", zero ? " --zero " : "", zero ? zero : "", res[0].n_prompts, eval_k);
     report_pipeline(dir, about, labels, res, 7);
     printf("report: %s/report.html\n", dir);
     data_free(&corpus); data_free(&cold); data_free(&train); data_free(&rej); data_free(&tr); data_free(&test);
