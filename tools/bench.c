@@ -433,6 +433,12 @@ int main(int argc, char **argv) {
         }
         printf(" of the sgemm peak (%s, %.1f GFLOP/s)\n", PEAK_NAMES[0], median(&peak[0]));
     }
+    for (int k = 0; k < n_rows; k++) { // MLA's latent cache: [c_KV ; k_rope] per token and layer
+        const Config *c = &find_preset(rows[k].preset)->cfg;
+        printf("KV cache (%s): %zu bytes per token (MLA latent; the heads' keys and values would take %zu)\n",
+               rows[k].preset, (size_t)c->n_layer * (c->kv_rank + c->d_rope) * sizeof(float),
+               (size_t)c->n_layer * c->n_head * (c->d_nope + c->d_rope + c->d_v) * sizeof(float));
+    }
     print_load("at the end");
     if (wide[0])
         printf("warning: spread above ±%.0f%% in: %s. The machine was too busy for these figures to hold; "
