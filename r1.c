@@ -7,7 +7,7 @@ Read top to bottom, in the order of the paper:
   3. the model: a tiny DeepSeek-V3 (MLA attention, DeepSeekMoE with auxiliary-loss-free
      balancing), forward and hand-written backward of every layer side by side
   4. training: cross-entropy, AdamW, warmup + cosine, checkpoints
-  5. generation with a KV cache
+  5. generation with MLA's latent KV cache (decoding with the up-projections absorbed)
   6. rule rewards (R1 paper, section 2.2.2) and evaluation
   7. pretraining the base model
   8. GRPO (DeepSeekMath eq. 1-4, R1 section 2.2.1): R1-Zero and reasoning RL
