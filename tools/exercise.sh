@@ -206,8 +206,7 @@ capstone_run() { # N
         $1 == 0 { g0 = $col["test_greedy"]; p0 = $col["test_pass1"]; l0 = $col["test_length"] }
         $1 == steps { g1 = $col["test_greedy"]; p1 = $col["test_pass1"]; l1 = $col["test_length"] }
         function line(ok, what, a, b, want) {
-            printf "%s  %-21s %6.3f -> %6.3f (must rise by %s or more)\n", ok ? "PASS" : "FAIL", what, a, b,
-                   want
+            printf "%s  %-21s %6s -> %6s (must rise by %s or more)\n", ok ? "PASS" : "FAIL", what, a, b, want
             return ok
         }
         END {
