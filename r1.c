@@ -8,7 +8,7 @@ Read top to bottom, in the order of the paper:
      balancing), forward and hand-written backward of every layer side by side
   4. training: cross-entropy, AdamW, warmup + cosine, checkpoints
   5. generation with MLA's latent KV cache (decoding with the up-projections absorbed)
-  6. rule rewards (R1 paper, section 2.2.2) and evaluation
+  6. rule rewards (R1 paper, section 2.2.2) and evaluation; logs and the HTML report of a run
   7. pretraining the base model
   8. GRPO (DeepSeekMath eq. 1-4, R1 section 2.2.1): R1-Zero and reasoning RL
   9. SFT, rejection sampling, distillation, the whole pipeline (R1 sections 2.3, 2.4)
