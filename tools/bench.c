@@ -351,6 +351,7 @@ static void print_table(const Row *rows, int n_rows) {
 }
 
 int main(int argc, char **argv) {
+    blas_check_core(argv); // OpenBLAS's own core on this CPU, as r1 runs it
     BenchOptions o = { .threads = n_threads(), .batch = 64, .seq = 128, .prompts = 8, .generations = 16,
                        .new_tokens = 64, .repeats = 7, .no_ref = 0, .presets = "teacher,student",
                        .parts = "train,rollout", .python = "/usr/bin/python3" };
