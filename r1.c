@@ -1377,7 +1377,8 @@ static void mla_decode(float *y, const float *q, const float *latent, const floa
                        int Tc, int pos, int NH, int dn, int dr, int dv, int R) {
     int D = R + dr;
     float scale = 1.0f / sqrtf((float)(dn + dr));
-    float *qa = mallocCheck((size_t)NH * D * sizeof(float)), *a = mallocCheck((size_t)NH * (pos + 1) * sizeof(float));
+    float *qa = mallocCheck((size_t)NH * D * sizeof(float));
+    float *a = mallocCheck((size_t)NH * (pos + 1) * sizeof(float));
     float *o = mallocCheck((size_t)NH * R * sizeof(float));
     for (int b = 0; b < B; b++) {
         const float *cached = latent + (size_t)row[b] * Tc * D;
@@ -1828,7 +1829,8 @@ static int sample_token(const float *logits, int V, float temperature, Rng *rng)
 enum { CHECK_FREE, CHECK_FORCE, CHECK_BAN, N_CHECK_RULES };
 static const char *CHECK_RULE_NAMES[N_CHECK_RULES] = { "free", "force", "ban" };
 
-static int starts_check_word(const int *row, int i) { // row[i] is the second letter of " ch" or the "k" of " k"
+// row[i] is the "h" of " ch" or the "k" of " k": a check word starts there
+static int starts_check_word(const int *row, int i) {
     int space = char_to_token(' ');
     return (row[i] == char_to_token('k') && row[i - 1] == space) ||
            (i >= 2 && row[i] == char_to_token('h') && row[i - 1] == char_to_token('c') && row[i - 2] == space);
@@ -1840,11 +1842,13 @@ static int next_token(float *logits, int V, float temperature, int rule, const i
                       Rng *rng) {
     int think = len - 1; // where the open think span starts, if the row is in one
     while (think >= 0 && row[think] != TOK_THINK && row[think] != TOK_THINK_END) think--;
-    if (rule == CHECK_FREE || think < 0 || row[think] != TOK_THINK) return sample_token(logits, V, temperature, rng);
+    if (rule == CHECK_FREE || think < 0 || row[think] != TOK_THINK)
+        return sample_token(logits, V, temperature, rng);
     const char *word = WORDS[row[0] == char_to_token(LANG_TAG[LANG_JA]) ? LANG_JA : LANG_EN][WORD_CHECK];
     int wlen = (int)strlen(word), columns = 0, checks = 0, digits = 0; // digits: of the first operand, "e:51+"
     if (*forcing > 0) return char_to_token(word[wlen - (*forcing)--]);
-    while (2 + digits < len && row[2 + digits] != char_to_token('+') && row[2 + digits] != char_to_token('=')) digits++;
+    while (2 + digits < len && row[2 + digits] != char_to_token('+') && row[2 + digits] != char_to_token('='))
+        digits++;
     for (int i = think + 1; i < len; i++) {
         columns += row[i] == char_to_token('=');
         checks += starts_check_word(row, i);
@@ -1857,7 +1861,10 @@ static int next_token(float *logits, int V, float temperature, int rule, const i
             logits[char_to_token(' ')] = -INFINITY;
     }
     int t = sample_token(logits, V, temperature, rng);
-    if (rule == CHECK_FORCE && t == TOK_THINK_END && checks < columns) { *forcing = wlen; t = char_to_token(' '); }
+    if (rule == CHECK_FORCE && t == TOK_THINK_END && checks < columns) {
+        *forcing = wlen;
+        t = char_to_token(' ');
+    }
     return t;
 }
 
@@ -2496,7 +2503,8 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
         return;
     }
     printf("%s: %d held-out prompts, %d samples each%s%s\n", name, e->n_prompts, e->k,
-           e->check_rule ? ", decoding with the check " : "", e->check_rule == CHECK_FORCE ? "forced" : e->check_rule ? "banned" : "");
+           e->check_rule ? ", decoding with the check " : "",
+           e->check_rule == CHECK_FORCE ? "forced" : e->check_rule ? "banned" : "");
     printf("  pass@1 %.3f | cons@%d %.3f | greedy %.3f | mean length %.1f | reflection %.3f | language mix %.3f | format %.3f\n",
            e->pass1, e->k, e->cons, e->greedy, e->len, e->reflect, e->langmix, e->format);
     printf("  greedy with the response forced to start a chain (\"<think>0\"): %.3f\n", e->forced_greedy);
