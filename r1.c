@@ -3214,12 +3214,10 @@ static float grpo_loss(float *dlogits, float *logp, const float *logits, const i
         logp[n] = entropy[n] = 0.0f;
         if (w[n] == 0.0f) { memset(p, 0, V * sizeof(float)); continue; }
         const float *z = logits + (size_t)n * V;
-        for (int i = 0; i < V; i++) p[i] = z[i] / g->temperature;
-        softmax_inplace(p, V);
-        for (int i = 0; i < V; i++) if (p[i] > 0) entropy[n] -= p[i] * logf(p[i]);
         float maxv = z[0], sum = 0.0f;
         for (int i = 1; i < V; i++) if (z[i] > maxv) maxv = z[i];
-        for (int i = 0; i < V; i++) sum += expf((z[i] - maxv) / g->temperature);
+        for (int i = 0; i < V; i++) { p[i] = expf((z[i] - maxv) / g->temperature); sum += p[i]; }
+        for (int i = 0; i < V; i++) { p[i] /= sum; if (p[i] > 0) entropy[n] -= p[i] * logf(p[i]); }
         logp[n] = (z[targets[n]] - maxv) / g->temperature - logf(sum);
     }
     float threshold = entropy_threshold(entropy, w, N, g->top_entropy_quantile);
