@@ -3926,8 +3926,10 @@ static void cmd_sample(int argc, char **argv) {
     model_free(m);
 }
 
-static void grpo_options_parse(const char *cmd, const char *what, GrpoOptions *g, int argc, char **argv) {
-    Option o[] = {
+// the RL commands' options (zero, grpo and the pipeline's RL stages)
+static Option *grpo_options(GrpoOptions *g, int *n) {
+    static Option o[40];
+    Option list[] = {
         { "init", 's', &g->init, 0, 0, "checkpoint to start from (and the KL reference)" },
         { "out", 's', &g->out, 0, 0, "run folder (log.csv, model.bin)" },
         { "data", 's', &g->data, 0, 0, "training prompts (prompt<TAB>answer<TAB>difficulty)" },
@@ -3968,7 +3970,16 @@ static void grpo_options_parse(const char *cmd, const char *what, GrpoOptions *g
         { "resume", 'b', &g->resume, 0, 0, RESUME_HELP },
         { "overwrite", 'b', &g->overwrite, 0, 0, OVERWRITE_HELP },
     };
-    options_parse(cmd, what, o, (int)(sizeof o / sizeof o[0]), argc, argv);
+    *n = (int)(sizeof list / sizeof list[0]);
+    if (*n > (int)(sizeof o / sizeof o[0])) die("grpo_options: the table outgrew its array");
+    memcpy(o, list, sizeof list);
+    return o;
+}
+
+static void grpo_options_parse(const char *cmd, const char *what, GrpoOptions *g, int argc, char **argv) {
+    int n;
+    Option *o = grpo_options(g, &n);
+    options_parse(cmd, what, o, n, argc, argv);
 }
 
 static void cmd_zero(int argc, char **argv) {

@@ -3,7 +3,7 @@ fuzz_options.c: the option parser, with the real tables of pretrain/sft and of z
 
 An input is a command line, one argument per line ('\n' separates arguments). It is parsed by the
 pretrain table and by the grpo table. Besides never crashing, the check: when parsing succeeds,
-every number of the pretrain table lies in its declared range (ints exactly, floats up to the
+every number of either table lies in its declared range (ints exactly, floats up to the
 rounding of the bounds to float), every word option holds one of the words its help lists and every
 list option only those words, each once, and every string option points to one of the arguments.
 */
@@ -25,6 +25,32 @@ static int words_valid(const char *value, const char *help, int list) {
 }
 
 #define MAX_ARGS 64
+#define MAX_OPTIONS 40
+
+// the string values of a table (its defaults, before parsing), to compare pointers with after it
+static void table_strings(const Option *o, int n, const char **strs) {
+    for (int i = 0; i < n; i++) strs[i] = o[i].type == 's' ? *(const char **)o[i].ptr : NULL;
+}
+
+// every option of a parsed table within what its entry declares
+static void check_table(const Option *o, int n, const char **defaults, int argc, char **argv) {
+    for (int i = 0; i < n; i++) {
+        if (o[i].type == 'i') check(*(int *)o[i].ptr >= o[i].lo && *(int *)o[i].ptr <= o[i].hi, "an int option out of range");
+        if (o[i].type == 'f') {
+            float v = *(float *)o[i].ptr;
+            check(v >= (float)o[i].lo && v <= (float)o[i].hi, "a float option out of range (or NaN)");
+        }
+        if (o[i].type == 'b') check(*(int *)o[i].ptr == 0 || *(int *)o[i].ptr == 1, "a flag is neither 0 nor 1");
+        if (o[i].type == 'w' || o[i].type == 'l')
+            check(words_valid(*(const char **)o[i].ptr, o[i].help, o[i].type == 'l'), "a word option outside its set");
+        if (o[i].type == 's') {
+            const char *v = *(const char **)o[i].ptr;
+            int found = v == defaults[i];
+            for (int a = 0; a < argc; a++) found |= v == argv[a];
+            check(found, "a string option points outside the arguments");
+        }
+    }
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *buf = malloc(size + 1), *argv[MAX_ARGS + 1];
@@ -40,39 +66,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     if (size == 0) argc = 0;
     argv[argc] = NULL;
+    const char *defaults[MAX_OPTIONS];
     // the pretrain/sft table
     if (setjmp(fuzz_exit_jump) == 0) {
         TrainOptions t = pretrain_defaults();
         int n;
         Option *o = train_options(&t, &n);
+        check(n <= MAX_OPTIONS, "MAX_OPTIONS too small");
+        table_strings(o, n, defaults);
         options_parse("pretrain", "fuzz", o, n, argc, argv);
-        for (int i = 0; i < n; i++) {
-            if (o[i].type == 'i') check(*(int *)o[i].ptr >= o[i].lo && *(int *)o[i].ptr <= o[i].hi, "an int option out of range");
-            if (o[i].type == 'f') {
-                float v = *(float *)o[i].ptr;
-                check(v >= (float)o[i].lo && v <= (float)o[i].hi, "a float option out of range (or NaN)");
-            }
-            if (o[i].type == 'b') check(*(int *)o[i].ptr == 0 || *(int *)o[i].ptr == 1, "a flag is neither 0 nor 1");
-            if (o[i].type == 'w' || o[i].type == 'l')
-                check(words_valid(*(const char **)o[i].ptr, o[i].help, o[i].type == 'l'), "a word option outside its set");
-        }
-        TrainOptions def = pretrain_defaults();
-        const char *strs[] = { t.data, t.out, t.preset }, *defs[] = { def.data, def.out, def.preset };
-        for (int s = 0; s < 3; s++) {
-            int found = strs[s] == defs[s];
-            for (int a = 0; a < argc; a++) found |= strs[s] == argv[a];
-            check(found, "a string option points outside the arguments");
-        }
+        check_table(o, n, defaults, argc, argv);
     }
     fuzz_release();
     // the zero/grpo table
     if (setjmp(fuzz_exit_jump) == 0) {
         GrpoOptions g = grpo_defaults();
-        grpo_options_parse("grpo", "fuzz", &g, argc, argv);
-        check(g.steps >= 1 && g.num_generations >= 2 && g.temperature >= 0.01f && g.eval_k >= 1 && g.eval_k <= 64,
-              "a grpo option out of range");
-        check(words_valid(g.rewards, "{accuracy,format,language}", 1) && words_valid(g.loss_type, "{grpo,bnpo,dr_grpo}", 0),
-              "a grpo word option outside its set");
+        int n;
+        Option *o = grpo_options(&g, &n);
+        check(n <= MAX_OPTIONS, "MAX_OPTIONS too small");
+        table_strings(o, n, defaults);
+        options_parse("grpo", "fuzz", o, n, argc, argv);
+        check_table(o, n, defaults, argc, argv);
     }
     fuzz_release();
     free(buf);
