@@ -321,9 +321,14 @@ static void write_response(const Problem *p, int style, float slip_prob, int swi
 #define SLIP_PROB 0.15f
 #define SWITCH_PROB 0.10f    // chains that switch language midway
 
-static int sample_style(Rng *r) {
+// allowed[s]: the corpus may hold style s (a control corpus leaves some out). A style left out is
+// written as the next simpler allowed one (checked -> chain -> direct), so leaving out the checked
+// style keeps the share of chains and leaving out both leaves direct answers only.
+static int sample_style(Rng *r, const int *allowed) {
     float u = rng_f32(r);
-    return u < MIX_DIRECT ? STYLE_DIRECT : u < MIX_DIRECT + MIX_CHAIN ? STYLE_CHAIN : STYLE_CHECKED;
+    int style = u < MIX_DIRECT ? STYLE_DIRECT : u < MIX_DIRECT + MIX_CHAIN ? STYLE_CHAIN : STYLE_CHECKED;
+    while (style > STYLE_DIRECT && !allowed[style]) style--;
+    return style;
 }
 
 // the number of lines gen writes to each file
@@ -353,8 +358,8 @@ static void text_add(Text *t, const char *s) {
     t->len += l;
 }
 
-// ./r1 gen: writes every file of tiny_data/ deterministically from the seed
-static void gen_tiny_data(const char *dir, uint64_t seed) {
+// ./r1 gen: writes every file of tiny_data/ deterministically from the seed; allowed: the corpus's styles
+static void gen_tiny_data(const char *dir, uint64_t seed, const int *allowed) {
     make_dirs(dir);
     Rng r = rng_seed(seed);
     char prompt[64], resp[512], line[600];
@@ -363,7 +368,7 @@ static void gen_tiny_data(const char *dir, uint64_t seed) {
     for (int i = 0; i < GEN_PRETRAIN; i++) {
         Problem p;
         do p = problem_random(&r, MIN_OPERANDS + rng_int(&r, MAX_OPERANDS - MIN_OPERANDS + 1)); while (problem_is_heldout(&p));
-        int style = sample_style(&r);
+        int style = sample_style(&r, allowed);
         int sw = style != STYLE_DIRECT && rng_f32(&r) < SWITCH_PROB;
         problem_prompt(&p, prompt);
         write_response(&p, style, SLIP_PROB, sw, &r, resp);
@@ -3785,15 +3790,19 @@ static Model *distill_logits(const TrainOptions *o, Model *teacher, const Data *
 // 10. the commands
 
 static void cmd_gen(int argc, char **argv) {
-    const char *dir = "tiny_data";
+    const char *dir = "tiny_data", *styles = "direct,chain,checked";
     int seed = 1;
     Option o[] = {
         { "out", 's', &dir, 0, 0, "folder to write" },
         { "seed", 'i', &seed, 0, 1e9, "generator seed" },
+        { "styles", 'l', &styles, 0, 0, "the corpus's solution styles (a control leaves some out) {direct,chain,checked}" },
     };
     options_parse("gen", "Writes the toy world's data files (corpus, RL prompts, cold-start SFT) deterministically.",
-                  o, 2, argc, argv);
-    gen_tiny_data(dir, (uint64_t)seed);
+                  o, 3, argc, argv);
+    int allowed[N_STYLES];
+    for (int s = 0; s < N_STYLES; s++) allowed[s] = list_has(styles, STYLE_NAMES[s]);
+    if (!allowed[STYLE_DIRECT]) die("gen: --styles must include direct (a left-out style is written as a simpler one)");
+    gen_tiny_data(dir, (uint64_t)seed, allowed);
     printf("wrote %s/pretrain.txt, rl_train.txt, rl_test.txt, coldstart.txt\n", dir);
 }
 

@@ -766,7 +766,7 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 static void test_generator(void) {
     char dir[300];
     snprintf(dir, sizeof dir, "%s/gen", tmp_root);
-    gen_tiny_data(dir, 1);
+    gen_tiny_data(dir, 1, (int[N_STYLES]){ 1, 1, 1 });
     const char *files[4] = { "pretrain.txt", "rl_train.txt", "rl_test.txt", "coldstart.txt" };
     char *gen[4];
     for (int i = 0; i < 4; i++) {
@@ -853,6 +853,36 @@ static void test_generator(void) {
     check(cs_n > 0 && cs_bad == 0, "coldstart.txt: %d lines, all checked chains without slips, one language, right: %d bad", cs_n, cs_bad);
     for (int i = 0; i < 4; i++) free(gen[i]);
     free(ids);
+}
+
+// gen --styles: a control corpus holds only the styles it allows, each left-out style written as the
+// next simpler one (checked -> chain -> direct), every document still right
+static void test_generator_styles(void) {
+    const char *names[2] = { "direct,chain", "direct" };
+    int allow[2][N_STYLES] = { { 1, 1, 0 }, { 1, 0, 0 } };
+    for (int c = 0; c < 2; c++) {
+        char dir[300], path[400];
+        snprintf(dir, sizeof dir, "%s/gen_%d", tmp_root, c);
+        gen_tiny_data(dir, 1, allow[c]);
+        snprintf(path, sizeof path, "%s/pretrain.txt", dir);
+        size_t len = 0;
+        char *text = read_whole(path, &len), *save = NULL;
+        int lines = 0, bad = 0, styles[N_STYLES] = {0};
+        for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+            Prob p;
+            int pl = parse_prompt(line, &p), style = 0, mixed = 0;
+            if (pl < 0 || verify_response(line + pl, &p, &style, &mixed)) { bad++; continue; }
+            lines++;
+            styles[style]++;
+        }
+        float direct = lines ? styles[STYLE_DIRECT] / (float)lines : 0;
+        check(lines > 0 && bad == 0 && styles[STYLE_CHECKED] == 0 && (allow[c][STYLE_CHAIN] || styles[STYLE_CHAIN] == 0)
+              && fabsf(direct - MIX_DIRECT * allow[c][STYLE_CHAIN] - !allow[c][STYLE_CHAIN]) < 0.02f,
+              "gen --styles %s: %d documents (%d wrong), direct %.3f chain %d checked %d (direct share expected %.2f)",
+              names[c], lines, bad, direct, styles[STYLE_CHAIN], styles[STYLE_CHECKED],
+              allow[c][STYLE_CHAIN] ? MIX_DIRECT : 1.0f);
+        free(text);
+    }
 }
 
 // ----------------------------------------------------------------------------
@@ -3574,6 +3604,7 @@ static const Section sections[] = {
     { .name = "pipeline", .run = test_pipeline, .what = "the whole pipeline: each stage hands on what the next reads" },
     { .name = "report", .run = test_report, .what = "the HTML report of a run" },
     { .name = "matmul", .run = test_matmul, .what = "the fast matmul against the plain loops" },
+    { .name = "generator_styles", .run = test_generator_styles, .what = "gen --styles: the control corpora" },
 };
 #define N_SECTIONS ((int)(sizeof sections / sizeof sections[0]))
 
