@@ -25,10 +25,10 @@ r1: r1.c .build-config
 test_r1: test_r1.c r1.c tools/check.h .build-config
 	$(CC) $(CFLAGS) -o $@ test_r1.c $(LDLIBS)
 
-# the CUDA kernels on the CPU, the PyTorch reference check, then the main suite; every program runs even
+# the CUDA kernels on the CPU, the PyTorch reference check, the main suite, the study summary; every one runs even
 # if one fails, and the last line adds up all their checks (tools/run_tests.sh). R1_REQUIRE_REF=1 (set by
 # CI) makes the reference check fail instead of skipping where python3 cannot import torch.
-TEST_PROGRAMS = ./tools/test_cuda ./ref/test_ref ./test_r1
+TEST_PROGRAMS = ./tools/test_cuda ./ref/test_ref ./test_r1 ./tools/test_study.sh
 test: test_r1 tools/test_cuda ref/test_ref
 	@./tools/run_tests.sh $(TEST_PROGRAMS)
 
@@ -67,6 +67,11 @@ aha: r1
 	./r1 pretrain --resume
 	./r1 zero --overwrite
 	@if command -v gnuplot >/dev/null; then $(MAKE) --no-print-directory plots; fi
+
+# many RL runs, one CSV each (tools/study.sh): 10 + 3x3 seeds; the controls; the loss normalisation alone.
+# Resumable: run the same target again after a kill.
+seeds controls ablation: r1
+	sh tools/study.sh $@
 
 # the report of a short run rendered by headless Chromium (where installed): the screenshot is not blank
 test-report: r1
@@ -118,6 +123,7 @@ fuzz: $(FUZZ_TARGETS)
 	done
 
 .PHONY: fuzz
+.PHONY: seeds controls ablation
 
 # ---- the classroom kit (exercises.md): make exercise N writes exercises/N/, make check N checks it
 # (also make exercise-N, make check-N); make test-exercises: every stub fails its check, r1.c passes it
