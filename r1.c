@@ -408,19 +408,21 @@ static void gen_tiny_data(const char *dir, uint64_t seed) {
 
 typedef struct {
     int vocab, context, d_model, n_layer, n_head;
-    int d_nope, d_rope, d_v, kv_rank;  // MLA: per-head no-position and RoPE dims, value dim, latent rank
+    int d_nope, d_rope, d_v, kv_rank;  // MLA: per-head no-position and RoPE dims, value dim, KV latent rank
+    int q_rank;                        // MLA: query latent rank (query compression, DeepSeek-V3 eq. 6-8)
     int n_dense, d_ff_dense;           // the first n_dense layers have a dense SwiGLU of width d_ff_dense
     int n_experts, top_k, d_ff_expert; // DeepSeekMoE: routed experts (plus one shared) of width d_ff_expert
 } Config;
 
 typedef struct { const char *name; Config cfg; } Preset;
 static const Preset PRESETS[] = {
-    // the default teacher: ~1.8M parameters, ~0.9M active per token
-    { "teacher", { VOCAB_SIZE, 160, 128, 4, 4, 32, 16, 32, 64, 1, 384, 8, 2, 128 } },
-    // the distillation student: 2 layers, 4 small experts
-    { "student", { VOCAB_SIZE, 160, 64, 2, 4, 16, 8, 16, 32, 1, 192, 4, 2, 64 } },
+    // the default teacher: 1,786,368 parameters, 901,632 active per token. Its query latent (96 of the 192
+    // query dims) adds parameters at this width; DeepSeek-V3's (1536 of 24,576) removes most of them
+    { "teacher", { VOCAB_SIZE, 160, 128, 4, 4, 32, 16, 32, 64, 96, 1, 384, 8, 2, 128 } },
+    // the distillation student: 2 layers, 4 small experts; 141,920 parameters, 117,344 active per token
+    { "student", { VOCAB_SIZE, 160, 64, 2, 4, 16, 8, 16, 32, 48, 1, 192, 4, 2, 64 } },
     // tiny: for tests and gradient checks
-    { "tiny",    { VOCAB_SIZE, 16, 16, 2, 2, 4, 4, 4, 8, 1, 24, 4, 2, 8 } },
+    { "tiny",    { VOCAB_SIZE, 16, 16, 2, 2, 4, 4, 4, 8, 8, 1, 24, 4, 2, 8 } },
 };
 #define N_PRESETS ((int)(sizeof(PRESETS) / sizeof(PRESETS[0])))
 #define MAX_LAYERS 16
@@ -431,7 +433,9 @@ static int is_moe_layer(const Config *c, int l) { return l >= c->n_dense && c->n
 // one layer's tensors; each points into the model's one parameter buffer (or gradient buffer)
 typedef struct {
     float *attn_norm;  // [C]
-    float *wq;         // [NH*(dn+dr), C]   queries: no-position part and RoPE part per head
+    float *wqa;        // [Rq, C]           query latent c_Q = W_DQ h
+    float *q_norm;     // [Rq]
+    float *wqb;        // [NH*(dn+dr), Rq]  c_Q -> per head: no-position query (W_UQ), RoPE query (W_QR)
     float *wkva;       // [R+dr, C]         compressed latent c and the shared RoPE key
     float *kv_norm;    // [R]
     float *wkvb;       // [NH*(dn+dv), R]   latent -> per-head key (no-position part) and value
@@ -444,7 +448,7 @@ typedef struct {
     float *ew2;        // [E, C, Fe]
 } LayerParams;
 
-#define MAX_TENSORS (4 + 14 * MAX_LAYERS)
+#define MAX_TENSORS (4 + 16 * MAX_LAYERS)
 typedef struct {
     float *wte;        // [V, C] token embedding
     LayerParams layer[MAX_LAYERS];
@@ -472,7 +476,9 @@ static size_t params_layout(const Config *c, float *base, Params *p) {
         layer = l;
         int F = is_moe_layer(c, l) ? c->d_ff_expert : c->d_ff_dense;
         TENSOR(L->attn_norm, C);
-        TENSOR(L->wq, (size_t)NH * dqk * C);
+        TENSOR(L->wqa, (size_t)c->q_rank * C);
+        TENSOR(L->q_norm, c->q_rank);
+        TENSOR(L->wqb, (size_t)NH * dqk * c->q_rank);
         TENSOR(L->wkva, (size_t)(c->kv_rank + c->d_rope) * C);
         TENSOR(L->kv_norm, c->kv_rank);
         TENSOR(L->wkvb, (size_t)NH * (c->d_nope + c->d_v) * c->kv_rank);
@@ -1029,6 +1035,7 @@ static void swiglu_backward(float *dinp, float *dw1, float *dw3, float *dw2, flo
 typedef struct {          // one layer's saved activations; N = B*T rows
     float *x;             // [N,C] residual stream entering the layer
     float *h1, *rstd1;    // [N,C], [N]   attention RMSNorm
+    float *cq, *cqn, *rstd_q; // [N,Rq]   query latent, normalised query latent, [N]
     float *q;             // [N,NH*dqk]   queries after RoPE
     float *kva;           // [N,R+dr]     latent c and shared RoPE key (after RoPE)
     float *c, *cn, *rstd_c; // [N,R]      latent, normalised latent, [N]
@@ -1092,6 +1099,7 @@ static Model *model_create(const Config *cfg, const char *preset, uint64_t seed)
     for (int l = 0; l < cfg->n_layer; l++) {
         LayerParams *L = &m->params.layer[l];
         memset(m->decay_mask + (L->attn_norm - m->params_mem), 0, cfg->d_model * sizeof(float));
+        memset(m->decay_mask + (L->q_norm - m->params_mem), 0, cfg->q_rank * sizeof(float));
         memset(m->decay_mask + (L->kv_norm - m->params_mem), 0, cfg->kv_rank * sizeof(float));
         memset(m->decay_mask + (L->ffn_norm - m->params_mem), 0, cfg->d_model * sizeof(float));
     }
@@ -1124,8 +1132,9 @@ static void model_init_params(Model *m, uint64_t seed) {
 static void acts_free(Model *m) {
     for (int l = 0; l < MAX_LAYERS; l++) {
         LayerActs *A = &m->acts[l];
-        float *fs[] = { A->x, A->h1, A->rstd1, A->q, A->kva, A->c, A->cn, A->rstd_c, A->kvb, A->k, A->v, A->att,
-                        A->y, A->x2, A->h2, A->rstd2, A->a, A->b, A->g, A->s, A->gate, A->xg, A->ea, A->eb, A->eg, A->eout };
+        float *fs[] = { A->x, A->h1, A->rstd1, A->cq, A->cqn, A->rstd_q, A->q, A->kva, A->c, A->cn, A->rstd_c,
+                        A->kvb, A->k, A->v, A->att, A->y, A->x2, A->h2, A->rstd2, A->a, A->b, A->g, A->s, A->gate,
+                        A->xg, A->ea, A->eb, A->eg, A->eout };
         for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) free(fs[i]);
         free(A->topk); free(A->slot_of); free(A->slot_token);
     }
@@ -1168,12 +1177,14 @@ static void model_ensure_acts(Model *m, int B, int T) {
     int K = c->top_k, E = c->n_experts;
     size_t fsz = sizeof(float);
     int widest = imax(imax(C, NH * dqk), imax(NH * (c->d_nope + c->d_v), imax(c->d_ff_dense, c->d_ff_expert)));
-    widest = imax(widest, imax(R + dr, E));
+    widest = imax(widest, imax(imax(R + dr, c->q_rank), E));
     for (int l = 0; l < c->n_layer; l++) {
         LayerActs *A = &m->acts[l];
         int F = is_moe_layer(c, l) ? c->d_ff_expert : c->d_ff_dense;
         A->x = mallocCheck((size_t)N * C * fsz);     A->h1 = mallocCheck((size_t)N * C * fsz);
         A->rstd1 = mallocCheck((size_t)N * fsz);     A->q = mallocCheck((size_t)N * NH * dqk * fsz);
+        A->cq = mallocCheck((size_t)N * c->q_rank * fsz); A->cqn = mallocCheck((size_t)N * c->q_rank * fsz);
+        A->rstd_q = mallocCheck((size_t)N * fsz);
         A->kva = mallocCheck((size_t)N * (R + dr) * fsz);
         A->c = mallocCheck((size_t)N * R * fsz);     A->cn = mallocCheck((size_t)N * R * fsz);
         A->rstd_c = mallocCheck((size_t)N * fsz);
@@ -1356,10 +1367,12 @@ static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const La
 }
 
 // ---- Multi-head Latent Attention (DeepSeek-V2 section 2.1, DeepSeek-V3 eq. 1-11)
-// q = W_Q h, split per head into [q_nope ; q_rope], RoPE on q_rope
+// query compression (eq. 6-9): c_Q = W_DQ h, RMS-normed; per head q_nope = W_UQ c_Q, q_rope = RoPE(W_QR c_Q)
 // [c ; k_rope] = W_KVA h, RoPE on k_rope (one key shared by all heads), c RMS-normed
+// (the RMSNorms after c_Q and c: DeepSeek-V3 section 4.2, not in the equations)
 // training form: [k_nope ; v] = W_KVB c per head;  k = [k_nope ; k_rope];  softmax(q k / sqrt(dn + dr)) v;  W_O
-// decoding form: only [c ; k_rope] is cached; W_KVB's halves are absorbed into the query and the output
+// decoding form: the same queries; only [c ; k_rope] is cached; W_KVB's halves are absorbed into the query
+// and the output
 
 // MLA's KV cache (DeepSeek-V2 section 2.1.2): per layer, token and row only the normalised latent c_KV
 // and the shared RoPE key, R + dr floats (the keys and values of all heads would take NH * (dn + dr + dv))
@@ -1369,10 +1382,11 @@ typedef struct {
     int *row;                  // [B] the cache row of each row of the current batch (finished rows drop out)
 } KVCache;
 
-// y[B,NH*dv] <- the attention of q[B,NH*(dn+dr)] at position pos over the cached positions 0..pos of
-// cache row row[b] (latent [rows,Tc,R+dr]), with the up-projections absorbed (DeepSeek-V2 section
-// 2.1.3): q_nope . (W_UK c) = (W_UK^T q_nope) . c and sum_t a_t W_UV c_t = W_UV (sum_t a_t c_t), so the
-// keys and values are never formed. wkvb [NH*(dn+dv),R] holds W_UK and W_UV of each head.
+// y[B,NH*dv] <- the attention of q[B,NH*(dn+dr)] (from c_Q, as in training) at position pos over the
+// cached positions 0..pos of cache row row[b] (latent [rows,Tc,R+dr]), with the up-projections absorbed
+// (DeepSeek-V2 section 2.1.3): q_nope . (W_UK c) = (W_UK^T q_nope) . c and sum_t a_t W_UV c_t =
+// W_UV (sum_t a_t c_t), so the keys and values are never formed. wkvb [NH*(dn+dv),R] holds W_UK and W_UV
+// of each head.
 static void mla_decode(float *y, const float *q, const float *latent, const float *wkvb, const int *row, int B,
                        int Tc, int pos, int NH, int dn, int dr, int dv, int R) {
     int D = R + dr;
@@ -1425,9 +1439,11 @@ static void mla_decode(float *y, const float *q, const float *latent, const floa
 static void mla_forward(float *out, LayerActs *A, const LayerParams *L, const Config *c, const float *x,
                         int B, int T, KVCache *cache, int layer, int pos) {
     int N = B * T, C = c->d_model, NH = c->n_head, dn = c->d_nope, dr = c->d_rope, dqk = dn + dr;
-    int dv = c->d_v, R = c->kv_rank;
+    int dv = c->d_v, R = c->kv_rank, Rq = c->q_rank;
     rmsnorm_forward(A->h1, A->rstd1, x, L->attn_norm, N, C);
-    matmul_forward(A->q, A->h1, L->wq, N, C, NH * dqk);
+    matmul_forward(A->cq, A->h1, L->wqa, N, C, Rq);
+    rmsnorm_forward(A->cqn, A->rstd_q, A->cq, L->q_norm, N, Rq);
+    matmul_forward(A->q, A->cqn, L->wqb, N, Rq, NH * dqk);
     rope_forward(A->q, N, T, pos, NH, dqk, dn, dr);
     matmul_forward(A->kva, A->h1, L->wkva, N, C, R + dr);
     rope_forward(A->kva, N, T, pos, 1, R + dr, R, dr);
@@ -1465,7 +1481,7 @@ static void mla_backward(Model *m, int layer, float *dx, const float *dout, cons
     const LayerParams *L = &m->params.layer[layer];
     LayerParams *G = &m->grads.layer[layer];
     int B = m->B, T = m->T, N = B * T, C = c->d_model, NH = c->n_head, dn = c->d_nope, dr = c->d_rope;
-    int dqk = dn + dr, dv = c->d_v, R = c->kv_rank;
+    int dqk = dn + dr, dv = c->d_v, R = c->kv_rank, Rq = c->q_rank;
     float *dy = m->dbuf1, *dq = m->dbuf2, *dk = m->dbuf3, *dvv = m->dbuf4, *dkvb = m->dbuf5, *dkva = m->dbuf6;
     memset(dy, 0, (size_t)N * NH * dv * sizeof(float));
     matmul_backward(dy, G->wo, dout, A->y, L->wo, N, NH * dv, C);
@@ -1491,9 +1507,14 @@ static void mla_backward(Model *m, int layer, float *dx, const float *dout, cons
     rmsnorm_backward(dc, G->kv_norm, dcn, A->c, L->kv_norm, A->rstd_c, N, R);
     for (int n = 0; n < N; n++) memcpy(dkva + (size_t)n * (R + dr), dc + (size_t)n * R, R * sizeof(float));
     rope_backward(dq, N, T, 0, NH, dqk, dn, dr);
+    float *dcqn = m->dbuf1, *dcq = m->dbuf3; // dcn and dc are no longer needed
+    memset(dcqn, 0, (size_t)N * Rq * sizeof(float));
+    matmul_backward(dcqn, G->wqb, dq, A->cqn, L->wqb, N, Rq, NH * dqk);
+    memset(dcq, 0, (size_t)N * Rq * sizeof(float));
+    rmsnorm_backward(dcq, G->q_norm, dcqn, A->cq, L->q_norm, A->rstd_q, N, Rq);
     float *dh1 = m->dh;
     memset(dh1, 0, (size_t)N * C * sizeof(float));
-    matmul_backward(dh1, G->wq, dq, A->h1, L->wq, N, C, NH * dqk);
+    matmul_backward(dh1, G->wqa, dcq, A->h1, L->wqa, N, C, Rq);
     matmul_backward(dh1, G->wkva, dkva, A->h1, L->wkva, N, C, R + dr);
     rmsnorm_backward(dx, G->attn_norm, dh1, x, L->attn_norm, A->rstd1, N, C);
 }
@@ -1658,20 +1679,20 @@ static float lr_schedule(int step, int total, int warmup, float lr_max, float lr
 
 // ----------------------------------------------------------------------------
 // 4b. checkpoints: header (magic, version, config, preset, step, the trainer's RNG and data position),
-// router biases, tokens seen and the expert-load average (since version 2), parameters, optionally the
-// AdamW moments, then an FNV-1a checksum of all of it.
+// router biases, tokens seen and the expert-load average, parameters, optionally the AdamW moments,
+// then an FNV-1a checksum of all of it.
 // Written to a temporary file and renamed, so a crash never destroys the previous checkpoint.
 
 #define CKPT_MAGIC 0x4b433152u   // "R1CK"
-#define CKPT_VERSION 2           // version 1 (without tokens seen and load average) still loads
+#define CKPT_VERSION 3           // 3: MLA with query compression; older checkpoints are refused
 typedef struct {
     uint32_t magic, version;
     Config cfg;
     char preset[16];
-    int32_t step, has_optimizer;
-    uint64_t num_params;
-    uint64_t rng_state; int32_t data_pos, pad;  // where the trainer's data stream stands, for --resume
+    int32_t step, has_optimizer, data_pos;  // data_pos, rng_state: where the trainer's data stream stands
+    uint64_t num_params, rng_state;
 } CkptHeader;
+_Static_assert(sizeof(CkptHeader) == 112, "a checkpoint header without padding (ref/r1_ref.py reads its fields)");
 
 static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
     const unsigned char *p = data;
@@ -1683,7 +1704,8 @@ static int config_valid(const Config *c) {
     return c->vocab == VOCAB_SIZE && c->context >= 8 && c->context <= 1024 && c->d_model >= 2 && c->d_model <= 4096 &&
            c->n_layer >= 1 && c->n_layer <= MAX_LAYERS && c->n_head >= 1 && c->n_head <= 64 &&
            c->d_nope >= 0 && c->d_nope <= 512 && c->d_rope >= 0 && c->d_rope <= 512 && c->d_rope % 2 == 0 &&
-           c->d_v >= 1 && c->d_v <= 512 && c->kv_rank >= 1 && c->kv_rank <= 4096 && c->n_dense >= 0 &&
+           c->d_v >= 1 && c->d_v <= 512 && c->kv_rank >= 1 && c->kv_rank <= 4096 && c->q_rank >= 1 &&
+           c->q_rank <= 4096 && c->n_dense >= 0 &&
            c->d_ff_dense >= 1 && c->d_ff_dense <= 65536 && c->n_experts >= 0 && c->n_experts <= MAX_EXPERTS &&
            c->top_k >= (c->n_experts > 0) && c->top_k <= c->n_experts && c->d_ff_expert >= 0 && c->d_ff_expert <= 65536;
 }
@@ -1753,25 +1775,25 @@ static Model *checkpoint_load(const char *path, uint64_t *rng_state, int *data_p
         die("%s is a text file (a data file?), not an r1 checkpoint", path);
     if (got != sizeof h) die("%s: not a checkpoint (too short)", path);
     if (h.magic != CKPT_MAGIC) die("%s: not an r1 checkpoint (bad magic number)", path);
-    if (h.version < 1 || h.version > CKPT_VERSION)
-        die("%s: checkpoint version %u, this r1 reads versions 1 to %d", path, h.version, CKPT_VERSION);
+    if (h.version == 1 || h.version == 2)
+        die("%s: checkpoint version %u predates MLA's query compression: retrain it", path, h.version);
+    if (h.version != CKPT_VERSION)
+        die("%s: checkpoint version %u, this r1 reads version %d", path, h.version, CKPT_VERSION);
     h.preset[sizeof h.preset - 1] = 0;
     if (!config_valid(&h.cfg)) die("%s: checkpoint has an invalid config", path);
     if (h.step < 0) die("%s: checkpoint has a negative step (%d)", path, h.step);
     Params p;
     if (params_layout(&h.cfg, NULL, &p) != h.num_params) die("%s: parameter count does not match its config", path);
     size_t nfloat = h.num_params * (h.has_optimizer ? 3 : 1);
-    size_t biases = sizeof(float) * MAX_LAYERS * MAX_EXPERTS, trainer = h.version >= 2 ? sizeof(double) + biases : 0;
+    size_t biases = sizeof(float) * MAX_LAYERS * MAX_EXPERTS, trainer = sizeof(double) + biases;
     long expect = (long)(sizeof h + biases + trainer + nfloat * sizeof(float) + sizeof(uint64_t));
     if (size != expect) die("%s: checkpoint is %ld bytes, its header says %ld (truncated or corrupt)", path, size, expect);
     Model *m = model_create(&h.cfg, h.preset, 0);
     m->step = h.step;
     Reader r = { f, fnv1a(0xcbf29ce484222325ull, &h, sizeof h), 1 };
     read_block(&r, m->router_bias, sizeof m->router_bias);
-    if (h.version >= 2) {
-        read_block(&r, &m->tokens_seen, sizeof m->tokens_seen);
-        read_block(&r, m->load_avg, sizeof m->load_avg);
-    }
+    read_block(&r, &m->tokens_seen, sizeof m->tokens_seen);
+    read_block(&r, m->load_avg, sizeof m->load_avg);
     read_block(&r, m->params_mem, h.num_params * sizeof(float));
     if (h.has_optimizer) {
         read_block(&r, m->m_mem, h.num_params * sizeof(float));

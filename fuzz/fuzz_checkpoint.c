@@ -15,8 +15,8 @@ The seeds (fuzz/seeds/checkpoint) are small valid checkpoints; R1_FUZZ_WRITE_SEE
 static void check(int ok, const char *what) { if (!ok) fuzz_fail(what); }
 
 // the smallest configs: one dense layer; two layers, the second MoE
-static const Config SEED_DENSE = { VOCAB_SIZE, 8, 2, 1, 1, 0, 2, 1, 1, 1, 2, 0, 0, 0 };
-static const Config SEED_MOE = { VOCAB_SIZE, 8, 4, 2, 2, 2, 2, 2, 2, 1, 3, 4, 2, 2 };
+static const Config SEED_DENSE = { VOCAB_SIZE, 8, 2, 1, 1, 0, 2, 1, 1, 1, 1, 2, 0, 0, 0 };
+static const Config SEED_MOE = { VOCAB_SIZE, 8, 4, 2, 2, 2, 2, 2, 2, 2, 1, 3, 4, 2, 2 };
 
 static void write_seeds(const char *dir) {
     char path[600];

@@ -34,12 +34,12 @@ except ImportError as e:  # exit status 77: test_ref tries another python3, or r
 # configs: r1.c's Config (the field order of its struct) and PRESETS
 
 CONFIG_FIELDS = ["vocab", "context", "d_model", "n_layer", "n_head", "d_nope", "d_rope", "d_v", "kv_rank",
-                 "n_dense", "d_ff_dense", "n_experts", "top_k", "d_ff_expert"]
+                 "q_rank", "n_dense", "d_ff_dense", "n_experts", "top_k", "d_ff_expert"]
 VOCAB_SIZE = 47  # 5 special tokens + the 42 characters of r1.c's ALPHABET
 PRESETS = {
-    "teacher": [VOCAB_SIZE, 160, 128, 4, 4, 32, 16, 32, 64, 1, 384, 8, 2, 128],
-    "student": [VOCAB_SIZE, 160, 64, 2, 4, 16, 8, 16, 32, 1, 192, 4, 2, 64],
-    "tiny":    [VOCAB_SIZE, 16, 16, 2, 2, 4, 4, 4, 8, 1, 24, 4, 2, 8],
+    "teacher": [VOCAB_SIZE, 160, 128, 4, 4, 32, 16, 32, 64, 96, 1, 384, 8, 2, 128],
+    "student": [VOCAB_SIZE, 160, 64, 2, 4, 16, 8, 16, 32, 48, 1, 192, 4, 2, 64],
+    "tiny":    [VOCAB_SIZE, 16, 16, 2, 2, 4, 4, 4, 8, 8, 1, 24, 4, 2, 8],
 }
 MAX_LAYERS, MAX_EXPERTS = 16, 64  # sizes of the router-bias block of a checkpoint
 RMS_EPS = 1e-5
@@ -62,7 +62,8 @@ def param_shapes(c):
     shapes = [("wte", (c.vocab, C))]
     for l in range(c.n_layer):
         F_ = c.d_ff_expert if is_moe_layer(c, l) else c.d_ff_dense
-        shapes += [(f"l{l}.attn_norm", (C,)), (f"l{l}.wq", (NH * dqk, C)), (f"l{l}.wkva", (c.kv_rank + c.d_rope, C)),
+        shapes += [(f"l{l}.attn_norm", (C,)), (f"l{l}.wqa", (c.q_rank, C)), (f"l{l}.q_norm", (c.q_rank,)),
+                   (f"l{l}.wqb", (NH * dqk, c.q_rank)), (f"l{l}.wkva", (c.kv_rank + c.d_rope, C)),
                    (f"l{l}.kv_norm", (c.kv_rank,)), (f"l{l}.wkvb", (NH * (c.d_nope + c.d_v), c.kv_rank)),
                    (f"l{l}.wo", (C, NH * c.d_v)), (f"l{l}.ffn_norm", (C,)),
                    (f"l{l}.w1", (F_, C)), (f"l{l}.w3", (F_, C)), (f"l{l}.w2", (C, F_))]
@@ -80,31 +81,29 @@ def is_norm_weight(name):  # no weight decay on these (r1.c's decay_mask)
 
 # ----------------------------------------------------------------------------
 # checkpoints: r1.c's checkpoint_save format
-# header (112 bytes): uint32 magic, version; int32 config[14]; char preset[16]; int32 step, has_optimizer;
-# uint64 num_params, rng_state; int32 data_pos, pad. Then float32 router_bias[16][64], (since version 2)
-# float64 tokens seen and float32 load_avg[16][64], float32 params[num_params], optionally the AdamW
-# moments, then a uint64 checksum (not verified here).
+# header (112 bytes): uint32 magic, version; int32 config[15]; char preset[16]; int32 step, has_optimizer,
+# data_pos; uint64 num_params, rng_state. Then float32 router_bias[16][64], float64 tokens seen, float32
+# load_avg[16][64], float32 params[num_params], optionally the AdamW moments, then a uint64 checksum (not
+# verified here).
 
-CKPT_MAGIC, CKPT_VERSION = 0x4B433152, 2
-HEADER = struct.Struct("<II14i16sii QQii")
+CKPT_MAGIC, CKPT_VERSION = 0x4B433152, 3
+HEADER = struct.Struct("<II15i16siiiQQ")
 
 
 def load_checkpoint(path, dtype):
     """returns (config, {name: tensor}, router_bias[n_layer, n_experts])"""
     data = open(path, "rb").read()
     fields = HEADER.unpack_from(data, 0)
-    magic, version, cfg, num_params = fields[0], fields[1], fields[2:16], fields[19]
-    if magic != CKPT_MAGIC or not 1 <= version <= CKPT_VERSION:
-        sys.exit(f"r1_ref: {path}: not an r1 checkpoint of version 1 to {CKPT_VERSION}")
+    magic, version, cfg, num_params = fields[0], fields[1], fields[2:17], fields[21]
+    if magic != CKPT_MAGIC or version != CKPT_VERSION:
+        sys.exit(f"r1_ref: {path}: not an r1 checkpoint of version {CKPT_VERSION}")
     c = Config(cfg)
     shapes = param_shapes(c)
     if sum(math.prod(s) for _, s in shapes) != num_params:
         sys.exit(f"r1_ref: {path}: parameter count does not match its config")
     off = HEADER.size
     bias = np.frombuffer(data, np.float32, MAX_LAYERS * MAX_EXPERTS, off).reshape(MAX_LAYERS, MAX_EXPERTS)
-    off += bias.nbytes
-    if version >= 2:
-        off += 8 + bias.nbytes  # tokens seen, load_avg
+    off += bias.nbytes + 8 + bias.nbytes  # router_bias, tokens seen, load_avg
     flat = np.frombuffer(data, np.float32, num_params, off)
     params, i = {}, 0
     for name, shape in shapes:
@@ -166,7 +165,8 @@ def mla(x, P, l, c, pos0=0, cache=None):
     B, T, _ = x.shape
     NH, dn, dr, dv, R = c.n_head, c.d_nope, c.d_rope, c.d_v, c.kv_rank
     h = rmsnorm(x, P[f"l{l}.attn_norm"])
-    q = (h @ P[f"l{l}.wq"].T).view(B, T, NH, dn + dr)
+    c_q = rmsnorm(h @ P[f"l{l}.wqa"].T, P[f"l{l}.q_norm"])                     # c_Q = W_DQ h, RMS-normed
+    q = (c_q @ P[f"l{l}.wqb"].T).view(B, T, NH, dn + dr)                       # per head [W_UQ c_Q ; W_QR c_Q]
     q = torch.cat([q[..., :dn], rope(q[..., dn:], pos0)], dim=-1)              # RoPE on the query's RoPE part
     kva = h @ P[f"l{l}.wkva"].T                                                # [B,T,R+dr]
     latent = rmsnorm(kva[..., :R], P[f"l{l}.kv_norm"])                         # c, RMS-normed
@@ -319,7 +319,7 @@ def bias_update(bias, routing, gamma, full):  # b_i += gamma * weight * sign(mea
 # int32 magic "R1RS", n_logits, num_params, n_steps, n_topk;  then float64: logits, ce loss,
 # balance loss, the smallest routing-score gap of all steps, the gradient (params_layout order),
 # n_steps losses (ce + balance), n_steps gradient norms (before clipping);  then int32 top-k of the first forward (MoE layers in order, [N,K] each);
-# then int32 n_presets and per preset char name[16], int32 config[14] (checked against r1.c's PRESETS)
+# then int32 n_presets and per preset char name[16], int32 config[15] (checked against r1.c's PRESETS)
 
 STATE_MAGIC = 0x53523152
 
@@ -368,7 +368,7 @@ def run_check(args):
         f.write(top.numpy().astype("<i4").tobytes())
         f.write(struct.pack("<i", len(PRESETS)))
         for name, values in PRESETS.items():
-            f.write(struct.pack("<16s14i", name.encode(), *values))
+            f.write(struct.pack("<16s15i", name.encode(), *values))
 
 
 # ----------------------------------------------------------------------------

@@ -46,7 +46,7 @@ The last line is "N passed, N failed"; the exit status is non-zero if anything f
 #define REF_MIN_MARGIN 1e-5 // the smallest allowed gap between the k-th and (k+1)-th routing score
 
 // the case: config, batch and training hyperparameters (passed to the reference on its command line)
-static const Config REF_CFG = { VOCAB_SIZE, 24, 32, 3, 2, 8, 8, 8, 16, 1, 48, 6, 2, 16 };
+static const Config REF_CFG = { VOCAB_SIZE, 24, 32, 3, 2, 8, 8, 8, 16, 24, 1, 48, 6, 2, 16 };
 #define REF_B 4
 #define REF_T 16
 #define REF_STEPS 10
@@ -118,7 +118,7 @@ typedef struct {
     double *logits, ce, aux, margin, *grads, *losses, *norms;
     int *topk;
     char preset_name[8][16];
-    int preset_cfg[8][14];
+    int preset_cfg[8][sizeof(Config) / sizeof(int)];
 } RefState;
 
 static void read_exact(FILE *f, void *dst, size_t n, const char *path) {
@@ -406,7 +406,7 @@ static void compare_loss_case(const char *name, const char *out_path, const Loss
 // T/2 on row 1 has finished (the batch is rows 2, 0)
 #define DC_B 3
 static void decode_case_write(const char *path, int *tokens, int T, int V) {
-    Rng r = rng_seed(10);
+    Rng r = rng_seed(11);
     for (int i = 0; i < DC_B * T; i++) tokens[i] = rng_int(&r, V);
     FILE *f = fopenCheck(path, "wb");
     int32_t head[2] = { DC_B, T };

@@ -99,9 +99,9 @@ static void print_load(const char *when) {
 // forward (scores, weighted sum), twice that backward; a causal row sees (T+1)/2 keys on average
 static double train_flops_per_token(const Config *c, int T) {
     double C = c->d_model, NH = c->n_head, dqk = c->d_nope + c->d_rope, dv = c->d_v, R = c->kv_rank;
-    double matmul = 0.0, attn = 0.0;  // multiply-adds per token
+    double Rq = c->q_rank, matmul = 0.0, attn = 0.0;  // multiply-adds per token
     for (int l = 0; l < c->n_layer; l++) {
-        matmul += NH * dqk * C + (R + c->d_rope) * C + NH * (c->d_nope + dv) * R + C * NH * dv;  // MLA
+        matmul += Rq * C + NH * dqk * Rq + (R + c->d_rope) * C + NH * (c->d_nope + dv) * R + C * NH * dv;  // MLA
         if (is_moe_layer(c, l))  // shared expert, router, top-k routed experts
             matmul += 3.0 * C * c->d_ff_expert + c->n_experts * C + c->top_k * 3.0 * C * c->d_ff_expert;
         else
