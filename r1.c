@@ -1075,6 +1075,7 @@ typedef struct {
     LayerActs acts[MAX_LAYERS];
     float *x_final, *hf, *rstdf, *logits, *dlogits;  // [N,C] [N,C] [N] [N,V] [N,V]
     int *tokens;                                     // [N]
+    int *row_len;                                    // [B] each row's tokens; the positions after are padding
     float *dx, *dh, *dbuf1, *dbuf2, *dbuf3, *dbuf4, *dbuf5, *dbuf6, *datt; // backward scratch
 } Model;
 
@@ -1141,7 +1142,7 @@ static void acts_free(Model *m) {
     float *fs[] = { m->x_final, m->hf, m->rstdf, m->logits, m->dlogits, m->dx, m->dh, m->dbuf1, m->dbuf2,
                     m->dbuf3, m->dbuf4, m->dbuf5, m->dbuf6, m->datt };
     for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) free(fs[i]);
-    free(m->tokens);
+    free(m->tokens); free(m->row_len);
     memset(m->acts, 0, sizeof m->acts);
 }
 
@@ -1210,7 +1211,7 @@ static void model_ensure_acts(Model *m, int B, int T) {
     m->x_final = mallocCheck((size_t)N * C * fsz); m->hf = mallocCheck((size_t)N * C * fsz);
     m->rstdf = mallocCheck((size_t)N * fsz);
     m->logits = mallocCheck((size_t)N * c->vocab * fsz); m->dlogits = mallocCheck((size_t)N * c->vocab * fsz);
-    m->tokens = mallocCheck((size_t)N * sizeof(int));
+    m->tokens = mallocCheck((size_t)N * sizeof(int)); m->row_len = mallocCheck((size_t)N * sizeof(int));
     m->dx = mallocCheck((size_t)N * C * fsz); m->dh = mallocCheck((size_t)N * C * fsz);
     m->dbuf1 = mallocCheck((size_t)N * wk * fsz); m->dbuf2 = mallocCheck((size_t)N * wk * fsz);
     m->dbuf3 = mallocCheck((size_t)N * wk * fsz); m->dbuf4 = mallocCheck((size_t)N * wk * fsz);
@@ -1225,9 +1226,9 @@ static void model_ensure_acts(Model *m, int B, int T) {
 
 static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-// out[N,C] <- h[N,C]; fills the routing and per-slot activations of A; adds to load[E]
-static void moe_forward(float *out, LayerActs *A, const LayerParams *L, const float *bias, float *load,
-                        const float *h, int N, int C, int E, int K, int F) {
+// out[N,C] <- h[N,C]; fills the routing and per-slot activations of A
+static void moe_forward(float *out, LayerActs *A, const LayerParams *L, const float *bias, const float *h,
+                        int N, int C, int E, int K, int F) {
     // the shared expert, on every token
     swiglu_forward(out, A->a, A->b, A->g, h, L->w1, L->w3, L->w2, N, C, F);
     // router: affinities and the top-k choice (ties go to the lower index)
@@ -1255,7 +1256,7 @@ static void moe_forward(float *out, LayerActs *A, const LayerParams *L, const fl
     // exercise 5 end
     // gather: slots sorted by expert (a counting sort), then each expert is one dense SwiGLU
     A->expert_off[0] = 0;
-    for (int e = 0; e < E; e++) { A->expert_off[e + 1] = A->expert_off[e] + count[e]; if (load) load[e] += count[e]; }
+    for (int e = 0; e < E; e++) A->expert_off[e + 1] = A->expert_off[e] + count[e];
     int fill[MAX_EXPERTS];
     for (int e = 0; e < E; e++) fill[e] = A->expert_off[e];
     for (int n = 0; n < N; n++) {
@@ -1286,37 +1287,50 @@ static void moe_forward(float *out, LayerActs *A, const LayerParams *L, const fl
     }
 }
 
+// load[E] += the experts chosen for the tokens of B rows of T positions; the first len[b] positions of
+// row b are its tokens, the rest padding, which is routed (its output is never read) but not counted
+static void expert_load_add(float *load, const LayerActs *A, const int *len, int B, int T, int K) {
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < len[b]; t++)
+            for (int k = 0; k < K; k++) load[A->topk[((size_t)b * T + t) * K + k]] += 1.0f;
+}
+
 // the sequence-wise balance loss (DeepSeek-V3 eq. 17-20): alpha * sum_i f_i P_i per sequence, averaged
-// over the B sequences. f_i counts the chosen experts (a constant), P_i averages the normalised
-// affinities. Returns the loss; if ds is not NULL, adds its gradient with respect to s[N,E].
-static float balance_loss(float *ds, const LayerActs *A, float alpha, int B, int T, int E, int K) {
+// over the B sequences; a sequence is the first len[b] positions of row b (T_b of them: padding is no
+// token). f_i counts the chosen experts (a constant), P_i averages the normalised affinities. Returns
+// the loss; if ds is not NULL, adds its gradient with respect to s[N,E].
+static float balance_loss(float *ds, const LayerActs *A, float alpha, const int *len, int B, int T, int E,
+                          int K) {
     float loss = 0.0f;
     for (int b = 0; b < B; b++) {
         float f[MAX_EXPERTS] = {0}, P[MAX_EXPERTS] = {0};
-        for (int t = 0; t < T; t++) {
+        int Tb = len[b];
+        for (int t = 0; t < Tb; t++) {
             size_t n = (size_t)b * T + t;
-            for (int k = 0; k < K; k++) f[A->topk[n * K + k]] += (float)E / (K * T);
+            for (int k = 0; k < K; k++) f[A->topk[n * K + k]] += (float)E / (K * Tb);
             float sum = 0.0f;
             for (int e = 0; e < E; e++) sum += A->s[n * E + e];
-            for (int e = 0; e < E; e++) P[e] += A->s[n * E + e] / sum / T;
+            for (int e = 0; e < E; e++) P[e] += A->s[n * E + e] / sum / Tb;
         }
         for (int e = 0; e < E; e++) loss += alpha * f[e] * P[e] / B;
         if (!ds) continue;
-        for (int t = 0; t < T; t++) { // through P_i = mean_t s_i / sum_j s_j
+        for (int t = 0; t < Tb; t++) { // through P_i = mean_t s_i / sum_j s_j
             size_t n = (size_t)b * T + t;
             float sum = 0.0f, dot = 0.0f;
             for (int e = 0; e < E; e++) sum += A->s[n * E + e];
-            for (int e = 0; e < E; e++) dot += alpha * f[e] / (B * T) * A->s[n * E + e] / sum;
-            for (int e = 0; e < E; e++) ds[n * E + e] += (alpha * f[e] / (B * T) - dot) / sum;
+            for (int e = 0; e < E; e++) dot += alpha * f[e] / (B * Tb) * A->s[n * E + e] / sum;
+            for (int e = 0; e < E; e++) ds[n * E + e] += (alpha * f[e] / (B * Tb) - dot) / sum;
         }
     }
     return loss;
 }
 
-// dh[N,C] += gradient of moe_forward's output; grads into G. The top-k choice is a constant.
+// dh[N,C] += gradient of moe_forward's output (and of the balance loss over the rows' len[B] tokens);
+// grads into G. The top-k choice is a constant.
 // scratch: dsl, dxg [N*K,C] (per-slot output and input gradients), dg, da, db [N*K,F], ds [N,E]
 static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const LayerParams *L, const float *dout,
-                         const float *h, float alpha, int B, int T, int C, int E, int K, int F,
+                         const float *h, float alpha, const int *len, int B, int T, int C, int E, int K,
+                         int F,
                          float *dsl, float *dxg, float *dg, float *da, float *db, float *ds) {
     int N = B * T;
     // the shared expert
@@ -1341,7 +1355,7 @@ static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const La
         for (int k = 0; k < K; k++) ds[(size_t)n * E + top[k]] += dgate[k] / sum - dot / (sum * sum);
     }
     // exercise 6 end
-    if (alpha > 0.0f) balance_loss(ds, A, alpha, B, T, E, K);
+    if (alpha > 0.0f) balance_loss(ds, A, alpha, len, B, T, E, K);
     // through the sigmoid and the router matmul
     for (size_t i = 0; i < (size_t)N * E; i++) ds[i] *= A->s[i] * (1.0f - A->s[i]);
     matmul_backward(dh, G->router, ds, h, L->router, N, C, E);
@@ -1521,12 +1535,16 @@ static void mla_backward(Model *m, int layer, float *dx, const float *dout, cons
 
 // ---- the whole model
 
-// m->logits[B*T,V] <- tokens[B,T] at positions pos..; with a cache T must be 1 (generation)
-static void model_forward(Model *m, const int *tokens, int B, int T, KVCache *cache, int pos) {
+// m->logits[B*T,V] <- tokens[B,T] at positions pos..; with a cache T must be 1 (generation).
+// len[B]: the tokens of each row, the positions after them padding (NULL: no padding); padding is not
+// counted in the expert loads or the balance loss (its logits are computed and must carry no loss)
+static void model_forward(Model *m, const int *tokens, const int *len, int B, int T, KVCache *cache,
+                          int pos) {
     const Config *c = &m->cfg;
     int N = B * T, C = c->d_model;
     model_ensure_acts(m, B, T);
     memcpy(m->tokens, tokens, (size_t)N * sizeof(int));
+    for (int b = 0; b < B; b++) m->row_len[b] = len ? len[b] : T;
     embedding_forward(m->acts[0].x, tokens, m->params.wte, N, C);
     m->aux_loss = 0.0f;
     for (int l = 0; l < c->n_layer; l++) {
@@ -1540,10 +1558,11 @@ static void model_forward(Model *m, const int *tokens, int B, int T, KVCache *ca
         // x_next = x2 + FFN(norm(x2)), dense SwiGLU or DeepSeekMoE
         rmsnorm_forward(A->h2, A->rstd2, A->x2, L->ffn_norm, N, C);
         if (is_moe_layer(c, l)) {
-            moe_forward(x_next, A, L, m->router_bias[l], cache ? NULL : m->expert_load[l], A->h2, N, C,
-                        c->n_experts, c->top_k, c->d_ff_expert);
+            moe_forward(x_next, A, L, m->router_bias[l], A->h2, N, C, c->n_experts, c->top_k, c->d_ff_expert);
+            if (!cache) expert_load_add(m->expert_load[l], A, m->row_len, B, T, c->top_k);
             if (m->balance_alpha > 0.0f && !cache)
-                m->aux_loss += balance_loss(NULL, A, m->balance_alpha, B, T, c->n_experts, c->top_k);
+                m->aux_loss += balance_loss(NULL, A, m->balance_alpha, m->row_len, B, T, c->n_experts,
+                                            c->top_k);
         } else {
             swiglu_forward(x_next, A->a, A->b, A->g, A->h2, L->w1, L->w3, L->w2, N, C, c->d_ff_dense);
         }
@@ -1571,8 +1590,8 @@ static void model_backward(Model *m) {
         float *dh2 = m->dh;
         memset(dh2, 0, (size_t)N * C * sizeof(float));
         if (is_moe_layer(c, l))
-            moe_backward(dh2, G, A, L, dx, A->h2, m->balance_alpha, B, T, C, c->n_experts, c->top_k, c->d_ff_expert,
-                         m->dbuf1, m->dbuf2, m->dbuf3, m->dbuf4, m->dbuf5, m->dbuf6);
+            moe_backward(dh2, G, A, L, dx, A->h2, m->balance_alpha, m->row_len, B, T, C, c->n_experts,
+                         c->top_k, c->d_ff_expert, m->dbuf1, m->dbuf2, m->dbuf3, m->dbuf4, m->dbuf5, m->dbuf6);
         else
             swiglu_backward(dh2, G->w1, G->w3, G->w2, m->dbuf3, m->dbuf4, m->dbuf5, dx, A->h2, A->a, A->b, A->g,
                             L->w1, L->w3, L->w2, N, C, c->d_ff_dense);
@@ -1897,7 +1916,7 @@ static Model model_view(const Model *m) {
     memset(v.acts, 0, sizeof v.acts);
     v.x_final = v.hf = v.rstdf = v.logits = v.dlogits = v.dx = v.dh = v.datt = NULL;
     v.dbuf1 = v.dbuf2 = v.dbuf3 = v.dbuf4 = v.dbuf5 = v.dbuf6 = NULL;
-    v.tokens = NULL;
+    v.tokens = v.row_len = NULL;
     v.cap_N = 0; v.cap_att = 0;
     return v;
 }
@@ -1918,7 +1937,7 @@ static void generate_rows(Model *m, int *seqs, const int *prompt_len, int *seq_l
     }
     for (int pos = 0; pos < max_len - 1 && n_active > 0; pos++) {
         for (int i = 0; i < n_active; i++) { tok[i] = seqs[(size_t)active[i] * max_len + pos]; kv->row[i] = active[i]; }
-        model_forward(m, tok, n_active, 1, kv, pos);
+        model_forward(m, tok, NULL, n_active, 1, kv, pos);
         int still = 0;
         for (int i = 0; i < n_active; i++) {
             int b = active[i];
@@ -3022,8 +3041,9 @@ static void batcher_restore(Batcher *bt, uint64_t pool_state, int data_pos, cons
     bt->next = data_pos;
 }
 
-// the next batch: inputs[B,T], targets[B,T], weights[B,T]; returns T
-static int batcher_next(Batcher *bt, int *inputs, int *targets, float *w, float denom) {
+// the next batch: inputs[B,T], targets[B,T], weights[B,T], len[B] (the positions of row b that predict
+// a token of its document; the rest is padding); returns T
+static int batcher_next(Batcher *bt, int *inputs, int *targets, float *w, int *len, float denom) {
     if (bt->next >= POOL_BATCHES) batcher_refill(bt);
     const int *docs = bt->pool + bt->next++ * bt->B;
     int T = 1;
@@ -3032,6 +3052,7 @@ static int batcher_next(Batcher *bt, int *inputs, int *targets, float *w, float 
         const int *ids = bt->d->ids[docs[b]];
         int n = bt->d->len[docs[b]] - 1;
         int start = bt->d->prompt_len[docs[b]] - 1; // the first target is the first token after the prompt
+        len[b] = n;
         for (int t = 0; t < T; t++) {
             inputs[b * T + t] = t < n ? ids[t] : TOK_EOS;
             targets[b * T + t] = t < n ? ids[t + 1] : TOK_EOS;
@@ -3094,6 +3115,7 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
     if (resumed) batcher_restore(&bt, pool_state, data_pos, ckpt);
     int *inputs = mallocCheck((size_t)B * ctx * sizeof(int)), *targets = mallocCheck((size_t)B * ctx * sizeof(int));
     float *w = mallocCheck((size_t)B * ctx * sizeof(float));
+    int *len = mallocCheck((size_t)B * sizeof(int));
     double elapsed;
     FILE *log = open_log(o->out, "log.csv", "step,loss,lr,grad_norm,tokens_per_s,elapsed_s,load_max,load_min,load_avg_max,load_avg_min,aux_loss",
                          m->step > 0 ? m->step + 1 : 0, &elapsed);  // rows are numbered by the step just done
@@ -3103,12 +3125,13 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
     float load[MAX_LAYERS][MAX_EXPERTS]; // this step's; m->load_avg: a moving average (~50 steps)
     int first = m->tokens_seen == 0;
     while (m->step < o->steps) {
-        int T = batcher_next(&bt, inputs, targets, w, (float)B * ctx);
+        int T = batcher_next(&bt, inputs, targets, w, len, (float)B * ctx);
         model_zero_grad(m);
-        model_forward(m, inputs, B, T, NULL, 0);
+        model_forward(m, inputs, len, B, T, NULL, 0);
         float loss = crossentropy_forward_backward(m->dlogits, m->logits, targets, w, B * T, m->cfg.vocab);
         float n_tok = 0, n_real = 0; // tokens with a loss; all tokens but padding
-        for (int i = 0; i < B * T; i++) { n_tok += w[i] > 0; n_real += inputs[i] != TOK_EOS; } // padding is <eos>
+        for (int i = 0; i < B * T; i++) n_tok += w[i] > 0;
+        for (int b = 0; b < B; b++) n_real += len[b];
         if (!isfinite(loss) || !isfinite(m->aux_loss))
             stop_run(ckpt, "%s: loss is %g at step %d", what, loss, m->step);
         model_backward(m);
@@ -3146,7 +3169,7 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
         }
     }
     fclose(log);
-    free(inputs); free(targets); free(w); free(bt.pool);
+    free(inputs); free(targets); free(w); free(len); free(bt.pool);
     return m;
 }
 
@@ -3297,11 +3320,12 @@ static float grpo_loss(float *dlogits, float *logp, const float *logits, const i
 
 // the batch of a GRPO step: row i of inputs[n,T] and targets[n,T] is rollout i and the same shifted by
 // one token, padded with <eos>; mask[n,T] (the completion mask) is 1 where the target is a token of the
-// response, 0 on the prompt and the padding
-static void rollout_batch(const Rollouts *r, int T, int *inputs, int *targets, float *mask) {
+// response, 0 on the prompt and the padding; len[n]: the positions whose target is a token of the rollout
+static void rollout_batch(const Rollouts *r, int T, int *inputs, int *targets, float *mask, int *len) {
     for (int i = 0; i < r->n; i++) {
         const int *s = r->seqs + (size_t)i * r->max_len;
         int pl = r->prompt_len[i], sl = r->seq_len[i];
+        len[i] = imin(sl - 1, T);
         for (int t = 0; t < T; t++) {
             inputs[i * T + t] = t < sl ? s[t] : TOK_EOS;
             targets[i * T + t] = t + 1 < sl ? s[t + 1] : TOK_EOS;
@@ -3446,7 +3470,7 @@ static Model *grpo_train(const GrpoOptions *o) {
     for (int i = 0; i < train.n && o->max_completion_length == 0; i++) max_completion = imax(max_completion, ctx - train.len[i]);
     Rollouts r = rollouts_alloc(n, ctx);
     int *idx = mallocCheck(n * sizeof(int)), *inputs = mallocCheck((size_t)n * ctx * sizeof(int));
-    int *targets = mallocCheck((size_t)n * ctx * sizeof(int));
+    int *targets = mallocCheck((size_t)n * ctx * sizeof(int)), *row_len = mallocCheck(n * sizeof(int));
     float *w = mallocCheck((size_t)n * ctx * sizeof(float)), *reward = mallocCheck(n * sizeof(float));
     float *mask = mallocCheck((size_t)n * ctx * sizeof(float));
     float *adv = mallocCheck(n * sizeof(float)), *old_logp = mallocCheck((size_t)n * ctx * sizeof(float));
@@ -3522,12 +3546,12 @@ static Model *grpo_train(const GrpoOptions *o) {
         // 3. the batch: inputs, targets, and the per-token weights that carry the loss normalisation
         int resp_tokens = 0;
         for (int i = 0; i < n; i++) resp_tokens += r.seq_len[i] - r.prompt_len[i];
-        rollout_batch(&r, T, inputs, targets, mask);
+        rollout_batch(&r, T, inputs, targets, mask, row_len);
         for (int i = 0; i < n && o->mask_truncated_completions; i++) // no <eos>: cut off by the context
             if (r.seqs[(size_t)i * r.max_len + r.seq_len[i] - 1] != TOK_EOS) memset(mask + (size_t)i * T, 0, T * sizeof(float));
         grpo_loss_weights(w, mask, n, T, max_completion, loss_type);
         if (ref) { // the reference's log-probabilities, once per batch
-            model_forward(ref, inputs, n, T, NULL, 0);
+            model_forward(ref, inputs, row_len, n, T, NULL, 0);
             memset(ref->expert_load, 0, sizeof ref->expert_load);
             grpo_loss(ref->dlogits, ref_logp, ref->logits, targets, w, adv, NULL, NULL, n, T, m->cfg.vocab, &gc, NULL);
         }
@@ -3539,7 +3563,7 @@ static Model *grpo_train(const GrpoOptions *o) {
         float loss = 0;
         for (int it = 0; it < o->num_iterations; it++) {
             model_zero_grad(m);
-            model_forward(m, inputs, n, T, NULL, 0);
+            model_forward(m, inputs, row_len, n, T, NULL, 0);
             if (it == 0) moe_diagnostics(m, w, load_spread_l, router_ent_l);
             loss = grpo_loss(m->dlogits, logp, m->logits, targets, w, adv, it == 0 ? NULL : old_logp,
                              ref ? ref_logp : NULL, n, T, m->cfg.vocab, &gc, &st);
@@ -3606,7 +3630,7 @@ static Model *grpo_train(const GrpoOptions *o) {
         printf("  chain-of-thought share %.3f -> %.3f\n", 1 - first.style_share[STYLE_DIRECT], 1 - last.style_share[STYLE_DIRECT]);
         printf("  format                 %.3f -> %.3f\n", first.format, last.format);
     }
-    free(idx); free(inputs); free(targets); free(w); free(mask); free(reward); free(adv);
+    free(idx); free(inputs); free(targets); free(row_len); free(w); free(mask); free(reward); free(adv);
     free(old_logp); free(logp); free(ref_logp); free(text);
     rollouts_free(&r);
     data_free(&train); data_free(&test);
@@ -3770,15 +3794,16 @@ static Model *distill_logits(const TrainOptions *o, Model *teacher, const Data *
     if (resumed) batcher_restore(&bt, pool_state, data_pos, ckpt);
     int *inputs = mallocCheck((size_t)batch * ctx * sizeof(int)), *targets = mallocCheck((size_t)batch * ctx * sizeof(int));
     float *w = mallocCheck((size_t)batch * ctx * sizeof(float));
+    int *len = mallocCheck((size_t)batch * sizeof(int));
     double elapsed;
     FILE *log = open_log(o->out, "log.csv", "step,loss,lr,elapsed_s", student->step, &elapsed);  // rows: the step being done, from 0
     double t0 = now_seconds() - elapsed;
     for (int step = student->step; step < o->steps; step++) {
-        int Tn = batcher_next(&bt, inputs, targets, w, (float)batch * ctx);
-        model_forward(teacher, inputs, batch, Tn, NULL, 0);
+        int Tn = batcher_next(&bt, inputs, targets, w, len, (float)batch * ctx);
+        model_forward(teacher, inputs, len, batch, Tn, NULL, 0);
         memset(teacher->expert_load, 0, sizeof teacher->expert_load);
         model_zero_grad(student);
-        model_forward(student, inputs, batch, Tn, NULL, 0);
+        model_forward(student, inputs, len, batch, Tn, NULL, 0);
         float loss = distill_loss(student->dlogits, student->logits, teacher->logits, targets, w, batch * Tn,
                                   student->cfg.vocab, T, alpha);
         if (!isfinite(loss)) stop_run(ckpt, "distill: loss is %g at step %d", loss, step);
@@ -3799,7 +3824,7 @@ static Model *distill_logits(const TrainOptions *o, Model *teacher, const Data *
         }
     }
     fclose(log);
-    free(inputs); free(targets); free(w); free(bt.pool);
+    free(inputs); free(targets); free(w); free(len); free(bt.pool);
     return student;
 }
 

@@ -55,7 +55,7 @@ static void fuzz_load(const uint8_t *data, size_t size) {
         int T = imin(4, m->cfg.context), tokens[4] = { TOK_THINK, N_SPECIAL, N_SPECIAL + 10, TOK_EOS };
         float w[4] = { 0.25f, 0.25f, 0.25f, 0.25f };
         model_zero_grad(m);
-        model_forward(m, tokens, 1, T, NULL, 0);
+        model_forward(m, tokens, NULL, 1, T, NULL, 0);
         crossentropy_forward_backward(m->dlogits, m->logits, tokens, w, T, m->cfg.vocab);
         model_backward(m);
         // save and load again: the same parameters

@@ -203,9 +203,10 @@ def choose_topk(score, K):
     return torch.stack(top, dim=-1)
 
 
-def moe(h, P, l, c, bias, alpha, B, T, training=True):
+def moe(h, P, l, c, bias, alpha, B, T, real, training=True):
     """DeepSeekMoE: shared expert + top-k of E routed experts. h[N,C] -> (out[N,C], balance loss,
-    top[N,K], routing scores s + b [N,E], load[E] (tokens per expert; training only))"""
+    top[N,K], routing scores s + b [N,E], load[E] (tokens per expert; training only)). real[N]: 1 for a
+    token, 0 for padding, which is routed but counted in neither the load nor the balance loss"""
     E, K = c.n_experts, c.top_k
     out = swiglu(h, P[f"l{l}.w1"], P[f"l{l}.w3"], P[f"l{l}.w2"])              # the shared expert
     s = torch.sigmoid(h @ P[f"l{l}.router"].T)                                 # affinities [N,E]
@@ -221,26 +222,31 @@ def moe(h, P, l, c, bias, alpha, B, T, training=True):
         out = out.index_add(0, rows, gate[rows, slots, None] * y)
     aux, load = h.new_zeros(()), None
     if training:
-        onehot = F.one_hot(top, E).sum(1).to(h.dtype)                          # [N,E] 1 where chosen
+        onehot = F.one_hot(top, E).sum(1).to(h.dtype) * real[:, None]          # [N,E] 1 where chosen
         load = onehot.sum(0)
         if alpha > 0:  # sequence-wise balance loss alpha * sum_i f_i P_i, averaged over sequences
-            f = onehot.view(B, T, E).sum(1) * E / (K * T)                      # [B,E], a constant
-            p = (s / s.sum(-1, keepdim=True)).view(B, T, E).mean(1)           # [B,E]
+            T_b = real.view(B, T).sum(1, keepdim=True).clamp(min=1)            # [B,1] the tokens of each
+            f = onehot.view(B, T, E).sum(1) * E / (K * T_b)                    # [B,E], a constant
+            p = (s / s.sum(-1, keepdim=True) * real[:, None]).view(B, T, E).sum(1) / T_b  # [B,E]
             aux = alpha * (f * p).sum(-1).mean()
     return out, aux, top, score, load
 
 
-def forward(P, c, tokens, bias, alpha=0.0, pos0=0, cache=None):
+def forward(P, c, tokens, bias, alpha=0.0, pos0=0, cache=None, lengths=None):
     """tokens[B,T] -> logits[B,T,V], balance loss, per MoE layer (top, score, load); with a cache
-    (generation) the cache is filled at positions pos0.. and there is no balance loss or load"""
+    (generation) the cache is filled at positions pos0.. and there is no balance loss or load.
+    lengths[B]: the tokens of each row, the positions after them padding (None: no padding)"""
     B, T = tokens.shape
+    real = torch.ones(B, T) if lengths is None else (torch.arange(T)[None, :] < lengths[:, None])
+    real = real.reshape(B * T).to(P["wte"].dtype)
     x = P["wte"][tokens]
     aux, routing = x.new_zeros(()), {}
     for l in range(c.n_layer):
         x = x + mla(x, P, l, c, pos0, cache)
         h = rmsnorm(x, P[f"l{l}.ffn_norm"])
         if is_moe_layer(c, l):
-            y, a, top, score, load = moe(h.reshape(B * T, -1), P, l, c, bias[l], alpha, B, T, cache is None)
+            y, a, top, score, load = moe(h.reshape(B * T, -1), P, l, c, bias[l], alpha, B, T, real,
+                                         cache is None)
             x = x + y.view(B, T, -1)
             aux = aux + a
             routing[l] = (top, score, load)
@@ -333,6 +339,7 @@ def run_check(args):
     tokens = torch.tensor(np.frombuffer(batch, np.int32, n, 8).reshape(B, T).copy(), dtype=torch.long)
     targets = torch.tensor(np.frombuffer(batch, np.int32, n, 8 + 4 * n).reshape(B, T).copy(), dtype=torch.long)
     w = torch.tensor(np.frombuffer(batch, np.float32, n, 8 + 8 * n).reshape(B, T).copy(), dtype=torch.float64)
+    lengths = torch.tensor(np.frombuffer(batch, np.int32, B, 8 + 12 * n).copy(), dtype=torch.long)
     names = [name for name, _ in param_shapes(c)]
     params = [P[name].requires_grad_() for name in names]
     opt = make_optimizer(P, args.weight_decay)
@@ -340,7 +347,7 @@ def run_check(args):
     for step in range(args.steps):
         for p in params:
             p.grad = None
-        logits, aux, routing = forward(P, c, tokens, bias, args.alpha)
+        logits, aux, routing = forward(P, c, tokens, bias, args.alpha, lengths=lengths)
         ce = crossentropy(logits, targets, w)
         (ce + aux).backward()
         for _, score, _ in routing.values():  # the gap between the k-th and (k+1)-th routing score
@@ -447,7 +454,8 @@ def run_decode_case(checkpoint, case, out):
 def main():
     ap = argparse.ArgumentParser(description="r1.c's model in PyTorch: writes the debug state test_ref compares")
     ap.add_argument("checkpoint", help="an r1 checkpoint")
-    ap.add_argument("batch", help="int32 B, T, inputs[B*T], targets[B*T]; float32 weights[B*T]")
+    ap.add_argument("batch", help="int32 B, T, inputs[B*T], targets[B*T]; float32 weights[B*T]; "
+                                  "int32 lengths[B]")
     ap.add_argument("out", help="the debug state to write")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--lr", type=float, default=1e-2)

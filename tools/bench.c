@@ -132,7 +132,7 @@ static Batch batch_random(int B, int T, int V) {
 static double train_step(Model *m, const Batch *b) {
     double t0 = now_seconds();
     model_zero_grad(m);
-    model_forward(m, b->inputs, b->B, b->T, NULL, 0);
+    model_forward(m, b->inputs, NULL, b->B, b->T, NULL, 0);
     crossentropy_forward_backward(m->dlogits, m->logits, b->targets, b->weights, b->B * b->T, m->cfg.vocab);
     model_backward(m);
     grad_clip(m, 1.0f);
