@@ -409,7 +409,7 @@ static void gen_tiny_data(const char *dir, uint64_t seed) {
 typedef struct {
     int vocab, context, d_model, n_layer, n_head;
     int d_nope, d_rope, d_v, kv_rank;  // MLA: per-head no-position and RoPE dims, value dim, KV latent rank
-    int q_rank;                        // MLA: query latent rank (query compression, DeepSeek-V3 eq. 6-8)
+    int q_rank;                        // MLA: query latent rank (query compression, DeepSeek-V3 eq. 6-9)
     int n_dense, d_ff_dense;           // the first n_dense layers have a dense SwiGLU of width d_ff_dense
     int n_experts, top_k, d_ff_expert; // DeepSeekMoE: routed experts (plus one shared) of width d_ff_expert
 } Config;
@@ -1330,8 +1330,7 @@ static float balance_loss(float *ds, const LayerActs *A, float alpha, const int 
 // scratch: dsl, dxg [N*K,C] (per-slot output and input gradients), dg, da, db [N*K,F], ds [N,E]
 static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const LayerParams *L, const float *dout,
                          const float *h, float alpha, const int *len, int B, int T, int C, int E, int K,
-                         int F,
-                         float *dsl, float *dxg, float *dg, float *da, float *db, float *ds) {
+                         int F, float *dsl, float *dxg, float *dg, float *da, float *db, float *ds) {
     int N = B * T;
     // the shared expert
     swiglu_backward(dh, G->w1, G->w3, G->w2, dg, da, db, dout, h, A->a, A->b, A->g, L->w1, L->w3, L->w2, N, C, F);

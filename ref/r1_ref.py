@@ -225,7 +225,7 @@ def moe(h, P, l, c, bias, alpha, B, T, real, training=True):
         onehot = F.one_hot(top, E).sum(1).to(h.dtype) * real[:, None]          # [N,E] 1 where chosen
         load = onehot.sum(0)
         if alpha > 0:  # sequence-wise balance loss alpha * sum_i f_i P_i, averaged over sequences
-            T_b = real.view(B, T).sum(1, keepdim=True).clamp(min=1)            # [B,1] the tokens of each
+            T_b = real.view(B, T).sum(1, keepdim=True).clamp(min=1)            # [B,1] tokens per sequence
             f = onehot.view(B, T, E).sum(1) * E / (K * T_b)                    # [B,E], a constant
             p = (s / s.sum(-1, keepdim=True) * real[:, None]).view(B, T, E).sum(1) / T_b  # [B,E]
             aux = alpha * (f * p).sum(-1).mean()

@@ -4,7 +4,8 @@ way llm.c's test_gpt2.c checks train_gpt2.c against train_gpt2.py.
 
 It builds a small model with random weights (3 layers: one dense, two DeepSeekMoE layers of 6
 experts, top-2, nonzero router biases, the sequence-wise balance loss on), saves it as an r1
-checkpoint together with a fixed batch, and runs ref/r1_ref.py on them. The reference computes in
+checkpoint together with a fixed batch (rows of 16, 11, 16 and 7 tokens, padded: padding counts in
+no expert load and no balance loss), and runs ref/r1_ref.py on them. The reference computes in
 float64 with autograd and writes a debug state: the logits, the loss, every parameter gradient and
 the top-k choice of one forward and backward pass, then the losses and gradient norms of ten
 training steps (clipping, AdamW, warmup + cosine, the router-bias update, as r1.c's train_lm).
