@@ -413,19 +413,21 @@ static void gen_tiny_data(const char *dir, uint64_t seed, const int *allowed) {
 
 typedef struct {
     int vocab, context, d_model, n_layer, n_head;
-    int d_nope, d_rope, d_v, kv_rank;  // MLA: per-head no-position and RoPE dims, value dim, latent rank
+    int d_nope, d_rope, d_v, kv_rank;  // MLA: per-head no-position and RoPE dims, value dim, KV latent rank
+    int q_rank;                        // MLA: query latent rank (query compression, DeepSeek-V3 eq. 6-9)
     int n_dense, d_ff_dense;           // the first n_dense layers have a dense SwiGLU of width d_ff_dense
     int n_experts, top_k, d_ff_expert; // DeepSeekMoE: routed experts (plus one shared) of width d_ff_expert
 } Config;
 
 typedef struct { const char *name; Config cfg; } Preset;
 static const Preset PRESETS[] = {
-    // the default teacher: ~1.8M parameters, ~0.9M active per token
-    { "teacher", { VOCAB_SIZE, 160, 128, 4, 4, 32, 16, 32, 64, 1, 384, 8, 2, 128 } },
-    // the distillation student: 2 layers, 4 small experts
-    { "student", { VOCAB_SIZE, 160, 64, 2, 4, 16, 8, 16, 32, 1, 192, 4, 2, 64 } },
+    // the default teacher: 1,786,368 parameters, 901,632 active per token. Its query latent (96 of the 192
+    // query dims) adds parameters at this width; DeepSeek-V3's (1536 of 24,576) removes most of them
+    { "teacher", { VOCAB_SIZE, 160, 128, 4, 4, 32, 16, 32, 64, 96, 1, 384, 8, 2, 128 } },
+    // the distillation student: 2 layers, 4 small experts; 141,920 parameters, 117,344 active per token
+    { "student", { VOCAB_SIZE, 160, 64, 2, 4, 16, 8, 16, 32, 48, 1, 192, 4, 2, 64 } },
     // tiny: for tests and gradient checks
-    { "tiny",    { VOCAB_SIZE, 16, 16, 2, 2, 4, 4, 4, 8, 1, 24, 4, 2, 8 } },
+    { "tiny",    { VOCAB_SIZE, 16, 16, 2, 2, 4, 4, 4, 8, 8, 1, 24, 4, 2, 8 } },
 };
 #define N_PRESETS ((int)(sizeof(PRESETS) / sizeof(PRESETS[0])))
 #define MAX_LAYERS 16
@@ -436,7 +438,9 @@ static int is_moe_layer(const Config *c, int l) { return l >= c->n_dense && c->n
 // one layer's tensors; each points into the model's one parameter buffer (or gradient buffer)
 typedef struct {
     float *attn_norm;  // [C]
-    float *wq;         // [NH*(dn+dr), C]   queries: no-position part and RoPE part per head
+    float *wqa;        // [Rq, C]           query latent c_Q = W_DQ h
+    float *q_norm;     // [Rq]
+    float *wqb;        // [NH*(dn+dr), Rq]  c_Q -> per head: no-position query (W_UQ), RoPE query (W_QR)
     float *wkva;       // [R+dr, C]         compressed latent c and the shared RoPE key
     float *kv_norm;    // [R]
     float *wkvb;       // [NH*(dn+dv), R]   latent -> per-head key (no-position part) and value
@@ -449,7 +453,7 @@ typedef struct {
     float *ew2;        // [E, C, Fe]
 } LayerParams;
 
-#define MAX_TENSORS (4 + 14 * MAX_LAYERS)
+#define MAX_TENSORS (4 + 16 * MAX_LAYERS)
 typedef struct {
     float *wte;        // [V, C] token embedding
     LayerParams layer[MAX_LAYERS];
@@ -477,7 +481,9 @@ static size_t params_layout(const Config *c, float *base, Params *p) {
         layer = l;
         int F = is_moe_layer(c, l) ? c->d_ff_expert : c->d_ff_dense;
         TENSOR(L->attn_norm, C);
-        TENSOR(L->wq, (size_t)NH * dqk * C);
+        TENSOR(L->wqa, (size_t)c->q_rank * C);
+        TENSOR(L->q_norm, c->q_rank);
+        TENSOR(L->wqb, (size_t)NH * dqk * c->q_rank);
         TENSOR(L->wkva, (size_t)(c->kv_rank + c->d_rope) * C);
         TENSOR(L->kv_norm, c->kv_rank);
         TENSOR(L->wkvb, (size_t)NH * (c->d_nope + c->d_v) * c->kv_rank);
@@ -1034,6 +1040,7 @@ static void swiglu_backward(float *dinp, float *dw1, float *dw3, float *dw2, flo
 typedef struct {          // one layer's saved activations; N = B*T rows
     float *x;             // [N,C] residual stream entering the layer
     float *h1, *rstd1;    // [N,C], [N]   attention RMSNorm
+    float *cq, *cqn, *rstd_q; // [N,Rq]   query latent, normalised query latent, [N]
     float *q;             // [N,NH*dqk]   queries after RoPE
     float *kva;           // [N,R+dr]     latent c and shared RoPE key (after RoPE)
     float *c, *cn, *rstd_c; // [N,R]      latent, normalised latent, [N]
@@ -1073,6 +1080,7 @@ typedef struct {
     LayerActs acts[MAX_LAYERS];
     float *x_final, *hf, *rstdf, *logits, *dlogits;  // [N,C] [N,C] [N] [N,V] [N,V]
     int *tokens;                                     // [N]
+    int *row_len;                                    // [B] each row's tokens; the positions after are padding
     float *dx, *dh, *dbuf1, *dbuf2, *dbuf3, *dbuf4, *dbuf5, *dbuf6, *datt; // backward scratch
 } Model;
 
@@ -1097,6 +1105,7 @@ static Model *model_create(const Config *cfg, const char *preset, uint64_t seed)
     for (int l = 0; l < cfg->n_layer; l++) {
         LayerParams *L = &m->params.layer[l];
         memset(m->decay_mask + (L->attn_norm - m->params_mem), 0, cfg->d_model * sizeof(float));
+        memset(m->decay_mask + (L->q_norm - m->params_mem), 0, cfg->q_rank * sizeof(float));
         memset(m->decay_mask + (L->kv_norm - m->params_mem), 0, cfg->kv_rank * sizeof(float));
         memset(m->decay_mask + (L->ffn_norm - m->params_mem), 0, cfg->d_model * sizeof(float));
     }
@@ -1129,15 +1138,16 @@ static void model_init_params(Model *m, uint64_t seed) {
 static void acts_free(Model *m) {
     for (int l = 0; l < MAX_LAYERS; l++) {
         LayerActs *A = &m->acts[l];
-        float *fs[] = { A->x, A->h1, A->rstd1, A->q, A->kva, A->c, A->cn, A->rstd_c, A->kvb, A->k, A->v, A->att,
-                        A->y, A->x2, A->h2, A->rstd2, A->a, A->b, A->g, A->s, A->gate, A->xg, A->ea, A->eb, A->eg, A->eout };
+        float *fs[] = { A->x, A->h1, A->rstd1, A->cq, A->cqn, A->rstd_q, A->q, A->kva, A->c, A->cn, A->rstd_c,
+                        A->kvb, A->k, A->v, A->att, A->y, A->x2, A->h2, A->rstd2, A->a, A->b, A->g, A->s, A->gate,
+                        A->xg, A->ea, A->eb, A->eg, A->eout };
         for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) free(fs[i]);
         free(A->topk); free(A->slot_of); free(A->slot_token);
     }
     float *fs[] = { m->x_final, m->hf, m->rstdf, m->logits, m->dlogits, m->dx, m->dh, m->dbuf1, m->dbuf2,
                     m->dbuf3, m->dbuf4, m->dbuf5, m->dbuf6, m->datt };
     for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) free(fs[i]);
-    free(m->tokens);
+    free(m->tokens); free(m->row_len);
     memset(m->acts, 0, sizeof m->acts);
 }
 
@@ -1173,12 +1183,14 @@ static void model_ensure_acts(Model *m, int B, int T) {
     int K = c->top_k, E = c->n_experts;
     size_t fsz = sizeof(float);
     int widest = imax(imax(C, NH * dqk), imax(NH * (c->d_nope + c->d_v), imax(c->d_ff_dense, c->d_ff_expert)));
-    widest = imax(widest, imax(R + dr, E));
+    widest = imax(widest, imax(imax(R + dr, c->q_rank), E));
     for (int l = 0; l < c->n_layer; l++) {
         LayerActs *A = &m->acts[l];
         int F = is_moe_layer(c, l) ? c->d_ff_expert : c->d_ff_dense;
         A->x = mallocCheck((size_t)N * C * fsz);     A->h1 = mallocCheck((size_t)N * C * fsz);
         A->rstd1 = mallocCheck((size_t)N * fsz);     A->q = mallocCheck((size_t)N * NH * dqk * fsz);
+        A->cq = mallocCheck((size_t)N * c->q_rank * fsz); A->cqn = mallocCheck((size_t)N * c->q_rank * fsz);
+        A->rstd_q = mallocCheck((size_t)N * fsz);
         A->kva = mallocCheck((size_t)N * (R + dr) * fsz);
         A->c = mallocCheck((size_t)N * R * fsz);     A->cn = mallocCheck((size_t)N * R * fsz);
         A->rstd_c = mallocCheck((size_t)N * fsz);
@@ -1204,7 +1216,7 @@ static void model_ensure_acts(Model *m, int B, int T) {
     m->x_final = mallocCheck((size_t)N * C * fsz); m->hf = mallocCheck((size_t)N * C * fsz);
     m->rstdf = mallocCheck((size_t)N * fsz);
     m->logits = mallocCheck((size_t)N * c->vocab * fsz); m->dlogits = mallocCheck((size_t)N * c->vocab * fsz);
-    m->tokens = mallocCheck((size_t)N * sizeof(int));
+    m->tokens = mallocCheck((size_t)N * sizeof(int)); m->row_len = mallocCheck((size_t)N * sizeof(int));
     m->dx = mallocCheck((size_t)N * C * fsz); m->dh = mallocCheck((size_t)N * C * fsz);
     m->dbuf1 = mallocCheck((size_t)N * wk * fsz); m->dbuf2 = mallocCheck((size_t)N * wk * fsz);
     m->dbuf3 = mallocCheck((size_t)N * wk * fsz); m->dbuf4 = mallocCheck((size_t)N * wk * fsz);
@@ -1219,9 +1231,9 @@ static void model_ensure_acts(Model *m, int B, int T) {
 
 static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-// out[N,C] <- h[N,C]; fills the routing and per-slot activations of A; adds to load[E]
-static void moe_forward(float *out, LayerActs *A, const LayerParams *L, const float *bias, float *load,
-                        const float *h, int N, int C, int E, int K, int F) {
+// out[N,C] <- h[N,C]; fills the routing and per-slot activations of A
+static void moe_forward(float *out, LayerActs *A, const LayerParams *L, const float *bias, const float *h,
+                        int N, int C, int E, int K, int F) {
     // the shared expert, on every token
     swiglu_forward(out, A->a, A->b, A->g, h, L->w1, L->w3, L->w2, N, C, F);
     // router: affinities and the top-k choice (ties go to the lower index)
@@ -1249,7 +1261,7 @@ static void moe_forward(float *out, LayerActs *A, const LayerParams *L, const fl
     // exercise 5 end
     // gather: slots sorted by expert (a counting sort), then each expert is one dense SwiGLU
     A->expert_off[0] = 0;
-    for (int e = 0; e < E; e++) { A->expert_off[e + 1] = A->expert_off[e] + count[e]; if (load) load[e] += count[e]; }
+    for (int e = 0; e < E; e++) A->expert_off[e + 1] = A->expert_off[e] + count[e];
     int fill[MAX_EXPERTS];
     for (int e = 0; e < E; e++) fill[e] = A->expert_off[e];
     for (int n = 0; n < N; n++) {
@@ -1280,38 +1292,50 @@ static void moe_forward(float *out, LayerActs *A, const LayerParams *L, const fl
     }
 }
 
+// load[E] += the experts chosen for the tokens of B rows of T positions; the first len[b] positions of
+// row b are its tokens, the rest padding, which is routed (its output is never read) but not counted
+static void expert_load_add(float *load, const LayerActs *A, const int *len, int B, int T, int K) {
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < len[b]; t++)
+            for (int k = 0; k < K; k++) load[A->topk[((size_t)b * T + t) * K + k]] += 1.0f;
+}
+
 // the sequence-wise balance loss (DeepSeek-V3 eq. 17-20): alpha * sum_i f_i P_i per sequence, averaged
-// over the B sequences. f_i counts the chosen experts (a constant), P_i averages the normalised
-// affinities. Returns the loss; if ds is not NULL, adds its gradient with respect to s[N,E].
-static float balance_loss(float *ds, const LayerActs *A, float alpha, int B, int T, int E, int K) {
+// over the B sequences; a sequence is the first len[b] positions of row b (T_b of them: padding is no
+// token). f_i counts the chosen experts (a constant), P_i averages the normalised affinities. Returns
+// the loss; if ds is not NULL, adds its gradient with respect to s[N,E].
+static float balance_loss(float *ds, const LayerActs *A, float alpha, const int *len, int B, int T, int E,
+                          int K) {
     float loss = 0.0f;
     for (int b = 0; b < B; b++) {
         float f[MAX_EXPERTS] = {0}, P[MAX_EXPERTS] = {0};
-        for (int t = 0; t < T; t++) {
+        int Tb = len[b];
+        for (int t = 0; t < Tb; t++) {
             size_t n = (size_t)b * T + t;
-            for (int k = 0; k < K; k++) f[A->topk[n * K + k]] += (float)E / (K * T);
+            for (int k = 0; k < K; k++) f[A->topk[n * K + k]] += (float)E / (K * Tb);
             float sum = 0.0f;
             for (int e = 0; e < E; e++) sum += A->s[n * E + e];
-            for (int e = 0; e < E; e++) P[e] += A->s[n * E + e] / sum / T;
+            for (int e = 0; e < E; e++) P[e] += A->s[n * E + e] / sum / Tb;
         }
         for (int e = 0; e < E; e++) loss += alpha * f[e] * P[e] / B;
         if (!ds) continue;
-        for (int t = 0; t < T; t++) { // through P_i = mean_t s_i / sum_j s_j
+        for (int t = 0; t < Tb; t++) { // through P_i = mean_t s_i / sum_j s_j
             size_t n = (size_t)b * T + t;
             float sum = 0.0f, dot = 0.0f;
             for (int e = 0; e < E; e++) sum += A->s[n * E + e];
-            for (int e = 0; e < E; e++) dot += alpha * f[e] / (B * T) * A->s[n * E + e] / sum;
-            for (int e = 0; e < E; e++) ds[n * E + e] += (alpha * f[e] / (B * T) - dot) / sum;
+            for (int e = 0; e < E; e++) dot += alpha * f[e] / (B * Tb) * A->s[n * E + e] / sum;
+            for (int e = 0; e < E; e++) ds[n * E + e] += (alpha * f[e] / (B * Tb) - dot) / sum;
         }
     }
     return loss;
 }
 
-// dh[N,C] += gradient of moe_forward's output; grads into G. The top-k choice is a constant.
+// dh[N,C] += gradient of moe_forward's output (and of the balance loss over the rows' len[B] tokens);
+// grads into G. The top-k choice is a constant.
 // scratch: dsl, dxg [N*K,C] (per-slot output and input gradients), dg, da, db [N*K,F], ds [N,E]
 static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const LayerParams *L, const float *dout,
-                         const float *h, float alpha, int B, int T, int C, int E, int K, int F,
-                         float *dsl, float *dxg, float *dg, float *da, float *db, float *ds) {
+                         const float *h, float alpha, const int *len, int B, int T, int C, int E, int K,
+                         int F, float *dsl, float *dxg, float *dg, float *da, float *db, float *ds) {
     int N = B * T;
     // the shared expert
     swiglu_backward(dh, G->w1, G->w3, G->w2, dg, da, db, dout, h, A->a, A->b, A->g, L->w1, L->w3, L->w2, N, C, F);
@@ -1335,7 +1359,7 @@ static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const La
         for (int k = 0; k < K; k++) ds[(size_t)n * E + top[k]] += dgate[k] / sum - dot / (sum * sum);
     }
     // exercise 6 end
-    if (alpha > 0.0f) balance_loss(ds, A, alpha, B, T, E, K);
+    if (alpha > 0.0f) balance_loss(ds, A, alpha, len, B, T, E, K);
     // through the sigmoid and the router matmul
     for (size_t i = 0; i < (size_t)N * E; i++) ds[i] *= A->s[i] * (1.0f - A->s[i]);
     matmul_backward(dh, G->router, ds, h, L->router, N, C, E);
@@ -1361,10 +1385,12 @@ static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const La
 }
 
 // ---- Multi-head Latent Attention (DeepSeek-V2 section 2.1, DeepSeek-V3 eq. 1-11)
-// q = W_Q h, split per head into [q_nope ; q_rope], RoPE on q_rope
+// query compression (eq. 6-9): c_Q = W_DQ h, RMS-normed; per head q_nope = W_UQ c_Q, q_rope = RoPE(W_QR c_Q)
 // [c ; k_rope] = W_KVA h, RoPE on k_rope (one key shared by all heads), c RMS-normed
+// (the RMSNorms after c_Q and c: DeepSeek-V3 section 4.2, not in the equations)
 // training form: [k_nope ; v] = W_KVB c per head;  k = [k_nope ; k_rope];  softmax(q k / sqrt(dn + dr)) v;  W_O
-// decoding form: only [c ; k_rope] is cached; W_KVB's halves are absorbed into the query and the output
+// decoding form: the same queries; only [c ; k_rope] is cached; W_KVB's halves are absorbed into the query
+// and the output
 
 // MLA's KV cache (DeepSeek-V2 section 2.1.2): per layer, token and row only the normalised latent c_KV
 // and the shared RoPE key, R + dr floats (the keys and values of all heads would take NH * (dn + dr + dv))
@@ -1374,10 +1400,11 @@ typedef struct {
     int *row;                  // [B] the cache row of each row of the current batch (finished rows drop out)
 } KVCache;
 
-// y[B,NH*dv] <- the attention of q[B,NH*(dn+dr)] at position pos over the cached positions 0..pos of
-// cache row row[b] (latent [rows,Tc,R+dr]), with the up-projections absorbed (DeepSeek-V2 section
-// 2.1.3): q_nope . (W_UK c) = (W_UK^T q_nope) . c and sum_t a_t W_UV c_t = W_UV (sum_t a_t c_t), so the
-// keys and values are never formed. wkvb [NH*(dn+dv),R] holds W_UK and W_UV of each head.
+// y[B,NH*dv] <- the attention of q[B,NH*(dn+dr)] (from c_Q, as in training) at position pos over the
+// cached positions 0..pos of cache row row[b] (latent [rows,Tc,R+dr]), with the up-projections absorbed
+// (DeepSeek-V2 section 2.1.3): q_nope . (W_UK c) = (W_UK^T q_nope) . c and sum_t a_t W_UV c_t =
+// W_UV (sum_t a_t c_t), so the keys and values are never formed. wkvb [NH*(dn+dv),R] holds W_UK and W_UV
+// of each head.
 static void mla_decode(float *y, const float *q, const float *latent, const float *wkvb, const int *row, int B,
                        int Tc, int pos, int NH, int dn, int dr, int dv, int R) {
     int D = R + dr;
@@ -1430,9 +1457,11 @@ static void mla_decode(float *y, const float *q, const float *latent, const floa
 static void mla_forward(float *out, LayerActs *A, const LayerParams *L, const Config *c, const float *x,
                         int B, int T, KVCache *cache, int layer, int pos) {
     int N = B * T, C = c->d_model, NH = c->n_head, dn = c->d_nope, dr = c->d_rope, dqk = dn + dr;
-    int dv = c->d_v, R = c->kv_rank;
+    int dv = c->d_v, R = c->kv_rank, Rq = c->q_rank;
     rmsnorm_forward(A->h1, A->rstd1, x, L->attn_norm, N, C);
-    matmul_forward(A->q, A->h1, L->wq, N, C, NH * dqk);
+    matmul_forward(A->cq, A->h1, L->wqa, N, C, Rq);
+    rmsnorm_forward(A->cqn, A->rstd_q, A->cq, L->q_norm, N, Rq);
+    matmul_forward(A->q, A->cqn, L->wqb, N, Rq, NH * dqk);
     rope_forward(A->q, N, T, pos, NH, dqk, dn, dr);
     matmul_forward(A->kva, A->h1, L->wkva, N, C, R + dr);
     rope_forward(A->kva, N, T, pos, 1, R + dr, R, dr);
@@ -1470,7 +1499,7 @@ static void mla_backward(Model *m, int layer, float *dx, const float *dout, cons
     const LayerParams *L = &m->params.layer[layer];
     LayerParams *G = &m->grads.layer[layer];
     int B = m->B, T = m->T, N = B * T, C = c->d_model, NH = c->n_head, dn = c->d_nope, dr = c->d_rope;
-    int dqk = dn + dr, dv = c->d_v, R = c->kv_rank;
+    int dqk = dn + dr, dv = c->d_v, R = c->kv_rank, Rq = c->q_rank;
     float *dy = m->dbuf1, *dq = m->dbuf2, *dk = m->dbuf3, *dvv = m->dbuf4, *dkvb = m->dbuf5, *dkva = m->dbuf6;
     memset(dy, 0, (size_t)N * NH * dv * sizeof(float));
     matmul_backward(dy, G->wo, dout, A->y, L->wo, N, NH * dv, C);
@@ -1496,21 +1525,30 @@ static void mla_backward(Model *m, int layer, float *dx, const float *dout, cons
     rmsnorm_backward(dc, G->kv_norm, dcn, A->c, L->kv_norm, A->rstd_c, N, R);
     for (int n = 0; n < N; n++) memcpy(dkva + (size_t)n * (R + dr), dc + (size_t)n * R, R * sizeof(float));
     rope_backward(dq, N, T, 0, NH, dqk, dn, dr);
+    float *dcqn = m->dbuf1, *dcq = m->dbuf3; // dcn and dc are no longer needed
+    memset(dcqn, 0, (size_t)N * Rq * sizeof(float));
+    matmul_backward(dcqn, G->wqb, dq, A->cqn, L->wqb, N, Rq, NH * dqk);
+    memset(dcq, 0, (size_t)N * Rq * sizeof(float));
+    rmsnorm_backward(dcq, G->q_norm, dcqn, A->cq, L->q_norm, A->rstd_q, N, Rq);
     float *dh1 = m->dh;
     memset(dh1, 0, (size_t)N * C * sizeof(float));
-    matmul_backward(dh1, G->wq, dq, A->h1, L->wq, N, C, NH * dqk);
+    matmul_backward(dh1, G->wqa, dcq, A->h1, L->wqa, N, C, Rq);
     matmul_backward(dh1, G->wkva, dkva, A->h1, L->wkva, N, C, R + dr);
     rmsnorm_backward(dx, G->attn_norm, dh1, x, L->attn_norm, A->rstd1, N, C);
 }
 
 // ---- the whole model
 
-// m->logits[B*T,V] <- tokens[B,T] at positions pos..; with a cache T must be 1 (generation)
-static void model_forward(Model *m, const int *tokens, int B, int T, KVCache *cache, int pos) {
+// m->logits[B*T,V] <- tokens[B,T] at positions pos..; with a cache T must be 1 (generation).
+// len[B]: the tokens of each row, the positions after them padding (NULL: no padding); padding is not
+// counted in the expert loads or the balance loss (its logits are computed and must carry no loss)
+static void model_forward(Model *m, const int *tokens, const int *len, int B, int T, KVCache *cache,
+                          int pos) {
     const Config *c = &m->cfg;
     int N = B * T, C = c->d_model;
     model_ensure_acts(m, B, T);
     memcpy(m->tokens, tokens, (size_t)N * sizeof(int));
+    for (int b = 0; b < B; b++) m->row_len[b] = len ? len[b] : T;
     embedding_forward(m->acts[0].x, tokens, m->params.wte, N, C);
     m->aux_loss = 0.0f;
     for (int l = 0; l < c->n_layer; l++) {
@@ -1524,10 +1562,11 @@ static void model_forward(Model *m, const int *tokens, int B, int T, KVCache *ca
         // x_next = x2 + FFN(norm(x2)), dense SwiGLU or DeepSeekMoE
         rmsnorm_forward(A->h2, A->rstd2, A->x2, L->ffn_norm, N, C);
         if (is_moe_layer(c, l)) {
-            moe_forward(x_next, A, L, m->router_bias[l], cache ? NULL : m->expert_load[l], A->h2, N, C,
-                        c->n_experts, c->top_k, c->d_ff_expert);
+            moe_forward(x_next, A, L, m->router_bias[l], A->h2, N, C, c->n_experts, c->top_k, c->d_ff_expert);
+            if (!cache) expert_load_add(m->expert_load[l], A, m->row_len, B, T, c->top_k);
             if (m->balance_alpha > 0.0f && !cache)
-                m->aux_loss += balance_loss(NULL, A, m->balance_alpha, B, T, c->n_experts, c->top_k);
+                m->aux_loss += balance_loss(NULL, A, m->balance_alpha, m->row_len, B, T, c->n_experts,
+                                            c->top_k);
         } else {
             swiglu_forward(x_next, A->a, A->b, A->g, A->h2, L->w1, L->w3, L->w2, N, C, c->d_ff_dense);
         }
@@ -1555,8 +1594,8 @@ static void model_backward(Model *m) {
         float *dh2 = m->dh;
         memset(dh2, 0, (size_t)N * C * sizeof(float));
         if (is_moe_layer(c, l))
-            moe_backward(dh2, G, A, L, dx, A->h2, m->balance_alpha, B, T, C, c->n_experts, c->top_k, c->d_ff_expert,
-                         m->dbuf1, m->dbuf2, m->dbuf3, m->dbuf4, m->dbuf5, m->dbuf6);
+            moe_backward(dh2, G, A, L, dx, A->h2, m->balance_alpha, m->row_len, B, T, C, c->n_experts,
+                         c->top_k, c->d_ff_expert, m->dbuf1, m->dbuf2, m->dbuf3, m->dbuf4, m->dbuf5, m->dbuf6);
         else
             swiglu_backward(dh2, G->w1, G->w3, G->w2, m->dbuf3, m->dbuf4, m->dbuf5, dx, A->h2, A->a, A->b, A->g,
                             L->w1, L->w3, L->w2, N, C, c->d_ff_dense);
@@ -1663,20 +1702,20 @@ static float lr_schedule(int step, int total, int warmup, float lr_max, float lr
 
 // ----------------------------------------------------------------------------
 // 4b. checkpoints: header (magic, version, config, preset, step, the trainer's RNG and data position),
-// router biases, tokens seen and the expert-load average (since version 2), parameters, optionally the
-// AdamW moments, then an FNV-1a checksum of all of it.
+// router biases, tokens seen and the expert-load average, parameters, optionally the AdamW moments,
+// then an FNV-1a checksum of all of it.
 // Written to a temporary file and renamed, so a crash never destroys the previous checkpoint.
 
 #define CKPT_MAGIC 0x4b433152u   // "R1CK"
-#define CKPT_VERSION 2           // version 1 (without tokens seen and load average) still loads
+#define CKPT_VERSION 3           // 3: MLA with query compression; older checkpoints are refused
 typedef struct {
     uint32_t magic, version;
     Config cfg;
     char preset[16];
-    int32_t step, has_optimizer;
-    uint64_t num_params;
-    uint64_t rng_state; int32_t data_pos, pad;  // where the trainer's data stream stands, for --resume
+    int32_t step, has_optimizer, data_pos;  // data_pos, rng_state: where the trainer's data stream stands
+    uint64_t num_params, rng_state;
 } CkptHeader;
+_Static_assert(sizeof(CkptHeader) == 112, "a checkpoint header without padding (ref/r1_ref.py reads its fields)");
 
 static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
     const unsigned char *p = data;
@@ -1688,7 +1727,8 @@ static int config_valid(const Config *c) {
     return c->vocab == VOCAB_SIZE && c->context >= 8 && c->context <= 1024 && c->d_model >= 2 && c->d_model <= 4096 &&
            c->n_layer >= 1 && c->n_layer <= MAX_LAYERS && c->n_head >= 1 && c->n_head <= 64 &&
            c->d_nope >= 0 && c->d_nope <= 512 && c->d_rope >= 0 && c->d_rope <= 512 && c->d_rope % 2 == 0 &&
-           c->d_v >= 1 && c->d_v <= 512 && c->kv_rank >= 1 && c->kv_rank <= 4096 && c->n_dense >= 0 &&
+           c->d_v >= 1 && c->d_v <= 512 && c->kv_rank >= 1 && c->kv_rank <= 4096 && c->q_rank >= 1 &&
+           c->q_rank <= 4096 && c->n_dense >= 0 &&
            c->d_ff_dense >= 1 && c->d_ff_dense <= 65536 && c->n_experts >= 0 && c->n_experts <= MAX_EXPERTS &&
            c->top_k >= (c->n_experts > 0) && c->top_k <= c->n_experts && c->d_ff_expert >= 0 && c->d_ff_expert <= 65536;
 }
@@ -1758,25 +1798,25 @@ static Model *checkpoint_load(const char *path, uint64_t *rng_state, int *data_p
         die("%s is a text file (a data file?), not an r1 checkpoint", path);
     if (got != sizeof h) die("%s: not a checkpoint (too short)", path);
     if (h.magic != CKPT_MAGIC) die("%s: not an r1 checkpoint (bad magic number)", path);
-    if (h.version < 1 || h.version > CKPT_VERSION)
-        die("%s: checkpoint version %u, this r1 reads versions 1 to %d", path, h.version, CKPT_VERSION);
+    if (h.version == 1 || h.version == 2)
+        die("%s: checkpoint version %u predates MLA's query compression: retrain it", path, h.version);
+    if (h.version != CKPT_VERSION)
+        die("%s: checkpoint version %u, this r1 reads version %d", path, h.version, CKPT_VERSION);
     h.preset[sizeof h.preset - 1] = 0;
     if (!config_valid(&h.cfg)) die("%s: checkpoint has an invalid config", path);
     if (h.step < 0) die("%s: checkpoint has a negative step (%d)", path, h.step);
     Params p;
     if (params_layout(&h.cfg, NULL, &p) != h.num_params) die("%s: parameter count does not match its config", path);
     size_t nfloat = h.num_params * (h.has_optimizer ? 3 : 1);
-    size_t biases = sizeof(float) * MAX_LAYERS * MAX_EXPERTS, trainer = h.version >= 2 ? sizeof(double) + biases : 0;
+    size_t biases = sizeof(float) * MAX_LAYERS * MAX_EXPERTS, trainer = sizeof(double) + biases;
     long expect = (long)(sizeof h + biases + trainer + nfloat * sizeof(float) + sizeof(uint64_t));
     if (size != expect) die("%s: checkpoint is %ld bytes, its header says %ld (truncated or corrupt)", path, size, expect);
     Model *m = model_create(&h.cfg, h.preset, 0);
     m->step = h.step;
     Reader r = { f, fnv1a(0xcbf29ce484222325ull, &h, sizeof h), 1 };
     read_block(&r, m->router_bias, sizeof m->router_bias);
-    if (h.version >= 2) {
-        read_block(&r, &m->tokens_seen, sizeof m->tokens_seen);
-        read_block(&r, m->load_avg, sizeof m->load_avg);
-    }
+    read_block(&r, &m->tokens_seen, sizeof m->tokens_seen);
+    read_block(&r, m->load_avg, sizeof m->load_avg);
     read_block(&r, m->params_mem, h.num_params * sizeof(float));
     if (h.has_optimizer) {
         read_block(&r, m->m_mem, h.num_params * sizeof(float));
@@ -1880,7 +1920,7 @@ static Model model_view(const Model *m) {
     memset(v.acts, 0, sizeof v.acts);
     v.x_final = v.hf = v.rstdf = v.logits = v.dlogits = v.dx = v.dh = v.datt = NULL;
     v.dbuf1 = v.dbuf2 = v.dbuf3 = v.dbuf4 = v.dbuf5 = v.dbuf6 = NULL;
-    v.tokens = NULL;
+    v.tokens = v.row_len = NULL;
     v.cap_N = 0; v.cap_att = 0;
     return v;
 }
@@ -1901,7 +1941,7 @@ static void generate_rows(Model *m, int *seqs, const int *prompt_len, int *seq_l
     }
     for (int pos = 0; pos < max_len - 1 && n_active > 0; pos++) {
         for (int i = 0; i < n_active; i++) { tok[i] = seqs[(size_t)active[i] * max_len + pos]; kv->row[i] = active[i]; }
-        model_forward(m, tok, n_active, 1, kv, pos);
+        model_forward(m, tok, NULL, n_active, 1, kv, pos);
         int still = 0;
         for (int i = 0; i < n_active; i++) {
             int b = active[i];
@@ -3005,8 +3045,9 @@ static void batcher_restore(Batcher *bt, uint64_t pool_state, int data_pos, cons
     bt->next = data_pos;
 }
 
-// the next batch: inputs[B,T], targets[B,T], weights[B,T]; returns T
-static int batcher_next(Batcher *bt, int *inputs, int *targets, float *w, float denom) {
+// the next batch: inputs[B,T], targets[B,T], weights[B,T], len[B] (the positions of row b that predict
+// a token of its document; the rest is padding); returns T
+static int batcher_next(Batcher *bt, int *inputs, int *targets, float *w, int *len, float denom) {
     if (bt->next >= POOL_BATCHES) batcher_refill(bt);
     const int *docs = bt->pool + bt->next++ * bt->B;
     int T = 1;
@@ -3015,6 +3056,7 @@ static int batcher_next(Batcher *bt, int *inputs, int *targets, float *w, float 
         const int *ids = bt->d->ids[docs[b]];
         int n = bt->d->len[docs[b]] - 1;
         int start = bt->d->prompt_len[docs[b]] - 1; // the first target is the first token after the prompt
+        len[b] = n;
         for (int t = 0; t < T; t++) {
             inputs[b * T + t] = t < n ? ids[t] : TOK_EOS;
             targets[b * T + t] = t < n ? ids[t + 1] : TOK_EOS;
@@ -3077,6 +3119,7 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
     if (resumed) batcher_restore(&bt, pool_state, data_pos, ckpt);
     int *inputs = mallocCheck((size_t)B * ctx * sizeof(int)), *targets = mallocCheck((size_t)B * ctx * sizeof(int));
     float *w = mallocCheck((size_t)B * ctx * sizeof(float));
+    int *len = mallocCheck((size_t)B * sizeof(int));
     double elapsed;
     FILE *log = open_log(o->out, "log.csv", "step,loss,lr,grad_norm,tokens_per_s,elapsed_s,load_max,load_min,load_avg_max,load_avg_min,aux_loss",
                          m->step > 0 ? m->step + 1 : 0, &elapsed);  // rows are numbered by the step just done
@@ -3086,12 +3129,13 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
     float load[MAX_LAYERS][MAX_EXPERTS]; // this step's; m->load_avg: a moving average (~50 steps)
     int first = m->tokens_seen == 0;
     while (m->step < o->steps) {
-        int T = batcher_next(&bt, inputs, targets, w, (float)B * ctx);
+        int T = batcher_next(&bt, inputs, targets, w, len, (float)B * ctx);
         model_zero_grad(m);
-        model_forward(m, inputs, B, T, NULL, 0);
+        model_forward(m, inputs, len, B, T, NULL, 0);
         float loss = crossentropy_forward_backward(m->dlogits, m->logits, targets, w, B * T, m->cfg.vocab);
         float n_tok = 0, n_real = 0; // tokens with a loss; all tokens but padding
-        for (int i = 0; i < B * T; i++) { n_tok += w[i] > 0; n_real += inputs[i] != TOK_EOS; } // padding is <eos>
+        for (int i = 0; i < B * T; i++) n_tok += w[i] > 0;
+        for (int b = 0; b < B; b++) n_real += len[b];
         if (!isfinite(loss) || !isfinite(m->aux_loss))
             stop_run(ckpt, "%s: loss is %g at step %d", what, loss, m->step);
         model_backward(m);
@@ -3129,7 +3173,7 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
         }
     }
     fclose(log);
-    free(inputs); free(targets); free(w); free(bt.pool);
+    free(inputs); free(targets); free(w); free(len); free(bt.pool);
     return m;
 }
 
@@ -3280,11 +3324,12 @@ static float grpo_loss(float *dlogits, float *logp, const float *logits, const i
 
 // the batch of a GRPO step: row i of inputs[n,T] and targets[n,T] is rollout i and the same shifted by
 // one token, padded with <eos>; mask[n,T] (the completion mask) is 1 where the target is a token of the
-// response, 0 on the prompt and the padding
-static void rollout_batch(const Rollouts *r, int T, int *inputs, int *targets, float *mask) {
+// response, 0 on the prompt and the padding; len[n]: the positions whose target is a token of the rollout
+static void rollout_batch(const Rollouts *r, int T, int *inputs, int *targets, float *mask, int *len) {
     for (int i = 0; i < r->n; i++) {
         const int *s = r->seqs + (size_t)i * r->max_len;
         int pl = r->prompt_len[i], sl = r->seq_len[i];
+        len[i] = imin(sl - 1, T);
         for (int t = 0; t < T; t++) {
             inputs[i * T + t] = t < sl ? s[t] : TOK_EOS;
             targets[i * T + t] = t + 1 < sl ? s[t + 1] : TOK_EOS;
@@ -3429,7 +3474,7 @@ static Model *grpo_train(const GrpoOptions *o) {
     for (int i = 0; i < train.n && o->max_completion_length == 0; i++) max_completion = imax(max_completion, ctx - train.len[i]);
     Rollouts r = rollouts_alloc(n, ctx);
     int *idx = mallocCheck(n * sizeof(int)), *inputs = mallocCheck((size_t)n * ctx * sizeof(int));
-    int *targets = mallocCheck((size_t)n * ctx * sizeof(int));
+    int *targets = mallocCheck((size_t)n * ctx * sizeof(int)), *row_len = mallocCheck(n * sizeof(int));
     float *w = mallocCheck((size_t)n * ctx * sizeof(float)), *reward = mallocCheck(n * sizeof(float));
     float *mask = mallocCheck((size_t)n * ctx * sizeof(float));
     float *adv = mallocCheck(n * sizeof(float)), *old_logp = mallocCheck((size_t)n * ctx * sizeof(float));
@@ -3505,12 +3550,12 @@ static Model *grpo_train(const GrpoOptions *o) {
         // 3. the batch: inputs, targets, and the per-token weights that carry the loss normalisation
         int resp_tokens = 0;
         for (int i = 0; i < n; i++) resp_tokens += r.seq_len[i] - r.prompt_len[i];
-        rollout_batch(&r, T, inputs, targets, mask);
+        rollout_batch(&r, T, inputs, targets, mask, row_len);
         for (int i = 0; i < n && o->mask_truncated_completions; i++) // no <eos>: cut off by the context
             if (r.seqs[(size_t)i * r.max_len + r.seq_len[i] - 1] != TOK_EOS) memset(mask + (size_t)i * T, 0, T * sizeof(float));
         grpo_loss_weights(w, mask, n, T, max_completion, loss_type);
         if (ref) { // the reference's log-probabilities, once per batch
-            model_forward(ref, inputs, n, T, NULL, 0);
+            model_forward(ref, inputs, row_len, n, T, NULL, 0);
             memset(ref->expert_load, 0, sizeof ref->expert_load);
             grpo_loss(ref->dlogits, ref_logp, ref->logits, targets, w, adv, NULL, NULL, n, T, m->cfg.vocab, &gc, NULL);
         }
@@ -3522,7 +3567,7 @@ static Model *grpo_train(const GrpoOptions *o) {
         float loss = 0;
         for (int it = 0; it < o->num_iterations; it++) {
             model_zero_grad(m);
-            model_forward(m, inputs, n, T, NULL, 0);
+            model_forward(m, inputs, row_len, n, T, NULL, 0);
             if (it == 0) moe_diagnostics(m, w, load_spread_l, router_ent_l);
             loss = grpo_loss(m->dlogits, logp, m->logits, targets, w, adv, it == 0 ? NULL : old_logp,
                              ref ? ref_logp : NULL, n, T, m->cfg.vocab, &gc, &st);
@@ -3589,7 +3634,7 @@ static Model *grpo_train(const GrpoOptions *o) {
         printf("  chain-of-thought share %.3f -> %.3f\n", 1 - first.style_share[STYLE_DIRECT], 1 - last.style_share[STYLE_DIRECT]);
         printf("  format                 %.3f -> %.3f\n", first.format, last.format);
     }
-    free(idx); free(inputs); free(targets); free(w); free(mask); free(reward); free(adv);
+    free(idx); free(inputs); free(targets); free(row_len); free(w); free(mask); free(reward); free(adv);
     free(old_logp); free(logp); free(ref_logp); free(text);
     rollouts_free(&r);
     data_free(&train); data_free(&test);
@@ -3753,15 +3798,16 @@ static Model *distill_logits(const TrainOptions *o, Model *teacher, const Data *
     if (resumed) batcher_restore(&bt, pool_state, data_pos, ckpt);
     int *inputs = mallocCheck((size_t)batch * ctx * sizeof(int)), *targets = mallocCheck((size_t)batch * ctx * sizeof(int));
     float *w = mallocCheck((size_t)batch * ctx * sizeof(float));
+    int *len = mallocCheck((size_t)batch * sizeof(int));
     double elapsed;
     FILE *log = open_log(o->out, "log.csv", "step,loss,lr,elapsed_s", student->step, &elapsed);  // rows: the step being done, from 0
     double t0 = now_seconds() - elapsed;
     for (int step = student->step; step < o->steps; step++) {
-        int Tn = batcher_next(&bt, inputs, targets, w, (float)batch * ctx);
-        model_forward(teacher, inputs, batch, Tn, NULL, 0);
+        int Tn = batcher_next(&bt, inputs, targets, w, len, (float)batch * ctx);
+        model_forward(teacher, inputs, len, batch, Tn, NULL, 0);
         memset(teacher->expert_load, 0, sizeof teacher->expert_load);
         model_zero_grad(student);
-        model_forward(student, inputs, batch, Tn, NULL, 0);
+        model_forward(student, inputs, len, batch, Tn, NULL, 0);
         float loss = distill_loss(student->dlogits, student->logits, teacher->logits, targets, w, batch * Tn,
                                   student->cfg.vocab, T, alpha);
         if (!isfinite(loss)) stop_run(ckpt, "distill: loss is %g at step %d", loss, step);
@@ -3782,7 +3828,7 @@ static Model *distill_logits(const TrainOptions *o, Model *teacher, const Data *
         }
     }
     fclose(log);
-    free(inputs); free(targets); free(w); free(bt.pool);
+    free(inputs); free(targets); free(w); free(len); free(bt.pool);
     return student;
 }
 
@@ -3795,7 +3841,7 @@ static void cmd_gen(int argc, char **argv) {
     Option o[] = {
         { "out", 's', &dir, 0, 0, "folder to write" },
         { "seed", 'i', &seed, 0, 1e9, "generator seed" },
-        { "styles", 'l', &styles, 0, 0, "the corpus's solution styles (a control leaves some out) {direct,chain,checked}" },
+        { "styles", 'l', &styles, 0, 0, "the corpus's solution styles (controls leave some out), a comma list of {direct,chain,checked}" },
     };
     options_parse("gen", "Writes the toy world's data files (corpus, RL prompts, cold-start SFT) deterministically.",
                   o, 3, argc, argv);

@@ -78,6 +78,22 @@ typedef struct { int checked, skipped, bad; double max_err, worst, max_fd; } FdR
 #define FD_ATOL 1e-3
 #define FD_RTOL 5e-2
 
+// (loss(x + h e_i) - loss(x - h e_i)) / 2h; *rerouted: either forward routes unlike the unperturbed one
+static double central_difference(float *x, size_t i, float h, LossFn loss, uint64_t sig0, int *rerouted) {
+    float x0 = x[i], xp = x0 + h, xm = x0 - h;
+    x[i] = xp;
+    double lp = loss();
+    *rerouted = route_sig != sig0;
+    x[i] = xm;
+    double lm = loss();
+    *rerouted |= route_sig != sig0;
+    x[i] = x0;
+    return (lp - lm) / ((double)xp - (double)xm);
+}
+
+// an element that fails at eps is tried again at eps / 2 and 2 eps: the truncation error shrinks with the
+// step and the float forward's rounding noise (divided by the step) grows, so one of the two may fit
+// where eps is caught between them; a wrong gradient fails at every step
 static FdResult fd_compare(float *x, const float *an, size_t n, size_t max_check, LossFn loss, float eps, Rng *r) {
     FdResult res = {0};
     loss();
@@ -85,18 +101,15 @@ static FdResult fd_compare(float *x, const float *an, size_t n, size_t max_check
     size_t count = n < max_check ? n : max_check;
     for (size_t c = 0; c < count; c++) {
         size_t i = n <= max_check ? c : (size_t)rng_u32(r) % n;
-        float x0 = x[i];
-        float xp = x0 + eps, xm = x0 - eps;
-        x[i] = xp;
-        double lp = loss();
-        uint64_t sp = route_sig;
-        x[i] = xm;
-        double lm = loss();
-        uint64_t sm = route_sig;
-        x[i] = x0;
-        if (sp != sig0 || sm != sig0) { res.skipped++; continue; }
-        double fd = (lp - lm) / ((double)xp - (double)xm);
+        int rerouted;
+        double fd = central_difference(x, i, eps, loss, sig0, &rerouted);
+        if (rerouted) { res.skipped++; continue; }
         double err = fabs(fd - an[i]), tol = FD_ATOL + FD_RTOL * (fabs(fd) + fabs(an[i]));
+        for (int k = 0; k < 2 && err > tol; k++) {
+            double fd2 = central_difference(x, i, k ? 2 * eps : eps / 2, loss, sig0, &rerouted);
+            double err2 = fabs(fd2 - an[i]), tol2 = FD_ATOL + FD_RTOL * (fabs(fd2) + fabs(an[i]));
+            if (!rerouted && err2 <= tol2) { fd = fd2; err = err2; tol = tol2; }
+        }
         res.checked++;
         if (err > res.max_err) res.max_err = err;
         if (err / tol > res.worst) res.worst = err / tol;
@@ -285,22 +298,23 @@ static uint64_t topk_sig(const Model *m) {
 #define MO_T 5
 static Model *mo_m;
 static float *mo_h, *mo_out, *mo_R, mo_alpha, mo_rscale;
+static int mo_len[MO_B];  // the balance loss's tokens of each row; the positions after are padding
 static double mo_loss(void) {
     const Config *c = &mo_m->cfg;
     LayerActs *A = &mo_m->acts[1];
     int N = MO_B * MO_T;
-    moe_forward(mo_out, A, &mo_m->params.layer[1], mo_m->router_bias[1], NULL, mo_h, N, c->d_model, c->n_experts,
+    moe_forward(mo_out, A, &mo_m->params.layer[1], mo_m->router_bias[1], mo_h, N, c->d_model, c->n_experts,
                 c->top_k, c->d_ff_expert);
     route_sig = fnv1a(0xcbf29ce484222325ull, A->topk, (size_t)N * c->top_k * sizeof(int));
     double loss = mo_rscale * dot_d(mo_out, mo_R, (size_t)N * c->d_model);
-    if (mo_alpha > 0.0f) loss += balance_loss(NULL, A, mo_alpha, MO_B, MO_T, c->n_experts, c->top_k);
+    if (mo_alpha > 0.0f) loss += balance_loss(NULL, A, mo_alpha, mo_len, MO_B, MO_T, c->n_experts, c->top_k);
     return loss;
 }
 
-static void moe_case(const char *label, float alpha, float rscale) {
+static void moe_case(const char *label, float alpha, float rscale, int len1) {
     const Config *c = &mo_m->cfg;
     int N = MO_B * MO_T, C = c->d_model, E = c->n_experts, K = c->top_k, F = c->d_ff_expert;
-    mo_alpha = alpha; mo_rscale = rscale;
+    mo_alpha = alpha; mo_rscale = rscale; mo_len[0] = MO_T; mo_len[1] = len1;
     float *dout = mallocCheck((size_t)N * C * sizeof(float)), *dh = mallocCheck((size_t)N * C * sizeof(float));
     for (int i = 0; i < N * C; i++) dout[i] = rscale * mo_R[i];
     float *dsl = mallocCheck((size_t)N * K * C * sizeof(float)), *dxg = mallocCheck((size_t)N * K * C * sizeof(float));
@@ -309,7 +323,8 @@ static void moe_case(const char *label, float alpha, float rscale) {
     model_zero_grad(mo_m);
     mo_loss();
     LayerParams *L = &mo_m->params.layer[1], *G = &mo_m->grads.layer[1];
-    moe_backward(dh, G, &mo_m->acts[1], L, dout, mo_h, alpha, MO_B, MO_T, C, E, K, F, dsl, dxg, dg, da, db, ds);
+    moe_backward(dh, G, &mo_m->acts[1], L, dout, mo_h, alpha, mo_len, MO_B, MO_T, C, E, K, F, dsl, dxg, dg, da,
+                 db, ds);
     char name[64];
     struct { const char *n; float *p, *g; size_t count; } t[] = {
         { "dh", mo_h, dh, (size_t)N * C }, { "router", L->router, G->router, (size_t)E * C },
@@ -344,12 +359,11 @@ static void test_moe(void) {
     for (int n = 0; n < N; n++) {
         const float *h = mo_h + (size_t)n * C;
         double s[MAX_EXPERTS], out[64] = {0};
-        int taken[MAX_EXPERTS] = {0}, top[MAX_EXPERTS], top_nobias0 = 0;
+        int taken[MAX_EXPERTS] = {0}, top[MAX_EXPERTS];
         for (int e = 0; e < E; e++) {
             double u = 0.0;
             for (int i = 0; i < C; i++) u += (double)L->router[e * C + i] * h[i];
             s[e] = 1.0 / (1.0 + exp(-u));
-            if (s[e] > s[top_nobias0]) top_nobias0 = e;
         }
         double sum = 0.0;
         for (int k = 0; k < K; k++) {
@@ -358,7 +372,11 @@ static void test_moe(void) {
             taken[best] = 1; top[k] = best; sum += s[best];
             top_err |= best != mo_m->acts[1].topk[n * K + k];
         }
-        bias_mattered |= !taken[top_nobias0];
+        for (int k = 0; k < K; k++) { // an expert the affinities alone would not have chosen
+            int rank = 0;
+            for (int e = 0; e < E; e++) rank += s[e] > s[top[k]];
+            bias_mattered |= rank >= K;
+        }
         // SwiGLU in double: W2 (silu(W1 h) * W3 h)
         for (int x = 0; x <= K; x++) {
             const float *w1 = x == K ? L->w1 : L->ew1 + (size_t)top[x] * F * C;
@@ -380,21 +398,26 @@ static void test_moe(void) {
     // the balance loss by hand: B=1, T=2, E=2, K=1, alpha=1; s = [[0.8, 0.2], [0.6, 0.6]] with token 0 -> expert 0,
     // token 1 -> expert 1. f_i = E/(K T) * count_i = (1, 1); P_i = mean_t s_i / sum_j s_j = ((0.8 + 0.5) / 2, (0.2 + 0.5) / 2)
     // = (0.65, 0.35); loss = 1 * 0.65 + 1 * 0.35 = 1.0. With token 1 -> expert 0 too: f = (2, 0), loss = 1.3.
+    // A third position of padding (s = (0.1, 0.9), expert 1) changes nothing: still 1.0 (counted as a
+    // token it would give f = (2/3, 4/3), P = (0.467, 0.533), loss 1.022).
     {
         LayerActs A;
         memset(&A, 0, sizeof A);
-        float s[4] = { 0.8f, 0.2f, 0.6f, 0.6f };
-        int topk[2] = { 0, 1 };
+        float s[6] = { 0.8f, 0.2f, 0.6f, 0.6f, 0.1f, 0.9f };
+        int topk[3] = { 0, 1, 1 }, len[1] = { 2 };
         A.s = s; A.topk = topk;
-        float l1 = balance_loss(NULL, &A, 1.0f, 1, 2, 2, 1);
+        float l1 = balance_loss(NULL, &A, 1.0f, len, 1, 2, 2, 1);
+        float l3 = balance_loss(NULL, &A, 1.0f, len, 1, 3, 2, 1);
         topk[1] = 0;
-        float l2 = balance_loss(NULL, &A, 1.0f, 1, 2, 2, 1);
-        double e = fmax(fabs(l1 - 1.0), fabs(l2 - 1.3));
-        check(e < 1e-6, "balance loss by hand (alpha sum f_i P_i): %.6f and %.6f, expected 1.0 and 1.3, max error %.2e (tol 1e-6)", l1, l2, e);
+        float l2 = balance_loss(NULL, &A, 1.0f, len, 1, 2, 2, 1);
+        double e = fmax(fmax(fabs(l1 - 1.0), fabs(l2 - 1.3)), fabs(l3 - 1.0));
+        check(e < 1e-6, "balance loss by hand (alpha sum f_i P_i): %.6f and %.6f, expected 1.0 and 1.3; with a "
+              "padding position %.6f, expected 1.0; max error %.2e (tol 1e-6)", l1, l2, l3, e);
     }
-    moe_case("", 0.0f, 1.0f);
-    moe_case("+balance", 0.3f, 1.0f);
-    moe_case(" balance only", 1.0f, 0.0f);
+    moe_case("", 0.0f, 1.0f, MO_T);
+    moe_case("+balance", 0.3f, 1.0f, MO_T);
+    moe_case(" balance only", 1.0f, 0.0f, MO_T);
+    moe_case(" balance only, padded", 1.0f, 0.0f, 3); // row 2: 3 tokens, 2 of padding
     free(mo_h); free(mo_out); free(mo_R);
     model_free(mo_m);
 }
@@ -421,15 +444,17 @@ static void test_mla(void) {
     ml_loss();
     mla_backward(ml_m, 0, dx, ml_R, ml_x);
     LayerParams *L = &ml_m->params.layer[0], *G = &ml_m->grads.layer[0];
-    int NH = c->n_head, dqk = c->d_nope + c->d_rope, R = c->kv_rank;
+    int NH = c->n_head, dqk = c->d_nope + c->d_rope, R = c->kv_rank, Rq = c->q_rank;
     struct { const char *n; float *p, *g; size_t count; } t[] = {
         { "mla dx", ml_x, dx, (size_t)N * C }, { "mla attn_norm", L->attn_norm, G->attn_norm, (size_t)C },
-        { "mla wq", L->wq, G->wq, (size_t)NH * dqk * C }, { "mla wkva", L->wkva, G->wkva, (size_t)(R + c->d_rope) * C },
+        { "mla wqa", L->wqa, G->wqa, (size_t)Rq * C }, { "mla q_norm", L->q_norm, G->q_norm, (size_t)Rq },
+        { "mla wqb", L->wqb, G->wqb, (size_t)NH * dqk * Rq },
+        { "mla wkva", L->wkva, G->wkva, (size_t)(R + c->d_rope) * C },
         { "mla kv_norm", L->kv_norm, G->kv_norm, (size_t)R },
         { "mla wkvb", L->wkvb, G->wkvb, (size_t)NH * (c->d_nope + c->d_v) * R },
         { "mla wo", L->wo, G->wo, (size_t)C * NH * c->d_v },
     };
-    for (int i = 0; i < 7; i++) fd_report(t[i].n, fd_compare(t[i].p, t[i].g, t[i].count, 1000, ml_loss, 1e-3f, &g_rng));
+    for (int i = 0; i < 9; i++) fd_report(t[i].n, fd_compare(t[i].p, t[i].g, t[i].count, 1000, ml_loss, 1e-3f, &g_rng));
     free(ml_x); free(ml_out); free(ml_R); free(dx);
     model_free(ml_m);
 }
@@ -497,7 +522,7 @@ static double wm_ce(float *dlogits) {
     return loss;
 }
 static double wm_loss(void) {
-    model_forward(wm_m, wm_tok, WM_B, WM_T, NULL, 0);
+    model_forward(wm_m, wm_tok, NULL, WM_B, WM_T, NULL, 0);
     route_sig = topk_sig(wm_m);
     return wm_ce(NULL) + wm_m->aux_loss;
 }
@@ -523,7 +548,9 @@ static void test_whole_model(void) {
         LayerParams *L = &P.layer[l];
         int F = is_moe_layer(c, l) ? c->d_ff_expert : c->d_ff_dense;
         add_tensor(t, &nt, l, "attn_norm", L->attn_norm, (size_t)C);
-        add_tensor(t, &nt, l, "wq", L->wq, (size_t)NH * dqk * C);
+        add_tensor(t, &nt, l, "wqa", L->wqa, (size_t)c->q_rank * C);
+        add_tensor(t, &nt, l, "q_norm", L->q_norm, (size_t)c->q_rank);
+        add_tensor(t, &nt, l, "wqb", L->wqb, (size_t)NH * dqk * c->q_rank);
         add_tensor(t, &nt, l, "wkva", L->wkva, (size_t)(R + c->d_rope) * C);
         add_tensor(t, &nt, l, "kv_norm", L->kv_norm, (size_t)R);
         add_tensor(t, &nt, l, "wkvb", L->wkvb, (size_t)NH * (c->d_nope + c->d_v) * R);
@@ -549,6 +576,67 @@ static void test_whole_model(void) {
     check(covered == wm_m->num_params, "model gradient check covers every parameter: %zu of %zu", covered, wm_m->num_params);
     free(grads);
     model_free(wm_m);
+}
+
+// ----------------------------------------------------------------------------
+// 1c. padding is no token: a batch of two rows, of 8 and 5 tokens (the second padded with <eos> to 8),
+// against its rows run alone without padding: the same expert loads, the mean of their balance losses
+// and of their balance-loss gradients (dlogits 0: the balance loss alone)
+
+#define PD_T 8
+// the balance loss of one forward and backward pass (its gradient into grads, scaled by share); the
+// expert loads of that forward are added to load
+static float padding_pass(Model *m, const int *tok, const int *len, int B, int T, float *grads, float share,
+                          float load[MAX_LAYERS][MAX_EXPERTS]) {
+    memset(m->expert_load, 0, sizeof m->expert_load);
+    model_zero_grad(m);
+    model_forward(m, tok, len, B, T, NULL, 0);
+    memset(m->dlogits, 0, (size_t)B * T * m->cfg.vocab * sizeof(float));
+    model_backward(m);
+    for (size_t i = 0; i < m->num_params; i++) grads[i] += share * m->grads_mem[i];
+    for (int l = 0; l < MAX_LAYERS; l++)
+        for (int e = 0; e < MAX_EXPERTS; e++) load[l][e] += m->expert_load[l][e];
+    return m->aux_loss;
+}
+
+static void test_padding(void) {
+    Model *m = tiny_model(16);
+    m->balance_alpha = 0.3f;
+    const Config *c = &m->cfg;
+    int len[2] = { PD_T, 5 }, tok[2 * PD_T];
+    for (int b = 0; b < 2; b++)
+        for (int t = 0; t < PD_T; t++)
+            tok[b * PD_T + t] = t < len[b] ? N_SPECIAL + rng_int(&g_rng, c->vocab - N_SPECIAL) : TOK_EOS;
+    size_t np = m->num_params;
+    float *g_batch = mallocCheck(np * sizeof(float)), *g_rows = mallocCheck(np * sizeof(float));
+    float *g_counted = mallocCheck(np * sizeof(float));
+    float load_batch[MAX_LAYERS][MAX_EXPERTS] = {{0}}, load_rows[MAX_LAYERS][MAX_EXPERTS] = {{0}};
+    float load_counted[MAX_LAYERS][MAX_EXPERTS] = {{0}};
+    float aux_batch = padding_pass(m, tok, len, 2, PD_T, g_batch, 1.0f, load_batch), aux_rows = 0.0f;
+    for (int b = 0; b < 2; b++)
+        aux_rows += padding_pass(m, tok + b * PD_T, NULL, 1, len[b], g_rows, 0.5f, load_rows) / 2;
+    // the same batch with its padding counted as tokens (len NULL): what this test must tell apart
+    float aux_counted = padding_pass(m, tok, NULL, 2, PD_T, g_counted, 1.0f, load_counted);
+    double routed = 0, routed_counted = 0, gmax = 0, gdiff = 0, gdiff_counted = 0;
+    for (int l = 0; l < MAX_LAYERS; l++)
+        for (int e = 0; e < MAX_EXPERTS; e++) { routed += load_batch[l][e]; routed_counted += load_counted[l][e]; }
+    for (size_t i = 0; i < np; i++) {
+        gmax = fmax(gmax, fabs(g_rows[i]));
+        gdiff = fmax(gdiff, fabs(g_batch[i] - g_rows[i]));
+        gdiff_counted = fmax(gdiff_counted, fabs(g_counted[i] - g_rows[i]));
+    }
+    int n_moe = c->n_layer - c->n_dense;
+    check(memcmp(load_batch, load_rows, sizeof load_rows) == 0 && routed == 13.0 * c->top_k * n_moe,
+          "padding: the expert loads of the padded batch equal its rows' alone: %.0f routings (want 13 tokens x "
+          "top-%d x %d MoE layers; %.0f with the padding counted)", routed, c->top_k, n_moe, routed_counted);
+    check(fabs(aux_batch - aux_rows) <= 1e-5 * aux_rows && fabs(aux_counted - aux_rows) > 1e-3 * aux_rows,
+          "padding: balance loss of the padded batch %.7f, the mean of its rows' alone %.7f (rel tol 1e-5; with "
+          "the padding counted %.7f)", aux_batch, aux_rows, aux_counted);
+    check(gmax > 0 && gdiff <= 1e-4 * gmax && gdiff_counted > 1e-2 * gmax,
+          "padding: balance-loss gradient of the padded batch against the mean of its rows' alone: max diff %.2e "
+          "of max %.2e (rel tol 1e-4; with the padding counted %.2e)", gdiff, gmax, gdiff_counted);
+    free(g_batch); free(g_rows); free(g_counted);
+    model_free(m);
 }
 
 // ----------------------------------------------------------------------------
@@ -895,7 +983,7 @@ static void test_kvcache(void) {
     int B = 3, T = 12, V = c->vocab;
     int tok[3 * 12];
     for (int i = 0; i < B * T; i++) tok[i] = rng_int(&g_rng, V);
-    model_forward(m, tok, B, T, NULL, 0);
+    model_forward(m, tok, NULL, B, T, NULL, 0);
     float *full = mallocCheck((size_t)B * T * V * sizeof(float));
     memcpy(full, m->logits, (size_t)B * T * V * sizeof(float));
     // sequence s lives in cache row map[s]; from position 6 on, sequence 1 has finished and the batch is {2, 0}
@@ -907,7 +995,7 @@ static void test_kvcache(void) {
         if (pos >= 6) { seqs[0] = 2; seqs[1] = 0; nb = 2; }
         int t1[3];
         for (int i = 0; i < nb; i++) { t1[i] = tok[seqs[i] * T + pos]; kv->row[i] = map[seqs[i]]; }
-        model_forward(m, t1, nb, 1, kv, pos);
+        model_forward(m, t1, NULL, nb, 1, kv, pos);
         for (int i = 0; i < nb; i++) {
             const float *a = m->logits + (size_t)i * V, *b = full + ((size_t)seqs[i] * T + pos) * V;
             for (int v = 0; v < V; v++) { err = fmax(err, fabs(a[v] - b[v])); scale = fmax(scale, fabs(b[v])); }
@@ -926,7 +1014,7 @@ static void test_kvcache(void) {
         memcpy(ref[b], seqs + b * L, plen[b] * sizeof(int));
         int n = plen[b];
         while (n < L) {
-            model_forward(m, ref[b], 1, n, NULL, 0);
+            model_forward(m, ref[b], NULL, 1, n, NULL, 0);
             const float *z = m->logits + (size_t)(n - 1) * V;
             int best = 0;
             for (int v = 1; v < V; v++) if (z[v] > z[best]) best = v;
@@ -1082,7 +1170,7 @@ static void test_checkpoints(void) {
     expect_die("a folder given as a checkpoint", child_load_ckpt, tmp_root, tmp_root, "is a folder, not a checkpoint");
     write_whole(bp, "e:12+34=<think></think><answer>046</answer><eos>\n", 49);
     expect_die("a data file given as a checkpoint", child_load_ckpt, bp, bp, "is a text file");
-    // the trainer's counters round-trip; a version 1 checkpoint (without them) still loads
+    // the trainer's counters round-trip
     const char *path2 = tmp_path("ck2.bin");
     m->tokens_seen = 123456.0;
     for (int e = 0; e < MAX_EXPERTS; e++) m->load_avg[1][e] = 0.5f + e;
@@ -1091,22 +1179,17 @@ static void test_checkpoints(void) {
     check(l->tokens_seen == m->tokens_seen && memcmp(l->load_avg, m->load_avg, sizeof m->load_avg) == 0,
           "checkpoint round trip of tokens seen (%.0f) and the expert-load average", l->tokens_seen);
     model_free(l);
-    size_t v2_len = 0;
-    char *v2 = read_whole(path2, &v2_len), *v1 = mallocCheck(v2_len);
-    size_t head = sizeof(CkptHeader) + sizeof m->router_bias, extra = sizeof m->tokens_seen + sizeof m->load_avg;
-    memcpy(v1, v2, head);                                                  // header and router biases
-    memcpy(v1 + head, v2 + head + extra, v2_len - head - extra);           // parameters (and the stale checksum)
-    ((CkptHeader *)v1)->version = 1;
-    size_t v1_len = v2_len - extra;
-    uint64_t sum = fnv1a(0xcbf29ce484222325ull, v1, v1_len - sizeof sum);
-    memcpy(v1 + v1_len - sizeof sum, &sum, sizeof sum);
-    write_whole(bp, v1, v1_len);
-    l = checkpoint_load(bp, NULL, NULL);
-    check(memcmp(l->params_mem, m->params_mem, nb) == 0 && l->step == m->step && l->tokens_seen == 0,
-          "a version 1 checkpoint (%zu bytes, without tokens seen and load average) loads: same parameters and step, "
-          "tokens seen 0", v1_len);
-    model_free(l);
-    free(v1); free(v2);
+    // checkpoints of versions 1 and 2 (MLA without query compression) are refused, checksum right or not
+    for (int v = 1; v <= 2; v++) {
+        memcpy(bad, good, len);
+        ((CkptHeader *)bad)->version = (uint32_t)v;
+        uint64_t sum = fnv1a(0xcbf29ce484222325ull, bad, len - sizeof sum);
+        memcpy(bad + len - sizeof sum, &sum, sizeof sum);
+        write_whole(bp, bad, len);
+        char name[64];
+        snprintf(name, sizeof name, "a version %d checkpoint", v);
+        expect_die(name, child_load_ckpt, bp, "predates MLA's query compression", "retrain");
+    }
     // a run killed in the middle of writing its next checkpoint: the previous one is intact and loads
     char err[4096];
     LimitedSave ls = { path, m, (rlim_t)len / 2, 0 };
@@ -1301,19 +1384,21 @@ static void test_grpo_weights(void) {
     int seqs[N * L], pl[N] = { 3, 2, 4 }, sl[N] = { 5, 7, 7 }, prompt[N] = { 0, 1, 2 };
     for (int i = 0; i < N * L; i++) seqs[i] = N_SPECIAL + i % (VOCAB_SIZE - N_SPECIAL); // distinct, no <eos>
     Rollouts r = { .n = N, .max_len = L, .seqs = seqs, .prompt_len = pl, .seq_len = sl, .prompt = prompt };
-    int inputs[N * T], targets[N * T];
+    int inputs[N * T], targets[N * T], len[N];
     float mask[N * T], w[N * T];
     const float want_mask[N * T] = { 0, 0, 1, 1, 0, 0,
                                      0, 1, 1, 1, 1, 1,
                                      0, 0, 0, 1, 1, 1 };
-    rollout_batch(&r, T, inputs, targets, mask);
+    rollout_batch(&r, T, inputs, targets, mask, len);
     int bad = 0;
     for (int i = 0; i < N; i++) for (int t = 0; t < T; t++) {
         int want_in = t < sl[i] ? seqs[i * L + t] : TOK_EOS, want_tg = t + 1 < sl[i] ? seqs[i * L + t + 1] : TOK_EOS;
         bad += inputs[i * T + t] != want_in || targets[i * T + t] != want_tg || mask[i * T + t] != want_mask[i * T + t];
     }
-    check(bad == 0, "rollout_batch by hand (responses of 2, 5, 3 tokens after prompts of 3, 2, 4): inputs, targets "
-          "shifted by one, <eos> padding, completion mask: %d of %d positions wrong", bad, N * T);
+    // the positions whose target is in the rollout: sequences of 5, 7, 7 tokens, the last two cut at T = 6
+    check(bad == 0 && len[0] == 4 && len[1] == 6 && len[2] == 6, "rollout_batch by hand (responses of 2, 5, 3 "
+          "tokens after prompts of 3, 2, 4): inputs, targets shifted by one, <eos> padding, completion mask: %d of "
+          "%d positions wrong; row lengths %d %d %d (want 4 6 6)", bad, N * T, len[0], len[1], len[2]);
     const double row_w[N_LOSSES][N] = { { 1.0 / 6, 1.0 / 15, 1.0 / 9 }, { 0.1, 0.1, 0.1 }, { 1.0 / 42, 1.0 / 42, 1.0 / 42 },
                                         { 0.1, 0.1, 0.1 } };
     const double want_total[N_LOSSES] = { 1.0, 1.0, 10.0 / 42, 1.0 };
@@ -1869,17 +1954,19 @@ static void test_optimizer(void) {
     // one AdamW step, t = 1, g = 0.5, beta1 0.9, beta2 0.95: m = 0.05, v = 0.0125, mhat = 0.5, vhat = 0.25,
     // mhat / sqrt(vhat) = 1; lr 0.1, weight decay 0.1: a matrix 2 - 0.1 (1 + 0.1 * 2) = 1.88, a norm weight 2 - 0.1 = 1.9
     adamw_update(m, 0.1f, 0.9f, 0.95f, 1e-8f, 0.1f, 1);
-    float wq = m->params.layer[0].wq[3], nrm = m->params.layer[0].attn_norm[3], kvn = m->params.layer[1].kv_norm[0];
-    check(fabsf(wq - 1.88f) < 1e-6f && fabsf(nrm - 1.9f) < 1e-6f && fabsf(kvn - 1.9f) < 1e-6f && fabsf(m->params.norm_f[0] - 1.9f) < 1e-6f,
-          "AdamW step by hand: matrix %.6f (expected 1.88), norm weights %.6f %.6f %.6f (expected 1.9, no decay)",
-          wq, nrm, kvn, m->params.norm_f[0]);
+    float wq = m->params.layer[0].wqa[3], nrm = m->params.layer[0].attn_norm[3], kvn = m->params.layer[1].kv_norm[0];
+    float qn = m->params.layer[1].q_norm[1];
+    check(fabsf(wq - 1.88f) < 1e-6f && fabsf(nrm - 1.9f) < 1e-6f && fabsf(kvn - 1.9f) < 1e-6f && fabsf(qn - 1.9f) < 1e-6f &&
+          fabsf(m->params.norm_f[0] - 1.9f) < 1e-6f,
+          "AdamW step by hand: matrix %.6f (expected 1.88), norm weights %.6f %.6f %.6f %.6f (expected 1.9, no decay)",
+          wq, nrm, kvn, qn, m->params.norm_f[0]);
     // a second step, t = 2, g = -0.5: the moments carry over: m = 0.9 * 0.05 - 0.05 = -0.005,
     // v = 0.95 * 0.0125 + 0.05 * 0.25 = 0.024375; mhat = -0.005 / 0.19 = -0.0263158,
     // vhat = 0.024375 / 0.0975 = 0.25, mhat / sqrt(vhat) = -0.0526316:
     // a matrix 1.88 - 0.1 (-0.0526316 + 0.1 * 1.88) = 1.8664632, a norm weight 1.9 + 0.00526316 = 1.9052632
     for (size_t i = 0; i < m->num_params; i++) m->grads_mem[i] = -0.5f;
     adamw_update(m, 0.1f, 0.9f, 0.95f, 1e-8f, 0.1f, 2);
-    wq = m->params.layer[0].wq[3]; nrm = m->params.layer[0].attn_norm[3];
+    wq = m->params.layer[0].wqa[3]; nrm = m->params.layer[0].attn_norm[3];
     check(fabsf(wq - 1.8664632f) < 1e-6f && fabsf(nrm - 1.9052632f) < 1e-6f,
           "AdamW second step by hand (moments carried over, bias correction at t = 2): matrix %.7f "
           "(expected 1.8664632), norm weight %.7f (expected 1.9052632)", wq, nrm);
@@ -2610,7 +2697,7 @@ static Model *grpo_step_by_hand(const GrpoOptions *o, int loss_type, double *std
     Rng rng = rng_seed((uint64_t)o->seed);
     Rollouts r = rollouts_alloc(n, ctx);
     int *idx = mallocCheck(n * sizeof(int)), *inputs = mallocCheck((size_t)n * ctx * sizeof(int));
-    int *targets = mallocCheck((size_t)n * ctx * sizeof(int));
+    int *targets = mallocCheck((size_t)n * ctx * sizeof(int)), *len = mallocCheck(n * sizeof(int));
     float *reward = mallocCheck(n * sizeof(float)), *adv = mallocCheck(n * sizeof(float));
     float *mask = mallocCheck((size_t)n * ctx * sizeof(float)), *w = mallocCheck((size_t)n * ctx * sizeof(float));
     float *ref_logp = mallocCheck((size_t)n * ctx * sizeof(float)), *old_logp = mallocCheck((size_t)n * ctx * sizeof(float));
@@ -2634,15 +2721,15 @@ static Model *grpo_step_by_hand(const GrpoOptions *o, int loss_type, double *std
     }
     *std_gap = hi - lo;
     grpo_advantages(adv, reward, P, G, loss_type == LOSS_DR_GRPO ? SCALE_NONE : SCALE_GROUP);
-    rollout_batch(&r, T, inputs, targets, mask);
+    rollout_batch(&r, T, inputs, targets, mask, len);
     grpo_loss_weights(w, mask, n, T, max_len, loss_type);
     GrpoConfig gc = { .beta = o->beta, .eps_low = o->epsilon, .eps_high = o->epsilon_high,
                       .temperature = o->temperature };
-    model_forward(ref, inputs, n, T, NULL, 0);
+    model_forward(ref, inputs, len, n, T, NULL, 0);
     grpo_loss(ref->dlogits, ref_logp, ref->logits, targets, w, adv, NULL, NULL, n, T, V, &gc, NULL);
     for (int pass = 0; pass < o->num_iterations; pass++) {
         model_zero_grad(m);
-        model_forward(m, inputs, n, T, NULL, 0);
+        model_forward(m, inputs, len, n, T, NULL, 0);
         grpo_loss(m->dlogits, logp, m->logits, targets, w, adv, pass ? old_logp : NULL, ref_logp, n, T, V, &gc, NULL);
         if (pass == 0) memcpy(old_logp, logp, (size_t)n * T * sizeof(float));
         model_backward(m);
@@ -2650,7 +2737,8 @@ static Model *grpo_step_by_hand(const GrpoOptions *o, int loss_type, double *std
         adamw_update(m, o->lr, 0.9f, 0.99f, 1e-8f, 0.0f, pass + 1);
         router_bias_update(m, o->bias_gamma);
     }
-    free(idx); free(inputs); free(targets); free(reward); free(adv); free(mask); free(w); free(ref_logp); free(logp);
+    free(idx); free(inputs); free(targets); free(len); free(reward); free(adv); free(mask); free(w); free(ref_logp);
+    free(logp);
     free(old_logp); free(text);
     rollouts_free(&r);
     data_free(&train);
@@ -2833,10 +2921,10 @@ static void test_stages(void) {
     Data d = load_sft(sp, 64);
     const int B = 4;
     Batcher bt = { &d, B, B * POOL_BATCHES, POOL_BATCHES, mallocCheck((size_t)B * POOL_BATCHES * sizeof(int)), rng_seed(5), 0 };
-    int inputs[4 * 64], targets[4 * 64], bad_rows = 0, rows_seen[2] = {0, 0};
+    int inputs[4 * 64], targets[4 * 64], row_len[4], bad_rows = 0, rows_seen[2] = {0, 0};
     float w[4 * 64], denom = 4.0f * 64;
     for (int it = 0; it < 4; it++) {
-        int T = batcher_next(&bt, inputs, targets, w, denom);
+        int T = batcher_next(&bt, inputs, targets, w, row_len, denom);
         for (int b = 0; b < B; b++) {
             int doc = -1;  // which line this row holds: the one whose tokens it starts with
             for (int i = 0; i < d.n; i++) if (memcmp(inputs + b * T, d.ids[i], (size_t)imin(T, d.len[i] - 1) * sizeof(int)) == 0) doc = i;
@@ -2847,6 +2935,7 @@ static void test_stages(void) {
             snprintf(prompt, sizeof prompt, "%.*s", (int)strcspn(sft + (doc ? strcspn(sft, "\n") + 1 : 0), "\t"),
                      sft + (doc ? strcspn(sft, "\n") + 1 : 0));
             int lp = encode(prompt, ids, 64, &bad), len = d.len[doc];
+            bad_rows += row_len[b] != len - 1;  // every input but the last token; padding after
             for (int t = 0; t < T; t++) {
                 int response_target = t + 1 >= lp && t + 1 < len;  // the token predicted at t is ids[t+1]
                 float want = response_target ? 1.0f / denom : 0.0f;
@@ -2855,7 +2944,8 @@ static void test_stages(void) {
         }
     }
     check(bad_rows == 0 && rows_seen[0] > 0 && rows_seen[1] > 0, "SFT batches: loss weights 1/denom exactly on the response "
-          "targets, 0 on the prompt and padding (%d and %d rows of the two lines, %d bad positions)", rows_seen[0], rows_seen[1], bad_rows);
+          "targets, 0 on the prompt and padding, row lengths (%d and %d rows of the two lines, %d bad positions)",
+          rows_seen[0], rows_seen[1], bad_rows);
     free(bt.pool);
     data_free(&d);
 
@@ -3604,6 +3694,7 @@ static const Section sections[] = {
     { .name = "pipeline", .run = test_pipeline, .what = "the whole pipeline: each stage hands on what the next reads" },
     { .name = "report", .run = test_report, .what = "the HTML report of a run" },
     { .name = "matmul", .run = test_matmul, .what = "the fast matmul against the plain loops" },
+    { .name = "padding", .run = test_padding, .what = "padding: no expert load, balance loss or gradient" },
     { .name = "generator_styles", .run = test_generator_styles, .what = "gen --styles: the control corpora" },
 };
 #define N_SECTIONS ((int)(sizeof sections / sizeof sections[0]))

@@ -15,8 +15,8 @@ The seeds (fuzz/seeds/checkpoint) are small valid checkpoints; R1_FUZZ_WRITE_SEE
 static void check(int ok, const char *what) { if (!ok) fuzz_fail(what); }
 
 // the smallest configs: one dense layer; two layers, the second MoE
-static const Config SEED_DENSE = { VOCAB_SIZE, 8, 2, 1, 1, 0, 2, 1, 1, 1, 2, 0, 0, 0 };
-static const Config SEED_MOE = { VOCAB_SIZE, 8, 4, 2, 2, 2, 2, 2, 2, 1, 3, 4, 2, 2 };
+static const Config SEED_DENSE = { VOCAB_SIZE, 8, 2, 1, 1, 0, 2, 1, 1, 1, 1, 2, 0, 0, 0 };
+static const Config SEED_MOE = { VOCAB_SIZE, 8, 4, 2, 2, 2, 2, 2, 2, 2, 1, 3, 4, 2, 2 };
 
 static void write_seeds(const char *dir) {
     char path[600];
@@ -55,7 +55,7 @@ static void fuzz_load(const uint8_t *data, size_t size) {
         int T = imin(4, m->cfg.context), tokens[4] = { TOK_THINK, N_SPECIAL, N_SPECIAL + 10, TOK_EOS };
         float w[4] = { 0.25f, 0.25f, 0.25f, 0.25f };
         model_zero_grad(m);
-        model_forward(m, tokens, 1, T, NULL, 0);
+        model_forward(m, tokens, NULL, 1, T, NULL, 0);
         crossentropy_forward_backward(m->dlogits, m->logits, tokens, w, T, m->cfg.vocab);
         model_backward(m);
         // save and load again: the same parameters

@@ -10,7 +10,7 @@ by a full forward and by decoding token by token with a KV cache. ref/bench_ref.
 model in float32 for `make bench`.
 
 Nothing here is copied from r1.c's backward pass: the gradients come from autograd. The forward
-pass follows the SPEC's model section and r1.c's conventions (tensor layout, interleaved RoPE
+pass follows DeepSeek-V3 and r1.c's conventions (tensor layout, interleaved RoPE
 pairs, RMSNorm eps, ties in the top-k choice).
 
 Usage (test_ref runs it): python3 ref/r1_ref.py CHECKPOINT BATCH OUT [--steps 10 --lr ... ]
@@ -34,12 +34,12 @@ except ImportError as e:  # exit status 77: test_ref tries another python3, or r
 # configs: r1.c's Config (the field order of its struct) and PRESETS
 
 CONFIG_FIELDS = ["vocab", "context", "d_model", "n_layer", "n_head", "d_nope", "d_rope", "d_v", "kv_rank",
-                 "n_dense", "d_ff_dense", "n_experts", "top_k", "d_ff_expert"]
+                 "q_rank", "n_dense", "d_ff_dense", "n_experts", "top_k", "d_ff_expert"]
 VOCAB_SIZE = 47  # 5 special tokens + the 42 characters of r1.c's ALPHABET
 PRESETS = {
-    "teacher": [VOCAB_SIZE, 160, 128, 4, 4, 32, 16, 32, 64, 1, 384, 8, 2, 128],
-    "student": [VOCAB_SIZE, 160, 64, 2, 4, 16, 8, 16, 32, 1, 192, 4, 2, 64],
-    "tiny":    [VOCAB_SIZE, 16, 16, 2, 2, 4, 4, 4, 8, 1, 24, 4, 2, 8],
+    "teacher": [VOCAB_SIZE, 160, 128, 4, 4, 32, 16, 32, 64, 96, 1, 384, 8, 2, 128],
+    "student": [VOCAB_SIZE, 160, 64, 2, 4, 16, 8, 16, 32, 48, 1, 192, 4, 2, 64],
+    "tiny":    [VOCAB_SIZE, 16, 16, 2, 2, 4, 4, 4, 8, 8, 1, 24, 4, 2, 8],
 }
 MAX_LAYERS, MAX_EXPERTS = 16, 64  # sizes of the router-bias block of a checkpoint
 RMS_EPS = 1e-5
@@ -62,7 +62,8 @@ def param_shapes(c):
     shapes = [("wte", (c.vocab, C))]
     for l in range(c.n_layer):
         F_ = c.d_ff_expert if is_moe_layer(c, l) else c.d_ff_dense
-        shapes += [(f"l{l}.attn_norm", (C,)), (f"l{l}.wq", (NH * dqk, C)), (f"l{l}.wkva", (c.kv_rank + c.d_rope, C)),
+        shapes += [(f"l{l}.attn_norm", (C,)), (f"l{l}.wqa", (c.q_rank, C)), (f"l{l}.q_norm", (c.q_rank,)),
+                   (f"l{l}.wqb", (NH * dqk, c.q_rank)), (f"l{l}.wkva", (c.kv_rank + c.d_rope, C)),
                    (f"l{l}.kv_norm", (c.kv_rank,)), (f"l{l}.wkvb", (NH * (c.d_nope + c.d_v), c.kv_rank)),
                    (f"l{l}.wo", (C, NH * c.d_v)), (f"l{l}.ffn_norm", (C,)),
                    (f"l{l}.w1", (F_, C)), (f"l{l}.w3", (F_, C)), (f"l{l}.w2", (C, F_))]
@@ -80,31 +81,29 @@ def is_norm_weight(name):  # no weight decay on these (r1.c's decay_mask)
 
 # ----------------------------------------------------------------------------
 # checkpoints: r1.c's checkpoint_save format
-# header (112 bytes): uint32 magic, version; int32 config[14]; char preset[16]; int32 step, has_optimizer;
-# uint64 num_params, rng_state; int32 data_pos, pad. Then float32 router_bias[16][64], (since version 2)
-# float64 tokens seen and float32 load_avg[16][64], float32 params[num_params], optionally the AdamW
-# moments, then a uint64 checksum (not verified here).
+# header (112 bytes): uint32 magic, version; int32 config[15]; char preset[16]; int32 step, has_optimizer,
+# data_pos; uint64 num_params, rng_state. Then float32 router_bias[16][64], float64 tokens seen, float32
+# load_avg[16][64], float32 params[num_params], optionally the AdamW moments, then a uint64 checksum (not
+# verified here).
 
-CKPT_MAGIC, CKPT_VERSION = 0x4B433152, 2
-HEADER = struct.Struct("<II14i16sii QQii")
+CKPT_MAGIC, CKPT_VERSION = 0x4B433152, 3
+HEADER = struct.Struct("<II15i16siiiQQ")
 
 
 def load_checkpoint(path, dtype):
     """returns (config, {name: tensor}, router_bias[n_layer, n_experts])"""
     data = open(path, "rb").read()
     fields = HEADER.unpack_from(data, 0)
-    magic, version, cfg, num_params = fields[0], fields[1], fields[2:16], fields[19]
-    if magic != CKPT_MAGIC or not 1 <= version <= CKPT_VERSION:
-        sys.exit(f"r1_ref: {path}: not an r1 checkpoint of version 1 to {CKPT_VERSION}")
+    magic, version, cfg, num_params = fields[0], fields[1], fields[2:17], fields[21]
+    if magic != CKPT_MAGIC or version != CKPT_VERSION:
+        sys.exit(f"r1_ref: {path}: not an r1 checkpoint of version {CKPT_VERSION}")
     c = Config(cfg)
     shapes = param_shapes(c)
     if sum(math.prod(s) for _, s in shapes) != num_params:
         sys.exit(f"r1_ref: {path}: parameter count does not match its config")
     off = HEADER.size
     bias = np.frombuffer(data, np.float32, MAX_LAYERS * MAX_EXPERTS, off).reshape(MAX_LAYERS, MAX_EXPERTS)
-    off += bias.nbytes
-    if version >= 2:
-        off += 8 + bias.nbytes  # tokens seen, load_avg
+    off += bias.nbytes + 8 + bias.nbytes  # router_bias, tokens seen, load_avg
     flat = np.frombuffer(data, np.float32, num_params, off)
     params, i = {}, 0
     for name, shape in shapes:
@@ -130,7 +129,7 @@ def init_params(c, seed, dtype):
 
 
 # ----------------------------------------------------------------------------
-# the model (SPEC "The model"; DeepSeek-V3 section 2.1)
+# the model (DeepSeek-V3 section 2.1)
 
 def rmsnorm(x, w):  # y = x / sqrt(mean(x^2) + eps) * w
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + RMS_EPS) * w
@@ -166,7 +165,8 @@ def mla(x, P, l, c, pos0=0, cache=None):
     B, T, _ = x.shape
     NH, dn, dr, dv, R = c.n_head, c.d_nope, c.d_rope, c.d_v, c.kv_rank
     h = rmsnorm(x, P[f"l{l}.attn_norm"])
-    q = (h @ P[f"l{l}.wq"].T).view(B, T, NH, dn + dr)
+    c_q = rmsnorm(h @ P[f"l{l}.wqa"].T, P[f"l{l}.q_norm"])                     # c_Q = W_DQ h, RMS-normed
+    q = (c_q @ P[f"l{l}.wqb"].T).view(B, T, NH, dn + dr)                       # per head [W_UQ c_Q ; W_QR c_Q]
     q = torch.cat([q[..., :dn], rope(q[..., dn:], pos0)], dim=-1)              # RoPE on the query's RoPE part
     kva = h @ P[f"l{l}.wkva"].T                                                # [B,T,R+dr]
     latent = rmsnorm(kva[..., :R], P[f"l{l}.kv_norm"])                         # c, RMS-normed
@@ -203,9 +203,10 @@ def choose_topk(score, K):
     return torch.stack(top, dim=-1)
 
 
-def moe(h, P, l, c, bias, alpha, B, T, training=True):
+def moe(h, P, l, c, bias, alpha, B, T, real, training=True):
     """DeepSeekMoE: shared expert + top-k of E routed experts. h[N,C] -> (out[N,C], balance loss,
-    top[N,K], routing scores s + b [N,E], load[E] (tokens per expert; training only))"""
+    top[N,K], routing scores s + b [N,E], load[E] (tokens per expert; training only)). real[N]: 1 for a
+    token, 0 for padding, which is routed but counted in neither the load nor the balance loss"""
     E, K = c.n_experts, c.top_k
     out = swiglu(h, P[f"l{l}.w1"], P[f"l{l}.w3"], P[f"l{l}.w2"])              # the shared expert
     s = torch.sigmoid(h @ P[f"l{l}.router"].T)                                 # affinities [N,E]
@@ -221,26 +222,31 @@ def moe(h, P, l, c, bias, alpha, B, T, training=True):
         out = out.index_add(0, rows, gate[rows, slots, None] * y)
     aux, load = h.new_zeros(()), None
     if training:
-        onehot = F.one_hot(top, E).sum(1).to(h.dtype)                          # [N,E] 1 where chosen
+        onehot = F.one_hot(top, E).sum(1).to(h.dtype) * real[:, None]          # [N,E] 1 where chosen
         load = onehot.sum(0)
         if alpha > 0:  # sequence-wise balance loss alpha * sum_i f_i P_i, averaged over sequences
-            f = onehot.view(B, T, E).sum(1) * E / (K * T)                      # [B,E], a constant
-            p = (s / s.sum(-1, keepdim=True)).view(B, T, E).mean(1)           # [B,E]
+            T_b = real.view(B, T).sum(1, keepdim=True).clamp(min=1)            # [B,1] tokens per sequence
+            f = onehot.view(B, T, E).sum(1) * E / (K * T_b)                    # [B,E], a constant
+            p = (s / s.sum(-1, keepdim=True) * real[:, None]).view(B, T, E).sum(1) / T_b  # [B,E]
             aux = alpha * (f * p).sum(-1).mean()
     return out, aux, top, score, load
 
 
-def forward(P, c, tokens, bias, alpha=0.0, pos0=0, cache=None):
+def forward(P, c, tokens, bias, alpha=0.0, pos0=0, cache=None, lengths=None):
     """tokens[B,T] -> logits[B,T,V], balance loss, per MoE layer (top, score, load); with a cache
-    (generation) the cache is filled at positions pos0.. and there is no balance loss or load"""
+    (generation) the cache is filled at positions pos0.. and there is no balance loss or load.
+    lengths[B]: the tokens of each row, the positions after them padding (None: no padding)"""
     B, T = tokens.shape
+    real = torch.ones(B, T) if lengths is None else (torch.arange(T)[None, :] < lengths[:, None])
+    real = real.reshape(B * T).to(P["wte"].dtype)
     x = P["wte"][tokens]
     aux, routing = x.new_zeros(()), {}
     for l in range(c.n_layer):
         x = x + mla(x, P, l, c, pos0, cache)
         h = rmsnorm(x, P[f"l{l}.ffn_norm"])
         if is_moe_layer(c, l):
-            y, a, top, score, load = moe(h.reshape(B * T, -1), P, l, c, bias[l], alpha, B, T, cache is None)
+            y, a, top, score, load = moe(h.reshape(B * T, -1), P, l, c, bias[l], alpha, B, T, real,
+                                         cache is None)
             x = x + y.view(B, T, -1)
             aux = aux + a
             routing[l] = (top, score, load)
@@ -319,7 +325,7 @@ def bias_update(bias, routing, gamma, full):  # b_i += gamma * weight * sign(mea
 # int32 magic "R1RS", n_logits, num_params, n_steps, n_topk;  then float64: logits, ce loss,
 # balance loss, the smallest routing-score gap of all steps, the gradient (params_layout order),
 # n_steps losses (ce + balance), n_steps gradient norms (before clipping);  then int32 top-k of the first forward (MoE layers in order, [N,K] each);
-# then int32 n_presets and per preset char name[16], int32 config[14] (checked against r1.c's PRESETS)
+# then int32 n_presets and per preset char name[16], int32 config[15] (checked against r1.c's PRESETS)
 
 STATE_MAGIC = 0x53523152
 
@@ -333,6 +339,7 @@ def run_check(args):
     tokens = torch.tensor(np.frombuffer(batch, np.int32, n, 8).reshape(B, T).copy(), dtype=torch.long)
     targets = torch.tensor(np.frombuffer(batch, np.int32, n, 8 + 4 * n).reshape(B, T).copy(), dtype=torch.long)
     w = torch.tensor(np.frombuffer(batch, np.float32, n, 8 + 8 * n).reshape(B, T).copy(), dtype=torch.float64)
+    lengths = torch.tensor(np.frombuffer(batch, np.int32, B, 8 + 12 * n).copy(), dtype=torch.long)
     names = [name for name, _ in param_shapes(c)]
     params = [P[name].requires_grad_() for name in names]
     opt = make_optimizer(P, args.weight_decay)
@@ -340,7 +347,7 @@ def run_check(args):
     for step in range(args.steps):
         for p in params:
             p.grad = None
-        logits, aux, routing = forward(P, c, tokens, bias, args.alpha)
+        logits, aux, routing = forward(P, c, tokens, bias, args.alpha, lengths=lengths)
         ce = crossentropy(logits, targets, w)
         (ce + aux).backward()
         for _, score, _ in routing.values():  # the gap between the k-th and (k+1)-th routing score
@@ -368,7 +375,7 @@ def run_check(args):
         f.write(top.numpy().astype("<i4").tobytes())
         f.write(struct.pack("<i", len(PRESETS)))
         for name, values in PRESETS.items():
-            f.write(struct.pack("<16s14i", name.encode(), *values))
+            f.write(struct.pack("<16s15i", name.encode(), *values))
 
 
 # ----------------------------------------------------------------------------
@@ -447,7 +454,8 @@ def run_decode_case(checkpoint, case, out):
 def main():
     ap = argparse.ArgumentParser(description="r1.c's model in PyTorch: writes the debug state test_ref compares")
     ap.add_argument("checkpoint", help="an r1 checkpoint")
-    ap.add_argument("batch", help="int32 B, T, inputs[B*T], targets[B*T]; float32 weights[B*T]")
+    ap.add_argument("batch", help="int32 B, T, inputs[B*T], targets[B*T]; float32 weights[B*T]; "
+                                  "int32 lengths[B]")
     ap.add_argument("out", help="the debug state to write")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--lr", type=float, default=1e-2)

@@ -4,7 +4,8 @@ way llm.c's test_gpt2.c checks train_gpt2.c against train_gpt2.py.
 
 It builds a small model with random weights (3 layers: one dense, two DeepSeekMoE layers of 6
 experts, top-2, nonzero router biases, the sequence-wise balance loss on), saves it as an r1
-checkpoint together with a fixed batch, and runs ref/r1_ref.py on them. The reference computes in
+checkpoint together with a fixed batch (rows of 16, 11, 16 and 7 tokens, padded: padding counts in
+no expert load and no balance loss), and runs ref/r1_ref.py on them. The reference computes in
 float64 with autograd and writes a debug state: the logits, the loss, every parameter gradient and
 the top-k choice of one forward and backward pass, then the losses and gradient norms of ten
 training steps (clipping, AdamW, warmup + cosine, the router-bias update, as r1.c's train_lm).
@@ -46,7 +47,7 @@ The last line is "N passed, N failed"; the exit status is non-zero if anything f
 #define REF_MIN_MARGIN 1e-5 // the smallest allowed gap between the k-th and (k+1)-th routing score
 
 // the case: config, batch and training hyperparameters (passed to the reference on its command line)
-static const Config REF_CFG = { VOCAB_SIZE, 24, 32, 3, 2, 8, 8, 8, 16, 1, 48, 6, 2, 16 };
+static const Config REF_CFG = { VOCAB_SIZE, 24, 32, 3, 2, 8, 8, 8, 16, 24, 1, 48, 6, 2, 16 };
 #define REF_B 4
 #define REF_T 16
 #define REF_STEPS 10
@@ -118,7 +119,7 @@ typedef struct {
     double *logits, ce, aux, margin, *grads, *losses, *norms;
     int *topk;
     char preset_name[8][16];
-    int preset_cfg[8][14];
+    int preset_cfg[8][sizeof(Config) / sizeof(int)];
 } RefState;
 
 static void read_exact(FILE *f, void *dst, size_t n, const char *path) {
@@ -176,14 +177,18 @@ static Model *ref_model(void) {
     return m;
 }
 
-// random tokens and targets; the first 3 positions of each row carry no loss (as a prompt), the
-// others weight 1/(B*T), as train_lm's batches
+// rows of REF_LEN tokens, padded with <eos> to REF_T (padding counts in no expert load and no balance
+// loss); random tokens and targets; the first 3 positions of each row carry no loss (as a prompt), the
+// other tokens weight 1/(B*T), as train_lm's batches, and the padding none
+static const int REF_LEN[REF_B] = { 16, 11, 16, 7 };
 static void ref_batch(int *inputs, int *targets, float *w) {
     Rng r = rng_seed(7);
     for (int i = 0; i < REF_B * REF_T; i++) {
-        inputs[i] = rng_int(&r, VOCAB_SIZE);
-        targets[i] = rng_int(&r, VOCAB_SIZE);
-        w[i] = i % REF_T < 3 ? 0.0f : 1.0f / (REF_B * REF_T);
+        int t = i % REF_T, pad = t >= REF_LEN[i / REF_T];
+        int in = rng_int(&r, VOCAB_SIZE), tg = rng_int(&r, VOCAB_SIZE);
+        inputs[i] = pad ? TOK_EOS : in;
+        targets[i] = pad ? TOK_EOS : tg;
+        w[i] = t < 3 || pad ? 0.0f : 1.0f / (REF_B * REF_T);
     }
 }
 
@@ -192,7 +197,8 @@ static void write_batch(const char *path, const int *inputs, const int *targets,
     int32_t bt[2] = { REF_B, REF_T };
     size_t n = REF_B * REF_T;
     if (fwrite(bt, sizeof bt, 1, f) != 1 || fwrite(inputs, sizeof(int), n, f) != n ||
-        fwrite(targets, sizeof(int), n, f) != n || fwrite(w, sizeof(float), n, f) != n || fclose(f) != 0)
+        fwrite(targets, sizeof(int), n, f) != n || fwrite(w, sizeof(float), n, f) != n ||
+        fwrite(REF_LEN, sizeof(int), REF_B, f) != REF_B || fclose(f) != 0)
         die("cannot write %s", path);
 }
 
@@ -249,7 +255,7 @@ static void check_presets(const RefState *s) {
 #define LC_B 4
 #define LC_T 16
 typedef struct {
-    int inputs[LC_B * LC_T], targets[LC_B * LC_T];
+    int inputs[LC_B * LC_T], targets[LC_B * LC_T], len[LC_B];  // len: the rows' tokens (then padding)
     float w[LC_B * LC_T];
     float adv[LC_B], old_logp[LC_B * LC_T], ref_logp[LC_B * LC_T]; // GRPO
     float *teacher;                                                 // distillation: [B*T*V]
@@ -279,10 +285,10 @@ static void grpo_case(LossCase *lc, Model *m) {
     Rng r = rng_seed(8);
     for (int i = 0; i < LC_B * (LC_T + 1); i++) seqs[i] = rng_int(&r, V);
     Rollouts ro = { .n = LC_B, .max_len = LC_T + 1, .seqs = seqs, .prompt_len = pl, .seq_len = sl, .prompt = prompt };
-    rollout_batch(&ro, LC_T, lc->inputs, lc->targets, mask);
+    rollout_batch(&ro, LC_T, lc->inputs, lc->targets, mask, lc->len);
     grpo_loss_weights(lc->w, mask, LC_B, LC_T, LC_T + 1 - 2, LOSS_GRPO);
     memcpy(lc->adv, adv, sizeof adv);
-    model_forward(m, lc->inputs, LC_B, LC_T, NULL, 0);
+    model_forward(m, lc->inputs, lc->len, LC_B, LC_T, NULL, 0);
     int k = 0;
     for (int n = 0; n < LC_B * LC_T; n++) {
         lc->old_logp[n] = lc->ref_logp[n] = 0.0f;
@@ -297,6 +303,7 @@ static void grpo_case(LossCase *lc, Model *m) {
 // others 1/(B*T); teacher logits normal(0, 2)
 static void distill_case(LossCase *lc, int V) {
     Rng r = rng_seed(9);
+    for (int b = 0; b < LC_B; b++) lc->len[b] = LC_T;
     for (int i = 0; i < LC_B * LC_T; i++) {
         lc->inputs[i] = rng_int(&r, V);
         lc->targets[i] = rng_int(&r, V);
@@ -345,7 +352,7 @@ static void compare_loss_case(const char *name, const char *out_path, const Loss
     float lp[LC_B * LC_T], loss;
     GrpoStats st = {0};
     model_zero_grad(m);
-    model_forward(m, lc->inputs, LC_B, LC_T, NULL, 0);
+    model_forward(m, lc->inputs, lc->len, LC_B, LC_T, NULL, 0);
     if (grpo) loss = grpo_loss(m->dlogits, lp, m->logits, lc->targets, lc->w, lc->adv, lc->old_logp, lc->ref_logp,
                                LC_B, LC_T, V, &LC_GRPO, &st);
     else loss = distill_loss(m->dlogits, m->logits, lc->teacher, lc->targets, lc->w, N, V, LC_DISTILL_T,
@@ -406,7 +413,7 @@ static void compare_loss_case(const char *name, const char *out_path, const Loss
 // T/2 on row 1 has finished (the batch is rows 2, 0)
 #define DC_B 3
 static void decode_case_write(const char *path, int *tokens, int T, int V) {
-    Rng r = rng_seed(10);
+    Rng r = rng_seed(11);
     for (int i = 0; i < DC_B * T; i++) tokens[i] = rng_int(&r, V);
     FILE *f = fopenCheck(path, "wb");
     int32_t head[2] = { DC_B, T };
@@ -439,7 +446,7 @@ static void compare_decode_case(const char *out_path, const int *tokens, Model *
         int rows[DC_B] = { 0, 1, 2 }, nb = DC_B, tok[DC_B];
         if (pos >= T / 2) { rows[0] = 2; rows[1] = 0; nb = 2; }
         for (int i = 0; i < nb; i++) { tok[i] = tokens[rows[i] * T + pos]; kv->row[i] = map[rows[i]]; }
-        model_forward(m, tok, nb, 1, kv, pos);
+        model_forward(m, tok, NULL, nb, 1, kv, pos);
         for (int i = 0; i < nb; i++, k++) {
             memcpy(got + k * V, m->logits + (size_t)i * V, V * sizeof(float));
             memcpy(want + k * V, full + ((size_t)rows[i] * T + pos) * V, V * sizeof(double));
@@ -520,7 +527,7 @@ int main(int argc, char **argv) {
             // one forward and backward pass, as a training step does it
             float losses[REF_STEPS], norms[REF_STEPS];
             model_zero_grad(m);
-            model_forward(m, inputs, REF_B, REF_T, NULL, 0);
+            model_forward(m, inputs, REF_LEN, REF_B, REF_T, NULL, 0);
             float ce = crossentropy_forward_backward(m->dlogits, m->logits, targets, w, N, V);
             model_backward(m);
             check_routing(m, &s);
@@ -541,7 +548,7 @@ int main(int argc, char **argv) {
             for (int step = 0; step < REF_STEPS; step++) {
                 if (step > 0) {
                     model_zero_grad(m);
-                    model_forward(m, inputs, REF_B, REF_T, NULL, 0);
+                    model_forward(m, inputs, REF_LEN, REF_B, REF_T, NULL, 0);
                     ce = crossentropy_forward_backward(m->dlogits, m->logits, targets, w, N, V);
                     model_backward(m);
                 }

@@ -99,9 +99,9 @@ static void print_load(const char *when) {
 // forward (scores, weighted sum), twice that backward; a causal row sees (T+1)/2 keys on average
 static double train_flops_per_token(const Config *c, int T) {
     double C = c->d_model, NH = c->n_head, dqk = c->d_nope + c->d_rope, dv = c->d_v, R = c->kv_rank;
-    double matmul = 0.0, attn = 0.0;  // multiply-adds per token
+    double Rq = c->q_rank, matmul = 0.0, attn = 0.0;  // multiply-adds per token
     for (int l = 0; l < c->n_layer; l++) {
-        matmul += NH * dqk * C + (R + c->d_rope) * C + NH * (c->d_nope + dv) * R + C * NH * dv;  // MLA
+        matmul += Rq * C + NH * dqk * Rq + (R + c->d_rope) * C + NH * (c->d_nope + dv) * R + C * NH * dv;  // MLA
         if (is_moe_layer(c, l))  // shared expert, router, top-k routed experts
             matmul += 3.0 * C * c->d_ff_expert + c->n_experts * C + c->top_k * 3.0 * C * c->d_ff_expert;
         else
@@ -132,7 +132,7 @@ static Batch batch_random(int B, int T, int V) {
 static double train_step(Model *m, const Batch *b) {
     double t0 = now_seconds();
     model_zero_grad(m);
-    model_forward(m, b->inputs, b->B, b->T, NULL, 0);
+    model_forward(m, b->inputs, NULL, b->B, b->T, NULL, 0);
     crossentropy_forward_backward(m->dlogits, m->logits, b->targets, b->weights, b->B * b->T, m->cfg.vocab);
     model_backward(m);
     grad_clip(m, 1.0f);

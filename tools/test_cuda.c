@@ -168,7 +168,7 @@ static void test_training_step(const char *preset, int B, int T) {
             cuda_enabled = k;
             m[k]->balance_alpha = 0.01f; // the sequence-wise balance loss too
             model_zero_grad(m[k]);
-            model_forward(m[k], tokens, B, T, NULL, 0);
+            model_forward(m[k], tokens, NULL, B, T, NULL, 0);
             loss[k] = crossentropy_forward_backward(m[k]->dlogits, m[k]->logits, targets, w, B * T, c->vocab) + m[k]->aux_loss;
             model_backward(m[k]);
             seconds[k] += now_seconds() - t0;
