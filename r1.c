@@ -69,12 +69,15 @@ static double now_seconds(void) {
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
-// x[n] <- softmax(x[n]), shifted by the maximum so that exp never overflows
-static void softmax_inplace(float *x, int n) {
+// p[n] <- softmax(z[n] / temperature), shifted by the maximum so that exp never overflows (p may be z).
+// Returns log p[target] computed from the logits (0 if target < 0).
+static float softmax(float *p, const float *z, int n, float temperature, int target) {
     float maxv = -INFINITY, sum = 0.0f;
-    for (int i = 0; i < n; i++) if (x[i] > maxv) maxv = x[i];
-    for (int i = 0; i < n; i++) { x[i] = expf(x[i] - maxv); sum += x[i]; }
-    for (int i = 0; i < n; i++) x[i] /= sum;
+    for (int i = 0; i < n; i++) if (z[i] > maxv) maxv = z[i];
+    float shifted = target >= 0 ? (z[target] - maxv) / temperature : 0.0f;
+    for (int i = 0; i < n; i++) { p[i] = expf((z[i] - maxv) / temperature); sum += p[i]; }
+    for (int i = 0; i < n; i++) p[i] /= sum;
+    return target >= 0 ? shifted - logf(sum) : 0.0f;
 }
 
 // the threads a loop may split over: all of them, or 1 inside a parallel region (which has them busy)
@@ -506,54 +509,30 @@ static size_t params_layout(const Config *c, float *base, Params *p) {
     return n;
 }
 
-#ifdef R1_CUDA
-// r1.cu implements the hot matmul and attention on the GPU with the same signatures (make r1_cuda).
-// Weights stay resident on the device: each parameter buffer is registered once, and marked
-// changed after every update so the device copy is refreshed before its next use, and released
-// when the model is freed. cuda_enabled = 0 switches back to the C loops (the tests compare the two).
-static int cuda_enabled = 1;
-void cuda_register_params(const float *params, size_t n);
-void cuda_params_changed(const float *params);
-void cuda_free_params(const float *params);
-void cuda_matmul_forward(float *out, const float *inp, const float *weight, int N, int C, int OC);
-void cuda_matmul_backward(float *dinp, float *dweight, const float *dout, const float *inp,
-                          const float *weight, int N, int C, int OC);
-void cuda_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
-                            int B, int T, int NH, int HS, int HV);
-void cuda_attention_backward(float *dq, float *dk, float *dv, float *datt, const float *dout,
-                             const float *q, const float *k, const float *v, const float *att,
-                             int B, int T, int NH, int HS, int HV);
-#endif
+// The fast kernels (Part II): matmul and attention offer their work to them first and run their own
+// loops when a kernel declines (returns 0). The parameter buffers tell the kernels when they are made,
+// changed or freed (the CUDA build keeps a copy on the device). kernels_reentrant(): whether the
+// kernels may run on several threads at once.
+static int kernel_matmul_forward(float *out, const float *inp, const float *weight, int N, int C, int OC);
+static int kernel_matmul_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+                                  const float *weight, int N, int C, int OC);
+static int kernel_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
+                                    int B, int T, int NH, int HS, int HV);
+static int kernel_attention_backward(float *dq, float *dk, float *dv, float *datt, const float *dout,
+                                     const float *q, const float *k, const float *v, const float *att,
+                                     int B, int T, int NH, int HS, int HV);
+static int kernels_reentrant(void);
+static void kernel_params_register(const float *params, size_t n);
+static void kernel_params_changed(const float *params);
+static void kernel_params_free(const float *params);
 
-// whether matmul and attention may run on several threads at once (the loops over experts and over
-// generated rows do that); r1.cu's kernels share device buffers, so with them those loops run on one thread
-static int kernels_reentrant(void) {
-#ifdef R1_CUDA
-    if (cuda_enabled) return 0;
-#endif
-    return 1;
-}
-
-// ---- matmul: the one hot loop. The loops below say what is computed, and run as written when
-// matmul_path is MATMUL_PLAIN; by default the same products go to the fast code after them:
-// OpenBLAS when built with it, r1's own packed kernel (gemm_share) otherwise.
-
-enum { MATMUL_PLAIN, MATMUL_PACKED, MATMUL_BLAS };
-#ifdef USE_BLAS
-static int matmul_path = MATMUL_BLAS;
-#else
-static int matmul_path = MATMUL_PACKED;
-#endif
-static void matmul_fast_forward(float *out, const float *inp, const float *weight, int N, int C, int OC);
-static void matmul_fast_backward(float *dinp, float *dweight, const float *dout, const float *inp,
-                                 const float *weight, int N, int C, int OC);
+// ---- matmul: the one hot loop. The loops below say what is computed; by default a kernel of Part II
+// (OpenBLAS, r1's own packed gemm or CUDA) computes the same product, and with matmul_path MATMUL_PLAIN
+// these loops run as written.
 
 // out[N,OC] = inp[N,C] @ weight[OC,C]^T
 static void matmul_forward(float *out, const float *inp, const float *weight, int N, int C, int OC) {
-#ifdef R1_CUDA
-    if (cuda_enabled) { cuda_matmul_forward(out, inp, weight, N, C, OC); return; }
-#endif
-    if (matmul_path != MATMUL_PLAIN) { matmul_fast_forward(out, inp, weight, N, C, OC); return; }
+    if (kernel_matmul_forward(out, inp, weight, N, C, OC)) return;
     // 4 rows at a time share each weight row
     #pragma omp parallel for schedule(static)
     for (int n0 = 0; n0 < N; n0 += 4) {
@@ -576,13 +555,7 @@ static void matmul_forward(float *out, const float *inp, const float *weight, in
 // dinp[N,C] += dout[N,OC] @ weight[OC,C];  dweight[OC,C] += dout^T @ inp  (either may be NULL)
 static void matmul_backward(float *dinp, float *dweight, const float *dout, const float *inp,
                             const float *weight, int N, int C, int OC) {
-#ifdef R1_CUDA
-    if (cuda_enabled) { cuda_matmul_backward(dinp, dweight, dout, inp, weight, N, C, OC); return; }
-#endif
-    if (matmul_path != MATMUL_PLAIN) {
-        matmul_fast_backward(dinp, dweight, dout, inp, weight, N, C, OC);
-        return;
-    }
+    if (kernel_matmul_backward(dinp, dweight, dout, inp, weight, N, C, OC)) return;
     if (dinp) {
         #pragma omp parallel for schedule(static)
         for (int n = 0; n < N; n++) {
@@ -609,6 +582,38 @@ static void matmul_backward(float *dinp, float *dweight, const float *dout, cons
         }
     }
 }
+
+// ---- dispatch: which code computes the layers' matmul and attention
+
+#ifdef R1_CUDA
+// r1.cu implements the hot matmul and attention on the GPU with the same signatures (make r1_cuda).
+// Weights stay resident on the device: each parameter buffer is registered once, and marked
+// changed after every update so the device copy is refreshed before its next use, and released
+// when the model is freed. cuda_enabled = 0 switches back to the C loops (the tests compare the two).
+static int cuda_enabled = 1;
+void cuda_register_params(const float *params, size_t n);
+void cuda_params_changed(const float *params);
+void cuda_free_params(const float *params);
+void cuda_matmul_forward(float *out, const float *inp, const float *weight, int N, int C, int OC);
+void cuda_matmul_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+                          const float *weight, int N, int C, int OC);
+void cuda_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
+                            int B, int T, int NH, int HS, int HV);
+void cuda_attention_backward(float *dq, float *dk, float *dv, float *datt, const float *dout,
+                             const float *q, const float *k, const float *v, const float *att,
+                             int B, int T, int NH, int HS, int HV);
+#endif
+
+// the matmul's code: the plain loops, r1's packed gemm, OpenBLAS (the default when built with it)
+enum { MATMUL_PLAIN, MATMUL_PACKED, MATMUL_BLAS };
+#ifdef USE_BLAS
+static int matmul_path = MATMUL_BLAS;
+#else
+static int matmul_path = MATMUL_PACKED;
+#endif
+// the attention's code: the plain loops or the blocked kernels (the same sums in the same order)
+enum { ATTENTION_PLAIN, ATTENTION_BLOCKED };
+static int attention_path = ATTENTION_BLOCKED;
 
 // ---- machinery: the fast matmul. gemm_share() computes c[M,N] = (or +=) a[M,K] b[K,N], a and b given
 // by their strides, in the way of BLAS libraries (Goto and van de Geijn, "Anatomy of high-performance
@@ -798,6 +803,201 @@ static void matmul_fast_backward(float *dinp, float *dweight, const float *dout,
     }
 }
 
+static int cuda_on(void) {
+#ifdef R1_CUDA
+    return cuda_enabled;
+#else
+    return 0;
+#endif
+}
+
+static int kernel_matmul_forward(float *out, const float *inp, const float *weight, int N, int C, int OC) {
+#ifdef R1_CUDA
+    if (cuda_enabled) { cuda_matmul_forward(out, inp, weight, N, C, OC); return 1; }
+#endif
+    if (matmul_path == MATMUL_PLAIN) return 0;
+    matmul_fast_forward(out, inp, weight, N, C, OC);
+    return 1;
+}
+
+static int kernel_matmul_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+                                  const float *weight, int N, int C, int OC) {
+#ifdef R1_CUDA
+    if (cuda_enabled) { cuda_matmul_backward(dinp, dweight, dout, inp, weight, N, C, OC); return 1; }
+#endif
+    if (matmul_path == MATMUL_PLAIN) return 0;
+    matmul_fast_backward(dinp, dweight, dout, inp, weight, N, C, OC);
+    return 1;
+}
+
+// whether matmul and attention may run on several threads at once (the loops over experts and over
+// generated rows do that); r1.cu's kernels share device buffers, so with them those loops run on one thread
+static int kernels_reentrant(void) { return !cuda_on(); }
+
+static void kernel_params_register(const float *params, size_t n) {
+#ifdef R1_CUDA
+    cuda_register_params(params, n);
+#else
+    (void)params; (void)n;
+#endif
+}
+static void kernel_params_changed(const float *params) {
+#ifdef R1_CUDA
+    cuda_params_changed(params);
+#else
+    (void)params;
+#endif
+}
+static void kernel_params_free(const float *params) {
+#ifdef R1_CUDA
+    cuda_free_params(params);
+#else
+    (void)params;
+#endif
+}
+
+// ---- the blocked attention: attention_forward and attention_backward's sums, in the same order, faster.
+// Each (batch, head) works on a transposed copy of its keys (and values, backward) so that the
+// inner loops run over key positions with unit stride and vectorise; dot products against 16 keys
+// at a time keep their sums in registers (KEY_BLOCK; the copies are padded to whole blocks).
+
+#define KEY_BLOCK 16
+static int key_blocks_len(int T) { return (T + KEY_BLOCK - 1) / KEY_BLOCK * KEY_BLOCK; }
+
+// dst[D,Tp] = the D-vectors of (b, h) at stride NH*D in src[B,T,NH,D], transposed (columns T..Tp-1 untouched)
+static void gather_transposed(float *dst, int Tp, const float *src, int b, int h, int T, int NH, int D) {
+    for (int t = 0; t < T; t++) {
+        const float *x = src + (((size_t)b * T + t) * NH + h) * D;
+        for (int i = 0; i < D; i++) dst[(size_t)i * Tp + t] = x[i];
+    }
+}
+
+// out[t2] = x . colsT[:, t2] for t2 <= t, where colsT is [D,Tp] (Tp a whole number of blocks)
+static void dot_columns(float *out, const float *x, const float *colsT, int Tp, int D, int t) {
+    for (int j0 = 0; j0 <= t; j0 += KEY_BLOCK) {
+        float acc[KEY_BLOCK] = {0};
+        for (int i = 0; i < D; i++) {
+            const float *c = colsT + (size_t)i * Tp + j0;
+            #pragma omp simd
+            for (int j = 0; j < KEY_BLOCK; j++) acc[j] += x[i] * c[j];
+        }
+        for (int j = 0; j < KEY_BLOCK && j0 + j <= t; j++) out[j0 + j] = acc[j];
+    }
+}
+
+// out[D] = sum over t2 <= t of w[t2] * rows[t2, :D], where rows is [*, ld] (ld a whole number of blocks):
+// 16 output dims at a time summed in registers
+static void weighted_rows(float *out, const float *w, const float *rows, int ld, int D, int t) {
+    for (int i0 = 0; i0 < D; i0 += KEY_BLOCK) {
+        float acc[KEY_BLOCK] = {0};
+        for (int t2 = 0; t2 <= t; t2++) {
+            const float *r = rows + (size_t)t2 * ld + i0;
+            #pragma omp simd
+            for (int j = 0; j < KEY_BLOCK; j++) acc[j] += w[t2] * r[j];
+        }
+        for (int j = 0; j < KEY_BLOCK && i0 + j < D; j++) out[i0 + j] = acc[j];
+    }
+}
+
+// attention_forward's out and att
+static void attention_forward_blocked(float *out, float *att, const float *q, const float *k, const float *v,
+                                      int B, int T, int NH, int HS, int HV) {
+    float scale = 1.0f / sqrtf((float)HS);
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < NH; h++) {
+            int Tp = key_blocks_len(T);
+            int HVp = key_blocks_len(HV);
+            float *kT = mallocCheck((size_t)HS * (Tp + 1) * sizeof(float)); // keys of (b,h), [HS,Tp], zero padded,
+            float *qs = kT + (size_t)HS * Tp;                                 // then the scaled query [HS]
+            float *vp = mallocCheck((size_t)T * HVp * sizeof(float));         // values of (b,h), [T,HVp], zero padded
+            gather_transposed(kT, Tp, k, b, h, T, NH, HS);
+            for (int t = 0; t < T; t++) memcpy(vp + (size_t)t * HVp, v + (((size_t)b * T + t) * NH + h) * HV, HV * sizeof(float));
+            for (int t = 0; t < T; t++) {
+                const float *qt = q + (((size_t)b * T + t) * NH + h) * HS;
+                float *a = att + (((size_t)b * NH + h) * T + t) * T;
+                // scores q_t . k_t2 / sqrt(HS) for t2 <= t
+                for (int i = 0; i < HS; i++) qs[i] = qt[i] * scale;
+                for (int t2 = t + 1; t2 < T; t2++) a[t2] = 0.0f;
+                dot_columns(a, qs, kT, Tp, HS, t);
+                softmax(a, a, t + 1, 1.0f, -1);
+                // weighted sum of the values
+                weighted_rows(out + (((size_t)b * T + t) * NH + h) * HV, a, vp, HVp, HV, t);
+            }
+            free(kT); free(vp);
+        }
+    }
+}
+
+// attention_backward's dq, dk, dv
+static void attention_backward_blocked(float *dq, float *dk, float *dv, float *datt, const float *dout,
+                                       const float *q, const float *k, const float *v, const float *att,
+                                       int B, int T, int NH, int HS, int HV) {
+    float scale = 1.0f / sqrtf((float)HS);
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < NH; h++) {
+            int Tp = key_blocks_len(T), HSp = key_blocks_len(HS);
+            float *vT = mallocCheck((size_t)HV * Tp * sizeof(float)); // values of (b,h), [HV,Tp], zero padded
+            float *kp = mallocCheck((size_t)T * HSp * sizeof(float)); // keys of (b,h), [T,HSp], zero padded
+            gather_transposed(vT, Tp, v, b, h, T, NH, HV);
+            for (int t = 0; t < T; t++) {
+                size_t qi = ((size_t)b * T + t) * NH + h;
+                memcpy(kp + (size_t)t * HSp, k + qi * HS, HS * sizeof(float));
+                for (int i = 0; i < HS; i++) dk[qi * HS + i] = 0.0f;
+                for (int i = 0; i < HV; i++) dv[qi * HV + i] = 0.0f;
+            }
+            for (int t = 0; t < T; t++) {
+                size_t qi = ((size_t)b * T + t) * NH + h;
+                const float *a = att + (((size_t)b * NH + h) * T + t) * T;
+                float *da = datt + (((size_t)b * NH + h) * T + t) * T;
+                const float *dy = dout + qi * HV;
+                // through the weighted sum of values: da = dy . v_t2,  dv_t2 += a_t2 dy
+                dot_columns(da, dy, vT, Tp, HV, t);
+                float dsum = 0.0f;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    float *dvt = dv + (((size_t)b * T + t2) * NH + h) * HV;
+                    #pragma omp simd
+                    for (int i = 0; i < HV; i++) dvt[i] += a[t2] * dy[i];
+                    dsum += a[t2] * da[t2];
+                }
+                // through the softmax (ds = a (da - sum a da) / sqrt(HS), kept in da) and the dot products:
+                // dq_t = sum ds_t2 k_t2,  dk_t2 += ds_t2 q_t
+                for (int t2 = 0; t2 <= t; t2++) da[t2] = a[t2] * (da[t2] - dsum) * scale;
+                weighted_rows(dq + qi * HS, da, kp, HSp, HS, t);
+                for (int t2 = 0; t2 <= t; t2++) {
+                    float *dkt = dk + (((size_t)b * T + t2) * NH + h) * HS;
+                    #pragma omp simd
+                    for (int i = 0; i < HS; i++) dkt[i] += da[t2] * q[qi * HS + i];
+                }
+            }
+            free(vT); free(kp);
+        }
+    }
+}
+
+static int kernel_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
+                                    int B, int T, int NH, int HS, int HV) {
+#ifdef R1_CUDA
+    if (cuda_enabled) { cuda_attention_forward(out, att, q, k, v, B, T, NH, HS, HV); return 1; }
+#endif
+    if (attention_path == ATTENTION_PLAIN) return 0;
+    attention_forward_blocked(out, att, q, k, v, B, T, NH, HS, HV);
+    return 1;
+}
+
+static int kernel_attention_backward(float *dq, float *dk, float *dv, float *datt, const float *dout,
+                                     const float *q, const float *k, const float *v, const float *att,
+                                     int B, int T, int NH, int HS, int HV) {
+#ifdef R1_CUDA
+    if (cuda_enabled) { cuda_attention_backward(dq, dk, dv, datt, dout, q, k, v, att, B, T, NH, HS, HV); return 1; }
+#endif
+    if (attention_path == ATTENTION_PLAIN) return 0;
+    attention_backward_blocked(dq, dk, dv, datt, dout, q, k, v, att, B, T, NH, HS, HV);
+    return 1;
+}
+
+
 // ---- token embedding
 
 // out[N,C] = wte[tokens[n]]
@@ -873,134 +1073,73 @@ static void rope_backward(float *dx, int N, int T, int pos0, int H, int hs, int 
 }
 
 // ---- causal attention per head (MLA's keys already assembled: [k_nope ; shared k_rope])
-// Each (batch, head) works on a transposed copy of its keys (and values, backward) so that the
-// inner loops run over key positions with unit stride and vectorise; dot products against 16 keys
-// at a time keep their sums in registers (KEY_BLOCK; the copies are padded to whole blocks).
-
-#define KEY_BLOCK 16
-static int key_blocks_len(int T) { return (T + KEY_BLOCK - 1) / KEY_BLOCK * KEY_BLOCK; }
-
-// dst[D,Tp] = the D-vectors of (b, h) at stride NH*D in src[B,T,NH,D], transposed (columns T..Tp-1 untouched)
-static void gather_transposed(float *dst, int Tp, const float *src, int b, int h, int T, int NH, int D) {
-    for (int t = 0; t < T; t++) {
-        const float *x = src + (((size_t)b * T + t) * NH + h) * D;
-        for (int i = 0; i < D; i++) dst[(size_t)i * Tp + t] = x[i];
-    }
-}
-
-// out[t2] = x . colsT[:, t2] for t2 <= t, where colsT is [D,Tp] (Tp a whole number of blocks)
-static void dot_columns(float *out, const float *x, const float *colsT, int Tp, int D, int t) {
-    for (int j0 = 0; j0 <= t; j0 += KEY_BLOCK) {
-        float acc[KEY_BLOCK] = {0};
-        for (int i = 0; i < D; i++) {
-            const float *c = colsT + (size_t)i * Tp + j0;
-            #pragma omp simd
-            for (int j = 0; j < KEY_BLOCK; j++) acc[j] += x[i] * c[j];
-        }
-        for (int j = 0; j < KEY_BLOCK && j0 + j <= t; j++) out[j0 + j] = acc[j];
-    }
-}
-
-// out[D] = sum over t2 <= t of w[t2] * rows[t2, :D], where rows is [*, ld] (ld a whole number of blocks):
-// 16 output dims at a time summed in registers
-static void weighted_rows(float *out, const float *w, const float *rows, int ld, int D, int t) {
-    for (int i0 = 0; i0 < D; i0 += KEY_BLOCK) {
-        float acc[KEY_BLOCK] = {0};
-        for (int t2 = 0; t2 <= t; t2++) {
-            const float *r = rows + (size_t)t2 * ld + i0;
-            #pragma omp simd
-            for (int j = 0; j < KEY_BLOCK; j++) acc[j] += w[t2] * r[j];
-        }
-        for (int j = 0; j < KEY_BLOCK && i0 + j < D; j++) out[i0 + j] = acc[j];
-    }
-}
 
 // out[B,T,NH,HV], att[B,NH,T,T] <- q,k[B,T,NH,HS], v[B,T,NH,HV]; scale 1/sqrt(HS)
 static void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                               int B, int T, int NH, int HS, int HV) {
-#ifdef R1_CUDA
-    if (cuda_enabled) { cuda_attention_forward(out, att, q, k, v, B, T, NH, HS, HV); return; }
-#endif
+    if (kernel_attention_forward(out, att, q, k, v, B, T, NH, HS, HV)) return;
     float scale = 1.0f / sqrtf((float)HS);
-    #pragma omp parallel for collapse(2) schedule(static)
-    for (int b = 0; b < B; b++) {
-        for (int h = 0; h < NH; h++) {
-            int Tp = key_blocks_len(T);
-            int HVp = key_blocks_len(HV);
-            float *kT = mallocCheck((size_t)HS * (Tp + 1) * sizeof(float)); // keys of (b,h), [HS,Tp], zero padded,
-            float *qs = kT + (size_t)HS * Tp;                                 // then the scaled query [HS]
-            float *vp = mallocCheck((size_t)T * HVp * sizeof(float));         // values of (b,h), [T,HVp], zero padded
-            gather_transposed(kT, Tp, k, b, h, T, NH, HS);
-            for (int t = 0; t < T; t++) memcpy(vp + (size_t)t * HVp, v + (((size_t)b * T + t) * NH + h) * HV, HV * sizeof(float));
-            for (int t = 0; t < T; t++) {
-                const float *qt = q + (((size_t)b * T + t) * NH + h) * HS;
+    #pragma omp parallel for collapse(3) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < NH; h++) {
+                const float *q_t = q + (((size_t)b * T + t) * NH + h) * HS;
                 float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                // scores q_t . k_t2 / sqrt(HS) for t2 <= t
-                for (int i = 0; i < HS; i++) qs[i] = qt[i] * scale;
-                for (int t2 = t + 1; t2 < T; t2++) a[t2] = 0.0f;
-                dot_columns(a, qs, kT, Tp, HS, t);
-                // softmax over t2 <= t
-                float maxv = -INFINITY, sum = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) if (a[t2] > maxv) maxv = a[t2];
-                for (int t2 = 0; t2 <= t; t2++) { a[t2] = expf(a[t2] - maxv); sum += a[t2]; }
-                for (int t2 = 0; t2 <= t; t2++) a[t2] /= sum;
-                // weighted sum of the values
-                weighted_rows(out + (((size_t)b * T + t) * NH + h) * HV, a, vp, HVp, HV, t);
+                // scores q_t . k_t2 / sqrt(HS) for t2 <= t (0 above the diagonal), then their softmax
+                for (int t2 = 0; t2 < T; t2++) {
+                    const float *k_t2 = k + (((size_t)b * T + t2) * NH + h) * HS;
+                    float score = 0.0f;
+                    for (int i = 0; i < HS && t2 <= t; i++) score += q_t[i] * scale * k_t2[i];
+                    a[t2] = score;
+                }
+                softmax(a, a, t + 1, 1.0f, -1);
+                // out_t = sum over t2 <= t of a_t2 v_t2
+                float *out_t = out + (((size_t)b * T + t) * NH + h) * HV;
+                for (int i = 0; i < HV; i++) out_t[i] = 0.0f;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *v_t2 = v + (((size_t)b * T + t2) * NH + h) * HV;
+                    for (int i = 0; i < HV; i++) out_t[i] += a[t2] * v_t2[i];
+                }
             }
-            free(kT); free(vp);
-        }
-    }
 }
 
 // dq,dk[B,T,NH,HS], dv[B,T,NH,HV] are overwritten; datt[B,NH,T,T] is scratch
 static void attention_backward(float *dq, float *dk, float *dv, float *datt, const float *dout,
                                const float *q, const float *k, const float *v, const float *att,
                                int B, int T, int NH, int HS, int HV) {
-#ifdef R1_CUDA
-    if (cuda_enabled) { cuda_attention_backward(dq, dk, dv, datt, dout, q, k, v, att, B, T, NH, HS, HV); return; }
-#endif
+    if (kernel_attention_backward(dq, dk, dv, datt, dout, q, k, v, att, B, T, NH, HS, HV)) return;
     // exercise 3 begin: attention backward
     float scale = 1.0f / sqrtf((float)HS);
+    memset(dk, 0, (size_t)B * T * NH * HS * sizeof(float));
+    memset(dv, 0, (size_t)B * T * NH * HV * sizeof(float));
     #pragma omp parallel for collapse(2) schedule(static)
-    for (int b = 0; b < B; b++) {
-        for (int h = 0; h < NH; h++) {
-            int Tp = key_blocks_len(T), HSp = key_blocks_len(HS);
-            float *vT = mallocCheck((size_t)HV * Tp * sizeof(float)); // values of (b,h), [HV,Tp], zero padded
-            float *kp = mallocCheck((size_t)T * HSp * sizeof(float)); // keys of (b,h), [T,HSp], zero padded
-            gather_transposed(vT, Tp, v, b, h, T, NH, HV);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
             for (int t = 0; t < T; t++) {
-                size_t qi = ((size_t)b * T + t) * NH + h;
-                memcpy(kp + (size_t)t * HSp, k + qi * HS, HS * sizeof(float));
-                for (int i = 0; i < HS; i++) dk[qi * HS + i] = 0.0f;
-                for (int i = 0; i < HV; i++) dv[qi * HV + i] = 0.0f;
-            }
-            for (int t = 0; t < T; t++) {
-                size_t qi = ((size_t)b * T + t) * NH + h;
-                const float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                float *da = datt + (((size_t)b * NH + h) * T + t) * T;
-                const float *dy = dout + qi * HV;
-                // through the weighted sum of values: da = dy . v_t2,  dv_t2 += a_t2 dy
-                dot_columns(da, dy, vT, Tp, HV, t);
+                size_t row = ((size_t)b * T + t) * NH + h;  // (b, t, h)
+                const float *a = att + (((size_t)b * NH + h) * T + t) * T, *dy = dout + row * HV;
+                const float *q_t = q + row * HS;
+                float *da = datt + (((size_t)b * NH + h) * T + t) * T, *dq_t = dq + row * HS;
+                // through the weighted sum of the values: da_t2 = dy . v_t2,  dv_t2 += a_t2 dy
                 float dsum = 0.0f;
                 for (int t2 = 0; t2 <= t; t2++) {
-                    float *dvt = dv + (((size_t)b * T + t2) * NH + h) * HV;
-                    #pragma omp simd
-                    for (int i = 0; i < HV; i++) dvt[i] += a[t2] * dy[i];
+                    size_t row2 = ((size_t)b * T + t2) * NH + h;
+                    float d = 0.0f;
+                    for (int i = 0; i < HV; i++) d += dy[i] * v[row2 * HV + i];
+                    da[t2] = d;
+                    for (int i = 0; i < HV; i++) dv[row2 * HV + i] += a[t2] * dy[i];
                     dsum += a[t2] * da[t2];
                 }
-                // through the softmax (ds = a (da - sum a da) / sqrt(HS), kept in da) and the dot products:
+                // through the softmax (ds_t2 = a_t2 (da_t2 - sum a da) / sqrt(HS), kept in da) and the scores:
                 // dq_t = sum ds_t2 k_t2,  dk_t2 += ds_t2 q_t
-                for (int t2 = 0; t2 <= t; t2++) da[t2] = a[t2] * (da[t2] - dsum) * scale;
-                weighted_rows(dq + qi * HS, da, kp, HSp, HS, t);
+                for (int i = 0; i < HS; i++) dq_t[i] = 0.0f;
                 for (int t2 = 0; t2 <= t; t2++) {
-                    float *dkt = dk + (((size_t)b * T + t2) * NH + h) * HS;
-                    #pragma omp simd
-                    for (int i = 0; i < HS; i++) dkt[i] += da[t2] * q[qi * HS + i];
+                    size_t row2 = ((size_t)b * T + t2) * NH + h;
+                    da[t2] = a[t2] * (da[t2] - dsum) * scale;
+                    for (int i = 0; i < HS; i++) dq_t[i] += da[t2] * k[row2 * HS + i];
+                    for (int i = 0; i < HS; i++) dk[row2 * HS + i] += da[t2] * q_t[i];
                 }
             }
-            free(vT); free(kp);
-        }
-    }
     // exercise 3 end
 }
 
@@ -1111,9 +1250,7 @@ static Model *model_create(const Config *cfg, const char *preset, uint64_t seed)
     }
     memset(m->decay_mask + (m->params.norm_f - m->params_mem), 0, cfg->d_model * sizeof(float));
     model_init_params(m, seed);
-#ifdef R1_CUDA
-    cuda_register_params(m->params_mem, m->num_params);
-#endif
+    kernel_params_register(m->params_mem, m->num_params);
     return m;
 }
 
@@ -1153,9 +1290,7 @@ static void acts_free(Model *m) {
 
 static void model_free(Model *m) {
     if (!m) return;
-#ifdef R1_CUDA
-    cuda_free_params(m->params_mem);
-#endif
+    kernel_params_free(m->params_mem);
     free(m->params_mem); free(m->grads_mem); free(m->m_mem); free(m->v_mem); free(m->decay_mask);
     acts_free(m);
     free(m);
@@ -1432,7 +1567,7 @@ static void mla_decode(float *y, const float *q, const float *latent, const floa
                 for (int r = 0; r < D; r++) s += qa[(size_t)h * D + r] * cached[(size_t)t * D + r];
                 a[(size_t)h * (pos + 1) + t] = s;
             }
-        for (int h = 0; h < NH; h++) softmax_inplace(a + (size_t)h * (pos + 1), pos + 1);
+        for (int h = 0; h < NH; h++) softmax(a + (size_t)h * (pos + 1), a + (size_t)h * (pos + 1), pos + 1, 1.0f, -1);
         // o_h = sum_t a_ht c_t, then y_h = W_UV o_h
         for (int i = 0; i < NH * R; i++) o[i] = 0.0f;
         for (int t = 0; t <= pos; t++)
@@ -1664,9 +1799,7 @@ static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps
         m->params_mem[i] -= lr * (mhat / (sqrtf(vhat) + eps) + weight_decay * m->decay_mask[i] * m->params_mem[i]);
     }
     // exercise 9 end
-#ifdef R1_CUDA
-    cuda_params_changed(m->params_mem);
-#endif
+    kernel_params_changed(m->params_mem);
 }
 
 // auxiliary-loss-free balancing (DeepSeek-V3 section 2.1.2): b_i += gamma * sign(mean load - load_i).
@@ -1829,9 +1962,7 @@ static Model *checkpoint_load(const char *path, uint64_t *rng_state, int *data_p
     if (stored != r.sum) die("%s: checksum mismatch (the file is corrupt)", path);
     if (rng_state) *rng_state = h.rng_state;
     if (data_pos) *data_pos = h.data_pos;
-#ifdef R1_CUDA
-    cuda_params_changed(m->params_mem);
-#endif
+    kernel_params_changed(m->params_mem);
     return m;
 }
 
@@ -3589,9 +3720,7 @@ static Model *grpo_train(const GrpoOptions *o) {
                 ref->params_mem[i] = alpha * m->params_mem[i] + (1.0f - alpha) * ref->params_mem[i];
             for (int l = 0; l < MAX_LAYERS; l++) for (int x = 0; x < MAX_EXPERTS; x++)
                 ref->router_bias[l][x] = alpha * m->router_bias[l][x] + (1.0f - alpha) * ref->router_bias[l][x];
-#ifdef R1_CUDA
-            cuda_params_changed(ref->params_mem);
-#endif
+            kernel_params_changed(ref->params_mem);
             snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, m->step);
             checkpoint_save(ref_ckpt, ref, 0, 0, 0);
         }

@@ -219,15 +219,46 @@ static double at_loss(void) {
     attention_forward(at_out, at_att, at_q, at_k, at_v, AT_B, AT_T, AT_NH, AT_HS, AT_HV);
     return dot_d(at_out, at_R, AT_NV);
 }
+// the blocked kernels (the default) compute the plain loops' sums in the same order: the same bits, on
+// sizes that are not whole blocks of 16 keys
+static void attention_paths_agree(void) {
+    int B = 2, T = 37, NH = 3, HS = 20, HV = 17;
+    size_t nq = (size_t)B * T * NH * HS, nv = (size_t)B * T * NH * HV, na = (size_t)B * NH * T * T;
+    float *in = mallocCheck((2 * nq + 2 * nv) * sizeof(float)), *q = in, *k = q + nq, *v = k + nq, *dy = v + nv;
+    fill_normal(in, 2 * nq + 2 * nv, 0, 1, &g_rng);
+    float *res[2][5];  // out, att, dq, dk, dv by each path
+    int bad = 0, path = attention_path;
+    for (int p = 0; p < 2; p++) {
+        float *datt = mallocCheck(na * sizeof(float));
+        for (int j = 0; j < 5; j++) res[p][j] = mallocCheck((j == 1 ? na : j == 0 || j == 4 ? nv : nq) * sizeof(float));
+        attention_path = p == 0 ? ATTENTION_PLAIN : ATTENTION_BLOCKED;
+        attention_forward(res[p][0], res[p][1], q, k, v, B, T, NH, HS, HV);
+        attention_backward(res[p][2], res[p][3], res[p][4], datt, dy, q, k, v, res[p][1], B, T, NH, HS, HV);
+        free(datt);
+    }
+    attention_path = path;
+    for (int j = 0; j < 5; j++) {
+        bad += memcmp(res[0][j], res[1][j], (j == 1 ? na : j == 0 || j == 4 ? nv : nq) * sizeof(float)) != 0;
+        free(res[0][j]); free(res[1][j]);
+    }
+    free(in);
+    check(bad == 0, "attention: the blocked kernels and the plain loops give the same bits (B 2, T 37, NH 3, HS 20, "
+          "HV 17): out, att, dq, dk, dv, %d of 5 differ", bad);
+}
+
 static void test_attention(void) {
     fill_normal(at_q, AT_NQ, 0, 1, &g_rng); fill_normal(at_k, AT_NQ, 0, 1, &g_rng);
     fill_normal(at_v, AT_NV, 0, 1, &g_rng); fill_normal(at_R, AT_NV, 0, 1, &g_rng);
     float dq[AT_NQ], dk[AT_NQ], dv[AT_NV], datt[AT_B * AT_NH * AT_T * AT_T];
+    int path = attention_path;
+    attention_path = ATTENTION_PLAIN;  // the loops of the layer itself (the blocked kernels: attention_paths_agree)
     at_loss();
     attention_backward(dq, dk, dv, datt, at_R, at_q, at_k, at_v, at_att, AT_B, AT_T, AT_NH, AT_HS, AT_HV);
     fd_report("attention dq", fd_compare(at_q, dq, AT_NQ, 1000, at_loss, 1e-3f, &g_rng));
     fd_report("attention dk", fd_compare(at_k, dk, AT_NQ, 1000, at_loss, 1e-3f, &g_rng));
     fd_report("attention dv", fd_compare(at_v, dv, AT_NV, 1000, at_loss, 1e-3f, &g_rng));
+    attention_path = path;
+    attention_paths_agree();
     // independent forward in double: causal softmax(q.k / sqrt(HS)) v
     double e = 0.0;
     for (int b = 0; b < AT_B; b++) for (int h = 0; h < AT_NH; h++) for (int t = 0; t < AT_T; t++) {
@@ -528,6 +559,8 @@ static double wm_loss(void) {
 }
 
 static void test_whole_model(void) {
+    int path = attention_path;
+    attention_path = ATTENTION_PLAIN;  // the layers' own loops (attention_paths_agree: the blocked kernels' bits)
     wm_m = tiny_model(13);
     wm_m->balance_alpha = 0.1f;
     const Config *c = &wm_m->cfg;
@@ -576,6 +609,7 @@ static void test_whole_model(void) {
     check(covered == wm_m->num_params, "model gradient check covers every parameter: %zu of %zu", covered, wm_m->num_params);
     free(grads);
     model_free(wm_m);
+    attention_path = path;
 }
 
 // ----------------------------------------------------------------------------
