@@ -3393,12 +3393,8 @@ static float grpo_loss(float *dlogits, float *logp, const float *logits, const i
         float *p = dlogits + (size_t)n * V;
         logp[n] = entropy[n] = 0.0f;
         if (w[n] == 0.0f) { memset(p, 0, V * sizeof(float)); continue; }
-        const float *z = logits + (size_t)n * V;
-        float maxv = z[0], sum = 0.0f;
-        for (int i = 1; i < V; i++) if (z[i] > maxv) maxv = z[i];
-        for (int i = 0; i < V; i++) { p[i] = expf((z[i] - maxv) / g->temperature); sum += p[i]; }
-        for (int i = 0; i < V; i++) { p[i] /= sum; if (p[i] > 0) entropy[n] -= p[i] * logf(p[i]); }
-        logp[n] = (z[targets[n]] - maxv) / g->temperature - logf(sum);
+        logp[n] = softmax(p, logits + (size_t)n * V, V, g->temperature, targets[n]);
+        for (int i = 0; i < V; i++) if (p[i] > 0) entropy[n] -= p[i] * logf(p[i]);
     }
     float threshold = entropy_threshold(entropy, w, N, g->top_entropy_quantile);
     // per response: the mean log-ratio (GSPO) and the summed weight of the tokens in the surrogate
@@ -3878,10 +3874,10 @@ static int rejection_sample(Model *m, const Data *d, int n_prompts, int k, float
     return kept;
 }
 
-// logit-level distillation (Hinton et al.): loss = alpha T^2 KL(p_teacher || p_student) at temperature
-// T, plus (1 - alpha) cross-entropy on the targets; per token weights w. dlogits[N,V] of the student.
+// logit-level distillation (Hinton et al.): loss = alpha tau^2 KL(p_teacher || p_student), both at
+// temperature tau, plus (1 - alpha) cross-entropy on the targets; per token weights w. dlogits[N,V] of the student.
 static float distill_loss(float *dlogits, const float *student, const float *teacher, const int *targets,
-                          const float *w, int N, int V, float T, float alpha) {
+                          const float *w, int N, int V, float tau, float alpha) {
     // exercise 15 begin: the distillation loss and its gradient
     double loss = 0.0;
     #pragma omp parallel for reduction(+:loss) schedule(static)
@@ -3890,23 +3886,16 @@ static float distill_loss(float *dlogits, const float *student, const float *tea
         memset(dz, 0, V * sizeof(float));
         if (w[n] == 0.0f) continue;
         const float *zs = student + (size_t)n * V, *zt = teacher + (size_t)n * V;
-        float ps[256] = {0}, pt[256] = {0}, p1[256] = {0}, ms = zs[0], mt = zt[0], m1 = zs[0], ss = 0, st = 0, s1 = 0;
-        for (int i = 1; i < V; i++) { if (zs[i] > ms) ms = zs[i]; if (zt[i] > mt) mt = zt[i]; }
-        m1 = ms;
-        for (int i = 0; i < V; i++) {
-            ps[i] = expf((zs[i] - ms) / T); ss += ps[i];
-            pt[i] = expf((zt[i] - mt) / T); st += pt[i];
-            p1[i] = expf(zs[i] - m1); s1 += p1[i];
-        }
+        float ps[256] = {0}, pt[256] = {0}, p1[256] = {0};  // student, teacher at temperature tau; student at 1
+        softmax(ps, zs, V, tau, -1);
+        softmax(pt, zt, V, tau, -1);
+        softmax(p1, zs, V, 1.0f, -1);
         float kl = 0.0f;
-        for (int i = 0; i < V; i++) {
-            ps[i] /= ss; pt[i] /= st; p1[i] /= s1;
-            if (pt[i] > 0) kl += pt[i] * (logf(pt[i]) - logf(fmaxf(ps[i], 1e-30f)));
-        }
+        for (int i = 0; i < V; i++) if (pt[i] > 0) kl += pt[i] * (logf(pt[i]) - logf(fmaxf(ps[i], 1e-30f)));
         float ce = -logf(fmaxf(p1[targets[n]], 1e-30f));
-        loss += w[n] * (alpha * T * T * kl + (1.0f - alpha) * ce);
-        // d(T^2 KL)/dz_s = T (p_s - p_t);  d CE/dz = p - onehot
-        for (int i = 0; i < V; i++) dz[i] = w[n] * (alpha * T * (ps[i] - pt[i]) + (1.0f - alpha) * p1[i]);
+        loss += w[n] * (alpha * tau * tau * kl + (1.0f - alpha) * ce);
+        // d(tau^2 KL)/dz_s = tau (p_s - p_t);  d CE/dz = p - onehot
+        for (int i = 0; i < V; i++) dz[i] = w[n] * (alpha * tau * (ps[i] - pt[i]) + (1.0f - alpha) * p1[i]);
         dz[targets[n]] -= w[n] * (1.0f - alpha);
     }
     return (float)loss;
@@ -3915,7 +3904,7 @@ static float distill_loss(float *dlogits, const float *student, const float *tea
 
 // the student learns the teacher's token distributions on the teacher's traces (an SFT file): from the
 // checkpoint o->init (keeping its AdamW moments), into the run folder o->out (resumable like train_lm)
-static Model *distill_logits(const TrainOptions *o, Model *teacher, const Data *d, float T, float alpha) {
+static Model *distill_logits(const TrainOptions *o, Model *teacher, const Data *d, float tau, float alpha) {
     char ckpt[600];
     snprintf(ckpt, sizeof ckpt, "%s/model.bin", o->out);
     uint64_t pool_state = 0;
@@ -3932,13 +3921,13 @@ static Model *distill_logits(const TrainOptions *o, Model *teacher, const Data *
     FILE *log = open_log(o->out, "log.csv", "step,loss,lr,elapsed_s", student->step, &elapsed);  // rows: the step being done, from 0
     double t0 = now_seconds() - elapsed;
     for (int step = student->step; step < o->steps; step++) {
-        int Tn = batcher_next(&bt, inputs, targets, w, len, (float)batch * ctx);
-        model_forward(teacher, inputs, len, batch, Tn, NULL, 0);
+        int T = batcher_next(&bt, inputs, targets, w, len, (float)batch * ctx);
+        model_forward(teacher, inputs, len, batch, T, NULL, 0);
         memset(teacher->expert_load, 0, sizeof teacher->expert_load);
         model_zero_grad(student);
-        model_forward(student, inputs, len, batch, Tn, NULL, 0);
-        float loss = distill_loss(student->dlogits, student->logits, teacher->logits, targets, w, batch * Tn,
-                                  student->cfg.vocab, T, alpha);
+        model_forward(student, inputs, len, batch, T, NULL, 0);
+        float loss = distill_loss(student->dlogits, student->logits, teacher->logits, targets, w, batch * T,
+                                  student->cfg.vocab, tau, alpha);
         if (!isfinite(loss)) stop_run(ckpt, "distill: loss is %g at step %d", loss, step);
         model_backward(student);
         grad_clip(student, 1.0f);
