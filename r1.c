@@ -1213,6 +1213,7 @@ typedef struct {
     int step;                                   // training steps taken
     double tokens_seen;                         // training tokens so far (the log's tokens/s)
     float load_avg[MAX_LAYERS][MAX_EXPERTS];    // a moving average of expert_load (pretraining's log)
+    float step_load[MAX_LAYERS][MAX_EXPERTS];   // expert_load as the last bias update found it (the logs')
     // activations, sized for up to cap_N rows and cap_att attention entries
     int B, T, cap_N;
     size_t cap_att;
@@ -1808,6 +1809,7 @@ static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps
 // So each step's push is weighted by the tokens it routed, as a share of a full batch (B x context x top_k):
 // the bias then balances the load in tokens, not in steps.
 static void router_bias_update(Model *m, float gamma) {
+    memcpy(m->step_load, m->expert_load, sizeof m->step_load);
     // exercise 10 begin: auxiliary-loss-free balancing, the bias update
     const Config *c = &m->cfg;
     float full = (float)m->B * c->context * c->top_k;
@@ -1831,6 +1833,35 @@ static float lr_schedule(int step, int total, int warmup, float lr_max, float lr
     if (step >= total) return lr_min;
     float progress = (float)(step - warmup) / (float)imax(1, total - warmup);
     return lr_min + 0.5f * (lr_max - lr_min) * (1.0f + cosf(3.14159265f * progress));
+}
+
+// a training step ends done, or stopped before the update by a loss or a gradient that is not finite
+enum { STEP_OK, STEP_LOSS_NOT_FINITE, STEP_GRAD_NOT_FINITE };
+
+typedef struct { float lr, beta2, weight_decay, clip, bias_gamma; } OptimConfig;  // one update's settings
+
+// the update after a backward pass: the gradient clipped to norm clip (*norm: its norm before), AdamW
+// (beta1 0.9, update number m->step + 1), then the router-bias step of the MoE's balancing
+static int optimizer_step(Model *m, const OptimConfig *u, float *norm) {
+    *norm = grad_clip(m, u->clip);
+    if (!isfinite(*norm)) return STEP_GRAD_NOT_FINITE;
+    adamw_update(m, u->lr, 0.9f, u->beta2, 1e-8f, u->weight_decay, m->step + 1);
+    m->step++;
+    router_bias_update(m, u->bias_gamma);
+    return STEP_OK;
+}
+
+// one step of next-token training (pretraining, SFT) on B rows of T positions (len[b] of row b are tokens,
+// the rest padding): forward, the cross-entropy weighted by w (the weights carry the loss's normalisation),
+// backward, update. *loss: the weighted loss.
+static int lm_step(Model *m, const int *inputs, const int *targets, const float *w, const int *len, int B, int T,
+                   const OptimConfig *u, float *loss, float *norm) {
+    model_zero_grad(m);
+    model_forward(m, inputs, len, B, T, NULL, 0);
+    *loss = crossentropy_forward_backward(m->dlogits, m->logits, targets, w, B * T, m->cfg.vocab);
+    if (!isfinite(*loss) || !isfinite(m->aux_loss)) return STEP_LOSS_NOT_FINITE;
+    model_backward(m);
+    return optimizer_step(m, u, norm);
 }
 
 // ----------------------------------------------------------------------------
@@ -3228,22 +3259,56 @@ static void load_spread(const Model *m, const float load[MAX_LAYERS][MAX_EXPERTS
     if (*lo > *hi) *lo = *hi = 1.0f;
 }
 
+// the model a run trains: its own checkpoint (--resume; *pool_state and *data_pos: where its data stream
+// stood), another run's (--init, whose training starts afresh), or a new model of the preset
+static Model *train_start(const TrainOptions *o, const char *what, const char *ckpt, int resumed,
+                          uint64_t *pool_state, int *data_pos) {
+    if (resumed) {
+        Model *m = checkpoint_load(ckpt, pool_state, data_pos);
+        printf("resuming %s from %s at step %d\n", what, ckpt, m->step);
+        return m;
+    }
+    if (!o->init) return model_create(&find_preset(o->preset)->cfg, o->preset, (uint64_t)o->seed);
+    Model *m = checkpoint_load(o->init, NULL, NULL);
+    training_restart(m);
+    return m;
+}
+
+// a step that stopped on a loss or a gradient that is not finite stops its run
+static void stop_if_not_finite(int status, const char *ckpt, const char *what, float loss, const Model *m) {
+    if (status == STEP_LOSS_NOT_FINITE) stop_run(ckpt, "%s: loss is %g at step %d", what, loss, m->step);
+    if (status == STEP_GRAD_NOT_FINITE)
+        stop_run(ckpt, "%s: gradient of %s is not finite at step %d", what, nonfinite_grad_tensor(m), m->step);
+}
+
+// the log of the step just done: a row of log.csv with the expert loads of the step and of their moving
+// average as spreads, and every log_every steps a line on the console
+static void train_lm_log(FILE *log, const Model *m, const TrainOptions *o, float tok_loss, float lr, float norm,
+                         double el) {
+    float hi, lo, avg_hi, avg_lo;
+    double tokens = m->tokens_seen;
+    load_spread(m, (const float(*)[MAX_EXPERTS])m->step_load, &hi, &lo);
+    load_spread(m, (const float(*)[MAX_EXPERTS])m->load_avg, &avg_hi, &avg_lo);
+    fprintf(log, "%d,%.5f,%.6g,%.4f,%.0f,%.2f,%.3f,%.3f,%.3f,%.3f,%.5f\n", m->step, tok_loss, lr, norm, tokens / el,
+            el, hi, lo, avg_hi, avg_lo, m->aux_loss);
+    if (m->step % o->log_every == 0 || m->step == o->steps) {
+        char e1[16], e2[16];
+        format_time(el, e1);
+        format_time(el / m->step * (o->steps - m->step), e2);
+        printf("step %5d/%d | loss %.4f | lr %.2e | norm %.2f | %.0f tok/s | expert load %.2f-%.2fx "
+               "(avg %.2f-%.2fx) | %s elapsed, ETA %s\n", m->step, o->steps, tok_loss, lr, norm, tokens / el, lo, hi,
+               avg_lo, avg_hi, e1, e2);
+        fflush(stdout); fflush(log);
+    }
+}
+
 // next-token training on a corpus (pretrain) or on prompt/response pairs (sft: response tokens only)
 static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
     char ckpt[600];
     snprintf(ckpt, sizeof ckpt, "%s/model.bin", o->out);
     uint64_t pool_state = 0;
     int data_pos = 0, resumed = run_resumes(what, o->out, o->resume, o->overwrite);
-    Model *m;
-    if (resumed) {
-        m = checkpoint_load(ckpt, &pool_state, &data_pos);
-        printf("resuming %s from %s at step %d\n", what, ckpt, m->step);
-    } else if (o->init) {
-        m = checkpoint_load(o->init, NULL, NULL);
-        training_restart(m);
-    } else {
-        m = model_create(&find_preset(o->preset)->cfg, o->preset, (uint64_t)o->seed);
-    }
+    Model *m = train_start(o, what, ckpt, resumed, &pool_state, &data_pos);
     m->balance_alpha = o->balance_alpha;
     int B = o->batch, ctx = m->cfg.context;
     Batcher bt = batcher_create(d, B, (uint64_t)o->seed + 1);
@@ -3252,52 +3317,30 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
     float *w = mallocCheck((size_t)B * ctx * sizeof(float));
     int *len = mallocCheck((size_t)B * sizeof(int));
     double elapsed;
-    FILE *log = open_log(o->out, "log.csv", "step,loss,lr,grad_norm,tokens_per_s,elapsed_s,load_max,load_min,load_avg_max,load_avg_min,aux_loss",
+    FILE *log = open_log(o->out, "log.csv", "step,loss,lr,grad_norm,tokens_per_s,elapsed_s,load_max,load_min,"
+                         "load_avg_max,load_avg_min,aux_loss",
                          m->step > 0 ? m->step + 1 : 0, &elapsed);  // rows are numbered by the step just done
     printf("%s: %s preset, %zu parameters, %d documents, %d steps of %d documents\n", what, m->preset,
            m->num_params, d->n, o->steps, B);
     double t0 = now_seconds() - elapsed;
-    float load[MAX_LAYERS][MAX_EXPERTS]; // this step's; m->load_avg: a moving average (~50 steps)
     int first = m->tokens_seen == 0;
     while (m->step < o->steps) {
         int T = batcher_next(&bt, inputs, targets, w, len, (float)B * ctx);
-        model_zero_grad(m);
-        model_forward(m, inputs, len, B, T, NULL, 0);
-        float loss = crossentropy_forward_backward(m->dlogits, m->logits, targets, w, B * T, m->cfg.vocab);
         float n_tok = 0, n_real = 0; // tokens with a loss; all tokens but padding
         for (int i = 0; i < B * T; i++) n_tok += w[i] > 0;
         for (int b = 0; b < B; b++) n_real += len[b];
-        if (!isfinite(loss) || !isfinite(m->aux_loss))
-            stop_run(ckpt, "%s: loss is %g at step %d", what, loss, m->step);
-        model_backward(m);
-        float norm = grad_clip(m, o->clip);
-        if (!isfinite(norm))
-            stop_run(ckpt, "%s: gradient of %s is not finite at step %d", what, nonfinite_grad_tensor(m), m->step);
-        float lr = lr_schedule(m->step, o->steps, o->warmup, o->lr, o->lr_min);
-        memcpy(load, m->expert_load, sizeof load);
-        adamw_update(m, lr, 0.9f, 0.95f, 1e-8f, o->weight_decay, m->step + 1);
-        m->step++;
-        router_bias_update(m, o->bias_gamma);
+        OptimConfig u = { .lr = lr_schedule(m->step, o->steps, o->warmup, o->lr, o->lr_min), .beta2 = 0.95f,
+                          .weight_decay = o->weight_decay, .clip = o->clip, .bias_gamma = o->bias_gamma };
+        float loss = 0.0f, norm = 0.0f;
+        int status = lm_step(m, inputs, targets, w, len, B, T, &u, &loss, &norm);
+        stop_if_not_finite(status, ckpt, what, loss, m);
         m->tokens_seen += n_real;
-        double el = now_seconds() - t0, tokens = m->tokens_seen;
-        for (int l = 0; l < MAX_LAYERS; l++)
+        for (int l = 0; l < MAX_LAYERS; l++)  // the moving average of the expert loads (~50 steps)
             for (int e = 0; e < MAX_EXPERTS; e++)
-                m->load_avg[l][e] = first ? load[l][e] : 0.98f * m->load_avg[l][e] + 0.02f * load[l][e];
+                m->load_avg[l][e] = first ? m->step_load[l][e] : 0.98f * m->load_avg[l][e] + 0.02f * m->step_load[l][e];
         first = 0;
-        float hi, lo, avg_hi, avg_lo;
-        load_spread(m, (const float(*)[MAX_EXPERTS])load, &hi, &lo);
-        load_spread(m, (const float(*)[MAX_EXPERTS])m->load_avg, &avg_hi, &avg_lo);
         float tok_loss = loss * B * ctx / fmaxf(n_tok, 1.0f); // mean loss per predicted token
-        fprintf(log, "%d,%.5f,%.6g,%.4f,%.0f,%.2f,%.3f,%.3f,%.3f,%.3f,%.5f\n", m->step, tok_loss, lr, norm, tokens / el, el,
-                hi, lo, avg_hi, avg_lo, m->aux_loss);
-        if (m->step % o->log_every == 0 || m->step == o->steps) {
-            char e1[16], e2[16];
-            format_time(el, e1);
-            format_time(el / m->step * (o->steps - m->step), e2);
-            printf("step %5d/%d | loss %.4f | lr %.2e | norm %.2f | %.0f tok/s | expert load %.2f-%.2fx (avg %.2f-%.2fx) | %s elapsed, ETA %s\n",
-                   m->step, o->steps, tok_loss, lr, norm, tokens / el, lo, hi, avg_lo, avg_hi, e1, e2);
-            fflush(stdout); fflush(log);
-        }
+        train_lm_log(log, m, o, tok_loss, u.lr, norm, now_seconds() - t0);
         if ((o->save_every > 0 && m->step % o->save_every == 0) || m->step == o->steps) {
             fflush(log);  // the log on disk reaches at least the checkpoint's step (--resume cuts the rest)
             checkpoint_save(ckpt, m, 1, bt.pool_state, bt.next);
@@ -3902,6 +3945,22 @@ static float distill_loss(float *dlogits, const float *student, const float *tea
     // exercise 15 end
 }
 
+// one step of logit-level distillation on B rows of T tokens: the teacher's logits, the student's, the
+// loss of distill_loss at temperature tau, the student's backward and update
+static int distill_step(Model *student, Model *teacher, const int *inputs, const int *targets, const float *w,
+                        const int *len, int B, int T, float tau, float alpha, const OptimConfig *u, float *loss) {
+    model_forward(teacher, inputs, len, B, T, NULL, 0);
+    memset(teacher->expert_load, 0, sizeof teacher->expert_load);  // the teacher is not trained
+    model_zero_grad(student);
+    model_forward(student, inputs, len, B, T, NULL, 0);
+    *loss = distill_loss(student->dlogits, student->logits, teacher->logits, targets, w, B * T, student->cfg.vocab,
+                         tau, alpha);
+    if (!isfinite(*loss)) return STEP_LOSS_NOT_FINITE;
+    model_backward(student);
+    float norm;
+    return optimizer_step(student, u, &norm);
+}
+
 // the student learns the teacher's token distributions on the teacher's traces (an SFT file): from the
 // checkpoint o->init (keeping its AdamW moments), into the run folder o->out (resumable like train_lm)
 static Model *distill_logits(const TrainOptions *o, Model *teacher, const Data *d, float tau, float alpha) {
@@ -3920,22 +3979,14 @@ static Model *distill_logits(const TrainOptions *o, Model *teacher, const Data *
     double elapsed;
     FILE *log = open_log(o->out, "log.csv", "step,loss,lr,elapsed_s", student->step, &elapsed);  // rows: the step being done, from 0
     double t0 = now_seconds() - elapsed;
-    for (int step = student->step; step < o->steps; step++) {
-        int T = batcher_next(&bt, inputs, targets, w, len, (float)batch * ctx);
-        model_forward(teacher, inputs, len, batch, T, NULL, 0);
-        memset(teacher->expert_load, 0, sizeof teacher->expert_load);
-        model_zero_grad(student);
-        model_forward(student, inputs, len, batch, T, NULL, 0);
-        float loss = distill_loss(student->dlogits, student->logits, teacher->logits, targets, w, batch * T,
-                                  student->cfg.vocab, tau, alpha);
-        if (!isfinite(loss)) stop_run(ckpt, "distill: loss is %g at step %d", loss, step);
-        model_backward(student);
-        grad_clip(student, 1.0f);
-        float lr_t = lr_schedule(step, o->steps, o->warmup, o->lr, o->lr_min);
-        adamw_update(student, lr_t, 0.9f, 0.95f, 1e-8f, 0.0f, step + 1);
-        router_bias_update(student, 1e-3f);
-        student->step = step + 1;
-        fprintf(log, "%d,%.5f,%.6g,%.2f\n", step, loss * batch * ctx, lr_t, now_seconds() - t0);
+    while (student->step < o->steps) {
+        int step = student->step, T = batcher_next(&bt, inputs, targets, w, len, (float)batch * ctx);
+        OptimConfig u = { .lr = lr_schedule(step, o->steps, o->warmup, o->lr, o->lr_min), .beta2 = 0.95f,
+                          .clip = 1.0f, .bias_gamma = 1e-3f };
+        float loss = 0.0f;
+        int status = distill_step(student, teacher, inputs, targets, w, len, batch, T, tau, alpha, &u, &loss);
+        stop_if_not_finite(status, ckpt, "distill", loss, student);
+        fprintf(log, "%d,%.5f,%.6g,%.2f\n", step, loss * batch * ctx, u.lr, now_seconds() - t0);
         if (step % 50 == 0 || step == o->steps - 1) {
             printf("distill step %4d/%d | loss %.4f\n", step + 1, o->steps, loss * batch * ctx);
             fflush(stdout);
