@@ -1827,6 +1827,30 @@ static void router_bias_update(Model *m, float gamma) {
     // exercise 10 end
 }
 
+// the MoE under RL, per layer, from the forward just done: the largest expert load over the mean, and
+// the router's entropy (of the affinities normalised over the experts, averaged over the tokens of w > 0)
+static void moe_diagnostics(const Model *m, const float *w, float *load_spread, float *router_entropy) {
+    const Config *c = &m->cfg;
+    int N = m->B * m->T, E = c->n_experts;
+    for (int l = 0; l < c->n_layer; l++) {
+        load_spread[l] = router_entropy[l] = 0.0f;
+        if (!is_moe_layer(c, l)) continue;
+        float mean = 0.0f, hi = 0.0f, tokens = 0.0f;
+        for (int e = 0; e < E; e++) { mean += m->expert_load[l][e] / E; hi = fmaxf(hi, m->expert_load[l][e]); }
+        load_spread[l] = mean > 0 ? hi / mean : 0.0f;
+        for (int n = 0; n < N; n++) {
+            if (w[n] == 0.0f) continue;
+            const float *s = m->acts[l].s + (size_t)n * E;
+            float sum = 0.0f, h = 0.0f;
+            for (int e = 0; e < E; e++) sum += s[e];
+            for (int e = 0; e < E; e++) if (s[e] > 0) h -= s[e] / sum * logf(s[e] / sum);
+            router_entropy[l] += h;
+            tokens += 1.0f;
+        }
+        if (tokens > 0) router_entropy[l] /= tokens;
+    }
+}
+
 // learning rate: linear warmup, then cosine decay to lr_min
 static float lr_schedule(int step, int total, int warmup, float lr_max, float lr_min) {
     if (step < warmup) return lr_max * (step + 1) / warmup;
@@ -3368,6 +3392,12 @@ typedef struct {
     float temperature;       // sampling temperature; the policy's logits are divided by it
     int sequence_level;      // importance_sampling_level: 0 token (GRPO), 1 sequence (GSPO)
     float top_entropy_quantile; // the surrogate only on the tokens of highest entropy: this share (0 or 1: all)
+    // the step around the loss (grpo_step)
+    int num_iterations;      // mu: policy updates per batch of rollouts
+    int loss_type, scale_rewards;   // LOSS_*: the loss normalisation; SCALE_*: the std of the advantages
+    int mask_truncated_completions; // responses cut off by the context (no <eos>) get no loss
+    int max_completion_length;      // dr_grpo's constant normaliser
+    float lr, clip, bias_gamma;     // AdamW's learning rate, the gradient clip, the router-bias step
 } GrpoConfig;
 
 typedef struct { double kl, clipped_low, clipped_high, entropy, tokens; } GrpoStats;
@@ -3492,6 +3522,18 @@ static float grpo_loss(float *dlogits, float *logp, const float *logits, const i
     return (float)loss;
 }
 
+// the rewards of a run: which rules count, with their weights. "random" is a control: a coin of probability
+// random_p in place of accuracy, drawn independently of the response's text
+typedef struct { int accuracy, format, language, random; float format_weight, language_weight, random_p; } RewardSet;
+
+// the reward of one response: accuracy (or the random control) + format_weight * format
+// (+ language_weight * language)
+static float grpo_reward(const Judgement *j, const RewardSet *use, Rng *rng) {
+    float r = use->accuracy ? j->correct : use->random ? (float)(rng_f32(rng) < use->random_p) : 0.0f;
+    return r + (use->format ? use->format_weight * j->format : 0.0f) +
+           (use->language ? use->language_weight * j->language : 0.0f);
+}
+
 // the batch of a GRPO step: row i of inputs[n,T] and targets[n,T] is rollout i and the same shifted by
 // one token, padded with <eos>; mask[n,T] (the completion mask) is 1 where the target is a token of the
 // response, 0 on the prompt and the padding; len[n]: the positions whose target is a token of the rollout
@@ -3535,6 +3577,93 @@ static void grpo_loss_weights(float *w, const float *mask, int n, int T, int max
     // exercise 17 end
 }
 
+// log pi(targets[n]) of logits[N,V] at the temperature, for the tokens of weight w > 0 (0 elsewhere)
+static void token_logprobs(float *logp, const float *logits, const int *targets, const float *w, int N, int V,
+                           float temperature) {
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        float p[256];
+        logp[n] = w[n] == 0.0f ? 0.0f : softmax(p, logits + (size_t)n * V, V, temperature, targets[n]);
+    }
+}
+
+// the frozen reference's log-probabilities of the batch (the KL of DeepSeekMath eq. 4), once per batch
+static void reference_logprobs(float *ref_logp, Model *ref, const int *inputs, const int *targets, const float *w,
+                               const int *len, int B, int T, float temperature) {
+    model_forward(ref, inputs, len, B, T, NULL, 0);
+    memset(ref->expert_load, 0, sizeof ref->expert_load);  // the reference is not trained
+    token_logprobs(ref_logp, ref->logits, targets, w, B * T, ref->cfg.vocab, temperature);
+}
+
+// the reference moved towards the policy: ref = alpha policy + (1 - alpha) ref, router biases too. R1
+// resets it to the policy (alpha 1) every 400 steps; TRL mixes (TR-DPO's alpha 0.6)
+static void reference_sync(Model *ref, const Model *m, float alpha) {
+    for (size_t i = 0; i < m->num_params; i++)
+        ref->params_mem[i] = alpha * m->params_mem[i] + (1.0f - alpha) * ref->params_mem[i];
+    for (int l = 0; l < MAX_LAYERS; l++)
+        for (int e = 0; e < MAX_EXPERTS; e++)
+            ref->router_bias[l][e] = alpha * m->router_bias[l][e] + (1.0f - alpha) * ref->router_bias[l][e];
+    kernel_params_changed(ref->params_mem);
+}
+
+typedef struct {                          // what a GRPO step measured, for the log
+    GrpoStats st;                         // summed over the response tokens of all mu passes
+    float loss, zero_std, mean_abs_adv;   // the last pass's loss; the share of groups of equal rewards; mean |A|
+    float load_spread[MAX_LAYERS], router_entropy[MAX_LAYERS];  // the MoE at the first pass
+} GrpoStepLog;
+
+// One GRPO step (DeepSeekMath Algorithm 1, one iteration of its inner loop) on the rollouts r: G responses
+// to each of n / G prompts, sampled from the policy m (pi_old) and scored reward[n] by the rules (step 1,
+// the caller's). ref: the frozen reference (NULL when beta is 0). Returns STEP_OK, the step then counted
+// in m->step, or the status that stopped it before an update.
+static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *reward, int G, const GrpoConfig *g,
+                     GrpoStepLog *log) {
+    int n = r->n, P = n / G, T = 1, step = m->step, status = STEP_OK;
+    for (int i = 0; i < n; i++) T = imax(T, r->seq_len[i] - 1);
+    size_t nt = (size_t)n * T;
+    int *inputs = mallocCheck(nt * sizeof(int)), *targets = mallocCheck(nt * sizeof(int));
+    int *len = mallocCheck(n * sizeof(int));
+    float *adv = mallocCheck(n * sizeof(float)), *mask = mallocCheck(nt * sizeof(float));
+    float *w = mallocCheck(nt * sizeof(float)), *logp = mallocCheck(nt * sizeof(float));
+    float *old_logp = mallocCheck(nt * sizeof(float)), *ref_logp = mallocCheck(nt * sizeof(float));
+    memset(log, 0, sizeof *log);
+    // 2. group-normalised advantages
+    grpo_advantages(adv, reward, P, G, g->scale_rewards);
+    for (int p = 0; p < P; p++) {
+        int same = 1;
+        for (int i = 1; i < G; i++) same &= reward[p * G + i] == reward[p * G];
+        log->zero_std += (float)same / P;
+    }
+    for (int i = 0; i < n; i++) log->mean_abs_adv += fabsf(adv[i]) / n;
+    // 3. the batch: inputs, targets, and the per-token weights that carry the loss normalisation
+    rollout_batch(r, T, inputs, targets, mask, len);
+    for (int i = 0; i < n && g->mask_truncated_completions; i++) // no <eos>: cut off by the context
+        if (r->seqs[(size_t)i * r->max_len + r->seq_len[i] - 1] != TOK_EOS) memset(mask + (size_t)i * T, 0, T * sizeof(float));
+    grpo_loss_weights(w, mask, n, T, g->max_completion_length, g->loss_type);
+    if (ref) reference_logprobs(ref_logp, ref, inputs, targets, w, len, n, T, g->temperature);
+    // 4. mu policy updates on this batch; the first pass's log-probabilities are pi_old's. The logged
+    // KL, clip fraction and entropy are means over the tokens of all mu passes (the first clips nothing)
+    // exercise 16 begin: capstone: the GRPO policy update and an R1-Zero run
+    for (int it = 0; it < g->num_iterations; it++) {
+        model_zero_grad(m);
+        model_forward(m, inputs, len, n, T, NULL, 0);
+        if (it == 0) moe_diagnostics(m, w, log->load_spread, log->router_entropy);
+        log->loss = grpo_loss(m->dlogits, logp, m->logits, targets, w, adv, it == 0 ? NULL : old_logp,
+                              ref ? ref_logp : NULL, n, T, m->cfg.vocab, g, &log->st);
+        if (it == 0) memcpy(old_logp, logp, nt * sizeof(float));
+        if (!isfinite(log->loss)) { status = STEP_LOSS_NOT_FINITE; break; }
+        model_backward(m);
+        float norm = grad_clip(m, g->clip);
+        if (!isfinite(norm)) { status = STEP_GRAD_NOT_FINITE; break; }
+        adamw_update(m, g->lr, 0.9f, 0.99f, 1e-8f, 0.0f, step * g->num_iterations + it + 1);
+        router_bias_update(m, g->bias_gamma);
+    }
+    // exercise 16 end
+    if (status == STEP_OK) m->step = step + 1;
+    free(inputs); free(targets); free(len); free(adv); free(mask); free(w); free(logp); free(old_logp); free(ref_logp);
+    return status;
+}
+
 typedef struct {
     const char *init, *out, *data, *test, *rewards, *loss_type, *scale_rewards, *importance_sampling_level;
     int steps, prompts_per_step, num_generations, num_iterations, seed, eval_every, eval_prompts, eval_k;
@@ -3566,22 +3695,14 @@ static int list_has(const char *list, const char *word) {
     return 0;
 }
 
-// the rewards of a run, from --rewards; "random" is a control: a coin of probability random_reward_p in
-// place of accuracy (even where accuracy is listed too), drawn independently of the response's text
-typedef struct { int accuracy, format, language, random; } RewardSet;
-
-static RewardSet reward_set(const char *list) {
+// the rewards of a run, from --rewards and their weights. "random" is a control: a coin of probability
+// random_p in place of accuracy (even where accuracy is listed too), drawn independently of the response's text
+static RewardSet reward_set(const char *list, const GrpoOptions *o) {
     RewardSet use = { .random = list_has(list, "random"), .format = list_has(list, "format"),
-                      .language = list_has(list, "language") };
+                      .language = list_has(list, "language"), .format_weight = o->format_weight,
+                      .language_weight = o->language_weight, .random_p = o->random_reward_p };
     use.accuracy = list_has(list, "accuracy") && !use.random; // the control replaces accuracy
     return use;
-}
-
-// the reward of one response: accuracy (or the random control) + format_weight * format
-// (+ language_weight * language)
-static float grpo_reward(const Judgement *j, const GrpoOptions *o, const RewardSet *use, Rng *rng) {
-    float r = use->accuracy ? j->correct : use->random ? (float)(rng_f32(rng) < o->random_reward_p) : 0.0f;
-    return r + (use->format ? o->format_weight * j->format : 0.0f) + (use->language ? o->language_weight * j->language : 0.0f);
 }
 
 // the held-out columns of a GRPO log row
@@ -3590,102 +3711,158 @@ static void log_eval_columns(FILE *log, const EvalResult *e) {
             1.0f - e->style_share[STYLE_DIRECT], nan_to(e->checked_in_chains, -1));
 }
 
-// the MoE under RL, per layer, from the forward just done: the largest expert load over the mean, and
-// the router's entropy (of the affinities normalised over the experts, averaged over the tokens of w > 0)
-static void moe_diagnostics(const Model *m, const float *w, float *load_spread, float *router_entropy) {
-    const Config *c = &m->cfg;
-    int N = m->B * m->T, E = c->n_experts;
-    for (int l = 0; l < c->n_layer; l++) {
-        load_spread[l] = router_entropy[l] = 0.0f;
-        if (!is_moe_layer(c, l)) continue;
-        float mean = 0.0f, hi = 0.0f, tokens = 0.0f;
-        for (int e = 0; e < E; e++) { mean += m->expert_load[l][e] / E; hi = fmaxf(hi, m->expert_load[l][e]); }
-        load_spread[l] = mean > 0 ? hi / mean : 0.0f;
-        for (int n = 0; n < N; n++) {
-            if (w[n] == 0.0f) continue;
-            const float *s = m->acts[l].s + (size_t)n * E;
-            float sum = 0.0f, h = 0.0f;
-            for (int e = 0; e < E; e++) sum += s[e];
-            for (int e = 0; e < E; e++) if (s[e] > 0) h -= s[e] / sum * logf(s[e] / sum);
-            router_entropy[l] += h;
-            tokens += 1.0f;
-        }
-        if (tokens > 0) router_entropy[l] /= tokens;
-    }
+// the GrpoConfig of a run's options (--loss-type and --scale-rewards by their names)
+static GrpoConfig grpo_config(const GrpoOptions *o) {
+    GrpoConfig g = { .beta = o->beta, .eps_low = o->epsilon, .eps_high = o->epsilon_high,
+                     .temperature = o->temperature, .sequence_level = strcmp(o->importance_sampling_level, "sequence") == 0,
+                     .top_entropy_quantile = o->top_entropy_quantile, .num_iterations = o->num_iterations,
+                     .mask_truncated_completions = o->mask_truncated_completions,
+                     .max_completion_length = o->max_completion_length, .lr = o->lr, .clip = o->clip,
+                     .bias_gamma = o->bias_gamma };
+    while (g.loss_type < N_LOSSES && strcmp(o->loss_type, LOSS_NAMES[g.loss_type]) != 0) g.loss_type++;
+    while (g.scale_rewards < N_SCALES && strcmp(o->scale_rewards, SCALE_NAMES[g.scale_rewards]) != 0) g.scale_rewards++;
+    if (g.loss_type == N_LOSSES || g.scale_rewards == N_SCALES) die("grpo: unknown --loss-type or --scale-rewards");
+    return g;
 }
 
-// one RL run: R1-Zero (from the base model) or reasoning RL from any checkpoint
+// the policy a run trains: its checkpoint (--resume; *rng_state: where the run's random stream stood) or
+// --init, whose training starts afresh. *ref: the frozen reference when beta > 0: the initial model, or the
+// policy at the last sync (saved then as OUT/ref_STEP.bin for --resume)
+static Model *grpo_start(const GrpoOptions *o, const char *ckpt, int resumed, uint64_t *rng_state, Model **ref) {
+    Model *m = checkpoint_load(resumed ? ckpt : o->init, rng_state, NULL);
+    if (!resumed) {
+        training_restart(m);
+        *rng_state = rng_seed((uint64_t)o->seed).s;
+    }
+    char ref_ckpt[620];
+    int sync = o->ref_model_sync_steps, last_sync = sync > 0 ? m->step / sync * sync : 0;
+    snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, last_sync);
+    *ref = o->beta > 0.0f ? checkpoint_load(last_sync > 0 ? ref_ckpt : o->init, NULL, NULL) : NULL;
+    return m;
+}
+
+typedef struct { float reward, accuracy, length, reflection, format, language_mix; int truncated; } BatchScores;
+
+// step 1's scores: reward[i] of each rollout of r (prompts of d; the random control draws from rng), and
+// their means over the batch for the log
+static BatchScores score_rollouts(float *reward, const Rollouts *r, const Data *d, const RewardSet *use, Rng *rng) {
+    BatchScores b = {0};
+    int n = r->n;
+    char *text = mallocCheck((size_t)r->max_len * 10 + 16);
+    for (int i = 0; i < n; i++) {
+        rollout_text(r, i, text);
+        int q = r->prompt[i], rl = r->seq_len[i] - r->prompt_len[i];
+        Judgement j = judge(text, rl, d->answer[q], prompt_lang(d, q));
+        reward[i] = grpo_reward(&j, use, rng);
+        b.reward += reward[i] / n; b.accuracy += j.correct / n; b.length += (float)rl / n;
+        b.reflection += (float)j.reflects / n; b.format += j.format / n; b.language_mix += (j.language < 1.0f) / (float)n;
+        b.truncated += r->seqs[(size_t)i * r->max_len + r->seq_len[i] - 1] != TOK_EOS;
+    }
+    free(text);
+    return b;
+}
+
+// the held-out evaluation at step 0, every eval_every steps and at the end (returns 0 when there is none
+// at this step); sampled responses to a few held-out prompts at the first and the last, for the report
+static int grpo_evaluate(Model *m, const GrpoOptions *o, const Data *test, FILE *samples, EvalResult *e) {
+    int step = m->step;
+    if (o->eval_every <= 0 || (step % o->eval_every != 0 && step != o->steps)) return 0;
+    *e = evaluate(m, test, o->eval_prompts, o->eval_k, o->temperature, 12345, CHECK_FREE);
+    printf("step %4d eval | greedy %.3f | pass@1 %.3f | length %.1f | reflection %.3f | chains %.2f\n", step,
+           e->greedy, e->pass1, e->len, e->reflect, 1.0f - e->style_share[STYLE_DIRECT]);
+    if (step == 0 || step == o->steps) {
+        char who[16];
+        snprintf(who, sizeof who, "%d", step);
+        write_samples(samples, m, test, 4, 2, o->temperature, who);
+    }
+    return 1;
+}
+
+// the columns of a GRPO log row: the batch's, the held-out ones (e; NULL: empty), the step's diagnostics
+static void grpo_log_row(FILE *log, const Model *m, int step, const BatchScores *b, const GrpoStepLog *sl, int n,
+                         const EvalResult *e, double el) {
+    double n_st = fmax(sl->st.tokens, 1);
+    float kl = sl->st.kl / n_st, clipped = (sl->st.clipped_low + sl->st.clipped_high) / n_st;
+    fprintf(log, "%d,%.4f,%.4f,%.2f,%.4f,%.4f,%.4f,%.5f,%.4f,%.4f,%.0f,%.2f", step, b->reward, b->accuracy, b->length,
+            b->reflection, b->format, b->language_mix, kl, clipped, (float)(sl->st.entropy / n_st), m->tokens_seen / el,
+            el);
+    if (e) log_eval_columns(log, e);
+    else fprintf(log, ",,,,,,");
+    fprintf(log, ",%.4f,%.5f,%.5f,%.4f,%.4f", sl->zero_std, sl->st.clipped_low / n_st, sl->st.clipped_high / n_st,
+            (float)b->truncated / n, sl->mean_abs_adv);
+    for (int l = 0; l < m->cfg.n_layer; l++)
+        if (is_moe_layer(&m->cfg, l)) fprintf(log, ",%.3f,%.4f", sl->load_spread[l], sl->router_entropy[l]);
+    fprintf(log, "\n");
+    fflush(log);
+}
+
+// the console line of the step just done
+static void grpo_print_step(const Model *m, const GrpoOptions *o, const BatchScores *b, const GrpoStepLog *sl,
+                            double el) {
+    double n_st = fmax(sl->st.tokens, 1);
+    char e1[16], e2[16];
+    format_time(el, e1);
+    format_time(el / m->step * (o->steps - m->step), e2);
+    printf("step %4d/%d | reward %.3f | acc %.3f | len %.1f | reflect %.3f | format %.2f | mix %.2f | kl %.4f | "
+           "clip %.3f | ent %.2f | 0-std %.2f | %.0f tok/s | %s, ETA %s\n", m->step, o->steps, b->reward, b->accuracy,
+           b->length, b->reflection, b->format, b->language_mix, (float)(sl->st.kl / n_st),
+           (float)((sl->st.clipped_low + sl->st.clipped_high) / n_st), (float)(sl->st.entropy / n_st), sl->zero_std,
+           m->tokens_seen / el, e1, e2);
+    fflush(stdout);
+}
+
+// the held-out measures at the first and the last evaluation of a run
+static void print_before_after(const EvalResult *first, const EvalResult *last, int first_step, int last_step) {
+    printf("\nheld-out (%d prompts, %d samples each)   step %d -> step %d\n", last->n_prompts, last->k, first_step,
+           last_step);
+    printf("  greedy accuracy        %.3f -> %.3f\n", first->greedy, last->greedy);
+    printf("  pass@1                 %.3f -> %.3f\n", first->pass1, last->pass1);
+    printf("  mean response length   %.1f -> %.1f\n", first->len, last->len);
+    printf("  reflection rate        %.3f -> %.3f\n", first->reflect, last->reflect);
+    printf("  checked among chains   %.3f -> %.3f\n", first->checked_in_chains, last->checked_in_chains);
+    printf("  chain-of-thought share %.3f -> %.3f\n", 1 - first->style_share[STYLE_DIRECT],
+           1 - last->style_share[STYLE_DIRECT]);
+    printf("  format                 %.3f -> %.3f\n", first->format, last->format);
+}
+
+// one RL run: R1-Zero (from the base model) or reasoning RL from any checkpoint. Each step samples the
+// rollouts (step 1) and hands them to grpo_step; around it: the reference's syncs, the log, the held-out
+// evaluations, a checkpoint after every step (--resume continues from the last)
 static Model *grpo_train(const GrpoOptions *o) {
-    RewardSet use = reward_set(o->rewards);
-    int loss_type = 0, scale = 0;
-    while (loss_type < N_LOSSES && strcmp(o->loss_type, LOSS_NAMES[loss_type]) != 0) loss_type++;
-    while (scale < N_SCALES && strcmp(o->scale_rewards, SCALE_NAMES[scale]) != 0) scale++;
-    if (loss_type == N_LOSSES || scale == N_SCALES) die("grpo: unknown --loss-type or --scale-rewards");
-    char ckpt[600];
+    RewardSet use = reward_set(o->rewards, o);
+    GrpoConfig gc = grpo_config(o);
+    char ckpt[600], ref_ckpt[620], header[1024];
     snprintf(ckpt, sizeof ckpt, "%s/model.bin", o->out);
     uint64_t rng_state = 0;
     int resumed = run_resumes("grpo", o->out, o->resume, o->overwrite);
-    Model *m = checkpoint_load(resumed ? ckpt : o->init, &rng_state, NULL);
-    if (!resumed) {
-        training_restart(m);
-        rng_state = rng_seed((uint64_t)o->seed).s;
-    }
-    // the frozen reference: the initial model, or the policy at the last reset (saved then for --resume)
-    char ref_ckpt[620];
-    int sync = o->ref_model_sync_steps, last_reset = sync > 0 ? m->step / sync * sync : 0;
-    snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, last_reset);
-    Model *ref = o->beta > 0.0f ? checkpoint_load(last_reset > 0 ? ref_ckpt : o->init, NULL, NULL) : NULL;
+    Model *ref, *m = grpo_start(o, ckpt, resumed, &rng_state, &ref);
     Data train = load_prompts(o->data, m->cfg.context), test = load_prompts(o->test, m->cfg.context);
-    int P = o->prompts_per_step, G = o->num_generations, n = P * G, ctx = m->cfg.context;
-    GrpoConfig gc = { .beta = o->beta, .eps_low = o->epsilon, .eps_high = o->epsilon_high, .temperature = o->temperature,
-                      .sequence_level = strcmp(o->importance_sampling_level, "sequence") == 0,
-                      .top_entropy_quantile = o->top_entropy_quantile };
-    int max_completion = o->max_completion_length; // dr_grpo's constant
-    for (int i = 0; i < train.n && o->max_completion_length == 0; i++) max_completion = imax(max_completion, ctx - train.len[i]);
+    int P = o->prompts_per_step, G = o->num_generations, n = P * G, ctx = m->cfg.context, sync = o->ref_model_sync_steps;
+    for (int i = 0; i < train.n && o->max_completion_length == 0; i++)  // dr_grpo's constant: the longest response
+        gc.max_completion_length = imax(gc.max_completion_length, ctx - train.len[i]);
     Rollouts r = rollouts_alloc(n, ctx);
-    int *idx = mallocCheck(n * sizeof(int)), *inputs = mallocCheck((size_t)n * ctx * sizeof(int));
-    int *targets = mallocCheck((size_t)n * ctx * sizeof(int)), *row_len = mallocCheck(n * sizeof(int));
-    float *w = mallocCheck((size_t)n * ctx * sizeof(float)), *reward = mallocCheck(n * sizeof(float));
-    float *mask = mallocCheck((size_t)n * ctx * sizeof(float));
-    float *adv = mallocCheck(n * sizeof(float)), *old_logp = mallocCheck((size_t)n * ctx * sizeof(float));
-    float *logp = mallocCheck((size_t)n * ctx * sizeof(float)), *ref_logp = mallocCheck((size_t)n * ctx * sizeof(float));
-    char *text = mallocCheck((size_t)ctx * 10 + 16);
-    double elapsed;
-    char header[1024];
+    int *idx = mallocCheck(n * sizeof(int));
+    float *reward = mallocCheck(n * sizeof(float));
     int o_h = snprintf(header, sizeof header, "step,reward,accuracy,length,reflection,format,language_mix,kl,clip_frac,"
                        "entropy,tokens_per_s,elapsed_s,test_greedy,test_pass1,test_length,test_reflection,test_chain_share,"
                        "test_checked_in_chains,frac_reward_zero_std,clip_low,clip_high,truncated,mean_abs_adv");
     for (int l = 0; l < m->cfg.n_layer; l++)
         if (is_moe_layer(&m->cfg, l)) o_h += snprintf(header + o_h, sizeof header - o_h, ",load_spread_%d,router_entropy_%d", l, l);
+    double elapsed;
     FILE *log = open_log(o->out, "log.csv", header, resumed ? m->step : 0, &elapsed); // rows: the step about to be done
-    // sampled responses to a few held-out prompts at the first and the last evaluation, for the report
     FILE *samples = o->eval_every > 0 ? open_log(o->out, "samples.txt", "step\tprompt\tanswer\tresponse",
                                                  resumed ? m->step : 0, NULL) : NULL;
     printf("grpo: %s from %s, %d steps of %d prompts x %d samples, loss %s, beta %g, lr %g, rewards %s\n",
-           m->preset, resumed ? ckpt : o->init, o->steps, P, G, LOSS_NAMES[loss_type], o->beta, o->lr, o->rewards);
+           m->preset, resumed ? ckpt : o->init, o->steps, P, G, LOSS_NAMES[gc.loss_type], o->beta, o->lr, o->rewards);
     Rng rng = { rng_state };
     double t0 = now_seconds() - elapsed;
-    EvalResult first = {0}, last = {0};
+    EvalResult e, first = {0}, last = {0};
     int first_step = -1;
     while (m->step <= o->steps) {
-        // held-out evaluation at step 0, every eval_every steps, and at the end
-        int step = m->step;
-        EvalResult e;
-        int evaluated = o->eval_every > 0 && (step % o->eval_every == 0 || step == o->steps);
-        if (evaluated) {
-            e = evaluate(m, &test, o->eval_prompts, o->eval_k, o->temperature, 12345, CHECK_FREE);
-            printf("step %4d eval | greedy %.3f | pass@1 %.3f | length %.1f | reflection %.3f | chains %.2f\n", step,
-                   e.greedy, e.pass1, e.len, e.reflect, 1.0f - e.style_share[STYLE_DIRECT]);
-            if (first_step < 0) { first = e; first_step = step; }
-            last = e;
-            if (step == 0 || step == o->steps) {
-                char who[16];
-                snprintf(who, sizeof who, "%d", step);
-                write_samples(samples, m, &test, 4, 2, o->temperature, who);
-            }
-        }
+        int step = m->step, evaluated = grpo_evaluate(m, o, &test, samples, &e);
+        if (evaluated) { if (first_step < 0) { first = e; first_step = step; } last = e; }
         if (step == o->steps) {
-            if (evaluated) {
+            if (evaluated) {  // the final row: the held-out columns only
                 fprintf(log, "%d,,,,,,,,,,,%.2f", step, now_seconds() - t0);
                 log_eval_columns(log, &e);
                 for (const char *c = strstr(header, "frac_reward_zero_std"); c; c = strchr(c + 1, ',')) fputc(',', log);
@@ -3693,117 +3870,36 @@ static Model *grpo_train(const GrpoOptions *o) {
             }
             break;
         }
-        // 1. sample G responses for each of P prompts from the current policy (pi_old)
+        // 1. sample G responses for each of P prompts from the current policy (pi_old); the rule rewards
         for (int p = 0; p < P; p++) { int q = rng_int(&rng, train.n); for (int i = 0; i < G; i++) idx[p * G + i] = q; }
         rollout(m, &train, idx, &r, o->temperature, &rng);
-        // 2. rule rewards and group-normalised advantages
-        float mean_r = 0, acc = 0, len = 0, refl = 0, fmt = 0, mix = 0;
-        int T = 1, truncated = 0;
-        for (int i = 0; i < n; i++) {
-            rollout_text(&r, i, text);
-            int q = r.prompt[i], rl = r.seq_len[i] - r.prompt_len[i];
-            Judgement j = judge(text, rl, train.answer[q], prompt_lang(&train, q));
-            reward[i] = grpo_reward(&j, o, &use, &rng);
-            mean_r += reward[i] / n; acc += j.correct / n; len += (float)rl / n; refl += (float)j.reflects / n;
-            fmt += j.format / n; mix += (j.language < 1.0f) / (float)n;
-            T = imax(T, r.seq_len[i] - 1);
-            truncated += r.seqs[(size_t)i * r.max_len + r.seq_len[i] - 1] != TOK_EOS;
-        }
-        grpo_advantages(adv, reward, P, G, scale);
-        float zero_std = 0, mean_abs_adv = 0;
-        for (int p = 0; p < P; p++) {
-            int same = 1;
-            for (int i = 1; i < G; i++) same &= reward[p * G + i] == reward[p * G];
-            zero_std += (float)same / P;
-        }
-        for (int i = 0; i < n; i++) mean_abs_adv += fabsf(adv[i]) / n;
-        // 3. the batch: inputs, targets, and the per-token weights that carry the loss normalisation
-        int resp_tokens = 0;
-        for (int i = 0; i < n; i++) resp_tokens += r.seq_len[i] - r.prompt_len[i];
-        rollout_batch(&r, T, inputs, targets, mask, row_len);
-        for (int i = 0; i < n && o->mask_truncated_completions; i++) // no <eos>: cut off by the context
-            if (r.seqs[(size_t)i * r.max_len + r.seq_len[i] - 1] != TOK_EOS) memset(mask + (size_t)i * T, 0, T * sizeof(float));
-        grpo_loss_weights(w, mask, n, T, max_completion, loss_type);
-        if (ref) { // the reference's log-probabilities, once per batch
-            model_forward(ref, inputs, row_len, n, T, NULL, 0);
-            memset(ref->expert_load, 0, sizeof ref->expert_load);
-            grpo_loss(ref->dlogits, ref_logp, ref->logits, targets, w, adv, NULL, NULL, n, T, m->cfg.vocab, &gc, NULL);
-        }
-        // 4. mu policy updates on this batch; the first pass's log-probabilities are pi_old's. The logged
-        // KL, clip fraction and entropy are means over the tokens of all mu passes (the first clips nothing)
-        GrpoStats st = {0};
-        float load_spread_l[MAX_LAYERS], router_ent_l[MAX_LAYERS];
-        // exercise 16 begin: capstone: the GRPO policy update and an R1-Zero run
-        float loss = 0;
-        for (int it = 0; it < o->num_iterations; it++) {
-            model_zero_grad(m);
-            model_forward(m, inputs, row_len, n, T, NULL, 0);
-            if (it == 0) moe_diagnostics(m, w, load_spread_l, router_ent_l);
-            loss = grpo_loss(m->dlogits, logp, m->logits, targets, w, adv, it == 0 ? NULL : old_logp,
-                             ref ? ref_logp : NULL, n, T, m->cfg.vocab, &gc, &st);
-            if (it == 0) memcpy(old_logp, logp, (size_t)n * T * sizeof(float));
-            if (!isfinite(loss)) stop_run(ckpt, "grpo: loss is %g at step %d", loss, step);
-            model_backward(m);
-            float norm = grad_clip(m, o->clip);
-            if (!isfinite(norm))
-                stop_run(ckpt, "grpo: gradient of %s is not finite at step %d", nonfinite_grad_tensor(m), step);
-            adamw_update(m, o->lr, 0.9f, 0.99f, 1e-8f, 0.0f, step * o->num_iterations + it + 1);
-            router_bias_update(m, o->bias_gamma);
-        }
-        // exercise 16 end
-        m->step = step + 1;
-        int reset = ref && sync > 0 && m->step % sync == 0;
-        if (reset) { // R1 resets the reference every 400 steps (alpha 1); TRL mixes (TR-DPO's alpha 0.6)
-            float alpha = o->ref_model_mixup_alpha;
-            for (size_t i = 0; i < m->num_params; i++)
-                ref->params_mem[i] = alpha * m->params_mem[i] + (1.0f - alpha) * ref->params_mem[i];
-            for (int l = 0; l < MAX_LAYERS; l++) for (int x = 0; x < MAX_EXPERTS; x++)
-                ref->router_bias[l][x] = alpha * m->router_bias[l][x] + (1.0f - alpha) * ref->router_bias[l][x];
-            kernel_params_changed(ref->params_mem);
+        BatchScores scores = score_rollouts(reward, &r, &train, &use, &rng);
+        // 2-4. advantages, the batch, mu policy updates
+        GrpoStepLog sl;
+        int status = grpo_step(m, ref, &r, reward, G, &gc, &sl);
+        stop_if_not_finite(status, ckpt, "grpo", sl.loss, m);
+        int synced = ref && sync > 0 && m->step % sync == 0;
+        if (synced) {
+            reference_sync(ref, m, o->ref_model_mixup_alpha);
             snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, m->step);
             checkpoint_save(ref_ckpt, ref, 0, 0, 0);
         }
+        int resp_tokens = 0;
+        for (int i = 0; i < n; i++) resp_tokens += r.seq_len[i] - r.prompt_len[i];
         m->tokens_seen += resp_tokens;
-        double el = now_seconds() - t0, tokens = m->tokens_seen;
-        double n_st = fmax(st.tokens, 1);
-        float kl = st.kl / n_st, clipf = (st.clipped_low + st.clipped_high) / n_st, ent = st.entropy / n_st;
-        fprintf(log, "%d,%.4f,%.4f,%.2f,%.4f,%.4f,%.4f,%.5f,%.4f,%.4f,%.0f,%.2f", step, mean_r, acc, len, refl, fmt, mix,
-                kl, clipf, ent, tokens / el, el);
-        if (evaluated) log_eval_columns(log, &e);
-        else fprintf(log, ",,,,,,");
-        fprintf(log, ",%.4f,%.5f,%.5f,%.4f,%.4f", zero_std, st.clipped_low / n_st, st.clipped_high / n_st,
-                (float)truncated / n, mean_abs_adv);
-        for (int l = 0; l < m->cfg.n_layer; l++)
-            if (is_moe_layer(&m->cfg, l)) fprintf(log, ",%.3f,%.4f", load_spread_l[l], router_ent_l[l]);
-        fprintf(log, "\n");
-        fflush(log);
-        char e1[16], e2[16];
-        format_time(el, e1);
-        format_time(el / m->step * (o->steps - m->step), e2);
-        printf("step %4d/%d | reward %.3f | acc %.3f | len %.1f | reflect %.3f | format %.2f | mix %.2f | kl %.4f | "
-               "clip %.3f | ent %.2f | 0-std %.2f | %.0f tok/s | %s, ETA %s\n", m->step, o->steps, mean_r, acc, len, refl,
-               fmt, mix, kl, clipf, ent, zero_std, tokens / el, e1, e2);
-        fflush(stdout);
+        double el = now_seconds() - t0;
+        grpo_log_row(log, m, step, &scores, &sl, n, evaluated ? &e : NULL, el);
+        grpo_print_step(m, o, &scores, &sl, el);
         checkpoint_save(ckpt, m, 1, rng.s, 0);
-        if (reset && m->step > sync) { // the previous reference is no longer needed
+        if (synced && m->step > sync) { // the previous reference is no longer needed
             snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, m->step - sync);
             remove(ref_ckpt);
         }
     }
     fclose(log);
     if (samples) fclose(samples);
-    if (first_step >= 0) { // the before/after table
-        printf("\nheld-out (%d prompts, %d samples each)   step %d -> step %d\n", last.n_prompts, last.k, first_step, m->step);
-        printf("  greedy accuracy        %.3f -> %.3f\n", first.greedy, last.greedy);
-        printf("  pass@1                 %.3f -> %.3f\n", first.pass1, last.pass1);
-        printf("  mean response length   %.1f -> %.1f\n", first.len, last.len);
-        printf("  reflection rate        %.3f -> %.3f\n", first.reflect, last.reflect);
-        printf("  checked among chains   %.3f -> %.3f\n", first.checked_in_chains, last.checked_in_chains);
-        printf("  chain-of-thought share %.3f -> %.3f\n", 1 - first.style_share[STYLE_DIRECT], 1 - last.style_share[STYLE_DIRECT]);
-        printf("  format                 %.3f -> %.3f\n", first.format, last.format);
-    }
-    free(idx); free(inputs); free(targets); free(row_len); free(w); free(mask); free(reward); free(adv);
-    free(old_logp); free(logp); free(ref_logp); free(text);
+    if (first_step >= 0) print_before_after(&first, &last, first_step, m->step);
+    free(idx); free(reward);
     rollouts_free(&r);
     data_free(&train); data_free(&test);
     model_free(ref);

@@ -1497,15 +1497,15 @@ static void test_grpo(void) {
     {
         GrpoOptions o = grpo_defaults();
         Judgement right = { .correct = 1.0f, .format = 1.0f }, wrong = { .correct = 0.0f, .format = 1.0f };
-        RewardSet acc_fmt = reward_set("accuracy,format"), fmt = reward_set("format");
-        RewardSet coin = reward_set("random,format"), coin_over_acc = reward_set("accuracy,random");
+        RewardSet acc_fmt = reward_set("accuracy,format", &o), fmt = reward_set("format", &o);
+        RewardSet coin = reward_set("random,format", &o), coin_over_acc = reward_set("accuracy,random", &o);
         Rng rng = rng_seed(7);
-        int ok = grpo_reward(&right, &o, &acc_fmt, &rng) == 1.1f && grpo_reward(&wrong, &o, &acc_fmt, &rng) == 0.1f &&
-                 grpo_reward(&right, &o, &fmt, &rng) == 0.1f && !coin_over_acc.accuracy && coin_over_acc.random;
+        int ok = grpo_reward(&right, &acc_fmt, &rng) == 1.1f && grpo_reward(&wrong, &acc_fmt, &rng) == 0.1f &&
+                 grpo_reward(&right, &fmt, &rng) == 0.1f && !coin_over_acc.accuracy && coin_over_acc.random;
         double sum_right = 0.0, sum_wrong = 0.0;
         for (int i = 0; i < 20000; i++) {
-            sum_right += grpo_reward(&right, &o, &coin, &rng) - 0.1f;
-            sum_wrong += grpo_reward(&wrong, &o, &coin, &rng) - 0.1f;
+            sum_right += grpo_reward(&right, &coin, &rng) - 0.1f;
+            sum_wrong += grpo_reward(&wrong, &coin, &rng) - 0.1f;
         }
         check(ok && fabs(sum_right / 20000 - 0.3) < 0.015 && fabs(sum_wrong / 20000 - 0.3) < 0.015,
               "grpo_reward: accuracy + 0.1 format 1.1 / 0.1, format alone 0.1; the random control rewards right and "
