@@ -3687,6 +3687,13 @@ static GrpoOptions grpo_defaults(void) {
     return o;
 }
 
+// reasoning RL (R1 section 2.3.2): R1-Zero's settings with the language-consistency reward
+static GrpoOptions reasoning_rl_defaults(void) {
+    GrpoOptions o = grpo_defaults();
+    o.out = "runs/grpo"; o.rewards = "accuracy,format,language"; o.language_weight = 0.1f;
+    return o;
+}
+
 // 1 if the comma list holds the word
 static int list_has(const char *list, const char *word) {
     size_t n = strlen(word);
@@ -4118,8 +4125,19 @@ static void cmd_gen(int argc, char **argv) {
 }
 
 static TrainOptions pretrain_defaults(void) {
-    TrainOptions t = { "tiny_data/pretrain.txt", "runs/base", "teacher", NULL, 2500, 64, 100, 1337, 50, 500, 0, 0,
-                       2e-3f, 2e-4f, 0.1f, 1.0f, 3e-2f, 0.0f };
+    TrainOptions t = {
+        .data = "tiny_data/pretrain.txt", .out = "runs/base", .preset = "teacher", .init = NULL,
+        .steps = 2500, .batch = 64, .warmup = 100, .seed = 1337, .log_every = 50, .save_every = 500,
+        .lr = 2e-3f, .lr_min = 2e-4f, .weight_decay = 0.1f, .clip = 1.0f, .bias_gamma = 3e-2f, .balance_alpha = 0.0f,
+    };
+    return t;
+}
+
+// SFT (the cold start's): 150 steps of 32 pairs from the base model, learning rate 5e-4 down to 5e-5
+static TrainOptions sft_defaults(void) {
+    TrainOptions t = pretrain_defaults();
+    t.data = "tiny_data/coldstart.txt"; t.out = "runs/sft"; t.init = "runs/base/model.bin";
+    t.steps = 150; t.batch = 32; t.lr = 5e-4f; t.lr_min = 5e-5f; t.warmup = 10; t.log_every = 25; t.save_every = 0;
     return t;
 }
 
@@ -4315,10 +4333,7 @@ static void cmd_zero(int argc, char **argv) {
 }
 
 static void cmd_grpo(int argc, char **argv) {
-    GrpoOptions g = grpo_defaults();
-    g.out = "runs/grpo";
-    g.rewards = "accuracy,format,language";
-    g.language_weight = 0.1f;
+    GrpoOptions g = reasoning_rl_defaults();
     grpo_options_parse("grpo", "Reasoning RL (GRPO) from any checkpoint, rewards selectable.", &g, argc, argv);
     Model *m = grpo_train(&g);
     printf("saved %s/model.bin\n", g.out);
@@ -4330,9 +4345,7 @@ static void cmd_grpo(int argc, char **argv) {
 }
 
 static void cmd_sft(int argc, char **argv) {
-    TrainOptions t = pretrain_defaults();
-    t.data = "tiny_data/coldstart.txt"; t.out = "runs/sft"; t.init = "runs/base/model.bin";
-    t.steps = 150; t.batch = 32; t.lr = 5e-4f; t.lr_min = 5e-5f; t.warmup = 10; t.log_every = 25; t.save_every = 0;
+    TrainOptions t = sft_defaults();
     int n;
     Option *o = train_options(&t, &n);
     options_parse("sft", "Supervised fine-tuning on prompt<TAB>response lines; the loss covers the response only.",
@@ -4421,6 +4434,144 @@ static void pipeline_rejsample(const char *ckpt, const Data *prompts, int n_prom
     model_free(m);
 }
 
+// the pipeline's stages that train a model, each a run folder OUT/NAME, then its files
+enum { STAGE_BASE, STAGE_ZERO, STAGE_COLDSTART, STAGE_REASONING_RL, STAGE_R1_SFT, STAGE_R1, STAGE_STUDENT_BASE,
+       STAGE_STUDENT_RL, STAGE_STUDENT_SEQ, STAGE_STUDENT_LOGIT, N_MODEL_STAGES,
+       FILE_REJSAMPLE = N_MODEL_STAGES, FILE_FINAL_PROMPTS, FILE_R1_TRACES, FILE_RESULTS, N_PIPELINE_PATHS };
+static const char *PIPELINE_NAMES[N_PIPELINE_PATHS] = {
+    "base", "zero", "coldstart", "reasoning_rl", "r1_sft", "r1", "student_base", "student_rl", "student_seq",
+    "student_logit", "rejsample.txt", "final_prompts.txt", "r1_traces.txt", "results.txt" };
+
+typedef struct {
+    const char *dir;                     // OUT
+    int seed, scale, resume, overwrite;  // scale: percent of every stage's default steps
+    char path[N_PIPELINE_PATHS][400];    // OUT/NAME
+    char model[N_MODEL_STAGES][420];     // the checkpoint of each stage: OUT/NAME/model.bin, or --base, --zero
+} Pipeline;
+
+static int scaled(const Pipeline *pl, int steps) { return imax(1, steps * pl->scale / 100); }
+
+// what every training stage shares: its folder, the seed, --resume or --overwrite, its steps scaled
+static TrainOptions pipeline_lm(const Pipeline *pl, TrainOptions t, const char *init, int stage, int steps) {
+    t.init = init; t.out = pl->path[stage]; t.seed = pl->seed; t.steps = scaled(pl, steps);
+    t.resume = pl->resume; t.overwrite = pl->overwrite;
+    return t;
+}
+static GrpoOptions pipeline_rl(const Pipeline *pl, GrpoOptions g, const char *init, int stage, int steps) {
+    g.init = init; g.out = pl->path[stage]; g.seed = pl->seed; g.steps = scaled(pl, steps); g.eval_every = 0;
+    g.resume = pl->resume; g.overwrite = pl->overwrite;
+    return g;
+}
+
+// 8. the student: a smaller model pretrained on the same corpus, then RL directly (R1 section 4.1), or
+// distilled from R1 (section 2.4) on R1's own rejection-sampled traces, by SFT or by its logits
+static void pipeline_students(Pipeline *pl, Data *corpus, const Data *train, int sft_warmup) {
+    TrainOptions pretrain = pipeline_lm(pl, pretrain_defaults(), NULL, STAGE_STUDENT_BASE, 1500);
+    pretrain.preset = "student"; pretrain.warmup = imin(pretrain.warmup, pretrain.steps);
+    model_free(train_lm(&pretrain, corpus, "pipeline: pretrain student"));
+    GrpoOptions rl = pipeline_rl(pl, grpo_defaults(), pl->model[STAGE_STUDENT_BASE], STAGE_STUDENT_RL, 100);
+    model_free(grpo_train(&rl));
+    const char *traces = pl->path[FILE_R1_TRACES];
+    pipeline_rejsample(pl->model[STAGE_R1], train, scaled(pl, 1500), scaled(pl, 100), traces, (uint64_t)pl->seed + 1,
+                       pl->resume);
+    Data tr = load_sft(traces, find_preset(pretrain_defaults().preset)->cfg.context);
+    TrainOptions sft = pipeline_lm(pl, sft_defaults(), pl->model[STAGE_STUDENT_BASE], STAGE_STUDENT_SEQ, 300);
+    sft.data = traces; sft.warmup = sft_warmup;
+    model_free(train_lm(&sft, &tr, "pipeline: distill (sequence)"));
+    TrainOptions logit = distill_options(pl->model[STAGE_STUDENT_BASE], pl->path[STAGE_STUDENT_LOGIT], traces,
+                                         scaled(pl, 300), 32, 5e-4f, pl->seed);
+    logit.resume = pl->resume; logit.overwrite = pl->overwrite;
+    Model *teacher = checkpoint_load(pl->model[STAGE_R1], NULL, NULL);
+    model_free(distill_logits(&logit, teacher, &tr, 2.0f, 0.5f));
+    model_free(teacher);
+    data_free(&tr);
+}
+
+// the results table of the pipeline's models on the held-out prompts (OUT/results.txt, the console), their
+// sampled responses (OUT/samples.txt) and OUT/report.html
+static void pipeline_results(const Pipeline *pl, const char *base, const char *zero, int eval_prompts, int eval_k,
+                             int json) {
+    Data test = load_prompts("tiny_data/rl_test.txt", 1024);
+    int rows[] = { STAGE_BASE, STAGE_ZERO, STAGE_COLDSTART, STAGE_R1, STAGE_STUDENT_RL, STAGE_STUDENT_SEQ,
+                   STAGE_STUDENT_LOGIT };
+    const char *labels[] = { "base", "R1-Zero", "cold-start SFT", "R1", "student+RL", "student distilled (sequence)",
+                             "student distilled (logit)" };
+    FILE *table = fopenCheck(pl->path[FILE_RESULTS], "w");
+    FILE *samples = open_log(pl->dir, "samples.txt", "model\tprompt\tanswer\tresponse", 0, NULL);
+    EvalResult res[7];
+    char line[400];
+    snprintf(line, sizeof line, "%-30s %7s %7s %7s %7s %10s %8s %7s\n", "model", "pass@1", "cons@k", "greedy", "length",
+             "reflection", "lang-mix", "format");
+    if (!json) printf("\n%s", line);
+    fputs(line, table);
+    for (int i = 0; i < 7; i++) {
+        Model *m = checkpoint_load(pl->model[rows[i]], NULL, NULL);
+        res[i] = evaluate(m, &test, eval_prompts, eval_k, 1.0f, (uint64_t)pl->seed, CHECK_FREE);
+        snprintf(line, sizeof line, "%-30s %7.3f %7.3f %7.3f %7.1f %10.3f %8.3f %7.3f\n", labels[i], res[i].pass1,
+                 res[i].cons, res[i].greedy, res[i].len, res[i].reflect, res[i].langmix, res[i].format);
+        if (json) eval_print(labels[i], &res[i], 1); else fputs(line, stdout);
+        fputs(line, table);
+        write_samples(samples, m, &test, 3, 1, 1.0f, labels[i]);
+        model_free(m);
+    }
+    fclose(table);
+    fclose(samples);
+    printf("table written to %s\n", pl->path[FILE_RESULTS]);
+    char about[1200];
+    snprintf(about, sizeof about, "./r1 pipeline --seed %d --scale %d%s%.400s%s%.400s; held-out: %d prompts of "
+             "tiny_data/rl_test.txt, %d samples each at temperature 1 (pass@1, cons@k), and greedy.", pl->seed,
+             pl->scale, base ? " --base " : "", base ? base : "", zero ? " --zero " : "", zero ? zero : "",
+             res[0].n_prompts, eval_k);
+    report_pipeline(pl->dir, about, labels, res, 7);
+    printf("report: %s/report.html\n", pl->dir);
+    data_free(&test);
+}
+
+// the R1 recipe: base, R1-Zero, cold start, reasoning RL, rejection sampling, SFT, final RL (R1 sections
+// 2.2-2.3), then the students (section 2.4 and 4.1). Every stage resumes under --resume.
+static void pipeline_train(Pipeline *pl, const char *base, const char *zero) {
+    int ctx = find_preset(pretrain_defaults().preset)->cfg.context;
+    // 1. the base model (the pretrained "DeepSeek-V3-Base")
+    TrainOptions pretrain = pipeline_lm(pl, pretrain_defaults(), NULL, STAGE_BASE, pretrain_defaults().steps);
+    pretrain.warmup = imin(pretrain.warmup, pretrain.steps);
+    Data corpus = load_corpus(pretrain.data, ctx);
+    if (base) snprintf(pl->model[STAGE_BASE], sizeof pl->model[STAGE_BASE], "%s", base);
+    else model_free(train_lm(&pretrain, &corpus, "pipeline: pretrain base"));
+    // 2. R1-Zero: RL straight from the base (section 2.2)
+    GrpoOptions zero_rl = pipeline_rl(pl, grpo_defaults(), pl->model[STAGE_BASE], STAGE_ZERO, grpo_defaults().steps);
+    if (zero) snprintf(pl->model[STAGE_ZERO], sizeof pl->model[STAGE_ZERO], "%s", zero);
+    else model_free(grpo_train(&zero_rl));
+    // 3. cold start: SFT of the base on a few hundred clean chains of thought (section 2.3.1); every SFT
+    // stage warms up as this one does
+    Data cold = load_sft(sft_defaults().data, ctx);
+    TrainOptions sft = pipeline_lm(pl, sft_defaults(), pl->model[STAGE_BASE], STAGE_COLDSTART, sft_defaults().steps);
+    int sft_warmup = sft.warmup = imin(sft.warmup, sft.steps);
+    model_free(train_lm(&sft, &cold, "pipeline: cold-start sft"));
+    // 4. reasoning RL with the language-consistency reward (section 2.3.2)
+    GrpoOptions rl = pipeline_rl(pl, reasoning_rl_defaults(), pl->model[STAGE_COLDSTART], STAGE_REASONING_RL, 60);
+    model_free(grpo_train(&rl));
+    // 5. rejection sampling (section 2.3.3): correct, readable traces plus non-reasoning data
+    Data train = load_prompts(grpo_defaults().data, ctx);
+    pipeline_rejsample(pl->model[STAGE_REASONING_RL], &train, scaled(pl, 1000), scaled(pl, 100),
+                       pl->path[FILE_REJSAMPLE], (uint64_t)pl->seed, pl->resume);
+    // 6. SFT of the base on them (the paper retrains from the base), 7. the final RL over reasoning
+    // and non-reasoning prompts (section 2.3.4)
+    Data rej = load_sft(pl->path[FILE_REJSAMPLE], ctx);
+    sft = pipeline_lm(pl, sft_defaults(), pl->model[STAGE_BASE], STAGE_R1_SFT, 200);
+    sft.data = pl->path[FILE_REJSAMPLE]; sft.warmup = sft_warmup;
+    model_free(train_lm(&sft, &rej, "pipeline: rejection-sampling sft"));
+    FILE *f = fopenCheck(pl->path[FILE_FINAL_PROMPTS], "w");
+    for (int i = 0; i < train.n; i++) fprintf(f, "%s\t%ld\t%d\n", train.text[i], train.answer[i], train.difficulty[i]);
+    Rng nonreasoning_rng = rng_seed((uint64_t)pl->seed + 7);
+    write_nonreasoning(f, train.n / 10, 1, &nonreasoning_rng);
+    fclose(f);
+    rl = pipeline_rl(pl, reasoning_rl_defaults(), pl->model[STAGE_R1_SFT], STAGE_R1, 40);
+    rl.data = pl->path[FILE_FINAL_PROMPTS];
+    model_free(grpo_train(&rl));
+    pipeline_students(pl, &corpus, &train, sft_warmup);
+    data_free(&corpus); data_free(&cold); data_free(&train); data_free(&rej);
+}
+
 // ./r1 pipeline: the whole recipe (R1 sections 2.2-2.4) end to end, then the results table
 static void cmd_pipeline(int argc, char **argv) {
     const char *dir = "runs/pipeline", *base = NULL, *zero = NULL;
@@ -4440,115 +4591,17 @@ static void cmd_pipeline(int argc, char **argv) {
     options_parse("pipeline", "base -> R1-Zero; base -> cold-start SFT -> reasoning RL -> rejection-sampling SFT -> final RL (R1);\n"
                   "R1 -> distilled students; the same student with RL. Ends with the results table.",
                   o, (int)(sizeof o / sizeof o[0]), argc, argv);
-    char p[16][400];
-    enum { BASE, ZERO, COLD, RRL, REJ, R1SFT, FINALP, R1, SBASE, SRL, SSEQ, SLOGIT, TABLE };
-    const char *names[] = { "base", "zero", "coldstart", "reasoning_rl", "rejsample.txt", "r1_sft", "final_prompts.txt",
-                            "r1", "student_base", "student_rl", "student_seq", "student_logit", "results.txt" };
-    for (int i = 0; i <= TABLE; i++) snprintf(p[i], sizeof p[i], "%.300s/%s", dir, names[i]);
-    char ck[16][420];
-    for (int i = 0; i <= SLOGIT; i++) snprintf(ck[i], sizeof ck[i], "%.399s/model.bin", p[i]);
+    Pipeline pl = { .dir = dir, .seed = seed, .scale = scale, .resume = resume, .overwrite = overwrite };
+    for (int i = 0; i < N_PIPELINE_PATHS; i++) snprintf(pl.path[i], sizeof pl.path[i], "%.300s/%s", dir, PIPELINE_NAMES[i]);
+    for (int i = 0; i < N_MODEL_STAGES; i++) snprintf(pl.model[i], sizeof pl.model[i], "%.399s/model.bin", pl.path[i]);
     if (resume && overwrite) die("pipeline: --resume continues the pipeline in %s, --overwrite starts it again: give one", dir);
-    for (int i = 0; i <= SLOGIT && !resume && !overwrite; i++)
-        if (i != REJ && i != FINALP && access(ck[i], F_OK) == 0)
+    for (int i = 0; i < N_MODEL_STAGES && !resume && !overwrite; i++)
+        if (access(pl.model[i], F_OK) == 0)
             die("pipeline: %s holds a checkpoint: --resume continues the pipeline (finished stages are kept), "
-                "--overwrite runs every stage again", p[i]);
+                "--overwrite runs every stage again", pl.path[i]);
     make_dirs(dir);
-#define SCALED(n) imax(1, (n) * scale / 100)
-    // 1. the base model (the pretrained "DeepSeek-V3-Base")
-    TrainOptions t = pretrain_defaults();
-    t.out = p[BASE]; t.seed = seed; t.steps = SCALED(t.steps); t.warmup = imin(t.warmup, t.steps);
-    t.resume = resume; t.overwrite = overwrite;
-    Data corpus = load_corpus(t.data, find_preset(t.preset)->cfg.context);
-    if (base) snprintf(ck[BASE], sizeof ck[BASE], "%s", base);
-    else model_free(train_lm(&t, &corpus, "pipeline: pretrain base"));
-    // 2. R1-Zero: RL straight from the base (section 2.2)
-    GrpoOptions g = grpo_defaults();
-    g.init = ck[BASE]; g.out = p[ZERO]; g.seed = seed; g.steps = SCALED(g.steps); g.eval_every = 0;
-    g.resume = resume; g.overwrite = overwrite;
-    if (zero) snprintf(ck[ZERO], sizeof ck[ZERO], "%s", zero);
-    else model_free(grpo_train(&g));
-    // 3. cold start: SFT of the base on a few hundred clean chains of thought (section 2.3.1)
-    Data cold = load_sft("tiny_data/coldstart.txt", find_preset(t.preset)->cfg.context);
-    TrainOptions s = pretrain_defaults();
-    s.init = ck[BASE]; s.out = p[COLD]; s.data = "tiny_data/coldstart.txt"; s.steps = SCALED(150); s.batch = 32;
-    s.lr = 5e-4f; s.lr_min = 5e-5f; s.warmup = imin(10, s.steps); s.seed = seed; s.save_every = 0;
-    s.resume = resume; s.overwrite = overwrite;
-    model_free(train_lm(&s, &cold, "pipeline: cold-start sft"));
-    // 4. reasoning RL with the language-consistency reward (section 2.3.2)
-    GrpoOptions r = grpo_defaults();
-    r.init = ck[COLD]; r.out = p[RRL]; r.rewards = "accuracy,format,language"; r.language_weight = 0.1f;
-    r.seed = seed; r.steps = SCALED(60); r.eval_every = 0; r.resume = resume; r.overwrite = overwrite;
-    model_free(grpo_train(&r));
-    // 5. rejection sampling (section 2.3.3): correct, readable traces plus non-reasoning data
-    Data train = load_prompts("tiny_data/rl_train.txt", find_preset(t.preset)->cfg.context);
-    pipeline_rejsample(ck[RRL], &train, SCALED(1000), SCALED(100), p[REJ], (uint64_t)seed, resume);
-    // 6. SFT of the base on them (the paper retrains from the base), 7. the final RL over reasoning
-    // and non-reasoning prompts (section 2.3.4)
-    Data rej = load_sft(p[REJ], find_preset(t.preset)->cfg.context);
-    s.init = ck[BASE]; s.out = p[R1SFT]; s.data = p[REJ]; s.steps = SCALED(200);
-    model_free(train_lm(&s, &rej, "pipeline: rejection-sampling sft"));
-    FILE *f = fopenCheck(p[FINALP], "w");
-    for (int i = 0; i < train.n; i++) fprintf(f, "%s\t%ld\t%d\n", train.text[i], train.answer[i], train.difficulty[i]);
-    Rng nr = rng_seed((uint64_t)seed + 7);
-    write_nonreasoning(f, train.n / 10, 1, &nr);
-    fclose(f);
-    r.init = ck[R1SFT]; r.out = p[R1]; r.data = p[FINALP]; r.steps = SCALED(40);
-    model_free(grpo_train(&r));
-    // 8. the student: a smaller model pretrained on the same corpus, then RL directly (section 4.1) ...
-    TrainOptions st = pretrain_defaults();
-    st.preset = "student"; st.out = p[SBASE]; st.seed = seed; st.steps = SCALED(1500); st.warmup = imin(st.warmup, st.steps);
-    st.resume = resume; st.overwrite = overwrite;
-    model_free(train_lm(&st, &corpus, "pipeline: pretrain student"));
-    GrpoOptions sr = grpo_defaults();
-    sr.init = ck[SBASE]; sr.out = p[SRL]; sr.seed = seed; sr.steps = SCALED(100); sr.eval_every = 0;
-    sr.resume = resume; sr.overwrite = overwrite;
-    model_free(grpo_train(&sr));
-    // ... or distilled from R1 (section 2.4): on R1's own rejection-sampled traces
-    char traces[700];
-    snprintf(traces, sizeof traces, "%s/r1_traces.txt", dir);
-    pipeline_rejsample(ck[R1], &train, SCALED(1500), SCALED(100), traces, (uint64_t)seed + 1, resume);
-    Data tr = load_sft(traces, find_preset(t.preset)->cfg.context);
-    s.init = ck[SBASE]; s.out = p[SSEQ]; s.data = traces; s.steps = SCALED(300);
-    model_free(train_lm(&s, &tr, "pipeline: distill (sequence)"));
-    TrainOptions dl = distill_options(ck[SBASE], p[SLOGIT], traces, SCALED(300), 32, 5e-4f, seed);
-    dl.resume = resume; dl.overwrite = overwrite;
-    Model *teacher = checkpoint_load(ck[R1], NULL, NULL);
-    model_free(distill_logits(&dl, teacher, &tr, 2.0f, 0.5f));
-    model_free(teacher);
-#undef SCALED
-    // the results table
-    Data test = load_prompts("tiny_data/rl_test.txt", 1024);
-    int rows[] = { BASE, ZERO, COLD, R1, SRL, SSEQ, SLOGIT };
-    const char *labels[] = { "base", "R1-Zero", "cold-start SFT", "R1", "student+RL", "student distilled (sequence)",
-                             "student distilled (logit)" };
-    FILE *tf = fopenCheck(p[TABLE], "w");
-    FILE *samples = open_log(dir, "samples.txt", "model\tprompt\tanswer\tresponse", 0, NULL);
-    EvalResult res[7];
-    char line[400];
-    snprintf(line, sizeof line, "%-30s %7s %7s %7s %7s %10s %8s %7s\n", "model", "pass@1", "cons@k", "greedy", "length",
-             "reflection", "lang-mix", "format");
-    if (!json) printf("\n%s", line);
-    fputs(line, tf);
-    for (int i = 0; i < 7; i++) {
-        Model *e = checkpoint_load(ck[rows[i]], NULL, NULL);
-        res[i] = evaluate(e, &test, eval_prompts, eval_k, 1.0f, (uint64_t)seed, CHECK_FREE);
-        snprintf(line, sizeof line, "%-30s %7.3f %7.3f %7.3f %7.1f %10.3f %8.3f %7.3f\n", labels[i], res[i].pass1,
-                 res[i].cons, res[i].greedy, res[i].len, res[i].reflect, res[i].langmix, res[i].format);
-        if (json) eval_print(labels[i], &res[i], 1); else fputs(line, stdout);
-        fputs(line, tf);
-        write_samples(samples, e, &test, 3, 1, 1.0f, labels[i]);
-        model_free(e);
-    }
-    fclose(tf);
-    fclose(samples);
-    printf("table written to %s\n", p[TABLE]);
-    char about[1200];
-    snprintf(about, sizeof about, "./r1 pipeline --seed %d --scale %d%s%.400s%s%.400s; held-out: %d prompts of "
-             "tiny_data/rl_test.txt, %d samples each at temperature 1 (pass@1, cons@k), and greedy.", seed, scale,
-             base ? " --base " : "", base ? base : "", zero ? " --zero " : "", zero ? zero : "", res[0].n_prompts, eval_k);
-    report_pipeline(dir, about, labels, res, 7);
-    printf("report: %s/report.html\n", dir);
-    data_free(&corpus); data_free(&cold); data_free(&train); data_free(&rej); data_free(&tr); data_free(&test);
+    pipeline_train(&pl, base, zero);
+    pipeline_results(&pl, base, zero, eval_prompts, eval_k, json);
 }
 
 #ifndef TESTING
