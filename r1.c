@@ -2452,13 +2452,19 @@ static int *tokenize_line(const char *text, const char *path, int lineno, int co
     return ids;
 }
 
-// the pretraining corpus: each line one document; the loss covers every token after the first
-static Data load_corpus(const char *path, int context) {
+// every loader's start: the lines of the file, and room for their tokens
+static Data data_lines(const char *path) {
     Data d = {0};
-    char **lines = read_lines(path, &d.n);
-    d.text = lines;
+    d.text = read_lines(path, &d.n);
     d.len = mallocCheck(d.n * sizeof(int));
     d.ids = mallocCheck(d.n * sizeof(int *));
+    return d;
+}
+
+// the pretraining corpus: each line one document; the loss covers every token after the first
+static Data load_corpus(const char *path, int context) {
+    Data d = data_lines(path);
+    char **lines = d.text;
     d.prompt_len = mallocCheck(d.n * sizeof(int));
     for (int i = 0; i < d.n; i++) {
         if (strchr(lines[i], '\t'))
@@ -2472,11 +2478,8 @@ static Data load_corpus(const char *path, int context) {
 
 // prompt files: prompt <TAB> answer <TAB> difficulty
 static Data load_prompts(const char *path, int context) {
-    Data d = {0};
-    char **lines = read_lines(path, &d.n);
-    d.text = lines;
-    d.len = mallocCheck(d.n * sizeof(int));
-    d.ids = mallocCheck(d.n * sizeof(int *));
+    Data d = data_lines(path);
+    char **lines = d.text;
     d.answer = mallocCheck(d.n * sizeof(long));
     d.difficulty = mallocCheck(d.n * sizeof(int));
     for (int i = 0; i < d.n; i++) {
@@ -2500,11 +2503,8 @@ static Data load_prompts(const char *path, int context) {
 
 // SFT files: prompt <TAB> response
 static Data load_sft(const char *path, int context) {
-    Data d = {0};
-    char **lines = read_lines(path, &d.n);
-    d.text = lines;
-    d.len = mallocCheck(d.n * sizeof(int));
-    d.ids = mallocCheck(d.n * sizeof(int *));
+    Data d = data_lines(path);
+    char **lines = d.text;
     d.response = mallocCheck(d.n * sizeof(char *));
     d.prompt_len = mallocCheck(d.n * sizeof(int));
     for (int i = 0; i < d.n; i++) {
@@ -2608,6 +2608,32 @@ typedef struct {
     int checks, check_rule;
 } EvalResult;
 
+// greedy accuracy with the response forced to start a chain: the prompts 0..r->n-1 of d (idx[p] = p)
+// extended by "<think>0", the first two tokens of every chain; r and text (room for a response) are scratch
+static float forced_chain_greedy(Model *m, const Data *d, const int *idx, Rollouts *r, char *text, Rng *rng) {
+    int n_prompts = r->n;
+    Data forced = *d;
+    forced.ids = mallocCheck(n_prompts * sizeof(int *));
+    forced.len = mallocCheck(n_prompts * sizeof(int));
+    for (int p = 0; p < n_prompts; p++) {
+        forced.ids[p] = mallocCheck((size_t)(d->len[p] + 2) * sizeof(int));
+        memcpy(forced.ids[p], d->ids[p], d->len[p] * sizeof(int));
+        forced.ids[p][d->len[p]] = TOK_THINK;
+        forced.ids[p][d->len[p] + 1] = char_to_token('0');
+        forced.len[p] = d->len[p] + 2;
+    }
+    rollout(m, &forced, idx, r, 0.0f, rng);
+    float accuracy = 0.0f;
+    for (int p = 0; p < n_prompts; p++) {
+        strcpy(text, "<think>0");
+        rollout_text(r, p, text + 8);
+        accuracy += reward_accuracy(text, d->answer[p]) / n_prompts;
+        free(forced.ids[p]);
+    }
+    free(forced.ids); free(forced.len);
+    return accuracy;
+}
+
 // pass@1 over k samples, cons@k (majority vote), greedy accuracy and the behaviour measures
 static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float temperature, uint64_t seed,
                            int check_rule) {
@@ -2617,8 +2643,7 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
     if (n_prompts <= 0 || n_prompts > d->n) n_prompts = d->n;
     e.n_prompts = n_prompts; e.k = k;
     Rng rng = rng_seed(seed);
-    int *idx = mallocCheck((size_t)n_prompts * (k + 1) * sizeof(int));
-    for (int p = 0; p < n_prompts; p++) for (int j = 0; j <= k; j++) idx[p * (k + 1) + j] = p;
+    int *idx = mallocCheck((size_t)n_prompts * k * sizeof(int));
     Rollouts samp = rollouts_alloc(n_prompts * k, m->cfg.context), greedy = rollouts_alloc(n_prompts, m->cfg.context);
     samp.check_rule = greedy.check_rule = check_rule;
     for (int p = 0; p < n_prompts; p++) for (int j = 0; j < k; j++) idx[p * k + j] = p;
@@ -2687,25 +2712,7 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
     e.checked_in_chains = chains ? (float)style_n[STYLE_CHECKED] / chains : NAN;
     for (int f = 0; f < N_FIXES; f++) e.fixes_per100[f] = 100.0f * fixes[f] / (n_prompts * k);
     e.faithfulness = e.checks ? (float)faithful / e.checks : NAN;
-    // forced chain: the prompt extended by "<think>0", the first two tokens of every chain
-    Data forced = *d;
-    forced.ids = mallocCheck(n_prompts * sizeof(int *));
-    forced.len = mallocCheck(n_prompts * sizeof(int));
-    for (int p = 0; p < n_prompts; p++) {
-        forced.ids[p] = mallocCheck((size_t)(d->len[p] + 2) * sizeof(int));
-        memcpy(forced.ids[p], d->ids[p], d->len[p] * sizeof(int));
-        forced.ids[p][d->len[p]] = TOK_THINK;
-        forced.ids[p][d->len[p] + 1] = char_to_token('0');
-        forced.len[p] = d->len[p] + 2;
-    }
-    rollout(m, &forced, idx, &greedy, 0.0f, &rng);
-    for (int p = 0; p < n_prompts; p++) {
-        strcpy(text, "<think>0");
-        rollout_text(&greedy, p, text + 8);
-        e.forced_greedy += reward_accuracy(text, d->answer[p]) / n_prompts;
-        free(forced.ids[p]);
-    }
-    free(forced.ids); free(forced.len);
+    e.forced_greedy = forced_chain_greedy(m, d, idx, &greedy, text, &rng);
     free(text); free(idx);
     rollouts_free(&samp); rollouts_free(&greedy);
     return e;
