@@ -155,7 +155,11 @@ static float rng_normal(Rng *r) {
     if (u1 < 1e-7f) u1 = 1e-7f;
     return sqrtf(-2.0f * logf(u1)) * cosf(6.2831853f * u2);
 }
-static Rng rng_seed(uint64_t seed) { Rng r = { seed * 0x9E3779B97F4A7C15ull + 0x1234567ull }; rng_u32(&r); return r; }
+static Rng rng_seed(uint64_t seed) {
+    Rng r = { .s = seed * 0x9E3779B97F4A7C15ull + 0x1234567ull };
+    rng_u32(&r);
+    return r;
+}
 
 // a well-mixed 64-bit hash (splitmix64), used to split held-out problems
 static uint64_t hash64(uint64_t x) {
@@ -1956,7 +1960,7 @@ static void checkpoint_save(const char *path, const Model *m, int with_optimizer
     h.magic = CKPT_MAGIC; h.version = CKPT_VERSION; h.cfg = m->cfg; h.step = m->step;
     snprintf(h.preset, sizeof h.preset, "%s", m->preset);
     h.has_optimizer = with_optimizer; h.num_params = m->num_params; h.rng_state = rng_state; h.data_pos = data_pos;
-    Writer w = { fopen(tmp, "wb"), 0xcbf29ce484222325ull, tmp, path };
+    Writer w = { .f = fopen(tmp, "wb"), .sum = 0xcbf29ce484222325ull, .tmp = tmp, .path = path };
     if (!w.f) save_failed(tmp, path);
     write_block(&w, &h, sizeof h);
     write_block(&w, m->router_bias, sizeof m->router_bias);
@@ -2001,7 +2005,7 @@ static Model *checkpoint_load(const char *path, uint64_t *rng_state, int *data_p
     if (size != expect) die("%s: checkpoint is %ld bytes, its header says %ld (truncated or corrupt)", path, size, expect);
     Model *m = model_create(&h.cfg, h.preset, 0);
     m->step = h.step;
-    Reader r = { f, fnv1a(0xcbf29ce484222325ull, &h, sizeof h), 1 };
+    Reader r = { .f = f, .sum = fnv1a(0xcbf29ce484222325ull, &h, sizeof h), .ok = 1 };
     read_block(&r, m->router_bias, sizeof m->router_bias);
     read_block(&r, &m->tokens_seen, sizeof m->tokens_seen);
     read_block(&r, m->load_avg, sizeof m->load_avg);
@@ -3225,8 +3229,8 @@ static void batcher_refill(Batcher *bt) {
 }
 
 static Batcher batcher_create(const Data *d, int B, uint64_t seed) {
-    Batcher bt = { d, B, B * POOL_BATCHES, POOL_BATCHES, mallocCheck((size_t)B * POOL_BATCHES * sizeof(int)),
-                   rng_seed(seed), 0 };
+    Batcher bt = { .d = d, .B = B, .pool_size = B * POOL_BATCHES, .next = POOL_BATCHES,
+                   .pool = mallocCheck((size_t)B * POOL_BATCHES * sizeof(int)), .rng = rng_seed(seed) };
     return bt;
 }
 
@@ -3868,7 +3872,7 @@ static Model *grpo_train(const GrpoOptions *o) {
                                                  resumed ? m->step : 0, NULL) : NULL;
     printf("grpo: %s from %s, %d steps of %d prompts x %d samples, loss %s, beta %g, lr %g, rewards %s\n",
            m->preset, resumed ? ckpt : o->init, o->steps, P, G, LOSS_NAMES[gc.loss_type], o->beta, o->lr, o->rewards);
-    Rng rng = { rng_state };
+    Rng rng = { .s = rng_state };
     double t0 = now_seconds() - elapsed;
     EvalResult e, first = {0}, last = {0};
     int first_step = -1;
