@@ -1,23 +1,38 @@
 /*
 r1.c: the DeepSeek-R1 training recipe at toy scale, in one C file.
 
-Read top to bottom, in the order of the paper:
+Part I, the algorithm, reads top to bottom in the order of the papers:
   1. utilities, random numbers, the character tokenizer
   2. the toy world: integer sums solved directly, by chain of thought, or with checks
-  3. the model: a tiny DeepSeek-V3 (MLA attention, DeepSeekMoE with auxiliary-loss-free
-     balancing), forward and hand-written backward of every layer side by side
-  4. training: cross-entropy, AdamW, warmup + cosine, checkpoints
-  5. generation with MLA's latent KV cache (decoding with the up-projections absorbed)
-  6. rule rewards (R1 paper, section 2.2.2) and evaluation; logs and the HTML report of a run
-  7. pretraining the base model
-  8. GRPO (DeepSeekMath eq. 1-4, R1 section 2.2.1): R1-Zero and reasoning RL
-  9. SFT, rejection sampling, distillation, the whole pipeline (R1 sections 2.3, 2.4)
- 10. the command line
+  3. the model: configuration, parameters and state of a tiny DeepSeek-V3
+  4. the layers, forward and hand-written backward side by side: matmul, embedding, RMSNorm, RoPE,
+     causal attention, SwiGLU
+  5. Multi-head Latent Attention (DeepSeek-V2, DeepSeek-V3), its latent KV cache and absorbed decoding
+  6. DeepSeekMoE and its balancing (auxiliary-loss-free bias, sequence-wise balance loss)
+  7. the whole model, forward and backward
+  8. training: cross-entropy, AdamW, warmup + cosine, one step (lm_step)
+  9. generation with MLA's latent KV cache
+ 10. rule rewards (R1 paper, section 2.2.2)
+ 11. GRPO (DeepSeekMath eq. 1-4, R1 section 2.2.1): advantages, the loss, one step (grpo_step)
+ 12. rejection sampling's rule and the distillation loss (R1 sections 2.3.3 and 2.4)
+Part II, the machinery that runs it:
+ 13. the machine: clock, threads, folders and files
+ 14. fast kernels and their dispatch: r1's packed gemm, OpenBLAS, CUDA, blocked attention, threaded generation
+ 15. data files and the generator of tiny_data/
+ 16. checkpoints
+ 17. rollouts and evaluation
+ 18. runs: folders, logs, stopping
+ 19. pretraining and SFT runs (train_lm)
+ 20. RL runs: R1-Zero and reasoning RL (grpo_train)
+ 21. distillation runs
+ 22. the report of a run
+ 23. the command line and the pipeline
 
 Build: make        Test: make test        See README.md and NOTES.md.
 Exercises: "// exercise N begin: TITLE" ... "// exercise N end" bound the code of exercise N (exercises.md).
 */
 #define _GNU_SOURCE
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
@@ -35,8 +50,16 @@ Exercises: "// exercise N begin: TITLE" ... "// exercise N end" bound the code o
 #include <cblas.h>
 #endif
 
+// ============================================================================
+// PART I. THE ALGORITHM
+//
+// The recipe as the papers write it: the model (DeepSeek-V2/V3), its training, generation, the rule
+// rewards, GRPO (DeepSeekMath, R1), rejection sampling and distillation (R1). Plain loops, forward and
+// backward side by side. It calls into Part II only through the kernels declared in section 1.
+// ============================================================================
+
 // ----------------------------------------------------------------------------
-// 1. utilities
+// 1. utilities, random numbers, the character tokenizer
 
 // every error the user can cause ends here: one line, non-zero exit
 static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -57,16 +80,11 @@ static void *mallocCheck(size_t size) {
     return p;
 }
 
-static FILE *fopenCheck(const char *path, const char *mode) {
-    FILE *f = fopen(path, mode);
-    if (!f) die("cannot open %s: %s", path, strerror(errno));
-    return f;
-}
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+static int imax(int a, int b) { return a > b ? a : b; }
+static int imin(int a, int b) { return a < b ? a : b; }
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
 }
 
 // p[n] <- softmax(z[n] / temperature), shifted by the maximum so that exp never overflows (p may be z).
@@ -78,68 +96,6 @@ static float softmax(float *p, const float *z, int n, float temperature, int tar
     for (int i = 0; i < n; i++) { p[i] = expf((z[i] - maxv) / temperature); sum += p[i]; }
     for (int i = 0; i < n; i++) p[i] /= sum;
     return target >= 0 ? shifted - logf(sum) : 0.0f;
-}
-
-// the threads a loop may split over: all of them, or 1 inside a parallel region (which has them busy)
-static int n_threads(void) {
-#ifdef _OPENMP
-    return omp_in_parallel() ? 1 : omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
-// OpenBLAS runs single-threaded inside our OpenMP threads: one thread pool, no oversubscription
-static void threads_init(void) {
-#ifdef USE_BLAS
-    openblas_set_num_threads(1);
-#endif
-}
-
-// OpenBLAS (0.3.21 in Debian 12) may take a recent x86-64 CPU it does not know for an old one, e.g.
-// "Prescott" on an AVX-512 Xeon, and its sgemm is then several times slower. r1 then names the right
-// core in OPENBLAS_CORETYPE, read when the library loads, and runs itself again. A core the user set
-// always wins, and the variable set here stops a second round.
-static void blas_check_core(char **argv) {
-#if defined(USE_BLAS) && defined(__x86_64__)
-    static const char *old[] = { "Katmai", "Coppermine", "Northwood", "Prescott", "Banias", "Core2", "Penryn",
-                                 "Dunnington", "Nehalem", "Atom", "Sandybridge" };
-    const char *core = openblas_get_corename(), *cpu = NULL, *want = NULL;
-    if (__builtin_cpu_supports("avx512f")) { cpu = "AVX-512"; want = "SkylakeX"; }
-    else if (__builtin_cpu_supports("avx2")) { cpu = "AVX2"; want = "Haswell"; }
-    int is_old = 0;
-    for (int i = 0; core && i < (int)(sizeof old / sizeof old[0]); i++) is_old |= strcmp(core, old[i]) == 0;
-    if (getenv("OPENBLAS_CORETYPE") || !want || !is_old) return;
-    fprintf(stderr, "r1: OpenBLAS chose its %s kernels on a CPU with %s; running again with OPENBLAS_CORETYPE=%s\n",
-            core, cpu, want);
-    fflush(stdout);
-    setenv("OPENBLAS_CORETYPE", want, 1);
-    execv("/proc/self/exe", argv);
-    fprintf(stderr, "r1: cannot run again (%s); going on with the %s kernels\n", strerror(errno), core);
-#else
-    (void)argv;
-#endif
-}
-
-static void make_dirs(const char *path) { // mkdir -p
-    char buf[512];
-    struct stat st;
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p == '/') { *p = 0; mkdir(buf, 0755); *p = '/'; }
-    }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST) die("cannot create the folder %s: %s", path, strerror(errno));
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) die("%s exists and is not a folder", path);
-}
-
-// opens a file to read (what: "checkpoint", "data file"); a folder, a missing or unreadable file is a
-// one-line error that names the cause
-static FILE *open_input(const char *path, const char *what) {
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) die("%s is a folder, not a %s", path, what);
-    FILE *f = fopen(path, "rb");
-    if (!f) die("cannot read the %s %s: %s", what, path, strerror(errno));
-    return f;
 }
 
 // random numbers: xorshift* (as llm.c), one state per stream so runs are repeatable
@@ -169,8 +125,24 @@ static uint64_t hash64(uint64_t x) {
     return x ^ (x >> 31);
 }
 
-// ----------------------------------------------------------------------------
-// the character tokenizer: five special tokens, then one id per character
+// The fast kernels (Part II): matmul and attention offer their work to them first and run their own
+// loops when a kernel declines (returns 0). The parameter buffers tell the kernels when they are made,
+// changed or freed (the CUDA build keeps a copy on the device). kernels_reentrant(): whether the
+// kernels may run on several threads at once.
+static int kernel_matmul_forward(float *out, const float *inp, const float *weight, int N, int C, int OC);
+static int kernel_matmul_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+                                  const float *weight, int N, int C, int OC);
+static int kernel_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
+                                    int B, int T, int NH, int HS, int HV);
+static int kernel_attention_backward(float *dq, float *dk, float *dv, float *datt, const float *dout,
+                                     const float *q, const float *k, const float *v, const float *att,
+                                     int B, int T, int NH, int HS, int HV);
+static int kernels_reentrant(void);
+static void kernel_params_register(const float *params, size_t n);
+static void kernel_params_changed(const float *params);
+static void kernel_params_free(const float *params);
+
+// ---- the character tokenizer: five special tokens, then one id per character
 
 enum { TOK_EOS = 0, TOK_THINK, TOK_THINK_END, TOK_ANSWER, TOK_ANSWER_END, N_SPECIAL };
 static const char *SPECIALS[N_SPECIAL] = { "<eos>", "<think>", "</think>", "<answer>", "</answer>" };
@@ -338,85 +310,24 @@ static int sample_style(Rng *r, const int *allowed) {
     return style;
 }
 
-// the number of lines gen writes to each file
-#define GEN_PRETRAIN 60000
-#define GEN_RL_TRAIN 4000
-#define GEN_RL_TEST_PER_DIFF 300
-#define GEN_COLDSTART 400
-
-static void gen_write_file(const char *dir, const char *name, const char *text) {
-    char path[512], tmp[520];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopenCheck(tmp, "wb");
-    if (fwrite(text, 1, strlen(text), f) != strlen(text) || fclose(f) != 0) die("cannot write %s", tmp);
-    if (rename(tmp, path) != 0) die("cannot rename %s to %s", tmp, path);
-}
-
-typedef struct { char *s; size_t len, cap; } Text; // a growing string
-static void text_add(Text *t, const char *s) {
-    size_t l = strlen(s);
-    if (t->len + l + 1 > t->cap) {
-        t->cap = (t->len + l + 1) * 2;
-        t->s = realloc(t->s, t->cap);
-        if (!t->s) die("out of memory");
+// the problem of a prompt such as "e:51+76+12+85="; returns 0 if the text is not one
+static int problem_parse(const char *prompt, Problem *p) {
+    memset(p, 0, sizeof *p);
+    if (prompt[0] != LANG_TAG[LANG_EN] && prompt[0] != LANG_TAG[LANG_JA]) return 0;
+    if (prompt[1] != ':') return 0;
+    p->lang = prompt[0] == LANG_TAG[LANG_JA] ? LANG_JA : LANG_EN;
+    for (const char *s = prompt + 2; p->n < MAX_OPERANDS; s++) {
+        if (s[0] < '1' || s[0] > '9' || s[1] < '0' || s[1] > '9') return 0;  // two digits, 10..99
+        p->x[p->n++] = (s[0] - '0') * 10 + (s[1] - '0');
+        s += 2;
+        if (*s == '=') return s[1] == 0;
+        if (*s != '+') return 0;
     }
-    memcpy(t->s + t->len, s, l + 1);
-    t->len += l;
-}
-
-// ./r1 gen: writes every file of tiny_data/ deterministically from the seed; allowed: the corpus's styles
-static void gen_tiny_data(const char *dir, uint64_t seed, const int *allowed) {
-    make_dirs(dir);
-    Rng r = rng_seed(seed);
-    char prompt[64], resp[512], line[600];
-    Text t = {0};
-    // pretraining corpus: one document per line, prompt immediately followed by its response
-    for (int i = 0; i < GEN_PRETRAIN; i++) {
-        Problem p;
-        do p = problem_random(&r, MIN_OPERANDS + rng_int(&r, MAX_OPERANDS - MIN_OPERANDS + 1)); while (problem_is_heldout(&p));
-        int style = sample_style(&r, allowed);
-        int sw = style != STYLE_DIRECT && rng_f32(&r) < SWITCH_PROB;
-        problem_prompt(&p, prompt);
-        write_response(&p, style, SLIP_PROB, sw, &r, resp);
-        snprintf(line, sizeof line, "%s%s\n", prompt, resp);
-        text_add(&t, line);
-    }
-    gen_write_file(dir, "pretrain.txt", t.s); t.len = 0;
-    // RL prompts: prompt <TAB> answer <TAB> difficulty; test prompts are the held-out problems
-    for (int i = 0; i < GEN_RL_TRAIN; i++) {
-        Problem p;
-        do p = problem_random(&r, MIN_OPERANDS + rng_int(&r, MAX_OPERANDS - MIN_OPERANDS + 1)); while (problem_is_heldout(&p));
-        problem_prompt(&p, prompt);
-        snprintf(line, sizeof line, "%s\t%d\t%d\n", prompt, problem_answer(&p), p.n);
-        text_add(&t, line);
-    }
-    gen_write_file(dir, "rl_train.txt", t.s); t.len = 0;
-    for (int d = MIN_OPERANDS; d <= MAX_OPERANDS; d++) {
-        for (int i = 0; i < GEN_RL_TEST_PER_DIFF; i++) {
-            Problem p;
-            do p = problem_random(&r, d); while (!problem_is_heldout(&p));
-            problem_prompt(&p, prompt);
-            snprintf(line, sizeof line, "%s\t%d\t%d\n", prompt, problem_answer(&p), d);
-            text_add(&t, line);
-        }
-    }
-    gen_write_file(dir, "rl_test.txt", t.s); t.len = 0;
-    // cold start (R1 section 2.3.1): clean, readable, single-language checked chains
-    for (int i = 0; i < GEN_COLDSTART; i++) {
-        Problem p;
-        do p = problem_random(&r, MIN_OPERANDS + rng_int(&r, MAX_OPERANDS - MIN_OPERANDS + 1)); while (problem_is_heldout(&p));
-        problem_prompt(&p, prompt);
-        write_response(&p, STYLE_CHECKED, 0.0f, 0, &r, resp);
-        snprintf(line, sizeof line, "%s\t%s\n", prompt, resp);
-        text_add(&t, line);
-    }
-    gen_write_file(dir, "coldstart.txt", t.s);
-    free(t.s);
+    return 0;
 }
 
 // ----------------------------------------------------------------------------
-// 3. the model: a tiny DeepSeek-V3 (DeepSeek-V3 report, section 2.1)
+// 3. the model: configuration, parameters and state of a tiny DeepSeek-V3 (DeepSeek-V3 report, section 2.1)
 
 typedef struct {
     int vocab, context, d_model, n_layer, n_head;
@@ -437,6 +348,12 @@ static const Preset PRESETS[] = {
     { "tiny",    { VOCAB_SIZE, 16, 16, 2, 2, 4, 4, 4, 8, 8, 1, 24, 4, 2, 8 } },
 };
 #define N_PRESETS ((int)(sizeof(PRESETS) / sizeof(PRESETS[0])))
+
+static const Preset *find_preset(const char *name) {
+    for (int i = 0; i < N_PRESETS; i++) if (strcmp(PRESETS[i].name, name) == 0) return &PRESETS[i];
+    die("unknown preset '%s' (teacher, student or tiny)", name);
+}
+
 #define MAX_LAYERS 16
 #define MAX_EXPERTS 64
 
@@ -513,22 +430,187 @@ static size_t params_layout(const Config *c, float *base, Params *p) {
     return n;
 }
 
-// The fast kernels (Part II): matmul and attention offer their work to them first and run their own
-// loops when a kernel declines (returns 0). The parameter buffers tell the kernels when they are made,
-// changed or freed (the CUDA build keeps a copy on the device). kernels_reentrant(): whether the
-// kernels may run on several threads at once.
-static int kernel_matmul_forward(float *out, const float *inp, const float *weight, int N, int C, int OC);
-static int kernel_matmul_backward(float *dinp, float *dweight, const float *dout, const float *inp,
-                                  const float *weight, int N, int C, int OC);
-static int kernel_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
-                                    int B, int T, int NH, int HS, int HV);
-static int kernel_attention_backward(float *dq, float *dk, float *dv, float *datt, const float *dout,
-                                     const float *q, const float *k, const float *v, const float *att,
-                                     int B, int T, int NH, int HS, int HV);
-static int kernels_reentrant(void);
-static void kernel_params_register(const float *params, size_t n);
-static void kernel_params_changed(const float *params);
-static void kernel_params_free(const float *params);
+// ---- the model state: one parameter buffer, one gradient buffer, AdamW moments, activations
+
+typedef struct {          // one layer's saved activations; N = B*T rows
+    float *x;             // [N,C] residual stream entering the layer
+    float *h1, *rstd1;    // [N,C], [N]   attention RMSNorm
+    float *cq, *cqn, *rstd_q; // [N,Rq]   query latent, normalised query latent, [N]
+    float *q;             // [N,NH*dqk]   queries after RoPE
+    float *kva;           // [N,R+dr]     latent c and shared RoPE key (after RoPE)
+    float *c, *cn, *rstd_c; // [N,R]      latent, normalised latent, [N]
+    float *kvb;           // [N,NH*(dn+dv)]
+    float *k, *v;         // [N,NH*dqk], [N,NH*dv]  assembled per-head keys and values
+    float *att;           // [B,NH,T,T]   attention probabilities
+    float *y;             // [N,NH*dv]    attention output before W_O
+    float *x2;            // [N,C]        residual after attention
+    float *h2, *rstd2;    // [N,C], [N]   FFN RMSNorm
+    float *a, *b, *g;     // [N,F]        dense SwiGLU or the shared expert
+    float *s;             // [N,E]        router affinities sigmoid(W_r h)
+    int *topk;            // [N,K]        chosen experts
+    float *gate;          // [N,K]        gate weights, renormalised over the chosen k
+    int *slot_of;         // [N*K]        the slot of (n,k) in the gathered expert arrays
+    int *slot_token;      // [N*K]        the token of each slot
+    int expert_off[MAX_EXPERTS + 1];  // the slots of expert e are expert_off[e]..expert_off[e+1]-1
+    float *xg, *ea, *eb, *eg, *eout;  // [N*K,C], [N*K,Fe] x3, [N*K,C]  per-slot expert activations
+} LayerActs;
+
+typedef struct {
+    Config cfg;
+    char preset[16];
+    size_t num_params;
+    float *params_mem, *grads_mem, *m_mem, *v_mem;
+    Params params, grads;
+    float *decay_mask;                          // 1 for matrices, 0 for norm weights
+    float router_bias[MAX_LAYERS][MAX_EXPERTS]; // aux-loss-free balancing bias (no gradient)
+    float expert_load[MAX_LAYERS][MAX_EXPERTS]; // tokens routed to each expert since the last update
+    float balance_alpha;                        // weight of the sequence-wise balance loss (0 = off)
+    float aux_loss;                             // that loss, from the last forward
+    int step;                                   // training steps taken
+    double tokens_seen;                         // training tokens so far (the log's tokens/s)
+    float load_avg[MAX_LAYERS][MAX_EXPERTS];    // a moving average of expert_load (pretraining's log)
+    float step_load[MAX_LAYERS][MAX_EXPERTS];   // expert_load as the last bias update found it (the logs')
+    // activations, sized for up to cap_N rows and cap_att attention entries
+    int B, T, cap_N;
+    size_t cap_att;
+    LayerActs acts[MAX_LAYERS];
+    float *x_final, *hf, *rstdf, *logits, *dlogits;  // [N,C] [N,C] [N] [N,V] [N,V]
+    int *tokens;                                     // [N]
+    int *row_len;                                    // [B] each row's tokens; the positions after are padding
+    float *dx, *dh, *dbuf1, *dbuf2, *dbuf3, *dbuf4, *dbuf5, *dbuf6, *datt; // backward scratch
+} Model;
+
+static void model_init_params(Model *m, uint64_t seed);
+
+static Model *model_create(const Config *cfg, const char *preset, uint64_t seed) {
+    Model *m = mallocCheck(sizeof(Model));
+    m->cfg = *cfg;
+    snprintf(m->preset, sizeof m->preset, "%s", preset);
+    if (cfg->n_layer > MAX_LAYERS || cfg->n_experts > MAX_EXPERTS || cfg->d_rope % 2)
+        die("config out of range (layers <= %d, experts <= %d, even d_rope)", MAX_LAYERS, MAX_EXPERTS);
+    m->num_params = params_layout(cfg, NULL, &m->params);
+    m->params_mem = mallocCheck(m->num_params * sizeof(float));
+    m->grads_mem = mallocCheck(m->num_params * sizeof(float));
+    m->m_mem = mallocCheck(m->num_params * sizeof(float));
+    m->v_mem = mallocCheck(m->num_params * sizeof(float));
+    params_layout(cfg, m->params_mem, &m->params);
+    params_layout(cfg, m->grads_mem, &m->grads);
+    // weight decay on matrices only: norm weights are the tensors of one row
+    m->decay_mask = mallocCheck(m->num_params * sizeof(float));
+    for (size_t i = 0; i < m->num_params; i++) m->decay_mask[i] = 1.0f;
+    for (int l = 0; l < cfg->n_layer; l++) {
+        LayerParams *L = &m->params.layer[l];
+        memset(m->decay_mask + (L->attn_norm - m->params_mem), 0, cfg->d_model * sizeof(float));
+        memset(m->decay_mask + (L->q_norm - m->params_mem), 0, cfg->q_rank * sizeof(float));
+        memset(m->decay_mask + (L->kv_norm - m->params_mem), 0, cfg->kv_rank * sizeof(float));
+        memset(m->decay_mask + (L->ffn_norm - m->params_mem), 0, cfg->d_model * sizeof(float));
+    }
+    memset(m->decay_mask + (m->params.norm_f - m->params_mem), 0, cfg->d_model * sizeof(float));
+    model_init_params(m, seed);
+    kernel_params_register(m->params_mem, m->num_params);
+    return m;
+}
+
+// normal(0, 0.02) for matrices (output projections scaled by 1/sqrt(2L), as GPT-2), 1 for norms
+static void model_init_params(Model *m, uint64_t seed) {
+    Rng r = rng_seed(seed);
+    Config *c = &m->cfg;
+    float std = 0.02f, std_out = 0.02f / sqrtf(2.0f * c->n_layer);
+    for (size_t i = 0; i < m->num_params; i++) m->params_mem[i] = m->decay_mask[i] ? std * rng_normal(&r) : 1.0f;
+    for (int l = 0; l < c->n_layer; l++) {
+        LayerParams *L = &m->params.layer[l];
+        int F = is_moe_layer(c, l) ? c->d_ff_expert : c->d_ff_dense;
+        size_t n_wo = (size_t)c->d_model * c->n_head * c->d_v, n_w2 = (size_t)c->d_model * F;
+        for (size_t i = 0; i < n_wo; i++) L->wo[i] = std_out * rng_normal(&r);
+        for (size_t i = 0; i < n_w2; i++) L->w2[i] = std_out * rng_normal(&r);
+        if (is_moe_layer(c, l))
+            for (size_t i = 0; i < n_w2 * c->n_experts; i++) L->ew2[i] = std_out * rng_normal(&r);
+    }
+    memset(m->router_bias, 0, sizeof m->router_bias);
+}
+
+static void acts_free(Model *m) {
+    for (int l = 0; l < MAX_LAYERS; l++) {
+        LayerActs *A = &m->acts[l];
+        float *fs[] = { A->x, A->h1, A->rstd1, A->cq, A->cqn, A->rstd_q, A->q, A->kva, A->c, A->cn, A->rstd_c,
+                        A->kvb, A->k, A->v, A->att, A->y, A->x2, A->h2, A->rstd2, A->a, A->b, A->g, A->s, A->gate,
+                        A->xg, A->ea, A->eb, A->eg, A->eout };
+        for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) free(fs[i]);
+        free(A->topk); free(A->slot_of); free(A->slot_token);
+    }
+    float *fs[] = { m->x_final, m->hf, m->rstdf, m->logits, m->dlogits, m->dx, m->dh, m->dbuf1, m->dbuf2,
+                    m->dbuf3, m->dbuf4, m->dbuf5, m->dbuf6, m->datt };
+    for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) free(fs[i]);
+    free(m->tokens); free(m->row_len);
+    memset(m->acts, 0, sizeof m->acts);
+}
+
+static void model_free(Model *m) {
+    if (!m) return;
+    kernel_params_free(m->params_mem);
+    free(m->params_mem); free(m->grads_mem); free(m->m_mem); free(m->v_mem); free(m->decay_mask);
+    acts_free(m);
+    free(m);
+}
+
+// (re)allocates the activations for B rows of T tokens
+static void model_ensure_acts(Model *m, int B, int T) {
+    Config *c = &m->cfg;
+    int N = B * T;
+    size_t att = (size_t)B * c->n_head * T * T;
+    m->B = B; m->T = T;
+    if (N <= m->cap_N && att <= m->cap_att) return;
+    acts_free(m);
+    N = imax(N, m->cap_N);
+    if (att < m->cap_att) att = m->cap_att;
+    m->cap_N = N; m->cap_att = att;
+    int C = c->d_model, NH = c->n_head, dqk = c->d_nope + c->d_rope, R = c->kv_rank, dr = c->d_rope;
+    int K = c->top_k, E = c->n_experts;
+    size_t fsz = sizeof(float);
+    int widest = imax(imax(C, NH * dqk), imax(NH * (c->d_nope + c->d_v), imax(c->d_ff_dense, c->d_ff_expert)));
+    widest = imax(widest, imax(imax(R + dr, c->q_rank), E));
+    for (int l = 0; l < c->n_layer; l++) {
+        LayerActs *A = &m->acts[l];
+        int F = is_moe_layer(c, l) ? c->d_ff_expert : c->d_ff_dense;
+        A->x = mallocCheck((size_t)N * C * fsz);     A->h1 = mallocCheck((size_t)N * C * fsz);
+        A->rstd1 = mallocCheck((size_t)N * fsz);     A->q = mallocCheck((size_t)N * NH * dqk * fsz);
+        A->cq = mallocCheck((size_t)N * c->q_rank * fsz); A->cqn = mallocCheck((size_t)N * c->q_rank * fsz);
+        A->rstd_q = mallocCheck((size_t)N * fsz);
+        A->kva = mallocCheck((size_t)N * (R + dr) * fsz);
+        A->c = mallocCheck((size_t)N * R * fsz);     A->cn = mallocCheck((size_t)N * R * fsz);
+        A->rstd_c = mallocCheck((size_t)N * fsz);
+        A->kvb = mallocCheck((size_t)N * NH * (c->d_nope + c->d_v) * fsz);
+        A->k = mallocCheck((size_t)N * NH * dqk * fsz); A->v = mallocCheck((size_t)N * NH * c->d_v * fsz);
+        A->att = mallocCheck(att * fsz);
+        A->y = mallocCheck((size_t)N * NH * c->d_v * fsz);
+        A->x2 = mallocCheck((size_t)N * C * fsz);    A->h2 = mallocCheck((size_t)N * C * fsz);
+        A->rstd2 = mallocCheck((size_t)N * fsz);
+        A->a = mallocCheck((size_t)N * F * fsz); A->b = mallocCheck((size_t)N * F * fsz); A->g = mallocCheck((size_t)N * F * fsz);
+        if (is_moe_layer(c, l)) {
+            A->s = mallocCheck((size_t)N * E * fsz);
+            A->topk = mallocCheck((size_t)N * K * sizeof(int));
+            A->gate = mallocCheck((size_t)N * K * fsz);
+            A->slot_of = mallocCheck((size_t)N * K * sizeof(int));
+            A->slot_token = mallocCheck((size_t)N * K * sizeof(int));
+            A->xg = mallocCheck((size_t)N * K * C * fsz);
+            A->ea = mallocCheck((size_t)N * K * F * fsz); A->eb = mallocCheck((size_t)N * K * F * fsz);
+            A->eg = mallocCheck((size_t)N * K * F * fsz); A->eout = mallocCheck((size_t)N * K * C * fsz);
+        }
+    }
+    int wk = imax(widest, K * imax(C, c->d_ff_expert));
+    m->x_final = mallocCheck((size_t)N * C * fsz); m->hf = mallocCheck((size_t)N * C * fsz);
+    m->rstdf = mallocCheck((size_t)N * fsz);
+    m->logits = mallocCheck((size_t)N * c->vocab * fsz); m->dlogits = mallocCheck((size_t)N * c->vocab * fsz);
+    m->tokens = mallocCheck((size_t)N * sizeof(int)); m->row_len = mallocCheck((size_t)N * sizeof(int));
+    m->dx = mallocCheck((size_t)N * C * fsz); m->dh = mallocCheck((size_t)N * C * fsz);
+    m->dbuf1 = mallocCheck((size_t)N * wk * fsz); m->dbuf2 = mallocCheck((size_t)N * wk * fsz);
+    m->dbuf3 = mallocCheck((size_t)N * wk * fsz); m->dbuf4 = mallocCheck((size_t)N * wk * fsz);
+    m->dbuf5 = mallocCheck((size_t)N * wk * fsz); m->dbuf6 = mallocCheck((size_t)N * wk * fsz);
+    m->datt = mallocCheck(att * fsz);
+}
+
+// ----------------------------------------------------------------------------
+// 4. the layers: forward and backward side by side
 
 // ---- matmul: the one hot loop. The loops below say what is computed; by default a kernel of Part II
 // (OpenBLAS, r1's own packed gemm or CUDA) computes the same product, and with matmul_path MATMUL_PLAIN
@@ -586,6 +668,1420 @@ static void matmul_backward(float *dinp, float *dweight, const float *dout, cons
         }
     }
 }
+
+// ---- token embedding
+
+// out[N,C] = wte[tokens[n]]
+static void embedding_forward(float *out, const int *tokens, const float *wte, int N, int C) {
+    for (int n = 0; n < N; n++) memcpy(out + (size_t)n * C, wte + (size_t)tokens[n] * C, C * sizeof(float));
+}
+// dwte[V,C] += dout[N,C] scattered by token
+static void embedding_backward(float *dwte, const float *dout, const int *tokens, int N, int C) {
+    for (int n = 0; n < N; n++)
+        for (int i = 0; i < C; i++) dwte[(size_t)tokens[n] * C + i] += dout[(size_t)n * C + i];
+}
+
+// ---- RMSNorm: y = x / sqrt(mean(x^2) + eps) * w
+
+#define RMS_EPS 1e-5f
+// out[N,C], rstd[N] <- inp[N,C], weight[C]
+static void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N, int C) {
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float ss = 0.0f;
+        for (int i = 0; i < C; i++) ss += x[i] * x[i];
+        float r = 1.0f / sqrtf(ss / C + RMS_EPS);
+        rstd[n] = r;
+        for (int i = 0; i < C; i++) out[(size_t)n * C + i] = x[i] * r * weight[i];
+    }
+}
+// dinp[N,C] += ..., dweight[C] += ...
+static void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+                             const float *weight, const float *rstd, int N, int C) {
+    // exercise 1 begin: RMSNorm backward
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
+        float r = rstd[n], dot = 0.0f;
+        for (int i = 0; i < C; i++) dot += dy[i] * weight[i] * x[i];
+        for (int i = 0; i < C; i++)
+            dinp[(size_t)n * C + i] += r * dy[i] * weight[i] - x[i] * r * r * r * dot / C;
+    }
+    for (int n = 0; n < N; n++)
+        for (int i = 0; i < C; i++) dweight[i] += dout[(size_t)n * C + i] * inp[(size_t)n * C + i] * rstd[n];
+    // exercise 1 end
+}
+
+// ---- RoPE (interleaved pairs, theta 1e4), applied in place.
+// x is [N, H, hs]; dims [off, off+dr) of each of the H vectors are rotated; row n is at position
+// pos0 + n % T. The backward pass is the same rotation by the opposite angle.
+
+#define ROPE_THETA 10000.0
+static void rope_rotate(float *x, int N, int T, int pos0, int H, int hs, int off, int dr, float sign) {
+    // exercise 2 begin: RoPE, the rotation of interleaved pairs
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        int pos = pos0 + n % T;
+        for (int i = 0; i < dr / 2; i++) {
+            double angle = pos * pow(ROPE_THETA, -2.0 * i / dr);
+            float c = (float)cos(angle), s = sign * (float)sin(angle);
+            for (int h = 0; h < H; h++) {
+                float *p = x + ((size_t)n * H + h) * hs + off + 2 * i;
+                float a = p[0], b = p[1];
+                p[0] = a * c - b * s;
+                p[1] = a * s + b * c;
+            }
+        }
+    }
+    // exercise 2 end
+}
+static void rope_forward(float *x, int N, int T, int pos0, int H, int hs, int off, int dr) {
+    rope_rotate(x, N, T, pos0, H, hs, off, dr, 1.0f);
+}
+static void rope_backward(float *dx, int N, int T, int pos0, int H, int hs, int off, int dr) {
+    rope_rotate(dx, N, T, pos0, H, hs, off, dr, -1.0f);
+}
+
+// ---- causal attention per head (MLA's keys already assembled: [k_nope ; shared k_rope])
+
+// out[B,T,NH,HV], att[B,NH,T,T] <- q,k[B,T,NH,HS], v[B,T,NH,HV]; scale 1/sqrt(HS)
+static void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
+                              int B, int T, int NH, int HS, int HV) {
+    if (kernel_attention_forward(out, att, q, k, v, B, T, NH, HS, HV)) return;
+    float scale = 1.0f / sqrtf((float)HS);
+    #pragma omp parallel for collapse(3) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < NH; h++) {
+                const float *q_t = q + (((size_t)b * T + t) * NH + h) * HS;
+                float *a = att + (((size_t)b * NH + h) * T + t) * T;
+                // scores q_t . k_t2 / sqrt(HS) for t2 <= t (0 above the diagonal), then their softmax
+                for (int t2 = 0; t2 < T; t2++) {
+                    const float *k_t2 = k + (((size_t)b * T + t2) * NH + h) * HS;
+                    float score = 0.0f;
+                    for (int i = 0; i < HS && t2 <= t; i++) score += q_t[i] * scale * k_t2[i];
+                    a[t2] = score;
+                }
+                softmax(a, a, t + 1, 1.0f, -1);
+                // out_t = sum over t2 <= t of a_t2 v_t2
+                float *out_t = out + (((size_t)b * T + t) * NH + h) * HV;
+                for (int i = 0; i < HV; i++) out_t[i] = 0.0f;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *v_t2 = v + (((size_t)b * T + t2) * NH + h) * HV;
+                    for (int i = 0; i < HV; i++) out_t[i] += a[t2] * v_t2[i];
+                }
+            }
+}
+
+// dq,dk[B,T,NH,HS], dv[B,T,NH,HV] are overwritten; datt[B,NH,T,T] is scratch
+static void attention_backward(float *dq, float *dk, float *dv, float *datt, const float *dout,
+                               const float *q, const float *k, const float *v, const float *att,
+                               int B, int T, int NH, int HS, int HV) {
+    if (kernel_attention_backward(dq, dk, dv, datt, dout, q, k, v, att, B, T, NH, HS, HV)) return;
+    // exercise 3 begin: attention backward
+    float scale = 1.0f / sqrtf((float)HS);
+    memset(dk, 0, (size_t)B * T * NH * HS * sizeof(float));
+    memset(dv, 0, (size_t)B * T * NH * HV * sizeof(float));
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int t = 0; t < T; t++) {
+                size_t row = ((size_t)b * T + t) * NH + h;  // (b, t, h)
+                const float *a = att + (((size_t)b * NH + h) * T + t) * T, *dy = dout + row * HV;
+                const float *q_t = q + row * HS;
+                float *da = datt + (((size_t)b * NH + h) * T + t) * T, *dq_t = dq + row * HS;
+                // through the weighted sum of the values: da_t2 = dy . v_t2,  dv_t2 += a_t2 dy
+                float dsum = 0.0f;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    size_t row2 = ((size_t)b * T + t2) * NH + h;
+                    float d = 0.0f;
+                    for (int i = 0; i < HV; i++) d += dy[i] * v[row2 * HV + i];
+                    da[t2] = d;
+                    for (int i = 0; i < HV; i++) dv[row2 * HV + i] += a[t2] * dy[i];
+                    dsum += a[t2] * da[t2];
+                }
+                // through the softmax (ds_t2 = a_t2 (da_t2 - sum a da) / sqrt(HS), kept in da) and the scores:
+                // dq_t = sum ds_t2 k_t2,  dk_t2 += ds_t2 q_t
+                for (int i = 0; i < HS; i++) dq_t[i] = 0.0f;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    size_t row2 = ((size_t)b * T + t2) * NH + h;
+                    da[t2] = a[t2] * (da[t2] - dsum) * scale;
+                    for (int i = 0; i < HS; i++) dq_t[i] += da[t2] * k[row2 * HS + i];
+                    for (int i = 0; i < HS; i++) dk[row2 * HS + i] += da[t2] * q_t[i];
+                }
+            }
+    // exercise 3 end
+}
+
+// ---- SwiGLU feed-forward: out = (silu(x W1^T) * (x W3^T)) W2^T
+
+static float silu(float x) { return x / (1.0f + expf(-x)); }
+
+// out[N,C]; a,b,g[N,F] saved for the backward pass
+static void swiglu_forward(float *out, float *a, float *b, float *g, const float *inp,
+                           const float *w1, const float *w3, const float *w2, int N, int C, int F) {
+    matmul_forward(a, inp, w1, N, C, F);
+    matmul_forward(b, inp, w3, N, C, F);
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < (size_t)N * F; i++) g[i] = silu(a[i]) * b[i];
+    matmul_forward(out, g, w2, N, F, C);
+}
+// dinp[N,C] +=, dw1,dw3,dw2 +=; scratch dg[N,F], da[N,F], db[N,F]
+static void swiglu_backward(float *dinp, float *dw1, float *dw3, float *dw2, float *dg, float *da, float *db,
+                            const float *dout, const float *inp, const float *a, const float *b, const float *g,
+                            const float *w1, const float *w3, const float *w2, int N, int C, int F) {
+    memset(dg, 0, (size_t)N * F * sizeof(float));
+    matmul_backward(dg, dw2, dout, g, w2, N, F, C);
+    // exercise 4 begin: SwiGLU backward, through silu(a) * b
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < (size_t)N * F; i++) {
+        float sg = 1.0f / (1.0f + expf(-a[i]));
+        db[i] = dg[i] * a[i] * sg;
+        da[i] = dg[i] * b[i] * sg * (1.0f + a[i] * (1.0f - sg)); // d silu(a)/da = s(1 + a(1-s))
+    }
+    // exercise 4 end
+    matmul_backward(dinp, dw1, da, inp, w1, N, C, F);
+    matmul_backward(dinp, dw3, db, inp, w3, N, C, F);
+}
+
+// ----------------------------------------------------------------------------
+// 5. Multi-head Latent Attention (DeepSeek-V2 section 2.1, DeepSeek-V3 eq. 1-11)
+// query compression (eq. 6-9): c_Q = W_DQ h, RMS-normed; per head q_nope = W_UQ c_Q, q_rope = RoPE(W_QR c_Q)
+// [c ; k_rope] = W_KVA h, RoPE on k_rope (one key shared by all heads), c RMS-normed
+// (the RMSNorms after c_Q and c: DeepSeek-V3 section 4.2, not in the equations)
+// training form: [k_nope ; v] = W_KVB c per head;  k = [k_nope ; k_rope];  softmax(q k / sqrt(dn + dr)) v;  W_O
+// decoding form: the same queries; only [c ; k_rope] is cached; W_KVB's halves are absorbed into the query
+// and the output
+
+// MLA's KV cache (DeepSeek-V2 section 2.1.2): per layer, token and row only the normalised latent c_KV
+// and the shared RoPE key, R + dr floats (the keys and values of all heads would take NH * (dn + dr + dv))
+typedef struct {
+    float *latent[MAX_LAYERS]; // [rows,T,R+dr]: [c_KV ; k_rope] of each cached position
+    int B, T;
+    int *row;                  // [B] the cache row of each row of the current batch (finished rows drop out)
+} KVCache;
+
+// y[B,NH*dv] <- the attention of q[B,NH*(dn+dr)] (from c_Q, as in training) at position pos over the
+// cached positions 0..pos of cache row row[b] (latent [rows,Tc,R+dr]), with the up-projections absorbed
+// (DeepSeek-V2 section 2.1.3): q_nope . (W_UK c) = (W_UK^T q_nope) . c and sum_t a_t W_UV c_t =
+// W_UV (sum_t a_t c_t), so the keys and values are never formed. wkvb [NH*(dn+dv),R] holds W_UK and W_UV
+// of each head.
+static void mla_decode(float *y, const float *q, const float *latent, const float *wkvb, const int *row, int B,
+                       int Tc, int pos, int NH, int dn, int dr, int dv, int R) {
+    int D = R + dr;
+    float scale = 1.0f / sqrtf((float)(dn + dr));
+    float *qa = mallocCheck((size_t)NH * D * sizeof(float));
+    float *a = mallocCheck((size_t)NH * (pos + 1) * sizeof(float));
+    float *o = mallocCheck((size_t)NH * R * sizeof(float));
+    for (int b = 0; b < B; b++) {
+        const float *cached = latent + (size_t)row[b] * Tc * D;
+        // the absorbed queries [W_UK^T q_nope ; q_rope] of every head, scaled
+        for (int h = 0; h < NH; h++) {
+            const float *qh = q + ((size_t)b * NH + h) * (dn + dr), *w_uk = wkvb + (size_t)h * (dn + dv) * R;
+            float *qah = qa + (size_t)h * D;
+            for (int r = 0; r < R; r++) qah[r] = 0.0f;
+            for (int i = 0; i < dn; i++)
+                for (int r = 0; r < R; r++) qah[r] += qh[i] * w_uk[(size_t)i * R + r];
+            for (int r = 0; r < R; r++) qah[r] *= scale;
+            for (int j = 0; j < dr; j++) qah[R + j] = qh[dn + j] * scale;
+        }
+        // scores: every head against each cached position (read once for all heads), then softmax
+        for (int t = 0; t <= pos; t++)
+            for (int h = 0; h < NH; h++) {
+                float s = 0.0f;
+                #pragma omp simd reduction(+ : s)
+                for (int r = 0; r < D; r++) s += qa[(size_t)h * D + r] * cached[(size_t)t * D + r];
+                a[(size_t)h * (pos + 1) + t] = s;
+            }
+        for (int h = 0; h < NH; h++) softmax(a + (size_t)h * (pos + 1), a + (size_t)h * (pos + 1), pos + 1, 1.0f, -1);
+        // o_h = sum_t a_ht c_t, then y_h = W_UV o_h
+        for (int i = 0; i < NH * R; i++) o[i] = 0.0f;
+        for (int t = 0; t <= pos; t++)
+            for (int h = 0; h < NH; h++) {
+                float at = a[(size_t)h * (pos + 1) + t];
+                for (int r = 0; r < R; r++) o[(size_t)h * R + r] += at * cached[(size_t)t * D + r];
+            }
+        for (int h = 0; h < NH; h++) {
+            const float *w_uv = wkvb + ((size_t)h * (dn + dv) + dn) * R;
+            for (int i = 0; i < dv; i++) {
+                float s = 0.0f;
+                #pragma omp simd reduction(+ : s)
+                for (int r = 0; r < R; r++) s += w_uv[(size_t)i * R + r] * o[(size_t)h * R + r];
+                y[((size_t)b * NH + h) * dv + i] = s;
+            }
+        }
+    }
+    free(qa); free(a); free(o);
+}
+
+// out[N,C] <- x[N,C] (N = B*T rows at positions pos..pos+T-1); with a cache, T == 1
+static void mla_forward(float *out, LayerActs *A, const LayerParams *L, const Config *c, const float *x,
+                        int B, int T, KVCache *cache, int layer, int pos) {
+    int N = B * T, C = c->d_model, NH = c->n_head, dn = c->d_nope, dr = c->d_rope, dqk = dn + dr;
+    int dv = c->d_v, R = c->kv_rank, Rq = c->q_rank;
+    rmsnorm_forward(A->h1, A->rstd1, x, L->attn_norm, N, C);
+    matmul_forward(A->cq, A->h1, L->wqa, N, C, Rq);
+    rmsnorm_forward(A->cqn, A->rstd_q, A->cq, L->q_norm, N, Rq);
+    matmul_forward(A->q, A->cqn, L->wqb, N, Rq, NH * dqk);
+    rope_forward(A->q, N, T, pos, NH, dqk, dn, dr);
+    matmul_forward(A->kva, A->h1, L->wkva, N, C, R + dr);
+    rope_forward(A->kva, N, T, pos, 1, R + dr, R, dr);
+    for (int n = 0; n < N; n++) memcpy(A->c + (size_t)n * R, A->kva + (size_t)n * (R + dr), R * sizeof(float));
+    rmsnorm_forward(A->cn, A->rstd_c, A->c, L->kv_norm, N, R);
+    if (cache) { // decoding: cache [c_KV ; k_rope] and attend from the latent
+        for (int b = 0; b < B; b++) {
+            float *entry = cache->latent[layer] + ((size_t)cache->row[b] * cache->T + pos) * (R + dr);
+            memcpy(entry, A->cn + (size_t)b * R, R * sizeof(float));
+            memcpy(entry + R, A->kva + (size_t)b * (R + dr) + R, dr * sizeof(float));
+        }
+        mla_decode(A->y, A->q, cache->latent[layer], L->wkvb, cache->row, B, cache->T, pos, NH, dn, dr, dv, R);
+        matmul_forward(out, A->y, L->wo, N, NH * dv, C);
+        return;
+    }
+    matmul_forward(A->kvb, A->cn, L->wkvb, N, R, NH * (dn + dv));
+    for (int n = 0; n < N; n++) {
+        for (int h = 0; h < NH; h++) {
+            const float *kv = A->kvb + ((size_t)n * NH + h) * (dn + dv);
+            float *k = A->k + ((size_t)n * NH + h) * dqk;
+            memcpy(k, kv, dn * sizeof(float));
+            memcpy(k + dn, A->kva + (size_t)n * (R + dr) + R, dr * sizeof(float)); // the shared RoPE key
+            memcpy(A->v + ((size_t)n * NH + h) * dv, kv + dn, dv * sizeof(float));
+        }
+    }
+    attention_forward(A->y, A->att, A->q, A->k, A->v, B, T, NH, dqk, dv);
+    matmul_forward(out, A->y, L->wo, N, NH * dv, C);
+}
+
+// dx[N,C] += gradient through mla_forward given dout[N,C] (dout may alias dx: it is read first).
+// Training sequences start at position 0.
+static void mla_backward(Model *m, int layer, float *dx, const float *dout, const float *x) {
+    const Config *c = &m->cfg;
+    LayerActs *A = &m->acts[layer];
+    const LayerParams *L = &m->params.layer[layer];
+    LayerParams *G = &m->grads.layer[layer];
+    int B = m->B, T = m->T, N = B * T, C = c->d_model, NH = c->n_head, dn = c->d_nope, dr = c->d_rope;
+    int dqk = dn + dr, dv = c->d_v, R = c->kv_rank, Rq = c->q_rank;
+    float *dy = m->dbuf1, *dq = m->dbuf2, *dk = m->dbuf3, *dvv = m->dbuf4, *dkvb = m->dbuf5, *dkva = m->dbuf6;
+    memset(dy, 0, (size_t)N * NH * dv * sizeof(float));
+    matmul_backward(dy, G->wo, dout, A->y, L->wo, N, NH * dv, C);
+    attention_backward(dq, dk, dvv, m->datt, dy, A->q, A->k, A->v, A->att, B, T, NH, dqk, dv);
+    // exercise 7 begin: MLA: the gradient of the shared RoPE key
+    // split the key gradient: no-position parts per head, the shared RoPE key summed over heads
+    memset(dkva, 0, (size_t)N * (R + dr) * sizeof(float));
+    for (int n = 0; n < N; n++) {
+        for (int h = 0; h < NH; h++) {
+            const float *dkh = dk + ((size_t)n * NH + h) * dqk;
+            float *d = dkvb + ((size_t)n * NH + h) * (dn + dv);
+            memcpy(d, dkh, dn * sizeof(float));
+            memcpy(d + dn, dvv + ((size_t)n * NH + h) * dv, dv * sizeof(float));
+            for (int i = 0; i < dr; i++) dkva[(size_t)n * (R + dr) + R + i] += dkh[dn + i];
+        }
+    }
+    rope_backward(dkva, N, T, 0, 1, R + dr, R, dr);
+    // exercise 7 end
+    float *dcn = m->dbuf1, *dc = m->dbuf3; // dy and dk are no longer needed
+    memset(dcn, 0, (size_t)N * R * sizeof(float));
+    matmul_backward(dcn, G->wkvb, dkvb, A->cn, L->wkvb, N, R, NH * (dn + dv));
+    memset(dc, 0, (size_t)N * R * sizeof(float));
+    rmsnorm_backward(dc, G->kv_norm, dcn, A->c, L->kv_norm, A->rstd_c, N, R);
+    for (int n = 0; n < N; n++) memcpy(dkva + (size_t)n * (R + dr), dc + (size_t)n * R, R * sizeof(float));
+    rope_backward(dq, N, T, 0, NH, dqk, dn, dr);
+    float *dcqn = m->dbuf1, *dcq = m->dbuf3; // dcn and dc are no longer needed
+    memset(dcqn, 0, (size_t)N * Rq * sizeof(float));
+    matmul_backward(dcqn, G->wqb, dq, A->cqn, L->wqb, N, Rq, NH * dqk);
+    memset(dcq, 0, (size_t)N * Rq * sizeof(float));
+    rmsnorm_backward(dcq, G->q_norm, dcqn, A->cq, L->q_norm, A->rstd_q, N, Rq);
+    float *dh1 = m->dh;
+    memset(dh1, 0, (size_t)N * C * sizeof(float));
+    matmul_backward(dh1, G->wqa, dcq, A->h1, L->wqa, N, C, Rq);
+    matmul_backward(dh1, G->wkva, dkva, A->h1, L->wkva, N, C, R + dr);
+    rmsnorm_backward(dx, G->attn_norm, dh1, x, L->attn_norm, A->rstd1, N, C);
+}
+
+// ----------------------------------------------------------------------------
+// 6. DeepSeekMoE (DeepSeek-V3 section 2.1.2, eq. 12-16)
+// out = shared(h) + sum over the top-k experts of gate_k * expert_k(h)
+// s_i = sigmoid(u^T e_i); top-k chosen by s_i + b_i (the bias only chooses); gate = s / sum of chosen s.
+// Dropless: each expert runs on exactly the tokens routed to it, gathered into a contiguous block.
+
+static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+// out[N,C] <- h[N,C]; fills the routing and per-slot activations of A
+static void moe_forward(float *out, LayerActs *A, const LayerParams *L, const float *bias, const float *h,
+                        int N, int C, int E, int K, int F) {
+    // the shared expert, on every token
+    swiglu_forward(out, A->a, A->b, A->g, h, L->w1, L->w3, L->w2, N, C, F);
+    // router: affinities and the top-k choice (ties go to the lower index)
+    matmul_forward(A->s, h, L->router, N, C, E);
+    int count[MAX_EXPERTS] = {0};
+    // exercise 5 begin: DeepSeekMoE routing: biased top-k, renormalised gates
+    for (int n = 0; n < N; n++) {
+        float *s = A->s + (size_t)n * E;
+        for (int e = 0; e < E; e++) s[e] = sigmoidf(s[e]);
+        int *top = A->topk + (size_t)n * K;
+        float sum = 0.0f;
+        for (int k = 0; k < K; k++) {
+            int best = -1;
+            for (int e = 0; e < E; e++) {
+                int taken = 0;
+                for (int j = 0; j < k; j++) taken |= top[j] == e;
+                if (!taken && (best < 0 || s[e] + bias[e] > s[best] + bias[best])) best = e;
+            }
+            top[k] = best;
+            sum += s[best];
+            count[best]++;
+        }
+        for (int k = 0; k < K; k++) A->gate[(size_t)n * K + k] = s[top[k]] / sum;
+    }
+    // exercise 5 end
+    // gather: slots sorted by expert (a counting sort), then each expert is one dense SwiGLU
+    A->expert_off[0] = 0;
+    for (int e = 0; e < E; e++) A->expert_off[e + 1] = A->expert_off[e] + count[e];
+    int fill[MAX_EXPERTS];
+    for (int e = 0; e < E; e++) fill[e] = A->expert_off[e];
+    for (int n = 0; n < N; n++) {
+        for (int k = 0; k < K; k++) {
+            int slot = fill[A->topk[(size_t)n * K + k]]++;
+            A->slot_of[(size_t)n * K + k] = slot;
+            A->slot_token[slot] = n;
+            memcpy(A->xg + (size_t)slot * C, h + (size_t)n * C, C * sizeof(float));
+        }
+    }
+    // the experts are independent: each thread takes whole experts (their loops then run on that thread alone)
+    #pragma omp parallel for schedule(dynamic, 1) if (kernels_reentrant())
+    for (int e = 0; e < E; e++) {
+        int o = A->expert_off[e], ne = A->expert_off[e + 1] - o;
+        if (ne == 0) continue;
+        swiglu_forward(A->eout + (size_t)o * C, A->ea + (size_t)o * F, A->eb + (size_t)o * F, A->eg + (size_t)o * F,
+                       A->xg + (size_t)o * C, L->ew1 + (size_t)e * F * C, L->ew3 + (size_t)e * F * C,
+                       L->ew2 + (size_t)e * C * F, ne, C, F);
+    }
+    // scatter: weighted sum of each token's experts
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        for (int k = 0; k < K; k++) {
+            float gk = A->gate[(size_t)n * K + k];
+            const float *eo = A->eout + (size_t)A->slot_of[(size_t)n * K + k] * C;
+            for (int i = 0; i < C; i++) out[(size_t)n * C + i] += gk * eo[i];
+        }
+    }
+}
+
+// load[E] += the experts chosen for the tokens of B rows of T positions; the first len[b] positions of
+// row b are its tokens, the rest padding, which is routed (its output is never read) but not counted
+static void expert_load_add(float *load, const LayerActs *A, const int *len, int B, int T, int K) {
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < len[b]; t++)
+            for (int k = 0; k < K; k++) load[A->topk[((size_t)b * T + t) * K + k]] += 1.0f;
+}
+
+// the sequence-wise balance loss (DeepSeek-V3 eq. 17-20): alpha * sum_i f_i P_i per sequence, averaged
+// over the B sequences; a sequence is the first len[b] positions of row b (T_b of them: padding is no
+// token). f_i counts the chosen experts (a constant), P_i averages the normalised affinities. Returns
+// the loss; if ds is not NULL, adds its gradient with respect to s[N,E].
+static float balance_loss(float *ds, const LayerActs *A, float alpha, const int *len, int B, int T, int E,
+                          int K) {
+    float loss = 0.0f;
+    for (int b = 0; b < B; b++) {
+        float f[MAX_EXPERTS] = {0}, P[MAX_EXPERTS] = {0};
+        int Tb = len[b];
+        for (int t = 0; t < Tb; t++) {
+            size_t n = (size_t)b * T + t;
+            for (int k = 0; k < K; k++) f[A->topk[n * K + k]] += (float)E / (K * Tb);
+            float sum = 0.0f;
+            for (int e = 0; e < E; e++) sum += A->s[n * E + e];
+            for (int e = 0; e < E; e++) P[e] += A->s[n * E + e] / sum / Tb;
+        }
+        for (int e = 0; e < E; e++) loss += alpha * f[e] * P[e] / B;
+        if (!ds) continue;
+        for (int t = 0; t < Tb; t++) { // through P_i = mean_t s_i / sum_j s_j
+            size_t n = (size_t)b * T + t;
+            float sum = 0.0f, dot = 0.0f;
+            for (int e = 0; e < E; e++) sum += A->s[n * E + e];
+            for (int e = 0; e < E; e++) dot += alpha * f[e] / (B * Tb) * A->s[n * E + e] / sum;
+            for (int e = 0; e < E; e++) ds[n * E + e] += (alpha * f[e] / (B * Tb) - dot) / sum;
+        }
+    }
+    return loss;
+}
+
+// dh[N,C] += gradient of moe_forward's output (and of the balance loss over the rows' len[B] tokens);
+// grads into G. The top-k choice is a constant.
+// scratch: dsl, dxg [N*K,C] (per-slot output and input gradients), dg, da, db [N*K,F], ds [N,E]
+static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const LayerParams *L, const float *dout,
+                         const float *h, float alpha, const int *len, int B, int T, int C, int E, int K,
+                         int F, float *dsl, float *dxg, float *dg, float *da, float *db, float *ds) {
+    int N = B * T;
+    // the shared expert
+    swiglu_backward(dh, G->w1, G->w3, G->w2, dg, da, db, dout, h, A->a, A->b, A->g, L->w1, L->w3, L->w2, N, C, F);
+    // per slot: d expert output = gate * dy, d gate = dy . expert output
+    memset(ds, 0, (size_t)N * E * sizeof(float));
+    // exercise 6 begin: DeepSeekMoE backward through the gates
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *dy = dout + (size_t)n * C;
+        const int *top = A->topk + (size_t)n * K;
+        float dgate[MAX_EXPERTS], sum = 0.0f, dot = 0.0f;
+        for (int k = 0; k < K; k++) {
+            int slot = A->slot_of[(size_t)n * K + k];
+            float gk = A->gate[(size_t)n * K + k], d = 0.0f;
+            for (int i = 0; i < C; i++) { d += dy[i] * A->eout[(size_t)slot * C + i]; dsl[(size_t)slot * C + i] = gk * dy[i]; }
+            dgate[k] = d;
+            sum += A->s[(size_t)n * E + top[k]];
+        }
+        // gate_k = s_k / sum_j s_j over the chosen j
+        for (int k = 0; k < K; k++) dot += dgate[k] * A->s[(size_t)n * E + top[k]];
+        for (int k = 0; k < K; k++) ds[(size_t)n * E + top[k]] += dgate[k] / sum - dot / (sum * sum);
+    }
+    // exercise 6 end
+    if (alpha > 0.0f) balance_loss(ds, A, alpha, len, B, T, E, K);
+    // through the sigmoid and the router matmul
+    for (size_t i = 0; i < (size_t)N * E; i++) ds[i] *= A->s[i] * (1.0f - A->s[i]);
+    matmul_backward(dh, G->router, ds, h, L->router, N, C, E);
+    // each expert on its gathered tokens, whole experts per thread (scratch rows o.. are the expert's own)
+    memset(dxg, 0, (size_t)N * K * C * sizeof(float));
+    #pragma omp parallel for schedule(dynamic, 1) if (kernels_reentrant())
+    for (int e = 0; e < E; e++) {
+        int o = A->expert_off[e], ne = A->expert_off[e + 1] - o;
+        if (ne == 0) continue;
+        swiglu_backward(dxg + (size_t)o * C, G->ew1 + (size_t)e * F * C, G->ew3 + (size_t)e * F * C,
+                        G->ew2 + (size_t)e * C * F, dg + (size_t)o * F, da + (size_t)o * F, db + (size_t)o * F,
+                        dsl + (size_t)o * C, A->xg + (size_t)o * C,
+                        A->ea + (size_t)o * F, A->eb + (size_t)o * F, A->eg + (size_t)o * F,
+                        L->ew1 + (size_t)e * F * C, L->ew3 + (size_t)e * F * C, L->ew2 + (size_t)e * C * F, ne, C, F);
+    }
+    // scatter the gathered input gradients back to their tokens
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < K; k++) {
+            const float *d = dxg + (size_t)A->slot_of[(size_t)n * K + k] * C;
+            for (int i = 0; i < C; i++) dh[(size_t)n * C + i] += d[i];
+        }
+}
+
+// auxiliary-loss-free balancing (DeepSeek-V3 section 2.1.2): b_i += gamma * sign(mean load - load_i).
+// One change for our batches: they are cut from length-sorted pools, so a step holds only short or
+// only long documents, and an expert can be above the mean in most steps yet far below it in tokens.
+// So each step's push is weighted by the tokens it routed, as a share of a full batch (B x context x top_k):
+// the bias then balances the load in tokens, not in steps.
+static void router_bias_update(Model *m, float gamma) {
+    memcpy(m->step_load, m->expert_load, sizeof m->step_load);
+    // exercise 10 begin: auxiliary-loss-free balancing, the bias update
+    const Config *c = &m->cfg;
+    float full = (float)m->B * c->context * c->top_k;
+    for (int l = 0; l < c->n_layer; l++) {
+        if (!is_moe_layer(c, l)) continue;
+        float mean = 0.0f, routed = 0.0f;
+        for (int e = 0; e < c->n_experts; e++) { mean += m->expert_load[l][e] / c->n_experts; routed += m->expert_load[l][e]; }
+        float weight = full > 0.0f ? fminf(routed / full, 1.0f) : 1.0f;
+        for (int e = 0; e < c->n_experts; e++) {
+            float err = mean - m->expert_load[l][e];
+            m->router_bias[l][e] += gamma * weight * (float)((err > 0) - (err < 0));
+        }
+    }
+    memset(m->expert_load, 0, sizeof m->expert_load);
+    // exercise 10 end
+}
+
+// the MoE under RL, per layer, from the forward just done: the largest expert load over the mean, and
+// the router's entropy (of the affinities normalised over the experts, averaged over the tokens of w > 0)
+static void moe_diagnostics(const Model *m, const float *w, float *load_spread, float *router_entropy) {
+    const Config *c = &m->cfg;
+    int N = m->B * m->T, E = c->n_experts;
+    for (int l = 0; l < c->n_layer; l++) {
+        load_spread[l] = router_entropy[l] = 0.0f;
+        if (!is_moe_layer(c, l)) continue;
+        float mean = 0.0f, hi = 0.0f, tokens = 0.0f;
+        for (int e = 0; e < E; e++) { mean += m->expert_load[l][e] / E; hi = fmaxf(hi, m->expert_load[l][e]); }
+        load_spread[l] = mean > 0 ? hi / mean : 0.0f;
+        for (int n = 0; n < N; n++) {
+            if (w[n] == 0.0f) continue;
+            const float *s = m->acts[l].s + (size_t)n * E;
+            float sum = 0.0f, h = 0.0f;
+            for (int e = 0; e < E; e++) sum += s[e];
+            for (int e = 0; e < E; e++) if (s[e] > 0) h -= s[e] / sum * logf(s[e] / sum);
+            router_entropy[l] += h;
+            tokens += 1.0f;
+        }
+        if (tokens > 0) router_entropy[l] /= tokens;
+    }
+}
+
+// ----------------------------------------------------------------------------
+// 7. the whole model
+
+// m->logits[B*T,V] <- tokens[B,T] at positions pos..; with a cache T must be 1 (generation).
+// len[B]: the tokens of each row, the positions after them padding (NULL: no padding); padding is not
+// counted in the expert loads or the balance loss (its logits are computed and must carry no loss)
+static void model_forward(Model *m, const int *tokens, const int *len, int B, int T, KVCache *cache,
+                          int pos) {
+    const Config *c = &m->cfg;
+    int N = B * T, C = c->d_model;
+    model_ensure_acts(m, B, T);
+    memcpy(m->tokens, tokens, (size_t)N * sizeof(int));
+    for (int b = 0; b < B; b++) m->row_len[b] = len ? len[b] : T;
+    embedding_forward(m->acts[0].x, tokens, m->params.wte, N, C);
+    m->aux_loss = 0.0f;
+    for (int l = 0; l < c->n_layer; l++) {
+        LayerActs *A = &m->acts[l];
+        const LayerParams *L = &m->params.layer[l];
+        float *x_next = l + 1 < c->n_layer ? m->acts[l + 1].x : m->x_final;
+        // x2 = x + MLA(norm(x))
+        mla_forward(A->x2, A, L, c, A->x, B, T, cache, l, pos);
+        #pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < (size_t)N * C; i++) A->x2[i] += A->x[i];
+        // x_next = x2 + FFN(norm(x2)), dense SwiGLU or DeepSeekMoE
+        rmsnorm_forward(A->h2, A->rstd2, A->x2, L->ffn_norm, N, C);
+        if (is_moe_layer(c, l)) {
+            moe_forward(x_next, A, L, m->router_bias[l], A->h2, N, C, c->n_experts, c->top_k, c->d_ff_expert);
+            if (!cache) expert_load_add(m->expert_load[l], A, m->row_len, B, T, c->top_k);
+            if (m->balance_alpha > 0.0f && !cache)
+                m->aux_loss += balance_loss(NULL, A, m->balance_alpha, m->row_len, B, T, c->n_experts,
+                                            c->top_k);
+        } else {
+            swiglu_forward(x_next, A->a, A->b, A->g, A->h2, L->w1, L->w3, L->w2, N, C, c->d_ff_dense);
+        }
+        #pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < (size_t)N * C; i++) x_next[i] += A->x2[i];
+    }
+    rmsnorm_forward(m->hf, m->rstdf, m->x_final, m->params.norm_f, N, C);
+    matmul_forward(m->logits, m->hf, m->params.head, N, C, c->vocab);
+}
+
+// gradients of (loss whose d/dlogits is in m->dlogits) + aux_loss, accumulated into m->grads
+static void model_backward(Model *m) {
+    const Config *c = &m->cfg;
+    int B = m->B, T = m->T, N = B * T, C = c->d_model;
+    float *dx = m->dx;
+    memset(dx, 0, (size_t)N * C * sizeof(float));
+    memset(m->dh, 0, (size_t)N * C * sizeof(float));
+    matmul_backward(m->dh, m->grads.head, m->dlogits, m->hf, m->params.head, N, C, c->vocab);
+    rmsnorm_backward(dx, m->grads.norm_f, m->dh, m->x_final, m->params.norm_f, m->rstdf, N, C);
+    for (int l = c->n_layer - 1; l >= 0; l--) {
+        LayerActs *A = &m->acts[l];
+        const LayerParams *L = &m->params.layer[l];
+        LayerParams *G = &m->grads.layer[l];
+        // dx holds d x_next; through the FFN into d x2
+        float *dh2 = m->dh;
+        memset(dh2, 0, (size_t)N * C * sizeof(float));
+        if (is_moe_layer(c, l))
+            moe_backward(dh2, G, A, L, dx, A->h2, m->balance_alpha, m->row_len, B, T, C, c->n_experts,
+                         c->top_k, c->d_ff_expert, m->dbuf1, m->dbuf2, m->dbuf3, m->dbuf4, m->dbuf5, m->dbuf6);
+        else
+            swiglu_backward(dh2, G->w1, G->w3, G->w2, m->dbuf3, m->dbuf4, m->dbuf5, dx, A->h2, A->a, A->b, A->g,
+                            L->w1, L->w3, L->w2, N, C, c->d_ff_dense);
+        rmsnorm_backward(dx, G->ffn_norm, dh2, A->x2, L->ffn_norm, A->rstd2, N, C);
+        // through the attention into d x
+        mla_backward(m, l, dx, dx, A->x);
+    }
+    embedding_backward(m->grads.wte, dx, m->tokens, N, C);
+}
+
+static void model_zero_grad(Model *m) { memset(m->grads_mem, 0, m->num_params * sizeof(float)); }
+
+// ----------------------------------------------------------------------------
+// 8. training: the loss, the optimizer, one step
+
+// loss = sum_n w[n] * -log softmax(logits[n])[targets[n]];  dlogits[N,V] = w[n] (softmax - onehot)
+static float crossentropy_forward_backward(float *dlogits, const float *logits, const int *targets,
+                                           const float *w, int N, int V) {
+    // exercise 8 begin: cross-entropy and its gradient
+    double loss = 0.0;
+    #pragma omp parallel for reduction(+:loss) schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *z = logits + (size_t)n * V;
+        float *dz = dlogits + (size_t)n * V;
+        if (w[n] == 0.0f) { memset(dz, 0, V * sizeof(float)); continue; }
+        float maxv = z[0], sum = 0.0f;
+        for (int i = 1; i < V; i++) if (z[i] > maxv) maxv = z[i];
+        for (int i = 0; i < V; i++) { dz[i] = expf(z[i] - maxv); sum += dz[i]; }
+        for (int i = 0; i < V; i++) dz[i] = w[n] * dz[i] / sum;
+        dz[targets[n]] -= w[n];
+        loss += w[n] * (logf(sum) + maxv - z[targets[n]]);
+    }
+    return (float)loss;
+    // exercise 8 end
+}
+
+// the name of the first tensor whose gradient holds a NaN or an Inf (for the error message)
+static const char *nonfinite_grad_tensor(const Model *m) {
+    for (int t = 0; t < m->params.n_tensors; t++)
+        for (size_t i = 0; i < m->params.size[t]; i++)
+            if (!isfinite(m->grads_mem[m->params.offset[t] + i])) return m->params.name[t];
+    return "(none)";
+}
+
+// global gradient-norm clipping; returns the norm before clipping
+static float grad_clip(Model *m, float max_norm) {
+    double ss = 0.0;
+    for (size_t i = 0; i < m->num_params; i++) ss += (double)m->grads_mem[i] * m->grads_mem[i];
+    float norm = (float)sqrt(ss);
+    if (max_norm > 0.0f && norm > max_norm) {
+        float s = max_norm / norm;
+        for (size_t i = 0; i < m->num_params; i++) m->grads_mem[i] *= s;
+    }
+    return norm;
+}
+
+// AdamW (Loshchilov & Hutter): decoupled weight decay on matrices only; t = 1, 2, ... counts the updates
+static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps, float weight_decay, int t) {
+    // exercise 9 begin: the AdamW step
+    float bc1 = 1.0f - powf(beta1, (float)t), bc2 = 1.0f - powf(beta2, (float)t);
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < m->num_params; i++) {
+        float g = m->grads_mem[i];
+        m->m_mem[i] = beta1 * m->m_mem[i] + (1.0f - beta1) * g;
+        m->v_mem[i] = beta2 * m->v_mem[i] + (1.0f - beta2) * g * g;
+        float mhat = m->m_mem[i] / bc1, vhat = m->v_mem[i] / bc2;
+        m->params_mem[i] -= lr * (mhat / (sqrtf(vhat) + eps) + weight_decay * m->decay_mask[i] * m->params_mem[i]);
+    }
+    // exercise 9 end
+    kernel_params_changed(m->params_mem);
+}
+
+// learning rate: linear warmup, then cosine decay to lr_min
+static float lr_schedule(int step, int total, int warmup, float lr_max, float lr_min) {
+    if (step < warmup) return lr_max * (step + 1) / warmup;
+    if (step >= total) return lr_min;
+    float progress = (float)(step - warmup) / (float)imax(1, total - warmup);
+    return lr_min + 0.5f * (lr_max - lr_min) * (1.0f + cosf(3.14159265f * progress));
+}
+
+// a training step ends done, or stopped before the update by a loss or a gradient that is not finite
+enum { STEP_OK, STEP_LOSS_NOT_FINITE, STEP_GRAD_NOT_FINITE };
+
+typedef struct { float lr, beta2, weight_decay, clip, bias_gamma; } OptimConfig;  // one update's settings
+
+// the update after a backward pass: the gradient clipped to norm clip (*norm: its norm before), AdamW
+// (beta1 0.9, update number m->step + 1), then the router-bias step of the MoE's balancing
+static int optimizer_step(Model *m, const OptimConfig *u, float *norm) {
+    *norm = grad_clip(m, u->clip);
+    if (!isfinite(*norm)) return STEP_GRAD_NOT_FINITE;
+    adamw_update(m, u->lr, 0.9f, u->beta2, 1e-8f, u->weight_decay, m->step + 1);
+    m->step++;
+    router_bias_update(m, u->bias_gamma);
+    return STEP_OK;
+}
+
+// one step of next-token training (pretraining, SFT) on B rows of T positions (len[b] of row b are tokens,
+// the rest padding): forward, the cross-entropy weighted by w (the weights carry the loss's normalisation),
+// backward, update. *loss: the weighted loss.
+static int lm_step(Model *m, const int *inputs, const int *targets, const float *w, const int *len, int B, int T,
+                   const OptimConfig *u, float *loss, float *norm) {
+    model_zero_grad(m);
+    model_forward(m, inputs, len, B, T, NULL, 0);
+    *loss = crossentropy_forward_backward(m->dlogits, m->logits, targets, w, B * T, m->cfg.vocab);
+    if (!isfinite(*loss) || !isfinite(m->aux_loss)) return STEP_LOSS_NOT_FINITE;
+    model_backward(m);
+    return optimizer_step(m, u, norm);
+}
+
+// ----------------------------------------------------------------------------
+// 9. generation with MLA's latent KV cache, batched: B rows, each its own prompt, sampled at temperature
+// (0 = greedy). Rows that finish (<eos> or max_len) drop out of the batch.
+
+static KVCache *kvcache_create(const Config *c, int B, int T) {
+    KVCache *kv = mallocCheck(sizeof(KVCache));
+    kv->B = B; kv->T = T;
+    for (int l = 0; l < c->n_layer; l++)
+        kv->latent[l] = mallocCheck((size_t)B * T * (c->kv_rank + c->d_rope) * sizeof(float));
+    kv->row = mallocCheck(B * sizeof(int));
+    return kv;
+}
+static void kvcache_free(KVCache *kv) {
+    for (int l = 0; l < MAX_LAYERS; l++) free(kv->latent[l]);
+    free(kv->row);
+    free(kv);
+}
+
+// samples a token from logits[V] / temperature (argmax at temperature 0)
+static int sample_token(const float *logits, int V, float temperature, Rng *rng) {
+    int best = 0;
+    for (int i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
+    if (temperature <= 0.0f) return best;
+    float p[256], sum = 0.0f;
+    for (int i = 0; i < V; i++) { p[i] = expf((logits[i] - logits[best]) / temperature); sum += p[i]; }
+    float u = rng_f32(rng) * sum, acc = 0.0f;
+    for (int i = 0; i < V; i++) { acc += p[i]; if (u < acc) return i; }
+    return best;
+}
+
+// Decoding that forces or bans the check (eval --check), a causal test of whether checking helps.
+// ban: inside the think span no check can be written: "h" (only "check" has one) and a "k" that does
+// not follow "o" (only "okay" and "kensa" have one) are masked, and once every column sum is written
+// (as many "=" as the operands have digits) no space may follow it, so the chain ends where its
+// checks would begin. force: a think span closed before it holds a check per column sum is instead
+// continued with " check" (the prompt's language), and the model writes the rest of it.
+enum { CHECK_FREE, CHECK_FORCE, CHECK_BAN, N_CHECK_RULES };
+static const char *CHECK_RULE_NAMES[N_CHECK_RULES] = { "free", "force", "ban" };
+
+// row[i] is the "h" of " ch" or the "k" of " k": a check word starts there
+static int starts_check_word(const int *row, int i) {
+    int space = char_to_token(' ');
+    return (row[i] == char_to_token('k') && row[i - 1] == space) ||
+           (i >= 2 && row[i] == char_to_token('h') && row[i - 1] == char_to_token('c') && row[i - 2] == space);
+}
+
+// the next token of row[0..len-1] (prompt, then response), sampled from logits[V] under the check
+// rule; *forcing counts the letters of a forced " check" still to write (0: none)
+static int next_token(float *logits, int V, float temperature, int rule, const int *row, int len, int *forcing,
+                      Rng *rng) {
+    int think = len - 1; // where the open think span starts, if the row is in one
+    while (think >= 0 && row[think] != TOK_THINK && row[think] != TOK_THINK_END) think--;
+    if (rule == CHECK_FREE || think < 0 || row[think] != TOK_THINK)
+        return sample_token(logits, V, temperature, rng);
+    const char *word = WORDS[row[0] == char_to_token(LANG_TAG[LANG_JA]) ? LANG_JA : LANG_EN][WORD_CHECK];
+    int wlen = (int)strlen(word), columns = 0, checks = 0, digits = 0; // digits: of the first operand, "e:51+"
+    if (*forcing > 0) return char_to_token(word[wlen - (*forcing)--]);
+    while (2 + digits < len && row[2 + digits] != char_to_token('+') && row[2 + digits] != char_to_token('='))
+        digits++;
+    for (int i = think + 1; i < len; i++) {
+        columns += row[i] == char_to_token('=');
+        checks += starts_check_word(row, i);
+    }
+    if (rule == CHECK_BAN) {
+        logits[char_to_token('h')] = -INFINITY;
+        if (row[len - 1] != char_to_token('o')) logits[char_to_token('k')] = -INFINITY;
+        int last = row[len - 1] - N_SPECIAL;
+        if (columns >= digits && last >= 0 && ALPHABET[last] >= '0' && ALPHABET[last] <= '9')
+            logits[char_to_token(' ')] = -INFINITY;
+    }
+    int t = sample_token(logits, V, temperature, rng);
+    if (rule == CHECK_FORCE && t == TOK_THINK_END && checks < columns) {
+        *forcing = wlen;
+        t = char_to_token(' ');
+    }
+    return t;
+}
+
+// seqs[B,max_len]: on entry rows hold their prompts (prompt_len[b] tokens); on return the sampled
+// responses follow and seq_len[b] is the total length. Stops a row at max_len, and at <eos> if
+// stop_at_eos. One thread's rows: the caller checked that the prompts fit.
+static void generate_rows(Model *m, int *seqs, const int *prompt_len, int *seq_len, int B, int max_len,
+                          float temperature, int stop_at_eos, int check_rule, Rng *rng) {
+    const Config *c = &m->cfg;
+    KVCache *kv = kvcache_create(c, B, max_len);
+    int *active = mallocCheck(B * sizeof(int)), *tok = mallocCheck(B * sizeof(int));
+    int *forcing = mallocCheck(B * sizeof(int));
+    int n_active = 0;
+    for (int b = 0; b < B; b++) {
+        seq_len[b] = prompt_len[b];
+        active[n_active++] = b;
+    }
+    for (int pos = 0; pos < max_len - 1 && n_active > 0; pos++) {
+        for (int i = 0; i < n_active; i++) { tok[i] = seqs[(size_t)active[i] * max_len + pos]; kv->row[i] = active[i]; }
+        model_forward(m, tok, NULL, n_active, 1, kv, pos);
+        int still = 0;
+        for (int i = 0; i < n_active; i++) {
+            int b = active[i];
+            if (pos + 1 < prompt_len[b]) { active[still++] = b; continue; } // still reading its prompt
+            int t = next_token(m->logits + (size_t)i * c->vocab, c->vocab, temperature, check_rule,
+                               seqs + (size_t)b * max_len, pos + 1, &forcing[b], rng);
+            seqs[(size_t)b * max_len + pos + 1] = t;
+            seq_len[b] = pos + 2;
+            if ((t != TOK_EOS || !stop_at_eos) && pos + 2 < max_len) active[still++] = b;
+        }
+        n_active = still;
+    }
+    free(active); free(tok); free(forcing);
+    kvcache_free(kv);
+}
+
+typedef struct {
+    int n, max_len;
+    int *seqs;        // [n, max_len] prompt then response tokens
+    int *prompt_len;  // [n]
+    int *seq_len;     // [n]
+    int *prompt;      // [n] index of the prompt in its Data
+    int check_rule;   // CHECK_FREE, or eval --check's forced or banned check
+} Rollouts;
+
+static Rollouts rollouts_alloc(int n, int max_len) {
+    Rollouts r = { .n = n, .max_len = max_len, .seqs = mallocCheck((size_t)n * max_len * sizeof(int)),
+                   .prompt_len = mallocCheck(n * sizeof(int)), .seq_len = mallocCheck(n * sizeof(int)),
+                   .prompt = mallocCheck(n * sizeof(int)), .check_rule = CHECK_FREE };
+    return r;
+}
+static void rollouts_free(Rollouts *r) { free(r->seqs); free(r->prompt_len); free(r->seq_len); free(r->prompt); }
+
+// the response of row i as text
+static void rollout_text(const Rollouts *r, int i, char *out) {
+    decode(r->seqs + (size_t)i * r->max_len + r->prompt_len[i], r->seq_len[i] - r->prompt_len[i], out);
+}
+
+// ----------------------------------------------------------------------------
+// 10. rule rewards (R1 section 2.2.2): small pure functions of the response text
+// (the response is what follows the prompt, special tokens written literally)
+
+// accuracy: the text inside the last <answer>...</answer> parsed as an integer equals the truth
+static float reward_accuracy(const char *response, long truth) {
+    // exercise 11 begin: the three rule rewards
+    const char *a = NULL;
+    for (const char *p = strstr(response, "<answer>"); p; p = strstr(p + 1, "<answer>")) a = p;
+    if (!a) return 0.0f;
+    a += strlen("<answer>");
+    const char *end = strstr(a, "</answer>");
+    if (!end || end == a || end - a > 18) return 0.0f;
+    long v = 0;
+    int neg = *a == '-';
+    for (const char *p = a + neg; p < end; p++) {
+        if (*p < '0' || *p > '9') return 0.0f;
+        v = v * 10 + (*p - '0');
+    }
+    if (neg && end == a + 1) return 0.0f;
+    return (neg ? -v : v) == truth ? 1.0f : 0.0f;
+    // exercise 11 end
+}
+
+// format: exactly <think>...</think><answer>...</answer><eos>, no other special token inside
+static float reward_format(const char *response) {
+    // exercise 11 begin: the three rule rewards
+    const char *p = response;
+    if (strncmp(p, "<think>", 7) != 0) return 0.0f;
+    p += 7;
+    const char *close = strstr(p, "</think>");
+    if (!close || memchr(p, '<', close - p)) return 0.0f;
+    p = close + 8;
+    if (strncmp(p, "<answer>", 8) != 0) return 0.0f;
+    p += 8;
+    close = strstr(p, "</answer>");
+    if (!close || close == p || memchr(p, '<', close - p)) return 0.0f;
+    return strcmp(close + 9, "<eos>") == 0 ? 1.0f : 0.0f;
+    // exercise 11 end
+}
+
+// which lexicon a word of the chain of thought belongs to: LANG_EN, LANG_JA, or -1
+static int word_language(const char *w, int len) {
+    for (int lang = 0; lang < N_LANGS; lang++)
+        for (int i = 0; i < N_WORDS; i++)
+            if ((int)strlen(WORDS[lang][i]) == len && strncmp(WORDS[lang][i], w, len) == 0) return lang;
+    return -1;
+}
+
+// language consistency (R1 section 2.3.2): the fraction of words in the think span that are in the
+// prompt's language; 1 when the span has no words
+static float reward_language(const char *response, int lang) {
+    // exercise 11 begin: the three rule rewards
+    const char *p = strstr(response, "<think>"), *end;
+    if (!p) return 0.0f;
+    p += 7;
+    end = strstr(p, "</think>");
+    if (!end) end = p + strlen(p);
+    int words = 0, same = 0;
+    while (p < end) {
+        if (*p == '<') { // a special token is not a word
+            while (p < end && *p != '>') p++;
+        } else if (*p >= 'a' && *p <= 'z') {
+            const char *w = p;
+            while (p < end && *p >= 'a' && *p <= 'z') p++;
+            words++;
+            same += word_language(w, (int)(p - w)) == lang;
+        } else {
+            p++;
+        }
+    }
+    return words ? (float)same / words : 1.0f;
+    // exercise 11 end
+}
+
+// how a response reasons: no thinking, a chain of thought, or a chain with a verification step
+static int response_style(const char *response) {
+    if (strncmp(response, "<think></think>", 15) == 0) return STYLE_DIRECT;
+    for (int lang = 0; lang < N_LANGS; lang++)
+        if (strstr(response, WORDS[lang][WORD_CHECK])) return STYLE_CHECKED;
+    return STYLE_CHAIN;
+}
+
+// reflection: the response re-examines its work (a check, or a "wait"), the paper's "aha" words
+static int response_reflects(const char *response) {
+    for (int lang = 0; lang < N_LANGS; lang++)
+        if (strstr(response, WORDS[lang][WORD_CHECK]) || strstr(response, WORDS[lang][WORD_WAIT])) return 1;
+    return 0;
+}
+
+// repetition (rejection sampling drops it): the same column sum "a+b+...=s" written twice in the think span
+static int response_repeats(const char *response) {
+    const char *p = strstr(response, "<think>"), *end;
+    if (!p) return 0;
+    p += 7;
+    end = strstr(p, "</think>");
+    if (!end) end = p + strlen(p);
+    for (const char *a = p; a < end; a++) {
+        if (a != p && a[-1] != ' ') continue;                   // a starts a chunk
+        size_t la = strcspn(a, " <");
+        if (a + la > end || !memchr(a, '=', la)) continue;      // only equations count
+        for (const char *b = a + la; b < end; b++)
+            if (b[-1] == ' ' && strcspn(b, " <") == la && strncmp(a, b, la) == 0) return 1;
+    }
+    return 0;
+}
+
+// the integer in the last <answer>, for majority voting; returns 0 if there is none
+static int response_answer(const char *response, long *value) {
+    for (long v = 0; v < 1000; v++) if (reward_accuracy(response, v) > 0) { *value = v; return 1; }
+    return 0;
+}
+
+typedef struct {
+    float correct, format, language;  // the three rule rewards
+    int style, reflects, repeats, len, has_answer;
+    long answer;
+} Judgement;
+
+static Judgement judge(const char *response, int len, long truth, int lang) {
+    Judgement j;
+    j.correct = reward_accuracy(response, truth);
+    j.format = reward_format(response);
+    j.language = reward_language(response, lang);
+    j.style = response_style(response);
+    j.reflects = response_reflects(response);
+    j.repeats = response_repeats(response);
+    j.len = len;
+    j.has_answer = response_answer(response, &j.answer);
+    return j;
+}
+
+// the rewards of a run: which rules count, with their weights. "random" is a control: a coin of probability
+// random_p in place of accuracy, drawn independently of the response's text
+typedef struct { int accuracy, format, language, random; float format_weight, language_weight, random_p; } RewardSet;
+
+// the reward of one response: accuracy (or the random control) + format_weight * format
+// (+ language_weight * language)
+static float grpo_reward(const Judgement *j, const RewardSet *use, Rng *rng) {
+    float r = use->accuracy ? j->correct : use->random ? (float)(rng_f32(rng) < use->random_p) : 0.0f;
+    return r + (use->format ? use->format_weight * j->format : 0.0f) +
+           (use->language ? use->language_weight * j->language : 0.0f);
+}
+
+// ----------------------------------------------------------------------------
+// 11. GRPO (DeepSeekMath eq. 3, R1 section 2.2.1)
+//
+// For each prompt sample a group of G responses; reward them by rules; the advantage of each
+// response is its reward normalised within the group (outcome supervision: every token of a
+// response gets the same advantage); maximise the clipped surrogate with a KL penalty to a frozen
+// reference model.
+
+enum { LOSS_GRPO, LOSS_BNPO, LOSS_DR_GRPO, LOSS_DAPO, N_LOSSES };
+static const char *LOSS_NAMES[N_LOSSES] = { "grpo", "bnpo", "dr_grpo", "dapo" };
+
+typedef struct {
+    float beta;              // weight of the KL to the reference
+    float eps_low, eps_high; // clip range of the ratio: [1 - eps_low, 1 + eps_high]
+    float temperature;       // sampling temperature; the policy's logits are divided by it
+    int sequence_level;      // importance_sampling_level: 0 token (GRPO), 1 sequence (GSPO)
+    float top_entropy_quantile; // the surrogate only on the tokens of highest entropy: this share (0 or 1: all)
+    // the step around the loss (grpo_step)
+    int num_iterations;      // mu: policy updates per batch of rollouts
+    int loss_type, scale_rewards;   // LOSS_*: the loss normalisation; SCALE_*: the std of the advantages
+    int mask_truncated_completions; // responses cut off by the context (no <eos>) get no loss
+    int max_completion_length;      // dr_grpo's constant normaliser
+    float lr, clip, bias_gamma;     // AdamW's learning rate, the gradient clip, the router-bias step
+} GrpoConfig;
+
+typedef struct { double kl, clipped_low, clipped_high, entropy, tokens; } GrpoStats;
+
+// group-normalised advantages (DeepSeekMath section 4.1.2): A_i = (r_i - mean(r)) / (std + eps), the
+// mean over the group and TRL's scale_rewards choosing the std: the group's (GRPO), the whole batch's,
+// or none (Dr. GRPO). A group of equal rewards gets A = 0. The sample std (n - 1) and eps = 1e-4 are
+// r1.c's (TRL divides by the population std + 1e-4).
+enum { SCALE_GROUP, SCALE_BATCH, SCALE_NONE, N_SCALES };
+static const char *SCALE_NAMES[N_SCALES] = { "group", "batch", "none" };
+
+static float sample_std(const float *x, int n) {
+    float mean = 0.0f, var = 0.0f;
+    for (int i = 0; i < n; i++) mean += x[i] / n;
+    for (int i = 0; i < n; i++) var += (x[i] - mean) * (x[i] - mean) / (n > 1 ? n - 1 : 1);
+    return sqrtf(var);
+}
+
+static void grpo_advantages(float *adv, const float *reward, int n_groups, int G, int scale) {
+    // exercise 12 begin: group-normalised advantages
+    float batch_std = sample_std(reward, n_groups * G);
+    for (int g = 0; g < n_groups; g++) {
+        const float *r = reward + g * G;
+        float mean = 0.0f, lo = r[0], hi = r[0];
+        for (int i = 0; i < G; i++) { mean += r[i] / G; lo = fminf(lo, r[i]); hi = fmaxf(hi, r[i]); }
+        if (lo == hi) { for (int i = 0; i < G; i++) adv[g * G + i] = 0.0f; continue; } // exactly 0, no rounding
+        float std = scale == SCALE_GROUP ? sample_std(r, G) : batch_std;
+        for (int i = 0; i < G; i++) adv[g * G + i] = scale == SCALE_NONE ? r[i] - mean : (r[i] - mean) / (std + 1e-4f);
+    }
+    // exercise 12 end
+}
+
+// the entropy below which a response token is left out of the surrogate (TRL's top_entropy_quantile):
+// the (1 - q) quantile of the entropies of the tokens with w > 0; -inf when every token counts
+static float entropy_threshold(const float *entropy, const float *w, int N, float q) {
+    if (q <= 0.0f || q >= 1.0f) return -INFINITY;
+    float *active = mallocCheck((size_t)N * sizeof(float));
+    int n = 0;
+    for (int i = 0; i < N; i++) if (w[i] != 0.0f) active[n++] = entropy[i];
+    qsort(active, n, sizeof(float), cmp_float);
+    float threshold = n ? active[imin(n - 1, (int)((1.0f - q) * n))] : -INFINITY;
+    free(active);
+    return threshold;
+}
+
+// The GRPO loss (DeepSeekMath eq. 3) and its gradient with respect to the logits.
+// Token n (of N = B*T) predicts targets[n] and has weight w[n] (0 for prompt and padding tokens; the
+// weights carry the loss normalisation). For a response token with advantage A:
+//   ratio = exp(logp - logp_old)                      (logp of the logits / temperature)
+//   surrogate = min(ratio A, clip(ratio, 1 - eps_low, 1 + eps_high) A)
+//   kl = exp(logp_ref - logp) - (logp_ref - logp) - 1 (the unbiased k3 estimator, DeepSeekMath eq. 4)
+//   loss += -w (surrogate - beta kl)
+// The R1 paper writes the ratio per response; here it is per token, as DeepSeekMath and TRL do, unless
+// sequence_level (GSPO): then every token of a response shares exp(mean over its tokens of logp - logp_old).
+// old_logp NULL: the policy that sampled is the current one (ratio exactly 1). ref_logp NULL: no KL.
+// Writes logp[N] (this policy's log-probabilities of the targets) and dlogits[N,V].
+static float grpo_loss(float *dlogits, float *logp, const float *logits, const int *targets, const float *w,
+                       const float *adv, const float *old_logp, const float *ref_logp, int B, int T, int V,
+                       const GrpoConfig *g, GrpoStats *st) {
+    int N = B * T;
+    float *entropy = mallocCheck((size_t)N * sizeof(float)), *seq_logratio = mallocCheck((size_t)B * sizeof(float));
+    float *seq_weight = mallocCheck((size_t)B * sizeof(float));
+    // pass 1: the probabilities p = softmax(z / temperature) (kept in dlogits), logp and the entropy
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        float *p = dlogits + (size_t)n * V;
+        logp[n] = entropy[n] = 0.0f;
+        if (w[n] == 0.0f) { memset(p, 0, V * sizeof(float)); continue; }
+        logp[n] = softmax(p, logits + (size_t)n * V, V, g->temperature, targets[n]);
+        for (int i = 0; i < V; i++) if (p[i] > 0) entropy[n] -= p[i] * logf(p[i]);
+    }
+    float threshold = entropy_threshold(entropy, w, N, g->top_entropy_quantile);
+    // per response: the mean log-ratio (GSPO) and the summed weight of the tokens in the surrogate
+    for (int b = 0; b < B; b++) {
+        float sum = 0.0f; int count = 0;
+        seq_weight[b] = 0.0f;
+        for (int t = 0; t < T; t++) {
+            int n = b * T + t;
+            if (w[n] == 0.0f) continue;
+            sum += old_logp ? logp[n] - old_logp[n] : 0.0f;
+            count++;
+            if (entropy[n] >= threshold) seq_weight[b] += w[n];
+        }
+        seq_logratio[b] = count ? sum / count : 0.0f;
+        if (count) seq_weight[b] /= count; // d (mean log-ratio) / d logp = 1 / count
+    }
+    // pass 2: the loss and d loss / d logits
+    double loss = 0.0, kl_sum = 0.0, low_sum = 0.0, high_sum = 0.0, ent_sum = 0.0, n_tok = 0.0;
+    #pragma omp parallel for reduction(+:loss, kl_sum, low_sum, high_sum, ent_sum, n_tok) schedule(static)
+    for (int n = 0; n < N; n++) {
+        if (w[n] == 0.0f) continue;
+        float *dz = dlogits + (size_t)n * V; // holds p
+        // exercise 13 begin: the GRPO loss: ratio, clipped surrogate, k3 KL and their gradient
+        int b = n / T, in_surrogate = entropy[n] >= threshold;
+        float A = adv[b], lp = logp[n];
+        float ratio = g->sequence_level ? expf(seq_logratio[b]) : old_logp ? expf(lp - old_logp[n]) : 1.0f;
+        float clipped = fminf(fmaxf(ratio, 1.0f - g->eps_low), 1.0f + g->eps_high);
+        float surrogate = 0.0f, dsurrogate = 0.0f; // d surrogate / d log-ratio
+        if (ratio * A <= clipped * A) { surrogate = ratio * A; dsurrogate = ratio * A; }
+        else { surrogate = clipped * A; if (A < 0) low_sum += 1.0; else high_sum += 1.0; }
+        float kl = 0.0f, dkl = 0.0f;
+        if (ref_logp) {
+            float d = ref_logp[n] - lp;
+            kl = expf(d) - d - 1.0f;
+            dkl = 1.0f - expf(d); // d kl / d logp
+        }
+        loss += -w[n] * ((in_surrogate ? surrogate : 0.0f) - g->beta * kl);
+        // d loss / d logp: a token's own surrogate, or (sequence level) its share of its response's
+        float dlp = g->sequence_level ? -seq_weight[b] * dsurrogate : in_surrogate ? -w[n] * dsurrogate : 0.0f;
+        dlp += w[n] * g->beta * dkl;
+        // d logp / d z_i = (onehot_i - p_i) / temperature
+        for (int i = 0; i < V; i++) dz[i] = -dlp * dz[i] / g->temperature;
+        dz[targets[n]] += dlp / g->temperature;
+        kl_sum += kl; ent_sum += entropy[n]; n_tok += 1.0;
+        // exercise 13 end
+    }
+    if (st) {
+        st->kl += kl_sum; st->clipped_low += low_sum; st->clipped_high += high_sum;
+        st->entropy += ent_sum; st->tokens += n_tok;
+    }
+    free(entropy); free(seq_logratio); free(seq_weight);
+    return (float)loss;
+}
+
+// the batch of a GRPO step: row i of inputs[n,T] and targets[n,T] is rollout i and the same shifted by
+// one token, padded with <eos>; mask[n,T] (the completion mask) is 1 where the target is a token of the
+// response, 0 on the prompt and the padding; len[n]: the positions whose target is a token of the rollout
+static void rollout_batch(const Rollouts *r, int T, int *inputs, int *targets, float *mask, int *len) {
+    for (int i = 0; i < r->n; i++) {
+        const int *s = r->seqs + (size_t)i * r->max_len;
+        int pl = r->prompt_len[i], sl = r->seq_len[i];
+        len[i] = imin(sl - 1, T);
+        for (int t = 0; t < T; t++) {
+            inputs[i * T + t] = t < sl ? s[t] : TOK_EOS;
+            targets[i * T + t] = t + 1 < sl ? s[t + 1] : TOK_EOS;
+            mask[i * T + t] = t + 1 >= pl && t + 1 < sl;
+        }
+    }
+}
+
+// the loss normalisation of each loss type, as per-token weights w[n,T] of grpo_loss, from the
+// completion mask[n,T] of n responses (|o_i| = the sum of row i, the tokens of response i):
+//   grpo     1 / (n |o_i|)      the mean over each response's tokens, then the mean over the responses
+//   bnpo     1 / sum_i |o_i|    the mean over all response tokens of the batch
+//   dr_grpo  1 / (n max_len)    a sum over a constant (Dr. GRPO): no preference for short or long responses
+//   dapo     1 / sum_i |o_i|    over the active tokens of the whole batch (TRL: across processes and
+//                               accumulation steps; r1 has one batch per step, so it equals bnpo)
+// max_len: the longest response the context allows. Prompt and padding tokens get 0.
+static void grpo_loss_weights(float *w, const float *mask, int n, int T, int max_len, int loss_type) {
+    // exercise 17 begin: the loss normalisations of grpo, bnpo, dr_grpo and dapo
+    float total = 0.0f;
+    for (int i = 0; i < n * T; i++) total += mask[i];
+    for (int i = 0; i < n; i++) {
+        float len = 0.0f, wt;
+        for (int t = 0; t < T; t++) len += mask[i * T + t];
+        switch (loss_type) {
+        case LOSS_GRPO: wt = 1.0f / ((float)n * len); break;
+        case LOSS_BNPO: wt = 1.0f / total; break;
+        case LOSS_DR_GRPO: wt = 1.0f / ((float)n * max_len); break;
+        case LOSS_DAPO: wt = 1.0f / total; break; // the whole batch's tokens: one batch per step, so = bnpo
+        default: die("unknown loss type %d", loss_type);
+        }
+        for (int t = 0; t < T; t++) w[i * T + t] = mask[i * T + t] > 0.0f ? wt : 0.0f;
+    }
+    // exercise 17 end
+}
+
+// log pi(targets[n]) of logits[N,V] at the temperature, for the tokens of weight w > 0 (0 elsewhere)
+static void token_logprobs(float *logp, const float *logits, const int *targets, const float *w, int N, int V,
+                           float temperature) {
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        float p[256];
+        logp[n] = w[n] == 0.0f ? 0.0f : softmax(p, logits + (size_t)n * V, V, temperature, targets[n]);
+    }
+}
+
+// the frozen reference's log-probabilities of the batch (the KL of DeepSeekMath eq. 4), once per batch
+static void reference_logprobs(float *ref_logp, Model *ref, const int *inputs, const int *targets, const float *w,
+                               const int *len, int B, int T, float temperature) {
+    model_forward(ref, inputs, len, B, T, NULL, 0);
+    memset(ref->expert_load, 0, sizeof ref->expert_load);  // the reference is not trained
+    token_logprobs(ref_logp, ref->logits, targets, w, B * T, ref->cfg.vocab, temperature);
+}
+
+// the reference moved towards the policy: ref = alpha policy + (1 - alpha) ref, router biases too. R1
+// resets it to the policy (alpha 1) every 400 steps; TRL mixes (TR-DPO's alpha 0.6)
+static void reference_sync(Model *ref, const Model *m, float alpha) {
+    for (size_t i = 0; i < m->num_params; i++)
+        ref->params_mem[i] = alpha * m->params_mem[i] + (1.0f - alpha) * ref->params_mem[i];
+    for (int l = 0; l < MAX_LAYERS; l++)
+        for (int e = 0; e < MAX_EXPERTS; e++)
+            ref->router_bias[l][e] = alpha * m->router_bias[l][e] + (1.0f - alpha) * ref->router_bias[l][e];
+    kernel_params_changed(ref->params_mem);
+}
+
+typedef struct {                          // what a GRPO step measured, for the log
+    GrpoStats st;                         // summed over the response tokens of all mu passes
+    float loss, zero_std, mean_abs_adv;   // the last pass's loss; the share of groups of equal rewards; mean |A|
+    float load_spread[MAX_LAYERS], router_entropy[MAX_LAYERS];  // the MoE at the first pass
+} GrpoStepLog;
+
+// One GRPO step (DeepSeekMath Algorithm 1, one iteration of its inner loop) on the rollouts r: G responses
+// to each of n / G prompts, sampled from the policy m (pi_old) and scored reward[n] by the rules (step 1,
+// the caller's). ref: the frozen reference (NULL when beta is 0). Returns STEP_OK, the step then counted
+// in m->step, or the status that stopped it before an update.
+static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *reward, int G, const GrpoConfig *g,
+                     GrpoStepLog *log) {
+    int n = r->n, P = n / G, T = 1, step = m->step, status = STEP_OK;
+    for (int i = 0; i < n; i++) T = imax(T, r->seq_len[i] - 1);
+    size_t nt = (size_t)n * T;
+    int *inputs = mallocCheck(nt * sizeof(int)), *targets = mallocCheck(nt * sizeof(int));
+    int *len = mallocCheck(n * sizeof(int));
+    float *adv = mallocCheck(n * sizeof(float)), *mask = mallocCheck(nt * sizeof(float));
+    float *w = mallocCheck(nt * sizeof(float)), *logp = mallocCheck(nt * sizeof(float));
+    float *old_logp = mallocCheck(nt * sizeof(float)), *ref_logp = mallocCheck(nt * sizeof(float));
+    memset(log, 0, sizeof *log);
+    // 2. group-normalised advantages
+    grpo_advantages(adv, reward, P, G, g->scale_rewards);
+    for (int p = 0; p < P; p++) {
+        int same = 1;
+        for (int i = 1; i < G; i++) same &= reward[p * G + i] == reward[p * G];
+        log->zero_std += (float)same / P;
+    }
+    for (int i = 0; i < n; i++) log->mean_abs_adv += fabsf(adv[i]) / n;
+    // 3. the batch: inputs, targets, and the per-token weights that carry the loss normalisation
+    rollout_batch(r, T, inputs, targets, mask, len);
+    for (int i = 0; i < n && g->mask_truncated_completions; i++) // no <eos>: cut off by the context
+        if (r->seqs[(size_t)i * r->max_len + r->seq_len[i] - 1] != TOK_EOS) memset(mask + (size_t)i * T, 0, T * sizeof(float));
+    grpo_loss_weights(w, mask, n, T, g->max_completion_length, g->loss_type);
+    if (ref) reference_logprobs(ref_logp, ref, inputs, targets, w, len, n, T, g->temperature);
+    // 4. mu policy updates on this batch; the first pass's log-probabilities are pi_old's. The logged
+    // KL, clip fraction and entropy are means over the tokens of all mu passes (the first clips nothing)
+    // exercise 16 begin: capstone: the GRPO policy update and an R1-Zero run
+    for (int it = 0; it < g->num_iterations; it++) {
+        model_zero_grad(m);
+        model_forward(m, inputs, len, n, T, NULL, 0);
+        if (it == 0) moe_diagnostics(m, w, log->load_spread, log->router_entropy);
+        log->loss = grpo_loss(m->dlogits, logp, m->logits, targets, w, adv, it == 0 ? NULL : old_logp,
+                              ref ? ref_logp : NULL, n, T, m->cfg.vocab, g, &log->st);
+        if (it == 0) memcpy(old_logp, logp, nt * sizeof(float));
+        if (!isfinite(log->loss)) { status = STEP_LOSS_NOT_FINITE; break; }
+        model_backward(m);
+        float norm = grad_clip(m, g->clip);
+        if (!isfinite(norm)) { status = STEP_GRAD_NOT_FINITE; break; }
+        adamw_update(m, g->lr, 0.9f, 0.99f, 1e-8f, 0.0f, step * g->num_iterations + it + 1);
+        router_bias_update(m, g->bias_gamma);
+    }
+    // exercise 16 end
+    if (status == STEP_OK) m->step = step + 1;
+    free(inputs); free(targets); free(len); free(adv); free(mask); free(w); free(logp); free(old_logp); free(ref_logp);
+    return status;
+}
+
+// ----------------------------------------------------------------------------
+// 12. rejection sampling's rule and the distillation loss (R1 sections 2.3.3 and 2.4)
+
+// a response is kept for SFT when it is correct, well formed, in one language, not over-long and
+// not repetitive
+static int rejection_keep(const Judgement *j, int max_len) {
+    // exercise 14 begin: the rejection-sampling keep rule
+    return j->correct > 0.0f && j->format > 0.0f && j->language >= 1.0f && j->len <= max_len && !j->repeats;
+    // exercise 14 end
+}
+
+// logit-level distillation (Hinton et al.): loss = alpha tau^2 KL(p_teacher || p_student), both at
+// temperature tau, plus (1 - alpha) cross-entropy on the targets; per token weights w. dlogits[N,V] of the student.
+static float distill_loss(float *dlogits, const float *student, const float *teacher, const int *targets,
+                          const float *w, int N, int V, float tau, float alpha) {
+    // exercise 15 begin: the distillation loss and its gradient
+    double loss = 0.0;
+    #pragma omp parallel for reduction(+:loss) schedule(static)
+    for (int n = 0; n < N; n++) {
+        float *dz = dlogits + (size_t)n * V;
+        memset(dz, 0, V * sizeof(float));
+        if (w[n] == 0.0f) continue;
+        const float *zs = student + (size_t)n * V, *zt = teacher + (size_t)n * V;
+        float ps[256] = {0}, pt[256] = {0}, p1[256] = {0};  // student, teacher at temperature tau; student at 1
+        softmax(ps, zs, V, tau, -1);
+        softmax(pt, zt, V, tau, -1);
+        softmax(p1, zs, V, 1.0f, -1);
+        float kl = 0.0f;
+        for (int i = 0; i < V; i++) if (pt[i] > 0) kl += pt[i] * (logf(pt[i]) - logf(fmaxf(ps[i], 1e-30f)));
+        float ce = -logf(fmaxf(p1[targets[n]], 1e-30f));
+        loss += w[n] * (alpha * tau * tau * kl + (1.0f - alpha) * ce);
+        // d(tau^2 KL)/dz_s = tau (p_s - p_t);  d CE/dz = p - onehot
+        for (int i = 0; i < V; i++) dz[i] = w[n] * (alpha * tau * (ps[i] - pt[i]) + (1.0f - alpha) * p1[i]);
+        dz[targets[n]] -= w[n] * (1.0f - alpha);
+    }
+    return (float)loss;
+    // exercise 15 end
+}
+
+// one step of logit-level distillation on B rows of T tokens: the teacher's logits, the student's, the
+// loss of distill_loss at temperature tau, the student's backward and update
+static int distill_step(Model *student, Model *teacher, const int *inputs, const int *targets, const float *w,
+                        const int *len, int B, int T, float tau, float alpha, const OptimConfig *u, float *loss) {
+    model_forward(teacher, inputs, len, B, T, NULL, 0);
+    memset(teacher->expert_load, 0, sizeof teacher->expert_load);  // the teacher is not trained
+    model_zero_grad(student);
+    model_forward(student, inputs, len, B, T, NULL, 0);
+    *loss = distill_loss(student->dlogits, student->logits, teacher->logits, targets, w, B * T, student->cfg.vocab,
+                         tau, alpha);
+    if (!isfinite(*loss)) return STEP_LOSS_NOT_FINITE;
+    model_backward(student);
+    float norm;
+    return optimizer_step(student, u, &norm);
+}
+
+// ============================================================================
+// PART II. THE MACHINERY
+//
+// What runs the algorithm: the fast kernels, data files, checkpoints, rollouts and evaluation, the
+// drivers of the runs (pretraining, RL, SFT, distillation) with their logs, reports, the command line
+// and the pipeline. The drivers call Part I's step functions (lm_step, grpo_step, distill_step).
+// ============================================================================
+
+// ----------------------------------------------------------------------------
+// 13. the machine: clock, threads, folders and files
+
+static FILE *fopenCheck(const char *path, const char *mode) {
+    FILE *f = fopen(path, mode);
+    if (!f) die("cannot open %s: %s", path, strerror(errno));
+    return f;
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+// the threads a loop may split over: all of them, or 1 inside a parallel region (which has them busy)
+static int n_threads(void) {
+#ifdef _OPENMP
+    return omp_in_parallel() ? 1 : omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+// OpenBLAS runs single-threaded inside our OpenMP threads: one thread pool, no oversubscription
+static void threads_init(void) {
+#ifdef USE_BLAS
+    openblas_set_num_threads(1);
+#endif
+}
+
+// OpenBLAS (0.3.21 in Debian 12) may take a recent x86-64 CPU it does not know for an old one, e.g.
+// "Prescott" on an AVX-512 Xeon, and its sgemm is then several times slower. r1 then names the right
+// core in OPENBLAS_CORETYPE, read when the library loads, and runs itself again. A core the user set
+// always wins, and the variable set here stops a second round.
+static void blas_check_core(char **argv) {
+#if defined(USE_BLAS) && defined(__x86_64__)
+    static const char *old[] = { "Katmai", "Coppermine", "Northwood", "Prescott", "Banias", "Core2", "Penryn",
+                                 "Dunnington", "Nehalem", "Atom", "Sandybridge" };
+    const char *core = openblas_get_corename(), *cpu = NULL, *want = NULL;
+    if (__builtin_cpu_supports("avx512f")) { cpu = "AVX-512"; want = "SkylakeX"; }
+    else if (__builtin_cpu_supports("avx2")) { cpu = "AVX2"; want = "Haswell"; }
+    int is_old = 0;
+    for (int i = 0; core && i < (int)(sizeof old / sizeof old[0]); i++) is_old |= strcmp(core, old[i]) == 0;
+    if (getenv("OPENBLAS_CORETYPE") || !want || !is_old) return;
+    fprintf(stderr, "r1: OpenBLAS chose its %s kernels on a CPU with %s; running again with OPENBLAS_CORETYPE=%s\n",
+            core, cpu, want);
+    fflush(stdout);
+    setenv("OPENBLAS_CORETYPE", want, 1);
+    execv("/proc/self/exe", argv);
+    fprintf(stderr, "r1: cannot run again (%s); going on with the %s kernels\n", strerror(errno), core);
+#else
+    (void)argv;
+#endif
+}
+
+static void make_dirs(const char *path) { // mkdir -p
+    char buf[512];
+    struct stat st;
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p == '/') { *p = 0; mkdir(buf, 0755); *p = '/'; }
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) die("cannot create the folder %s: %s", path, strerror(errno));
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) die("%s exists and is not a folder", path);
+}
+
+// opens a file to read (what: "checkpoint", "data file"); a folder, a missing or unreadable file is a
+// one-line error that names the cause
+static FILE *open_input(const char *path, const char *what) {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) die("%s is a folder, not a %s", path, what);
+    FILE *f = fopen(path, "rb");
+    if (!f) die("cannot read the %s %s: %s", what, path, strerror(errno));
+    return f;
+}
+
+// 1 if the comma list holds the word
+static int list_has(const char *list, const char *word) {
+    size_t n = strlen(word);
+    for (const char *p = list; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ','))
+        if (strcspn(p, ",") == n && strncmp(p, word, n) == 0) return 1;
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// 14. fast kernels and their dispatch: r1's packed gemm, OpenBLAS, CUDA (r1.cu), the blocked
+// attention, generation on all threads
 
 // ---- dispatch: which code computes the layers' matmul and attention
 
@@ -1001,1108 +2497,6 @@ static int kernel_attention_backward(float *dq, float *dk, float *dv, float *dat
     return 1;
 }
 
-
-// ---- token embedding
-
-// out[N,C] = wte[tokens[n]]
-static void embedding_forward(float *out, const int *tokens, const float *wte, int N, int C) {
-    for (int n = 0; n < N; n++) memcpy(out + (size_t)n * C, wte + (size_t)tokens[n] * C, C * sizeof(float));
-}
-// dwte[V,C] += dout[N,C] scattered by token
-static void embedding_backward(float *dwte, const float *dout, const int *tokens, int N, int C) {
-    for (int n = 0; n < N; n++)
-        for (int i = 0; i < C; i++) dwte[(size_t)tokens[n] * C + i] += dout[(size_t)n * C + i];
-}
-
-// ---- RMSNorm: y = x / sqrt(mean(x^2) + eps) * w
-
-#define RMS_EPS 1e-5f
-// out[N,C], rstd[N] <- inp[N,C], weight[C]
-static void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N, int C) {
-    #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * C;
-        float ss = 0.0f;
-        for (int i = 0; i < C; i++) ss += x[i] * x[i];
-        float r = 1.0f / sqrtf(ss / C + RMS_EPS);
-        rstd[n] = r;
-        for (int i = 0; i < C; i++) out[(size_t)n * C + i] = x[i] * r * weight[i];
-    }
-}
-// dinp[N,C] += ..., dweight[C] += ...
-static void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp,
-                             const float *weight, const float *rstd, int N, int C) {
-    // exercise 1 begin: RMSNorm backward
-    #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
-        float r = rstd[n], dot = 0.0f;
-        for (int i = 0; i < C; i++) dot += dy[i] * weight[i] * x[i];
-        for (int i = 0; i < C; i++)
-            dinp[(size_t)n * C + i] += r * dy[i] * weight[i] - x[i] * r * r * r * dot / C;
-    }
-    for (int n = 0; n < N; n++)
-        for (int i = 0; i < C; i++) dweight[i] += dout[(size_t)n * C + i] * inp[(size_t)n * C + i] * rstd[n];
-    // exercise 1 end
-}
-
-// ---- RoPE (interleaved pairs, theta 1e4), applied in place.
-// x is [N, H, hs]; dims [off, off+dr) of each of the H vectors are rotated; row n is at position
-// pos0 + n % T. The backward pass is the same rotation by the opposite angle.
-
-#define ROPE_THETA 10000.0
-static void rope_rotate(float *x, int N, int T, int pos0, int H, int hs, int off, int dr, float sign) {
-    // exercise 2 begin: RoPE, the rotation of interleaved pairs
-    #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) {
-        int pos = pos0 + n % T;
-        for (int i = 0; i < dr / 2; i++) {
-            double angle = pos * pow(ROPE_THETA, -2.0 * i / dr);
-            float c = (float)cos(angle), s = sign * (float)sin(angle);
-            for (int h = 0; h < H; h++) {
-                float *p = x + ((size_t)n * H + h) * hs + off + 2 * i;
-                float a = p[0], b = p[1];
-                p[0] = a * c - b * s;
-                p[1] = a * s + b * c;
-            }
-        }
-    }
-    // exercise 2 end
-}
-static void rope_forward(float *x, int N, int T, int pos0, int H, int hs, int off, int dr) {
-    rope_rotate(x, N, T, pos0, H, hs, off, dr, 1.0f);
-}
-static void rope_backward(float *dx, int N, int T, int pos0, int H, int hs, int off, int dr) {
-    rope_rotate(dx, N, T, pos0, H, hs, off, dr, -1.0f);
-}
-
-// ---- causal attention per head (MLA's keys already assembled: [k_nope ; shared k_rope])
-
-// out[B,T,NH,HV], att[B,NH,T,T] <- q,k[B,T,NH,HS], v[B,T,NH,HV]; scale 1/sqrt(HS)
-static void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
-                              int B, int T, int NH, int HS, int HV) {
-    if (kernel_attention_forward(out, att, q, k, v, B, T, NH, HS, HV)) return;
-    float scale = 1.0f / sqrtf((float)HS);
-    #pragma omp parallel for collapse(3) schedule(static)
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++)
-            for (int h = 0; h < NH; h++) {
-                const float *q_t = q + (((size_t)b * T + t) * NH + h) * HS;
-                float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                // scores q_t . k_t2 / sqrt(HS) for t2 <= t (0 above the diagonal), then their softmax
-                for (int t2 = 0; t2 < T; t2++) {
-                    const float *k_t2 = k + (((size_t)b * T + t2) * NH + h) * HS;
-                    float score = 0.0f;
-                    for (int i = 0; i < HS && t2 <= t; i++) score += q_t[i] * scale * k_t2[i];
-                    a[t2] = score;
-                }
-                softmax(a, a, t + 1, 1.0f, -1);
-                // out_t = sum over t2 <= t of a_t2 v_t2
-                float *out_t = out + (((size_t)b * T + t) * NH + h) * HV;
-                for (int i = 0; i < HV; i++) out_t[i] = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *v_t2 = v + (((size_t)b * T + t2) * NH + h) * HV;
-                    for (int i = 0; i < HV; i++) out_t[i] += a[t2] * v_t2[i];
-                }
-            }
-}
-
-// dq,dk[B,T,NH,HS], dv[B,T,NH,HV] are overwritten; datt[B,NH,T,T] is scratch
-static void attention_backward(float *dq, float *dk, float *dv, float *datt, const float *dout,
-                               const float *q, const float *k, const float *v, const float *att,
-                               int B, int T, int NH, int HS, int HV) {
-    if (kernel_attention_backward(dq, dk, dv, datt, dout, q, k, v, att, B, T, NH, HS, HV)) return;
-    // exercise 3 begin: attention backward
-    float scale = 1.0f / sqrtf((float)HS);
-    memset(dk, 0, (size_t)B * T * NH * HS * sizeof(float));
-    memset(dv, 0, (size_t)B * T * NH * HV * sizeof(float));
-    #pragma omp parallel for collapse(2) schedule(static)
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++)
-            for (int t = 0; t < T; t++) {
-                size_t row = ((size_t)b * T + t) * NH + h;  // (b, t, h)
-                const float *a = att + (((size_t)b * NH + h) * T + t) * T, *dy = dout + row * HV;
-                const float *q_t = q + row * HS;
-                float *da = datt + (((size_t)b * NH + h) * T + t) * T, *dq_t = dq + row * HS;
-                // through the weighted sum of the values: da_t2 = dy . v_t2,  dv_t2 += a_t2 dy
-                float dsum = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    size_t row2 = ((size_t)b * T + t2) * NH + h;
-                    float d = 0.0f;
-                    for (int i = 0; i < HV; i++) d += dy[i] * v[row2 * HV + i];
-                    da[t2] = d;
-                    for (int i = 0; i < HV; i++) dv[row2 * HV + i] += a[t2] * dy[i];
-                    dsum += a[t2] * da[t2];
-                }
-                // through the softmax (ds_t2 = a_t2 (da_t2 - sum a da) / sqrt(HS), kept in da) and the scores:
-                // dq_t = sum ds_t2 k_t2,  dk_t2 += ds_t2 q_t
-                for (int i = 0; i < HS; i++) dq_t[i] = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    size_t row2 = ((size_t)b * T + t2) * NH + h;
-                    da[t2] = a[t2] * (da[t2] - dsum) * scale;
-                    for (int i = 0; i < HS; i++) dq_t[i] += da[t2] * k[row2 * HS + i];
-                    for (int i = 0; i < HS; i++) dk[row2 * HS + i] += da[t2] * q_t[i];
-                }
-            }
-    // exercise 3 end
-}
-
-// ---- SwiGLU feed-forward: out = (silu(x W1^T) * (x W3^T)) W2^T
-
-static float silu(float x) { return x / (1.0f + expf(-x)); }
-
-// out[N,C]; a,b,g[N,F] saved for the backward pass
-static void swiglu_forward(float *out, float *a, float *b, float *g, const float *inp,
-                           const float *w1, const float *w3, const float *w2, int N, int C, int F) {
-    matmul_forward(a, inp, w1, N, C, F);
-    matmul_forward(b, inp, w3, N, C, F);
-    #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < (size_t)N * F; i++) g[i] = silu(a[i]) * b[i];
-    matmul_forward(out, g, w2, N, F, C);
-}
-// dinp[N,C] +=, dw1,dw3,dw2 +=; scratch dg[N,F], da[N,F], db[N,F]
-static void swiglu_backward(float *dinp, float *dw1, float *dw3, float *dw2, float *dg, float *da, float *db,
-                            const float *dout, const float *inp, const float *a, const float *b, const float *g,
-                            const float *w1, const float *w3, const float *w2, int N, int C, int F) {
-    memset(dg, 0, (size_t)N * F * sizeof(float));
-    matmul_backward(dg, dw2, dout, g, w2, N, F, C);
-    // exercise 4 begin: SwiGLU backward, through silu(a) * b
-    #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < (size_t)N * F; i++) {
-        float sg = 1.0f / (1.0f + expf(-a[i]));
-        db[i] = dg[i] * a[i] * sg;
-        da[i] = dg[i] * b[i] * sg * (1.0f + a[i] * (1.0f - sg)); // d silu(a)/da = s(1 + a(1-s))
-    }
-    // exercise 4 end
-    matmul_backward(dinp, dw1, da, inp, w1, N, C, F);
-    matmul_backward(dinp, dw3, db, inp, w3, N, C, F);
-}
-
-// ---- the model state: one parameter buffer, one gradient buffer, AdamW moments, activations
-
-typedef struct {          // one layer's saved activations; N = B*T rows
-    float *x;             // [N,C] residual stream entering the layer
-    float *h1, *rstd1;    // [N,C], [N]   attention RMSNorm
-    float *cq, *cqn, *rstd_q; // [N,Rq]   query latent, normalised query latent, [N]
-    float *q;             // [N,NH*dqk]   queries after RoPE
-    float *kva;           // [N,R+dr]     latent c and shared RoPE key (after RoPE)
-    float *c, *cn, *rstd_c; // [N,R]      latent, normalised latent, [N]
-    float *kvb;           // [N,NH*(dn+dv)]
-    float *k, *v;         // [N,NH*dqk], [N,NH*dv]  assembled per-head keys and values
-    float *att;           // [B,NH,T,T]   attention probabilities
-    float *y;             // [N,NH*dv]    attention output before W_O
-    float *x2;            // [N,C]        residual after attention
-    float *h2, *rstd2;    // [N,C], [N]   FFN RMSNorm
-    float *a, *b, *g;     // [N,F]        dense SwiGLU or the shared expert
-    float *s;             // [N,E]        router affinities sigmoid(W_r h)
-    int *topk;            // [N,K]        chosen experts
-    float *gate;          // [N,K]        gate weights, renormalised over the chosen k
-    int *slot_of;         // [N*K]        the slot of (n,k) in the gathered expert arrays
-    int *slot_token;      // [N*K]        the token of each slot
-    int expert_off[MAX_EXPERTS + 1];  // the slots of expert e are expert_off[e]..expert_off[e+1]-1
-    float *xg, *ea, *eb, *eg, *eout;  // [N*K,C], [N*K,Fe] x3, [N*K,C]  per-slot expert activations
-} LayerActs;
-
-typedef struct {
-    Config cfg;
-    char preset[16];
-    size_t num_params;
-    float *params_mem, *grads_mem, *m_mem, *v_mem;
-    Params params, grads;
-    float *decay_mask;                          // 1 for matrices, 0 for norm weights
-    float router_bias[MAX_LAYERS][MAX_EXPERTS]; // aux-loss-free balancing bias (no gradient)
-    float expert_load[MAX_LAYERS][MAX_EXPERTS]; // tokens routed to each expert since the last update
-    float balance_alpha;                        // weight of the sequence-wise balance loss (0 = off)
-    float aux_loss;                             // that loss, from the last forward
-    int step;                                   // training steps taken
-    double tokens_seen;                         // training tokens so far (the log's tokens/s)
-    float load_avg[MAX_LAYERS][MAX_EXPERTS];    // a moving average of expert_load (pretraining's log)
-    float step_load[MAX_LAYERS][MAX_EXPERTS];   // expert_load as the last bias update found it (the logs')
-    // activations, sized for up to cap_N rows and cap_att attention entries
-    int B, T, cap_N;
-    size_t cap_att;
-    LayerActs acts[MAX_LAYERS];
-    float *x_final, *hf, *rstdf, *logits, *dlogits;  // [N,C] [N,C] [N] [N,V] [N,V]
-    int *tokens;                                     // [N]
-    int *row_len;                                    // [B] each row's tokens; the positions after are padding
-    float *dx, *dh, *dbuf1, *dbuf2, *dbuf3, *dbuf4, *dbuf5, *dbuf6, *datt; // backward scratch
-} Model;
-
-static void model_init_params(Model *m, uint64_t seed);
-
-static Model *model_create(const Config *cfg, const char *preset, uint64_t seed) {
-    Model *m = mallocCheck(sizeof(Model));
-    m->cfg = *cfg;
-    snprintf(m->preset, sizeof m->preset, "%s", preset);
-    if (cfg->n_layer > MAX_LAYERS || cfg->n_experts > MAX_EXPERTS || cfg->d_rope % 2)
-        die("config out of range (layers <= %d, experts <= %d, even d_rope)", MAX_LAYERS, MAX_EXPERTS);
-    m->num_params = params_layout(cfg, NULL, &m->params);
-    m->params_mem = mallocCheck(m->num_params * sizeof(float));
-    m->grads_mem = mallocCheck(m->num_params * sizeof(float));
-    m->m_mem = mallocCheck(m->num_params * sizeof(float));
-    m->v_mem = mallocCheck(m->num_params * sizeof(float));
-    params_layout(cfg, m->params_mem, &m->params);
-    params_layout(cfg, m->grads_mem, &m->grads);
-    // weight decay on matrices only: norm weights are the tensors of one row
-    m->decay_mask = mallocCheck(m->num_params * sizeof(float));
-    for (size_t i = 0; i < m->num_params; i++) m->decay_mask[i] = 1.0f;
-    for (int l = 0; l < cfg->n_layer; l++) {
-        LayerParams *L = &m->params.layer[l];
-        memset(m->decay_mask + (L->attn_norm - m->params_mem), 0, cfg->d_model * sizeof(float));
-        memset(m->decay_mask + (L->q_norm - m->params_mem), 0, cfg->q_rank * sizeof(float));
-        memset(m->decay_mask + (L->kv_norm - m->params_mem), 0, cfg->kv_rank * sizeof(float));
-        memset(m->decay_mask + (L->ffn_norm - m->params_mem), 0, cfg->d_model * sizeof(float));
-    }
-    memset(m->decay_mask + (m->params.norm_f - m->params_mem), 0, cfg->d_model * sizeof(float));
-    model_init_params(m, seed);
-    kernel_params_register(m->params_mem, m->num_params);
-    return m;
-}
-
-// normal(0, 0.02) for matrices (output projections scaled by 1/sqrt(2L), as GPT-2), 1 for norms
-static void model_init_params(Model *m, uint64_t seed) {
-    Rng r = rng_seed(seed);
-    Config *c = &m->cfg;
-    float std = 0.02f, std_out = 0.02f / sqrtf(2.0f * c->n_layer);
-    for (size_t i = 0; i < m->num_params; i++) m->params_mem[i] = m->decay_mask[i] ? std * rng_normal(&r) : 1.0f;
-    for (int l = 0; l < c->n_layer; l++) {
-        LayerParams *L = &m->params.layer[l];
-        int F = is_moe_layer(c, l) ? c->d_ff_expert : c->d_ff_dense;
-        size_t n_wo = (size_t)c->d_model * c->n_head * c->d_v, n_w2 = (size_t)c->d_model * F;
-        for (size_t i = 0; i < n_wo; i++) L->wo[i] = std_out * rng_normal(&r);
-        for (size_t i = 0; i < n_w2; i++) L->w2[i] = std_out * rng_normal(&r);
-        if (is_moe_layer(c, l))
-            for (size_t i = 0; i < n_w2 * c->n_experts; i++) L->ew2[i] = std_out * rng_normal(&r);
-    }
-    memset(m->router_bias, 0, sizeof m->router_bias);
-}
-
-static void acts_free(Model *m) {
-    for (int l = 0; l < MAX_LAYERS; l++) {
-        LayerActs *A = &m->acts[l];
-        float *fs[] = { A->x, A->h1, A->rstd1, A->cq, A->cqn, A->rstd_q, A->q, A->kva, A->c, A->cn, A->rstd_c,
-                        A->kvb, A->k, A->v, A->att, A->y, A->x2, A->h2, A->rstd2, A->a, A->b, A->g, A->s, A->gate,
-                        A->xg, A->ea, A->eb, A->eg, A->eout };
-        for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) free(fs[i]);
-        free(A->topk); free(A->slot_of); free(A->slot_token);
-    }
-    float *fs[] = { m->x_final, m->hf, m->rstdf, m->logits, m->dlogits, m->dx, m->dh, m->dbuf1, m->dbuf2,
-                    m->dbuf3, m->dbuf4, m->dbuf5, m->dbuf6, m->datt };
-    for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) free(fs[i]);
-    free(m->tokens); free(m->row_len);
-    memset(m->acts, 0, sizeof m->acts);
-}
-
-static void model_free(Model *m) {
-    if (!m) return;
-    kernel_params_free(m->params_mem);
-    free(m->params_mem); free(m->grads_mem); free(m->m_mem); free(m->v_mem); free(m->decay_mask);
-    acts_free(m);
-    free(m);
-}
-
-static int imax(int a, int b) { return a > b ? a : b; }
-static int imin(int a, int b) { return a < b ? a : b; }
-static int cmp_float(const void *a, const void *b) {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
-// (re)allocates the activations for B rows of T tokens
-static void model_ensure_acts(Model *m, int B, int T) {
-    Config *c = &m->cfg;
-    int N = B * T;
-    size_t att = (size_t)B * c->n_head * T * T;
-    m->B = B; m->T = T;
-    if (N <= m->cap_N && att <= m->cap_att) return;
-    acts_free(m);
-    N = imax(N, m->cap_N);
-    if (att < m->cap_att) att = m->cap_att;
-    m->cap_N = N; m->cap_att = att;
-    int C = c->d_model, NH = c->n_head, dqk = c->d_nope + c->d_rope, R = c->kv_rank, dr = c->d_rope;
-    int K = c->top_k, E = c->n_experts;
-    size_t fsz = sizeof(float);
-    int widest = imax(imax(C, NH * dqk), imax(NH * (c->d_nope + c->d_v), imax(c->d_ff_dense, c->d_ff_expert)));
-    widest = imax(widest, imax(imax(R + dr, c->q_rank), E));
-    for (int l = 0; l < c->n_layer; l++) {
-        LayerActs *A = &m->acts[l];
-        int F = is_moe_layer(c, l) ? c->d_ff_expert : c->d_ff_dense;
-        A->x = mallocCheck((size_t)N * C * fsz);     A->h1 = mallocCheck((size_t)N * C * fsz);
-        A->rstd1 = mallocCheck((size_t)N * fsz);     A->q = mallocCheck((size_t)N * NH * dqk * fsz);
-        A->cq = mallocCheck((size_t)N * c->q_rank * fsz); A->cqn = mallocCheck((size_t)N * c->q_rank * fsz);
-        A->rstd_q = mallocCheck((size_t)N * fsz);
-        A->kva = mallocCheck((size_t)N * (R + dr) * fsz);
-        A->c = mallocCheck((size_t)N * R * fsz);     A->cn = mallocCheck((size_t)N * R * fsz);
-        A->rstd_c = mallocCheck((size_t)N * fsz);
-        A->kvb = mallocCheck((size_t)N * NH * (c->d_nope + c->d_v) * fsz);
-        A->k = mallocCheck((size_t)N * NH * dqk * fsz); A->v = mallocCheck((size_t)N * NH * c->d_v * fsz);
-        A->att = mallocCheck(att * fsz);
-        A->y = mallocCheck((size_t)N * NH * c->d_v * fsz);
-        A->x2 = mallocCheck((size_t)N * C * fsz);    A->h2 = mallocCheck((size_t)N * C * fsz);
-        A->rstd2 = mallocCheck((size_t)N * fsz);
-        A->a = mallocCheck((size_t)N * F * fsz); A->b = mallocCheck((size_t)N * F * fsz); A->g = mallocCheck((size_t)N * F * fsz);
-        if (is_moe_layer(c, l)) {
-            A->s = mallocCheck((size_t)N * E * fsz);
-            A->topk = mallocCheck((size_t)N * K * sizeof(int));
-            A->gate = mallocCheck((size_t)N * K * fsz);
-            A->slot_of = mallocCheck((size_t)N * K * sizeof(int));
-            A->slot_token = mallocCheck((size_t)N * K * sizeof(int));
-            A->xg = mallocCheck((size_t)N * K * C * fsz);
-            A->ea = mallocCheck((size_t)N * K * F * fsz); A->eb = mallocCheck((size_t)N * K * F * fsz);
-            A->eg = mallocCheck((size_t)N * K * F * fsz); A->eout = mallocCheck((size_t)N * K * C * fsz);
-        }
-    }
-    int wk = imax(widest, K * imax(C, c->d_ff_expert));
-    m->x_final = mallocCheck((size_t)N * C * fsz); m->hf = mallocCheck((size_t)N * C * fsz);
-    m->rstdf = mallocCheck((size_t)N * fsz);
-    m->logits = mallocCheck((size_t)N * c->vocab * fsz); m->dlogits = mallocCheck((size_t)N * c->vocab * fsz);
-    m->tokens = mallocCheck((size_t)N * sizeof(int)); m->row_len = mallocCheck((size_t)N * sizeof(int));
-    m->dx = mallocCheck((size_t)N * C * fsz); m->dh = mallocCheck((size_t)N * C * fsz);
-    m->dbuf1 = mallocCheck((size_t)N * wk * fsz); m->dbuf2 = mallocCheck((size_t)N * wk * fsz);
-    m->dbuf3 = mallocCheck((size_t)N * wk * fsz); m->dbuf4 = mallocCheck((size_t)N * wk * fsz);
-    m->dbuf5 = mallocCheck((size_t)N * wk * fsz); m->dbuf6 = mallocCheck((size_t)N * wk * fsz);
-    m->datt = mallocCheck(att * fsz);
-}
-
-// ---- DeepSeekMoE (DeepSeek-V3 section 2.1.2, eq. 12-16)
-// out = shared(h) + sum over the top-k experts of gate_k * expert_k(h)
-// s_i = sigmoid(u^T e_i); top-k chosen by s_i + b_i (the bias only chooses); gate = s / sum of chosen s.
-// Dropless: each expert runs on exactly the tokens routed to it, gathered into a contiguous block.
-
-static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-// out[N,C] <- h[N,C]; fills the routing and per-slot activations of A
-static void moe_forward(float *out, LayerActs *A, const LayerParams *L, const float *bias, const float *h,
-                        int N, int C, int E, int K, int F) {
-    // the shared expert, on every token
-    swiglu_forward(out, A->a, A->b, A->g, h, L->w1, L->w3, L->w2, N, C, F);
-    // router: affinities and the top-k choice (ties go to the lower index)
-    matmul_forward(A->s, h, L->router, N, C, E);
-    int count[MAX_EXPERTS] = {0};
-    // exercise 5 begin: DeepSeekMoE routing: biased top-k, renormalised gates
-    for (int n = 0; n < N; n++) {
-        float *s = A->s + (size_t)n * E;
-        for (int e = 0; e < E; e++) s[e] = sigmoidf(s[e]);
-        int *top = A->topk + (size_t)n * K;
-        float sum = 0.0f;
-        for (int k = 0; k < K; k++) {
-            int best = -1;
-            for (int e = 0; e < E; e++) {
-                int taken = 0;
-                for (int j = 0; j < k; j++) taken |= top[j] == e;
-                if (!taken && (best < 0 || s[e] + bias[e] > s[best] + bias[best])) best = e;
-            }
-            top[k] = best;
-            sum += s[best];
-            count[best]++;
-        }
-        for (int k = 0; k < K; k++) A->gate[(size_t)n * K + k] = s[top[k]] / sum;
-    }
-    // exercise 5 end
-    // gather: slots sorted by expert (a counting sort), then each expert is one dense SwiGLU
-    A->expert_off[0] = 0;
-    for (int e = 0; e < E; e++) A->expert_off[e + 1] = A->expert_off[e] + count[e];
-    int fill[MAX_EXPERTS];
-    for (int e = 0; e < E; e++) fill[e] = A->expert_off[e];
-    for (int n = 0; n < N; n++) {
-        for (int k = 0; k < K; k++) {
-            int slot = fill[A->topk[(size_t)n * K + k]]++;
-            A->slot_of[(size_t)n * K + k] = slot;
-            A->slot_token[slot] = n;
-            memcpy(A->xg + (size_t)slot * C, h + (size_t)n * C, C * sizeof(float));
-        }
-    }
-    // the experts are independent: each thread takes whole experts (their loops then run on that thread alone)
-    #pragma omp parallel for schedule(dynamic, 1) if (kernels_reentrant())
-    for (int e = 0; e < E; e++) {
-        int o = A->expert_off[e], ne = A->expert_off[e + 1] - o;
-        if (ne == 0) continue;
-        swiglu_forward(A->eout + (size_t)o * C, A->ea + (size_t)o * F, A->eb + (size_t)o * F, A->eg + (size_t)o * F,
-                       A->xg + (size_t)o * C, L->ew1 + (size_t)e * F * C, L->ew3 + (size_t)e * F * C,
-                       L->ew2 + (size_t)e * C * F, ne, C, F);
-    }
-    // scatter: weighted sum of each token's experts
-    #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) {
-        for (int k = 0; k < K; k++) {
-            float gk = A->gate[(size_t)n * K + k];
-            const float *eo = A->eout + (size_t)A->slot_of[(size_t)n * K + k] * C;
-            for (int i = 0; i < C; i++) out[(size_t)n * C + i] += gk * eo[i];
-        }
-    }
-}
-
-// load[E] += the experts chosen for the tokens of B rows of T positions; the first len[b] positions of
-// row b are its tokens, the rest padding, which is routed (its output is never read) but not counted
-static void expert_load_add(float *load, const LayerActs *A, const int *len, int B, int T, int K) {
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < len[b]; t++)
-            for (int k = 0; k < K; k++) load[A->topk[((size_t)b * T + t) * K + k]] += 1.0f;
-}
-
-// the sequence-wise balance loss (DeepSeek-V3 eq. 17-20): alpha * sum_i f_i P_i per sequence, averaged
-// over the B sequences; a sequence is the first len[b] positions of row b (T_b of them: padding is no
-// token). f_i counts the chosen experts (a constant), P_i averages the normalised affinities. Returns
-// the loss; if ds is not NULL, adds its gradient with respect to s[N,E].
-static float balance_loss(float *ds, const LayerActs *A, float alpha, const int *len, int B, int T, int E,
-                          int K) {
-    float loss = 0.0f;
-    for (int b = 0; b < B; b++) {
-        float f[MAX_EXPERTS] = {0}, P[MAX_EXPERTS] = {0};
-        int Tb = len[b];
-        for (int t = 0; t < Tb; t++) {
-            size_t n = (size_t)b * T + t;
-            for (int k = 0; k < K; k++) f[A->topk[n * K + k]] += (float)E / (K * Tb);
-            float sum = 0.0f;
-            for (int e = 0; e < E; e++) sum += A->s[n * E + e];
-            for (int e = 0; e < E; e++) P[e] += A->s[n * E + e] / sum / Tb;
-        }
-        for (int e = 0; e < E; e++) loss += alpha * f[e] * P[e] / B;
-        if (!ds) continue;
-        for (int t = 0; t < Tb; t++) { // through P_i = mean_t s_i / sum_j s_j
-            size_t n = (size_t)b * T + t;
-            float sum = 0.0f, dot = 0.0f;
-            for (int e = 0; e < E; e++) sum += A->s[n * E + e];
-            for (int e = 0; e < E; e++) dot += alpha * f[e] / (B * Tb) * A->s[n * E + e] / sum;
-            for (int e = 0; e < E; e++) ds[n * E + e] += (alpha * f[e] / (B * Tb) - dot) / sum;
-        }
-    }
-    return loss;
-}
-
-// dh[N,C] += gradient of moe_forward's output (and of the balance loss over the rows' len[B] tokens);
-// grads into G. The top-k choice is a constant.
-// scratch: dsl, dxg [N*K,C] (per-slot output and input gradients), dg, da, db [N*K,F], ds [N,E]
-static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const LayerParams *L, const float *dout,
-                         const float *h, float alpha, const int *len, int B, int T, int C, int E, int K,
-                         int F, float *dsl, float *dxg, float *dg, float *da, float *db, float *ds) {
-    int N = B * T;
-    // the shared expert
-    swiglu_backward(dh, G->w1, G->w3, G->w2, dg, da, db, dout, h, A->a, A->b, A->g, L->w1, L->w3, L->w2, N, C, F);
-    // per slot: d expert output = gate * dy, d gate = dy . expert output
-    memset(ds, 0, (size_t)N * E * sizeof(float));
-    // exercise 6 begin: DeepSeekMoE backward through the gates
-    #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) {
-        const float *dy = dout + (size_t)n * C;
-        const int *top = A->topk + (size_t)n * K;
-        float dgate[MAX_EXPERTS], sum = 0.0f, dot = 0.0f;
-        for (int k = 0; k < K; k++) {
-            int slot = A->slot_of[(size_t)n * K + k];
-            float gk = A->gate[(size_t)n * K + k], d = 0.0f;
-            for (int i = 0; i < C; i++) { d += dy[i] * A->eout[(size_t)slot * C + i]; dsl[(size_t)slot * C + i] = gk * dy[i]; }
-            dgate[k] = d;
-            sum += A->s[(size_t)n * E + top[k]];
-        }
-        // gate_k = s_k / sum_j s_j over the chosen j
-        for (int k = 0; k < K; k++) dot += dgate[k] * A->s[(size_t)n * E + top[k]];
-        for (int k = 0; k < K; k++) ds[(size_t)n * E + top[k]] += dgate[k] / sum - dot / (sum * sum);
-    }
-    // exercise 6 end
-    if (alpha > 0.0f) balance_loss(ds, A, alpha, len, B, T, E, K);
-    // through the sigmoid and the router matmul
-    for (size_t i = 0; i < (size_t)N * E; i++) ds[i] *= A->s[i] * (1.0f - A->s[i]);
-    matmul_backward(dh, G->router, ds, h, L->router, N, C, E);
-    // each expert on its gathered tokens, whole experts per thread (scratch rows o.. are the expert's own)
-    memset(dxg, 0, (size_t)N * K * C * sizeof(float));
-    #pragma omp parallel for schedule(dynamic, 1) if (kernels_reentrant())
-    for (int e = 0; e < E; e++) {
-        int o = A->expert_off[e], ne = A->expert_off[e + 1] - o;
-        if (ne == 0) continue;
-        swiglu_backward(dxg + (size_t)o * C, G->ew1 + (size_t)e * F * C, G->ew3 + (size_t)e * F * C,
-                        G->ew2 + (size_t)e * C * F, dg + (size_t)o * F, da + (size_t)o * F, db + (size_t)o * F,
-                        dsl + (size_t)o * C, A->xg + (size_t)o * C,
-                        A->ea + (size_t)o * F, A->eb + (size_t)o * F, A->eg + (size_t)o * F,
-                        L->ew1 + (size_t)e * F * C, L->ew3 + (size_t)e * F * C, L->ew2 + (size_t)e * C * F, ne, C, F);
-    }
-    // scatter the gathered input gradients back to their tokens
-    #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++)
-        for (int k = 0; k < K; k++) {
-            const float *d = dxg + (size_t)A->slot_of[(size_t)n * K + k] * C;
-            for (int i = 0; i < C; i++) dh[(size_t)n * C + i] += d[i];
-        }
-}
-
-// ---- Multi-head Latent Attention (DeepSeek-V2 section 2.1, DeepSeek-V3 eq. 1-11)
-// query compression (eq. 6-9): c_Q = W_DQ h, RMS-normed; per head q_nope = W_UQ c_Q, q_rope = RoPE(W_QR c_Q)
-// [c ; k_rope] = W_KVA h, RoPE on k_rope (one key shared by all heads), c RMS-normed
-// (the RMSNorms after c_Q and c: DeepSeek-V3 section 4.2, not in the equations)
-// training form: [k_nope ; v] = W_KVB c per head;  k = [k_nope ; k_rope];  softmax(q k / sqrt(dn + dr)) v;  W_O
-// decoding form: the same queries; only [c ; k_rope] is cached; W_KVB's halves are absorbed into the query
-// and the output
-
-// MLA's KV cache (DeepSeek-V2 section 2.1.2): per layer, token and row only the normalised latent c_KV
-// and the shared RoPE key, R + dr floats (the keys and values of all heads would take NH * (dn + dr + dv))
-typedef struct {
-    float *latent[MAX_LAYERS]; // [rows,T,R+dr]: [c_KV ; k_rope] of each cached position
-    int B, T;
-    int *row;                  // [B] the cache row of each row of the current batch (finished rows drop out)
-} KVCache;
-
-// y[B,NH*dv] <- the attention of q[B,NH*(dn+dr)] (from c_Q, as in training) at position pos over the
-// cached positions 0..pos of cache row row[b] (latent [rows,Tc,R+dr]), with the up-projections absorbed
-// (DeepSeek-V2 section 2.1.3): q_nope . (W_UK c) = (W_UK^T q_nope) . c and sum_t a_t W_UV c_t =
-// W_UV (sum_t a_t c_t), so the keys and values are never formed. wkvb [NH*(dn+dv),R] holds W_UK and W_UV
-// of each head.
-static void mla_decode(float *y, const float *q, const float *latent, const float *wkvb, const int *row, int B,
-                       int Tc, int pos, int NH, int dn, int dr, int dv, int R) {
-    int D = R + dr;
-    float scale = 1.0f / sqrtf((float)(dn + dr));
-    float *qa = mallocCheck((size_t)NH * D * sizeof(float));
-    float *a = mallocCheck((size_t)NH * (pos + 1) * sizeof(float));
-    float *o = mallocCheck((size_t)NH * R * sizeof(float));
-    for (int b = 0; b < B; b++) {
-        const float *cached = latent + (size_t)row[b] * Tc * D;
-        // the absorbed queries [W_UK^T q_nope ; q_rope] of every head, scaled
-        for (int h = 0; h < NH; h++) {
-            const float *qh = q + ((size_t)b * NH + h) * (dn + dr), *w_uk = wkvb + (size_t)h * (dn + dv) * R;
-            float *qah = qa + (size_t)h * D;
-            for (int r = 0; r < R; r++) qah[r] = 0.0f;
-            for (int i = 0; i < dn; i++)
-                for (int r = 0; r < R; r++) qah[r] += qh[i] * w_uk[(size_t)i * R + r];
-            for (int r = 0; r < R; r++) qah[r] *= scale;
-            for (int j = 0; j < dr; j++) qah[R + j] = qh[dn + j] * scale;
-        }
-        // scores: every head against each cached position (read once for all heads), then softmax
-        for (int t = 0; t <= pos; t++)
-            for (int h = 0; h < NH; h++) {
-                float s = 0.0f;
-                #pragma omp simd reduction(+ : s)
-                for (int r = 0; r < D; r++) s += qa[(size_t)h * D + r] * cached[(size_t)t * D + r];
-                a[(size_t)h * (pos + 1) + t] = s;
-            }
-        for (int h = 0; h < NH; h++) softmax(a + (size_t)h * (pos + 1), a + (size_t)h * (pos + 1), pos + 1, 1.0f, -1);
-        // o_h = sum_t a_ht c_t, then y_h = W_UV o_h
-        for (int i = 0; i < NH * R; i++) o[i] = 0.0f;
-        for (int t = 0; t <= pos; t++)
-            for (int h = 0; h < NH; h++) {
-                float at = a[(size_t)h * (pos + 1) + t];
-                for (int r = 0; r < R; r++) o[(size_t)h * R + r] += at * cached[(size_t)t * D + r];
-            }
-        for (int h = 0; h < NH; h++) {
-            const float *w_uv = wkvb + ((size_t)h * (dn + dv) + dn) * R;
-            for (int i = 0; i < dv; i++) {
-                float s = 0.0f;
-                #pragma omp simd reduction(+ : s)
-                for (int r = 0; r < R; r++) s += w_uv[(size_t)i * R + r] * o[(size_t)h * R + r];
-                y[((size_t)b * NH + h) * dv + i] = s;
-            }
-        }
-    }
-    free(qa); free(a); free(o);
-}
-
-// out[N,C] <- x[N,C] (N = B*T rows at positions pos..pos+T-1); with a cache, T == 1
-static void mla_forward(float *out, LayerActs *A, const LayerParams *L, const Config *c, const float *x,
-                        int B, int T, KVCache *cache, int layer, int pos) {
-    int N = B * T, C = c->d_model, NH = c->n_head, dn = c->d_nope, dr = c->d_rope, dqk = dn + dr;
-    int dv = c->d_v, R = c->kv_rank, Rq = c->q_rank;
-    rmsnorm_forward(A->h1, A->rstd1, x, L->attn_norm, N, C);
-    matmul_forward(A->cq, A->h1, L->wqa, N, C, Rq);
-    rmsnorm_forward(A->cqn, A->rstd_q, A->cq, L->q_norm, N, Rq);
-    matmul_forward(A->q, A->cqn, L->wqb, N, Rq, NH * dqk);
-    rope_forward(A->q, N, T, pos, NH, dqk, dn, dr);
-    matmul_forward(A->kva, A->h1, L->wkva, N, C, R + dr);
-    rope_forward(A->kva, N, T, pos, 1, R + dr, R, dr);
-    for (int n = 0; n < N; n++) memcpy(A->c + (size_t)n * R, A->kva + (size_t)n * (R + dr), R * sizeof(float));
-    rmsnorm_forward(A->cn, A->rstd_c, A->c, L->kv_norm, N, R);
-    if (cache) { // decoding: cache [c_KV ; k_rope] and attend from the latent
-        for (int b = 0; b < B; b++) {
-            float *entry = cache->latent[layer] + ((size_t)cache->row[b] * cache->T + pos) * (R + dr);
-            memcpy(entry, A->cn + (size_t)b * R, R * sizeof(float));
-            memcpy(entry + R, A->kva + (size_t)b * (R + dr) + R, dr * sizeof(float));
-        }
-        mla_decode(A->y, A->q, cache->latent[layer], L->wkvb, cache->row, B, cache->T, pos, NH, dn, dr, dv, R);
-        matmul_forward(out, A->y, L->wo, N, NH * dv, C);
-        return;
-    }
-    matmul_forward(A->kvb, A->cn, L->wkvb, N, R, NH * (dn + dv));
-    for (int n = 0; n < N; n++) {
-        for (int h = 0; h < NH; h++) {
-            const float *kv = A->kvb + ((size_t)n * NH + h) * (dn + dv);
-            float *k = A->k + ((size_t)n * NH + h) * dqk;
-            memcpy(k, kv, dn * sizeof(float));
-            memcpy(k + dn, A->kva + (size_t)n * (R + dr) + R, dr * sizeof(float)); // the shared RoPE key
-            memcpy(A->v + ((size_t)n * NH + h) * dv, kv + dn, dv * sizeof(float));
-        }
-    }
-    attention_forward(A->y, A->att, A->q, A->k, A->v, B, T, NH, dqk, dv);
-    matmul_forward(out, A->y, L->wo, N, NH * dv, C);
-}
-
-// dx[N,C] += gradient through mla_forward given dout[N,C] (dout may alias dx: it is read first).
-// Training sequences start at position 0.
-static void mla_backward(Model *m, int layer, float *dx, const float *dout, const float *x) {
-    const Config *c = &m->cfg;
-    LayerActs *A = &m->acts[layer];
-    const LayerParams *L = &m->params.layer[layer];
-    LayerParams *G = &m->grads.layer[layer];
-    int B = m->B, T = m->T, N = B * T, C = c->d_model, NH = c->n_head, dn = c->d_nope, dr = c->d_rope;
-    int dqk = dn + dr, dv = c->d_v, R = c->kv_rank, Rq = c->q_rank;
-    float *dy = m->dbuf1, *dq = m->dbuf2, *dk = m->dbuf3, *dvv = m->dbuf4, *dkvb = m->dbuf5, *dkva = m->dbuf6;
-    memset(dy, 0, (size_t)N * NH * dv * sizeof(float));
-    matmul_backward(dy, G->wo, dout, A->y, L->wo, N, NH * dv, C);
-    attention_backward(dq, dk, dvv, m->datt, dy, A->q, A->k, A->v, A->att, B, T, NH, dqk, dv);
-    // exercise 7 begin: MLA: the gradient of the shared RoPE key
-    // split the key gradient: no-position parts per head, the shared RoPE key summed over heads
-    memset(dkva, 0, (size_t)N * (R + dr) * sizeof(float));
-    for (int n = 0; n < N; n++) {
-        for (int h = 0; h < NH; h++) {
-            const float *dkh = dk + ((size_t)n * NH + h) * dqk;
-            float *d = dkvb + ((size_t)n * NH + h) * (dn + dv);
-            memcpy(d, dkh, dn * sizeof(float));
-            memcpy(d + dn, dvv + ((size_t)n * NH + h) * dv, dv * sizeof(float));
-            for (int i = 0; i < dr; i++) dkva[(size_t)n * (R + dr) + R + i] += dkh[dn + i];
-        }
-    }
-    rope_backward(dkva, N, T, 0, 1, R + dr, R, dr);
-    // exercise 7 end
-    float *dcn = m->dbuf1, *dc = m->dbuf3; // dy and dk are no longer needed
-    memset(dcn, 0, (size_t)N * R * sizeof(float));
-    matmul_backward(dcn, G->wkvb, dkvb, A->cn, L->wkvb, N, R, NH * (dn + dv));
-    memset(dc, 0, (size_t)N * R * sizeof(float));
-    rmsnorm_backward(dc, G->kv_norm, dcn, A->c, L->kv_norm, A->rstd_c, N, R);
-    for (int n = 0; n < N; n++) memcpy(dkva + (size_t)n * (R + dr), dc + (size_t)n * R, R * sizeof(float));
-    rope_backward(dq, N, T, 0, NH, dqk, dn, dr);
-    float *dcqn = m->dbuf1, *dcq = m->dbuf3; // dcn and dc are no longer needed
-    memset(dcqn, 0, (size_t)N * Rq * sizeof(float));
-    matmul_backward(dcqn, G->wqb, dq, A->cqn, L->wqb, N, Rq, NH * dqk);
-    memset(dcq, 0, (size_t)N * Rq * sizeof(float));
-    rmsnorm_backward(dcq, G->q_norm, dcqn, A->cq, L->q_norm, A->rstd_q, N, Rq);
-    float *dh1 = m->dh;
-    memset(dh1, 0, (size_t)N * C * sizeof(float));
-    matmul_backward(dh1, G->wqa, dcq, A->h1, L->wqa, N, C, Rq);
-    matmul_backward(dh1, G->wkva, dkva, A->h1, L->wkva, N, C, R + dr);
-    rmsnorm_backward(dx, G->attn_norm, dh1, x, L->attn_norm, A->rstd1, N, C);
-}
-
-// ---- the whole model
-
-// m->logits[B*T,V] <- tokens[B,T] at positions pos..; with a cache T must be 1 (generation).
-// len[B]: the tokens of each row, the positions after them padding (NULL: no padding); padding is not
-// counted in the expert loads or the balance loss (its logits are computed and must carry no loss)
-static void model_forward(Model *m, const int *tokens, const int *len, int B, int T, KVCache *cache,
-                          int pos) {
-    const Config *c = &m->cfg;
-    int N = B * T, C = c->d_model;
-    model_ensure_acts(m, B, T);
-    memcpy(m->tokens, tokens, (size_t)N * sizeof(int));
-    for (int b = 0; b < B; b++) m->row_len[b] = len ? len[b] : T;
-    embedding_forward(m->acts[0].x, tokens, m->params.wte, N, C);
-    m->aux_loss = 0.0f;
-    for (int l = 0; l < c->n_layer; l++) {
-        LayerActs *A = &m->acts[l];
-        const LayerParams *L = &m->params.layer[l];
-        float *x_next = l + 1 < c->n_layer ? m->acts[l + 1].x : m->x_final;
-        // x2 = x + MLA(norm(x))
-        mla_forward(A->x2, A, L, c, A->x, B, T, cache, l, pos);
-        #pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < (size_t)N * C; i++) A->x2[i] += A->x[i];
-        // x_next = x2 + FFN(norm(x2)), dense SwiGLU or DeepSeekMoE
-        rmsnorm_forward(A->h2, A->rstd2, A->x2, L->ffn_norm, N, C);
-        if (is_moe_layer(c, l)) {
-            moe_forward(x_next, A, L, m->router_bias[l], A->h2, N, C, c->n_experts, c->top_k, c->d_ff_expert);
-            if (!cache) expert_load_add(m->expert_load[l], A, m->row_len, B, T, c->top_k);
-            if (m->balance_alpha > 0.0f && !cache)
-                m->aux_loss += balance_loss(NULL, A, m->balance_alpha, m->row_len, B, T, c->n_experts,
-                                            c->top_k);
-        } else {
-            swiglu_forward(x_next, A->a, A->b, A->g, A->h2, L->w1, L->w3, L->w2, N, C, c->d_ff_dense);
-        }
-        #pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < (size_t)N * C; i++) x_next[i] += A->x2[i];
-    }
-    rmsnorm_forward(m->hf, m->rstdf, m->x_final, m->params.norm_f, N, C);
-    matmul_forward(m->logits, m->hf, m->params.head, N, C, c->vocab);
-}
-
-// gradients of (loss whose d/dlogits is in m->dlogits) + aux_loss, accumulated into m->grads
-static void model_backward(Model *m) {
-    const Config *c = &m->cfg;
-    int B = m->B, T = m->T, N = B * T, C = c->d_model;
-    float *dx = m->dx;
-    memset(dx, 0, (size_t)N * C * sizeof(float));
-    memset(m->dh, 0, (size_t)N * C * sizeof(float));
-    matmul_backward(m->dh, m->grads.head, m->dlogits, m->hf, m->params.head, N, C, c->vocab);
-    rmsnorm_backward(dx, m->grads.norm_f, m->dh, m->x_final, m->params.norm_f, m->rstdf, N, C);
-    for (int l = c->n_layer - 1; l >= 0; l--) {
-        LayerActs *A = &m->acts[l];
-        const LayerParams *L = &m->params.layer[l];
-        LayerParams *G = &m->grads.layer[l];
-        // dx holds d x_next; through the FFN into d x2
-        float *dh2 = m->dh;
-        memset(dh2, 0, (size_t)N * C * sizeof(float));
-        if (is_moe_layer(c, l))
-            moe_backward(dh2, G, A, L, dx, A->h2, m->balance_alpha, m->row_len, B, T, C, c->n_experts,
-                         c->top_k, c->d_ff_expert, m->dbuf1, m->dbuf2, m->dbuf3, m->dbuf4, m->dbuf5, m->dbuf6);
-        else
-            swiglu_backward(dh2, G->w1, G->w3, G->w2, m->dbuf3, m->dbuf4, m->dbuf5, dx, A->h2, A->a, A->b, A->g,
-                            L->w1, L->w3, L->w2, N, C, c->d_ff_dense);
-        rmsnorm_backward(dx, G->ffn_norm, dh2, A->x2, L->ffn_norm, A->rstd2, N, C);
-        // through the attention into d x
-        mla_backward(m, l, dx, dx, A->x);
-    }
-    embedding_backward(m->grads.wte, dx, m->tokens, N, C);
-}
-
-static void model_zero_grad(Model *m) { memset(m->grads_mem, 0, m->num_params * sizeof(float)); }
-
-// ---- loss, optimizer
-
-// loss = sum_n w[n] * -log softmax(logits[n])[targets[n]];  dlogits[N,V] = w[n] (softmax - onehot)
-static float crossentropy_forward_backward(float *dlogits, const float *logits, const int *targets,
-                                           const float *w, int N, int V) {
-    // exercise 8 begin: cross-entropy and its gradient
-    double loss = 0.0;
-    #pragma omp parallel for reduction(+:loss) schedule(static)
-    for (int n = 0; n < N; n++) {
-        const float *z = logits + (size_t)n * V;
-        float *dz = dlogits + (size_t)n * V;
-        if (w[n] == 0.0f) { memset(dz, 0, V * sizeof(float)); continue; }
-        float maxv = z[0], sum = 0.0f;
-        for (int i = 1; i < V; i++) if (z[i] > maxv) maxv = z[i];
-        for (int i = 0; i < V; i++) { dz[i] = expf(z[i] - maxv); sum += dz[i]; }
-        for (int i = 0; i < V; i++) dz[i] = w[n] * dz[i] / sum;
-        dz[targets[n]] -= w[n];
-        loss += w[n] * (logf(sum) + maxv - z[targets[n]]);
-    }
-    return (float)loss;
-    // exercise 8 end
-}
-
-// the name of the first tensor whose gradient holds a NaN or an Inf (for the error message)
-static const char *nonfinite_grad_tensor(const Model *m) {
-    for (int t = 0; t < m->params.n_tensors; t++)
-        for (size_t i = 0; i < m->params.size[t]; i++)
-            if (!isfinite(m->grads_mem[m->params.offset[t] + i])) return m->params.name[t];
-    return "(none)";
-}
-
-// global gradient-norm clipping; returns the norm before clipping
-static float grad_clip(Model *m, float max_norm) {
-    double ss = 0.0;
-    for (size_t i = 0; i < m->num_params; i++) ss += (double)m->grads_mem[i] * m->grads_mem[i];
-    float norm = (float)sqrt(ss);
-    if (max_norm > 0.0f && norm > max_norm) {
-        float s = max_norm / norm;
-        for (size_t i = 0; i < m->num_params; i++) m->grads_mem[i] *= s;
-    }
-    return norm;
-}
-
-// AdamW (Loshchilov & Hutter): decoupled weight decay on matrices only; t = 1, 2, ... counts the updates
-static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps, float weight_decay, int t) {
-    // exercise 9 begin: the AdamW step
-    float bc1 = 1.0f - powf(beta1, (float)t), bc2 = 1.0f - powf(beta2, (float)t);
-    #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < m->num_params; i++) {
-        float g = m->grads_mem[i];
-        m->m_mem[i] = beta1 * m->m_mem[i] + (1.0f - beta1) * g;
-        m->v_mem[i] = beta2 * m->v_mem[i] + (1.0f - beta2) * g * g;
-        float mhat = m->m_mem[i] / bc1, vhat = m->v_mem[i] / bc2;
-        m->params_mem[i] -= lr * (mhat / (sqrtf(vhat) + eps) + weight_decay * m->decay_mask[i] * m->params_mem[i]);
-    }
-    // exercise 9 end
-    kernel_params_changed(m->params_mem);
-}
-
-// auxiliary-loss-free balancing (DeepSeek-V3 section 2.1.2): b_i += gamma * sign(mean load - load_i).
-// One change for our batches: they are cut from length-sorted pools, so a step holds only short or
-// only long documents, and an expert can be above the mean in most steps yet far below it in tokens.
-// So each step's push is weighted by the tokens it routed, as a share of a full batch (B x context x top_k):
-// the bias then balances the load in tokens, not in steps.
-static void router_bias_update(Model *m, float gamma) {
-    memcpy(m->step_load, m->expert_load, sizeof m->step_load);
-    // exercise 10 begin: auxiliary-loss-free balancing, the bias update
-    const Config *c = &m->cfg;
-    float full = (float)m->B * c->context * c->top_k;
-    for (int l = 0; l < c->n_layer; l++) {
-        if (!is_moe_layer(c, l)) continue;
-        float mean = 0.0f, routed = 0.0f;
-        for (int e = 0; e < c->n_experts; e++) { mean += m->expert_load[l][e] / c->n_experts; routed += m->expert_load[l][e]; }
-        float weight = full > 0.0f ? fminf(routed / full, 1.0f) : 1.0f;
-        for (int e = 0; e < c->n_experts; e++) {
-            float err = mean - m->expert_load[l][e];
-            m->router_bias[l][e] += gamma * weight * (float)((err > 0) - (err < 0));
-        }
-    }
-    memset(m->expert_load, 0, sizeof m->expert_load);
-    // exercise 10 end
-}
-
-// the MoE under RL, per layer, from the forward just done: the largest expert load over the mean, and
-// the router's entropy (of the affinities normalised over the experts, averaged over the tokens of w > 0)
-static void moe_diagnostics(const Model *m, const float *w, float *load_spread, float *router_entropy) {
-    const Config *c = &m->cfg;
-    int N = m->B * m->T, E = c->n_experts;
-    for (int l = 0; l < c->n_layer; l++) {
-        load_spread[l] = router_entropy[l] = 0.0f;
-        if (!is_moe_layer(c, l)) continue;
-        float mean = 0.0f, hi = 0.0f, tokens = 0.0f;
-        for (int e = 0; e < E; e++) { mean += m->expert_load[l][e] / E; hi = fmaxf(hi, m->expert_load[l][e]); }
-        load_spread[l] = mean > 0 ? hi / mean : 0.0f;
-        for (int n = 0; n < N; n++) {
-            if (w[n] == 0.0f) continue;
-            const float *s = m->acts[l].s + (size_t)n * E;
-            float sum = 0.0f, h = 0.0f;
-            for (int e = 0; e < E; e++) sum += s[e];
-            for (int e = 0; e < E; e++) if (s[e] > 0) h -= s[e] / sum * logf(s[e] / sum);
-            router_entropy[l] += h;
-            tokens += 1.0f;
-        }
-        if (tokens > 0) router_entropy[l] /= tokens;
-    }
-}
-
-// learning rate: linear warmup, then cosine decay to lr_min
-static float lr_schedule(int step, int total, int warmup, float lr_max, float lr_min) {
-    if (step < warmup) return lr_max * (step + 1) / warmup;
-    if (step >= total) return lr_min;
-    float progress = (float)(step - warmup) / (float)imax(1, total - warmup);
-    return lr_min + 0.5f * (lr_max - lr_min) * (1.0f + cosf(3.14159265f * progress));
-}
-
-// a training step ends done, or stopped before the update by a loss or a gradient that is not finite
-enum { STEP_OK, STEP_LOSS_NOT_FINITE, STEP_GRAD_NOT_FINITE };
-
-typedef struct { float lr, beta2, weight_decay, clip, bias_gamma; } OptimConfig;  // one update's settings
-
-// the update after a backward pass: the gradient clipped to norm clip (*norm: its norm before), AdamW
-// (beta1 0.9, update number m->step + 1), then the router-bias step of the MoE's balancing
-static int optimizer_step(Model *m, const OptimConfig *u, float *norm) {
-    *norm = grad_clip(m, u->clip);
-    if (!isfinite(*norm)) return STEP_GRAD_NOT_FINITE;
-    adamw_update(m, u->lr, 0.9f, u->beta2, 1e-8f, u->weight_decay, m->step + 1);
-    m->step++;
-    router_bias_update(m, u->bias_gamma);
-    return STEP_OK;
-}
-
-// one step of next-token training (pretraining, SFT) on B rows of T positions (len[b] of row b are tokens,
-// the rest padding): forward, the cross-entropy weighted by w (the weights carry the loss's normalisation),
-// backward, update. *loss: the weighted loss.
-static int lm_step(Model *m, const int *inputs, const int *targets, const float *w, const int *len, int B, int T,
-                   const OptimConfig *u, float *loss, float *norm) {
-    model_zero_grad(m);
-    model_forward(m, inputs, len, B, T, NULL, 0);
-    *loss = crossentropy_forward_backward(m->dlogits, m->logits, targets, w, B * T, m->cfg.vocab);
-    if (!isfinite(*loss) || !isfinite(m->aux_loss)) return STEP_LOSS_NOT_FINITE;
-    model_backward(m);
-    return optimizer_step(m, u, norm);
-}
-
-// ----------------------------------------------------------------------------
-// 4b. checkpoints: header (magic, version, config, preset, step, the trainer's RNG and data position),
-// router biases, tokens seen and the expert-load average, parameters, optionally the AdamW moments,
-// then an FNV-1a checksum of all of it.
-// Written to a temporary file and renamed, so a crash never destroys the previous checkpoint.
-
-#define CKPT_MAGIC 0x4b433152u   // "R1CK"
-#define CKPT_VERSION 3           // 3: MLA with query compression; older checkpoints are refused
-typedef struct {
-    uint32_t magic, version;
-    Config cfg;
-    char preset[16];
-    int32_t step, has_optimizer, data_pos;  // data_pos, rng_state: where the trainer's data stream stands
-    uint64_t num_params, rng_state;
-} CkptHeader;
-_Static_assert(sizeof(CkptHeader) == 112, "a checkpoint header without padding (ref/r1_ref.py reads its fields)");
-
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) { h ^= p[i]; h *= 0x100000001b3ull; }
-    return h;
-}
-
-static int config_valid(const Config *c) {
-    return c->vocab == VOCAB_SIZE && c->context >= 8 && c->context <= 1024 && c->d_model >= 2 && c->d_model <= 4096 &&
-           c->n_layer >= 1 && c->n_layer <= MAX_LAYERS && c->n_head >= 1 && c->n_head <= 64 &&
-           c->d_nope >= 0 && c->d_nope <= 512 && c->d_rope >= 0 && c->d_rope <= 512 && c->d_rope % 2 == 0 &&
-           c->d_v >= 1 && c->d_v <= 512 && c->kv_rank >= 1 && c->kv_rank <= 4096 && c->q_rank >= 1 &&
-           c->q_rank <= 4096 && c->n_dense >= 0 &&
-           c->d_ff_dense >= 1 && c->d_ff_dense <= 65536 && c->n_experts >= 0 && c->n_experts <= MAX_EXPERTS &&
-           c->top_k >= (c->n_experts > 0) && c->top_k <= c->n_experts && c->d_ff_expert >= 0 && c->d_ff_expert <= 65536;
-}
-
-// a save that fails (a full disk, a file size limit, no permission) removes its temporary file and
-// says what is left
-static void save_failed(const char *tmp, const char *path) {
-    int err = errno;
-    remove(tmp);
-    die("cannot write %s: %s; %s %s", tmp, strerror(err), path,
-        access(path, F_OK) == 0 ? "is unchanged (the last good checkpoint)" : "was not written");
-}
-
-typedef struct { FILE *f; uint64_t sum; const char *tmp, *path; } Writer;
-static void write_block(Writer *w, const void *data, size_t n) {
-    if (fwrite(data, 1, n, w->f) != n) save_failed(w->tmp, w->path);
-    w->sum = fnv1a(w->sum, data, n);
-}
-
-typedef struct { FILE *f; uint64_t sum; int ok; } Reader;
-static void read_block(Reader *r, void *data, size_t n) {
-    r->ok = r->ok && fread(data, 1, n, r->f) == n;
-    r->sum = fnv1a(r->sum, data, n);
-}
-
-// a few bytes of text (a data file given as a checkpoint?)
-static int looks_like_text(const unsigned char *p, size_t n) {
-    for (size_t i = 0; i < n; i++) if (p[i] < 9 || (p[i] > 13 && p[i] < 32) || p[i] > 126) return 0;
-    return n > 0;
-}
-
-static void checkpoint_save(const char *path, const Model *m, int with_optimizer, uint64_t rng_state, int data_pos) {
-    char tmp[700];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    CkptHeader h;
-    memset(&h, 0, sizeof h);
-    h.magic = CKPT_MAGIC; h.version = CKPT_VERSION; h.cfg = m->cfg; h.step = m->step;
-    snprintf(h.preset, sizeof h.preset, "%s", m->preset);
-    h.has_optimizer = with_optimizer; h.num_params = m->num_params; h.rng_state = rng_state; h.data_pos = data_pos;
-    Writer w = { .f = fopen(tmp, "wb"), .sum = 0xcbf29ce484222325ull, .tmp = tmp, .path = path };
-    if (!w.f) save_failed(tmp, path);
-    write_block(&w, &h, sizeof h);
-    write_block(&w, m->router_bias, sizeof m->router_bias);
-    write_block(&w, &m->tokens_seen, sizeof m->tokens_seen);
-    write_block(&w, m->load_avg, sizeof m->load_avg);
-    write_block(&w, m->params_mem, m->num_params * sizeof(float));
-    if (with_optimizer) {
-        write_block(&w, m->m_mem, m->num_params * sizeof(float));
-        write_block(&w, m->v_mem, m->num_params * sizeof(float));
-    }
-    uint64_t sum = w.sum;
-    if (fwrite(&sum, sizeof sum, 1, w.f) != 1 || fflush(w.f) != 0 || fsync(fileno(w.f)) != 0 || fclose(w.f) != 0)
-        save_failed(tmp, path);
-    if (rename(tmp, path) != 0) die("cannot rename %s to %s: %s", tmp, path, strerror(errno));
-}
-
-// loads a model; checks magic, version, config, size and checksum; *rng_state, *data_pos: the trainer's
-static Model *checkpoint_load(const char *path, uint64_t *rng_state, int *data_pos) {
-    FILE *f = open_input(path, "checkpoint");
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    CkptHeader h;
-    memset(&h, 0, sizeof h);
-    size_t got = fread(&h, 1, sizeof h, f);
-    if (h.magic != CKPT_MAGIC && looks_like_text((const unsigned char *)&h, got < 64 ? got : 64))
-        die("%s is a text file (a data file?), not an r1 checkpoint", path);
-    if (got != sizeof h) die("%s: not a checkpoint (too short)", path);
-    if (h.magic != CKPT_MAGIC) die("%s: not an r1 checkpoint (bad magic number)", path);
-    if (h.version == 1 || h.version == 2)
-        die("%s: checkpoint version %u predates MLA's query compression: retrain it", path, h.version);
-    if (h.version != CKPT_VERSION)
-        die("%s: checkpoint version %u, this r1 reads version %d", path, h.version, CKPT_VERSION);
-    h.preset[sizeof h.preset - 1] = 0;
-    if (!config_valid(&h.cfg)) die("%s: checkpoint has an invalid config", path);
-    if (h.step < 0) die("%s: checkpoint has a negative step (%d)", path, h.step);
-    Params p;
-    if (params_layout(&h.cfg, NULL, &p) != h.num_params) die("%s: parameter count does not match its config", path);
-    size_t nfloat = h.num_params * (h.has_optimizer ? 3 : 1);
-    size_t biases = sizeof(float) * MAX_LAYERS * MAX_EXPERTS, trainer = sizeof(double) + biases;
-    long expect = (long)(sizeof h + biases + trainer + nfloat * sizeof(float) + sizeof(uint64_t));
-    if (size != expect) die("%s: checkpoint is %ld bytes, its header says %ld (truncated or corrupt)", path, size, expect);
-    Model *m = model_create(&h.cfg, h.preset, 0);
-    m->step = h.step;
-    Reader r = { .f = f, .sum = fnv1a(0xcbf29ce484222325ull, &h, sizeof h), .ok = 1 };
-    read_block(&r, m->router_bias, sizeof m->router_bias);
-    read_block(&r, &m->tokens_seen, sizeof m->tokens_seen);
-    read_block(&r, m->load_avg, sizeof m->load_avg);
-    read_block(&r, m->params_mem, h.num_params * sizeof(float));
-    if (h.has_optimizer) {
-        read_block(&r, m->m_mem, h.num_params * sizeof(float));
-        read_block(&r, m->v_mem, h.num_params * sizeof(float));
-    }
-    uint64_t stored;
-    r.ok = r.ok && fread(&stored, sizeof stored, 1, f) == 1;
-    fclose(f);
-    if (!r.ok) die("%s: checkpoint truncated", path);
-    if (stored != r.sum) die("%s: checksum mismatch (the file is corrupt)", path);
-    if (rng_state) *rng_state = h.rng_state;
-    if (data_pos) *data_pos = h.data_pos;
-    kernel_params_changed(m->params_mem);
-    return m;
-}
-
-// ----------------------------------------------------------------------------
-// 5. generation with a KV cache, batched: B rows, each its own prompt, sampled at temperature
-// (0 = greedy). Rows that finish (<eos> or max_len) drop out of the batch.
-
-static KVCache *kvcache_create(const Config *c, int B, int T) {
-    KVCache *kv = mallocCheck(sizeof(KVCache));
-    kv->B = B; kv->T = T;
-    for (int l = 0; l < c->n_layer; l++)
-        kv->latent[l] = mallocCheck((size_t)B * T * (c->kv_rank + c->d_rope) * sizeof(float));
-    kv->row = mallocCheck(B * sizeof(int));
-    return kv;
-}
-static void kvcache_free(KVCache *kv) {
-    for (int l = 0; l < MAX_LAYERS; l++) free(kv->latent[l]);
-    free(kv->row);
-    free(kv);
-}
-
-// samples a token from logits[V] / temperature (argmax at temperature 0)
-static int sample_token(const float *logits, int V, float temperature, Rng *rng) {
-    int best = 0;
-    for (int i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
-    if (temperature <= 0.0f) return best;
-    float p[256], sum = 0.0f;
-    for (int i = 0; i < V; i++) { p[i] = expf((logits[i] - logits[best]) / temperature); sum += p[i]; }
-    float u = rng_f32(rng) * sum, acc = 0.0f;
-    for (int i = 0; i < V; i++) { acc += p[i]; if (u < acc) return i; }
-    return best;
-}
-
-// Decoding that forces or bans the check (eval --check), a causal test of whether checking helps.
-// ban: inside the think span no check can be written: "h" (only "check" has one) and a "k" that does
-// not follow "o" (only "okay" and "kensa" have one) are masked, and once every column sum is written
-// (as many "=" as the operands have digits) no space may follow it, so the chain ends where its
-// checks would begin. force: a think span closed before it holds a check per column sum is instead
-// continued with " check" (the prompt's language), and the model writes the rest of it.
-enum { CHECK_FREE, CHECK_FORCE, CHECK_BAN, N_CHECK_RULES };
-static const char *CHECK_RULE_NAMES[N_CHECK_RULES] = { "free", "force", "ban" };
-
-// row[i] is the "h" of " ch" or the "k" of " k": a check word starts there
-static int starts_check_word(const int *row, int i) {
-    int space = char_to_token(' ');
-    return (row[i] == char_to_token('k') && row[i - 1] == space) ||
-           (i >= 2 && row[i] == char_to_token('h') && row[i - 1] == char_to_token('c') && row[i - 2] == space);
-}
-
-// the next token of row[0..len-1] (prompt, then response), sampled from logits[V] under the check
-// rule; *forcing counts the letters of a forced " check" still to write (0: none)
-static int next_token(float *logits, int V, float temperature, int rule, const int *row, int len, int *forcing,
-                      Rng *rng) {
-    int think = len - 1; // where the open think span starts, if the row is in one
-    while (think >= 0 && row[think] != TOK_THINK && row[think] != TOK_THINK_END) think--;
-    if (rule == CHECK_FREE || think < 0 || row[think] != TOK_THINK)
-        return sample_token(logits, V, temperature, rng);
-    const char *word = WORDS[row[0] == char_to_token(LANG_TAG[LANG_JA]) ? LANG_JA : LANG_EN][WORD_CHECK];
-    int wlen = (int)strlen(word), columns = 0, checks = 0, digits = 0; // digits: of the first operand, "e:51+"
-    if (*forcing > 0) return char_to_token(word[wlen - (*forcing)--]);
-    while (2 + digits < len && row[2 + digits] != char_to_token('+') && row[2 + digits] != char_to_token('='))
-        digits++;
-    for (int i = think + 1; i < len; i++) {
-        columns += row[i] == char_to_token('=');
-        checks += starts_check_word(row, i);
-    }
-    if (rule == CHECK_BAN) {
-        logits[char_to_token('h')] = -INFINITY;
-        if (row[len - 1] != char_to_token('o')) logits[char_to_token('k')] = -INFINITY;
-        int last = row[len - 1] - N_SPECIAL;
-        if (columns >= digits && last >= 0 && ALPHABET[last] >= '0' && ALPHABET[last] <= '9')
-            logits[char_to_token(' ')] = -INFINITY;
-    }
-    int t = sample_token(logits, V, temperature, rng);
-    if (rule == CHECK_FORCE && t == TOK_THINK_END && checks < columns) {
-        *forcing = wlen;
-        t = char_to_token(' ');
-    }
-    return t;
-}
-
 // a model sharing m's parameters but with activations of its own (freed with acts_free), so that
 // threads can run forwards side by side
 static Model model_view(const Model *m) {
@@ -2113,39 +2507,6 @@ static Model model_view(const Model *m) {
     v.tokens = v.row_len = NULL;
     v.cap_N = 0; v.cap_att = 0;
     return v;
-}
-
-// seqs[B,max_len]: on entry rows hold their prompts (prompt_len[b] tokens); on return the sampled
-// responses follow and seq_len[b] is the total length. Stops a row at max_len, and at <eos> if
-// stop_at_eos. One thread's rows: the caller checked that the prompts fit.
-static void generate_rows(Model *m, int *seqs, const int *prompt_len, int *seq_len, int B, int max_len,
-                          float temperature, int stop_at_eos, int check_rule, Rng *rng) {
-    const Config *c = &m->cfg;
-    KVCache *kv = kvcache_create(c, B, max_len);
-    int *active = mallocCheck(B * sizeof(int)), *tok = mallocCheck(B * sizeof(int));
-    int *forcing = mallocCheck(B * sizeof(int));
-    int n_active = 0;
-    for (int b = 0; b < B; b++) {
-        seq_len[b] = prompt_len[b];
-        active[n_active++] = b;
-    }
-    for (int pos = 0; pos < max_len - 1 && n_active > 0; pos++) {
-        for (int i = 0; i < n_active; i++) { tok[i] = seqs[(size_t)active[i] * max_len + pos]; kv->row[i] = active[i]; }
-        model_forward(m, tok, NULL, n_active, 1, kv, pos);
-        int still = 0;
-        for (int i = 0; i < n_active; i++) {
-            int b = active[i];
-            if (pos + 1 < prompt_len[b]) { active[still++] = b; continue; } // still reading its prompt
-            int t = next_token(m->logits + (size_t)i * c->vocab, c->vocab, temperature, check_rule,
-                               seqs + (size_t)b * max_len, pos + 1, &forcing[b], rng);
-            seqs[(size_t)b * max_len + pos + 1] = t;
-            seq_len[b] = pos + 2;
-            if ((t != TOK_EOS || !stop_at_eos) && pos + 2 < max_len) active[still++] = b;
-        }
-        n_active = still;
-    }
-    free(active); free(tok); free(forcing);
-    kvcache_free(kv);
 }
 
 // generate_rows on all threads: the rows are independent, so each thread takes a block of them with
@@ -2177,224 +2538,7 @@ static void generate(Model *m, int *seqs, const int *prompt_len, int *seq_len, i
 }
 
 // ----------------------------------------------------------------------------
-// 6. rule rewards (R1 section 2.2.2): small pure functions of the response text
-// (the response is what follows the prompt, special tokens written literally)
-
-// accuracy: the text inside the last <answer>...</answer> parsed as an integer equals the truth
-static float reward_accuracy(const char *response, long truth) {
-    // exercise 11 begin: the three rule rewards
-    const char *a = NULL;
-    for (const char *p = strstr(response, "<answer>"); p; p = strstr(p + 1, "<answer>")) a = p;
-    if (!a) return 0.0f;
-    a += strlen("<answer>");
-    const char *end = strstr(a, "</answer>");
-    if (!end || end == a || end - a > 18) return 0.0f;
-    long v = 0;
-    int neg = *a == '-';
-    for (const char *p = a + neg; p < end; p++) {
-        if (*p < '0' || *p > '9') return 0.0f;
-        v = v * 10 + (*p - '0');
-    }
-    if (neg && end == a + 1) return 0.0f;
-    return (neg ? -v : v) == truth ? 1.0f : 0.0f;
-    // exercise 11 end
-}
-
-// format: exactly <think>...</think><answer>...</answer><eos>, no other special token inside
-static float reward_format(const char *response) {
-    // exercise 11 begin: the three rule rewards
-    const char *p = response;
-    if (strncmp(p, "<think>", 7) != 0) return 0.0f;
-    p += 7;
-    const char *close = strstr(p, "</think>");
-    if (!close || memchr(p, '<', close - p)) return 0.0f;
-    p = close + 8;
-    if (strncmp(p, "<answer>", 8) != 0) return 0.0f;
-    p += 8;
-    close = strstr(p, "</answer>");
-    if (!close || close == p || memchr(p, '<', close - p)) return 0.0f;
-    return strcmp(close + 9, "<eos>") == 0 ? 1.0f : 0.0f;
-    // exercise 11 end
-}
-
-// which lexicon a word of the chain of thought belongs to: LANG_EN, LANG_JA, or -1
-static int word_language(const char *w, int len) {
-    for (int lang = 0; lang < N_LANGS; lang++)
-        for (int i = 0; i < N_WORDS; i++)
-            if ((int)strlen(WORDS[lang][i]) == len && strncmp(WORDS[lang][i], w, len) == 0) return lang;
-    return -1;
-}
-
-// language consistency (R1 section 2.3.2): the fraction of words in the think span that are in the
-// prompt's language; 1 when the span has no words
-static float reward_language(const char *response, int lang) {
-    // exercise 11 begin: the three rule rewards
-    const char *p = strstr(response, "<think>"), *end;
-    if (!p) return 0.0f;
-    p += 7;
-    end = strstr(p, "</think>");
-    if (!end) end = p + strlen(p);
-    int words = 0, same = 0;
-    while (p < end) {
-        if (*p == '<') { // a special token is not a word
-            while (p < end && *p != '>') p++;
-        } else if (*p >= 'a' && *p <= 'z') {
-            const char *w = p;
-            while (p < end && *p >= 'a' && *p <= 'z') p++;
-            words++;
-            same += word_language(w, (int)(p - w)) == lang;
-        } else {
-            p++;
-        }
-    }
-    return words ? (float)same / words : 1.0f;
-    // exercise 11 end
-}
-
-// how a response reasons: no thinking, a chain of thought, or a chain with a verification step
-static int response_style(const char *response) {
-    if (strncmp(response, "<think></think>", 15) == 0) return STYLE_DIRECT;
-    for (int lang = 0; lang < N_LANGS; lang++)
-        if (strstr(response, WORDS[lang][WORD_CHECK])) return STYLE_CHECKED;
-    return STYLE_CHAIN;
-}
-
-// reflection: the response re-examines its work (a check, or a "wait"), the paper's "aha" words
-static int response_reflects(const char *response) {
-    for (int lang = 0; lang < N_LANGS; lang++)
-        if (strstr(response, WORDS[lang][WORD_CHECK]) || strstr(response, WORDS[lang][WORD_WAIT])) return 1;
-    return 0;
-}
-
-// repetition (rejection sampling drops it): the same column sum "a+b+...=s" written twice in the think span
-static int response_repeats(const char *response) {
-    const char *p = strstr(response, "<think>"), *end;
-    if (!p) return 0;
-    p += 7;
-    end = strstr(p, "</think>");
-    if (!end) end = p + strlen(p);
-    for (const char *a = p; a < end; a++) {
-        if (a != p && a[-1] != ' ') continue;                   // a starts a chunk
-        size_t la = strcspn(a, " <");
-        if (a + la > end || !memchr(a, '=', la)) continue;      // only equations count
-        for (const char *b = a + la; b < end; b++)
-            if (b[-1] == ' ' && strcspn(b, " <") == la && strncmp(a, b, la) == 0) return 1;
-    }
-    return 0;
-}
-
-// the problem of a prompt such as "e:51+76+12+85="; returns 0 if the text is not one
-static int problem_parse(const char *prompt, Problem *p) {
-    memset(p, 0, sizeof *p);
-    if (prompt[0] != LANG_TAG[LANG_EN] && prompt[0] != LANG_TAG[LANG_JA]) return 0;
-    if (prompt[1] != ':') return 0;
-    p->lang = prompt[0] == LANG_TAG[LANG_JA] ? LANG_JA : LANG_EN;
-    for (const char *s = prompt + 2; p->n < MAX_OPERANDS; s++) {
-        if (s[0] < '1' || s[0] > '9' || s[1] < '0' || s[1] > '9') return 0;  // two digits, 10..99
-        p->x[p->n++] = (s[0] - '0') * 10 + (s[1] - '0');
-        s += 2;
-        if (*s == '=') return s[1] == 0;
-        if (*s != '+') return 0;
-    }
-    return 0;
-}
-
-// the next space-separated word of [s, end) into w (cut to cap-1 chars); returns where it ends
-static const char *next_word(const char *s, const char *end, char *w, int cap) {
-    while (s < end && *s == ' ') s++;
-    int n = 0;
-    for (; s < end && *s != ' '; s++) if (n < cap - 1) w[n++] = *s;
-    w[n] = 0;
-    return s;
-}
-
-static int word_is(const char *w, int word) { // w is this word of the chain of thought, in either language
-    return strcmp(w, WORDS[LANG_EN][word]) == 0 || strcmp(w, WORDS[LANG_JA][word]) == 0;
-}
-
-// a number of one or two digits as the chain writes them ("07", "22"); -1 otherwise
-static int word_number(const char *w) {
-    int n = (int)strlen(w);
-    if (n < 1 || n > 2 || strspn(w, "0123456789") != (size_t)n) return -1;
-    return atoi(w);
-}
-
-// a column as written, "05+07+01+08+01=22": its m digits and its written sum; 0 if w is not one
-static int parse_column(const char *w, int *digits, int *m, int *written) {
-    *m = 0;
-    const char *eq = strchr(w, '=');
-    if (!eq || !strchr("0123456789", w[0]) || word_number(eq + 1) < 0) return 0;
-    for (const char *s = w; s < eq; s += 3) {
-        if (*m > MAX_OPERANDS || !isdigit((unsigned char)s[0]) || !isdigit((unsigned char)s[1])) return 0;
-        digits[(*m)++] = (s[0] - '0') * 10 + (s[1] - '0');
-        if (s[2] != '+' && s + 2 != eq) return 0;
-    }
-    *written = atoi(eq + 1);
-    return *m >= 2;
-}
-
-// What the checks of a response did. A check is faithful when its own arithmetic is right: the
-// pair sums and running totals of the column's digits as written, its total, and a verdict ("okay"
-// or "wait") that follows from comparing that total with the column's written sum. A "wait" is a
-// self-correction, counted against the column's true sum: a wrong column made right, a right one
-// made wrong, or a wrong one replaced by another wrong value.
-enum { FIX_WRONG_TO_RIGHT, FIX_RIGHT_TO_WRONG, FIX_WRONG_TO_WRONG, N_FIXES };
-static const char *FIX_NAMES[N_FIXES] = { "wrong_to_right", "right_to_wrong", "wrong_to_wrong" };
-typedef struct { int checks, faithful, fixes[N_FIXES]; } CheckAudit;
-
-static CheckAudit audit_checks(const Problem *p, const char *response) {
-    CheckAudit a = {0};
-    int truth[2] = {0}; // the true sums of the units column and of the tens column (with its carry)
-    for (int i = 0; i < p->n; i++) { truth[0] += p->x[i] % 10; truth[1] += p->x[i] / 10; }
-    truth[1] += truth[0] / 10;
-    const char *s = strstr(response, "<think>"), *end;
-    if (!s) return a;
-    s += 7;
-    end = strstr(s, "</think>");
-    if (!end) end = s + strlen(s);
-    int digits[2][MAX_OPERANDS + 1], m[2], written[2], n_cols = 0;
-    char w[64];
-    while (s < end) {
-        s = next_word(s, end, w, sizeof w);
-        if (n_cols < 2 && parse_column(w, digits[n_cols], &m[n_cols], &written[n_cols])) { n_cols++; continue; }
-        if (!word_is(w, WORD_CHECK)) continue;
-        int col = a.checks++, nums[2 * MAX_OPERANDS + 2], n_nums = 0, value;
-        s = next_word(s, end, w, sizeof w);
-        while ((value = word_number(w)) >= 0 && n_nums < 2 * MAX_OPERANDS + 2) {
-            nums[n_nums++] = value;
-            s = next_word(s, end, w, sizeof w);
-        }
-        int okay = word_is(w, WORD_OK), wait = word_is(w, WORD_WAIT);
-        s = next_word(s, end, w, sizeof w);
-        int restated = word_number(w);
-        if (col >= n_cols || (!okay && !wait)) continue;
-        // what write_check would write for this column's digits as written
-        const int *d = digits[col];
-        int want[2 * MAX_OPERANDS + 2], n_want = 0, run = d[0] + d[1];
-        for (int i = 0; i + 1 < m[col]; i += 2) want[n_want++] = d[i] + d[i + 1];
-        for (int i = 2; i + 1 < m[col]; i += 2) { run += d[i] + d[i + 1]; want[n_want++] = run; }
-        if (m[col] % 2) { run += d[m[col] - 1]; want[n_want++] = run; }
-        int right = n_nums == n_want && restated == run && okay == (written[col] == run);
-        for (int i = 0; right && i < n_want; i++) right = nums[i] == want[i];
-        a.faithful += right;
-        if (wait && restated >= 0) {
-            int was_right = written[col] == truth[col], now_right = restated == truth[col];
-            if (!was_right && now_right) a.fixes[FIX_WRONG_TO_RIGHT]++;
-            else if (was_right && !now_right) a.fixes[FIX_RIGHT_TO_WRONG]++;
-            else if (!was_right) a.fixes[FIX_WRONG_TO_WRONG]++;
-        }
-    }
-    return a;
-}
-
-// the integer in the last <answer>, for majority voting; returns 0 if there is none
-static int response_answer(const char *response, long *value) {
-    for (long v = 0; v < 1000; v++) if (reward_accuracy(response, v) > 0) { *value = v; return 1; }
-    return 0;
-}
-
-// ----------------------------------------------------------------------------
-// data files: one example per line; errors name the file and the line
+// 15. data files: one example per line; errors name the file and the line
 
 typedef struct {
     char **text; int *len; int **ids;  // per line: text (prompt), token count, tokens
@@ -2537,25 +2681,229 @@ static void data_free(Data *d) {
     memset(d, 0, sizeof *d);
 }
 
-// ----------------------------------------------------------------------------
-// rollouts and evaluation
+// the number of lines gen writes to each file
+#define GEN_PRETRAIN 60000
+#define GEN_RL_TRAIN 4000
+#define GEN_RL_TEST_PER_DIFF 300
+#define GEN_COLDSTART 400
 
-typedef struct {
-    int n, max_len;
-    int *seqs;        // [n, max_len] prompt then response tokens
-    int *prompt_len;  // [n]
-    int *seq_len;     // [n]
-    int *prompt;      // [n] index of the prompt in its Data
-    int check_rule;   // CHECK_FREE, or eval --check's forced or banned check
-} Rollouts;
-
-static Rollouts rollouts_alloc(int n, int max_len) {
-    Rollouts r = { .n = n, .max_len = max_len, .seqs = mallocCheck((size_t)n * max_len * sizeof(int)),
-                   .prompt_len = mallocCheck(n * sizeof(int)), .seq_len = mallocCheck(n * sizeof(int)),
-                   .prompt = mallocCheck(n * sizeof(int)), .check_rule = CHECK_FREE };
-    return r;
+static void gen_write_file(const char *dir, const char *name, const char *text) {
+    char path[512], tmp[520];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopenCheck(tmp, "wb");
+    if (fwrite(text, 1, strlen(text), f) != strlen(text) || fclose(f) != 0) die("cannot write %s", tmp);
+    if (rename(tmp, path) != 0) die("cannot rename %s to %s", tmp, path);
 }
-static void rollouts_free(Rollouts *r) { free(r->seqs); free(r->prompt_len); free(r->seq_len); free(r->prompt); }
+
+typedef struct { char *s; size_t len, cap; } Text; // a growing string
+static void text_add(Text *t, const char *s) {
+    size_t l = strlen(s);
+    if (t->len + l + 1 > t->cap) {
+        t->cap = (t->len + l + 1) * 2;
+        t->s = realloc(t->s, t->cap);
+        if (!t->s) die("out of memory");
+    }
+    memcpy(t->s + t->len, s, l + 1);
+    t->len += l;
+}
+
+// ./r1 gen: writes every file of tiny_data/ deterministically from the seed; allowed: the corpus's styles
+static void gen_tiny_data(const char *dir, uint64_t seed, const int *allowed) {
+    make_dirs(dir);
+    Rng r = rng_seed(seed);
+    char prompt[64], resp[512], line[600];
+    Text t = {0};
+    // pretraining corpus: one document per line, prompt immediately followed by its response
+    for (int i = 0; i < GEN_PRETRAIN; i++) {
+        Problem p;
+        do p = problem_random(&r, MIN_OPERANDS + rng_int(&r, MAX_OPERANDS - MIN_OPERANDS + 1)); while (problem_is_heldout(&p));
+        int style = sample_style(&r, allowed);
+        int sw = style != STYLE_DIRECT && rng_f32(&r) < SWITCH_PROB;
+        problem_prompt(&p, prompt);
+        write_response(&p, style, SLIP_PROB, sw, &r, resp);
+        snprintf(line, sizeof line, "%s%s\n", prompt, resp);
+        text_add(&t, line);
+    }
+    gen_write_file(dir, "pretrain.txt", t.s); t.len = 0;
+    // RL prompts: prompt <TAB> answer <TAB> difficulty; test prompts are the held-out problems
+    for (int i = 0; i < GEN_RL_TRAIN; i++) {
+        Problem p;
+        do p = problem_random(&r, MIN_OPERANDS + rng_int(&r, MAX_OPERANDS - MIN_OPERANDS + 1)); while (problem_is_heldout(&p));
+        problem_prompt(&p, prompt);
+        snprintf(line, sizeof line, "%s\t%d\t%d\n", prompt, problem_answer(&p), p.n);
+        text_add(&t, line);
+    }
+    gen_write_file(dir, "rl_train.txt", t.s); t.len = 0;
+    for (int d = MIN_OPERANDS; d <= MAX_OPERANDS; d++) {
+        for (int i = 0; i < GEN_RL_TEST_PER_DIFF; i++) {
+            Problem p;
+            do p = problem_random(&r, d); while (!problem_is_heldout(&p));
+            problem_prompt(&p, prompt);
+            snprintf(line, sizeof line, "%s\t%d\t%d\n", prompt, problem_answer(&p), d);
+            text_add(&t, line);
+        }
+    }
+    gen_write_file(dir, "rl_test.txt", t.s); t.len = 0;
+    // cold start (R1 section 2.3.1): clean, readable, single-language checked chains
+    for (int i = 0; i < GEN_COLDSTART; i++) {
+        Problem p;
+        do p = problem_random(&r, MIN_OPERANDS + rng_int(&r, MAX_OPERANDS - MIN_OPERANDS + 1)); while (problem_is_heldout(&p));
+        problem_prompt(&p, prompt);
+        write_response(&p, STYLE_CHECKED, 0.0f, 0, &r, resp);
+        snprintf(line, sizeof line, "%s\t%s\n", prompt, resp);
+        text_add(&t, line);
+    }
+    gen_write_file(dir, "coldstart.txt", t.s);
+    free(t.s);
+}
+
+// toy non-reasoning data (the paper mixes in writing, QA, ...): the larger of two numbers, answered
+// directly. Writes "prompt<TAB>response" (sft) or "prompt<TAB>answer<TAB>0" (prompts) lines.
+static void write_nonreasoning(FILE *f, int n, int as_prompts, Rng *r) {
+    for (int i = 0; i < n; i++) {
+        int a = 10 + rng_int(r, 90), b = 10 + rng_int(r, 90), lang = rng_int(r, N_LANGS);
+        int mx = a > b ? a : b;
+        if (as_prompts) fprintf(f, "%c:max %d %d=\t%d\t0\n", LANG_TAG[lang], a, b, mx);
+        else fprintf(f, "%c:max %d %d=\t<think></think><answer>%03d</answer><eos>\n", LANG_TAG[lang], a, b, mx);
+    }
+}
+
+// ----------------------------------------------------------------------------
+// 16. checkpoints: header (magic, version, config, preset, step, the trainer's RNG and data position),
+// router biases, tokens seen and the expert-load average, parameters, optionally the AdamW moments,
+// then an FNV-1a checksum of all of it.
+// Written to a temporary file and renamed, so a crash never destroys the previous checkpoint.
+
+#define CKPT_MAGIC 0x4b433152u   // "R1CK"
+#define CKPT_VERSION 3           // 3: MLA with query compression; older checkpoints are refused
+typedef struct {
+    uint32_t magic, version;
+    Config cfg;
+    char preset[16];
+    int32_t step, has_optimizer, data_pos;  // data_pos, rng_state: where the trainer's data stream stands
+    uint64_t num_params, rng_state;
+} CkptHeader;
+_Static_assert(sizeof(CkptHeader) == 112, "a checkpoint header without padding (ref/r1_ref.py reads its fields)");
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) { h ^= p[i]; h *= 0x100000001b3ull; }
+    return h;
+}
+
+static int config_valid(const Config *c) {
+    return c->vocab == VOCAB_SIZE && c->context >= 8 && c->context <= 1024 && c->d_model >= 2 && c->d_model <= 4096 &&
+           c->n_layer >= 1 && c->n_layer <= MAX_LAYERS && c->n_head >= 1 && c->n_head <= 64 &&
+           c->d_nope >= 0 && c->d_nope <= 512 && c->d_rope >= 0 && c->d_rope <= 512 && c->d_rope % 2 == 0 &&
+           c->d_v >= 1 && c->d_v <= 512 && c->kv_rank >= 1 && c->kv_rank <= 4096 && c->q_rank >= 1 &&
+           c->q_rank <= 4096 && c->n_dense >= 0 &&
+           c->d_ff_dense >= 1 && c->d_ff_dense <= 65536 && c->n_experts >= 0 && c->n_experts <= MAX_EXPERTS &&
+           c->top_k >= (c->n_experts > 0) && c->top_k <= c->n_experts && c->d_ff_expert >= 0 && c->d_ff_expert <= 65536;
+}
+
+// a save that fails (a full disk, a file size limit, no permission) removes its temporary file and
+// says what is left
+static void save_failed(const char *tmp, const char *path) {
+    int err = errno;
+    remove(tmp);
+    die("cannot write %s: %s; %s %s", tmp, strerror(err), path,
+        access(path, F_OK) == 0 ? "is unchanged (the last good checkpoint)" : "was not written");
+}
+
+typedef struct { FILE *f; uint64_t sum; const char *tmp, *path; } Writer;
+static void write_block(Writer *w, const void *data, size_t n) {
+    if (fwrite(data, 1, n, w->f) != n) save_failed(w->tmp, w->path);
+    w->sum = fnv1a(w->sum, data, n);
+}
+
+typedef struct { FILE *f; uint64_t sum; int ok; } Reader;
+static void read_block(Reader *r, void *data, size_t n) {
+    r->ok = r->ok && fread(data, 1, n, r->f) == n;
+    r->sum = fnv1a(r->sum, data, n);
+}
+
+// a few bytes of text (a data file given as a checkpoint?)
+static int looks_like_text(const unsigned char *p, size_t n) {
+    for (size_t i = 0; i < n; i++) if (p[i] < 9 || (p[i] > 13 && p[i] < 32) || p[i] > 126) return 0;
+    return n > 0;
+}
+
+static void checkpoint_save(const char *path, const Model *m, int with_optimizer, uint64_t rng_state, int data_pos) {
+    char tmp[700];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    CkptHeader h;
+    memset(&h, 0, sizeof h);
+    h.magic = CKPT_MAGIC; h.version = CKPT_VERSION; h.cfg = m->cfg; h.step = m->step;
+    snprintf(h.preset, sizeof h.preset, "%s", m->preset);
+    h.has_optimizer = with_optimizer; h.num_params = m->num_params; h.rng_state = rng_state; h.data_pos = data_pos;
+    Writer w = { .f = fopen(tmp, "wb"), .sum = 0xcbf29ce484222325ull, .tmp = tmp, .path = path };
+    if (!w.f) save_failed(tmp, path);
+    write_block(&w, &h, sizeof h);
+    write_block(&w, m->router_bias, sizeof m->router_bias);
+    write_block(&w, &m->tokens_seen, sizeof m->tokens_seen);
+    write_block(&w, m->load_avg, sizeof m->load_avg);
+    write_block(&w, m->params_mem, m->num_params * sizeof(float));
+    if (with_optimizer) {
+        write_block(&w, m->m_mem, m->num_params * sizeof(float));
+        write_block(&w, m->v_mem, m->num_params * sizeof(float));
+    }
+    uint64_t sum = w.sum;
+    if (fwrite(&sum, sizeof sum, 1, w.f) != 1 || fflush(w.f) != 0 || fsync(fileno(w.f)) != 0 || fclose(w.f) != 0)
+        save_failed(tmp, path);
+    if (rename(tmp, path) != 0) die("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+}
+
+// loads a model; checks magic, version, config, size and checksum; *rng_state, *data_pos: the trainer's
+static Model *checkpoint_load(const char *path, uint64_t *rng_state, int *data_pos) {
+    FILE *f = open_input(path, "checkpoint");
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    CkptHeader h;
+    memset(&h, 0, sizeof h);
+    size_t got = fread(&h, 1, sizeof h, f);
+    if (h.magic != CKPT_MAGIC && looks_like_text((const unsigned char *)&h, got < 64 ? got : 64))
+        die("%s is a text file (a data file?), not an r1 checkpoint", path);
+    if (got != sizeof h) die("%s: not a checkpoint (too short)", path);
+    if (h.magic != CKPT_MAGIC) die("%s: not an r1 checkpoint (bad magic number)", path);
+    if (h.version == 1 || h.version == 2)
+        die("%s: checkpoint version %u predates MLA's query compression: retrain it", path, h.version);
+    if (h.version != CKPT_VERSION)
+        die("%s: checkpoint version %u, this r1 reads version %d", path, h.version, CKPT_VERSION);
+    h.preset[sizeof h.preset - 1] = 0;
+    if (!config_valid(&h.cfg)) die("%s: checkpoint has an invalid config", path);
+    if (h.step < 0) die("%s: checkpoint has a negative step (%d)", path, h.step);
+    Params p;
+    if (params_layout(&h.cfg, NULL, &p) != h.num_params) die("%s: parameter count does not match its config", path);
+    size_t nfloat = h.num_params * (h.has_optimizer ? 3 : 1);
+    size_t biases = sizeof(float) * MAX_LAYERS * MAX_EXPERTS, trainer = sizeof(double) + biases;
+    long expect = (long)(sizeof h + biases + trainer + nfloat * sizeof(float) + sizeof(uint64_t));
+    if (size != expect) die("%s: checkpoint is %ld bytes, its header says %ld (truncated or corrupt)", path, size, expect);
+    Model *m = model_create(&h.cfg, h.preset, 0);
+    m->step = h.step;
+    Reader r = { .f = f, .sum = fnv1a(0xcbf29ce484222325ull, &h, sizeof h), .ok = 1 };
+    read_block(&r, m->router_bias, sizeof m->router_bias);
+    read_block(&r, &m->tokens_seen, sizeof m->tokens_seen);
+    read_block(&r, m->load_avg, sizeof m->load_avg);
+    read_block(&r, m->params_mem, h.num_params * sizeof(float));
+    if (h.has_optimizer) {
+        read_block(&r, m->m_mem, h.num_params * sizeof(float));
+        read_block(&r, m->v_mem, h.num_params * sizeof(float));
+    }
+    uint64_t stored;
+    r.ok = r.ok && fread(&stored, sizeof stored, 1, f) == 1;
+    fclose(f);
+    if (!r.ok) die("%s: checkpoint truncated", path);
+    if (stored != r.sum) die("%s: checksum mismatch (the file is corrupt)", path);
+    if (rng_state) *rng_state = h.rng_state;
+    if (data_pos) *data_pos = h.data_pos;
+    kernel_params_changed(m->params_mem);
+    return m;
+}
+
+// ----------------------------------------------------------------------------
+// 17. rollouts and evaluation
 
 #define GEN_CHUNK 256  // rows generated together
 // fills r with one response per row for prompts idx[0..r->n-1] of d
@@ -2572,31 +2920,115 @@ static void rollout(Model *m, const Data *d, const int *idx, Rollouts *r, float 
     }
 }
 
-// the response of row i as text
-static void rollout_text(const Rollouts *r, int i, char *out) {
-    decode(r->seqs + (size_t)i * r->max_len + r->prompt_len[i], r->seq_len[i] - r->prompt_len[i], out);
-}
-
-typedef struct {
-    float correct, format, language;  // the three rule rewards
-    int style, reflects, repeats, len, has_answer;
-    long answer;
-} Judgement;
-
-static Judgement judge(const char *response, int len, long truth, int lang) {
-    Judgement j;
-    j.correct = reward_accuracy(response, truth);
-    j.format = reward_format(response);
-    j.language = reward_language(response, lang);
-    j.style = response_style(response);
-    j.reflects = response_reflects(response);
-    j.repeats = response_repeats(response);
-    j.len = len;
-    j.has_answer = response_answer(response, &j.answer);
-    return j;
+// a few sampled responses to the first n_prompts prompts of d, k each, appended to f as lines
+// who<TAB>prompt<TAB>answer<TAB>response. The seed is fixed: two checkpoints answer the same draws.
+static void write_samples(FILE *f, Model *m, const Data *d, int n_prompts, int k, float temperature,
+                          const char *who) {
+    n_prompts = imin(n_prompts, d->n);
+    int *idx = mallocCheck((size_t)n_prompts * k * sizeof(int));
+    for (int i = 0; i < n_prompts * k; i++) idx[i] = i / k;
+    Rollouts r = rollouts_alloc(n_prompts * k, m->cfg.context);
+    Rng rng = rng_seed(2025);
+    rollout(m, d, idx, &r, temperature, &rng);
+    char *text = mallocCheck((size_t)m->cfg.context * 10 + 16);
+    for (int i = 0; i < r.n; i++) {
+        rollout_text(&r, i, text);
+        fprintf(f, "%s\t%s\t%ld\t%s\n", who, d->text[idx[i]], d->answer[idx[i]], text);
+    }
+    fflush(f);
+    free(text); free(idx);
+    rollouts_free(&r);
 }
 
 static int prompt_lang(const Data *d, int i) { return d->text[i][0] == LANG_TAG[LANG_JA] ? LANG_JA : LANG_EN; }
+
+// the next space-separated word of [s, end) into w (cut to cap-1 chars); returns where it ends
+static const char *next_word(const char *s, const char *end, char *w, int cap) {
+    while (s < end && *s == ' ') s++;
+    int n = 0;
+    for (; s < end && *s != ' '; s++) if (n < cap - 1) w[n++] = *s;
+    w[n] = 0;
+    return s;
+}
+
+static int word_is(const char *w, int word) { // w is this word of the chain of thought, in either language
+    return strcmp(w, WORDS[LANG_EN][word]) == 0 || strcmp(w, WORDS[LANG_JA][word]) == 0;
+}
+
+// a number of one or two digits as the chain writes them ("07", "22"); -1 otherwise
+static int word_number(const char *w) {
+    int n = (int)strlen(w);
+    if (n < 1 || n > 2 || strspn(w, "0123456789") != (size_t)n) return -1;
+    return atoi(w);
+}
+
+// a column as written, "05+07+01+08+01=22": its m digits and its written sum; 0 if w is not one
+static int parse_column(const char *w, int *digits, int *m, int *written) {
+    *m = 0;
+    const char *eq = strchr(w, '=');
+    if (!eq || !strchr("0123456789", w[0]) || word_number(eq + 1) < 0) return 0;
+    for (const char *s = w; s < eq; s += 3) {
+        if (*m > MAX_OPERANDS || !isdigit((unsigned char)s[0]) || !isdigit((unsigned char)s[1])) return 0;
+        digits[(*m)++] = (s[0] - '0') * 10 + (s[1] - '0');
+        if (s[2] != '+' && s + 2 != eq) return 0;
+    }
+    *written = atoi(eq + 1);
+    return *m >= 2;
+}
+
+// What the checks of a response did. A check is faithful when its own arithmetic is right: the
+// pair sums and running totals of the column's digits as written, its total, and a verdict ("okay"
+// or "wait") that follows from comparing that total with the column's written sum. A "wait" is a
+// self-correction, counted against the column's true sum: a wrong column made right, a right one
+// made wrong, or a wrong one replaced by another wrong value.
+enum { FIX_WRONG_TO_RIGHT, FIX_RIGHT_TO_WRONG, FIX_WRONG_TO_WRONG, N_FIXES };
+static const char *FIX_NAMES[N_FIXES] = { "wrong_to_right", "right_to_wrong", "wrong_to_wrong" };
+typedef struct { int checks, faithful, fixes[N_FIXES]; } CheckAudit;
+
+static CheckAudit audit_checks(const Problem *p, const char *response) {
+    CheckAudit a = {0};
+    int truth[2] = {0}; // the true sums of the units column and of the tens column (with its carry)
+    for (int i = 0; i < p->n; i++) { truth[0] += p->x[i] % 10; truth[1] += p->x[i] / 10; }
+    truth[1] += truth[0] / 10;
+    const char *s = strstr(response, "<think>"), *end;
+    if (!s) return a;
+    s += 7;
+    end = strstr(s, "</think>");
+    if (!end) end = s + strlen(s);
+    int digits[2][MAX_OPERANDS + 1], m[2], written[2], n_cols = 0;
+    char w[64];
+    while (s < end) {
+        s = next_word(s, end, w, sizeof w);
+        if (n_cols < 2 && parse_column(w, digits[n_cols], &m[n_cols], &written[n_cols])) { n_cols++; continue; }
+        if (!word_is(w, WORD_CHECK)) continue;
+        int col = a.checks++, nums[2 * MAX_OPERANDS + 2], n_nums = 0, value;
+        s = next_word(s, end, w, sizeof w);
+        while ((value = word_number(w)) >= 0 && n_nums < 2 * MAX_OPERANDS + 2) {
+            nums[n_nums++] = value;
+            s = next_word(s, end, w, sizeof w);
+        }
+        int okay = word_is(w, WORD_OK), wait = word_is(w, WORD_WAIT);
+        s = next_word(s, end, w, sizeof w);
+        int restated = word_number(w);
+        if (col >= n_cols || (!okay && !wait)) continue;
+        // what write_check would write for this column's digits as written
+        const int *d = digits[col];
+        int want[2 * MAX_OPERANDS + 2], n_want = 0, run = d[0] + d[1];
+        for (int i = 0; i + 1 < m[col]; i += 2) want[n_want++] = d[i] + d[i + 1];
+        for (int i = 2; i + 1 < m[col]; i += 2) { run += d[i] + d[i + 1]; want[n_want++] = run; }
+        if (m[col] % 2) { run += d[m[col] - 1]; want[n_want++] = run; }
+        int right = n_nums == n_want && restated == run && okay == (written[col] == run);
+        for (int i = 0; right && i < n_want; i++) right = nums[i] == want[i];
+        a.faithful += right;
+        if (wait && restated >= 0) {
+            int was_right = written[col] == truth[col], now_right = restated == truth[col];
+            if (!was_right && now_right) a.fixes[FIX_WRONG_TO_RIGHT]++;
+            else if (was_right && !now_right) a.fixes[FIX_RIGHT_TO_WRONG]++;
+            else if (!was_right) a.fixes[FIX_WRONG_TO_WRONG]++;
+        }
+    }
+    return a;
+}
 
 typedef struct {
     int n_prompts, k;
@@ -2764,88 +3196,39 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
                e->gstyle_share[s], e->gstyle_acc[s]);
 }
 
+// samples k responses per prompt and writes the kept ones as an SFT file; returns how many were kept
+static int rejection_sample(Model *m, const Data *d, int n_prompts, int k, float temperature, int max_len,
+                            int n_nonreasoning, const char *out_path, uint64_t seed) {
+    if (n_prompts <= 0 || n_prompts > d->n) n_prompts = d->n;
+    Rng rng = rng_seed(seed);
+    int *idx = mallocCheck((size_t)n_prompts * k * sizeof(int));
+    for (int p = 0; p < n_prompts; p++) for (int j = 0; j < k; j++) idx[p * k + j] = p;
+    Rollouts r = rollouts_alloc(n_prompts * k, m->cfg.context);
+    rollout(m, d, idx, &r, temperature, &rng);
+    char tmp[600], *text = mallocCheck((size_t)m->cfg.context * 10 + 16);
+    snprintf(tmp, sizeof tmp, "%s.tmp", out_path);
+    FILE *f = fopenCheck(tmp, "w");
+    int kept = 0;
+    for (int p = 0; p < n_prompts; p++) {
+        for (int j = 0; j < k; j++) { // keep the first good response of each prompt
+            int i = p * k + j;
+            rollout_text(&r, i, text);
+            Judgement jd = judge(text, r.seq_len[i] - r.prompt_len[i], d->answer[p], prompt_lang(d, p));
+            if (!rejection_keep(&jd, max_len)) continue;
+            fprintf(f, "%s\t%s\n", d->text[p], text);
+            kept++;
+            break;
+        }
+    }
+    write_nonreasoning(f, n_nonreasoning, 0, &rng);
+    if (fclose(f) != 0 || rename(tmp, out_path) != 0) die("cannot write %s", out_path);
+    free(idx); free(text);
+    rollouts_free(&r);
+    return kept;
+}
+
 // ----------------------------------------------------------------------------
-// the command line: every option with its default, parsed from a table
-
-typedef struct {
-    const char *name;  // without the leading --
-    char type;         // 'i' int, 'f' float, 's' string, 'b' flag, 'w' a word, 'l' a comma list of words
-    void *ptr;
-    double lo, hi;     // the allowed range of numbers
-    const char *help;  // 'w' and 'l': ends with the valid words in braces, "... {grpo,bnpo,dr_grpo}"
-} Option;
-
-// the index of the word w[0..n) in the braces of help ("... {a,b,c}"), or -1
-static int word_index(const char *w, size_t n, const char *help) {
-    const char *words = strchr(help, '{') + 1;
-    for (int i = 0; *words != '}'; i++) {
-        size_t len = strcspn(words, ",}");
-        if (len == n && strncmp(words, w, n) == 0) return i;
-        words += len + (words[len] == ',');
-    }
-    return -1;
-}
-
-static void options_help(const char *cmd, const char *what, const Option *o, int n) {
-    printf("usage: r1 %s [options]\n%s\n\noptions:\n", cmd, what);
-    for (int i = 0; i < n; i++) {
-        char def[160], range[80] = "";
-        if (o[i].type == 'i') snprintf(def, sizeof def, "%d", *(int *)o[i].ptr);
-        else if (o[i].type == 'f') snprintf(def, sizeof def, "%g", *(float *)o[i].ptr);
-        else if (o[i].type == 'b') snprintf(def, sizeof def, "off");
-        else snprintf(def, sizeof def, "%s", *(char **)o[i].ptr ? *(char **)o[i].ptr : "(none)");
-        if (o[i].type == 'i' || o[i].type == 'f') snprintf(range, sizeof range, " [%g, %g]", o[i].lo, o[i].hi);
-        printf("  --%-18s %s%s (default: %s)\n", o[i].name, o[i].help, range, def);
-    }
-}
-
-// parses argv; exits with a one-line error on an unknown option, a missing or empty value, a number out of
-// its range, a word not among its choices (in a list too: every word, none twice)
-static void options_parse(const char *cmd, const char *what, Option *o, int n, int argc, char **argv) {
-    for (int a = 0; a < argc; a++) {
-        if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) { options_help(cmd, what, o, n); exit(0); }
-        if (strncmp(argv[a], "--", 2) != 0) die("%s: unexpected argument '%s' (see r1 %s --help)", cmd, argv[a], cmd);
-        int i = 0;
-        while (i < n && strcmp(o[i].name, argv[a] + 2) != 0) i++;
-        if (i == n) die("%s: unknown option '%s' (see r1 %s --help)", cmd, argv[a], cmd);
-        if (o[i].type == 'b') { *(int *)o[i].ptr = 1; continue; }
-        if (a + 1 >= argc) die("%s: option --%s needs a value", cmd, o[i].name);
-        const char *v = argv[++a];
-        char *end;
-        if (!*v) die("%s: option --%s: empty value", cmd, o[i].name);
-        if (o[i].type == 'w' || o[i].type == 'l') {
-            int seen = 0;  // the words met so far, one bit each
-            for (const char *w = v;; w++) {
-                size_t len = strcspn(w, ",");
-                int k = word_index(w, len, o[i].help);
-                const char *set = strchr(o[i].help, '{');
-                if (k < 0 || (o[i].type == 'w' && w[len]))
-                    die("%s: option --%s: '%.*s' is not one of %.*s", cmd, o[i].name,
-                        (int)(o[i].type == 'w' ? strlen(w) : len), w, (int)strcspn(set, "}") + 1, set);
-                if (seen & (1 << k)) die("%s: option --%s: '%.*s' given twice", cmd, o[i].name, (int)len, w);
-                seen |= 1 << k;
-                w += len;
-                if (!*w) break;
-            }
-        }
-        if (o[i].type == 's' || o[i].type == 'w' || o[i].type == 'l') { *(const char **)o[i].ptr = v; continue; }
-        errno = 0;
-        double x = strtod(v, &end);
-        if (end == v || *end || errno || isnan(x) || *v == ' ' || *v == '\t') die("%s: option --%s: '%s' is not a number", cmd, o[i].name, v);
-        if (x < o[i].lo || x > o[i].hi) die("%s: option --%s: %s is out of range [%g, %g]", cmd, o[i].name, v, o[i].lo, o[i].hi);
-        if (o[i].type == 'i') {
-            if (x != floor(x)) die("%s: option --%s: '%s' is not an integer", cmd, o[i].name, v);
-            *(int *)o[i].ptr = (int)x;
-        } else {
-            *(float *)o[i].ptr = (float)x;
-        }
-    }
-}
-
-static const Preset *find_preset(const char *name) {
-    for (int i = 0; i < N_PRESETS; i++) if (strcmp(PRESETS[i].name, name) == 0) return &PRESETS[i];
-    die("unknown preset '%s' (teacher, student or tiny)", name);
-}
+// 18. runs: a run folder is resumed or replaced, never lost; logs; stopping
 
 // stops a run whose loss or gradient is not finite: one line, and where its last good checkpoint is
 static void stop_run(const char *ckpt, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
@@ -2903,28 +3286,489 @@ static FILE *open_log(const char *dir, const char *name, const char *header, int
 
 static void format_time(double s, char *out) { snprintf(out, 16, "%d:%02d", (int)s / 60, (int)s % 60); }
 
-// ----------------------------------------------------------------------------
-// the report of a run: one self-contained HTML file (inline SVG charts; no scripts, no other files)
-
-// a few sampled responses to the first n_prompts prompts of d, k each, appended to f as lines
-// who<TAB>prompt<TAB>answer<TAB>response. The seed is fixed: two checkpoints answer the same draws.
-static void write_samples(FILE *f, Model *m, const Data *d, int n_prompts, int k, float temperature,
-                          const char *who) {
-    n_prompts = imin(n_prompts, d->n);
-    int *idx = mallocCheck((size_t)n_prompts * k * sizeof(int));
-    for (int i = 0; i < n_prompts * k; i++) idx[i] = i / k;
-    Rollouts r = rollouts_alloc(n_prompts * k, m->cfg.context);
-    Rng rng = rng_seed(2025);
-    rollout(m, d, idx, &r, temperature, &rng);
-    char *text = mallocCheck((size_t)m->cfg.context * 10 + 16);
-    for (int i = 0; i < r.n; i++) {
-        rollout_text(&r, i, text);
-        fprintf(f, "%s\t%s\t%ld\t%s\n", who, d->text[idx[i]], d->answer[idx[i]], text);
-    }
-    fflush(f);
-    free(text); free(idx);
-    rollouts_free(&r);
+// a step that stopped on a loss or a gradient that is not finite stops its run
+static void stop_if_not_finite(int status, const char *ckpt, const char *what, float loss, const Model *m) {
+    if (status == STEP_LOSS_NOT_FINITE) stop_run(ckpt, "%s: loss is %g at step %d", what, loss, m->step);
+    if (status == STEP_GRAD_NOT_FINITE)
+        stop_run(ckpt, "%s: gradient of %s is not finite at step %d", what, nonfinite_grad_tensor(m), m->step);
 }
+
+// a run that starts from an existing model (--init) starts its training afresh
+static void training_restart(Model *m) {
+    m->step = 0;
+    m->tokens_seen = 0;
+    memset(m->m_mem, 0, m->num_params * sizeof(float));
+    memset(m->v_mem, 0, m->num_params * sizeof(float));
+    memset(m->load_avg, 0, sizeof m->load_avg);
+}
+
+// ----------------------------------------------------------------------------
+// 19. pretraining and SFT runs (train_lm): next-token prediction on a corpus or on prompt/response pairs
+//
+// Batches: draw a pool of documents, sort it by length, cut it into batches, shuffle the batches:
+// little padding. The loss of each document is its summed token loss over a constant (B * context),
+// so short and long documents keep the weight the corpus gives them.
+
+typedef struct {
+    const Data *d;
+    int B, pool_size, next;
+    int *pool;  // document indices of the current pool, batch after batch
+    Rng rng;
+    uint64_t pool_state;  // the RNG state the current pool was drawn from (saved for --resume)
+} Batcher;
+
+#define POOL_BATCHES 16
+
+static int cmp_len_data_ctx(const void *a, const void *b, void *ctx) {
+    const Data *d = ctx;
+    int la = d->len[*(const int *)a], lb = d->len[*(const int *)b];
+    return la != lb ? la - lb : *(const int *)a - *(const int *)b;
+}
+
+static void batcher_refill(Batcher *bt) {
+    bt->pool_state = bt->rng.s;
+    for (int i = 0; i < bt->pool_size; i++) bt->pool[i] = rng_int(&bt->rng, bt->d->n);
+    qsort_r(bt->pool, bt->pool_size, sizeof(int), cmp_len_data_ctx, (void *)bt->d);
+    for (int i = POOL_BATCHES - 1; i > 0; i--) { // shuffle whole batches
+        int j = rng_int(&bt->rng, i + 1);
+        for (int k = 0; k < bt->B; k++) {
+            int t = bt->pool[i * bt->B + k]; bt->pool[i * bt->B + k] = bt->pool[j * bt->B + k]; bt->pool[j * bt->B + k] = t;
+        }
+    }
+    bt->next = 0;
+}
+
+static Batcher batcher_create(const Data *d, int B, uint64_t seed) {
+    Batcher bt = { .d = d, .B = B, .pool_size = B * POOL_BATCHES, .next = POOL_BATCHES,
+                   .pool = mallocCheck((size_t)B * POOL_BATCHES * sizeof(int)), .rng = rng_seed(seed) };
+    return bt;
+}
+
+// --resume: the batcher where checkpoint ckpt left it (its pool's RNG state and the next batch)
+static void batcher_restore(Batcher *bt, uint64_t pool_state, int data_pos, const char *ckpt) {
+    if (data_pos < 0 || data_pos > POOL_BATCHES) die("%s: data position %d is out of range", ckpt, data_pos);
+    bt->rng.s = pool_state;
+    batcher_refill(bt);
+    bt->next = data_pos;
+}
+
+// the next batch: inputs[B,T], targets[B,T], weights[B,T], len[B] (the positions of row b that predict
+// a token of its document; the rest is padding); returns T
+static int batcher_next(Batcher *bt, int *inputs, int *targets, float *w, int *len, float denom) {
+    if (bt->next >= POOL_BATCHES) batcher_refill(bt);
+    const int *docs = bt->pool + bt->next++ * bt->B;
+    int T = 1;
+    for (int b = 0; b < bt->B; b++) T = imax(T, bt->d->len[docs[b]] - 1);
+    for (int b = 0; b < bt->B; b++) {
+        const int *ids = bt->d->ids[docs[b]];
+        int n = bt->d->len[docs[b]] - 1;
+        int start = bt->d->prompt_len[docs[b]] - 1; // the first target is the first token after the prompt
+        len[b] = n;
+        for (int t = 0; t < T; t++) {
+            inputs[b * T + t] = t < n ? ids[t] : TOK_EOS;
+            targets[b * T + t] = t < n ? ids[t + 1] : TOK_EOS;
+            w[b * T + t] = t < n && t >= start ? 1.0f / denom : 0.0f;
+        }
+    }
+    return T;
+}
+
+typedef struct {
+    const char *data, *out, *preset, *init;
+    int steps, batch, warmup, seed, log_every, save_every, resume, overwrite;
+    float lr, lr_min, weight_decay, clip, bias_gamma, balance_alpha;
+} TrainOptions;
+
+// max and min expert load over the MoE layers, as multiples of the mean load
+static void load_spread(const Model *m, const float load[MAX_LAYERS][MAX_EXPERTS], float *hi, float *lo) {
+    *hi = 0.0f; *lo = 1e9f;
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        if (!is_moe_layer(&m->cfg, l)) continue;
+        float mean = 0.0f;
+        for (int e = 0; e < m->cfg.n_experts; e++) mean += load[l][e] / m->cfg.n_experts;
+        if (mean <= 0) continue;
+        for (int e = 0; e < m->cfg.n_experts; e++) {
+            if (load[l][e] / mean > *hi) *hi = load[l][e] / mean;
+            if (load[l][e] / mean < *lo) *lo = load[l][e] / mean;
+        }
+    }
+    if (*lo > *hi) *lo = *hi = 1.0f;
+}
+
+// the model a run trains: its own checkpoint (--resume; *pool_state and *data_pos: where its data stream
+// stood), another run's (--init, whose training starts afresh), or a new model of the preset
+static Model *train_start(const TrainOptions *o, const char *what, const char *ckpt, int resumed,
+                          uint64_t *pool_state, int *data_pos) {
+    if (resumed) {
+        Model *m = checkpoint_load(ckpt, pool_state, data_pos);
+        printf("resuming %s from %s at step %d\n", what, ckpt, m->step);
+        return m;
+    }
+    if (!o->init) return model_create(&find_preset(o->preset)->cfg, o->preset, (uint64_t)o->seed);
+    Model *m = checkpoint_load(o->init, NULL, NULL);
+    training_restart(m);
+    return m;
+}
+
+// the log of the step just done: a row of log.csv with the expert loads of the step and of their moving
+// average as spreads, and every log_every steps a line on the console
+static void train_lm_log(FILE *log, const Model *m, const TrainOptions *o, float tok_loss, float lr, float norm,
+                         double el) {
+    float hi, lo, avg_hi, avg_lo;
+    double tokens = m->tokens_seen;
+    load_spread(m, (const float(*)[MAX_EXPERTS])m->step_load, &hi, &lo);
+    load_spread(m, (const float(*)[MAX_EXPERTS])m->load_avg, &avg_hi, &avg_lo);
+    fprintf(log, "%d,%.5f,%.6g,%.4f,%.0f,%.2f,%.3f,%.3f,%.3f,%.3f,%.5f\n", m->step, tok_loss, lr, norm, tokens / el,
+            el, hi, lo, avg_hi, avg_lo, m->aux_loss);
+    if (m->step % o->log_every == 0 || m->step == o->steps) {
+        char e1[16], e2[16];
+        format_time(el, e1);
+        format_time(el / m->step * (o->steps - m->step), e2);
+        printf("step %5d/%d | loss %.4f | lr %.2e | norm %.2f | %.0f tok/s | expert load %.2f-%.2fx "
+               "(avg %.2f-%.2fx) | %s elapsed, ETA %s\n", m->step, o->steps, tok_loss, lr, norm, tokens / el, lo, hi,
+               avg_lo, avg_hi, e1, e2);
+        fflush(stdout); fflush(log);
+    }
+}
+
+// next-token training on a corpus (pretrain) or on prompt/response pairs (sft: response tokens only)
+static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
+    char ckpt[600];
+    snprintf(ckpt, sizeof ckpt, "%s/model.bin", o->out);
+    uint64_t pool_state = 0;
+    int data_pos = 0, resumed = run_resumes(what, o->out, o->resume, o->overwrite);
+    Model *m = train_start(o, what, ckpt, resumed, &pool_state, &data_pos);
+    m->balance_alpha = o->balance_alpha;
+    int B = o->batch, ctx = m->cfg.context;
+    Batcher bt = batcher_create(d, B, (uint64_t)o->seed + 1);
+    if (resumed) batcher_restore(&bt, pool_state, data_pos, ckpt);
+    int *inputs = mallocCheck((size_t)B * ctx * sizeof(int)), *targets = mallocCheck((size_t)B * ctx * sizeof(int));
+    float *w = mallocCheck((size_t)B * ctx * sizeof(float));
+    int *len = mallocCheck((size_t)B * sizeof(int));
+    double elapsed;
+    FILE *log = open_log(o->out, "log.csv", "step,loss,lr,grad_norm,tokens_per_s,elapsed_s,load_max,load_min,"
+                         "load_avg_max,load_avg_min,aux_loss",
+                         m->step > 0 ? m->step + 1 : 0, &elapsed);  // rows are numbered by the step just done
+    printf("%s: %s preset, %zu parameters, %d documents, %d steps of %d documents\n", what, m->preset,
+           m->num_params, d->n, o->steps, B);
+    double t0 = now_seconds() - elapsed;
+    int first = m->tokens_seen == 0;
+    while (m->step < o->steps) {
+        int T = batcher_next(&bt, inputs, targets, w, len, (float)B * ctx);
+        float n_tok = 0, n_real = 0; // tokens with a loss; all tokens but padding
+        for (int i = 0; i < B * T; i++) n_tok += w[i] > 0;
+        for (int b = 0; b < B; b++) n_real += len[b];
+        OptimConfig u = { .lr = lr_schedule(m->step, o->steps, o->warmup, o->lr, o->lr_min), .beta2 = 0.95f,
+                          .weight_decay = o->weight_decay, .clip = o->clip, .bias_gamma = o->bias_gamma };
+        float loss = 0.0f, norm = 0.0f;
+        int status = lm_step(m, inputs, targets, w, len, B, T, &u, &loss, &norm);
+        stop_if_not_finite(status, ckpt, what, loss, m);
+        m->tokens_seen += n_real;
+        for (int l = 0; l < MAX_LAYERS; l++)  // the moving average of the expert loads (~50 steps)
+            for (int e = 0; e < MAX_EXPERTS; e++)
+                m->load_avg[l][e] = first ? m->step_load[l][e] : 0.98f * m->load_avg[l][e] + 0.02f * m->step_load[l][e];
+        first = 0;
+        float tok_loss = loss * B * ctx / fmaxf(n_tok, 1.0f); // mean loss per predicted token
+        train_lm_log(log, m, o, tok_loss, u.lr, norm, now_seconds() - t0);
+        if ((o->save_every > 0 && m->step % o->save_every == 0) || m->step == o->steps) {
+            fflush(log);  // the log on disk reaches at least the checkpoint's step (--resume cuts the rest)
+            checkpoint_save(ckpt, m, 1, bt.pool_state, bt.next);
+        }
+    }
+    fclose(log);
+    free(inputs); free(targets); free(w); free(len); free(bt.pool);
+    return m;
+}
+
+// ----------------------------------------------------------------------------
+// 20. RL runs: R1-Zero and reasoning RL (grpo_train around grpo_step)
+
+typedef struct {
+    const char *init, *out, *data, *test, *rewards, *loss_type, *scale_rewards, *importance_sampling_level;
+    int steps, prompts_per_step, num_generations, num_iterations, seed, eval_every, eval_prompts, eval_k;
+    int ref_model_sync_steps, max_completion_length, mask_truncated_completions, resume, overwrite;
+    float lr, beta, epsilon, epsilon_high, temperature, format_weight, language_weight, clip, bias_gamma;
+    float ref_model_mixup_alpha, top_entropy_quantile, random_reward_p;
+} GrpoOptions;
+
+// R1-Zero's defaults; NOTES.md "R1-Zero" compares them with the R1 paper's and TRL's
+static GrpoOptions grpo_defaults(void) {
+    GrpoOptions o = {
+        .init = "runs/base/model.bin", .out = "runs/zero", .data = "tiny_data/rl_train.txt",
+        .test = "tiny_data/rl_test.txt", .rewards = "accuracy,format",
+        .loss_type = "dr_grpo", .scale_rewards = "none", .importance_sampling_level = "token",
+        .steps = 150, .prompts_per_step = 8, .num_generations = 16, .num_iterations = 1, .seed = 1,
+        .eval_every = 10, .eval_prompts = 150, .eval_k = 4,
+        .lr = 1e-4f, .beta = 0.0f, .epsilon = 0.2f, .epsilon_high = 0.2f, .temperature = 1.0f,
+        .format_weight = 0.1f, .language_weight = 0.0f, .clip = 1.0f, .bias_gamma = 1e-3f,
+        .ref_model_mixup_alpha = 1.0f, .top_entropy_quantile = 1.0f, .random_reward_p = 0.3f,
+    };
+    return o;
+}
+
+// reasoning RL (R1 section 2.3.2): R1-Zero's settings with the language-consistency reward
+static GrpoOptions reasoning_rl_defaults(void) {
+    GrpoOptions o = grpo_defaults();
+    o.out = "runs/grpo"; o.rewards = "accuracy,format,language"; o.language_weight = 0.1f;
+    return o;
+}
+
+// the rewards of a run, from --rewards and their weights. "random" is a control: a coin of probability
+// random_p in place of accuracy (even where accuracy is listed too), drawn independently of the response's text
+static RewardSet reward_set(const char *list, const GrpoOptions *o) {
+    RewardSet use = { .random = list_has(list, "random"), .format = list_has(list, "format"),
+                      .language = list_has(list, "language"), .format_weight = o->format_weight,
+                      .language_weight = o->language_weight, .random_p = o->random_reward_p };
+    use.accuracy = list_has(list, "accuracy") && !use.random; // the control replaces accuracy
+    return use;
+}
+
+// the held-out columns of a GRPO log row
+static void log_eval_columns(FILE *log, const EvalResult *e) {
+    fprintf(log, ",%.4f,%.4f,%.2f,%.4f,%.4f,%.4f", e->greedy, e->pass1, e->len, e->reflect,
+            1.0f - e->style_share[STYLE_DIRECT], nan_to(e->checked_in_chains, -1));
+}
+
+// the GrpoConfig of a run's options (--loss-type and --scale-rewards by their names)
+static GrpoConfig grpo_config(const GrpoOptions *o) {
+    GrpoConfig g = { .beta = o->beta, .eps_low = o->epsilon, .eps_high = o->epsilon_high,
+                     .temperature = o->temperature, .sequence_level = strcmp(o->importance_sampling_level, "sequence") == 0,
+                     .top_entropy_quantile = o->top_entropy_quantile, .num_iterations = o->num_iterations,
+                     .mask_truncated_completions = o->mask_truncated_completions,
+                     .max_completion_length = o->max_completion_length, .lr = o->lr, .clip = o->clip,
+                     .bias_gamma = o->bias_gamma };
+    while (g.loss_type < N_LOSSES && strcmp(o->loss_type, LOSS_NAMES[g.loss_type]) != 0) g.loss_type++;
+    while (g.scale_rewards < N_SCALES && strcmp(o->scale_rewards, SCALE_NAMES[g.scale_rewards]) != 0) g.scale_rewards++;
+    if (g.loss_type == N_LOSSES || g.scale_rewards == N_SCALES) die("grpo: unknown --loss-type or --scale-rewards");
+    return g;
+}
+
+// the policy a run trains: its checkpoint (--resume; *rng_state: where the run's random stream stood) or
+// --init, whose training starts afresh. *ref: the frozen reference when beta > 0: the initial model, or the
+// policy at the last sync (saved then as OUT/ref_STEP.bin for --resume)
+static Model *grpo_start(const GrpoOptions *o, const char *ckpt, int resumed, uint64_t *rng_state, Model **ref) {
+    Model *m = checkpoint_load(resumed ? ckpt : o->init, rng_state, NULL);
+    if (!resumed) {
+        training_restart(m);
+        *rng_state = rng_seed((uint64_t)o->seed).s;
+    }
+    char ref_ckpt[620];
+    int sync = o->ref_model_sync_steps, last_sync = sync > 0 ? m->step / sync * sync : 0;
+    snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, last_sync);
+    *ref = o->beta > 0.0f ? checkpoint_load(last_sync > 0 ? ref_ckpt : o->init, NULL, NULL) : NULL;
+    return m;
+}
+
+typedef struct { float reward, accuracy, length, reflection, format, language_mix; int truncated; } BatchScores;
+
+// step 1's scores: reward[i] of each rollout of r (prompts of d; the random control draws from rng), and
+// their means over the batch for the log
+static BatchScores score_rollouts(float *reward, const Rollouts *r, const Data *d, const RewardSet *use, Rng *rng) {
+    BatchScores b = {0};
+    int n = r->n;
+    char *text = mallocCheck((size_t)r->max_len * 10 + 16);
+    for (int i = 0; i < n; i++) {
+        rollout_text(r, i, text);
+        int q = r->prompt[i], rl = r->seq_len[i] - r->prompt_len[i];
+        Judgement j = judge(text, rl, d->answer[q], prompt_lang(d, q));
+        reward[i] = grpo_reward(&j, use, rng);
+        b.reward += reward[i] / n; b.accuracy += j.correct / n; b.length += (float)rl / n;
+        b.reflection += (float)j.reflects / n; b.format += j.format / n; b.language_mix += (j.language < 1.0f) / (float)n;
+        b.truncated += r->seqs[(size_t)i * r->max_len + r->seq_len[i] - 1] != TOK_EOS;
+    }
+    free(text);
+    return b;
+}
+
+// the held-out evaluation at step 0, every eval_every steps and at the end (returns 0 when there is none
+// at this step); sampled responses to a few held-out prompts at the first and the last, for the report
+static int grpo_evaluate(Model *m, const GrpoOptions *o, const Data *test, FILE *samples, EvalResult *e) {
+    int step = m->step;
+    if (o->eval_every <= 0 || (step % o->eval_every != 0 && step != o->steps)) return 0;
+    *e = evaluate(m, test, o->eval_prompts, o->eval_k, o->temperature, 12345, CHECK_FREE);
+    printf("step %4d eval | greedy %.3f | pass@1 %.3f | length %.1f | reflection %.3f | chains %.2f\n", step,
+           e->greedy, e->pass1, e->len, e->reflect, 1.0f - e->style_share[STYLE_DIRECT]);
+    if (step == 0 || step == o->steps) {
+        char who[16];
+        snprintf(who, sizeof who, "%d", step);
+        write_samples(samples, m, test, 4, 2, o->temperature, who);
+    }
+    return 1;
+}
+
+// the columns of a GRPO log row: the batch's, the held-out ones (e; NULL: empty), the step's diagnostics
+static void grpo_log_row(FILE *log, const Model *m, int step, const BatchScores *b, const GrpoStepLog *sl, int n,
+                         const EvalResult *e, double el) {
+    double n_st = fmax(sl->st.tokens, 1);
+    float kl = sl->st.kl / n_st, clipped = (sl->st.clipped_low + sl->st.clipped_high) / n_st;
+    fprintf(log, "%d,%.4f,%.4f,%.2f,%.4f,%.4f,%.4f,%.5f,%.4f,%.4f,%.0f,%.2f", step, b->reward, b->accuracy, b->length,
+            b->reflection, b->format, b->language_mix, kl, clipped, (float)(sl->st.entropy / n_st), m->tokens_seen / el,
+            el);
+    if (e) log_eval_columns(log, e);
+    else fprintf(log, ",,,,,,");
+    fprintf(log, ",%.4f,%.5f,%.5f,%.4f,%.4f", sl->zero_std, sl->st.clipped_low / n_st, sl->st.clipped_high / n_st,
+            (float)b->truncated / n, sl->mean_abs_adv);
+    for (int l = 0; l < m->cfg.n_layer; l++)
+        if (is_moe_layer(&m->cfg, l)) fprintf(log, ",%.3f,%.4f", sl->load_spread[l], sl->router_entropy[l]);
+    fprintf(log, "\n");
+    fflush(log);
+}
+
+// the console line of the step just done
+static void grpo_print_step(const Model *m, const GrpoOptions *o, const BatchScores *b, const GrpoStepLog *sl,
+                            double el) {
+    double n_st = fmax(sl->st.tokens, 1);
+    char e1[16], e2[16];
+    format_time(el, e1);
+    format_time(el / m->step * (o->steps - m->step), e2);
+    printf("step %4d/%d | reward %.3f | acc %.3f | len %.1f | reflect %.3f | format %.2f | mix %.2f | kl %.4f | "
+           "clip %.3f | ent %.2f | 0-std %.2f | %.0f tok/s | %s, ETA %s\n", m->step, o->steps, b->reward, b->accuracy,
+           b->length, b->reflection, b->format, b->language_mix, (float)(sl->st.kl / n_st),
+           (float)((sl->st.clipped_low + sl->st.clipped_high) / n_st), (float)(sl->st.entropy / n_st), sl->zero_std,
+           m->tokens_seen / el, e1, e2);
+    fflush(stdout);
+}
+
+// the held-out measures at the first and the last evaluation of a run
+static void print_before_after(const EvalResult *first, const EvalResult *last, int first_step, int last_step) {
+    printf("\nheld-out (%d prompts, %d samples each)   step %d -> step %d\n", last->n_prompts, last->k, first_step,
+           last_step);
+    printf("  greedy accuracy        %.3f -> %.3f\n", first->greedy, last->greedy);
+    printf("  pass@1                 %.3f -> %.3f\n", first->pass1, last->pass1);
+    printf("  mean response length   %.1f -> %.1f\n", first->len, last->len);
+    printf("  reflection rate        %.3f -> %.3f\n", first->reflect, last->reflect);
+    printf("  checked among chains   %.3f -> %.3f\n", first->checked_in_chains, last->checked_in_chains);
+    printf("  chain-of-thought share %.3f -> %.3f\n", 1 - first->style_share[STYLE_DIRECT],
+           1 - last->style_share[STYLE_DIRECT]);
+    printf("  format                 %.3f -> %.3f\n", first->format, last->format);
+}
+
+// one RL run: R1-Zero (from the base model) or reasoning RL from any checkpoint. Each step samples the
+// rollouts (step 1) and hands them to grpo_step; around it: the reference's syncs, the log, the held-out
+// evaluations, a checkpoint after every step (--resume continues from the last)
+static Model *grpo_train(const GrpoOptions *o) {
+    RewardSet use = reward_set(o->rewards, o);
+    GrpoConfig gc = grpo_config(o);
+    char ckpt[600], ref_ckpt[620], header[1024];
+    snprintf(ckpt, sizeof ckpt, "%s/model.bin", o->out);
+    uint64_t rng_state = 0;
+    int resumed = run_resumes("grpo", o->out, o->resume, o->overwrite);
+    Model *ref, *m = grpo_start(o, ckpt, resumed, &rng_state, &ref);
+    Data train = load_prompts(o->data, m->cfg.context), test = load_prompts(o->test, m->cfg.context);
+    int P = o->prompts_per_step, G = o->num_generations, n = P * G, ctx = m->cfg.context, sync = o->ref_model_sync_steps;
+    for (int i = 0; i < train.n && o->max_completion_length == 0; i++)  // dr_grpo's constant: the longest response
+        gc.max_completion_length = imax(gc.max_completion_length, ctx - train.len[i]);
+    Rollouts r = rollouts_alloc(n, ctx);
+    int *idx = mallocCheck(n * sizeof(int));
+    float *reward = mallocCheck(n * sizeof(float));
+    int o_h = snprintf(header, sizeof header, "step,reward,accuracy,length,reflection,format,language_mix,kl,clip_frac,"
+                       "entropy,tokens_per_s,elapsed_s,test_greedy,test_pass1,test_length,test_reflection,test_chain_share,"
+                       "test_checked_in_chains,frac_reward_zero_std,clip_low,clip_high,truncated,mean_abs_adv");
+    for (int l = 0; l < m->cfg.n_layer; l++)
+        if (is_moe_layer(&m->cfg, l)) o_h += snprintf(header + o_h, sizeof header - o_h, ",load_spread_%d,router_entropy_%d", l, l);
+    double elapsed;
+    FILE *log = open_log(o->out, "log.csv", header, resumed ? m->step : 0, &elapsed); // rows: the step about to be done
+    FILE *samples = o->eval_every > 0 ? open_log(o->out, "samples.txt", "step\tprompt\tanswer\tresponse",
+                                                 resumed ? m->step : 0, NULL) : NULL;
+    printf("grpo: %s from %s, %d steps of %d prompts x %d samples, loss %s, beta %g, lr %g, rewards %s\n",
+           m->preset, resumed ? ckpt : o->init, o->steps, P, G, LOSS_NAMES[gc.loss_type], o->beta, o->lr, o->rewards);
+    Rng rng = { .s = rng_state };
+    double t0 = now_seconds() - elapsed;
+    EvalResult e, first = {0}, last = {0};
+    int first_step = -1;
+    while (m->step <= o->steps) {
+        int step = m->step, evaluated = grpo_evaluate(m, o, &test, samples, &e);
+        if (evaluated) { if (first_step < 0) { first = e; first_step = step; } last = e; }
+        if (step == o->steps) {
+            if (evaluated) {  // the final row: the held-out columns only
+                fprintf(log, "%d,,,,,,,,,,,%.2f", step, now_seconds() - t0);
+                log_eval_columns(log, &e);
+                for (const char *c = strstr(header, "frac_reward_zero_std"); c; c = strchr(c + 1, ',')) fputc(',', log);
+                fputc('\n', log);
+            }
+            break;
+        }
+        // 1. sample G responses for each of P prompts from the current policy (pi_old); the rule rewards
+        for (int p = 0; p < P; p++) { int q = rng_int(&rng, train.n); for (int i = 0; i < G; i++) idx[p * G + i] = q; }
+        rollout(m, &train, idx, &r, o->temperature, &rng);
+        BatchScores scores = score_rollouts(reward, &r, &train, &use, &rng);
+        // 2-4. advantages, the batch, mu policy updates
+        GrpoStepLog sl;
+        int status = grpo_step(m, ref, &r, reward, G, &gc, &sl);
+        stop_if_not_finite(status, ckpt, "grpo", sl.loss, m);
+        int synced = ref && sync > 0 && m->step % sync == 0;
+        if (synced) {
+            reference_sync(ref, m, o->ref_model_mixup_alpha);
+            snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, m->step);
+            checkpoint_save(ref_ckpt, ref, 0, 0, 0);
+        }
+        int resp_tokens = 0;
+        for (int i = 0; i < n; i++) resp_tokens += r.seq_len[i] - r.prompt_len[i];
+        m->tokens_seen += resp_tokens;
+        double el = now_seconds() - t0;
+        grpo_log_row(log, m, step, &scores, &sl, n, evaluated ? &e : NULL, el);
+        grpo_print_step(m, o, &scores, &sl, el);
+        checkpoint_save(ckpt, m, 1, rng.s, 0);
+        if (synced && m->step > sync) { // the previous reference is no longer needed
+            snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, m->step - sync);
+            remove(ref_ckpt);
+        }
+    }
+    fclose(log);
+    if (samples) fclose(samples);
+    if (first_step >= 0) print_before_after(&first, &last, first_step, m->step);
+    free(idx); free(reward);
+    rollouts_free(&r);
+    data_free(&train); data_free(&test);
+    model_free(ref);
+    return m;
+}
+
+// ----------------------------------------------------------------------------
+// 21. distillation runs (distill_logits around distill_step)
+
+// the student learns the teacher's token distributions on the teacher's traces (an SFT file): from the
+// checkpoint o->init (keeping its AdamW moments), into the run folder o->out (resumable like train_lm)
+static Model *distill_logits(const TrainOptions *o, Model *teacher, const Data *d, float tau, float alpha) {
+    char ckpt[600];
+    snprintf(ckpt, sizeof ckpt, "%s/model.bin", o->out);
+    uint64_t pool_state = 0;
+    int data_pos = 0, resumed = run_resumes("distill", o->out, o->resume, o->overwrite), batch = o->batch;
+    Model *student = checkpoint_load(resumed ? ckpt : o->init, &pool_state, &data_pos);
+    if (!resumed) student->step = 0;
+    int ctx = student->cfg.context;
+    Batcher bt = batcher_create(d, batch, (uint64_t)o->seed);
+    if (resumed) batcher_restore(&bt, pool_state, data_pos, ckpt);
+    int *inputs = mallocCheck((size_t)batch * ctx * sizeof(int)), *targets = mallocCheck((size_t)batch * ctx * sizeof(int));
+    float *w = mallocCheck((size_t)batch * ctx * sizeof(float));
+    int *len = mallocCheck((size_t)batch * sizeof(int));
+    double elapsed;
+    FILE *log = open_log(o->out, "log.csv", "step,loss,lr,elapsed_s", student->step, &elapsed);  // rows: the step being done, from 0
+    double t0 = now_seconds() - elapsed;
+    while (student->step < o->steps) {
+        int step = student->step, T = batcher_next(&bt, inputs, targets, w, len, (float)batch * ctx);
+        OptimConfig u = { .lr = lr_schedule(step, o->steps, o->warmup, o->lr, o->lr_min), .beta2 = 0.95f,
+                          .clip = 1.0f, .bias_gamma = 1e-3f };
+        float loss = 0.0f;
+        int status = distill_step(student, teacher, inputs, targets, w, len, batch, T, tau, alpha, &u, &loss);
+        stop_if_not_finite(status, ckpt, "distill", loss, student);
+        fprintf(log, "%d,%.5f,%.6g,%.2f\n", step, loss * batch * ctx, u.lr, now_seconds() - t0);
+        if (step % 50 == 0 || step == o->steps - 1) {
+            printf("distill step %4d/%d | loss %.4f\n", step + 1, o->steps, loss * batch * ctx);
+            fflush(stdout);
+        }
+        if ((o->save_every > 0 && student->step % o->save_every == 0) || student->step == o->steps) {
+            fflush(log);
+            checkpoint_save(ckpt, student, 1, bt.pool_state, bt.next);
+        }
+    }
+    fclose(log);
+    free(inputs); free(targets); free(w); free(len); free(bt.pool);
+    return student;
+}
+
+// ----------------------------------------------------------------------------
+// 22. the report of a run: one self-contained HTML file (inline SVG charts; no scripts, no other files)
 
 static void html_text(FILE *f, const char *s, size_t n) { // s[0..n) with <, >, & escaped
     for (size_t i = 0; i < n && s[i]; i++) {
@@ -3192,738 +4036,6 @@ static void report_pipeline(const char *dir, const char *about, const char **lab
     free(bars[0]); free(bars[1]);
 }
 
-// ----------------------------------------------------------------------------
-// 7. pretraining the base model (next-token prediction on the mixed corpus)
-//
-// Batches: draw a pool of documents, sort it by length, cut it into batches, shuffle the batches:
-// little padding. The loss of each document is its summed token loss over a constant (B * context),
-// so short and long documents keep the weight the corpus gives them.
-
-typedef struct {
-    const Data *d;
-    int B, pool_size, next;
-    int *pool;  // document indices of the current pool, batch after batch
-    Rng rng;
-    uint64_t pool_state;  // the RNG state the current pool was drawn from (saved for --resume)
-} Batcher;
-
-#define POOL_BATCHES 16
-
-static int cmp_len_data_ctx(const void *a, const void *b, void *ctx) {
-    const Data *d = ctx;
-    int la = d->len[*(const int *)a], lb = d->len[*(const int *)b];
-    return la != lb ? la - lb : *(const int *)a - *(const int *)b;
-}
-
-static void batcher_refill(Batcher *bt) {
-    bt->pool_state = bt->rng.s;
-    for (int i = 0; i < bt->pool_size; i++) bt->pool[i] = rng_int(&bt->rng, bt->d->n);
-    qsort_r(bt->pool, bt->pool_size, sizeof(int), cmp_len_data_ctx, (void *)bt->d);
-    for (int i = POOL_BATCHES - 1; i > 0; i--) { // shuffle whole batches
-        int j = rng_int(&bt->rng, i + 1);
-        for (int k = 0; k < bt->B; k++) {
-            int t = bt->pool[i * bt->B + k]; bt->pool[i * bt->B + k] = bt->pool[j * bt->B + k]; bt->pool[j * bt->B + k] = t;
-        }
-    }
-    bt->next = 0;
-}
-
-static Batcher batcher_create(const Data *d, int B, uint64_t seed) {
-    Batcher bt = { .d = d, .B = B, .pool_size = B * POOL_BATCHES, .next = POOL_BATCHES,
-                   .pool = mallocCheck((size_t)B * POOL_BATCHES * sizeof(int)), .rng = rng_seed(seed) };
-    return bt;
-}
-
-// --resume: the batcher where checkpoint ckpt left it (its pool's RNG state and the next batch)
-static void batcher_restore(Batcher *bt, uint64_t pool_state, int data_pos, const char *ckpt) {
-    if (data_pos < 0 || data_pos > POOL_BATCHES) die("%s: data position %d is out of range", ckpt, data_pos);
-    bt->rng.s = pool_state;
-    batcher_refill(bt);
-    bt->next = data_pos;
-}
-
-// the next batch: inputs[B,T], targets[B,T], weights[B,T], len[B] (the positions of row b that predict
-// a token of its document; the rest is padding); returns T
-static int batcher_next(Batcher *bt, int *inputs, int *targets, float *w, int *len, float denom) {
-    if (bt->next >= POOL_BATCHES) batcher_refill(bt);
-    const int *docs = bt->pool + bt->next++ * bt->B;
-    int T = 1;
-    for (int b = 0; b < bt->B; b++) T = imax(T, bt->d->len[docs[b]] - 1);
-    for (int b = 0; b < bt->B; b++) {
-        const int *ids = bt->d->ids[docs[b]];
-        int n = bt->d->len[docs[b]] - 1;
-        int start = bt->d->prompt_len[docs[b]] - 1; // the first target is the first token after the prompt
-        len[b] = n;
-        for (int t = 0; t < T; t++) {
-            inputs[b * T + t] = t < n ? ids[t] : TOK_EOS;
-            targets[b * T + t] = t < n ? ids[t + 1] : TOK_EOS;
-            w[b * T + t] = t < n && t >= start ? 1.0f / denom : 0.0f;
-        }
-    }
-    return T;
-}
-
-typedef struct {
-    const char *data, *out, *preset, *init;
-    int steps, batch, warmup, seed, log_every, save_every, resume, overwrite;
-    float lr, lr_min, weight_decay, clip, bias_gamma, balance_alpha;
-} TrainOptions;
-
-// a run that starts from an existing model (--init) starts its training afresh
-static void training_restart(Model *m) {
-    m->step = 0;
-    m->tokens_seen = 0;
-    memset(m->m_mem, 0, m->num_params * sizeof(float));
-    memset(m->v_mem, 0, m->num_params * sizeof(float));
-    memset(m->load_avg, 0, sizeof m->load_avg);
-}
-
-// max and min expert load over the MoE layers, as multiples of the mean load
-static void load_spread(const Model *m, const float load[MAX_LAYERS][MAX_EXPERTS], float *hi, float *lo) {
-    *hi = 0.0f; *lo = 1e9f;
-    for (int l = 0; l < m->cfg.n_layer; l++) {
-        if (!is_moe_layer(&m->cfg, l)) continue;
-        float mean = 0.0f;
-        for (int e = 0; e < m->cfg.n_experts; e++) mean += load[l][e] / m->cfg.n_experts;
-        if (mean <= 0) continue;
-        for (int e = 0; e < m->cfg.n_experts; e++) {
-            if (load[l][e] / mean > *hi) *hi = load[l][e] / mean;
-            if (load[l][e] / mean < *lo) *lo = load[l][e] / mean;
-        }
-    }
-    if (*lo > *hi) *lo = *hi = 1.0f;
-}
-
-// the model a run trains: its own checkpoint (--resume; *pool_state and *data_pos: where its data stream
-// stood), another run's (--init, whose training starts afresh), or a new model of the preset
-static Model *train_start(const TrainOptions *o, const char *what, const char *ckpt, int resumed,
-                          uint64_t *pool_state, int *data_pos) {
-    if (resumed) {
-        Model *m = checkpoint_load(ckpt, pool_state, data_pos);
-        printf("resuming %s from %s at step %d\n", what, ckpt, m->step);
-        return m;
-    }
-    if (!o->init) return model_create(&find_preset(o->preset)->cfg, o->preset, (uint64_t)o->seed);
-    Model *m = checkpoint_load(o->init, NULL, NULL);
-    training_restart(m);
-    return m;
-}
-
-// a step that stopped on a loss or a gradient that is not finite stops its run
-static void stop_if_not_finite(int status, const char *ckpt, const char *what, float loss, const Model *m) {
-    if (status == STEP_LOSS_NOT_FINITE) stop_run(ckpt, "%s: loss is %g at step %d", what, loss, m->step);
-    if (status == STEP_GRAD_NOT_FINITE)
-        stop_run(ckpt, "%s: gradient of %s is not finite at step %d", what, nonfinite_grad_tensor(m), m->step);
-}
-
-// the log of the step just done: a row of log.csv with the expert loads of the step and of their moving
-// average as spreads, and every log_every steps a line on the console
-static void train_lm_log(FILE *log, const Model *m, const TrainOptions *o, float tok_loss, float lr, float norm,
-                         double el) {
-    float hi, lo, avg_hi, avg_lo;
-    double tokens = m->tokens_seen;
-    load_spread(m, (const float(*)[MAX_EXPERTS])m->step_load, &hi, &lo);
-    load_spread(m, (const float(*)[MAX_EXPERTS])m->load_avg, &avg_hi, &avg_lo);
-    fprintf(log, "%d,%.5f,%.6g,%.4f,%.0f,%.2f,%.3f,%.3f,%.3f,%.3f,%.5f\n", m->step, tok_loss, lr, norm, tokens / el,
-            el, hi, lo, avg_hi, avg_lo, m->aux_loss);
-    if (m->step % o->log_every == 0 || m->step == o->steps) {
-        char e1[16], e2[16];
-        format_time(el, e1);
-        format_time(el / m->step * (o->steps - m->step), e2);
-        printf("step %5d/%d | loss %.4f | lr %.2e | norm %.2f | %.0f tok/s | expert load %.2f-%.2fx "
-               "(avg %.2f-%.2fx) | %s elapsed, ETA %s\n", m->step, o->steps, tok_loss, lr, norm, tokens / el, lo, hi,
-               avg_lo, avg_hi, e1, e2);
-        fflush(stdout); fflush(log);
-    }
-}
-
-// next-token training on a corpus (pretrain) or on prompt/response pairs (sft: response tokens only)
-static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
-    char ckpt[600];
-    snprintf(ckpt, sizeof ckpt, "%s/model.bin", o->out);
-    uint64_t pool_state = 0;
-    int data_pos = 0, resumed = run_resumes(what, o->out, o->resume, o->overwrite);
-    Model *m = train_start(o, what, ckpt, resumed, &pool_state, &data_pos);
-    m->balance_alpha = o->balance_alpha;
-    int B = o->batch, ctx = m->cfg.context;
-    Batcher bt = batcher_create(d, B, (uint64_t)o->seed + 1);
-    if (resumed) batcher_restore(&bt, pool_state, data_pos, ckpt);
-    int *inputs = mallocCheck((size_t)B * ctx * sizeof(int)), *targets = mallocCheck((size_t)B * ctx * sizeof(int));
-    float *w = mallocCheck((size_t)B * ctx * sizeof(float));
-    int *len = mallocCheck((size_t)B * sizeof(int));
-    double elapsed;
-    FILE *log = open_log(o->out, "log.csv", "step,loss,lr,grad_norm,tokens_per_s,elapsed_s,load_max,load_min,"
-                         "load_avg_max,load_avg_min,aux_loss",
-                         m->step > 0 ? m->step + 1 : 0, &elapsed);  // rows are numbered by the step just done
-    printf("%s: %s preset, %zu parameters, %d documents, %d steps of %d documents\n", what, m->preset,
-           m->num_params, d->n, o->steps, B);
-    double t0 = now_seconds() - elapsed;
-    int first = m->tokens_seen == 0;
-    while (m->step < o->steps) {
-        int T = batcher_next(&bt, inputs, targets, w, len, (float)B * ctx);
-        float n_tok = 0, n_real = 0; // tokens with a loss; all tokens but padding
-        for (int i = 0; i < B * T; i++) n_tok += w[i] > 0;
-        for (int b = 0; b < B; b++) n_real += len[b];
-        OptimConfig u = { .lr = lr_schedule(m->step, o->steps, o->warmup, o->lr, o->lr_min), .beta2 = 0.95f,
-                          .weight_decay = o->weight_decay, .clip = o->clip, .bias_gamma = o->bias_gamma };
-        float loss = 0.0f, norm = 0.0f;
-        int status = lm_step(m, inputs, targets, w, len, B, T, &u, &loss, &norm);
-        stop_if_not_finite(status, ckpt, what, loss, m);
-        m->tokens_seen += n_real;
-        for (int l = 0; l < MAX_LAYERS; l++)  // the moving average of the expert loads (~50 steps)
-            for (int e = 0; e < MAX_EXPERTS; e++)
-                m->load_avg[l][e] = first ? m->step_load[l][e] : 0.98f * m->load_avg[l][e] + 0.02f * m->step_load[l][e];
-        first = 0;
-        float tok_loss = loss * B * ctx / fmaxf(n_tok, 1.0f); // mean loss per predicted token
-        train_lm_log(log, m, o, tok_loss, u.lr, norm, now_seconds() - t0);
-        if ((o->save_every > 0 && m->step % o->save_every == 0) || m->step == o->steps) {
-            fflush(log);  // the log on disk reaches at least the checkpoint's step (--resume cuts the rest)
-            checkpoint_save(ckpt, m, 1, bt.pool_state, bt.next);
-        }
-    }
-    fclose(log);
-    free(inputs); free(targets); free(w); free(len); free(bt.pool);
-    return m;
-}
-
-// ----------------------------------------------------------------------------
-// 8. GRPO (DeepSeekMath eq. 3, R1 section 2.2.1)
-//
-// For each prompt sample a group of G responses; reward them by rules; the advantage of each
-// response is its reward normalised within the group (outcome supervision: every token of a
-// response gets the same advantage); maximise the clipped surrogate with a KL penalty to a frozen
-// reference model.
-
-enum { LOSS_GRPO, LOSS_BNPO, LOSS_DR_GRPO, LOSS_DAPO, N_LOSSES };
-static const char *LOSS_NAMES[N_LOSSES] = { "grpo", "bnpo", "dr_grpo", "dapo" };
-
-typedef struct {
-    float beta;              // weight of the KL to the reference
-    float eps_low, eps_high; // clip range of the ratio: [1 - eps_low, 1 + eps_high]
-    float temperature;       // sampling temperature; the policy's logits are divided by it
-    int sequence_level;      // importance_sampling_level: 0 token (GRPO), 1 sequence (GSPO)
-    float top_entropy_quantile; // the surrogate only on the tokens of highest entropy: this share (0 or 1: all)
-    // the step around the loss (grpo_step)
-    int num_iterations;      // mu: policy updates per batch of rollouts
-    int loss_type, scale_rewards;   // LOSS_*: the loss normalisation; SCALE_*: the std of the advantages
-    int mask_truncated_completions; // responses cut off by the context (no <eos>) get no loss
-    int max_completion_length;      // dr_grpo's constant normaliser
-    float lr, clip, bias_gamma;     // AdamW's learning rate, the gradient clip, the router-bias step
-} GrpoConfig;
-
-typedef struct { double kl, clipped_low, clipped_high, entropy, tokens; } GrpoStats;
-
-// group-normalised advantages (DeepSeekMath section 4.1.2): A_i = (r_i - mean(r)) / (std + eps), the
-// mean over the group and TRL's scale_rewards choosing the std: the group's (GRPO), the whole batch's,
-// or none (Dr. GRPO). A group of equal rewards gets A = 0. The sample std (n - 1) and eps = 1e-4 are
-// r1.c's (TRL divides by the population std + 1e-4).
-enum { SCALE_GROUP, SCALE_BATCH, SCALE_NONE, N_SCALES };
-static const char *SCALE_NAMES[N_SCALES] = { "group", "batch", "none" };
-
-static float sample_std(const float *x, int n) {
-    float mean = 0.0f, var = 0.0f;
-    for (int i = 0; i < n; i++) mean += x[i] / n;
-    for (int i = 0; i < n; i++) var += (x[i] - mean) * (x[i] - mean) / (n > 1 ? n - 1 : 1);
-    return sqrtf(var);
-}
-
-static void grpo_advantages(float *adv, const float *reward, int n_groups, int G, int scale) {
-    // exercise 12 begin: group-normalised advantages
-    float batch_std = sample_std(reward, n_groups * G);
-    for (int g = 0; g < n_groups; g++) {
-        const float *r = reward + g * G;
-        float mean = 0.0f, lo = r[0], hi = r[0];
-        for (int i = 0; i < G; i++) { mean += r[i] / G; lo = fminf(lo, r[i]); hi = fmaxf(hi, r[i]); }
-        if (lo == hi) { for (int i = 0; i < G; i++) adv[g * G + i] = 0.0f; continue; } // exactly 0, no rounding
-        float std = scale == SCALE_GROUP ? sample_std(r, G) : batch_std;
-        for (int i = 0; i < G; i++) adv[g * G + i] = scale == SCALE_NONE ? r[i] - mean : (r[i] - mean) / (std + 1e-4f);
-    }
-    // exercise 12 end
-}
-
-// the entropy below which a response token is left out of the surrogate (TRL's top_entropy_quantile):
-// the (1 - q) quantile of the entropies of the tokens with w > 0; -inf when every token counts
-static float entropy_threshold(const float *entropy, const float *w, int N, float q) {
-    if (q <= 0.0f || q >= 1.0f) return -INFINITY;
-    float *active = mallocCheck((size_t)N * sizeof(float));
-    int n = 0;
-    for (int i = 0; i < N; i++) if (w[i] != 0.0f) active[n++] = entropy[i];
-    qsort(active, n, sizeof(float), cmp_float);
-    float threshold = n ? active[imin(n - 1, (int)((1.0f - q) * n))] : -INFINITY;
-    free(active);
-    return threshold;
-}
-
-// The GRPO loss (DeepSeekMath eq. 3) and its gradient with respect to the logits.
-// Token n (of N = B*T) predicts targets[n] and has weight w[n] (0 for prompt and padding tokens; the
-// weights carry the loss normalisation). For a response token with advantage A:
-//   ratio = exp(logp - logp_old)                      (logp of the logits / temperature)
-//   surrogate = min(ratio A, clip(ratio, 1 - eps_low, 1 + eps_high) A)
-//   kl = exp(logp_ref - logp) - (logp_ref - logp) - 1 (the unbiased k3 estimator, DeepSeekMath eq. 4)
-//   loss += -w (surrogate - beta kl)
-// The R1 paper writes the ratio per response; here it is per token, as DeepSeekMath and TRL do, unless
-// sequence_level (GSPO): then every token of a response shares exp(mean over its tokens of logp - logp_old).
-// old_logp NULL: the policy that sampled is the current one (ratio exactly 1). ref_logp NULL: no KL.
-// Writes logp[N] (this policy's log-probabilities of the targets) and dlogits[N,V].
-static float grpo_loss(float *dlogits, float *logp, const float *logits, const int *targets, const float *w,
-                       const float *adv, const float *old_logp, const float *ref_logp, int B, int T, int V,
-                       const GrpoConfig *g, GrpoStats *st) {
-    int N = B * T;
-    float *entropy = mallocCheck((size_t)N * sizeof(float)), *seq_logratio = mallocCheck((size_t)B * sizeof(float));
-    float *seq_weight = mallocCheck((size_t)B * sizeof(float));
-    // pass 1: the probabilities p = softmax(z / temperature) (kept in dlogits), logp and the entropy
-    #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) {
-        float *p = dlogits + (size_t)n * V;
-        logp[n] = entropy[n] = 0.0f;
-        if (w[n] == 0.0f) { memset(p, 0, V * sizeof(float)); continue; }
-        logp[n] = softmax(p, logits + (size_t)n * V, V, g->temperature, targets[n]);
-        for (int i = 0; i < V; i++) if (p[i] > 0) entropy[n] -= p[i] * logf(p[i]);
-    }
-    float threshold = entropy_threshold(entropy, w, N, g->top_entropy_quantile);
-    // per response: the mean log-ratio (GSPO) and the summed weight of the tokens in the surrogate
-    for (int b = 0; b < B; b++) {
-        float sum = 0.0f; int count = 0;
-        seq_weight[b] = 0.0f;
-        for (int t = 0; t < T; t++) {
-            int n = b * T + t;
-            if (w[n] == 0.0f) continue;
-            sum += old_logp ? logp[n] - old_logp[n] : 0.0f;
-            count++;
-            if (entropy[n] >= threshold) seq_weight[b] += w[n];
-        }
-        seq_logratio[b] = count ? sum / count : 0.0f;
-        if (count) seq_weight[b] /= count; // d (mean log-ratio) / d logp = 1 / count
-    }
-    // pass 2: the loss and d loss / d logits
-    double loss = 0.0, kl_sum = 0.0, low_sum = 0.0, high_sum = 0.0, ent_sum = 0.0, n_tok = 0.0;
-    #pragma omp parallel for reduction(+:loss, kl_sum, low_sum, high_sum, ent_sum, n_tok) schedule(static)
-    for (int n = 0; n < N; n++) {
-        if (w[n] == 0.0f) continue;
-        float *dz = dlogits + (size_t)n * V; // holds p
-        // exercise 13 begin: the GRPO loss: ratio, clipped surrogate, k3 KL and their gradient
-        int b = n / T, in_surrogate = entropy[n] >= threshold;
-        float A = adv[b], lp = logp[n];
-        float ratio = g->sequence_level ? expf(seq_logratio[b]) : old_logp ? expf(lp - old_logp[n]) : 1.0f;
-        float clipped = fminf(fmaxf(ratio, 1.0f - g->eps_low), 1.0f + g->eps_high);
-        float surrogate = 0.0f, dsurrogate = 0.0f; // d surrogate / d log-ratio
-        if (ratio * A <= clipped * A) { surrogate = ratio * A; dsurrogate = ratio * A; }
-        else { surrogate = clipped * A; if (A < 0) low_sum += 1.0; else high_sum += 1.0; }
-        float kl = 0.0f, dkl = 0.0f;
-        if (ref_logp) {
-            float d = ref_logp[n] - lp;
-            kl = expf(d) - d - 1.0f;
-            dkl = 1.0f - expf(d); // d kl / d logp
-        }
-        loss += -w[n] * ((in_surrogate ? surrogate : 0.0f) - g->beta * kl);
-        // d loss / d logp: a token's own surrogate, or (sequence level) its share of its response's
-        float dlp = g->sequence_level ? -seq_weight[b] * dsurrogate : in_surrogate ? -w[n] * dsurrogate : 0.0f;
-        dlp += w[n] * g->beta * dkl;
-        // d logp / d z_i = (onehot_i - p_i) / temperature
-        for (int i = 0; i < V; i++) dz[i] = -dlp * dz[i] / g->temperature;
-        dz[targets[n]] += dlp / g->temperature;
-        kl_sum += kl; ent_sum += entropy[n]; n_tok += 1.0;
-        // exercise 13 end
-    }
-    if (st) {
-        st->kl += kl_sum; st->clipped_low += low_sum; st->clipped_high += high_sum;
-        st->entropy += ent_sum; st->tokens += n_tok;
-    }
-    free(entropy); free(seq_logratio); free(seq_weight);
-    return (float)loss;
-}
-
-// the rewards of a run: which rules count, with their weights. "random" is a control: a coin of probability
-// random_p in place of accuracy, drawn independently of the response's text
-typedef struct { int accuracy, format, language, random; float format_weight, language_weight, random_p; } RewardSet;
-
-// the reward of one response: accuracy (or the random control) + format_weight * format
-// (+ language_weight * language)
-static float grpo_reward(const Judgement *j, const RewardSet *use, Rng *rng) {
-    float r = use->accuracy ? j->correct : use->random ? (float)(rng_f32(rng) < use->random_p) : 0.0f;
-    return r + (use->format ? use->format_weight * j->format : 0.0f) +
-           (use->language ? use->language_weight * j->language : 0.0f);
-}
-
-// the batch of a GRPO step: row i of inputs[n,T] and targets[n,T] is rollout i and the same shifted by
-// one token, padded with <eos>; mask[n,T] (the completion mask) is 1 where the target is a token of the
-// response, 0 on the prompt and the padding; len[n]: the positions whose target is a token of the rollout
-static void rollout_batch(const Rollouts *r, int T, int *inputs, int *targets, float *mask, int *len) {
-    for (int i = 0; i < r->n; i++) {
-        const int *s = r->seqs + (size_t)i * r->max_len;
-        int pl = r->prompt_len[i], sl = r->seq_len[i];
-        len[i] = imin(sl - 1, T);
-        for (int t = 0; t < T; t++) {
-            inputs[i * T + t] = t < sl ? s[t] : TOK_EOS;
-            targets[i * T + t] = t + 1 < sl ? s[t + 1] : TOK_EOS;
-            mask[i * T + t] = t + 1 >= pl && t + 1 < sl;
-        }
-    }
-}
-
-// the loss normalisation of each loss type, as per-token weights w[n,T] of grpo_loss, from the
-// completion mask[n,T] of n responses (|o_i| = the sum of row i, the tokens of response i):
-//   grpo     1 / (n |o_i|)      the mean over each response's tokens, then the mean over the responses
-//   bnpo     1 / sum_i |o_i|    the mean over all response tokens of the batch
-//   dr_grpo  1 / (n max_len)    a sum over a constant (Dr. GRPO): no preference for short or long responses
-//   dapo     1 / sum_i |o_i|    over the active tokens of the whole batch (TRL: across processes and
-//                               accumulation steps; r1 has one batch per step, so it equals bnpo)
-// max_len: the longest response the context allows. Prompt and padding tokens get 0.
-static void grpo_loss_weights(float *w, const float *mask, int n, int T, int max_len, int loss_type) {
-    // exercise 17 begin: the loss normalisations of grpo, bnpo, dr_grpo and dapo
-    float total = 0.0f;
-    for (int i = 0; i < n * T; i++) total += mask[i];
-    for (int i = 0; i < n; i++) {
-        float len = 0.0f, wt;
-        for (int t = 0; t < T; t++) len += mask[i * T + t];
-        switch (loss_type) {
-        case LOSS_GRPO: wt = 1.0f / ((float)n * len); break;
-        case LOSS_BNPO: wt = 1.0f / total; break;
-        case LOSS_DR_GRPO: wt = 1.0f / ((float)n * max_len); break;
-        case LOSS_DAPO: wt = 1.0f / total; break; // the whole batch's tokens: one batch per step, so = bnpo
-        default: die("unknown loss type %d", loss_type);
-        }
-        for (int t = 0; t < T; t++) w[i * T + t] = mask[i * T + t] > 0.0f ? wt : 0.0f;
-    }
-    // exercise 17 end
-}
-
-// log pi(targets[n]) of logits[N,V] at the temperature, for the tokens of weight w > 0 (0 elsewhere)
-static void token_logprobs(float *logp, const float *logits, const int *targets, const float *w, int N, int V,
-                           float temperature) {
-    #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) {
-        float p[256];
-        logp[n] = w[n] == 0.0f ? 0.0f : softmax(p, logits + (size_t)n * V, V, temperature, targets[n]);
-    }
-}
-
-// the frozen reference's log-probabilities of the batch (the KL of DeepSeekMath eq. 4), once per batch
-static void reference_logprobs(float *ref_logp, Model *ref, const int *inputs, const int *targets, const float *w,
-                               const int *len, int B, int T, float temperature) {
-    model_forward(ref, inputs, len, B, T, NULL, 0);
-    memset(ref->expert_load, 0, sizeof ref->expert_load);  // the reference is not trained
-    token_logprobs(ref_logp, ref->logits, targets, w, B * T, ref->cfg.vocab, temperature);
-}
-
-// the reference moved towards the policy: ref = alpha policy + (1 - alpha) ref, router biases too. R1
-// resets it to the policy (alpha 1) every 400 steps; TRL mixes (TR-DPO's alpha 0.6)
-static void reference_sync(Model *ref, const Model *m, float alpha) {
-    for (size_t i = 0; i < m->num_params; i++)
-        ref->params_mem[i] = alpha * m->params_mem[i] + (1.0f - alpha) * ref->params_mem[i];
-    for (int l = 0; l < MAX_LAYERS; l++)
-        for (int e = 0; e < MAX_EXPERTS; e++)
-            ref->router_bias[l][e] = alpha * m->router_bias[l][e] + (1.0f - alpha) * ref->router_bias[l][e];
-    kernel_params_changed(ref->params_mem);
-}
-
-typedef struct {                          // what a GRPO step measured, for the log
-    GrpoStats st;                         // summed over the response tokens of all mu passes
-    float loss, zero_std, mean_abs_adv;   // the last pass's loss; the share of groups of equal rewards; mean |A|
-    float load_spread[MAX_LAYERS], router_entropy[MAX_LAYERS];  // the MoE at the first pass
-} GrpoStepLog;
-
-// One GRPO step (DeepSeekMath Algorithm 1, one iteration of its inner loop) on the rollouts r: G responses
-// to each of n / G prompts, sampled from the policy m (pi_old) and scored reward[n] by the rules (step 1,
-// the caller's). ref: the frozen reference (NULL when beta is 0). Returns STEP_OK, the step then counted
-// in m->step, or the status that stopped it before an update.
-static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *reward, int G, const GrpoConfig *g,
-                     GrpoStepLog *log) {
-    int n = r->n, P = n / G, T = 1, step = m->step, status = STEP_OK;
-    for (int i = 0; i < n; i++) T = imax(T, r->seq_len[i] - 1);
-    size_t nt = (size_t)n * T;
-    int *inputs = mallocCheck(nt * sizeof(int)), *targets = mallocCheck(nt * sizeof(int));
-    int *len = mallocCheck(n * sizeof(int));
-    float *adv = mallocCheck(n * sizeof(float)), *mask = mallocCheck(nt * sizeof(float));
-    float *w = mallocCheck(nt * sizeof(float)), *logp = mallocCheck(nt * sizeof(float));
-    float *old_logp = mallocCheck(nt * sizeof(float)), *ref_logp = mallocCheck(nt * sizeof(float));
-    memset(log, 0, sizeof *log);
-    // 2. group-normalised advantages
-    grpo_advantages(adv, reward, P, G, g->scale_rewards);
-    for (int p = 0; p < P; p++) {
-        int same = 1;
-        for (int i = 1; i < G; i++) same &= reward[p * G + i] == reward[p * G];
-        log->zero_std += (float)same / P;
-    }
-    for (int i = 0; i < n; i++) log->mean_abs_adv += fabsf(adv[i]) / n;
-    // 3. the batch: inputs, targets, and the per-token weights that carry the loss normalisation
-    rollout_batch(r, T, inputs, targets, mask, len);
-    for (int i = 0; i < n && g->mask_truncated_completions; i++) // no <eos>: cut off by the context
-        if (r->seqs[(size_t)i * r->max_len + r->seq_len[i] - 1] != TOK_EOS) memset(mask + (size_t)i * T, 0, T * sizeof(float));
-    grpo_loss_weights(w, mask, n, T, g->max_completion_length, g->loss_type);
-    if (ref) reference_logprobs(ref_logp, ref, inputs, targets, w, len, n, T, g->temperature);
-    // 4. mu policy updates on this batch; the first pass's log-probabilities are pi_old's. The logged
-    // KL, clip fraction and entropy are means over the tokens of all mu passes (the first clips nothing)
-    // exercise 16 begin: capstone: the GRPO policy update and an R1-Zero run
-    for (int it = 0; it < g->num_iterations; it++) {
-        model_zero_grad(m);
-        model_forward(m, inputs, len, n, T, NULL, 0);
-        if (it == 0) moe_diagnostics(m, w, log->load_spread, log->router_entropy);
-        log->loss = grpo_loss(m->dlogits, logp, m->logits, targets, w, adv, it == 0 ? NULL : old_logp,
-                              ref ? ref_logp : NULL, n, T, m->cfg.vocab, g, &log->st);
-        if (it == 0) memcpy(old_logp, logp, nt * sizeof(float));
-        if (!isfinite(log->loss)) { status = STEP_LOSS_NOT_FINITE; break; }
-        model_backward(m);
-        float norm = grad_clip(m, g->clip);
-        if (!isfinite(norm)) { status = STEP_GRAD_NOT_FINITE; break; }
-        adamw_update(m, g->lr, 0.9f, 0.99f, 1e-8f, 0.0f, step * g->num_iterations + it + 1);
-        router_bias_update(m, g->bias_gamma);
-    }
-    // exercise 16 end
-    if (status == STEP_OK) m->step = step + 1;
-    free(inputs); free(targets); free(len); free(adv); free(mask); free(w); free(logp); free(old_logp); free(ref_logp);
-    return status;
-}
-
-typedef struct {
-    const char *init, *out, *data, *test, *rewards, *loss_type, *scale_rewards, *importance_sampling_level;
-    int steps, prompts_per_step, num_generations, num_iterations, seed, eval_every, eval_prompts, eval_k;
-    int ref_model_sync_steps, max_completion_length, mask_truncated_completions, resume, overwrite;
-    float lr, beta, epsilon, epsilon_high, temperature, format_weight, language_weight, clip, bias_gamma;
-    float ref_model_mixup_alpha, top_entropy_quantile, random_reward_p;
-} GrpoOptions;
-
-// R1-Zero's defaults; NOTES.md "R1-Zero" compares them with the R1 paper's and TRL's
-static GrpoOptions grpo_defaults(void) {
-    GrpoOptions o = {
-        .init = "runs/base/model.bin", .out = "runs/zero", .data = "tiny_data/rl_train.txt",
-        .test = "tiny_data/rl_test.txt", .rewards = "accuracy,format",
-        .loss_type = "dr_grpo", .scale_rewards = "none", .importance_sampling_level = "token",
-        .steps = 150, .prompts_per_step = 8, .num_generations = 16, .num_iterations = 1, .seed = 1,
-        .eval_every = 10, .eval_prompts = 150, .eval_k = 4,
-        .lr = 1e-4f, .beta = 0.0f, .epsilon = 0.2f, .epsilon_high = 0.2f, .temperature = 1.0f,
-        .format_weight = 0.1f, .language_weight = 0.0f, .clip = 1.0f, .bias_gamma = 1e-3f,
-        .ref_model_mixup_alpha = 1.0f, .top_entropy_quantile = 1.0f, .random_reward_p = 0.3f,
-    };
-    return o;
-}
-
-// reasoning RL (R1 section 2.3.2): R1-Zero's settings with the language-consistency reward
-static GrpoOptions reasoning_rl_defaults(void) {
-    GrpoOptions o = grpo_defaults();
-    o.out = "runs/grpo"; o.rewards = "accuracy,format,language"; o.language_weight = 0.1f;
-    return o;
-}
-
-// 1 if the comma list holds the word
-static int list_has(const char *list, const char *word) {
-    size_t n = strlen(word);
-    for (const char *p = list; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ','))
-        if (strcspn(p, ",") == n && strncmp(p, word, n) == 0) return 1;
-    return 0;
-}
-
-// the rewards of a run, from --rewards and their weights. "random" is a control: a coin of probability
-// random_p in place of accuracy (even where accuracy is listed too), drawn independently of the response's text
-static RewardSet reward_set(const char *list, const GrpoOptions *o) {
-    RewardSet use = { .random = list_has(list, "random"), .format = list_has(list, "format"),
-                      .language = list_has(list, "language"), .format_weight = o->format_weight,
-                      .language_weight = o->language_weight, .random_p = o->random_reward_p };
-    use.accuracy = list_has(list, "accuracy") && !use.random; // the control replaces accuracy
-    return use;
-}
-
-// the held-out columns of a GRPO log row
-static void log_eval_columns(FILE *log, const EvalResult *e) {
-    fprintf(log, ",%.4f,%.4f,%.2f,%.4f,%.4f,%.4f", e->greedy, e->pass1, e->len, e->reflect,
-            1.0f - e->style_share[STYLE_DIRECT], nan_to(e->checked_in_chains, -1));
-}
-
-// the GrpoConfig of a run's options (--loss-type and --scale-rewards by their names)
-static GrpoConfig grpo_config(const GrpoOptions *o) {
-    GrpoConfig g = { .beta = o->beta, .eps_low = o->epsilon, .eps_high = o->epsilon_high,
-                     .temperature = o->temperature, .sequence_level = strcmp(o->importance_sampling_level, "sequence") == 0,
-                     .top_entropy_quantile = o->top_entropy_quantile, .num_iterations = o->num_iterations,
-                     .mask_truncated_completions = o->mask_truncated_completions,
-                     .max_completion_length = o->max_completion_length, .lr = o->lr, .clip = o->clip,
-                     .bias_gamma = o->bias_gamma };
-    while (g.loss_type < N_LOSSES && strcmp(o->loss_type, LOSS_NAMES[g.loss_type]) != 0) g.loss_type++;
-    while (g.scale_rewards < N_SCALES && strcmp(o->scale_rewards, SCALE_NAMES[g.scale_rewards]) != 0) g.scale_rewards++;
-    if (g.loss_type == N_LOSSES || g.scale_rewards == N_SCALES) die("grpo: unknown --loss-type or --scale-rewards");
-    return g;
-}
-
-// the policy a run trains: its checkpoint (--resume; *rng_state: where the run's random stream stood) or
-// --init, whose training starts afresh. *ref: the frozen reference when beta > 0: the initial model, or the
-// policy at the last sync (saved then as OUT/ref_STEP.bin for --resume)
-static Model *grpo_start(const GrpoOptions *o, const char *ckpt, int resumed, uint64_t *rng_state, Model **ref) {
-    Model *m = checkpoint_load(resumed ? ckpt : o->init, rng_state, NULL);
-    if (!resumed) {
-        training_restart(m);
-        *rng_state = rng_seed((uint64_t)o->seed).s;
-    }
-    char ref_ckpt[620];
-    int sync = o->ref_model_sync_steps, last_sync = sync > 0 ? m->step / sync * sync : 0;
-    snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, last_sync);
-    *ref = o->beta > 0.0f ? checkpoint_load(last_sync > 0 ? ref_ckpt : o->init, NULL, NULL) : NULL;
-    return m;
-}
-
-typedef struct { float reward, accuracy, length, reflection, format, language_mix; int truncated; } BatchScores;
-
-// step 1's scores: reward[i] of each rollout of r (prompts of d; the random control draws from rng), and
-// their means over the batch for the log
-static BatchScores score_rollouts(float *reward, const Rollouts *r, const Data *d, const RewardSet *use, Rng *rng) {
-    BatchScores b = {0};
-    int n = r->n;
-    char *text = mallocCheck((size_t)r->max_len * 10 + 16);
-    for (int i = 0; i < n; i++) {
-        rollout_text(r, i, text);
-        int q = r->prompt[i], rl = r->seq_len[i] - r->prompt_len[i];
-        Judgement j = judge(text, rl, d->answer[q], prompt_lang(d, q));
-        reward[i] = grpo_reward(&j, use, rng);
-        b.reward += reward[i] / n; b.accuracy += j.correct / n; b.length += (float)rl / n;
-        b.reflection += (float)j.reflects / n; b.format += j.format / n; b.language_mix += (j.language < 1.0f) / (float)n;
-        b.truncated += r->seqs[(size_t)i * r->max_len + r->seq_len[i] - 1] != TOK_EOS;
-    }
-    free(text);
-    return b;
-}
-
-// the held-out evaluation at step 0, every eval_every steps and at the end (returns 0 when there is none
-// at this step); sampled responses to a few held-out prompts at the first and the last, for the report
-static int grpo_evaluate(Model *m, const GrpoOptions *o, const Data *test, FILE *samples, EvalResult *e) {
-    int step = m->step;
-    if (o->eval_every <= 0 || (step % o->eval_every != 0 && step != o->steps)) return 0;
-    *e = evaluate(m, test, o->eval_prompts, o->eval_k, o->temperature, 12345, CHECK_FREE);
-    printf("step %4d eval | greedy %.3f | pass@1 %.3f | length %.1f | reflection %.3f | chains %.2f\n", step,
-           e->greedy, e->pass1, e->len, e->reflect, 1.0f - e->style_share[STYLE_DIRECT]);
-    if (step == 0 || step == o->steps) {
-        char who[16];
-        snprintf(who, sizeof who, "%d", step);
-        write_samples(samples, m, test, 4, 2, o->temperature, who);
-    }
-    return 1;
-}
-
-// the columns of a GRPO log row: the batch's, the held-out ones (e; NULL: empty), the step's diagnostics
-static void grpo_log_row(FILE *log, const Model *m, int step, const BatchScores *b, const GrpoStepLog *sl, int n,
-                         const EvalResult *e, double el) {
-    double n_st = fmax(sl->st.tokens, 1);
-    float kl = sl->st.kl / n_st, clipped = (sl->st.clipped_low + sl->st.clipped_high) / n_st;
-    fprintf(log, "%d,%.4f,%.4f,%.2f,%.4f,%.4f,%.4f,%.5f,%.4f,%.4f,%.0f,%.2f", step, b->reward, b->accuracy, b->length,
-            b->reflection, b->format, b->language_mix, kl, clipped, (float)(sl->st.entropy / n_st), m->tokens_seen / el,
-            el);
-    if (e) log_eval_columns(log, e);
-    else fprintf(log, ",,,,,,");
-    fprintf(log, ",%.4f,%.5f,%.5f,%.4f,%.4f", sl->zero_std, sl->st.clipped_low / n_st, sl->st.clipped_high / n_st,
-            (float)b->truncated / n, sl->mean_abs_adv);
-    for (int l = 0; l < m->cfg.n_layer; l++)
-        if (is_moe_layer(&m->cfg, l)) fprintf(log, ",%.3f,%.4f", sl->load_spread[l], sl->router_entropy[l]);
-    fprintf(log, "\n");
-    fflush(log);
-}
-
-// the console line of the step just done
-static void grpo_print_step(const Model *m, const GrpoOptions *o, const BatchScores *b, const GrpoStepLog *sl,
-                            double el) {
-    double n_st = fmax(sl->st.tokens, 1);
-    char e1[16], e2[16];
-    format_time(el, e1);
-    format_time(el / m->step * (o->steps - m->step), e2);
-    printf("step %4d/%d | reward %.3f | acc %.3f | len %.1f | reflect %.3f | format %.2f | mix %.2f | kl %.4f | "
-           "clip %.3f | ent %.2f | 0-std %.2f | %.0f tok/s | %s, ETA %s\n", m->step, o->steps, b->reward, b->accuracy,
-           b->length, b->reflection, b->format, b->language_mix, (float)(sl->st.kl / n_st),
-           (float)((sl->st.clipped_low + sl->st.clipped_high) / n_st), (float)(sl->st.entropy / n_st), sl->zero_std,
-           m->tokens_seen / el, e1, e2);
-    fflush(stdout);
-}
-
-// the held-out measures at the first and the last evaluation of a run
-static void print_before_after(const EvalResult *first, const EvalResult *last, int first_step, int last_step) {
-    printf("\nheld-out (%d prompts, %d samples each)   step %d -> step %d\n", last->n_prompts, last->k, first_step,
-           last_step);
-    printf("  greedy accuracy        %.3f -> %.3f\n", first->greedy, last->greedy);
-    printf("  pass@1                 %.3f -> %.3f\n", first->pass1, last->pass1);
-    printf("  mean response length   %.1f -> %.1f\n", first->len, last->len);
-    printf("  reflection rate        %.3f -> %.3f\n", first->reflect, last->reflect);
-    printf("  checked among chains   %.3f -> %.3f\n", first->checked_in_chains, last->checked_in_chains);
-    printf("  chain-of-thought share %.3f -> %.3f\n", 1 - first->style_share[STYLE_DIRECT],
-           1 - last->style_share[STYLE_DIRECT]);
-    printf("  format                 %.3f -> %.3f\n", first->format, last->format);
-}
-
-// one RL run: R1-Zero (from the base model) or reasoning RL from any checkpoint. Each step samples the
-// rollouts (step 1) and hands them to grpo_step; around it: the reference's syncs, the log, the held-out
-// evaluations, a checkpoint after every step (--resume continues from the last)
-static Model *grpo_train(const GrpoOptions *o) {
-    RewardSet use = reward_set(o->rewards, o);
-    GrpoConfig gc = grpo_config(o);
-    char ckpt[600], ref_ckpt[620], header[1024];
-    snprintf(ckpt, sizeof ckpt, "%s/model.bin", o->out);
-    uint64_t rng_state = 0;
-    int resumed = run_resumes("grpo", o->out, o->resume, o->overwrite);
-    Model *ref, *m = grpo_start(o, ckpt, resumed, &rng_state, &ref);
-    Data train = load_prompts(o->data, m->cfg.context), test = load_prompts(o->test, m->cfg.context);
-    int P = o->prompts_per_step, G = o->num_generations, n = P * G, ctx = m->cfg.context, sync = o->ref_model_sync_steps;
-    for (int i = 0; i < train.n && o->max_completion_length == 0; i++)  // dr_grpo's constant: the longest response
-        gc.max_completion_length = imax(gc.max_completion_length, ctx - train.len[i]);
-    Rollouts r = rollouts_alloc(n, ctx);
-    int *idx = mallocCheck(n * sizeof(int));
-    float *reward = mallocCheck(n * sizeof(float));
-    int o_h = snprintf(header, sizeof header, "step,reward,accuracy,length,reflection,format,language_mix,kl,clip_frac,"
-                       "entropy,tokens_per_s,elapsed_s,test_greedy,test_pass1,test_length,test_reflection,test_chain_share,"
-                       "test_checked_in_chains,frac_reward_zero_std,clip_low,clip_high,truncated,mean_abs_adv");
-    for (int l = 0; l < m->cfg.n_layer; l++)
-        if (is_moe_layer(&m->cfg, l)) o_h += snprintf(header + o_h, sizeof header - o_h, ",load_spread_%d,router_entropy_%d", l, l);
-    double elapsed;
-    FILE *log = open_log(o->out, "log.csv", header, resumed ? m->step : 0, &elapsed); // rows: the step about to be done
-    FILE *samples = o->eval_every > 0 ? open_log(o->out, "samples.txt", "step\tprompt\tanswer\tresponse",
-                                                 resumed ? m->step : 0, NULL) : NULL;
-    printf("grpo: %s from %s, %d steps of %d prompts x %d samples, loss %s, beta %g, lr %g, rewards %s\n",
-           m->preset, resumed ? ckpt : o->init, o->steps, P, G, LOSS_NAMES[gc.loss_type], o->beta, o->lr, o->rewards);
-    Rng rng = { .s = rng_state };
-    double t0 = now_seconds() - elapsed;
-    EvalResult e, first = {0}, last = {0};
-    int first_step = -1;
-    while (m->step <= o->steps) {
-        int step = m->step, evaluated = grpo_evaluate(m, o, &test, samples, &e);
-        if (evaluated) { if (first_step < 0) { first = e; first_step = step; } last = e; }
-        if (step == o->steps) {
-            if (evaluated) {  // the final row: the held-out columns only
-                fprintf(log, "%d,,,,,,,,,,,%.2f", step, now_seconds() - t0);
-                log_eval_columns(log, &e);
-                for (const char *c = strstr(header, "frac_reward_zero_std"); c; c = strchr(c + 1, ',')) fputc(',', log);
-                fputc('\n', log);
-            }
-            break;
-        }
-        // 1. sample G responses for each of P prompts from the current policy (pi_old); the rule rewards
-        for (int p = 0; p < P; p++) { int q = rng_int(&rng, train.n); for (int i = 0; i < G; i++) idx[p * G + i] = q; }
-        rollout(m, &train, idx, &r, o->temperature, &rng);
-        BatchScores scores = score_rollouts(reward, &r, &train, &use, &rng);
-        // 2-4. advantages, the batch, mu policy updates
-        GrpoStepLog sl;
-        int status = grpo_step(m, ref, &r, reward, G, &gc, &sl);
-        stop_if_not_finite(status, ckpt, "grpo", sl.loss, m);
-        int synced = ref && sync > 0 && m->step % sync == 0;
-        if (synced) {
-            reference_sync(ref, m, o->ref_model_mixup_alpha);
-            snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, m->step);
-            checkpoint_save(ref_ckpt, ref, 0, 0, 0);
-        }
-        int resp_tokens = 0;
-        for (int i = 0; i < n; i++) resp_tokens += r.seq_len[i] - r.prompt_len[i];
-        m->tokens_seen += resp_tokens;
-        double el = now_seconds() - t0;
-        grpo_log_row(log, m, step, &scores, &sl, n, evaluated ? &e : NULL, el);
-        grpo_print_step(m, o, &scores, &sl, el);
-        checkpoint_save(ckpt, m, 1, rng.s, 0);
-        if (synced && m->step > sync) { // the previous reference is no longer needed
-            snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, m->step - sync);
-            remove(ref_ckpt);
-        }
-    }
-    fclose(log);
-    if (samples) fclose(samples);
-    if (first_step >= 0) print_before_after(&first, &last, first_step, m->step);
-    free(idx); free(reward);
-    rollouts_free(&r);
-    data_free(&train); data_free(&test);
-    model_free(ref);
-    return m;
-}
-
 // OUT/report.html of a GRPO run, from OUT/log.csv and OUT/samples.txt: the held-out measures at the
 // first and last evaluation, their curves against the RL step (cf. R1 paper, Figures 2 and 3), the
 // training batch's, and sampled responses at the first and last evaluation
@@ -3979,144 +4091,84 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
 }
 
 // ----------------------------------------------------------------------------
-// 9. rejection sampling and distillation (R1 sections 2.3.3 and 2.4)
+// 23. the command line and the pipeline: every option with its default, parsed from a table
 
-// a response is kept for SFT when it is correct, well formed, in one language, not over-long and
-// not repetitive
-static int rejection_keep(const Judgement *j, int max_len) {
-    // exercise 14 begin: the rejection-sampling keep rule
-    return j->correct > 0.0f && j->format > 0.0f && j->language >= 1.0f && j->len <= max_len && !j->repeats;
-    // exercise 14 end
+typedef struct {
+    const char *name;  // without the leading --
+    char type;         // 'i' int, 'f' float, 's' string, 'b' flag, 'w' a word, 'l' a comma list of words
+    void *ptr;
+    double lo, hi;     // the allowed range of numbers
+    const char *help;  // 'w' and 'l': ends with the valid words in braces, "... {grpo,bnpo,dr_grpo}"
+} Option;
+
+// the index of the word w[0..n) in the braces of help ("... {a,b,c}"), or -1
+static int word_index(const char *w, size_t n, const char *help) {
+    const char *words = strchr(help, '{') + 1;
+    for (int i = 0; *words != '}'; i++) {
+        size_t len = strcspn(words, ",}");
+        if (len == n && strncmp(words, w, n) == 0) return i;
+        words += len + (words[len] == ',');
+    }
+    return -1;
 }
 
-// toy non-reasoning data (the paper mixes in writing, QA, ...): the larger of two numbers, answered
-// directly. Writes "prompt<TAB>response" (sft) or "prompt<TAB>answer<TAB>0" (prompts) lines.
-static void write_nonreasoning(FILE *f, int n, int as_prompts, Rng *r) {
+static void options_help(const char *cmd, const char *what, const Option *o, int n) {
+    printf("usage: r1 %s [options]\n%s\n\noptions:\n", cmd, what);
     for (int i = 0; i < n; i++) {
-        int a = 10 + rng_int(r, 90), b = 10 + rng_int(r, 90), lang = rng_int(r, N_LANGS);
-        int mx = a > b ? a : b;
-        if (as_prompts) fprintf(f, "%c:max %d %d=\t%d\t0\n", LANG_TAG[lang], a, b, mx);
-        else fprintf(f, "%c:max %d %d=\t<think></think><answer>%03d</answer><eos>\n", LANG_TAG[lang], a, b, mx);
+        char def[160], range[80] = "";
+        if (o[i].type == 'i') snprintf(def, sizeof def, "%d", *(int *)o[i].ptr);
+        else if (o[i].type == 'f') snprintf(def, sizeof def, "%g", *(float *)o[i].ptr);
+        else if (o[i].type == 'b') snprintf(def, sizeof def, "off");
+        else snprintf(def, sizeof def, "%s", *(char **)o[i].ptr ? *(char **)o[i].ptr : "(none)");
+        if (o[i].type == 'i' || o[i].type == 'f') snprintf(range, sizeof range, " [%g, %g]", o[i].lo, o[i].hi);
+        printf("  --%-18s %s%s (default: %s)\n", o[i].name, o[i].help, range, def);
     }
 }
 
-// samples k responses per prompt and writes the kept ones as an SFT file; returns how many were kept
-static int rejection_sample(Model *m, const Data *d, int n_prompts, int k, float temperature, int max_len,
-                            int n_nonreasoning, const char *out_path, uint64_t seed) {
-    if (n_prompts <= 0 || n_prompts > d->n) n_prompts = d->n;
-    Rng rng = rng_seed(seed);
-    int *idx = mallocCheck((size_t)n_prompts * k * sizeof(int));
-    for (int p = 0; p < n_prompts; p++) for (int j = 0; j < k; j++) idx[p * k + j] = p;
-    Rollouts r = rollouts_alloc(n_prompts * k, m->cfg.context);
-    rollout(m, d, idx, &r, temperature, &rng);
-    char tmp[600], *text = mallocCheck((size_t)m->cfg.context * 10 + 16);
-    snprintf(tmp, sizeof tmp, "%s.tmp", out_path);
-    FILE *f = fopenCheck(tmp, "w");
-    int kept = 0;
-    for (int p = 0; p < n_prompts; p++) {
-        for (int j = 0; j < k; j++) { // keep the first good response of each prompt
-            int i = p * k + j;
-            rollout_text(&r, i, text);
-            Judgement jd = judge(text, r.seq_len[i] - r.prompt_len[i], d->answer[p], prompt_lang(d, p));
-            if (!rejection_keep(&jd, max_len)) continue;
-            fprintf(f, "%s\t%s\n", d->text[p], text);
-            kept++;
-            break;
+// parses argv; exits with a one-line error on an unknown option, a missing or empty value, a number out of
+// its range, a word not among its choices (in a list too: every word, none twice)
+static void options_parse(const char *cmd, const char *what, Option *o, int n, int argc, char **argv) {
+    for (int a = 0; a < argc; a++) {
+        if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) { options_help(cmd, what, o, n); exit(0); }
+        if (strncmp(argv[a], "--", 2) != 0) die("%s: unexpected argument '%s' (see r1 %s --help)", cmd, argv[a], cmd);
+        int i = 0;
+        while (i < n && strcmp(o[i].name, argv[a] + 2) != 0) i++;
+        if (i == n) die("%s: unknown option '%s' (see r1 %s --help)", cmd, argv[a], cmd);
+        if (o[i].type == 'b') { *(int *)o[i].ptr = 1; continue; }
+        if (a + 1 >= argc) die("%s: option --%s needs a value", cmd, o[i].name);
+        const char *v = argv[++a];
+        char *end;
+        if (!*v) die("%s: option --%s: empty value", cmd, o[i].name);
+        if (o[i].type == 'w' || o[i].type == 'l') {
+            int seen = 0;  // the words met so far, one bit each
+            for (const char *w = v;; w++) {
+                size_t len = strcspn(w, ",");
+                int k = word_index(w, len, o[i].help);
+                const char *set = strchr(o[i].help, '{');
+                if (k < 0 || (o[i].type == 'w' && w[len]))
+                    die("%s: option --%s: '%.*s' is not one of %.*s", cmd, o[i].name,
+                        (int)(o[i].type == 'w' ? strlen(w) : len), w, (int)strcspn(set, "}") + 1, set);
+                if (seen & (1 << k)) die("%s: option --%s: '%.*s' given twice", cmd, o[i].name, (int)len, w);
+                seen |= 1 << k;
+                w += len;
+                if (!*w) break;
+            }
+        }
+        if (o[i].type == 's' || o[i].type == 'w' || o[i].type == 'l') { *(const char **)o[i].ptr = v; continue; }
+        errno = 0;
+        double x = strtod(v, &end);
+        if (end == v || *end || errno || isnan(x) || *v == ' ' || *v == '\t') die("%s: option --%s: '%s' is not a number", cmd, o[i].name, v);
+        if (x < o[i].lo || x > o[i].hi) die("%s: option --%s: %s is out of range [%g, %g]", cmd, o[i].name, v, o[i].lo, o[i].hi);
+        if (o[i].type == 'i') {
+            if (x != floor(x)) die("%s: option --%s: '%s' is not an integer", cmd, o[i].name, v);
+            *(int *)o[i].ptr = (int)x;
+        } else {
+            *(float *)o[i].ptr = (float)x;
         }
     }
-    write_nonreasoning(f, n_nonreasoning, 0, &rng);
-    if (fclose(f) != 0 || rename(tmp, out_path) != 0) die("cannot write %s", out_path);
-    free(idx); free(text);
-    rollouts_free(&r);
-    return kept;
 }
 
-// logit-level distillation (Hinton et al.): loss = alpha tau^2 KL(p_teacher || p_student), both at
-// temperature tau, plus (1 - alpha) cross-entropy on the targets; per token weights w. dlogits[N,V] of the student.
-static float distill_loss(float *dlogits, const float *student, const float *teacher, const int *targets,
-                          const float *w, int N, int V, float tau, float alpha) {
-    // exercise 15 begin: the distillation loss and its gradient
-    double loss = 0.0;
-    #pragma omp parallel for reduction(+:loss) schedule(static)
-    for (int n = 0; n < N; n++) {
-        float *dz = dlogits + (size_t)n * V;
-        memset(dz, 0, V * sizeof(float));
-        if (w[n] == 0.0f) continue;
-        const float *zs = student + (size_t)n * V, *zt = teacher + (size_t)n * V;
-        float ps[256] = {0}, pt[256] = {0}, p1[256] = {0};  // student, teacher at temperature tau; student at 1
-        softmax(ps, zs, V, tau, -1);
-        softmax(pt, zt, V, tau, -1);
-        softmax(p1, zs, V, 1.0f, -1);
-        float kl = 0.0f;
-        for (int i = 0; i < V; i++) if (pt[i] > 0) kl += pt[i] * (logf(pt[i]) - logf(fmaxf(ps[i], 1e-30f)));
-        float ce = -logf(fmaxf(p1[targets[n]], 1e-30f));
-        loss += w[n] * (alpha * tau * tau * kl + (1.0f - alpha) * ce);
-        // d(tau^2 KL)/dz_s = tau (p_s - p_t);  d CE/dz = p - onehot
-        for (int i = 0; i < V; i++) dz[i] = w[n] * (alpha * tau * (ps[i] - pt[i]) + (1.0f - alpha) * p1[i]);
-        dz[targets[n]] -= w[n] * (1.0f - alpha);
-    }
-    return (float)loss;
-    // exercise 15 end
-}
-
-// one step of logit-level distillation on B rows of T tokens: the teacher's logits, the student's, the
-// loss of distill_loss at temperature tau, the student's backward and update
-static int distill_step(Model *student, Model *teacher, const int *inputs, const int *targets, const float *w,
-                        const int *len, int B, int T, float tau, float alpha, const OptimConfig *u, float *loss) {
-    model_forward(teacher, inputs, len, B, T, NULL, 0);
-    memset(teacher->expert_load, 0, sizeof teacher->expert_load);  // the teacher is not trained
-    model_zero_grad(student);
-    model_forward(student, inputs, len, B, T, NULL, 0);
-    *loss = distill_loss(student->dlogits, student->logits, teacher->logits, targets, w, B * T, student->cfg.vocab,
-                         tau, alpha);
-    if (!isfinite(*loss)) return STEP_LOSS_NOT_FINITE;
-    model_backward(student);
-    float norm;
-    return optimizer_step(student, u, &norm);
-}
-
-// the student learns the teacher's token distributions on the teacher's traces (an SFT file): from the
-// checkpoint o->init (keeping its AdamW moments), into the run folder o->out (resumable like train_lm)
-static Model *distill_logits(const TrainOptions *o, Model *teacher, const Data *d, float tau, float alpha) {
-    char ckpt[600];
-    snprintf(ckpt, sizeof ckpt, "%s/model.bin", o->out);
-    uint64_t pool_state = 0;
-    int data_pos = 0, resumed = run_resumes("distill", o->out, o->resume, o->overwrite), batch = o->batch;
-    Model *student = checkpoint_load(resumed ? ckpt : o->init, &pool_state, &data_pos);
-    if (!resumed) student->step = 0;
-    int ctx = student->cfg.context;
-    Batcher bt = batcher_create(d, batch, (uint64_t)o->seed);
-    if (resumed) batcher_restore(&bt, pool_state, data_pos, ckpt);
-    int *inputs = mallocCheck((size_t)batch * ctx * sizeof(int)), *targets = mallocCheck((size_t)batch * ctx * sizeof(int));
-    float *w = mallocCheck((size_t)batch * ctx * sizeof(float));
-    int *len = mallocCheck((size_t)batch * sizeof(int));
-    double elapsed;
-    FILE *log = open_log(o->out, "log.csv", "step,loss,lr,elapsed_s", student->step, &elapsed);  // rows: the step being done, from 0
-    double t0 = now_seconds() - elapsed;
-    while (student->step < o->steps) {
-        int step = student->step, T = batcher_next(&bt, inputs, targets, w, len, (float)batch * ctx);
-        OptimConfig u = { .lr = lr_schedule(step, o->steps, o->warmup, o->lr, o->lr_min), .beta2 = 0.95f,
-                          .clip = 1.0f, .bias_gamma = 1e-3f };
-        float loss = 0.0f;
-        int status = distill_step(student, teacher, inputs, targets, w, len, batch, T, tau, alpha, &u, &loss);
-        stop_if_not_finite(status, ckpt, "distill", loss, student);
-        fprintf(log, "%d,%.5f,%.6g,%.2f\n", step, loss * batch * ctx, u.lr, now_seconds() - t0);
-        if (step % 50 == 0 || step == o->steps - 1) {
-            printf("distill step %4d/%d | loss %.4f\n", step + 1, o->steps, loss * batch * ctx);
-            fflush(stdout);
-        }
-        if ((o->save_every > 0 && student->step % o->save_every == 0) || student->step == o->steps) {
-            fflush(log);
-            checkpoint_save(ckpt, student, 1, bt.pool_state, bt.next);
-        }
-    }
-    fclose(log);
-    free(inputs); free(targets); free(w); free(len); free(bt.pool);
-    return student;
-}
-
-// ----------------------------------------------------------------------------
-// 10. the commands
+// ---- the commands
 
 static void cmd_gen(int argc, char **argv) {
     const char *dir = "tiny_data", *styles = "direct,chain,checked";
