@@ -1722,6 +1722,26 @@ static float entropy_threshold(const float *entropy, const float *w, int N, floa
     return threshold;
 }
 
+// per response b of B (rows of T tokens): seq_logratio[b], the mean over its tokens of logp - old_logp (GSPO's
+// log-ratio; 0 without old_logp), and seq_weight[b], the summed weight w of its tokens in the surrogate
+// (entropy >= threshold) over its token count, d (mean log-ratio) / d logp = 1 / count
+static void sequence_terms(float *seq_logratio, float *seq_weight, const float *logp, const float *old_logp,
+                           const float *entropy, float threshold, const float *w, int B, int T) {
+    for (int b = 0; b < B; b++) {
+        float sum = 0.0f; int count = 0;
+        seq_weight[b] = 0.0f;
+        for (int t = 0; t < T; t++) {
+            int n = b * T + t;
+            if (w[n] == 0.0f) continue;
+            sum += old_logp ? logp[n] - old_logp[n] : 0.0f;
+            count++;
+            if (entropy[n] >= threshold) seq_weight[b] += w[n];
+        }
+        seq_logratio[b] = count ? sum / count : 0.0f;
+        if (count) seq_weight[b] /= count;
+    }
+}
+
 // The GRPO loss (DeepSeekMath eq. 3) and its gradient with respect to the logits.
 // Token n (of N = B*T) predicts targets[n] and has weight w[n] (0 for prompt and padding tokens; the
 // weights carry the loss normalisation). For a response token with advantage A:
@@ -1749,20 +1769,7 @@ static float grpo_loss(float *dlogits, float *logp, const float *logits, const i
         for (int i = 0; i < V; i++) if (p[i] > 0) entropy[n] -= p[i] * logf(p[i]);
     }
     float threshold = entropy_threshold(entropy, w, N, g->top_entropy_quantile);
-    // per response: the mean log-ratio (GSPO) and the summed weight of the tokens in the surrogate
-    for (int b = 0; b < B; b++) {
-        float sum = 0.0f; int count = 0;
-        seq_weight[b] = 0.0f;
-        for (int t = 0; t < T; t++) {
-            int n = b * T + t;
-            if (w[n] == 0.0f) continue;
-            sum += old_logp ? logp[n] - old_logp[n] : 0.0f;
-            count++;
-            if (entropy[n] >= threshold) seq_weight[b] += w[n];
-        }
-        seq_logratio[b] = count ? sum / count : 0.0f;
-        if (count) seq_weight[b] /= count; // d (mean log-ratio) / d logp = 1 / count
-    }
+    sequence_terms(seq_logratio, seq_weight, logp, old_logp, entropy, threshold, w, B, T);
     // pass 2: the loss and d loss / d logits
     double loss = 0.0, kl_sum = 0.0, low_sum = 0.0, high_sum = 0.0, ent_sum = 0.0, n_tok = 0.0;
     #pragma omp parallel for reduction(+:loss, kl_sum, low_sum, high_sum, ent_sum, n_tok) schedule(static)
