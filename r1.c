@@ -33,6 +33,7 @@ Exercises: "// exercise N begin: TITLE" ... "// exercise N end" bound the code o
 */
 #define _GNU_SOURCE
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
@@ -63,7 +64,6 @@ Exercises: "// exercise N begin: TITLE" ... "// exercise N end" bound the code o
 
 // every error the user can cause ends here: one line, non-zero exit
 static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
-#include <stdarg.h>
 static void die(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -125,7 +125,7 @@ static uint64_t hash64(uint64_t x) {
     return x ^ (x >> 31);
 }
 
-// The fast kernels (Part II): matmul and attention offer their work to them first and run their own
+// The fast kernels of Part II (section 14): matmul and attention offer their work to them first and run their own
 // loops when a kernel declines (returns 0). The parameter buffers tell the kernels when they are made,
 // changed or freed (the CUDA build keeps a copy on the device). kernels_reentrant(): whether the
 // kernels may run on several threads at once.
@@ -4533,7 +4533,7 @@ static GrpoOptions pipeline_rl(const Pipeline *pl, GrpoOptions g, const char *in
     return g;
 }
 
-// 8. the student: a smaller model pretrained on the same corpus, then RL directly (R1 section 4.1), or
+// stage 8, the student: a smaller model pretrained on the same corpus, then RL directly (R1 section 4.1), or
 // distilled from R1 (section 2.4) on R1's own rejection-sampled traces, by SFT or by its logits
 static void pipeline_students(Pipeline *pl, Data *corpus, const Data *train, int sft_warmup) {
     TrainOptions pretrain = pipeline_lm(pl, pretrain_defaults(), NULL, STAGE_STUDENT_BASE, 1500);
