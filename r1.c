@@ -125,8 +125,8 @@ static uint64_t hash64(uint64_t x) {
     return x ^ (x >> 31);
 }
 
-// The fast kernels of Part II (section 14): matmul and attention offer their work to them first and run their own
-// loops when a kernel declines (returns 0). The parameter buffers tell the kernels when they are made,
+// The fast kernels of Part II (section 14): matmul and attention offer their work to them first and run their
+// own loops when a kernel declines (returns 0). The parameter buffers tell the kernels when they are made,
 // changed or freed (the CUDA build keeps a copy on the device). kernels_reentrant(): whether the
 // kernels may run on several threads at once.
 static int kernel_matmul_forward(float *out, const float *inp, const float *weight, int N, int C, int OC);
@@ -801,8 +801,8 @@ static void attention_backward(float *dq, float *dk, float *dv, float *datt, con
                     for (int i = 0; i < HV; i++) dv[row2 * HV + i] += a[t2] * dy[i];
                     dsum += a[t2] * da[t2];
                 }
-                // through the softmax (ds_t2 = a_t2 (da_t2 - sum a da) / sqrt(HS), kept in da) and the scores:
-                // dq_t = sum ds_t2 k_t2,  dk_t2 += ds_t2 q_t
+                // through the softmax (ds_t2 = a_t2 (da_t2 - sum a da) / sqrt(HS), kept in da) and the
+                // scores: dq_t = sum ds_t2 k_t2,  dk_t2 += ds_t2 q_t
                 for (int i = 0; i < HS; i++) dq_t[i] = 0.0f;
                 for (int t2 = 0; t2 <= t; t2++) {
                     size_t row2 = ((size_t)b * T + t2) * NH + h;
@@ -829,8 +829,9 @@ static void swiglu_forward(float *out, float *a, float *b, float *g, const float
 }
 // dinp[N,C] +=, dw1,dw3,dw2 +=; scratch dg[N,F], da[N,F], db[N,F]
 static void swiglu_backward(float *dinp, float *dw1, float *dw3, float *dw2, float *dg, float *da, float *db,
-                            const float *dout, const float *inp, const float *a, const float *b, const float *g,
-                            const float *w1, const float *w3, const float *w2, int N, int C, int F) {
+                            const float *dout, const float *inp, const float *a, const float *b,
+                            const float *g, const float *w1, const float *w3, const float *w2, int N, int C,
+                            int F) {
     memset(dg, 0, (size_t)N * F * sizeof(float));
     matmul_backward(dg, dw2, dout, g, w2, N, F, C);
     // exercise 4 begin: SwiGLU backward, through silu(a) * b
@@ -1334,7 +1335,8 @@ static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps
         m->m_mem[i] = beta1 * m->m_mem[i] + (1.0f - beta1) * g;
         m->v_mem[i] = beta2 * m->v_mem[i] + (1.0f - beta2) * g * g;
         float mhat = m->m_mem[i] / bc1, vhat = m->v_mem[i] / bc2;
-        m->params_mem[i] -= lr * (mhat / (sqrtf(vhat) + eps) + weight_decay * m->decay_mask[i] * m->params_mem[i]);
+        m->params_mem[i] -= lr * (mhat / (sqrtf(vhat) + eps) +
+                                  weight_decay * m->decay_mask[i] * m->params_mem[i]);
     }
     // exercise 9 end
     kernel_params_changed(m->params_mem);
@@ -1367,8 +1369,8 @@ static int optimizer_step(Model *m, const OptimConfig *u, float *norm) {
 // one step of next-token training (pretraining, SFT) on B rows of T positions (len[b] of row b are tokens,
 // the rest padding): forward, the cross-entropy weighted by w (the weights carry the loss's normalisation),
 // backward, update. *loss: the weighted loss.
-static int lm_step(Model *m, const int *inputs, const int *targets, const float *w, const int *len, int B, int T,
-                   const OptimConfig *u, float *loss, float *norm) {
+static int lm_step(Model *m, const int *inputs, const int *targets, const float *w, const int *len, int B,
+                   int T, const OptimConfig *u, float *loss, float *norm) {
     model_zero_grad(m);
     model_forward(m, inputs, len, B, T, NULL, 0);
     *loss = crossentropy_forward_backward(m->dlogits, m->logits, targets, w, B * T, m->cfg.vocab);
@@ -1420,19 +1422,21 @@ static const char *CHECK_RULE_NAMES[N_CHECK_RULES] = { "free", "force", "ban" };
 static int starts_check_word(const int *row, int i) {
     int space = char_to_token(' ');
     return (row[i] == char_to_token('k') && row[i - 1] == space) ||
-           (i >= 2 && row[i] == char_to_token('h') && row[i - 1] == char_to_token('c') && row[i - 2] == space);
+           (i >= 2 && row[i] == char_to_token('h') && row[i - 1] == char_to_token('c') &&
+            row[i - 2] == space);
 }
 
 // the next token of row[0..len-1] (prompt, then response), sampled from logits[V] under the check
 // rule; *forcing counts the letters of a forced " check" still to write (0: none)
-static int next_token(float *logits, int V, float temperature, int rule, const int *row, int len, int *forcing,
-                      Rng *rng) {
+static int next_token(float *logits, int V, float temperature, int rule, const int *row, int len,
+                      int *forcing, Rng *rng) {
     int think = len - 1; // where the open think span starts, if the row is in one
     while (think >= 0 && row[think] != TOK_THINK && row[think] != TOK_THINK_END) think--;
     if (rule == CHECK_FREE || think < 0 || row[think] != TOK_THINK)
         return sample_token(logits, V, temperature, rng);
     const char *word = WORDS[row[0] == char_to_token(LANG_TAG[LANG_JA]) ? LANG_JA : LANG_EN][WORD_CHECK];
-    int wlen = (int)strlen(word), columns = 0, checks = 0, digits = 0; // digits: of the first operand, "e:51+"
+    // digits: of the first operand, "e:51+"
+    int wlen = (int)strlen(word), columns = 0, checks = 0, digits = 0;
     if (*forcing > 0) return char_to_token(word[wlen - (*forcing)--]);
     while (2 + digits < len && row[2 + digits] != char_to_token('+') && row[2 + digits] != char_to_token('='))
         digits++;
@@ -1470,7 +1474,10 @@ static void generate_rows(Model *m, int *seqs, const int *prompt_len, int *seq_l
         active[n_active++] = b;
     }
     for (int pos = 0; pos < max_len - 1 && n_active > 0; pos++) {
-        for (int i = 0; i < n_active; i++) { tok[i] = seqs[(size_t)active[i] * max_len + pos]; kv->row[i] = active[i]; }
+        for (int i = 0; i < n_active; i++) {
+            tok[i] = seqs[(size_t)active[i] * max_len + pos];
+            kv->row[i] = active[i];
+        }
         model_forward(m, tok, NULL, n_active, 1, kv, pos);
         int still = 0;
         for (int i = 0; i < n_active; i++) {
@@ -1503,7 +1510,12 @@ static Rollouts rollouts_alloc(int n, int max_len) {
                    .prompt = mallocCheck(n * sizeof(int)), .check_rule = CHECK_FREE };
     return r;
 }
-static void rollouts_free(Rollouts *r) { free(r->seqs); free(r->prompt_len); free(r->seq_len); free(r->prompt); }
+static void rollouts_free(Rollouts *r) {
+    free(r->seqs);
+    free(r->prompt_len);
+    free(r->seq_len);
+    free(r->prompt);
+}
 
 // the response of row i as text
 static void rollout_text(const Rollouts *r, int i, char *out) {
@@ -1644,7 +1656,10 @@ static Judgement judge(const char *response, int len, long truth, int lang) {
 
 // the rewards of a run: which rules count, with their weights. "random" is a control: a coin of probability
 // random_p in place of accuracy, drawn independently of the response's text
-typedef struct { int accuracy, format, language, random; float format_weight, language_weight, random_p; } RewardSet;
+typedef struct {
+    int accuracy, format, language, random;
+    float format_weight, language_weight, random_p;
+} RewardSet;
 
 // the reward of one response: accuracy (or the random control) + format_weight * format
 // (+ language_weight * language)
@@ -1670,7 +1685,8 @@ typedef struct {
     float eps_low, eps_high; // clip range of the ratio: [1 - eps_low, 1 + eps_high]
     float temperature;       // sampling temperature; the policy's logits are divided by it
     int sequence_level;      // importance_sampling_level: 0 token (GRPO), 1 sequence (GSPO)
-    float top_entropy_quantile; // the surrogate only on the tokens of highest entropy: this share (0 or 1: all)
+    // the surrogate only on the tokens of highest entropy: this share (0 or 1: all)
+    float top_entropy_quantile;
     // the step around the loss (grpo_step)
     int num_iterations;      // mu: policy updates per batch of rollouts
     int loss_type, scale_rewards;   // LOSS_*: the loss normalisation; SCALE_*: the std of the advantages
@@ -1702,9 +1718,11 @@ static void grpo_advantages(float *adv, const float *reward, int n_groups, int G
         const float *r = reward + g * G;
         float mean = 0.0f, lo = r[0], hi = r[0];
         for (int i = 0; i < G; i++) { mean += r[i] / G; lo = fminf(lo, r[i]); hi = fmaxf(hi, r[i]); }
-        if (lo == hi) { for (int i = 0; i < G; i++) adv[g * G + i] = 0.0f; continue; } // exactly 0, no rounding
+        // exactly 0, no rounding
+        if (lo == hi) { for (int i = 0; i < G; i++) adv[g * G + i] = 0.0f; continue; }
         float std = scale == SCALE_GROUP ? sample_std(r, G) : batch_std;
-        for (int i = 0; i < G; i++) adv[g * G + i] = scale == SCALE_NONE ? r[i] - mean : (r[i] - mean) / (std + 1e-4f);
+        for (int i = 0; i < G; i++)
+            adv[g * G + i] = scale == SCALE_NONE ? r[i] - mean : (r[i] - mean) / (std + 1e-4f);
     }
     // exercise 12 end
 }
@@ -1722,9 +1740,9 @@ static float entropy_threshold(const float *entropy, const float *w, int N, floa
     return threshold;
 }
 
-// per response b of B (rows of T tokens): seq_logratio[b], the mean over its tokens of logp - old_logp (GSPO's
-// log-ratio; 0 without old_logp), and seq_weight[b], the summed weight w of its tokens in the surrogate
-// (entropy >= threshold) over its token count, d (mean log-ratio) / d logp = 1 / count
+// per response b of B (rows of T tokens): seq_logratio[b], the mean over its tokens of logp - old_logp
+// (GSPO's log-ratio; 0 without old_logp), and seq_weight[b], the summed weight w of its tokens in the
+// surrogate (entropy >= threshold) over its token count, d (mean log-ratio) / d logp = 1 / count
 static void sequence_terms(float *seq_logratio, float *seq_weight, const float *logp, const float *old_logp,
                            const float *entropy, float threshold, const float *w, int B, int T) {
     for (int b = 0; b < B; b++) {
@@ -1757,7 +1775,8 @@ static float grpo_loss(float *dlogits, float *logp, const float *logits, const i
                        const float *adv, const float *old_logp, const float *ref_logp, int B, int T, int V,
                        const GrpoConfig *g, GrpoStats *st) {
     int N = B * T;
-    float *entropy = mallocCheck((size_t)N * sizeof(float)), *seq_logratio = mallocCheck((size_t)B * sizeof(float));
+    float *entropy = mallocCheck((size_t)N * sizeof(float));
+    float *seq_logratio = mallocCheck((size_t)B * sizeof(float));
     float *seq_weight = mallocCheck((size_t)B * sizeof(float));
     // pass 1: the probabilities p = softmax(z / temperature) (kept in dlogits), logp and the entropy
     #pragma omp parallel for schedule(static)
@@ -1792,7 +1811,8 @@ static float grpo_loss(float *dlogits, float *logp, const float *logits, const i
         }
         loss += -w[n] * ((in_surrogate ? surrogate : 0.0f) - g->beta * kl);
         // d loss / d logp: a token's own surrogate, or (sequence level) its share of its response's
-        float dlp = g->sequence_level ? -seq_weight[b] * dsurrogate : in_surrogate ? -w[n] * dsurrogate : 0.0f;
+        float dlp = g->sequence_level ? -seq_weight[b] * dsurrogate
+                    : in_surrogate ? -w[n] * dsurrogate : 0.0f;
         dlp += w[n] * g->beta * dkl;
         // d logp / d z_i = (onehot_i - p_i) / temperature
         for (int i = 0; i < V; i++) dz[i] = -dlp * dz[i] / g->temperature;
@@ -1862,8 +1882,8 @@ static void token_logprobs(float *logp, const float *logits, const int *targets,
 }
 
 // the frozen reference's log-probabilities of the batch (the KL of DeepSeekMath eq. 4), once per batch
-static void reference_logprobs(float *ref_logp, Model *ref, const int *inputs, const int *targets, const float *w,
-                               const int *len, int B, int T, float temperature) {
+static void reference_logprobs(float *ref_logp, Model *ref, const int *inputs, const int *targets,
+                               const float *w, const int *len, int B, int T, float temperature) {
     model_forward(ref, inputs, len, B, T, NULL, 0);
     memset(ref->expert_load, 0, sizeof ref->expert_load);  // the reference is not trained
     token_logprobs(ref_logp, ref->logits, targets, w, B * T, ref->cfg.vocab, temperature);
@@ -1882,7 +1902,8 @@ static void reference_sync(Model *ref, const Model *m, float alpha) {
 
 typedef struct {                          // what a GRPO step measured, for the log
     GrpoStats st;                         // summed over the response tokens of all mu passes
-    float loss, zero_std, mean_abs_adv;   // the last pass's loss; the share of groups of equal rewards; mean |A|
+    // the last pass's loss; the share of groups of equal rewards; mean |A|
+    float loss, zero_std, mean_abs_adv;
     float load_spread[MAX_LAYERS], router_entropy[MAX_LAYERS];  // the MoE at the first pass
 } GrpoStepLog;
 
@@ -1912,7 +1933,8 @@ static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *rewar
     // 3. the batch: inputs, targets, and the per-token weights that carry the loss normalisation
     rollout_batch(r, T, inputs, targets, mask, len);
     for (int i = 0; i < n && g->mask_truncated_completions; i++) // no <eos>: cut off by the context
-        if (r->seqs[(size_t)i * r->max_len + r->seq_len[i] - 1] != TOK_EOS) memset(mask + (size_t)i * T, 0, T * sizeof(float));
+        if (r->seqs[(size_t)i * r->max_len + r->seq_len[i] - 1] != TOK_EOS)
+            memset(mask + (size_t)i * T, 0, T * sizeof(float));
     grpo_loss_weights(w, mask, n, T, g->max_completion_length, g->loss_type);
     if (ref) reference_logprobs(ref_logp, ref, inputs, targets, w, len, n, T, g->temperature);
     // 4. mu policy updates on this batch; the first pass's log-probabilities are pi_old's. The logged
@@ -1934,7 +1956,8 @@ static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *rewar
     }
     // exercise 16 end
     if (status == STEP_OK) m->step = step + 1;
-    free(inputs); free(targets); free(len); free(adv); free(mask); free(w); free(logp); free(old_logp); free(ref_logp);
+    free(inputs); free(targets); free(len); free(adv); free(mask); free(w); free(logp); free(old_logp);
+    free(ref_logp);
     return status;
 }
 
@@ -1950,7 +1973,8 @@ static int rejection_keep(const Judgement *j, int max_len) {
 }
 
 // logit-level distillation (Hinton et al.): loss = alpha tau^2 KL(p_teacher || p_student), both at
-// temperature tau, plus (1 - alpha) cross-entropy on the targets; per token weights w. dlogits[N,V] of the student.
+// temperature tau, plus (1 - alpha) cross-entropy on the targets; per token weights w. dlogits[N,V]: the
+// student's gradient.
 static float distill_loss(float *dlogits, const float *student, const float *teacher, const int *targets,
                           const float *w, int N, int V, float tau, float alpha) {
     // exercise 15 begin: the distillation loss and its gradient
@@ -1961,7 +1985,8 @@ static float distill_loss(float *dlogits, const float *student, const float *tea
         memset(dz, 0, V * sizeof(float));
         if (w[n] == 0.0f) continue;
         const float *zs = student + (size_t)n * V, *zt = teacher + (size_t)n * V;
-        float ps[256] = {0}, pt[256] = {0}, p1[256] = {0};  // student, teacher at temperature tau; student at 1
+        // student, teacher at temperature tau; student at 1
+        float ps[256] = {0}, pt[256] = {0}, p1[256] = {0};
         softmax(ps, zs, V, tau, -1);
         softmax(pt, zt, V, tau, -1);
         softmax(p1, zs, V, 1.0f, -1);
@@ -1980,13 +2005,14 @@ static float distill_loss(float *dlogits, const float *student, const float *tea
 // one step of logit-level distillation on B rows of T tokens: the teacher's logits, the student's, the
 // loss of distill_loss at temperature tau, the student's backward and update
 static int distill_step(Model *student, Model *teacher, const int *inputs, const int *targets, const float *w,
-                        const int *len, int B, int T, float tau, float alpha, const OptimConfig *u, float *loss) {
+                        const int *len, int B, int T, float tau, float alpha, const OptimConfig *u,
+                        float *loss) {
     model_forward(teacher, inputs, len, B, T, NULL, 0);
     memset(teacher->expert_load, 0, sizeof teacher->expert_load);  // the teacher is not trained
     model_zero_grad(student);
     model_forward(student, inputs, len, B, T, NULL, 0);
-    *loss = distill_loss(student->dlogits, student->logits, teacher->logits, targets, w, B * T, student->cfg.vocab,
-                         tau, alpha);
+    *loss = distill_loss(student->dlogits, student->logits, teacher->logits, targets, w, B * T,
+                         student->cfg.vocab, tau, alpha);
     if (!isfinite(*loss)) return STEP_LOSS_NOT_FINITE;
     model_backward(student);
     float norm;
@@ -2046,7 +2072,8 @@ static void blas_check_core(char **argv) {
     int is_old = 0;
     for (int i = 0; core && i < (int)(sizeof old / sizeof old[0]); i++) is_old |= strcmp(core, old[i]) == 0;
     if (getenv("OPENBLAS_CORETYPE") || !want || !is_old) return;
-    fprintf(stderr, "r1: OpenBLAS chose its %s kernels on a CPU with %s; running again with OPENBLAS_CORETYPE=%s\n",
+    fprintf(stderr,
+            "r1: OpenBLAS chose its %s kernels on a CPU with %s; running again with OPENBLAS_CORETYPE=%s\n",
             core, cpu, want);
     fflush(stdout);
     setenv("OPENBLAS_CORETYPE", want, 1);
@@ -2064,7 +2091,8 @@ static void make_dirs(const char *path) { // mkdir -p
     for (char *p = buf + 1; *p; p++) {
         if (*p == '/') { *p = 0; mkdir(buf, 0755); *p = '/'; }
     }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST) die("cannot create the folder %s: %s", path, strerror(errno));
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        die("cannot create the folder %s: %s", path, strerror(errno));
     if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) die("%s exists and is not a folder", path);
 }
 
@@ -2275,8 +2303,8 @@ static void matmul_fast_forward(float *out, const float *inp, const float *weigh
         if (matmul_path == MATMUL_BLAS) {  // a single-threaded sgemm on each thread: one thread pool
             int n0 = (int)((long)N * t / nt), n1 = (int)((long)N * (t + 1) / nt);
             if (n1 > n0)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n1 - n0, OC, C, 1.0f, inp + (size_t)n0 * C,
-                            C, weight, C, 0.0f, out + (size_t)n0 * OC, OC);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n1 - n0, OC, C, 1.0f,
+                            inp + (size_t)n0 * C, C, weight, C, 0.0f, out + (size_t)n0 * OC, OC);
             continue;
         }
 #endif
@@ -2298,8 +2326,8 @@ static void matmul_fast_backward(float *dinp, float *dweight, const float *dout,
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n1 - n0, C, OC, 1.0f,
                             dout + (size_t)n0 * OC, OC, weight, C, 1.0f, dinp + (size_t)n0 * C, C);
             if (dweight && o1 > o0)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, C, N, 1.0f, dout + o0, OC, inp, C,
-                            1.0f, dweight + (size_t)o0 * C, C);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, C, N, 1.0f, dout + o0, OC, inp,
+                            C, 1.0f, dweight + (size_t)o0 * C, C);
             continue;
         }
 #endif
@@ -2415,11 +2443,14 @@ static void attention_forward_blocked(float *out, float *att, const float *q, co
         for (int h = 0; h < NH; h++) {
             int Tp = key_blocks_len(T);
             int HVp = key_blocks_len(HV);
-            float *kT = mallocCheck((size_t)HS * (Tp + 1) * sizeof(float)); // keys of (b,h), [HS,Tp], zero padded,
+            // keys of (b,h), [HS,Tp], zero padded,
+            float *kT = mallocCheck((size_t)HS * (Tp + 1) * sizeof(float));
             float *qs = kT + (size_t)HS * Tp;                                 // then the scaled query [HS]
-            float *vp = mallocCheck((size_t)T * HVp * sizeof(float));         // values of (b,h), [T,HVp], zero padded
+            // values of (b,h), [T,HVp], zero padded
+            float *vp = mallocCheck((size_t)T * HVp * sizeof(float));
             gather_transposed(kT, Tp, k, b, h, T, NH, HS);
-            for (int t = 0; t < T; t++) memcpy(vp + (size_t)t * HVp, v + (((size_t)b * T + t) * NH + h) * HV, HV * sizeof(float));
+            for (int t = 0; t < T; t++)
+                memcpy(vp + (size_t)t * HVp, v + (((size_t)b * T + t) * NH + h) * HV, HV * sizeof(float));
             for (int t = 0; t < T; t++) {
                 const float *qt = q + (((size_t)b * T + t) * NH + h) * HS;
                 float *a = att + (((size_t)b * NH + h) * T + t) * T;
@@ -2497,7 +2528,10 @@ static int kernel_attention_backward(float *dq, float *dk, float *dv, float *dat
                                      const float *q, const float *k, const float *v, const float *att,
                                      int B, int T, int NH, int HS, int HV) {
 #ifdef R1_CUDA
-    if (cuda_enabled) { cuda_attention_backward(dq, dk, dv, datt, dout, q, k, v, att, B, T, NH, HS, HV); return 1; }
+    if (cuda_enabled) {
+        cuda_attention_backward(dq, dk, dv, datt, dout, q, k, v, att, B, T, NH, HS, HV);
+        return 1;
+    }
 #endif
     if (attention_path == ATTENTION_PLAIN) return 0;
     attention_backward_blocked(dq, dk, dv, datt, dout, q, k, v, att, B, T, NH, HS, HV);
@@ -2523,7 +2557,8 @@ static void generate_threads(Model *m, int *seqs, const int *prompt_len, int *se
                              float temperature, int stop_at_eos, int check_rule, Rng *rng) {
     if (max_len > m->cfg.context) max_len = m->cfg.context;
     for (int b = 0; b < B; b++)
-        if (prompt_len[b] < 1 || prompt_len[b] >= max_len) die("prompt of %d tokens does not fit the context %d", prompt_len[b], max_len);
+        if (prompt_len[b] < 1 || prompt_len[b] >= max_len)
+            die("prompt of %d tokens does not fit the context %d", prompt_len[b], max_len);
     int nt = kernels_reentrant() ? imin(n_threads(), B) : 1;
     Rng streams[256];
     if (nt > 256) nt = 256;
@@ -2569,16 +2604,23 @@ static char **read_lines(const char *path, int *n_lines) {
         size_t l = strlen(buf);
         if (lineno == 1 && strncmp(buf, "R1CK", 4) == 0)  // CKPT_MAGIC's bytes
             die("%s is an r1 checkpoint, not a data file", path);
-        long pos = ftell(f);  // fgets consumed more than strlen if the line holds a NUL byte (pos < 0: a pipe)
-        if (pos >= 0 && pos - start != (long)l) die("%s:%d: NUL byte in the line (not a text file?)", path, lineno);
+        // fgets consumed more than strlen if the line holds a NUL byte (pos < 0: a pipe)
+        long pos = ftell(f);
+        if (pos >= 0 && pos - start != (long)l)
+            die("%s:%d: NUL byte in the line (not a text file?)", path, lineno);
         if (l == MAX_LINE && buf[l - 1] != '\n') {  // a full buffer: the line must end here
             int c = getc(f);
-            if (c != '\n' && c != EOF) die("%s:%d: line too long (more than %d bytes)", path, lineno, MAX_LINE);
+            if (c != '\n' && c != EOF)
+                die("%s:%d: line too long (more than %d bytes)", path, lineno, MAX_LINE);
             pos = ftell(f);
         }
         start = pos;
         while (l && (buf[l - 1] == '\n' || buf[l - 1] == '\r')) buf[--l] = 0;
-        if (n == cap) { cap *= 2; lines = realloc(lines, cap * sizeof(char *)); if (!lines) die("out of memory"); }
+        if (n == cap) {
+            cap *= 2;
+            lines = realloc(lines, cap * sizeof(char *));
+            if (!lines) die("out of memory");
+        }
         lines[n++] = strdup(buf);
     }
     fclose(f);
@@ -2591,8 +2633,8 @@ static char **read_lines(const char *path, int *n_lines) {
 static const char *line_kind(const char *line) {
     int tabs = 0;
     for (const char *p = line; *p; p++) tabs += *p == '\t';
-    return tabs == 0 ? "no tab: a corpus line?" : tabs == 1 ? "one tab: an SFT line?" : tabs == 2 ? "two tabs: a prompt line?"
-                                                                                                 : "more than two tabs";
+    return tabs == 0 ? "no tab: a corpus line?" : tabs == 1 ? "one tab: an SFT line?"
+           : tabs == 2 ? "two tabs: a prompt line?" : "more than two tabs";
 }
 
 // tokenizes text for line `lineno` of `path`; the sequence must fit the context
@@ -2601,7 +2643,8 @@ static int *tokenize_line(const char *text, const char *path, int lineno, int co
     char bad = 0;
     int n = encode(text, ids, context + 1, &bad);
     if (n == -1) die("%s:%d: unknown character '%c' (0x%02x)", path, lineno, bad, (unsigned char)bad);
-    if (n == -2 || n > context) die("%s:%d: line is longer than the context (%d tokens)", path, lineno, context);
+    if (n == -2 || n > context)
+        die("%s:%d: line is longer than the context (%d tokens)", path, lineno, context);
     if (n == 0) die("%s:%d: empty line", path, lineno);
     *len = n;
     return ids;
@@ -2671,7 +2714,8 @@ static Data load_sft(const char *path, int context) {
         int lp, lr;
         int *p = tokenize_line(lines[i], path, i + 1, context, &lp);
         int *r = tokenize_line(tab + 1, path, i + 1, context, &lr);
-        if (lp + lr > context) die("%s:%d: prompt and response are longer than the context (%d tokens)", path, i + 1, context);
+        if (lp + lr > context)
+            die("%s:%d: prompt and response are longer than the context (%d tokens)", path, i + 1, context);
         d.ids[i] = mallocCheck((size_t)(lp + lr) * sizeof(int));
         memcpy(d.ids[i], p, lp * sizeof(int));
         memcpy(d.ids[i] + lp, r, lr * sizeof(int));
@@ -2684,7 +2728,8 @@ static Data load_sft(const char *path, int context) {
 
 static void data_free(Data *d) {
     for (int i = 0; i < d->n; i++) { free(d->text[i]); free(d->ids[i]); }
-    free(d->text); free(d->len); free(d->ids); free(d->answer); free(d->difficulty); free(d->response); free(d->prompt_len);
+    free(d->text); free(d->len); free(d->ids); free(d->answer); free(d->difficulty); free(d->response);
+    free(d->prompt_len);
     memset(d, 0, sizeof *d);
 }
 
@@ -2724,7 +2769,8 @@ static void gen_tiny_data(const char *dir, uint64_t seed, const int *allowed) {
     // pretraining corpus: one document per line, prompt immediately followed by its response
     for (int i = 0; i < GEN_PRETRAIN; i++) {
         Problem p;
-        do p = problem_random(&r, MIN_OPERANDS + rng_int(&r, MAX_OPERANDS - MIN_OPERANDS + 1)); while (problem_is_heldout(&p));
+        do p = problem_random(&r, MIN_OPERANDS + rng_int(&r, MAX_OPERANDS - MIN_OPERANDS + 1));
+        while (problem_is_heldout(&p));
         int style = sample_style(&r, allowed);
         int sw = style != STYLE_DIRECT && rng_f32(&r) < SWITCH_PROB;
         problem_prompt(&p, prompt);
@@ -2736,7 +2782,8 @@ static void gen_tiny_data(const char *dir, uint64_t seed, const int *allowed) {
     // RL prompts: prompt <TAB> answer <TAB> difficulty; test prompts are the held-out problems
     for (int i = 0; i < GEN_RL_TRAIN; i++) {
         Problem p;
-        do p = problem_random(&r, MIN_OPERANDS + rng_int(&r, MAX_OPERANDS - MIN_OPERANDS + 1)); while (problem_is_heldout(&p));
+        do p = problem_random(&r, MIN_OPERANDS + rng_int(&r, MAX_OPERANDS - MIN_OPERANDS + 1));
+        while (problem_is_heldout(&p));
         problem_prompt(&p, prompt);
         snprintf(line, sizeof line, "%s\t%d\t%d\n", prompt, problem_answer(&p), p.n);
         text_add(&t, line);
@@ -2755,7 +2802,8 @@ static void gen_tiny_data(const char *dir, uint64_t seed, const int *allowed) {
     // cold start (R1 section 2.3.1): clean, readable, single-language checked chains
     for (int i = 0; i < GEN_COLDSTART; i++) {
         Problem p;
-        do p = problem_random(&r, MIN_OPERANDS + rng_int(&r, MAX_OPERANDS - MIN_OPERANDS + 1)); while (problem_is_heldout(&p));
+        do p = problem_random(&r, MIN_OPERANDS + rng_int(&r, MAX_OPERANDS - MIN_OPERANDS + 1));
+        while (problem_is_heldout(&p));
         problem_prompt(&p, prompt);
         write_response(&p, STYLE_CHECKED, 0.0f, 0, &r, resp);
         snprintf(line, sizeof line, "%s\t%s\n", prompt, resp);
@@ -2772,7 +2820,8 @@ static void write_nonreasoning(FILE *f, int n, int as_prompts, Rng *r) {
         int a = 10 + rng_int(r, 90), b = 10 + rng_int(r, 90), lang = rng_int(r, N_LANGS);
         int mx = a > b ? a : b;
         if (as_prompts) fprintf(f, "%c:max %d %d=\t%d\t0\n", LANG_TAG[lang], a, b, mx);
-        else fprintf(f, "%c:max %d %d=\t<think></think><answer>%03d</answer><eos>\n", LANG_TAG[lang], a, b, mx);
+        else fprintf(f, "%c:max %d %d=\t<think></think><answer>%03d</answer><eos>\n", LANG_TAG[lang], a, b,
+                     mx);
     }
 }
 
@@ -2791,7 +2840,8 @@ typedef struct {
     int32_t step, has_optimizer, data_pos;  // data_pos, rng_state: where the trainer's data stream stands
     uint64_t num_params, rng_state;
 } CkptHeader;
-_Static_assert(sizeof(CkptHeader) == 112, "a checkpoint header without padding (ref/r1_ref.py reads its fields)");
+_Static_assert(sizeof(CkptHeader) == 112,
+               "a checkpoint header without padding (ref/r1_ref.py reads its fields)");
 
 static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
     const unsigned char *p = data;
@@ -2922,8 +2972,8 @@ static void rollout(Model *m, const Data *d, const int *idx, Rollouts *r, float 
     }
     for (int i = 0; i < r->n; i += GEN_CHUNK) {
         int nb = r->n - i < GEN_CHUNK ? r->n - i : GEN_CHUNK;
-        generate_threads(m, r->seqs + (size_t)i * r->max_len, r->prompt_len + i, r->seq_len + i, nb, r->max_len,
-                         temperature, 1, r->check_rule, rng);
+        generate_threads(m, r->seqs + (size_t)i * r->max_len, r->prompt_len + i, r->seq_len + i, nb,
+                         r->max_len, temperature, 1, r->check_rule, rng);
     }
 }
 
@@ -2947,7 +2997,9 @@ static void write_samples(FILE *f, Model *m, const Data *d, int n_prompts, int k
     rollouts_free(&r);
 }
 
-static int prompt_lang(const Data *d, int i) { return d->text[i][0] == LANG_TAG[LANG_JA] ? LANG_JA : LANG_EN; }
+static int prompt_lang(const Data *d, int i) {
+    return d->text[i][0] == LANG_TAG[LANG_JA] ? LANG_JA : LANG_EN;
+}
 
 // the next space-separated word of [s, end) into w (cut to cap-1 chars); returns where it ends
 static const char *next_word(const char *s, const char *end, char *w, int cap) {
@@ -3006,7 +3058,10 @@ static CheckAudit audit_checks(const Problem *p, const char *response) {
     char w[64];
     while (s < end) {
         s = next_word(s, end, w, sizeof w);
-        if (n_cols < 2 && parse_column(w, digits[n_cols], &m[n_cols], &written[n_cols])) { n_cols++; continue; }
+        if (n_cols < 2 && parse_column(w, digits[n_cols], &m[n_cols], &written[n_cols])) {
+            n_cols++;
+            continue;
+        }
         if (!word_is(w, WORD_CHECK)) continue;
         int col = a.checks++, nums[2 * MAX_OPERANDS + 2], n_nums = 0, value;
         s = next_word(s, end, w, sizeof w);
@@ -3039,7 +3094,8 @@ static CheckAudit audit_checks(const Problem *p, const char *response) {
 
 typedef struct {
     int n_prompts, k;
-    float pass1, cons, greedy, len, reflect, langmix, format;              // over the k samples (greedy: argmax)
+    // over the k samples (greedy: argmax)
+    float pass1, cons, greedy, len, reflect, langmix, format;
     float diff_pass1[16], diff_greedy[16], diff_len[16]; int diff_n[16];
     float style_share[N_STYLES], style_acc[N_STYLES];                      // sampled
     float gstyle_share[N_STYLES], gstyle_acc[N_STYLES];                    // greedy
@@ -3087,7 +3143,8 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
     e.n_prompts = n_prompts; e.k = k;
     Rng rng = rng_seed(seed);
     int *idx = mallocCheck((size_t)n_prompts * k * sizeof(int));
-    Rollouts samp = rollouts_alloc(n_prompts * k, m->cfg.context), greedy = rollouts_alloc(n_prompts, m->cfg.context);
+    Rollouts samp = rollouts_alloc(n_prompts * k, m->cfg.context);
+    Rollouts greedy = rollouts_alloc(n_prompts, m->cfg.context);
     samp.check_rule = greedy.check_rule = check_rule;
     for (int p = 0; p < n_prompts; p++) for (int j = 0; j < k; j++) idx[p * k + j] = p;
     rollout(m, d, idx, &samp, temperature, &rng);
@@ -3165,34 +3222,39 @@ static float nan_to(float x, float instead) { return isnan(x) ? instead : x; } /
 
 static void eval_print(const char *name, const EvalResult *e, int json) {
     if (json) {
-        printf("{\"model\": \"%s\", \"prompts\": %d, \"k\": %d, \"pass1\": %.4f, \"cons\": %.4f, \"greedy\": %.4f, "
-               "\"forced_chain_greedy\": %.4f, \"mean_length\": %.2f, \"reflection\": %.4f, \"language_mix\": %.4f, \"format\": %.4f",
-               name, e->n_prompts, e->k, e->pass1, e->cons, e->greedy, e->forced_greedy, e->len, e->reflect, e->langmix, e->format);
+        printf("{\"model\": \"%s\", \"prompts\": %d, \"k\": %d, \"pass1\": %.4f, \"cons\": %.4f, "
+               "\"greedy\": %.4f, \"forced_chain_greedy\": %.4f, \"mean_length\": %.2f, "
+               "\"reflection\": %.4f, \"language_mix\": %.4f, \"format\": %.4f", name, e->n_prompts, e->k,
+               e->pass1, e->cons, e->greedy, e->forced_greedy, e->len, e->reflect, e->langmix, e->format);
         for (int t = 0; t < 16; t++) if (e->diff_n[t])
-            printf(", \"d%d_pass1\": %.4f, \"d%d_greedy\": %.4f, \"d%d_length\": %.2f", t, e->diff_pass1[t], t, e->diff_greedy[t], t, e->diff_len[t]);
-        printf(", \"check_rule\": \"%s\", \"reflection_at_k\": %.4f, \"checked_in_chains\": %.4f, \"check_faithfulness\": %.4f, "
-               "\"checks\": %d", CHECK_RULE_NAMES[e->check_rule], e->reflect_at_k, nan_to(e->checked_in_chains, -1),
-               nan_to(e->faithfulness, -1), e->checks);
+            printf(", \"d%d_pass1\": %.4f, \"d%d_greedy\": %.4f, \"d%d_length\": %.2f", t, e->diff_pass1[t],
+                   t, e->diff_greedy[t], t, e->diff_len[t]);
+        printf(", \"check_rule\": \"%s\", \"reflection_at_k\": %.4f, \"checked_in_chains\": %.4f, "
+               "\"check_faithfulness\": %.4f, \"checks\": %d", CHECK_RULE_NAMES[e->check_rule],
+               e->reflect_at_k, nan_to(e->checked_in_chains, -1), nan_to(e->faithfulness, -1), e->checks);
         for (int f = 0; f < N_FIXES; f++) printf(", \"%s_per100\": %.3f", FIX_NAMES[f], e->fixes_per100[f]);
         for (int t = 0; t < 16; t++) if (e->diff_n[t])
             printf(", \"d%d_checked_in_chains\": %.4f", t, nan_to(e->diff_checked_in_chains[t], -1));
         for (int s = 0; s < N_STYLES; s++)
-            printf(", \"%s_share\": %.4f, \"%s_acc\": %.4f, \"greedy_%s_share\": %.4f, \"greedy_%s_acc\": %.4f",
-                   STYLE_NAMES[s], e->style_share[s], STYLE_NAMES[s], isnan(e->style_acc[s]) ? -1.0f : e->style_acc[s],
-                   STYLE_NAMES[s], e->gstyle_share[s], STYLE_NAMES[s], isnan(e->gstyle_acc[s]) ? -1.0f : e->gstyle_acc[s]);
+            printf(", \"%s_share\": %.4f, \"%s_acc\": %.4f, \"greedy_%s_share\": %.4f, \"greedy_%s_acc\": "
+                   "%.4f", STYLE_NAMES[s], e->style_share[s], STYLE_NAMES[s],
+                   isnan(e->style_acc[s]) ? -1.0f : e->style_acc[s], STYLE_NAMES[s], e->gstyle_share[s],
+                   STYLE_NAMES[s], isnan(e->gstyle_acc[s]) ? -1.0f : e->gstyle_acc[s]);
         printf("}\n");
         return;
     }
     printf("%s: %d held-out prompts, %d samples each%s%s\n", name, e->n_prompts, e->k,
            e->check_rule ? ", decoding with the check " : "",
            e->check_rule == CHECK_FORCE ? "forced" : e->check_rule ? "banned" : "");
-    printf("  pass@1 %.3f | cons@%d %.3f | greedy %.3f | mean length %.1f | reflection %.3f | language mix %.3f | format %.3f\n",
-           e->pass1, e->k, e->cons, e->greedy, e->len, e->reflect, e->langmix, e->format);
+    printf("  pass@1 %.3f | cons@%d %.3f | greedy %.3f | mean length %.1f | reflection %.3f | language mix "
+           "%.3f | format %.3f\n", e->pass1, e->k, e->cons, e->greedy, e->len, e->reflect, e->langmix,
+           e->format);
     printf("  greedy with the response forced to start a chain (\"<think>0\"): %.3f\n", e->forced_greedy);
     printf("  reflection@%d %.3f | checked among chains %.3f | check faithfulness %.3f (%d checks)\n",
            e->k, e->reflect_at_k, e->checked_in_chains, e->faithfulness, e->checks);
-    printf("  self-corrections per 100 responses: wrong to right %.2f | right to wrong %.2f | wrong to wrong %.2f\n",
-           e->fixes_per100[FIX_WRONG_TO_RIGHT], e->fixes_per100[FIX_RIGHT_TO_WRONG], e->fixes_per100[FIX_WRONG_TO_WRONG]);
+    printf("  self-corrections per 100 responses: wrong to right %.2f | right to wrong %.2f | wrong to wrong "
+           "%.2f\n", e->fixes_per100[FIX_WRONG_TO_RIGHT], e->fixes_per100[FIX_RIGHT_TO_WRONG],
+           e->fixes_per100[FIX_WRONG_TO_WRONG]);
     printf("  %-12s %8s %8s %8s %17s\n", "difficulty", "pass@1", "greedy", "length", "checked/chains");
     for (int t = 0; t < 16; t++) if (e->diff_n[t])
         printf("  %-12d %8.3f %8.3f %8.1f %17.3f\n", t, e->diff_pass1[t], e->diff_greedy[t], e->diff_len[t],
@@ -3254,10 +3316,12 @@ static void stop_run(const char *ckpt, const char *fmt, ...) {
 static int run_resumes(const char *cmd, const char *dir, int resume, int overwrite) {
     char ckpt[600];
     snprintf(ckpt, sizeof ckpt, "%s/model.bin", dir);
-    if (resume && overwrite) die("%s: --resume continues the run in %s, --overwrite starts it again: give one", cmd, dir);
+    if (resume && overwrite)
+        die("%s: --resume continues the run in %s, --overwrite starts it again: give one", cmd, dir);
     if (access(ckpt, F_OK) != 0) return 0;
     if (!resume && !overwrite)
-        die("%s: %s holds a checkpoint: --resume continues that run, --overwrite starts again in its place", cmd, dir);
+        die("%s: %s holds a checkpoint: --resume continues that run, --overwrite starts again in its place",
+            cmd, dir);
     return resume;
 }
 
@@ -3266,7 +3330,8 @@ static int run_resumes(const char *cmd, const char *dir, int resume, int overwri
 // checkpoint with another's log. --resume (keep_before > 0) keeps the rows of the steps before
 // keep_before (a run stopped between writing a row and saving its checkpoint repeats that step: its old
 // row goes) and sets *elapsed (if not NULL) to the elapsed_s of the last row kept, so the clock goes on.
-static FILE *open_log(const char *dir, const char *name, const char *header, int keep_before, double *elapsed) {
+static FILE *open_log(const char *dir, const char *name, const char *header, int keep_before,
+                      double *elapsed) {
     char path[600], last[4096] = "", line[4096];  // a line of samples.txt is up to ~1,500 characters
     make_dirs(dir);
     snprintf(path, sizeof path, "%s/model.bin", dir);
@@ -3282,7 +3347,8 @@ static FILE *open_log(const char *dir, const char *name, const char *header, int
     long keep = 0;
     if (fgets(line, sizeof line, f)) keep = ftell(f);  // the header
     while (fgets(line, sizeof line, f) && atoi(line) < keep_before) { keep = ftell(f); strcpy(last, line); }
-    if (ftruncate(fileno(f), keep) != 0 || fseek(f, keep, SEEK_SET) != 0) die("cannot cut %s: %s", path, strerror(errno));
+    if (ftruncate(fileno(f), keep) != 0 || fseek(f, keep, SEEK_SET) != 0)
+        die("cannot cut %s: %s", path, strerror(errno));
     if (keep == 0) fprintf(f, "%s\n", header);
     const char *field = last;  // the elapsed_s field of the last row kept
     for (const char *h = header; field && h < strstr(header, "elapsed_s"); h++)
@@ -3297,7 +3363,8 @@ static void format_time(double s, char *out) { snprintf(out, 16, "%d:%02d", (int
 static void stop_if_not_finite(int status, const char *ckpt, const char *what, float loss, const Model *m) {
     if (status == STEP_LOSS_NOT_FINITE) stop_run(ckpt, "%s: loss is %g at step %d", what, loss, m->step);
     if (status == STEP_GRAD_NOT_FINITE)
-        stop_run(ckpt, "%s: gradient of %s is not finite at step %d", what, nonfinite_grad_tensor(m), m->step);
+        stop_run(ckpt, "%s: gradient of %s is not finite at step %d", what, nonfinite_grad_tensor(m),
+                 m->step);
 }
 
 // a run that starts from an existing model (--init) starts its training afresh
@@ -3339,7 +3406,8 @@ static void batcher_refill(Batcher *bt) {
     for (int i = POOL_BATCHES - 1; i > 0; i--) { // shuffle whole batches
         int j = rng_int(&bt->rng, i + 1);
         for (int k = 0; k < bt->B; k++) {
-            int t = bt->pool[i * bt->B + k]; bt->pool[i * bt->B + k] = bt->pool[j * bt->B + k]; bt->pool[j * bt->B + k] = t;
+            int t = bt->pool[i * bt->B + k]; bt->pool[i * bt->B + k] = bt->pool[j * bt->B + k];
+            bt->pool[j * bt->B + k] = t;
         }
     }
     bt->next = 0;
@@ -3419,21 +3487,21 @@ static Model *train_start(const TrainOptions *o, const char *what, const char *c
 
 // the log of the step just done: a row of log.csv with the expert loads of the step and of their moving
 // average as spreads, and every log_every steps a line on the console
-static void train_lm_log(FILE *log, const Model *m, const TrainOptions *o, float tok_loss, float lr, float norm,
-                         double el) {
+static void train_lm_log(FILE *log, const Model *m, const TrainOptions *o, float tok_loss, float lr,
+                         float norm, double el) {
     float hi, lo, avg_hi, avg_lo;
     double tokens = m->tokens_seen;
     load_spread(m, (const float(*)[MAX_EXPERTS])m->step_load, &hi, &lo);
     load_spread(m, (const float(*)[MAX_EXPERTS])m->load_avg, &avg_hi, &avg_lo);
-    fprintf(log, "%d,%.5f,%.6g,%.4f,%.0f,%.2f,%.3f,%.3f,%.3f,%.3f,%.5f\n", m->step, tok_loss, lr, norm, tokens / el,
-            el, hi, lo, avg_hi, avg_lo, m->aux_loss);
+    fprintf(log, "%d,%.5f,%.6g,%.4f,%.0f,%.2f,%.3f,%.3f,%.3f,%.3f,%.5f\n", m->step, tok_loss, lr, norm,
+            tokens / el, el, hi, lo, avg_hi, avg_lo, m->aux_loss);
     if (m->step % o->log_every == 0 || m->step == o->steps) {
         char e1[16], e2[16];
         format_time(el, e1);
         format_time(el / m->step * (o->steps - m->step), e2);
-        printf("step %5d/%d | loss %.4f | lr %.2e | norm %.2f | %.0f tok/s | expert load %.2f-%.2fx "
-               "(avg %.2f-%.2fx) | %s elapsed, ETA %s\n", m->step, o->steps, tok_loss, lr, norm, tokens / el, lo, hi,
-               avg_lo, avg_hi, e1, e2);
+        printf("step %5d/%d | loss %.4f | lr %.2e | norm %.2f | %.0f tok/s | expert load %.2f-%.2fx (avg "
+               "%.2f-%.2fx) | %s elapsed, ETA %s\n", m->step, o->steps, tok_loss, lr, norm, tokens / el, lo,
+               hi, avg_lo, avg_hi, e1, e2);
         fflush(stdout); fflush(log);
     }
 }
@@ -3449,7 +3517,8 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
     int B = o->batch, ctx = m->cfg.context;
     Batcher bt = batcher_create(d, B, (uint64_t)o->seed + 1);
     if (resumed) batcher_restore(&bt, pool_state, data_pos, ckpt);
-    int *inputs = mallocCheck((size_t)B * ctx * sizeof(int)), *targets = mallocCheck((size_t)B * ctx * sizeof(int));
+    int *inputs = mallocCheck((size_t)B * ctx * sizeof(int));
+    int *targets = mallocCheck((size_t)B * ctx * sizeof(int));
     float *w = mallocCheck((size_t)B * ctx * sizeof(float));
     int *len = mallocCheck((size_t)B * sizeof(int));
     double elapsed;
@@ -3473,7 +3542,8 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
         m->tokens_seen += n_real;
         for (int l = 0; l < MAX_LAYERS; l++)  // the moving average of the expert loads (~50 steps)
             for (int e = 0; e < MAX_EXPERTS; e++)
-                m->load_avg[l][e] = first ? m->step_load[l][e] : 0.98f * m->load_avg[l][e] + 0.02f * m->step_load[l][e];
+                m->load_avg[l][e] = first ? m->step_load[l][e]
+                                          : 0.98f * m->load_avg[l][e] + 0.02f * m->step_load[l][e];
         first = 0;
         float tok_loss = loss * B * ctx / fmaxf(n_tok, 1.0f); // mean loss per predicted token
         train_lm_log(log, m, o, tok_loss, u.lr, norm, now_seconds() - t0);
@@ -3521,7 +3591,8 @@ static GrpoOptions reasoning_rl_defaults(void) {
 }
 
 // the rewards of a run, from --rewards and their weights. "random" is a control: a coin of probability
-// random_p in place of accuracy (even where accuracy is listed too), drawn independently of the response's text
+// random_p in place of accuracy (even where accuracy is listed too), drawn independently of the
+// response's text
 static RewardSet reward_set(const char *list, const GrpoOptions *o) {
     RewardSet use = { .random = list_has(list, "random"), .format = list_has(list, "format"),
                       .language = list_has(list, "language"), .format_weight = o->format_weight,
@@ -3539,21 +3610,25 @@ static void log_eval_columns(FILE *log, const EvalResult *e) {
 // the GrpoConfig of a run's options (--loss-type and --scale-rewards by their names)
 static GrpoConfig grpo_config(const GrpoOptions *o) {
     GrpoConfig g = { .beta = o->beta, .eps_low = o->epsilon, .eps_high = o->epsilon_high,
-                     .temperature = o->temperature, .sequence_level = strcmp(o->importance_sampling_level, "sequence") == 0,
+                     .temperature = o->temperature,
+                     .sequence_level = strcmp(o->importance_sampling_level, "sequence") == 0,
                      .top_entropy_quantile = o->top_entropy_quantile, .num_iterations = o->num_iterations,
                      .mask_truncated_completions = o->mask_truncated_completions,
                      .max_completion_length = o->max_completion_length, .lr = o->lr, .clip = o->clip,
                      .bias_gamma = o->bias_gamma };
     while (g.loss_type < N_LOSSES && strcmp(o->loss_type, LOSS_NAMES[g.loss_type]) != 0) g.loss_type++;
-    while (g.scale_rewards < N_SCALES && strcmp(o->scale_rewards, SCALE_NAMES[g.scale_rewards]) != 0) g.scale_rewards++;
-    if (g.loss_type == N_LOSSES || g.scale_rewards == N_SCALES) die("grpo: unknown --loss-type or --scale-rewards");
+    while (g.scale_rewards < N_SCALES && strcmp(o->scale_rewards, SCALE_NAMES[g.scale_rewards]) != 0)
+        g.scale_rewards++;
+    if (g.loss_type == N_LOSSES || g.scale_rewards == N_SCALES)
+        die("grpo: unknown --loss-type or --scale-rewards");
     return g;
 }
 
 // the policy a run trains: its checkpoint (--resume; *rng_state: where the run's random stream stood) or
 // --init, whose training starts afresh. *ref: the frozen reference when beta > 0: the initial model, or the
 // policy at the last sync (saved then as OUT/ref_STEP.bin for --resume)
-static Model *grpo_start(const GrpoOptions *o, const char *ckpt, int resumed, uint64_t *rng_state, Model **ref) {
+static Model *grpo_start(const GrpoOptions *o, const char *ckpt, int resumed, uint64_t *rng_state,
+                         Model **ref) {
     Model *m = checkpoint_load(resumed ? ckpt : o->init, rng_state, NULL);
     if (!resumed) {
         training_restart(m);
@@ -3566,11 +3641,15 @@ static Model *grpo_start(const GrpoOptions *o, const char *ckpt, int resumed, ui
     return m;
 }
 
-typedef struct { float reward, accuracy, length, reflection, format, language_mix; int truncated; } BatchScores;
+typedef struct {
+    float reward, accuracy, length, reflection, format, language_mix;
+    int truncated;
+} BatchScores;
 
 // step 1's scores: reward[i] of each rollout of r (prompts of d; the random control draws from rng), and
 // their means over the batch for the log
-static BatchScores score_rollouts(float *reward, const Rollouts *r, const Data *d, const RewardSet *use, Rng *rng) {
+static BatchScores score_rollouts(float *reward, const Rollouts *r, const Data *d, const RewardSet *use,
+                                  Rng *rng) {
     BatchScores b = {0};
     int n = r->n;
     char *text = mallocCheck((size_t)r->max_len * 10 + 16);
@@ -3580,7 +3659,8 @@ static BatchScores score_rollouts(float *reward, const Rollouts *r, const Data *
         Judgement j = judge(text, rl, d->answer[q], prompt_lang(d, q));
         reward[i] = grpo_reward(&j, use, rng);
         b.reward += reward[i] / n; b.accuracy += j.correct / n; b.length += (float)rl / n;
-        b.reflection += (float)j.reflects / n; b.format += j.format / n; b.language_mix += (j.language < 1.0f) / (float)n;
+        b.reflection += (float)j.reflects / n; b.format += j.format / n;
+        b.language_mix += (j.language < 1.0f) / (float)n;
         b.truncated += r->seqs[(size_t)i * r->max_len + r->seq_len[i] - 1] != TOK_EOS;
     }
     free(text);
@@ -3604,17 +3684,17 @@ static int grpo_evaluate(Model *m, const GrpoOptions *o, const Data *test, FILE 
 }
 
 // the columns of a GRPO log row: the batch's, the held-out ones (e; NULL: empty), the step's diagnostics
-static void grpo_log_row(FILE *log, const Model *m, int step, const BatchScores *b, const GrpoStepLog *sl, int n,
-                         const EvalResult *e, double el) {
+static void grpo_log_row(FILE *log, const Model *m, int step, const BatchScores *b, const GrpoStepLog *sl,
+                         int n, const EvalResult *e, double el) {
     double n_st = fmax(sl->st.tokens, 1);
     float kl = sl->st.kl / n_st, clipped = (sl->st.clipped_low + sl->st.clipped_high) / n_st;
-    fprintf(log, "%d,%.4f,%.4f,%.2f,%.4f,%.4f,%.4f,%.5f,%.4f,%.4f,%.0f,%.2f", step, b->reward, b->accuracy, b->length,
-            b->reflection, b->format, b->language_mix, kl, clipped, (float)(sl->st.entropy / n_st), m->tokens_seen / el,
-            el);
+    fprintf(log, "%d,%.4f,%.4f,%.2f,%.4f,%.4f,%.4f,%.5f,%.4f,%.4f,%.0f,%.2f", step, b->reward, b->accuracy,
+            b->length, b->reflection, b->format, b->language_mix, kl, clipped, (float)(sl->st.entropy / n_st),
+            m->tokens_seen / el, el);
     if (e) log_eval_columns(log, e);
     else fprintf(log, ",,,,,,");
-    fprintf(log, ",%.4f,%.5f,%.5f,%.4f,%.4f", sl->zero_std, sl->st.clipped_low / n_st, sl->st.clipped_high / n_st,
-            (float)b->truncated / n, sl->mean_abs_adv);
+    fprintf(log, ",%.4f,%.5f,%.5f,%.4f,%.4f", sl->zero_std, sl->st.clipped_low / n_st,
+            sl->st.clipped_high / n_st, (float)b->truncated / n, sl->mean_abs_adv);
     for (int l = 0; l < m->cfg.n_layer; l++)
         if (is_moe_layer(&m->cfg, l)) fprintf(log, ",%.3f,%.4f", sl->load_spread[l], sl->router_entropy[l]);
     fprintf(log, "\n");
@@ -3628,18 +3708,19 @@ static void grpo_print_step(const Model *m, const GrpoOptions *o, const BatchSco
     char e1[16], e2[16];
     format_time(el, e1);
     format_time(el / m->step * (o->steps - m->step), e2);
-    printf("step %4d/%d | reward %.3f | acc %.3f | len %.1f | reflect %.3f | format %.2f | mix %.2f | kl %.4f | "
-           "clip %.3f | ent %.2f | 0-std %.2f | %.0f tok/s | %s, ETA %s\n", m->step, o->steps, b->reward, b->accuracy,
-           b->length, b->reflection, b->format, b->language_mix, (float)(sl->st.kl / n_st),
-           (float)((sl->st.clipped_low + sl->st.clipped_high) / n_st), (float)(sl->st.entropy / n_st), sl->zero_std,
-           m->tokens_seen / el, e1, e2);
+    printf("step %4d/%d | reward %.3f | acc %.3f | len %.1f | reflect %.3f | format %.2f | mix %.2f | kl "
+           "%.4f | clip %.3f | ent %.2f | 0-std %.2f | %.0f tok/s | %s, ETA %s\n", m->step, o->steps,
+           b->reward, b->accuracy, b->length, b->reflection, b->format, b->language_mix,
+           (float)(sl->st.kl / n_st), (float)((sl->st.clipped_low + sl->st.clipped_high) / n_st),
+           (float)(sl->st.entropy / n_st), sl->zero_std, m->tokens_seen / el, e1, e2);
     fflush(stdout);
 }
 
 // the held-out measures at the first and the last evaluation of a run
-static void print_before_after(const EvalResult *first, const EvalResult *last, int first_step, int last_step) {
-    printf("\nheld-out (%d prompts, %d samples each)   step %d -> step %d\n", last->n_prompts, last->k, first_step,
-           last_step);
+static void print_before_after(const EvalResult *first, const EvalResult *last, int first_step,
+                               int last_step) {
+    printf("\nheld-out (%d prompts, %d samples each)   step %d -> step %d\n", last->n_prompts, last->k,
+           first_step, last_step);
     printf("  greedy accuracy        %.3f -> %.3f\n", first->greedy, last->greedy);
     printf("  pass@1                 %.3f -> %.3f\n", first->pass1, last->pass1);
     printf("  mean response length   %.1f -> %.1f\n", first->len, last->len);
@@ -3662,23 +3743,32 @@ static Model *grpo_train(const GrpoOptions *o) {
     int resumed = run_resumes("grpo", o->out, o->resume, o->overwrite);
     Model *ref, *m = grpo_start(o, ckpt, resumed, &rng_state, &ref);
     Data train = load_prompts(o->data, m->cfg.context), test = load_prompts(o->test, m->cfg.context);
-    int P = o->prompts_per_step, G = o->num_generations, n = P * G, ctx = m->cfg.context, sync = o->ref_model_sync_steps;
-    for (int i = 0; i < train.n && o->max_completion_length == 0; i++)  // dr_grpo's constant: the longest response
+    int P = o->prompts_per_step;
+    int G = o->num_generations;
+    int n = P * G;
+    int ctx = m->cfg.context;
+    int sync = o->ref_model_sync_steps;
+    // dr_grpo's constant: the longest response
+    for (int i = 0; i < train.n && o->max_completion_length == 0; i++)
         gc.max_completion_length = imax(gc.max_completion_length, ctx - train.len[i]);
     Rollouts r = rollouts_alloc(n, ctx);
     int *idx = mallocCheck(n * sizeof(int));
     float *reward = mallocCheck(n * sizeof(float));
-    int o_h = snprintf(header, sizeof header, "step,reward,accuracy,length,reflection,format,language_mix,kl,clip_frac,"
-                       "entropy,tokens_per_s,elapsed_s,test_greedy,test_pass1,test_length,test_reflection,test_chain_share,"
-                       "test_checked_in_chains,frac_reward_zero_std,clip_low,clip_high,truncated,mean_abs_adv");
+    int o_h = snprintf(header, sizeof header, "step,reward,accuracy,length,reflection,format,language_mix,"
+                       "kl,clip_frac,entropy,tokens_per_s,elapsed_s,test_greedy,test_pass1,test_length,"
+                       "test_reflection,test_chain_share,test_checked_in_chains,frac_reward_zero_std,"
+                       "clip_low,clip_high,truncated,mean_abs_adv");
     for (int l = 0; l < m->cfg.n_layer; l++)
-        if (is_moe_layer(&m->cfg, l)) o_h += snprintf(header + o_h, sizeof header - o_h, ",load_spread_%d,router_entropy_%d", l, l);
+        if (is_moe_layer(&m->cfg, l))
+            o_h += snprintf(header + o_h, sizeof header - o_h, ",load_spread_%d,router_entropy_%d", l, l);
     double elapsed;
-    FILE *log = open_log(o->out, "log.csv", header, resumed ? m->step : 0, &elapsed); // rows: the step about to be done
+    // rows: the step about to be done
+    FILE *log = open_log(o->out, "log.csv", header, resumed ? m->step : 0, &elapsed);
     FILE *samples = o->eval_every > 0 ? open_log(o->out, "samples.txt", "step\tprompt\tanswer\tresponse",
                                                  resumed ? m->step : 0, NULL) : NULL;
     printf("grpo: %s from %s, %d steps of %d prompts x %d samples, loss %s, beta %g, lr %g, rewards %s\n",
-           m->preset, resumed ? ckpt : o->init, o->steps, P, G, LOSS_NAMES[gc.loss_type], o->beta, o->lr, o->rewards);
+           m->preset, resumed ? ckpt : o->init, o->steps, P, G, LOSS_NAMES[gc.loss_type], o->beta, o->lr,
+           o->rewards);
     Rng rng = { .s = rng_state };
     double t0 = now_seconds() - elapsed;
     EvalResult e, first = {0}, last = {0};
@@ -3690,13 +3780,17 @@ static Model *grpo_train(const GrpoOptions *o) {
             if (evaluated) {  // the final row: the held-out columns only
                 fprintf(log, "%d,,,,,,,,,,,%.2f", step, now_seconds() - t0);
                 log_eval_columns(log, &e);
-                for (const char *c = strstr(header, "frac_reward_zero_std"); c; c = strchr(c + 1, ',')) fputc(',', log);
+                for (const char *c = strstr(header, "frac_reward_zero_std"); c; c = strchr(c + 1, ','))
+                    fputc(',', log);
                 fputc('\n', log);
             }
             break;
         }
         // 1. sample G responses for each of P prompts from the current policy (pi_old); the rule rewards
-        for (int p = 0; p < P; p++) { int q = rng_int(&rng, train.n); for (int i = 0; i < G; i++) idx[p * G + i] = q; }
+        for (int p = 0; p < P; p++) {
+            int q = rng_int(&rng, train.n);
+            for (int i = 0; i < G; i++) idx[p * G + i] = q;
+        }
         rollout(m, &train, idx, &r, o->temperature, &rng);
         BatchScores scores = score_rollouts(reward, &r, &train, &use, &rng);
         // 2-4. advantages, the batch, mu policy updates
@@ -3746,11 +3840,13 @@ static Model *distill_logits(const TrainOptions *o, Model *teacher, const Data *
     int ctx = student->cfg.context;
     Batcher bt = batcher_create(d, batch, (uint64_t)o->seed);
     if (resumed) batcher_restore(&bt, pool_state, data_pos, ckpt);
-    int *inputs = mallocCheck((size_t)batch * ctx * sizeof(int)), *targets = mallocCheck((size_t)batch * ctx * sizeof(int));
+    int *inputs = mallocCheck((size_t)batch * ctx * sizeof(int));
+    int *targets = mallocCheck((size_t)batch * ctx * sizeof(int));
     float *w = mallocCheck((size_t)batch * ctx * sizeof(float));
     int *len = mallocCheck((size_t)batch * sizeof(int));
     double elapsed;
-    FILE *log = open_log(o->out, "log.csv", "step,loss,lr,elapsed_s", student->step, &elapsed);  // rows: the step being done, from 0
+    // rows: the step being done, from 0
+    FILE *log = open_log(o->out, "log.csv", "step,loss,lr,elapsed_s", student->step, &elapsed);
     double t0 = now_seconds() - elapsed;
     while (student->step < o->steps) {
         int step = student->step, T = batcher_next(&bt, inputs, targets, w, len, (float)batch * ctx);
@@ -3851,7 +3947,8 @@ static void svg_chart(FILE *f, const char *title, const char *y_label, const cha
         fprintf(f, "<text x=\"%.1f\" y=\"%g\" text-anchor=\"middle\">%g</text>\n", SX(i * x_tick), H - B + 16,
                 i * x_tick);
     fprintf(f, "<path class=\"axis\" d=\"M%g %g V%g H%g\"/>\n", L, T, H - B, W - R);
-    fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">%s</text>\n", (L + W - R) / 2, H - B + 34, x_label);
+    fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">%s</text>\n", (L + W - R) / 2, H - B + 34,
+            x_label);
     fprintf(f, "<text transform=\"translate(14 %g) rotate(-90)\" text-anchor=\"middle\">%s</text>\n",
             (T + H - B) / 2, y_label);
     for (int k = n_curves - 1; k >= 0; k--) {  // the first curve drawn last, on top; the legend from the left
@@ -3859,15 +3956,16 @@ static void svg_chart(FILE *f, const char *title, const char *y_label, const cha
         for (int j = 0; j < k; j++) lx += 40 + 6.5 * strlen(c[j].name);
         int points = 0;
         for (int i = 0; i < n; i++) points += !isnan(c[k].y[i]);
-        fprintf(f, "<polyline class=\"curve\" data-name=\"%s\" stroke=\"%s\" points=\"", c[k].name, c[k].colour);
+        fprintf(f, "<polyline class=\"curve\" data-name=\"%s\" stroke=\"%s\" points=\"", c[k].name,
+                c[k].colour);
         for (int i = 0; i < n; i++) if (!isnan(c[k].y[i])) fprintf(f, "%.1f,%.1f ", SX(x[i]), SY(c[k].y[i]));
         fprintf(f, "\"/>\n");
         for (int i = 0; points <= 40 && i < n; i++)  // sparse curves (the evaluations) get a dot per point
             if (!isnan(c[k].y[i]))
                 fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", SX(x[i]), SY(c[k].y[i]),
                         c[k].colour);
-        fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"%s\" stroke-width=\"3\"/>", lx, H - 14,
-                lx + 20, H - 14, c[k].colour);
+        fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"%s\" stroke-width=\"3\"/>", lx,
+                H - 14, lx + 20, H - 14, c[k].colour);
         fprintf(f, "<text x=\"%g\" y=\"%g\">%s</text>\n", lx + 25, H - 10, c[k].name);
     }
     fprintf(f, "</svg>\n");
@@ -3948,8 +4046,9 @@ static void report_samples(FILE *f, const char *path, const char *heading, const
         if (wi == n_who) whos[n_who++] = i;
     }
     fprintf(f, "<h2 id=\"samples\">%s</h2>\n<p>Marked: <span class=\"think\">the chain of thought</span>, "
-            "<span class=\"check\">its checks</span> with the reflection words in <span class=\"aha\">bold</span>, "
-            "<span class=\"answer\">the answer</span>; <span class=\"ok\">&#10003;</span> right, "
+            "<span class=\"check\">its checks</span> with the reflection words in "
+            "<span class=\"aha\">bold</span>, <span class=\"answer\">the answer</span>; "
+            "<span class=\"ok\">&#10003;</span> right, "
             "<span class=\"wrong\">&#10007;</span> wrong.</p>\n", heading);
     for (int p = 0; p < n_prompts; p++) {
         char **pf = field[prompts[p]];
@@ -4007,14 +4106,15 @@ static void svg_bars(FILE *f, const char *title, const char **labels, int n, con
         fprintf(f, "</text>\n");
         for (int s = 0; s < n_series; s++) {
             double len = v[s][i] * (W - L - R);
-            fprintf(f, "<rect x=\"%g\" y=\"%g\" width=\"%.1f\" height=\"12\" fill=\"%s\"/>", L, y + 14 * s, len, colours[s]);
+            fprintf(f, "<rect x=\"%g\" y=\"%g\" width=\"%.1f\" height=\"12\" fill=\"%s\"/>", L, y + 14 * s,
+                    len, colours[s]);
             fprintf(f, "<text x=\"%.1f\" y=\"%g\">%.2f</text>\n", L + len + 4, y + 14 * s + 10, v[s][i]);
         }
     }
     fprintf(f, "<path class=\"axis\" d=\"M%g %g V%g\"/>\n", L, T - 4, T + row * n);
     for (int s = 0; s < n_series; s++)
-        fprintf(f, "<rect x=\"%g\" y=\"%g\" width=\"14\" height=\"10\" fill=\"%s\"/><text x=\"%g\" y=\"%g\">%s"
-                "</text>\n", L + 130 * s, H - 20, colours[s], L + 130 * s + 18, H - 11, names[s]);
+        fprintf(f, "<rect x=\"%g\" y=\"%g\" width=\"14\" height=\"10\" fill=\"%s\"/><text x=\"%g\" "
+                "y=\"%g\">%s</text>\n", L + 130 * s, H - 20, colours[s], L + 130 * s + 18, H - 11, names[s]);
     fprintf(f, "</svg>\n");
 }
 
@@ -4025,12 +4125,13 @@ static void report_pipeline(const char *dir, const char *about, const char **lab
     char path[600];
     FILE *f = report_begin(dir, "r1 pipeline: the R1 recipe at toy scale", about);
     fprintf(f, "<h2>Results (held-out)</h2>\n<table class=\"results\">\n<tr><th>model</th><th>pass@1</th>"
-            "<th>cons@k</th><th>greedy</th><th>length</th><th>reflection</th><th>lang-mix</th><th>format</th></tr>\n");
+            "<th>cons@k</th><th>greedy</th><th>length</th><th>reflection</th><th>lang-mix</th>"
+            "<th>format</th></tr>\n");
     double *bars[2] = { mallocCheck(n * sizeof(double)), mallocCheck(n * sizeof(double)) };
     for (int i = 0; i < n; i++) {
-        fprintf(f, "<tr><td>%s</td><td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%.1f</td><td>%.3f</td><td>%.3f</td>"
-                "<td>%.3f</td></tr>\n", labels[i], res[i].pass1, res[i].cons, res[i].greedy, res[i].len, res[i].reflect,
-                res[i].langmix, res[i].format);
+        fprintf(f, "<tr><td>%s</td><td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%.1f</td><td>%.3f</td>"
+                "<td>%.3f</td><td>%.3f</td></tr>\n", labels[i], res[i].pass1, res[i].cons, res[i].greedy,
+                res[i].len, res[i].reflect, res[i].langmix, res[i].format);
         bars[0][i] = res[i].pass1; bars[1][i] = res[i].greedy;
     }
     fprintf(f, "</table>\n<div class=\"charts\">\n");
@@ -4048,10 +4149,11 @@ static void report_pipeline(const char *dir, const char *about, const char **lab
 // training batch's, and sampled responses at the first and last evaluation
 static void report_grpo(const GrpoOptions *o, const char *title) {
     char path[600], about[1000];
-    snprintf(about, sizeof about, "GRPO from %s: %d steps of %d prompts x %d samples, loss %s, beta %g, lr %g, rewards %s. "
-             "Held-out evaluation every %d steps: %d prompts of %s, %d samples each at temperature %g (pass@1), and greedy.",
-             o->init, o->steps, o->prompts_per_step, o->num_generations, o->loss_type, o->beta, o->lr, o->rewards,
-             o->eval_every, o->eval_prompts, o->test, o->eval_k, o->temperature);
+    snprintf(about, sizeof about, "GRPO from %s: %d steps of %d prompts x %d samples, loss %s, beta %g, "
+             "lr %g, rewards %s. Held-out evaluation every %d steps: %d prompts of %s, %d samples each at "
+             "temperature %g (pass@1), and greedy.", o->init, o->steps, o->prompts_per_step, o->num_generations,
+             o->loss_type, o->beta, o->lr, o->rewards, o->eval_every, o->eval_prompts, o->test, o->eval_k,
+             o->temperature);
     snprintf(path, sizeof path, "%s/log.csv", o->out);
     int n_lines;
     char **lines = read_lines(path, &n_lines);
@@ -4064,11 +4166,13 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
     for (int i = 0; i < n; i++) if (!isnan(col[PASS1][i])) { if (a < 0) a = i; b = i; }
     FILE *f = report_begin(o->out, title, about);
     if (a >= 0) {
-        const char *rows[] = { "pass@1", "greedy accuracy", "mean response length (tokens)", "reflection rate",
+        const char *rows[] = { "pass@1", "greedy accuracy", "mean response length (tokens)",
+                               "reflection rate",
                                "chain-of-thought share" };
         int cols[] = { PASS1, GREEDY, TLEN, TREFL, CHAIN };
-        fprintf(f, "<h2>Held-out, before and after RL</h2>\n<table class=\"before-after\">\n"
-                "<tr><th>held-out</th><th>step %.0f</th><th>step %.0f</th></tr>\n", col[STEP][a], col[STEP][b]);
+        fprintf(f, "<h2>Held-out, before and after RL</h2>\n<table "
+                "class=\"before-after\">\n<tr><th>held-out</th><th>step %.0f</th><th>step %.0f</th></tr>\n",
+                col[STEP][a], col[STEP][b]);
         for (int r = 0; r < 5; r++) {
             const char *fmt = cols[r] == TLEN ? "<td>%.1f</td>" : "<td>%.3f</td>";
             fprintf(f, "<tr><td>%s</td>", rows[r]);
@@ -4079,15 +4183,18 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
         fprintf(f, "</table>\n");
     }
     const char *grey = "#b4b4b4";
-    Curve acc[] = { { "held-out pass@1", "#1f6fb4", col[PASS1] }, { "held-out greedy", "#d62728", col[GREEDY] },
+    Curve acc[] = { { "held-out pass@1", "#1f6fb4", col[PASS1] },
+                    { "held-out greedy", "#d62728", col[GREEDY] },
                     { "training batch", grey, col[ACC] } };
     Curve len[] = { { "held-out (sampled)", "#1f6fb4", col[TLEN] }, { "training batch", grey, col[LEN] } };
-    Curve refl[] = { { "held-out reflection", "#8a4fbf", col[TREFL] }, { "held-out chain share", "#2a9d3a", col[CHAIN] },
+    Curve refl[] = { { "held-out reflection", "#8a4fbf", col[TREFL] },
+                     { "held-out chain share", "#2a9d3a", col[CHAIN] },
                      { "training reflection", grey, col[REFL] } };
     fprintf(f, "<h2>During RL</h2>\n<div class=\"charts\">\n");
     svg_chart(f, "Accuracy", "accuracy", "RL step", col[STEP], n, acc, 3, 1.0);
     svg_chart(f, "Mean response length", "tokens", "RL step", col[STEP], n, len, 2, 0.0);
-    svg_chart(f, "Reflection (check, wait) and chains of thought", "share of responses", "RL step", col[STEP], n, refl, 3, 1.0);
+    svg_chart(f, "Reflection (check, wait) and chains of thought", "share of responses", "RL step", col[STEP],
+              n, refl, 3, 1.0);
     fprintf(f, "</div>\n");
     snprintf(path, sizeof path, "%s/samples.txt", o->out);
     report_samples(f, path, "Sampled responses to the same prompts, before and after RL", "step ");
@@ -4127,7 +4234,8 @@ static void options_help(const char *cmd, const char *what, const Option *o, int
         else if (o[i].type == 'f') snprintf(def, sizeof def, "%g", *(float *)o[i].ptr);
         else if (o[i].type == 'b') snprintf(def, sizeof def, "off");
         else snprintf(def, sizeof def, "%s", *(char **)o[i].ptr ? *(char **)o[i].ptr : "(none)");
-        if (o[i].type == 'i' || o[i].type == 'f') snprintf(range, sizeof range, " [%g, %g]", o[i].lo, o[i].hi);
+        if (o[i].type == 'i' || o[i].type == 'f')
+            snprintf(range, sizeof range, " [%g, %g]", o[i].lo, o[i].hi);
         printf("  --%-18s %s%s (default: %s)\n", o[i].name, o[i].help, range, def);
     }
 }
@@ -4136,8 +4244,12 @@ static void options_help(const char *cmd, const char *what, const Option *o, int
 // its range, a word not among its choices (in a list too: every word, none twice)
 static void options_parse(const char *cmd, const char *what, Option *o, int n, int argc, char **argv) {
     for (int a = 0; a < argc; a++) {
-        if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) { options_help(cmd, what, o, n); exit(0); }
-        if (strncmp(argv[a], "--", 2) != 0) die("%s: unexpected argument '%s' (see r1 %s --help)", cmd, argv[a], cmd);
+        if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) {
+            options_help(cmd, what, o, n);
+            exit(0);
+        }
+        if (strncmp(argv[a], "--", 2) != 0)
+            die("%s: unexpected argument '%s' (see r1 %s --help)", cmd, argv[a], cmd);
         int i = 0;
         while (i < n && strcmp(o[i].name, argv[a] + 2) != 0) i++;
         if (i == n) die("%s: unknown option '%s' (see r1 %s --help)", cmd, argv[a], cmd);
@@ -4161,11 +4273,16 @@ static void options_parse(const char *cmd, const char *what, Option *o, int n, i
                 if (!*w) break;
             }
         }
-        if (o[i].type == 's' || o[i].type == 'w' || o[i].type == 'l') { *(const char **)o[i].ptr = v; continue; }
+        if (o[i].type == 's' || o[i].type == 'w' || o[i].type == 'l') {
+            *(const char **)o[i].ptr = v;
+            continue;
+        }
         errno = 0;
         double x = strtod(v, &end);
-        if (end == v || *end || errno || isnan(x) || *v == ' ' || *v == '\t') die("%s: option --%s: '%s' is not a number", cmd, o[i].name, v);
-        if (x < o[i].lo || x > o[i].hi) die("%s: option --%s: %s is out of range [%g, %g]", cmd, o[i].name, v, o[i].lo, o[i].hi);
+        if (end == v || *end || errno || isnan(x) || *v == ' ' || *v == '\t')
+            die("%s: option --%s: '%s' is not a number", cmd, o[i].name, v);
+        if (x < o[i].lo || x > o[i].hi)
+            die("%s: option --%s: %s is out of range [%g, %g]", cmd, o[i].name, v, o[i].lo, o[i].hi);
         if (o[i].type == 'i') {
             if (x != floor(x)) die("%s: option --%s: '%s' is not an integer", cmd, o[i].name, v);
             *(int *)o[i].ptr = (int)x;
@@ -4183,13 +4300,16 @@ static void cmd_gen(int argc, char **argv) {
     Option o[] = {
         { "out", 's', &dir, 0, 0, "folder to write" },
         { "seed", 'i', &seed, 0, 1e9, "generator seed" },
-        { "styles", 'l', &styles, 0, 0, "the corpus's solution styles (controls leave some out), a comma list of {direct,chain,checked}" },
+        { "styles", 'l', &styles, 0, 0,
+          "the corpus's solution styles (controls leave some out), a comma list of {direct,chain,checked}" },
     };
-    options_parse("gen", "Writes the toy world's data files (corpus, RL prompts, cold-start SFT) deterministically.",
+    options_parse("gen",
+                  "Writes the toy world's data files (corpus, RL prompts, cold-start SFT) deterministically.",
                   o, 3, argc, argv);
     int allowed[N_STYLES];
     for (int s = 0; s < N_STYLES; s++) allowed[s] = list_has(styles, STYLE_NAMES[s]);
-    if (!allowed[STYLE_DIRECT]) die("gen: --styles must include direct (a left-out style is written as a simpler one)");
+    if (!allowed[STYLE_DIRECT])
+        die("gen: --styles must include direct (a left-out style is written as a simpler one)");
     gen_tiny_data(dir, (uint64_t)seed, allowed);
     printf("wrote %s/pretrain.txt, rl_train.txt, rl_test.txt, coldstart.txt\n", dir);
 }
@@ -4198,7 +4318,8 @@ static TrainOptions pretrain_defaults(void) {
     TrainOptions t = {
         .data = "tiny_data/pretrain.txt", .out = "runs/base", .preset = "teacher", .init = NULL,
         .steps = 2500, .batch = 64, .warmup = 100, .seed = 1337, .log_every = 50, .save_every = 500,
-        .lr = 2e-3f, .lr_min = 2e-4f, .weight_decay = 0.1f, .clip = 1.0f, .bias_gamma = 3e-2f, .balance_alpha = 0.0f,
+        .lr = 2e-3f, .lr_min = 2e-4f, .weight_decay = 0.1f, .clip = 1.0f, .bias_gamma = 3e-2f,
+        .balance_alpha = 0.0f,
     };
     return t;
 }
@@ -4207,16 +4328,18 @@ static TrainOptions pretrain_defaults(void) {
 static TrainOptions sft_defaults(void) {
     TrainOptions t = pretrain_defaults();
     t.data = "tiny_data/coldstart.txt"; t.out = "runs/sft"; t.init = "runs/base/model.bin";
-    t.steps = 150; t.batch = 32; t.lr = 5e-4f; t.lr_min = 5e-5f; t.warmup = 10; t.log_every = 25; t.save_every = 0;
+    t.steps = 150; t.batch = 32; t.lr = 5e-4f; t.lr_min = 5e-5f; t.warmup = 10; t.log_every = 25;
+    t.save_every = 0;
     return t;
 }
 
 // distillation: from the student checkpoint into OUT, warmup over the first tenth of the steps and the
 // learning rate down to a tenth, a checkpoint every 100 steps
-static TrainOptions distill_options(const char *student, const char *out, const char *data, int steps, int batch,
-                                    float lr, int seed) {
+static TrainOptions distill_options(const char *student, const char *out, const char *data, int steps,
+                                    int batch, float lr, int seed) {
     TrainOptions t = pretrain_defaults();
-    t.init = student; t.out = out; t.data = data; t.steps = steps; t.batch = batch; t.lr = lr; t.lr_min = lr / 10;
+    t.init = student; t.out = out; t.data = data; t.steps = steps; t.batch = batch; t.lr = lr;
+    t.lr_min = lr / 10;
     t.warmup = steps / 10; t.seed = seed; t.save_every = 100; t.log_every = 50;
     return t;
 }
@@ -4268,7 +4391,8 @@ static void cmd_pretrain(int argc, char **argv) {
     TrainOptions t = pretrain_defaults();
     int n;
     Option *o = train_options(&t, &n);
-    options_parse("pretrain", "Pretrains the base model on the mixed corpus (next-token prediction).", o, n, argc, argv);
+    options_parse("pretrain", "Pretrains the base model on the mixed corpus (next-token prediction).", o, n,
+                  argc, argv);
     Data d = load_corpus(t.data, train_context("pretrain", &t));
     Model *m = train_lm(&t, &d, "pretrain");
     printf("saved %s/model.bin\n", t.out);
@@ -4290,8 +4414,8 @@ static void cmd_eval(int argc, char **argv) {
         { "json", 'b', &json, 0, 0, "one JSON object instead of the table" },
         { "check", 's', &check, 0, 0, "decoding: free, force (a check per column) or ban (no check)" },
     };
-    options_parse("eval", "pass@1, cons@k, greedy accuracy, length, reflection, language mix, format; per difficulty and style.",
-                  o, 8, argc, argv);
+    options_parse("eval", "pass@1, cons@k, greedy accuracy, length, reflection, language mix, format; per "
+                  "difficulty and style.", o, 8, argc, argv);
     int check_rule = 0;
     while (check_rule < N_CHECK_RULES && strcmp(check, CHECK_RULE_NAMES[check_rule]) != 0) check_rule++;
     if (check_rule == N_CHECK_RULES) die("eval: --check must be free, force or ban, not '%s'", check);
@@ -4318,7 +4442,9 @@ static void cmd_sample(int argc, char **argv) {
     Model *m = checkpoint_load(model, NULL, NULL);
     int ctx = m->cfg.context, len;
     char bad = 0;
-    int *seqs = mallocCheck((size_t)n * ctx * sizeof(int)), *plen = mallocCheck(n * sizeof(int)), *slen = mallocCheck(n * sizeof(int));
+    int *seqs = mallocCheck((size_t)n * ctx * sizeof(int));
+    int *plen = mallocCheck(n * sizeof(int));
+    int *slen = mallocCheck(n * sizeof(int));
     len = encode(prompt, seqs, ctx, &bad);
     if (len == -1) die("prompt: unknown character '%c'", bad);
     if (len < 1 || len >= ctx) die("prompt: must be 1 to %d tokens", ctx - 1);
@@ -4342,14 +4468,16 @@ static Option *grpo_options(GrpoOptions *g, int *n) {
         { "out", 's', &g->out, 0, 0, "run folder (log.csv, model.bin)" },
         { "data", 's', &g->data, 0, 0, "training prompts (prompt<TAB>answer<TAB>difficulty)" },
         { "test", 's', &g->test, 0, 0, "held-out prompts for the periodic evaluation" },
-        { "rewards", 'l', &g->rewards, 0, 0, "rule rewards, a comma list of {accuracy,format,language,random}" },
+        { "rewards", 'l', &g->rewards, 0, 0,
+          "rule rewards, a comma list of {accuracy,format,language,random}" },
         { "random-reward-p", 'f', &g->random_reward_p, 0, 1, "the random control's chance of reward 1" },
         { "steps", 'i', &g->steps, 1, 1e6, "RL steps (one batch of rollouts each)" },
         { "prompts-per-step", 'i', &g->prompts_per_step, 1, 1024, "prompts per step" },
         { "num-generations", 'i', &g->num_generations, 2, 256, "G: responses sampled per prompt" },
         { "num-iterations", 'i', &g->num_iterations, 1, 16, "mu: policy updates per batch of rollouts" },
         { "loss-type", 'w', &g->loss_type, 0, 0, "loss normalisation {grpo,bnpo,dr_grpo,dapo}" },
-        { "scale-rewards", 'w', &g->scale_rewards, 0, 0, "the std dividing the advantages {group,batch,none}" },
+        { "scale-rewards", 'w', &g->scale_rewards, 0, 0,
+          "the std dividing the advantages {group,batch,none}" },
         { "max-completion-length", 'i', &g->max_completion_length, 0, 4096,
           "dr_grpo's constant normaliser (0 = the context minus the longest prompt)" },
         { "mask-truncated-completions", 'b', &g->mask_truncated_completions, 0, 0,
@@ -4362,7 +4490,8 @@ static Option *grpo_options(GrpoOptions *g, int *n) {
         { "beta", 'f', &g->beta, 0, 100, "weight of the KL to the reference (0 = no reference)" },
         { "epsilon", 'f', &g->epsilon, 0, 10, "clip: ratio >= 1 - epsilon" },
         { "epsilon-high", 'f', &g->epsilon_high, 0, 10, "clip: ratio <= 1 + epsilon-high" },
-        { "temperature", 'f', &g->temperature, 0.01, 10, "sampling temperature (the loss divides logits by it)" },
+        { "temperature", 'f', &g->temperature, 0.01, 10,
+          "sampling temperature (the loss divides logits by it)" },
         { "format-weight", 'f', &g->format_weight, 0, 10, "reward weight of the format rule" },
         { "language-weight", 'f', &g->language_weight, 0, 10, "reward weight of language consistency" },
         { "ref-model-sync-steps", 'i', &g->ref_model_sync_steps, 0, 1e6,
@@ -4392,7 +4521,8 @@ static void grpo_options_parse(const char *cmd, const char *what, GrpoOptions *g
 
 static void cmd_zero(int argc, char **argv) {
     GrpoOptions g = grpo_defaults();
-    grpo_options_parse("zero", "R1-Zero: GRPO straight from the base model with accuracy and format rewards.", &g, argc, argv);
+    grpo_options_parse("zero", "R1-Zero: GRPO straight from the base model with accuracy and format rewards.",
+                       &g, argc, argv);
     Model *m = grpo_train(&g);
     printf("saved %s/model.bin\n", g.out);
     if (g.eval_every > 0) {
@@ -4404,7 +4534,8 @@ static void cmd_zero(int argc, char **argv) {
 
 static void cmd_grpo(int argc, char **argv) {
     GrpoOptions g = reasoning_rl_defaults();
-    grpo_options_parse("grpo", "Reasoning RL (GRPO) from any checkpoint, rewards selectable.", &g, argc, argv);
+    grpo_options_parse("grpo", "Reasoning RL (GRPO) from any checkpoint, rewards selectable.", &g, argc,
+                       argv);
     Model *m = grpo_train(&g);
     printf("saved %s/model.bin\n", g.out);
     if (g.eval_every > 0) {
@@ -4418,7 +4549,8 @@ static void cmd_sft(int argc, char **argv) {
     TrainOptions t = sft_defaults();
     int n;
     Option *o = train_options(&t, &n);
-    options_parse("sft", "Supervised fine-tuning on prompt<TAB>response lines; the loss covers the response only.",
+    options_parse("sft",
+                  "Supervised fine-tuning on prompt<TAB>response lines; the loss covers the response only.",
                   o, n, argc, argv);
     if (!t.init) die("sft: --init is required (the checkpoint to fine-tune)");
     Data d = load_sft(t.data, train_context("sft", &t));
@@ -4444,19 +4576,23 @@ static void cmd_rejsample(int argc, char **argv) {
         { "temperature", 'f', &temperature, 0, 10, "sampling temperature" },
         { "seed", 'i', &seed, 0, 1e9, "sampling seed" },
     };
-    options_parse("rejsample", "Samples k responses per prompt; keeps the correct, well-formed, single-language ones.",
-                  o, (int)(sizeof o / sizeof o[0]), argc, argv);
+    options_parse("rejsample",
+                  "Samples k responses per prompt; keeps the correct, well-formed, single-language ones.", o,
+                  (int)(sizeof o / sizeof o[0]), argc, argv);
     if (!overwrite && access(out, F_OK) == 0) die("rejsample: %s exists: --overwrite replaces it", out);
     Model *m = checkpoint_load(model, NULL, NULL);
     Data d = load_prompts(data, m->cfg.context);
     int kept = rejection_sample(m, &d, n_prompts, k, temperature, max_len, nonreasoning, out, (uint64_t)seed);
-    printf("kept %d of %d prompts, plus %d non-reasoning examples -> %s\n", kept, n_prompts ? n_prompts : d.n, nonreasoning, out);
+    printf("kept %d of %d prompts, plus %d non-reasoning examples -> %s\n", kept, n_prompts ? n_prompts : d.n,
+           nonreasoning, out);
     model_free(m);
     data_free(&d);
 }
 
 static void cmd_distill(int argc, char **argv) {
-    const char *teacher = "runs/r1/model.bin", *student_init = "runs/student_base/model.bin", *data = "runs/rejsample.txt";
+    const char *teacher = "runs/r1/model.bin";
+    const char *student_init = "runs/student_base/model.bin";
+    const char *data = "runs/rejsample.txt";
     const char *out = "runs/student_logit", *mode = "logit";
     int steps = 300, batch = 32, seed = 1, resume = 0, overwrite = 0;
     float lr = 5e-4f, temperature = 2.0f, alpha = 0.5f;
@@ -4465,7 +4601,8 @@ static void cmd_distill(int argc, char **argv) {
         { "student", 's', &student_init, 0, 0, "student checkpoint to start from (a pretrained student)" },
         { "data", 's', &data, 0, 0, "teacher traces, an SFT file (from rejsample)" },
         { "out", 's', &out, 0, 0, "run folder" },
-        { "mode", 'w', &mode, 0, 0, "SFT on the traces (as the paper) or KL to the teacher {sequence,logit}" },
+        { "mode", 'w', &mode, 0, 0,
+          "SFT on the traces (as the paper) or KL to the teacher {sequence,logit}" },
         { "steps", 'i', &steps, 1, 1e6, "training steps" },
         { "batch", 'i', &batch, 1, 4096, "sequences per step" },
         { "lr", 'f', &lr, 0, 1, "peak learning rate" },
@@ -4475,8 +4612,8 @@ static void cmd_distill(int argc, char **argv) {
         { "resume", 'b', &resume, 0, 0, RESUME_HELP },
         { "overwrite", 'b', &overwrite, 0, 0, OVERWRITE_HELP },
     };
-    options_parse("distill", "Teacher -> student: sequence-level (SFT on teacher traces) or logit-level (KL at temperature T).",
-                  o, (int)(sizeof o / sizeof o[0]), argc, argv);
+    options_parse("distill", "Teacher -> student: sequence-level (SFT on teacher traces) or logit-level (KL "
+                  "at temperature T).", o, (int)(sizeof o / sizeof o[0]), argc, argv);
     TrainOptions t = distill_options(student_init, out, data, steps, batch, lr, seed);
     t.resume = resume; t.overwrite = overwrite;
     Data d = load_sft(data, train_context("distill", &t));
@@ -4499,14 +4636,14 @@ static void pipeline_rejsample(const char *ckpt, const Data *prompts, int n_prom
     Model *m = checkpoint_load(ckpt, NULL, NULL);
     int kept = rejection_sample(m, prompts, n_prompts, 4, 1.0f, 140, n_nonreasoning, path, seed);
     printf("pipeline: rejection sampling from %s kept %d traces -> %s\n", ckpt, kept, path);
-    if (kept == 0) printf("pipeline: warning: no reasoning trace kept (the model is too weak): %s holds non-reasoning "
-                          "examples only\n", path);
+    if (kept == 0) printf("pipeline: warning: no reasoning trace kept (the model is too weak): %s holds "
+                          "non-reasoning examples only\n", path);
     model_free(m);
 }
 
 // the pipeline's stages that train a model, each a run folder OUT/NAME, then its files
-enum { STAGE_BASE, STAGE_ZERO, STAGE_COLDSTART, STAGE_REASONING_RL, STAGE_R1_SFT, STAGE_R1, STAGE_STUDENT_BASE,
-       STAGE_STUDENT_RL, STAGE_STUDENT_SEQ, STAGE_STUDENT_LOGIT, N_MODEL_STAGES,
+enum { STAGE_BASE, STAGE_ZERO, STAGE_COLDSTART, STAGE_REASONING_RL, STAGE_R1_SFT, STAGE_R1,
+       STAGE_STUDENT_BASE, STAGE_STUDENT_RL, STAGE_STUDENT_SEQ, STAGE_STUDENT_LOGIT, N_MODEL_STAGES,
        FILE_REJSAMPLE = N_MODEL_STAGES, FILE_FINAL_PROMPTS, FILE_R1_TRACES, FILE_RESULTS, N_PIPELINE_PATHS };
 static const char *PIPELINE_NAMES[N_PIPELINE_PATHS] = {
     "base", "zero", "coldstart", "reasoning_rl", "r1_sft", "r1", "student_base", "student_rl", "student_seq",
@@ -4516,7 +4653,8 @@ typedef struct {
     const char *dir;                     // OUT
     int seed, scale, resume, overwrite;  // scale: percent of every stage's default steps
     char path[N_PIPELINE_PATHS][400];    // OUT/NAME
-    char model[N_MODEL_STAGES][420];     // the checkpoint of each stage: OUT/NAME/model.bin, or --base, --zero
+    // the checkpoint of each stage: OUT/NAME/model.bin, or --base, --zero
+    char model[N_MODEL_STAGES][420];
 } Pipeline;
 
 static int scaled(const Pipeline *pl, int steps) { return imax(1, steps * pl->scale / 100); }
@@ -4542,8 +4680,8 @@ static void pipeline_students(Pipeline *pl, Data *corpus, const Data *train, int
     GrpoOptions rl = pipeline_rl(pl, grpo_defaults(), pl->model[STAGE_STUDENT_BASE], STAGE_STUDENT_RL, 100);
     model_free(grpo_train(&rl));
     const char *traces = pl->path[FILE_R1_TRACES];
-    pipeline_rejsample(pl->model[STAGE_R1], train, scaled(pl, 1500), scaled(pl, 100), traces, (uint64_t)pl->seed + 1,
-                       pl->resume);
+    pipeline_rejsample(pl->model[STAGE_R1], train, scaled(pl, 1500), scaled(pl, 100), traces,
+                       (uint64_t)pl->seed + 1, pl->resume);
     Data tr = load_sft(traces, find_preset(pretrain_defaults().preset)->cfg.context);
     TrainOptions sft = pipeline_lm(pl, sft_defaults(), pl->model[STAGE_STUDENT_BASE], STAGE_STUDENT_SEQ, 300);
     sft.data = traces; sft.warmup = sft_warmup;
@@ -4559,26 +4697,28 @@ static void pipeline_students(Pipeline *pl, Data *corpus, const Data *train, int
 
 // the results table of the pipeline's models on the held-out prompts (OUT/results.txt, the console), their
 // sampled responses (OUT/samples.txt) and OUT/report.html
-static void pipeline_results(const Pipeline *pl, const char *base, const char *zero, int eval_prompts, int eval_k,
-                             int json) {
+static void pipeline_results(const Pipeline *pl, const char *base, const char *zero, int eval_prompts,
+                             int eval_k, int json) {
     Data test = load_prompts("tiny_data/rl_test.txt", 1024);
     int rows[] = { STAGE_BASE, STAGE_ZERO, STAGE_COLDSTART, STAGE_R1, STAGE_STUDENT_RL, STAGE_STUDENT_SEQ,
                    STAGE_STUDENT_LOGIT };
-    const char *labels[] = { "base", "R1-Zero", "cold-start SFT", "R1", "student+RL", "student distilled (sequence)",
+    const char *labels[] = { "base", "R1-Zero", "cold-start SFT", "R1", "student+RL",
+                             "student distilled (sequence)",
                              "student distilled (logit)" };
     FILE *table = fopenCheck(pl->path[FILE_RESULTS], "w");
     FILE *samples = open_log(pl->dir, "samples.txt", "model\tprompt\tanswer\tresponse", 0, NULL);
     EvalResult res[7];
     char line[400];
-    snprintf(line, sizeof line, "%-30s %7s %7s %7s %7s %10s %8s %7s\n", "model", "pass@1", "cons@k", "greedy", "length",
-             "reflection", "lang-mix", "format");
+    snprintf(line, sizeof line, "%-30s %7s %7s %7s %7s %10s %8s %7s\n", "model", "pass@1", "cons@k", "greedy",
+             "length", "reflection", "lang-mix", "format");
     if (!json) printf("\n%s", line);
     fputs(line, table);
     for (int i = 0; i < 7; i++) {
         Model *m = checkpoint_load(pl->model[rows[i]], NULL, NULL);
         res[i] = evaluate(m, &test, eval_prompts, eval_k, 1.0f, (uint64_t)pl->seed, CHECK_FREE);
-        snprintf(line, sizeof line, "%-30s %7.3f %7.3f %7.3f %7.1f %10.3f %8.3f %7.3f\n", labels[i], res[i].pass1,
-                 res[i].cons, res[i].greedy, res[i].len, res[i].reflect, res[i].langmix, res[i].format);
+        snprintf(line, sizeof line, "%-30s %7.3f %7.3f %7.3f %7.1f %10.3f %8.3f %7.3f\n", labels[i],
+                 res[i].pass1, res[i].cons, res[i].greedy, res[i].len, res[i].reflect, res[i].langmix,
+                 res[i].format);
         if (json) eval_print(labels[i], &res[i], 1); else fputs(line, stdout);
         fputs(line, table);
         write_samples(samples, m, &test, 3, 1, 1.0f, labels[i]);
@@ -4588,10 +4728,10 @@ static void pipeline_results(const Pipeline *pl, const char *base, const char *z
     fclose(samples);
     printf("table written to %s\n", pl->path[FILE_RESULTS]);
     char about[1200];
-    snprintf(about, sizeof about, "./r1 pipeline --seed %d --scale %d%s%.400s%s%.400s; held-out: %d prompts of "
-             "tiny_data/rl_test.txt, %d samples each at temperature 1 (pass@1, cons@k), and greedy.", pl->seed,
-             pl->scale, base ? " --base " : "", base ? base : "", zero ? " --zero " : "", zero ? zero : "",
-             res[0].n_prompts, eval_k);
+    snprintf(about, sizeof about, "./r1 pipeline --seed %d --scale %d%s%.400s%s%.400s; held-out: %d prompts "
+             "of tiny_data/rl_test.txt, %d samples each at temperature 1 (pass@1, cons@k), and greedy.",
+             pl->seed, pl->scale, base ? " --base " : "", base ? base : "", zero ? " --zero " : "",
+             zero ? zero : "", res[0].n_prompts, eval_k);
     report_pipeline(pl->dir, about, labels, res, 7);
     printf("report: %s/report.html\n", pl->dir);
     data_free(&test);
@@ -4608,17 +4748,20 @@ static void pipeline_train(Pipeline *pl, const char *base, const char *zero) {
     if (base) snprintf(pl->model[STAGE_BASE], sizeof pl->model[STAGE_BASE], "%s", base);
     else model_free(train_lm(&pretrain, &corpus, "pipeline: pretrain base"));
     // 2. R1-Zero: RL straight from the base (section 2.2)
-    GrpoOptions zero_rl = pipeline_rl(pl, grpo_defaults(), pl->model[STAGE_BASE], STAGE_ZERO, grpo_defaults().steps);
+    GrpoOptions zero_rl = pipeline_rl(pl, grpo_defaults(), pl->model[STAGE_BASE], STAGE_ZERO,
+                                      grpo_defaults().steps);
     if (zero) snprintf(pl->model[STAGE_ZERO], sizeof pl->model[STAGE_ZERO], "%s", zero);
     else model_free(grpo_train(&zero_rl));
     // 3. cold start: SFT of the base on a few hundred clean chains of thought (section 2.3.1); every SFT
     // stage warms up as this one does
     Data cold = load_sft(sft_defaults().data, ctx);
-    TrainOptions sft = pipeline_lm(pl, sft_defaults(), pl->model[STAGE_BASE], STAGE_COLDSTART, sft_defaults().steps);
+    TrainOptions sft = pipeline_lm(pl, sft_defaults(), pl->model[STAGE_BASE], STAGE_COLDSTART,
+                                   sft_defaults().steps);
     int sft_warmup = sft.warmup = imin(sft.warmup, sft.steps);
     model_free(train_lm(&sft, &cold, "pipeline: cold-start sft"));
     // 4. reasoning RL with the language-consistency reward (section 2.3.2)
-    GrpoOptions rl = pipeline_rl(pl, reasoning_rl_defaults(), pl->model[STAGE_COLDSTART], STAGE_REASONING_RL, 60);
+    GrpoOptions rl = pipeline_rl(pl, reasoning_rl_defaults(), pl->model[STAGE_COLDSTART], STAGE_REASONING_RL,
+                                 60);
     model_free(grpo_train(&rl));
     // 5. rejection sampling (section 2.3.3): correct, readable traces plus non-reasoning data
     Data train = load_prompts(grpo_defaults().data, ctx);
@@ -4631,7 +4774,8 @@ static void pipeline_train(Pipeline *pl, const char *base, const char *zero) {
     sft.data = pl->path[FILE_REJSAMPLE]; sft.warmup = sft_warmup;
     model_free(train_lm(&sft, &rej, "pipeline: rejection-sampling sft"));
     FILE *f = fopenCheck(pl->path[FILE_FINAL_PROMPTS], "w");
-    for (int i = 0; i < train.n; i++) fprintf(f, "%s\t%ld\t%d\n", train.text[i], train.answer[i], train.difficulty[i]);
+    for (int i = 0; i < train.n; i++)
+        fprintf(f, "%s\t%ld\t%d\n", train.text[i], train.answer[i], train.difficulty[i]);
     Rng nonreasoning_rng = rng_seed((uint64_t)pl->seed + 7);
     write_nonreasoning(f, train.n / 10, 1, &nonreasoning_rng);
     fclose(f);
@@ -4648,7 +4792,8 @@ static void cmd_pipeline(int argc, char **argv) {
     int seed = 1, json = 0, eval_prompts = 300, eval_k = 8, scale = 100, resume = 0, overwrite = 0;
     Option o[] = {
         { "out", 's', &dir, 0, 0, "folder for every stage's run" },
-        { "resume", 'b', &resume, 0, 0, "continue the pipeline in OUT: finished stages are kept, an interrupted one resumes" },
+        { "resume", 'b', &resume, 0, 0,
+          "continue the pipeline in OUT: finished stages are kept, an interrupted one resumes" },
         { "overwrite", 'b', &overwrite, 0, 0, "run every stage in OUT again, replacing the runs it holds" },
         { "base", 's', &base, 0, 0, "use this base model instead of pretraining one" },
         { "zero", 's', &zero, 0, 0, "use this R1-Zero model instead of training one" },
@@ -4658,17 +4803,21 @@ static void cmd_pipeline(int argc, char **argv) {
         { "scale", 'i', &scale, 1, 1000, "percent of the default steps of every stage (tests use a few)" },
         { "json", 'b', &json, 0, 0, "print the table as JSON lines" },
     };
-    options_parse("pipeline", "base -> R1-Zero; base -> cold-start SFT -> reasoning RL -> rejection-sampling SFT -> final RL (R1);\n"
-                  "R1 -> distilled students; the same student with RL. Ends with the results table.",
+    options_parse("pipeline", "base -> R1-Zero; base -> cold-start SFT -> reasoning RL -> rejection-sampling "
+                  "SFT -> final RL (R1);\nR1 -> distilled students; the same student with RL. Ends with the "
+                  "results table.",
                   o, (int)(sizeof o / sizeof o[0]), argc, argv);
     Pipeline pl = { .dir = dir, .seed = seed, .scale = scale, .resume = resume, .overwrite = overwrite };
-    for (int i = 0; i < N_PIPELINE_PATHS; i++) snprintf(pl.path[i], sizeof pl.path[i], "%.300s/%s", dir, PIPELINE_NAMES[i]);
-    for (int i = 0; i < N_MODEL_STAGES; i++) snprintf(pl.model[i], sizeof pl.model[i], "%.399s/model.bin", pl.path[i]);
-    if (resume && overwrite) die("pipeline: --resume continues the pipeline in %s, --overwrite starts it again: give one", dir);
+    for (int i = 0; i < N_PIPELINE_PATHS; i++)
+        snprintf(pl.path[i], sizeof pl.path[i], "%.300s/%s", dir, PIPELINE_NAMES[i]);
+    for (int i = 0; i < N_MODEL_STAGES; i++)
+        snprintf(pl.model[i], sizeof pl.model[i], "%.399s/model.bin", pl.path[i]);
+    if (resume && overwrite)
+        die("pipeline: --resume continues the pipeline in %s, --overwrite starts it again: give one", dir);
     for (int i = 0; i < N_MODEL_STAGES && !resume && !overwrite; i++)
         if (access(pl.model[i], F_OK) == 0)
-            die("pipeline: %s holds a checkpoint: --resume continues the pipeline (finished stages are kept), "
-                "--overwrite runs every stage again", pl.path[i]);
+            die("pipeline: %s holds a checkpoint: --resume continues the pipeline (finished stages are "
+                "kept), --overwrite runs every stage again", pl.path[i]);
     make_dirs(dir);
     pipeline_train(&pl, base, zero);
     pipeline_results(&pl, base, zero, eval_prompts, eval_k, json);
@@ -4676,7 +4825,8 @@ static void cmd_pipeline(int argc, char **argv) {
 
 #ifndef TESTING
 static void usage(void) {
-    printf("r1: the DeepSeek-R1 recipe at toy scale\n\nusage: r1 COMMAND [options]   (r1 COMMAND --help for its options)\n\n"
+    printf("r1: the DeepSeek-R1 recipe at toy scale\n\n"
+           "usage: r1 COMMAND [options]   (r1 COMMAND --help for its options)\n\n"
            "  gen        write tiny_data/ from the generator\n"
            "  pretrain   train the base model on the mixed corpus\n"
            "  eval       pass@1, cons@k, greedy accuracy, length, reflection, language mix, format\n"
@@ -4690,7 +4840,10 @@ static void usage(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) { usage(); return argc < 2; }
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage();
+        return argc < 2;
+    }
     const char *cmd = argv[1];
     blas_check_core(argv);
     threads_init();
