@@ -4151,9 +4151,9 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
     char path[600], about[1000];
     snprintf(about, sizeof about, "GRPO from %s: %d steps of %d prompts x %d samples, loss %s, beta %g, "
              "lr %g, rewards %s. Held-out evaluation every %d steps: %d prompts of %s, %d samples each at "
-             "temperature %g (pass@1), and greedy.", o->init, o->steps, o->prompts_per_step, o->num_generations,
-             o->loss_type, o->beta, o->lr, o->rewards, o->eval_every, o->eval_prompts, o->test, o->eval_k,
-             o->temperature);
+             "temperature %g (pass@1), and greedy.", o->init, o->steps, o->prompts_per_step,
+             o->num_generations, o->loss_type, o->beta, o->lr, o->rewards, o->eval_every, o->eval_prompts,
+             o->test, o->eval_k, o->temperature);
     snprintf(path, sizeof path, "%s/log.csv", o->out);
     int n_lines;
     char **lines = read_lines(path, &n_lines);
