@@ -341,11 +341,19 @@ typedef struct { const char *name; Config cfg; } Preset;
 static const Preset PRESETS[] = {
     // the default teacher: 1,786,368 parameters, 901,632 active per token. Its query latent (96 of the 192
     // query dims) adds parameters at this width; DeepSeek-V3's (1536 of 24,576) removes most of them
-    { "teacher", { VOCAB_SIZE, 160, 128, 4, 4, 32, 16, 32, 64, 96, 1, 384, 8, 2, 128 } },
+    // DeepSeek-V3 has 3 dense layers of 61, 256 routed experts of which 8 are chosen, node-limited routing
+    // and multi-token prediction; r1.c has 1 dense layer, 8 experts choose 2, and neither of the last two
+    { "teacher", { .vocab = VOCAB_SIZE, .context = 160, .d_model = 128, .n_layer = 4, .n_head = 4,
+                   .d_nope = 32, .d_rope = 16, .d_v = 32, .kv_rank = 64, .q_rank = 96,
+                   .n_dense = 1, .d_ff_dense = 384, .n_experts = 8, .top_k = 2, .d_ff_expert = 128 } },
     // the distillation student: 2 layers, 4 small experts; 141,920 parameters, 117,344 active per token
-    { "student", { VOCAB_SIZE, 160, 64, 2, 4, 16, 8, 16, 32, 48, 1, 192, 4, 2, 64 } },
+    { "student", { .vocab = VOCAB_SIZE, .context = 160, .d_model = 64, .n_layer = 2, .n_head = 4,
+                   .d_nope = 16, .d_rope = 8, .d_v = 16, .kv_rank = 32, .q_rank = 48,
+                   .n_dense = 1, .d_ff_dense = 192, .n_experts = 4, .top_k = 2, .d_ff_expert = 64 } },
     // tiny: for tests and gradient checks
-    { "tiny",    { VOCAB_SIZE, 16, 16, 2, 2, 4, 4, 4, 8, 8, 1, 24, 4, 2, 8 } },
+    { "tiny",    { .vocab = VOCAB_SIZE, .context = 16, .d_model = 16, .n_layer = 2, .n_head = 2,
+                   .d_nope = 4, .d_rope = 4, .d_v = 4, .kv_rank = 8, .q_rank = 8,
+                   .n_dense = 1, .d_ff_dense = 24, .n_experts = 4, .top_k = 2, .d_ff_expert = 8 } },
 };
 #define N_PRESETS ((int)(sizeof(PRESETS) / sizeof(PRESETS[0])))
 
@@ -516,7 +524,8 @@ static void model_init_params(Model *m, uint64_t seed) {
     Rng r = rng_seed(seed);
     Config *c = &m->cfg;
     float std = 0.02f, std_out = 0.02f / sqrtf(2.0f * c->n_layer);
-    for (size_t i = 0; i < m->num_params; i++) m->params_mem[i] = m->decay_mask[i] ? std * rng_normal(&r) : 1.0f;
+    for (size_t i = 0; i < m->num_params; i++)
+        m->params_mem[i] = m->decay_mask[i] ? std * rng_normal(&r) : 1.0f;
     for (int l = 0; l < c->n_layer; l++) {
         LayerParams *L = &m->params.layer[l];
         int F = is_moe_layer(c, l) ? c->d_ff_expert : c->d_ff_dense;
@@ -532,9 +541,9 @@ static void model_init_params(Model *m, uint64_t seed) {
 static void acts_free(Model *m) {
     for (int l = 0; l < MAX_LAYERS; l++) {
         LayerActs *A = &m->acts[l];
-        float *fs[] = { A->x, A->h1, A->rstd1, A->cq, A->cqn, A->rstd_q, A->q, A->kva, A->c, A->cn, A->rstd_c,
-                        A->kvb, A->k, A->v, A->att, A->y, A->x2, A->h2, A->rstd2, A->a, A->b, A->g, A->s, A->gate,
-                        A->xg, A->ea, A->eb, A->eg, A->eout };
+        float *fs[] = { A->x, A->h1, A->rstd1, A->cq, A->cqn, A->rstd_q, A->q, A->kva, A->c, A->cn,
+                        A->rstd_c, A->kvb, A->k, A->v, A->att, A->y, A->x2, A->h2, A->rstd2, A->a, A->b,
+                        A->g, A->s, A->gate, A->xg, A->ea, A->eb, A->eg, A->eout };
         for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) free(fs[i]);
         free(A->topk); free(A->slot_of); free(A->slot_token);
     }
@@ -567,7 +576,8 @@ static void model_ensure_acts(Model *m, int B, int T) {
     int C = c->d_model, NH = c->n_head, dqk = c->d_nope + c->d_rope, R = c->kv_rank, dr = c->d_rope;
     int K = c->top_k, E = c->n_experts;
     size_t fsz = sizeof(float);
-    int widest = imax(imax(C, NH * dqk), imax(NH * (c->d_nope + c->d_v), imax(c->d_ff_dense, c->d_ff_expert)));
+    int widest = imax(imax(C, NH * dqk), imax(NH * (c->d_nope + c->d_v),
+                                              imax(c->d_ff_dense, c->d_ff_expert)));
     widest = imax(widest, imax(imax(R + dr, c->q_rank), E));
     for (int l = 0; l < c->n_layer; l++) {
         LayerActs *A = &m->acts[l];
@@ -585,7 +595,8 @@ static void model_ensure_acts(Model *m, int B, int T) {
         A->y = mallocCheck((size_t)N * NH * c->d_v * fsz);
         A->x2 = mallocCheck((size_t)N * C * fsz);    A->h2 = mallocCheck((size_t)N * C * fsz);
         A->rstd2 = mallocCheck((size_t)N * fsz);
-        A->a = mallocCheck((size_t)N * F * fsz); A->b = mallocCheck((size_t)N * F * fsz); A->g = mallocCheck((size_t)N * F * fsz);
+        A->a = mallocCheck((size_t)N * F * fsz); A->b = mallocCheck((size_t)N * F * fsz);
+        A->g = mallocCheck((size_t)N * F * fsz);
         if (is_moe_layer(c, l)) {
             A->s = mallocCheck((size_t)N * E * fsz);
             A->topk = mallocCheck((size_t)N * K * sizeof(int));
@@ -851,7 +862,8 @@ static void swiglu_backward(float *dinp, float *dw1, float *dw3, float *dw2, flo
 // query compression (eq. 6-9): c_Q = W_DQ h, RMS-normed; per head q_nope = W_UQ c_Q, q_rope = RoPE(W_QR c_Q)
 // [c ; k_rope] = W_KVA h, RoPE on k_rope (one key shared by all heads), c RMS-normed
 // (the RMSNorms after c_Q and c: DeepSeek-V3 section 4.2, not in the equations)
-// training form: [k_nope ; v] = W_KVB c per head;  k = [k_nope ; k_rope];  softmax(q k / sqrt(dn + dr)) v;  W_O
+// training form: [k_nope ; v] = W_KVB c per head;  k = [k_nope ; k_rope];
+//                softmax(q k / sqrt(dn + dr)) v;  W_O
 // decoding form: the same queries; only [c ; k_rope] is cached; W_KVB's halves are absorbed into the query
 // and the output
 
@@ -868,8 +880,8 @@ typedef struct {
 // (DeepSeek-V2 section 2.1.3): q_nope . (W_UK c) = (W_UK^T q_nope) . c and sum_t a_t W_UV c_t =
 // W_UV (sum_t a_t c_t), so the keys and values are never formed. wkvb [NH*(dn+dv),R] holds W_UK and W_UV
 // of each head.
-static void mla_decode(float *y, const float *q, const float *latent, const float *wkvb, const int *row, int B,
-                       int Tc, int pos, int NH, int dn, int dr, int dv, int R) {
+static void mla_decode(float *y, const float *q, const float *latent, const float *wkvb, const int *row,
+                       int B, int Tc, int pos, int NH, int dn, int dr, int dv, int R) {
     int D = R + dr;
     float scale = 1.0f / sqrtf((float)(dn + dr));
     float *qa = mallocCheck((size_t)NH * D * sizeof(float));
@@ -895,7 +907,8 @@ static void mla_decode(float *y, const float *q, const float *latent, const floa
                 for (int r = 0; r < D; r++) s += qa[(size_t)h * D + r] * cached[(size_t)t * D + r];
                 a[(size_t)h * (pos + 1) + t] = s;
             }
-        for (int h = 0; h < NH; h++) softmax(a + (size_t)h * (pos + 1), a + (size_t)h * (pos + 1), pos + 1, 1.0f, -1);
+        for (int h = 0; h < NH; h++)
+            softmax(a + (size_t)h * (pos + 1), a + (size_t)h * (pos + 1), pos + 1, 1.0f, -1);
         // o_h = sum_t a_ht c_t, then y_h = W_UV o_h
         for (int i = 0; i < NH * R; i++) o[i] = 0.0f;
         for (int t = 0; t <= pos; t++)
@@ -928,7 +941,8 @@ static void mla_forward(float *out, LayerActs *A, const LayerParams *L, const Co
     rope_forward(A->q, N, T, pos, NH, dqk, dn, dr);
     matmul_forward(A->kva, A->h1, L->wkva, N, C, R + dr);
     rope_forward(A->kva, N, T, pos, 1, R + dr, R, dr);
-    for (int n = 0; n < N; n++) memcpy(A->c + (size_t)n * R, A->kva + (size_t)n * (R + dr), R * sizeof(float));
+    for (int n = 0; n < N; n++)
+        memcpy(A->c + (size_t)n * R, A->kva + (size_t)n * (R + dr), R * sizeof(float));
     rmsnorm_forward(A->cn, A->rstd_c, A->c, L->kv_norm, N, R);
     if (cache) { // decoding: cache [c_KV ; k_rope] and attend from the latent
         for (int b = 0; b < B; b++) {
@@ -936,7 +950,8 @@ static void mla_forward(float *out, LayerActs *A, const LayerParams *L, const Co
             memcpy(entry, A->cn + (size_t)b * R, R * sizeof(float));
             memcpy(entry + R, A->kva + (size_t)b * (R + dr) + R, dr * sizeof(float));
         }
-        mla_decode(A->y, A->q, cache->latent[layer], L->wkvb, cache->row, B, cache->T, pos, NH, dn, dr, dv, R);
+        mla_decode(A->y, A->q, cache->latent[layer], L->wkvb, cache->row, B, cache->T, pos, NH, dn, dr, dv,
+                   R);
         matmul_forward(out, A->y, L->wo, N, NH * dv, C);
         return;
     }
@@ -1049,14 +1064,15 @@ static void moe_forward(float *out, LayerActs *A, const LayerParams *L, const fl
             memcpy(A->xg + (size_t)slot * C, h + (size_t)n * C, C * sizeof(float));
         }
     }
-    // the experts are independent: each thread takes whole experts (their loops then run on that thread alone)
+    // the experts are independent: each thread takes whole experts (their loops then run on that thread
+    // alone)
     #pragma omp parallel for schedule(dynamic, 1) if (kernels_reentrant())
     for (int e = 0; e < E; e++) {
         int o = A->expert_off[e], ne = A->expert_off[e + 1] - o;
         if (ne == 0) continue;
-        swiglu_forward(A->eout + (size_t)o * C, A->ea + (size_t)o * F, A->eb + (size_t)o * F, A->eg + (size_t)o * F,
-                       A->xg + (size_t)o * C, L->ew1 + (size_t)e * F * C, L->ew3 + (size_t)e * F * C,
-                       L->ew2 + (size_t)e * C * F, ne, C, F);
+        swiglu_forward(A->eout + (size_t)o * C, A->ea + (size_t)o * F, A->eb + (size_t)o * F,
+                       A->eg + (size_t)o * F, A->xg + (size_t)o * C, L->ew1 + (size_t)e * F * C,
+                       L->ew3 + (size_t)e * F * C, L->ew2 + (size_t)e * C * F, ne, C, F);
     }
     // scatter: weighted sum of each token's experts
     #pragma omp parallel for schedule(static)
@@ -1110,12 +1126,14 @@ static float balance_loss(float *ds, const LayerActs *A, float alpha, const int 
 // dh[N,C] += gradient of moe_forward's output (and of the balance loss over the rows' len[B] tokens);
 // grads into G. The top-k choice is a constant.
 // scratch: dsl, dxg [N*K,C] (per-slot output and input gradients), dg, da, db [N*K,F], ds [N,E]
-static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const LayerParams *L, const float *dout,
-                         const float *h, float alpha, const int *len, int B, int T, int C, int E, int K,
-                         int F, float *dsl, float *dxg, float *dg, float *da, float *db, float *ds) {
+static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const LayerParams *L,
+                         const float *dout, const float *h, float alpha, const int *len, int B, int T, int C,
+                         int E, int K, int F, float *dsl, float *dxg, float *dg, float *da, float *db,
+                         float *ds) {
     int N = B * T;
     // the shared expert
-    swiglu_backward(dh, G->w1, G->w3, G->w2, dg, da, db, dout, h, A->a, A->b, A->g, L->w1, L->w3, L->w2, N, C, F);
+    swiglu_backward(dh, G->w1, G->w3, G->w2, dg, da, db, dout, h, A->a, A->b, A->g, L->w1, L->w3, L->w2, N, C,
+                    F);
     // per slot: d expert output = gate * dy, d gate = dy . expert output
     memset(ds, 0, (size_t)N * E * sizeof(float));
     // exercise 6 begin: DeepSeekMoE backward through the gates
@@ -1127,7 +1145,10 @@ static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const La
         for (int k = 0; k < K; k++) {
             int slot = A->slot_of[(size_t)n * K + k];
             float gk = A->gate[(size_t)n * K + k], d = 0.0f;
-            for (int i = 0; i < C; i++) { d += dy[i] * A->eout[(size_t)slot * C + i]; dsl[(size_t)slot * C + i] = gk * dy[i]; }
+            for (int i = 0; i < C; i++) {
+                d += dy[i] * A->eout[(size_t)slot * C + i];
+                dsl[(size_t)slot * C + i] = gk * dy[i];
+            }
             dgate[k] = d;
             sum += A->s[(size_t)n * E + top[k]];
         }
@@ -1147,10 +1168,10 @@ static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const La
         int o = A->expert_off[e], ne = A->expert_off[e + 1] - o;
         if (ne == 0) continue;
         swiglu_backward(dxg + (size_t)o * C, G->ew1 + (size_t)e * F * C, G->ew3 + (size_t)e * F * C,
-                        G->ew2 + (size_t)e * C * F, dg + (size_t)o * F, da + (size_t)o * F, db + (size_t)o * F,
-                        dsl + (size_t)o * C, A->xg + (size_t)o * C,
-                        A->ea + (size_t)o * F, A->eb + (size_t)o * F, A->eg + (size_t)o * F,
-                        L->ew1 + (size_t)e * F * C, L->ew3 + (size_t)e * F * C, L->ew2 + (size_t)e * C * F, ne, C, F);
+                        G->ew2 + (size_t)e * C * F, dg + (size_t)o * F, da + (size_t)o * F,
+                        db + (size_t)o * F, dsl + (size_t)o * C, A->xg + (size_t)o * C, A->ea + (size_t)o * F,
+                        A->eb + (size_t)o * F, A->eg + (size_t)o * F, L->ew1 + (size_t)e * F * C,
+                        L->ew3 + (size_t)e * F * C, L->ew2 + (size_t)e * C * F, ne, C, F);
     }
     // scatter the gathered input gradients back to their tokens
     #pragma omp parallel for schedule(static)
@@ -1174,7 +1195,10 @@ static void router_bias_update(Model *m, float gamma) {
     for (int l = 0; l < c->n_layer; l++) {
         if (!is_moe_layer(c, l)) continue;
         float mean = 0.0f, routed = 0.0f;
-        for (int e = 0; e < c->n_experts; e++) { mean += m->expert_load[l][e] / c->n_experts; routed += m->expert_load[l][e]; }
+        for (int e = 0; e < c->n_experts; e++) {
+            mean += m->expert_load[l][e] / c->n_experts;
+            routed += m->expert_load[l][e];
+        }
         float weight = full > 0.0f ? fminf(routed / full, 1.0f) : 1.0f;
         for (int e = 0; e < c->n_experts; e++) {
             float err = mean - m->expert_load[l][e];
@@ -1194,7 +1218,10 @@ static void moe_diagnostics(const Model *m, const float *w, float *load_spread, 
         load_spread[l] = router_entropy[l] = 0.0f;
         if (!is_moe_layer(c, l)) continue;
         float mean = 0.0f, hi = 0.0f, tokens = 0.0f;
-        for (int e = 0; e < E; e++) { mean += m->expert_load[l][e] / E; hi = fmaxf(hi, m->expert_load[l][e]); }
+        for (int e = 0; e < E; e++) {
+            mean += m->expert_load[l][e] / E;
+            hi = fmaxf(hi, m->expert_load[l][e]);
+        }
         load_spread[l] = mean > 0 ? hi / mean : 0.0f;
         for (int n = 0; n < N; n++) {
             if (w[n] == 0.0f) continue;
@@ -1268,10 +1295,11 @@ static void model_backward(Model *m) {
         memset(dh2, 0, (size_t)N * C * sizeof(float));
         if (is_moe_layer(c, l))
             moe_backward(dh2, G, A, L, dx, A->h2, m->balance_alpha, m->row_len, B, T, C, c->n_experts,
-                         c->top_k, c->d_ff_expert, m->dbuf1, m->dbuf2, m->dbuf3, m->dbuf4, m->dbuf5, m->dbuf6);
+                         c->top_k, c->d_ff_expert, m->dbuf1, m->dbuf2, m->dbuf3, m->dbuf4, m->dbuf5,
+                         m->dbuf6);
         else
-            swiglu_backward(dh2, G->w1, G->w3, G->w2, m->dbuf3, m->dbuf4, m->dbuf5, dx, A->h2, A->a, A->b, A->g,
-                            L->w1, L->w3, L->w2, N, C, c->d_ff_dense);
+            swiglu_backward(dh2, G->w1, G->w3, G->w2, m->dbuf3, m->dbuf4, m->dbuf5, dx, A->h2, A->a, A->b,
+                            A->g, L->w1, L->w3, L->w2, N, C, c->d_ff_dense);
         rmsnorm_backward(dx, G->ffn_norm, dh2, A->x2, L->ffn_norm, A->rstd2, N, C);
         // through the attention into d x
         mla_backward(m, l, dx, dx, A->x);
@@ -1662,7 +1690,8 @@ typedef struct {
 } RewardSet;
 
 // the reward of one response: accuracy (or the random control) + format_weight * format
-// (+ language_weight * language)
+// (+ language_weight * language). R1 adds its rules unweighted; r1.c's format weight 0.1 is partial
+// credit (a well-formed wrong answer must not earn as much as a right one)
 static float grpo_reward(const Judgement *j, const RewardSet *use, Rng *rng) {
     float r = use->accuracy ? j->correct : use->random ? (float)(rng_f32(rng) < use->random_p) : 0.0f;
     return r + (use->format ? use->format_weight * j->format : 0.0f) +
@@ -2850,13 +2879,14 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
 }
 
 static int config_valid(const Config *c) {
-    return c->vocab == VOCAB_SIZE && c->context >= 8 && c->context <= 1024 && c->d_model >= 2 && c->d_model <= 4096 &&
-           c->n_layer >= 1 && c->n_layer <= MAX_LAYERS && c->n_head >= 1 && c->n_head <= 64 &&
-           c->d_nope >= 0 && c->d_nope <= 512 && c->d_rope >= 0 && c->d_rope <= 512 && c->d_rope % 2 == 0 &&
-           c->d_v >= 1 && c->d_v <= 512 && c->kv_rank >= 1 && c->kv_rank <= 4096 && c->q_rank >= 1 &&
-           c->q_rank <= 4096 && c->n_dense >= 0 &&
-           c->d_ff_dense >= 1 && c->d_ff_dense <= 65536 && c->n_experts >= 0 && c->n_experts <= MAX_EXPERTS &&
-           c->top_k >= (c->n_experts > 0) && c->top_k <= c->n_experts && c->d_ff_expert >= 0 && c->d_ff_expert <= 65536;
+    return c->vocab == VOCAB_SIZE && c->context >= 8 && c->context <= 1024 &&
+           c->d_model >= 2 && c->d_model <= 4096 && c->n_layer >= 1 && c->n_layer <= MAX_LAYERS &&
+           c->n_head >= 1 && c->n_head <= 64 && c->d_nope >= 0 && c->d_nope <= 512 &&
+           c->d_rope >= 0 && c->d_rope <= 512 && c->d_rope % 2 == 0 && c->d_v >= 1 && c->d_v <= 512 &&
+           c->kv_rank >= 1 && c->kv_rank <= 4096 && c->q_rank >= 1 && c->q_rank <= 4096 &&
+           c->n_dense >= 0 && c->d_ff_dense >= 1 && c->d_ff_dense <= 65536 &&
+           c->n_experts >= 0 && c->n_experts <= MAX_EXPERTS && c->top_k >= (c->n_experts > 0) &&
+           c->top_k <= c->n_experts && c->d_ff_expert >= 0 && c->d_ff_expert <= 65536;
 }
 
 // a save that fails (a full disk, a file size limit, no permission) removes its temporary file and
@@ -2886,14 +2916,16 @@ static int looks_like_text(const unsigned char *p, size_t n) {
     return n > 0;
 }
 
-static void checkpoint_save(const char *path, const Model *m, int with_optimizer, uint64_t rng_state, int data_pos) {
+static void checkpoint_save(const char *path, const Model *m, int with_optimizer, uint64_t rng_state,
+                            int data_pos) {
     char tmp[700];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     CkptHeader h;
     memset(&h, 0, sizeof h);
     h.magic = CKPT_MAGIC; h.version = CKPT_VERSION; h.cfg = m->cfg; h.step = m->step;
     snprintf(h.preset, sizeof h.preset, "%s", m->preset);
-    h.has_optimizer = with_optimizer; h.num_params = m->num_params; h.rng_state = rng_state; h.data_pos = data_pos;
+    h.has_optimizer = with_optimizer; h.num_params = m->num_params; h.rng_state = rng_state;
+    h.data_pos = data_pos;
     Writer w = { .f = fopen(tmp, "wb"), .sum = 0xcbf29ce484222325ull, .tmp = tmp, .path = path };
     if (!w.f) save_failed(tmp, path);
     write_block(&w, &h, sizeof h);
@@ -2906,7 +2938,8 @@ static void checkpoint_save(const char *path, const Model *m, int with_optimizer
         write_block(&w, m->v_mem, m->num_params * sizeof(float));
     }
     uint64_t sum = w.sum;
-    if (fwrite(&sum, sizeof sum, 1, w.f) != 1 || fflush(w.f) != 0 || fsync(fileno(w.f)) != 0 || fclose(w.f) != 0)
+    if (fwrite(&sum, sizeof sum, 1,
+               w.f) != 1 || fflush(w.f) != 0 || fsync(fileno(w.f)) != 0 || fclose(w.f) != 0)
         save_failed(tmp, path);
     if (rename(tmp, path) != 0) die("cannot rename %s to %s: %s", tmp, path, strerror(errno));
 }
@@ -2932,11 +2965,13 @@ static Model *checkpoint_load(const char *path, uint64_t *rng_state, int *data_p
     if (!config_valid(&h.cfg)) die("%s: checkpoint has an invalid config", path);
     if (h.step < 0) die("%s: checkpoint has a negative step (%d)", path, h.step);
     Params p;
-    if (params_layout(&h.cfg, NULL, &p) != h.num_params) die("%s: parameter count does not match its config", path);
+    if (params_layout(&h.cfg, NULL, &p) != h.num_params)
+        die("%s: parameter count does not match its config", path);
     size_t nfloat = h.num_params * (h.has_optimizer ? 3 : 1);
     size_t biases = sizeof(float) * MAX_LAYERS * MAX_EXPERTS, trainer = sizeof(double) + biases;
     long expect = (long)(sizeof h + biases + trainer + nfloat * sizeof(float) + sizeof(uint64_t));
-    if (size != expect) die("%s: checkpoint is %ld bytes, its header says %ld (truncated or corrupt)", path, size, expect);
+    if (size != expect)
+        die("%s: checkpoint is %ld bytes, its header says %ld (truncated or corrupt)", path, size, expect);
     Model *m = model_create(&h.cfg, h.preset, 0);
     m->step = h.step;
     Reader r = { .f = f, .sum = fnv1a(0xcbf29ce484222325ull, &h, sizeof h), .ok = 1 };
@@ -3279,7 +3314,8 @@ static int rejection_sample(Model *m, const Data *d, int n_prompts, int k, float
     FILE *f = fopenCheck(tmp, "w");
     int kept = 0;
     for (int p = 0; p < n_prompts; p++) {
-        for (int j = 0; j < k; j++) { // keep the first good response of each prompt
+        // R1 keeps every good sample; r1.c keeps the first per prompt, so easy prompts do not dominate
+        for (int j = 0; j < k; j++) {
             int i = p * k + j;
             rollout_text(&r, i, text);
             Judgement jd = judge(text, r.seq_len[i] - r.prompt_len[i], d->answer[p], prompt_lang(d, p));
@@ -3569,6 +3605,9 @@ typedef struct {
 } GrpoOptions;
 
 // R1-Zero's defaults; NOTES.md "R1-Zero" compares them with the R1 paper's and TRL's
+// R1-Zero's defaults. Where they depart from R1's first RL stage (lr 3e-6, KL weight 0.001, clip 10,
+// grpo's 1/|o| with the std): a 1.8M-parameter model moves at lr 1e-4, no reference saves a forward,
+// and dr_grpo with no std is Dr. GRPO's unbiased form (NOTES.md "R1-Zero")
 static GrpoOptions grpo_defaults(void) {
     GrpoOptions o = {
         .init = "runs/base/model.bin", .out = "runs/zero", .data = "tiny_data/rl_train.txt",
@@ -3584,6 +3623,7 @@ static GrpoOptions grpo_defaults(void) {
 }
 
 // reasoning RL (R1 section 2.3.2): R1-Zero's settings with the language-consistency reward
+// (R1 sums it with accuracy unweighted; r1.c weighs it 0.1, below a right answer's 1)
 static GrpoOptions reasoning_rl_defaults(void) {
     GrpoOptions o = grpo_defaults();
     o.out = "runs/grpo"; o.rewards = "accuracy,format,language"; o.language_weight = 0.1f;
@@ -4319,6 +4359,7 @@ static TrainOptions pretrain_defaults(void) {
         .data = "tiny_data/pretrain.txt", .out = "runs/base", .preset = "teacher", .init = NULL,
         .steps = 2500, .batch = 64, .warmup = 100, .seed = 1337, .log_every = 50, .save_every = 500,
         .lr = 2e-3f, .lr_min = 2e-4f, .weight_decay = 0.1f, .clip = 1.0f, .bias_gamma = 3e-2f,
+        // V3 adds the sequence-wise loss at a tiny alpha (NOTES.md "Expert load balancing")
         .balance_alpha = 0.0f,
     };
     return t;
