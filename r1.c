@@ -4197,27 +4197,29 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
     snprintf(path, sizeof path, "%s/log.csv", o->out);
     int n_lines;
     char **lines = read_lines(path, &n_lines);
-    enum { STEP, ACC, LEN, REFL, GREEDY, PASS1, TLEN, TREFL, CHAIN, N_COLS };
+    enum { STEP, ACC, LEN, REFL, GREEDY, PASS1, TLEN, TREFL, CHAIN, CHECKED, N_COLS };
     const char *names[N_COLS] = { "step", "accuracy", "length", "reflection", "test_greedy", "test_pass1",
-                                  "test_length", "test_reflection", "test_chain_share" };
+                                  "test_length", "test_reflection", "test_chain_share", "test_checked_in_chains" };
     double *col[N_COLS];
     for (int c = 0; c < N_COLS; c++) col[c] = csv_column(path, lines, n_lines, names[c]);
     int n = n_lines - 1, a = -1, b = -1;  // the first and last evaluated rows
+    for (int i = 0; i < n; i++) if (col[CHECKED][i] < 0) col[CHECKED][i] = NAN;  // -1: no chain to count
     for (int i = 0; i < n; i++) if (!isnan(col[PASS1][i])) { if (a < 0) a = i; b = i; }
     FILE *f = report_begin(o->out, title, about);
     if (a >= 0) {
         const char *rows[] = { "pass@1", "greedy accuracy", "mean response length (tokens)",
-                               "reflection rate",
-                               "chain-of-thought share" };
-        int cols[] = { PASS1, GREEDY, TLEN, TREFL, CHAIN };
+                               "reflection rate", "chain-of-thought share", "checked among chains" };
+        int cols[] = { PASS1, GREEDY, TLEN, TREFL, CHAIN, CHECKED };
         fprintf(f, "<h2>Held-out, before and after RL</h2>\n<table "
                 "class=\"before-after\">\n<tr><th>held-out</th><th>step %.0f</th><th>step %.0f</th></tr>\n",
                 col[STEP][a], col[STEP][b]);
-        for (int r = 0; r < 5; r++) {
+        for (int r = 0; r < 6; r++) {
             const char *fmt = cols[r] == TLEN ? "<td>%.1f</td>" : "<td>%.3f</td>";
             fprintf(f, "<tr><td>%s</td>", rows[r]);
-            fprintf(f, fmt, col[cols[r]][a]);
-            fprintf(f, fmt, col[cols[r]][b]);
+            for (int i = 0; i < 2; i++) {
+                double v = col[cols[r]][i ? b : a];
+                if (isnan(v)) fprintf(f, "<td>n/a</td>"); else fprintf(f, fmt, v);
+            }
             fprintf(f, "</tr>\n");
         }
         fprintf(f, "</table>\n");
@@ -4229,12 +4231,13 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
     Curve len[] = { { "held-out (sampled)", "#1f6fb4", col[TLEN] }, { "training batch", grey, col[LEN] } };
     Curve refl[] = { { "held-out reflection", "#8a4fbf", col[TREFL] },
                      { "held-out chain share", "#2a9d3a", col[CHAIN] },
+                     { "held-out checked among chains", "#e08a1e", col[CHECKED] },
                      { "training reflection", grey, col[REFL] } };
     fprintf(f, "<h2>During RL</h2>\n<div class=\"charts\">\n");
     svg_chart(f, "Accuracy", "accuracy", "RL step", col[STEP], n, acc, 3, 1.0);
     svg_chart(f, "Mean response length", "tokens", "RL step", col[STEP], n, len, 2, 0.0);
     svg_chart(f, "Reflection (check, wait) and chains of thought", "share of responses", "RL step", col[STEP],
-              n, refl, 3, 1.0);
+              n, refl, 4, 1.0);
     fprintf(f, "</div>\n");
     snprintf(path, sizeof path, "%s/samples.txt", o->out);
     report_samples(f, path, "Sampled responses to the same prompts, before and after RL", "step ");

@@ -3521,7 +3521,7 @@ static int html_table_rows(const char *html, const char *cls, char label[][64], 
         const char *row_end = strstr(p, "</tr>");
         n_num[n] = 0;
         for (const char *c = strstr(p, "<td>"); c && c < row_end && n_num[n] < 8; c = strstr(c + 1, "<td>"))
-            num[n][n_num[n]++] = atof(c + 4);
+            if (!isalpha((unsigned char)c[4])) num[n][n_num[n]++] = atof(c + 4);  // "n/a" is no number
         n++;
     }
     return n;
@@ -3607,15 +3607,18 @@ static void test_report(void) {
         for (char *field; c < 20 && (field = strsep(&line, ",")); ) cell[rows][c++] = field;
         if (rows++ == 0) cols = c;
     }
-    int col_of[6], evals[8], n_eval = 0, n_train = 0, missing = 0;
-    const char *names[6] = { "test_pass1", "test_greedy", "test_length", "test_reflection", "test_chain_share", "accuracy" };
-    for (int k = 0; k < 6; k++) {
+    enum { ACCURACY = 6, N_NAMES };
+    int col_of[N_NAMES], evals[8], n_eval = 0, n_train = 0, missing = 0, n_checked = 0;
+    const char *names[N_NAMES] = { "test_pass1", "test_greedy", "test_length", "test_reflection", "test_chain_share",
+                                   "test_checked_in_chains", "accuracy" };
+    for (int k = 0; k < N_NAMES; k++) {
         for (col_of[k] = 0; col_of[k] < cols && strcmp(cell[0][col_of[k]], names[k]); col_of[k]++) {}
         missing += col_of[k] == cols;
     }
     for (int r = 1; r < rows && !missing; r++) {
         if (*cell[r][col_of[0]] && n_eval < 8) evals[n_eval++] = r;
-        n_train += *cell[r][col_of[5]] != 0;
+        n_checked += *cell[r][col_of[0]] && atof(cell[r][col_of[5]]) >= 0;  // -1: no chain, no point
+        n_train += *cell[r][col_of[ACCURACY]] != 0;
     }
     check(!missing && n_eval == 4 && n_train == 7, "report: the run's log.csv: %d columns missing, %d evaluated rows "
           "(want 4: steps 0, 3, 6, 7), %d trained (want 7)", missing, n_eval, n_train);
@@ -3638,7 +3641,8 @@ static void test_report(void) {
             const char *name = strstr(pl, "data-name=\""), *pts = strstr(pl, " points=\"");
             if (!name || !pts) continue;
             curves++;
-            int n = 0, inside = 1, want = !strncmp(name + 11, "held-out", 8) ? n_eval : n_train;
+            int n = 0, inside = 1, want = !strncmp(name + 11, "held-out checked", 16) ? n_checked
+                                        : !strncmp(name + 11, "held-out", 8) ? n_eval : n_train;
             double x, y, last_x = -1;
             for (const char *q = pts + 9; q && sscanf(q, "%lf,%lf", &x, &y) == 2; q = strchr(q, ' ')) {
                 inside &= x > last_x && x >= 0 && x <= W && y >= 0 && y <= H;
@@ -3649,28 +3653,31 @@ static void test_report(void) {
                 fprintf(stderr, "  curve %.30s: %d points (want %d), inside and increasing %d\n", name, n, want, inside);
         }
     }
-    check(charts == 3 && curves == 8 && right == 8, "report: %d charts (want 3), %d curves (want 8), %d with one point per "
+    check(charts == 3 && curves == 9 && right == 9, "report: %d charts (want 3), %d curves (want 9), %d with one point per "
           "evaluation (held-out) or training step, inside the chart, steps increasing", charts, curves, right);
 
     // the before/after table: the first and last evaluated rows of log.csv, to the digits shown
     char label[8][64];
     double num[8][8];
     int n_num[8], first = -1, last = -1, agree = 0;
-    const char *labels[5] = { "pass@1", "greedy accuracy", "mean response length (tokens)", "reflection rate",
-                              "chain-of-thought share" };
+    const char *labels[6] = { "pass@1", "greedy accuracy", "mean response length (tokens)", "reflection rate",
+                              "chain-of-thought share", "checked among chains" };
     int n_rows = html ? html_table_rows(html, "before-after", label, num, n_num, 8) : 0;
     const char *th = html ? strstr(html, "<th>step ") : NULL;
     if (th) sscanf(th, "<th>step %d</th><th>step %d</th>", &first, &last);
     for (int r = 0; r < n_rows; r++)
-        for (int k = 0; k < 5; k++) {
-            if (strcmp(label[r], labels[k]) != 0 || n_num[r] != 2) continue;
+        for (int k = 0; k < 6; k++) {
+            if (strcmp(label[r], labels[k]) != 0) continue;
             double tol = k == 2 ? 0.05 + 1e-9 : 5e-4 + 1e-9;  // the table shows 3 decimals, 1 for the length
-            const char *a = cell[evals[0]][col_of[k]], *b = cell[evals[n_eval - 1]][col_of[k]];
-            agree += fabs(num[r][0] - atof(a)) <= tol && fabs(num[r][1] - atof(b)) <= tol;
+            double a = atof(cell[evals[0]][col_of[k]]), b = atof(cell[evals[n_eval - 1]][col_of[k]]);
+            int want_num = (a >= 0) + (b >= 0);  // a rate logged as -1 (no chain) is shown as n/a
+            agree += n_num[r] == want_num && (a < 0 || fabs(num[r][0] - a) <= tol) &&
+                     (b < 0 || fabs(num[r][want_num - 1] - b) <= tol);
         }
     const char *step_a = cell[evals[0]][0], *step_b = cell[evals[n_eval - 1]][0];
-    check(n_rows == 5 && agree == 5 && first == atoi(step_a) && last == atoi(step_b), "report: before/after table, "
-          "steps %d and %d (log.csv: %s and %s), %d of 5 rows equal to log.csv's (want 5)", first, last, step_a, step_b, agree);
+    check(n_rows == 6 && agree == 6 && first == atoi(step_a) && last == atoi(step_b), "report: before/after table, "
+          "steps %d and %d (log.csv: %s and %s), %d of 6 rows equal to log.csv's (want 6)", first, last, step_a, step_b,
+          agree);
 
     // the sampled responses: 4 prompts x 2 at steps 0 and 7, each shown once; a finished run resumed
     // re-evaluates its last step and must not add its samples twice

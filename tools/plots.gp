@@ -28,4 +28,5 @@ set title "Share of responses that check or say wait (the 'aha' words)"
 set ylabel "share of responses"
 set yrange [0:1]
 plot csv using 1:16 with linespoints title "held-out (sampled)", \
+     csv using 1:($18 >= 0 ? $18 : NaN) with linespoints title "held-out: checked among chains", \
      csv using 1:5 with lines lc rgb "#bbbbbb" title "train batch"
