@@ -9,11 +9,18 @@
 # resumes from its checkpoint, so running the same command again picks up where it stopped. Every run
 # uses r1's defaults except what its arm changes. At the end (and after every run) DIR/STUDY.csv holds
 # one row per finished run and tools/study_summary.awk prints the table of arms.
+# ARMS="a b ..." runs only those arms (two processes on two cores can split a study; a last call
+# without ARMS then finds every run finished and writes the whole CSV).
 set -eu
 study=${1:-}
 dir=${2:-runs/study}
-case $study in seeds|controls|ablation) ;; *) echo "usage: tools/study.sh seeds|controls|ablation [DIR]" >&2; exit 2;; esac
+case $study in
+seeds|controls|ablation) ;;
+*) echo "usage: tools/study.sh seeds|controls|ablation [DIR]" >&2; exit 2;;
+esac
 R1=${R1:-./r1}
+ARMS=${ARMS:-}
+want() { [ -z "$ARMS" ] || case " $ARMS " in *" $1 "*) true;; *) false;; esac; }
 mkdir -p "$dir"
 start=$(date +%s)
 runs=""  # the finished runs of this study, "arm base seed folder" per line
@@ -65,25 +72,39 @@ summarise() {
 
 case $study in
 seeds)
-    b=$(base default)
-    for s in 1 2 3 4 5 6 7 8 9 10; do rl one-base default "$b" $s; done
-    for bs in 2 3 4; do
-        b=$(base $bs)
-        for s in 1 2 3; do rl three-bases $bs "$b" $s; done
-    done;;
+    if want one-base; then
+        b=$(base default)
+        for s in 1 2 3 4 5 6 7 8 9 10; do rl one-base default "$b" $s; done
+    fi
+    if want three-bases; then
+        for bs in 2 3 4; do
+            b=$(base $bs)
+            for s in 1 2 3; do rl three-bases $bs "$b" $s; done
+        done
+    fi;;
 controls)
-    b=$(base default)
-    for s in 1 2 3; do rl real default "$b" $s; done
-    for s in 1 2 3; do rl random-reward default "$b" $s --rewards random,format; done
-    for s in 1 2 3; do rl format-only default "$b" $s --rewards format; done
-    b=$(base 1337 direct,chain)
-    for s in 1 2 3; do rl no-check-corpus nocheck "$b" $s; done
-    b=$(base 1337 direct)
-    for s in 1 2 3; do rl no-chain-corpus nochain "$b" $s; done;;
+    b=runs/base
+    if want real || want random-reward || want format-only; then b=$(base default); fi
+    if want real; then for s in 1 2 3; do rl real default "$b" $s; done; fi
+    if want random-reward; then
+        for s in 1 2 3; do rl random-reward default "$b" $s --rewards random,format; done
+    fi
+    if want format-only; then for s in 1 2 3; do rl format-only default "$b" $s --rewards format; done; fi
+    if want no-check-corpus; then
+        b=$(base 1337 direct,chain)
+        for s in 1 2 3; do rl no-check-corpus nocheck "$b" $s; done
+    fi
+    if want no-chain-corpus; then
+        b=$(base 1337 direct)
+        for s in 1 2 3; do rl no-chain-corpus nochain "$b" $s; done
+    fi;;
 ablation)
     b=$(base default)
-    for s in 1 2 3; do rl dr_grpo default "$b" $s; done  # r1's defaults: dr_grpo, --scale-rewards none
-    for s in 1 2 3; do rl grpo default "$b" $s --loss-type grpo --scale-rewards none; done;;
+    # r1's defaults are dr_grpo without the std; grpo with the same (no) std scaling
+    if want dr_grpo; then for s in 1 2 3; do rl dr_grpo default "$b" $s; done; fi
+    if want grpo; then
+        for s in 1 2 3; do rl grpo default "$b" $s --loss-type grpo --scale-rewards none; done
+    fi;;
 esac
 summarise
 echo "study $study: $(( $(date +%s) - start )) s this session; one row per run in $dir/$study.csv"
