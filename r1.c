@@ -2789,6 +2789,14 @@ static void text_add(Text *t, const char *s) {
     t->len += l;
 }
 
+// a problem of a trained difficulty that is not held out
+static Problem problem_trained(Rng *r) {
+    Problem p;
+    do p = problem_random(r, MIN_OPERANDS + rng_int(r, MAX_OPERANDS - MIN_OPERANDS + 1));
+    while (problem_is_heldout(&p));
+    return p;
+}
+
 // ./r1 gen: writes every file of tiny_data/ deterministically from the seed; allowed: the corpus's styles
 static void gen_tiny_data(const char *dir, uint64_t seed, const int *allowed) {
     make_dirs(dir);
@@ -2797,9 +2805,7 @@ static void gen_tiny_data(const char *dir, uint64_t seed, const int *allowed) {
     Text t = {0};
     // pretraining corpus: one document per line, prompt immediately followed by its response
     for (int i = 0; i < GEN_PRETRAIN; i++) {
-        Problem p;
-        do p = problem_random(&r, MIN_OPERANDS + rng_int(&r, MAX_OPERANDS - MIN_OPERANDS + 1));
-        while (problem_is_heldout(&p));
+        Problem p = problem_trained(&r);
         int style = sample_style(&r, allowed);
         int sw = style != STYLE_DIRECT && rng_f32(&r) < SWITCH_PROB;
         problem_prompt(&p, prompt);
@@ -2810,9 +2816,7 @@ static void gen_tiny_data(const char *dir, uint64_t seed, const int *allowed) {
     gen_write_file(dir, "pretrain.txt", t.s); t.len = 0;
     // RL prompts: prompt <TAB> answer <TAB> difficulty; test prompts are the held-out problems
     for (int i = 0; i < GEN_RL_TRAIN; i++) {
-        Problem p;
-        do p = problem_random(&r, MIN_OPERANDS + rng_int(&r, MAX_OPERANDS - MIN_OPERANDS + 1));
-        while (problem_is_heldout(&p));
+        Problem p = problem_trained(&r);
         problem_prompt(&p, prompt);
         snprintf(line, sizeof line, "%s\t%d\t%d\n", prompt, problem_answer(&p), p.n);
         text_add(&t, line);
@@ -2830,9 +2834,7 @@ static void gen_tiny_data(const char *dir, uint64_t seed, const int *allowed) {
     gen_write_file(dir, "rl_test.txt", t.s); t.len = 0;
     // cold start (R1 section 2.3.1): clean, readable, single-language checked chains
     for (int i = 0; i < GEN_COLDSTART; i++) {
-        Problem p;
-        do p = problem_random(&r, MIN_OPERANDS + rng_int(&r, MAX_OPERANDS - MIN_OPERANDS + 1));
-        while (problem_is_heldout(&p));
+        Problem p = problem_trained(&r);
         problem_prompt(&p, prompt);
         write_response(&p, STYLE_CHECKED, 0.0f, 0, &r, resp);
         snprintf(line, sizeof line, "%s\t%s\n", prompt, resp);
@@ -4199,7 +4201,8 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
     char **lines = read_lines(path, &n_lines);
     enum { STEP, ACC, LEN, REFL, GREEDY, PASS1, TLEN, TREFL, CHAIN, CHECKED, N_COLS };
     const char *names[N_COLS] = { "step", "accuracy", "length", "reflection", "test_greedy", "test_pass1",
-                                  "test_length", "test_reflection", "test_chain_share", "test_checked_in_chains" };
+                                  "test_length", "test_reflection", "test_chain_share",
+                                  "test_checked_in_chains" };
     double *col[N_COLS];
     for (int c = 0; c < N_COLS; c++) col[c] = csv_column(path, lines, n_lines, names[c]);
     int n = n_lines - 1, a = -1, b = -1;  // the first and last evaluated rows

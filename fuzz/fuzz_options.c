@@ -52,6 +52,18 @@ static void check_table(const Option *o, int n, const char **defaults, int argc,
     }
 }
 
+// parses the command line with the table o of n options; if parsing succeeds, checks the values
+static void parse_table(const char *cmd, Option *o, int n, int argc, char **argv) {
+    const char *defaults[MAX_OPTIONS];
+    if (setjmp(fuzz_exit_jump) == 0) {
+        check(n <= MAX_OPTIONS, "MAX_OPTIONS too small");
+        table_strings(o, n, defaults);
+        options_parse(cmd, "fuzz", o, n, argc, argv);
+        check_table(o, n, defaults, argc, argv);
+    }
+    fuzz_release();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *buf = malloc(size + 1), *argv[MAX_ARGS + 1];
     memcpy(buf, data, size);
@@ -66,29 +78,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     if (size == 0) argc = 0;
     argv[argc] = NULL;
-    const char *defaults[MAX_OPTIONS];
-    // the pretrain/sft table
-    if (setjmp(fuzz_exit_jump) == 0) {
-        TrainOptions t = pretrain_defaults();
-        int n;
-        Option *o = train_options(&t, &n);
-        check(n <= MAX_OPTIONS, "MAX_OPTIONS too small");
-        table_strings(o, n, defaults);
-        options_parse("pretrain", "fuzz", o, n, argc, argv);
-        check_table(o, n, defaults, argc, argv);
-    }
-    fuzz_release();
-    // the zero/grpo table
-    if (setjmp(fuzz_exit_jump) == 0) {
-        GrpoOptions g = grpo_defaults();
-        int n;
-        Option *o = grpo_options(&g, &n);
-        check(n <= MAX_OPTIONS, "MAX_OPTIONS too small");
-        table_strings(o, n, defaults);
-        options_parse("grpo", "fuzz", o, n, argc, argv);
-        check_table(o, n, defaults, argc, argv);
-    }
-    fuzz_release();
+    // the pretrain/sft table, then the zero/grpo table
+    TrainOptions t = pretrain_defaults();
+    int n_train, n_grpo;
+    parse_table("pretrain", train_options(&t, &n_train), n_train, argc, argv);
+    GrpoOptions g = grpo_defaults();
+    parse_table("grpo", grpo_options(&g, &n_grpo), n_grpo, argc, argv);
     free(buf);
     return 0;
 }
