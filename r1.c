@@ -3142,6 +3142,10 @@ typedef struct {
     // 100 responses by what they did, and the share of checks whose own arithmetic is right
     float reflect_at_k, checked_in_chains, diff_checked_in_chains[16], fixes_per100[N_FIXES], faithfulness;
     int checks, check_rule;
+    // the first sampled response in which a check turned a wrong column right and the answer is right
+    // (the paper's "aha" example), and its prompt; "" if none
+    char aha[2048];
+    int aha_prompt;
 } EvalResult;
 
 // greedy accuracy with the response forced to start a chain: the prompts 0..r->n-1 of d (idx[p] = p)
@@ -3207,6 +3211,10 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
                 CheckAudit audit = audit_checks(&prob, text);
                 e.checks += audit.checks; faithful += audit.faithful;
                 for (int f = 0; f < N_FIXES; f++) fixes[f] += audit.fixes[f];
+                if (!e.aha[0] && audit.fixes[FIX_WRONG_TO_RIGHT] > 0 && jd.correct > 0) {
+                    snprintf(e.aha, sizeof e.aha, "%s", text);
+                    e.aha_prompt = p;
+                }
             }
             pass += jd.correct / k;
             e.len += (float)jd.len / (n_prompts * k);
@@ -3721,6 +3729,20 @@ static int grpo_evaluate(Model *m, const GrpoOptions *o, const Data *test, FILE 
         char who[16];
         snprintf(who, sizeof who, "%d", step);
         write_samples(samples, m, test, 4, 2, o->temperature, who);
+    }
+    // the run's first self-correction that paid, kept in aha.txt (the format of samples.txt)
+    char path[600], tmp[610];
+    snprintf(path, sizeof path, "%s/aha.txt", o->out);
+    if (step == 0) remove(path);
+    if (e->aha[0] && access(path, F_OK) != 0) {
+        const char *prompt = test->text[e->aha_prompt];
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        FILE *f = fopenCheck(tmp, "w");
+        fprintf(f, "step\tprompt\tanswer\tresponse\n%d\t%s\t%ld\t%s\n", step, prompt,
+                test->answer[e->aha_prompt], e->aha);
+        if (fclose(f) != 0 || rename(tmp, path) != 0) die("cannot write %s", path);
+        printf("step %4d aha  | a check caught a wrong column and the answer is right: %s%s\n", step, prompt,
+               e->aha);
     }
     return 1;
 }
@@ -4244,6 +4266,9 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
     fprintf(f, "</div>\n");
     snprintf(path, sizeof path, "%s/samples.txt", o->out);
     report_samples(f, path, "Sampled responses to the same prompts, before and after RL", "step ");
+    snprintf(path, sizeof path, "%s/aha.txt", o->out);
+    report_samples(f, path, "The run's first self-correction: a check caught a wrong column, the answer is "
+                   "right", "step ");
     report_end(f, o->out);
     for (int c = 0; c < N_COLS; c++) free(col[c]);
     for (int i = 0; i < n_lines; i++) free(lines[i]);
