@@ -4772,20 +4772,20 @@ static void pipeline_students(Pipeline *pl, Data *corpus, const Data *train, int
 static void pipeline_results(const Pipeline *pl, const char *base, const char *zero, int eval_prompts,
                              int eval_k, int json) {
     Data test = load_prompts("tiny_data/rl_test.txt", 1024);
-    int rows[] = { STAGE_BASE, STAGE_ZERO, STAGE_COLDSTART, STAGE_R1, STAGE_STUDENT_RL, STAGE_STUDENT_SEQ,
-                   STAGE_STUDENT_LOGIT };
-    const char *labels[] = { "base", "R1-Zero", "cold-start SFT", "R1", "student+RL",
-                             "student distilled (sequence)",
-                             "student distilled (logit)" };
+    int rows[] = { STAGE_BASE, STAGE_ZERO, STAGE_COLDSTART, STAGE_REASONING_RL, STAGE_R1_SFT, STAGE_R1,
+                   STAGE_STUDENT_RL, STAGE_STUDENT_SEQ, STAGE_STUDENT_LOGIT };
+    const char *labels[] = { "base", "R1-Zero", "cold-start SFT", "reasoning RL", "rejection-sampling SFT", "R1",
+                             "student+RL", "student distilled (sequence)", "student distilled (logit)" };
+    enum { N_ROWS = sizeof rows / sizeof rows[0] };
     FILE *table = fopenCheck(pl->path[FILE_RESULTS], "w");
     FILE *samples = open_log(pl->dir, "samples.txt", "model\tprompt\tanswer\tresponse", 0, NULL);
-    EvalResult res[7];
+    EvalResult res[N_ROWS];
     char line[400];
     snprintf(line, sizeof line, "%-30s %7s %7s %7s %7s %10s %8s %7s\n", "model", "pass@1", "cons@k", "greedy",
              "length", "reflection", "lang-mix", "format");
     if (!json) printf("\n%s", line);
     fputs(line, table);
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < N_ROWS; i++) {
         Model *m = checkpoint_load(pl->model[rows[i]], NULL, NULL);
         res[i] = evaluate(m, &test, eval_prompts, eval_k, 1.0f, (uint64_t)pl->seed, CHECK_FREE);
         snprintf(line, sizeof line, "%-30s %7.3f %7.3f %7.3f %7.1f %10.3f %8.3f %7.3f\n", labels[i],
@@ -4804,7 +4804,7 @@ static void pipeline_results(const Pipeline *pl, const char *base, const char *z
              "of tiny_data/rl_test.txt, %d samples each at temperature 1 (pass@1, cons@k), and greedy.",
              pl->seed, pl->scale, base ? " --base " : "", base ? base : "", zero ? " --zero " : "",
              zero ? zero : "", res[0].n_prompts, eval_k);
-    report_pipeline(pl->dir, about, labels, res, 7);
+    report_pipeline(pl->dir, about, labels, res, N_ROWS);
     printf("report: %s/report.html\n", pl->dir);
     data_free(&test);
 }

@@ -3190,8 +3190,8 @@ static void test_pipeline(void) {
         if (rows > 1 && strlen(line) > 30 && sscanf(nums, "%f %f %f %f %f %f %f", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]) == 7
             && v[0] >= 0 && v[0] <= 1 && v[2] >= 0 && v[2] <= 1 && v[3] > 0 && v[6] >= 0 && v[6] <= 1) good++;
     }
-    check(rows == 8 && good == 7, "pipeline: results table with %d lines of which %d well-formed model rows (want 8 "
-          "and 7)", rows, good);
+    check(rows == 10 && good == 9, "pipeline: results table with %d lines of which %d well-formed model rows (want 10 "
+          "and 9: every stage)", rows, good);
     // a second call is refused; with --resume it keeps every finished stage as it is and writes the same table
     expect_die("a second r1 pipeline in the same folder", child_pipeline, &pa, "--resume", "--overwrite");
     char *before[9];
@@ -3219,9 +3219,9 @@ static void test_pipeline(void) {
     // its report (checkers of section 16): well formed, its table the numbers of results.txt, each
     // model's response to the same 3 prompts
     snprintf(path, sizeof path, "%s/report.html", dir);
-    char *html = read_whole(path, NULL), label[8][64];
-    double num[8][8];
-    int n_num[8], same = 0, n_rows = html ? html_table_rows(html, "results", label, num, n_num, 8) : 0;
+    char *html = read_whole(path, NULL), label[10][64];
+    double num[10][8];
+    int n_num[10], same = 0, n_rows = html ? html_table_rows(html, "results", label, num, n_num, 10) : 0;
     const char *malformed = html ? xml_error(html, err, sizeof err) : "no report.html";
     char *line = table;
     for (int r = 0; r < n_rows && line && (line = strchr(line, '\n')) && strlen(++line) > 30; r++) {
@@ -3232,8 +3232,8 @@ static void test_pipeline(void) {
         same += equal && strncmp(line, label[r], strlen(label[r])) == 0;
     }
     int shown = html ? count_str(html, "<div class=\"resp\">") : 0;
-    check(!malformed && n_rows == 7 && same == 7 && shown == 21, "pipeline: report.html well formed (%s), %d of 7 "
-          "table rows equal to results.txt's (want 7), %d responses shown (want 7 models x 3 prompts)",
+    check(!malformed && n_rows == 9 && same == 9 && shown == 27, "pipeline: report.html well formed (%s), %d of 9 "
+          "table rows equal to results.txt's (want 9), %d responses shown (want 9 models x 3 prompts)",
           malformed ? malformed : "ok", same, shown);
     free(html);
     free(table);
