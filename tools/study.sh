@@ -1,7 +1,8 @@
 #!/bin/sh
 # tools/study.sh STUDY [DIR]: many R1-Zero runs and one CSV. STUDY is one of
 #   seeds     10 RL seeds from the default base, plus 3 more bases (pretraining seeds 2-4) x 3 RL seeds
-#   controls  the real run beside its controls, 3 RL seeds each: random reward, format reward only,
+#   controls  the real run beside its controls, 3 RL seeds each: random reward (a coin with the real
+#             runs' mean accuracy of their first 10 steps), format reward only,
 #             a base that never saw a check (gen --styles direct,chain), a base without chains at all
 #             (gen --styles direct)
 #   ablation  the loss normalisation alone: grpo against dr_grpo, both with --scale-rewards none
@@ -87,7 +88,13 @@ controls)
     if want real || want random-reward || want format-only; then b=$(base default); fi
     if want real; then for s in 1 2 3; do rl real default "$b" $s; done; fi
     if want random-reward; then
-        for s in 1 2 3; do rl random-reward default "$b" $s --rewards random,format; done
+        # the coin's chance: the real runs' mean training accuracy over their first 10 steps
+        p=$(cat "$dir"/default_bdefault_s[123]/log.csv 2>/dev/null |
+            awk -F, '$1 ~ /^[0-9]$/ && $3 != "" { s += $3; n++ } END { if (n) printf "%.4f", s / n }')
+        [ -n "$p" ] || { echo "study: the random-reward arm needs the real runs first" >&2; exit 1; }
+        for s in 1 2 3; do
+            rl random-reward default "$b" $s --rewards random,format --random-reward-p "$p"
+        done
     fi
     if want format-only; then for s in 1 2 3; do rl format-only default "$b" $s --rewards format; done; fi
     if want no-check-corpus; then
