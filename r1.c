@@ -1394,16 +1394,29 @@ static int optimizer_step(Model *m, const OptimConfig *u, float *norm) {
     return STEP_OK;
 }
 
-// one step of next-token training (pretraining, SFT) on B rows of T positions (len[b] of row b are tokens,
-// the rest padding): forward, the cross-entropy weighted by w (the weights carry the loss's normalisation),
-// backward, update. *loss: the weighted loss.
+// next-token prediction on B rows of T positions (len[b] of row b are tokens, the rest padding): forward,
+// the cross-entropy weighted by w (the weights carry the loss's normalisation), and, if that is finite,
+// backward: gradients accumulated into m->grads. Returns the weighted loss.
+static float lm_gradient(Model *m, const int *inputs, const int *targets, const float *w, const int *len,
+                         int B, int T) {
+    model_forward(m, inputs, len, B, T, NULL, 0);
+    float loss = crossentropy_forward_backward(m->dlogits, m->logits, targets, w, B * T, m->cfg.vocab);
+    if (isfinite(loss) && isfinite(m->aux_loss)) model_backward(m);
+    return loss;
+}
+
+// Part II's data-parallel lm_gradient (section 14): each thread a share of the rows; 0 if it declines
+static int kernel_lm_gradient(Model *m, const int *inputs, const int *targets, const float *w, const int *len,
+                              int B, int T, float *loss);
+
+// one step of next-token training (pretraining, SFT): the gradient of the loss, then the update. *loss: the
+// weighted loss.
 static int lm_step(Model *m, const int *inputs, const int *targets, const float *w, const int *len, int B,
                    int T, const OptimConfig *u, float *loss, float *norm) {
     model_zero_grad(m);
-    model_forward(m, inputs, len, B, T, NULL, 0);
-    *loss = crossentropy_forward_backward(m->dlogits, m->logits, targets, w, B * T, m->cfg.vocab);
+    if (!kernel_lm_gradient(m, inputs, targets, w, len, B, T, loss))
+        *loss = lm_gradient(m, inputs, targets, w, len, B, T);
     if (!isfinite(*loss) || !isfinite(m->aux_loss)) return STEP_LOSS_NOT_FINITE;
-    model_backward(m);
     return optimizer_step(m, u, norm);
 }
 
@@ -2567,15 +2580,21 @@ static int kernel_attention_backward(float *dq, float *dk, float *dv, float *dat
     return 1;
 }
 
+// v's activations (the buffers and their sizes) become those of a; the rest of v is unchanged
+static void acts_assign(Model *v, const Model *a) {
+    memcpy(v->acts, a->acts, sizeof v->acts);
+    v->x_final = a->x_final; v->hf = a->hf; v->rstdf = a->rstdf; v->logits = a->logits; v->dlogits = a->dlogits;
+    v->dx = a->dx; v->dh = a->dh; v->datt = a->datt; v->tokens = a->tokens; v->row_len = a->row_len;
+    v->dbuf1 = a->dbuf1; v->dbuf2 = a->dbuf2; v->dbuf3 = a->dbuf3;
+    v->dbuf4 = a->dbuf4; v->dbuf5 = a->dbuf5; v->dbuf6 = a->dbuf6;
+    v->B = a->B; v->T = a->T; v->cap_N = a->cap_N; v->cap_att = a->cap_att;
+}
+
 // a model sharing m's parameters but with activations of its own (freed with acts_free), so that
 // threads can run forwards side by side
 static Model model_view(const Model *m) {
-    Model v = *m;
-    memset(v.acts, 0, sizeof v.acts);
-    v.x_final = v.hf = v.rstdf = v.logits = v.dlogits = v.dx = v.dh = v.datt = NULL;
-    v.dbuf1 = v.dbuf2 = v.dbuf3 = v.dbuf4 = v.dbuf5 = v.dbuf6 = NULL;
-    v.tokens = v.row_len = NULL;
-    v.cap_N = 0; v.cap_att = 0;
+    Model v = *m, none = {0};
+    acts_assign(&v, &none);
     return v;
 }
 
@@ -2600,6 +2619,67 @@ static void generate_threads(Model *m, int *seqs, const int *prompt_len, int *se
                       temperature, stop_at_eos, check_rule, &streams[t]);
         acts_free(&view);
     }
+}
+
+// Data-parallel training: lm_gradient on all threads. The B rows are cut into one share per thread; each
+// thread runs forward, loss and backward on its share with activations and a gradient buffer of its own
+// (kept from step to step), then the shares' gradients, expert loads and losses are summed in thread
+// order, so the same thread count gives the same bits. One parallel region per step instead of the
+// layers' ~150 parallel loops, each of which ends with a thread waiting for the other.
+#define MAX_SHARDS 64
+typedef struct {
+    Model acts;                     // holds the share's activations (and the config they were sized for)
+    float *grads_mem;               // [num_params] the share's gradient
+    size_t n_grads;
+    float loss, aux_loss, expert_load[MAX_LAYERS][MAX_EXPERTS];
+} Shard;
+static Shard shards[MAX_SHARDS];
+
+static int kernel_lm_gradient(Model *m, const int *inputs, const int *targets, const float *w, const int *len,
+                              int B, int T, float *loss) {
+    int nt = kernels_reentrant() ? imin(imin(n_threads(), B), MAX_SHARDS) : 1;
+    if (nt < 2) return 0;
+    #pragma omp parallel for schedule(static) num_threads(nt)
+    for (int t = 0; t < nt; t++) {
+        Shard *s = &shards[t];
+        int b0 = (int)((long)B * t / nt), Bs = (int)((long)B * (t + 1) / nt) - b0;
+        if (memcmp(&s->acts.cfg, &m->cfg, sizeof m->cfg) != 0) { // sized for another model: start again
+            acts_free(&s->acts);
+            s->acts = (Model){ .cfg = m->cfg };
+        }
+        if (s->n_grads < m->num_params) {
+            free(s->grads_mem);
+            s->grads_mem = mallocCheck(m->num_params * sizeof(float));
+            s->n_grads = m->num_params;
+        }
+        Model v = *m;
+        acts_assign(&v, &s->acts);
+        v.grads_mem = s->grads_mem;
+        params_layout(&m->cfg, v.grads_mem, &v.grads);
+        memset(v.grads_mem, 0, m->num_params * sizeof(float));
+        memset(v.expert_load, 0, sizeof v.expert_load);
+        v.balance_alpha = m->balance_alpha * Bs / B;  // the balance loss averages over all B rows
+        size_t o = (size_t)b0 * T;
+        s->loss = lm_gradient(&v, inputs + o, targets + o, w + o, len + b0, Bs, T);
+        s->aux_loss = v.aux_loss;
+        memcpy(s->expert_load, v.expert_load, sizeof v.expert_load);
+        acts_assign(&s->acts, &v);
+    }
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < m->num_params; i++) {
+        float g = 0.0f;
+        for (int t = 0; t < nt; t++) g += shards[t].grads_mem[i];
+        m->grads_mem[i] += g;
+    }
+    *loss = 0.0f;
+    m->aux_loss = 0.0f;
+    for (int t = 0; t < nt; t++) {
+        *loss += shards[t].loss;
+        m->aux_loss += shards[t].aux_loss;
+        for (int l = 0; l < MAX_LAYERS; l++)
+            for (int e = 0; e < MAX_EXPERTS; e++) m->expert_load[l][e] += shards[t].expert_load[l][e];
+    }
+    return 1;
 }
 
 // the generation of sampling, evaluation and GRPO: every row stops at <eos> or max_len

@@ -673,6 +673,63 @@ static void test_padding(void) {
     model_free(m);
 }
 
+// data-parallel training (kernel_lm_gradient): on 2 threads each takes half of the rows with its own
+// activations and gradient buffer; the summed gradient, loss, balance loss and expert loads must equal those
+// of lm_gradient on 1 thread, up to the order of the float sums. Rows of different lengths (padding) and the
+// balance loss on, so that a share that counted its padding or averaged the balance loss over its own rows
+// only would be caught.
+#define SH_B 5
+#define SH_T 9
+static void test_shards(void) {
+    Model *m = tiny_model(17);
+    m->balance_alpha = 0.3f;
+    const Config *c = &m->cfg;
+    int tok[SH_B * SH_T], tgt[SH_B * SH_T], len[SH_B] = { 9, 4, 7, 9, 2 };
+    float w[SH_B * SH_T];
+    for (int i = 0; i < SH_B * SH_T; i++) {
+        int t = i % SH_T, pad = t >= len[i / SH_T];
+        tok[i] = pad ? TOK_EOS : N_SPECIAL + rng_int(&g_rng, c->vocab - N_SPECIAL);
+        tgt[i] = N_SPECIAL + rng_int(&g_rng, c->vocab - N_SPECIAL);
+        w[i] = pad ? 0.0f : 1.0f / (SH_B * SH_T);
+    }
+    size_t np = m->num_params;
+    float *g_one = mallocCheck(np * sizeof(float)), load_one[MAX_LAYERS][MAX_EXPERTS];
+    model_zero_grad(m);
+    memset(m->expert_load, 0, sizeof m->expert_load);
+    int declined = !kernel_lm_gradient(m, tok, tgt, w, len, SH_B, SH_T, &(float){0});  // 1 thread: declines
+    float loss_one = lm_gradient(m, tok, tgt, w, len, SH_B, SH_T), aux_one = m->aux_loss;
+    memcpy(g_one, m->grads_mem, np * sizeof(float));
+    memcpy(load_one, m->expert_load, sizeof load_one);
+    model_zero_grad(m);
+    memset(m->expert_load, 0, sizeof m->expert_load);
+    float loss_two = 0.0f;
+#ifdef _OPENMP
+    omp_set_num_threads(2);
+#endif
+    int sharded = kernel_lm_gradient(m, tok, tgt, w, len, SH_B, SH_T, &loss_two);
+#ifdef _OPENMP
+    omp_set_num_threads(1);
+#endif
+    double gmax = 0, gdiff = 0;
+    for (size_t i = 0; i < np; i++) {
+        gmax = fmax(gmax, fabs(g_one[i]));
+        gdiff = fmax(gdiff, fabs(g_one[i] - m->grads_mem[i]));
+    }
+    check(declined, "shards: on 1 thread the data-parallel pass declines (lm_gradient runs)");
+#ifdef _OPENMP
+    check(sharded && fabs(loss_two - loss_one) <= 1e-5 * loss_one && fabs(m->aux_loss - aux_one) <= 1e-5 * aux_one,
+          "shards: 2 threads, rows 0-1 and 2-4: loss %.7f vs %.7f on 1 thread, balance loss %.7f vs %.7f (rel tol 1e-5)",
+          loss_two, loss_one, m->aux_loss, aux_one);
+    check(gmax > 0 && gdiff <= 1e-5 * gmax, "shards: summed gradient against 1 thread's: max diff %.2e of max %.2e "
+          "(rel tol 1e-5)", gdiff, gmax);
+    check(memcmp(load_one, m->expert_load, sizeof load_one) == 0, "shards: the summed expert loads equal 1 thread's");
+#else
+    (void)sharded;
+#endif
+    free(g_one);
+    model_free(m);
+}
+
 // ----------------------------------------------------------------------------
 // helpers: temporary folders, whole files, and running a function that must die() in a child
 
@@ -3736,6 +3793,7 @@ static const Section sections[] = {
     { .name = "report", .run = test_report, .what = "the HTML report of a run" },
     { .name = "matmul", .run = test_matmul, .what = "the fast matmul against the plain loops" },
     { .name = "padding", .run = test_padding, .what = "padding: no expert load, balance loss or gradient" },
+    { .name = "shards", .run = test_shards, .what = "data-parallel training: 2 threads' shares sum to 1 thread's" },
     { .name = "generator_styles", .run = test_generator_styles, .what = "gen --styles: the control corpora" },
 };
 #define N_SECTIONS ((int)(sizeof sections / sizeof sections[0]))

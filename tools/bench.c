@@ -128,17 +128,16 @@ static Batch batch_random(int B, int T, int V) {
     return b;
 }
 
-// seconds of one training step (zero grad, forward, cross-entropy, backward, clip, AdamW, bias update)
+// seconds of one training step as pretraining runs it, lm_step: zero grad, forward, cross-entropy, backward
+// (on all threads, a share of the rows each), clip, AdamW, bias update
 static double train_step(Model *m, const Batch *b) {
+    OptimConfig u = { .lr = 1e-4f, .beta2 = 0.95f, .weight_decay = 0.1f, .clip = 1.0f, .bias_gamma = 1e-2f };
+    float loss, norm;
     double t0 = now_seconds();
-    model_zero_grad(m);
-    model_forward(m, b->inputs, NULL, b->B, b->T, NULL, 0);
-    crossentropy_forward_backward(m->dlogits, m->logits, b->targets, b->weights, b->B * b->T, m->cfg.vocab);
-    model_backward(m);
-    grad_clip(m, 1.0f);
-    adamw_update(m, 1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, m->step + 1);
-    m->step++;
-    router_bias_update(m, 1e-2f);
+    int *len = mallocCheck(b->B * sizeof(int));
+    for (int i = 0; i < b->B; i++) len[i] = b->T;
+    lm_step(m, b->inputs, b->targets, b->weights, len, b->B, b->T, &u, &loss, &norm);
+    free(len);
     return now_seconds() - t0;
 }
 
