@@ -538,20 +538,54 @@ static void model_init_params(Model *m, uint64_t seed) {
     memset(m->router_bias, 0, sizeof m->router_bias);
 }
 
-static void acts_free(Model *m) {
-    for (int l = 0; l < MAX_LAYERS; l++) {
+// the activation buffers of m (its config's), each with its number of elements per token of the B*T;
+// not listed: att and datt ([B,NH,T,T]) and row_len ([B]). Returns how many.
+typedef struct { float **f; int **i; size_t per_token; } ActBuffer;  // a float or an int buffer
+#define MAX_ACT_BUFFERS (MAX_LAYERS * 32 + 16)
+static int act_buffers(Model *m, ActBuffer *list) {
+    const Config *c = &m->cfg;
+    int C = c->d_model, NH = c->n_head, dqk = c->d_nope + c->d_rope, R = c->kv_rank, dr = c->d_rope;
+    int K = c->top_k, E = c->n_experts, Rq = c->q_rank, n = 0;
+    int widest = imax(imax(C, NH * dqk), imax(NH * (c->d_nope + c->d_v), imax(c->d_ff_dense, c->d_ff_expert)));
+    widest = imax(widest, imax(imax(R + dr, Rq), E));
+    int wk = imax(widest, K * imax(C, c->d_ff_expert));  // the backward's scratch, also per expert slot
+#define ACT_F(p, w) (list[n++] = (ActBuffer){ .f = &(p), .per_token = (size_t)(w) })
+#define ACT_I(p, w) (list[n++] = (ActBuffer){ .i = &(p), .per_token = (size_t)(w) })
+    for (int l = 0; l < c->n_layer; l++) {
         LayerActs *A = &m->acts[l];
-        float *fs[] = { A->x, A->h1, A->rstd1, A->cq, A->cqn, A->rstd_q, A->q, A->kva, A->c, A->cn,
-                        A->rstd_c, A->kvb, A->k, A->v, A->att, A->y, A->x2, A->h2, A->rstd2, A->a, A->b,
-                        A->g, A->s, A->gate, A->xg, A->ea, A->eb, A->eg, A->eout };
-        for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) free(fs[i]);
-        free(A->topk); free(A->slot_of); free(A->slot_token);
+        int F = is_moe_layer(c, l) ? c->d_ff_expert : c->d_ff_dense;
+        ACT_F(A->x, C); ACT_F(A->h1, C); ACT_F(A->rstd1, 1);
+        ACT_F(A->cq, Rq); ACT_F(A->cqn, Rq); ACT_F(A->rstd_q, 1); ACT_F(A->q, NH * dqk);
+        ACT_F(A->kva, R + dr); ACT_F(A->c, R); ACT_F(A->cn, R); ACT_F(A->rstd_c, 1);
+        ACT_F(A->kvb, NH * (c->d_nope + c->d_v)); ACT_F(A->k, NH * dqk); ACT_F(A->v, NH * c->d_v);
+        ACT_F(A->y, NH * c->d_v); ACT_F(A->x2, C); ACT_F(A->h2, C); ACT_F(A->rstd2, 1);
+        ACT_F(A->a, F); ACT_F(A->b, F); ACT_F(A->g, F);
+        if (is_moe_layer(c, l)) {
+            ACT_F(A->s, E); ACT_I(A->topk, K); ACT_F(A->gate, K); ACT_I(A->slot_of, K); ACT_I(A->slot_token, K);
+            ACT_F(A->xg, K * C); ACT_F(A->ea, K * F); ACT_F(A->eb, K * F); ACT_F(A->eg, K * F);
+            ACT_F(A->eout, K * C);
+        }
     }
-    float *fs[] = { m->x_final, m->hf, m->rstdf, m->logits, m->dlogits, m->dx, m->dh, m->dbuf1, m->dbuf2,
-                    m->dbuf3, m->dbuf4, m->dbuf5, m->dbuf6, m->datt };
-    for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) free(fs[i]);
-    free(m->tokens); free(m->row_len);
-    memset(m->acts, 0, sizeof m->acts);
+    ACT_F(m->x_final, C); ACT_F(m->hf, C); ACT_F(m->rstdf, 1); ACT_F(m->logits, c->vocab);
+    ACT_F(m->dlogits, c->vocab); ACT_I(m->tokens, 1); ACT_F(m->dx, C); ACT_F(m->dh, C);
+    ACT_F(m->dbuf1, wk); ACT_F(m->dbuf2, wk); ACT_F(m->dbuf3, wk);
+    ACT_F(m->dbuf4, wk); ACT_F(m->dbuf5, wk); ACT_F(m->dbuf6, wk);
+#undef ACT_F
+#undef ACT_I
+    return n;
+}
+
+static void acts_free(Model *m) {
+    ActBuffer list[MAX_ACT_BUFFERS];
+    int n = act_buffers(m, list);
+    for (int i = 0; i < n; i++) {
+        if (list[i].f) { free(*list[i].f); *list[i].f = NULL; }
+        else { free(*list[i].i); *list[i].i = NULL; }
+    }
+    for (int l = 0; l < MAX_LAYERS; l++) { free(m->acts[l].att); m->acts[l].att = NULL; }
+    free(m->datt); free(m->row_len);
+    m->datt = NULL; m->row_len = NULL;
+    m->cap_N = 0; m->cap_att = 0;
 }
 
 static void model_free(Model *m) {
@@ -564,60 +598,23 @@ static void model_free(Model *m) {
 
 // (re)allocates the activations for B rows of T tokens
 static void model_ensure_acts(Model *m, int B, int T) {
-    Config *c = &m->cfg;
     int N = B * T;
-    size_t att = (size_t)B * c->n_head * T * T;
+    size_t att = (size_t)B * m->cfg.n_head * T * T;
     m->B = B; m->T = T;
     if (N <= m->cap_N && att <= m->cap_att) return;
-    acts_free(m);
     N = imax(N, m->cap_N);
     if (att < m->cap_att) att = m->cap_att;
+    acts_free(m);
     m->cap_N = N; m->cap_att = att;
-    int C = c->d_model, NH = c->n_head, dqk = c->d_nope + c->d_rope, R = c->kv_rank, dr = c->d_rope;
-    int K = c->top_k, E = c->n_experts;
-    size_t fsz = sizeof(float);
-    int widest = imax(imax(C, NH * dqk), imax(NH * (c->d_nope + c->d_v),
-                                              imax(c->d_ff_dense, c->d_ff_expert)));
-    widest = imax(widest, imax(imax(R + dr, c->q_rank), E));
-    for (int l = 0; l < c->n_layer; l++) {
-        LayerActs *A = &m->acts[l];
-        int F = is_moe_layer(c, l) ? c->d_ff_expert : c->d_ff_dense;
-        A->x = mallocCheck((size_t)N * C * fsz);     A->h1 = mallocCheck((size_t)N * C * fsz);
-        A->rstd1 = mallocCheck((size_t)N * fsz);     A->q = mallocCheck((size_t)N * NH * dqk * fsz);
-        A->cq = mallocCheck((size_t)N * c->q_rank * fsz); A->cqn = mallocCheck((size_t)N * c->q_rank * fsz);
-        A->rstd_q = mallocCheck((size_t)N * fsz);
-        A->kva = mallocCheck((size_t)N * (R + dr) * fsz);
-        A->c = mallocCheck((size_t)N * R * fsz);     A->cn = mallocCheck((size_t)N * R * fsz);
-        A->rstd_c = mallocCheck((size_t)N * fsz);
-        A->kvb = mallocCheck((size_t)N * NH * (c->d_nope + c->d_v) * fsz);
-        A->k = mallocCheck((size_t)N * NH * dqk * fsz); A->v = mallocCheck((size_t)N * NH * c->d_v * fsz);
-        A->att = mallocCheck(att * fsz);
-        A->y = mallocCheck((size_t)N * NH * c->d_v * fsz);
-        A->x2 = mallocCheck((size_t)N * C * fsz);    A->h2 = mallocCheck((size_t)N * C * fsz);
-        A->rstd2 = mallocCheck((size_t)N * fsz);
-        A->a = mallocCheck((size_t)N * F * fsz); A->b = mallocCheck((size_t)N * F * fsz);
-        A->g = mallocCheck((size_t)N * F * fsz);
-        if (is_moe_layer(c, l)) {
-            A->s = mallocCheck((size_t)N * E * fsz);
-            A->topk = mallocCheck((size_t)N * K * sizeof(int));
-            A->gate = mallocCheck((size_t)N * K * fsz);
-            A->slot_of = mallocCheck((size_t)N * K * sizeof(int));
-            A->slot_token = mallocCheck((size_t)N * K * sizeof(int));
-            A->xg = mallocCheck((size_t)N * K * C * fsz);
-            A->ea = mallocCheck((size_t)N * K * F * fsz); A->eb = mallocCheck((size_t)N * K * F * fsz);
-            A->eg = mallocCheck((size_t)N * K * F * fsz); A->eout = mallocCheck((size_t)N * K * C * fsz);
-        }
+    ActBuffer list[MAX_ACT_BUFFERS];
+    int n = act_buffers(m, list);
+    for (int i = 0; i < n; i++) {
+        if (list[i].f) *list[i].f = mallocCheck((size_t)N * list[i].per_token * sizeof(float));
+        else *list[i].i = mallocCheck((size_t)N * list[i].per_token * sizeof(int));
     }
-    int wk = imax(widest, K * imax(C, c->d_ff_expert));
-    m->x_final = mallocCheck((size_t)N * C * fsz); m->hf = mallocCheck((size_t)N * C * fsz);
-    m->rstdf = mallocCheck((size_t)N * fsz);
-    m->logits = mallocCheck((size_t)N * c->vocab * fsz); m->dlogits = mallocCheck((size_t)N * c->vocab * fsz);
-    m->tokens = mallocCheck((size_t)N * sizeof(int)); m->row_len = mallocCheck((size_t)N * sizeof(int));
-    m->dx = mallocCheck((size_t)N * C * fsz); m->dh = mallocCheck((size_t)N * C * fsz);
-    m->dbuf1 = mallocCheck((size_t)N * wk * fsz); m->dbuf2 = mallocCheck((size_t)N * wk * fsz);
-    m->dbuf3 = mallocCheck((size_t)N * wk * fsz); m->dbuf4 = mallocCheck((size_t)N * wk * fsz);
-    m->dbuf5 = mallocCheck((size_t)N * wk * fsz); m->dbuf6 = mallocCheck((size_t)N * wk * fsz);
-    m->datt = mallocCheck(att * fsz);
+    for (int l = 0; l < m->cfg.n_layer; l++) m->acts[l].att = mallocCheck(att * sizeof(float));
+    m->datt = mallocCheck(att * sizeof(float));
+    m->row_len = mallocCheck((size_t)N * sizeof(int));
 }
 
 // ----------------------------------------------------------------------------
@@ -1239,11 +1236,18 @@ static void moe_diagnostics(const Model *m, const float *w, float *load_spread, 
 // ----------------------------------------------------------------------------
 // 7. the whole model
 
+// Part II's data-parallel model_forward and model_backward (section 14): each thread a share of the rows.
+// They return 0 when they decline (one thread, generation with a cache, or a backward after a forward
+// that did not run in shares).
+static int kernel_model_forward(Model *m, const int *tokens, const int *len, int B, int T, int with_cache);
+static int kernel_model_backward(Model *m);
+
 // m->logits[B*T,V] <- tokens[B,T] at positions pos..; with a cache T must be 1 (generation).
 // len[B]: the tokens of each row, the positions after them padding (NULL: no padding); padding is not
 // counted in the expert loads or the balance loss (its logits are computed and must carry no loss)
 static void model_forward(Model *m, const int *tokens, const int *len, int B, int T, KVCache *cache,
                           int pos) {
+    if (kernel_model_forward(m, tokens, len, B, T, cache != NULL)) return;  // on all threads, a share each
     const Config *c = &m->cfg;
     int N = B * T, C = c->d_model;
     model_ensure_acts(m, B, T);
@@ -1279,6 +1283,7 @@ static void model_forward(Model *m, const int *tokens, const int *len, int B, in
 
 // gradients of (loss whose d/dlogits is in m->dlogits) + aux_loss, accumulated into m->grads
 static void model_backward(Model *m) {
+    if (kernel_model_backward(m)) return;
     const Config *c = &m->cfg;
     int B = m->B, T = m->T, N = B * T, C = c->d_model;
     float *dx = m->dx;
@@ -1394,29 +1399,16 @@ static int optimizer_step(Model *m, const OptimConfig *u, float *norm) {
     return STEP_OK;
 }
 
-// next-token prediction on B rows of T positions (len[b] of row b are tokens, the rest padding): forward,
-// the cross-entropy weighted by w (the weights carry the loss's normalisation), and, if that is finite,
-// backward: gradients accumulated into m->grads. Returns the weighted loss.
-static float lm_gradient(Model *m, const int *inputs, const int *targets, const float *w, const int *len,
-                         int B, int T) {
-    model_forward(m, inputs, len, B, T, NULL, 0);
-    float loss = crossentropy_forward_backward(m->dlogits, m->logits, targets, w, B * T, m->cfg.vocab);
-    if (isfinite(loss) && isfinite(m->aux_loss)) model_backward(m);
-    return loss;
-}
-
-// Part II's data-parallel lm_gradient (section 14): each thread a share of the rows; 0 if it declines
-static int kernel_lm_gradient(Model *m, const int *inputs, const int *targets, const float *w, const int *len,
-                              int B, int T, float *loss);
-
-// one step of next-token training (pretraining, SFT): the gradient of the loss, then the update. *loss: the
-// weighted loss.
+// one step of next-token training (pretraining, SFT) on B rows of T positions (len[b] of row b are tokens,
+// the rest padding): forward, the cross-entropy weighted by w (the weights carry the loss's normalisation),
+// backward, update. *loss: the weighted loss.
 static int lm_step(Model *m, const int *inputs, const int *targets, const float *w, const int *len, int B,
                    int T, const OptimConfig *u, float *loss, float *norm) {
     model_zero_grad(m);
-    if (!kernel_lm_gradient(m, inputs, targets, w, len, B, T, loss))
-        *loss = lm_gradient(m, inputs, targets, w, len, B, T);
+    model_forward(m, inputs, len, B, T, NULL, 0);
+    *loss = crossentropy_forward_backward(m->dlogits, m->logits, targets, w, B * T, m->cfg.vocab);
     if (!isfinite(*loss) || !isfinite(m->aux_loss)) return STEP_LOSS_NOT_FINITE;
+    model_backward(m);
     return optimizer_step(m, u, norm);
 }
 
@@ -2407,6 +2399,9 @@ static int kernel_matmul_backward(float *dinp, float *dweight, const float *dout
     return 1;
 }
 
+// the model whose last forward ran on all threads, a share of its B rows of T each (see kernel_model_forward)
+static struct { const Model *m; int B, T, n; } sharded;
+
 // whether matmul and attention may run on several threads at once (the loops over experts and over
 // generated rows do that); r1.cu's kernels share device buffers, so with them those loops run on one thread
 static int kernels_reentrant(void) { return !cuda_on(); }
@@ -2426,6 +2421,7 @@ static void kernel_params_changed(const float *params) {
 #endif
 }
 static void kernel_params_free(const float *params) {
+    if (sharded.m && sharded.m->params_mem == params) sharded.m = NULL;  // its model is freed
 #ifdef R1_CUDA
     cuda_free_params(params);
 #else
@@ -2580,21 +2576,38 @@ static int kernel_attention_backward(float *dq, float *dk, float *dv, float *dat
     return 1;
 }
 
-// v's activations (the buffers and their sizes) become those of a; the rest of v is unchanged
-static void acts_assign(Model *v, const Model *a) {
-    memcpy(v->acts, a->acts, sizeof v->acts);
-    v->x_final = a->x_final; v->hf = a->hf; v->rstdf = a->rstdf; v->logits = a->logits; v->dlogits = a->dlogits;
-    v->dx = a->dx; v->dh = a->dh; v->datt = a->datt; v->tokens = a->tokens; v->row_len = a->row_len;
-    v->dbuf1 = a->dbuf1; v->dbuf2 = a->dbuf2; v->dbuf3 = a->dbuf3;
-    v->dbuf4 = a->dbuf4; v->dbuf5 = a->dbuf5; v->dbuf6 = a->dbuf6;
-    v->B = a->B; v->T = a->T; v->cap_N = a->cap_N; v->cap_att = a->cap_att;
-}
-
 // a model sharing m's parameters but with activations of its own (freed with acts_free), so that
 // threads can run forwards side by side
 static Model model_view(const Model *m) {
-    Model v = *m, none = {0};
-    acts_assign(&v, &none);
+    Model v = *m;
+    ActBuffer list[MAX_ACT_BUFFERS];
+    int n = act_buffers(&v, list);
+    for (int i = 0; i < n; i++) {
+        if (list[i].f) *list[i].f = NULL;
+        else *list[i].i = NULL;
+    }
+    for (int l = 0; l < MAX_LAYERS; l++) v.acts[l].att = NULL;
+    v.datt = NULL; v.row_len = NULL;
+    v.cap_N = 0; v.cap_att = 0;
+    return v;
+}
+
+// rows b0..b0+Bs-1 of m's last forward (B rows of T) as a model of their own: the same parameters, and
+// activations that are those rows of m's (every buffer holds its rows one after another)
+static Model model_slice(Model *m, int b0, int Bs) {
+    Model v = *m;
+    ActBuffer list[MAX_ACT_BUFFERS], vlist[MAX_ACT_BUFFERS];
+    int n = act_buffers(m, list);
+    act_buffers(&v, vlist);
+    size_t row0 = (size_t)b0 * m->T, att_row = (size_t)m->cfg.n_head * m->T * m->T;
+    for (int i = 0; i < n; i++) {
+        if (list[i].f) *vlist[i].f = *list[i].f + row0 * list[i].per_token;
+        else *vlist[i].i = *list[i].i + row0 * list[i].per_token;
+    }
+    for (int l = 0; l < m->cfg.n_layer; l++) v.acts[l].att = m->acts[l].att + b0 * att_row;
+    v.datt = m->datt + b0 * att_row;
+    v.row_len = m->row_len + b0;
+    v.B = Bs; v.cap_N = Bs * m->T; v.cap_att = Bs * att_row;
     return v;
 }
 
@@ -2621,63 +2634,83 @@ static void generate_threads(Model *m, int *seqs, const int *prompt_len, int *se
     }
 }
 
-// Data-parallel training: lm_gradient on all threads. The B rows are cut into one share per thread; each
-// thread runs forward, loss and backward on its share with activations and a gradient buffer of its own
-// (kept from step to step), then the shares' gradients, expert loads and losses are summed in thread
-// order, so the same thread count gives the same bits. One parallel region per step instead of the
-// layers' ~150 parallel loops, each of which ends with a thread waiting for the other.
+// Data-parallel training: model_forward and model_backward of B rows on all threads, each thread a share
+// of the rows as a model_slice of m (its rows of m's activations). In the backward each share writes its
+// gradient to a buffer of its own, kept from step to step; the shares' gradients, expert loads and balance
+// losses are then summed in thread order, so the same thread count gives the same bits. A step is then one
+// parallel region per pass instead of the layers' ~150 parallel loops, each of which ends with a thread
+// waiting for the other.
 #define MAX_SHARDS 64
 typedef struct {
-    Model acts;                     // holds the share's activations (and the config they were sized for)
-    float *grads_mem;               // [num_params] the share's gradient
+    float *grads_mem;  // [num_params] the share's gradient
     size_t n_grads;
-    float loss, aux_loss, expert_load[MAX_LAYERS][MAX_EXPERTS];
+    float aux_loss, expert_load[MAX_LAYERS][MAX_EXPERTS];
+    int expert_off[MAX_LAYERS][MAX_EXPERTS + 1];  // the forward's routing of the share, for its backward
 } Shard;
 static Shard shards[MAX_SHARDS];
 
-static int kernel_lm_gradient(Model *m, const int *inputs, const int *targets, const float *w, const int *len,
-                              int B, int T, float *loss) {
+static void share_rows(int B, int n, int t, int *b0, int *Bs) {  // rows of share t of n
+    *b0 = (int)((long)B * t / n);
+    *Bs = (int)((long)B * (t + 1) / n) - *b0;
+}
+
+static int kernel_model_forward(Model *m, const int *tokens, const int *len, int B, int T, int with_cache) {
     int nt = kernels_reentrant() ? imin(imin(n_threads(), B), MAX_SHARDS) : 1;
-    if (nt < 2) return 0;
+    if (with_cache || nt < 2) {
+        if (sharded.m == m) sharded.m = NULL;
+        return 0;
+    }
+    model_ensure_acts(m, B, T);
+    #pragma omp parallel for schedule(static) num_threads(nt)
+    for (int t = 0; t < nt; t++) {
+        int b0, Bs;
+        share_rows(B, nt, t, &b0, &Bs);
+        Model v = model_slice(m, b0, Bs);
+        memset(v.expert_load, 0, sizeof v.expert_load);
+        v.balance_alpha = m->balance_alpha * Bs / B;  // the balance loss is a mean over all B rows
+        model_forward(&v, tokens + (size_t)b0 * T, len ? len + b0 : NULL, Bs, T, NULL, 0);
+        shards[t].aux_loss = v.aux_loss;
+        memcpy(shards[t].expert_load, v.expert_load, sizeof v.expert_load);
+        for (int l = 0; l < MAX_LAYERS; l++)
+            memcpy(shards[t].expert_off[l], v.acts[l].expert_off, sizeof v.acts[l].expert_off);
+    }
+    m->aux_loss = 0.0f;
+    for (int t = 0; t < nt; t++) {
+        m->aux_loss += shards[t].aux_loss;
+        for (int l = 0; l < MAX_LAYERS; l++)
+            for (int e = 0; e < MAX_EXPERTS; e++) m->expert_load[l][e] += shards[t].expert_load[l][e];
+    }
+    sharded.m = m; sharded.B = B; sharded.T = T; sharded.n = nt;
+    return 1;
+}
+
+static int kernel_model_backward(Model *m) {
+    if (sharded.m != m || sharded.B != m->B || sharded.T != m->T) return 0;
+    int nt = sharded.n, B = m->B;
     #pragma omp parallel for schedule(static) num_threads(nt)
     for (int t = 0; t < nt; t++) {
         Shard *s = &shards[t];
-        int b0 = (int)((long)B * t / nt), Bs = (int)((long)B * (t + 1) / nt) - b0;
-        if (memcmp(&s->acts.cfg, &m->cfg, sizeof m->cfg) != 0) { // sized for another model: start again
-            acts_free(&s->acts);
-            s->acts = (Model){ .cfg = m->cfg };
-        }
         if (s->n_grads < m->num_params) {
             free(s->grads_mem);
             s->grads_mem = mallocCheck(m->num_params * sizeof(float));
             s->n_grads = m->num_params;
         }
-        Model v = *m;
-        acts_assign(&v, &s->acts);
+        int b0, Bs;
+        share_rows(B, nt, t, &b0, &Bs);
+        Model v = model_slice(m, b0, Bs);
+        for (int l = 0; l < MAX_LAYERS; l++)
+            memcpy(v.acts[l].expert_off, s->expert_off[l], sizeof v.acts[l].expert_off);
         v.grads_mem = s->grads_mem;
         params_layout(&m->cfg, v.grads_mem, &v.grads);
         memset(v.grads_mem, 0, m->num_params * sizeof(float));
-        memset(v.expert_load, 0, sizeof v.expert_load);
-        v.balance_alpha = m->balance_alpha * Bs / B;  // the balance loss averages over all B rows
-        size_t o = (size_t)b0 * T;
-        s->loss = lm_gradient(&v, inputs + o, targets + o, w + o, len + b0, Bs, T);
-        s->aux_loss = v.aux_loss;
-        memcpy(s->expert_load, v.expert_load, sizeof v.expert_load);
-        acts_assign(&s->acts, &v);
+        v.balance_alpha = m->balance_alpha * Bs / B;
+        model_backward(&v);
     }
     #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < m->num_params; i++) {
         float g = 0.0f;
         for (int t = 0; t < nt; t++) g += shards[t].grads_mem[i];
         m->grads_mem[i] += g;
-    }
-    *loss = 0.0f;
-    m->aux_loss = 0.0f;
-    for (int t = 0; t < nt; t++) {
-        *loss += shards[t].loss;
-        m->aux_loss += shards[t].aux_loss;
-        for (int l = 0; l < MAX_LAYERS; l++)
-            for (int e = 0; e < MAX_EXPERTS; e++) m->expert_load[l][e] += shards[t].expert_load[l][e];
     }
     return 1;
 }

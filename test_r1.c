@@ -673,60 +673,72 @@ static void test_padding(void) {
     model_free(m);
 }
 
-// data-parallel training (kernel_lm_gradient): on 2 threads each takes half of the rows with its own
-// activations and gradient buffer; the summed gradient, loss, balance loss and expert loads must equal those
-// of lm_gradient on 1 thread, up to the order of the float sums. Rows of different lengths (padding) and the
-// balance loss on, so that a share that counted its padding or averaged the balance loss over its own rows
-// only would be caught.
+// data-parallel training (kernel_model_forward / kernel_model_backward): on 2 threads each takes a share of
+// the rows; the logits, the router affinities (what moe_diagnostics reads), the summed gradient, balance loss
+// and expert loads must equal those of 1 thread, up to the order of the float sums. Rows of different
+// lengths (padding) and the balance loss on, so that a share that counted its padding or averaged the
+// balance loss over its own rows only would be caught.
 #define SH_B 5
 #define SH_T 9
+typedef struct { float loss, aux, *grads, *logits, *s; float load[MAX_LAYERS][MAX_EXPERTS]; } ShardPass;
+static ShardPass shard_pass(Model *m, const int *tok, const int *tgt, const float *w, const int *len) {
+    const Config *c = &m->cfg;
+    int N = SH_B * SH_T, l = c->n_layer - 1;
+    ShardPass p = { .grads = mallocCheck(m->num_params * sizeof(float)),
+                    .logits = mallocCheck((size_t)N * c->vocab * sizeof(float)),
+                    .s = mallocCheck((size_t)N * c->n_experts * sizeof(float)) };
+    model_zero_grad(m);
+    memset(m->expert_load, 0, sizeof m->expert_load);
+    model_forward(m, tok, len, SH_B, SH_T, NULL, 0);
+    p.loss = crossentropy_forward_backward(m->dlogits, m->logits, tgt, w, N, c->vocab);
+    model_backward(m);
+    p.aux = m->aux_loss;
+    memcpy(p.grads, m->grads_mem, m->num_params * sizeof(float));
+    memcpy(p.logits, m->logits, (size_t)N * c->vocab * sizeof(float));
+    memcpy(p.s, m->acts[l].s, (size_t)N * c->n_experts * sizeof(float));
+    memcpy(p.load, m->expert_load, sizeof p.load);
+    return p;
+}
+
+static double max_rel_diff(const float *a, const float *b, size_t n) {  // max |a-b| over max |a|
+    double amax = 0, diff = 0;
+    for (size_t i = 0; i < n; i++) { amax = fmax(amax, fabs(a[i])); diff = fmax(diff, fabs(a[i] - b[i])); }
+    return amax > 0 ? diff / amax : 1.0;
+}
+
 static void test_shards(void) {
     Model *m = tiny_model(17);
     m->balance_alpha = 0.3f;
     const Config *c = &m->cfg;
-    int tok[SH_B * SH_T], tgt[SH_B * SH_T], len[SH_B] = { 9, 4, 7, 9, 2 };
+    int tok[SH_B * SH_T], tgt[SH_B * SH_T], len[SH_B] = { 9, 4, 7, 9, 2 }, N = SH_B * SH_T;
     float w[SH_B * SH_T];
-    for (int i = 0; i < SH_B * SH_T; i++) {
-        int t = i % SH_T, pad = t >= len[i / SH_T];
+    for (int i = 0; i < N; i++) {
+        int pad = i % SH_T >= len[i / SH_T];
         tok[i] = pad ? TOK_EOS : N_SPECIAL + rng_int(&g_rng, c->vocab - N_SPECIAL);
         tgt[i] = N_SPECIAL + rng_int(&g_rng, c->vocab - N_SPECIAL);
-        w[i] = pad ? 0.0f : 1.0f / (SH_B * SH_T);
+        w[i] = pad ? 0.0f : 1.0f / N;
     }
-    size_t np = m->num_params;
-    float *g_one = mallocCheck(np * sizeof(float)), load_one[MAX_LAYERS][MAX_EXPERTS];
-    model_zero_grad(m);
-    memset(m->expert_load, 0, sizeof m->expert_load);
-    int declined = !kernel_lm_gradient(m, tok, tgt, w, len, SH_B, SH_T, &(float){0});  // 1 thread: declines
-    float loss_one = lm_gradient(m, tok, tgt, w, len, SH_B, SH_T), aux_one = m->aux_loss;
-    memcpy(g_one, m->grads_mem, np * sizeof(float));
-    memcpy(load_one, m->expert_load, sizeof load_one);
-    model_zero_grad(m);
-    memset(m->expert_load, 0, sizeof m->expert_load);
-    float loss_two = 0.0f;
+    ShardPass one = shard_pass(m, tok, tgt, w, len);
+    check(!kernel_model_forward(m, tok, len, SH_B, SH_T, 0) && !kernel_model_backward(m),
+          "shards: on 1 thread the data-parallel passes decline (the plain forward and backward run)");
 #ifdef _OPENMP
     omp_set_num_threads(2);
-#endif
-    int sharded = kernel_lm_gradient(m, tok, tgt, w, len, SH_B, SH_T, &loss_two);
-#ifdef _OPENMP
+    ShardPass two = shard_pass(m, tok, tgt, w, len);
+    int shared = sharded.m == m && sharded.n == 2;
     omp_set_num_threads(1);
+    double dg = max_rel_diff(one.grads, two.grads, m->num_params);
+    double dz = max_rel_diff(one.logits, two.logits, (size_t)N * c->vocab);
+    double ds = max_rel_diff(one.s, two.s, (size_t)N * c->n_experts);
+    check(shared && dz <= 1e-6 && ds <= 1e-6, "shards: 2 threads, rows 0-1 and 2-4: logits and router affinities "
+          "against 1 thread's: max diff %.1e and %.1e of the max (tol 1e-6)", dz, ds);
+    check(fabs(two.loss - one.loss) <= 1e-5 * one.loss && fabs(two.aux - one.aux) <= 1e-5 * one.aux,
+          "shards: loss %.7f vs %.7f on 1 thread, balance loss %.7f vs %.7f (rel tol 1e-5)", two.loss, one.loss,
+          two.aux, one.aux);
+    check(dg <= 1e-5, "shards: summed gradient against 1 thread's: max diff %.1e of the max (tol 1e-5)", dg);
+    check(memcmp(one.load, two.load, sizeof one.load) == 0, "shards: the summed expert loads equal 1 thread's");
+    free(two.grads); free(two.logits); free(two.s);
 #endif
-    double gmax = 0, gdiff = 0;
-    for (size_t i = 0; i < np; i++) {
-        gmax = fmax(gmax, fabs(g_one[i]));
-        gdiff = fmax(gdiff, fabs(g_one[i] - m->grads_mem[i]));
-    }
-    check(declined, "shards: on 1 thread the data-parallel pass declines (lm_gradient runs)");
-#ifdef _OPENMP
-    check(sharded && fabs(loss_two - loss_one) <= 1e-5 * loss_one && fabs(m->aux_loss - aux_one) <= 1e-5 * aux_one,
-          "shards: 2 threads, rows 0-1 and 2-4: loss %.7f vs %.7f on 1 thread, balance loss %.7f vs %.7f (rel tol 1e-5)",
-          loss_two, loss_one, m->aux_loss, aux_one);
-    check(gmax > 0 && gdiff <= 1e-5 * gmax, "shards: summed gradient against 1 thread's: max diff %.2e of max %.2e "
-          "(rel tol 1e-5)", gdiff, gmax);
-    check(memcmp(load_one, m->expert_load, sizeof load_one) == 0, "shards: the summed expert loads equal 1 thread's");
-#else
-    (void)sharded;
-#endif
-    free(g_one);
+    free(one.grads); free(one.logits); free(one.s);
     model_free(m);
 }
 
