@@ -2458,18 +2458,26 @@ static void dot_columns(float *out, const float *x, const float *colsT, int Tp, 
     }
 }
 
-// out[D] = sum over t2 <= t of w[t2] * rows[t2, :D], where rows is [*, ld] (ld a whole number of blocks):
-// 16 output dims at a time summed in registers
-static void weighted_rows(float *out, const float *w, const float *rows, int ld, int D, int t) {
+// out[D] = sum over t2 = t0..t1 (in that order) of w[t2 * ws] * rows[t2, :D], where rows is [*, ld] (ld a
+// whole number of blocks): 16 output dims at a time summed in registers
+static void weighted_rows(float *out, const float *w, size_t ws, const float *rows, int ld, int D, int t0,
+                          int t1) {
     for (int i0 = 0; i0 < D; i0 += KEY_BLOCK) {
         float acc[KEY_BLOCK] = {0};
-        for (int t2 = 0; t2 <= t; t2++) {
+        for (int t2 = t0; t2 <= t1; t2++) {
             const float *r = rows + (size_t)t2 * ld + i0;
+            float wt = w[(size_t)t2 * ws];
             #pragma omp simd
-            for (int j = 0; j < KEY_BLOCK; j++) acc[j] += w[t2] * r[j];
+            for (int j = 0; j < KEY_BLOCK; j++) acc[j] += wt * r[j];
         }
         for (int j = 0; j < KEY_BLOCK && i0 + j < D; j++) out[i0 + j] = acc[j];
     }
+}
+
+// dst[T,ldd] = the D-vectors of (b, h) at stride NH*D in src[B,T,NH,D], one row per position (ldd >= D)
+static void gather_rows(float *dst, int ldd, const float *src, int b, int h, int T, int NH, int D) {
+    for (int t = 0; t < T; t++)
+        memcpy(dst + (size_t)t * ldd, src + (((size_t)b * T + t) * NH + h) * D, D * sizeof(float));
 }
 
 // attention_forward's out and att
@@ -2498,14 +2506,16 @@ static void attention_forward_blocked(float *out, float *att, const float *q, co
                 dot_columns(a, qs, kT, Tp, HS, t);
                 softmax(a, a, t + 1, 1.0f, -1);
                 // weighted sum of the values
-                weighted_rows(out + (((size_t)b * T + t) * NH + h) * HV, a, vp, HVp, HV, t);
+                weighted_rows(out + (((size_t)b * T + t) * NH + h) * HV, a, 1, vp, HVp, HV, 0, t);
             }
             free(kT); free(vp);
         }
     }
 }
 
-// attention_backward's dq, dk, dv
+// attention_backward's dq, dk, dv. First, position by position, da, ds (kept in datt) and dq; then dv and
+// dk key by key, as sums over the positions t that see the key: dv_t2 = sum_t a_t,t2 dy_t and dk_t2 =
+// sum_t ds_t,t2 q_t, in the plain loops' order (t ascending) but summed in registers, not in memory
 static void attention_backward_blocked(float *dq, float *dk, float *dv, float *datt, const float *dout,
                                        const float *q, const float *k, const float *v, const float *att,
                                        int B, int T, int NH, int HS, int HV) {
@@ -2513,41 +2523,35 @@ static void attention_backward_blocked(float *dq, float *dk, float *dv, float *d
     #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
-            int Tp = key_blocks_len(T), HSp = key_blocks_len(HS);
-            float *vT = mallocCheck((size_t)HV * Tp * sizeof(float)); // values of (b,h), [HV,Tp], zero padded
-            float *kp = mallocCheck((size_t)T * HSp * sizeof(float)); // keys of (b,h), [T,HSp], zero padded
+            int Tp = key_blocks_len(T), HSp = key_blocks_len(HS), HVp = key_blocks_len(HV);
+            size_t rows = (size_t)T * (2 * HSp + HVp);
+            float *vT = mallocCheck(((size_t)HV * Tp + rows) * sizeof(float));  // [HV,Tp] values transposed
+            float *kp = vT + (size_t)HV * Tp, *qp = kp + (size_t)T * HSp;      // [T,HSp] keys, queries
+            float *dyp = qp + (size_t)T * HSp;                                   // [T,HVp] dout, zero padded
+            memset(kp, 0, rows * sizeof(float));
             gather_transposed(vT, Tp, v, b, h, T, NH, HV);
+            gather_rows(kp, HSp, k, b, h, T, NH, HS);
+            gather_rows(qp, HSp, q, b, h, T, NH, HS);
+            gather_rows(dyp, HVp, dout, b, h, T, NH, HV);
+            const float *a_bh = att + ((size_t)b * NH + h) * T * T;
+            float *ds_bh = datt + ((size_t)b * NH + h) * T * T;
             for (int t = 0; t < T; t++) {
-                size_t qi = ((size_t)b * T + t) * NH + h;
-                memcpy(kp + (size_t)t * HSp, k + qi * HS, HS * sizeof(float));
-                for (int i = 0; i < HS; i++) dk[qi * HS + i] = 0.0f;
-                for (int i = 0; i < HV; i++) dv[qi * HV + i] = 0.0f;
-            }
-            for (int t = 0; t < T; t++) {
-                size_t qi = ((size_t)b * T + t) * NH + h;
-                const float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                float *da = datt + (((size_t)b * NH + h) * T + t) * T;
-                const float *dy = dout + qi * HV;
-                // through the weighted sum of values: da = dy . v_t2,  dv_t2 += a_t2 dy
-                dot_columns(da, dy, vT, Tp, HV, t);
+                const float *a = a_bh + (size_t)t * T;
+                float *da = ds_bh + (size_t)t * T;
+                // through the weighted sum of values: da = dy . v_t2
+                dot_columns(da, dyp + (size_t)t * HVp, vT, Tp, HV, t);
                 float dsum = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    float *dvt = dv + (((size_t)b * T + t2) * NH + h) * HV;
-                    #pragma omp simd
-                    for (int i = 0; i < HV; i++) dvt[i] += a[t2] * dy[i];
-                    dsum += a[t2] * da[t2];
-                }
-                // through the softmax (ds = a (da - sum a da) / sqrt(HS), kept in da) and the dot products:
-                // dq_t = sum ds_t2 k_t2,  dk_t2 += ds_t2 q_t
+                for (int t2 = 0; t2 <= t; t2++) dsum += a[t2] * da[t2];
+                // through the softmax (ds = a (da - sum a da) / sqrt(HS), kept in da): dq_t = sum ds_t2 k_t2
                 for (int t2 = 0; t2 <= t; t2++) da[t2] = a[t2] * (da[t2] - dsum) * scale;
-                weighted_rows(dq + qi * HS, da, kp, HSp, HS, t);
-                for (int t2 = 0; t2 <= t; t2++) {
-                    float *dkt = dk + (((size_t)b * T + t2) * NH + h) * HS;
-                    #pragma omp simd
-                    for (int i = 0; i < HS; i++) dkt[i] += da[t2] * q[qi * HS + i];
-                }
+                weighted_rows(dq + (((size_t)b * T + t) * NH + h) * HS, da, 1, kp, HSp, HS, 0, t);
             }
-            free(vT); free(kp);
+            for (int t2 = 0; t2 < T; t2++) {
+                size_t row2 = ((size_t)b * T + t2) * NH + h;
+                weighted_rows(dv + row2 * HV, a_bh + t2, T, dyp, HVp, HV, t2, T - 1);
+                weighted_rows(dk + row2 * HS, ds_bh + t2, T, qp, HSp, HS, t2, T - 1);
+            }
+            free(vT);
         }
     }
 }
