@@ -188,8 +188,9 @@ static void decode(const int *ids, int n, char *out) {
 // ----------------------------------------------------------------------------
 // 2. the toy world (NOTES.md "The toy world")
 //
-// A problem is a sum of two-digit numbers; its difficulty is the number of operands (MIN_OPERANDS to
-// MAX_OPERANDS; the default world uses four: see NOTES.md for why variable counts were not learned).
+// A problem is a sum of two-digit numbers; its difficulty is the number of operands (2 to MAX_OPERANDS;
+// ./r1 gen --operands chooses the trained ones, four by default, and --held-out-operands one that only
+// the test set holds).
 // Prompt:   e:51+76+12+85=          ("e:" English, "j:" Japanese-like: the target language)
 // Response: <think>...</think><answer>224</answer><eos>, the answer always three digits.
 // Three solution styles, as web text mixes them:
@@ -202,8 +203,7 @@ static void decode(const int *ids, int n, char *out) {
 // The direct answer of four numbers is out of reach of a small model in one pass; each step of
 // a chain is easy. RL then has something to select (see NOTES.md).
 
-#define MAX_OPERANDS 4
-#define MIN_OPERANDS 4
+#define MAX_OPERANDS 6
 enum { STYLE_DIRECT, STYLE_CHAIN, STYLE_CHECKED, N_STYLES };
 static const char *STYLE_NAMES[N_STYLES] = { "direct", "chain", "checked" };
 enum { LANG_EN, LANG_JA, N_LANGS };
@@ -2906,24 +2906,36 @@ static void text_add(Text *t, const char *s) {
     t->len += l;
 }
 
+// what ./r1 gen writes: the corpus's styles and the difficulties (operand counts)
+typedef struct {
+    int allowed[N_STYLES];               // the corpus may hold style s (a control corpus leaves some out)
+    int operands[MAX_OPERANDS], n_operands;  // the trained difficulties
+    int held_out;                        // a difficulty of the test set only (0: none)
+} World;
+
+// the default world: every style, four operands
+static World world_default(void) {
+    return (World){ .allowed = { 1, 1, 1 }, .operands = { 4 }, .n_operands = 1, .held_out = 0 };
+}
+
 // a problem of a trained difficulty that is not held out
-static Problem problem_trained(Rng *r) {
+static Problem problem_trained(Rng *r, const World *w) {
     Problem p;
-    do p = problem_random(r, MIN_OPERANDS + rng_int(r, MAX_OPERANDS - MIN_OPERANDS + 1));
+    do p = problem_random(r, w->operands[rng_int(r, w->n_operands)]);
     while (problem_is_heldout(&p));
     return p;
 }
 
-// ./r1 gen: writes every file of tiny_data/ deterministically from the seed; allowed: the corpus's styles
-static void gen_tiny_data(const char *dir, uint64_t seed, const int *allowed) {
+// ./r1 gen: writes every file of tiny_data/ deterministically from the seed
+static void gen_tiny_data(const char *dir, uint64_t seed, const World *w) {
     make_dirs(dir);
     Rng r = rng_seed(seed);
     char prompt[64], resp[512], line[600];
     Text t = {0};
     // pretraining corpus: one document per line, prompt immediately followed by its response
     for (int i = 0; i < GEN_PRETRAIN; i++) {
-        Problem p = problem_trained(&r);
-        int style = sample_style(&r, allowed);
+        Problem p = problem_trained(&r, w);
+        int style = sample_style(&r, w->allowed);
         int sw = style != STYLE_DIRECT && rng_f32(&r) < SWITCH_PROB;
         problem_prompt(&p, prompt);
         write_response(&p, style, SLIP_PROB, sw, &r, resp);
@@ -2933,14 +2945,15 @@ static void gen_tiny_data(const char *dir, uint64_t seed, const int *allowed) {
     gen_write_file(dir, "pretrain.txt", t.s); t.len = 0;
     // RL prompts: prompt <TAB> answer <TAB> difficulty; test prompts are the held-out problems
     for (int i = 0; i < GEN_RL_TRAIN; i++) {
-        Problem p = problem_trained(&r);
+        Problem p = problem_trained(&r, w);
         problem_prompt(&p, prompt);
         snprintf(line, sizeof line, "%s\t%d\t%d\n", prompt, problem_answer(&p), p.n);
         text_add(&t, line);
     }
     gen_write_file(dir, "rl_train.txt", t.s); t.len = 0;
-    for (int d = MIN_OPERANDS; d <= MAX_OPERANDS; d++) {
-        for (int i = 0; i < GEN_RL_TEST_PER_DIFF; i++) {
+    for (int k = 0; k <= w->n_operands; k++) {  // the trained difficulties, then the held-out one
+        int d = k < w->n_operands ? w->operands[k] : w->held_out;
+        for (int i = 0; i < GEN_RL_TEST_PER_DIFF && d; i++) {
             Problem p;
             do p = problem_random(&r, d); while (!problem_is_heldout(&p));
             problem_prompt(&p, prompt);
@@ -2951,7 +2964,7 @@ static void gen_tiny_data(const char *dir, uint64_t seed, const int *allowed) {
     gen_write_file(dir, "rl_test.txt", t.s); t.len = 0;
     // cold start (R1 section 2.3.1): clean, readable, single-language checked chains
     for (int i = 0; i < GEN_COLDSTART; i++) {
-        Problem p = problem_trained(&r);
+        Problem p = problem_trained(&r, w);
         problem_prompt(&p, prompt);
         write_response(&p, STYLE_CHECKED, 0.0f, 0, &r, resp);
         snprintf(line, sizeof line, "%s\t%s\n", prompt, resp);
@@ -4483,22 +4496,42 @@ static void options_parse(const char *cmd, const char *what, Option *o, int n, i
 // ---- the commands
 
 static void cmd_gen(int argc, char **argv) {
-    const char *dir = "tiny_data", *styles = "direct,chain,checked";
-    int seed = 1;
+    const char *dir = "tiny_data", *styles = "direct,chain,checked", *operands = "4";
+    int seed = 1, held_out = 0;
     Option o[] = {
         { "out", 's', &dir, 0, 0, "folder to write" },
         { "seed", 'i', &seed, 0, 1e9, "generator seed" },
         { "styles", 'l', &styles, 0, 0,
           "the corpus's solution styles (controls leave some out), a comma list of {direct,chain,checked}" },
+        { "operands", 's', &operands, 0, 0, "the trained difficulties: operand counts 2-6, a comma list" },
+        { "held-out-operands", 'i', &held_out, 0, MAX_OPERANDS,
+          "an operand count only the test set holds (0 = none)" },
     };
     options_parse("gen",
                   "Writes the toy world's data files (corpus, RL prompts, cold-start SFT) deterministically.",
-                  o, 3, argc, argv);
-    int allowed[N_STYLES];
-    for (int s = 0; s < N_STYLES; s++) allowed[s] = list_has(styles, STYLE_NAMES[s]);
-    if (!allowed[STYLE_DIRECT])
+                  o, 5, argc, argv);
+    World w = world_default();
+    for (int s = 0; s < N_STYLES; s++) w.allowed[s] = list_has(styles, STYLE_NAMES[s]);
+    if (!w.allowed[STYLE_DIRECT])
         die("gen: --styles must include direct (a left-out style is written as a simpler one)");
-    gen_tiny_data(dir, (uint64_t)seed, allowed);
+    w.n_operands = 0;
+    for (const char *s = operands; *s; s++) {
+        char *end;
+        long n = strtol(s, &end, 10);
+        if (end == s || n < 2 || n > MAX_OPERANDS || (*end && *end != ',') || w.n_operands == MAX_OPERANDS)
+            die("gen: --operands must be a comma list of counts from 2 to %d, not '%s'", MAX_OPERANDS, operands);
+        for (int k = 0; k < w.n_operands; k++)
+            if (w.operands[k] == n) die("gen: --operands lists %ld twice", n);
+        w.operands[w.n_operands++] = (int)n;
+        s = end;
+        if (!*s) break;
+    }
+    if (w.n_operands == 0) die("gen: --operands must name at least one operand count");
+    for (int k = 0; k < w.n_operands; k++)
+        if (held_out == w.operands[k]) die("gen: --held-out-operands %d is also trained", held_out);
+    if (held_out == 1) die("gen: --held-out-operands must be 0 (none) or a count from 2 to %d", MAX_OPERANDS);
+    w.held_out = held_out;
+    gen_tiny_data(dir, (uint64_t)seed, &w);
     printf("wrote %s/pretrain.txt, rl_train.txt, rl_test.txt, coldstart.txt\n", dir);
 }
 

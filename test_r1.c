@@ -957,7 +957,8 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 static void test_generator(void) {
     char dir[300];
     snprintf(dir, sizeof dir, "%s/gen", tmp_root);
-    gen_tiny_data(dir, 1, (int[N_STYLES]){ 1, 1, 1 });
+    World world = world_default();
+    gen_tiny_data(dir, 1, &world);
     const char *files[4] = { "pretrain.txt", "rl_train.txt", "rl_test.txt", "coldstart.txt" };
     char *gen[4];
     for (int i = 0; i < 4; i++) {
@@ -1054,7 +1055,9 @@ static void test_generator_styles(void) {
     for (int c = 0; c < 2; c++) {
         char dir[300], path[400];
         snprintf(dir, sizeof dir, "%s/gen_%d", tmp_root, c);
-        gen_tiny_data(dir, 1, allow[c]);
+        World world = world_default();
+        memcpy(world.allowed, allow[c], sizeof world.allowed);
+        gen_tiny_data(dir, 1, &world);
         snprintf(path, sizeof path, "%s/pretrain.txt", dir);
         size_t len = 0;
         char *text = read_whole(path, &len), *save = NULL;
@@ -1074,6 +1077,53 @@ static void test_generator_styles(void) {
               allow[c][STYLE_CHAIN] ? MIX_DIRECT : 1.0f);
         free(text);
     }
+}
+
+// the difficulty dial: gen --operands 2,3 --held-out-operands 5. Every corpus document and RL prompt has 2 or
+// 3 operands (and is right, by this file's own reading of it), the test set holds 300 prompts of each of 2,
+// 3 and 5 operands with the operand count as their difficulty, and none of them is in the corpus.
+static void test_generator_dial(void) {
+    char dir[300], path[400];
+    snprintf(dir, sizeof dir, "%s/gen_dial", tmp_root);
+    World world = world_default();
+    world.operands[0] = 2; world.operands[1] = 3; world.n_operands = 2; world.held_out = 5;
+    gen_tiny_data(dir, 1, &world);
+    int docs[8] = {0}, prompts[8] = {0}, tests[8] = {0}, bad = 0, wrong_diff = 0, leaked = 0;
+    const char *names[3] = { "pretrain.txt", "rl_train.txt", "rl_test.txt" };
+    int *counts[3] = { docs, prompts, tests };
+    char *corpus = NULL;
+    for (int f = 0; f < 3; f++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[f]);
+        size_t len = 0;
+        char *text = read_whole(path, &len), *save = NULL;
+        if (f == 0) corpus = text ? strdup(text) : strdup("");
+        for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+            Prob p;
+            int pl = parse_prompt(line, &p), style = 0, mixed = 0;
+            if (pl < 0 || p.n < 2 || p.n > 7) { bad++; continue; }
+            counts[f][p.n]++;
+            if (f == 0 && verify_response(line + pl, &p, &style, &mixed)) bad++;
+            if (f > 0) {
+                char *tab = strchr(line, '\t'), *tab2 = tab ? strchr(tab + 1, '\t') : NULL;
+                wrong_diff += !tab2 || atoi(tab2 + 1) != p.n;
+            }
+            if (f == 2) {  // a test prompt, with its '=', never starts a corpus line
+                char key[64];
+                snprintf(key, sizeof key, "\n%.*s", pl, line);
+                leaked += strstr(corpus, key) != NULL || strncmp(corpus, key + 1, pl) == 0;
+            }
+        }
+        free(text);
+    }
+    check(bad == 0 && docs[2] + docs[3] == GEN_PRETRAIN && docs[2] > 0.45 * GEN_PRETRAIN && docs[3] > 0.45 * GEN_PRETRAIN
+          && prompts[2] + prompts[3] == GEN_RL_TRAIN,
+          "gen --operands 2,3: the corpus %d + %d documents of 2 and 3 operands (of %d, %d wrong), RL prompts %d + %d",
+          docs[2], docs[3], GEN_PRETRAIN, bad, prompts[2], prompts[3]);
+    check(tests[2] == 300 && tests[3] == 300 && tests[5] == 300 && tests[4] == 0 && wrong_diff == 0 && leaked == 0,
+          "gen --held-out-operands 5: test prompts of 2, 3, 4, 5 operands: %d %d %d %d (want 300 300 0 300), "
+          "%d with a wrong difficulty, %d found in the corpus", tests[2], tests[3], tests[4], tests[5], wrong_diff,
+          leaked);
+    free(corpus);
 }
 
 // ----------------------------------------------------------------------------
@@ -3807,6 +3857,7 @@ static const Section sections[] = {
     { .name = "padding", .run = test_padding, .what = "padding: no expert load, balance loss or gradient" },
     { .name = "shards", .run = test_shards, .what = "data-parallel training: 2 threads' shares sum to 1 thread's" },
     { .name = "generator_styles", .run = test_generator_styles, .what = "gen --styles: the control corpora" },
+    { .name = "generator_dial", .run = test_generator_dial, .what = "gen --operands / --held-out-operands" },
 };
 #define N_SECTIONS ((int)(sizeof sections / sizeof sections[0]))
 
