@@ -3499,7 +3499,7 @@ static void decode_script(const char *prompt, const char *script, int rule, char
 static void test_reflection(void) {
     Problem p;
     const char *good[] = { "e:51+76+12+85=", "j:10+99=", "e:99+99+99=" };
-    const char *bad[] = { "x:51+76=", "e:5+76=", "e:51+76", "e:51+76=3", "e:51+76+12+85+11=", "e51+76=", "e:51+-76=",
+    const char *bad[] = { "x:51+76=", "e:5+76=", "e:51+76", "e:51+76=3", "e:51+76+12+85+11+22+33=", "e51+76=", "e:51+-76=",
                           "e:05+76=" };
     int ok = problem_parse(good[0], &p) && p.n == 4 && p.x[0] == 51 && p.x[1] == 76 && p.x[2] == 12 && p.x[3] == 85 &&
              p.lang == LANG_EN && problem_parse(good[1], &p) && p.n == 2 && p.lang == LANG_JA && p.x[1] == 99 &&
