@@ -3472,6 +3472,109 @@ static int rejection_sample(Model *m, const Data *d, int n_prompts, int k, float
     return kept;
 }
 
+// ---- the probe: how well the model computes each part of a written-out response (./r1 probe). The
+// generator writes the chain and the checked response of each prompt (no slips); one forward pass over
+// prompt + response gives, at every position, the model's probability of the right next token and
+// whether it is the argmax, summed by what that token is: a digit copied from an operand into a column,
+// a column sum, the carry, a number of a check, the verdict word, the number after it, the answer.
+
+enum { ROLE_COPY, ROLE_COLUMN_SUM, ROLE_CARRY, ROLE_CHECK, ROLE_VERDICT, ROLE_VERDICT_NUMBER, ROLE_ANSWER,
+       ROLE_OTHER, N_ROLES };
+static const char *ROLE_NAMES[N_ROLES] = {
+    "operand digit copied into a column", "column-sum digit", "carry digit", "check: number", "verdict word",
+    "verdict: number", "answer digit", "words, signs, tags" };
+
+// role[i] of character i of a chain of thought as write_response writes it (the span inside <think>)
+static void think_roles(const char *think, int *role) {
+    int n = (int)strlen(think), after = ROLE_OTHER;  // what the numbers of the next word are
+    for (int i = 0; i < n;) {
+        int j = i;
+        while (j < n && think[j] != ' ') j++;  // the word think[i, j)
+        char w[64];
+        snprintf(w, sizeof w, "%.*s", j - i, think + i);
+        const char *eq = strchr(w, '=');
+        for (int c = i; c < j; c++) {
+            char ch = think[c];
+            if (eq && w[0] >= '0' && w[0] <= '9')  // a column: its terms, then its sum
+                role[c] = !isdigit((unsigned char)ch) ? ROLE_OTHER : c - i < eq - w ? ROLE_COPY : ROLE_COLUMN_SUM;
+            else if (isdigit((unsigned char)ch)) role[c] = after;
+            else role[c] = (word_is(w, WORD_OK) || word_is(w, WORD_WAIT)) && c == i ? ROLE_VERDICT : ROLE_OTHER;
+        }
+        if (word_is(w, WORD_CARRY)) after = ROLE_CARRY;
+        else if (word_is(w, WORD_CHECK)) after = ROLE_CHECK;
+        else if (word_is(w, WORD_OK) || word_is(w, WORD_WAIT)) after = ROLE_VERDICT_NUMBER;
+        else if (!isdigit((unsigned char)w[0]) || eq) after = ROLE_OTHER;
+        if (j < n) role[j] = ROLE_OTHER;  // the space
+        i = j + 1;
+    }
+}
+
+typedef struct { double p[2][N_ROLES], argmax[2][N_ROLES]; long n[2][N_ROLES]; } Probe;  // [chain, checked]
+
+// the probe over the first n_prompts of d
+static Probe probe_model(Model *m, const Data *d, int n_prompts) {
+    Probe pr = {0};
+    int V = m->cfg.vocab, ctx = m->cfg.context, B = 32;
+    int *tokens = mallocCheck((size_t)B * ctx * sizeof(int)), *roles = mallocCheck((size_t)B * ctx * sizeof(int));
+    int *len = mallocCheck(B * sizeof(int)), *styles = mallocCheck(B * sizeof(int));
+    float *p = mallocCheck(V * sizeof(float));
+    Rng rng = rng_seed(1);
+    for (int i0 = 0; i0 < 2 * n_prompts; i0 += B) {
+        int rows = imin(B, 2 * n_prompts - i0), T = 0;
+        for (int r = 0; r < rows; r++) {
+            Problem pb;
+            int i = (i0 + r) / 2, style = (i0 + r) % 2 ? STYLE_CHECKED : STYLE_CHAIN;
+            if (!problem_parse(d->text[i], &pb)) die("probe: '%s' is not a problem of the toy world", d->text[i]);
+            char resp[512], text[600], bad;
+            write_response(&pb, style, 0.0f, 0, &rng, resp);
+            snprintf(text, sizeof text, "%s%s", d->text[i], resp);
+            int *row = tokens + (size_t)r * ctx, *role = roles + (size_t)r * ctx;
+            len[r] = encode(text, row, ctx, &bad);
+            if (len[r] < 0) die("probe: a response to '%s' does not fit the context %d", d->text[i], ctx);
+            styles[r] = style == STYLE_CHECKED;
+            // roles by token: the prompt's and the tags' are "other", then the think span's characters,
+            // then the answer's digits
+            int pl = d->len[i], think_len = (int)(strstr(resp, "</think>") - resp) - 7;
+            for (int t = 0; t < len[r]; t++) role[t] = ROLE_OTHER;
+            char think[512];
+            snprintf(think, sizeof think, "%.*s", think_len, resp + 7);
+            think_roles(think, role + pl + 1);
+            for (int t = pl + 1 + think_len + 2; t < len[r] - 2; t++) role[t] = ROLE_ANSWER;
+            T = imax(T, len[r]);
+        }
+        int *batch = mallocCheck((size_t)rows * T * sizeof(int));
+        for (int r = 0; r < rows; r++)
+            for (int t = 0; t < T; t++) batch[r * T + t] = t < len[r] ? tokens[(size_t)r * ctx + t] : TOK_EOS;
+        model_forward(m, batch, len, rows, T, NULL, 0);
+        for (int r = 0; r < rows; r++)
+            for (int t = 0; t + 1 < len[r]; t++) {
+                int target = batch[r * T + t + 1], role = roles[(size_t)r * ctx + t + 1], s = styles[r];
+                const float *z = m->logits + ((size_t)r * T + t) * V;
+                float lp = softmax(p, z, V, 1.0f, target);
+                int best = 0;
+                for (int v = 1; v < V; v++) if (z[v] > z[best]) best = v;
+                pr.p[s][role] += expf(lp); pr.argmax[s][role] += best == target; pr.n[s][role]++;
+            }
+        free(batch);
+    }
+    free(tokens); free(roles); free(len); free(styles); free(p);
+    return pr;
+}
+
+static void probe_print(const char *name, const Probe *pr, int n_prompts) {
+    printf("%s: %d held-out prompts, the chain and the checked response written by the generator, no slips\n",
+           name, n_prompts);
+    printf("  %-36s %20s %20s\n", "the token is", "chain: p / argmax", "checked: p / argmax");
+    for (int r = 0; r < N_ROLES; r++) {
+        printf("  %-36s", ROLE_NAMES[r]);
+        for (int s = 0; s < 2; s++) {
+            if (pr->n[s][r] == 0) { printf(" %20s", "-"); continue; }
+            printf("        %.3f / %.3f", pr->p[s][r] / pr->n[s][r], pr->argmax[s][r] / pr->n[s][r]);
+        }
+        printf("\n");
+    }
+}
+
 // ----------------------------------------------------------------------------
 // 18. runs: a run folder is resumed or replaced, never lost; logs; stopping
 
@@ -4649,6 +4752,25 @@ static void cmd_eval(int argc, char **argv) {
     data_free(&d);
 }
 
+static void cmd_probe(int argc, char **argv) {
+    const char *model = "runs/base/model.bin", *data = "tiny_data/rl_test.txt";
+    int n_prompts = 300;
+    Option o[] = {
+        { "model", 's', &model, 0, 0, "checkpoint" },
+        { "data", 's', &data, 0, 0, "held-out prompts (prompt<TAB>answer<TAB>difficulty)" },
+        { "prompts", 'i', &n_prompts, 1, 1e6, "number of prompts" },
+    };
+    options_parse("probe", "Teacher-forced accuracy of each part of a response (column sums, checks, "
+                  "verdicts, answer digits), by style.", o, 3, argc, argv);
+    Model *m = checkpoint_load(model, NULL, NULL);
+    Data d = load_prompts(data, m->cfg.context);
+    n_prompts = imin(n_prompts, d.n);
+    Probe pr = probe_model(m, &d, n_prompts);
+    probe_print(model, &pr, n_prompts);
+    model_free(m);
+    data_free(&d);
+}
+
 static void cmd_sample(int argc, char **argv) {
     const char *model = "runs/base/model.bin", *prompt = "e:51+76+12+85=";
     int n = 4, seed = 1;
@@ -5053,6 +5175,7 @@ static void usage(void) {
            "  pretrain   train the base model on the mixed corpus\n"
            "  eval       pass@1, cons@k, greedy accuracy, length, reflection, language mix, format\n"
            "  sample     print responses to a prompt\n"
+           "  probe      teacher-forced accuracy of each part of a response (sums, checks, answer)\n"
            "  zero       R1-Zero: GRPO from the base model, accuracy + format rewards\n"
            "  grpo       reasoning RL from any checkpoint, rewards selectable\n"
            "  sft        supervised fine-tuning on prompt/response pairs\n"
@@ -5073,6 +5196,7 @@ int main(int argc, char **argv) {
     else if (strcmp(cmd, "pretrain") == 0) cmd_pretrain(argc - 2, argv + 2);
     else if (strcmp(cmd, "eval") == 0) cmd_eval(argc - 2, argv + 2);
     else if (strcmp(cmd, "sample") == 0) cmd_sample(argc - 2, argv + 2);
+    else if (strcmp(cmd, "probe") == 0) cmd_probe(argc - 2, argv + 2);
     else if (strcmp(cmd, "zero") == 0) cmd_zero(argc - 2, argv + 2);
     else if (strcmp(cmd, "grpo") == 0) cmd_grpo(argc - 2, argv + 2);
     else if (strcmp(cmd, "sft") == 0) cmd_sft(argc - 2, argv + 2);

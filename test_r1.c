@@ -1126,6 +1126,23 @@ static void test_generator_dial(void) {
     free(corpus);
 }
 
+// the probe's reading of a chain of thought: what each character is, written out by hand (c a digit
+// copied from an operand, s a column-sum digit, k the carry, h a number of a check, v the verdict's
+// deciding first letter, n the number after the verdict, . the rest)
+static void test_probe_roles(void) {
+    const char *think = "01+06+02+05=14 carry 1 05+07+01+08+01=22 check 07 07 14 okay 14 kensa 12 09 21 22 mate 22";
+    const char *want  = "cc.cc.cc.cc.ss.......k.cc.cc.cc.cc.cc.ss.......hh.hh.hh.v....nn.......hh.hh.hh.hh.v....nn";
+    const char code[N_ROLES + 1] = "cskhvna.";
+    int role[128];
+    char got[128];
+    think_roles(think, role);
+    int n = (int)strlen(think);
+    for (int i = 0; i < n; i++) got[i] = role[i] >= 0 && role[i] < N_ROLES ? code[role[i]] : '?';
+    got[n] = 0;
+    check(strcmp(got, want) == 0, "probe: the roles of a checked chain's characters\n      %s\n got  %s\n want %s",
+          think, got, want);
+}
+
 // ----------------------------------------------------------------------------
 // 4. KV cache: one token at a time through the cache equals the full forward; greedy generate()
 // equals argmax decoding with full forwards
@@ -3858,6 +3875,7 @@ static const Section sections[] = {
     { .name = "shards", .run = test_shards, .what = "data-parallel training: 2 threads' shares sum to 1 thread's" },
     { .name = "generator_styles", .run = test_generator_styles, .what = "gen --styles: the control corpora" },
     { .name = "generator_dial", .run = test_generator_dial, .what = "gen --operands / --held-out-operands" },
+    { .name = "probe_roles", .run = test_probe_roles, .what = "the probe's reading of a chain of thought" },
 };
 #define N_SECTIONS ((int)(sizeof sections / sizeof sections[0]))
 
