@@ -3507,6 +3507,7 @@ static void think_roles(const char *think, int *role) {
         if (j < n) role[j] = ROLE_OTHER;  // the space
         i = j + 1;
     }
+    if (n > 0) role[0] = ROLE_OTHER;  // the first character decides the style (a chain, not a direct answer)
 }
 
 typedef struct { double p[2][N_ROLES], argmax[2][N_ROLES]; long n[2][N_ROLES]; } Probe;  // [chain, checked]

@@ -1126,12 +1126,12 @@ static void test_generator_dial(void) {
     free(corpus);
 }
 
-// the probe's reading of a chain of thought: what each character is, written out by hand (c a digit
-// copied from an operand, s a column-sum digit, k the carry, h a number of a check, v the verdict's
+// the probe's reading of a chain of thought: what each character is, written out by hand (the first
+// character decides the style: not a copy; c a digit copied from an operand, s a column-sum digit, k the carry, h a number of a check, v the verdict's
 // deciding first letter, n the number after the verdict, . the rest)
 static void test_probe_roles(void) {
     const char *think = "01+06+02+05=14 carry 1 05+07+01+08+01=22 check 07 07 14 okay 14 kensa 12 09 21 22 mate 22";
-    const char *want  = "cc.cc.cc.cc.ss.......k.cc.cc.cc.cc.cc.ss.......hh.hh.hh.v....nn.......hh.hh.hh.hh.v....nn";
+    const char *want  = ".c.cc.cc.cc.ss.......k.cc.cc.cc.cc.cc.ss.......hh.hh.hh.v....nn.......hh.hh.hh.hh.v....nn";
     const char code[N_ROLES + 1] = "cskhvna.";
     int role[128];
     char got[128];
