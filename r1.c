@@ -3266,7 +3266,7 @@ typedef struct {
     float diff_pass1[16], diff_greedy[16], diff_len[16]; int diff_n[16];
     float style_share[N_STYLES], style_acc[N_STYLES];                      // sampled
     float gstyle_share[N_STYLES], gstyle_acc[N_STYLES];                    // greedy
-    float forced_greedy;  // greedy with the response forced to start a chain of thought ("<think>0")
+    float forced_greedy;  // greedy with the response forced to start a chain ("<think>0"); NAN if not asked
     // reflection measured as the field does (sampled responses): reflection@k (prompts with at least one
     // reflecting response), checked chains among all chains, per difficulty too, self-corrections per
     // 100 responses by what they did, and the share of checks whose own arithmetic is right
@@ -3306,7 +3306,7 @@ static float forced_chain_greedy(Model *m, const Data *d, const int *idx, Rollou
 
 // pass@1 over k samples, cons@k (majority vote), greedy accuracy and the behaviour measures
 static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float temperature, uint64_t seed,
-                           int check_rule) {
+                           int check_rule, int forced_chain) {
     EvalResult e;
     memset(&e, 0, sizeof e);
     e.check_rule = check_rule;
@@ -3387,7 +3387,7 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
     e.checked_in_chains = chains ? (float)style_n[STYLE_CHECKED] / chains : NAN;
     for (int f = 0; f < N_FIXES; f++) e.fixes_per100[f] = 100.0f * fixes[f] / (n_prompts * k);
     e.faithfulness = e.checks ? (float)faithful / e.checks : NAN;
-    e.forced_greedy = forced_chain_greedy(m, d, idx, &greedy, text, &rng);
+    e.forced_greedy = forced_chain ? forced_chain_greedy(m, d, idx, &greedy, text, &rng) : NAN;
     free(text); free(idx);
     rollouts_free(&samp); rollouts_free(&greedy);
     return e;
@@ -3956,7 +3956,7 @@ static BatchScores score_rollouts(float *reward, const Rollouts *r, const Data *
 static int grpo_evaluate(Model *m, const GrpoOptions *o, const Data *test, FILE *samples, EvalResult *e) {
     int step = m->step;
     if (o->eval_every <= 0 || (step % o->eval_every != 0 && step != o->steps)) return 0;
-    *e = evaluate(m, test, o->eval_prompts, o->eval_k, o->temperature, 12345, CHECK_FREE);
+    *e = evaluate(m, test, o->eval_prompts, o->eval_k, o->temperature, 12345, CHECK_FREE, 0);
     printf("step %4d eval | greedy %.3f | pass@1 %.3f | length %.1f | reflection %.3f | chains %.2f\n", step,
            e->greedy, e->pass1, e->len, e->reflect, 1.0f - e->style_share[STYLE_DIRECT]);
     if (step == 0 || step == o->steps) {
@@ -4749,7 +4749,7 @@ static void cmd_eval(int argc, char **argv) {
     if (check_rule == N_CHECK_RULES) die("eval: --check must be free, force or ban, not '%s'", check);
     Model *m = checkpoint_load(model, NULL, NULL);
     Data d = load_prompts(data, m->cfg.context);
-    EvalResult e = evaluate(m, &d, n_prompts, k, temperature, (uint64_t)seed, check_rule);
+    EvalResult e = evaluate(m, &d, n_prompts, k, temperature, (uint64_t)seed, check_rule, 1);
     eval_print(model, &e, json);
     model_free(m);
     data_free(&d);
@@ -5062,7 +5062,7 @@ static void pipeline_results(const Pipeline *pl, const char *base, const char *z
     fputs(line, table);
     for (int i = 0; i < N_ROWS; i++) {
         Model *m = checkpoint_load(pl->model[rows[i]], NULL, NULL);
-        res[i] = evaluate(m, &test, eval_prompts, eval_k, 1.0f, (uint64_t)pl->seed, CHECK_FREE);
+        res[i] = evaluate(m, &test, eval_prompts, eval_k, 1.0f, (uint64_t)pl->seed, CHECK_FREE, 0);
         snprintf(line, sizeof line, "%-30s %7.3f %7.3f %7.3f %7.1f %10.3f %8.3f %7.3f\n", labels[i],
                  res[i].pass1, res[i].cons, res[i].greedy, res[i].len, res[i].reflect, res[i].langmix,
                  res[i].format);

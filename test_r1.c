@@ -3179,7 +3179,7 @@ static int count_lines(const char *path) {
 // length, format and cons@k (majority vote, ties to the answer seen first) over the same k samples per
 // prompt (evaluate's random stream, seeded by seed); greedy accuracy with "<think>0" forced
 static void check_evaluate(Model *m, const Data *d, int k, float temperature, uint64_t seed) {
-    EvalResult e = evaluate(m, d, 0, k, temperature, seed, CHECK_FREE);
+    EvalResult e = evaluate(m, d, 0, k, temperature, seed, CHECK_FREE, 1);
     int n = d->n, ctx = m->cfg.context, *seq = mallocCheck((size_t)ctx * sizeof(int));
     char *text = mallocCheck((size_t)ctx * 10 + 16);
     double greedy = 0.0, forced = 0.0, pass = 0.0, len = 0.0, format = 0.0, cons = 0.0;
