@@ -546,7 +546,8 @@ static int act_buffers(Model *m, ActBuffer *list) {
     const Config *c = &m->cfg;
     int C = c->d_model, NH = c->n_head, dqk = c->d_nope + c->d_rope, R = c->kv_rank, dr = c->d_rope;
     int K = c->top_k, E = c->n_experts, Rq = c->q_rank, n = 0;
-    int widest = imax(imax(C, NH * dqk), imax(NH * (c->d_nope + c->d_v), imax(c->d_ff_dense, c->d_ff_expert)));
+    int widest = imax(imax(C, NH * dqk), imax(NH * (c->d_nope + c->d_v),
+                                              imax(c->d_ff_dense, c->d_ff_expert)));
     widest = imax(widest, imax(imax(R + dr, Rq), E));
     int wk = imax(widest, K * imax(C, c->d_ff_expert));  // the backward's scratch, also per expert slot
 #define ACT_F(p, w) (list[n++] = (ActBuffer){ .f = &(p), .per_token = (size_t)(w) })
@@ -561,7 +562,8 @@ static int act_buffers(Model *m, ActBuffer *list) {
         ACT_F(A->y, NH * c->d_v); ACT_F(A->x2, C); ACT_F(A->h2, C); ACT_F(A->rstd2, 1);
         ACT_F(A->a, F); ACT_F(A->b, F); ACT_F(A->g, F);
         if (is_moe_layer(c, l)) {
-            ACT_F(A->s, E); ACT_I(A->topk, K); ACT_F(A->gate, K); ACT_I(A->slot_of, K); ACT_I(A->slot_token, K);
+            ACT_F(A->s, E); ACT_I(A->topk, K); ACT_F(A->gate, K);
+            ACT_I(A->slot_of, K); ACT_I(A->slot_token, K);
             ACT_F(A->xg, K * C); ACT_F(A->ea, K * F); ACT_F(A->eb, K * F); ACT_F(A->eg, K * F);
             ACT_F(A->eout, K * C);
         }
@@ -3495,10 +3497,11 @@ static void think_roles(const char *think, int *role) {
         const char *eq = strchr(w, '=');
         for (int c = i; c < j; c++) {
             char ch = think[c];
+            int digit = isdigit((unsigned char)ch), verdict = word_is(w, WORD_OK) || word_is(w, WORD_WAIT);
             if (eq && w[0] >= '0' && w[0] <= '9')  // a column: its terms, then its sum
-                role[c] = !isdigit((unsigned char)ch) ? ROLE_OTHER : c - i < eq - w ? ROLE_COPY : ROLE_COLUMN_SUM;
-            else if (isdigit((unsigned char)ch)) role[c] = after;
-            else role[c] = (word_is(w, WORD_OK) || word_is(w, WORD_WAIT)) && c == i ? ROLE_VERDICT : ROLE_OTHER;
+                role[c] = !digit ? ROLE_OTHER : c - i < eq - w ? ROLE_COPY : ROLE_COLUMN_SUM;
+            else if (digit) role[c] = after;
+            else role[c] = verdict && c == i ? ROLE_VERDICT : ROLE_OTHER;
         }
         if (word_is(w, WORD_CARRY)) after = ROLE_CARRY;
         else if (word_is(w, WORD_CHECK)) after = ROLE_CHECK;
@@ -3516,7 +3519,8 @@ typedef struct { double p[2][N_ROLES], argmax[2][N_ROLES]; long n[2][N_ROLES]; }
 static Probe probe_model(Model *m, const Data *d, int n_prompts) {
     Probe pr = {0};
     int V = m->cfg.vocab, ctx = m->cfg.context, B = 32;
-    int *tokens = mallocCheck((size_t)B * ctx * sizeof(int)), *roles = mallocCheck((size_t)B * ctx * sizeof(int));
+    int *tokens = mallocCheck((size_t)B * ctx * sizeof(int));
+    int *roles = mallocCheck((size_t)B * ctx * sizeof(int));
     int *len = mallocCheck(B * sizeof(int)), *styles = mallocCheck(B * sizeof(int));
     float *p = mallocCheck(V * sizeof(float));
     Rng rng = rng_seed(1);
@@ -3525,7 +3529,8 @@ static Probe probe_model(Model *m, const Data *d, int n_prompts) {
         for (int r = 0; r < rows; r++) {
             Problem pb;
             int i = (i0 + r) / 2, style = (i0 + r) % 2 ? STYLE_CHECKED : STYLE_CHAIN;
-            if (!problem_parse(d->text[i], &pb)) die("probe: '%s' is not a problem of the toy world", d->text[i]);
+            if (!problem_parse(d->text[i], &pb))
+                die("probe: '%s' is not a problem of the toy world", d->text[i]);
             char resp[512], text[600], bad;
             write_response(&pb, style, 0.0f, 0, &rng, resp);
             snprintf(text, sizeof text, "%s%s", d->text[i], resp);
@@ -4623,7 +4628,8 @@ static void cmd_gen(int argc, char **argv) {
         char *end;
         long n = strtol(s, &end, 10);
         if (end == s || n < 2 || n > MAX_OPERANDS || (*end && *end != ',') || w.n_operands == MAX_OPERANDS)
-            die("gen: --operands must be a comma list of counts from 2 to %d, not '%s'", MAX_OPERANDS, operands);
+            die("gen: --operands must be a comma list of counts from 2 to %d, not '%s'", MAX_OPERANDS,
+                operands);
         for (int k = 0; k < w.n_operands; k++)
             if (w.operands[k] == n) die("gen: --operands lists %ld twice", n);
         w.operands[w.n_operands++] = (int)n;
@@ -4639,8 +4645,8 @@ static void cmd_gen(int argc, char **argv) {
     printf("wrote %s/pretrain.txt, rl_train.txt, rl_test.txt, coldstart.txt\n", dir);
 }
 
-// pretraining: 2,500 steps of 32 documents (80,000 documents, 1.3 passes over the corpus; NOTES.md "The
-// base model": as good a base as 2,500 steps of 64 in half the time, while 1,250 of 64 was not)
+// pretraining: 2,500 steps of 32 documents, 1.3 passes over the corpus (NOTES.md "The base model": the
+// same kind of base as 2,500 steps of 64 in half the time; 1,250 steps of 64 or 2,500 of 16 were not)
 static TrainOptions pretrain_defaults(void) {
     TrainOptions t = {
         .data = "tiny_data/pretrain.txt", .out = "runs/base", .preset = "teacher", .init = NULL,
@@ -5049,8 +5055,9 @@ static void pipeline_results(const Pipeline *pl, const char *base, const char *z
     Data test = load_prompts("tiny_data/rl_test.txt", 1024);
     int rows[] = { STAGE_BASE, STAGE_ZERO, STAGE_COLDSTART, STAGE_REASONING_RL, STAGE_R1_SFT, STAGE_R1,
                    STAGE_STUDENT_RL, STAGE_STUDENT_SEQ, STAGE_STUDENT_LOGIT };
-    const char *labels[] = { "base", "R1-Zero", "cold-start SFT", "reasoning RL", "rejection-sampling SFT", "R1",
-                             "student+RL", "student distilled (sequence)", "student distilled (logit)" };
+    const char *labels[] = { "base", "R1-Zero", "cold-start SFT", "reasoning RL", "rejection-sampling SFT",
+                             "R1", "student+RL", "student distilled (sequence)",
+                             "student distilled (logit)" };
     enum { N_ROWS = sizeof rows / sizeof rows[0] };
     FILE *table = fopenCheck(pl->path[FILE_RESULTS], "w");
     FILE *samples = open_log(pl->dir, "samples.txt", "model\tprompt\tanswer\tresponse", 0, NULL);
