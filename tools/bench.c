@@ -3,7 +3,8 @@ tools/bench.c: make bench. Throughput of r1.c's own functions on the teacher and
 next to the PyTorch reference (ref/bench_ref.py, one process per preset, on the same threads).
 
   training  tokens/s: forward + backward + AdamW of one step on a batch of B sequences of T tokens
-            (the shapes of pretraining: 64 documents of up to ~144 tokens; all B*T tokens count)
+            (64 x 128 by default: pretraining's batch until it became 32 documents, kept so that figures
+            compare across versions; all B*T tokens count)
   rollout   tokens/s: GRPO's sampling, P prompts x G responses generated together with the KV cache,
             prompts fed through the cache, then exactly M new tokens per response (no early stop);
             the count is the P*G*M new tokens, the time includes the prompts and the sampling
