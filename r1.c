@@ -3495,17 +3495,18 @@ static void think_roles(const char *think, int *role) {
         char w[64];
         snprintf(w, sizeof w, "%.*s", j - i, think + i);
         const char *eq = strchr(w, '=');
+        int column = eq && isdigit((unsigned char)w[0]);
+        int verdict = word_is(w, WORD_OK) || word_is(w, WORD_WAIT);
         for (int c = i; c < j; c++) {
-            char ch = think[c];
-            int digit = isdigit((unsigned char)ch), verdict = word_is(w, WORD_OK) || word_is(w, WORD_WAIT);
-            if (eq && w[0] >= '0' && w[0] <= '9')  // a column: its terms, then its sum
+            int digit = isdigit((unsigned char)think[c]);
+            if (column)  // its terms, then its sum
                 role[c] = !digit ? ROLE_OTHER : c - i < eq - w ? ROLE_COPY : ROLE_COLUMN_SUM;
             else if (digit) role[c] = after;
             else role[c] = verdict && c == i ? ROLE_VERDICT : ROLE_OTHER;
         }
         if (word_is(w, WORD_CARRY)) after = ROLE_CARRY;
         else if (word_is(w, WORD_CHECK)) after = ROLE_CHECK;
-        else if (word_is(w, WORD_OK) || word_is(w, WORD_WAIT)) after = ROLE_VERDICT_NUMBER;
+        else if (verdict) after = ROLE_VERDICT_NUMBER;
         else if (!isdigit((unsigned char)w[0]) || eq) after = ROLE_OTHER;
         if (j < n) role[j] = ROLE_OTHER;  // the space
         i = j + 1;
