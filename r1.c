@@ -1208,15 +1208,17 @@ static void router_bias_update(Model *m, float gamma) {
     // exercise 10 end
 }
 
-// the MoE under RL, per layer, from the forward just done: the largest expert load over the mean, and
-// the router's entropy (of the affinities normalised over the experts, averaged over the tokens of w > 0)
-static void moe_diagnostics(const Model *m, const float *w, float *load_spread, float *router_entropy) {
+// the MoE under RL, per layer, from the forwards of a batch's chunks (called after each): the largest expert
+// load over the mean, of the loads so far; the router's entropy (of the affinities normalised over the
+// experts) added up over the tokens of w > 0, which *tokens counts (the caller divides by it)
+static void moe_diagnostics(const Model *m, const float *w, float *load_spread, float *router_entropy,
+                            float *tokens) {
     const Config *c = &m->cfg;
     int N = m->B * m->T, E = c->n_experts;
+    for (int n = 0; n < N; n++) *tokens += w[n] != 0.0f;
     for (int l = 0; l < c->n_layer; l++) {
-        load_spread[l] = router_entropy[l] = 0.0f;
         if (!is_moe_layer(c, l)) continue;
-        float mean = 0.0f, hi = 0.0f, tokens = 0.0f;
+        float mean = 0.0f, hi = 0.0f;
         for (int e = 0; e < E; e++) {
             mean += m->expert_load[l][e] / E;
             hi = fmaxf(hi, m->expert_load[l][e]);
@@ -1229,9 +1231,7 @@ static void moe_diagnostics(const Model *m, const float *w, float *load_spread, 
             for (int e = 0; e < E; e++) sum += s[e];
             for (int e = 0; e < E; e++) if (s[e] > 0) h -= s[e] / sum * logf(s[e] / sum);
             router_entropy[l] += h;
-            tokens += 1.0f;
         }
-        if (tokens > 0) router_entropy[l] /= tokens;
     }
 }
 
@@ -1728,6 +1728,7 @@ typedef struct {
     int loss_type, scale_rewards;   // LOSS_*: the loss normalisation; SCALE_*: the std of the advantages
     int mask_truncated_completions; // responses cut off by the context (no <eos>) get no loss
     int max_completion_length;      // dr_grpo's constant normaliser
+    int chunk_rows;                 // rows per forward and backward, in chunks of similar length (0: all)
     float lr, clip, bias_gamma;     // AdamW's learning rate, the gradient clip, the router-bias step
 } GrpoConfig;
 
@@ -1943,20 +1944,41 @@ typedef struct {                          // what a GRPO step measured, for the 
     float load_spread[MAX_LAYERS], router_entropy[MAX_LAYERS];  // the MoE at the first pass
 } GrpoStepLog;
 
+// the rows of a batch sorted by their length (ties by index)
+static int cmp_row_len(const void *a, const void *b, void *len) {
+    int i = *(const int *)a, j = *(const int *)b, li = ((const int *)len)[i], lj = ((const int *)len)[j];
+    return li != lj ? li - lj : i - j;
+}
+
+// y[rows,Tc] = the first Tc columns of rows order[0..rows) of x[*,T] (elements of size bytes)
+static void gather_row_prefixes(void *y, const void *x, const int *order, int rows, int T, int Tc, size_t size) {
+    for (int j = 0; j < rows; j++)
+        memcpy((char *)y + (size_t)j * Tc * size, (const char *)x + (size_t)order[j] * T * size, Tc * size);
+}
+
 // One GRPO step (DeepSeekMath Algorithm 1, one iteration of its inner loop) on the rollouts r: G responses
 // to each of n / G prompts, sampled from the policy m (pi_old) and scored reward[n] by the rules (step 1,
 // the caller's). ref: the frozen reference (NULL when beta is 0). Returns STEP_OK, the step then counted
 // in m->step, or the status that stopped it before an update.
+// The batch runs in chunks of g->chunk_rows rows of about the same length, each padded only to its own
+// longest row (padded to the batch's longest, the first steps' batches are half padding). The loss is a
+// sum over tokens with weights normalised over the whole batch, so the chunks' gradients add up to the
+// batch's. TRL's top-entropy quantile is one over the batch: that option runs the batch as one chunk.
 static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *reward, int G, const GrpoConfig *g,
                      GrpoStepLog *log) {
-    int n = r->n, P = n / G, T = 1, step = m->step, status = STEP_OK;
+    int n = r->n, P = n / G, T = 1, step = m->step, status = STEP_OK, V = m->cfg.vocab;
     for (int i = 0; i < n; i++) T = imax(T, r->seq_len[i] - 1);
     size_t nt = (size_t)n * T;
     int *inputs = mallocCheck(nt * sizeof(int)), *targets = mallocCheck(nt * sizeof(int));
-    int *len = mallocCheck(n * sizeof(int));
+    int *len = mallocCheck(n * sizeof(int)), *order = mallocCheck(n * sizeof(int));
     float *adv = mallocCheck(n * sizeof(float)), *mask = mallocCheck(nt * sizeof(float));
-    float *w = mallocCheck(nt * sizeof(float)), *logp = mallocCheck(nt * sizeof(float));
-    float *old_logp = mallocCheck(nt * sizeof(float)), *ref_logp = mallocCheck(nt * sizeof(float));
+    float *w = mallocCheck(nt * sizeof(float));
+    // the chunks, one after another: chunk c holds rows order[c0..c0+rows) as [rows, chunk_T[c]] at c0 * T
+    int *c_inputs = mallocCheck(nt * sizeof(int)), *c_targets = mallocCheck(nt * sizeof(int));
+    int *c_len = mallocCheck(n * sizeof(int)), *chunk_T = mallocCheck(n * sizeof(int));
+    float *c_w = mallocCheck(nt * sizeof(float)), *c_adv = mallocCheck(n * sizeof(float));
+    float *logp = mallocCheck(nt * sizeof(float)), *old_logp = mallocCheck(nt * sizeof(float));
+    float *ref_logp = mallocCheck(nt * sizeof(float));
     memset(log, 0, sizeof *log);
     // 2. group-normalised advantages
     grpo_advantages(adv, reward, P, G, g->scale_rewards);
@@ -1972,28 +1994,63 @@ static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *rewar
         if (r->seqs[(size_t)i * r->max_len + r->seq_len[i] - 1] != TOK_EOS)
             memset(mask + (size_t)i * T, 0, T * sizeof(float));
     grpo_loss_weights(w, mask, n, T, g->max_completion_length, g->loss_type);
-    if (ref) reference_logprobs(ref_logp, ref, inputs, targets, w, len, n, T, g->temperature);
+    // ... cut into chunks of rows of about the same length
+    int whole = g->chunk_rows <= 0 || (g->top_entropy_quantile > 0.0f && g->top_entropy_quantile < 1.0f);
+    int chunk = whole ? n : imin(g->chunk_rows, n), n_chunks = (n + chunk - 1) / chunk;
+    for (int i = 0; i < n; i++) order[i] = i;
+    qsort_r(order, n, sizeof(int), cmp_row_len, len);
+    for (int c = 0, c0 = 0; c < n_chunks; c++, c0 += chunk) {
+        int rows = imin(chunk, n - c0), Tc = 1;
+        for (int j = 0; j < rows; j++) {
+            Tc = imax(Tc, len[order[c0 + j]]);
+            c_len[c0 + j] = len[order[c0 + j]];
+            c_adv[c0 + j] = adv[order[c0 + j]];
+        }
+        chunk_T[c] = Tc;
+        size_t off = (size_t)c0 * T;
+        gather_row_prefixes(c_inputs + off, inputs, order + c0, rows, T, Tc, sizeof(int));
+        gather_row_prefixes(c_targets + off, targets, order + c0, rows, T, Tc, sizeof(int));
+        gather_row_prefixes(c_w + off, w, order + c0, rows, T, Tc, sizeof(float));
+        if (ref)
+            reference_logprobs(ref_logp + off, ref, c_inputs + off, c_targets + off, c_w + off, c_len + c0, rows,
+                               Tc, g->temperature);
+    }
     // 4. mu policy updates on this batch; the first pass's log-probabilities are pi_old's. The logged
     // KL, clip fraction and entropy are means over the tokens of all mu passes (the first clips nothing)
+    float entropy_tokens = 0.0f;
     // exercise 16 begin: capstone: the GRPO policy update and an R1-Zero run
+    float balance_alpha = m->balance_alpha;
     for (int it = 0; it < g->num_iterations; it++) {
         model_zero_grad(m);
-        model_forward(m, inputs, len, n, T, NULL, 0);
-        if (it == 0) moe_diagnostics(m, w, log->load_spread, log->router_entropy);
-        log->loss = grpo_loss(m->dlogits, logp, m->logits, targets, w, adv, it == 0 ? NULL : old_logp,
-                              ref ? ref_logp : NULL, n, T, m->cfg.vocab, g, &log->st);
+        log->loss = 0.0f;
+        for (int c = 0, c0 = 0; c < n_chunks; c++, c0 += chunk) {  // each chunk's gradient adds to the batch's
+            int rows = imin(chunk, n - c0), Tc = chunk_T[c];
+            size_t off = (size_t)c0 * T;
+            m->balance_alpha = balance_alpha * rows / n;  // the balance loss is a mean over the batch's rows
+            model_forward(m, c_inputs + off, c_len + c0, rows, Tc, NULL, 0);
+            if (it == 0) moe_diagnostics(m, c_w + off, log->load_spread, log->router_entropy, &entropy_tokens);
+            float loss = grpo_loss(m->dlogits, logp + off, m->logits, c_targets + off, c_w + off, c_adv + c0,
+                                   it == 0 ? NULL : old_logp + off, ref ? ref_logp + off : NULL, rows, Tc, V, g,
+                                   &log->st);
+            log->loss += loss;
+            if (!isfinite(loss)) { status = STEP_LOSS_NOT_FINITE; break; }
+            model_backward(m);
+        }
+        m->balance_alpha = balance_alpha;
+        if (status != STEP_OK) break;
         if (it == 0) memcpy(old_logp, logp, nt * sizeof(float));
-        if (!isfinite(log->loss)) { status = STEP_LOSS_NOT_FINITE; break; }
-        model_backward(m);
         float norm = grad_clip(m, g->clip);
         if (!isfinite(norm)) { status = STEP_GRAD_NOT_FINITE; break; }
         adamw_update(m, g->lr, 0.9f, 0.99f, 1e-8f, 0.0f, step * g->num_iterations + it + 1);
+        m->B = n;  // the bias update weighs the expert loads of all chunks by the batch's rows
         router_bias_update(m, g->bias_gamma);
     }
     // exercise 16 end
+    for (int l = 0; l < MAX_LAYERS && entropy_tokens > 0.0f; l++) log->router_entropy[l] /= entropy_tokens;
     if (status == STEP_OK) m->step = step + 1;
-    free(inputs); free(targets); free(len); free(adv); free(mask); free(w); free(logp); free(old_logp);
-    free(ref_logp);
+    free(inputs); free(targets); free(len); free(order); free(adv); free(mask); free(w);
+    free(c_inputs); free(c_targets); free(c_len); free(chunk_T); free(c_w); free(c_adv);
+    free(logp); free(old_logp); free(ref_logp);
     return status;
 }
 
@@ -3850,11 +3907,11 @@ typedef struct {
     const char *init, *out, *data, *test, *rewards, *loss_type, *scale_rewards, *importance_sampling_level;
     int steps, prompts_per_step, num_generations, num_iterations, seed, eval_every, eval_prompts, eval_k;
     int ref_model_sync_steps, max_completion_length, mask_truncated_completions, resume, overwrite;
+    int chunk_rows;  // rows per forward and backward of a step (GrpoConfig)
     float lr, beta, epsilon, epsilon_high, temperature, format_weight, language_weight, clip, bias_gamma;
     float ref_model_mixup_alpha, top_entropy_quantile, random_reward_p;
 } GrpoOptions;
 
-// R1-Zero's defaults; NOTES.md "R1-Zero" compares them with the R1 paper's and TRL's
 // R1-Zero's defaults. Where they depart from R1's first RL stage (lr 3e-6, KL weight 0.001, clip 10,
 // grpo's 1/|o| with the std): a 1.8M-parameter model moves at lr 1e-4, no reference saves a forward,
 // and dr_grpo with no std is Dr. GRPO's unbiased form (NOTES.md "R1-Zero")
@@ -3864,7 +3921,7 @@ static GrpoOptions grpo_defaults(void) {
         .test = "tiny_data/rl_test.txt", .rewards = "accuracy,format",
         .loss_type = "dr_grpo", .scale_rewards = "none", .importance_sampling_level = "token",
         .steps = 150, .prompts_per_step = 8, .num_generations = 16, .num_iterations = 1, .seed = 1,
-        .eval_every = 10, .eval_prompts = 150, .eval_k = 4,
+        .eval_every = 10, .eval_prompts = 150, .eval_k = 4, .chunk_rows = 32,
         .lr = 1e-4f, .beta = 0.0f, .epsilon = 0.2f, .epsilon_high = 0.2f, .temperature = 1.0f,
         .format_weight = 0.1f, .language_weight = 0.0f, .clip = 1.0f, .bias_gamma = 1e-3f,
         .ref_model_mixup_alpha = 1.0f, .top_entropy_quantile = 1.0f, .random_reward_p = 0.3f,
@@ -3904,8 +3961,8 @@ static GrpoConfig grpo_config(const GrpoOptions *o) {
                      .sequence_level = strcmp(o->importance_sampling_level, "sequence") == 0,
                      .top_entropy_quantile = o->top_entropy_quantile, .num_iterations = o->num_iterations,
                      .mask_truncated_completions = o->mask_truncated_completions,
-                     .max_completion_length = o->max_completion_length, .lr = o->lr, .clip = o->clip,
-                     .bias_gamma = o->bias_gamma };
+                     .max_completion_length = o->max_completion_length, .chunk_rows = o->chunk_rows,
+                     .lr = o->lr, .clip = o->clip, .bias_gamma = o->bias_gamma };
     while (g.loss_type < N_LOSSES && strcmp(o->loss_type, LOSS_NAMES[g.loss_type]) != 0) g.loss_type++;
     while (g.scale_rewards < N_SCALES && strcmp(o->scale_rewards, SCALE_NAMES[g.scale_rewards]) != 0)
         g.scale_rewards++;
