@@ -137,6 +137,7 @@ static int kernel_attention_forward(float *out, float *att, const float *q, cons
 static int kernel_attention_backward(float *dq, float *dk, float *dv, float *datt, const float *dout,
                                      const float *q, const float *k, const float *v, const float *att,
                                      int B, int T, int NH, int HS, int HV);
+static int kernel_rope(float *x, int N, int T, int pos0, int H, int hs, int off, int dr, float sign);
 static int kernels_reentrant(void);
 static void kernel_params_register(const float *params, size_t n);
 static void kernel_params_changed(const float *params);
@@ -747,10 +748,10 @@ static void rope_rotate(float *x, int N, int T, int pos0, int H, int hs, int off
     // exercise 2 end
 }
 static void rope_forward(float *x, int N, int T, int pos0, int H, int hs, int off, int dr) {
-    rope_rotate(x, N, T, pos0, H, hs, off, dr, 1.0f);
+    if (!kernel_rope(x, N, T, pos0, H, hs, off, dr, 1.0f)) rope_rotate(x, N, T, pos0, H, hs, off, dr, 1.0f);
 }
 static void rope_backward(float *dx, int N, int T, int pos0, int H, int hs, int off, int dr) {
-    rope_rotate(dx, N, T, pos0, H, hs, off, dr, -1.0f);
+    if (!kernel_rope(dx, N, T, pos0, H, hs, off, dr, -1.0f)) rope_rotate(dx, N, T, pos0, H, hs, off, dr, -1.0f);
 }
 
 // ---- causal attention per head (MLA's keys already assembled: [k_nope ; shared k_rope])
@@ -2486,6 +2487,36 @@ static void kernel_params_free(const float *params) {
 #else
     (void)params;
 #endif
+}
+
+// ---- RoPE's rotation with its angles from a table: the cosine and sine of each (position, pair) once per
+// call instead of once per row (a batch's rows share their positions), from the same expressions as
+// rope_rotate's: the same bits
+static int kernel_rope(float *x, int N, int T, int pos0, int H, int hs, int off, int dr, float sign) {
+    if (attention_path == ATTENTION_PLAIN) return 0;
+    int pairs = dr / 2;
+    float *cs = mallocCheck((size_t)T * pairs * 2 * sizeof(float));  // [T,pairs,2]: cos, sign * sin
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < pairs; i++) {
+            double angle = (pos0 + t) * pow(ROPE_THETA, -2.0 * i / dr);
+            cs[((size_t)t * pairs + i) * 2] = (float)cos(angle);
+            cs[((size_t)t * pairs + i) * 2 + 1] = sign * (float)sin(angle);
+        }
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *angles = cs + (size_t)(n % T) * pairs * 2;
+        for (int i = 0; i < pairs; i++) {
+            float c = angles[2 * i], s = angles[2 * i + 1];
+            for (int h = 0; h < H; h++) {
+                float *p = x + ((size_t)n * H + h) * hs + off + 2 * i;
+                float a = p[0], b = p[1];
+                p[0] = a * c - b * s;
+                p[1] = a * s + b * c;
+            }
+        }
+    }
+    free(cs);
+    return 1;
 }
 
 // ---- the blocked attention: attention_forward and attention_backward's sums, in the same order, faster.

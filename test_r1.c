@@ -189,6 +189,8 @@ static double rp_loss(void) {
     return dot_d(rp_y, rp_R, RP_N * RP_H * RP_HS);
 }
 static void test_rope(void) {
+    int path = attention_path;
+    attention_path = ATTENTION_PLAIN;  // rope_rotate itself (kernel_rope: its bits below)
     size_t n = RP_N * RP_H * RP_HS;
     fill_normal(rp_x, n, 0, 1, &g_rng); fill_normal(rp_R, n, 0, 1, &g_rng);
     float dx[RP_N * RP_H * RP_HS];
@@ -204,6 +206,22 @@ static void test_rope(void) {
     double e = fmax(fmax(fabs(v[12] + 0.14112001), fabs(v[13] + 0.98999250)),
                     fmax(fabs(v[14] - 0.99955003), fabs(v[15] - 0.0299955)));
     check(e < 1e-6, "rope forward by hand (interleaved pairs, theta 1e4): max error %.2e (tol 1e-6)", e);
+    // Part II's table of angles gives rope_rotate's bits: 3 rows of 5 positions from 7, both directions
+    enum { KB = 3, KT = 5, KH = 2, KHS = 6 };
+    float plain[KB * KT * KH * KHS], table[KB * KT * KH * KHS];
+    int same = 1, used = 1;
+    for (int dir = 0; dir < 2; dir++) {
+        float sign = dir ? -1.0f : 1.0f;
+        fill_normal(plain, KB * KT * KH * KHS, 0, 1, &g_rng);
+        memcpy(table, plain, sizeof table);
+        rope_rotate(plain, KB * KT, KT, 7, KH, KHS, 2, 4, sign);
+        attention_path = ATTENTION_BLOCKED;
+        used &= kernel_rope(table, KB * KT, KT, 7, KH, KHS, 2, 4, sign);
+        attention_path = ATTENTION_PLAIN;
+        same &= memcmp(plain, table, sizeof table) == 0;
+    }
+    attention_path = path;
+    check(used && same, "kernel_rope (angles from a table) equals rope_rotate bit for bit, forward and backward");
 }
 
 // causal attention: B=2, T=4, NH=2, HS=3, HV=2
