@@ -454,14 +454,14 @@ typedef struct {          // one layer's saved activations; N = B*T rows
     float *y;             // [N,NH*dv]    attention output before W_O
     float *x2;            // [N,C]        residual after attention
     float *h2, *rstd2;    // [N,C], [N]   FFN RMSNorm
-    float *a, *b, *g;     // [N,F]        dense SwiGLU or the shared expert
+    float *a, *b, *g, *e; // [N,F]        dense SwiGLU or the shared expert; e = exp(-a)
     float *s;             // [N,E]        router affinities sigmoid(W_r h)
     int *topk;            // [N,K]        chosen experts
     float *gate;          // [N,K]        gate weights, renormalised over the chosen k
     int *slot_of;         // [N*K]        the slot of (n,k) in the gathered expert arrays
     int *slot_token;      // [N*K]        the token of each slot
     int expert_off[MAX_EXPERTS + 1];  // the slots of expert e are expert_off[e]..expert_off[e+1]-1
-    float *xg, *ea, *eb, *eg, *eout;  // [N*K,C], [N*K,Fe] x3, [N*K,C]  per-slot expert activations
+    float *xg, *ea, *eb, *eg, *ee, *eout;  // [N*K,C], [N*K,Fe] x4, [N*K,C]  per-slot expert activations
 } LayerActs;
 
 typedef struct {
@@ -561,12 +561,12 @@ static int act_buffers(Model *m, ActBuffer *list) {
         ACT_F(A->kva, R + dr); ACT_F(A->c, R); ACT_F(A->cn, R); ACT_F(A->rstd_c, 1);
         ACT_F(A->kvb, NH * (c->d_nope + c->d_v)); ACT_F(A->k, NH * dqk); ACT_F(A->v, NH * c->d_v);
         ACT_F(A->y, NH * c->d_v); ACT_F(A->x2, C); ACT_F(A->h2, C); ACT_F(A->rstd2, 1);
-        ACT_F(A->a, F); ACT_F(A->b, F); ACT_F(A->g, F);
+        ACT_F(A->a, F); ACT_F(A->b, F); ACT_F(A->g, F); ACT_F(A->e, F);
         if (is_moe_layer(c, l)) {
             ACT_F(A->s, E); ACT_I(A->topk, K); ACT_F(A->gate, K);
             ACT_I(A->slot_of, K); ACT_I(A->slot_token, K);
             ACT_F(A->xg, K * C); ACT_F(A->ea, K * F); ACT_F(A->eb, K * F); ACT_F(A->eg, K * F);
-            ACT_F(A->eout, K * C);
+            ACT_F(A->ee, K * F); ACT_F(A->eout, K * C);
         }
     }
     ACT_F(m->x_final, C); ACT_F(m->hf, C); ACT_F(m->rstdf, 1); ACT_F(m->logits, c->vocab);
@@ -825,30 +825,31 @@ static void attention_backward(float *dq, float *dk, float *dv, float *datt, con
     // exercise 3 end
 }
 
-// ---- SwiGLU feed-forward: out = (silu(x W1^T) * (x W3^T)) W2^T
+// ---- SwiGLU feed-forward: out = (silu(x W1^T) * (x W3^T)) W2^T, silu(a) = a sigmoid(a) = a / (1 + e^-a)
 
-static float silu(float x) { return x / (1.0f + expf(-x)); }
-
-// out[N,C]; a,b,g[N,F] saved for the backward pass
-static void swiglu_forward(float *out, float *a, float *b, float *g, const float *inp,
+// out[N,C]; a,b,g[N,F] saved for the backward pass, and e[N,F] = exp(-a) for its sigmoid
+static void swiglu_forward(float *out, float *a, float *b, float *g, float *e, const float *inp,
                            const float *w1, const float *w3, const float *w2, int N, int C, int F) {
     matmul_forward(a, inp, w1, N, C, F);
     matmul_forward(b, inp, w3, N, C, F);
     #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < (size_t)N * F; i++) g[i] = silu(a[i]) * b[i];
+    for (size_t i = 0; i < (size_t)N * F; i++) {
+        e[i] = expf(-a[i]);
+        g[i] = a[i] / (1.0f + e[i]) * b[i];
+    }
     matmul_forward(out, g, w2, N, F, C);
 }
 // dinp[N,C] +=, dw1,dw3,dw2 +=; scratch dg[N,F], da[N,F], db[N,F]
 static void swiglu_backward(float *dinp, float *dw1, float *dw3, float *dw2, float *dg, float *da, float *db,
                             const float *dout, const float *inp, const float *a, const float *b,
-                            const float *g, const float *w1, const float *w3, const float *w2, int N, int C,
-                            int F) {
+                            const float *g, const float *e, const float *w1, const float *w3, const float *w2,
+                            int N, int C, int F) {
     memset(dg, 0, (size_t)N * F * sizeof(float));
     matmul_backward(dg, dw2, dout, g, w2, N, F, C);
     // exercise 4 begin: SwiGLU backward, through silu(a) * b
     #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < (size_t)N * F; i++) {
-        float sg = 1.0f / (1.0f + expf(-a[i]));
+        float sg = 1.0f / (1.0f + e[i]);  // sigmoid(a)
         db[i] = dg[i] * a[i] * sg;
         da[i] = dg[i] * b[i] * sg * (1.0f + a[i] * (1.0f - sg)); // d silu(a)/da = s(1 + a(1-s))
     }
@@ -1027,7 +1028,7 @@ static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 static void moe_forward(float *out, LayerActs *A, const LayerParams *L, const float *bias, const float *h,
                         int N, int C, int E, int K, int F) {
     // the shared expert, on every token
-    swiglu_forward(out, A->a, A->b, A->g, h, L->w1, L->w3, L->w2, N, C, F);
+    swiglu_forward(out, A->a, A->b, A->g, A->e, h, L->w1, L->w3, L->w2, N, C, F);
     // router: affinities and the top-k choice (ties go to the lower index)
     matmul_forward(A->s, h, L->router, N, C, E);
     int count[MAX_EXPERTS] = {0};
@@ -1071,7 +1072,7 @@ static void moe_forward(float *out, LayerActs *A, const LayerParams *L, const fl
         int o = A->expert_off[e], ne = A->expert_off[e + 1] - o;
         if (ne == 0) continue;
         swiglu_forward(A->eout + (size_t)o * C, A->ea + (size_t)o * F, A->eb + (size_t)o * F,
-                       A->eg + (size_t)o * F, A->xg + (size_t)o * C, L->ew1 + (size_t)e * F * C,
+                       A->eg + (size_t)o * F, A->ee + (size_t)o * F, A->xg + (size_t)o * C, L->ew1 + (size_t)e * F * C,
                        L->ew3 + (size_t)e * F * C, L->ew2 + (size_t)e * C * F, ne, C, F);
     }
     // scatter: weighted sum of each token's experts
@@ -1132,8 +1133,8 @@ static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const La
                          float *ds) {
     int N = B * T;
     // the shared expert
-    swiglu_backward(dh, G->w1, G->w3, G->w2, dg, da, db, dout, h, A->a, A->b, A->g, L->w1, L->w3, L->w2, N, C,
-                    F);
+    swiglu_backward(dh, G->w1, G->w3, G->w2, dg, da, db, dout, h, A->a, A->b, A->g, A->e, L->w1, L->w3, L->w2,
+                    N, C, F);
     // per slot: d expert output = gate * dy, d gate = dy . expert output
     memset(ds, 0, (size_t)N * E * sizeof(float));
     // exercise 6 begin: DeepSeekMoE backward through the gates
@@ -1170,7 +1171,8 @@ static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const La
         swiglu_backward(dxg + (size_t)o * C, G->ew1 + (size_t)e * F * C, G->ew3 + (size_t)e * F * C,
                         G->ew2 + (size_t)e * C * F, dg + (size_t)o * F, da + (size_t)o * F,
                         db + (size_t)o * F, dsl + (size_t)o * C, A->xg + (size_t)o * C, A->ea + (size_t)o * F,
-                        A->eb + (size_t)o * F, A->eg + (size_t)o * F, L->ew1 + (size_t)e * F * C,
+                        A->eb + (size_t)o * F, A->eg + (size_t)o * F, A->ee + (size_t)o * F,
+                        L->ew1 + (size_t)e * F * C,
                         L->ew3 + (size_t)e * F * C, L->ew2 + (size_t)e * C * F, ne, C, F);
     }
     // scatter the gathered input gradients back to their tokens
@@ -1275,7 +1277,7 @@ static void model_forward(Model *m, const int *tokens, const int *len, int B, in
                 m->aux_loss += balance_loss(NULL, A, m->balance_alpha, m->row_len, B, T, c->n_experts,
                                             c->top_k);
         } else {
-            swiglu_forward(x_next, A->a, A->b, A->g, A->h2, L->w1, L->w3, L->w2, N, C, c->d_ff_dense);
+            swiglu_forward(x_next, A->a, A->b, A->g, A->e, A->h2, L->w1, L->w3, L->w2, N, C, c->d_ff_dense);
         }
         #pragma omp parallel for schedule(static)
         for (size_t i = 0; i < (size_t)N * C; i++) x_next[i] += A->x2[i];
@@ -1307,7 +1309,7 @@ static void model_backward(Model *m) {
                          m->dbuf6);
         else
             swiglu_backward(dh2, G->w1, G->w3, G->w2, m->dbuf3, m->dbuf4, m->dbuf5, dx, A->h2, A->a, A->b,
-                            A->g, L->w1, L->w3, L->w2, N, C, c->d_ff_dense);
+                            A->g, A->e, L->w1, L->w3, L->w2, N, C, c->d_ff_dense);
         rmsnorm_backward(dx, G->ffn_norm, dh2, A->x2, L->ffn_norm, A->rstd2, N, C);
         // through the attention into d x
         mla_backward(m, l, dx, dx, A->x);

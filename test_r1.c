@@ -303,9 +303,9 @@ static void test_attention(void) {
 #define SW_C 4
 #define SW_F 5
 static float sw_x[SW_N * SW_C], sw_w1[SW_F * SW_C], sw_w3[SW_F * SW_C], sw_w2[SW_C * SW_F], sw_out[SW_N * SW_C];
-static float sw_a[SW_N * SW_F], sw_b[SW_N * SW_F], sw_g[SW_N * SW_F], sw_R[SW_N * SW_C];
+static float sw_a[SW_N * SW_F], sw_b[SW_N * SW_F], sw_g[SW_N * SW_F], sw_e[SW_N * SW_F], sw_R[SW_N * SW_C];
 static double sw_loss(void) {
-    swiglu_forward(sw_out, sw_a, sw_b, sw_g, sw_x, sw_w1, sw_w3, sw_w2, SW_N, SW_C, SW_F);
+    swiglu_forward(sw_out, sw_a, sw_b, sw_g, sw_e, sw_x, sw_w1, sw_w3, sw_w2, SW_N, SW_C, SW_F);
     return dot_d(sw_out, sw_R, SW_N * SW_C);
 }
 static void test_swiglu(void) {
@@ -315,7 +315,7 @@ static void test_swiglu(void) {
     float dx[SW_N * SW_C] = {0}, dw1[SW_F * SW_C] = {0}, dw3[SW_F * SW_C] = {0}, dw2[SW_C * SW_F] = {0};
     float dg[SW_N * SW_F], da[SW_N * SW_F], db[SW_N * SW_F];
     sw_loss();
-    swiglu_backward(dx, dw1, dw3, dw2, dg, da, db, sw_R, sw_x, sw_a, sw_b, sw_g, sw_w1, sw_w3, sw_w2, SW_N, SW_C, SW_F);
+    swiglu_backward(dx, dw1, dw3, dw2, dg, da, db, sw_R, sw_x, sw_a, sw_b, sw_g, sw_e, sw_w1, sw_w3, sw_w2, SW_N, SW_C, SW_F);
     fd_report("swiglu dinp", fd_compare(sw_x, dx, SW_N * SW_C, 1000, sw_loss, 1e-3f, &g_rng));
     fd_report("swiglu dw1", fd_compare(sw_w1, dw1, SW_F * SW_C, 1000, sw_loss, 1e-3f, &g_rng));
     fd_report("swiglu dw3", fd_compare(sw_w3, dw3, SW_F * SW_C, 1000, sw_loss, 1e-3f, &g_rng));
