@@ -3,7 +3,8 @@
 # step 0 = the base model). Writes one row per run to the file csv and prints one line per arm.
 #
 # aha: held-out pass@1 rises by at least 0.2 and mean length by at least 20% over the base's, at
-# some evaluation; time to aha: the first step where both hold. Intervals: mean +- t(0.975, n-1) s/sqrt(n).
+# some evaluation; time to aha: the first step where both hold. Intervals: mean +- t(0.975, n-1) s/sqrt(n);
+# the aha share's: Wilson's.
 
 BEGIN {
     FS = " "
@@ -69,6 +70,15 @@ function stats(x, arm, m, k,    i, n, sum, ss, mean, sd, half, lo, hi) {
     return sprintf("%.3f +-%.3f (%.3f-%.3f)%s", mean, half, lo, hi, n < k ? sprintf(" of %d runs", n) : "")
 }
 
+# the Wilson score interval (95%) of a share of k in n: unlike p +- 1.96 sqrt(p (1 - p) / n), it stays
+# inside [0, 1] and is not empty at k = 0 or k = n
+function wilson(k, n,    z, p, centre, half) {
+    z = 1.96; p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return sprintf("%.2f-%.2f", centre - half, centre + half)
+}
+
 function median_step(arm, k,    i, j, tmp, a) {
     if (k == 0) return "-"
     for (i = 1; i <= k; i++) a[i] = t_list[arm, i] + 0
@@ -80,8 +90,8 @@ END {
     close(csv)
     for (i = 1; i <= n_arms; i++) {
         arm = order[i]
-        printf "%s: %d runs, aha in %d (share %.2f), median step of aha %s\n", arm, n[arm], aha[arm],
-               aha[arm] / n[arm], median_step(arm, n_aha[arm])
+        printf "%s: %d runs, aha in %d (share %.2f, 95%% interval %s), median step of aha %s\n", arm, n[arm],
+               aha[arm], aha[arm] / n[arm], wilson(aha[arm], n[arm]), median_step(arm, n_aha[arm])
         for (c = 1; c <= n_metrics; c++)
             printf "  %-18s base %s -> end %s\n", metric[c], stats(start, arm, metric[c], n[arm]),
                    stats(end, arm, metric[c], n[arm])

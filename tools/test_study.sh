@@ -30,7 +30,10 @@ expect() {  # expect WHAT FOUND WANTED
 expect "run a: aha at step 30" "$(awk -F, 'NR == 2 { print $16 "@" $17 }' "$dir/s.csv")" "1@30"
 expect "run b: no aha" "$(awk -F, 'NR == 3 { print $16 "@" $17 }' "$dir/s.csv")" "0@"
 expect "run a: base and end pass@1, first accuracy" "$(awk -F, 'NR == 2 { print $5, $6, $7 }' "$dir/s.csv")" "0.25 0.30 0.55"
-expect "arm line" "$(echo "$out" | head -n 1)" "arm: 2 runs, aha in 1 (share 0.50), median step of aha 30"
+# Wilson, 1 of 2: centre (0.5 + 1.96^2 / 4) / (1 + 1.96^2 / 2) = 0.5, half-width
+# 1.96 sqrt(0.25 / 2 + 1.96^2 / 16) / (1 + 1.96^2 / 2) = 0.405
+expect "arm line" "$(echo "$out" | head -n 1)" \
+    "arm: 2 runs, aha in 1 (share 0.50, 95% interval 0.09-0.91), median step of aha 30"
 # end pass@1 0.55, 0.60: mean 0.575, s = 0.05/sqrt(2), half-width 12.706 s / sqrt(2) = 0.318
 expect "end pass@1: mean, 95% interval, range" "$(echo "$out" | grep ' pass1 ' | sed 's/.*-> end //')" \
     "0.575 +-0.318 (0.550-0.600)"
