@@ -751,7 +751,8 @@ static void rope_forward(float *x, int N, int T, int pos0, int H, int hs, int of
     if (!kernel_rope(x, N, T, pos0, H, hs, off, dr, 1.0f)) rope_rotate(x, N, T, pos0, H, hs, off, dr, 1.0f);
 }
 static void rope_backward(float *dx, int N, int T, int pos0, int H, int hs, int off, int dr) {
-    if (!kernel_rope(dx, N, T, pos0, H, hs, off, dr, -1.0f)) rope_rotate(dx, N, T, pos0, H, hs, off, dr, -1.0f);
+    if (!kernel_rope(dx, N, T, pos0, H, hs, off, dr, -1.0f))
+        rope_rotate(dx, N, T, pos0, H, hs, off, dr, -1.0f);
 }
 
 // ---- causal attention per head (MLA's keys already assembled: [k_nope ; shared k_rope])
@@ -1072,8 +1073,9 @@ static void moe_forward(float *out, LayerActs *A, const LayerParams *L, const fl
         int o = A->expert_off[e], ne = A->expert_off[e + 1] - o;
         if (ne == 0) continue;
         swiglu_forward(A->eout + (size_t)o * C, A->ea + (size_t)o * F, A->eb + (size_t)o * F,
-                       A->eg + (size_t)o * F, A->ee + (size_t)o * F, A->xg + (size_t)o * C, L->ew1 + (size_t)e * F * C,
-                       L->ew3 + (size_t)e * F * C, L->ew2 + (size_t)e * C * F, ne, C, F);
+                       A->eg + (size_t)o * F, A->ee + (size_t)o * F, A->xg + (size_t)o * C,
+                       L->ew1 + (size_t)e * F * C, L->ew3 + (size_t)e * F * C, L->ew2 + (size_t)e * C * F,
+                       ne, C, F);
     }
     // scatter: weighted sum of each token's experts
     #pragma omp parallel for schedule(static)
@@ -1172,8 +1174,8 @@ static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const La
                         G->ew2 + (size_t)e * C * F, dg + (size_t)o * F, da + (size_t)o * F,
                         db + (size_t)o * F, dsl + (size_t)o * C, A->xg + (size_t)o * C, A->ea + (size_t)o * F,
                         A->eb + (size_t)o * F, A->eg + (size_t)o * F, A->ee + (size_t)o * F,
-                        L->ew1 + (size_t)e * F * C,
-                        L->ew3 + (size_t)e * F * C, L->ew2 + (size_t)e * C * F, ne, C, F);
+                        L->ew1 + (size_t)e * F * C, L->ew3 + (size_t)e * F * C, L->ew2 + (size_t)e * C * F,
+                        ne, C, F);
     }
     // scatter the gathered input gradients back to their tokens
     #pragma omp parallel for schedule(static)
@@ -1954,7 +1956,8 @@ static int cmp_row_len(const void *a, const void *b, void *len) {
 }
 
 // y[rows,Tc] = the first Tc columns of rows order[0..rows) of x[*,T] (elements of size bytes)
-static void gather_row_prefixes(void *y, const void *x, const int *order, int rows, int T, int Tc, size_t size) {
+static void gather_row_prefixes(void *y, const void *x, const int *order, int rows, int T, int Tc,
+                                size_t size) {
     for (int j = 0; j < rows; j++)
         memcpy((char *)y + (size_t)j * Tc * size, (const char *)x + (size_t)order[j] * T * size, Tc * size);
 }
@@ -2015,8 +2018,8 @@ static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *rewar
         gather_row_prefixes(c_targets + off, targets, order + c0, rows, T, Tc, sizeof(int));
         gather_row_prefixes(c_w + off, w, order + c0, rows, T, Tc, sizeof(float));
         if (ref)
-            reference_logprobs(ref_logp + off, ref, c_inputs + off, c_targets + off, c_w + off, c_len + c0, rows,
-                               Tc, g->temperature);
+            reference_logprobs(ref_logp + off, ref, c_inputs + off, c_targets + off, c_w + off, c_len + c0,
+                               rows, Tc, g->temperature);
     }
     // 4. mu policy updates on this batch; the first pass's log-probabilities are pi_old's. The logged
     // KL, clip fraction and entropy are means over the tokens of all mu passes (the first clips nothing)
@@ -2026,15 +2029,16 @@ static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *rewar
     for (int it = 0; it < g->num_iterations; it++) {
         model_zero_grad(m);
         log->loss = 0.0f;
-        for (int c = 0, c0 = 0; c < n_chunks; c++, c0 += chunk) {  // each chunk's gradient adds to the batch's
+        for (int c = 0, c0 = 0; c < n_chunks; c++, c0 += chunk) {  // the chunks' gradients add up
             int rows = imin(chunk, n - c0), Tc = chunk_T[c];
             size_t off = (size_t)c0 * T;
             m->balance_alpha = balance_alpha * rows / n;  // the balance loss is a mean over the batch's rows
             model_forward(m, c_inputs + off, c_len + c0, rows, Tc, NULL, 0);
-            if (it == 0) moe_diagnostics(m, c_w + off, log->load_spread, log->router_entropy, &entropy_tokens);
+            if (it == 0)
+                moe_diagnostics(m, c_w + off, log->load_spread, log->router_entropy, &entropy_tokens);
             float loss = grpo_loss(m->dlogits, logp + off, m->logits, c_targets + off, c_w + off, c_adv + c0,
-                                   it == 0 ? NULL : old_logp + off, ref ? ref_logp + off : NULL, rows, Tc, V, g,
-                                   &log->st);
+                                   it == 0 ? NULL : old_logp + off, ref ? ref_logp + off : NULL, rows, Tc, V,
+                                   g, &log->st);
             log->loss += loss;
             if (!isfinite(loss)) { status = STEP_LOSS_NOT_FINITE; break; }
             model_backward(m);
