@@ -3355,6 +3355,17 @@ static CheckAudit audit_checks(const Problem *p, const char *response) {
     return a;
 }
 
+enum { N_PASS_AT = 5 };  // pass@j for j = 1, 2, 4, 8, 16
+
+// pass@j of a prompt from n samples of which c are right: 1 - C(n-c, j) / C(n, j), the unbiased estimate of
+// the chance that j samples hold a right one (Chen et al. 2021), as a product that cannot overflow
+static double pass_at_j(int n, int c, int j) {
+    if (n - c < j) return 1.0;
+    double miss = 1.0;
+    for (int i = n - c + 1; i <= n; i++) miss *= 1.0 - (double)j / i;
+    return 1.0 - miss;
+}
+
 typedef struct {
     int n_prompts, k;
     // over the k samples (greedy: argmax)
@@ -3368,6 +3379,8 @@ typedef struct {
     // 100 responses by what they did, and the share of checks whose own arithmetic is right
     float reflect_at_k, checked_in_chains, diff_checked_in_chains[16], fixes_per100[N_FIXES], faithfulness;
     int checks, check_rule;
+    // pass@j for j = 1, 2, 4, 8, 16: the chance that j samples hold a right one, from the k; NAN for j > k
+    float pass_at[N_PASS_AT];
     // the first sampled response in which a check turned a wrong column right and the answer is right
     // (the paper's "aha" example), and its prompt; "" if none
     char aha[2048];
@@ -3408,6 +3421,7 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
     e.check_rule = check_rule;
     if (n_prompts <= 0 || n_prompts > d->n) n_prompts = d->n;
     e.n_prompts = n_prompts; e.k = k;
+    for (int q = 0; q < N_PASS_AT; q++) e.pass_at[q] = (1 << q) <= k ? 0.0f : NAN;
     Rng rng = rng_seed(seed);
     int *idx = mallocCheck((size_t)n_prompts * k * sizeof(int));
     Rollouts samp = rollouts_alloc(n_prompts * k, m->cfg.context);
@@ -3423,6 +3437,7 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
     long votes_v[64]; int votes_n[64];
     for (int p = 0; p < n_prompts; p++) {
         int diff = d->difficulty ? d->difficulty[p] : 0, lang = prompt_lang(d, p), n_votes = 0, reflected = 0;
+        int right = 0;
         float pass = 0;
         Problem prob;
         int parsed = problem_parse(d->text[p], &prob);
@@ -3443,6 +3458,7 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
                 }
             }
             pass += jd.correct / k;
+            right += jd.correct > 0;
             e.len += (float)jd.len / (n_prompts * k);
             e.reflect += (float)jd.reflects / (n_prompts * k);
             e.langmix += (jd.language < 1.0f) / (float)(n_prompts * k);
@@ -3462,6 +3478,8 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
         e.cons += (best >= 0 && votes_v[best] == d->answer[p]) / (float)n_prompts;
         e.reflect_at_k += (float)reflected / n_prompts;
         e.pass1 += pass / n_prompts;
+        for (int q = 0; q < N_PASS_AT && (1 << q) <= k; q++)
+            e.pass_at[q] += pass_at_j(k, right, 1 << q) / n_prompts;
         rollout_text(&greedy, p, text);
         Judgement jg = judge(text, greedy.seq_len[p] - greedy.prompt_len[p], d->answer[p], lang);
         e.greedy += jg.correct / n_prompts;
@@ -3504,6 +3522,8 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
                "\"check_faithfulness\": %.4f, \"checks\": %d", CHECK_RULE_NAMES[e->check_rule],
                e->reflect_at_k, nan_to(e->checked_in_chains, -1), nan_to(e->faithfulness, -1), e->checks);
         for (int f = 0; f < N_FIXES; f++) printf(", \"%s_per100\": %.3f", FIX_NAMES[f], e->fixes_per100[f]);
+        for (int q = 1; q < N_PASS_AT; q++)
+            if (!isnan(e->pass_at[q])) printf(", \"pass%d\": %.4f", 1 << q, e->pass_at[q]);
         for (int t = 0; t < 16; t++) if (e->diff_n[t])
             printf(", \"d%d_checked_in_chains\": %.4f", t, nan_to(e->diff_checked_in_chains[t], -1));
         for (int s = 0; s < N_STYLES; s++)
@@ -3520,7 +3540,10 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
     printf("  pass@1 %.3f | cons@%d %.3f | greedy %.3f | mean length %.1f | reflection %.3f | language mix "
            "%.3f | format %.3f\n", e->pass1, e->k, e->cons, e->greedy, e->len, e->reflect, e->langmix,
            e->format);
-    printf("  greedy with the response forced to start a chain (\"<think>0\"): %.3f\n", e->forced_greedy);
+    printf("  pass@j, the chance that j samples hold a right answer:");
+    for (int q = 0; q < N_PASS_AT; q++)
+        if (!isnan(e->pass_at[q])) printf("%s j=%d %.3f", q ? " |" : "", 1 << q, e->pass_at[q]);
+    printf("\n  greedy with the response forced to start a chain (\"<think>0\"): %.3f\n", e->forced_greedy);
     printf("  reflection@%d %.3f | checked among chains %.3f | check faithfulness %.3f (%d checks)\n",
            e->k, e->reflect_at_k, e->checked_in_chains, e->faithfulness, e->checks);
     printf("  self-corrections per 100 responses: wrong to right %.2f | right to wrong %.2f | wrong to wrong "
@@ -4532,9 +4555,37 @@ static void report_pipeline(const char *dir, const char *about, const char **lab
                 res[i].len, res[i].reflect, res[i].langmix, res[i].format);
         bars[0][i] = res[i].pass1; bars[1][i] = res[i].greedy;
     }
+    fprintf(f, "</table>\n<h2>pass@j: the chance that j samples hold a right answer</h2>\n<table "
+            "class=\"pass-at\">\n<tr>"
+            "<th>model</th>");
+    for (int q = 0; q < N_PASS_AT; q++) fprintf(f, "<th>pass@%d</th>", 1 << q);
+    fprintf(f, "</tr>\n");
+    for (int i = 0; i < n; i++) {
+        fprintf(f, "<tr><td>%s</td>", labels[i]);
+        for (int q = 0; q < N_PASS_AT; q++)
+            if (isnan(res[i].pass_at[q])) fprintf(f, "<td>n/a</td>");
+            else fprintf(f, "<td>%.3f</td>", res[i].pass_at[q]);
+        fprintf(f, "</tr>\n");
+    }
     fprintf(f, "</table>\n<div class=\"charts\">\n");
     const char *names[] = { "pass@1", "greedy" }, *colours[] = { "#1f6fb4", "#d62728" };
     svg_bars(f, "Held-out accuracy", labels, n, (const double **)bars, names, colours, 2);
+    // the pass@j curves of R1 and the students against log2 j
+    const char *curve_rows[] = { "R1", "student+RL", "student distilled (sequence)",
+                                 "student distilled (logit)" };
+    const char *curve_names[] = { "R1", "student+RL", "distilled (sequence)", "distilled (logit)" },
+               *curve_colours[] = { "#d62728", "#b4b4b4", "#1f6fb4", "#2a9d3a" };
+    double log2_j[N_PASS_AT] = { 0, 1, 2, 3, 4 }, y[4][N_PASS_AT];
+    Curve curves[4];
+    int n_curves = 0;
+    for (int c = 0; c < 4; c++)
+        for (int i = 0; i < n; i++) if (strcmp(labels[i], curve_rows[c]) == 0) {
+            for (int q = 0; q < N_PASS_AT; q++) y[n_curves][q] = res[i].pass_at[q];
+            curves[n_curves] = (Curve){ .name = curve_names[c], .colour = curve_colours[c], .y = y[n_curves] };
+            n_curves++;
+        }
+    svg_chart(f, "pass@j of R1 and the students", "pass@j", "log2 j (j = 1, 2, 4, 8, 16 samples)", log2_j,
+              N_PASS_AT, curves, n_curves, 1.0);
     fprintf(f, "</div>\n");
     snprintf(path, sizeof path, "%s/samples.txt", dir);
     report_samples(f, path, "Sampled responses of each model to the same prompts", "");
@@ -5173,6 +5224,20 @@ static void pipeline_results(const Pipeline *pl, const char *base, const char *z
         write_samples(samples, m, &test, 3, 1, 1.0f, labels[i]);
         model_free(m);
     }
+    // pass@j: does RL only sharpen what a model could already sample (pass@16 unchanged), or add to it?
+    snprintf(line, sizeof line, "\n%-30s %7s %7s %7s %7s %7s\n", "model", "pass@1", "pass@2", "pass@4",
+             "pass@8", "pass@16");
+    if (!json) fputs(line, stdout);
+    fputs(line, table);
+    for (int i = 0; i < N_ROWS; i++) {
+        int n = snprintf(line, sizeof line, "%-30s", labels[i]);
+        for (int q = 0; q < N_PASS_AT; q++)
+            n += isnan(res[i].pass_at[q]) ? snprintf(line + n, sizeof line - n, " %7s", "n/a")
+                                          : snprintf(line + n, sizeof line - n, " %7.3f", res[i].pass_at[q]);
+        snprintf(line + n, sizeof line - n, "\n");
+        if (!json) fputs(line, stdout);
+        fputs(line, table);
+    }
     fclose(table);
     fclose(samples);
     printf("table written to %s\n", pl->path[FILE_RESULTS]);
@@ -5238,7 +5303,7 @@ static void pipeline_train(Pipeline *pl, const char *base, const char *zero) {
 // ./r1 pipeline: the whole recipe (R1 sections 2.2-2.4) end to end, then the results table
 static void cmd_pipeline(int argc, char **argv) {
     const char *dir = "runs/pipeline", *base = NULL, *zero = NULL;
-    int seed = 1, json = 0, eval_prompts = 300, eval_k = 8, scale = 100, resume = 0, overwrite = 0;
+    int seed = 1, json = 0, eval_prompts = 300, eval_k = 16, scale = 100, resume = 0, overwrite = 0;
     Option o[] = {
         { "out", 's', &dir, 0, 0, "folder for every stage's run" },
         { "resume", 'b', &resume, 0, 0,
@@ -5248,7 +5313,7 @@ static void cmd_pipeline(int argc, char **argv) {
         { "zero", 's', &zero, 0, 0, "use this R1-Zero model instead of training one" },
         { "seed", 'i', &seed, 0, 1e9, "seed of every stage" },
         { "eval-prompts", 'i', &eval_prompts, 1, 1e6, "held-out prompts in the final table" },
-        { "eval-k", 'i', &eval_k, 1, 64, "samples per prompt in the final table" },
+        { "eval-k", 'i', &eval_k, 1, 64, "samples per prompt in the final table (pass@j for j up to k)" },
         { "scale", 'i', &scale, 1, 1000, "percent of the default steps of every stage (tests use a few)" },
         { "json", 'b', &json, 0, 0, "print the table as JSON lines" },
     };

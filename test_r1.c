@@ -3194,14 +3194,22 @@ static int count_lines(const char *path) {
     return text ? n : -1;
 }
 
+// C(n, j), 0 for j > n
+static double binomial(int n, int j) {
+    double b = 1.0;
+    for (int i = 1; i <= j; i++) b = b * (n - j + i) / i;
+    return j > n ? 0.0 : b;
+}
+
 // evaluate() against a re-derivation: greedy accuracy by argmax decoding of each prompt alone; pass@1, mean
-// length, format and cons@k (majority vote, ties to the answer seen first) over the same k samples per
-// prompt (evaluate's random stream, seeded by seed); greedy accuracy with "<think>0" forced
+// length, format, cons@k (majority vote, ties to the answer seen first) and pass@j = 1 - C(k-c, j) / C(k, j)
+// (c of the k right) over the same k samples per prompt (evaluate's random stream, seeded by seed); greedy
+// accuracy with "<think>0" forced
 static void check_evaluate(Model *m, const Data *d, int k, float temperature, uint64_t seed) {
     EvalResult e = evaluate(m, d, 0, k, temperature, seed, CHECK_FREE, 1);
     int n = d->n, ctx = m->cfg.context, *seq = mallocCheck((size_t)ctx * sizeof(int));
     char *text = mallocCheck((size_t)ctx * 10 + 16);
-    double greedy = 0.0, forced = 0.0, pass = 0.0, len = 0.0, format = 0.0, cons = 0.0;
+    double greedy = 0.0, forced = 0.0, pass = 0.0, len = 0.0, format = 0.0, cons = 0.0, pass_at[N_PASS_AT] = {0};
     for (int p = 0; p < n; p++) {
         for (int f = 0; f < 2; f++) {  // f = 1: the response starts with "<think>0"
             int pl = d->len[p], sl;
@@ -3220,10 +3228,11 @@ static void check_evaluate(Model *m, const Data *d, int k, float temperature, ui
     rollout(m, d, idx, &r, temperature, &rng);
     for (int p = 0; p < n; p++) {
         long answer[64];
-        int votes[64] = {0}, best = -1;
+        int votes[64] = {0}, best = -1, right = 0;
         for (int j = 0; j < k; j++) {
             rollout_text(&r, p * k + j, text);
             pass += reward_accuracy(text, d->answer[p]) / (n * k);
+            right += reward_accuracy(text, d->answer[p]) > 0;
             format += reward_format(text) / (n * k);
             len += (double)(r.seq_len[p * k + j] - r.prompt_len[p * k + j]) / (n * k);
             if (!response_answer(text, &answer[j])) continue;
@@ -3233,13 +3242,19 @@ static void check_evaluate(Model *m, const Data *d, int k, float temperature, ui
         }
         for (int j = 0; j < k; j++) if (votes[j] > 0 && (best < 0 || votes[j] > votes[best])) best = j;
         cons += (best >= 0 && answer[best] == d->answer[p]) / (double)n;
+        for (int q = 0; q < N_PASS_AT; q++) pass_at[q] += (1.0 - binomial(k - right, 1 << q) / binomial(k, 1 << q)) / n;
     }
     double err = fmax(fmax(fabs(e.greedy - greedy), fabs(e.forced_greedy - forced)), fmax(fabs(e.pass1 - pass),
                  fmax(fabs(e.format - format), fmax(fabs(e.cons - cons), fabs(e.len - len) / fmax(1.0, len)))));
-    check(err < 1e-5 && greedy > pass, "evaluate (k %d, temperature %.1f) vs a re-derivation: greedy %.3f (%.3f), "
+    int pass_at_ok = 1;  // pass@j for j <= k, NAN above
+    for (int q = 0; q < N_PASS_AT; q++)
+        pass_at_ok &= (1 << q) <= k ? fabs(e.pass_at[q] - pass_at[q]) < 1e-5 : isnan(e.pass_at[q]);
+    check(err < 1e-5 && greedy > pass && pass_at_ok && pass_at[1] > pass,
+          "evaluate (k %d, temperature %.1f) vs a re-derivation: greedy %.3f (%.3f), "
           "forced chain %.3f (%.3f), pass@1 %.3f (%.3f), format %.3f (%.3f), cons@k %.3f (%.3f), length %.2f "
-          "(%.2f): max error %.1e (tol 1e-5); greedy above pass@1 (else a sampled greedy would pass)", k, temperature,
-          e.greedy, greedy, e.forced_greedy, forced, e.pass1, pass, e.format, format, e.cons, cons, e.len, len, err);
+          "(%.2f), pass@2 %.3f (%.3f): max error %.1e (tol 1e-5); greedy above pass@1 (else a sampled greedy would "
+          "pass), pass@2 above pass@1 (some prompt has right and wrong samples)", k, temperature, e.greedy, greedy, e.forced_greedy, forced, e.pass1, pass, e.format, format, e.cons,
+          cons, e.len, len, e.pass_at[1], pass_at[1], err);
     free(seq); free(text); free(idx);
     rollouts_free(&r);
 }
@@ -3338,6 +3353,8 @@ static void test_pipeline(void) {
     snprintf(path, sizeof path, "%s/results.txt", dir);
     char *table = read_whole(path, NULL);
     int rows = 0, good = 0;
+    char *pass_table = table ? strstr(table, "\n\n") : NULL;  // the pass@j table follows a blank line
+    if (pass_table) *pass_table = 0;
     for (char *line = table; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : line + strlen(line)) {
         rows++;
         float v[7];
@@ -3347,6 +3364,22 @@ static void test_pipeline(void) {
     }
     check(rows == 10 && good == 9, "pipeline: results table with %d lines of which %d well-formed model rows (want 10 "
           "and 9: every stage)", rows, good);
+    // the pass@j table: a row per model, pass@1 as in the results table, pass@2 at least pass@1, n/a beyond
+    // the --eval-k 2 samples
+    int pass_rows = 0, pass_good = 0;
+    char *tline = table, *pline = pass_table ? pass_table + 2 : NULL;
+    while (pline && (pline = strchr(pline, '\n')) && strlen(++pline) > 30 && (tline = strchr(tline, '\n'))) {
+        float p1, p2, p1_table;
+        char na[3][4];
+        tline++;
+        pass_rows++;
+        int parsed = sscanf(pline + 30, "%f %f %3s %3s %3s", &p1, &p2, na[0], na[1], na[2]) == 5;
+        for (int q = 0; q < 3 && parsed; q++) parsed = strcmp(na[q], "n/a") == 0;
+        pass_good += parsed && sscanf(tline + 30, "%f", &p1_table) == 1 && p1 == p1_table && p2 >= p1 && p2 <= 1;
+    }
+    check(pass_rows == 9 && pass_good == 9, "pipeline: the pass@j table in results.txt, %d rows (want 9) of which %d "
+          "give pass@1 as the results table, pass@2 in [pass@1, 1] and n/a for pass@4, 8, 16", pass_rows, pass_good);
+    if (pass_table) *pass_table = '\n';
     // a second call is refused; with --resume it keeps every finished stage as it is and writes the same table
     expect_die("a second r1 pipeline in the same folder", child_pipeline, &pa, "--resume", "--overwrite");
     char *before[9];
