@@ -3305,7 +3305,9 @@ static int parse_column(const char *w, int *digits, int *m, int *written) {
 // made wrong, or a wrong one replaced by another wrong value.
 enum { FIX_WRONG_TO_RIGHT, FIX_RIGHT_TO_WRONG, FIX_WRONG_TO_WRONG, N_FIXES };
 static const char *FIX_NAMES[N_FIXES] = { "wrong_to_right", "right_to_wrong", "wrong_to_wrong" };
-typedef struct { int checks, faithful, fixes[N_FIXES]; } CheckAudit;
+// columns: the columns written (at most 2), columns_right: those holding the operands' digits (the tens
+// column also the true carry) and their true sum
+typedef struct { int checks, faithful, fixes[N_FIXES], columns, columns_right; } CheckAudit;
 
 static CheckAudit audit_checks(const Problem *p, const char *response) {
     CheckAudit a = {0};
@@ -3322,7 +3324,10 @@ static CheckAudit audit_checks(const Problem *p, const char *response) {
     while (s < end) {
         s = next_word(s, end, w, sizeof w);
         if (n_cols < 2 && parse_column(w, digits[n_cols], &m[n_cols], &written[n_cols])) {
-            n_cols++;
+            int c = n_cols++, right = m[c] == p->n + c && written[c] == truth[c];
+            for (int i = 0; right && i < p->n; i++) right = digits[c][i] == (c ? p->x[i] / 10 : p->x[i] % 10);
+            if (right && c == 1) right = digits[1][p->n] == truth[0] / 10;
+            a.columns_right += right;
             continue;
         }
         if (!word_is(w, WORD_CHECK)) continue;
@@ -3352,7 +3357,16 @@ static CheckAudit audit_checks(const Problem *p, const char *response) {
             else if (!was_right) a.fixes[FIX_WRONG_TO_WRONG]++;
         }
     }
+    a.columns = n_cols;
     return a;
+}
+
+// a response whose every step is right (rejection sampling keeps only these): no chain (a direct answer), or
+// both columns right as written or put right by a check's "wait", and every check faithful
+static int trace_sound(const Problem *p, const char *response) {
+    CheckAudit a = audit_checks(p, response);
+    int columns_ok = a.columns == 0 || (a.columns == 2 && a.columns_right + a.fixes[FIX_WRONG_TO_RIGHT] == 2);
+    return columns_ok && a.faithful == a.checks && !a.fixes[FIX_RIGHT_TO_WRONG] && !a.fixes[FIX_WRONG_TO_WRONG];
 }
 
 enum { N_PASS_AT = 5 };  // pass@j for j = 1, 2, 4, 8, 16
@@ -3559,7 +3573,16 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
                e->gstyle_share[s], e->gstyle_acc[s]);
 }
 
-// samples k responses per prompt and writes the kept ones as an SFT file; returns how many were kept
+// rejection sampling's test of a response of len tokens to prompt p: the rule (rejection_keep) and, for a
+// sum, every step right (trace_sound): a right answer after a wrong step would teach that step (NOTES.md)
+static int rejection_accepts(const Data *d, int p, const char *response, int len, int max_len) {
+    Problem prob;
+    Judgement jd = judge(response, len, d->answer[p], prompt_lang(d, p));
+    return rejection_keep(&jd, max_len) && (!problem_parse(d->text[p], &prob) || trace_sound(&prob, response));
+}
+
+// samples k responses per prompt and writes the kept ones (rejection_accepts) as an SFT file; returns how many
+// were kept
 static int rejection_sample(Model *m, const Data *d, int n_prompts, int k, float temperature, int max_len,
                             int n_nonreasoning, const char *out_path, uint64_t seed) {
     if (n_prompts <= 0 || n_prompts > d->n) n_prompts = d->n;
@@ -3571,19 +3594,24 @@ static int rejection_sample(Model *m, const Data *d, int n_prompts, int k, float
     char tmp[600], *text = mallocCheck((size_t)m->cfg.context * 10 + 16);
     snprintf(tmp, sizeof tmp, "%s.tmp", out_path);
     FILE *f = fopenCheck(tmp, "w");
-    int kept = 0;
+    int kept = 0, n_rule = 0, n_sound = 0;  // samples that pass rejection_keep; of them, with every step right
     for (int p = 0; p < n_prompts; p++) {
         // R1 keeps every good sample; r1.c keeps the first per prompt, so easy prompts do not dominate
-        for (int j = 0; j < k; j++) {
-            int i = p * k + j;
+        for (int j = 0, done = 0; j < k; j++) {
+            int i = p * k + j, len = r.seq_len[i] - r.prompt_len[i];
             rollout_text(&r, i, text);
-            Judgement jd = judge(text, r.seq_len[i] - r.prompt_len[i], d->answer[p], prompt_lang(d, p));
-            if (!rejection_keep(&jd, max_len)) continue;
+            Judgement jd = judge(text, len, d->answer[p], prompt_lang(d, p));
+            n_rule += rejection_keep(&jd, max_len);
+            if (!rejection_accepts(d, p, text, len, max_len)) continue;
+            n_sound++;
+            if (done) continue;
             fprintf(f, "%s\t%s\n", d->text[p], text);
             kept++;
-            break;
+            done = 1;
         }
     }
+    printf("rejection sampling: %d of %d samples right and well formed, %d of them with every step right; "
+           "kept %d of %d prompts\n", n_rule, n_prompts * k, n_sound, kept, n_prompts);
     write_nonreasoning(f, n_nonreasoning, 0, &rng);
     if (fclose(f) != 0 || rename(tmp, out_path) != 0) die("cannot write %s", out_path);
     free(idx); free(text);
@@ -3990,10 +4018,11 @@ static GrpoOptions grpo_defaults(void) {
 }
 
 // reasoning RL (R1 section 2.3.2): R1-Zero's settings with the language-consistency reward
-// (R1 sums it with accuracy unweighted; r1.c weighs it 0.1, below a right answer's 1)
+// (R1 sums it with accuracy unweighted; r1.c weighs it 0.1, below a right answer's 1), at a third of the
+// learning rate: after the cold start R1-Zero's 1e-4 costs accuracy (NOTES.md "The R1 pipeline")
 static GrpoOptions reasoning_rl_defaults(void) {
     GrpoOptions o = grpo_defaults();
-    o.out = "runs/grpo"; o.rewards = "accuracy,format,language"; o.language_weight = 0.1f;
+    o.out = "runs/grpo"; o.rewards = "accuracy,format,language"; o.language_weight = 0.1f; o.lr = 3e-5f;
     return o;
 }
 
@@ -5076,7 +5105,8 @@ static void cmd_rejsample(int argc, char **argv) {
         { "seed", 'i', &seed, 0, 1e9, "sampling seed" },
     };
     options_parse("rejsample",
-                  "Samples k responses per prompt; keeps the correct, well-formed, single-language ones.", o,
+                  "Samples k responses per prompt; keeps the first correct, well-formed, single-language one "
+                  "whose every step is right.", o,
                   (int)(sizeof o / sizeof o[0]), argc, argv);
     if (!overwrite && access(out, F_OK) == 0) die("rejsample: %s exists: --overwrite replaces it", out);
     Model *m = checkpoint_load(model, NULL, NULL);
