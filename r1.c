@@ -3306,8 +3306,9 @@ static int parse_column(const char *w, int *digits, int *m, int *written) {
 enum { FIX_WRONG_TO_RIGHT, FIX_RIGHT_TO_WRONG, FIX_WRONG_TO_WRONG, N_FIXES };
 static const char *FIX_NAMES[N_FIXES] = { "wrong_to_right", "right_to_wrong", "wrong_to_wrong" };
 // columns: the columns written (at most 2), columns_right: those holding the operands' digits (the tens
-// column also the true carry) and their true sum
-typedef struct { int checks, faithful, fixes[N_FIXES], columns, columns_right; } CheckAudit;
+// column also the true carry) and their true sum; verdicts_right: checks whose total and verdict number are
+// the column's true sum
+typedef struct { int checks, faithful, fixes[N_FIXES], columns, columns_right, verdicts_right; } CheckAudit;
 
 static CheckAudit audit_checks(const Problem *p, const char *response) {
     CheckAudit a = {0};
@@ -3341,6 +3342,7 @@ static CheckAudit audit_checks(const Problem *p, const char *response) {
         s = next_word(s, end, w, sizeof w);
         int restated = word_number(w);
         if (col >= n_cols || (!okay && !wait)) continue;
+        a.verdicts_right += n_nums > 0 && nums[n_nums - 1] == truth[col] && restated == truth[col];
         // what write_check would write for this column's digits as written
         const int *d = digits[col];
         int want[2 * MAX_OPERANDS + 2], n_want = 0, run = d[0] + d[1];
@@ -3361,12 +3363,15 @@ static CheckAudit audit_checks(const Problem *p, const char *response) {
     return a;
 }
 
-// a response whose every step is right (rejection sampling keeps only these): no chain (a direct answer), or
-// both columns right as written or put right by a check's "wait", and every check faithful
+// a response whose steps are right (rejection sampling keeps only these): no chain (a direct answer), or
+// both columns right as written or put right by a check's "wait", no "wait" that makes one wrong, and every
+// check ending on the column's true sum. Its pair sums may be wrong: after RL most are (NOTES.md), and
+// requiring them too would keep a tenth of the traces
 static int trace_sound(const Problem *p, const char *response) {
     CheckAudit a = audit_checks(p, response);
     int columns_ok = a.columns == 0 || (a.columns == 2 && a.columns_right + a.fixes[FIX_WRONG_TO_RIGHT] == 2);
-    return columns_ok && a.faithful == a.checks && !a.fixes[FIX_RIGHT_TO_WRONG] && !a.fixes[FIX_WRONG_TO_WRONG];
+    return columns_ok && a.verdicts_right == a.checks && !a.fixes[FIX_RIGHT_TO_WRONG] &&
+           !a.fixes[FIX_WRONG_TO_WRONG];
 }
 
 enum { N_PASS_AT = 5 };  // pass@j for j = 1, 2, 4, 8, 16
@@ -3574,15 +3579,16 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
 }
 
 // rejection sampling's test of a response of len tokens to prompt p: the rule (rejection_keep) and, for a
-// sum, every step right (trace_sound): a right answer after a wrong step would teach that step (NOTES.md)
+// sum, its columns and its checks' totals right (trace_sound): a right answer after a wrong step teaches it
 static int rejection_accepts(const Data *d, int p, const char *response, int len, int max_len) {
     Problem prob;
     Judgement jd = judge(response, len, d->answer[p], prompt_lang(d, p));
-    return rejection_keep(&jd, max_len) && (!problem_parse(d->text[p], &prob) || trace_sound(&prob, response));
+    int sum = problem_parse(d->text[p], &prob);
+    return rejection_keep(&jd, max_len) && (!sum || trace_sound(&prob, response));
 }
 
-// samples k responses per prompt and writes the kept ones (rejection_accepts) as an SFT file; returns how many
-// were kept
+// samples k responses per prompt and writes the first each keeps (rejection_accepts) as an SFT file; returns
+// how many were kept
 static int rejection_sample(Model *m, const Data *d, int n_prompts, int k, float temperature, int max_len,
                             int n_nonreasoning, const char *out_path, uint64_t seed) {
     if (n_prompts <= 0 || n_prompts > d->n) n_prompts = d->n;
@@ -3594,7 +3600,7 @@ static int rejection_sample(Model *m, const Data *d, int n_prompts, int k, float
     char tmp[600], *text = mallocCheck((size_t)m->cfg.context * 10 + 16);
     snprintf(tmp, sizeof tmp, "%s.tmp", out_path);
     FILE *f = fopenCheck(tmp, "w");
-    int kept = 0, n_rule = 0, n_sound = 0;  // samples that pass rejection_keep; of them, with every step right
+    int kept = 0, n_rule = 0, n_sound = 0;  // samples that pass rejection_keep; of them, sound (trace_sound)
     for (int p = 0; p < n_prompts; p++) {
         // R1 keeps every good sample; r1.c keeps the first per prompt, so easy prompts do not dominate
         for (int j = 0, done = 0; j < k; j++) {
@@ -3610,7 +3616,7 @@ static int rejection_sample(Model *m, const Data *d, int n_prompts, int k, float
             done = 1;
         }
     }
-    printf("rejection sampling: %d of %d samples right and well formed, %d of them with every step right; "
+    printf("rejection sampling: %d of %d samples right and well formed, %d of them with sound steps; "
            "kept %d of %d prompts\n", n_rule, n_prompts * k, n_sound, kept, n_prompts);
     write_nonreasoning(f, n_nonreasoning, 0, &rng);
     if (fclose(f) != 0 || rename(tmp, out_path) != 0) die("cannot write %s", out_path);
@@ -4610,7 +4616,8 @@ static void report_pipeline(const char *dir, const char *about, const char **lab
     for (int c = 0; c < 4; c++)
         for (int i = 0; i < n; i++) if (strcmp(labels[i], curve_rows[c]) == 0) {
             for (int q = 0; q < N_PASS_AT; q++) y[n_curves][q] = res[i].pass_at[q];
-            curves[n_curves] = (Curve){ .name = curve_names[c], .colour = curve_colours[c], .y = y[n_curves] };
+            curves[n_curves] = (Curve){ .name = curve_names[c], .colour = curve_colours[c],
+                                        .y = y[n_curves] };
             n_curves++;
         }
     svg_chart(f, "pass@j of R1 and the students", "pass@j", "log2 j (j = 1, 2, 4, 8, 16 samples)", log2_j,
@@ -5106,7 +5113,7 @@ static void cmd_rejsample(int argc, char **argv) {
     };
     options_parse("rejsample",
                   "Samples k responses per prompt; keeps the first correct, well-formed, single-language one "
-                  "whose every step is right.", o,
+                  "whose columns and checks' totals are right.", o,
                   (int)(sizeof o / sizeof o[0]), argc, argv);
     if (!overwrite && access(out, F_OK) == 0) die("rejsample: %s exists: --overwrite replaces it", out);
     Model *m = checkpoint_load(model, NULL, NULL);

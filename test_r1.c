@@ -3070,7 +3070,7 @@ static void test_rejection(void) {
     }
     check(wrong == 0, "rejection_keep table: %d of %d cases right (correct, well formed, one language, <= max length, no repeated column)",
           n_rej - wrong, n_rej);
-    // rejection sampling's whole test: the rule, and for a sum (not for max) every step right
+    // rejection sampling's whole test: the rule, and for a sum (not for max) its columns and checks right
     char *prompts[] = { "e:51+76+12+85=", "e:max 34 71=" };
     long answers[] = { 224, 71 };
     Data d = { .text = prompts, .answer = answers, .n = 2 };
@@ -3088,8 +3088,8 @@ static void test_rejection(void) {
             acc_wrong++;
             fprintf(stderr, "  rejection_accepts wrong for case %d\n", i);
         }
-    check(acc_wrong == 0, "rejection_accepts: %d of %d cases right (a right sum with a wrong carry or an unfaithful check is "
-          "refused; a caught slip and a direct max are kept)", n_acc - acc_wrong, n_acc);
+    check(acc_wrong == 0, "rejection_accepts: %d of %d cases right (a right sum with a wrong carry or a check ending off the "
+          "column's sum is refused; a caught slip and a direct max are kept)", n_acc - acc_wrong, n_acc);
 }
 
 // the distillation loss and its gradient (part of the stages; alone: ./test_r1 distill)
@@ -3564,7 +3564,10 @@ static void test_matmul(void) {
 // ----------------------------------------------------------------------------
 // reflection measured: the problem parser, the audit of checks, decoding that forces or bans the check
 
-typedef struct { const char *what, *response; int checks, faithful, fixes[N_FIXES], columns, columns_right, sound; } AuditCase;
+typedef struct {
+    const char *what, *response;
+    int checks, faithful, fixes[N_FIXES], columns, columns_right, verdicts_right, sound;
+} AuditCase;
 
 // a decoding "model" that writes `script`: its favourite token is the script's next one, "</think>"
 // the runner-up, the letters that start a check word third. When the check rule overrules it, it
@@ -3602,24 +3605,24 @@ static void test_reflection(void) {
     // pair sums 1+6 = 07, 2+5 = 07 and their total 14; of the tens 5+7 = 12, 1+8 = 09, 12+9 = 21, 21+1 = 22.
 #define CHAIN "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22"
     const AuditCase cases[] = {
-        { "clean checks", CHAIN " check 07 07 14 okay 14 check 12 09 21 22 okay 22</think>", 2, 2, { 0, 0, 0 }, 2, 2, 1 },
-        { "kensa/yosi", CHAIN " kensa 07 07 14 yosi 14 kensa 12 09 21 22 yosi 22</think>", 2, 2, { 0, 0, 0 }, 2, 2, 1 },
+        { "clean checks", CHAIN " check 07 07 14 okay 14 check 12 09 21 22 okay 22</think>", 2, 2, { 0, 0, 0 }, 2, 2, 2, 1 },
+        { "kensa/yosi", CHAIN " kensa 07 07 14 yosi 14 kensa 12 09 21 22 yosi 22</think>", 2, 2, { 0, 0, 0 }, 2, 2, 2, 1 },
         { "a slip caught", "<think>01+06+02+05=15 carry 1 05+07+01+08+01=22 check 07 07 14 wait 14</think>", 1, 1,
-          { 1, 0, 0 }, 2, 1, 1 },
-        { "a wrong pair sum, verdict okay", CHAIN " check 07 07 15 okay 14</think>", 1, 0, { 0, 0, 0 }, 2, 2, 0 },
-        { "a wait that changes nothing", CHAIN " check 07 07 14 wait 14</think>", 1, 0, { 0, 0, 0 }, 2, 2, 0 },
-        { "right made wrong", CHAIN " check 07 07 13 wait 13</think>", 1, 0, { 0, 1, 0 }, 2, 2, 0 },
+          { 1, 0, 0 }, 2, 1, 1, 1 },
+        { "a wrong pair sum, verdict okay", CHAIN " check 07 07 15 okay 14</think>", 1, 0, { 0, 0, 0 }, 2, 2, 0, 0 },
+        { "a wait that changes nothing", CHAIN " check 07 07 14 wait 14</think>", 1, 0, { 0, 0, 0 }, 2, 2, 1, 1 },
+        { "right made wrong", CHAIN " check 07 07 13 wait 13</think>", 1, 0, { 0, 1, 0 }, 2, 2, 0, 0 },
         { "wrong to wrong", "<think>01+06+02+05=14 carry 1 05+07+01+08+01=23 check 07 07 14 okay 14 "
-          "check 12 09 21 22 wait 21</think>", 2, 1, { 0, 0, 1 }, 2, 1, 0 },
+          "check 12 09 21 22 wait 21</think>", 2, 1, { 0, 0, 1 }, 2, 1, 1, 0 },
         { "faithful to a miscopied digit", "<think>01+06+02+06=15 carry 1 05+07+01+08+01=22 check 07 08 15 okay 15"
-          "</think>", 1, 1, { 0, 0, 0 }, 2, 1, 0 },
-        { "a check cut short", CHAIN " check 07 07</think>", 1, 0, { 0, 0, 0 }, 2, 2, 0 },
-        { "a check with no column to check", "<think>check 07 07 14 okay 14</think>", 1, 0, { 0, 0, 0 }, 0, 0, 0 },
-        { "direct", "<think></think><answer>224</answer>", 0, 0, { 0, 0, 0 }, 0, 0, 1 },
-        { "a chain with no check", CHAIN "</think>", 0, 0, { 0, 0, 0 }, 2, 2, 1 },
+          "</think>", 1, 1, { 0, 0, 0 }, 2, 1, 0, 0 },
+        { "a check cut short", CHAIN " check 07 07</think>", 1, 0, { 0, 0, 0 }, 2, 2, 0, 0 },
+        { "a check with no column to check", "<think>check 07 07 14 okay 14</think>", 1, 0, { 0, 0, 0 }, 0, 0, 0, 0 },
+        { "direct", "<think></think><answer>224</answer>", 0, 0, { 0, 0, 0 }, 0, 0, 0, 1 },
+        { "a chain with no check", CHAIN "</think>", 0, 0, { 0, 0, 0 }, 2, 2, 0, 1 },
         { "a wrong carry, its sum following it", "<think>01+06+02+05=14 carry 0 05+07+01+08+00=21</think>", 0, 0,
-          { 0, 0, 0 }, 2, 1, 0 },
-        { "the tens column missing", "<think>01+06+02+05=14</think>", 0, 0, { 0, 0, 0 }, 1, 1, 0 },
+          { 0, 0, 0 }, 2, 1, 0, 0 },
+        { "the tens column missing", "<think>01+06+02+05=14</think>", 0, 0, { 0, 0, 0 }, 1, 1, 0, 0 },
     };
 #undef CHAIN
     int n_cases = sizeof cases / sizeof cases[0], n_ok = 0;
@@ -3628,15 +3631,16 @@ static void test_reflection(void) {
         CheckAudit a = audit_checks(&p, cases[i].response);
         int sound = trace_sound(&p, cases[i].response);
         int same = a.checks == cases[i].checks && a.faithful == cases[i].faithful && a.columns == cases[i].columns &&
-                   a.columns_right == cases[i].columns_right && sound == cases[i].sound;
+                   a.columns_right == cases[i].columns_right && a.verdicts_right == cases[i].verdicts_right &&
+                   sound == cases[i].sound;
         for (int f = 0; f < N_FIXES; f++) same &= a.fixes[f] == cases[i].fixes[f];
-        if (!same) fprintf(stderr, "  audit_checks %s: checks %d faithful %d fixes %d %d %d columns %d right %d sound %d\n",
-                           cases[i].what, a.checks, a.faithful, a.fixes[0], a.fixes[1], a.fixes[2], a.columns,
-                           a.columns_right, sound);
+        if (!same) fprintf(stderr, "  audit_checks %s: checks %d faithful %d fixes %d %d %d columns %d right %d verdicts "
+                           "right %d sound %d\n", cases[i].what, a.checks, a.faithful, a.fixes[0], a.fixes[1], a.fixes[2],
+                           a.columns, a.columns_right, a.verdicts_right, sound);
         n_ok += same;
     }
     check(n_ok == n_cases, "audit_checks and trace_sound: %d of %d hand-counted responses (checks, faithful, "
-          "self-corrections, columns, right columns, every step right)", n_ok, n_cases);
+          "self-corrections, columns, right columns, right verdicts, sound)", n_ok, n_cases);
     // the check rule: a script that wants to check, banned; a script that skips its checks, forced
     char out[2600], direct[2600];
     const char *checking = "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 check 07 07 14 okay 14</think>"
