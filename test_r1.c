@@ -3623,6 +3623,8 @@ static void test_reflection(void) {
         { "a wrong carry, its sum following it", "<think>01+06+02+05=14 carry 0 05+07+01+08+00=21</think>", 0, 0,
           { 0, 0, 0 }, 2, 1, 0, 0 },
         { "the tens column missing", "<think>01+06+02+05=14</think>", 0, 0, { 0, 0, 0 }, 1, 1, 0, 0 },
+        { "a wrong carry, the true sum written", "<think>01+06+02+05=14 carry 0 05+07+01+08+00=22</think>", 0, 0,
+          { 0, 0, 0 }, 2, 1, 0, 0 },
     };
 #undef CHAIN
     int n_cases = sizeof cases / sizeof cases[0], n_ok = 0;
