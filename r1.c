@@ -347,10 +347,11 @@ static const Preset PRESETS[] = {
     { "teacher", { .vocab = VOCAB_SIZE, .context = 160, .d_model = 128, .n_layer = 4, .n_head = 4,
                    .d_nope = 32, .d_rope = 16, .d_v = 32, .kv_rank = 64, .q_rank = 96,
                    .n_dense = 1, .d_ff_dense = 384, .n_experts = 8, .top_k = 2, .d_ff_expert = 128 } },
-    // the distillation student: 2 layers, 4 small experts; 141,920 parameters, 117,344 active per token
-    { "student", { .vocab = VOCAB_SIZE, .context = 160, .d_model = 64, .n_layer = 2, .n_head = 4,
-                   .d_nope = 16, .d_rope = 8, .d_v = 16, .kv_rank = 32, .q_rank = 48,
-                   .n_dense = 1, .d_ff_dense = 192, .n_experts = 4, .top_k = 2, .d_ff_expert = 64 } },
+    // the distillation student: the teacher's width, 3 layers, 4 experts; 874,592 parameters, 677,984 active
+    // per token. Smaller students learned too little from distillation to compare (NOTES.md "The R1 pipeline")
+    { "student", { .vocab = VOCAB_SIZE, .context = 160, .d_model = 128, .n_layer = 3, .n_head = 4,
+                   .d_nope = 32, .d_rope = 16, .d_v = 32, .kv_rank = 64, .q_rank = 96,
+                   .n_dense = 1, .d_ff_dense = 384, .n_experts = 4, .top_k = 2, .d_ff_expert = 128 } },
     // tiny: for tests and gradient checks
     { "tiny",    { .vocab = VOCAB_SIZE, .context = 16, .d_model = 16, .n_layer = 2, .n_head = 2,
                    .d_nope = 4, .d_rope = 4, .d_v = 4, .kv_rank = 8, .q_rank = 8,

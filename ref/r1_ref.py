@@ -38,7 +38,7 @@ CONFIG_FIELDS = ["vocab", "context", "d_model", "n_layer", "n_head", "d_nope", "
 VOCAB_SIZE = 47  # 5 special tokens + the 42 characters of r1.c's ALPHABET
 PRESETS = {
     "teacher": [VOCAB_SIZE, 160, 128, 4, 4, 32, 16, 32, 64, 96, 1, 384, 8, 2, 128],
-    "student": [VOCAB_SIZE, 160, 64, 2, 4, 16, 8, 16, 32, 48, 1, 192, 4, 2, 64],
+    "student": [VOCAB_SIZE, 160, 128, 3, 4, 32, 16, 32, 64, 96, 1, 384, 4, 2, 128],
     "tiny":    [VOCAB_SIZE, 16, 16, 2, 2, 4, 4, 4, 8, 8, 1, 24, 4, 2, 8],
 }
 MAX_LAYERS, MAX_EXPERTS = 16, 64  # sizes of the router-bias block of a checkpoint
