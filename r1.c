@@ -348,7 +348,7 @@ static const Preset PRESETS[] = {
                    .d_nope = 32, .d_rope = 16, .d_v = 32, .kv_rank = 64, .q_rank = 96,
                    .n_dense = 1, .d_ff_dense = 384, .n_experts = 8, .top_k = 2, .d_ff_expert = 128 } },
     // the distillation student: the teacher's width, 3 layers, 4 experts; 874,592 parameters, 677,984 active
-    // per token. Smaller students learned too little from distillation to compare (NOTES.md "The R1 pipeline")
+    // per token; smaller ones learned too little from distillation to compare (NOTES.md "The R1 pipeline")
     { "student", { .vocab = VOCAB_SIZE, .context = 160, .d_model = 128, .n_layer = 3, .n_head = 4,
                    .d_nope = 32, .d_rope = 16, .d_v = 32, .kv_rank = 64, .q_rank = 96,
                    .n_dense = 1, .d_ff_dense = 384, .n_experts = 4, .top_k = 2, .d_ff_expert = 128 } },
@@ -4575,25 +4575,10 @@ static void svg_bars(FILE *f, const char *title, const char **labels, int n, con
     fprintf(f, "</svg>\n");
 }
 
-// DIR/report.html of the pipeline: the results table (the numbers of results.txt), pass@1 and greedy
-// accuracy as bars, and every model's sampled responses to the same prompts (DIR/samples.txt)
-static void report_pipeline(const char *dir, const char *about, const char **labels, const EvalResult *res,
-                            int n) {
-    char path[600];
-    FILE *f = report_begin(dir, "r1 pipeline: the R1 recipe at toy scale", about);
-    fprintf(f, "<h2>Results (held-out)</h2>\n<table class=\"results\">\n<tr><th>model</th><th>pass@1</th>"
-            "<th>cons@k</th><th>greedy</th><th>length</th><th>reflection</th><th>lang-mix</th>"
-            "<th>format</th></tr>\n");
-    double *bars[2] = { mallocCheck(n * sizeof(double)), mallocCheck(n * sizeof(double)) };
-    for (int i = 0; i < n; i++) {
-        fprintf(f, "<tr><td>%s</td><td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%.1f</td><td>%.3f</td>"
-                "<td>%.3f</td><td>%.3f</td></tr>\n", labels[i], res[i].pass1, res[i].cons, res[i].greedy,
-                res[i].len, res[i].reflect, res[i].langmix, res[i].format);
-        bars[0][i] = res[i].pass1; bars[1][i] = res[i].greedy;
-    }
-    fprintf(f, "</table>\n<h2>pass@j: the chance that j samples hold a right answer</h2>\n<table "
-            "class=\"pass-at\">\n<tr>"
-            "<th>model</th>");
+// the pass@j table of the report: a row per model
+static void table_pass_at(FILE *f, const char **labels, const EvalResult *res, int n) {
+    fprintf(f, "<h2>pass@j: the chance that j samples hold a right answer</h2>\n<table class=\"pass-at\">\n"
+            "<tr><th>model</th>");
     for (int q = 0; q < N_PASS_AT; q++) fprintf(f, "<th>pass@%d</th>", 1 << q);
     fprintf(f, "</tr>\n");
     for (int i = 0; i < n; i++) {
@@ -4603,10 +4588,11 @@ static void report_pipeline(const char *dir, const char *about, const char **lab
             else fprintf(f, "<td>%.3f</td>", res[i].pass_at[q]);
         fprintf(f, "</tr>\n");
     }
-    fprintf(f, "</table>\n<div class=\"charts\">\n");
-    const char *names[] = { "pass@1", "greedy" }, *colours[] = { "#1f6fb4", "#d62728" };
-    svg_bars(f, "Held-out accuracy", labels, n, (const double **)bars, names, colours, 2);
-    // the pass@j curves of R1 and the students against log2 j
+    fprintf(f, "</table>\n");
+}
+
+// the pass@j curves of R1 and the students against log2 j (rows found by their labels)
+static void svg_pass_at(FILE *f, const char **labels, const EvalResult *res, int n) {
     const char *curve_rows[] = { "R1", "student+RL", "student distilled (sequence)",
                                  "student distilled (logit)" };
     const char *curve_names[] = { "R1", "student+RL", "distilled (sequence)", "distilled (logit)" },
@@ -4623,6 +4609,31 @@ static void report_pipeline(const char *dir, const char *about, const char **lab
         }
     svg_chart(f, "pass@j of R1 and the students", "pass@j", "log2 j (j = 1, 2, 4, 8, 16 samples)", log2_j,
               N_PASS_AT, curves, n_curves, 1.0);
+}
+
+// DIR/report.html of the pipeline: the results table (the numbers of results.txt), the pass@j table, pass@1
+// and greedy accuracy as bars, the pass@j curves, and every model's sampled responses to the same prompts
+// (DIR/samples.txt)
+static void report_pipeline(const char *dir, const char *about, const char **labels, const EvalResult *res,
+                            int n) {
+    char path[600];
+    FILE *f = report_begin(dir, "r1 pipeline: the R1 recipe at toy scale", about);
+    fprintf(f, "<h2>Results (held-out)</h2>\n<table class=\"results\">\n<tr><th>model</th><th>pass@1</th>"
+            "<th>cons@k</th><th>greedy</th><th>length</th><th>reflection</th><th>lang-mix</th>"
+            "<th>format</th></tr>\n");
+    double *bars[2] = { mallocCheck(n * sizeof(double)), mallocCheck(n * sizeof(double)) };
+    for (int i = 0; i < n; i++) {
+        fprintf(f, "<tr><td>%s</td><td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%.1f</td><td>%.3f</td>"
+                "<td>%.3f</td><td>%.3f</td></tr>\n", labels[i], res[i].pass1, res[i].cons, res[i].greedy,
+                res[i].len, res[i].reflect, res[i].langmix, res[i].format);
+        bars[0][i] = res[i].pass1; bars[1][i] = res[i].greedy;
+    }
+    fprintf(f, "</table>\n");
+    table_pass_at(f, labels, res, n);
+    fprintf(f, "<div class=\"charts\">\n");
+    const char *names[] = { "pass@1", "greedy" }, *colours[] = { "#1f6fb4", "#d62728" };
+    svg_bars(f, "Held-out accuracy", labels, n, (const double **)bars, names, colours, 2);
+    svg_pass_at(f, labels, res, n);
     fprintf(f, "</div>\n");
     snprintf(path, sizeof path, "%s/samples.txt", dir);
     report_samples(f, path, "Sampled responses of each model to the same prompts", "");

@@ -3445,6 +3445,15 @@ static void test_pipeline(void) {
     check(!malformed && n_rows == 9 && same == 9 && shown == 27, "pipeline: report.html well formed (%s), %d of 9 "
           "table rows equal to results.txt's (want 9), %d responses shown (want 9 models x 3 prompts)",
           malformed ? malformed : "ok", same, shown);
+    // its pass@j table (pass@1 as in the results table) and the curves of R1 and the three students
+    double results_pass1[10];
+    for (int r = 0; r < n_rows; r++) results_pass1[r] = num[r][0];
+    int pass_same = 0, n_pass = html ? html_table_rows(html, "pass-at", label, num, n_num, 10) : 0;
+    for (int r = 0; r < n_pass && r < n_rows; r++) pass_same += n_num[r] == 2 && num[r][0] == results_pass1[r];
+    int curves = html ? count_str(html, "<polyline class=\"curve\"") : 0;
+    check(n_pass == 9 && pass_same == 9 && curves == 4, "pipeline: report.html's pass@j table has %d rows (want 9), "
+          "%d with pass@1 as the results table and pass@2 (the others n/a at --eval-k 2); %d curves (want R1 and "
+          "the 3 students)", n_pass, pass_same, curves);
     free(html);
     free(table);
 }
