@@ -3579,13 +3579,12 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
                e->gstyle_share[s], e->gstyle_acc[s]);
 }
 
-// rejection sampling's test of a response of len tokens to prompt p: the rule (rejection_keep) and, for a
-// sum, its columns and its checks' totals right (trace_sound): a right answer after a wrong step teaches it
-static int rejection_accepts(const Data *d, int p, const char *response, int len, int max_len) {
+// rejection sampling's test of a response to prompt p, judged jd: the rule (rejection_keep) and, for a sum,
+// its columns and its checks' totals right (trace_sound): a right answer after a wrong step teaches it
+static int rejection_accepts(const Data *d, int p, const Judgement *jd, const char *response, int max_len) {
     Problem prob;
-    Judgement jd = judge(response, len, d->answer[p], prompt_lang(d, p));
     int sum = problem_parse(d->text[p], &prob);
-    return rejection_keep(&jd, max_len) && (!sum || trace_sound(&prob, response));
+    return rejection_keep(jd, max_len) && (!sum || trace_sound(&prob, response));
 }
 
 // samples k responses per prompt and writes the first each keeps (rejection_accepts) as an SFT file; returns
@@ -3605,11 +3604,11 @@ static int rejection_sample(Model *m, const Data *d, int n_prompts, int k, float
     for (int p = 0; p < n_prompts; p++) {
         // R1 keeps every good sample; r1.c keeps the first per prompt, so easy prompts do not dominate
         for (int j = 0, done = 0; j < k; j++) {
-            int i = p * k + j, len = r.seq_len[i] - r.prompt_len[i];
+            int i = p * k + j;
             rollout_text(&r, i, text);
-            Judgement jd = judge(text, len, d->answer[p], prompt_lang(d, p));
+            Judgement jd = judge(text, r.seq_len[i] - r.prompt_len[i], d->answer[p], prompt_lang(d, p));
             n_rule += rejection_keep(&jd, max_len);
-            if (!rejection_accepts(d, p, text, len, max_len)) continue;
+            if (!rejection_accepts(d, p, &jd, text, max_len)) continue;
             n_sound++;
             if (done) continue;
             fprintf(f, "%s\t%s\n", d->text[p], text);

@@ -3083,11 +3083,13 @@ static void test_rejection(void) {
         { 1, "<think></think><answer>071</answer><eos>", 1 },
     };
     int n_acc = (int)(sizeof acc / sizeof acc[0]), acc_wrong = 0;
-    for (int i = 0; i < n_acc; i++)
-        if (rejection_accepts(&d, acc[i].p, acc[i].response, 50, 60) != acc[i].keep) {
+    for (int i = 0; i < n_acc; i++) {
+        Judgement j = judge(acc[i].response, 50, answers[acc[i].p], LANG_EN);
+        if (rejection_accepts(&d, acc[i].p, &j, acc[i].response, 60) != acc[i].keep) {
             acc_wrong++;
             fprintf(stderr, "  rejection_accepts wrong for case %d\n", i);
         }
+    }
     check(acc_wrong == 0, "rejection_accepts: %d of %d cases right (a right sum with a wrong carry or a check ending off the "
           "column's sum is refused; a caught slip and a direct max are kept)", n_acc - acc_wrong, n_acc);
 }
