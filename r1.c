@@ -3391,6 +3391,7 @@ typedef struct {
     // over the k samples (greedy: argmax)
     float pass1, cons, greedy, len, reflect, langmix, format;
     float diff_pass1[16], diff_greedy[16], diff_len[16]; int diff_n[16];
+    float diff_style_share[16][N_STYLES], diff_style_acc[16][N_STYLES];   // sampled, per difficulty: NAN if none
     float style_share[N_STYLES], style_acc[N_STYLES];                      // sampled
     float gstyle_share[N_STYLES], gstyle_acc[N_STYLES];                    // greedy
     float forced_greedy;  // greedy with the response forced to start a chain ("<think>0"); NAN if not asked
@@ -3486,6 +3487,8 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
             e.diff_len[diff] += jd.len;
             style_n[jd.style]++;
             e.style_acc[jd.style] += jd.correct;
+            e.diff_style_share[diff][jd.style]++;
+            e.diff_style_acc[diff][jd.style] += jd.correct;
             if (jd.has_answer) { // majority vote
                 int v = 0;
                 while (v < n_votes && votes_v[v] != jd.answer) v++;
@@ -3516,6 +3519,11 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
     for (int t = 0; t < 16; t++) if (e.diff_n[t]) {
         e.diff_len[t] /= e.diff_n[t] * k; e.diff_pass1[t] /= e.diff_n[t]; e.diff_greedy[t] /= e.diff_n[t];
         e.diff_checked_in_chains[t] = diff_chains[t] ? (float)diff_checked[t] / diff_chains[t] : NAN;
+        for (int s = 0; s < N_STYLES; s++) {
+            float n_style = e.diff_style_share[t][s];
+            e.diff_style_acc[t][s] = n_style ? e.diff_style_acc[t][s] / n_style : NAN;
+            e.diff_style_share[t][s] = n_style / (e.diff_n[t] * k);
+        }
     }
     int chains = style_n[STYLE_CHAIN] + style_n[STYLE_CHECKED];
     e.checked_in_chains = chains ? (float)style_n[STYLE_CHECKED] / chains : NAN;
@@ -3546,6 +3554,10 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
             if (!isnan(e->pass_at[q])) printf(", \"pass%d\": %.4f", 1 << q, e->pass_at[q]);
         for (int t = 0; t < 16; t++) if (e->diff_n[t])
             printf(", \"d%d_checked_in_chains\": %.4f", t, nan_to(e->diff_checked_in_chains[t], -1));
+        for (int t = 0; t < 16; t++) if (e->diff_n[t])
+            for (int s = 0; s < N_STYLES; s++)
+                printf(", \"d%d_%s_share\": %.4f, \"d%d_%s_acc\": %.4f", t, STYLE_NAMES[s], e->diff_style_share[t][s],
+                       t, STYLE_NAMES[s], nan_to(e->diff_style_acc[t][s], -1));
         for (int s = 0; s < N_STYLES; s++)
             printf(", \"%s_share\": %.4f, \"%s_acc\": %.4f, \"greedy_%s_share\": %.4f, \"greedy_%s_acc\": "
                    "%.4f", STYLE_NAMES[s], e->style_share[s], STYLE_NAMES[s],
@@ -3569,10 +3581,12 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
     printf("  self-corrections per 100 responses: wrong to right %.2f | right to wrong %.2f | wrong to wrong "
            "%.2f\n", e->fixes_per100[FIX_WRONG_TO_RIGHT], e->fixes_per100[FIX_RIGHT_TO_WRONG],
            e->fixes_per100[FIX_WRONG_TO_WRONG]);
-    printf("  %-12s %8s %8s %8s %17s\n", "difficulty", "pass@1", "greedy", "length", "checked/chains");
+    printf("  %-12s %8s %8s %8s %17s   accuracy by style: %s / %s / %s\n", "difficulty", "pass@1", "greedy",
+           "length", "checked/chains", STYLE_NAMES[0], STYLE_NAMES[1], STYLE_NAMES[2]);
     for (int t = 0; t < 16; t++) if (e->diff_n[t])
-        printf("  %-12d %8.3f %8.3f %8.1f %17.3f\n", t, e->diff_pass1[t], e->diff_greedy[t], e->diff_len[t],
-               e->diff_checked_in_chains[t]);
+        printf("  %-12d %8.3f %8.3f %8.1f %17.3f   %.3f / %.3f / %.3f\n", t, e->diff_pass1[t], e->diff_greedy[t],
+               e->diff_len[t], e->diff_checked_in_chains[t], e->diff_style_acc[t][STYLE_DIRECT],
+               e->diff_style_acc[t][STYLE_CHAIN], e->diff_style_acc[t][STYLE_CHECKED]);
     printf("  %-12s %8s %8s %12s %12s\n", "style", "share", "accuracy", "greedy share", "greedy acc");
     for (int s = 0; s < N_STYLES; s++)
         printf("  %-12s %8.3f %8.3f %12.3f %12.3f\n", STYLE_NAMES[s], e->style_share[s], e->style_acc[s],

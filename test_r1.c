@@ -3234,6 +3234,7 @@ static void check_evaluate(Model *m, const Data *d, int k, float temperature, ui
     int n = d->n, ctx = m->cfg.context, *seq = mallocCheck((size_t)ctx * sizeof(int));
     char *text = mallocCheck((size_t)ctx * 10 + 16);
     double greedy = 0.0, forced = 0.0, pass = 0.0, len = 0.0, format = 0.0, cons = 0.0, pass_at[N_PASS_AT] = {0};
+    double style_n[16][N_STYLES] = {{0}}, style_right[16][N_STYLES] = {{0}}, diff_n[16] = {0};
     for (int p = 0; p < n; p++) {
         for (int f = 0; f < 2; f++) {  // f = 1: the response starts with "<think>0"
             int pl = d->len[p], sl;
@@ -3257,6 +3258,8 @@ static void check_evaluate(Model *m, const Data *d, int k, float temperature, ui
             rollout_text(&r, p * k + j, text);
             pass += reward_accuracy(text, d->answer[p]) / (n * k);
             right += reward_accuracy(text, d->answer[p]) > 0;
+            int t = d->difficulty[p], s = response_style(text);
+            style_n[t][s]++; style_right[t][s] += reward_accuracy(text, d->answer[p]); diff_n[t]++;
             format += reward_format(text) / (n * k);
             len += (double)(r.seq_len[p * k + j] - r.prompt_len[p * k + j]) / (n * k);
             if (!response_answer(text, &answer[j])) continue;
@@ -3273,6 +3276,15 @@ static void check_evaluate(Model *m, const Data *d, int k, float temperature, ui
     int pass_at_ok = 1;  // pass@j for j <= k, NAN above
     for (int q = 0; q < N_PASS_AT; q++)
         pass_at_ok &= (1 << q) <= k ? fabs(e.pass_at[q] - pass_at[q]) < 1e-5 : isnan(e.pass_at[q]);
+    int by_style_ok = 1, n_style_cells = 0;  // accuracy per difficulty and style: NAN where no sample has the style
+    for (int t = 0; t < 16; t++) for (int s = 0; diff_n[t] && s < N_STYLES; s++) {
+        n_style_cells += style_n[t][s] > 0;
+        by_style_ok &= fabs(e.diff_style_share[t][s] - style_n[t][s] / diff_n[t]) < 1e-5 &&
+                       (style_n[t][s] ? fabs(e.diff_style_acc[t][s] - style_right[t][s] / style_n[t][s]) < 1e-5
+                                      : isnan(e.diff_style_acc[t][s]));
+    }
+    check(by_style_ok && n_style_cells >= 1, "evaluate: share and accuracy per difficulty and style equal a "
+          "re-derivation (%d cells with samples)", n_style_cells);
     check(err < 1e-5 && greedy > pass && pass_at_ok && pass_at[1] > pass,
           "evaluate (k %d, temperature %.1f) vs a re-derivation: greedy %.3f (%.3f), "
           "forced chain %.3f (%.3f), pass@1 %.3f (%.3f), format %.3f (%.3f), cons@k %.3f (%.3f), length %.2f "
