@@ -3258,7 +3258,7 @@ static void check_evaluate(Model *m, const Data *d, int k, float temperature, ui
             rollout_text(&r, p * k + j, text);
             pass += reward_accuracy(text, d->answer[p]) / (n * k);
             right += reward_accuracy(text, d->answer[p]) > 0;
-            int t = d->difficulty[p], s = response_style(text);
+            int t = d->difficulty ? d->difficulty[p] : 0, s = response_style(text);
             style_n[t][s]++; style_right[t][s] += reward_accuracy(text, d->answer[p]); diff_n[t]++;
             format += reward_format(text) / (n * k);
             len += (double)(r.seq_len[p * k + j] - r.prompt_len[p * k + j]) / (n * k);
