@@ -3454,7 +3454,7 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
     rollout(m, d, idx, &greedy, 0.0f, &rng);
     char *text = mallocCheck((size_t)m->cfg.context * 10 + 16);
     int style_n[N_STYLES] = {0}, gstyle_n[N_STYLES] = {0}, fixes[N_FIXES] = {0}, faithful = 0;
-    int diff_chains[16] = {0}, diff_checked[16] = {0};
+    int diff_chains[16] = {0}, diff_checked[16] = {0}, diff_style_n[16][N_STYLES] = {{0}};
     long votes_v[64]; int votes_n[64];
     for (int p = 0; p < n_prompts; p++) {
         int diff = d->difficulty ? d->difficulty[p] : 0, lang = prompt_lang(d, p), n_votes = 0, reflected = 0;
@@ -3487,7 +3487,7 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
             e.diff_len[diff] += jd.len;
             style_n[jd.style]++;
             e.style_acc[jd.style] += jd.correct;
-            e.diff_style_share[diff][jd.style]++;
+            diff_style_n[diff][jd.style]++;
             e.diff_style_acc[diff][jd.style] += jd.correct;
             if (jd.has_answer) { // majority vote
                 int v = 0;
@@ -3520,9 +3520,8 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
         e.diff_len[t] /= e.diff_n[t] * k; e.diff_pass1[t] /= e.diff_n[t]; e.diff_greedy[t] /= e.diff_n[t];
         e.diff_checked_in_chains[t] = diff_chains[t] ? (float)diff_checked[t] / diff_chains[t] : NAN;
         for (int s = 0; s < N_STYLES; s++) {
-            float n_style = e.diff_style_share[t][s];
-            e.diff_style_acc[t][s] = n_style ? e.diff_style_acc[t][s] / n_style : NAN;
-            e.diff_style_share[t][s] = n_style / (e.diff_n[t] * k);
+            e.diff_style_share[t][s] = (float)diff_style_n[t][s] / (e.diff_n[t] * k);
+            e.diff_style_acc[t][s] = diff_style_n[t][s] ? e.diff_style_acc[t][s] / diff_style_n[t][s] : NAN;
         }
     }
     int chains = style_n[STYLE_CHAIN] + style_n[STYLE_CHECKED];

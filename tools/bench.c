@@ -22,7 +22,7 @@ warning: on a machine that busy, a figure may move by 10% or more from one run t
 load average (/proc/loadavg) is printed before and after. The sgemm peak is the best of its runs:
 a neighbour can only slow a run down, and its median moved by a third from one quiet run to the next.
 The reference runs under OpenMP's default wait policy and under "passive", and each part is timed
-with the faster of the two (the default's spinning threads made PyTorch 1.6-2.6x slower here).
+with the faster of the two (the default's spinning threads made PyTorch 1.6-3x slower here).
 */
 #define TESTING
 #pragma GCC diagnostic push
@@ -189,9 +189,7 @@ static double sgemm_rate(int path, int nt, const float *a, const float *b, float
 
 typedef struct { pid_t pid; FILE *to, *from; } Ref;
 
-// OpenMP's wait policies: with the default one (threads spin before they sleep) PyTorch trained 1.6-1.7x
-// and sampled 2.5-3x slower on the 2-vCPU machines of NOTES.md than with "passive"; the reference runs under
-// both, and each part is timed with the faster (r1 keeps the default). "" leaves the variable as it is.
+// the OpenMP wait policies the reference runs under (see the top of this file); "" leaves the variable as it is
 #define N_POLICIES 2
 static const char *WAIT_POLICIES[N_POLICIES] = { "", "passive" };
 
@@ -311,12 +309,11 @@ static void bench_preset(const BenchOptions *o, const Preset *p, const Data *pro
     Batch batch = batch_random(o->batch, o->seq, p->cfg.vocab);
     Rng rng = rng_seed(11);
     Ref refs[N_POLICIES];
-    int n_refs = 0;  // one process per wait policy, or one with the caller's OMP_WAIT_POLICY
+    int n_policies = getenv("OMP_WAIT_POLICY") ? 1 : N_POLICIES, n_refs = 0;  // the caller's policy, or each
     if (o->no_ref) snprintf(row->why, sizeof row->why, "--no-ref");
-    else for (int i = 0; i < (getenv("OMP_WAIT_POLICY") ? 1 : N_POLICIES); i++, n_refs++)
-        if (!ref_start(&refs[i], o, p->name, getenv("OMP_WAIT_POLICY") ? "" : WAIT_POLICIES[i], row->why,
-                       sizeof row->why)) break;
-    row->ref_ok = n_refs > 0 && n_refs == (getenv("OMP_WAIT_POLICY") ? 1 : N_POLICIES);
+    else while (n_refs < n_policies && ref_start(&refs[n_refs], o, p->name, n_policies == 1 ? "" :
+                                                 WAIT_POLICIES[n_refs], row->why, sizeof row->why)) n_refs++;
+    row->ref_ok = !o->no_ref && n_refs == n_policies;
     Params layout;
     printf("%s: %zu parameters, %.2f MFLOP per training token\n", p->name,
            params_layout(&p->cfg, NULL, &layout), row->flops_per_token / 1e6);
