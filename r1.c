@@ -876,7 +876,12 @@ typedef struct {
     float *latent[MAX_LAYERS]; // [rows,T,R+dr]: [c_KV ; k_rope] of each cached position
     int B, T;
     int *row;                  // [B] the cache row of each row of the current batch (finished rows drop out)
+    float *latent_t[MAX_LAYERS]; // the decoding kernel's copy of latent, positions minor (NULL until used)
 } KVCache;
+
+// Part II's decoding kernel (section 14), offered the work of mla_decode first, like the others above
+static int kernel_mla_decode(float *y, const float *q, KVCache *cache, int layer, const float *wkvb, int B,
+                             int pos, int NH, int dn, int dr, int dv, int R);
 
 // y[B,NH*dv] <- the attention of q[B,NH*(dn+dr)] (from c_Q, as in training) at position pos over the
 // cached positions 0..pos of cache row row[b] (latent [rows,Tc,R+dr]), with the up-projections absorbed
@@ -953,8 +958,9 @@ static void mla_forward(float *out, LayerActs *A, const LayerParams *L, const Co
             memcpy(entry, A->cn + (size_t)b * R, R * sizeof(float));
             memcpy(entry + R, A->kva + (size_t)b * (R + dr) + R, dr * sizeof(float));
         }
-        mla_decode(A->y, A->q, cache->latent[layer], L->wkvb, cache->row, B, cache->T, pos, NH, dn, dr, dv,
-                   R);
+        if (!kernel_mla_decode(A->y, A->q, cache, layer, L->wkvb, B, pos, NH, dn, dr, dv, R))
+            mla_decode(A->y, A->q, cache->latent[layer], L->wkvb, cache->row, B, cache->T, pos, NH, dn, dr,
+                       dv, R);
         matmul_forward(out, A->y, L->wo, N, NH * dv, C);
         return;
     }
@@ -1433,7 +1439,7 @@ static KVCache *kvcache_create(const Config *c, int B, int T) {
     return kv;
 }
 static void kvcache_free(KVCache *kv) {
-    for (int l = 0; l < MAX_LAYERS; l++) free(kv->latent[l]);
+    for (int l = 0; l < MAX_LAYERS; l++) { free(kv->latent[l]); free(kv->latent_t[l]); }
     free(kv->row);
     free(kv);
 }
@@ -2542,32 +2548,64 @@ static void gather_transposed(float *dst, int Tp, const float *src, int b, int h
     }
 }
 
+// acc[nb*16] = x . colsT[:, j] for nb blocks of 16 columns j: nb independent sums at once, so that their
+// adds overlap instead of each waiting for the one before (a compile-time nb keeps acc in registers)
+static inline __attribute__((always_inline))
+void dot_blocks(float *acc, const float *x, const float *colsT, int Tp, int D, int nb) {
+    float s[4][KEY_BLOCK] = {{0}};
+    for (int i = 0; i < D; i++)
+        for (int k = 0; k < nb; k++) {
+            const float *c = colsT + (size_t)i * Tp + k * KEY_BLOCK;
+            #pragma omp simd
+            for (int j = 0; j < KEY_BLOCK; j++) s[k][j] += x[i] * c[j];
+        }
+    memcpy(acc, s, (size_t)nb * KEY_BLOCK * sizeof(float));
+}
+
 // out[t2] = x . colsT[:, t2] for t2 <= t, where colsT is [D,Tp] (Tp a whole number of blocks)
 static void dot_columns(float *out, const float *x, const float *colsT, int Tp, int D, int t) {
-    for (int j0 = 0; j0 <= t; j0 += KEY_BLOCK) {
-        float acc[KEY_BLOCK] = {0};
-        for (int i = 0; i < D; i++) {
-            const float *c = colsT + (size_t)i * Tp + j0;
-            #pragma omp simd
-            for (int j = 0; j < KEY_BLOCK; j++) acc[j] += x[i] * c[j];
+    float acc[4 * KEY_BLOCK];
+    for (int j0 = 0; j0 <= t; j0 += 4 * KEY_BLOCK) {
+        int nb = (t - j0) / KEY_BLOCK + 1;
+        switch (nb) {
+        case 1: dot_blocks(acc, x, colsT + j0, Tp, D, 1); break;
+        case 2: dot_blocks(acc, x, colsT + j0, Tp, D, 2); break;
+        case 3: dot_blocks(acc, x, colsT + j0, Tp, D, 3); break;
+        default: dot_blocks(acc, x, colsT + j0, Tp, D, 4); nb = 4;
         }
-        for (int j = 0; j < KEY_BLOCK && j0 + j <= t; j++) out[j0 + j] = acc[j];
+        for (int j = 0; j < nb * KEY_BLOCK && j0 + j <= t; j++) out[j0 + j] = acc[j];
     }
 }
 
+// acc[nb*16] = sum over t2 = t0..t1 (in that order) of w[t2 * ws] * rows[t2, :nb*16]: nb independent sums
+static inline __attribute__((always_inline))
+void weighted_blocks(float *acc, const float *w, size_t ws, const float *rows, int ld, int t0, int t1, int nb) {
+    float s[4][KEY_BLOCK] = {{0}};
+    for (int t2 = t0; t2 <= t1; t2++) {
+        float wt = w[(size_t)t2 * ws];
+        for (int k = 0; k < nb; k++) {
+            const float *r = rows + (size_t)t2 * ld + k * KEY_BLOCK;
+            #pragma omp simd
+            for (int j = 0; j < KEY_BLOCK; j++) s[k][j] += wt * r[j];
+        }
+    }
+    memcpy(acc, s, (size_t)nb * KEY_BLOCK * sizeof(float));
+}
+
 // out[D] = sum over t2 = t0..t1 (in that order) of w[t2 * ws] * rows[t2, :D], where rows is [*, ld] (ld a
-// whole number of blocks): 16 output dims at a time summed in registers
+// whole number of blocks): up to 64 output dims at a time summed in registers
 static void weighted_rows(float *out, const float *w, size_t ws, const float *rows, int ld, int D, int t0,
                           int t1) {
-    for (int i0 = 0; i0 < D; i0 += KEY_BLOCK) {
-        float acc[KEY_BLOCK] = {0};
-        for (int t2 = t0; t2 <= t1; t2++) {
-            const float *r = rows + (size_t)t2 * ld + i0;
-            float wt = w[(size_t)t2 * ws];
-            #pragma omp simd
-            for (int j = 0; j < KEY_BLOCK; j++) acc[j] += wt * r[j];
+    float acc[4 * KEY_BLOCK];
+    for (int i0 = 0; i0 < D; i0 += 4 * KEY_BLOCK) {
+        int nb = (D - i0 + KEY_BLOCK - 1) / KEY_BLOCK;
+        switch (nb) {
+        case 1: weighted_blocks(acc, w, ws, rows + i0, ld, t0, t1, 1); break;
+        case 2: weighted_blocks(acc, w, ws, rows + i0, ld, t0, t1, 2); break;
+        case 3: weighted_blocks(acc, w, ws, rows + i0, ld, t0, t1, 3); break;
+        default: weighted_blocks(acc, w, ws, rows + i0, ld, t0, t1, 4); nb = 4;
         }
-        for (int j = 0; j < KEY_BLOCK && i0 + j < D; j++) out[i0 + j] = acc[j];
+        for (int j = 0; j < nb * KEY_BLOCK && i0 + j < D; j++) out[i0 + j] = acc[j];
     }
 }
 
@@ -2674,6 +2712,54 @@ static int kernel_attention_backward(float *dq, float *dk, float *dv, float *dat
 #endif
     if (attention_path == ATTENTION_PLAIN) return 0;
     attention_backward_blocked(dq, dk, dv, datt, dout, q, k, v, att, B, T, NH, HS, HV);
+    return 1;
+}
+
+// ---- MLA decoding: mla_decode's sums in another order, faster. The absorbed queries and the value
+// up-projection of all B rows are products (gemm_share, one per head); each row's scores run over a
+// copy of its cached latents with positions minor (cache->latent_t, [rows,R+dr,Tp]), so that they
+// vectorise over positions as in the blocked attention. Low bits differ from mla_decode's.
+static int kernel_mla_decode(float *y, const float *q, KVCache *cache, int layer, const float *wkvb, int B,
+                             int pos, int NH, int dn, int dr, int dv, int R) {
+    if (attention_path == ATTENTION_PLAIN) return 0;
+    int D = R + dr, dqk = dn + dr, Tp = key_blocks_len(cache->T);
+    float scale = 1.0f / sqrtf((float)dqk);
+    if (!cache->latent_t[layer]) cache->latent_t[layer] = mallocCheck((size_t)cache->B * D * Tp * sizeof(float));
+    for (int b = 0; b < B; b++) {  // every row's new entry (written at pos by mla_forward) into the copy
+        const float *entry = cache->latent[layer] + ((size_t)cache->row[b] * cache->T + pos) * D;
+        float *col = cache->latent_t[layer] + (size_t)cache->row[b] * D * Tp + pos;
+        for (int i = 0; i < D; i++) col[(size_t)i * Tp] = entry[i];
+    }
+    float *qa = mallocCheck((size_t)B * NH * D * sizeof(float));   // [B,NH,D] absorbed queries
+    float *o = mallocCheck((size_t)B * NH * R * sizeof(float));    // [B,NH,R] weighted sums of latents
+    float *a = mallocCheck((size_t)NH * Tp * sizeof(float));       // [NH,Tp] one row's probabilities
+    for (int h = 0; h < NH; h++) {  // qa[b,h,:R] = q_nope[b,h,:] W_UK_h: [B,dn] [dn,R]
+        Strided q_nope = { q + (size_t)h * dqk, NH * dqk, 1 }, w_uk = { wkvb + (size_t)h * (dn + dv) * R, R, 1 };
+        gemm_share(0, 1, B, R, dn, q_nope, w_uk, qa + (size_t)h * D, NH * D, 0);
+    }
+    for (int b = 0; b < B; b++) {
+        const float *cached = cache->latent[layer] + (size_t)cache->row[b] * cache->T * D;
+        const float *cached_t = cache->latent_t[layer] + (size_t)cache->row[b] * D * Tp;
+        for (int h = 0; h < NH; h++) {
+            float *qah = qa + ((size_t)b * NH + h) * D, *ah = a + (size_t)h * Tp, *oh = o + ((size_t)b * NH + h) * R;
+            for (int r = 0; r < R; r++) qah[r] *= scale;
+            for (int j = 0; j < dr; j++) qah[R + j] = q[((size_t)b * NH + h) * dqk + dn + j] * scale;
+            dot_columns(ah, qah, cached_t, Tp, D, pos);
+            softmax(ah, ah, pos + 1, 1.0f, -1);
+            if (R % KEY_BLOCK == 0) {
+                weighted_rows(oh, ah, 1, cached, D, R, 0, pos);
+            } else {  // weighted_rows would read past a row's last latent
+                for (int r = 0; r < R; r++) oh[r] = 0.0f;
+                for (int t = 0; t <= pos; t++)
+                    for (int r = 0; r < R; r++) oh[r] += ah[t] * cached[(size_t)t * D + r];
+            }
+        }
+    }
+    for (int h = 0; h < NH; h++) {  // y[b,h,:] = o[b,h,:] W_UV_h^T: [B,R] [R,dv]
+        Strided o_h = { o + (size_t)h * R, NH * R, 1 }, w_uv_t = { wkvb + ((size_t)h * (dn + dv) + dn) * R, 1, R };
+        gemm_share(0, 1, B, dv, R, o_h, w_uv_t, y + (size_t)h * dv, NH * dv, 0);
+    }
+    free(qa); free(o); free(a);
     return 1;
 }
 

@@ -1165,7 +1165,39 @@ static void test_probe_roles(void) {
 // 4. KV cache: one token at a time through the cache equals the full forward; greedy generate()
 // equals argmax decoding with full forwards
 
+// the decoding kernel (kernel_mla_decode) against mla_decode's loops, position by position through a
+// cache of 3 rows used in the order 2, 0 (row 1 idle): latent ranks that are and are not whole blocks
+// of 16, positions past several blocks of 16 keys
+static void mla_decode_paths_agree(void) {
+    int NH = 3, dn = 8, dr = 4, dv = 6, Tc = 70, B = 2, rows[2] = { 2, 0 };
+    for (int R = 8; R <= 32; R += 24) {
+        int D = R + dr;
+        float *wkvb = mallocCheck((size_t)NH * (dn + dv) * R * sizeof(float));
+        float *q = mallocCheck((size_t)B * NH * (dn + dr) * sizeof(float));
+        float *y[2] = { mallocCheck((size_t)B * NH * dv * sizeof(float)), mallocCheck((size_t)B * NH * dv * sizeof(float)) };
+        fill_normal(wkvb, (size_t)NH * (dn + dv) * R, 0, 0.3f, &g_rng);
+        KVCache kv = { .B = 3, .T = Tc, .row = rows };
+        kv.latent[0] = mallocCheck((size_t)3 * Tc * D * sizeof(float));
+        double err = 0.0, scale = 0.0;
+        int declined = 0;
+        for (int pos = 0; pos < Tc; pos++) {
+            for (int b = 0; b < B; b++) fill_normal(kv.latent[0] + ((size_t)rows[b] * Tc + pos) * D, D, 0, 1, &g_rng);
+            fill_normal(q, (size_t)B * NH * (dn + dr), 0, 1, &g_rng);
+            mla_decode(y[0], q, kv.latent[0], wkvb, rows, B, Tc, pos, NH, dn, dr, dv, R);
+            declined += !kernel_mla_decode(y[1], q, &kv, 0, wkvb, B, pos, NH, dn, dr, dv, R);
+            for (int i = 0; i < B * NH * dv; i++) {
+                err = fmax(err, fabs(y[1][i] - y[0][i]));
+                scale = fmax(scale, fabs(y[0][i]));
+            }
+        }
+        check(!declined && err <= 1e-5 * scale, "kernel_mla_decode vs mla_decode, R %d, positions 0-%d: max |diff| %.2e, "
+              "max |y| %.2f (tol 1e-5 relative)%s", R, Tc - 1, err, scale, declined ? ", the kernel declined" : "");
+        free(wkvb); free(q); free(y[0]); free(y[1]); free(kv.latent[0]); free(kv.latent_t[0]);
+    }
+}
+
 static void test_kvcache(void) {
+    mla_decode_paths_agree();
     Model *m = tiny_model(21);
     const Config *c = &m->cfg;
     int B = 3, T = 12, V = c->vocab;
