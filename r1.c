@@ -937,8 +937,7 @@ static void mla_decode(float *y, const float *q, const float *latent, const floa
     free(qa); free(a); free(o);
 }
 
-// out[N,C] <- x[N,C] (N = B*T rows at positions pos..pos+T-1); with a cache, T == 1 (decoding at pos) or
-// pos == 0 (the prompts' first T tokens)
+// out[N,C] <- x[N,C] (N = B*T rows at positions pos..pos+T-1); with a cache, T == 1
 static void mla_forward(float *out, LayerActs *A, const LayerParams *L, const Config *c, const float *x,
                         int B, int T, KVCache *cache, int layer, int pos) {
     int N = B * T, C = c->d_model, NH = c->n_head, dn = c->d_nope, dr = c->d_rope, dqk = dn + dr;
@@ -953,22 +952,18 @@ static void mla_forward(float *out, LayerActs *A, const LayerParams *L, const Co
     for (int n = 0; n < N; n++)
         memcpy(A->c + (size_t)n * R, A->kva + (size_t)n * (R + dr), R * sizeof(float));
     rmsnorm_forward(A->cn, A->rstd_c, A->c, L->kv_norm, N, R);
-    if (cache) { // cache [c_KV ; k_rope] of positions pos..pos+T-1
-        for (int n = 0; n < N; n++) {
-            int b = n / T, t = pos + n % T;
-            float *entry = cache->latent[layer] + ((size_t)cache->row[b] * cache->T + t) * (R + dr);
-            memcpy(entry, A->cn + (size_t)n * R, R * sizeof(float));
-            memcpy(entry + R, A->kva + (size_t)n * (R + dr) + R, dr * sizeof(float));
+    if (cache) { // decoding: cache [c_KV ; k_rope] and attend from the latent
+        for (int b = 0; b < B; b++) {
+            float *entry = cache->latent[layer] + ((size_t)cache->row[b] * cache->T + pos) * (R + dr);
+            memcpy(entry, A->cn + (size_t)b * R, R * sizeof(float));
+            memcpy(entry + R, A->kva + (size_t)b * (R + dr) + R, dr * sizeof(float));
         }
-    }
-    if (cache && T == 1) { // decoding: attend from the latent
         if (!kernel_mla_decode(A->y, A->q, cache, layer, L->wkvb, B, pos, NH, dn, dr, dv, R))
             mla_decode(A->y, A->q, cache->latent[layer], L->wkvb, cache->row, B, cache->T, pos, NH, dn, dr,
                        dv, R);
         matmul_forward(out, A->y, L->wo, N, NH * dv, C);
         return;
     }
-    // the training form (with a cache: the first T positions of the prompts, read at once, pos 0)
     matmul_forward(A->kvb, A->cn, L->wkvb, N, R, NH * (dn + dv));
     for (int n = 0; n < N; n++) {
         for (int h = 0; h < NH; h++) {
@@ -1520,22 +1515,12 @@ static void generate_rows(Model *m, int *seqs, const int *prompt_len, int *seq_l
     KVCache *kv = kvcache_create(c, B, max_len);
     int *active = mallocCheck(B * sizeof(int)), *tok = mallocCheck(B * sizeof(int));
     int *forcing = mallocCheck(B * sizeof(int));
-    int n_active = 0, start = max_len;
+    int n_active = 0;
     for (int b = 0; b < B; b++) {
         seq_len[b] = prompt_len[b];
         active[n_active++] = b;
-        start = imin(start, prompt_len[b] - 1);
     }
-    if (start > 0) { // the positions before the shortest prompt's last token, all rows in one forward
-        int *first = mallocCheck((size_t)B * start * sizeof(int));
-        for (int b = 0; b < B; b++) {
-            memcpy(first + (size_t)b * start, seqs + (size_t)b * max_len, start * sizeof(int));
-            kv->row[b] = b;
-        }
-        model_forward(m, first, NULL, B, start, kv, 0);
-        free(first);
-    }
-    for (int pos = start; pos < max_len - 1 && n_active > 0; pos++) {
+    for (int pos = 0; pos < max_len - 1 && n_active > 0; pos++) {
         for (int i = 0; i < n_active; i++) {
             tok[i] = seqs[(size_t)active[i] * max_len + pos];
             kv->row[i] = active[i];
@@ -2739,14 +2724,12 @@ static int kernel_mla_decode(float *y, const float *q, KVCache *cache, int layer
     if (attention_path == ATTENTION_PLAIN) return 0;
     int D = R + dr, dqk = dn + dr, Tp = key_blocks_len(cache->T);
     float scale = 1.0f / sqrtf((float)dqk);
-    int first_call = !cache->latent_t[layer];
-    if (first_call) cache->latent_t[layer] = mallocCheck((size_t)cache->B * D * Tp * sizeof(float));
-    for (int b = 0; b < B; b++)  // into the copy: every row's new entry, and at first the prompt read before
-        for (int t = first_call ? 0 : pos; t <= pos; t++) {
-            const float *entry = cache->latent[layer] + ((size_t)cache->row[b] * cache->T + t) * D;
-            float *col = cache->latent_t[layer] + (size_t)cache->row[b] * D * Tp + t;
-            for (int i = 0; i < D; i++) col[(size_t)i * Tp] = entry[i];
-        }
+    if (!cache->latent_t[layer]) cache->latent_t[layer] = mallocCheck((size_t)cache->B * D * Tp * sizeof(float));
+    for (int b = 0; b < B; b++) {  // every row's new entry (written at pos by mla_forward) into the copy
+        const float *entry = cache->latent[layer] + ((size_t)cache->row[b] * cache->T + pos) * D;
+        float *col = cache->latent_t[layer] + (size_t)cache->row[b] * D * Tp + pos;
+        for (int i = 0; i < D; i++) col[(size_t)i * Tp] = entry[i];
+    }
     float *qa = mallocCheck((size_t)B * NH * D * sizeof(float));   // [B,NH,D] absorbed queries
     float *o = mallocCheck((size_t)B * NH * R * sizeof(float));    // [B,NH,R] weighted sums of latents
     float *a = mallocCheck((size_t)NH * Tp * sizeof(float));       // [NH,Tp] one row's probabilities

@@ -5,8 +5,7 @@ ref/bench_ref.py: the PyTorch side of `make bench`: the model of ref/r1_ref.py i
     random tokens, as one r1.c training step;
 (b) rollout: P prompts of 15 random tokens, each repeated G times as GRPO samples a group, then
     exactly M new tokens per row at temperature 1 (no early stop), with a per-layer KV cache of
-    the assembled MLA keys and values (r1.c caches the latent and decodes with absorbed weights);
-    the prompt is read in one forward, as r1.c reads all but the last position of its prompts.
+    the assembled MLA keys and values (as r1.c caches them); the prompt is read in one forward.
 
 On its own it prints "name value" lines: torch_version, threads, and the medians of --steps after a
 warm-up: train_tokens_per_s (B*T tokens per step), rollout_tokens_per_s (generated tokens only).

@@ -147,8 +147,7 @@ static double train_step(Model *m, const Batch *b) {
 }
 
 // one rollout as GRPO's generate() does it, except that no row stops at <eos>: n = P*G rows (each
-// prompt repeated G times), the prompts read into the KV cache (all but the last position in one
-// forward), then new
+// prompt repeated G times), the prompts fed through the KV cache one position at a time, then new
 // tokens up to max_len = the longest prompt + M (the prompts of tiny_data/rl_train.txt all have the
 // same length: exactly M new tokens per row). Returns the new tokens per second.
 static double rollout_rate(Model *m, const Data *d, int P, int G, int M, Rng *rng) {
