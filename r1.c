@@ -2579,7 +2579,8 @@ static void dot_columns(float *out, const float *x, const float *colsT, int Tp, 
 
 // acc[nb*16] = sum over t2 = t0..t1 (in that order) of w[t2 * ws] * rows[t2, :nb*16]: nb independent sums
 static inline __attribute__((always_inline))
-void weighted_blocks(float *acc, const float *w, size_t ws, const float *rows, int ld, int t0, int t1, int nb) {
+void weighted_blocks(float *acc, const float *w, size_t ws, const float *rows, int ld, int t0, int t1,
+                     int nb) {
     float s[4][KEY_BLOCK] = {{0}};
     for (int t2 = t0; t2 <= t1; t2++) {
         float wt = w[(size_t)t2 * ws];
@@ -2724,7 +2725,8 @@ static int kernel_mla_decode(float *y, const float *q, KVCache *cache, int layer
     if (attention_path == ATTENTION_PLAIN) return 0;
     int D = R + dr, dqk = dn + dr, Tp = key_blocks_len(cache->T);
     float scale = 1.0f / sqrtf((float)dqk);
-    if (!cache->latent_t[layer]) cache->latent_t[layer] = mallocCheck((size_t)cache->B * D * Tp * sizeof(float));
+    if (!cache->latent_t[layer])
+        cache->latent_t[layer] = mallocCheck((size_t)cache->B * D * Tp * sizeof(float));
     for (int b = 0; b < B; b++) {  // every row's new entry (written at pos by mla_forward) into the copy
         const float *entry = cache->latent[layer] + ((size_t)cache->row[b] * cache->T + pos) * D;
         float *col = cache->latent_t[layer] + (size_t)cache->row[b] * D * Tp + pos;
@@ -2734,14 +2736,16 @@ static int kernel_mla_decode(float *y, const float *q, KVCache *cache, int layer
     float *o = mallocCheck((size_t)B * NH * R * sizeof(float));    // [B,NH,R] weighted sums of latents
     float *a = mallocCheck((size_t)NH * Tp * sizeof(float));       // [NH,Tp] one row's probabilities
     for (int h = 0; h < NH; h++) {  // qa[b,h,:R] = q_nope[b,h,:] W_UK_h: [B,dn] [dn,R]
-        Strided q_nope = { q + (size_t)h * dqk, NH * dqk, 1 }, w_uk = { wkvb + (size_t)h * (dn + dv) * R, R, 1 };
+        Strided q_nope = { q + (size_t)h * dqk, NH * dqk, 1 };
+        Strided w_uk = { wkvb + (size_t)h * (dn + dv) * R, R, 1 };
         gemm_share(0, 1, B, R, dn, q_nope, w_uk, qa + (size_t)h * D, NH * D, 0);
     }
     for (int b = 0; b < B; b++) {
         const float *cached = cache->latent[layer] + (size_t)cache->row[b] * cache->T * D;
         const float *cached_t = cache->latent_t[layer] + (size_t)cache->row[b] * D * Tp;
         for (int h = 0; h < NH; h++) {
-            float *qah = qa + ((size_t)b * NH + h) * D, *ah = a + (size_t)h * Tp, *oh = o + ((size_t)b * NH + h) * R;
+            float *qah = qa + ((size_t)b * NH + h) * D, *oh = o + ((size_t)b * NH + h) * R;
+            float *ah = a + (size_t)h * Tp;
             for (int r = 0; r < R; r++) qah[r] *= scale;
             for (int j = 0; j < dr; j++) qah[R + j] = q[((size_t)b * NH + h) * dqk + dn + j] * scale;
             dot_columns(ah, qah, cached_t, Tp, D, pos);
@@ -2756,7 +2760,8 @@ static int kernel_mla_decode(float *y, const float *q, KVCache *cache, int layer
         }
     }
     for (int h = 0; h < NH; h++) {  // y[b,h,:] = o[b,h,:] W_UV_h^T: [B,R] [R,dv]
-        Strided o_h = { o + (size_t)h * R, NH * R, 1 }, w_uv_t = { wkvb + ((size_t)h * (dn + dv) + dn) * R, 1, R };
+        Strided o_h = { o + (size_t)h * R, NH * R, 1 };
+        Strided w_uv_t = { wkvb + ((size_t)h * (dn + dv) + dn) * R, 1, R };
         gemm_share(0, 1, B, dv, R, o_h, w_uv_t, y + (size_t)h * dv, NH * dv, 0);
     }
     free(qa); free(o); free(a);

@@ -1174,24 +1174,27 @@ static void mla_decode_paths_agree(void) {
         int D = R + dr;
         float *wkvb = mallocCheck((size_t)NH * (dn + dv) * R * sizeof(float));
         float *q = mallocCheck((size_t)B * NH * (dn + dr) * sizeof(float));
-        float *y[2] = { mallocCheck((size_t)B * NH * dv * sizeof(float)), mallocCheck((size_t)B * NH * dv * sizeof(float)) };
+        size_t ny = (size_t)B * NH * dv;
+        float *y[2] = { mallocCheck(ny * sizeof(float)), mallocCheck(ny * sizeof(float)) };
         fill_normal(wkvb, (size_t)NH * (dn + dv) * R, 0, 0.3f, &g_rng);
         KVCache kv = { .B = 3, .T = Tc, .row = rows };
         kv.latent[0] = mallocCheck((size_t)3 * Tc * D * sizeof(float));
         double err = 0.0, scale = 0.0;
         int declined = 0;
         for (int pos = 0; pos < Tc; pos++) {
-            for (int b = 0; b < B; b++) fill_normal(kv.latent[0] + ((size_t)rows[b] * Tc + pos) * D, D, 0, 1, &g_rng);
+            for (int b = 0; b < B; b++)
+                fill_normal(kv.latent[0] + ((size_t)rows[b] * Tc + pos) * D, D, 0, 1, &g_rng);
             fill_normal(q, (size_t)B * NH * (dn + dr), 0, 1, &g_rng);
             mla_decode(y[0], q, kv.latent[0], wkvb, rows, B, Tc, pos, NH, dn, dr, dv, R);
             declined += !kernel_mla_decode(y[1], q, &kv, 0, wkvb, B, pos, NH, dn, dr, dv, R);
-            for (int i = 0; i < B * NH * dv; i++) {
+            for (size_t i = 0; i < ny; i++) {
                 err = fmax(err, fabs(y[1][i] - y[0][i]));
                 scale = fmax(scale, fabs(y[0][i]));
             }
         }
-        check(!declined && err <= 1e-5 * scale, "kernel_mla_decode vs mla_decode, R %d, positions 0-%d: max |diff| %.2e, "
-              "max |y| %.2f (tol 1e-5 relative)%s", R, Tc - 1, err, scale, declined ? ", the kernel declined" : "");
+        check(!declined && err <= 1e-5 * scale, "kernel_mla_decode vs mla_decode, R %d, positions 0-%d: "
+              "max |diff| %.2e, max |y| %.2f (tol 1e-5 relative)%s", R, Tc - 1, err, scale,
+              declined ? ", the kernel declined" : "");
         free(wkvb); free(q); free(y[0]); free(y[1]); free(kv.latent[0]); free(kv.latent_t[0]);
     }
 }
