@@ -189,7 +189,8 @@ static double sgemm_rate(int path, int nt, const float *a, const float *b, float
 
 typedef struct { pid_t pid; FILE *to, *from; } Ref;
 
-// the OpenMP wait policies the reference runs under (see the top of this file); "" leaves the variable as it is
+// the OpenMP wait policies the reference runs under (see the top of this file); "" leaves the variable
+// as it is
 #define N_POLICIES 2
 static const char *WAIT_POLICIES[N_POLICIES] = { "", "passive" };
 
@@ -294,7 +295,11 @@ static Ref *ref_faster(Ref *refs, int n_refs, const char *what, double tokens, R
     printf("  reference %s, a second step under each OpenMP wait policy:", what);
     for (int k = 0; k < n_refs; k++) {
         double warm = ref_time(&refs[k], what), dt = warm < 0 ? -1.0 : ref_time(&refs[k], what);
-        if (dt < 0) { row->ref_ok = 0; snprintf(row->why, sizeof row->why, "ref/bench_ref.py failed"); break; }
+        if (dt < 0) {
+            row->ref_ok = 0;
+            snprintf(row->why, sizeof row->why, "ref/bench_ref.py failed");
+            break;
+        }
         printf(" %s %.0f tok/s", WAIT_POLICIES[k][0] ? WAIT_POLICIES[k] : "default", tokens / dt);
         if (k == 0 || dt < best_dt) { best = k; best_dt = dt; }
     }
@@ -322,7 +327,8 @@ static void bench_preset(const BenchOptions *o, const Preset *p, const Data *pro
     double n_rollout = (double)o->prompts * o->generations * o->new_tokens;
     Ref *ref_train = &refs[0], *ref_rollout = &refs[0];  // the faster policy of each part
     if (row->ref_ok && n_refs > 1 && do_train) ref_train = ref_faster(refs, n_refs, "train", n_train, row);
-    if (row->ref_ok && n_refs > 1 && do_rollout) ref_rollout = ref_faster(refs, n_refs, "rollout", n_rollout, row);
+    if (row->ref_ok && n_refs > 1 && do_rollout)
+        ref_rollout = ref_faster(refs, n_refs, "rollout", n_rollout, row);
     for (int r = -1; r < o->repeats; r++) {  // round -1 warms up (allocations, caches, the first steps)
         for (int i = 0; i < N_PATHS && mt; i++) {
             matmul_path = PATHS[i];
