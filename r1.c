@@ -3492,7 +3492,8 @@ typedef struct {
     // reflecting response), checked chains among all chains, per difficulty too, self-corrections per
     // 100 responses by what they did, and the share of checks whose own arithmetic is right
     float reflect_at_k, checked_in_chains, diff_checked_in_chains[16], fixes_per100[N_FIXES], faithfulness;
-    int checks, check_rule;
+    float diff_reflect[16], diff_fixes_per100[16][N_FIXES], diff_faithfulness[16];
+    int checks, diff_checks[16], check_rule;
     // pass@j for j = 1, 2, 4, 8, 16: the chance that j samples hold a right one, from the k; NAN for j > k
     float pass_at[N_PASS_AT];
     // the first sampled response in which a check turned a wrong column right and the answer is right
@@ -3548,6 +3549,7 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
     char *text = mallocCheck((size_t)m->cfg.context * 10 + 16);
     int style_n[N_STYLES] = {0}, gstyle_n[N_STYLES] = {0}, fixes[N_FIXES] = {0}, faithful = 0;
     int diff_chains[16] = {0}, diff_checked[16] = {0}, diff_style_n[16][N_STYLES] = {{0}};
+    int diff_faithful[16] = {0}, diff_fixes[16][N_FIXES] = {{0}};
     long votes_v[64]; int votes_n[64];
     for (int p = 0; p < n_prompts; p++) {
         int diff = d->difficulty ? d->difficulty[p] : 0, lang = prompt_lang(d, p), n_votes = 0, reflected = 0;
@@ -3565,7 +3567,11 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
             if (parsed) {
                 CheckAudit audit = audit_checks(&prob, text);
                 e.checks += audit.checks; faithful += audit.faithful;
-                for (int f = 0; f < N_FIXES; f++) fixes[f] += audit.fixes[f];
+                e.diff_checks[diff] += audit.checks; diff_faithful[diff] += audit.faithful;
+                for (int f = 0; f < N_FIXES; f++) {
+                    fixes[f] += audit.fixes[f];
+                    diff_fixes[diff][f] += audit.fixes[f];
+                }
                 if (!e.aha[0] && audit.fixes[FIX_WRONG_TO_RIGHT] > 0 && jd.correct > 0) {
                     snprintf(e.aha, sizeof e.aha, "%s", text);
                     e.aha_prompt = p;
@@ -3578,6 +3584,7 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
             e.langmix += (jd.language < 1.0f) / (float)(n_prompts * k);
             e.format += jd.format / (n_prompts * k);
             e.diff_len[diff] += jd.len;
+            e.diff_reflect[diff] += jd.reflects;
             style_n[jd.style]++;
             e.style_acc[jd.style] += jd.correct;
             diff_style_n[diff][jd.style]++;
@@ -3612,6 +3619,10 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
     for (int t = 0; t < 16; t++) if (e.diff_n[t]) {
         e.diff_len[t] /= e.diff_n[t] * k; e.diff_pass1[t] /= e.diff_n[t]; e.diff_greedy[t] /= e.diff_n[t];
         e.diff_checked_in_chains[t] = diff_chains[t] ? (float)diff_checked[t] / diff_chains[t] : NAN;
+        e.diff_reflect[t] /= e.diff_n[t] * k;
+        e.diff_faithfulness[t] = e.diff_checks[t] ? (float)diff_faithful[t] / e.diff_checks[t] : NAN;
+        for (int f = 0; f < N_FIXES; f++)
+            e.diff_fixes_per100[t][f] = 100.0f * diff_fixes[t][f] / (e.diff_n[t] * k);
         for (int s = 0; s < N_STYLES; s++) {
             e.diff_style_share[t][s] = (float)diff_style_n[t][s] / (e.diff_n[t] * k);
             e.diff_style_acc[t][s] = diff_style_n[t][s] ? e.diff_style_acc[t][s] / diff_style_n[t][s] : NAN;
@@ -3644,8 +3655,14 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
         for (int f = 0; f < N_FIXES; f++) printf(", \"%s_per100\": %.3f", FIX_NAMES[f], e->fixes_per100[f]);
         for (int q = 1; q < N_PASS_AT; q++)
             if (!isnan(e->pass_at[q])) printf(", \"pass%d\": %.4f", 1 << q, e->pass_at[q]);
-        for (int t = 0; t < 16; t++) if (e->diff_n[t])
-            printf(", \"d%d_checked_in_chains\": %.4f", t, nan_to(e->diff_checked_in_chains[t], -1));
+        for (int t = 0; t < 16; t++) if (e->diff_n[t]) {
+            printf(", \"d%d_checked_in_chains\": %.4f, \"d%d_reflection\": %.4f, "
+                   "\"d%d_check_faithfulness\": %.4f, \"d%d_checks\": %d", t,
+                   nan_to(e->diff_checked_in_chains[t], -1), t, e->diff_reflect[t], t,
+                   nan_to(e->diff_faithfulness[t], -1), t, e->diff_checks[t]);
+            for (int f = 0; f < N_FIXES; f++)
+                printf(", \"d%d_%s_per100\": %.3f", t, FIX_NAMES[f], e->diff_fixes_per100[t][f]);
+        }
         for (int t = 0; t < 16; t++) if (e->diff_n[t])
             for (int s = 0; s < N_STYLES; s++)
                 printf(", \"d%d_%s_share\": %.4f, \"d%d_%s_acc\": %.4f", t, STYLE_NAMES[s], e->diff_style_share[t][s],
@@ -3679,6 +3696,12 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
         printf("  %-12d %8.3f %8.3f %8.1f %17.3f   %.3f / %.3f / %.3f\n", t, e->diff_pass1[t], e->diff_greedy[t],
                e->diff_len[t], e->diff_checked_in_chains[t], e->diff_style_acc[t][STYLE_DIRECT],
                e->diff_style_acc[t][STYLE_CHAIN], e->diff_style_acc[t][STYLE_CHECKED]);
+    printf("  %-12s %10s %17s   self-corrections per 100: wrong to right / right to wrong / wrong to wrong\n",
+           "difficulty", "reflection", "faithfulness");
+    for (int t = 0; t < 16; t++) if (e->diff_n[t])
+        printf("  %-12d %10.3f %17.3f   %.2f / %.2f / %.2f\n", t, e->diff_reflect[t], e->diff_faithfulness[t],
+               e->diff_fixes_per100[t][FIX_WRONG_TO_RIGHT], e->diff_fixes_per100[t][FIX_RIGHT_TO_WRONG],
+               e->diff_fixes_per100[t][FIX_WRONG_TO_WRONG]);
     printf("  %-12s %8s %8s %12s %12s\n", "style", "share", "accuracy", "greedy share", "greedy acc");
     for (int s = 0; s < N_STYLES; s++)
         printf("  %-12s %8.3f %8.3f %12.3f %12.3f\n", STYLE_NAMES[s], e->style_share[s], e->style_acc[s],
@@ -4149,10 +4172,21 @@ static RewardSet reward_set(const char *list, const GrpoOptions *o) {
     return use;
 }
 
-// the held-out columns of a GRPO log row
+// the held-out columns of a GRPO log row, then the length and checked among chains of each difficulty
 static void log_eval_columns(FILE *log, const EvalResult *e) {
     fprintf(log, ",%.4f,%.4f,%.2f,%.4f,%.4f,%.4f", e->greedy, e->pass1, e->len, e->reflect,
             1.0f - e->style_share[STYLE_DIRECT], nan_to(e->checked_in_chains, -1));
+    for (int t = 0; t < 16; t++) if (e->diff_n[t])
+        fprintf(log, ",%.2f,%.4f", e->diff_len[t], nan_to(e->diff_checked_in_chains[t], -1));
+}
+
+// the difficulties of the held-out prompts a GRPO run evaluates (the first eval_prompts of test): has[t]
+static int eval_difficulties(const Data *test, int eval_prompts, int has[16]) {
+    int n = eval_prompts <= 0 || eval_prompts > test->n ? test->n : eval_prompts, count = 0;
+    memset(has, 0, 16 * sizeof(int));
+    for (int p = 0; p < n; p++) has[test->difficulty[p]] = 1;
+    for (int t = 0; t < 16; t++) count += has[t];
+    return count;
 }
 
 // the GrpoConfig of a run's options (--loss-type and --scale-rewards by their names)
@@ -4247,14 +4281,14 @@ static int grpo_evaluate(Model *m, const GrpoOptions *o, const Data *test, FILE 
 
 // the columns of a GRPO log row: the batch's, the held-out ones (e; NULL: empty), the step's diagnostics
 static void grpo_log_row(FILE *log, const Model *m, int step, const BatchScores *b, const GrpoStepLog *sl,
-                         int n, const EvalResult *e, double el) {
+                         int n, const EvalResult *e, int n_diffs, double el) {
     double n_st = fmax(sl->st.tokens, 1);
     float kl = sl->st.kl / n_st, clipped = (sl->st.clipped_low + sl->st.clipped_high) / n_st;
     fprintf(log, "%d,%.4f,%.4f,%.2f,%.4f,%.4f,%.4f,%.5f,%.4f,%.4f,%.0f,%.2f", step, b->reward, b->accuracy,
             b->length, b->reflection, b->format, b->language_mix, kl, clipped, (float)(sl->st.entropy / n_st),
             m->tokens_seen / el, el);
     if (e) log_eval_columns(log, e);
-    else fprintf(log, ",,,,,,");
+    else for (int c = 0; c < 6 + 2 * n_diffs; c++) fputc(',', log);
     fprintf(log, ",%.4f,%.5f,%.5f,%.4f,%.4f", sl->zero_std, sl->st.clipped_low / n_st,
             sl->st.clipped_high / n_st, (float)b->truncated / n, sl->mean_abs_adv);
     for (int l = 0; l < m->cfg.n_layer; l++)
@@ -4291,6 +4325,12 @@ static void print_before_after(const EvalResult *first, const EvalResult *last, 
     printf("  chain-of-thought share %.3f -> %.3f\n", 1 - first->style_share[STYLE_DIRECT],
            1 - last->style_share[STYLE_DIRECT]);
     printf("  format                 %.3f -> %.3f\n", first->format, last->format);
+    int n_diffs = 0;
+    for (int t = 0; t < 16; t++) n_diffs += last->diff_n[t] > 0;
+    for (int t = 0; t < 16 && n_diffs > 1; t++) if (last->diff_n[t])
+        printf("  difficulty %-2d          pass@1 %.3f -> %.3f | length %.1f -> %.1f | checked among chains "
+               "%.3f -> %.3f\n", t, first->diff_pass1[t], last->diff_pass1[t], first->diff_len[t],
+               last->diff_len[t], first->diff_checked_in_chains[t], last->diff_checked_in_chains[t]);
 }
 
 // one RL run: R1-Zero (from the base model) or reasoning RL from any checkpoint. Each step samples the
@@ -4316,10 +4356,15 @@ static Model *grpo_train(const GrpoOptions *o) {
     Rollouts r = rollouts_alloc(n, ctx);
     int *idx = mallocCheck(n * sizeof(int));
     float *reward = mallocCheck(n * sizeof(float));
+    int has_diff[16], n_diffs = eval_difficulties(&test, o->eval_prompts, has_diff);
     int o_h = snprintf(header, sizeof header, "step,reward,accuracy,length,reflection,format,language_mix,"
                        "kl,clip_frac,entropy,tokens_per_s,elapsed_s,test_greedy,test_pass1,test_length,"
-                       "test_reflection,test_chain_share,test_checked_in_chains,frac_reward_zero_std,"
-                       "clip_low,clip_high,truncated,mean_abs_adv");
+                       "test_reflection,test_chain_share,test_checked_in_chains");
+    for (int t = 0; t < 16; t++) if (has_diff[t])
+        o_h += snprintf(header + o_h, sizeof header - o_h, ",test_length_d%d,test_checked_in_chains_d%d", t,
+                        t);
+    o_h += snprintf(header + o_h, sizeof header - o_h, ",frac_reward_zero_std,clip_low,clip_high,truncated,"
+                    "mean_abs_adv");
     for (int l = 0; l < m->cfg.n_layer; l++)
         if (is_moe_layer(&m->cfg, l))
             o_h += snprintf(header + o_h, sizeof header - o_h, ",load_spread_%d,router_entropy_%d", l, l);
@@ -4369,7 +4414,7 @@ static Model *grpo_train(const GrpoOptions *o) {
         for (int i = 0; i < n; i++) resp_tokens += r.seq_len[i] - r.prompt_len[i];
         m->tokens_seen += resp_tokens;
         double el = now_seconds() - t0;
-        grpo_log_row(log, m, step, &scores, &sl, n, evaluated ? &e : NULL, el);
+        grpo_log_row(log, m, step, &scores, &sl, n, evaluated ? &e : NULL, n_diffs, el);
         grpo_print_step(m, o, &scores, &sl, el);
         checkpoint_save(ckpt, m, 1, rng.s, 0);
         if (synced && m->step > sync) { // the previous reference is no longer needed
@@ -4489,8 +4534,9 @@ static void svg_chart(FILE *f, const char *title, const char *y_label, const cha
     const double W = 600, H = 340, L = 56, R = 16, T = 34, B = 76;  // size, margins (the legend below)
     double x_max = 1;
     for (int i = 0; i < n; i++) x_max = fmax(x_max, x[i]);
-    for (int k = 0; y_max <= 0 && k < n_curves; k++)
-        for (int i = 0; i < n; i++) if (!isnan(c[k].y[i])) y_max = fmax(y_max, c[k].y[i]);
+    if (y_max <= 0)  // the largest point of all the curves
+        for (int k = 0; k < n_curves; k++)
+            for (int i = 0; i < n; i++) if (!isnan(c[k].y[i])) y_max = fmax(y_max, c[k].y[i]);
     if (y_max <= 0) y_max = 1;
     double x_tick = nice_step(x_max), y_tick = nice_step(y_max);
     y_max = ceil(y_max / y_tick - 1e-9) * y_tick;
@@ -4638,14 +4684,20 @@ static void report_samples(FILE *f, const char *path, const char *heading, const
     free(lines); free(field); free(prompts); free(whos);
 }
 
+// the index of the column `name` in a CSV header line, or -1
+static int csv_index(const char *header, const char *name) {
+    size_t len = strlen(name);
+    for (int col = 0; header; col++) {
+        if (strncmp(header, name, len) == 0 && (header[len] == ',' || header[len] == 0)) return col;
+        if ((header = strchr(header, ','))) header++;
+    }
+    return -1;
+}
+
 // the column `name` of a CSV file's lines (lines[0] the header) as numbers, NAN where a row leaves it empty
 static double *csv_column(const char *path, char **lines, int n_lines, const char *name) {
-    int col = 0;
-    const char *h = lines[0];
-    for (size_t len = strlen(name); strncmp(h, name, len) != 0 || (h[len] != ',' && h[len] != 0); col++) {
-        h = strchr(h, ',');
-        if (!h++) die("%s: no column %s", path, name);
-    }
+    int col = csv_index(lines[0], name);
+    if (col < 0) die("%s: no column %s", path, name);
     double *v = mallocCheck(n_lines * sizeof(double));
     for (int r = 1; r < n_lines; r++) {
         const char *p = lines[r];
@@ -4768,6 +4820,23 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
     int n = n_lines - 1, a = -1, b = -1;  // the first and last evaluated rows
     for (int i = 0; i < n; i++) if (col[CHECKED][i] < 0) col[CHECKED][i] = NAN;  // -1: no chain to count
     for (int i = 0; i < n; i++) if (!isnan(col[PASS1][i])) { if (a < 0) a = i; b = i; }
+    // a run on prompts of several difficulties: the held-out length and checked among chains of each
+    const char *palette[] = { "#1f6fb4", "#d62728", "#2a9d3a", "#e08a1e", "#8a4fbf", "#8c564b" };
+    Curve diff_len[16], diff_checked[16];
+    char diff_names[16][24], name[48];
+    int n_diffs = 0;
+    for (int t = 0; t < 16; t++) {
+        snprintf(name, sizeof name, "test_length_d%d", t);
+        if (csv_index(lines[0], name) < 0) continue;
+        snprintf(diff_names[n_diffs], sizeof diff_names[0], "%d operands", t);  // a problem's difficulty
+        Curve c = { .name = diff_names[n_diffs], .colour = palette[n_diffs % 6] };
+        diff_len[n_diffs] = diff_checked[n_diffs] = c;
+        diff_len[n_diffs].y = csv_column(path, lines, n_lines, name);
+        snprintf(name, sizeof name, "test_checked_in_chains_d%d", t);
+        double *checked = csv_column(path, lines, n_lines, name);
+        for (int i = 0; i < n; i++) if (checked[i] < 0) checked[i] = NAN;
+        diff_checked[n_diffs++].y = checked;
+    }
     FILE *f = report_begin(o->out, title, about);
     if (a >= 0) {
         const char *rows[] = { "pass@1", "greedy accuracy", "mean response length (tokens)",
@@ -4785,6 +4854,10 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
             }
             fprintf(f, "</tr>\n");
         }
+        for (int k = 0; k < n_diffs && n_diffs > 1; k++)
+            fprintf(f, "<tr><td>%s: length, checked among chains</td><td>%.1f, %.3f</td><td>%.1f, %.3f</td>"
+                    "</tr>\n", diff_len[k].name, diff_len[k].y[a], diff_checked[k].y[a], diff_len[k].y[b],
+                    diff_checked[k].y[b]);
         fprintf(f, "</table>\n");
     }
     const char *grey = "#b4b4b4";
@@ -4801,6 +4874,12 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
     svg_chart(f, "Mean response length", "tokens", "RL step", col[STEP], n, len, 2, 0.0);
     svg_chart(f, "Reflection (check, wait) and chains of thought", "share of responses", "RL step", col[STEP],
               n, refl, 4, 1.0);
+    if (n_diffs > 1) {
+        svg_chart(f, "Mean response length by difficulty", "tokens", "RL step", col[STEP], n, diff_len,
+                  n_diffs, 0.0);
+        svg_chart(f, "Checked among chains by difficulty", "share of chains", "RL step", col[STEP], n,
+                  diff_checked, n_diffs, 1.0);
+    }
     fprintf(f, "</div>\n");
     snprintf(path, sizeof path, "%s/samples.txt", o->out);
     report_samples(f, path, "Sampled responses to the same prompts, before and after RL", "step ");
@@ -4809,6 +4888,7 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
                    "right", "step ");
     report_end(f, o->out);
     for (int c = 0; c < N_COLS; c++) free(col[c]);
+    for (int k = 0; k < n_diffs; k++) { free((double *)diff_len[k].y); free((double *)diff_checked[k].y); }
     for (int i = 0; i < n_lines; i++) free(lines[i]);
     free(lines);
 }

@@ -3270,6 +3270,8 @@ static void check_evaluate(Model *m, const Data *d, int k, float temperature, ui
     char *text = mallocCheck((size_t)ctx * 10 + 16);
     double greedy = 0.0, forced = 0.0, pass = 0.0, len = 0.0, format = 0.0, cons = 0.0, pass_at[N_PASS_AT] = {0};
     double style_n[16][N_STYLES] = {{0}}, style_right[16][N_STYLES] = {{0}}, diff_n[16] = {0};
+    double reflect[16] = {0}, fixes[16][N_FIXES] = {{0}}, diff_len[16] = {0};
+    int checks[16] = {0}, faithful[16] = {0};
     for (int p = 0; p < n; p++) {
         for (int f = 0; f < 2; f++) {  // f = 1: the response starts with "<think>0"
             int pl = d->len[p], sl;
@@ -3295,6 +3297,14 @@ static void check_evaluate(Model *m, const Data *d, int k, float temperature, ui
             right += reward_accuracy(text, d->answer[p]) > 0;
             int t = d->difficulty ? d->difficulty[p] : 0, s = response_style(text);
             style_n[t][s]++; style_right[t][s] += reward_accuracy(text, d->answer[p]); diff_n[t]++;
+            reflect[t] += response_reflects(text);
+            diff_len[t] += r.seq_len[p * k + j] - r.prompt_len[p * k + j];
+            Problem prob;
+            if (problem_parse(d->text[p], &prob)) {
+                CheckAudit a = audit_checks(&prob, text);
+                checks[t] += a.checks; faithful[t] += a.faithful;
+                for (int f = 0; f < N_FIXES; f++) fixes[t][f] += a.fixes[f];
+            }
             format += reward_format(text) / (n * k);
             len += (double)(r.seq_len[p * k + j] - r.prompt_len[p * k + j]) / (n * k);
             if (!response_answer(text, &answer[j])) continue;
@@ -3320,6 +3330,24 @@ static void check_evaluate(Model *m, const Data *d, int k, float temperature, ui
     }
     check(by_style_ok && n_style_cells >= 1, "evaluate: share and accuracy per difficulty and style equal a "
           "re-derivation (%d cells with samples)", n_style_cells);
+    // per difficulty: reflection, the checks and how many are faithful, self-corrections per 100 responses
+    int by_diff_ok = 1, n_diffs = 0, all_checks = 0;
+    for (int t = 0; t < 16; t++) {
+        if (!diff_n[t]) { by_diff_ok &= e.diff_n[t] == 0; continue; }
+        n_diffs++;
+        all_checks += checks[t];
+        double chains = style_n[t][STYLE_CHAIN] + style_n[t][STYLE_CHECKED];
+        by_diff_ok &= fabs(e.diff_len[t] - diff_len[t] / diff_n[t]) < 1e-4 &&
+                      (chains ? fabs(e.diff_checked_in_chains[t] - style_n[t][STYLE_CHECKED] / chains) < 1e-5
+                              : isnan(e.diff_checked_in_chains[t]));
+        by_diff_ok &= fabs(e.diff_reflect[t] - reflect[t] / diff_n[t]) < 1e-5 && e.diff_checks[t] == checks[t] &&
+                      (checks[t] ? fabs(e.diff_faithfulness[t] - (double)faithful[t] / checks[t]) < 1e-5
+                                 : isnan(e.diff_faithfulness[t]));
+        for (int f = 0; f < N_FIXES; f++) by_diff_ok &= fabs(e.diff_fixes_per100[t][f] - 100.0 * fixes[t][f] / diff_n[t]) < 1e-4;
+    }
+    check(by_diff_ok && all_checks == e.checks, "evaluate: length, checked among chains, reflection, checks, "
+          "faithfulness and self-corrections per difficulty equal a re-derivation (%d difficulties, %d checks of %d)",
+          n_diffs, all_checks, e.checks);
     check(err < 1e-5 && greedy > pass && pass_at_ok && pass_at[1] > pass,
           "evaluate (k %d, temperature %.1f) vs a re-derivation: greedy %.3f (%.3f), "
           "forced chain %.3f (%.3f), pass@1 %.3f (%.3f), format %.3f (%.3f), cons@k %.3f (%.3f), length %.2f "
@@ -3382,6 +3410,8 @@ static void test_pipeline(void) {
     snprintf(path, sizeof path, "%s/tiny_data/rl_test.txt", world);
     Data test = load_prompts(path, PL_CTX);
     check_evaluate(bm, &test, 4, 1.3f, 7);
+    for (int p = 0; p < test.n; p++) test.difficulty[p] = 3 + p % 2;  // two groups to count apart
+    check_evaluate(bm, &test, 4, 1.3f, 8);
     data_free(&test);
     model_free(bm);
     // the pipeline, in a child (one thread: OpenMP's threads do not survive fork())
@@ -3831,6 +3861,36 @@ static void span_text(const char *html, const char *cls, char *out, size_t n) {
     }
 }
 
+// the y extent of a chart's grid lines (svg .. svg_end): its lowest and highest tick
+static void grid_range(const char *svg, const char *svg_end, double *top, double *bottom) {
+    *top = INFINITY; *bottom = -INFINITY;
+    for (const char *g = strstr(svg, "<line class=\"grid\""); g && g < svg_end; g = strstr(g + 1, "<line class=\"grid\"")) {
+        double x1, y1;
+        if (sscanf(g, "<line class=\"grid\" x1=\"%lf\" y1=\"%lf\"", &x1, &y1) != 2) continue;
+        *top = fmin(*top, y1); *bottom = fmax(*bottom, y1);
+    }
+}
+
+// polylines of a report whose every point lies between its chart's lowest and highest tick; *all: how many
+static int curves_inside(const char *html, int *all) {
+    int inside_n = 0;
+    *all = 0;
+    for (const char *svg = strstr(html, "<svg "); svg; svg = strstr(svg + 1, "<svg ")) {
+        const char *svg_end = strstr(svg, "</svg>");
+        double top, bottom, x, y;
+        grid_range(svg, svg_end, &top, &bottom);
+        for (const char *pl = strstr(svg, "<polyline "); pl && pl < svg_end; pl = strstr(pl + 1, "<polyline ")) {
+            const char *pts = strstr(pl, " points=\"");
+            int inside = 1;
+            for (const char *q = pts + 9; q && sscanf(q, "%lf,%lf", &x, &y) == 2; q = strchr(q, ' '), q = q ? q + 1 : q)
+                inside &= y >= top - 0.05 && y <= bottom + 0.05;
+            (*all)++;
+            inside_n += inside;
+        }
+    }
+    return inside_n;
+}
+
 static void test_report(void) {
     // the checker itself: one well-formed document, then one fault each
     const char *docs[] = { "<!DOCTYPE html>\n<html><p class=\"a\">x &amp; y &#10003;</p><br/></html>\n",
@@ -3862,6 +3922,19 @@ static void test_report(void) {
           "report: a response's parts marked: think '%s', checks '%s', answer '%s', special tokens '%s', check and "
           "wait bold %d", think, checks, answer, toks, bold);
     free(html);
+
+    // a chart's scale comes from the largest point of all its curves, here the second curve's
+    double xs[3] = { 0, 1, 2 }, low[3] = { 1, 2, 3 }, high[3] = { 10, 20, 30 };
+    Curve scale_curves[2] = { { .name = "low", .colour = "#000", .y = low }, { .name = "high", .colour = "#111", .y = high } };
+    snprintf(tmp, sizeof tmp, "%s/chart.svg", tmp_root);
+    f = fopenCheck(tmp, "w");
+    svg_chart(f, "two curves", "y", "x", xs, 3, scale_curves, 2, 0.0);
+    fclose(f);
+    char *chart = read_whole(tmp, NULL);
+    int chart_curves = 0, chart_inside = chart ? curves_inside(chart, &chart_curves) : 0;
+    check(chart_curves == 2 && chart_inside == 2, "report: a chart scaled to all its curves: %d of %d inside (want 2)",
+          chart_inside, chart_curves);
+    free(chart);
 
     // a GRPO run of the tiny model (context 64): 7 steps, held-out evaluations at steps 0, 3, 6 and 7
     Config cfg = find_preset("tiny")->cfg;
@@ -3918,6 +3991,8 @@ static void test_report(void) {
         const char *vb = strstr(svg, "viewBox=\""), *svg_end = strstr(svg, "</svg>");
         if (!vb || !svg_end || sscanf(vb, "viewBox=\"0 0 %lf %lf\"", &W, &H) != 2) continue;
         charts++;
+        double top, bottom;
+        grid_range(svg, svg_end, &top, &bottom);
         for (const char *pl = strstr(svg, "<polyline "); pl && pl < svg_end; pl = strstr(pl + 1, "<polyline ")) {
             const char *name = strstr(pl, "data-name=\""), *pts = strstr(pl, " points=\"");
             if (!name || !pts) continue;
@@ -3926,7 +4001,7 @@ static void test_report(void) {
                                         : !strncmp(name + 11, "held-out", 8) ? n_eval : n_train;
             double x, y, last_x = -1;
             for (const char *q = pts + 9; q && sscanf(q, "%lf,%lf", &x, &y) == 2; q = strchr(q, ' ')) {
-                inside &= x > last_x && x >= 0 && x <= W && y >= 0 && y <= H;
+                inside &= x > last_x && x >= 0 && x <= W && y >= top - 0.05 && y <= bottom + 0.05;
                 last_x = x; n++; q++;
             }
             right += n == want && inside;
@@ -3975,6 +4050,55 @@ static void test_report(void) {
           "under %d prompts (want 4); resumed when finished: %d lines (want 17)", at0, at7, shown, count_str(html, "<h3>"),
           lines_after);
     free(samples); free(html); free(csv);
+
+    // a run on held-out prompts of two difficulties, interleaved, 4 of each: log.csv has the length and the
+    // checked share of each, the overall length is the mean of the two, the report draws and tabulates them
+    char two_path[400], two_dir[300];
+    snprintf(two_path, sizeof two_path, "%s/two_difficulties.txt", tmp_root);
+    snprintf(two_dir, sizeof two_dir, "%s/report_two", tmp_root);
+    const char *two = "e:12+34+56=\t102\t3\ne:51+76+12+85=\t224\t4\nj:40+17+23=\t80\t3\ne:11+22+33+44=\t110\t4\n"
+                      "e:70+81+19=\t170\t3\nj:15+26+37+48=\t126\t4\nj:99+98+97=\t294\t3\ne:10+20+30+40=\t100\t4\n";
+    write_whole(two_path, two, strlen(two));
+    GrpoOptions g2 = grpo_defaults();
+    g2.init = init; g2.out = two_dir; g2.test = two_path; g2.steps = 1; g2.prompts_per_step = 2;
+    g2.num_generations = 4; g2.eval_every = 1; g2.eval_prompts = 8; g2.eval_k = 2; g2.lr = 1e-3f;
+    model_free(grpo_quietly(&g2));
+    report_grpo(&g2, "test");
+    // step 0's evaluation, done again here: the initial model, the run's evaluation seed
+    Model *m_init = checkpoint_load(init, NULL, NULL);
+    Data two_data = load_prompts(two_path, m_init->cfg.context);
+    EvalResult e0 = evaluate(m_init, &two_data, 8, 2, g2.temperature, 12345, CHECK_FREE, 0);
+    data_free(&two_data);
+    model_free(m_init);
+    int two_rows = 0, two_ok = 0;
+    for (int r = 0; r < 2; r++) {  // step 0 (trained and evaluated) and step 1 (evaluated)
+        double all = log_mean(two_dir, "test_length", r, r + 1, &two_rows), l[2], c[2];
+        for (int t = 3; t <= 4; t++) {
+            char name[48];
+            snprintf(name, sizeof name, "test_length_d%d", t);
+            l[t - 3] = log_mean(two_dir, name, r, r + 1, &two_rows);
+            snprintf(name, sizeof name, "test_checked_in_chains_d%d", t);
+            c[t - 3] = log_mean(two_dir, name, r, r + 1, &two_rows);
+            if (r == 0)  // -1 where no chain (NAN)
+                two_ok -= fabs(l[t - 3] - e0.diff_len[t]) > 0.005 + 1e-6 ||
+                          fabs(c[t - 3] - nan_to(e0.diff_checked_in_chains[t], -1)) > 5e-5 + 1e-9;
+        }
+        two_ok += fabs((l[0] + l[1]) / 2 - all) <= 0.01 + 1e-9 && c[0] >= -1 && c[1] >= -1;
+    }
+    snprintf(path, sizeof path, "%s/report.html", two_dir);
+    html = read_whole(path, NULL);
+    int two_charts = html ? count_str(html, "<svg ") : 0;
+    int two_table = html && strstr(html, "<td>3 operands: length, checked among chains</td>") &&
+                    strstr(html, "<td>4 operands: length, checked among chains</td>");
+    bad = html ? xml_error(html, err, sizeof err) : "no report.html";
+    int two_curves = 0, two_inside = html ? curves_inside(html, &two_curves) : 0;
+    check(two_rows == 2 && two_ok == 2 && two_charts == 5 && two_table && !bad && two_curves == 13 &&
+          two_inside == 13, "report: two difficulties: %d of 2 evaluated rows with each one's length and checked "
+          "share (step 0's as evaluate() gives them), the mean of the two lengths the overall one; %d charts (want 5: "
+          "length and checked share by difficulty added), both difficulties in the before/after table %d, well "
+          "formed (%s), %d of %d curves inside their chart (want 13)", two_ok, two_charts, two_table,
+          bad ? bad : "ok", two_inside, two_curves);
+    free(html);
 }
 
 // ----------------------------------------------------------------------------
