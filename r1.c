@@ -3457,6 +3457,13 @@ static CheckAudit audit_checks(const Problem *p, const char *response) {
     return a;
 }
 
+// the paper's "aha" example: a check caught a wrong column (wrong to right), every check of the response
+// did its own arithmetic right (a check that lands on the right sum from wrong pair sums caught nothing),
+// and the answer is right
+static int aha_response(const CheckAudit *a, float correct) {
+    return a->fixes[FIX_WRONG_TO_RIGHT] > 0 && a->faithful == a->checks && correct > 0;
+}
+
 // a response whose steps are right (rejection sampling keeps only these): no chain (a direct answer), or
 // both columns right as written or put right by a check's "wait", no "wait" that makes one wrong, and every
 // check ending on the column's true sum. Its pair sums may be wrong: after RL most are (NOTES.md), and
@@ -3572,7 +3579,7 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
                     fixes[f] += audit.fixes[f];
                     diff_fixes[diff][f] += audit.fixes[f];
                 }
-                if (!e.aha[0] && audit.fixes[FIX_WRONG_TO_RIGHT] > 0 && jd.correct > 0) {
+                if (!e.aha[0] && aha_response(&audit, jd.correct)) {
                     snprintf(e.aha, sizeof e.aha, "%s", text);
                     e.aha_prompt = p;
                 }
@@ -4273,8 +4280,8 @@ static int grpo_evaluate(Model *m, const GrpoOptions *o, const Data *test, FILE 
         fprintf(f, "step\tprompt\tanswer\tresponse\n%d\t%s\t%ld\t%s\n", step, prompt,
                 test->answer[e->aha_prompt], e->aha);
         if (fclose(f) != 0 || rename(tmp, path) != 0) die("cannot write %s", path);
-        printf("step %4d aha  | a check caught a wrong column and the answer is right: %s%s\n", step, prompt,
-               e->aha);
+        printf("step %4d aha  | a faithful check caught a wrong column and the answer is right: %s%s\n", step,
+               prompt, e->aha);
     }
     return 1;
 }
@@ -4884,8 +4891,8 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
     snprintf(path, sizeof path, "%s/samples.txt", o->out);
     report_samples(f, path, "Sampled responses to the same prompts, before and after RL", "step ");
     snprintf(path, sizeof path, "%s/aha.txt", o->out);
-    report_samples(f, path, "The run's first self-correction: a check caught a wrong column, the answer is "
-                   "right", "step ");
+    report_samples(f, path, "The run's first self-correction: a check, its own sums right, caught a wrong "
+                   "column, the answer is right", "step ");
     report_end(f, o->out);
     for (int c = 0; c < N_COLS; c++) free(col[c]);
     for (int k = 0; k < n_diffs; k++) { free((double *)diff_len[k].y); free((double *)diff_checked[k].y); }

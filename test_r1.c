@@ -3731,6 +3731,22 @@ static void test_reflection(void) {
     }
     check(n_ok == n_cases, "audit_checks and trace_sound: %d of %d hand-counted responses (checks, faithful, "
           "self-corrections, columns, right columns, right verdicts, sound)", n_ok, n_cases);
+    // the "aha" example: a faithful check that catches a slip, then the right answer; not a check that
+    // lands on the true sum from a wrong pair sum (07 08 14), not a right catch before a wrong answer
+#define SLIP "<think>01+06+02+05=15 carry 1 05+07+01+08+01=22 "
+    const char *aha_cases[] = { SLIP "check 07 07 14 wait 14 check 12 09 21 22 okay 22</think><answer>224</answer>",
+                                SLIP "check 07 08 14 wait 14 check 12 09 21 22 okay 22</think><answer>224</answer>",
+                                SLIP "check 07 07 14 wait 14 check 12 09 21 22 okay 22</think><answer>225</answer>",
+                                "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 check 07 07 14 okay 14</think>"
+                                "<answer>224</answer>" };
+#undef SLIP
+    int aha_want[4] = { 1, 0, 0, 0 }, aha_right = 0;
+    for (int i = 0; i < 4; i++) {
+        CheckAudit a = audit_checks(&p, aha_cases[i]);
+        aha_right += aha_response(&a, reward_accuracy(aha_cases[i], 224)) == aha_want[i];
+    }
+    check(aha_right == 4, "aha_response: %d of 4 responses judged right (a faithful catch and the right answer; "
+          "an unfaithful catch; a catch before a wrong answer; no catch)", aha_right);
     // the check rule: a script that wants to check, banned; a script that skips its checks, forced
     char out[2600], direct[2600];
     const char *checking = "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 check 07 07 14 okay 14</think>"
