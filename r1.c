@@ -3503,8 +3503,8 @@ typedef struct {
     int checks, diff_checks[16], check_rule;
     // pass@j for j = 1, 2, 4, 8, 16: the chance that j samples hold a right one, from the k; NAN for j > k
     float pass_at[N_PASS_AT];
-    // the first sampled response in which a check turned a wrong column right and the answer is right
-    // (the paper's "aha" example), and its prompt; "" if none
+    // the first sampled response in which a faithful check turned a wrong column right and the answer is
+    // right (aha_response: the paper's "aha" example), and its prompt; "" if none
     char aha[2048];
     int aha_prompt;
 } EvalResult;
