@@ -4346,7 +4346,7 @@ static void print_before_after(const EvalResult *first, const EvalResult *last, 
 static Model *grpo_train(const GrpoOptions *o) {
     RewardSet use = reward_set(o->rewards, o);
     GrpoConfig gc = grpo_config(o);
-    char ckpt[600], ref_ckpt[620], header[1024];
+    char ckpt[600], ref_ckpt[620], header[2048];
     snprintf(ckpt, sizeof ckpt, "%s/model.bin", o->out);
     uint64_t rng_state = 0;
     int resumed = run_resumes("grpo", o->out, o->resume, o->overwrite);
