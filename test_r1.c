@@ -3263,8 +3263,8 @@ static double binomial(int n, int j) {
 // evaluate() against a re-derivation: greedy accuracy by argmax decoding of each prompt alone; pass@1, mean
 // length, format, cons@k (majority vote, ties to the answer seen first) and pass@j = 1 - C(k-c, j) / C(k, j)
 // (c of the k right) over the same k samples per prompt (evaluate's random stream, seeded by seed); greedy
-// accuracy with "<think>0" forced
-static void check_evaluate(Model *m, const Data *d, int k, float temperature, uint64_t seed) {
+// accuracy with "<think>0" forced. Returns the number of checks the samples hold
+static int check_evaluate(Model *m, const Data *d, int k, float temperature, uint64_t seed) {
     EvalResult e = evaluate(m, d, 0, k, temperature, seed, CHECK_FREE, 1);
     int n = d->n, ctx = m->cfg.context, *seq = mallocCheck((size_t)ctx * sizeof(int));
     char *text = mallocCheck((size_t)ctx * 10 + 16);
@@ -3356,6 +3356,7 @@ static void check_evaluate(Model *m, const Data *d, int k, float temperature, ui
           cons, e.len, len, e.pass_at[1], pass_at[1], err);
     free(seq); free(text); free(idx);
     rollouts_free(&r);
+    return all_checks;
 }
 
 static void test_pipeline(void) {
@@ -3412,6 +3413,40 @@ static void test_pipeline(void) {
     check_evaluate(bm, &test, 4, 1.3f, 7);
     for (int p = 0; p < test.n; p++) test.difficulty[p] = 3 + p % 2;  // two groups to count apart
     check_evaluate(bm, &test, 4, 1.3f, 8);
+    data_free(&test);
+    model_free(bm);
+    // a base that checks: the two problems in the checked style, a third of them with a column slipped and
+    // caught, so that the check measures per difficulty count real checks (a longer context for them)
+    char checked_path[400], checked_dir[300], checked_init[400], doc[600];
+    snprintf(checked_path, sizeof checked_path, "%s/checked_corpus.txt", tmp_root);
+    snprintf(checked_dir, sizeof checked_dir, "%s/checked_base", tmp_root);
+    snprintf(checked_init, sizeof checked_init, "%s/checked_init.bin", tmp_root);
+    Text checked = {0};
+    Rng slips = rng_seed(5);
+    for (int i = 0; i < 64; i++) {
+        problem_prompt(&probs[i % 2], prompt);
+        write_response(&probs[i % 2], STYLE_CHECKED, 0.3f, 0, &slips, resp);
+        snprintf(doc, sizeof doc, "%s%s\n", prompt, resp);
+        text_add(&checked, doc);
+    }
+    write_whole(checked_path, checked.s, checked.len);
+    free(checked.s);
+    cfg.context = 2 * PL_CTX;
+    m0 = model_create(&cfg, "tiny", 9);
+    checkpoint_save(checked_init, m0, 0, 0, 0);
+    model_free(m0);
+    d = load_corpus(checked_path, cfg.context);
+    TrainOptions tc = t;
+    tc.data = checked_path; tc.out = checked_dir; tc.init = checked_init; tc.steps = 400;
+    model_free(train_quietly(&tc, &d));
+    data_free(&d);
+    snprintf(path, sizeof path, "%s/model.bin", checked_dir);
+    bm = checkpoint_load(path, NULL, NULL);
+    snprintf(path, sizeof path, "%s/tiny_data/rl_test.txt", world);
+    test = load_prompts(path, cfg.context);
+    for (int p = 0; p < test.n; p++) test.difficulty[p] = 3 + p % 2;
+    int n_checks = check_evaluate(bm, &test, 4, 1.3f, 9);
+    check(n_checks > 0, "evaluate: the checking base's samples hold checks to count (%d)", n_checks);
     data_free(&test);
     model_free(bm);
     // the pipeline, in a child (one thread: OpenMP's threads do not survive fork())
