@@ -877,6 +877,7 @@ typedef struct {
     int B, T;
     int *row;                  // [B] the cache row of each row of the current batch (finished rows drop out)
     float *latent_t[MAX_LAYERS]; // the decoding kernel's copy of latent, positions minor (NULL until used)
+    float *decode_scratch;       // the decoding kernel's working buffers, for every layer (NULL until used)
 } KVCache;
 
 // Part II's decoding kernel (section 14), offered the work of mla_decode first, like the others above
@@ -1440,6 +1441,7 @@ static KVCache *kvcache_create(const Config *c, int B, int T) {
 }
 static void kvcache_free(KVCache *kv) {
     for (int l = 0; l < MAX_LAYERS; l++) { free(kv->latent[l]); free(kv->latent_t[l]); }
+    free(kv->decode_scratch);
     free(kv->row);
     free(kv);
 }
@@ -2732,9 +2734,12 @@ static int kernel_mla_decode(float *y, const float *q, KVCache *cache, int layer
         float *col = cache->latent_t[layer] + (size_t)cache->row[b] * D * Tp + pos;
         for (int i = 0; i < D; i++) col[(size_t)i * Tp] = entry[i];
     }
-    float *qa = mallocCheck((size_t)B * NH * D * sizeof(float));   // [B,NH,D] absorbed queries
-    float *o = mallocCheck((size_t)B * NH * R * sizeof(float));    // [B,NH,R] weighted sums of latents
-    float *a = mallocCheck((size_t)NH * Tp * sizeof(float));       // [NH,Tp] one row's probabilities
+    if (!cache->decode_scratch)  // sized for the cache's B rows; every decoding step reuses it
+        cache->decode_scratch = mallocCheck(((size_t)cache->B * NH * (D + R) + (size_t)NH * Tp) *
+                                            sizeof(float));
+    float *qa = cache->decode_scratch;            // [B,NH,D] absorbed queries
+    float *o = qa + (size_t)cache->B * NH * D;    // [B,NH,R] weighted sums of latents
+    float *a = o + (size_t)cache->B * NH * R;     // [NH,Tp] one row's probabilities
     for (int h = 0; h < NH; h++) {  // qa[b,h,:R] = q_nope[b,h,:] W_UK_h: [B,dn] [dn,R]
         Strided q_nope = { q + (size_t)h * dqk, NH * dqk, 1 };
         Strided w_uk = { wkvb + (size_t)h * (dn + dv) * R, R, 1 };
@@ -2764,7 +2769,6 @@ static int kernel_mla_decode(float *y, const float *q, KVCache *cache, int layer
         Strided w_uv_t = { wkvb + ((size_t)h * (dn + dv) + dn) * R, 1, R };
         gemm_share(0, 1, B, dv, R, o_h, w_uv_t, y + (size_t)h * dv, NH * dv, 0);
     }
-    free(qa); free(o); free(a);
     return 1;
 }
 
