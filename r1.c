@@ -4299,7 +4299,7 @@ static void grpo_log_row(FILE *log, const Model *m, int step, const BatchScores 
             b->length, b->reflection, b->format, b->language_mix, kl, clipped, (float)(sl->st.entropy / n_st),
             m->tokens_seen / el, el);
     if (e) log_eval_columns(log, e);
-    else for (int c = 0; c < 6 + 2 * n_diffs; c++) fputc(',', log);
+    else for (int c = 0; c < 6 + 2 * n_diffs; c++) fputc(',', log);  // log_eval_columns' cells, empty
     fprintf(log, ",%.4f,%.5f,%.5f,%.4f,%.4f", sl->zero_std, sl->st.clipped_low / n_st,
             sl->st.clipped_high / n_st, (float)b->truncated / n, sl->mean_abs_adv);
     for (int l = 0; l < m->cfg.n_layer; l++)
