@@ -34,6 +34,7 @@ Exercises: "// exercise N begin: TITLE" ... "// exercise N end" bound the code o
 #define _GNU_SOURCE
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
@@ -205,6 +206,7 @@ static void decode(const int *ids, int n, char *out) {
 // a chain is easy. RL then has something to select (see NOTES.md).
 
 #define MAX_OPERANDS 6
+#define MAX_STYLES 6  // the most solution styles of a world (countdown's)
 enum { STYLE_DIRECT, STYLE_CHAIN, STYLE_CHECKED, N_STYLES };
 static const char *STYLE_NAMES[N_STYLES] = { "direct", "chain", "checked" };
 enum { LANG_EN, LANG_JA, N_LANGS };
@@ -325,6 +327,171 @@ static int problem_parse(const char *prompt, Problem *p) {
         if (*s != '+') return 0;
     }
     return 0;
+}
+
+// ---- the countdown world (NOTES.md "The countdown world"): finding the operations is a search,
+// checking one try is a times-table fact and a comparison of two numbers.
+// Prompt:   e:3 7 8=53              three digits 1-9 and a target 10-99 that one try reaches
+// A try:    7*8=56 56-3=53          one operation on two of the digits, one on its result and the third
+//                                   digit; + - *, no negative value, the larger digit first
+// Verdict:  vs 53 no | vs 53 ok     the target copied, then whether the try's value is the target
+// Response: <think>7+8=15 15+3=18 vs 53 no 7*8=56 56-3=53 vs 53 ok</think><answer>7*8=56 56-3=53</answer>
+// The answer is the accepted try; the reward re-evaluates it (reward_countdown).
+// Five styles, as text mixes them: the direct answer, one try answered without a verdict, one try
+// answered after its "no", a search until "ok", and giving up after three "no"s.
+
+#define CD_DIGITS 3
+#define CD_MAX_TRIES 27          // 3 choices of the third digit x 3 x 3 operations
+#define CD_MAX_FAILED 3          // failed tries before the accepted one in a search
+// (CD_OTHER: a response of none of them, e.g. tries without verdicts; the corpus has none)
+enum { CD_DIRECT, CD_ONE_TRY, CD_TRY_NO, CD_SEARCH, CD_GIVE_UP, CD_OTHER, N_CD_STYLES };
+static const char *CD_STYLE_NAMES[N_CD_STYLES] = { "direct", "one_try", "try_no", "search", "give_up", "other" };
+// the corpus's share of each style
+static const float CD_MIX[CD_OTHER] = { 0.45f, 0.15f, 0.10f, 0.25f, 0.05f };
+static const float CD_FAILED_P[CD_MAX_FAILED + 1] = { 0.30f, 0.30f, 0.25f, 0.15f };
+// the words of a verdict in each language (equal lengths: the same layout in both)
+enum { CD_WORD_VS, CD_WORD_OK, CD_WORD_NO, N_CD_WORDS };
+static const char *CD_WORDS[N_LANGS][N_CD_WORDS] = { { "vs", "ok", "no" }, { "to", "ii", "ie" } };
+
+// a word of a verdict of either language (CD_WORD_*), -1 otherwise
+static int cd_word(const char *w, int len) {
+    for (int lang = 0; lang < N_LANGS; lang++)
+        for (int i = 0; i < N_CD_WORDS; i++)
+            if ((int)strlen(CD_WORDS[lang][i]) == len && strncmp(CD_WORDS[lang][i], w, len) == 0) return i;
+    return -1;
+}
+
+typedef struct { int digit[CD_DIGITS], target, lang; } Countdown;
+typedef struct { int a, op1, b, c, op2; } Try;  // (a op1 b) op2 c, written "a op1 b=r r op2 c=v"
+
+static int apply_op(int x, char op, int y) { return op == '+' ? x + y : op == '-' ? x - y : x * y; }
+static const char CD_OPS[3] = { '+', '-', '*' };
+
+// every legal try of the digits, without repeats (equal digits give equal tries); returns the count
+static int countdown_tries(const Countdown *p, Try *tries) {
+    int n = 0;
+    for (int k = 0; k < CD_DIGITS; k++) {   // k: the digit of the second operation
+        int i = (k + 1) % CD_DIGITS, j = (k + 2) % CD_DIGITS;
+        int a = imax(p->digit[i], p->digit[j]), b = imin(p->digit[i], p->digit[j]), c = p->digit[k];
+        for (int o1 = 0; o1 < 3; o1++) for (int o2 = 0; o2 < 3; o2++) {
+            Try t = { .a = a, .op1 = CD_OPS[o1], .b = b, .c = c, .op2 = CD_OPS[o2] };
+            if (apply_op(apply_op(a, t.op1, b), t.op2, c) < 0) continue;
+            int seen = 0;
+            for (int q = 0; q < n; q++) seen |= memcmp(&tries[q], &t, sizeof t) == 0;
+            if (!seen) tries[n++] = t;
+        }
+    }
+    return n;
+}
+
+static int try_value(const Try *t) { return apply_op(apply_op(t->a, t->op1, t->b), t->op2, t->c); }
+
+static int countdown_solutions(const Countdown *p) {
+    Try tries[CD_MAX_TRIES];
+    int n = countdown_tries(p, tries), s = 0;
+    for (int q = 0; q < n; q++) s += try_value(&tries[q]) == p->target;
+    return s;
+}
+
+// a random problem: three digits, then a target drawn uniformly from the values 10-99 that a try reaches
+static Countdown countdown_random(Rng *r) {
+    for (;;) {
+        Countdown p = { .lang = rng_int(r, N_LANGS) };
+        for (int i = 0; i < CD_DIGITS; i++) p.digit[i] = 1 + rng_int(r, 9);
+        Try tries[CD_MAX_TRIES];
+        int n = countdown_tries(&p, tries), values[CD_MAX_TRIES], n_values = 0;
+        for (int q = 0; q < n; q++) {
+            int v = try_value(&tries[q]), seen = 0;
+            for (int u = 0; u < n_values; u++) seen |= values[u] == v;
+            if (v >= 10 && v <= 99 && !seen) values[n_values++] = v;
+        }
+        if (n_values == 0) continue;
+        p.target = values[rng_int(r, n_values)];
+        return p;
+    }
+}
+
+// the split of the problems: a hash of the digits (as a set) and the target puts each in the corpus,
+// the RL prompts or the held-out test prompts, so that RL and the test meet problems the corpus never
+// solved (a direct answer cannot be remembered)
+enum { SPLIT_CORPUS, SPLIT_RL, SPLIT_TEST };
+static int countdown_split(const Countdown *p) {
+    int d[CD_DIGITS];
+    memcpy(d, p->digit, sizeof d);
+    for (int i = 0; i < CD_DIGITS; i++) for (int j = i + 1; j < CD_DIGITS; j++)
+        if (d[j] < d[i]) { int t = d[i]; d[i] = d[j]; d[j] = t; }
+    uint64_t h = hash64(((uint64_t)(d[0] * 100 + d[1] * 10 + d[2]) << 8) + (uint64_t)p->target) % 10;
+    return h < 2 ? SPLIT_TEST : h < 4 ? SPLIT_RL : SPLIT_CORPUS;
+}
+
+static void countdown_prompt(const Countdown *p, char *out) {
+    sprintf(out, "%c:%d %d %d=%d", LANG_TAG[p->lang], p->digit[0], p->digit[1], p->digit[2], p->target);
+}
+
+static int write_try(char *out, const Try *t) {
+    int r = apply_op(t->a, t->op1, t->b);
+    return sprintf(out, "%d%c%d=%d %d%c%d=%d", t->a, t->op1, t->b, r, r, t->op2, t->c, try_value(t));
+}
+
+// the response of problem p in style (CD_*); the tries of a search are in random order, without repeats
+// retries 0 (a control corpus): a search accepts its first try, so no try ever follows a "no"
+static void write_countdown_response(const Countdown *p, int style, int switch_lang, int retries, Rng *r,
+                                     char *out) {
+    const char **w = CD_WORDS[switch_lang ? 1 - p->lang : p->lang];
+    Try tries[CD_MAX_TRIES], right[CD_MAX_TRIES] = {{0}}, wrong[CD_MAX_TRIES];
+    int n = countdown_tries(p, tries), n_right = 0, n_wrong = 0;
+    for (int q = 0; q < n; q++) {  // shuffled
+        int k = q + rng_int(r, n - q);
+        Try t = tries[k]; tries[k] = tries[q]; tries[q] = t;
+        if (try_value(&t) == p->target) right[n_right++] = t; else wrong[n_wrong++] = t;
+    }
+    int n_failed = 0;
+    if (style == CD_TRY_NO) n_failed = 1;
+    if (style == CD_GIVE_UP) n_failed = 3;
+    if (style == CD_SEARCH && retries) {
+        float u = rng_f32(r);
+        while (n_failed < CD_MAX_FAILED && (u -= CD_FAILED_P[n_failed]) >= 0) n_failed++;
+    }
+    n_failed = imin(n_failed, n_wrong);
+    int o = sprintf(out, "<think>");
+    for (int q = 0; q < n_failed; q++) {
+        o += sprintf(out + o, q ? " " : "");
+        o += write_try(out + o, &wrong[q]);
+        o += sprintf(out + o, " %s %d %s", w[CD_WORD_VS], p->target, w[CD_WORD_NO]);
+    }
+    Try answer = n_failed ? wrong[n_failed - 1] : right[0];
+    if (style == CD_ONE_TRY) { answer = tries[0]; o += write_try(out + o, &answer); }
+    if (style == CD_SEARCH) {
+        answer = right[0];
+        o += sprintf(out + o, n_failed ? " " : "");
+        o += write_try(out + o, &answer);
+        o += sprintf(out + o, " %s %d %s", w[CD_WORD_VS], p->target, w[CD_WORD_OK]);
+    }
+    o += sprintf(out + o, "</think><answer>");
+    o += write_try(out + o, &answer);
+    sprintf(out + o, "</answer><eos>");
+}
+
+static int sample_countdown_style(Rng *r, int retries) {
+    float u = rng_f32(r);
+    int style = 0;
+    while (style < CD_GIVE_UP && (u -= CD_MIX[style]) >= 0) style++;
+    return !retries && style == CD_GIVE_UP ? CD_TRY_NO : style;  // the control: no try follows a "no"
+}
+
+// the problem of a prompt such as "e:3 7 8=53"; returns 0 if the text is not one
+static int countdown_parse(const char *prompt, Countdown *p) {
+    memset(p, 0, sizeof *p);
+    if ((prompt[0] != LANG_TAG[LANG_EN] && prompt[0] != LANG_TAG[LANG_JA]) || prompt[1] != ':') return 0;
+    p->lang = prompt[0] == LANG_TAG[LANG_JA] ? LANG_JA : LANG_EN;
+    const char *s = prompt + 2;
+    for (int i = 0; i < CD_DIGITS; i++, s += 2) {
+        if (s[0] < '1' || s[0] > '9' || s[1] != (i < CD_DIGITS - 1 ? ' ' : '=')) return 0;
+        p->digit[i] = s[0] - '0';
+    }
+    if (s[0] < '1' || s[0] > '9' || s[1] < '0' || s[1] > '9' || s[2]) return 0;
+    p->target = (s[0] - '0') * 10 + (s[1] - '0');
+    return 1;
 }
 
 // ----------------------------------------------------------------------------
@@ -468,6 +635,7 @@ typedef struct {          // one layer's saved activations; N = B*T rows
 typedef struct {
     Config cfg;
     char preset[16];
+    char world[16];  // the toy world it was trained on: "addition" or "countdown"
     size_t num_params;
     float *params_mem, *grads_mem, *m_mem, *v_mem;
     Params params, grads;
@@ -496,6 +664,7 @@ static Model *model_create(const Config *cfg, const char *preset, uint64_t seed)
     Model *m = mallocCheck(sizeof(Model));
     m->cfg = *cfg;
     snprintf(m->preset, sizeof m->preset, "%s", preset);
+    snprintf(m->world, sizeof m->world, "addition");
     if (cfg->n_layer > MAX_LAYERS || cfg->n_experts > MAX_EXPERTS || cfg->d_rope % 2)
         die("config out of range (layers <= %d, experts <= %d, even d_rope)", MAX_LAYERS, MAX_EXPERTS);
     m->num_params = params_layout(cfg, NULL, &m->params);
@@ -1475,14 +1644,41 @@ static int starts_check_word(const int *row, int i) {
             row[i - 2] == space);
 }
 
+// the countdown world's causal tests of the retry (eval --check, --tries), in the open think span that
+// starts at row[think]: ban: a "no" closes the think span (no retry); force: a think span closed right
+// after a "no" is continued with a space (another try follows), up to max_tries tries (4, the corpus's
+// longest search, if 0); max_tries > 0 alone: the think span closes after that many verdicts
+static int countdown_next_token(float *logits, int V, float temperature, int rule, int max_tries,
+                                const int *row, int len, int think, Rng *rng) {
+    int verdicts = 0, at_verdict = 0, at_no = 0;
+    for (int i = think + 3; i < len; i++) {  // a verdict: a space, then ok/no/ii/ie at row[i-1..i]
+        if (row[i - 2] != char_to_token(' ') || row[i - 1] < N_SPECIAL || row[i] < N_SPECIAL) continue;
+        char w[2] = { ALPHABET[row[i - 1] - N_SPECIAL], ALPHABET[row[i] - N_SPECIAL] };
+        int word = cd_word(w, 2);
+        if (word != CD_WORD_OK && word != CD_WORD_NO) continue;
+        verdicts++;
+        at_verdict = i == len - 1;
+        at_no = at_verdict && word == CD_WORD_NO;
+    }
+    int budget = max_tries > 0 ? max_tries : rule == CHECK_FORCE ? CD_MAX_FAILED + 1 : 0;
+    if (at_verdict && budget > 0 && verdicts >= budget) return TOK_THINK_END;
+    if (at_no && rule == CHECK_BAN) return TOK_THINK_END;
+    int t = sample_token(logits, V, temperature, rng);
+    if (at_no && rule == CHECK_FORCE && t == TOK_THINK_END) t = char_to_token(' ');
+    return t;
+}
+
 // the next token of row[0..len-1] (prompt, then response), sampled from logits[V] under the check
-// rule; *forcing counts the letters of a forced " check" still to write (0: none)
-static int next_token(float *logits, int V, float temperature, int rule, const int *row, int len,
-                      int *forcing, Rng *rng) {
+// rule (and, in the countdown world, the try budget max_tries, 0: none); *forcing counts the letters
+// of a forced " check" still to write (0: none)
+static int next_token(float *logits, int V, float temperature, int rule, int max_tries, const int *row,
+                      int len, int *forcing, Rng *rng) {
     int think = len - 1; // where the open think span starts, if the row is in one
     while (think >= 0 && row[think] != TOK_THINK && row[think] != TOK_THINK_END) think--;
-    if (rule == CHECK_FREE || think < 0 || row[think] != TOK_THINK)
+    if ((rule == CHECK_FREE && max_tries == 0) || think < 0 || row[think] != TOK_THINK)
         return sample_token(logits, V, temperature, rng);
+    if (len > 3 && row[3] == char_to_token(' '))  // a countdown prompt, "e:3 7 8=53"
+        return countdown_next_token(logits, V, temperature, rule, max_tries, row, len, think, rng);
     const char *word = WORDS[row[0] == char_to_token(LANG_TAG[LANG_JA]) ? LANG_JA : LANG_EN][WORD_CHECK];
     // digits: of the first operand, "e:51+"
     int wlen = (int)strlen(word), columns = 0, checks = 0, digits = 0;
@@ -1512,7 +1708,7 @@ static int next_token(float *logits, int V, float temperature, int rule, const i
 // responses follow and seq_len[b] is the total length. Stops a row at max_len, and at <eos> if
 // stop_at_eos. One thread's rows: the caller checked that the prompts fit.
 static void generate_rows(Model *m, int *seqs, const int *prompt_len, int *seq_len, int B, int max_len,
-                          float temperature, int stop_at_eos, int check_rule, Rng *rng) {
+                          float temperature, int stop_at_eos, int check_rule, int max_tries, Rng *rng) {
     const Config *c = &m->cfg;
     KVCache *kv = kvcache_create(c, B, max_len);
     int *active = mallocCheck(B * sizeof(int)), *tok = mallocCheck(B * sizeof(int));
@@ -1532,7 +1728,7 @@ static void generate_rows(Model *m, int *seqs, const int *prompt_len, int *seq_l
         for (int i = 0; i < n_active; i++) {
             int b = active[i];
             if (pos + 1 < prompt_len[b]) { active[still++] = b; continue; } // still reading its prompt
-            int t = next_token(m->logits + (size_t)i * c->vocab, c->vocab, temperature, check_rule,
+            int t = next_token(m->logits + (size_t)i * c->vocab, c->vocab, temperature, check_rule, max_tries,
                                seqs + (size_t)b * max_len, pos + 1, &forcing[b], rng);
             seqs[(size_t)b * max_len + pos + 1] = t;
             seq_len[b] = pos + 2;
@@ -1551,6 +1747,7 @@ typedef struct {
     int *seq_len;     // [n]
     int *prompt;      // [n] index of the prompt in its Data
     int check_rule;   // CHECK_FREE, or eval --check's forced or banned check
+    int max_tries;    // eval --tries: the countdown world's try budget (0: none)
 } Rollouts;
 
 static Rollouts rollouts_alloc(int n, int max_len) {
@@ -1614,9 +1811,12 @@ static float reward_format(const char *response) {
 
 // which lexicon a word of the chain of thought belongs to: LANG_EN, LANG_JA, or -1
 static int word_language(const char *w, int len) {
-    for (int lang = 0; lang < N_LANGS; lang++)
+    for (int lang = 0; lang < N_LANGS; lang++) {
         for (int i = 0; i < N_WORDS; i++)
             if ((int)strlen(WORDS[lang][i]) == len && strncmp(WORDS[lang][i], w, len) == 0) return lang;
+        for (int i = 0; i < N_CD_WORDS; i++)
+            if ((int)strlen(CD_WORDS[lang][i]) == len && strncmp(CD_WORDS[lang][i], w, len) == 0) return lang;
+    }
     return -1;
 }
 
@@ -1684,6 +1884,110 @@ static int response_answer(const char *response, long *value) {
     return 0;
 }
 
+// ---- the countdown world's rules. A try as written: "a op b=r r2 op c=v"; its numbers may be wrong
+typedef struct { int a, b, r, r2, c, v; char op1, op2; } WrittenTry;
+
+// a number of 1-3 digits at s; returns the characters read (0: none)
+static int parse_number(const char *s, int *x) {
+    int n = 0;
+    *x = 0;
+    while (n < 3 && s[n] >= '0' && s[n] <= '9') *x = *x * 10 + (s[n++] - '0');
+    return s[n] >= '0' && s[n] <= '9' ? 0 : n;
+}
+
+// "x op y=z" at s; returns the characters read (0: not one)
+static int parse_operation(const char *s, int *x, char *op, int *y, int *z) {
+    int o = parse_number(s, x), n;
+    if (!o || !s[o] || !strchr("+-*", s[o])) return 0;
+    *op = s[o++];
+    if (!(n = parse_number(s + o, y)) || s[o + n] != '=') return 0;
+    o += n + 1;
+    return (n = parse_number(s + o, z)) ? o + n : 0;
+}
+
+// a try "a op b=r r2 op c=v" at s; returns the characters read (0: not one)
+static int parse_try(const char *s, WrittenTry *t) {
+    int o = parse_operation(s, &t->a, &t->op1, &t->b, &t->r), n;
+    if (!o || s[o] != ' ') return 0;
+    o++;
+    return (n = parse_operation(s + o, &t->r2, &t->op2, &t->c, &t->v)) ? o + n : 0;
+}
+
+// the try's arithmetic as written is right, and its three digits are the prompt's, each used once
+static int try_sound(const Countdown *p, const WrittenTry *t) {
+    int used[CD_DIGITS] = {0}, given[3] = { t->a, t->b, t->c };
+    for (int i = 0; i < 3; i++) {
+        int k = 0;
+        while (k < CD_DIGITS && (used[k] || p->digit[k] != given[i])) k++;
+        if (k == CD_DIGITS) return 0;
+        used[k] = 1;
+    }
+    return apply_op(t->a, t->op1, t->b) == t->r && t->r2 == t->r && apply_op(t->r2, t->op2, t->c) == t->v;
+}
+
+// accuracy (R1's rule reward, re-evaluated): the answer is one try, sound, whose value is the target.
+// An "ok" in the think span earns nothing by itself
+static float reward_countdown(const char *response, const Countdown *p) {
+    const char *a = NULL;
+    for (const char *s = strstr(response, "<answer>"); s; s = strstr(s + 1, "<answer>")) a = s;
+    if (!a) return 0.0f;
+    a += strlen("<answer>");
+    WrittenTry t;
+    int n = parse_try(a, &t);
+    if (!n || strncmp(a + n, "</answer>", 9) != 0) return 0.0f;
+    return try_sound(p, &t) && t.v == p->target ? 1.0f : 0.0f;
+}
+
+// What the tries of a response did. A verdict is "vs T ok" or "vs T no" after a try; it is faithful when
+// the try is sound, T is the target and the verdict follows from comparing the try's value with it. A
+// retry is a try that follows a "no"; a false "ok" accepts a try that misses (as the reward re-evaluates it)
+typedef struct { int tries, verdicts, oks, nos, retries, faithful, false_oks, last_verdict; } TryAudit;
+
+static TryAudit audit_tries(const Countdown *p, const char *response) {
+    TryAudit a = { .last_verdict = -1 };
+    const char *s = strstr(response, "<think>"), *end;
+    if (!s) return a;
+    s += 7;
+    end = strstr(s, "</think>");
+    if (!end) end = s + strlen(s);
+    int after_no = 0;
+    while (s < end) {
+        if (*s == ' ') { s++; continue; }
+        WrittenTry t;
+        int n = parse_try(s, &t);
+        if (!n || s + n > end) { while (s < end && *s != ' ') s++; after_no = 0; continue; }
+        s += n;
+        a.tries++;
+        a.retries += after_no;
+        after_no = 0;
+        // the verdict: " vs 53 no"
+        int target, nt;
+        const char *v = s + 1;
+        if (s >= end || *s != ' ' || cd_word(v, 2) != CD_WORD_VS || v[2] != ' ') continue;
+        if (!(nt = parse_number(v + 3, &target)) || v[3 + nt] != ' ') continue;
+        int verdict = cd_word(v + 4 + nt, 2);
+        if (verdict != CD_WORD_OK && verdict != CD_WORD_NO) continue;
+        s = v + 6 + nt;
+        int sound = try_sound(p, &t), ok = verdict == CD_WORD_OK;
+        a.verdicts++; a.oks += ok; a.nos += !ok;
+        a.faithful += sound && target == p->target && ok == (t.v == p->target);
+        a.false_oks += ok && !(sound && t.v == p->target);
+        a.last_verdict = verdict;
+        after_no = !ok;
+    }
+    return a;
+}
+
+// how a countdown response reasons (CD_*): the corpus's five styles, or CD_OTHER
+static int countdown_style(const char *response, const TryAudit *a) {
+    if (strncmp(response, "<think></think>", 15) == 0) return CD_DIRECT;
+    if (a->tries == 1 && a->verdicts == 0) return CD_ONE_TRY;
+    if (a->tries == 1 && a->last_verdict == CD_WORD_NO) return CD_TRY_NO;
+    if (a->tries >= 1 && a->last_verdict == CD_WORD_OK) return CD_SEARCH;
+    if (a->tries >= 2 && a->last_verdict == CD_WORD_NO) return CD_GIVE_UP;
+    return CD_OTHER;
+}
+
 typedef struct {
     float correct, format, language;  // the three rule rewards
     int style, reflects, repeats, len, has_answer;
@@ -1701,6 +2005,28 @@ static Judgement judge(const char *response, int len, long truth, int lang) {
     j.len = len;
     j.has_answer = response_answer(response, &j.answer);
     return j;
+}
+
+// a response to a countdown problem: its accuracy by reward_countdown, its style by its tries, "reflects"
+// when it holds a verdict; the answer for majority voting is its text (a hash of it)
+static Judgement judge_countdown(const char *response, int len, const Countdown *p) {
+    Judgement j = judge(response, len, -1, p->lang);
+    TryAudit a = audit_tries(p, response);
+    j.correct = reward_countdown(response, p);
+    j.style = countdown_style(response, &a);
+    j.reflects = a.verdicts > 0;
+    const char *s = strstr(response, "<answer>"), *e = s ? strstr(s, "</answer>") : NULL;
+    j.has_answer = e != NULL;
+    j.answer = 0;
+    for (const char *c = s; e && c < e; c++) j.answer = (long)hash64((uint64_t)j.answer * 131 + (uint64_t)*c);
+    return j;
+}
+
+// the judgement of a response to a prompt of either world (the prompt's form says which)
+static Judgement judge_prompt(const char *prompt, const char *response, int len, long truth) {
+    Countdown p;
+    if (countdown_parse(prompt, &p)) return judge_countdown(response, len, &p);
+    return judge(response, len, truth, prompt[0] == LANG_TAG[LANG_JA] ? LANG_JA : LANG_EN);
 }
 
 // the rewards of a run: which rules count, with their weights. "random" is a control: a coin of probability
@@ -2811,7 +3137,7 @@ static Model model_slice(Model *m, int b0, int Bs) {
 // its own activations, KV cache and random stream (seeded from rng). A decoding step then needs no
 // synchronisation between threads. The same seed and thread count give the same samples.
 static void generate_threads(Model *m, int *seqs, const int *prompt_len, int *seq_len, int B, int max_len,
-                             float temperature, int stop_at_eos, int check_rule, Rng *rng) {
+                             float temperature, int stop_at_eos, int check_rule, int max_tries, Rng *rng) {
     if (max_len > m->cfg.context) max_len = m->cfg.context;
     for (int b = 0; b < B; b++)
         if (prompt_len[b] < 1 || prompt_len[b] >= max_len)
@@ -2825,7 +3151,7 @@ static void generate_threads(Model *m, int *seqs, const int *prompt_len, int *se
         int b0 = (int)((long)B * t / nt), b1 = (int)((long)B * (t + 1) / nt);
         Model view = model_view(m);
         generate_rows(&view, seqs + (size_t)b0 * max_len, prompt_len + b0, seq_len + b0, b1 - b0, max_len,
-                      temperature, stop_at_eos, check_rule, &streams[t]);
+                      temperature, stop_at_eos, check_rule, max_tries, &streams[t]);
         acts_free(&view);
     }
 }
@@ -2914,7 +3240,7 @@ static int kernel_model_backward(Model *m) {
 // the generation of sampling, evaluation and GRPO: every row stops at <eos> or max_len
 static void generate(Model *m, int *seqs, const int *prompt_len, int *seq_len, int B, int max_len,
                      float temperature, Rng *rng) {
-    generate_threads(m, seqs, prompt_len, seq_len, B, max_len, temperature, 1, CHECK_FREE, rng);
+    generate_threads(m, seqs, prompt_len, seq_len, B, max_len, temperature, 1, CHECK_FREE, 0, rng);
 }
 
 // ----------------------------------------------------------------------------
@@ -3168,6 +3494,59 @@ static void gen_tiny_data(const char *dir, uint64_t seed, const World *w) {
     free(t.s);
 }
 
+// the countdown world's difficulty: its number of solutions, 3 for three or more
+static int countdown_difficulty(const Countdown *p) { return imin(countdown_solutions(p), 3); }
+
+// a problem of the given split (SPLIT_*)
+static Countdown countdown_in_split(Rng *r, int split) {
+    Countdown p;
+    do p = countdown_random(r); while (countdown_split(&p) != split);
+    return p;
+}
+
+// ./r1 gen --world countdown: the same four files as the sums'. retries 0 writes the control corpus in
+// which no try follows a "no"
+static void gen_countdown_data(const char *dir, uint64_t seed, int retries) {
+    make_dirs(dir);
+    Rng r = rng_seed(seed);
+    char prompt[64], resp[512], line[600];
+    Text t = {0};
+    for (int i = 0; i < GEN_PRETRAIN; i++) {
+        Countdown p = countdown_in_split(&r, SPLIT_CORPUS);
+        int style = sample_countdown_style(&r, retries);
+        int sw = style != CD_DIRECT && rng_f32(&r) < SWITCH_PROB;
+        countdown_prompt(&p, prompt);
+        write_countdown_response(&p, style, sw, retries, &r, resp);
+        snprintf(line, sizeof line, "%s%s\n", prompt, resp);
+        text_add(&t, line);
+    }
+    gen_write_file(dir, "pretrain.txt", t.s); t.len = 0;
+    for (int i = 0; i < GEN_RL_TRAIN; i++) {
+        Countdown p = countdown_in_split(&r, SPLIT_RL);
+        countdown_prompt(&p, prompt);
+        snprintf(line, sizeof line, "%s\t%d\t%d\n", prompt, p.target, countdown_difficulty(&p));
+        text_add(&t, line);
+    }
+    gen_write_file(dir, "rl_train.txt", t.s); t.len = 0;
+    for (int i = 0; i < 2 * GEN_RL_TEST_PER_DIFF; i++) {
+        Countdown p = countdown_in_split(&r, SPLIT_TEST);
+        countdown_prompt(&p, prompt);
+        snprintf(line, sizeof line, "%s\t%d\t%d\n", prompt, p.target, countdown_difficulty(&p));
+        text_add(&t, line);
+    }
+    gen_write_file(dir, "rl_test.txt", t.s); t.len = 0;
+    // cold start: single-language searches
+    for (int i = 0; i < GEN_COLDSTART; i++) {
+        Countdown p = countdown_in_split(&r, SPLIT_CORPUS);
+        countdown_prompt(&p, prompt);
+        write_countdown_response(&p, CD_SEARCH, 0, 1, &r, resp);
+        snprintf(line, sizeof line, "%s\t%s\n", prompt, resp);
+        text_add(&t, line);
+    }
+    gen_write_file(dir, "coldstart.txt", t.s);
+    free(t.s);
+}
+
 // toy non-reasoning data (the paper mixes in writing, QA, ...): the larger of two numbers, answered
 // directly. Writes "prompt<TAB>response" (sft) or "prompt<TAB>answer<TAB>0" (prompts) lines.
 static void write_nonreasoning(FILE *f, int n, int as_prompts, Rng *r) {
@@ -3187,15 +3566,16 @@ static void write_nonreasoning(FILE *f, int n, int as_prompts, Rng *r) {
 // Written to a temporary file and renamed, so a crash never destroys the previous checkpoint.
 
 #define CKPT_MAGIC 0x4b433152u   // "R1CK"
-#define CKPT_VERSION 3           // 3: MLA with query compression; older checkpoints are refused
+#define CKPT_VERSION 4           // 4: the toy world; 3: MLA with query compression; older ones are refused
 typedef struct {
     uint32_t magic, version;
     Config cfg;
     char preset[16];
     int32_t step, has_optimizer, data_pos;  // data_pos, rng_state: where the trainer's data stream stands
     uint64_t num_params, rng_state;
+    char world[16];  // version 4; a version-3 checkpoint is of the addition world
 } CkptHeader;
-_Static_assert(sizeof(CkptHeader) == 112,
+_Static_assert(sizeof(CkptHeader) == 128,
                "a checkpoint header without padding (ref/r1_ref.py reads its fields)");
 
 static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
@@ -3250,6 +3630,7 @@ static void checkpoint_save(const char *path, const Model *m, int with_optimizer
     memset(&h, 0, sizeof h);
     h.magic = CKPT_MAGIC; h.version = CKPT_VERSION; h.cfg = m->cfg; h.step = m->step;
     snprintf(h.preset, sizeof h.preset, "%s", m->preset);
+    snprintf(h.world, sizeof h.world, "%s", m->world);
     h.has_optimizer = with_optimizer; h.num_params = m->num_params; h.rng_state = rng_state;
     h.data_pos = data_pos;
     Writer w = { .f = fopen(tmp, "wb"), .sum = 0xcbf29ce484222325ull, .tmp = tmp, .path = path };
@@ -3278,16 +3659,22 @@ static Model *checkpoint_load(const char *path, uint64_t *rng_state, int *data_p
     fseek(f, 0, SEEK_SET);
     CkptHeader h;
     memset(&h, 0, sizeof h);
-    size_t got = fread(&h, 1, sizeof h, f);
+    size_t head = offsetof(CkptHeader, world), got = fread(&h, 1, head, f);  // version 3's header
     if (h.magic != CKPT_MAGIC && looks_like_text((const unsigned char *)&h, got < 64 ? got : 64))
         die("%s is a text file (a data file?), not an r1 checkpoint", path);
-    if (got != sizeof h) die("%s: not a checkpoint (too short)", path);
+    if (got != head) die("%s: not a checkpoint (too short)", path);
     if (h.magic != CKPT_MAGIC) die("%s: not an r1 checkpoint (bad magic number)", path);
     if (h.version == 1 || h.version == 2)
         die("%s: checkpoint version %u predates MLA's query compression: retrain it", path, h.version);
-    if (h.version != CKPT_VERSION)
+    if (h.version != 3 && h.version != CKPT_VERSION)
         die("%s: checkpoint version %u, this r1 reads version %d", path, h.version, CKPT_VERSION);
+    if (h.version == 3) snprintf(h.world, sizeof h.world, "addition");
+    else if (fread(h.world, 1, sizeof h.world, f) != sizeof h.world) die("%s: not a checkpoint (too short)", path);
+    else head = sizeof h;
     h.preset[sizeof h.preset - 1] = 0;
+    h.world[sizeof h.world - 1] = 0;
+    if (strcmp(h.world, "addition") != 0 && strcmp(h.world, "countdown") != 0)
+        die("%s: checkpoint of an unknown world '%s'", path, h.world);
     if (!config_valid(&h.cfg)) die("%s: checkpoint has an invalid config", path);
     if (h.step < 0) die("%s: checkpoint has a negative step (%d)", path, h.step);
     Params p;
@@ -3295,12 +3682,13 @@ static Model *checkpoint_load(const char *path, uint64_t *rng_state, int *data_p
         die("%s: parameter count does not match its config", path);
     size_t nfloat = h.num_params * (h.has_optimizer ? 3 : 1);
     size_t biases = sizeof(float) * MAX_LAYERS * MAX_EXPERTS, trainer = sizeof(double) + biases;
-    long expect = (long)(sizeof h + biases + trainer + nfloat * sizeof(float) + sizeof(uint64_t));
+    long expect = (long)(head + biases + trainer + nfloat * sizeof(float) + sizeof(uint64_t));
     if (size != expect)
         die("%s: checkpoint is %ld bytes, its header says %ld (truncated or corrupt)", path, size, expect);
     Model *m = model_create(&h.cfg, h.preset, 0);
+    snprintf(m->world, sizeof m->world, "%s", h.world);
     m->step = h.step;
-    Reader r = { .f = f, .sum = fnv1a(0xcbf29ce484222325ull, &h, sizeof h), .ok = 1 };
+    Reader r = { .f = f, .sum = fnv1a(0xcbf29ce484222325ull, &h, head), .ok = 1 };
     read_block(&r, m->router_bias, sizeof m->router_bias);
     read_block(&r, &m->tokens_seen, sizeof m->tokens_seen);
     read_block(&r, m->load_avg, sizeof m->load_avg);
@@ -3334,7 +3722,7 @@ static void rollout(Model *m, const Data *d, const int *idx, Rollouts *r, float 
     for (int i = 0; i < r->n; i += GEN_CHUNK) {
         int nb = r->n - i < GEN_CHUNK ? r->n - i : GEN_CHUNK;
         generate_threads(m, r->seqs + (size_t)i * r->max_len, r->prompt_len + i, r->seq_len + i, nb,
-                         r->max_len, temperature, 1, r->check_rule, rng);
+                         r->max_len, temperature, 1, r->check_rule, r->max_tries, rng);
     }
 }
 
@@ -3356,10 +3744,6 @@ static void write_samples(FILE *f, Model *m, const Data *d, int n_prompts, int k
     fflush(f);
     free(text); free(idx);
     rollouts_free(&r);
-}
-
-static int prompt_lang(const Data *d, int i) {
-    return d->text[i][0] == LANG_TAG[LANG_JA] ? LANG_JA : LANG_EN;
 }
 
 // the next space-separated word of [s, end) into w (cut to cap-1 chars); returns where it ends
@@ -3495,9 +3879,18 @@ typedef struct {
     // over the k samples (greedy: argmax)
     float pass1, cons, greedy, len, reflect, langmix, format;
     float diff_pass1[16], diff_greedy[16], diff_len[16]; int diff_n[16];
-    float diff_style_share[16][N_STYLES], diff_style_acc[16][N_STYLES];   // sampled, per difficulty: NAN if none
-    float style_share[N_STYLES], style_acc[N_STYLES];                      // sampled
-    float gstyle_share[N_STYLES], gstyle_acc[N_STYLES];                    // greedy
+    // the styles of the prompts' world (the sums' N_STYLES, or countdown's N_CD_STYLES) and their names
+    int n_styles;
+    const char *const *style_names;
+    float diff_style_share[16][MAX_STYLES], diff_style_acc[16][MAX_STYLES]; // sampled, per difficulty: NAN if none
+    float style_share[MAX_STYLES], style_acc[MAX_STYLES];                   // sampled
+    float gstyle_share[MAX_STYLES], gstyle_acc[MAX_STYLES];                 // greedy
+    // countdown's tries (sampled responses): tries per response, the share of "no"s followed by another try,
+    // the share of right answers after at least one "no", faithful verdicts among verdicts, false "ok"s
+    // among "ok"s (audit_tries), overall and per difficulty; NAN where there is nothing to count
+    int countdown, verdicts, diff_verdicts[16], max_tries;
+    float tries_per_response, retry_after_no, right_after_no, try_faithfulness, false_ok_rate;
+    float diff_tries[16], diff_retry_after_no[16], diff_try_faithfulness[16];
     float forced_greedy;  // greedy with the response forced to start a chain ("<think>0"); NAN if not asked
     // reflection measured as the field does (sampled responses): reflection@k (prompts with at least one
     // reflecting response), checked chains among all chains, per difficulty too, self-corrections per
@@ -3541,7 +3934,7 @@ static float forced_chain_greedy(Model *m, const Data *d, const int *idx, Rollou
 
 // pass@1 over k samples, cons@k (majority vote), greedy accuracy and the behaviour measures
 static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float temperature, uint64_t seed,
-                           int check_rule, int forced_chain) {
+                           int check_rule, int max_tries, int forced_chain) {
     EvalResult e;
     memset(&e, 0, sizeof e);
     e.check_rule = check_rule;
@@ -3553,25 +3946,33 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
     Rollouts samp = rollouts_alloc(n_prompts * k, m->cfg.context);
     Rollouts greedy = rollouts_alloc(n_prompts, m->cfg.context);
     samp.check_rule = greedy.check_rule = check_rule;
+    samp.max_tries = greedy.max_tries = e.max_tries = max_tries;
     for (int p = 0; p < n_prompts; p++) for (int j = 0; j < k; j++) idx[p * k + j] = p;
     rollout(m, d, idx, &samp, temperature, &rng);
     for (int p = 0; p < n_prompts; p++) idx[p] = p;
     rollout(m, d, idx, &greedy, 0.0f, &rng);
     char *text = mallocCheck((size_t)m->cfg.context * 10 + 16);
-    int style_n[N_STYLES] = {0}, gstyle_n[N_STYLES] = {0}, fixes[N_FIXES] = {0}, faithful = 0;
-    int diff_chains[16] = {0}, diff_checked[16] = {0}, diff_style_n[16][N_STYLES] = {{0}};
+    int style_n[MAX_STYLES] = {0}, gstyle_n[MAX_STYLES] = {0}, fixes[N_FIXES] = {0}, faithful = 0;
+    int diff_chains[16] = {0}, diff_checked[16] = {0}, diff_style_n[16][MAX_STYLES] = {{0}};
     int diff_faithful[16] = {0}, diff_fixes[16][N_FIXES] = {{0}};
-    long votes_v[64]; int votes_n[64];
+    long votes_v[64]; int votes_n[64], votes_right[64];
+    Countdown first;
+    e.countdown = n_prompts > 0 && countdown_parse(d->text[0], &first);
+    e.n_styles = e.countdown ? N_CD_STYLES : N_STYLES;
+    e.style_names = e.countdown ? CD_STYLE_NAMES : STYLE_NAMES;
+    TryAudit tries = {0}, diff_tries[16] = {{0}};  // summed over the sampled responses
+    int right_total = 0, right_after_no = 0;
     for (int p = 0; p < n_prompts; p++) {
-        int diff = d->difficulty ? d->difficulty[p] : 0, lang = prompt_lang(d, p), n_votes = 0, reflected = 0;
+        int diff = d->difficulty ? d->difficulty[p] : 0, n_votes = 0, reflected = 0;
         int right = 0;
         float pass = 0;
         Problem prob;
-        int parsed = problem_parse(d->text[p], &prob);
+        Countdown cd;
+        int parsed = problem_parse(d->text[p], &prob), is_countdown = countdown_parse(d->text[p], &cd);
         for (int j = 0; j < k; j++) {
             int i = p * k + j;
             rollout_text(&samp, i, text);
-            Judgement jd = judge(text, samp.seq_len[i] - samp.prompt_len[i], d->answer[p], lang);
+            Judgement jd = judge_prompt(d->text[p], text, samp.seq_len[i] - samp.prompt_len[i], d->answer[p]);
             reflected |= jd.reflects;
             diff_chains[diff] += jd.style != STYLE_DIRECT;
             diff_checked[diff] += jd.style == STYLE_CHECKED;
@@ -3584,6 +3985,21 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
                     diff_fixes[diff][f] += audit.fixes[f];
                 }
                 if (!e.aha[0] && aha_response(&audit, jd.correct)) {
+                    snprintf(e.aha, sizeof e.aha, "%s", text);
+                    e.aha_prompt = p;
+                }
+            }
+            if (is_countdown) {
+                TryAudit a = audit_tries(&cd, text);
+                TryAudit *sums[2] = { &tries, &diff_tries[diff] };
+                for (int q = 0; q < 2; q++) {
+                    sums[q]->tries += a.tries; sums[q]->nos += a.nos; sums[q]->retries += a.retries;
+                    sums[q]->verdicts += a.verdicts; sums[q]->faithful += a.faithful;
+                    sums[q]->oks += a.oks; sums[q]->false_oks += a.false_oks;
+                }
+                right_total += jd.correct > 0;
+                right_after_no += jd.correct > 0 && a.nos > 0;
+                if (!e.aha[0] && a.nos > 0 && a.faithful == a.verdicts && jd.correct > 0) {  // a retry that paid
                     snprintf(e.aha, sizeof e.aha, "%s", text);
                     e.aha_prompt = p;
                 }
@@ -3603,25 +4019,27 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
             if (jd.has_answer) { // majority vote
                 int v = 0;
                 while (v < n_votes && votes_v[v] != jd.answer) v++;
-                if (v == n_votes && n_votes < 64) { votes_v[n_votes] = jd.answer; votes_n[n_votes++] = 0; }
+                if (v == n_votes && n_votes < 64) {
+                    votes_v[n_votes] = jd.answer; votes_n[n_votes] = 0; votes_right[n_votes++] = jd.correct > 0;
+                }
                 if (v < n_votes) votes_n[v]++;
             }
         }
         int best = -1;
         for (int v = 0; v < n_votes; v++) if (best < 0 || votes_n[v] > votes_n[best]) best = v;
-        e.cons += (best >= 0 && votes_v[best] == d->answer[p]) / (float)n_prompts;
+        e.cons += (best >= 0 && votes_right[best]) / (float)n_prompts;
         e.reflect_at_k += (float)reflected / n_prompts;
         e.pass1 += pass / n_prompts;
         for (int q = 0; q < N_PASS_AT && (1 << q) <= k; q++)
             e.pass_at[q] += pass_at_j(k, right, 1 << q) / n_prompts;
         rollout_text(&greedy, p, text);
-        Judgement jg = judge(text, greedy.seq_len[p] - greedy.prompt_len[p], d->answer[p], lang);
+        Judgement jg = judge_prompt(d->text[p], text, greedy.seq_len[p] - greedy.prompt_len[p], d->answer[p]);
         e.greedy += jg.correct / n_prompts;
         gstyle_n[jg.style]++;
         e.gstyle_acc[jg.style] += jg.correct;
         e.diff_pass1[diff] += pass; e.diff_greedy[diff] += jg.correct; e.diff_n[diff]++;
     }
-    for (int s = 0; s < N_STYLES; s++) {
+    for (int s = 0; s < e.n_styles; s++) {
         e.style_share[s] = (float)style_n[s] / (n_prompts * k);
         e.style_acc[s] = style_n[s] ? e.style_acc[s] / style_n[s] : NAN;
         e.gstyle_share[s] = (float)gstyle_n[s] / n_prompts;
@@ -3634,7 +4052,7 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
         e.diff_faithfulness[t] = e.diff_checks[t] ? (float)diff_faithful[t] / e.diff_checks[t] : NAN;
         for (int f = 0; f < N_FIXES; f++)
             e.diff_fixes_per100[t][f] = 100.0f * diff_fixes[t][f] / (e.diff_n[t] * k);
-        for (int s = 0; s < N_STYLES; s++) {
+        for (int s = 0; s < e.n_styles; s++) {
             e.diff_style_share[t][s] = (float)diff_style_n[t][s] / (e.diff_n[t] * k);
             e.diff_style_acc[t][s] = diff_style_n[t][s] ? e.diff_style_acc[t][s] / diff_style_n[t][s] : NAN;
         }
@@ -3643,6 +4061,19 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
     e.checked_in_chains = chains ? (float)style_n[STYLE_CHECKED] / chains : NAN;
     for (int f = 0; f < N_FIXES; f++) e.fixes_per100[f] = 100.0f * fixes[f] / (n_prompts * k);
     e.faithfulness = e.checks ? (float)faithful / e.checks : NAN;
+    e.verdicts = tries.verdicts;
+    e.tries_per_response = (float)tries.tries / (n_prompts * k);
+    e.retry_after_no = tries.nos ? (float)tries.retries / tries.nos : NAN;
+    e.right_after_no = right_total ? (float)right_after_no / right_total : NAN;
+    e.try_faithfulness = tries.verdicts ? (float)tries.faithful / tries.verdicts : NAN;
+    e.false_ok_rate = tries.oks ? (float)tries.false_oks / tries.oks : NAN;
+    for (int t = 0; t < 16; t++) if (e.diff_n[t]) {
+        const TryAudit *a = &diff_tries[t];
+        e.diff_verdicts[t] = a->verdicts;
+        e.diff_tries[t] = (float)a->tries / (e.diff_n[t] * k);
+        e.diff_retry_after_no[t] = a->nos ? (float)a->retries / a->nos : NAN;
+        e.diff_try_faithfulness[t] = a->verdicts ? (float)a->faithful / a->verdicts : NAN;
+    }
     e.forced_greedy = forced_chain ? forced_chain_greedy(m, d, idx, &greedy, text, &rng) : NAN;
     free(text); free(idx);
     rollouts_free(&samp); rollouts_free(&greedy);
@@ -3650,6 +4081,24 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
 }
 
 static float nan_to(float x, float instead) { return isnan(x) ? instead : x; } // JSON has no NaN
+
+// eval_print's lines for the countdown world: the tries, per difficulty (its number of solutions), and styles
+static void eval_print_tries(const EvalResult *e) {
+    printf("  tries per response %.2f | retry after no %.3f | right after no %.3f | try faithfulness %.3f "
+           "(%d verdicts) | false ok rate %.3f\n", e->tries_per_response, e->retry_after_no, e->right_after_no,
+           e->try_faithfulness, e->verdicts, e->false_ok_rate);
+    printf("  %-10s %7s %7s %7s %6s %12s %12s   accuracy: direct / one_try / search\n", "solutions", "pass@1",
+           "greedy", "length", "tries", "retry/no", "faithfulness");
+    for (int t = 0; t < 16; t++) if (e->diff_n[t])
+        printf("  %-10s %7.3f %7.3f %7.1f %6.2f %12.3f %12.3f   %.3f / %.3f / %.3f\n", t == 3 ? "3 or more" :
+               t == 2 ? "2" : t == 1 ? "1" : "?", e->diff_pass1[t], e->diff_greedy[t], e->diff_len[t],
+               e->diff_tries[t], e->diff_retry_after_no[t], e->diff_try_faithfulness[t],
+               e->diff_style_acc[t][CD_DIRECT], e->diff_style_acc[t][CD_ONE_TRY], e->diff_style_acc[t][CD_SEARCH]);
+    printf("  %-12s %8s %8s %12s %12s\n", "style", "share", "accuracy", "greedy share", "greedy acc");
+    for (int s = 0; s < e->n_styles; s++)
+        printf("  %-12s %8.3f %8.3f %12.3f %12.3f\n", e->style_names[s], e->style_share[s], e->style_acc[s],
+               e->gstyle_share[s], e->gstyle_acc[s]);
+}
 
 static void eval_print(const char *name, const EvalResult *e, int json) {
     if (json) {
@@ -3674,28 +4123,44 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
             for (int f = 0; f < N_FIXES; f++)
                 printf(", \"d%d_%s_per100\": %.3f", t, FIX_NAMES[f], e->diff_fixes_per100[t][f]);
         }
+        const char *const *names = e->style_names;
         for (int t = 0; t < 16; t++) if (e->diff_n[t])
-            for (int s = 0; s < N_STYLES; s++)
-                printf(", \"d%d_%s_share\": %.4f, \"d%d_%s_acc\": %.4f", t, STYLE_NAMES[s], e->diff_style_share[t][s],
-                       t, STYLE_NAMES[s], nan_to(e->diff_style_acc[t][s], -1));
-        for (int s = 0; s < N_STYLES; s++)
+            for (int s = 0; s < e->n_styles; s++)
+                printf(", \"d%d_%s_share\": %.4f, \"d%d_%s_acc\": %.4f", t, names[s], e->diff_style_share[t][s],
+                       t, names[s], nan_to(e->diff_style_acc[t][s], -1));
+        for (int s = 0; s < e->n_styles; s++)
             printf(", \"%s_share\": %.4f, \"%s_acc\": %.4f, \"greedy_%s_share\": %.4f, \"greedy_%s_acc\": "
-                   "%.4f", STYLE_NAMES[s], e->style_share[s], STYLE_NAMES[s],
-                   isnan(e->style_acc[s]) ? -1.0f : e->style_acc[s], STYLE_NAMES[s], e->gstyle_share[s],
-                   STYLE_NAMES[s], isnan(e->gstyle_acc[s]) ? -1.0f : e->gstyle_acc[s]);
+                   "%.4f", names[s], e->style_share[s], names[s],
+                   isnan(e->style_acc[s]) ? -1.0f : e->style_acc[s], names[s], e->gstyle_share[s],
+                   names[s], isnan(e->gstyle_acc[s]) ? -1.0f : e->gstyle_acc[s]);
+        if (e->countdown) {
+            printf(", \"tries_per_response\": %.4f, \"retry_after_no\": %.4f, \"right_after_no\": %.4f, "
+                   "\"try_faithfulness\": %.4f, \"false_ok_rate\": %.4f, \"verdicts\": %d, \"max_tries\": %d",
+                   e->tries_per_response, nan_to(e->retry_after_no, -1), nan_to(e->right_after_no, -1),
+                   nan_to(e->try_faithfulness, -1), nan_to(e->false_ok_rate, -1), e->verdicts, e->max_tries);
+            for (int t = 0; t < 16; t++) if (e->diff_n[t])
+                printf(", \"d%d_tries_per_response\": %.4f, \"d%d_retry_after_no\": %.4f, "
+                       "\"d%d_try_faithfulness\": %.4f, \"d%d_verdicts\": %d", t, e->diff_tries[t], t,
+                       nan_to(e->diff_retry_after_no[t], -1), t, nan_to(e->diff_try_faithfulness[t], -1), t,
+                       e->diff_verdicts[t]);
+        }
         printf("}\n");
         return;
     }
-    printf("%s: %d held-out prompts, %d samples each%s%s\n", name, e->n_prompts, e->k,
-           e->check_rule ? ", decoding with the check " : "",
+    printf("%s: %d held-out prompts, %d samples each%s%s", name, e->n_prompts, e->k,
+           e->check_rule ? e->countdown ? ", decoding with the retry " : ", decoding with the check " : "",
            e->check_rule == CHECK_FORCE ? "forced" : e->check_rule ? "banned" : "");
+    if (e->max_tries) printf(", at most %d tries", e->max_tries);
+    printf("\n");
     printf("  pass@1 %.3f | cons@%d %.3f | greedy %.3f | mean length %.1f | reflection %.3f | language mix "
            "%.3f | format %.3f\n", e->pass1, e->k, e->cons, e->greedy, e->len, e->reflect, e->langmix,
            e->format);
     printf("  pass@j, the chance that j samples hold a right answer:");
     for (int q = 0; q < N_PASS_AT; q++)
         if (!isnan(e->pass_at[q])) printf("%s j=%d %.3f", q ? " |" : "", 1 << q, e->pass_at[q]);
-    printf("\n  greedy with the response forced to start a chain (\"<think>0\"): %.3f\n", e->forced_greedy);
+    printf("\n");
+    if (e->countdown) { eval_print_tries(e); return; }
+    printf("  greedy with the response forced to start a chain (\"<think>0\"): %.3f\n", e->forced_greedy);
     printf("  reflection@%d %.3f | checked among chains %.3f | check faithfulness %.3f (%d checks)\n",
            e->k, e->reflect_at_k, e->checked_in_chains, e->faithfulness, e->checks);
     printf("  self-corrections per 100 responses: wrong to right %.2f | right to wrong %.2f | wrong to wrong "
@@ -3746,7 +4211,7 @@ static int rejection_sample(Model *m, const Data *d, int n_prompts, int k, float
         for (int j = 0, done = 0; j < k; j++) {
             int i = p * k + j;
             rollout_text(&r, i, text);
-            Judgement jd = judge(text, r.seq_len[i] - r.prompt_len[i], d->answer[p], prompt_lang(d, p));
+            Judgement jd = judge_prompt(d->text[p], text, r.seq_len[i] - r.prompt_len[i], d->answer[p]);
             n_rule += rejection_keep(&jd, max_len);
             if (!rejection_accepts(d, p, &jd, text, max_len)) continue;
             n_sound++;
@@ -4026,7 +4491,7 @@ static int batcher_next(Batcher *bt, int *inputs, int *targets, float *w, int *l
 }
 
 typedef struct {
-    const char *data, *out, *preset, *init;
+    const char *data, *out, *preset, *init, *world;
     int steps, batch, warmup, seed, log_every, save_every, resume, overwrite;
     float lr, lr_min, weight_decay, clip, bias_gamma, balance_alpha;
 } TrainOptions;
@@ -4049,15 +4514,55 @@ static void load_spread(const Model *m, const float load[MAX_LAYERS][MAX_EXPERTS
 
 // the model a run trains: its own checkpoint (--resume; *pool_state and *data_pos: where its data stream
 // stood), another run's (--init, whose training starts afresh), or a new model of the preset
+// ---- the toy worlds' files and runs: the countdown world's sit in tiny_data/countdown/ and runs/countdown/
+
+#define WORLD_HELP "the toy world {addition,countdown}: its data files and run folders"
+
+// the --world of a command line, read before its options so that their defaults can follow it
+static const char *world_of_args(const char *cmd, int argc, char **argv) {
+    const char *world = "addition";
+    for (int a = 0; a + 1 < argc; a++) if (strcmp(argv[a], "--world") == 0) world = argv[a + 1];
+    if (strcmp(world, "addition") != 0 && strcmp(world, "countdown") != 0)
+        die("%s: option --world: '%s' is not one of {addition,countdown}", cmd, world);
+    return world;
+}
+
+// a default path of the addition world ("tiny_data/...", "runs/...") as the world's
+static const char *in_world(const char *world, const char *path) {
+    if (!path || strcmp(world, "addition") == 0) return path;
+    const char *folders[] = { "tiny_data/", "runs/" };
+    for (int i = 0; i < 2; i++) {
+        size_t l = strlen(folders[i]);
+        if (strncmp(path, folders[i], l) != 0) continue;
+        char *out = mallocCheck(strlen(path) + strlen(world) + 2);  // kept for the command's lifetime
+        sprintf(out, "%.*s%s/%s", (int)l, path, world, path + l);
+        return out;
+    }
+    return path;
+}
+
+// a checkpoint used in a world must have been trained in it (world NULL: the default, addition)
+static void world_check(const Model *m, const char *world, const char *path) {
+    if (!world) world = "addition";
+    if (strcmp(m->world, world) != 0)
+        die("%s: a checkpoint of the %s world, not of the %s world (--world)", path, m->world, world);
+}
+
 static Model *train_start(const TrainOptions *o, const char *what, const char *ckpt, int resumed,
                           uint64_t *pool_state, int *data_pos) {
     if (resumed) {
         Model *m = checkpoint_load(ckpt, pool_state, data_pos);
+        world_check(m, o->world, ckpt);
         printf("resuming %s from %s at step %d\n", what, ckpt, m->step);
         return m;
     }
-    if (!o->init) return model_create(&find_preset(o->preset)->cfg, o->preset, (uint64_t)o->seed);
+    if (!o->init) {
+        Model *m = model_create(&find_preset(o->preset)->cfg, o->preset, (uint64_t)o->seed);
+        snprintf(m->world, sizeof m->world, "%s", o->world ? o->world : "addition");
+        return m;
+    }
     Model *m = checkpoint_load(o->init, NULL, NULL);
+    world_check(m, o->world, o->init);
     training_restart(m);
     return m;
 }
@@ -4139,6 +4644,7 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
 
 typedef struct {
     const char *init, *out, *data, *test, *rewards, *loss_type, *scale_rewards, *importance_sampling_level;
+    const char *world;
     int steps, prompts_per_step, num_generations, num_iterations, seed, eval_every, eval_prompts, eval_k;
     int ref_model_sync_steps, max_completion_length, mask_truncated_completions, resume, overwrite;
     int chunk_rows;  // rows per forward and backward of a step (GrpoConfig)
@@ -4152,7 +4658,7 @@ typedef struct {
 static GrpoOptions grpo_defaults(void) {
     GrpoOptions o = {
         .init = "runs/base/model.bin", .out = "runs/zero", .data = "tiny_data/rl_train.txt",
-        .test = "tiny_data/rl_test.txt", .rewards = "accuracy,format",
+        .test = "tiny_data/rl_test.txt", .rewards = "accuracy,format", .world = "addition",
         .loss_type = "dr_grpo", .scale_rewards = "none", .importance_sampling_level = "token",
         .steps = 150, .prompts_per_step = 8, .num_generations = 16, .num_iterations = 1, .seed = 1,
         .eval_every = 10, .eval_prompts = 150, .eval_k = 4, .chunk_rows = 32,
@@ -4183,13 +4689,21 @@ static RewardSet reward_set(const char *list, const GrpoOptions *o) {
     return use;
 }
 
-// the held-out columns of a GRPO log row, then the length and checked among chains of each difficulty
+// the held-out columns of a GRPO log row, then the length and checked among chains of each difficulty;
+// on countdown prompts then the tries' measures, and the tries per response of each difficulty
 static void log_eval_columns(FILE *log, const EvalResult *e) {
     fprintf(log, ",%.4f,%.4f,%.2f,%.4f,%.4f,%.4f", e->greedy, e->pass1, e->len, e->reflect,
             1.0f - e->style_share[STYLE_DIRECT], nan_to(e->checked_in_chains, -1));
     for (int t = 0; t < 16; t++) if (e->diff_n[t])
         fprintf(log, ",%.2f,%.4f", e->diff_len[t], nan_to(e->diff_checked_in_chains[t], -1));
+    if (!e->countdown) return;
+    fprintf(log, ",%.3f,%.4f,%.4f,%.4f,%.4f", e->tries_per_response, nan_to(e->retry_after_no, -1),
+            nan_to(e->try_faithfulness, -1), nan_to(e->false_ok_rate, -1), e->style_share[CD_SEARCH]);
+    for (int t = 0; t < 16; t++) if (e->diff_n[t]) fprintf(log, ",%.3f", e->diff_tries[t]);
 }
+
+// the number of cells log_eval_columns writes
+static int log_eval_cells(int n_diffs, int countdown) { return 6 + 2 * n_diffs + (countdown ? 5 + n_diffs : 0); }
 
 // the difficulties of the held-out prompts a GRPO run evaluates (the first eval_prompts of test): has[t]
 static int eval_difficulties(const Data *test, int eval_prompts, int has[16]) {
@@ -4223,6 +4737,7 @@ static GrpoConfig grpo_config(const GrpoOptions *o) {
 static Model *grpo_start(const GrpoOptions *o, const char *ckpt, int resumed, uint64_t *rng_state,
                          Model **ref) {
     Model *m = checkpoint_load(resumed ? ckpt : o->init, rng_state, NULL);
+    world_check(m, o->world, resumed ? ckpt : o->init);
     if (!resumed) {
         training_restart(m);
         *rng_state = rng_seed((uint64_t)o->seed).s;
@@ -4249,7 +4764,7 @@ static BatchScores score_rollouts(float *reward, const Rollouts *r, const Data *
     for (int i = 0; i < n; i++) {
         rollout_text(r, i, text);
         int q = r->prompt[i], rl = r->seq_len[i] - r->prompt_len[i];
-        Judgement j = judge(text, rl, d->answer[q], prompt_lang(d, q));
+        Judgement j = judge_prompt(d->text[q], text, rl, d->answer[q]);
         reward[i] = grpo_reward(&j, use, rng);
         b.reward += reward[i] / n; b.accuracy += j.correct / n; b.length += (float)rl / n;
         b.reflection += (float)j.reflects / n; b.format += j.format / n;
@@ -4265,9 +4780,14 @@ static BatchScores score_rollouts(float *reward, const Rollouts *r, const Data *
 static int grpo_evaluate(Model *m, const GrpoOptions *o, const Data *test, FILE *samples, EvalResult *e) {
     int step = m->step;
     if (o->eval_every <= 0 || (step % o->eval_every != 0 && step != o->steps)) return 0;
-    *e = evaluate(m, test, o->eval_prompts, o->eval_k, o->temperature, 12345, CHECK_FREE, 0);
-    printf("step %4d eval | greedy %.3f | pass@1 %.3f | length %.1f | reflection %.3f | chains %.2f\n", step,
-           e->greedy, e->pass1, e->len, e->reflect, 1.0f - e->style_share[STYLE_DIRECT]);
+    *e = evaluate(m, test, o->eval_prompts, o->eval_k, o->temperature, 12345, CHECK_FREE, 0, 0);
+    if (e->countdown)
+        printf("step %4d eval | greedy %.3f | pass@1 %.3f | length %.1f | tries %.2f | retry after no %.3f | "
+               "search %.2f\n", step, e->greedy, e->pass1, e->len, e->tries_per_response, e->retry_after_no,
+               e->style_share[CD_SEARCH]);
+    else
+        printf("step %4d eval | greedy %.3f | pass@1 %.3f | length %.1f | reflection %.3f | chains %.2f\n",
+               step, e->greedy, e->pass1, e->len, e->reflect, 1.0f - e->style_share[STYLE_DIRECT]);
     if (step == 0 || step == o->steps) {
         char who[16];
         snprintf(who, sizeof who, "%d", step);
@@ -4284,22 +4804,22 @@ static int grpo_evaluate(Model *m, const GrpoOptions *o, const Data *test, FILE 
         fprintf(f, "step\tprompt\tanswer\tresponse\n%d\t%s\t%ld\t%s\n", step, prompt,
                 test->answer[e->aha_prompt], e->aha);
         if (fclose(f) != 0 || rename(tmp, path) != 0) die("cannot write %s", path);
-        printf("step %4d aha  | a faithful check caught a wrong column and the answer is right: %s%s\n", step,
-               prompt, e->aha);
+        printf("step %4d aha  | %s: %s%s\n", step, e->countdown ? "a retry after a true no, every verdict true, "
+               "found the answer" : "a faithful check caught a wrong column and the answer is right", prompt, e->aha);
     }
     return 1;
 }
 
 // the columns of a GRPO log row: the batch's, the held-out ones (e; NULL: empty), the step's diagnostics
 static void grpo_log_row(FILE *log, const Model *m, int step, const BatchScores *b, const GrpoStepLog *sl,
-                         int n, const EvalResult *e, int n_diffs, double el) {
+                         int n, const EvalResult *e, int n_eval_cells, double el) {
     double n_st = fmax(sl->st.tokens, 1);
     float kl = sl->st.kl / n_st, clipped = (sl->st.clipped_low + sl->st.clipped_high) / n_st;
     fprintf(log, "%d,%.4f,%.4f,%.2f,%.4f,%.4f,%.4f,%.5f,%.4f,%.4f,%.0f,%.2f", step, b->reward, b->accuracy,
             b->length, b->reflection, b->format, b->language_mix, kl, clipped, (float)(sl->st.entropy / n_st),
             m->tokens_seen / el, el);
     if (e) log_eval_columns(log, e);
-    else for (int c = 0; c < 6 + 2 * n_diffs; c++) fputc(',', log);  // log_eval_columns' cells, empty
+    else for (int c = 0; c < n_eval_cells; c++) fputc(',', log);  // log_eval_columns' cells, empty
     fprintf(log, ",%.4f,%.5f,%.5f,%.4f,%.4f", sl->zero_std, sl->st.clipped_low / n_st,
             sl->st.clipped_high / n_st, (float)b->truncated / n, sl->mean_abs_adv);
     for (int l = 0; l < m->cfg.n_layer; l++)
@@ -4332,6 +4852,21 @@ static void print_before_after(const EvalResult *first, const EvalResult *last, 
     printf("  pass@1                 %.3f -> %.3f\n", first->pass1, last->pass1);
     printf("  mean response length   %.1f -> %.1f\n", first->len, last->len);
     printf("  reflection rate        %.3f -> %.3f\n", first->reflect, last->reflect);
+    if (last->countdown) {
+        printf("  tries per response     %.2f -> %.2f\n", first->tries_per_response, last->tries_per_response);
+        printf("  retry after no         %.3f -> %.3f\n", first->retry_after_no, last->retry_after_no);
+        printf("  right after no         %.3f -> %.3f\n", first->right_after_no, last->right_after_no);
+        printf("  try faithfulness       %.3f -> %.3f\n", first->try_faithfulness, last->try_faithfulness);
+        printf("  false ok rate          %.3f -> %.3f\n", first->false_ok_rate, last->false_ok_rate);
+        printf("  search share           %.3f -> %.3f\n", first->style_share[CD_SEARCH],
+               last->style_share[CD_SEARCH]);
+        printf("  direct share           %.3f -> %.3f\n", first->style_share[CD_DIRECT],
+               last->style_share[CD_DIRECT]);
+        for (int t = 0; t < 16; t++) if (last->diff_n[t])
+            printf("  solutions %-2d           pass@1 %.3f -> %.3f | tries %.2f -> %.2f\n", t, first->diff_pass1[t],
+                   last->diff_pass1[t], first->diff_tries[t], last->diff_tries[t]);
+        return;
+    }
     printf("  checked among chains   %.3f -> %.3f\n", first->checked_in_chains, last->checked_in_chains);
     printf("  chain-of-thought share %.3f -> %.3f\n", 1 - first->style_share[STYLE_DIRECT],
            1 - last->style_share[STYLE_DIRECT]);
@@ -4374,6 +4909,15 @@ static Model *grpo_train(const GrpoOptions *o) {
     for (int t = 0; t < 16; t++) if (has_diff[t])
         o_h += snprintf(header + o_h, sizeof header - o_h, ",test_length_d%d,test_checked_in_chains_d%d", t,
                         t);
+    Countdown first_test;
+    int countdown = test.n > 0 && countdown_parse(test.text[0], &first_test);
+    if (countdown) {
+        o_h += snprintf(header + o_h, sizeof header - o_h, ",test_tries_per_response,test_retry_after_no,"
+                        "test_try_faithfulness,test_false_ok_rate,test_search_share");
+        for (int t = 0; t < 16; t++) if (has_diff[t])
+            o_h += snprintf(header + o_h, sizeof header - o_h, ",test_tries_d%d", t);
+    }
+    int eval_cells = log_eval_cells(n_diffs, countdown);
     o_h += snprintf(header + o_h, sizeof header - o_h, ",frac_reward_zero_std,clip_low,clip_high,truncated,"
                     "mean_abs_adv");
     for (int l = 0; l < m->cfg.n_layer; l++)
@@ -4425,7 +4969,7 @@ static Model *grpo_train(const GrpoOptions *o) {
         for (int i = 0; i < n; i++) resp_tokens += r.seq_len[i] - r.prompt_len[i];
         m->tokens_seen += resp_tokens;
         double el = now_seconds() - t0;
-        grpo_log_row(log, m, step, &scores, &sl, n, evaluated ? &e : NULL, n_diffs, el);
+        grpo_log_row(log, m, step, &scores, &sl, n, evaluated ? &e : NULL, eval_cells, el);
         grpo_print_step(m, o, &scores, &sl, el);
         checkpoint_save(ckpt, m, 1, rng.s, 0);
         if (synced && m->step > sync) { // the previous reference is no longer needed
@@ -4809,6 +5353,68 @@ static void report_pipeline(const char *dir, const char *about, const char **lab
     free(bars[0]); free(bars[1]);
 }
 
+// the countdown world's columns of an RL log, for its report (countdown 0: the log has none)
+enum { TRIES_PER_RESPONSE, RETRY_AFTER_NO, TRY_FAITHFULNESS, FALSE_OK_RATE, SEARCH_SHARE, N_TRY_COLS };
+typedef struct {
+    int countdown, n_diffs;
+    double *col[N_TRY_COLS];
+    Curve by_solutions[16];  // the tries per response of each difficulty (number of solutions)
+    char names[16][24];
+} ReportTries;
+
+static ReportTries report_tries_columns(const char *path, char **lines, int n_lines) {
+    ReportTries r = { .countdown = csv_index(lines[0], "test_retry_after_no") >= 0 };
+    if (!r.countdown) return r;
+    const char *names[N_TRY_COLS] = { "test_tries_per_response", "test_retry_after_no",
+                                      "test_try_faithfulness", "test_false_ok_rate", "test_search_share" };
+    for (int c = 0; c < N_TRY_COLS; c++) {
+        r.col[c] = csv_column(path, lines, n_lines, names[c]);
+        for (int i = 0; i < n_lines - 1; i++) if (r.col[c][i] < 0) r.col[c][i] = NAN;  // -1: none to count
+    }
+    const char *palette[] = { "#1f6fb4", "#d62728", "#2a9d3a", "#e08a1e" };
+    for (int t = 0; t < 16; t++) {
+        char name[32];
+        snprintf(name, sizeof name, "test_tries_d%d", t);
+        if (csv_index(lines[0], name) < 0) continue;
+        snprintf(r.names[r.n_diffs], sizeof r.names[0], t == 3 ? "3+ solutions" : "%d solution%s", t,
+                 t == 1 ? "" : "s");
+        r.by_solutions[r.n_diffs] = (Curve){ .name = r.names[r.n_diffs], .colour = palette[r.n_diffs % 4],
+                                             .y = csv_column(path, lines, n_lines, name) };
+        r.n_diffs++;
+    }
+    return r;
+}
+
+// rows of the before/after table: the first (a) and the last (b) evaluated rows
+static void report_tries_rows(FILE *f, const ReportTries *r, int a, int b) {
+    const char *rows[N_TRY_COLS] = { "tries per response", "retry after no", "try faithfulness",
+                                     "false ok rate", "search share (ends in ok)" };
+    for (int c = 0; c < N_TRY_COLS && r->countdown; c++) {
+        fprintf(f, "<tr><td>%s</td>", rows[c]);
+        for (int i = 0; i < 2; i++) {
+            double v = r->col[c][i ? b : a];
+            if (isnan(v)) fprintf(f, "<td>n/a</td>"); else fprintf(f, c ? "<td>%.3f</td>" : "<td>%.2f</td>", v);
+        }
+        fprintf(f, "</tr>\n");
+    }
+}
+
+static void report_tries_charts(FILE *f, const ReportTries *r, const double *step, int n) {
+    Curve shares[] = { { "retry after no", "#d62728", r->col[RETRY_AFTER_NO] },
+                       { "search share", "#2a9d3a", r->col[SEARCH_SHARE] },
+                       { "try faithfulness", "#8a4fbf", r->col[TRY_FAITHFULNESS] },
+                       { "false ok rate", "#e08a1e", r->col[FALSE_OK_RATE] } };
+    svg_chart(f, "Retries, searches and their verdicts", "share", "RL step", step, n, shares, 4, 1.0);
+    if (r->n_diffs > 0)
+        svg_chart(f, "Tries per response by number of solutions", "tries", "RL step", step, n, r->by_solutions,
+                  r->n_diffs, 0.0);
+}
+
+static void report_tries_free(ReportTries *r) {
+    for (int c = 0; c < N_TRY_COLS; c++) free(r->col[c]);
+    for (int k = 0; k < r->n_diffs; k++) free((double *)r->by_solutions[k].y);
+}
+
 // OUT/report.html of a GRPO run, from OUT/log.csv and OUT/samples.txt: the held-out measures at the
 // first and last evaluation, their curves against the RL step (cf. R1 paper, Figures 2 and 3), the
 // training batch's, and sampled responses at the first and last evaluation
@@ -4839,7 +5445,12 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
     for (int t = 0; t < 16; t++) {
         snprintf(name, sizeof name, "test_length_d%d", t);
         if (csv_index(lines[0], name) < 0) continue;
-        snprintf(diff_names[n_diffs], sizeof diff_names[0], "%d operands", t);  // a problem's difficulty
+        // a problem's difficulty: its operands, or (countdown) its number of solutions
+        if (csv_index(lines[0], "test_retry_after_no") >= 0)
+            snprintf(diff_names[n_diffs], sizeof diff_names[0], t == 3 ? "3+ solutions" : "%d solution%s", t,
+                     t == 1 ? "" : "s");
+        else
+            snprintf(diff_names[n_diffs], sizeof diff_names[0], "%d operands", t);
         Curve c = { .name = diff_names[n_diffs], .colour = palette[n_diffs % 6] };
         diff_len[n_diffs] = diff_checked[n_diffs] = c;
         diff_len[n_diffs].y = csv_column(path, lines, n_lines, name);
@@ -4848,6 +5459,7 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
         for (int i = 0; i < n; i++) if (checked[i] < 0) checked[i] = NAN;
         diff_checked[n_diffs++].y = checked;
     }
+    ReportTries tries = report_tries_columns(path, lines, n_lines);
     FILE *f = report_begin(o->out, title, about);
     if (a >= 0) {
         const char *rows[] = { "pass@1", "greedy accuracy", "mean response length (tokens)",
@@ -4865,10 +5477,11 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
             }
             fprintf(f, "</tr>\n");
         }
-        for (int k = 0; k < n_diffs && n_diffs > 1; k++)
+        for (int k = 0; k < n_diffs && n_diffs > 1 && !tries.countdown; k++)
             fprintf(f, "<tr><td>%s: length, checked among chains</td><td>%.1f, %.3f</td><td>%.1f, %.3f</td>"
                     "</tr>\n", diff_len[k].name, diff_len[k].y[a], diff_checked[k].y[a], diff_len[k].y[b],
                     diff_checked[k].y[b]);
+        report_tries_rows(f, &tries, a, b);
         fprintf(f, "</table>\n");
     }
     const char *grey = "#b4b4b4";
@@ -4888,18 +5501,22 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
     if (n_diffs > 1) {
         svg_chart(f, "Mean response length by difficulty", "tokens", "RL step", col[STEP], n, diff_len,
                   n_diffs, 0.0);
-        svg_chart(f, "Checked among chains by difficulty", "share of chains", "RL step", col[STEP], n,
-                  diff_checked, n_diffs, 1.0);
+        if (!tries.countdown)
+            svg_chart(f, "Checked among chains by difficulty", "share of chains", "RL step", col[STEP], n,
+                      diff_checked, n_diffs, 1.0);
     }
+    if (tries.countdown) report_tries_charts(f, &tries, col[STEP], n);
     fprintf(f, "</div>\n");
     snprintf(path, sizeof path, "%s/samples.txt", o->out);
     report_samples(f, path, "Sampled responses to the same prompts, before and after RL", "step ");
     snprintf(path, sizeof path, "%s/aha.txt", o->out);
-    report_samples(f, path, "The run's first self-correction: a check, its own sums right, caught a wrong "
-                   "column, the answer is right", "step ");
+    report_samples(f, path, tries.countdown ? "The run's first retry that paid: after a true \"no\" another "
+                   "try, every verdict true, the answer right" : "The run's first self-correction: a check, its "
+                   "own sums right, caught a wrong column, the answer is right", "step ");
     report_end(f, o->out);
     for (int c = 0; c < N_COLS; c++) free(col[c]);
     for (int k = 0; k < n_diffs; k++) { free((double *)diff_len[k].y); free((double *)diff_checked[k].y); }
+    report_tries_free(&tries);
     for (int i = 0; i < n_lines; i++) free(lines[i]);
     free(lines);
 }
@@ -4995,20 +5612,30 @@ static void options_parse(const char *cmd, const char *what, Option *o, int n, i
 // ---- the commands
 
 static void cmd_gen(int argc, char **argv) {
-    const char *dir = "tiny_data", *styles = "direct,chain,checked", *operands = "4";
-    int seed = 1, held_out = 0;
+    const char *dir = NULL, *styles = "direct,chain,checked", *operands = "4", *world = "addition";
+    int seed = 1, held_out = 0, no_retry = 0;
     Option o[] = {
-        { "out", 's', &dir, 0, 0, "folder to write" },
+        { "world", 'w', &world, 0, 0, "the toy world {addition,countdown}" },
+        { "out", 's', &dir, 0, 0, "folder to write (default tiny_data, or tiny_data/countdown)" },
         { "seed", 'i', &seed, 0, 1e9, "generator seed" },
         { "styles", 'l', &styles, 0, 0,
           "the corpus's solution styles (controls leave some out), a comma list of {direct,chain,checked}" },
         { "operands", 's', &operands, 0, 0, "the trained difficulties: operand counts 2-6, a comma list" },
         { "held-out-operands", 'i', &held_out, 0, MAX_OPERANDS,
           "an operand count only the test set holds (0 = none)" },
+        { "no-retry", 'b', &no_retry, 0, 0, "countdown: a control corpus in which no try follows a \"no\"" },
     };
     options_parse("gen",
                   "Writes the toy world's data files (corpus, RL prompts, cold-start SFT) deterministically.",
-                  o, 5, argc, argv);
+                  o, 7, argc, argv);
+    if (strcmp(world, "countdown") == 0) {
+        if (!dir) dir = "tiny_data/countdown";
+        gen_countdown_data(dir, (uint64_t)seed, !no_retry);
+        printf("wrote %s/pretrain.txt, rl_train.txt, rl_test.txt, coldstart.txt\n", dir);
+        return;
+    }
+    if (no_retry) die("gen: --no-retry is an option of the countdown world");
+    if (!dir) dir = "tiny_data";
     World w = world_default();
     for (int s = 0; s < N_STYLES; s++) w.allowed[s] = list_has(styles, STYLE_NAMES[s]);
     if (!w.allowed[STYLE_DIRECT])
@@ -5040,6 +5667,7 @@ static void cmd_gen(int argc, char **argv) {
 static TrainOptions pretrain_defaults(void) {
     TrainOptions t = {
         .data = "tiny_data/pretrain.txt", .out = "runs/base", .preset = "teacher", .init = NULL,
+        .world = "addition",
         .steps = 2500, .batch = 32, .warmup = 100, .seed = 1337, .log_every = 50, .save_every = 500,
         .lr = 2e-3f, .lr_min = 2e-4f, .weight_decay = 0.1f, .clip = 1.0f, .bias_gamma = 3e-2f,
         // V3 adds the sequence-wise loss at a tiny alpha (NOTES.md "Expert load balancing")
@@ -5072,8 +5700,9 @@ static TrainOptions distill_options(const char *student, const char *out, const 
 #define OVERWRITE_HELP "start again in OUT, replacing the run it holds"
 
 static Option *train_options(TrainOptions *t, int *n) {
-    static Option o[20];  // room for a command's own extra options
+    static Option o[24];  // room for a command's own extra options
     Option list[] = {
+        { "world", 'w', &t->world, 0, 0, WORLD_HELP },
         { "data", 's', &t->data, 0, 0, "training data file" },
         { "out", 's', &t->out, 0, 0, "run folder (log.csv, model.bin)" },
         { "preset", 'w', &t->preset, 0, 0, "model config {teacher,student,tiny}" },
@@ -5111,8 +5740,16 @@ static int train_context(const char *cmd, const TrainOptions *t) {
     return context;
 }
 
+// a training command's --world and the defaults that follow it
+static void train_world(TrainOptions *t, const char *cmd, int argc, char **argv) {
+    t->world = world_of_args(cmd, argc, argv);
+    t->data = in_world(t->world, t->data); t->out = in_world(t->world, t->out);
+    t->init = in_world(t->world, t->init);
+}
+
 static void cmd_pretrain(int argc, char **argv) {
     TrainOptions t = pretrain_defaults();
+    train_world(&t, "pretrain", argc, argv);
     int n;
     Option *o = train_options(&t, &n);
     options_parse("pretrain", "Pretrains the base model on the mixed corpus (next-token prediction).", o, n,
@@ -5125,10 +5762,12 @@ static void cmd_pretrain(int argc, char **argv) {
 }
 
 static void cmd_eval(int argc, char **argv) {
-    const char *model = "runs/base/model.bin", *data = "tiny_data/rl_test.txt", *check = "free";
-    int k = 8, n_prompts = 0, seed = 1, json = 0;
+    const char *world = world_of_args("eval", argc, argv), *check = "free";
+    const char *model = in_world(world, "runs/base/model.bin"), *data = in_world(world, "tiny_data/rl_test.txt");
+    int k = 8, n_prompts = 0, seed = 1, json = 0, max_tries = 0;
     float temperature = 1.0f;
     Option o[] = {
+        { "world", 'w', &world, 0, 0, WORLD_HELP },
         { "model", 's', &model, 0, 0, "checkpoint" },
         { "data", 's', &data, 0, 0, "held-out prompts (prompt<TAB>answer<TAB>difficulty)" },
         { "k", 'i', &k, 1, 64, "samples per prompt for pass@1 and cons@k" },
@@ -5136,16 +5775,20 @@ static void cmd_eval(int argc, char **argv) {
         { "temperature", 'f', &temperature, 0, 10, "sampling temperature" },
         { "seed", 'i', &seed, 0, 1e9, "sampling seed" },
         { "json", 'b', &json, 0, 0, "one JSON object instead of the table" },
-        { "check", 's', &check, 0, 0, "decoding: free, force (a check per column) or ban (no check)" },
+        { "check", 's', &check, 0, 0, "decoding: free, force (a check per column; countdown: a try after "
+          "every no) or ban (no check; countdown: no try after a no)" },
+        { "tries", 'i', &max_tries, 0, 20, "countdown: the think span closes after this many verdicts (0 = no "
+          "limit)" },
     };
     options_parse("eval", "pass@1, cons@k, greedy accuracy, length, reflection, language mix, format; per "
-                  "difficulty and style.", o, 8, argc, argv);
+                  "difficulty and style.", o, 10, argc, argv);
     int check_rule = 0;
     while (check_rule < N_CHECK_RULES && strcmp(check, CHECK_RULE_NAMES[check_rule]) != 0) check_rule++;
     if (check_rule == N_CHECK_RULES) die("eval: --check must be free, force or ban, not '%s'", check);
     Model *m = checkpoint_load(model, NULL, NULL);
+    world_check(m, world, model);
     Data d = load_prompts(data, m->cfg.context);
-    EvalResult e = evaluate(m, &d, n_prompts, k, temperature, (uint64_t)seed, check_rule, 1);
+    EvalResult e = evaluate(m, &d, n_prompts, k, temperature, (uint64_t)seed, check_rule, max_tries, 1);
     eval_print(model, &e, json);
     model_free(m);
     data_free(&d);
@@ -5171,18 +5814,21 @@ static void cmd_probe(int argc, char **argv) {
 }
 
 static void cmd_sample(int argc, char **argv) {
-    const char *model = "runs/base/model.bin", *prompt = "e:51+76+12+85=";
+    const char *world = world_of_args("sample", argc, argv), *model = in_world(world, "runs/base/model.bin");
+    const char *prompt = strcmp(world, "countdown") == 0 ? "e:3 7 8=53" : "e:51+76+12+85=";
     int n = 4, seed = 1;
     float temperature = 1.0f;
     Option o[] = {
+        { "world", 'w', &world, 0, 0, WORLD_HELP },
         { "model", 's', &model, 0, 0, "checkpoint" },
         { "prompt", 's', &prompt, 0, 0, "prompt text" },
         { "n", 'i', &n, 1, 1000, "responses to sample" },
         { "temperature", 'f', &temperature, 0, 10, "sampling temperature (0 = greedy)" },
         { "seed", 'i', &seed, 0, 1e9, "sampling seed" },
     };
-    options_parse("sample", "Prints responses of a checkpoint to a prompt.", o, 5, argc, argv);
+    options_parse("sample", "Prints responses of a checkpoint to a prompt.", o, 6, argc, argv);
     Model *m = checkpoint_load(model, NULL, NULL);
+    world_check(m, world, model);
     int ctx = m->cfg.context, len;
     char bad = 0;
     int *seqs = mallocCheck((size_t)n * ctx * sizeof(int));
@@ -5207,6 +5853,7 @@ static void cmd_sample(int argc, char **argv) {
 static Option *grpo_options(GrpoOptions *g, int *n) {
     static Option o[40];
     Option list[] = {
+        { "world", 'w', &g->world, 0, 0, WORLD_HELP },
         { "init", 's', &g->init, 0, 0, "checkpoint to start from (and the KL reference)" },
         { "out", 's', &g->out, 0, 0, "run folder (log.csv, model.bin)" },
         { "data", 's', &g->data, 0, 0, "training prompts (prompt<TAB>answer<TAB>difficulty)" },
@@ -5257,6 +5904,9 @@ static Option *grpo_options(GrpoOptions *g, int *n) {
 }
 
 static void grpo_options_parse(const char *cmd, const char *what, GrpoOptions *g, int argc, char **argv) {
+    g->world = world_of_args(cmd, argc, argv);
+    g->init = in_world(g->world, g->init); g->out = in_world(g->world, g->out);
+    g->data = in_world(g->world, g->data); g->test = in_world(g->world, g->test);
     int n;
     Option *o = grpo_options(g, &n);
     options_parse(cmd, what, o, n, argc, argv);
@@ -5290,6 +5940,7 @@ static void cmd_grpo(int argc, char **argv) {
 
 static void cmd_sft(int argc, char **argv) {
     TrainOptions t = sft_defaults();
+    train_world(&t, "sft", argc, argv);
     int n;
     Option *o = train_options(&t, &n);
     options_parse("sft",
@@ -5460,7 +6111,7 @@ static void pipeline_results(const Pipeline *pl, const char *base, const char *z
     fputs(line, table);
     for (int i = 0; i < N_ROWS; i++) {
         Model *m = checkpoint_load(pl->model[rows[i]], NULL, NULL);
-        res[i] = evaluate(m, &test, eval_prompts, eval_k, 1.0f, (uint64_t)pl->seed, CHECK_FREE, 0);
+        res[i] = evaluate(m, &test, eval_prompts, eval_k, 1.0f, (uint64_t)pl->seed, CHECK_FREE, 0, 0);
         snprintf(line, sizeof line, "%-30s %7.3f %7.3f %7.3f %7.1f %10.3f %8.3f %7.3f\n", labels[i],
                  res[i].pass1, res[i].cons, res[i].greedy, res[i].len, res[i].reflect, res[i].langmix,
                  res[i].format);

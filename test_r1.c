@@ -3265,7 +3265,7 @@ static double binomial(int n, int j) {
 // (c of the k right) over the same k samples per prompt (evaluate's random stream, seeded by seed); greedy
 // accuracy with "<think>0" forced. Returns the number of checks the samples hold
 static int check_evaluate(Model *m, const Data *d, int k, float temperature, uint64_t seed) {
-    EvalResult e = evaluate(m, d, 0, k, temperature, seed, CHECK_FREE, 1);
+    EvalResult e = evaluate(m, d, 0, k, temperature, seed, CHECK_FREE, 0, 1);
     int n = d->n, ctx = m->cfg.context, *seq = mallocCheck((size_t)ctx * sizeof(int));
     char *text = mallocCheck((size_t)ctx * 10 + 16);
     double greedy = 0.0, forced = 0.0, pass = 0.0, len = 0.0, format = 0.0, cons = 0.0, pass_at[N_PASS_AT] = {0};
@@ -3706,7 +3706,7 @@ static void decode_script(const char *prompt, const char *script, int rule, char
         logits[char_to_token('k')] = logits[char_to_token('h')] = 2.0f;
         logits[TOK_THINK_END] = 3.0f;
         logits[want[pos]] = 5.0f;
-        int t = next_token(logits, VOCAB_SIZE, 0.0f, rule, row, len, &forcing, &rng);
+        int t = next_token(logits, VOCAB_SIZE, 0.0f, rule, 0, row, len, &forcing, &rng);
         row[len++] = t;
         if (t == want[pos]) pos++;
         else if (t == TOK_THINK_END) pos = think_end + 1;
@@ -4122,7 +4122,7 @@ static void test_report(void) {
     // step 0's evaluation, done again here: the initial model, the run's evaluation seed
     Model *m_init = checkpoint_load(init, NULL, NULL);
     Data two_data = load_prompts(two_path, m_init->cfg.context);
-    EvalResult e0 = evaluate(m_init, &two_data, 8, 2, g2.temperature, 12345, CHECK_FREE, 0);
+    EvalResult e0 = evaluate(m_init, &two_data, 8, 2, g2.temperature, 12345, CHECK_FREE, 0, 0);
     data_free(&two_data);
     model_free(m_init);
     int two_rows = 0, two_ok = 0;

@@ -81,13 +81,13 @@ def is_norm_weight(name):  # no weight decay on these (r1.c's decay_mask)
 
 # ----------------------------------------------------------------------------
 # checkpoints: r1.c's checkpoint_save format
-# header (112 bytes): uint32 magic, version; int32 config[15]; char preset[16]; int32 step, has_optimizer,
-# data_pos; uint64 num_params, rng_state. Then float32 router_bias[16][64], float64 tokens seen, float32
+# header (128 bytes): uint32 magic, version; int32 config[15]; char preset[16]; int32 step, has_optimizer,
+# data_pos; uint64 num_params, rng_state; char world[16]. Then float32 router_bias[16][64], float64 tokens seen, float32
 # load_avg[16][64], float32 params[num_params], optionally the AdamW moments, then a uint64 checksum (not
 # verified here).
 
-CKPT_MAGIC, CKPT_VERSION = 0x4B433152, 3
-HEADER = struct.Struct("<II15i16siiiQQ")
+CKPT_MAGIC, CKPT_VERSION = 0x4B433152, 4
+HEADER = struct.Struct("<II15i16siiiQQ16s")
 
 
 def load_checkpoint(path, dtype):

@@ -160,7 +160,7 @@ static double rollout_rate(Model *m, const Data *d, int P, int G, int M, Rng *rn
     for (int i = 0; i < n; i++)
         memcpy(seqs + (size_t)i * max_len, d->ids[(i / G) % d->n], plen[i] * sizeof(int));
     double t0 = now_seconds();
-    generate_threads(m, seqs, plen, slen, n, max_len, 1.0f, 0, CHECK_FREE, rng);
+    generate_threads(m, seqs, plen, slen, n, max_len, 1.0f, 0, CHECK_FREE, 0, rng);
     double dt = now_seconds() - t0;
     long new_tokens = 0;
     for (int i = 0; i < n; i++) new_tokens += slen[i] - plen[i];
