@@ -63,10 +63,12 @@ clean:
 # the R1-Zero "aha moment": pretrain the base model (a finished one is kept, an interrupted one
 # continued), run R1-Zero (its report: runs/zero/report.html), and the gnuplot figures where gnuplot is
 # installed
+# make aha WORLD=countdown: the same in the countdown world (runs/countdown/base, runs/countdown/zero)
+WORLD ?= addition
 aha: r1
-	./r1 pretrain --resume
-	./r1 zero --overwrite
-	@if command -v gnuplot >/dev/null; then $(MAKE) --no-print-directory plots; fi
+	./r1 pretrain --world $(WORLD) --resume
+	./r1 zero --world $(WORLD) --overwrite
+	@if [ "$(WORLD)" = addition ] && command -v gnuplot >/dev/null; then $(MAKE) --no-print-directory plots; fi
 
 # many RL runs, one CSV each (tools/study.sh): 10 + 3x3 seeds; the controls; the loss normalisation alone.
 # Resumable: run the same target again after a kill.

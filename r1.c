@@ -1887,12 +1887,12 @@ static int response_answer(const char *response, long *value) {
 // ---- the countdown world's rules. A try as written: "a op b=r r2 op c=v"; its numbers may be wrong
 typedef struct { int a, b, r, r2, c, v; char op1, op2; } WrittenTry;
 
-// a number of 1-3 digits at s; returns the characters read (0: none)
+// a number of 1-3 digits at s, without a leading zero; returns the characters read (0: none)
 static int parse_number(const char *s, int *x) {
     int n = 0;
     *x = 0;
     while (n < 3 && s[n] >= '0' && s[n] <= '9') *x = *x * 10 + (s[n++] - '0');
-    return s[n] >= '0' && s[n] <= '9' ? 0 : n;
+    return (s[n] >= '0' && s[n] <= '9') || (n > 1 && s[0] == '0') ? 0 : n;
 }
 
 // "x op y=z" at s; returns the characters read (0: not one)

@@ -4163,6 +4163,265 @@ static void test_report(void) {
 // the sections, in order; ./test_r1 NAME... runs only those (the exercise checks use this). A section
 // with part_of runs inside that one in the whole suite, and alone only when named.
 typedef struct { const char *name; void (*run)(void); const char *what, *part_of; } Section;
+// ----------------------------------------------------------------------------
+// the countdown world: the generator against a brute-force solver, the reward and the audit of tries on
+// hand-written responses, the retry's decoding rules, and a short run of the world end to end
+
+// the distinct tries of digits d that reach target, found by brute force over every order of the digits and
+// every pair of operations: (d[i] o1 d[j]) o2 d[k], no negative value; (i, j) and (j, i) are one try when
+// they give the same written text with the larger digit first
+static int brute_force_solutions(const int d[3], int target) {
+    int seen[64][5], n = 0;
+    for (int i = 0; i < 3; i++) for (int j = 0; j < 3; j++) for (int k = 0; k < 3; k++) {
+        if (i == j || j == k || i == k) continue;
+        for (int o1 = 0; o1 < 3; o1++) for (int o2 = 0; o2 < 3; o2++) {
+            if (d[i] < d[j]) continue;  // the larger first: written once
+            int r = o1 == 0 ? d[i] + d[j] : o1 == 1 ? d[i] - d[j] : d[i] * d[j];
+            int v = o2 == 0 ? r + d[k] : o2 == 1 ? r - d[k] : r * d[k];
+            if (v != target || r < 0 || v < 0) continue;
+            int key[5] = { d[i], o1, d[j], d[k], o2 }, dup = 0;
+            for (int q = 0; q < n; q++) dup |= memcmp(seen[q], key, sizeof key) == 0;
+            if (!dup && n < 64) memcpy(seen[n++], key, sizeof key);
+        }
+    }
+    return n;
+}
+
+// a try "a o b=r r o c=v" at s read with sscanf: its arithmetic right, its digits the prompt's; *v its value
+static int brute_try_right(const char *s, const int d[3], int *v) {
+    int a, b, r, r2, c, n;
+    char o1, o2;
+    if (sscanf(s, "%d%c%d=%d %d%c%d=%d%n", &a, &o1, &b, &r, &r2, &o2, &c, v, &n) != 8) return 0;
+    int x[3] = { a, b, c }, used[3] = { 0 }, ok = 1;
+    for (int i = 0; i < 3; i++) {
+        int k = 0;
+        while (k < 3 && (used[k] || d[k] != x[i])) k++;
+        if (k == 3) ok = 0; else used[k] = 1;
+    }
+    int r_true = o1 == '+' ? a + b : o1 == '-' ? a - b : a * b;
+    int v_true = o2 == '+' ? r + c : o2 == '-' ? r - c : r * c;
+    return ok && r == r_true && r2 == r && *v == v_true && r >= 0;
+}
+
+static void test_countdown_generator(void) {
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/countdown_data", tmp_root);
+    gen_countdown_data(dir, 7, 1);
+    // the prompt files: every target reachable, 10..99, its difficulty the brute force's count (3: three or more)
+    const char *files[2] = { "rl_train.txt", "rl_test.txt" };
+    int bad_target = 0, bad_diff = 0, lines = 0, diff_n[4] = { 0 };
+    static char keys[2][100000];  // seen (sorted digits, target) of the RL and the test prompts
+    memset(keys, 0, sizeof keys);
+    for (int f = 0; f < 2; f++) {
+        char path[400], line[128];
+        snprintf(path, sizeof path, "%s/%s", dir, files[f]);
+        FILE *fp = fopen(path, "r");
+        while (fp && fgets(line, sizeof line, fp)) {
+            int d[3], target, answer, diff;
+            char lang;
+            if (sscanf(line, "%c:%d %d %d=%d\t%d\t%d", &lang, &d[0], &d[1], &d[2], &target, &answer, &diff) != 7) {
+                bad_target++;
+                continue;
+            }
+            lines++;
+            int s = brute_force_solutions(d, target), lo = d[0], hi = d[0], sum = d[0] + d[1] + d[2];
+            for (int i = 1; i < 3; i++) { lo = d[i] < lo ? d[i] : lo; hi = d[i] > hi ? d[i] : hi; }
+            int key = ((lo * 10 + (sum - lo - hi)) * 10 + hi) * 100 + target;
+            keys[f][key] = 1;
+            bad_target += s == 0 || target < 10 || target > 99 || answer != target;
+            bad_diff += diff != (s < 3 ? s : 3);
+            if (f == 1 && diff >= 1 && diff <= 3) diff_n[diff]++;
+        }
+        if (fp) fclose(fp);
+    }
+    check(lines == GEN_RL_TRAIN + 2 * GEN_RL_TEST_PER_DIFF && bad_target == 0 && bad_diff == 0,
+          "countdown gen: %d RL and test prompts reachable (10-99) by a brute-force solver, %d not; %d with a "
+          "difficulty other than the solver's number of solutions", lines, bad_target, bad_diff);
+    check(diff_n[1] > 0 && diff_n[2] > 0 && diff_n[3] > 0, "countdown gen: the test prompts hold 1, 2 and 3+ "
+          "solutions (%d, %d, %d)", diff_n[1], diff_n[2], diff_n[3]);
+    // the corpus: every try sound, every verdict true, the answer its accepted try; no problem of the RL or
+    // test prompts; the styles in their shares
+    char path[400];
+    snprintf(path, sizeof path, "%s/pretrain.txt", dir);
+    FILE *fp = fopen(path, "r");
+    char line[512];
+    int docs = 0, unsound = 0, false_verdicts = 0, wrong_answer = 0, leaked = 0, direct = 0, search = 0;
+    while (fp && fgets(line, sizeof line, fp)) {
+        int d[3], target, n;
+        char lang;
+        if (sscanf(line, "%c:%d %d %d=%d<think>%n", &lang, &d[0], &d[1], &d[2], &target, &n) != 5) { unsound++; continue; }
+        docs++;
+        int lo = d[0], hi = d[0], sum = d[0] + d[1] + d[2];
+        for (int i = 1; i < 3; i++) { lo = d[i] < lo ? d[i] : lo; hi = d[i] > hi ? d[i] : hi; }
+        int key = ((lo * 10 + (sum - lo - hi)) * 10 + hi) * 100 + target;
+        leaked += keys[0][key] || keys[1][key];
+        const char *s = line + n, *think_end = strstr(s, "</think>"), *last_try = NULL;
+        int value, last_ok = -1;
+        direct += s == think_end;
+        while (s && s < think_end) {
+            if (!brute_try_right(s, d, &value)) { unsound++; break; }
+            last_try = s;
+            s = strchr(strchr(s, ' ') + 1, ' ');  // after the try's two operations
+            if (s && s < think_end && (strncmp(s, " vs ", 4) == 0 || strncmp(s, " to ", 4) == 0)) {
+                int t = atoi(s + 4);
+                const char *verdict = strchr(s + 4, ' ') + 1;
+                int ok = strncmp(verdict, "ok", 2) == 0 || strncmp(verdict, "ii", 2) == 0;
+                false_verdicts += t != target || ok != (value == target);
+                last_ok = ok;
+                s = verdict + 2;
+            }
+            if (s && *s == ' ') s++;
+        }
+        search += last_ok == 1;
+        const char *answer = strstr(line, "<answer>") + 8;
+        if (last_try) wrong_answer += strncmp(answer, last_try, strcspn(last_try, " ") + 1 +
+                                              strcspn(strchr(last_try, ' ') + 1, " <")) != 0;
+        else wrong_answer += !brute_try_right(answer, d, &value) || value != target;
+    }
+    if (fp) fclose(fp);
+    check(docs == GEN_PRETRAIN && unsound == 0 && false_verdicts == 0 && wrong_answer == 0 && leaked == 0,
+          "countdown corpus: %d documents; %d with a try whose arithmetic or digits are wrong, %d false verdicts, "
+          "%d answers that are not the last try (or, direct, not a solution), %d problems of the RL or test "
+          "prompts", docs, unsound, false_verdicts, wrong_answer, leaked);
+    // the shares: direct 0.45, search (one try ok'd, or "no"s then ok) 0.25, binomial 3-sigma bands
+    float fd = (float)direct / docs, fs = (float)search / docs;
+    check(fabsf(fd - 0.45f) < 0.007f && fabsf(fs - 0.25f) < 0.006f, "countdown corpus: direct share %.3f "
+          "(want 0.45), search share %.3f (want 0.25)", fd, fs);
+    // the control corpus: no try follows a "no"
+    gen_countdown_data(dir, 7, 0);
+    char *text = read_whole(path, NULL);
+    int retries = 0;
+    for (const char *c = strstr(text, " no "); c; c = strstr(c + 1, " no ")) retries++;
+    for (const char *c = strstr(text, " ie "); c; c = strstr(c + 1, " ie ")) retries++;
+    check(text && strstr(text, " no</think>") && retries == 0, "countdown gen --no-retry: %d tries after a "
+          "\"no\" (want 0)", retries);
+    free(text);
+}
+
+typedef struct {
+    const char *response;
+    int reward, tries, verdicts, oks, nos, retries, faithful, false_oks, style;
+} TryCase;
+
+static void test_countdown_rewards(void) {
+    Countdown p;
+    check(countdown_parse("e:3 7 8=53", &p) && p.digit[0] == 3 && p.digit[1] == 7 && p.digit[2] == 8 && p.target == 53
+          && p.lang == LANG_EN && countdown_parse("j:1 1 9=10", &p) && p.lang == LANG_JA && !countdown_parse("e:3 7=53", &p)
+          && !countdown_parse("e:3 7 8=5", &p) && !countdown_parse("e:3 7 0=53", &p) && !countdown_parse("e:51+76=", &p)
+          && !countdown_parse("e:3 7 8=53x", &p) && !countdown_parse("x:3 7 8=53", &p),
+          "countdown_parse: 2 prompts read back, 6 malformed ones rejected");
+    countdown_parse("e:3 7 8=53", &p);
+    // e:3 7 8=53: 7*8 = 56, 56-3 = 53 is right; 8+7 = 15, 15+3 = 18 misses
+#define TRY_RIGHT "7*8=56 56-3=53"
+#define TRY_MISS "8+7=15 15+3=18"
+    const TryCase cases[] = {
+        { "<think></think><answer>" TRY_RIGHT "</answer><eos>", 1, 0, 0, 0, 0, 0, 0, 0, CD_DIRECT },
+        { "<think></think><answer>8*7=56 56-3=53</answer><eos>", 1, 0, 0, 0, 0, 0, 0, 0, CD_DIRECT },
+        { "<think></think><answer>7*8=56 56-3=52</answer><eos>", 0, 0, 0, 0, 0, 0, 0, 0, CD_DIRECT },  // arithmetic
+        { "<think></think><answer>7*8=56 55-3=52</answer><eos>", 0, 0, 0, 0, 0, 0, 0, 0, CD_DIRECT },  // not its result
+        { "<think></think><answer>7*7=49 49+3=52</answer><eos>", 0, 0, 0, 0, 0, 0, 0, 0, CD_DIRECT },  // a digit twice
+        { "<think></think><answer>7*8=56</answer><eos>", 0, 0, 0, 0, 0, 0, 0, 0, CD_DIRECT },          // one operation
+        { "<think></think><answer>8*8=64 64-9=55</answer><eos>", 0, 0, 0, 0, 0, 0, 0, 0, CD_DIRECT },  // other digits
+        { "<think></think><answer>53</answer><eos>", 0, 0, 0, 0, 0, 0, 0, 0, CD_DIRECT },              // malformed
+        { "<think></think><answer>" TRY_RIGHT " </answer><eos>", 0, 0, 0, 0, 0, 0, 0, 0, CD_DIRECT },  // extra text
+        { "<think></think><answer>7*8=56 56-3=053</answer><eos>", 0, 0, 0, 0, 0, 0, 0, 0, CD_DIRECT }, // not a number
+        { "<think>" TRY_MISS "</think><answer>" TRY_MISS "</answer><eos>", 0, 1, 0, 0, 0, 0, 0, 0, CD_ONE_TRY },
+        { "<think>" TRY_MISS " vs 53 no</think><answer>" TRY_MISS "</answer><eos>", 0, 1, 1, 0, 1, 0, 1, 0, CD_TRY_NO },
+        { "<think>" TRY_MISS " vs 53 no " TRY_RIGHT " vs 53 ok</think><answer>" TRY_RIGHT "</answer><eos>",
+          1, 2, 2, 1, 1, 1, 2, 0, CD_SEARCH },
+        { "<think>" TRY_MISS " to 53 ie " TRY_RIGHT " to 53 ii</think><answer>" TRY_RIGHT "</answer><eos>",
+          1, 2, 2, 1, 1, 1, 2, 0, CD_SEARCH },
+        // a false ok: the try misses, the answer is wrong although the think span says ok
+        { "<think>" TRY_MISS " vs 53 ok</think><answer>" TRY_MISS "</answer><eos>", 0, 1, 1, 1, 0, 0, 0, 1, CD_SEARCH },
+        // a false no on the right try: unfaithful; the answer is still right
+        { "<think>" TRY_RIGHT " vs 53 no</think><answer>" TRY_RIGHT "</answer><eos>", 1, 1, 1, 0, 1, 0, 0, 0, CD_TRY_NO },
+        // the target miscopied: the verdict is unfaithful even though "no" is the right call
+        { "<think>" TRY_MISS " vs 35 no " TRY_RIGHT " vs 53 ok</think><answer>" TRY_RIGHT "</answer><eos>",
+          1, 2, 2, 1, 1, 1, 1, 0, CD_SEARCH },
+        // wrong arithmetic ok'd: unfaithful and a false ok
+        { "<think>8+7=15 15+3=53 vs 53 ok</think><answer>8+7=15 15+3=53</answer><eos>", 0, 1, 1, 1, 0, 0, 0, 1, CD_SEARCH },
+        // three no's, the last try answered
+        { "<think>" TRY_MISS " vs 53 no 8-7=1 1*3=3 vs 53 no 3+7=10 10*8=80 vs 53 no</think><answer>3+7=10 10*8=80"
+          "</answer><eos>", 0, 3, 3, 0, 3, 2, 3, 0, CD_GIVE_UP },
+        // two tries without verdicts
+        { "<think>" TRY_MISS " " TRY_RIGHT "</think><answer>" TRY_RIGHT "</answer><eos>", 1, 2, 0, 0, 0, 0, 0, 0, CD_OTHER },
+    };
+    int n = (int)(sizeof cases / sizeof cases[0]), bad = 0;
+    for (int i = 0; i < n; i++) {
+        const TryCase *c = &cases[i];
+        TryAudit a = audit_tries(&p, c->response);
+        int got[9] = { (int)reward_countdown(c->response, &p), a.tries, a.verdicts, a.oks, a.nos, a.retries, a.faithful,
+                       a.false_oks, countdown_style(c->response, &a) };
+        int want[9] = { c->reward, c->tries, c->verdicts, c->oks, c->nos, c->retries, c->faithful, c->false_oks, c->style };
+        if (memcmp(got, want, sizeof got) != 0) {
+            bad++;
+            fprintf(stderr, "      %s: reward, tries, verdicts, oks, nos, retries, faithful, false oks, style "
+                    "%d %d %d %d %d %d %d %d %d, want %d %d %d %d %d %d %d %d %d\n", c->response, got[0], got[1], got[2],
+                    got[3], got[4], got[5], got[6], got[7], got[8], want[0], want[1], want[2], want[3], want[4],
+                    want[5], want[6], want[7], want[8]);
+        }
+    }
+    check(bad == 0, "countdown reward, audit of tries and style: %d of %d hand-counted responses differ", bad, n);
+    // the judgement: a countdown prompt is judged by its own rules, a sum by the sums'
+    Judgement j = judge_prompt("e:3 7 8=53", cases[12].response, 40, 53);
+    Judgement k = judge_prompt("e:51+76+12+85=", "<think></think><answer>224</answer><eos>", 10, 224);
+    check(j.correct == 1.0f && j.format == 1.0f && j.language == 1.0f && j.reflects && j.style == CD_SEARCH &&
+          k.correct == 1.0f && k.style == STYLE_DIRECT, "judge_prompt: the world of the prompt's form");
+    Judgement mixed = judge_prompt("e:3 7 8=53", cases[13].response, 40, 53);
+    check(mixed.language == 0.0f && mixed.correct == 1.0f, "countdown: Japanese-like verdict words in an English "
+          "prompt's think span give language 0 (got %.2f)", mixed.language);
+#undef TRY_RIGHT
+#undef TRY_MISS
+}
+
+// next_token under the retry's rules: a "model" whose favourite token is </think>, then a space
+static int countdown_rule_token(const char *row_text, int rule, int max_tries) {
+    int row[256], len = encode(row_text, row, 256, NULL), forcing = 0;
+    float logits[VOCAB_SIZE] = { 0 };
+    logits[TOK_THINK_END] = 5.0f;
+    logits[char_to_token(' ')] = 4.0f;
+    Rng rng = rng_seed(1);
+    return next_token(logits, VOCAB_SIZE, 0.0f, rule, max_tries, row, len, &forcing, &rng);
+}
+
+static void test_countdown_rules(void) {
+    const char *after_no = "e:3 7 8=53<think>8+7=15 15+3=18 vs 53 no";
+    const char *after_ok = "e:3 7 8=53<think>7*8=56 56-3=53 vs 53 ok";
+    const char *two_no = "e:3 7 8=53<think>8+7=15 15+3=18 vs 53 no 8-7=1 1*3=3 vs 53 no";
+    const char *four_no = "e:3 7 8=53<think>8+7=15 15+3=18 vs 53 no 8-7=1 1*3=3 vs 53 no 3+7=10 10*8=80 vs 53 no "
+                          "8*3=24 24+7=31 vs 53 no";
+    const char *mid_try = "e:3 7 8=53<think>8+7=15 15+3=18 vs 53 no 8*7=56";
+    const char *ja_no = "j:3 7 8=53<think>8+7=15 15+3=18 to 53 ie";
+    int space = char_to_token(' ');
+    struct { const char *row; int rule, max_tries, want; const char *what; } cases[] = {
+        { after_no, CHECK_FREE, 0, TOK_THINK_END, "free: the model closes after a no" },
+        { after_no, CHECK_FORCE, 0, space, "force: a no is followed by another try" },
+        { ja_no, CHECK_FORCE, 0, space, "force: the same after ie" },
+        { after_ok, CHECK_FORCE, 0, TOK_THINK_END, "force: an ok may close" },
+        { four_no, CHECK_FORCE, 0, TOK_THINK_END, "force: four tries are its budget" },
+        { two_no, CHECK_FORCE, 2, TOK_THINK_END, "force with --tries 2: closes after two" },
+        { mid_try, CHECK_BAN, 0, TOK_THINK_END, "ban: the model's own choice inside a try" },
+        { two_no, CHECK_FREE, 3, TOK_THINK_END, "--tries 3: the model's own choice below the budget" },
+        { two_no, CHECK_FREE, 2, TOK_THINK_END, "--tries 2: closes after two verdicts" },
+    };
+    int n = (int)(sizeof cases / sizeof cases[0]), bad = 0;
+    for (int i = 0; i < n; i++) {
+        int got = countdown_rule_token(cases[i].row, cases[i].rule, cases[i].max_tries);
+        if (got != cases[i].want) { bad++; fprintf(stderr, "      %s: token %d, want %d\n", cases[i].what, got, cases[i].want); }
+    }
+    // ban against a model that would retry: its favourite after a no is a space
+    int row[256], len = encode(after_no, row, 256, NULL), forcing = 0;
+    float logits[VOCAB_SIZE] = { 0 };
+    logits[space] = 5.0f;
+    Rng rng = rng_seed(1);
+    int banned = next_token(logits, VOCAB_SIZE, 0.0f, CHECK_BAN, 0, row, len, &forcing, &rng);
+    int free_choice = next_token(logits, VOCAB_SIZE, 0.0f, CHECK_FREE, 0, row, len, &forcing, &rng);
+    int budget = next_token(logits, VOCAB_SIZE, 0.0f, CHECK_FREE, 1, row, len, &forcing, &rng);
+    check(bad == 0 && banned == TOK_THINK_END && free_choice == space && budget == TOK_THINK_END,
+          "countdown's retry rules (ban, force, --tries) on %d scripted rows: %d differ; ban closes a retrying "
+          "model's think span after a no, --tries 1 after its first verdict", n + 3, bad);
+}
+
 static const Section sections[] = {
     { .name = "embedding", .run = test_embedding, .what = "token embedding gradient" },
     { .name = "rmsnorm", .run = test_rmsnorm, .what = "RMSNorm gradient" },
@@ -4202,6 +4461,11 @@ static const Section sections[] = {
     { .name = "generator_styles", .run = test_generator_styles, .what = "gen --styles: the control corpora" },
     { .name = "generator_dial", .run = test_generator_dial, .what = "gen --operands / --held-out-operands" },
     { .name = "probe_roles", .run = test_probe_roles, .what = "the probe's reading of a chain of thought" },
+    { .name = "countdown_generator", .run = test_countdown_generator,
+      .what = "the countdown world's generator against a brute-force solver" },
+    { .name = "countdown_rewards", .run = test_countdown_rewards,
+      .what = "the countdown reward and the audit of tries, hand-counted" },
+    { .name = "countdown_rules", .run = test_countdown_rules, .what = "the retry's decoding rules (ban, force, --tries)" },
 };
 #define N_SECTIONS ((int)(sizeof sections / sizeof sections[0]))
 
