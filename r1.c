@@ -864,7 +864,7 @@ static void embedding_backward(float *dwte, const float *dout, const int *tokens
 
 // ---- RMSNorm: y = x / sqrt(mean(x^2) + eps) * w
 
-#define RMS_EPS 1e-5f
+#define RMS_EPS 1e-5f  // DeepSeek-V3's official code uses 1e-6 (a departure: NOTES.md "Paper to code")
 // out[N,C], rstd[N] <- inp[N,C], weight[C]
 static void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N, int C) {
     #pragma omp parallel for schedule(static)
@@ -898,7 +898,7 @@ static void rmsnorm_backward(float *dinp, float *dweight, const float *dout, con
 // x is [N, H, hs]; dims [off, off+dr) of each of the H vectors are rotated; row n is at position
 // pos0 + n % T. The backward pass is the same rotation by the opposite angle.
 
-#define ROPE_THETA 10000.0
+#define ROPE_THETA 10000.0  // no YaRN (DeepSeek-V3 extends its context with it): at 160 tokens, immaterial
 static void rope_rotate(float *x, int N, int T, int pos0, int H, int hs, int off, int dr, float sign) {
     // exercise 2 begin: RoPE, the rotation of interleaved pairs
     #pragma omp parallel for schedule(static)
@@ -1198,6 +1198,7 @@ static void mla_backward(Model *m, int layer, float *dx, const float *dout, cons
 // 6. DeepSeekMoE (DeepSeek-V3 section 2.1.2, eq. 12-16)
 // out = shared(h) + sum over the top-k experts of gate_k * expert_k(h)
 // s_i = sigmoid(u^T e_i); top-k chosen by s_i + b_i (the bias only chooses); gate = s / sum of chosen s.
+// DeepSeek-V3's configurations then scale the gates by route_scale 2.5; r1.c does not (a departure).
 // Dropless: each expert runs on exactly the tokens routed to it, gathered into a contiguous block.
 
 static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
@@ -2076,8 +2077,8 @@ typedef struct { double kl, clipped_low, clipped_high, entropy, tokens; } GrpoSt
 
 // group-normalised advantages (DeepSeekMath section 4.1.2): A_i = (r_i - mean(r)) / (std + eps), the
 // mean over the group and TRL's scale_rewards choosing the std: the group's (GRPO), the whole batch's,
-// or none (Dr. GRPO). A group of equal rewards gets A = 0. The sample std (n - 1) and eps = 1e-4 are
-// r1.c's (TRL divides by the population std + 1e-4).
+// or none (Dr. GRPO). A group of equal rewards gets A = 0. The sample std (n - 1) + eps 1e-4, as TRL's
+// (torch.std uses Bessel's correction).
 enum { SCALE_GROUP, SCALE_BATCH, SCALE_NONE, N_SCALES };
 static const char *SCALE_NAMES[N_SCALES] = { "group", "batch", "none" };
 
@@ -2223,7 +2224,7 @@ static void rollout_batch(const Rollouts *r, int T, int *inputs, int *targets, f
 
 // the loss normalisation of each loss type, as per-token weights w[n,T] of grpo_loss, from the
 // completion mask[n,T] of n responses (|o_i| = the sum of row i, the tokens of response i):
-//   grpo     1 / (n |o_i|)      the mean over each response's tokens, then the mean over the responses
+//   grpo     1 / (n |o_i|)      each response's mean over its tokens, then the mean (DeepSeekMath eq. 3)
 //   bnpo     1 / sum_i |o_i|    the mean over all response tokens of the batch
 //   dr_grpo  1 / (n max_len)    a sum over a constant (Dr. GRPO): no preference for short or long responses
 //   dapo     1 / sum_i |o_i|    over the active tokens of the whole batch (TRL: across processes and
@@ -3932,7 +3933,8 @@ static float forced_chain_greedy(Model *m, const Data *d, const int *idx, Rollou
     return accuracy;
 }
 
-// pass@1 over k samples, cons@k (majority vote), greedy accuracy and the behaviour measures
+// pass@1 over k samples, cons@k (majority vote), greedy accuracy and the behaviour measures. Sampled at
+// the given temperature (1 by default), no top-p: R1 reports pass@1 at temperature 0.6, top-p 0.95
 static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float temperature, uint64_t seed,
                            int check_rule, int max_tries, int forced_chain) {
     EvalResult e;
@@ -4653,8 +4655,8 @@ typedef struct {
 } GrpoOptions;
 
 // R1-Zero's defaults. Where they depart from R1's first RL stage (lr 3e-6, KL weight 0.001, clip 10,
-// grpo's 1/|o| with the std): a 1.8M-parameter model moves at lr 1e-4, no reference saves a forward,
-// and dr_grpo with no std is Dr. GRPO's unbiased form (NOTES.md "R1-Zero")
+// the group's std): a 1.8M-parameter model moves at lr 1e-4, no reference saves a forward,
+// and dr_grpo with no std is Dr. GRPO's unbiased form (NOTES.md "GRPO's options")
 static GrpoOptions grpo_defaults(void) {
     GrpoOptions o = {
         .init = "runs/base/model.bin", .out = "runs/zero", .data = "tiny_data/rl_train.txt",
@@ -6178,7 +6180,8 @@ static void pipeline_train(Pipeline *pl, const char *base, const char *zero) {
     pipeline_rejsample(pl->model[STAGE_REASONING_RL], &train, scaled(pl, 1000), scaled(pl, 100),
                        pl->path[FILE_REJSAMPLE], (uint64_t)pl->seed, pl->resume);
     // 6. SFT of the base on them (the paper retrains from the base), 7. the final RL over reasoning
-    // and non-reasoning prompts (section 2.3.4)
+    // and non-reasoning prompts (section 2.3.4), all rewarded by rules: R1 rewards its general prompts by
+    // a preference reward model, r1 has none (a departure)
     Data rej = load_sft(pl->path[FILE_REJSAMPLE], ctx);
     sft = pipeline_lm(pl, sft_defaults(), pl->model[STAGE_BASE], STAGE_R1_SFT, 200);
     sft.data = pl->path[FILE_REJSAMPLE]; sft.warmup = sft_warmup;
