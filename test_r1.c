@@ -1786,6 +1786,62 @@ static void test_grpo(void) {
               "loss %.6f (want -2: two of four tokens), gradient on the high-entropy tokens %.3g (want > 0), on the "
               "others %g (want 0)", loss, g_high, g_low);
     }
+    // the threshold is torch.quantile's, as TRL's: the sorted entropies of the response tokens (w > 0)
+    // read at position (1 - q)(n - 1), interpolated linearly. Two responses of four tokens and a padding
+    // position each; token k of them is uniform over k of V = 8 (logits 0, the rest -40): entropy log k
+    //   q 0.7: position 0.3 x 7 = 2.1, between log 3 and log 4:
+    //          1.0986123 + 0.1 (1.3862944 - 1.0986123) = 1.1273805
+    //          kept (entropy >= threshold): k = 4 .. 8, 5 tokens (sorted[(int)(0.3 x 8)] = log 3: 6 tokens)
+    //   q 0.9: position 0.1 x 7 = 0.7, between log 1 and log 2: 0 + 0.7 x 0.6931472 = 0.4852030
+    //          kept: k = 2 .. 8, 7 tokens (sorted[(int)(0.1 x 8)] = log 1 would keep all 8)
+    // The padding is not in the quantile (its entropies 0 would put q 0.7 at 0.3 x 9 = 2.7 of 0, 0, 0,
+    // log 2, ...). With beta 0, ratio 1, A = 1 and w = 1 each kept token adds -1 to the loss; the others
+    // get no gradient.
+    {
+        enum { B = 2, T = 5, V = 8 };
+        const int k_of[B * T] = { 5, 1, 8, 3, 0, 6, 2, 7, 4, 0 };  // 0: padding
+        const float q[2] = { 0.7f, 0.9f };
+        const double want_threshold[2] = { 1.1273805, 0.4852030 };
+        const int want_kept_from[2] = { 4, 2 }, want_kept[2] = { 5, 7 };
+        float z[B * T * V], w[B * T], adv[B] = { 1.0f, 1.0f }, dz2[B * T * V], lp2[B * T], entropy[B * T];
+        int tg[B * T] = { 0 };
+        for (int n = 0; n < B * T; n++) {
+            w[n] = k_of[n] > 0;
+            entropy[n] = k_of[n] ? logf((float)k_of[n]) : 9.0f;  // the padding's value must not matter
+            for (int i = 0; i < V; i++) z[n * V + i] = i < k_of[n] ? 0.0f : -40.0f;
+        }
+        for (int c = 0; c < 2; c++) {
+            GrpoConfig g = { .beta = 0.0f, .eps_low = 0.2f, .eps_high = 0.2f, .temperature = 1.0f,
+                             .top_entropy_quantile = q[c] };
+            float threshold = entropy_threshold(entropy, w, B * T, q[c]);
+            float loss = grpo_loss(dz2, lp2, z, tg, w, adv, NULL, NULL, B, T, V, &g, NULL);
+            int wrong = 0;  // tokens whose gradient is zero where it should not be, or the reverse
+            for (int n = 0; n < B * T; n++) {
+                int kept = k_of[n] >= want_kept_from[c];
+                wrong += kept != (max_abs_f(dz2 + n * V, V) > 1e-3f);
+            }
+            check(fabs(threshold - want_threshold[c]) < 1e-6 && fabsf(loss + want_kept[c]) < 1e-5f &&
+                  wrong == 0, "grpo_loss --top-entropy-quantile %.1f by hand (torch.quantile's "
+                  "interpolation, padding left out): threshold %.7f (want %.7f), loss %.6f (want -%d: the "
+                  "tokens of entropy >= threshold), %d tokens with a gradient where they should have none or "
+                  "the reverse", q[c], threshold, want_threshold[c], loss, want_kept[c], wrong);
+        }
+    }
+    // TRL keeps the tokens at the threshold (entropy >= threshold): four tokens of equal entropy (each
+    // uniform over 3) all keep their surrogate at quantile 0.5, per token and per sequence: loss -4, and
+    // every token a gradient
+    for (int level = 0; level < 2; level++) {
+        float z[12] = { 0 }, w[4] = { 1, 1, 1, 1 }, adv[1] = { 1.0f }, dz2[12], lp2[4];
+        int tg[4] = { 0, 1, 2, 0 };
+        GrpoConfig g = { .beta = 0.0f, .eps_low = 0.2f, .eps_high = 0.2f, .temperature = 1.0f,
+                         .top_entropy_quantile = 0.5f, .sequence_level = level };
+        float loss = grpo_loss(dz2, lp2, z, tg, w, adv, NULL, NULL, 1, 4, 3, &g, NULL);
+        float g_min = 1.0f;
+        for (int n = 0; n < 4; n++) g_min = fminf(g_min, max_abs_f(dz2 + n * 3, 3));
+        check(fabsf(loss + 4.0f) < 1e-5f && g_min > 0.1f, "grpo_loss --top-entropy-quantile 0.5, %s level, "
+              "four tokens of equal entropy: loss %.6f (want -4: all kept, the threshold is their entropy), "
+              "smallest per-token max|dlogits| %.3g (want 2/3)", level ? "sequence" : "token", loss, g_min);
+    }
     gl_cfg.top_entropy_quantile = 0.5f;
     grpo_loss(dz, lp, gl_z, gl_t, gl_w, gl_adv, gl_old, gl_ref, GL_B, GL_T, GL_V, &gl_cfg, NULL);
     fd_report("grpo_loss dlogits, top-entropy quantile 0.5", fd_compare(gl_z, dz, GL_B * GL_T * GL_V, 1000, gl_loss, 1e-3f,
