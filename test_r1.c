@@ -9,13 +9,14 @@ or from an independent re-derivation in this file, never from r1.c's own output.
 
 Sections: 1 gradient checks of every layer and of the whole model, 2 tokenizer, 3 generator,
 4 KV cache and generation, 5 checkpoints (and a save killed halfway), 6 rewards, 7 the GRPO batch,
-loss weights, advantages and loss, 8 data loading errors (and messages that name the cause), 9 option
-parsing errors (every command's table, every option against its --help), the optimizer pieces, 10 a
-short pretraining run (and a NaN stop), 11 grpo_train for every loss type, 12 determinism and resume
-(also of pretrain, sft and grpo runs killed while saving a checkpoint), run folders never replaced
-without --resume or --overwrite, 13 the R1 stages (SFT, rejection sampling, distillation), 14 the whole
-pipeline, 15 runs killed at any moment and resumed, 16 the HTML report of a run (well formed, its
-curves and table against log.csv). Failed table rows are detailed on stderr.
+loss weights, advantages, loss and step (truncated responses masked, the reference mixed), 8 data
+loading errors (and messages that name the cause), 9 option parsing errors (every command's table,
+every option against its --help), the optimizer pieces, 10 a short pretraining run (and a NaN stop),
+11 grpo_train for every loss type, 12 determinism and resume (also of pretrain, sft and grpo runs
+killed while saving a checkpoint), run folders never replaced without --resume or --overwrite, 13 the
+R1 stages (SFT, rejection sampling, distillation), 14 the whole pipeline, 15 runs killed at any moment
+and resumed, 16 the HTML report of a run (well formed, its curves and table against log.csv).
+Failed table rows are detailed on stderr.
 R1_TEST_FAILFAST=1 stops at the first failure.
 Runs in about a minute on one thread (the tiny models are too small for threads to pay).
 ./test_r1 NAME... runs only the named sections (./test_r1 --list, or any unknown name, lists them).
@@ -1531,6 +1532,9 @@ static void test_rewards(void) {
         { "<think>$EC 1+2=3 $JC</think><answer>3</answer><eos>", LANG_EN, 0.5f },   // mixed, 1 of 2
         { "<think>$EC 1+2=3 $JC</think><answer>3</answer><eos>", LANG_JA, 0.5f },
         { "<think>$EC $JK $JC</think><answer>3</answer><eos>", LANG_JA, 2.0f / 3 },
+        // 5 words: 3 English, 1 Japanese-like, 1 of neither (counted, in no language): 3/5 and 1/5
+        { "<think>$EC 1+2=3 $JC $EO zzz $EK</think><answer>3</answer><eos>", LANG_EN, 0.6f },
+        { "<think>$EC 1+2=3 $JC $EO zzz $EK</think><answer>3</answer><eos>", LANG_JA, 0.2f },
         { "<think>1+2=3</think><answer>3</answer><eos>", LANG_EN, 1 },              // no words
         { "<think></think><answer>3</answer><eos>", LANG_JA, 1 },
         { "<think>zzz $EC</think><answer>3</answer><eos>", LANG_EN, 0.5f },         // outside both lexicons
@@ -1915,6 +1919,97 @@ static void test_grpo(void) {
               "grpo_loss with old_logp NULL: loss %.7f = -sum w A = %.7f (tol 1e-6), gradient vs -wA(onehot-p)/tau %.2e (tol 1e-6), "
               "equal to old_logp == logp", loss, want, gerr);
     }
+}
+
+// the step around the loss (grpo_step) on one group of two responses to a prompt of 4 tokens: one finished
+// (4 tokens and <eos>: 5 response tokens), one cut off by the context (12 tokens, no <eos>, the row full),
+// rewards 1 and 0. lr 0 and no clip: the parameters stay and the step's gradient is left in m->grads_mem.
+// No balance loss (the MoE's own loss sees every position). *tokens: the response tokens the loss counted
+static void truncated_step(Model *m, const int *cut_response, int mask_truncated, float *grads,
+                           double *tokens) {
+    enum { L = 16 };
+    int seqs[2 * L], prompt_len[2] = { 4, 4 }, seq_len[2] = { 9, L }, prompt[2] = { 0, 0 };
+    for (int t = 0; t < 4; t++) seqs[t] = seqs[L + t] = N_SPECIAL + 3 * t;
+    for (int t = 4; t < 8; t++) seqs[t] = N_SPECIAL + t;
+    seqs[8] = TOK_EOS;
+    for (int t = 9; t < L; t++) seqs[t] = TOK_EOS;  // past seq_len: never read
+    for (int t = 4; t < L; t++) seqs[L + t] = cut_response[t - 4];
+    Rollouts r = { .n = 2, .max_len = L, .seqs = seqs, .prompt_len = prompt_len, .seq_len = seq_len,
+                   .prompt = prompt };
+    float reward[2] = { 1.0f, 0.0f };
+    GrpoConfig g = { .beta = 0.0f, .eps_low = 0.2f, .eps_high = 0.2f, .temperature = 1.0f,
+                     .num_iterations = 1, .loss_type = LOSS_GRPO, .scale_rewards = SCALE_GROUP,
+                     .mask_truncated_completions = mask_truncated, .max_completion_length = 12 };
+    GrpoStepLog log;
+    float balance_alpha = m->balance_alpha;
+    m->balance_alpha = 0.0f;
+    int status = grpo_step(m, NULL, &r, reward, 2, &g, &log);
+    m->balance_alpha = balance_alpha;
+    if (status != STEP_OK) die("truncated_step: grpo_step stopped (%d)", status);
+    memcpy(grads, m->grads_mem, m->num_params * sizeof(float));
+    *tokens = log.st.tokens;
+}
+
+// --mask-truncated-completions: a response cut off by the context (no <eos>) gets no loss and no gradient,
+// the finished one does. Two cut-off responses of different tokens give the same step when masked (the
+// finished response's 5 tokens alone), different steps when not (5 + 12 tokens).
+// The reference mixed towards the policy: ref = alpha policy + (1 - alpha) ref, router biases too.
+static void test_grpo_step(void) {
+    Model *m = model_create(&find_preset("tiny")->cfg, "tiny", 3);
+    float *grads_a = mallocCheck(m->num_params * sizeof(float));
+    float *grads_b = mallocCheck(m->num_params * sizeof(float));
+    int cut_a[12], cut_b[12];
+    for (int t = 0; t < 12; t++) {
+        cut_a[t] = N_SPECIAL + rng_int(&g_rng, VOCAB_SIZE - N_SPECIAL);
+        cut_b[t] = N_SPECIAL + (cut_a[t] - N_SPECIAL + 1 + t % 5) % (VOCAB_SIZE - N_SPECIAL);
+    }
+    for (int masked = 1; masked >= 0; masked--) {
+        double tokens_a, tokens_b;
+        truncated_step(m, cut_a, masked, grads_a, &tokens_a);
+        truncated_step(m, cut_b, masked, grads_b, &tokens_b);
+        int same = memcmp(grads_a, grads_b, m->num_params * sizeof(float)) == 0;
+        float largest = max_abs_f(grads_a, m->num_params);
+        double want_tokens = masked ? 5 : 17;
+        check(tokens_a == want_tokens && tokens_b == want_tokens && same == masked && largest > 0.0f,
+              "grpo_step --mask-truncated-completions %d, a finished response and one cut off by the "
+              "context: %g and %g response tokens in the loss (want %g), the gradient %s with the cut-off "
+              "response's tokens (want %s), largest |gradient| %.3g (want > 0)", masked, tokens_a, tokens_b,
+              want_tokens, same ? "unchanged" : "changes", masked ? "unchanged" : "changes", largest);
+    }
+    free(grads_a); free(grads_b);
+    // the reference mixed with alpha 0.6 (TR-DPO's), then reset with alpha 1
+    Model *ref = model_create(&find_preset("tiny")->cfg, "tiny", 4);
+    float *ref_before = mallocCheck(m->num_params * sizeof(float));
+    float bias_before[MAX_LAYERS][MAX_EXPERTS];
+    for (int l = 0; l < MAX_LAYERS; l++)
+        for (int e = 0; e < MAX_EXPERTS; e++) {
+            m->router_bias[l][e] = rng_normal(&g_rng);
+            ref->router_bias[l][e] = rng_normal(&g_rng);
+        }
+    memcpy(ref_before, ref->params_mem, m->num_params * sizeof(float));
+    memcpy(bias_before, ref->router_bias, sizeof bias_before);
+    reference_sync(ref, m, 0.6f);
+    double err = 0.0, moved = 0.0;
+    for (size_t i = 0; i < m->num_params; i++) {
+        err = fmax(err, fabs(ref->params_mem[i] - (0.6 * m->params_mem[i] + 0.4 * ref_before[i])));
+        moved = fmax(moved, fabs(ref->params_mem[i] - ref_before[i]));
+    }
+    double bias_err = 0.0;
+    for (int l = 0; l < MAX_LAYERS; l++)
+        for (int e = 0; e < MAX_EXPERTS; e++)
+            bias_err = fmax(bias_err, fabs(ref->router_bias[l][e] -
+                                           (0.6 * m->router_bias[l][e] + 0.4 * bias_before[l][e])));
+    check(err < 1e-6 && bias_err < 1e-6 && moved > 1e-3, "reference_sync alpha 0.6: parameters 0.6 policy "
+          "+ 0.4 reference, max error %.1e, router biases max error %.1e (tol 1e-6); the reference moved "
+          "%.3g",
+          err, bias_err, moved);
+    reference_sync(ref, m, 1.0f);
+    int copied = memcmp(ref->params_mem, m->params_mem, m->num_params * sizeof(float)) == 0 &&
+                 memcmp(ref->router_bias, m->router_bias, sizeof m->router_bias) == 0;
+    check(copied, "reference_sync alpha 1 (R1's reset): the reference is the policy, parameters and router "
+          "biases");
+    free(ref_before);
+    model_free(ref); model_free(m);
 }
 
 // ----------------------------------------------------------------------------
@@ -3048,7 +3143,7 @@ static void test_grpo_loop(void) {
                        .seed = 4, .log_every = 1000, .lr = 1e-2f, .lr_min = 1e-3f, .clip = 1.0f, .bias_gamma = 1e-3f };
     model_free(train_quietly(&t, &d));
     data_free(&d);
-    for (int lt = 0; lt < 3; lt++) {  // one step, against the step by hand
+    for (int lt = 0; lt < N_LOSSES; lt++) {  // one step of every loss type, against the step by hand
         GrpoOptions g = grpo_defaults();
         char dir[300];
         snprintf(dir, sizeof dir, "%s/digits_step_%s", tmp_root, LOSS_NAMES[lt]);
@@ -4237,6 +4332,8 @@ static const Section sections[] = {
     { .name = "reflection", .run = test_reflection, .what = "check audit and forced or banned checks" },
     { .name = "grpo_weights", .run = test_grpo_weights, .what = "GRPO batch and loss weights of every loss type" },
     { .name = "grpo", .run = test_grpo, .what = "GRPO advantages and loss" },
+    { .name = "grpo_step", .run = test_grpo_step,
+      .what = "GRPO step: truncated responses masked, the reference mixed" },
     { .name = "data", .run = test_data_errors, .what = "data loading errors" },
     { .name = "options", .run = test_options, .what = "option parsing" },
     { .name = "commands", .run = test_command_options, .what = "every command's options" },
