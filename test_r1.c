@@ -3414,7 +3414,11 @@ static double binomial(int n, int j) {
 // evaluate() against a re-derivation: greedy accuracy by argmax decoding of each prompt alone; pass@1, mean
 // length, format, cons@k (majority vote, ties to the answer seen first) and pass@j = 1 - C(k-c, j) / C(k, j)
 // (c of the k right) over the same k samples per prompt (evaluate's random stream, seeded by seed); greedy
-// accuracy with "<think>0" forced. Returns the number of checks the samples hold
+// accuracy with "<think>0" forced. Counts in cons_majority_decides the prompts where the majority's answer
+// and the first answer seen are judged differently, in cons_tie_decides those where a tie at the top is
+// broken towards the first of the tied answers and the last is judged differently. Returns the number of
+// checks the samples hold
+static int cons_majority_decides = 0, cons_tie_decides = 0;
 static int check_evaluate(Model *m, const Data *d, int k, float temperature, uint64_t seed) {
     EvalResult e = evaluate(m, d, 0, k, temperature, seed, CHECK_FREE, 1);
     int n = d->n, ctx = m->cfg.context, *seq = mallocCheck((size_t)ctx * sizeof(int));
@@ -3465,6 +3469,18 @@ static int check_evaluate(Model *m, const Data *d, int k, float temperature, uin
         }
         for (int j = 0; j < k; j++) if (votes[j] > 0 && (best < 0 || votes[j] > votes[best])) best = j;
         cons += (best >= 0 && answer[best] == d->answer[p]) / (double)n;
+        // where the vote decides: the first answer seen, or the last of those tied with the best, is judged
+        // otherwise than the majority's
+        int first = -1, last_tied = -1;
+        for (int j = 0; j < k && best >= 0; j++) if (votes[j] > 0) {
+            if (first < 0) first = j;
+            if (votes[j] == votes[best]) last_tied = j;
+        }
+        if (best >= 0) {
+            int majority_right = answer[best] == d->answer[p];
+            cons_majority_decides += majority_right != (answer[first] == d->answer[p]);
+            cons_tie_decides += majority_right != (answer[last_tied] == d->answer[p]);
+        }
         for (int q = 0; q < N_PASS_AT; q++) pass_at[q] += (1.0 - binomial(k - right, 1 << q) / binomial(k, 1 << q)) / n;
     }
     double err = fmax(fmax(fabs(e.greedy - greedy), fabs(e.forced_greedy - forced)), fmax(fabs(e.pass1 - pass),
@@ -3599,6 +3615,12 @@ static void test_pipeline(void) {
     for (int p = 0; p < test.n; p++) test.difficulty[p] = 3 + p % 2;
     int n_checks = check_evaluate(bm, &test, 4, 1.3f, 9);
     check(n_checks > 0, "evaluate: the checking base's samples hold checks to count (%d)", n_checks);
+    // else cons@k would equal the first answer's accuracy in these samples, and a vote that ignored the
+    // counts or broke ties the other way would go unseen
+    check(cons_majority_decides > 0 && cons_tie_decides > 0, "evaluate: cons@k's vote decides in the "
+          "samples above: %d prompts where the majority's answer is right and the first answer seen is not, "
+          "or the reverse; %d where a tie at the top goes to the first answer seen and the last tied one "
+          "is judged otherwise (want >= 1 each)", cons_majority_decides, cons_tie_decides);
     data_free(&test);
     model_free(bm);
     // the pipeline, in a child (one thread: OpenMP's threads do not survive fork())
