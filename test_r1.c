@@ -464,6 +464,21 @@ static void test_moe(void) {
         check(e < 1e-6, "balance loss by hand (alpha sum f_i P_i): %.6f and %.6f, expected 1.0 and 1.3; with a "
               "padding position %.6f, expected 1.0; max error %.2e (tol 1e-6)", l1, l2, l3, e);
     }
+    // with K = 2 (f_i's 1/K matters): B=1, T=2, E=3, alpha=1; s = [[0.5, 0.3, 0.2], [0.2, 0.4, 0.4]] (each
+    // sums to 1), token 0 -> experts 0 and 1, token 1 -> experts 1 and 2.
+    // f_i = E/(K T) count_i = 0.75 (1, 2, 1);
+    // P = ((0.5 + 0.2) / 2, (0.3 + 0.4) / 2, (0.2 + 0.4) / 2) = (0.35, 0.35, 0.30);
+    // loss = 0.75 x 0.35 + 1.5 x 0.35 + 0.75 x 0.30 = 1.0125 (without the 1/K: 2.025)
+    {
+        LayerActs A;
+        memset(&A, 0, sizeof A);
+        float s[6] = { 0.5f, 0.3f, 0.2f, 0.2f, 0.4f, 0.4f };
+        int topk[4] = { 0, 1, 1, 2 }, len[1] = { 2 };
+        A.s = s; A.topk = topk;
+        float loss = balance_loss(NULL, &A, 1.0f, len, 1, 2, 3, 2);
+        check(fabsf(loss - 1.0125f) < 1e-6f, "balance loss by hand with top-2 of 3 experts: %.6f, expected "
+              "1.0125 (f_i = E/(K T) count_i), error %.2e (tol 1e-6)", loss, fabsf(loss - 1.0125f));
+    }
     moe_case("", 0.0f, 1.0f, MO_T);
     moe_case("+balance", 0.3f, 1.0f, MO_T);
     moe_case(" balance only", 1.0f, 0.0f, MO_T);
