@@ -2106,14 +2106,20 @@ static void grpo_advantages(float *adv, const float *reward, int n_groups, int G
 }
 
 // the entropy below which a response token is left out of the surrogate (TRL's top_entropy_quantile):
-// the (1 - q) quantile of the entropies of the tokens with w > 0; -inf when every token counts
+// the (1 - q) quantile of the entropies of the tokens with w > 0; -inf when every token counts.
+// As torch.quantile (TRL): the sorted entropies interpolated linearly at position (1 - q)(n - 1)
 static float entropy_threshold(const float *entropy, const float *w, int N, float q) {
     if (q <= 0.0f || q >= 1.0f) return -INFINITY;
     float *active = mallocCheck((size_t)N * sizeof(float));
     int n = 0;
     for (int i = 0; i < N; i++) if (w[i] != 0.0f) active[n++] = entropy[i];
     qsort(active, n, sizeof(float), cmp_float);
-    float threshold = n ? active[imin(n - 1, (int)((1.0f - q) * n))] : -INFINITY;
+    float threshold = -INFINITY;
+    if (n) {
+        float pos = (1.0f - q) * (n - 1);
+        int below = imin((int)pos, n - 1), above = imin(below + 1, n - 1);
+        threshold = active[below] + (pos - below) * (active[above] - active[below]);
+    }
     free(active);
     return threshold;
 }

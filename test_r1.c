@@ -9,13 +9,14 @@ or from an independent re-derivation in this file, never from r1.c's own output.
 
 Sections: 1 gradient checks of every layer and of the whole model, 2 tokenizer, 3 generator,
 4 KV cache and generation, 5 checkpoints (and a save killed halfway), 6 rewards, 7 the GRPO batch,
-loss weights, advantages and loss, 8 data loading errors (and messages that name the cause), 9 option
-parsing errors (every command's table, every option against its --help), the optimizer pieces, 10 a
-short pretraining run (and a NaN stop), 11 grpo_train for every loss type, 12 determinism and resume
-(also of pretrain, sft and grpo runs killed while saving a checkpoint), run folders never replaced
-without --resume or --overwrite, 13 the R1 stages (SFT, rejection sampling, distillation), 14 the whole
-pipeline, 15 runs killed at any moment and resumed, 16 the HTML report of a run (well formed, its
-curves and table against log.csv). Failed table rows are detailed on stderr.
+loss weights, advantages, loss and step (truncated responses masked, the reference mixed), 8 data
+loading errors (and messages that name the cause), 9 option parsing errors (every command's table,
+every option against its --help), the optimizer pieces, 10 a short pretraining run (and a NaN stop),
+11 grpo_train for every loss type, 12 determinism and resume (also of pretrain, sft and grpo runs
+killed while saving a checkpoint), run folders never replaced without --resume or --overwrite, 13 the
+R1 stages (SFT, rejection sampling, distillation), 14 the whole pipeline, 15 runs killed at any moment
+and resumed, 16 the HTML report of a run (well formed, its curves and table against log.csv).
+Failed table rows are detailed on stderr.
 R1_TEST_FAILFAST=1 stops at the first failure.
 Runs in about a minute on one thread (the tiny models are too small for threads to pay).
 ./test_r1 NAME... runs only the named sections (./test_r1 --list, or any unknown name, lists them).
@@ -462,6 +463,21 @@ static void test_moe(void) {
         double e = fmax(fmax(fabs(l1 - 1.0), fabs(l2 - 1.3)), fabs(l3 - 1.0));
         check(e < 1e-6, "balance loss by hand (alpha sum f_i P_i): %.6f and %.6f, expected 1.0 and 1.3; with a "
               "padding position %.6f, expected 1.0; max error %.2e (tol 1e-6)", l1, l2, l3, e);
+    }
+    // with K = 2 (f_i's 1/K matters): B=1, T=2, E=3, alpha=1; s = [[0.5, 0.3, 0.2], [0.2, 0.4, 0.4]] (each
+    // sums to 1), token 0 -> experts 0 and 1, token 1 -> experts 1 and 2.
+    // f_i = E/(K T) count_i = 0.75 (1, 2, 1);
+    // P = ((0.5 + 0.2) / 2, (0.3 + 0.4) / 2, (0.2 + 0.4) / 2) = (0.35, 0.35, 0.30);
+    // loss = 0.75 x 0.35 + 1.5 x 0.35 + 0.75 x 0.30 = 1.0125 (without the 1/K: 2.025)
+    {
+        LayerActs A;
+        memset(&A, 0, sizeof A);
+        float s[6] = { 0.5f, 0.3f, 0.2f, 0.2f, 0.4f, 0.4f };
+        int topk[4] = { 0, 1, 1, 2 }, len[1] = { 2 };
+        A.s = s; A.topk = topk;
+        float loss = balance_loss(NULL, &A, 1.0f, len, 1, 2, 3, 2);
+        check(fabsf(loss - 1.0125f) < 1e-6f, "balance loss by hand with top-2 of 3 experts: %.6f, expected "
+              "1.0125 (f_i = E/(K T) count_i), error %.2e (tol 1e-6)", loss, fabsf(loss - 1.0125f));
     }
     moe_case("", 0.0f, 1.0f, MO_T);
     moe_case("+balance", 0.3f, 1.0f, MO_T);
@@ -1531,6 +1547,9 @@ static void test_rewards(void) {
         { "<think>$EC 1+2=3 $JC</think><answer>3</answer><eos>", LANG_EN, 0.5f },   // mixed, 1 of 2
         { "<think>$EC 1+2=3 $JC</think><answer>3</answer><eos>", LANG_JA, 0.5f },
         { "<think>$EC $JK $JC</think><answer>3</answer><eos>", LANG_JA, 2.0f / 3 },
+        // 5 words: 3 English, 1 Japanese-like, 1 of neither (counted, in no language): 3/5 and 1/5
+        { "<think>$EC 1+2=3 $JC $EO zzz $EK</think><answer>3</answer><eos>", LANG_EN, 0.6f },
+        { "<think>$EC 1+2=3 $JC $EO zzz $EK</think><answer>3</answer><eos>", LANG_JA, 0.2f },
         { "<think>1+2=3</think><answer>3</answer><eos>", LANG_EN, 1 },              // no words
         { "<think></think><answer>3</answer><eos>", LANG_JA, 1 },
         { "<think>zzz $EC</think><answer>3</answer><eos>", LANG_EN, 0.5f },         // outside both lexicons
@@ -1786,6 +1805,62 @@ static void test_grpo(void) {
               "loss %.6f (want -2: two of four tokens), gradient on the high-entropy tokens %.3g (want > 0), on the "
               "others %g (want 0)", loss, g_high, g_low);
     }
+    // the threshold is torch.quantile's, as TRL's: the sorted entropies of the response tokens (w > 0)
+    // read at position (1 - q)(n - 1), interpolated linearly. Two responses of four tokens and a padding
+    // position each; token k of them is uniform over k of V = 8 (logits 0, the rest -40): entropy log k
+    //   q 0.7: position 0.3 x 7 = 2.1, between log 3 and log 4:
+    //          1.0986123 + 0.1 (1.3862944 - 1.0986123) = 1.1273805
+    //          kept (entropy >= threshold): k = 4 .. 8, 5 tokens (sorted[(int)(0.3 x 8)] = log 3: 6 tokens)
+    //   q 0.9: position 0.1 x 7 = 0.7, between log 1 and log 2: 0 + 0.7 x 0.6931472 = 0.4852030
+    //          kept: k = 2 .. 8, 7 tokens (sorted[(int)(0.1 x 8)] = log 1 would keep all 8)
+    // The padding is not in the quantile (its entropies 0 would put q 0.7 at 0.3 x 9 = 2.7 of 0, 0, 0,
+    // log 2, ...). With beta 0, ratio 1, A = 1 and w = 1 each kept token adds -1 to the loss; the others
+    // get no gradient.
+    {
+        enum { B = 2, T = 5, V = 8 };
+        const int k_of[B * T] = { 5, 1, 8, 3, 0, 6, 2, 7, 4, 0 };  // 0: padding
+        const float q[2] = { 0.7f, 0.9f };
+        const double want_threshold[2] = { 1.1273805, 0.4852030 };
+        const int want_kept_from[2] = { 4, 2 }, want_kept[2] = { 5, 7 };
+        float z[B * T * V], w[B * T], adv[B] = { 1.0f, 1.0f }, dz2[B * T * V], lp2[B * T], entropy[B * T];
+        int tg[B * T] = { 0 };
+        for (int n = 0; n < B * T; n++) {
+            w[n] = k_of[n] > 0;
+            entropy[n] = k_of[n] ? logf((float)k_of[n]) : 9.0f;  // the padding's value must not matter
+            for (int i = 0; i < V; i++) z[n * V + i] = i < k_of[n] ? 0.0f : -40.0f;
+        }
+        for (int c = 0; c < 2; c++) {
+            GrpoConfig g = { .beta = 0.0f, .eps_low = 0.2f, .eps_high = 0.2f, .temperature = 1.0f,
+                             .top_entropy_quantile = q[c] };
+            float threshold = entropy_threshold(entropy, w, B * T, q[c]);
+            float loss = grpo_loss(dz2, lp2, z, tg, w, adv, NULL, NULL, B, T, V, &g, NULL);
+            int wrong = 0;  // tokens whose gradient is zero where it should not be, or the reverse
+            for (int n = 0; n < B * T; n++) {
+                int kept = k_of[n] >= want_kept_from[c];
+                wrong += kept != (max_abs_f(dz2 + n * V, V) > 1e-3f);
+            }
+            check(fabs(threshold - want_threshold[c]) < 1e-6 && fabsf(loss + want_kept[c]) < 1e-5f &&
+                  wrong == 0, "grpo_loss --top-entropy-quantile %.1f by hand (torch.quantile's "
+                  "interpolation, padding left out): threshold %.7f (want %.7f), loss %.6f (want -%d: the "
+                  "tokens of entropy >= threshold), %d tokens with a gradient where they should have none or "
+                  "the reverse", q[c], threshold, want_threshold[c], loss, want_kept[c], wrong);
+        }
+    }
+    // TRL keeps the tokens at the threshold (entropy >= threshold): four tokens of equal entropy (each
+    // uniform over 3) all keep their surrogate at quantile 0.5, per token and per sequence: loss -4, and
+    // every token a gradient
+    for (int level = 0; level < 2; level++) {
+        float z[12] = { 0 }, w[4] = { 1, 1, 1, 1 }, adv[1] = { 1.0f }, dz2[12], lp2[4];
+        int tg[4] = { 0, 1, 2, 0 };
+        GrpoConfig g = { .beta = 0.0f, .eps_low = 0.2f, .eps_high = 0.2f, .temperature = 1.0f,
+                         .top_entropy_quantile = 0.5f, .sequence_level = level };
+        float loss = grpo_loss(dz2, lp2, z, tg, w, adv, NULL, NULL, 1, 4, 3, &g, NULL);
+        float g_min = 1.0f;
+        for (int n = 0; n < 4; n++) g_min = fminf(g_min, max_abs_f(dz2 + n * 3, 3));
+        check(fabsf(loss + 4.0f) < 1e-5f && g_min > 0.1f, "grpo_loss --top-entropy-quantile 0.5, %s level, "
+              "four tokens of equal entropy: loss %.6f (want -4: all kept, the threshold is their entropy), "
+              "smallest per-token max|dlogits| %.3g (want 2/3)", level ? "sequence" : "token", loss, g_min);
+    }
     gl_cfg.top_entropy_quantile = 0.5f;
     grpo_loss(dz, lp, gl_z, gl_t, gl_w, gl_adv, gl_old, gl_ref, GL_B, GL_T, GL_V, &gl_cfg, NULL);
     fd_report("grpo_loss dlogits, top-entropy quantile 0.5", fd_compare(gl_z, dz, GL_B * GL_T * GL_V, 1000, gl_loss, 1e-3f,
@@ -1859,6 +1934,97 @@ static void test_grpo(void) {
               "grpo_loss with old_logp NULL: loss %.7f = -sum w A = %.7f (tol 1e-6), gradient vs -wA(onehot-p)/tau %.2e (tol 1e-6), "
               "equal to old_logp == logp", loss, want, gerr);
     }
+}
+
+// the step around the loss (grpo_step) on one group of two responses to a prompt of 4 tokens: one finished
+// (4 tokens and <eos>: 5 response tokens), one cut off by the context (12 tokens, no <eos>, the row full),
+// rewards 1 and 0. lr 0 and no clip: the parameters stay and the step's gradient is left in m->grads_mem.
+// No balance loss (the MoE's own loss sees every position). *tokens: the response tokens the loss counted
+static void truncated_step(Model *m, const int *cut_response, int mask_truncated, float *grads,
+                           double *tokens) {
+    enum { L = 16 };
+    int seqs[2 * L], prompt_len[2] = { 4, 4 }, seq_len[2] = { 9, L }, prompt[2] = { 0, 0 };
+    for (int t = 0; t < 4; t++) seqs[t] = seqs[L + t] = N_SPECIAL + 3 * t;
+    for (int t = 4; t < 8; t++) seqs[t] = N_SPECIAL + t;
+    seqs[8] = TOK_EOS;
+    for (int t = 9; t < L; t++) seqs[t] = TOK_EOS;  // past seq_len: never read
+    for (int t = 4; t < L; t++) seqs[L + t] = cut_response[t - 4];
+    Rollouts r = { .n = 2, .max_len = L, .seqs = seqs, .prompt_len = prompt_len, .seq_len = seq_len,
+                   .prompt = prompt };
+    float reward[2] = { 1.0f, 0.0f };
+    GrpoConfig g = { .beta = 0.0f, .eps_low = 0.2f, .eps_high = 0.2f, .temperature = 1.0f,
+                     .num_iterations = 1, .loss_type = LOSS_GRPO, .scale_rewards = SCALE_GROUP,
+                     .mask_truncated_completions = mask_truncated, .max_completion_length = 12 };
+    GrpoStepLog log;
+    float balance_alpha = m->balance_alpha;
+    m->balance_alpha = 0.0f;
+    int status = grpo_step(m, NULL, &r, reward, 2, &g, &log);
+    m->balance_alpha = balance_alpha;
+    if (status != STEP_OK) die("truncated_step: grpo_step stopped (%d)", status);
+    memcpy(grads, m->grads_mem, m->num_params * sizeof(float));
+    *tokens = log.st.tokens;
+}
+
+// --mask-truncated-completions: a response cut off by the context (no <eos>) gets no loss and no gradient,
+// the finished one does. Two cut-off responses of different tokens give the same step when masked (the
+// finished response's 5 tokens alone), different steps when not (5 + 12 tokens).
+// The reference mixed towards the policy: ref = alpha policy + (1 - alpha) ref, router biases too.
+static void test_grpo_step(void) {
+    Model *m = model_create(&find_preset("tiny")->cfg, "tiny", 3);
+    float *grads_a = mallocCheck(m->num_params * sizeof(float));
+    float *grads_b = mallocCheck(m->num_params * sizeof(float));
+    int cut_a[12], cut_b[12];
+    for (int t = 0; t < 12; t++) {
+        cut_a[t] = N_SPECIAL + rng_int(&g_rng, VOCAB_SIZE - N_SPECIAL);
+        cut_b[t] = N_SPECIAL + (cut_a[t] - N_SPECIAL + 1 + t % 5) % (VOCAB_SIZE - N_SPECIAL);
+    }
+    for (int masked = 1; masked >= 0; masked--) {
+        double tokens_a, tokens_b;
+        truncated_step(m, cut_a, masked, grads_a, &tokens_a);
+        truncated_step(m, cut_b, masked, grads_b, &tokens_b);
+        int same = memcmp(grads_a, grads_b, m->num_params * sizeof(float)) == 0;
+        float largest = max_abs_f(grads_a, m->num_params);
+        double want_tokens = masked ? 5 : 17;
+        check(tokens_a == want_tokens && tokens_b == want_tokens && same == masked && largest > 0.0f,
+              "grpo_step --mask-truncated-completions %d, a finished response and one cut off by the "
+              "context: %g and %g response tokens in the loss (want %g), the gradient %s with the cut-off "
+              "response's tokens (want %s), largest |gradient| %.3g (want > 0)", masked, tokens_a, tokens_b,
+              want_tokens, same ? "unchanged" : "changes", masked ? "unchanged" : "changes", largest);
+    }
+    free(grads_a); free(grads_b);
+    // the reference mixed with alpha 0.6 (TR-DPO's), then reset with alpha 1
+    Model *ref = model_create(&find_preset("tiny")->cfg, "tiny", 4);
+    float *ref_before = mallocCheck(m->num_params * sizeof(float));
+    float bias_before[MAX_LAYERS][MAX_EXPERTS];
+    for (int l = 0; l < MAX_LAYERS; l++)
+        for (int e = 0; e < MAX_EXPERTS; e++) {
+            m->router_bias[l][e] = rng_normal(&g_rng);
+            ref->router_bias[l][e] = rng_normal(&g_rng);
+        }
+    memcpy(ref_before, ref->params_mem, m->num_params * sizeof(float));
+    memcpy(bias_before, ref->router_bias, sizeof bias_before);
+    reference_sync(ref, m, 0.6f);
+    double err = 0.0, moved = 0.0;
+    for (size_t i = 0; i < m->num_params; i++) {
+        err = fmax(err, fabs(ref->params_mem[i] - (0.6 * m->params_mem[i] + 0.4 * ref_before[i])));
+        moved = fmax(moved, fabs(ref->params_mem[i] - ref_before[i]));
+    }
+    double bias_err = 0.0;
+    for (int l = 0; l < MAX_LAYERS; l++)
+        for (int e = 0; e < MAX_EXPERTS; e++)
+            bias_err = fmax(bias_err, fabs(ref->router_bias[l][e] -
+                                           (0.6 * m->router_bias[l][e] + 0.4 * bias_before[l][e])));
+    check(err < 1e-6 && bias_err < 1e-6 && moved > 1e-3, "reference_sync alpha 0.6: parameters 0.6 policy "
+          "+ 0.4 reference, max error %.1e, router biases max error %.1e (tol 1e-6); the reference moved "
+          "%.3g",
+          err, bias_err, moved);
+    reference_sync(ref, m, 1.0f);
+    int copied = memcmp(ref->params_mem, m->params_mem, m->num_params * sizeof(float)) == 0 &&
+                 memcmp(ref->router_bias, m->router_bias, sizeof m->router_bias) == 0;
+    check(copied, "reference_sync alpha 1 (R1's reset): the reference is the policy, parameters and router "
+          "biases");
+    free(ref_before);
+    model_free(ref); model_free(m);
 }
 
 // ----------------------------------------------------------------------------
@@ -2992,7 +3158,7 @@ static void test_grpo_loop(void) {
                        .seed = 4, .log_every = 1000, .lr = 1e-2f, .lr_min = 1e-3f, .clip = 1.0f, .bias_gamma = 1e-3f };
     model_free(train_quietly(&t, &d));
     data_free(&d);
-    for (int lt = 0; lt < 3; lt++) {  // one step, against the step by hand
+    for (int lt = 0; lt < N_LOSSES; lt++) {  // one step of every loss type, against the step by hand
         GrpoOptions g = grpo_defaults();
         char dir[300];
         snprintf(dir, sizeof dir, "%s/digits_step_%s", tmp_root, LOSS_NAMES[lt]);
@@ -3263,7 +3429,11 @@ static double binomial(int n, int j) {
 // evaluate() against a re-derivation: greedy accuracy by argmax decoding of each prompt alone; pass@1, mean
 // length, format, cons@k (majority vote, ties to the answer seen first) and pass@j = 1 - C(k-c, j) / C(k, j)
 // (c of the k right) over the same k samples per prompt (evaluate's random stream, seeded by seed); greedy
-// accuracy with "<think>0" forced. Returns the number of checks the samples hold
+// accuracy with "<think>0" forced. Counts in cons_majority_decides the prompts where the majority's answer
+// and the first answer seen are judged differently, in cons_tie_decides those where a tie at the top is
+// broken towards the first of the tied answers and the last is judged differently. Returns the number of
+// checks the samples hold
+static int cons_majority_decides = 0, cons_tie_decides = 0;
 static int check_evaluate(Model *m, const Data *d, int k, float temperature, uint64_t seed) {
     EvalResult e = evaluate(m, d, 0, k, temperature, seed, CHECK_FREE, 0, 1);
     int n = d->n, ctx = m->cfg.context, *seq = mallocCheck((size_t)ctx * sizeof(int));
@@ -3314,6 +3484,18 @@ static int check_evaluate(Model *m, const Data *d, int k, float temperature, uin
         }
         for (int j = 0; j < k; j++) if (votes[j] > 0 && (best < 0 || votes[j] > votes[best])) best = j;
         cons += (best >= 0 && answer[best] == d->answer[p]) / (double)n;
+        // where the vote decides: the first answer seen, or the last of those tied with the best, is judged
+        // otherwise than the majority's
+        int first = -1, last_tied = -1;
+        for (int j = 0; j < k && best >= 0; j++) if (votes[j] > 0) {
+            if (first < 0) first = j;
+            if (votes[j] == votes[best]) last_tied = j;
+        }
+        if (best >= 0) {
+            int majority_right = answer[best] == d->answer[p];
+            cons_majority_decides += majority_right != (answer[first] == d->answer[p]);
+            cons_tie_decides += majority_right != (answer[last_tied] == d->answer[p]);
+        }
         for (int q = 0; q < N_PASS_AT; q++) pass_at[q] += (1.0 - binomial(k - right, 1 << q) / binomial(k, 1 << q)) / n;
     }
     double err = fmax(fmax(fabs(e.greedy - greedy), fabs(e.forced_greedy - forced)), fmax(fabs(e.pass1 - pass),
@@ -3448,6 +3630,12 @@ static void test_pipeline(void) {
     for (int p = 0; p < test.n; p++) test.difficulty[p] = 3 + p % 2;
     int n_checks = check_evaluate(bm, &test, 4, 1.3f, 9);
     check(n_checks > 0, "evaluate: the checking base's samples hold checks to count (%d)", n_checks);
+    // else cons@k would equal the first answer's accuracy in these samples, and a vote that ignored the
+    // counts or broke ties the other way would go unseen
+    check(cons_majority_decides > 0 && cons_tie_decides > 0, "evaluate: cons@k's vote decides in the "
+          "samples above: %d prompts where the majority's answer is right and the first answer seen is not, "
+          "or the reverse; %d where a tie at the top goes to the first answer seen and the last tied one "
+          "is judged otherwise (want >= 1 each)", cons_majority_decides, cons_tie_decides);
     data_free(&test);
     model_free(bm);
     // the pipeline, in a child (one thread: OpenMP's threads do not survive fork())
@@ -4440,6 +4628,8 @@ static const Section sections[] = {
     { .name = "reflection", .run = test_reflection, .what = "check audit and forced or banned checks" },
     { .name = "grpo_weights", .run = test_grpo_weights, .what = "GRPO batch and loss weights of every loss type" },
     { .name = "grpo", .run = test_grpo, .what = "GRPO advantages and loss" },
+    { .name = "grpo_step", .run = test_grpo_step,
+      .what = "GRPO step: truncated responses masked, the reference mixed" },
     { .name = "data", .run = test_data_errors, .what = "data loading errors" },
     { .name = "options", .run = test_options, .what = "option parsing" },
     { .name = "commands", .run = test_command_options, .what = "every command's options" },
