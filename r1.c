@@ -479,7 +479,6 @@ typedef struct {
     int step;                                   // training steps taken
     double tokens_seen;                         // training tokens so far (the log's tokens/s)
     float load_avg[MAX_LAYERS][MAX_EXPERTS];    // a moving average of expert_load (pretraining's log)
-    float step_load[MAX_LAYERS][MAX_EXPERTS];   // expert_load as the last bias update found it (the logs')
     // activations, sized for up to cap_N rows and cap_att attention entries
     int B, T, cap_N;
     size_t cap_att;
@@ -1197,13 +1196,13 @@ static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const La
 // auxiliary-loss-free balancing (DeepSeek-V3 section 2.1.2): b_i += gamma * sign(mean load - load_i).
 // One change for our batches: they are cut from length-sorted pools, so a step holds only short or
 // only long documents, and an expert can be above the mean in most steps yet far below it in tokens.
-// So each step's push is weighted by the tokens it routed, as a share of a full batch (B x context x top_k):
-// the bias then balances the load in tokens, not in steps.
-static void router_bias_update(Model *m, float gamma) {
-    memcpy(m->step_load, m->expert_load, sizeof m->step_load);
+// So each step's push is weighted by the tokens it routed, as a share of a full batch (rows x context x top_k):
+// the bias then balances the load in tokens, not in steps. The loads stay (for the log) until the next
+// model_zero_grad.
+static void router_bias_update(Model *m, float gamma, int rows) {
     // exercise 10 begin: auxiliary-loss-free balancing, the bias update
     const Config *c = &m->cfg;
-    float full = (float)m->B * c->context * c->top_k;
+    float full = (float)rows * c->context * c->top_k;
     for (int l = 0; l < c->n_layer; l++) {
         if (!is_moe_layer(c, l)) continue;
         float mean = 0.0f, routed = 0.0f;
@@ -1217,7 +1216,6 @@ static void router_bias_update(Model *m, float gamma) {
             m->router_bias[l][e] += gamma * weight * (float)((err > 0) - (err < 0));
         }
     }
-    memset(m->expert_load, 0, sizeof m->expert_load);
     // exercise 10 end
 }
 
@@ -1327,7 +1325,11 @@ static void model_backward(Model *m) {
     embedding_backward(m->grads.wte, dx, m->tokens, N, C);
 }
 
-static void model_zero_grad(Model *m) { memset(m->grads_mem, 0, m->num_params * sizeof(float)); }
+// a training step starts from zero: the gradient, and the expert loads its bias update reads
+static void model_zero_grad(Model *m) {
+    memset(m->grads_mem, 0, m->num_params * sizeof(float));
+    memset(m->expert_load, 0, sizeof m->expert_load);
+}
 
 // ----------------------------------------------------------------------------
 // 8. training: the loss, the optimizer, one step
@@ -1403,14 +1405,14 @@ enum { STEP_OK, STEP_LOSS_NOT_FINITE, STEP_GRAD_NOT_FINITE };
 
 typedef struct { float lr, beta2, weight_decay, clip, bias_gamma; } OptimConfig;  // one update's settings
 
-// the update after a backward pass: the gradient clipped to norm clip (*norm: its norm before), AdamW
-// (beta1 0.9, update number m->step + 1), then the router-bias step of the MoE's balancing
-static int optimizer_step(Model *m, const OptimConfig *u, float *norm) {
+// the update after a backward pass over a batch of `rows` rows: the gradient clipped to norm clip (*norm:
+// its norm before), AdamW (beta1 0.9, update number t = 1, 2, ...), then the router-bias step of the MoE's
+// balancing
+static int optimizer_step(Model *m, const OptimConfig *u, int t, int rows, float *norm) {
     *norm = grad_clip(m, u->clip);
     if (!isfinite(*norm)) return STEP_GRAD_NOT_FINITE;
-    adamw_update(m, u->lr, 0.9f, u->beta2, 1e-8f, u->weight_decay, m->step + 1);
-    m->step++;
-    router_bias_update(m, u->bias_gamma);
+    adamw_update(m, u->lr, 0.9f, u->beta2, 1e-8f, u->weight_decay, t);
+    router_bias_update(m, u->bias_gamma, rows);
     return STEP_OK;
 }
 
@@ -1424,7 +1426,9 @@ static int lm_step(Model *m, const int *inputs, const int *targets, const float 
     *loss = crossentropy_forward_backward(m->dlogits, m->logits, targets, w, B * T, m->cfg.vocab);
     if (!isfinite(*loss) || !isfinite(m->aux_loss)) return STEP_LOSS_NOT_FINITE;
     model_backward(m);
-    return optimizer_step(m, u, norm);
+    int status = optimizer_step(m, u, m->step + 1, B, norm);
+    if (status == STEP_OK) m->step++;
+    return status;
 }
 
 // ----------------------------------------------------------------------------
@@ -1743,7 +1747,7 @@ typedef struct {
     int mask_truncated_completions; // responses cut off by the context (no <eos>) get no loss
     int max_completion_length;      // dr_grpo's constant normaliser
     int chunk_rows;                 // rows per forward and backward, in chunks of similar length (0: all)
-    float lr, clip, bias_gamma;     // AdamW's learning rate, the gradient clip, the router-bias step
+    OptimConfig optim;              // each of the mu updates: AdamW, the gradient clip, the router-bias step
 } GrpoConfig;
 
 typedef struct { double kl, clipped_low, clipped_high, entropy, tokens; } GrpoStats;
@@ -1979,6 +1983,8 @@ static void gather_row_prefixes(void *y, const void *x, const int *order, int ro
 // longest row (padded to the batch's longest, the first steps' batches are half padding). The loss is a
 // sum over tokens with weights normalised over the whole batch, so the chunks' gradients add up to the
 // batch's. TRL's top-entropy quantile is one over the batch: that option runs the batch as one chunk.
+// Under RL the MoE is balanced by the router bias alone (the sequence-wise balance loss is
+// pretraining's; a loaded policy's balance_alpha is 0).
 static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *reward, int G, const GrpoConfig *g,
                      GrpoStepLog *log) {
     int n = r->n, P = n / G, T = 1, step = m->step, status = STEP_OK, V = m->cfg.vocab;
@@ -2034,14 +2040,12 @@ static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *rewar
     // KL, clip fraction and entropy are means over the tokens of all mu passes (the first clips nothing)
     float entropy_tokens = 0.0f;
     // exercise 16 begin: capstone: the GRPO policy update and an R1-Zero run
-    float balance_alpha = m->balance_alpha;
     for (int it = 0; it < g->num_iterations; it++) {
         model_zero_grad(m);
         log->loss = 0.0f;
         for (int c = 0, c0 = 0; c < n_chunks; c++, c0 += chunk) {  // the chunks' gradients add up
             int rows = imin(chunk, n - c0), Tc = chunk_T[c];
             size_t off = (size_t)c0 * T;
-            m->balance_alpha = balance_alpha * rows / n;  // the balance loss is a mean over the batch's rows
             model_forward(m, c_inputs + off, c_len + c0, rows, Tc, NULL, 0);
             if (it == 0)
                 moe_diagnostics(m, c_w + off, log->load_spread, log->router_entropy, &entropy_tokens);
@@ -2052,14 +2056,11 @@ static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *rewar
             if (!isfinite(loss)) { status = STEP_LOSS_NOT_FINITE; break; }
             model_backward(m);
         }
-        m->balance_alpha = balance_alpha;
         if (status != STEP_OK) break;
         if (it == 0) memcpy(old_logp, logp, nt * sizeof(float));
-        float norm = grad_clip(m, g->clip);
-        if (!isfinite(norm)) { status = STEP_GRAD_NOT_FINITE; break; }
-        adamw_update(m, g->lr, 0.9f, 0.99f, 1e-8f, 0.0f, step * g->num_iterations + it + 1);
-        m->B = n;  // the bias update weighs the expert loads of all chunks by the batch's rows
-        router_bias_update(m, g->bias_gamma);
+        float norm;  // the bias update weighs the expert loads of all chunks by the batch's n rows
+        status = optimizer_step(m, &g->optim, step * g->num_iterations + it + 1, n, &norm);
+        if (status != STEP_OK) break;
     }
     // exercise 16 end
     for (int l = 0; l < MAX_LAYERS && entropy_tokens > 0.0f; l++) log->router_entropy[l] /= entropy_tokens;
@@ -2125,7 +2126,9 @@ static int distill_step(Model *student, Model *teacher, const int *inputs, const
     if (!isfinite(*loss)) return STEP_LOSS_NOT_FINITE;
     model_backward(student);
     float norm;
-    return optimizer_step(student, u, &norm);
+    int status = optimizer_step(student, u, student->step + 1, B, &norm);
+    if (status == STEP_OK) student->step++;
+    return status;
 }
 
 // ============================================================================
@@ -4068,7 +4071,7 @@ static void train_lm_log(FILE *log, const Model *m, const TrainOptions *o, float
                          float norm, double el) {
     float hi, lo, avg_hi, avg_lo;
     double tokens = m->tokens_seen;
-    load_spread(m, (const float(*)[MAX_EXPERTS])m->step_load, &hi, &lo);
+    load_spread(m, (const float(*)[MAX_EXPERTS])m->expert_load, &hi, &lo);
     load_spread(m, (const float(*)[MAX_EXPERTS])m->load_avg, &avg_hi, &avg_lo);
     fprintf(log, "%d,%.5f,%.6g,%.4f,%.0f,%.2f,%.3f,%.3f,%.3f,%.3f,%.5f\n", m->step, tok_loss, lr, norm,
             tokens / el, el, hi, lo, avg_hi, avg_lo, m->aux_loss);
@@ -4119,8 +4122,8 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
         m->tokens_seen += n_real;
         for (int l = 0; l < MAX_LAYERS; l++)  // the moving average of the expert loads (~50 steps)
             for (int e = 0; e < MAX_EXPERTS; e++)
-                m->load_avg[l][e] = first ? m->step_load[l][e]
-                                          : 0.98f * m->load_avg[l][e] + 0.02f * m->step_load[l][e];
+                m->load_avg[l][e] = first ? m->expert_load[l][e]
+                                          : 0.98f * m->load_avg[l][e] + 0.02f * m->expert_load[l][e];
         first = 0;
         float tok_loss = loss * B * ctx / fmaxf(n_tok, 1.0f); // mean loss per predicted token
         train_lm_log(log, m, o, tok_loss, u.lr, norm, now_seconds() - t0);
@@ -4208,7 +4211,8 @@ static GrpoConfig grpo_config(const GrpoOptions *o) {
                      .top_entropy_quantile = o->top_entropy_quantile, .num_iterations = o->num_iterations,
                      .mask_truncated_completions = o->mask_truncated_completions,
                      .max_completion_length = o->max_completion_length, .chunk_rows = o->chunk_rows,
-                     .lr = o->lr, .clip = o->clip, .bias_gamma = o->bias_gamma };
+                     .optim = { .lr = o->lr, .beta2 = 0.99f, .weight_decay = 0.0f, .clip = o->clip,
+                                .bias_gamma = o->bias_gamma } };
     while (g.loss_type < N_LOSSES && strcmp(o->loss_type, LOSS_NAMES[g.loss_type]) != 0) g.loss_type++;
     while (g.scale_rewards < N_SCALES && strcmp(o->scale_rewards, SCALE_NAMES[g.scale_rewards]) != 0)
         g.scale_rewards++;

@@ -2221,15 +2221,19 @@ static void test_optimizer(void) {
     memset(m->router_bias, 0, sizeof m->router_bias);
     float loads[4] = { 3, 1, 2, 2 };
     for (int e2 = 0; e2 < 4; e2++) { m->expert_load[1][e2] = loads[e2]; m->expert_load[0][e2] = loads[e2]; }
-    m->B = 1;
-    router_bias_update(m, 0.01f);
+    router_bias_update(m, 0.01f, 1);
     float *b1 = m->router_bias[1];
     check(m->cfg.context == 16 && m->cfg.top_k == 2 && b1[0] == -0.0025f && b1[1] == 0.0025f && b1[2] == 0.0f && b1[3] == 0.0f &&
-          m->router_bias[0][0] == 0.0f && m->expert_load[1][0] == 0.0f,
-          "router_bias_update by hand: (%g, %g, %g, %g), expected (-0.0025, 0.0025, 0, 0); loads reset", b1[0], b1[1], b1[2], b1[3]);
+          m->router_bias[0][0] == 0.0f,
+          "router_bias_update by hand: (%g, %g, %g, %g), expected (-0.0025, 0.0025, 0, 0)", b1[0], b1[1], b1[2], b1[3]);
+    // the loads stay for the log until model_zero_grad
+    float kept = m->expert_load[1][0];
+    model_zero_grad(m);
+    check(kept == 3.0f && m->expert_load[1][0] == 0.0f, "the expert loads kept by router_bias_update (%g, want 3), reset by "
+          "model_zero_grad (%g, want 0)", kept, m->expert_load[1][0]);
     // the bias accumulates: the same loads again give twice the step
     for (int e2 = 0; e2 < 4; e2++) m->expert_load[1][e2] = loads[e2];
-    router_bias_update(m, 0.01f);
+    router_bias_update(m, 0.01f, 1);
     check(b1[0] == -0.005f && b1[1] == 0.005f && b1[2] == 0.0f && b1[3] == 0.0f,
           "router_bias_update accumulates: (%g, %g, %g, %g) after two steps, expected (-0.005, 0.005, 0, 0)",
           b1[0], b1[1], b1[2], b1[3]);
@@ -2958,7 +2962,7 @@ static Model *grpo_step_by_hand(const GrpoOptions *o, int loss_type, double *std
         model_backward(m);
         grad_clip(m, o->clip);
         adamw_update(m, o->lr, 0.9f, 0.99f, 1e-8f, 0.0f, pass + 1);
-        router_bias_update(m, o->bias_gamma);
+        router_bias_update(m, o->bias_gamma, n);
     }
     free(idx); free(inputs); free(targets); free(len); free(reward); free(adv); free(mask); free(w); free(ref_logp);
     free(logp);
