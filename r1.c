@@ -125,10 +125,15 @@ static uint64_t hash64(uint64_t x) {
     return x ^ (x >> 31);
 }
 
-// The fast kernels of Part II (section 14): matmul and attention offer their work to them first and run their
-// own loops when a kernel declines (returns 0). The parameter buffers tell the kernels when they are made,
-// changed or freed (the CUDA build keeps a copy on the device). kernels_reentrant(): whether the
+// The hooks into Part II, all of them: Part I calls nothing else of it. The fast kernels (section 14) are
+// offered the work of matmul, attention, RoPE, MLA decoding, the whole model's forward and backward
+// (data-parallel: each thread a share of the rows) and generation (each thread a block of rows) first; a
+// kernel that declines (returns 0) leaves it to Part I's own loops, which then run as written.
+// ./r1 --kernels plain makes every kernel decline. The parameter buffers tell the kernels when they are
+// made, changed or freed (the CUDA build keeps a copy on the device). kernels_reentrant(): whether the
 // kernels may run on several threads at once.
+typedef struct Model Model;
+typedef struct KVCache KVCache;
 static int kernel_matmul_forward(float *out, const float *inp, const float *weight, int N, int C, int OC);
 static int kernel_matmul_backward(float *dinp, float *dweight, const float *dout, const float *inp,
                                   const float *weight, int N, int C, int OC);
@@ -138,6 +143,13 @@ static int kernel_attention_backward(float *dq, float *dk, float *dv, float *dat
                                      const float *q, const float *k, const float *v, const float *att,
                                      int B, int T, int NH, int HS, int HV);
 static int kernel_rope(float *x, int N, int T, int pos0, int H, int hs, int off, int dr, float sign);
+static int kernel_mla_decode(float *y, const float *q, KVCache *cache, int layer, const float *wkvb, int B,
+                             int pos, int NH, int dn, int dr, int dv, int R);
+// (the backward declines after a forward that did not run in shares: one thread, or with a cache)
+static int kernel_model_forward(Model *m, const int *tokens, const int *len, int B, int T, int with_cache);
+static int kernel_model_backward(Model *m);
+static int kernel_generate(Model *m, int *seqs, const int *prompt_len, int *seq_len, int B, int max_len,
+                           float temperature, int check_rule, Rng *rng);
 static int kernels_reentrant(void);
 static void kernel_params_register(const float *params, size_t n);
 static void kernel_params_changed(const float *params);
@@ -465,7 +477,7 @@ typedef struct {          // one layer's saved activations; N = B*T rows
     float *xg, *ea, *eb, *eg, *ee, *eout;  // [N*K,C], [N*K,Fe] x4, [N*K,C]  per-slot expert activations
 } LayerActs;
 
-typedef struct {
+typedef struct Model {
     Config cfg;
     char preset[16];
     size_t num_params;
@@ -871,17 +883,13 @@ static void swiglu_backward(float *dinp, float *dw1, float *dw3, float *dw2, flo
 
 // MLA's KV cache (DeepSeek-V2 section 2.1.2): per layer, token and row only the normalised latent c_KV
 // and the shared RoPE key, R + dr floats (the keys and values of all heads would take NH * (dn + dr + dv))
-typedef struct {
+typedef struct KVCache {
     float *latent[MAX_LAYERS]; // [rows,T,R+dr]: [c_KV ; k_rope] of each cached position
     int B, T;
     int *row;                  // [B] the cache row of each row of the current batch (finished rows drop out)
     float *latent_t[MAX_LAYERS]; // the decoding kernel's copy of latent, positions minor (NULL until used)
     float *decode_scratch;       // the decoding kernel's working buffers, for every layer (NULL until used)
 } KVCache;
-
-// Part II's decoding kernel (section 14), offered the work of mla_decode first, like the others above
-static int kernel_mla_decode(float *y, const float *q, KVCache *cache, int layer, const float *wkvb, int B,
-                             int pos, int NH, int dn, int dr, int dv, int R);
 
 // y[B,NH*dv] <- the attention of q[B,NH*(dn+dr)] (from c_Q, as in training) at position pos over the
 // cached positions 0..pos of cache row row[b] (latent [rows,Tc,R+dr]), with the up-projections absorbed
@@ -1249,12 +1257,6 @@ static void moe_diagnostics(const Model *m, const float *w, float *load_spread, 
 // ----------------------------------------------------------------------------
 // 7. the whole model
 
-// Part II's data-parallel model_forward and model_backward (section 14): each thread a share of the rows.
-// They return 0 when they decline (one thread, generation with a cache, or a backward after a forward
-// that did not run in shares).
-static int kernel_model_forward(Model *m, const int *tokens, const int *len, int B, int T, int with_cache);
-static int kernel_model_backward(Model *m);
-
 // m->logits[B*T,V] <- tokens[B,T] at positions pos..; with a cache T must be 1 (generation).
 // len[B]: the tokens of each row, the positions after them padding (NULL: no padding); padding is not
 // counted in the expert loads or the balance loss (its logits are computed and must carry no loss)
@@ -1573,6 +1575,21 @@ static void rollouts_free(Rollouts *r) {
 // the response of row i as text
 static void rollout_text(const Rollouts *r, int i, char *out) {
     decode(r->seqs + (size_t)i * r->max_len + r->prompt_len[i], r->seq_len[i] - r->prompt_len[i], out);
+}
+
+// the responses of the rollouts r, whose rows hold their prompts: sampled at temperature until <eos> with
+// the latent KV cache, from a random stream of their own seeded from rng (Part II's generation on all
+// threads, when it takes the work, gives each thread's rows a stream of their own)
+static void sample_responses(Model *m, Rollouts *r, float temperature, Rng *rng) {
+    if (kernel_generate(m, r->seqs, r->prompt_len, r->seq_len, r->n, r->max_len, temperature, r->check_rule,
+                        rng))
+        return;
+    for (int i = 0; i < r->n; i++)
+        if (r->prompt_len[i] < 1 || r->prompt_len[i] >= r->max_len || r->max_len > m->cfg.context)
+            die("prompt of %d tokens does not fit the context %d", r->prompt_len[i], r->max_len);
+    Rng stream = rng_seed(rng_u32(rng));
+    generate_rows(m, r->seqs, r->prompt_len, r->seq_len, r->n, r->max_len, temperature, 1, r->check_rule,
+                  &stream);
 }
 
 // ----------------------------------------------------------------------------
@@ -1962,25 +1979,81 @@ typedef struct {                          // what a GRPO step measured, for the 
     float load_spread[MAX_LAYERS], router_entropy[MAX_LAYERS];  // the MoE at the first pass
 } GrpoStepLog;
 
-// the rows of a batch sorted by their length (ties by index)
-static int cmp_row_len(const void *a, const void *b, void *len) {
-    int i = *(const int *)a, j = *(const int *)b, li = ((const int *)len)[i], lj = ((const int *)len)[j];
-    return li != lj ? li - lj : i - j;
+// the prompts of RL: prompt i is the tokens ids[i][0..len[i]), whose true answer is answer[i]
+typedef struct { int n; int **ids; const int *len; const long *answer; } Prompts;
+
+// the language of a prompt, from its tag ("e:" or "j:")
+static int prompt_language(const int *ids) {
+    return ids[0] == char_to_token(LANG_TAG[LANG_JA]) ? LANG_JA : LANG_EN;
 }
 
-// y[rows,Tc] = the first Tc columns of rows order[0..rows) of x[*,T] (elements of size bytes)
-static void gather_row_prefixes(void *y, const void *x, const int *order, int rows, int T, int Tc,
-                                size_t size) {
-    for (int j = 0; j < rows; j++)
-        memcpy((char *)y + (size_t)j * Tc * size, (const char *)x + (size_t)order[j] * T * size, Tc * size);
+// the batch of grpo_step from the rollouts r: inputs, targets [n,T] and len[n] (rollout_batch), and the
+// per-token weights w[n,T] of the loss type (responses cut off by the context weigh 0 under
+// mask_truncated_completions)
+static void grpo_batch(const Rollouts *r, int T, const GrpoConfig *g, int *inputs, int *targets, float *w,
+                       int *len) {
+    float *mask = mallocCheck((size_t)r->n * T * sizeof(float));
+    rollout_batch(r, T, inputs, targets, mask, len);
+    for (int i = 0; i < r->n && g->mask_truncated_completions; i++) // no <eos>: cut off by the context
+        if (r->seqs[(size_t)i * r->max_len + r->seq_len[i] - 1] != TOK_EOS)
+            memset(mask + (size_t)i * T, 0, T * sizeof(float));
+    grpo_loss_weights(w, mask, r->n, T, g->max_completion_length, g->loss_type);
+    free(mask);
+}
+
+// the log's share of groups of equal rewards (no signal) and mean |A|
+static void log_advantages(GrpoStepLog *log, const float *reward, const float *adv, int P, int G) {
+    for (int p = 0; p < P; p++) {
+        int same = 1;
+        for (int i = 1; i < G; i++) same &= reward[p * G + i] == reward[p * G];
+        log->zero_std += (float)same / P;
+    }
+    for (int i = 0; i < P * G; i++) log->mean_abs_adv += fabsf(adv[i]) / (P * G);
+}
+
+static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *reward, int G, const GrpoConfig *g,
+                     GrpoStepLog *log);
+static int chunk_by_length(int *c_inputs, int *c_targets, float *c_w, int *c_len, float *c_adv, int *chunk_T,
+                           const int *inputs, const int *targets, const float *w, const int *len,
+                           const float *adv, int n, int T, int chunk);
+
+// R1-Zero's loop, one iteration (DeepSeekMath Algorithm 1, its steps 5-10; R1 section 2.2): for a batch
+// of P prompts, sample G responses each from the policy (pi_old) with the latent KV cache, judge them by
+// the rule rewards, then grpo_step: group-normalised advantages and mu policy updates. r (P * G rows),
+// reward[P * G] and judged[P * G] are the caller's, for its log. Returns grpo_step's status.
+static int grpo_iteration(Model *m, Model *ref, const Prompts *train, int P, int G, const RewardSet *use,
+                          const GrpoConfig *g, Rollouts *r, float *reward, Judgement *judged, Rng *rng,
+                          GrpoStepLog *log) {
+    // 1. a batch of P prompts, each G times
+    for (int p = 0; p < P; p++) {
+        int q = rng_int(rng, train->n);
+        for (int i = p * G; i < (p + 1) * G; i++) {
+            r->prompt[i] = q;
+            r->prompt_len[i] = train->len[q];
+            memcpy(r->seqs + (size_t)i * r->max_len, train->ids[q], train->len[q] * sizeof(int));
+        }
+    }
+    // ... G responses to each, sampled from the policy with the latent KV cache
+    sample_responses(m, r, g->temperature, rng);
+    // ... judged by the rules: reward r_i of response o_i
+    char *text = mallocCheck((size_t)r->max_len * 10 + 16);
+    for (int i = 0; i < P * G; i++) {
+        int q = r->prompt[i];
+        rollout_text(r, i, text);
+        judged[i] = judge(text, r->seq_len[i] - r->prompt_len[i], train->answer[q],
+                          prompt_language(train->ids[q]));
+        reward[i] = grpo_reward(&judged[i], use, rng);
+    }
+    free(text);
+    // 2-4. group-normalised advantages, then mu policy updates
+    return grpo_step(m, ref, r, reward, G, g, log);
 }
 
 // One GRPO step (DeepSeekMath Algorithm 1, one iteration of its inner loop) on the rollouts r: G responses
 // to each of n / G prompts, sampled from the policy m (pi_old) and scored reward[n] by the rules (step 1,
-// the caller's). ref: the frozen reference (NULL when beta is 0). Returns STEP_OK, the step then counted
+// grpo_iteration's). ref: the frozen reference (NULL when beta is 0). Returns STEP_OK, the step then counted
 // in m->step, or the status that stopped it before an update.
-// The batch runs in chunks of g->chunk_rows rows of about the same length, each padded only to its own
-// longest row (padded to the batch's longest, the first steps' batches are half padding). The loss is a
+// The batch runs in chunks of g->chunk_rows rows of about the same length (chunk_by_length). The loss is a
 // sum over tokens with weights normalised over the whole batch, so the chunks' gradients add up to the
 // batch's. TRL's top-entropy quantile is one over the batch: that option runs the batch as one chunk.
 // Under RL the MoE is balanced by the router bias alone (the sequence-wise balance loss is
@@ -1991,10 +2064,9 @@ static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *rewar
     for (int i = 0; i < n; i++) T = imax(T, r->seq_len[i] - 1);
     size_t nt = (size_t)n * T;
     int *inputs = mallocCheck(nt * sizeof(int)), *targets = mallocCheck(nt * sizeof(int));
-    int *len = mallocCheck(n * sizeof(int)), *order = mallocCheck(n * sizeof(int));
-    float *adv = mallocCheck(n * sizeof(float)), *mask = mallocCheck(nt * sizeof(float));
-    float *w = mallocCheck(nt * sizeof(float));
-    // the chunks, one after another: chunk c holds rows order[c0..c0+rows) as [rows, chunk_T[c]] at c0 * T
+    int *len = mallocCheck(n * sizeof(int));
+    float *adv = mallocCheck(n * sizeof(float)), *w = mallocCheck(nt * sizeof(float));
+    // the chunks, one after another: chunk c holds its rows as [rows, chunk_T[c]] at c0 * T
     int *c_inputs = mallocCheck(nt * sizeof(int)), *c_targets = mallocCheck(nt * sizeof(int));
     int *c_len = mallocCheck(n * sizeof(int)), *chunk_T = mallocCheck(n * sizeof(int));
     float *c_w = mallocCheck(nt * sizeof(float)), *c_adv = mallocCheck(n * sizeof(float));
@@ -2003,38 +2075,19 @@ static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *rewar
     memset(log, 0, sizeof *log);
     // 2. group-normalised advantages
     grpo_advantages(adv, reward, P, G, g->scale_rewards);
-    for (int p = 0; p < P; p++) {
-        int same = 1;
-        for (int i = 1; i < G; i++) same &= reward[p * G + i] == reward[p * G];
-        log->zero_std += (float)same / P;
-    }
-    for (int i = 0; i < n; i++) log->mean_abs_adv += fabsf(adv[i]) / n;
+    log_advantages(log, reward, adv, P, G);
     // 3. the batch: inputs, targets, and the per-token weights that carry the loss normalisation
-    rollout_batch(r, T, inputs, targets, mask, len);
-    for (int i = 0; i < n && g->mask_truncated_completions; i++) // no <eos>: cut off by the context
-        if (r->seqs[(size_t)i * r->max_len + r->seq_len[i] - 1] != TOK_EOS)
-            memset(mask + (size_t)i * T, 0, T * sizeof(float));
-    grpo_loss_weights(w, mask, n, T, g->max_completion_length, g->loss_type);
-    // ... cut into chunks of rows of about the same length
+    grpo_batch(r, T, g, inputs, targets, w, len);
+    // ... cut into chunks of rows of about the same length; the reference's log-probabilities
     int whole = g->chunk_rows <= 0 || (g->top_entropy_quantile > 0.0f && g->top_entropy_quantile < 1.0f);
-    int chunk = whole ? n : imin(g->chunk_rows, n), n_chunks = (n + chunk - 1) / chunk;
-    for (int i = 0; i < n; i++) order[i] = i;
-    qsort_r(order, n, sizeof(int), cmp_row_len, len);
-    for (int c = 0, c0 = 0; c < n_chunks; c++, c0 += chunk) {
-        int rows = imin(chunk, n - c0), Tc = 1;
-        for (int j = 0; j < rows; j++) {
-            Tc = imax(Tc, len[order[c0 + j]]);
-            c_len[c0 + j] = len[order[c0 + j]];
-            c_adv[c0 + j] = adv[order[c0 + j]];
-        }
-        chunk_T[c] = Tc;
+    int chunk = whole ? n : imin(g->chunk_rows, n);
+    int n_chunks = chunk_by_length(c_inputs, c_targets, c_w, c_len, c_adv, chunk_T, inputs, targets, w, len,
+                                   adv, n, T, chunk);
+    for (int c = 0, c0 = 0; c < n_chunks && ref; c++, c0 += chunk) {
+        int rows = imin(chunk, n - c0), Tc = chunk_T[c];
         size_t off = (size_t)c0 * T;
-        gather_row_prefixes(c_inputs + off, inputs, order + c0, rows, T, Tc, sizeof(int));
-        gather_row_prefixes(c_targets + off, targets, order + c0, rows, T, Tc, sizeof(int));
-        gather_row_prefixes(c_w + off, w, order + c0, rows, T, Tc, sizeof(float));
-        if (ref)
-            reference_logprobs(ref_logp + off, ref, c_inputs + off, c_targets + off, c_w + off, c_len + c0,
-                               rows, Tc, g->temperature);
+        reference_logprobs(ref_logp + off, ref, c_inputs + off, c_targets + off, c_w + off, c_len + c0,
+                           rows, Tc, g->temperature);
     }
     // 4. mu policy updates on this batch; the first pass's log-probabilities are pi_old's. The logged
     // KL, clip fraction and entropy are means over the tokens of all mu passes (the first clips nothing)
@@ -2065,10 +2118,50 @@ static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *rewar
     // exercise 16 end
     for (int l = 0; l < MAX_LAYERS && entropy_tokens > 0.0f; l++) log->router_entropy[l] /= entropy_tokens;
     if (status == STEP_OK) m->step = step + 1;
-    free(inputs); free(targets); free(len); free(order); free(adv); free(mask); free(w);
+    free(inputs); free(targets); free(len); free(adv); free(w);
     free(c_inputs); free(c_targets); free(c_len); free(chunk_T); free(c_w); free(c_adv);
     free(logp); free(old_logp); free(ref_logp);
     return status;
+}
+
+// the rows of a batch sorted by their length (ties by index)
+static int cmp_row_len(const void *a, const void *b, void *len) {
+    int i = *(const int *)a, j = *(const int *)b, li = ((const int *)len)[i], lj = ((const int *)len)[j];
+    return li != lj ? li - lj : i - j;
+}
+
+// y[rows,Tc] = the first Tc columns of rows order[0..rows) of x[*,T] (elements of size bytes)
+static void gather_row_prefixes(void *y, const void *x, const int *order, int rows, int T, int Tc,
+                                size_t size) {
+    for (int j = 0; j < rows; j++)
+        memcpy((char *)y + (size_t)j * Tc * size, (const char *)x + (size_t)order[j] * T * size, Tc * size);
+}
+
+// The batch of grpo_step (inputs, targets, w [n,T], len[n], adv[n]) in chunks of `chunk` rows of about the
+// same length, each padded only to its own longest row (padded to the batch's longest, the first steps'
+// batches are half padding): chunk c holds the rows sorted by length from c0 = c * chunk on, as
+// [rows, chunk_T[c]] at c0 * T of c_inputs, c_targets, c_w and at c0 of c_len, c_adv. Returns the count.
+static int chunk_by_length(int *c_inputs, int *c_targets, float *c_w, int *c_len, float *c_adv, int *chunk_T,
+                           const int *inputs, const int *targets, const float *w, const int *len,
+                           const float *adv, int n, int T, int chunk) {
+    int n_chunks = (n + chunk - 1) / chunk, *order = mallocCheck(n * sizeof(int));
+    for (int i = 0; i < n; i++) order[i] = i;
+    qsort_r(order, n, sizeof(int), cmp_row_len, (void *)len);
+    for (int c = 0, c0 = 0; c < n_chunks; c++, c0 += chunk) {
+        int rows = imin(chunk, n - c0), Tc = 1;
+        for (int j = 0; j < rows; j++) {
+            Tc = imax(Tc, len[order[c0 + j]]);
+            c_len[c0 + j] = len[order[c0 + j]];
+            c_adv[c0 + j] = adv[order[c0 + j]];
+        }
+        chunk_T[c] = Tc;
+        size_t off = (size_t)c0 * T;
+        gather_row_prefixes(c_inputs + off, inputs, order + c0, rows, T, Tc, sizeof(int));
+        gather_row_prefixes(c_targets + off, targets, order + c0, rows, T, Tc, sizeof(int));
+        gather_row_prefixes(c_w + off, w, order + c0, rows, T, Tc, sizeof(float));
+    }
+    free(order);
+    return n_chunks;
 }
 
 // ----------------------------------------------------------------------------
@@ -2914,6 +3007,18 @@ static int kernel_model_backward(Model *m) {
     return 1;
 }
 
+// sample_responses on all threads, GEN_CHUNK rows at a time
+#define GEN_CHUNK 256  // rows generated together
+static int kernel_generate(Model *m, int *seqs, const int *prompt_len, int *seq_len, int B, int max_len,
+                           float temperature, int check_rule, Rng *rng) {
+    for (int i = 0; i < B; i += GEN_CHUNK) {
+        int nb = B - i < GEN_CHUNK ? B - i : GEN_CHUNK;
+        generate_threads(m, seqs + (size_t)i * max_len, prompt_len + i, seq_len + i, nb, max_len, temperature,
+                         1, check_rule, rng);
+    }
+    return 1;
+}
+
 // the generation of sampling, evaluation and GRPO: every row stops at <eos> or max_len
 static void generate(Model *m, int *seqs, const int *prompt_len, int *seq_len, int B, int max_len,
                      float temperature, Rng *rng) {
@@ -3326,7 +3431,6 @@ static Model *checkpoint_load(const char *path, uint64_t *rng_state, int *data_p
 // ----------------------------------------------------------------------------
 // 17. rollouts and evaluation
 
-#define GEN_CHUNK 256  // rows generated together
 // fills r with one response per row for prompts idx[0..r->n-1] of d
 static void rollout(Model *m, const Data *d, const int *idx, Rollouts *r, float temperature, Rng *rng) {
     for (int i = 0; i < r->n; i++) {
@@ -3334,11 +3438,7 @@ static void rollout(Model *m, const Data *d, const int *idx, Rollouts *r, float 
         r->prompt_len[i] = d->len[idx[i]];
         memcpy(r->seqs + (size_t)i * r->max_len, d->ids[idx[i]], d->len[idx[i]] * sizeof(int));
     }
-    for (int i = 0; i < r->n; i += GEN_CHUNK) {
-        int nb = r->n - i < GEN_CHUNK ? r->n - i : GEN_CHUNK;
-        generate_threads(m, r->seqs + (size_t)i * r->max_len, r->prompt_len + i, r->seq_len + i, nb,
-                         r->max_len, temperature, 1, r->check_rule, rng);
-    }
+    sample_responses(m, r, temperature, rng);
 }
 
 // a few sampled responses to the first n_prompts prompts of d, k each, appended to f as lines
@@ -4243,24 +4343,18 @@ typedef struct {
     int truncated;
 } BatchScores;
 
-// step 1's scores: reward[i] of each rollout of r (prompts of d; the random control draws from rng), and
-// their means over the batch for the log
-static BatchScores score_rollouts(float *reward, const Rollouts *r, const Data *d, const RewardSet *use,
-                                  Rng *rng) {
+// the means over the batch of the rollouts r's rewards and judgements, for the log
+static BatchScores batch_scores(const Rollouts *r, const float *reward, const Judgement *judged) {
     BatchScores b = {0};
     int n = r->n;
-    char *text = mallocCheck((size_t)r->max_len * 10 + 16);
     for (int i = 0; i < n; i++) {
-        rollout_text(r, i, text);
-        int q = r->prompt[i], rl = r->seq_len[i] - r->prompt_len[i];
-        Judgement j = judge(text, rl, d->answer[q], prompt_lang(d, q));
-        reward[i] = grpo_reward(&j, use, rng);
-        b.reward += reward[i] / n; b.accuracy += j.correct / n; b.length += (float)rl / n;
-        b.reflection += (float)j.reflects / n; b.format += j.format / n;
-        b.language_mix += (j.language < 1.0f) / (float)n;
+        const Judgement *j = &judged[i];
+        int rl = r->seq_len[i] - r->prompt_len[i];
+        b.reward += reward[i] / n; b.accuracy += j->correct / n; b.length += (float)rl / n;
+        b.reflection += (float)j->reflects / n; b.format += j->format / n;
+        b.language_mix += (j->language < 1.0f) / (float)n;
         b.truncated += r->seqs[(size_t)i * r->max_len + r->seq_len[i] - 1] != TOK_EOS;
     }
-    free(text);
     return b;
 }
 
@@ -4348,9 +4442,9 @@ static void print_before_after(const EvalResult *first, const EvalResult *last, 
                last->diff_len[t], first->diff_checked_in_chains[t], last->diff_checked_in_chains[t]);
 }
 
-// one RL run: R1-Zero (from the base model) or reasoning RL from any checkpoint. Each step samples the
-// rollouts (step 1) and hands them to grpo_step; around it: the reference's syncs, the log, the held-out
-// evaluations, a checkpoint after every step (--resume continues from the last)
+// one RL run: R1-Zero (from the base model) or reasoning RL from any checkpoint. Each step is one
+// grpo_iteration; around it: the reference's syncs, the log, the held-out evaluations, a checkpoint after
+// every step (--resume continues from the last)
 static Model *grpo_train(const GrpoOptions *o) {
     RewardSet use = reward_set(o->rewards, o);
     GrpoConfig gc = grpo_config(o);
@@ -4369,8 +4463,9 @@ static Model *grpo_train(const GrpoOptions *o) {
     for (int i = 0; i < train.n && o->max_completion_length == 0; i++)
         gc.max_completion_length = imax(gc.max_completion_length, ctx - train.len[i]);
     Rollouts r = rollouts_alloc(n, ctx);
-    int *idx = mallocCheck(n * sizeof(int));
+    Prompts prompts = { .n = train.n, .ids = train.ids, .len = train.len, .answer = train.answer };
     float *reward = mallocCheck(n * sizeof(float));
+    Judgement *judged = mallocCheck(n * sizeof(Judgement));
     int has_diff[16], n_diffs = eval_difficulties(&test, o->eval_prompts, has_diff);
     int o_h = snprintf(header, sizeof header, "step,reward,accuracy,length,reflection,format,language_mix,"
                        "kl,clip_frac,entropy,tokens_per_s,elapsed_s,test_greedy,test_pass1,test_length,"
@@ -4408,17 +4503,10 @@ static Model *grpo_train(const GrpoOptions *o) {
             }
             break;
         }
-        // 1. sample G responses for each of P prompts from the current policy (pi_old); the rule rewards
-        for (int p = 0; p < P; p++) {
-            int q = rng_int(&rng, train.n);
-            for (int i = 0; i < G; i++) idx[p * G + i] = q;
-        }
-        rollout(m, &train, idx, &r, o->temperature, &rng);
-        BatchScores scores = score_rollouts(reward, &r, &train, &use, &rng);
-        // 2-4. advantages, the batch, mu policy updates
         GrpoStepLog sl;
-        int status = grpo_step(m, ref, &r, reward, G, &gc, &sl);
+        int status = grpo_iteration(m, ref, &prompts, P, G, &use, &gc, &r, reward, judged, &rng, &sl);
         stop_if_not_finite(status, ckpt, "grpo", sl.loss, m);
+        BatchScores scores = batch_scores(&r, reward, judged);
         int synced = ref && sync > 0 && m->step % sync == 0;
         if (synced) {
             reference_sync(ref, m, o->ref_model_mixup_alpha);
@@ -4440,7 +4528,7 @@ static Model *grpo_train(const GrpoOptions *o) {
     fclose(log);
     if (samples) fclose(samples);
     if (first_step >= 0) print_before_after(&first, &last, first_step, m->step);
-    free(idx); free(reward);
+    free(reward); free(judged);
     rollouts_free(&r);
     data_free(&train); data_free(&test);
     model_free(ref);
