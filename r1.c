@@ -481,14 +481,21 @@ typedef struct Model {
     Config cfg;
     char preset[16];
     size_t num_params;
-    float *params_mem, *grads_mem, *m_mem, *v_mem;
-    Params params, grads;
-    float *decay_mask;                          // 1 for matrices, 0 for norm weights
+    // the parameters: one buffer (params_mem) and its tensors by name
+    float *params_mem;
+    Params params;
     float router_bias[MAX_LAYERS][MAX_EXPERTS]; // aux-loss-free balancing bias (no gradient)
-    float expert_load[MAX_LAYERS][MAX_EXPERTS]; // tokens routed to each expert since the last update
     float balance_alpha;                        // weight of the sequence-wise balance loss (0 = off)
-    float aux_loss;                             // that loss, from the last forward
+    // the gradients, and what a training step counts besides them
+    float *grads_mem;
+    Params grads;
+    float expert_load[MAX_LAYERS][MAX_EXPERTS]; // tokens routed to each expert since model_zero_grad
+    float aux_loss;                             // the balance loss, from the last forward
+    // the optimizer's state
+    float *m_mem, *v_mem;                       // AdamW's moments
+    float *decay_mask;                          // 1 for matrices, 0 for norm weights
     int step;                                   // training steps taken
+    // the run's log (Part II): kept in checkpoints
     double tokens_seen;                         // training tokens so far (the log's tokens/s)
     float load_avg[MAX_LAYERS][MAX_EXPERTS];    // a moving average of expert_load (pretraining's log)
     // activations, sized for up to cap_N rows and cap_att attention entries
@@ -498,7 +505,15 @@ typedef struct Model {
     float *x_final, *hf, *rstdf, *logits, *dlogits;  // [N,C] [N,C] [N] [N,V] [N,V]
     int *tokens;                                     // [N]
     int *row_len;                                    // [B] each row's tokens; the positions after are padding
-    float *dx, *dh, *dbuf1, *dbuf2, *dbuf3, *dbuf4, *dbuf5, *dbuf6, *datt; // backward scratch
+    // the backward's scratch, named by what it holds; every layer reuses it
+    float *dx, *dh;              // [N,C] d the residual stream, d a sublayer's normed input
+    float *d_attn_y, *d_q, *d_k, *d_v;  // MLA: [N,NH*dv] [N,NH*dqk] [N,NH*dqk] [N,NH*dv]
+    float *d_kvb, *d_kva;        // MLA: [N,NH*(dn+dv)] d the up-projected keys, values; [N,R+dr] d [c ; k_rope]
+    float *d_c_normed, *d_c, *d_cq_normed, *d_cq;  // MLA: [N,R] [N,R] [N,Rq] [N,Rq] d the latents
+    float *d_ffn_g, *d_ffn_a, *d_ffn_b;  // SwiGLU: [N,F] of the dense FFN, or [N*K,Fe] of every expert slot
+    float *d_slot_out, *d_slot_in;       // MoE: [N*K,C] d each slot's output and input
+    float *d_affinity;                   // MoE: [N,E] d the router affinities
+    float *datt;                         // [B,NH,T,T] d the attention probabilities
 } Model;
 
 static void model_init_params(Model *m, uint64_t seed);
@@ -554,15 +569,12 @@ static void model_init_params(Model *m, uint64_t seed) {
 // the activation buffers of m (its config's), each with its number of elements per token of the B*T;
 // not listed: att and datt ([B,NH,T,T]) and row_len ([B]). Returns how many.
 typedef struct { float **f; int **i; size_t per_token; } ActBuffer;  // a float or an int buffer
-#define MAX_ACT_BUFFERS (MAX_LAYERS * 32 + 16)
+#define MAX_ACT_BUFFERS (MAX_LAYERS * 33 + 32)
 static int act_buffers(Model *m, ActBuffer *list) {
     const Config *c = &m->cfg;
     int C = c->d_model, NH = c->n_head, dqk = c->d_nope + c->d_rope, R = c->kv_rank, dr = c->d_rope;
     int K = c->top_k, E = c->n_experts, Rq = c->q_rank, n = 0;
-    int widest = imax(imax(C, NH * dqk), imax(NH * (c->d_nope + c->d_v),
-                                              imax(c->d_ff_dense, c->d_ff_expert)));
-    widest = imax(widest, imax(imax(R + dr, Rq), E));
-    int wk = imax(widest, K * imax(C, c->d_ff_expert));  // the backward's scratch, also per expert slot
+    int ffn = imax(c->d_ff_dense, K * c->d_ff_expert);  // SwiGLU's scratch: dense, or every expert slot
 #define ACT_F(p, w) (list[n++] = (ActBuffer){ .f = &(p), .per_token = (size_t)(w) })
 #define ACT_I(p, w) (list[n++] = (ActBuffer){ .i = &(p), .per_token = (size_t)(w) })
     for (int l = 0; l < c->n_layer; l++) {
@@ -583,8 +595,11 @@ static int act_buffers(Model *m, ActBuffer *list) {
     }
     ACT_F(m->x_final, C); ACT_F(m->hf, C); ACT_F(m->rstdf, 1); ACT_F(m->logits, c->vocab);
     ACT_F(m->dlogits, c->vocab); ACT_I(m->tokens, 1); ACT_F(m->dx, C); ACT_F(m->dh, C);
-    ACT_F(m->dbuf1, wk); ACT_F(m->dbuf2, wk); ACT_F(m->dbuf3, wk);
-    ACT_F(m->dbuf4, wk); ACT_F(m->dbuf5, wk); ACT_F(m->dbuf6, wk);
+    ACT_F(m->d_attn_y, NH * c->d_v); ACT_F(m->d_q, NH * dqk); ACT_F(m->d_k, NH * dqk);
+    ACT_F(m->d_v, NH * c->d_v); ACT_F(m->d_kvb, NH * (c->d_nope + c->d_v)); ACT_F(m->d_kva, R + dr);
+    ACT_F(m->d_c_normed, R); ACT_F(m->d_c, R); ACT_F(m->d_cq_normed, Rq); ACT_F(m->d_cq, Rq);
+    ACT_F(m->d_ffn_g, ffn); ACT_F(m->d_ffn_a, ffn); ACT_F(m->d_ffn_b, ffn);
+    ACT_F(m->d_slot_out, K * C); ACT_F(m->d_slot_in, K * C); ACT_F(m->d_affinity, E);
 #undef ACT_F
 #undef ACT_I
     return n;
@@ -995,7 +1010,7 @@ static void mla_backward(Model *m, int layer, float *dx, const float *dout, cons
     LayerParams *G = &m->grads.layer[layer];
     int B = m->B, T = m->T, N = B * T, C = c->d_model, NH = c->n_head, dn = c->d_nope, dr = c->d_rope;
     int dqk = dn + dr, dv = c->d_v, R = c->kv_rank, Rq = c->q_rank;
-    float *dy = m->dbuf1, *dq = m->dbuf2, *dk = m->dbuf3, *dvv = m->dbuf4, *dkvb = m->dbuf5, *dkva = m->dbuf6;
+    float *dy = m->d_attn_y, *dq = m->d_q, *dk = m->d_k, *dvv = m->d_v, *dkvb = m->d_kvb, *dkva = m->d_kva;
     memset(dy, 0, (size_t)N * NH * dv * sizeof(float));
     matmul_backward(dy, G->wo, dout, A->y, L->wo, N, NH * dv, C);
     attention_backward(dq, dk, dvv, m->datt, dy, A->q, A->k, A->v, A->att, B, T, NH, dqk, dv);
@@ -1013,14 +1028,14 @@ static void mla_backward(Model *m, int layer, float *dx, const float *dout, cons
     }
     rope_backward(dkva, N, T, 0, 1, R + dr, R, dr);
     // exercise 7 end
-    float *dcn = m->dbuf1, *dc = m->dbuf3; // dy and dk are no longer needed
+    float *dcn = m->d_c_normed, *dc = m->d_c;
     memset(dcn, 0, (size_t)N * R * sizeof(float));
     matmul_backward(dcn, G->wkvb, dkvb, A->cn, L->wkvb, N, R, NH * (dn + dv));
     memset(dc, 0, (size_t)N * R * sizeof(float));
     rmsnorm_backward(dc, G->kv_norm, dcn, A->c, L->kv_norm, A->rstd_c, N, R);
     for (int n = 0; n < N; n++) memcpy(dkva + (size_t)n * (R + dr), dc + (size_t)n * R, R * sizeof(float));
     rope_backward(dq, N, T, 0, NH, dqk, dn, dr);
-    float *dcqn = m->dbuf1, *dcq = m->dbuf3; // dcn and dc are no longer needed
+    float *dcqn = m->d_cq_normed, *dcq = m->d_cq;
     memset(dcqn, 0, (size_t)N * Rq * sizeof(float));
     matmul_backward(dcqn, G->wqb, dq, A->cqn, L->wqb, N, Rq, NH * dqk);
     memset(dcq, 0, (size_t)N * Rq * sizeof(float));
@@ -1315,11 +1330,11 @@ static void model_backward(Model *m) {
         memset(dh2, 0, (size_t)N * C * sizeof(float));
         if (is_moe_layer(c, l))
             moe_backward(dh2, G, A, L, dx, A->h2, m->balance_alpha, m->row_len, B, T, C, c->n_experts,
-                         c->top_k, c->d_ff_expert, m->dbuf1, m->dbuf2, m->dbuf3, m->dbuf4, m->dbuf5,
-                         m->dbuf6);
+                         c->top_k, c->d_ff_expert, m->d_slot_out, m->d_slot_in, m->d_ffn_g, m->d_ffn_a,
+                         m->d_ffn_b, m->d_affinity);
         else
-            swiglu_backward(dh2, G->w1, G->w3, G->w2, m->dbuf3, m->dbuf4, m->dbuf5, dx, A->h2, A->a, A->b,
-                            A->g, A->e, L->w1, L->w3, L->w2, N, C, c->d_ff_dense);
+            swiglu_backward(dh2, G->w1, G->w3, G->w2, m->d_ffn_g, m->d_ffn_a, m->d_ffn_b, dx, A->h2, A->a,
+                            A->b, A->g, A->e, L->w1, L->w3, L->w2, N, C, c->d_ff_dense);
         rmsnorm_backward(dx, G->ffn_norm, dh2, A->x2, L->ffn_norm, A->rstd2, N, C);
         // through the attention into d x
         mla_backward(m, l, dx, dx, A->x);
