@@ -2369,6 +2369,22 @@ static int matmul_path = MATMUL_PACKED;
 // the attention's code: the plain loops or the blocked kernels (the same sums in the same order)
 enum { ATTENTION_PLAIN, ATTENTION_BLOCKED };
 static int attention_path = ATTENTION_BLOCKED;
+// --kernels plain (every command's option): every kernel declines, so Part I's own loops run alone: no
+// packed gemm, BLAS or CUDA, no blocked attention, table RoPE or decoding kernel, no data-parallel model
+// or threaded generation
+static int kernels_plain = 0;
+static void kernels_select(const char *cmd, const char *name) {
+    if (strcmp(name, "plain") == 0) {
+        kernels_plain = 1;
+        matmul_path = MATMUL_PLAIN;
+        attention_path = ATTENTION_PLAIN;
+#ifdef R1_CUDA
+        cuda_enabled = 0;
+#endif
+    } else if (strcmp(name, "fast") != 0) {
+        die("%s: option --kernels: '%s' is not one of {fast,plain}", cmd, name);
+    }
+}
 
 // ---- machinery: the fast matmul. gemm_share() computes c[M,N] = (or +=) a[M,K] b[K,N], a and b given
 // by their strides, in the way of BLAS libraries (Goto and van de Geijn, "Anatomy of high-performance
@@ -2963,7 +2979,7 @@ static void share_rows(int B, int n, int t, int *b0, int *Bs) {  // rows of shar
 
 static int kernel_model_forward(Model *m, const int *tokens, const int *len, int B, int T, int with_cache) {
     int nt = kernels_reentrant() ? imin(imin(n_threads(), B), MAX_SHARDS) : 1;
-    if (with_cache || nt < 2) {
+    if (kernels_plain || with_cache || nt < 2) {
         if (sharded.m == m) sharded.m = NULL;
         return 0;
     }
@@ -3026,6 +3042,7 @@ static int kernel_model_backward(Model *m) {
 #define GEN_CHUNK 256  // rows generated together
 static int kernel_generate(Model *m, int *seqs, const int *prompt_len, int *seq_len, int B, int max_len,
                            float temperature, int check_rule, Rng *rng) {
+    if (kernels_plain) return 0;
     for (int i = 0; i < B; i += GEN_CHUNK) {
         int nb = B - i < GEN_CHUNK ? B - i : GEN_CHUNK;
         generate_threads(m, seqs + (size_t)i * max_len, prompt_len + i, seq_len + i, nb, max_len, temperature,
@@ -5045,6 +5062,8 @@ static void options_help(const char *cmd, const char *what, const Option *o, int
             snprintf(range, sizeof range, " [%g, %g]", o[i].lo, o[i].hi);
         printf("  --%-18s %s%s (default: %s)\n", o[i].name, o[i].help, range, def);
     }
+    printf("  --%-18s %s (default: fast)\n", "kernels",
+           "the code of the layers: Part II's fast kernels, or Part I's own loops alone {fast,plain}");
 }
 
 // parses argv; exits with a one-line error on an unknown option, a missing or empty value, a number out of
@@ -5057,6 +5076,11 @@ static void options_parse(const char *cmd, const char *what, Option *o, int n, i
         }
         if (strncmp(argv[a], "--", 2) != 0)
             die("%s: unexpected argument '%s' (see r1 %s --help)", cmd, argv[a], cmd);
+        if (strcmp(argv[a], "--kernels") == 0) {  // every command's option
+            if (a + 1 >= argc) die("%s: option --kernels needs a value", cmd);
+            kernels_select(cmd, argv[++a]);
+            continue;
+        }
         int i = 0;
         while (i < n && strcmp(o[i].name, argv[a] + 2) != 0) i++;
         if (i == n) die("%s: unknown option '%s' (see r1 %s --help)", cmd, argv[a], cmd);
