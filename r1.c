@@ -125,13 +125,11 @@ static uint64_t hash64(uint64_t x) {
     return x ^ (x >> 31);
 }
 
-// The hooks into Part II, all of them: Part I calls nothing else of it. The fast kernels (section 14) are
-// offered the work of matmul, attention, RoPE, MLA decoding, the whole model's forward and backward
-// (data-parallel: each thread a share of the rows) and generation (each thread a block of rows) first; a
-// kernel that declines (returns 0) leaves it to Part I's own loops, which then run as written.
-// ./r1 --kernels plain makes every kernel decline. The parameter buffers tell the kernels when they are
-// made, changed or freed (the CUDA build keeps a copy on the device). kernels_reentrant(): whether the
-// kernels may run on several threads at once.
+// The hooks into Part II, all of them. Its fast kernels (section 14) are offered the work of matmul,
+// attention, RoPE, MLA decoding, the model's forward and backward (data-parallel) and generation (threaded)
+// first; one that declines (returns 0, as every one does under --kernels plain) leaves it to Part I's own
+// loops. The parameter buffers tell the kernels when they are made, changed or freed (the CUDA build keeps
+// a copy on the device). kernels_reentrant(): whether the kernels may run on several threads at once.
 typedef struct Model Model;
 typedef struct KVCache KVCache;
 static int kernel_matmul_forward(float *out, const float *inp, const float *weight, int N, int C, int OC);
@@ -154,6 +152,13 @@ static int kernels_reentrant(void);
 static void kernel_params_register(const float *params, size_t n);
 static void kernel_params_changed(const float *params);
 static void kernel_params_free(const float *params);
+// Part II's experiment tools: generate_rows' decoding rules (eval --check forces or bans the check: the next
+// token of row[0..len) from logits[V] under rule, never CHECK_FREE), and the MoE's diagnostics under RL
+// (after each forward of a GRPO step's first pass, on the tokens of weight w > 0)
+typedef struct GrpoStepLog GrpoStepLog;
+static int next_token(float *logits, int V, float temperature, int rule, const int *row, int len,
+                      int *forcing, Rng *rng);
+static void moe_diagnostics(const Model *m, const float *w, GrpoStepLog *log);
 
 // ---- the character tokenizer: five special tokens, then one id per character
 
@@ -1242,33 +1247,6 @@ static void router_bias_update(Model *m, float gamma, int rows) {
     // exercise 10 end
 }
 
-// the MoE under RL, per layer, from the forwards of a batch's chunks (called after each): the largest expert
-// load over the mean, of the loads so far; the router's entropy (of the affinities normalised over the
-// experts) added up over the tokens of w > 0, which *tokens counts (the caller divides by it)
-static void moe_diagnostics(const Model *m, const float *w, float *load_spread, float *router_entropy,
-                            float *tokens) {
-    const Config *c = &m->cfg;
-    int N = m->B * m->T, E = c->n_experts;
-    for (int n = 0; n < N; n++) *tokens += w[n] != 0.0f;
-    for (int l = 0; l < c->n_layer; l++) {
-        if (!is_moe_layer(c, l)) continue;
-        float mean = 0.0f, hi = 0.0f;
-        for (int e = 0; e < E; e++) {
-            mean += m->expert_load[l][e] / E;
-            hi = fmaxf(hi, m->expert_load[l][e]);
-        }
-        load_spread[l] = mean > 0 ? hi / mean : 0.0f;
-        for (int n = 0; n < N; n++) {
-            if (w[n] == 0.0f) continue;
-            const float *s = m->acts[l].s + (size_t)n * E;
-            float sum = 0.0f, h = 0.0f;
-            for (int e = 0; e < E; e++) sum += s[e];
-            for (int e = 0; e < E; e++) if (s[e] > 0) h -= s[e] / sum * logf(s[e] / sum);
-            router_entropy[l] += h;
-        }
-    }
-}
-
 // ----------------------------------------------------------------------------
 // 7. the whole model
 
@@ -1372,14 +1350,6 @@ static float crossentropy_forward_backward(float *dlogits, const float *logits, 
     // exercise 8 end
 }
 
-// the name of the first tensor whose gradient holds a NaN or an Inf (for the error message)
-static const char *nonfinite_grad_tensor(const Model *m) {
-    for (int t = 0; t < m->params.n_tensors; t++)
-        for (size_t i = 0; i < m->params.size[t]; i++)
-            if (!isfinite(m->grads_mem[m->params.offset[t] + i])) return m->params.name[t];
-    return "(none)";
-}
-
 // global gradient-norm clipping; returns the norm before clipping
 static float grad_clip(Model *m, float max_norm) {
     double ss = 0.0;
@@ -1467,6 +1437,9 @@ static void kvcache_free(KVCache *kv) {
     free(kv);
 }
 
+// generation samples freely (CHECK_FREE), or under a decoding rule of Part II's experiments (next_token)
+enum { CHECK_FREE, CHECK_FORCE, CHECK_BAN, N_CHECK_RULES };
+
 // samples a token from logits[V] / temperature (argmax at temperature 0)
 static int sample_token(const float *logits, int V, float temperature, Rng *rng) {
     int best = 0;
@@ -1479,55 +1452,6 @@ static int sample_token(const float *logits, int V, float temperature, Rng *rng)
     return best;
 }
 
-// Decoding that forces or bans the check (eval --check), a causal test of whether checking helps.
-// ban: inside the think span no check can be written: "h" (only "check" has one) and a "k" that does
-// not follow "o" (only "okay" and "kensa" have one) are masked, and once every column sum is written
-// (as many "=" as the operands have digits) no space may follow it, so the chain ends where its
-// checks would begin. force: a think span closed before it holds a check per column sum is instead
-// continued with " check" (the prompt's language), and the model writes the rest of it.
-enum { CHECK_FREE, CHECK_FORCE, CHECK_BAN, N_CHECK_RULES };
-static const char *CHECK_RULE_NAMES[N_CHECK_RULES] = { "free", "force", "ban" };
-
-// row[i] is the "h" of " ch" or the "k" of " k": a check word starts there
-static int starts_check_word(const int *row, int i) {
-    int space = char_to_token(' ');
-    return (row[i] == char_to_token('k') && row[i - 1] == space) ||
-           (i >= 2 && row[i] == char_to_token('h') && row[i - 1] == char_to_token('c') &&
-            row[i - 2] == space);
-}
-
-// the next token of row[0..len-1] (prompt, then response), sampled from logits[V] under the check
-// rule; *forcing counts the letters of a forced " check" still to write (0: none)
-static int next_token(float *logits, int V, float temperature, int rule, const int *row, int len,
-                      int *forcing, Rng *rng) {
-    int think = len - 1; // where the open think span starts, if the row is in one
-    while (think >= 0 && row[think] != TOK_THINK && row[think] != TOK_THINK_END) think--;
-    if (rule == CHECK_FREE || think < 0 || row[think] != TOK_THINK)
-        return sample_token(logits, V, temperature, rng);
-    const char *word = WORDS[row[0] == char_to_token(LANG_TAG[LANG_JA]) ? LANG_JA : LANG_EN][WORD_CHECK];
-    // digits: of the first operand, "e:51+"
-    int wlen = (int)strlen(word), columns = 0, checks = 0, digits = 0;
-    if (*forcing > 0) return char_to_token(word[wlen - (*forcing)--]);
-    while (2 + digits < len && row[2 + digits] != char_to_token('+') && row[2 + digits] != char_to_token('='))
-        digits++;
-    for (int i = think + 1; i < len; i++) {
-        columns += row[i] == char_to_token('=');
-        checks += starts_check_word(row, i);
-    }
-    if (rule == CHECK_BAN) {
-        logits[char_to_token('h')] = -INFINITY;
-        if (row[len - 1] != char_to_token('o')) logits[char_to_token('k')] = -INFINITY;
-        int last = row[len - 1] - N_SPECIAL;
-        if (columns >= digits && last >= 0 && ALPHABET[last] >= '0' && ALPHABET[last] <= '9')
-            logits[char_to_token(' ')] = -INFINITY;
-    }
-    int t = sample_token(logits, V, temperature, rng);
-    if (rule == CHECK_FORCE && t == TOK_THINK_END && checks < columns) {
-        *forcing = wlen;
-        t = char_to_token(' ');
-    }
-    return t;
-}
 
 // seqs[B,max_len]: on entry rows hold their prompts (prompt_len[b] tokens); on return the sampled
 // responses follow and seq_len[b] is the total length. Stops a row at max_len, and at <eos> if
@@ -1553,8 +1477,10 @@ static void generate_rows(Model *m, int *seqs, const int *prompt_len, int *seq_l
         for (int i = 0; i < n_active; i++) {
             int b = active[i];
             if (pos + 1 < prompt_len[b]) { active[still++] = b; continue; } // still reading its prompt
-            int t = next_token(m->logits + (size_t)i * c->vocab, c->vocab, temperature, check_rule,
-                               seqs + (size_t)b * max_len, pos + 1, &forcing[b], rng);
+            float *logits = m->logits + (size_t)i * c->vocab;
+            int t = check_rule == CHECK_FREE ? sample_token(logits, c->vocab, temperature, rng)
+                    : next_token(logits, c->vocab, temperature, check_rule, seqs + (size_t)b * max_len,
+                                 pos + 1, &forcing[b], rng);
             seqs[(size_t)b * max_len + pos + 1] = t;
             seq_len[b] = pos + 2;
             if ((t != TOK_EOS || !stop_at_eos) && pos + 2 < max_len) active[still++] = b;
@@ -1574,34 +1500,19 @@ typedef struct {
     int check_rule;   // CHECK_FREE, or eval --check's forced or banned check
 } Rollouts;
 
-static Rollouts rollouts_alloc(int n, int max_len) {
-    Rollouts r = { .n = n, .max_len = max_len, .seqs = mallocCheck((size_t)n * max_len * sizeof(int)),
-                   .prompt_len = mallocCheck(n * sizeof(int)), .seq_len = mallocCheck(n * sizeof(int)),
-                   .prompt = mallocCheck(n * sizeof(int)), .check_rule = CHECK_FREE };
-    return r;
-}
-static void rollouts_free(Rollouts *r) {
-    free(r->seqs);
-    free(r->prompt_len);
-    free(r->seq_len);
-    free(r->prompt);
-}
-
 // the response of row i as text
 static void rollout_text(const Rollouts *r, int i, char *out) {
     decode(r->seqs + (size_t)i * r->max_len + r->prompt_len[i], r->seq_len[i] - r->prompt_len[i], out);
 }
 
 // the responses of the rollouts r, whose rows hold their prompts: sampled at temperature until <eos> with
-// the latent KV cache, from a random stream of their own seeded from rng (Part II's generation on all
-// threads, when it takes the work, gives each thread's rows a stream of their own)
+// the latent KV cache, from a random stream seeded from rng (Part II's threads: one stream each)
 static void sample_responses(Model *m, Rollouts *r, float temperature, Rng *rng) {
     if (kernel_generate(m, r->seqs, r->prompt_len, r->seq_len, r->n, r->max_len, temperature, r->check_rule,
                         rng))
         return;
-    for (int i = 0; i < r->n; i++)
-        if (r->prompt_len[i] < 1 || r->prompt_len[i] >= r->max_len || r->max_len > m->cfg.context)
-            die("prompt of %d tokens does not fit the context %d", r->prompt_len[i], r->max_len);
+    for (int i = 0; i < r->n; i++) if (r->prompt_len[i] < 1 || r->prompt_len[i] >= r->max_len)
+        die("prompt of %d tokens does not fit the context %d", r->prompt_len[i], r->max_len);
     Rng stream = rng_seed(rng_u32(rng));
     generate_rows(m, r->seqs, r->prompt_len, r->seq_len, r->n, r->max_len, temperature, 1, r->check_rule,
                   &stream);
@@ -1987,24 +1898,18 @@ static void reference_sync(Model *ref, const Model *m, float alpha) {
     kernel_params_changed(ref->params_mem);
 }
 
-typedef struct {                          // what a GRPO step measured, for the log
+typedef struct GrpoStepLog {              // what a GRPO step measured, for the log
     GrpoStats st;                         // summed over the response tokens of all mu passes
-    // the last pass's loss; the share of groups of equal rewards; mean |A|
-    float loss, zero_std, mean_abs_adv;
-    float load_spread[MAX_LAYERS], router_entropy[MAX_LAYERS];  // the MoE at the first pass
+    float loss;                           // the last pass's
+    // the MoE at the first pass (moe_diagnostics): router_entropy summed over moe_tokens tokens
+    float load_spread[MAX_LAYERS], router_entropy[MAX_LAYERS], moe_tokens;
 } GrpoStepLog;
 
 // the prompts of RL: prompt i is the tokens ids[i][0..len[i]), whose true answer is answer[i]
 typedef struct { int n; int **ids; const int *len; const long *answer; } Prompts;
 
-// the language of a prompt, from its tag ("e:" or "j:")
-static int prompt_language(const int *ids) {
-    return ids[0] == char_to_token(LANG_TAG[LANG_JA]) ? LANG_JA : LANG_EN;
-}
-
-// the batch of grpo_step from the rollouts r: inputs, targets [n,T] and len[n] (rollout_batch), and the
-// per-token weights w[n,T] of the loss type (responses cut off by the context weigh 0 under
-// mask_truncated_completions)
+// the batch of grpo_step from the rollouts r: inputs, targets [n,T], len[n] (rollout_batch) and the loss
+// type's weights w[n,T] (responses cut off by the context weigh 0 under mask_truncated_completions)
 static void grpo_batch(const Rollouts *r, int T, const GrpoConfig *g, int *inputs, int *targets, float *w,
                        int *len) {
     float *mask = mallocCheck((size_t)r->n * T * sizeof(float));
@@ -2016,21 +1921,119 @@ static void grpo_batch(const Rollouts *r, int T, const GrpoConfig *g, int *input
     free(mask);
 }
 
-// the log's share of groups of equal rewards (no signal) and mean |A|
-static void log_advantages(GrpoStepLog *log, const float *reward, const float *adv, int P, int G) {
-    for (int p = 0; p < P; p++) {
-        int same = 1;
-        for (int i = 1; i < G; i++) same &= reward[p * G + i] == reward[p * G];
-        log->zero_std += (float)same / P;
-    }
-    for (int i = 0; i < P * G; i++) log->mean_abs_adv += fabsf(adv[i]) / (P * G);
-}
-
-static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *reward, int G, const GrpoConfig *g,
-                     GrpoStepLog *log);
 static int chunk_by_length(int *c_inputs, int *c_targets, float *c_w, int *c_len, float *c_adv, int *chunk_T,
                            const int *inputs, const int *targets, const float *w, const int *len,
                            const float *adv, int n, int T, int chunk);
+
+// One GRPO step (DeepSeekMath Algorithm 1, one iteration of its inner loop) on the rollouts r: G responses
+// to each of n / G prompts, sampled from the policy m (pi_old) and scored reward[n] by the rules (step 1,
+// grpo_iteration's). ref: the frozen reference (NULL when beta is 0). Returns STEP_OK, the step then counted
+// in m->step, or the status that stopped it before an update.
+// The batch runs in chunks of g->chunk_rows rows of about the same length (chunk_by_length). The loss is a
+// sum over tokens with weights normalised over the whole batch, so the chunks' gradients add up to the
+// batch's. TRL's top-entropy quantile is one over the batch: that option runs the batch as one chunk. The
+// MoE is balanced by the router bias alone (the balance loss is pretraining's: a loaded policy's alpha is 0).
+static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *reward, int G, const GrpoConfig *g,
+                     GrpoStepLog *log) {
+    int n = r->n, P = n / G, T = 1, step = m->step, status = STEP_OK, V = m->cfg.vocab;
+    for (int i = 0; i < n; i++) T = imax(T, r->seq_len[i] - 1);
+    size_t nt = (size_t)n * T;
+    int *inputs = mallocCheck(nt * sizeof(int)), *targets = mallocCheck(nt * sizeof(int));
+    int *len = mallocCheck(n * sizeof(int));
+    float *adv = mallocCheck(n * sizeof(float)), *w = mallocCheck(nt * sizeof(float));
+    // the chunks, one after another: chunk c holds its rows as [rows, chunk_T[c]] at c0 * T
+    int *c_inputs = mallocCheck(nt * sizeof(int)), *c_targets = mallocCheck(nt * sizeof(int));
+    int *c_len = mallocCheck(n * sizeof(int)), *chunk_T = mallocCheck(n * sizeof(int));
+    float *c_w = mallocCheck(nt * sizeof(float)), *c_adv = mallocCheck(n * sizeof(float));
+    float *logp = mallocCheck(nt * sizeof(float)), *old_logp = mallocCheck(nt * sizeof(float));
+    float *ref_logp = mallocCheck(nt * sizeof(float));
+    memset(log, 0, sizeof *log);
+    // 2. group-normalised advantages
+    grpo_advantages(adv, reward, P, G, g->scale_rewards);
+    // 3. the batch: inputs, targets, and the per-token weights that carry the loss normalisation
+    grpo_batch(r, T, g, inputs, targets, w, len);
+    // ... cut into chunks of rows of about the same length; the reference's log-probabilities
+    int whole = g->chunk_rows <= 0 || (g->top_entropy_quantile > 0.0f && g->top_entropy_quantile < 1.0f);
+    int chunk = whole ? n : imin(g->chunk_rows, n);
+    int n_chunks = chunk_by_length(c_inputs, c_targets, c_w, c_len, c_adv, chunk_T, inputs, targets, w, len,
+                                   adv, n, T, chunk);
+    for (int c = 0, c0 = 0; c < n_chunks && ref; c++, c0 += chunk) {
+        int rows = imin(chunk, n - c0), Tc = chunk_T[c];
+        size_t off = (size_t)c0 * T;
+        reference_logprobs(ref_logp + off, ref, c_inputs + off, c_targets + off, c_w + off, c_len + c0,
+                           rows, Tc, g->temperature);
+    }
+    // 4. mu policy updates on this batch; the first pass's log-probabilities are pi_old's. The logged
+    // KL, clip fraction and entropy are means over the tokens of all mu passes (the first clips nothing)
+    // exercise 16 begin: capstone: the GRPO policy update and an R1-Zero run
+    for (int it = 0; it < g->num_iterations; it++) {
+        model_zero_grad(m);
+        log->loss = 0.0f;
+        for (int c = 0, c0 = 0; c < n_chunks; c++, c0 += chunk) {  // the chunks' gradients add up
+            int rows = imin(chunk, n - c0), Tc = chunk_T[c];
+            size_t off = (size_t)c0 * T;
+            model_forward(m, c_inputs + off, c_len + c0, rows, Tc, NULL, 0);
+            if (it == 0) moe_diagnostics(m, c_w + off, log);
+            float loss = grpo_loss(m->dlogits, logp + off, m->logits, c_targets + off, c_w + off, c_adv + c0,
+                                   it == 0 ? NULL : old_logp + off, ref ? ref_logp + off : NULL, rows, Tc, V,
+                                   g, &log->st);
+            log->loss += loss;
+            if (!isfinite(loss)) { status = STEP_LOSS_NOT_FINITE; break; }
+            model_backward(m);
+        }
+        if (status != STEP_OK) break;
+        if (it == 0) memcpy(old_logp, logp, nt * sizeof(float));
+        float norm;  // the bias update weighs the expert loads of all chunks by the batch's n rows
+        status = optimizer_step(m, &g->optim, step * g->num_iterations + it + 1, n, &norm);
+        if (status != STEP_OK) break;
+    }
+    // exercise 16 end
+    if (status == STEP_OK) m->step = step + 1;
+    free(inputs); free(targets); free(len); free(adv); free(w);
+    free(c_inputs); free(c_targets); free(c_len); free(chunk_T); free(c_w); free(c_adv);
+    free(logp); free(old_logp); free(ref_logp);
+    return status;
+}
+
+// the rows of a batch sorted by their length (ties by index)
+static int cmp_row_len(const void *a, const void *b, void *len) {
+    int i = *(const int *)a, j = *(const int *)b, li = ((const int *)len)[i], lj = ((const int *)len)[j];
+    return li != lj ? li - lj : i - j;
+}
+
+// y[rows,Tc] = the first Tc columns of rows order[0..rows) of x[*,T] (elements of size bytes)
+static void gather_row_prefixes(void *y, const void *x, const int *order, int rows, int T, int Tc,
+                                size_t size) {
+    for (int j = 0; j < rows; j++)
+        memcpy((char *)y + (size_t)j * Tc * size, (const char *)x + (size_t)order[j] * T * size, Tc * size);
+}
+
+// grpo_step's batch (inputs, targets, w [n,T], len[n], adv[n]) in chunks of `chunk` rows of about the same
+// length, each padded only to its own longest row (to the batch's longest, the first steps' batches are half
+// padding): chunk c, rows sorted by length from c0 = c * chunk on, is [rows, chunk_T[c]] at c0 * T of
+// c_inputs, c_targets, c_w, at c0 of c_len, c_adv. Returns the count.
+static int chunk_by_length(int *c_inputs, int *c_targets, float *c_w, int *c_len, float *c_adv, int *chunk_T,
+                           const int *inputs, const int *targets, const float *w, const int *len,
+                           const float *adv, int n, int T, int chunk) {
+    int n_chunks = (n + chunk - 1) / chunk, *order = mallocCheck(n * sizeof(int));
+    for (int i = 0; i < n; i++) order[i] = i;
+    qsort_r(order, n, sizeof(int), cmp_row_len, (void *)len);
+    for (int c = 0, c0 = 0; c < n_chunks; c++, c0 += chunk) {
+        int rows = imin(chunk, n - c0), Tc = 1;
+        for (int j = 0; j < rows; j++) {
+            Tc = imax(Tc, len[order[c0 + j]]);
+            c_len[c0 + j] = len[order[c0 + j]];
+            c_adv[c0 + j] = adv[order[c0 + j]];
+        }
+        chunk_T[c] = Tc;
+        size_t off = (size_t)c0 * T;
+        gather_row_prefixes(c_inputs + off, inputs, order + c0, rows, T, Tc, sizeof(int));
+        gather_row_prefixes(c_targets + off, targets, order + c0, rows, T, Tc, sizeof(int));
+        gather_row_prefixes(c_w + off, w, order + c0, rows, T, Tc, sizeof(float));
+    }
+    free(order);
+    return n_chunks;
+}
 
 // R1-Zero's loop, one iteration (DeepSeekMath Algorithm 1, its steps 5-10; R1 section 2.2): for a batch
 // of P prompts, sample G responses each from the policy (pi_old) with the latent KV cache, judge them by
@@ -2055,128 +2058,13 @@ static int grpo_iteration(Model *m, Model *ref, const Prompts *train, int P, int
     for (int i = 0; i < P * G; i++) {
         int q = r->prompt[i];
         rollout_text(r, i, text);
-        judged[i] = judge(text, r->seq_len[i] - r->prompt_len[i], train->answer[q],
-                          prompt_language(train->ids[q]));
+        int lang = train->ids[q][0] == char_to_token(LANG_TAG[LANG_JA]) ? LANG_JA : LANG_EN;  // its tag
+        judged[i] = judge(text, r->seq_len[i] - r->prompt_len[i], train->answer[q], lang);
         reward[i] = grpo_reward(&judged[i], use, rng);
     }
     free(text);
     // 2-4. group-normalised advantages, then mu policy updates
     return grpo_step(m, ref, r, reward, G, g, log);
-}
-
-// One GRPO step (DeepSeekMath Algorithm 1, one iteration of its inner loop) on the rollouts r: G responses
-// to each of n / G prompts, sampled from the policy m (pi_old) and scored reward[n] by the rules (step 1,
-// grpo_iteration's). ref: the frozen reference (NULL when beta is 0). Returns STEP_OK, the step then counted
-// in m->step, or the status that stopped it before an update.
-// The batch runs in chunks of g->chunk_rows rows of about the same length (chunk_by_length). The loss is a
-// sum over tokens with weights normalised over the whole batch, so the chunks' gradients add up to the
-// batch's. TRL's top-entropy quantile is one over the batch: that option runs the batch as one chunk.
-// Under RL the MoE is balanced by the router bias alone (the sequence-wise balance loss is
-// pretraining's; a loaded policy's balance_alpha is 0).
-static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *reward, int G, const GrpoConfig *g,
-                     GrpoStepLog *log) {
-    int n = r->n, P = n / G, T = 1, step = m->step, status = STEP_OK, V = m->cfg.vocab;
-    for (int i = 0; i < n; i++) T = imax(T, r->seq_len[i] - 1);
-    size_t nt = (size_t)n * T;
-    int *inputs = mallocCheck(nt * sizeof(int)), *targets = mallocCheck(nt * sizeof(int));
-    int *len = mallocCheck(n * sizeof(int));
-    float *adv = mallocCheck(n * sizeof(float)), *w = mallocCheck(nt * sizeof(float));
-    // the chunks, one after another: chunk c holds its rows as [rows, chunk_T[c]] at c0 * T
-    int *c_inputs = mallocCheck(nt * sizeof(int)), *c_targets = mallocCheck(nt * sizeof(int));
-    int *c_len = mallocCheck(n * sizeof(int)), *chunk_T = mallocCheck(n * sizeof(int));
-    float *c_w = mallocCheck(nt * sizeof(float)), *c_adv = mallocCheck(n * sizeof(float));
-    float *logp = mallocCheck(nt * sizeof(float)), *old_logp = mallocCheck(nt * sizeof(float));
-    float *ref_logp = mallocCheck(nt * sizeof(float));
-    memset(log, 0, sizeof *log);
-    // 2. group-normalised advantages
-    grpo_advantages(adv, reward, P, G, g->scale_rewards);
-    log_advantages(log, reward, adv, P, G);
-    // 3. the batch: inputs, targets, and the per-token weights that carry the loss normalisation
-    grpo_batch(r, T, g, inputs, targets, w, len);
-    // ... cut into chunks of rows of about the same length; the reference's log-probabilities
-    int whole = g->chunk_rows <= 0 || (g->top_entropy_quantile > 0.0f && g->top_entropy_quantile < 1.0f);
-    int chunk = whole ? n : imin(g->chunk_rows, n);
-    int n_chunks = chunk_by_length(c_inputs, c_targets, c_w, c_len, c_adv, chunk_T, inputs, targets, w, len,
-                                   adv, n, T, chunk);
-    for (int c = 0, c0 = 0; c < n_chunks && ref; c++, c0 += chunk) {
-        int rows = imin(chunk, n - c0), Tc = chunk_T[c];
-        size_t off = (size_t)c0 * T;
-        reference_logprobs(ref_logp + off, ref, c_inputs + off, c_targets + off, c_w + off, c_len + c0,
-                           rows, Tc, g->temperature);
-    }
-    // 4. mu policy updates on this batch; the first pass's log-probabilities are pi_old's. The logged
-    // KL, clip fraction and entropy are means over the tokens of all mu passes (the first clips nothing)
-    float entropy_tokens = 0.0f;
-    // exercise 16 begin: capstone: the GRPO policy update and an R1-Zero run
-    for (int it = 0; it < g->num_iterations; it++) {
-        model_zero_grad(m);
-        log->loss = 0.0f;
-        for (int c = 0, c0 = 0; c < n_chunks; c++, c0 += chunk) {  // the chunks' gradients add up
-            int rows = imin(chunk, n - c0), Tc = chunk_T[c];
-            size_t off = (size_t)c0 * T;
-            model_forward(m, c_inputs + off, c_len + c0, rows, Tc, NULL, 0);
-            if (it == 0)
-                moe_diagnostics(m, c_w + off, log->load_spread, log->router_entropy, &entropy_tokens);
-            float loss = grpo_loss(m->dlogits, logp + off, m->logits, c_targets + off, c_w + off, c_adv + c0,
-                                   it == 0 ? NULL : old_logp + off, ref ? ref_logp + off : NULL, rows, Tc, V,
-                                   g, &log->st);
-            log->loss += loss;
-            if (!isfinite(loss)) { status = STEP_LOSS_NOT_FINITE; break; }
-            model_backward(m);
-        }
-        if (status != STEP_OK) break;
-        if (it == 0) memcpy(old_logp, logp, nt * sizeof(float));
-        float norm;  // the bias update weighs the expert loads of all chunks by the batch's n rows
-        status = optimizer_step(m, &g->optim, step * g->num_iterations + it + 1, n, &norm);
-        if (status != STEP_OK) break;
-    }
-    // exercise 16 end
-    for (int l = 0; l < MAX_LAYERS && entropy_tokens > 0.0f; l++) log->router_entropy[l] /= entropy_tokens;
-    if (status == STEP_OK) m->step = step + 1;
-    free(inputs); free(targets); free(len); free(adv); free(w);
-    free(c_inputs); free(c_targets); free(c_len); free(chunk_T); free(c_w); free(c_adv);
-    free(logp); free(old_logp); free(ref_logp);
-    return status;
-}
-
-// the rows of a batch sorted by their length (ties by index)
-static int cmp_row_len(const void *a, const void *b, void *len) {
-    int i = *(const int *)a, j = *(const int *)b, li = ((const int *)len)[i], lj = ((const int *)len)[j];
-    return li != lj ? li - lj : i - j;
-}
-
-// y[rows,Tc] = the first Tc columns of rows order[0..rows) of x[*,T] (elements of size bytes)
-static void gather_row_prefixes(void *y, const void *x, const int *order, int rows, int T, int Tc,
-                                size_t size) {
-    for (int j = 0; j < rows; j++)
-        memcpy((char *)y + (size_t)j * Tc * size, (const char *)x + (size_t)order[j] * T * size, Tc * size);
-}
-
-// The batch of grpo_step (inputs, targets, w [n,T], len[n], adv[n]) in chunks of `chunk` rows of about the
-// same length, each padded only to its own longest row (padded to the batch's longest, the first steps'
-// batches are half padding): chunk c holds the rows sorted by length from c0 = c * chunk on, as
-// [rows, chunk_T[c]] at c0 * T of c_inputs, c_targets, c_w and at c0 of c_len, c_adv. Returns the count.
-static int chunk_by_length(int *c_inputs, int *c_targets, float *c_w, int *c_len, float *c_adv, int *chunk_T,
-                           const int *inputs, const int *targets, const float *w, const int *len,
-                           const float *adv, int n, int T, int chunk) {
-    int n_chunks = (n + chunk - 1) / chunk, *order = mallocCheck(n * sizeof(int));
-    for (int i = 0; i < n; i++) order[i] = i;
-    qsort_r(order, n, sizeof(int), cmp_row_len, (void *)len);
-    for (int c = 0, c0 = 0; c < n_chunks; c++, c0 += chunk) {
-        int rows = imin(chunk, n - c0), Tc = 1;
-        for (int j = 0; j < rows; j++) {
-            Tc = imax(Tc, len[order[c0 + j]]);
-            c_len[c0 + j] = len[order[c0 + j]];
-            c_adv[c0 + j] = adv[order[c0 + j]];
-        }
-        chunk_T[c] = Tc;
-        size_t off = (size_t)c0 * T;
-        gather_row_prefixes(c_inputs + off, inputs, order + c0, rows, T, Tc, sizeof(int));
-        gather_row_prefixes(c_targets + off, targets, order + c0, rows, T, Tc, sizeof(int));
-        gather_row_prefixes(c_w + off, w, order + c0, rows, T, Tc, sizeof(float));
-    }
-    free(order);
-    return n_chunks;
 }
 
 // ----------------------------------------------------------------------------
@@ -3463,6 +3351,97 @@ static Model *checkpoint_load(const char *path, uint64_t *rng_state, int *data_p
 // ----------------------------------------------------------------------------
 // 17. rollouts and evaluation
 
+// ---- experiment tools that Part I calls (its hooks): decoding rules and the MoE's diagnostics
+
+// Decoding that forces or bans the check (eval --check), a causal test of whether checking helps.
+// ban: inside the think span no check can be written: "h" (only "check" has one) and a "k" that does
+// not follow "o" (only "okay" and "kensa" have one) are masked, and once every column sum is written
+// (as many "=" as the operands have digits) no space may follow it, so the chain ends where its
+// checks would begin. force: a think span closed before it holds a check per column sum is instead
+// continued with " check" (the prompt's language), and the model writes the rest of it.
+static const char *CHECK_RULE_NAMES[N_CHECK_RULES] = { "free", "force", "ban" };
+
+// row[i] is the "h" of " ch" or the "k" of " k": a check word starts there
+static int starts_check_word(const int *row, int i) {
+    int space = char_to_token(' ');
+    return (row[i] == char_to_token('k') && row[i - 1] == space) ||
+           (i >= 2 && row[i] == char_to_token('h') && row[i - 1] == char_to_token('c') &&
+            row[i - 2] == space);
+}
+
+// the next token of row[0..len-1] (prompt, then response), sampled from logits[V] under the check
+// rule; *forcing counts the letters of a forced " check" still to write (0: none)
+static int next_token(float *logits, int V, float temperature, int rule, const int *row, int len,
+                      int *forcing, Rng *rng) {
+    int think = len - 1; // where the open think span starts, if the row is in one
+    while (think >= 0 && row[think] != TOK_THINK && row[think] != TOK_THINK_END) think--;
+    if (rule == CHECK_FREE || think < 0 || row[think] != TOK_THINK)
+        return sample_token(logits, V, temperature, rng);
+    const char *word = WORDS[row[0] == char_to_token(LANG_TAG[LANG_JA]) ? LANG_JA : LANG_EN][WORD_CHECK];
+    // digits: of the first operand, "e:51+"
+    int wlen = (int)strlen(word), columns = 0, checks = 0, digits = 0;
+    if (*forcing > 0) return char_to_token(word[wlen - (*forcing)--]);
+    while (2 + digits < len && row[2 + digits] != char_to_token('+') && row[2 + digits] != char_to_token('='))
+        digits++;
+    for (int i = think + 1; i < len; i++) {
+        columns += row[i] == char_to_token('=');
+        checks += starts_check_word(row, i);
+    }
+    if (rule == CHECK_BAN) {
+        logits[char_to_token('h')] = -INFINITY;
+        if (row[len - 1] != char_to_token('o')) logits[char_to_token('k')] = -INFINITY;
+        int last = row[len - 1] - N_SPECIAL;
+        if (columns >= digits && last >= 0 && ALPHABET[last] >= '0' && ALPHABET[last] <= '9')
+            logits[char_to_token(' ')] = -INFINITY;
+    }
+    int t = sample_token(logits, V, temperature, rng);
+    if (rule == CHECK_FORCE && t == TOK_THINK_END && checks < columns) {
+        *forcing = wlen;
+        t = char_to_token(' ');
+    }
+    return t;
+}
+
+// the MoE under RL, per layer, from the forwards of a batch's chunks (grpo_step calls it after each): the
+// largest expert load over the mean, of the loads so far; the router's entropy (of the affinities normalised
+// over the experts) added up over the tokens of w > 0, which log->moe_tokens counts (grpo_train divides)
+static void moe_diagnostics(const Model *m, const float *w, GrpoStepLog *log) {
+    float *load_spread = log->load_spread, *router_entropy = log->router_entropy, *tokens = &log->moe_tokens;
+    const Config *c = &m->cfg;
+    int N = m->B * m->T, E = c->n_experts;
+    for (int n = 0; n < N; n++) *tokens += w[n] != 0.0f;
+    for (int l = 0; l < c->n_layer; l++) {
+        if (!is_moe_layer(c, l)) continue;
+        float mean = 0.0f, hi = 0.0f;
+        for (int e = 0; e < E; e++) {
+            mean += m->expert_load[l][e] / E;
+            hi = fmaxf(hi, m->expert_load[l][e]);
+        }
+        load_spread[l] = mean > 0 ? hi / mean : 0.0f;
+        for (int n = 0; n < N; n++) {
+            if (w[n] == 0.0f) continue;
+            const float *s = m->acts[l].s + (size_t)n * E;
+            float sum = 0.0f, h = 0.0f;
+            for (int e = 0; e < E; e++) sum += s[e];
+            for (int e = 0; e < E; e++) if (s[e] > 0) h -= s[e] / sum * logf(s[e] / sum);
+            router_entropy[l] += h;
+        }
+    }
+}
+
+static Rollouts rollouts_alloc(int n, int max_len) {
+    Rollouts r = { .n = n, .max_len = max_len, .seqs = mallocCheck((size_t)n * max_len * sizeof(int)),
+                   .prompt_len = mallocCheck(n * sizeof(int)), .seq_len = mallocCheck(n * sizeof(int)),
+                   .prompt = mallocCheck(n * sizeof(int)), .check_rule = CHECK_FREE };
+    return r;
+}
+static void rollouts_free(Rollouts *r) {
+    free(r->seqs);
+    free(r->prompt_len);
+    free(r->seq_len);
+    free(r->prompt);
+}
+
 // fills r with one response per row for prompts idx[0..r->n-1] of d
 static void rollout(Model *m, const Data *d, const int *idx, Rollouts *r, float temperature, Rng *rng) {
     for (int i = 0; i < r->n; i++) {
@@ -4071,6 +4050,14 @@ static FILE *open_log(const char *dir, const char *name, const char *header, int
 
 static void format_time(double s, char *out) { snprintf(out, 16, "%d:%02d", (int)s / 60, (int)s % 60); }
 
+// the name of the first tensor whose gradient holds a NaN or an Inf (for the error message)
+static const char *nonfinite_grad_tensor(const Model *m) {
+    for (int t = 0; t < m->params.n_tensors; t++)
+        for (size_t i = 0; i < m->params.size[t]; i++)
+            if (!isfinite(m->grads_mem[m->params.offset[t] + i])) return m->params.name[t];
+    return "(none)";
+}
+
 // a step that stopped on a loss or a gradient that is not finite stops its run
 static void stop_if_not_finite(int status, const char *ckpt, const char *what, float loss, const Model *m) {
     if (status == STEP_LOSS_NOT_FINITE) stop_run(ckpt, "%s: loss is %g at step %d", what, loss, m->step);
@@ -4373,12 +4360,24 @@ static Model *grpo_start(const GrpoOptions *o, const char *ckpt, int resumed, ui
 typedef struct {
     float reward, accuracy, length, reflection, format, language_mix;
     int truncated;
+    float zero_std, mean_abs_adv;  // the share of groups of equal rewards (no signal); mean |A|
 } BatchScores;
 
-// the means over the batch of the rollouts r's rewards and judgements, for the log
-static BatchScores batch_scores(const Rollouts *r, const float *reward, const Judgement *judged) {
+// the means over the batch of the rollouts r's rewards and judgements, for the log; the advantages of the
+// groups of G as grpo_step computed them
+static BatchScores batch_scores(const Rollouts *r, const float *reward, const Judgement *judged, int G,
+                                int scale_rewards) {
     BatchScores b = {0};
-    int n = r->n;
+    int n = r->n, P = n / G;
+    float *adv = mallocCheck(n * sizeof(float));
+    grpo_advantages(adv, reward, P, G, scale_rewards);
+    for (int p = 0; p < P; p++) {
+        int same = 1;
+        for (int i = 1; i < G; i++) same &= reward[p * G + i] == reward[p * G];
+        b.zero_std += (float)same / P;
+    }
+    for (int i = 0; i < n; i++) b.mean_abs_adv += fabsf(adv[i]) / n;
+    free(adv);
     for (int i = 0; i < n; i++) {
         const Judgement *j = &judged[i];
         int rl = r->seq_len[i] - r->prompt_len[i];
@@ -4430,8 +4429,8 @@ static void grpo_log_row(FILE *log, const Model *m, int step, const BatchScores 
             m->tokens_seen / el, el);
     if (e) log_eval_columns(log, e);
     else for (int c = 0; c < 6 + 2 * n_diffs; c++) fputc(',', log);  // log_eval_columns' cells, empty
-    fprintf(log, ",%.4f,%.5f,%.5f,%.4f,%.4f", sl->zero_std, sl->st.clipped_low / n_st,
-            sl->st.clipped_high / n_st, (float)b->truncated / n, sl->mean_abs_adv);
+    fprintf(log, ",%.4f,%.5f,%.5f,%.4f,%.4f", b->zero_std, sl->st.clipped_low / n_st,
+            sl->st.clipped_high / n_st, (float)b->truncated / n, b->mean_abs_adv);
     for (int l = 0; l < m->cfg.n_layer; l++)
         if (is_moe_layer(&m->cfg, l)) fprintf(log, ",%.3f,%.4f", sl->load_spread[l], sl->router_entropy[l]);
     fprintf(log, "\n");
@@ -4449,7 +4448,7 @@ static void grpo_print_step(const Model *m, const GrpoOptions *o, const BatchSco
            "%.4f | clip %.3f | ent %.2f | 0-std %.2f | %.0f tok/s | %s, ETA %s\n", m->step, o->steps,
            b->reward, b->accuracy, b->length, b->reflection, b->format, b->language_mix,
            (float)(sl->st.kl / n_st), (float)((sl->st.clipped_low + sl->st.clipped_high) / n_st),
-           (float)(sl->st.entropy / n_st), sl->zero_std, m->tokens_seen / el, e1, e2);
+           (float)(sl->st.entropy / n_st), b->zero_std, m->tokens_seen / el, e1, e2);
     fflush(stdout);
 }
 
@@ -4538,7 +4537,8 @@ static Model *grpo_train(const GrpoOptions *o) {
         GrpoStepLog sl;
         int status = grpo_iteration(m, ref, &prompts, P, G, &use, &gc, &r, reward, judged, &rng, &sl);
         stop_if_not_finite(status, ckpt, "grpo", sl.loss, m);
-        BatchScores scores = batch_scores(&r, reward, judged);
+        for (int l = 0; l < MAX_LAYERS && sl.moe_tokens > 0.0f; l++) sl.router_entropy[l] /= sl.moe_tokens;
+        BatchScores scores = batch_scores(&r, reward, judged, G, gc.scale_rewards);
         int synced = ref && sync > 0 && m->step % sync == 0;
         if (synced) {
             reference_sync(ref, m, o->ref_model_mixup_alpha);

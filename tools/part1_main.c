@@ -28,6 +28,10 @@ static int kernels_reentrant(void) { return 1; }
 static void kernel_params_register(const float *params, size_t n) {}
 static void kernel_params_changed(const float *params) {}
 static void kernel_params_free(const float *params) {}
+// no experiment tools: a decoding rule samples freely, the MoE's diagnostics log nothing
+static int next_token(float *logits, int V, float temperature, int rule, const int *row, int len,
+                      int *forcing, Rng *rng) { return sample_token(logits, V, temperature, rng); }
+static void moe_diagnostics(const Model *m, const float *w, GrpoStepLog *log) {}
 
 int main(void) {
     const Config *c = &find_preset("tiny")->cfg;
@@ -60,7 +64,9 @@ int main(void) {
     GrpoConfig g = { .eps_low = 0.2f, .eps_high = 0.2f, .temperature = 1.0f, .num_iterations = 1,
                      .loss_type = LOSS_DR_GRPO, .scale_rewards = SCALE_NONE, .max_completion_length = 12,
                      .optim = { .lr = 1e-3f, .beta2 = 0.99f, .clip = 1.0f, .bias_gamma = 1e-3f } };
-    Rollouts r = rollouts_alloc(8, c->context);
+    Rollouts r = { .n = 8, .max_len = c->context, .seqs = mallocCheck(8 * c->context * sizeof(int)),
+                   .prompt_len = mallocCheck(8 * sizeof(int)), .seq_len = mallocCheck(8 * sizeof(int)),
+                   .prompt = mallocCheck(8 * sizeof(int)), .check_rule = CHECK_FREE };
     float reward[8];
     Judgement judged[8];
     Rng rng = rng_seed(1);
@@ -72,7 +78,7 @@ int main(void) {
     check(status == STEP_OK && m->step == 63 && isfinite(log.loss) && right >= 4, "Part I alone: 3 iterations of "
           "R1-Zero's loop (status %d, steps %d, loss %g; %d of 8 responses right, want >= 4)", status, m->step,
           log.loss, right);
-    rollouts_free(&r);
+    free(r.seqs); free(r.prompt_len); free(r.seq_len); free(r.prompt);
     model_free(m);
     return check_summary();
 }
