@@ -25,10 +25,11 @@ r1: r1.c .build-config
 test_r1: test_r1.c r1.c tools/check.h .build-config
 	$(CC) $(CFLAGS) -o $@ test_r1.c $(LDLIBS)
 
-# the CUDA kernels on the CPU, the PyTorch reference check, the main suite, the study summary; every one runs even
+# the CUDA kernels on the CPU, the PyTorch reference check, the main suite, the study summary, Part I built
+# alone (tools/test_part1.sh); every one runs even
 # if one fails, and the last line adds up all their checks (tools/run_tests.sh). R1_REQUIRE_REF=1 (set by
 # CI) makes the reference check fail instead of skipping where python3 cannot import torch.
-TEST_PROGRAMS = ./tools/test_cuda ./ref/test_ref ./test_r1 ./tools/test_study.sh
+TEST_PROGRAMS = ./tools/test_cuda ./ref/test_ref ./test_r1 ./tools/test_study.sh ./tools/test_part1.sh
 test: test_r1 tools/test_cuda ref/test_ref
 	@./tools/run_tests.sh $(TEST_PROGRAMS)
 

@@ -126,10 +126,13 @@ static uint64_t hash64(uint64_t x) {
     return x ^ (x >> 31);
 }
 
-// The fast kernels of Part II (section 14): matmul and attention offer their work to them first and run their
-// own loops when a kernel declines (returns 0). The parameter buffers tell the kernels when they are made,
-// changed or freed (the CUDA build keeps a copy on the device). kernels_reentrant(): whether the
-// kernels may run on several threads at once.
+// The hooks into Part II, all of them. Its fast kernels (section 14) are offered the work of matmul,
+// attention, RoPE, MLA decoding, the model's forward and backward (data-parallel) and generation (threaded)
+// first; one that declines (returns 0, as every one does under --kernels plain) leaves it to Part I's own
+// loops. The parameter buffers tell the kernels when they are made, changed or freed (the CUDA build keeps
+// a copy on the device). kernels_reentrant(): whether the kernels may run on several threads at once.
+typedef struct Model Model;
+typedef struct KVCache KVCache;
 static int kernel_matmul_forward(float *out, const float *inp, const float *weight, int N, int C, int OC);
 static int kernel_matmul_backward(float *dinp, float *dweight, const float *dout, const float *inp,
                                   const float *weight, int N, int C, int OC);
@@ -139,10 +142,25 @@ static int kernel_attention_backward(float *dq, float *dk, float *dv, float *dat
                                      const float *q, const float *k, const float *v, const float *att,
                                      int B, int T, int NH, int HS, int HV);
 static int kernel_rope(float *x, int N, int T, int pos0, int H, int hs, int off, int dr, float sign);
+static int kernel_mla_decode(float *y, const float *q, KVCache *cache, int layer, const float *wkvb, int B,
+                             int pos, int NH, int dn, int dr, int dv, int R);
+// (the backward declines after a forward that did not run in shares: one thread, or with a cache)
+static int kernel_model_forward(Model *m, const int *tokens, const int *len, int B, int T, int with_cache);
+static int kernel_model_backward(Model *m);
+static int kernel_generate(Model *m, int *seqs, const int *prompt_len, int *seq_len, int B, int max_len,
+                           float temperature, int check_rule, int max_tries, Rng *rng);
 static int kernels_reentrant(void);
 static void kernel_params_register(const float *params, size_t n);
 static void kernel_params_changed(const float *params);
 static void kernel_params_free(const float *params);
+// Part II's experiment tools: generate_rows' decoding rules (eval --check forces or bans the check, or in
+// the countdown world the retry, and --tries caps the tries: the next token of row[0..len) from logits[V]
+// under rule and max_tries, never CHECK_FREE without a cap), and the MoE's diagnostics under RL (after each
+// forward of a GRPO step's first pass, on the tokens of weight w > 0)
+typedef struct GrpoStepLog GrpoStepLog;
+static int next_token(float *logits, int V, float temperature, int rule, int max_tries, const int *row,
+                      int len, int *forcing, Rng *rng);
+static void moe_diagnostics(const Model *m, const float *w, GrpoStepLog *log);
 
 // ---- the character tokenizer: five special tokens, then one id per character
 
@@ -632,22 +650,28 @@ typedef struct {          // one layer's saved activations; N = B*T rows
     float *xg, *ea, *eb, *eg, *ee, *eout;  // [N*K,C], [N*K,Fe] x4, [N*K,C]  per-slot expert activations
 } LayerActs;
 
-typedef struct {
+typedef struct Model {
     Config cfg;
     char preset[16];
     char world[16];  // the toy world it was trained on: "addition" or "countdown"
     size_t num_params;
-    float *params_mem, *grads_mem, *m_mem, *v_mem;
-    Params params, grads;
-    float *decay_mask;                          // 1 for matrices, 0 for norm weights
+    // the parameters: one buffer (params_mem) and its tensors by name
+    float *params_mem;
+    Params params;
     float router_bias[MAX_LAYERS][MAX_EXPERTS]; // aux-loss-free balancing bias (no gradient)
-    float expert_load[MAX_LAYERS][MAX_EXPERTS]; // tokens routed to each expert since the last update
     float balance_alpha;                        // weight of the sequence-wise balance loss (0 = off)
-    float aux_loss;                             // that loss, from the last forward
+    // the gradients, and what a training step counts besides them
+    float *grads_mem;
+    Params grads;
+    float expert_load[MAX_LAYERS][MAX_EXPERTS]; // tokens routed to each expert since model_zero_grad
+    float aux_loss;                             // the balance loss, from the last forward
+    // the optimizer's state
+    float *m_mem, *v_mem;                       // AdamW's moments
+    float *decay_mask;                          // 1 for matrices, 0 for norm weights
     int step;                                   // training steps taken
+    // the run's log (Part II): kept in checkpoints
     double tokens_seen;                         // training tokens so far (the log's tokens/s)
     float load_avg[MAX_LAYERS][MAX_EXPERTS];    // a moving average of expert_load (pretraining's log)
-    float step_load[MAX_LAYERS][MAX_EXPERTS];   // expert_load as the last bias update found it (the logs')
     // activations, sized for up to cap_N rows and cap_att attention entries
     int B, T, cap_N;
     size_t cap_att;
@@ -655,7 +679,15 @@ typedef struct {
     float *x_final, *hf, *rstdf, *logits, *dlogits;  // [N,C] [N,C] [N] [N,V] [N,V]
     int *tokens;                                     // [N]
     int *row_len;                                    // [B] each row's tokens; the positions after are padding
-    float *dx, *dh, *dbuf1, *dbuf2, *dbuf3, *dbuf4, *dbuf5, *dbuf6, *datt; // backward scratch
+    // the backward's scratch, named by what it holds; every layer reuses it
+    float *dx, *dh;              // [N,C] d the residual stream, d a sublayer's normed input
+    float *d_attn_y, *d_q, *d_k, *d_v;  // MLA: [N,NH*dv] [N,NH*dqk] [N,NH*dqk] [N,NH*dv]
+    float *d_kvb, *d_kva;        // MLA: [N,NH*(dn+dv)] d the up-projected keys, values; [N,R+dr] d [c ; k_rope]
+    float *d_c_normed, *d_c, *d_cq_normed, *d_cq;  // MLA: [N,R] [N,R] [N,Rq] [N,Rq] d the latents
+    float *d_ffn_g, *d_ffn_a, *d_ffn_b;  // SwiGLU: [N,F] of the dense FFN, or [N*K,Fe] of every expert slot
+    float *d_slot_out, *d_slot_in;       // MoE: [N*K,C] d each slot's output and input
+    float *d_affinity;                   // MoE: [N,E] d the router affinities
+    float *datt;                         // [B,NH,T,T] d the attention probabilities
 } Model;
 
 static void model_init_params(Model *m, uint64_t seed);
@@ -712,15 +744,12 @@ static void model_init_params(Model *m, uint64_t seed) {
 // the activation buffers of m (its config's), each with its number of elements per token of the B*T;
 // not listed: att and datt ([B,NH,T,T]) and row_len ([B]). Returns how many.
 typedef struct { float **f; int **i; size_t per_token; } ActBuffer;  // a float or an int buffer
-#define MAX_ACT_BUFFERS (MAX_LAYERS * 32 + 16)
+#define MAX_ACT_BUFFERS (MAX_LAYERS * 33 + 32)
 static int act_buffers(Model *m, ActBuffer *list) {
     const Config *c = &m->cfg;
     int C = c->d_model, NH = c->n_head, dqk = c->d_nope + c->d_rope, R = c->kv_rank, dr = c->d_rope;
     int K = c->top_k, E = c->n_experts, Rq = c->q_rank, n = 0;
-    int widest = imax(imax(C, NH * dqk), imax(NH * (c->d_nope + c->d_v),
-                                              imax(c->d_ff_dense, c->d_ff_expert)));
-    widest = imax(widest, imax(imax(R + dr, Rq), E));
-    int wk = imax(widest, K * imax(C, c->d_ff_expert));  // the backward's scratch, also per expert slot
+    int ffn = imax(c->d_ff_dense, K * c->d_ff_expert);  // SwiGLU's scratch: dense, or every expert slot
 #define ACT_F(p, w) (list[n++] = (ActBuffer){ .f = &(p), .per_token = (size_t)(w) })
 #define ACT_I(p, w) (list[n++] = (ActBuffer){ .i = &(p), .per_token = (size_t)(w) })
     for (int l = 0; l < c->n_layer; l++) {
@@ -741,8 +770,11 @@ static int act_buffers(Model *m, ActBuffer *list) {
     }
     ACT_F(m->x_final, C); ACT_F(m->hf, C); ACT_F(m->rstdf, 1); ACT_F(m->logits, c->vocab);
     ACT_F(m->dlogits, c->vocab); ACT_I(m->tokens, 1); ACT_F(m->dx, C); ACT_F(m->dh, C);
-    ACT_F(m->dbuf1, wk); ACT_F(m->dbuf2, wk); ACT_F(m->dbuf3, wk);
-    ACT_F(m->dbuf4, wk); ACT_F(m->dbuf5, wk); ACT_F(m->dbuf6, wk);
+    ACT_F(m->d_attn_y, NH * c->d_v); ACT_F(m->d_q, NH * dqk); ACT_F(m->d_k, NH * dqk);
+    ACT_F(m->d_v, NH * c->d_v); ACT_F(m->d_kvb, NH * (c->d_nope + c->d_v)); ACT_F(m->d_kva, R + dr);
+    ACT_F(m->d_c_normed, R); ACT_F(m->d_c, R); ACT_F(m->d_cq_normed, Rq); ACT_F(m->d_cq, Rq);
+    ACT_F(m->d_ffn_g, ffn); ACT_F(m->d_ffn_a, ffn); ACT_F(m->d_ffn_b, ffn);
+    ACT_F(m->d_slot_out, K * C); ACT_F(m->d_slot_in, K * C); ACT_F(m->d_affinity, E);
 #undef ACT_F
 #undef ACT_I
     return n;
@@ -1041,17 +1073,13 @@ static void swiglu_backward(float *dinp, float *dw1, float *dw3, float *dw2, flo
 
 // MLA's KV cache (DeepSeek-V2 section 2.1.2): per layer, token and row only the normalised latent c_KV
 // and the shared RoPE key, R + dr floats (the keys and values of all heads would take NH * (dn + dr + dv))
-typedef struct {
+typedef struct KVCache {
     float *latent[MAX_LAYERS]; // [rows,T,R+dr]: [c_KV ; k_rope] of each cached position
     int B, T;
     int *row;                  // [B] the cache row of each row of the current batch (finished rows drop out)
     float *latent_t[MAX_LAYERS]; // the decoding kernel's copy of latent, positions minor (NULL until used)
     float *decode_scratch;       // the decoding kernel's working buffers, for every layer (NULL until used)
 } KVCache;
-
-// Part II's decoding kernel (section 14), offered the work of mla_decode first, like the others above
-static int kernel_mla_decode(float *y, const float *q, KVCache *cache, int layer, const float *wkvb, int B,
-                             int pos, int NH, int dn, int dr, int dv, int R);
 
 // y[B,NH*dv] <- the attention of q[B,NH*(dn+dr)] (from c_Q, as in training) at position pos over the
 // cached positions 0..pos of cache row row[b] (latent [rows,Tc,R+dr]), with the up-projections absorbed
@@ -1157,7 +1185,7 @@ static void mla_backward(Model *m, int layer, float *dx, const float *dout, cons
     LayerParams *G = &m->grads.layer[layer];
     int B = m->B, T = m->T, N = B * T, C = c->d_model, NH = c->n_head, dn = c->d_nope, dr = c->d_rope;
     int dqk = dn + dr, dv = c->d_v, R = c->kv_rank, Rq = c->q_rank;
-    float *dy = m->dbuf1, *dq = m->dbuf2, *dk = m->dbuf3, *dvv = m->dbuf4, *dkvb = m->dbuf5, *dkva = m->dbuf6;
+    float *dy = m->d_attn_y, *dq = m->d_q, *dk = m->d_k, *dvv = m->d_v, *dkvb = m->d_kvb, *dkva = m->d_kva;
     memset(dy, 0, (size_t)N * NH * dv * sizeof(float));
     matmul_backward(dy, G->wo, dout, A->y, L->wo, N, NH * dv, C);
     attention_backward(dq, dk, dvv, m->datt, dy, A->q, A->k, A->v, A->att, B, T, NH, dqk, dv);
@@ -1175,14 +1203,14 @@ static void mla_backward(Model *m, int layer, float *dx, const float *dout, cons
     }
     rope_backward(dkva, N, T, 0, 1, R + dr, R, dr);
     // exercise 7 end
-    float *dcn = m->dbuf1, *dc = m->dbuf3; // dy and dk are no longer needed
+    float *dcn = m->d_c_normed, *dc = m->d_c;
     memset(dcn, 0, (size_t)N * R * sizeof(float));
     matmul_backward(dcn, G->wkvb, dkvb, A->cn, L->wkvb, N, R, NH * (dn + dv));
     memset(dc, 0, (size_t)N * R * sizeof(float));
     rmsnorm_backward(dc, G->kv_norm, dcn, A->c, L->kv_norm, A->rstd_c, N, R);
     for (int n = 0; n < N; n++) memcpy(dkva + (size_t)n * (R + dr), dc + (size_t)n * R, R * sizeof(float));
     rope_backward(dq, N, T, 0, NH, dqk, dn, dr);
-    float *dcqn = m->dbuf1, *dcq = m->dbuf3; // dcn and dc are no longer needed
+    float *dcqn = m->d_cq_normed, *dcq = m->d_cq;
     memset(dcqn, 0, (size_t)N * Rq * sizeof(float));
     matmul_backward(dcqn, G->wqb, dq, A->cqn, L->wqb, N, Rq, NH * dqk);
     memset(dcq, 0, (size_t)N * Rq * sizeof(float));
@@ -1367,13 +1395,13 @@ static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const La
 // auxiliary-loss-free balancing (DeepSeek-V3 section 2.1.2): b_i += gamma * sign(mean load - load_i).
 // One change for our batches: they are cut from length-sorted pools, so a step holds only short or
 // only long documents, and an expert can be above the mean in most steps yet far below it in tokens.
-// So each step's push is weighted by the tokens it routed, as a share of a full batch (B x context x top_k):
-// the bias then balances the load in tokens, not in steps.
-static void router_bias_update(Model *m, float gamma) {
-    memcpy(m->step_load, m->expert_load, sizeof m->step_load);
+// So each step's push is weighted by the tokens it routed, as a share of a full batch (rows x context x top_k):
+// the bias then balances the load in tokens, not in steps. The loads stay (for the log) until the next
+// model_zero_grad.
+static void router_bias_update(Model *m, float gamma, int rows) {
     // exercise 10 begin: auxiliary-loss-free balancing, the bias update
     const Config *c = &m->cfg;
-    float full = (float)m->B * c->context * c->top_k;
+    float full = (float)rows * c->context * c->top_k;
     for (int l = 0; l < c->n_layer; l++) {
         if (!is_moe_layer(c, l)) continue;
         float mean = 0.0f, routed = 0.0f;
@@ -1387,45 +1415,11 @@ static void router_bias_update(Model *m, float gamma) {
             m->router_bias[l][e] += gamma * weight * (float)((err > 0) - (err < 0));
         }
     }
-    memset(m->expert_load, 0, sizeof m->expert_load);
     // exercise 10 end
-}
-
-// the MoE under RL, per layer, from the forwards of a batch's chunks (called after each): the largest expert
-// load over the mean, of the loads so far; the router's entropy (of the affinities normalised over the
-// experts) added up over the tokens of w > 0, which *tokens counts (the caller divides by it)
-static void moe_diagnostics(const Model *m, const float *w, float *load_spread, float *router_entropy,
-                            float *tokens) {
-    const Config *c = &m->cfg;
-    int N = m->B * m->T, E = c->n_experts;
-    for (int n = 0; n < N; n++) *tokens += w[n] != 0.0f;
-    for (int l = 0; l < c->n_layer; l++) {
-        if (!is_moe_layer(c, l)) continue;
-        float mean = 0.0f, hi = 0.0f;
-        for (int e = 0; e < E; e++) {
-            mean += m->expert_load[l][e] / E;
-            hi = fmaxf(hi, m->expert_load[l][e]);
-        }
-        load_spread[l] = mean > 0 ? hi / mean : 0.0f;
-        for (int n = 0; n < N; n++) {
-            if (w[n] == 0.0f) continue;
-            const float *s = m->acts[l].s + (size_t)n * E;
-            float sum = 0.0f, h = 0.0f;
-            for (int e = 0; e < E; e++) sum += s[e];
-            for (int e = 0; e < E; e++) if (s[e] > 0) h -= s[e] / sum * logf(s[e] / sum);
-            router_entropy[l] += h;
-        }
-    }
 }
 
 // ----------------------------------------------------------------------------
 // 7. the whole model
-
-// Part II's data-parallel model_forward and model_backward (section 14): each thread a share of the rows.
-// They return 0 when they decline (one thread, generation with a cache, or a backward after a forward
-// that did not run in shares).
-static int kernel_model_forward(Model *m, const int *tokens, const int *len, int B, int T, int with_cache);
-static int kernel_model_backward(Model *m);
 
 // m->logits[B*T,V] <- tokens[B,T] at positions pos..; with a cache T must be 1 (generation).
 // len[B]: the tokens of each row, the positions after them padding (NULL: no padding); padding is not
@@ -1485,11 +1479,11 @@ static void model_backward(Model *m) {
         memset(dh2, 0, (size_t)N * C * sizeof(float));
         if (is_moe_layer(c, l))
             moe_backward(dh2, G, A, L, dx, A->h2, m->balance_alpha, m->row_len, B, T, C, c->n_experts,
-                         c->top_k, c->d_ff_expert, m->dbuf1, m->dbuf2, m->dbuf3, m->dbuf4, m->dbuf5,
-                         m->dbuf6);
+                         c->top_k, c->d_ff_expert, m->d_slot_out, m->d_slot_in, m->d_ffn_g, m->d_ffn_a,
+                         m->d_ffn_b, m->d_affinity);
         else
-            swiglu_backward(dh2, G->w1, G->w3, G->w2, m->dbuf3, m->dbuf4, m->dbuf5, dx, A->h2, A->a, A->b,
-                            A->g, A->e, L->w1, L->w3, L->w2, N, C, c->d_ff_dense);
+            swiglu_backward(dh2, G->w1, G->w3, G->w2, m->d_ffn_g, m->d_ffn_a, m->d_ffn_b, dx, A->h2, A->a,
+                            A->b, A->g, A->e, L->w1, L->w3, L->w2, N, C, c->d_ff_dense);
         rmsnorm_backward(dx, G->ffn_norm, dh2, A->x2, L->ffn_norm, A->rstd2, N, C);
         // through the attention into d x
         mla_backward(m, l, dx, dx, A->x);
@@ -1497,7 +1491,11 @@ static void model_backward(Model *m) {
     embedding_backward(m->grads.wte, dx, m->tokens, N, C);
 }
 
-static void model_zero_grad(Model *m) { memset(m->grads_mem, 0, m->num_params * sizeof(float)); }
+// a training step starts from zero: the gradient, and the expert loads its bias update reads
+static void model_zero_grad(Model *m) {
+    memset(m->grads_mem, 0, m->num_params * sizeof(float));
+    memset(m->expert_load, 0, sizeof m->expert_load);
+}
 
 // ----------------------------------------------------------------------------
 // 8. training: the loss, the optimizer, one step
@@ -1521,14 +1519,6 @@ static float crossentropy_forward_backward(float *dlogits, const float *logits, 
     }
     return (float)loss;
     // exercise 8 end
-}
-
-// the name of the first tensor whose gradient holds a NaN or an Inf (for the error message)
-static const char *nonfinite_grad_tensor(const Model *m) {
-    for (int t = 0; t < m->params.n_tensors; t++)
-        for (size_t i = 0; i < m->params.size[t]; i++)
-            if (!isfinite(m->grads_mem[m->params.offset[t] + i])) return m->params.name[t];
-    return "(none)";
 }
 
 // global gradient-norm clipping; returns the norm before clipping
@@ -1573,14 +1563,14 @@ enum { STEP_OK, STEP_LOSS_NOT_FINITE, STEP_GRAD_NOT_FINITE };
 
 typedef struct { float lr, beta2, weight_decay, clip, bias_gamma; } OptimConfig;  // one update's settings
 
-// the update after a backward pass: the gradient clipped to norm clip (*norm: its norm before), AdamW
-// (beta1 0.9, update number m->step + 1), then the router-bias step of the MoE's balancing
-static int optimizer_step(Model *m, const OptimConfig *u, float *norm) {
+// the update after a backward pass over a batch of `rows` rows: the gradient clipped to norm clip (*norm:
+// its norm before), AdamW (beta1 0.9, update number t = 1, 2, ...), then the router-bias step of the MoE's
+// balancing
+static int optimizer_step(Model *m, const OptimConfig *u, int t, int rows, float *norm) {
     *norm = grad_clip(m, u->clip);
     if (!isfinite(*norm)) return STEP_GRAD_NOT_FINITE;
-    adamw_update(m, u->lr, 0.9f, u->beta2, 1e-8f, u->weight_decay, m->step + 1);
-    m->step++;
-    router_bias_update(m, u->bias_gamma);
+    adamw_update(m, u->lr, 0.9f, u->beta2, 1e-8f, u->weight_decay, t);
+    router_bias_update(m, u->bias_gamma, rows);
     return STEP_OK;
 }
 
@@ -1594,7 +1584,9 @@ static int lm_step(Model *m, const int *inputs, const int *targets, const float 
     *loss = crossentropy_forward_backward(m->dlogits, m->logits, targets, w, B * T, m->cfg.vocab);
     if (!isfinite(*loss) || !isfinite(m->aux_loss)) return STEP_LOSS_NOT_FINITE;
     model_backward(m);
-    return optimizer_step(m, u, norm);
+    int status = optimizer_step(m, u, m->step + 1, B, norm);
+    if (status == STEP_OK) m->step++;
+    return status;
 }
 
 // ----------------------------------------------------------------------------
@@ -1616,6 +1608,9 @@ static void kvcache_free(KVCache *kv) {
     free(kv);
 }
 
+// generation samples freely (CHECK_FREE), or under a decoding rule of Part II's experiments (next_token)
+enum { CHECK_FREE, CHECK_FORCE, CHECK_BAN, N_CHECK_RULES };
+
 // samples a token from logits[V] / temperature (argmax at temperature 0)
 static int sample_token(const float *logits, int V, float temperature, Rng *rng) {
     int best = 0;
@@ -1628,82 +1623,6 @@ static int sample_token(const float *logits, int V, float temperature, Rng *rng)
     return best;
 }
 
-// Decoding that forces or bans the check (eval --check), a causal test of whether checking helps.
-// ban: inside the think span no check can be written: "h" (only "check" has one) and a "k" that does
-// not follow "o" (only "okay" and "kensa" have one) are masked, and once every column sum is written
-// (as many "=" as the operands have digits) no space may follow it, so the chain ends where its
-// checks would begin. force: a think span closed before it holds a check per column sum is instead
-// continued with " check" (the prompt's language), and the model writes the rest of it.
-enum { CHECK_FREE, CHECK_FORCE, CHECK_BAN, N_CHECK_RULES };
-static const char *CHECK_RULE_NAMES[N_CHECK_RULES] = { "free", "force", "ban" };
-
-// row[i] is the "h" of " ch" or the "k" of " k": a check word starts there
-static int starts_check_word(const int *row, int i) {
-    int space = char_to_token(' ');
-    return (row[i] == char_to_token('k') && row[i - 1] == space) ||
-           (i >= 2 && row[i] == char_to_token('h') && row[i - 1] == char_to_token('c') &&
-            row[i - 2] == space);
-}
-
-// the countdown world's causal tests of the retry (eval --check, --tries), in the open think span that
-// starts at row[think]: ban: a "no" closes the think span (no retry); force: a think span closed right
-// after a "no" is continued with a space (another try follows), up to max_tries tries (4, the corpus's
-// longest search, if 0); max_tries > 0 alone: the think span closes after that many verdicts
-static int countdown_next_token(float *logits, int V, float temperature, int rule, int max_tries,
-                                const int *row, int len, int think, Rng *rng) {
-    int verdicts = 0, at_verdict = 0, at_no = 0;
-    for (int i = think + 3; i < len; i++) {  // a verdict: a space, then ok/no/ii/ie at row[i-1..i]
-        if (row[i - 2] != char_to_token(' ') || row[i - 1] < N_SPECIAL || row[i] < N_SPECIAL) continue;
-        char w[2] = { ALPHABET[row[i - 1] - N_SPECIAL], ALPHABET[row[i] - N_SPECIAL] };
-        int word = cd_word(w, 2);
-        if (word != CD_WORD_OK && word != CD_WORD_NO) continue;
-        verdicts++;
-        at_verdict = i == len - 1;
-        at_no = at_verdict && word == CD_WORD_NO;
-    }
-    int budget = max_tries > 0 ? max_tries : rule == CHECK_FORCE ? CD_MAX_FAILED + 1 : 0;
-    if (at_verdict && budget > 0 && verdicts >= budget) return TOK_THINK_END;
-    if (at_no && rule == CHECK_BAN) return TOK_THINK_END;
-    int t = sample_token(logits, V, temperature, rng);
-    if (at_no && rule == CHECK_FORCE && t == TOK_THINK_END) t = char_to_token(' ');
-    return t;
-}
-
-// the next token of row[0..len-1] (prompt, then response), sampled from logits[V] under the check
-// rule (and, in the countdown world, the try budget max_tries, 0: none); *forcing counts the letters
-// of a forced " check" still to write (0: none)
-static int next_token(float *logits, int V, float temperature, int rule, int max_tries, const int *row,
-                      int len, int *forcing, Rng *rng) {
-    int think = len - 1; // where the open think span starts, if the row is in one
-    while (think >= 0 && row[think] != TOK_THINK && row[think] != TOK_THINK_END) think--;
-    if ((rule == CHECK_FREE && max_tries == 0) || think < 0 || row[think] != TOK_THINK)
-        return sample_token(logits, V, temperature, rng);
-    if (len > 3 && row[3] == char_to_token(' '))  // a countdown prompt, "e:3 7 8=53"
-        return countdown_next_token(logits, V, temperature, rule, max_tries, row, len, think, rng);
-    const char *word = WORDS[row[0] == char_to_token(LANG_TAG[LANG_JA]) ? LANG_JA : LANG_EN][WORD_CHECK];
-    // digits: of the first operand, "e:51+"
-    int wlen = (int)strlen(word), columns = 0, checks = 0, digits = 0;
-    if (*forcing > 0) return char_to_token(word[wlen - (*forcing)--]);
-    while (2 + digits < len && row[2 + digits] != char_to_token('+') && row[2 + digits] != char_to_token('='))
-        digits++;
-    for (int i = think + 1; i < len; i++) {
-        columns += row[i] == char_to_token('=');
-        checks += starts_check_word(row, i);
-    }
-    if (rule == CHECK_BAN) {
-        logits[char_to_token('h')] = -INFINITY;
-        if (row[len - 1] != char_to_token('o')) logits[char_to_token('k')] = -INFINITY;
-        int last = row[len - 1] - N_SPECIAL;
-        if (columns >= digits && last >= 0 && ALPHABET[last] >= '0' && ALPHABET[last] <= '9')
-            logits[char_to_token(' ')] = -INFINITY;
-    }
-    int t = sample_token(logits, V, temperature, rng);
-    if (rule == CHECK_FORCE && t == TOK_THINK_END && checks < columns) {
-        *forcing = wlen;
-        t = char_to_token(' ');
-    }
-    return t;
-}
 
 // seqs[B,max_len]: on entry rows hold their prompts (prompt_len[b] tokens); on return the sampled
 // responses follow and seq_len[b] is the total length. Stops a row at max_len, and at <eos> if
@@ -1729,8 +1648,10 @@ static void generate_rows(Model *m, int *seqs, const int *prompt_len, int *seq_l
         for (int i = 0; i < n_active; i++) {
             int b = active[i];
             if (pos + 1 < prompt_len[b]) { active[still++] = b; continue; } // still reading its prompt
-            int t = next_token(m->logits + (size_t)i * c->vocab, c->vocab, temperature, check_rule, max_tries,
-                               seqs + (size_t)b * max_len, pos + 1, &forcing[b], rng);
+            float *logits = m->logits + (size_t)i * c->vocab;
+            int t = check_rule == CHECK_FREE && max_tries == 0 ? sample_token(logits, c->vocab, temperature, rng)
+                    : next_token(logits, c->vocab, temperature, check_rule, max_tries, seqs + (size_t)b * max_len,
+                                 pos + 1, &forcing[b], rng);
             seqs[(size_t)b * max_len + pos + 1] = t;
             seq_len[b] = pos + 2;
             if ((t != TOK_EOS || !stop_at_eos) && pos + 2 < max_len) active[still++] = b;
@@ -1751,22 +1672,22 @@ typedef struct {
     int max_tries;    // eval --tries: the countdown world's try budget (0: none)
 } Rollouts;
 
-static Rollouts rollouts_alloc(int n, int max_len) {
-    Rollouts r = { .n = n, .max_len = max_len, .seqs = mallocCheck((size_t)n * max_len * sizeof(int)),
-                   .prompt_len = mallocCheck(n * sizeof(int)), .seq_len = mallocCheck(n * sizeof(int)),
-                   .prompt = mallocCheck(n * sizeof(int)), .check_rule = CHECK_FREE };
-    return r;
-}
-static void rollouts_free(Rollouts *r) {
-    free(r->seqs);
-    free(r->prompt_len);
-    free(r->seq_len);
-    free(r->prompt);
-}
-
 // the response of row i as text
 static void rollout_text(const Rollouts *r, int i, char *out) {
     decode(r->seqs + (size_t)i * r->max_len + r->prompt_len[i], r->seq_len[i] - r->prompt_len[i], out);
+}
+
+// the responses of the rollouts r, whose rows hold their prompts: sampled at temperature until <eos> with
+// the latent KV cache, from a random stream seeded from rng (Part II's threads: one stream each)
+static void sample_responses(Model *m, Rollouts *r, float temperature, Rng *rng) {
+    if (kernel_generate(m, r->seqs, r->prompt_len, r->seq_len, r->n, r->max_len, temperature, r->check_rule,
+                        r->max_tries, rng))
+        return;
+    for (int i = 0; i < r->n; i++) if (r->prompt_len[i] < 1 || r->prompt_len[i] >= r->max_len)
+        die("prompt of %d tokens does not fit the context %d", r->prompt_len[i], r->max_len);
+    Rng stream = rng_seed(rng_u32(rng));
+    generate_rows(m, r->seqs, r->prompt_len, r->seq_len, r->n, r->max_len, temperature, 1, r->check_rule,
+                  r->max_tries, &stream);
 }
 
 // ----------------------------------------------------------------------------
@@ -2070,7 +1991,7 @@ typedef struct {
     int mask_truncated_completions; // responses cut off by the context (no <eos>) get no loss
     int max_completion_length;      // dr_grpo's constant normaliser
     int chunk_rows;                 // rows per forward and backward, in chunks of similar length (0: all)
-    float lr, clip, bias_gamma;     // AdamW's learning rate, the gradient clip, the router-bias step
+    OptimConfig optim;              // each of the mu updates: AdamW, the gradient clip, the router-bias step
 } GrpoConfig;
 
 typedef struct { double kl, clipped_low, clipped_high, entropy, tokens; } GrpoStats;
@@ -2284,12 +2205,102 @@ static void reference_sync(Model *ref, const Model *m, float alpha) {
     kernel_params_changed(ref->params_mem);
 }
 
-typedef struct {                          // what a GRPO step measured, for the log
+typedef struct GrpoStepLog {              // what a GRPO step measured, for the log
     GrpoStats st;                         // summed over the response tokens of all mu passes
-    // the last pass's loss; the share of groups of equal rewards; mean |A|
-    float loss, zero_std, mean_abs_adv;
-    float load_spread[MAX_LAYERS], router_entropy[MAX_LAYERS];  // the MoE at the first pass
+    float loss;                           // the last pass's
+    // the MoE at the first pass (moe_diagnostics): router_entropy summed over moe_tokens tokens
+    float load_spread[MAX_LAYERS], router_entropy[MAX_LAYERS], moe_tokens;
 } GrpoStepLog;
+
+// the prompts of RL: prompt i is text[i], the tokens ids[i][0..len[i]), whose true answer is answer[i]
+typedef struct { int n; char **text; int **ids; const int *len; const long *answer; } Prompts;
+
+// the batch of grpo_step from the rollouts r: inputs, targets [n,T], len[n] (rollout_batch) and the loss
+// type's weights w[n,T] (responses cut off by the context weigh 0 under mask_truncated_completions)
+static void grpo_batch(const Rollouts *r, int T, const GrpoConfig *g, int *inputs, int *targets, float *w,
+                       int *len) {
+    float *mask = mallocCheck((size_t)r->n * T * sizeof(float));
+    rollout_batch(r, T, inputs, targets, mask, len);
+    for (int i = 0; i < r->n && g->mask_truncated_completions; i++) // no <eos>: cut off by the context
+        if (r->seqs[(size_t)i * r->max_len + r->seq_len[i] - 1] != TOK_EOS)
+            memset(mask + (size_t)i * T, 0, T * sizeof(float));
+    grpo_loss_weights(w, mask, r->n, T, g->max_completion_length, g->loss_type);
+    free(mask);
+}
+
+static int chunk_by_length(int *c_inputs, int *c_targets, float *c_w, int *c_len, float *c_adv, int *chunk_T,
+                           const int *inputs, const int *targets, const float *w, const int *len,
+                           const float *adv, int n, int T, int chunk);
+
+// One GRPO step (DeepSeekMath Algorithm 1, one iteration of its inner loop) on the rollouts r: G responses
+// to each of n / G prompts, sampled from the policy m (pi_old) and scored reward[n] by the rules (step 1,
+// grpo_iteration's). ref: the frozen reference (NULL when beta is 0). Returns STEP_OK, the step then counted
+// in m->step, or the status that stopped it before an update.
+// The batch runs in chunks of g->chunk_rows rows of about the same length (chunk_by_length). The loss is a
+// sum over tokens with weights normalised over the whole batch, so the chunks' gradients add up to the
+// batch's. TRL's top-entropy quantile is one over the batch: that option runs the batch as one chunk. The
+// MoE is balanced by the router bias alone (the balance loss is pretraining's: a loaded policy's alpha is 0).
+static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *reward, int G, const GrpoConfig *g,
+                     GrpoStepLog *log) {
+    int n = r->n, P = n / G, T = 1, step = m->step, status = STEP_OK, V = m->cfg.vocab;
+    for (int i = 0; i < n; i++) T = imax(T, r->seq_len[i] - 1);
+    size_t nt = (size_t)n * T;
+    int *inputs = mallocCheck(nt * sizeof(int)), *targets = mallocCheck(nt * sizeof(int));
+    int *len = mallocCheck(n * sizeof(int));
+    float *adv = mallocCheck(n * sizeof(float)), *w = mallocCheck(nt * sizeof(float));
+    // the chunks, one after another: chunk c holds its rows as [rows, chunk_T[c]] at c0 * T
+    int *c_inputs = mallocCheck(nt * sizeof(int)), *c_targets = mallocCheck(nt * sizeof(int));
+    int *c_len = mallocCheck(n * sizeof(int)), *chunk_T = mallocCheck(n * sizeof(int));
+    float *c_w = mallocCheck(nt * sizeof(float)), *c_adv = mallocCheck(n * sizeof(float));
+    float *logp = mallocCheck(nt * sizeof(float)), *old_logp = mallocCheck(nt * sizeof(float));
+    float *ref_logp = mallocCheck(nt * sizeof(float));
+    memset(log, 0, sizeof *log);
+    // 2. group-normalised advantages
+    grpo_advantages(adv, reward, P, G, g->scale_rewards);
+    // 3. the batch: inputs, targets, and the per-token weights that carry the loss normalisation
+    grpo_batch(r, T, g, inputs, targets, w, len);
+    // ... cut into chunks of rows of about the same length; the reference's log-probabilities
+    int whole = g->chunk_rows <= 0 || (g->top_entropy_quantile > 0.0f && g->top_entropy_quantile < 1.0f);
+    int chunk = whole ? n : imin(g->chunk_rows, n);
+    int n_chunks = chunk_by_length(c_inputs, c_targets, c_w, c_len, c_adv, chunk_T, inputs, targets, w, len,
+                                   adv, n, T, chunk);
+    for (int c = 0, c0 = 0; c < n_chunks && ref; c++, c0 += chunk) {
+        int rows = imin(chunk, n - c0), Tc = chunk_T[c];
+        size_t off = (size_t)c0 * T;
+        reference_logprobs(ref_logp + off, ref, c_inputs + off, c_targets + off, c_w + off, c_len + c0,
+                           rows, Tc, g->temperature);
+    }
+    // 4. mu policy updates on this batch; the first pass's log-probabilities are pi_old's. The logged
+    // KL, clip fraction and entropy are means over the tokens of all mu passes (the first clips nothing)
+    // exercise 16 begin: capstone: the GRPO policy update and an R1-Zero run
+    for (int it = 0; it < g->num_iterations; it++) {
+        model_zero_grad(m);
+        log->loss = 0.0f;
+        for (int c = 0, c0 = 0; c < n_chunks; c++, c0 += chunk) {  // the chunks' gradients add up
+            int rows = imin(chunk, n - c0), Tc = chunk_T[c];
+            size_t off = (size_t)c0 * T;
+            model_forward(m, c_inputs + off, c_len + c0, rows, Tc, NULL, 0);
+            if (it == 0) moe_diagnostics(m, c_w + off, log);
+            float loss = grpo_loss(m->dlogits, logp + off, m->logits, c_targets + off, c_w + off, c_adv + c0,
+                                   it == 0 ? NULL : old_logp + off, ref ? ref_logp + off : NULL, rows, Tc, V,
+                                   g, &log->st);
+            log->loss += loss;
+            if (!isfinite(loss)) { status = STEP_LOSS_NOT_FINITE; break; }
+            model_backward(m);
+        }
+        if (status != STEP_OK) break;
+        if (it == 0) memcpy(old_logp, logp, nt * sizeof(float));
+        float norm;  // the bias update weighs the expert loads of all chunks by the batch's n rows
+        status = optimizer_step(m, &g->optim, step * g->num_iterations + it + 1, n, &norm);
+        if (status != STEP_OK) break;
+    }
+    // exercise 16 end
+    if (status == STEP_OK) m->step = step + 1;
+    free(inputs); free(targets); free(len); free(adv); free(w);
+    free(c_inputs); free(c_targets); free(c_len); free(chunk_T); free(c_w); free(c_adv);
+    free(logp); free(old_logp); free(ref_logp);
+    return status;
+}
 
 // the rows of a batch sorted by their length (ties by index)
 static int cmp_row_len(const void *a, const void *b, void *len) {
@@ -2304,49 +2315,16 @@ static void gather_row_prefixes(void *y, const void *x, const int *order, int ro
         memcpy((char *)y + (size_t)j * Tc * size, (const char *)x + (size_t)order[j] * T * size, Tc * size);
 }
 
-// One GRPO step (DeepSeekMath Algorithm 1, one iteration of its inner loop) on the rollouts r: G responses
-// to each of n / G prompts, sampled from the policy m (pi_old) and scored reward[n] by the rules (step 1,
-// the caller's). ref: the frozen reference (NULL when beta is 0). Returns STEP_OK, the step then counted
-// in m->step, or the status that stopped it before an update.
-// The batch runs in chunks of g->chunk_rows rows of about the same length, each padded only to its own
-// longest row (padded to the batch's longest, the first steps' batches are half padding). The loss is a
-// sum over tokens with weights normalised over the whole batch, so the chunks' gradients add up to the
-// batch's. TRL's top-entropy quantile is one over the batch: that option runs the batch as one chunk.
-static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *reward, int G, const GrpoConfig *g,
-                     GrpoStepLog *log) {
-    int n = r->n, P = n / G, T = 1, step = m->step, status = STEP_OK, V = m->cfg.vocab;
-    for (int i = 0; i < n; i++) T = imax(T, r->seq_len[i] - 1);
-    size_t nt = (size_t)n * T;
-    int *inputs = mallocCheck(nt * sizeof(int)), *targets = mallocCheck(nt * sizeof(int));
-    int *len = mallocCheck(n * sizeof(int)), *order = mallocCheck(n * sizeof(int));
-    float *adv = mallocCheck(n * sizeof(float)), *mask = mallocCheck(nt * sizeof(float));
-    float *w = mallocCheck(nt * sizeof(float));
-    // the chunks, one after another: chunk c holds rows order[c0..c0+rows) as [rows, chunk_T[c]] at c0 * T
-    int *c_inputs = mallocCheck(nt * sizeof(int)), *c_targets = mallocCheck(nt * sizeof(int));
-    int *c_len = mallocCheck(n * sizeof(int)), *chunk_T = mallocCheck(n * sizeof(int));
-    float *c_w = mallocCheck(nt * sizeof(float)), *c_adv = mallocCheck(n * sizeof(float));
-    float *logp = mallocCheck(nt * sizeof(float)), *old_logp = mallocCheck(nt * sizeof(float));
-    float *ref_logp = mallocCheck(nt * sizeof(float));
-    memset(log, 0, sizeof *log);
-    // 2. group-normalised advantages
-    grpo_advantages(adv, reward, P, G, g->scale_rewards);
-    for (int p = 0; p < P; p++) {
-        int same = 1;
-        for (int i = 1; i < G; i++) same &= reward[p * G + i] == reward[p * G];
-        log->zero_std += (float)same / P;
-    }
-    for (int i = 0; i < n; i++) log->mean_abs_adv += fabsf(adv[i]) / n;
-    // 3. the batch: inputs, targets, and the per-token weights that carry the loss normalisation
-    rollout_batch(r, T, inputs, targets, mask, len);
-    for (int i = 0; i < n && g->mask_truncated_completions; i++) // no <eos>: cut off by the context
-        if (r->seqs[(size_t)i * r->max_len + r->seq_len[i] - 1] != TOK_EOS)
-            memset(mask + (size_t)i * T, 0, T * sizeof(float));
-    grpo_loss_weights(w, mask, n, T, g->max_completion_length, g->loss_type);
-    // ... cut into chunks of rows of about the same length
-    int whole = g->chunk_rows <= 0 || (g->top_entropy_quantile > 0.0f && g->top_entropy_quantile < 1.0f);
-    int chunk = whole ? n : imin(g->chunk_rows, n), n_chunks = (n + chunk - 1) / chunk;
+// grpo_step's batch (inputs, targets, w [n,T], len[n], adv[n]) in chunks of `chunk` rows of about the same
+// length, each padded only to its own longest row (to the batch's longest, the first steps' batches are half
+// padding): chunk c, rows sorted by length from c0 = c * chunk on, is [rows, chunk_T[c]] at c0 * T of
+// c_inputs, c_targets, c_w, at c0 of c_len, c_adv. Returns the count.
+static int chunk_by_length(int *c_inputs, int *c_targets, float *c_w, int *c_len, float *c_adv, int *chunk_T,
+                           const int *inputs, const int *targets, const float *w, const int *len,
+                           const float *adv, int n, int T, int chunk) {
+    int n_chunks = (n + chunk - 1) / chunk, *order = mallocCheck(n * sizeof(int));
     for (int i = 0; i < n; i++) order[i] = i;
-    qsort_r(order, n, sizeof(int), cmp_row_len, len);
+    qsort_r(order, n, sizeof(int), cmp_row_len, (void *)len);
     for (int c = 0, c0 = 0; c < n_chunks; c++, c0 += chunk) {
         int rows = imin(chunk, n - c0), Tc = 1;
         for (int j = 0; j < rows; j++) {
@@ -2359,48 +2337,40 @@ static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *rewar
         gather_row_prefixes(c_inputs + off, inputs, order + c0, rows, T, Tc, sizeof(int));
         gather_row_prefixes(c_targets + off, targets, order + c0, rows, T, Tc, sizeof(int));
         gather_row_prefixes(c_w + off, w, order + c0, rows, T, Tc, sizeof(float));
-        if (ref)
-            reference_logprobs(ref_logp + off, ref, c_inputs + off, c_targets + off, c_w + off, c_len + c0,
-                               rows, Tc, g->temperature);
     }
-    // 4. mu policy updates on this batch; the first pass's log-probabilities are pi_old's. The logged
-    // KL, clip fraction and entropy are means over the tokens of all mu passes (the first clips nothing)
-    float entropy_tokens = 0.0f;
-    // exercise 16 begin: capstone: the GRPO policy update and an R1-Zero run
-    float balance_alpha = m->balance_alpha;
-    for (int it = 0; it < g->num_iterations; it++) {
-        model_zero_grad(m);
-        log->loss = 0.0f;
-        for (int c = 0, c0 = 0; c < n_chunks; c++, c0 += chunk) {  // the chunks' gradients add up
-            int rows = imin(chunk, n - c0), Tc = chunk_T[c];
-            size_t off = (size_t)c0 * T;
-            m->balance_alpha = balance_alpha * rows / n;  // the balance loss is a mean over the batch's rows
-            model_forward(m, c_inputs + off, c_len + c0, rows, Tc, NULL, 0);
-            if (it == 0)
-                moe_diagnostics(m, c_w + off, log->load_spread, log->router_entropy, &entropy_tokens);
-            float loss = grpo_loss(m->dlogits, logp + off, m->logits, c_targets + off, c_w + off, c_adv + c0,
-                                   it == 0 ? NULL : old_logp + off, ref ? ref_logp + off : NULL, rows, Tc, V,
-                                   g, &log->st);
-            log->loss += loss;
-            if (!isfinite(loss)) { status = STEP_LOSS_NOT_FINITE; break; }
-            model_backward(m);
+    free(order);
+    return n_chunks;
+}
+
+// R1-Zero's loop, one iteration (DeepSeekMath Algorithm 1, its steps 5-10; R1 section 2.2): for a batch
+// of P prompts, sample G responses each from the policy (pi_old) with the latent KV cache, judge them by
+// the rule rewards, then grpo_step: group-normalised advantages and mu policy updates. r (P * G rows),
+// reward[P * G] and judged[P * G] are the caller's, for its log. Returns grpo_step's status.
+static int grpo_iteration(Model *m, Model *ref, const Prompts *train, int P, int G, const RewardSet *use,
+                          const GrpoConfig *g, Rollouts *r, float *reward, Judgement *judged, Rng *rng,
+                          GrpoStepLog *log) {
+    // 1. a batch of P prompts, each G times
+    for (int p = 0; p < P; p++) {
+        int q = rng_int(rng, train->n);
+        for (int i = p * G; i < (p + 1) * G; i++) {
+            r->prompt[i] = q;
+            r->prompt_len[i] = train->len[q];
+            memcpy(r->seqs + (size_t)i * r->max_len, train->ids[q], train->len[q] * sizeof(int));
         }
-        m->balance_alpha = balance_alpha;
-        if (status != STEP_OK) break;
-        if (it == 0) memcpy(old_logp, logp, nt * sizeof(float));
-        float norm = grad_clip(m, g->clip);
-        if (!isfinite(norm)) { status = STEP_GRAD_NOT_FINITE; break; }
-        adamw_update(m, g->lr, 0.9f, 0.99f, 1e-8f, 0.0f, step * g->num_iterations + it + 1);
-        m->B = n;  // the bias update weighs the expert loads of all chunks by the batch's rows
-        router_bias_update(m, g->bias_gamma);
     }
-    // exercise 16 end
-    for (int l = 0; l < MAX_LAYERS && entropy_tokens > 0.0f; l++) log->router_entropy[l] /= entropy_tokens;
-    if (status == STEP_OK) m->step = step + 1;
-    free(inputs); free(targets); free(len); free(order); free(adv); free(mask); free(w);
-    free(c_inputs); free(c_targets); free(c_len); free(chunk_T); free(c_w); free(c_adv);
-    free(logp); free(old_logp); free(ref_logp);
-    return status;
+    // ... G responses to each, sampled from the policy with the latent KV cache
+    sample_responses(m, r, g->temperature, rng);
+    // ... judged by the rules: reward r_i of response o_i
+    char *text = mallocCheck((size_t)r->max_len * 10 + 16);
+    for (int i = 0; i < P * G; i++) {
+        int q = r->prompt[i];
+        rollout_text(r, i, text);
+        judged[i] = judge_prompt(train->text[q], text, r->seq_len[i] - r->prompt_len[i], train->answer[q]);
+        reward[i] = grpo_reward(&judged[i], use, rng);
+    }
+    free(text);
+    // 2-4. group-normalised advantages, then mu policy updates
+    return grpo_step(m, ref, r, reward, G, g, log);
 }
 
 // ----------------------------------------------------------------------------
@@ -2458,7 +2428,9 @@ static int distill_step(Model *student, Model *teacher, const int *inputs, const
     if (!isfinite(*loss)) return STEP_LOSS_NOT_FINITE;
     model_backward(student);
     float norm;
-    return optimizer_step(student, u, &norm);
+    int status = optimizer_step(student, u, student->step + 1, B, &norm);
+    if (status == STEP_OK) student->step++;
+    return status;
 }
 
 // ============================================================================
@@ -2591,6 +2563,22 @@ static int matmul_path = MATMUL_PACKED;
 // the attention's code: the plain loops or the blocked kernels (the same sums in the same order)
 enum { ATTENTION_PLAIN, ATTENTION_BLOCKED };
 static int attention_path = ATTENTION_BLOCKED;
+// --kernels plain (every command's option): every kernel declines, so Part I's own loops run alone: no
+// packed gemm, BLAS or CUDA, no blocked attention, table RoPE or decoding kernel, no data-parallel model
+// or threaded generation
+static int kernels_plain = 0;
+static void kernels_select(const char *cmd, const char *name) {
+    if (strcmp(name, "plain") == 0) {
+        kernels_plain = 1;
+        matmul_path = MATMUL_PLAIN;
+        attention_path = ATTENTION_PLAIN;
+#ifdef R1_CUDA
+        cuda_enabled = 0;
+#endif
+    } else if (strcmp(name, "fast") != 0) {
+        die("%s: option --kernels: '%s' is not one of {fast,plain}", cmd, name);
+    }
+}
 
 // ---- machinery: the fast matmul. gemm_share() computes c[M,N] = (or +=) a[M,K] b[K,N], a and b given
 // by their strides, in the way of BLAS libraries (Goto and van de Geijn, "Anatomy of high-performance
@@ -3185,7 +3173,7 @@ static void share_rows(int B, int n, int t, int *b0, int *Bs) {  // rows of shar
 
 static int kernel_model_forward(Model *m, const int *tokens, const int *len, int B, int T, int with_cache) {
     int nt = kernels_reentrant() ? imin(imin(n_threads(), B), MAX_SHARDS) : 1;
-    if (with_cache || nt < 2) {
+    if (kernels_plain || with_cache || nt < 2) {
         if (sharded.m == m) sharded.m = NULL;
         return 0;
     }
@@ -3240,6 +3228,19 @@ static int kernel_model_backward(Model *m) {
         float g = 0.0f;
         for (int t = 0; t < nt; t++) g += shards[t].grads_mem[i];
         m->grads_mem[i] += g;
+    }
+    return 1;
+}
+
+// sample_responses on all threads, GEN_CHUNK rows at a time
+#define GEN_CHUNK 256  // rows generated together
+static int kernel_generate(Model *m, int *seqs, const int *prompt_len, int *seq_len, int B, int max_len,
+                           float temperature, int check_rule, int max_tries, Rng *rng) {
+    if (kernels_plain) return 0;
+    for (int i = 0; i < B; i += GEN_CHUNK) {
+        int nb = B - i < GEN_CHUNK ? B - i : GEN_CHUNK;
+        generate_threads(m, seqs + (size_t)i * max_len, prompt_len + i, seq_len + i, nb, max_len, temperature,
+                         1, check_rule, max_tries, rng);
     }
     return 1;
 }
@@ -3718,7 +3719,124 @@ static Model *checkpoint_load(const char *path, uint64_t *rng_state, int *data_p
 // ----------------------------------------------------------------------------
 // 17. rollouts and evaluation
 
-#define GEN_CHUNK 256  // rows generated together
+// ---- experiment tools that Part I calls (its hooks): decoding rules and the MoE's diagnostics
+
+// Decoding that forces or bans the check (eval --check), a causal test of whether checking helps.
+// ban: inside the think span no check can be written: "h" (only "check" has one) and a "k" that does
+// not follow "o" (only "okay" and "kensa" have one) are masked, and once every column sum is written
+// (as many "=" as the operands have digits) no space may follow it, so the chain ends where its
+// checks would begin. force: a think span closed before it holds a check per column sum is instead
+// continued with " check" (the prompt's language), and the model writes the rest of it.
+static const char *CHECK_RULE_NAMES[N_CHECK_RULES] = { "free", "force", "ban" };
+
+// row[i] is the "h" of " ch" or the "k" of " k": a check word starts there
+static int starts_check_word(const int *row, int i) {
+    int space = char_to_token(' ');
+    return (row[i] == char_to_token('k') && row[i - 1] == space) ||
+           (i >= 2 && row[i] == char_to_token('h') && row[i - 1] == char_to_token('c') &&
+            row[i - 2] == space);
+}
+
+// the countdown world's causal tests of the retry (eval --check, --tries), in the open think span that
+// starts at row[think]: ban: a "no" closes the think span (no retry); force: a think span closed right
+// after a "no" is continued with a space (another try follows), up to max_tries tries (4, the corpus's
+// longest search, if 0); max_tries > 0 alone: the think span closes after that many verdicts
+static int countdown_next_token(float *logits, int V, float temperature, int rule, int max_tries,
+                                const int *row, int len, int think, Rng *rng) {
+    int verdicts = 0, at_verdict = 0, at_no = 0;
+    for (int i = think + 3; i < len; i++) {  // a verdict: a space, then ok/no/ii/ie at row[i-1..i]
+        if (row[i - 2] != char_to_token(' ') || row[i - 1] < N_SPECIAL || row[i] < N_SPECIAL) continue;
+        char w[2] = { ALPHABET[row[i - 1] - N_SPECIAL], ALPHABET[row[i] - N_SPECIAL] };
+        int word = cd_word(w, 2);
+        if (word != CD_WORD_OK && word != CD_WORD_NO) continue;
+        verdicts++;
+        at_verdict = i == len - 1;
+        at_no = at_verdict && word == CD_WORD_NO;
+    }
+    int budget = max_tries > 0 ? max_tries : rule == CHECK_FORCE ? CD_MAX_FAILED + 1 : 0;
+    if (at_verdict && budget > 0 && verdicts >= budget) return TOK_THINK_END;
+    if (at_no && rule == CHECK_BAN) return TOK_THINK_END;
+    int t = sample_token(logits, V, temperature, rng);
+    if (at_no && rule == CHECK_FORCE && t == TOK_THINK_END) t = char_to_token(' ');
+    return t;
+}
+
+// the next token of row[0..len-1] (prompt, then response), sampled from logits[V] under the check
+// rule (and, in the countdown world, the try budget max_tries, 0: none); *forcing counts the letters
+// of a forced " check" still to write (0: none)
+static int next_token(float *logits, int V, float temperature, int rule, int max_tries, const int *row,
+                      int len, int *forcing, Rng *rng) {
+    int think = len - 1; // where the open think span starts, if the row is in one
+    while (think >= 0 && row[think] != TOK_THINK && row[think] != TOK_THINK_END) think--;
+    if ((rule == CHECK_FREE && max_tries == 0) || think < 0 || row[think] != TOK_THINK)
+        return sample_token(logits, V, temperature, rng);
+    if (len > 3 && row[3] == char_to_token(' '))  // a countdown prompt, "e:3 7 8=53"
+        return countdown_next_token(logits, V, temperature, rule, max_tries, row, len, think, rng);
+    const char *word = WORDS[row[0] == char_to_token(LANG_TAG[LANG_JA]) ? LANG_JA : LANG_EN][WORD_CHECK];
+    // digits: of the first operand, "e:51+"
+    int wlen = (int)strlen(word), columns = 0, checks = 0, digits = 0;
+    if (*forcing > 0) return char_to_token(word[wlen - (*forcing)--]);
+    while (2 + digits < len && row[2 + digits] != char_to_token('+') && row[2 + digits] != char_to_token('='))
+        digits++;
+    for (int i = think + 1; i < len; i++) {
+        columns += row[i] == char_to_token('=');
+        checks += starts_check_word(row, i);
+    }
+    if (rule == CHECK_BAN) {
+        logits[char_to_token('h')] = -INFINITY;
+        if (row[len - 1] != char_to_token('o')) logits[char_to_token('k')] = -INFINITY;
+        int last = row[len - 1] - N_SPECIAL;
+        if (columns >= digits && last >= 0 && ALPHABET[last] >= '0' && ALPHABET[last] <= '9')
+            logits[char_to_token(' ')] = -INFINITY;
+    }
+    int t = sample_token(logits, V, temperature, rng);
+    if (rule == CHECK_FORCE && t == TOK_THINK_END && checks < columns) {
+        *forcing = wlen;
+        t = char_to_token(' ');
+    }
+    return t;
+}
+
+// the MoE under RL, per layer, from the forwards of a batch's chunks (grpo_step calls it after each): the
+// largest expert load over the mean, of the loads so far; the router's entropy (of the affinities normalised
+// over the experts) added up over the tokens of w > 0, which log->moe_tokens counts (grpo_train divides)
+static void moe_diagnostics(const Model *m, const float *w, GrpoStepLog *log) {
+    float *load_spread = log->load_spread, *router_entropy = log->router_entropy, *tokens = &log->moe_tokens;
+    const Config *c = &m->cfg;
+    int N = m->B * m->T, E = c->n_experts;
+    for (int n = 0; n < N; n++) *tokens += w[n] != 0.0f;
+    for (int l = 0; l < c->n_layer; l++) {
+        if (!is_moe_layer(c, l)) continue;
+        float mean = 0.0f, hi = 0.0f;
+        for (int e = 0; e < E; e++) {
+            mean += m->expert_load[l][e] / E;
+            hi = fmaxf(hi, m->expert_load[l][e]);
+        }
+        load_spread[l] = mean > 0 ? hi / mean : 0.0f;
+        for (int n = 0; n < N; n++) {
+            if (w[n] == 0.0f) continue;
+            const float *s = m->acts[l].s + (size_t)n * E;
+            float sum = 0.0f, h = 0.0f;
+            for (int e = 0; e < E; e++) sum += s[e];
+            for (int e = 0; e < E; e++) if (s[e] > 0) h -= s[e] / sum * logf(s[e] / sum);
+            router_entropy[l] += h;
+        }
+    }
+}
+
+static Rollouts rollouts_alloc(int n, int max_len) {
+    Rollouts r = { .n = n, .max_len = max_len, .seqs = mallocCheck((size_t)n * max_len * sizeof(int)),
+                   .prompt_len = mallocCheck(n * sizeof(int)), .seq_len = mallocCheck(n * sizeof(int)),
+                   .prompt = mallocCheck(n * sizeof(int)), .check_rule = CHECK_FREE };
+    return r;
+}
+static void rollouts_free(Rollouts *r) {
+    free(r->seqs);
+    free(r->prompt_len);
+    free(r->seq_len);
+    free(r->prompt);
+}
+
 // fills r with one response per row for prompts idx[0..r->n-1] of d
 static void rollout(Model *m, const Data *d, const int *idx, Rollouts *r, float temperature, Rng *rng) {
     for (int i = 0; i < r->n; i++) {
@@ -3726,11 +3844,7 @@ static void rollout(Model *m, const Data *d, const int *idx, Rollouts *r, float 
         r->prompt_len[i] = d->len[idx[i]];
         memcpy(r->seqs + (size_t)i * r->max_len, d->ids[idx[i]], d->len[idx[i]] * sizeof(int));
     }
-    for (int i = 0; i < r->n; i += GEN_CHUNK) {
-        int nb = r->n - i < GEN_CHUNK ? r->n - i : GEN_CHUNK;
-        generate_threads(m, r->seqs + (size_t)i * r->max_len, r->prompt_len + i, r->seq_len + i, nb,
-                         r->max_len, temperature, 1, r->check_rule, r->max_tries, rng);
-    }
+    sample_responses(m, r, temperature, rng);
 }
 
 // a few sampled responses to the first n_prompts prompts of d, k each, appended to f as lines
@@ -4414,6 +4528,14 @@ static FILE *open_log(const char *dir, const char *name, const char *header, int
 
 static void format_time(double s, char *out) { snprintf(out, 16, "%d:%02d", (int)s / 60, (int)s % 60); }
 
+// the name of the first tensor whose gradient holds a NaN or an Inf (for the error message)
+static const char *nonfinite_grad_tensor(const Model *m) {
+    for (int t = 0; t < m->params.n_tensors; t++)
+        for (size_t i = 0; i < m->params.size[t]; i++)
+            if (!isfinite(m->grads_mem[m->params.offset[t] + i])) return m->params.name[t];
+    return "(none)";
+}
+
 // a step that stopped on a loss or a gradient that is not finite stops its run
 static void stop_if_not_finite(int status, const char *ckpt, const char *what, float loss, const Model *m) {
     if (status == STEP_LOSS_NOT_FINITE) stop_run(ckpt, "%s: loss is %g at step %d", what, loss, m->step);
@@ -4586,7 +4708,7 @@ static void train_lm_log(FILE *log, const Model *m, const TrainOptions *o, float
                          float norm, double el) {
     float hi, lo, avg_hi, avg_lo;
     double tokens = m->tokens_seen;
-    load_spread(m, (const float(*)[MAX_EXPERTS])m->step_load, &hi, &lo);
+    load_spread(m, (const float(*)[MAX_EXPERTS])m->expert_load, &hi, &lo);
     load_spread(m, (const float(*)[MAX_EXPERTS])m->load_avg, &avg_hi, &avg_lo);
     fprintf(log, "%d,%.5f,%.6g,%.4f,%.0f,%.2f,%.3f,%.3f,%.3f,%.3f,%.5f\n", m->step, tok_loss, lr, norm,
             tokens / el, el, hi, lo, avg_hi, avg_lo, m->aux_loss);
@@ -4637,8 +4759,8 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
         m->tokens_seen += n_real;
         for (int l = 0; l < MAX_LAYERS; l++)  // the moving average of the expert loads (~50 steps)
             for (int e = 0; e < MAX_EXPERTS; e++)
-                m->load_avg[l][e] = first ? m->step_load[l][e]
-                                          : 0.98f * m->load_avg[l][e] + 0.02f * m->step_load[l][e];
+                m->load_avg[l][e] = first ? m->expert_load[l][e]
+                                          : 0.98f * m->load_avg[l][e] + 0.02f * m->expert_load[l][e];
         first = 0;
         float tok_loss = loss * B * ctx / fmaxf(n_tok, 1.0f); // mean loss per predicted token
         train_lm_log(log, m, o, tok_loss, u.lr, norm, now_seconds() - t0);
@@ -4735,7 +4857,8 @@ static GrpoConfig grpo_config(const GrpoOptions *o) {
                      .top_entropy_quantile = o->top_entropy_quantile, .num_iterations = o->num_iterations,
                      .mask_truncated_completions = o->mask_truncated_completions,
                      .max_completion_length = o->max_completion_length, .chunk_rows = o->chunk_rows,
-                     .lr = o->lr, .clip = o->clip, .bias_gamma = o->bias_gamma };
+                     .optim = { .lr = o->lr, .beta2 = 0.99f, .weight_decay = 0.0f, .clip = o->clip,
+                                .bias_gamma = o->bias_gamma } };
     while (g.loss_type < N_LOSSES && strcmp(o->loss_type, LOSS_NAMES[g.loss_type]) != 0) g.loss_type++;
     while (g.scale_rewards < N_SCALES && strcmp(o->scale_rewards, SCALE_NAMES[g.scale_rewards]) != 0)
         g.scale_rewards++;
@@ -4765,26 +4888,32 @@ static Model *grpo_start(const GrpoOptions *o, const char *ckpt, int resumed, ui
 typedef struct {
     float reward, accuracy, length, reflection, format, language_mix;
     int truncated;
+    float zero_std, mean_abs_adv;  // the share of groups of equal rewards (no signal); mean |A|
 } BatchScores;
 
-// step 1's scores: reward[i] of each rollout of r (prompts of d; the random control draws from rng), and
-// their means over the batch for the log
-static BatchScores score_rollouts(float *reward, const Rollouts *r, const Data *d, const RewardSet *use,
-                                  Rng *rng) {
+// the means over the batch of the rollouts r's rewards and judgements, for the log; the advantages of the
+// groups of G as grpo_step computed them
+static BatchScores batch_scores(const Rollouts *r, const float *reward, const Judgement *judged, int G,
+                                int scale_rewards) {
     BatchScores b = {0};
-    int n = r->n;
-    char *text = mallocCheck((size_t)r->max_len * 10 + 16);
+    int n = r->n, P = n / G;
+    float *adv = mallocCheck(n * sizeof(float));
+    grpo_advantages(adv, reward, P, G, scale_rewards);
+    for (int p = 0; p < P; p++) {
+        int same = 1;
+        for (int i = 1; i < G; i++) same &= reward[p * G + i] == reward[p * G];
+        b.zero_std += (float)same / P;
+    }
+    for (int i = 0; i < n; i++) b.mean_abs_adv += fabsf(adv[i]) / n;
+    free(adv);
     for (int i = 0; i < n; i++) {
-        rollout_text(r, i, text);
-        int q = r->prompt[i], rl = r->seq_len[i] - r->prompt_len[i];
-        Judgement j = judge_prompt(d->text[q], text, rl, d->answer[q]);
-        reward[i] = grpo_reward(&j, use, rng);
-        b.reward += reward[i] / n; b.accuracy += j.correct / n; b.length += (float)rl / n;
-        b.reflection += (float)j.reflects / n; b.format += j.format / n;
-        b.language_mix += (j.language < 1.0f) / (float)n;
+        const Judgement *j = &judged[i];
+        int rl = r->seq_len[i] - r->prompt_len[i];
+        b.reward += reward[i] / n; b.accuracy += j->correct / n; b.length += (float)rl / n;
+        b.reflection += (float)j->reflects / n; b.format += j->format / n;
+        b.language_mix += (j->language < 1.0f) / (float)n;
         b.truncated += r->seqs[(size_t)i * r->max_len + r->seq_len[i] - 1] != TOK_EOS;
     }
-    free(text);
     return b;
 }
 
@@ -4833,8 +4962,8 @@ static void grpo_log_row(FILE *log, const Model *m, int step, const BatchScores 
             m->tokens_seen / el, el);
     if (e) log_eval_columns(log, e);
     else for (int c = 0; c < n_eval_cells; c++) fputc(',', log);  // log_eval_columns' cells, empty
-    fprintf(log, ",%.4f,%.5f,%.5f,%.4f,%.4f", sl->zero_std, sl->st.clipped_low / n_st,
-            sl->st.clipped_high / n_st, (float)b->truncated / n, sl->mean_abs_adv);
+    fprintf(log, ",%.4f,%.5f,%.5f,%.4f,%.4f", b->zero_std, sl->st.clipped_low / n_st,
+            sl->st.clipped_high / n_st, (float)b->truncated / n, b->mean_abs_adv);
     for (int l = 0; l < m->cfg.n_layer; l++)
         if (is_moe_layer(&m->cfg, l)) fprintf(log, ",%.3f,%.4f", sl->load_spread[l], sl->router_entropy[l]);
     fprintf(log, "\n");
@@ -4852,7 +4981,7 @@ static void grpo_print_step(const Model *m, const GrpoOptions *o, const BatchSco
            "%.4f | clip %.3f | ent %.2f | 0-std %.2f | %.0f tok/s | %s, ETA %s\n", m->step, o->steps,
            b->reward, b->accuracy, b->length, b->reflection, b->format, b->language_mix,
            (float)(sl->st.kl / n_st), (float)((sl->st.clipped_low + sl->st.clipped_high) / n_st),
-           (float)(sl->st.entropy / n_st), sl->zero_std, m->tokens_seen / el, e1, e2);
+           (float)(sl->st.entropy / n_st), b->zero_std, m->tokens_seen / el, e1, e2);
     fflush(stdout);
 }
 
@@ -4892,9 +5021,9 @@ static void print_before_after(const EvalResult *first, const EvalResult *last, 
                last->diff_len[t], first->diff_checked_in_chains[t], last->diff_checked_in_chains[t]);
 }
 
-// one RL run: R1-Zero (from the base model) or reasoning RL from any checkpoint. Each step samples the
-// rollouts (step 1) and hands them to grpo_step; around it: the reference's syncs, the log, the held-out
-// evaluations, a checkpoint after every step (--resume continues from the last)
+// one RL run: R1-Zero (from the base model) or reasoning RL from any checkpoint. Each step is one
+// grpo_iteration; around it: the reference's syncs, the log, the held-out evaluations, a checkpoint after
+// every step (--resume continues from the last)
 static Model *grpo_train(const GrpoOptions *o) {
     RewardSet use = reward_set(o->rewards, o);
     GrpoConfig gc = grpo_config(o);
@@ -4913,8 +5042,10 @@ static Model *grpo_train(const GrpoOptions *o) {
     for (int i = 0; i < train.n && o->max_completion_length == 0; i++)
         gc.max_completion_length = imax(gc.max_completion_length, ctx - train.len[i]);
     Rollouts r = rollouts_alloc(n, ctx);
-    int *idx = mallocCheck(n * sizeof(int));
+    Prompts prompts = { .n = train.n, .text = train.text, .ids = train.ids, .len = train.len,
+                        .answer = train.answer };
     float *reward = mallocCheck(n * sizeof(float));
+    Judgement *judged = mallocCheck(n * sizeof(Judgement));
     int has_diff[16], n_diffs = eval_difficulties(&test, o->eval_prompts, has_diff);
     int o_h = snprintf(header, sizeof header, "step,reward,accuracy,length,reflection,format,language_mix,"
                        "kl,clip_frac,entropy,tokens_per_s,elapsed_s,test_greedy,test_pass1,test_length,"
@@ -4961,17 +5092,11 @@ static Model *grpo_train(const GrpoOptions *o) {
             }
             break;
         }
-        // 1. sample G responses for each of P prompts from the current policy (pi_old); the rule rewards
-        for (int p = 0; p < P; p++) {
-            int q = rng_int(&rng, train.n);
-            for (int i = 0; i < G; i++) idx[p * G + i] = q;
-        }
-        rollout(m, &train, idx, &r, o->temperature, &rng);
-        BatchScores scores = score_rollouts(reward, &r, &train, &use, &rng);
-        // 2-4. advantages, the batch, mu policy updates
         GrpoStepLog sl;
-        int status = grpo_step(m, ref, &r, reward, G, &gc, &sl);
+        int status = grpo_iteration(m, ref, &prompts, P, G, &use, &gc, &r, reward, judged, &rng, &sl);
         stop_if_not_finite(status, ckpt, "grpo", sl.loss, m);
+        for (int l = 0; l < MAX_LAYERS && sl.moe_tokens > 0.0f; l++) sl.router_entropy[l] /= sl.moe_tokens;
+        BatchScores scores = batch_scores(&r, reward, judged, G, gc.scale_rewards);
         int synced = ref && sync > 0 && m->step % sync == 0;
         if (synced) {
             reference_sync(ref, m, o->ref_model_mixup_alpha);
@@ -4993,7 +5118,7 @@ static Model *grpo_train(const GrpoOptions *o) {
     fclose(log);
     if (samples) fclose(samples);
     if (first_step >= 0) print_before_after(&first, &last, first_step, m->step);
-    free(idx); free(reward);
+    free(reward); free(judged);
     rollouts_free(&r);
     data_free(&train); data_free(&test);
     model_free(ref);
@@ -5568,6 +5693,8 @@ static void options_help(const char *cmd, const char *what, const Option *o, int
             snprintf(range, sizeof range, " [%g, %g]", o[i].lo, o[i].hi);
         printf("  --%-18s %s%s (default: %s)\n", o[i].name, o[i].help, range, def);
     }
+    printf("  --%-18s %s (default: fast)\n", "kernels",
+           "the code of the layers: Part II's fast kernels, or Part I's own loops alone {fast,plain}");
 }
 
 // parses argv; exits with a one-line error on an unknown option, a missing or empty value, a number out of
@@ -5580,6 +5707,11 @@ static void options_parse(const char *cmd, const char *what, Option *o, int n, i
         }
         if (strncmp(argv[a], "--", 2) != 0)
             die("%s: unexpected argument '%s' (see r1 %s --help)", cmd, argv[a], cmd);
+        if (strcmp(argv[a], "--kernels") == 0) {  // every command's option
+            if (a + 1 >= argc) die("%s: option --kernels needs a value", cmd);
+            kernels_select(cmd, argv[++a]);
+            continue;
+        }
         int i = 0;
         while (i < n && strcmp(o[i].name, argv[a] + 2) != 0) i++;
         if (i == n) die("%s: unknown option '%s' (see r1 %s --help)", cmd, argv[a], cmd);

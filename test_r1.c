@@ -2387,15 +2387,19 @@ static void test_optimizer(void) {
     memset(m->router_bias, 0, sizeof m->router_bias);
     float loads[4] = { 3, 1, 2, 2 };
     for (int e2 = 0; e2 < 4; e2++) { m->expert_load[1][e2] = loads[e2]; m->expert_load[0][e2] = loads[e2]; }
-    m->B = 1;
-    router_bias_update(m, 0.01f);
+    router_bias_update(m, 0.01f, 1);
     float *b1 = m->router_bias[1];
     check(m->cfg.context == 16 && m->cfg.top_k == 2 && b1[0] == -0.0025f && b1[1] == 0.0025f && b1[2] == 0.0f && b1[3] == 0.0f &&
-          m->router_bias[0][0] == 0.0f && m->expert_load[1][0] == 0.0f,
-          "router_bias_update by hand: (%g, %g, %g, %g), expected (-0.0025, 0.0025, 0, 0); loads reset", b1[0], b1[1], b1[2], b1[3]);
+          m->router_bias[0][0] == 0.0f,
+          "router_bias_update by hand: (%g, %g, %g, %g), expected (-0.0025, 0.0025, 0, 0)", b1[0], b1[1], b1[2], b1[3]);
+    // the loads stay for the log until model_zero_grad
+    float kept = m->expert_load[1][0];
+    model_zero_grad(m);
+    check(kept == 3.0f && m->expert_load[1][0] == 0.0f, "the expert loads kept by router_bias_update (%g, want 3), reset by "
+          "model_zero_grad (%g, want 0)", kept, m->expert_load[1][0]);
     // the bias accumulates: the same loads again give twice the step
     for (int e2 = 0; e2 < 4; e2++) m->expert_load[1][e2] = loads[e2];
-    router_bias_update(m, 0.01f);
+    router_bias_update(m, 0.01f, 1);
     check(b1[0] == -0.005f && b1[1] == 0.005f && b1[2] == 0.0f && b1[3] == 0.0f,
           "router_bias_update accumulates: (%g, %g, %g, %g) after two steps, expected (-0.005, 0.005, 0, 0)",
           b1[0], b1[1], b1[2], b1[3]);
@@ -3124,7 +3128,7 @@ static Model *grpo_step_by_hand(const GrpoOptions *o, int loss_type, double *std
         model_backward(m);
         grad_clip(m, o->clip);
         adamw_update(m, o->lr, 0.9f, 0.99f, 1e-8f, 0.0f, pass + 1);
-        router_bias_update(m, o->bias_gamma);
+        router_bias_update(m, o->bias_gamma, n);
     }
     free(idx); free(inputs); free(targets); free(len); free(reward); free(adv); free(mask); free(w); free(ref_logp);
     free(logp);
@@ -4348,6 +4352,69 @@ static void test_report(void) {
 
 // ----------------------------------------------------------------------------
 
+// --kernels plain against fast, from one seed: a short pretraining (tiny preset, 40 steps at the machine's
+// threads: fast runs the packed gemm or BLAS, the blocked attention, table RoPE and the data-parallel model),
+// then 3 steps of R1-Zero from the fast base (on one thread: the threaded generation gives each thread's
+// rows a random stream of its own, so only one thread samples the same responses on both paths; the
+// decoding kernel and the fast matmul still run). The paths compute the same sums in other orders, so they
+// differ by float rounding (~1e-7 relative), which the steps carry on: measured, the parameters (of size
+// ~0.1) differ by ~5e-7. The tolerance, 1e-4 on every parameter and on the loss (relative), leaves room for
+// that rounding to grow and is far below what a wrong kernel does: a wrong gradient moves parameters by
+// ~lr (1e-2 and 3e-3 here) at every step. The R1-Zero steps sample the same responses on both paths.
+static void test_kernels(void) {
+    const char *prompts[4] = { "e:3=", "j:7=", "e:5=", "j:2=" };
+    char corpus[4 * 20 * 64], rl[4 * 32];
+    int o = 0, r = 0;
+    for (int p = 0; p < 4; p++) {
+        r += sprintf(rl + r, "%s\t7\t1\n", prompts[p]);
+        for (int d = 0; d < 20; d++) {  // the answers 0..9, then ten two-digit ones
+            o += sprintf(corpus + o, "%s<think></think><answer>", prompts[p]);
+            o += d < 10 ? sprintf(corpus + o, "%d", d) : sprintf(corpus + o, "%d%d", 19 - d, ((d - 10) * 3 + p) % 10);
+            o += sprintf(corpus + o, "</answer><eos>\n");
+        }
+    }
+    const char *cpath = tmp_path("kernels_corpus.txt"), *ppath = tmp_path("kernels_prompts.txt");
+    write_whole(cpath, corpus, (size_t)o);
+    write_whole(ppath, rl, (size_t)r);
+    Data d = load_corpus(cpath, find_preset("tiny")->cfg.context);
+    int matmul = matmul_path, attention = attention_path, threads = omp_get_max_threads(), rows;
+    Model *lm[2], *rlm[2];
+    double loss[2], rl_reward[2];
+    char base[2][320];
+    for (int k = 0; k < 2; k++) {  // 0: fast, 1: plain
+        if (k == 1) kernels_select("test", "plain");
+        char dir[300], rl_dir[300];
+        snprintf(dir, sizeof dir, "%s/kernels_base_%d", tmp_root, k);
+        snprintf(base[k], sizeof base[k], "%s/model.bin", dir);
+        TrainOptions t = { .data = cpath, .out = dir, .preset = "tiny", .steps = 40, .batch = 16, .warmup = 10,
+                           .seed = 4, .log_every = 1000, .lr = 1e-2f, .lr_min = 1e-3f, .clip = 1.0f, .bias_gamma = 1e-3f };
+        lm[k] = train_quietly(&t, &d);
+        loss[k] = log_mean(dir, "loss", 30, 40, &rows);
+        omp_set_num_threads(1);
+        GrpoOptions g = grpo_defaults();
+        snprintf(rl_dir, sizeof rl_dir, "%s/kernels_zero_%d", tmp_root, k);
+        g.init = base[0]; g.out = rl_dir; g.data = ppath; g.test = ppath; g.rewards = "accuracy,format";
+        g.steps = 3; g.prompts_per_step = 2; g.num_generations = 8; g.lr = 3e-3f; g.eval_every = 0; g.seed = 6;
+        rlm[k] = grpo_quietly(&g);
+        rl_reward[k] = log_mean(rl_dir, "reward", 0, 3, &rows);
+        omp_set_num_threads(threads);
+        kernels_plain = 0; matmul_path = matmul; attention_path = attention;
+    }
+    double lm_diff = 0.0, rl_diff = 0.0;
+    for (size_t i = 0; i < lm[0]->num_params; i++) {
+        lm_diff = fmax(lm_diff, fabs(lm[0]->params_mem[i] - lm[1]->params_mem[i]));
+        rl_diff = fmax(rl_diff, fabs(rlm[0]->params_mem[i] - rlm[1]->params_mem[i]));
+    }
+    check(lm_diff <= 1e-4 && fabs(loss[0] - loss[1]) <= 1e-4 * fabs(loss[0]) && loss[0] < 2.5,
+          "pretraining 40 steps, --kernels fast and plain: loss of the last 10 steps %.6f and %.6f (tol 1e-4 relative), max "
+          "parameter difference %.2e (tol 1e-4)", loss[0], loss[1], lm_diff);
+    check(rl_diff <= 1e-4 && rl_reward[0] == rl_reward[1],
+          "R1-Zero 3 steps, --kernels fast and plain: mean reward %.4f and %.4f (the same samples), max parameter difference "
+          "%.2e (tol 1e-4)", rl_reward[0], rl_reward[1], rl_diff);
+    for (int k = 0; k < 2; k++) { model_free(lm[k]); model_free(rlm[k]); }
+    data_free(&d);
+}
+
 // the sections, in order; ./test_r1 NAME... runs only those (the exercise checks use this). A section
 // with part_of runs inside that one in the whole suite, and alone only when named.
 typedef struct { const char *name; void (*run)(void); const char *what, *part_of; } Section;
@@ -4648,6 +4715,7 @@ static const Section sections[] = {
     { .name = "matmul", .run = test_matmul, .what = "the fast matmul against the plain loops" },
     { .name = "padding", .run = test_padding, .what = "padding: no expert load, balance loss or gradient" },
     { .name = "shards", .run = test_shards, .what = "data-parallel training: 2 threads' shares sum to 1 thread's" },
+    { .name = "kernels", .run = test_kernels, .what = "--kernels plain against fast: pretraining and R1-Zero" },
     { .name = "generator_styles", .run = test_generator_styles, .what = "gen --styles: the control corpora" },
     { .name = "generator_dial", .run = test_generator_dial, .what = "gen --operands / --held-out-operands" },
     { .name = "probe_roles", .run = test_probe_roles, .what = "the probe's reading of a chain of thought" },

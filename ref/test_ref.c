@@ -557,7 +557,7 @@ int main(int argc, char **argv) {
                 float lr = lr_schedule(step, REF_STEPS, REF_WARMUP, REF_LR, REF_LR_MIN);
                 adamw_update(m, lr, 0.9f, 0.95f, 1e-8f, REF_WD, step + 1);
                 m->step++;
-                router_bias_update(m, REF_GAMMA);
+                router_bias_update(m, REF_GAMMA, REF_B);
             }
             int clipped = 0;
             for (int i = 0; i < REF_STEPS; i++) {
