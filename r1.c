@@ -360,13 +360,14 @@ static int problem_parse(const char *prompt, Problem *p) {
 
 #define CD_DIGITS 3
 #define CD_MAX_TRIES 27          // 3 choices of the third digit x 3 x 3 operations
-#define CD_MAX_FAILED 3          // failed tries before the accepted one in a search
+#define CD_MAX_FAILED 4          // failed tries before the accepted one in a search
 // (CD_OTHER: a response of none of them, e.g. tries without verdicts; the corpus has none)
 enum { CD_DIRECT, CD_ONE_TRY, CD_TRY_NO, CD_SEARCH, CD_GIVE_UP, CD_OTHER, N_CD_STYLES };
 static const char *CD_STYLE_NAMES[N_CD_STYLES] = { "direct", "one_try", "try_no", "search", "give_up", "other" };
-// the corpus's share of each style
-static const float CD_MIX[CD_OTHER] = { 0.45f, 0.15f, 0.10f, 0.25f, 0.05f };
-static const float CD_FAILED_P[CD_MAX_FAILED + 1] = { 0.30f, 0.30f, 0.25f, 0.15f };
+// the corpus's share of each style (NOTES.md "The countdown world": with 0.45 direct answers and 0.25
+// searches, RL chose direct answers, since starting a try led mostly to the weak one-try styles)
+static const float CD_MIX[CD_OTHER] = { 0.30f, 0.10f, 0.10f, 0.40f, 0.10f };
+static const float CD_FAILED_P[CD_MAX_FAILED + 1] = { 0.25f, 0.25f, 0.20f, 0.15f, 0.15f };
 // the words of a verdict in each language (equal lengths: the same layout in both)
 enum { CD_WORD_VS, CD_WORD_OK, CD_WORD_NO, N_CD_WORDS };
 static const char *CD_WORDS[N_LANGS][N_CD_WORDS] = { { "vs", "ok", "no" }, { "to", "ii", "ie" } };
@@ -1837,6 +1838,7 @@ static int parse_try(const char *s, WrittenTry *t) {
 
 // the try's arithmetic as written is right, and its three digits are the prompt's, each used once
 static int try_sound(const Countdown *p, const WrittenTry *t) {
+    // exercise 18 begin: the countdown reward: a try re-evaluated
     int used[CD_DIGITS] = {0}, given[3] = { t->a, t->b, t->c };
     for (int i = 0; i < 3; i++) {
         int k = 0;
@@ -1845,11 +1847,13 @@ static int try_sound(const Countdown *p, const WrittenTry *t) {
         used[k] = 1;
     }
     return apply_op(t->a, t->op1, t->b) == t->r && t->r2 == t->r && apply_op(t->r2, t->op2, t->c) == t->v;
+    // exercise 18 end
 }
 
 // accuracy (R1's rule reward, re-evaluated): the answer is one try, sound, whose value is the target.
 // An "ok" in the think span earns nothing by itself
 static float reward_countdown(const char *response, const Countdown *p) {
+    // exercise 18 begin: the countdown reward: a try re-evaluated
     const char *a = NULL;
     for (const char *s = strstr(response, "<answer>"); s; s = strstr(s + 1, "<answer>")) a = s;
     if (!a) return 0.0f;
@@ -1858,6 +1862,7 @@ static float reward_countdown(const char *response, const Countdown *p) {
     int n = parse_try(a, &t);
     if (!n || strncmp(a + n, "</answer>", 9) != 0) return 0.0f;
     return try_sound(p, &t) && t.v == p->target ? 1.0f : 0.0f;
+    // exercise 18 end
 }
 
 // What the tries of a response did. A verdict is "vs T ok" or "vs T no" after a try; it is faithful when

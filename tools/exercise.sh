@@ -41,6 +41,7 @@ TABLE='
 15 | distill         |
 16 | training zero   |
 17 | grpo_weights    |
+18 | countdown_rewards |
 '
 
 fail() { echo "exercise: $*" >&2; exit 2; }
