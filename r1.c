@@ -3,7 +3,8 @@ r1.c: the DeepSeek-R1 training recipe at toy scale, in one C file.
 
 Part I, the algorithm, reads top to bottom in the order of the papers:
   1. utilities, random numbers, the character tokenizer
-  2. the toy world: integer sums solved directly, by chain of thought, or with checks
+  2. the toy worlds: integer sums solved directly, by chain of thought, or with checks; countdown, a
+     target reached from three digits by tries that are checked and retried
   3. the model: configuration, parameters and state of a tiny DeepSeek-V3
   4. the layers, forward and hand-written backward side by side: matmul, embedding, RMSNorm, RoPE,
      causal attention, SwiGLU
@@ -12,8 +13,9 @@ Part I, the algorithm, reads top to bottom in the order of the papers:
   7. the whole model, forward and backward
   8. training: cross-entropy, AdamW, warmup + cosine, one step (lm_step)
   9. generation with MLA's latent KV cache
- 10. rule rewards (R1 paper, section 2.2.2)
- 11. GRPO (DeepSeekMath eq. 1-4, R1 section 2.2.1): advantages, the loss, one step (grpo_step)
+ 10. rule rewards (R1 paper, section 2.2.2), the sums' and countdown's
+ 11. GRPO (DeepSeekMath eq. 1-4, R1 section 2.2.1): advantages, the loss, one step (grpo_step), and
+     R1-Zero's loop (grpo_iteration, DeepSeekMath Algorithm 1)
  12. rejection sampling's rule and the distillation loss (R1 sections 2.3.3 and 2.4)
 Part II, the machinery that runs it:
  13. the machine: clock, threads, folders and files
@@ -5625,7 +5627,14 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
                     "</tr>\n", diff_len[k].name, diff_len[k].y[a], diff_checked[k].y[a], diff_len[k].y[b],
                     diff_checked[k].y[b]);
         report_tries_rows(f, &tries, a, b);
-        fprintf(f, "</table>\n");
+        fprintf(f, "</table>\n<p class=\"not-shown\">%s</p>\n", tries.countdown ?
+                "What this run does not show: a retry the model invented (its corpus already retries after "
+                "most of its \"no\"s). Whether retrying pays is measured by decoding that bans it, "
+                "<code>./r1 eval --world countdown --check ban</code> (NOTES.md, \"The countdown world\")." :
+                "What this run does not show: that checking pays. In the addition world the rise in length and "
+                "reflection is a switch of layout from direct answers to chains; decoding that bans every check "
+                "(<code>./r1 eval --check ban</code>) costs the RL model nothing, and after RL most of its "
+                "checks are not faithful (NOTES.md, \"Force and ban\").");
     }
     const char *grey = "#b4b4b4";
     Curve acc[] = { { "held-out pass@1", "#1f6fb4", col[PASS1] },

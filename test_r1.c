@@ -4230,6 +4230,9 @@ static void test_report(void) {
     const char *bad = html ? xml_error(html, err, sizeof err) : "no report.html";
     snprintf(tmp, sizeof tmp, "%s/report.html.tmp", dir);
     check(!bad && access(tmp, F_OK) != 0, "report: report.html is well formed (%s), no report.html.tmp left", bad ? bad : "ok");
+    const char *not_shown = html ? strstr(html, "<p class=\"not-shown\">What this run does not show: that checking pays") : NULL;
+    check(not_shown && strstr(not_shown, "--check ban"), "report: below its table, what an addition run does not show "
+          "(checking pays), with the command that measures it");
 
     // every curve: one point per evaluation (held-out) or per training step, inside its chart, steps increasing
     int curves = 0, right = 0, charts = 0;
