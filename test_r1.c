@@ -4680,6 +4680,64 @@ static void test_countdown_rules(void) {
           "model's think span after a no, --tries 1 after its first verdict", n + 3, bad);
 }
 
+static void child_grpo(const void *arg) { model_free(grpo_train((const GrpoOptions *)arg)); }
+
+// the countdown world end to end: a tiny model pretrained a few steps on the world's corpus, R1-Zero for two
+// steps with held-out evaluations: the log and the report carry the tries' measures; a checkpoint of the
+// countdown world refused in the addition world
+static void test_countdown_run(void) {
+    char dir[300], corpus[400], train_path[400], test_path[400], base_dir[400], base[420], init[400];
+    snprintf(dir, sizeof dir, "%s/countdown_run_data", tmp_root);
+    gen_countdown_data(dir, 3, 1);
+    snprintf(corpus, sizeof corpus, "%s/pretrain.txt", dir);
+    snprintf(train_path, sizeof train_path, "%s/rl_train.txt", dir);
+    snprintf(test_path, sizeof test_path, "%s/rl_test.txt", dir);
+    snprintf(base_dir, sizeof base_dir, "%s/countdown_base", tmp_root);
+    snprintf(base, sizeof base, "%s/model.bin", base_dir);
+    snprintf(init, sizeof init, "%s/countdown_init.bin", tmp_root);
+    Config cfg = find_preset("tiny")->cfg;
+    cfg.context = 160;  // the world's longest document is 151 tokens
+    Model *m0 = model_create(&cfg, "tiny", 5);
+    snprintf(m0->world, sizeof m0->world, "countdown");
+    checkpoint_save(init, m0, 0, 0, 0);
+    model_free(m0);
+    Data d = load_corpus(corpus, cfg.context);
+    TrainOptions t = { .data = corpus, .out = base_dir, .preset = "tiny", .init = init, .world = "countdown",
+                       .steps = 20, .batch = 8, .warmup = 2, .seed = 2, .log_every = 1000, .lr = 1e-2f,
+                       .lr_min = 1e-3f, .clip = 1.0f, .bias_gamma = 1e-3f };
+    model_free(train_quietly(&t, &d));
+    data_free(&d);
+    GrpoOptions g = grpo_defaults();
+    char out[400];
+    snprintf(out, sizeof out, "%s/countdown_zero", tmp_root);
+    g.world = "countdown"; g.init = base; g.out = out; g.data = train_path; g.test = test_path;
+    g.steps = 2; g.prompts_per_step = 2; g.num_generations = 4; g.eval_every = 1; g.eval_prompts = 12;
+    g.eval_k = 2; g.seed = 3;
+    model_free(grpo_quietly(&g));
+    report_grpo(&g, "countdown");
+    char path[500];
+    snprintf(path, sizeof path, "%s/log.csv", out);
+    char *csv = read_whole(path, NULL);
+    int columns = csv && strstr(csv, ",test_tries_per_response,test_retry_after_no,test_try_faithfulness,"
+                                     "test_false_ok_rate,test_search_share") && strstr(csv, ",test_tries_d1");
+    int rows = 0;
+    for (const char *l = csv ? strchr(csv, '\n') : NULL; l && l[1]; l = strchr(l + 1, '\n')) rows++;
+    snprintf(path, sizeof path, "%s/report.html", out);
+    char *html = read_whole(path, NULL), err[200];
+    const char *bad = html ? xml_error(html, err, sizeof err) : "no report.html";
+    check(columns && rows == 3 && !bad && strstr(html, "Retries, searches and their verdicts") &&
+          strstr(html, "<td>retry after no</td>") && strstr(html, "a retry the model invented"),
+          "countdown: R1-Zero's log has the tries' columns (%s), %d rows (want 3), the report (%s) its chart, rows "
+          "and what the run does not show", columns ? "yes" : "no", rows, bad ? bad : "well formed");
+    free(csv); free(html);
+    GrpoOptions wrong = g;
+    wrong.world = "addition"; wrong.overwrite = 1;
+    snprintf(out, sizeof out, "%s/countdown_zero_wrong", tmp_root);
+    wrong.out = out;
+    expect_die("a countdown checkpoint in the addition world", child_grpo, &wrong, "a checkpoint of the countdown "
+               "world, not of the addition world", NULL);
+}
+
 static const Section sections[] = {
     { .name = "embedding", .run = test_embedding, .what = "token embedding gradient" },
     { .name = "rmsnorm", .run = test_rmsnorm, .what = "RMSNorm gradient" },
@@ -4727,6 +4785,8 @@ static const Section sections[] = {
     { .name = "countdown_rewards", .run = test_countdown_rewards,
       .what = "the countdown reward and the audit of tries, hand-counted" },
     { .name = "countdown_rules", .run = test_countdown_rules, .what = "the retry's decoding rules (ban, force, --tries)" },
+    { .name = "countdown_run", .run = test_countdown_run,
+      .what = "the countdown world end to end: pretraining, R1-Zero, its log and report" },
 };
 #define N_SECTIONS ((int)(sizeof sections / sizeof sections[0]))
 
