@@ -8,7 +8,8 @@ second the context (8..135 tokens). Besides never crashing, the checks:
     language tag; sft: a prompt and a non-empty response);
   - the tokens are exactly the line: decoded, they give back the line of the file (corpus), its
     text before the first tab (prompts), or prompt, tab, response (sft), byte for byte;
-  - the tokenizer round-trips: decode(encode(text)) == text for every text it accepts.
+  - the tokenizer round-trips: decode(encode(text)) == text for every text it accepts;
+  - a countdown SFT pair: its reward is 0 or 1 and the audit of its tries counts consistently.
 */
 #include "fuzz_r1.h"
 
@@ -53,6 +54,15 @@ static void fuzz_loader(int kind, int context, const uint8_t *file, size_t size)
                 decode(d.ids[i], d.len[i], text);
             }
             check(strlen(text) == len && memcmp(text, line, len) == 0, "the loaded tokens are not the line of the file");
+            // a countdown pair: the reward and the audit of its tries read any response without harm
+            Countdown cd;
+            if (kind == 2 && countdown_parse(d.text[i], &cd)) {
+                TryAudit a = audit_tries(&cd, d.response[i]);
+                float r = reward_countdown(d.response[i], &cd);
+                check((r == 0.0f || r == 1.0f) && a.verdicts <= a.tries && a.oks + a.nos == a.verdicts &&
+                      a.faithful <= a.verdicts && a.retries <= a.nos && a.false_oks <= a.oks,
+                      "the audit of a countdown response counts inconsistently");
+            }
         }
         free(text);
         data_free(&d);
