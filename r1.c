@@ -365,7 +365,8 @@ static int problem_parse(const char *prompt, Problem *p) {
 #define CD_MAX_FAILED 4          // failed tries before the accepted one in a search
 // (CD_OTHER: a response of none of them, e.g. tries without verdicts; the corpus has none)
 enum { CD_DIRECT, CD_ONE_TRY, CD_TRY_NO, CD_SEARCH, CD_GIVE_UP, CD_OTHER, N_CD_STYLES };
-static const char *CD_STYLE_NAMES[N_CD_STYLES] = { "direct", "one_try", "try_no", "search", "give_up", "other" };
+static const char *CD_STYLE_NAMES[N_CD_STYLES] = { "direct", "one_try", "try_no", "search", "give_up",
+                                                    "other" };
 // the corpus's share of each style (NOTES.md "The countdown world": with 0.45 direct answers and 0.25
 // searches, RL chose direct answers, since starting a try led mostly to the weak one-try styles)
 static const float CD_MIX[CD_OTHER] = { 0.30f, 0.10f, 0.10f, 0.40f, 0.10f };
@@ -685,7 +686,8 @@ typedef struct Model {
     // the backward's scratch, named by what it holds; every layer reuses it
     float *dx, *dh;              // [N,C] d the residual stream, d a sublayer's normed input
     float *d_attn_y, *d_q, *d_k, *d_v;  // MLA: [N,NH*dv] [N,NH*dqk] [N,NH*dqk] [N,NH*dv]
-    float *d_kvb, *d_kva;        // MLA: [N,NH*(dn+dv)] d the up-projected keys, values; [N,R+dr] d [c ; k_rope]
+    float *d_kvb, *d_kva;        // MLA: [N,NH*(dn+dv)] d the up-projected keys, values;
+                                 // [N,R+dr] d [c ; k_rope]
     float *d_c_normed, *d_c, *d_cq_normed, *d_cq;  // MLA: [N,R] [N,R] [N,Rq] [N,Rq] d the latents
     float *d_ffn_g, *d_ffn_a, *d_ffn_b;  // SwiGLU: [N,F] of the dense FFN, or [N*K,Fe] of every expert slot
     float *d_slot_out, *d_slot_in;       // MoE: [N*K,C] d each slot's output and input
@@ -1398,7 +1400,8 @@ static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const La
 // auxiliary-loss-free balancing (DeepSeek-V3 section 2.1.2): b_i += gamma * sign(mean load - load_i).
 // One change for our batches: they are cut from length-sorted pools, so a step holds only short or
 // only long documents, and an expert can be above the mean in most steps yet far below it in tokens.
-// So each step's push is weighted by the tokens it routed, as a share of a full batch (rows x context x top_k):
+// So each step's push is weighted by the tokens it routed, as a share of a full batch
+// (rows x context x top_k):
 // the bias then balances the load in tokens, not in steps. The loads stay (for the log) until the next
 // model_zero_grad.
 static void router_bias_update(Model *m, float gamma, int rows) {
@@ -1652,9 +1655,10 @@ static void generate_rows(Model *m, int *seqs, const int *prompt_len, int *seq_l
             int b = active[i];
             if (pos + 1 < prompt_len[b]) { active[still++] = b; continue; } // still reading its prompt
             float *logits = m->logits + (size_t)i * c->vocab;
+            const int *row = seqs + (size_t)b * max_len;
             int t = check_rule == CHECK_FREE && max_tries == 0 ? sample_token(logits, c->vocab, temperature, rng)
-                    : next_token(logits, c->vocab, temperature, check_rule, max_tries, seqs + (size_t)b * max_len,
-                                 pos + 1, &forcing[b], rng);
+                    : next_token(logits, c->vocab, temperature, check_rule, max_tries, row, pos + 1, &forcing[b],
+                                 rng);
             seqs[(size_t)b * max_len + pos + 1] = t;
             seq_len[b] = pos + 2;
             if ((t != TOK_EOS || !stop_at_eos) && pos + 2 < max_len) active[still++] = b;
@@ -3684,7 +3688,8 @@ static Model *checkpoint_load(const char *path, uint64_t *rng_state, int *data_p
     if (h.version != 3 && h.version != CKPT_VERSION)
         die("%s: checkpoint version %u, this r1 reads version %d", path, h.version, CKPT_VERSION);
     if (h.version == 3) snprintf(h.world, sizeof h.world, "addition");
-    else if (fread(h.world, 1, sizeof h.world, f) != sizeof h.world) die("%s: not a checkpoint (too short)", path);
+    else if (fread(h.world, 1, sizeof h.world, f) != sizeof h.world)
+        die("%s: not a checkpoint (too short)", path);
     else head = sizeof h;
     h.preset[sizeof h.preset - 1] = 0;
     h.world[sizeof h.world - 1] = 0;
@@ -4010,7 +4015,8 @@ typedef struct {
     // the styles of the prompts' world (the sums' N_STYLES, or countdown's N_CD_STYLES) and their names
     int n_styles;
     const char *const *style_names;
-    float diff_style_share[16][MAX_STYLES], diff_style_acc[16][MAX_STYLES]; // sampled, per difficulty: NAN if none
+    // sampled, per difficulty: NAN if none
+    float diff_style_share[16][MAX_STYLES], diff_style_acc[16][MAX_STYLES];
     float style_share[MAX_STYLES], style_acc[MAX_STYLES];                   // sampled
     float gstyle_share[MAX_STYLES], gstyle_acc[MAX_STYLES];                 // greedy
     // countdown's tries (sampled responses): tries per response, the share of "no"s followed by another try,
@@ -4128,7 +4134,8 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
                 }
                 right_total += jd.correct > 0;
                 right_after_no += jd.correct > 0 && a.nos > 0;
-                if (!e.aha[0] && a.nos > 0 && a.faithful == a.verdicts && jd.correct > 0) {  // a retry that paid
+                // a retry that paid: the first in evaluation order
+                if (!e.aha[0] && a.nos > 0 && a.faithful == a.verdicts && jd.correct > 0) {
                     snprintf(e.aha, sizeof e.aha, "%s", text);
                     e.aha_prompt = p;
                 }
@@ -4149,7 +4156,8 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
                 int v = 0;
                 while (v < n_votes && votes_v[v] != jd.answer) v++;
                 if (v == n_votes && n_votes < 64) {
-                    votes_v[n_votes] = jd.answer; votes_n[n_votes] = 0; votes_right[n_votes++] = jd.correct > 0;
+                    votes_v[n_votes] = jd.answer; votes_n[n_votes] = 0;
+                    votes_right[n_votes++] = jd.correct > 0;
                 }
                 if (v < n_votes) votes_n[v]++;
             }
@@ -4214,8 +4222,8 @@ static float nan_to(float x, float instead) { return isnan(x) ? instead : x; } /
 // eval_print's lines for the countdown world: the tries, per difficulty (its number of solutions), and styles
 static void eval_print_tries(const EvalResult *e) {
     printf("  tries per response %.2f | retry after no %.3f | right after no %.3f | try faithfulness %.3f "
-           "(%d verdicts) | false ok rate %.3f\n", e->tries_per_response, e->retry_after_no, e->right_after_no,
-           e->try_faithfulness, e->verdicts, e->false_ok_rate);
+           "(%d verdicts) | false ok rate %.3f\n", e->tries_per_response, e->retry_after_no,
+           e->right_after_no, e->try_faithfulness, e->verdicts, e->false_ok_rate);
     printf("  %-10s %7s %7s %7s %6s %12s %12s   accuracy: direct / one_try / search\n", "solutions", "pass@1",
            "greedy", "length", "tries", "retry/no", "faithfulness");
     for (int t = 0; t < 16; t++) if (e->diff_n[t])
