@@ -1656,9 +1656,10 @@ static void generate_rows(Model *m, int *seqs, const int *prompt_len, int *seq_l
             if (pos + 1 < prompt_len[b]) { active[still++] = b; continue; } // still reading its prompt
             float *logits = m->logits + (size_t)i * c->vocab;
             const int *row = seqs + (size_t)b * max_len;
-            int t = check_rule == CHECK_FREE && max_tries == 0 ? sample_token(logits, c->vocab, temperature, rng)
-                    : next_token(logits, c->vocab, temperature, check_rule, max_tries, row, pos + 1, &forcing[b],
-                                 rng);
+            int free = check_rule == CHECK_FREE && max_tries == 0;
+            int t = free ? sample_token(logits, c->vocab, temperature, rng)
+                         : next_token(logits, c->vocab, temperature, check_rule, max_tries, row, pos + 1,
+                                      &forcing[b], rng);
             seqs[(size_t)b * max_len + pos + 1] = t;
             seq_len[b] = pos + 2;
             if ((t != TOK_EOS || !stop_at_eos) && pos + 2 < max_len) active[still++] = b;
@@ -4230,7 +4231,8 @@ static void eval_print_tries(const EvalResult *e) {
         printf("  %-10s %7.3f %7.3f %7.1f %6.2f %12.3f %12.3f   %.3f / %.3f / %.3f\n", t == 3 ? "3 or more" :
                t == 2 ? "2" : t == 1 ? "1" : "?", e->diff_pass1[t], e->diff_greedy[t], e->diff_len[t],
                e->diff_tries[t], e->diff_retry_after_no[t], e->diff_try_faithfulness[t],
-               e->diff_style_acc[t][CD_DIRECT], e->diff_style_acc[t][CD_ONE_TRY], e->diff_style_acc[t][CD_SEARCH]);
+               e->diff_style_acc[t][CD_DIRECT], e->diff_style_acc[t][CD_ONE_TRY],
+               e->diff_style_acc[t][CD_SEARCH]);
     printf("  %-12s %8s %8s %12s %12s\n", "style", "share", "accuracy", "greedy share", "greedy acc");
     for (int s = 0; s < e->n_styles; s++)
         printf("  %-12s %8.3f %8.3f %12.3f %12.3f\n", e->style_names[s], e->style_share[s], e->style_acc[s],
@@ -4263,8 +4265,8 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
         const char *const *names = e->style_names;
         for (int t = 0; t < 16; t++) if (e->diff_n[t])
             for (int s = 0; s < e->n_styles; s++)
-                printf(", \"d%d_%s_share\": %.4f, \"d%d_%s_acc\": %.4f", t, names[s], e->diff_style_share[t][s],
-                       t, names[s], nan_to(e->diff_style_acc[t][s], -1));
+                printf(", \"d%d_%s_share\": %.4f, \"d%d_%s_acc\": %.4f", t, names[s],
+                       e->diff_style_share[t][s], t, names[s], nan_to(e->diff_style_acc[t][s], -1));
         for (int s = 0; s < e->n_styles; s++)
             printf(", \"%s_share\": %.4f, \"%s_acc\": %.4f, \"greedy_%s_share\": %.4f, \"greedy_%s_acc\": "
                    "%.4f", names[s], e->style_share[s], names[s],
@@ -4306,8 +4308,8 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
     printf("  %-12s %8s %8s %8s %17s   accuracy by style: %s / %s / %s\n", "difficulty", "pass@1", "greedy",
            "length", "checked/chains", STYLE_NAMES[0], STYLE_NAMES[1], STYLE_NAMES[2]);
     for (int t = 0; t < 16; t++) if (e->diff_n[t])
-        printf("  %-12d %8.3f %8.3f %8.1f %17.3f   %.3f / %.3f / %.3f\n", t, e->diff_pass1[t], e->diff_greedy[t],
-               e->diff_len[t], e->diff_checked_in_chains[t], e->diff_style_acc[t][STYLE_DIRECT],
+        printf("  %-12d %8.3f %8.3f %8.1f %17.3f   %.3f / %.3f / %.3f\n", t, e->diff_pass1[t],
+               e->diff_greedy[t], e->diff_len[t], e->diff_checked_in_chains[t], e->diff_style_acc[t][STYLE_DIRECT],
                e->diff_style_acc[t][STYLE_CHAIN], e->diff_style_acc[t][STYLE_CHECKED]);
     printf("  %-12s %10s %17s   self-corrections per 100: wrong to right / right to wrong / wrong to wrong\n",
            "difficulty", "reflection", "faithfulness");
@@ -4853,7 +4855,9 @@ static void log_eval_columns(FILE *log, const EvalResult *e) {
 }
 
 // the number of cells log_eval_columns writes
-static int log_eval_cells(int n_diffs, int countdown) { return 6 + 2 * n_diffs + (countdown ? 5 + n_diffs : 0); }
+static int log_eval_cells(int n_diffs, int countdown) {
+    return 6 + 2 * n_diffs + (countdown ? 5 + n_diffs : 0);
+}
 
 // the difficulties of the held-out prompts a GRPO run evaluates (the first eval_prompts of test): has[t]
 static int eval_difficulties(const Data *test, int eval_prompts, int has[16]) {
@@ -4961,8 +4965,9 @@ static int grpo_evaluate(Model *m, const GrpoOptions *o, const Data *test, FILE 
         fprintf(f, "step\tprompt\tanswer\tresponse\n%d\t%s\t%ld\t%s\n", step, prompt,
                 test->answer[e->aha_prompt], e->aha);
         if (fclose(f) != 0 || rename(tmp, path) != 0) die("cannot write %s", path);
-        printf("step %4d aha  | %s: %s%s\n", step, e->countdown ? "a retry after a true no, every verdict true, "
-               "found the answer" : "a faithful check caught a wrong column and the answer is right", prompt, e->aha);
+        printf("step %4d aha  | %s: %s%s\n", step, e->countdown ?
+               "a retry after a true no, every verdict true, found the answer" :
+               "a faithful check caught a wrong column and the answer is right", prompt, e->aha);
     }
     return 1;
 }
@@ -5010,7 +5015,8 @@ static void print_before_after(const EvalResult *first, const EvalResult *last, 
     printf("  mean response length   %.1f -> %.1f\n", first->len, last->len);
     printf("  reflection rate        %.3f -> %.3f\n", first->reflect, last->reflect);
     if (last->countdown) {
-        printf("  tries per response     %.2f -> %.2f\n", first->tries_per_response, last->tries_per_response);
+        printf("  tries per response     %.2f -> %.2f\n", first->tries_per_response,
+               last->tries_per_response);
         printf("  retry after no         %.3f -> %.3f\n", first->retry_after_no, last->retry_after_no);
         printf("  right after no         %.3f -> %.3f\n", first->right_after_no, last->right_after_no);
         printf("  try faithfulness       %.3f -> %.3f\n", first->try_faithfulness, last->try_faithfulness);
@@ -5020,8 +5026,8 @@ static void print_before_after(const EvalResult *first, const EvalResult *last, 
         printf("  direct share           %.3f -> %.3f\n", first->style_share[CD_DIRECT],
                last->style_share[CD_DIRECT]);
         for (int t = 0; t < 16; t++) if (last->diff_n[t])
-            printf("  solutions %-2d           pass@1 %.3f -> %.3f | tries %.2f -> %.2f\n", t, first->diff_pass1[t],
-                   last->diff_pass1[t], first->diff_tries[t], last->diff_tries[t]);
+            printf("  solutions %-2d           pass@1 %.3f -> %.3f | tries %.2f -> %.2f\n", t,
+                   first->diff_pass1[t], last->diff_pass1[t], first->diff_tries[t], last->diff_tries[t]);
         return;
     }
     printf("  checked among chains   %.3f -> %.3f\n", first->checked_in_chains, last->checked_in_chains);
@@ -5546,7 +5552,8 @@ static void report_tries_rows(FILE *f, const ReportTries *r, int a, int b) {
         fprintf(f, "<tr><td>%s</td>", rows[c]);
         for (int i = 0; i < 2; i++) {
             double v = r->col[c][i ? b : a];
-            if (isnan(v)) fprintf(f, "<td>n/a</td>"); else fprintf(f, c ? "<td>%.3f</td>" : "<td>%.2f</td>", v);
+            if (isnan(v)) fprintf(f, "<td>n/a</td>");
+            else fprintf(f, c ? "<td>%.3f</td>" : "<td>%.2f</td>", v);
         }
         fprintf(f, "</tr>\n");
     }
@@ -5559,8 +5566,8 @@ static void report_tries_charts(FILE *f, const ReportTries *r, const double *ste
                        { "false ok rate", "#e08a1e", r->col[FALSE_OK_RATE] } };
     svg_chart(f, "Retries, searches and their verdicts", "share", "RL step", step, n, shares, 4, 1.0);
     if (r->n_diffs > 0)
-        svg_chart(f, "Tries per response by number of solutions", "tries", "RL step", step, n, r->by_solutions,
-                  r->n_diffs, 0.0);
+        svg_chart(f, "Tries per response by number of solutions", "tries", "RL step", step, n,
+                  r->by_solutions, r->n_diffs, 0.0);
 }
 
 static void report_tries_free(ReportTries *r) {
@@ -5639,9 +5646,9 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
                 "What this run does not show: a retry the model invented (its corpus already retries after "
                 "most of its \"no\"s). Whether retrying pays is measured by decoding that bans it, "
                 "<code>./r1 eval --world countdown --check ban</code> (NOTES.md, \"The countdown world\")." :
-                "What this run does not show: that checking pays. In the addition world the rise in length and "
-                "reflection is a switch of layout from direct answers to chains; decoding that bans every check "
-                "(<code>./r1 eval --check ban</code>) costs the RL model nothing, and after RL most of its "
+                "What this run does not show: that checking pays. In the addition world the rise in length "
+                "and reflection is a switch of layout from direct answers to chains; decoding that bans every "
+                "check (<code>./r1 eval --check ban</code>) costs the RL model nothing, and after RL most of its "
                 "checks are not faithful (NOTES.md, \"Force and ban\").");
     }
     const char *grey = "#b4b4b4";
@@ -5670,9 +5677,11 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
     snprintf(path, sizeof path, "%s/samples.txt", o->out);
     report_samples(f, path, "Sampled responses to the same prompts, before and after RL", "step ");
     snprintf(path, sizeof path, "%s/aha.txt", o->out);
-    report_samples(f, path, tries.countdown ? "The run's first retry that paid: after a true \"no\" another "
-                   "try, every verdict true, the answer right" : "The run's first self-correction: a check, its "
-                   "own sums right, caught a wrong column, the answer is right", "step ");
+    report_samples(f, path, tries.countdown ?
+                   "The run's first retry that paid: after a true \"no\" another try, every verdict true, the "
+                   "answer right" :
+                   "The run's first self-correction: a check, its own sums right, caught a wrong column, the "
+                   "answer is right", "step ");
     report_end(f, o->out);
     for (int c = 0; c < N_COLS; c++) free(col[c]);
     for (int k = 0; k < n_diffs; k++) { free((double *)diff_len[k].y); free((double *)diff_checked[k].y); }
@@ -5935,7 +5944,8 @@ static void cmd_pretrain(int argc, char **argv) {
 
 static void cmd_eval(int argc, char **argv) {
     const char *world = world_of_args("eval", argc, argv), *check = "free";
-    const char *model = in_world(world, "runs/base/model.bin"), *data = in_world(world, "tiny_data/rl_test.txt");
+    const char *model = in_world(world, "runs/base/model.bin");
+    const char *data = in_world(world, "tiny_data/rl_test.txt");
     int k = 8, n_prompts = 0, seed = 1, json = 0, max_tries = 0;
     float temperature = 1.0f;
     Option o[] = {
@@ -5949,8 +5959,8 @@ static void cmd_eval(int argc, char **argv) {
         { "json", 'b', &json, 0, 0, "one JSON object instead of the table" },
         { "check", 's', &check, 0, 0, "decoding: free, force (a check per column; countdown: a try after "
           "every no) or ban (no check; countdown: no try after a no)" },
-        { "tries", 'i', &max_tries, 0, 20, "countdown: the think span closes after this many verdicts (0 = no "
-          "limit)" },
+        { "tries", 'i', &max_tries, 0, 20, "countdown: the think span closes after this many verdicts "
+          "(0 = no limit)" },
     };
     options_parse("eval", "pass@1, cons@k, greedy accuracy, length, reflection, language mix, format; per "
                   "difficulty and style.", o, 10, argc, argv);
@@ -6396,7 +6406,8 @@ static void cmd_pipeline(int argc, char **argv) {
                   "SFT -> final RL (R1);\nR1 -> distilled students; the same student with RL. Ends with the "
                   "results table.",
                   o, (int)(sizeof o / sizeof o[0]), argc, argv);
-    Pipeline pl = { .dir = dir, .world = world, .seed = seed, .scale = scale, .resume = resume, .overwrite = overwrite };
+    Pipeline pl = { .dir = dir, .world = world, .seed = seed, .scale = scale, .resume = resume,
+                    .overwrite = overwrite };
     for (int i = 0; i < N_PIPELINE_PATHS; i++)
         snprintf(pl.path[i], sizeof pl.path[i], "%.300s/%s", dir, PIPELINE_NAMES[i]);
     for (int i = 0; i < N_MODEL_STAGES; i++)
