@@ -3752,7 +3752,7 @@ static int starts_check_word(const int *row, int i) {
 
 // the countdown world's causal tests of the retry (eval --check, --tries), in the open think span that
 // starts at row[think]: ban: a "no" closes the think span (no retry); force: a think span closed right
-// after a "no" is continued with a space (another try follows), up to max_tries tries (4, the corpus's
+// after a "no" is continued with a space (another try follows), up to max_tries tries (5, the corpus's
 // longest search, if 0); max_tries > 0 alone: the think span closes after that many verdicts
 static int countdown_next_token(float *logits, int V, float temperature, int rule, int max_tries,
                                 const int *row, int len, int think, Rng *rng) {

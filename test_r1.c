@@ -4646,6 +4646,8 @@ static void test_countdown_rules(void) {
     const char *after_no = "e:3 7 8=53<think>8+7=15 15+3=18 vs 53 no";
     const char *after_ok = "e:3 7 8=53<think>7*8=56 56-3=53 vs 53 ok";
     const char *two_no = "e:3 7 8=53<think>8+7=15 15+3=18 vs 53 no 8-7=1 1*3=3 vs 53 no";
+    const char *five_no = "e:3 7 8=53<think>8+7=15 15+3=18 vs 53 no 8-7=1 1*3=3 vs 53 no 3+7=10 10*8=80 vs 53 no "
+                          "8*3=24 24+7=31 vs 53 no 8*3=24 24-7=17 vs 53 no";
     const char *four_no = "e:3 7 8=53<think>8+7=15 15+3=18 vs 53 no 8-7=1 1*3=3 vs 53 no 3+7=10 10*8=80 vs 53 no "
                           "8*3=24 24+7=31 vs 53 no";
     const char *mid_try = "e:3 7 8=53<think>8+7=15 15+3=18 vs 53 no 8*7=56";
@@ -4656,7 +4658,8 @@ static void test_countdown_rules(void) {
         { after_no, CHECK_FORCE, 0, space, "force: a no is followed by another try" },
         { ja_no, CHECK_FORCE, 0, space, "force: the same after ie" },
         { after_ok, CHECK_FORCE, 0, TOK_THINK_END, "force: an ok may close" },
-        { four_no, CHECK_FORCE, 0, TOK_THINK_END, "force: four tries are its budget" },
+        { four_no, CHECK_FORCE, 0, space, "force: a fifth try after four" },
+        { five_no, CHECK_FORCE, 0, TOK_THINK_END, "force: five tries (the corpus's longest search) are its budget" },
         { two_no, CHECK_FORCE, 2, TOK_THINK_END, "force with --tries 2: closes after two" },
         { mid_try, CHECK_BAN, 0, TOK_THINK_END, "ban: the model's own choice inside a try" },
         { two_no, CHECK_FREE, 3, TOK_THINK_END, "--tries 3: the model's own choice below the budget" },
