@@ -4309,7 +4309,8 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
            "length", "checked/chains", STYLE_NAMES[0], STYLE_NAMES[1], STYLE_NAMES[2]);
     for (int t = 0; t < 16; t++) if (e->diff_n[t])
         printf("  %-12d %8.3f %8.3f %8.1f %17.3f   %.3f / %.3f / %.3f\n", t, e->diff_pass1[t],
-               e->diff_greedy[t], e->diff_len[t], e->diff_checked_in_chains[t], e->diff_style_acc[t][STYLE_DIRECT],
+               e->diff_greedy[t], e->diff_len[t], e->diff_checked_in_chains[t],
+               e->diff_style_acc[t][STYLE_DIRECT],
                e->diff_style_acc[t][STYLE_CHAIN], e->diff_style_acc[t][STYLE_CHECKED]);
     printf("  %-12s %10s %17s   self-corrections per 100: wrong to right / right to wrong / wrong to wrong\n",
            "difficulty", "reflection", "faithfulness");
@@ -5646,10 +5647,10 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
                 "What this run does not show: a retry the model invented (its corpus already retries after "
                 "most of its \"no\"s). Whether retrying pays is measured by decoding that bans it, "
                 "<code>./r1 eval --world countdown --check ban</code> (NOTES.md, \"The countdown world\")." :
-                "What this run does not show: that checking pays. In the addition world the rise in length "
-                "and reflection is a switch of layout from direct answers to chains; decoding that bans every "
-                "check (<code>./r1 eval --check ban</code>) costs the RL model nothing, and after RL most of its "
-                "checks are not faithful (NOTES.md, \"Force and ban\").");
+                "What this run does not show: that checking pays. In the addition world the rise in "
+                "length and reflection is a switch of layout from direct answers to chains; decoding that "
+                "bans every check (<code>./r1 eval --check ban</code>) costs the RL model nothing, and "
+                "after RL most of its checks are not faithful (NOTES.md, \"Force and ban\").");
     }
     const char *grey = "#b4b4b4";
     Curve acc[] = { { "held-out pass@1", "#1f6fb4", col[PASS1] },
@@ -5678,8 +5679,8 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
     report_samples(f, path, "Sampled responses to the same prompts, before and after RL", "step ");
     snprintf(path, sizeof path, "%s/aha.txt", o->out);
     report_samples(f, path, tries.countdown ?
-                   "The run's first retry that paid: after a true \"no\" another try, every verdict true, the "
-                   "answer right" :
+                   "The run's first retry that paid: after a true \"no\" another try, every verdict true, "
+                   "the answer right" :
                    "The run's first self-correction: a check, its own sums right, caught a wrong column, the "
                    "answer is right", "step ");
     report_end(f, o->out);
