@@ -28,20 +28,20 @@ TABLE='
 2  | rope kvcache    |
 3  | attention model |
 4  | swiglu model    |
-5  | moe             |
-6  | moe model       |
-7  | mla model       |
-8  | crossentropy    |
-9  | optimizer       |
+5  | mla model       |
+6  | moe             |
+7  | moe model       |
+8  | optimizer       |
+9  | crossentropy    |
 10 | optimizer       |
 11 | rewards         | return -1.0f;
-12 | grpo            |
+12 | countdown_rewards |
 13 | grpo            |
-14 | rejection       |
-15 | distill         |
+14 | grpo            |
+15 | grpo_weights    |
 16 | training zero   |
-17 | grpo_weights    |
-18 | countdown_rewards |
+17 | rejection       |
+18 | distill         |
 '
 
 fail() { echo "exercise: $*" >&2; exit 2; }
