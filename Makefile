@@ -130,7 +130,7 @@ fuzz: $(FUZZ_TARGETS)
 
 # ---- the classroom kit (exercises.md): make exercise N writes exercises/N/, make check N checks it
 # (also make exercise-N, make check-N); make test-exercises: every stub fails its check, r1.c passes it
-KIT = CC="$(CC)" CFLAGS="$(subst -O3,-O2,$(CFLAGS))" LDLIBS="$(LDLIBS)" tools/exercise.sh
+KIT = CC="$(CC)" CFLAGS="$(subst -O3,-O1,$(CFLAGS))" LDLIBS="$(LDLIBS)" tools/exercise.sh
 ifneq ($(filter exercise check,$(firstword $(MAKECMDGOALS))),)
   EXERCISE := $(wordlist 2,$(words $(MAKECMDGOALS)),$(MAKECMDGOALS))
   ifneq ($(EXERCISE),)

@@ -8,7 +8,11 @@
 #   tools/exercise.sh check N    builds exercises/N/, runs exercise N's checks, ends with a verdict line
 #   tools/exercise.sh answer N   puts r1.c's code of exercise N into exercises/N/r1.c (yours is kept
 #                                as exercises/N/r1.c.mine)
-#   tools/exercise.sh test-all   for every exercise: its stub fails its check, r1.c's code passes it
+#   tools/exercise.sh try FILE   checks FILE's code of exercise N (N: FILE's name up to its first '-') in
+#                                a copy of r1.c: FILE holds the exercise's marker lines and its code
+#   tools/exercise.sh test-all   for every exercise: its stub fails its check, r1.c's code passes it; every
+#                                correct variant in tools/kit/variants/ passes, every wrong solution in
+#                                tools/kit/wrong/ fails (KIT_JOBS of them at a time, default 2)
 #
 # make exercise N, make check N and make test-exercises call it with the Makefile's CC, CFLAGS, LDLIBS.
 # Environment: EXERCISES_DIR (default exercises), BASE (the capstone's base model, default
@@ -39,7 +43,7 @@ TABLE='
 13 | grpo            |
 14 | grpo            |
 15 | grpo_weights    |
-16 | training zero   |
+16 | training grpo_loop zero |
 17 | rejection       |
 18 | distill         |
 '
@@ -268,6 +272,38 @@ cmd_answer() {
     echo "exercise $n: r1.c's code is now in $d/r1.c (yours: $d/r1.c.mine)"
 }
 
+# FILE's code of exercise N put into a copy of r1.c in a temporary folder, then checked there
+cmd_try() { # FILE
+    [ $# -eq 1 ] && [ -f "$1" ] || fail "give one file, e.g. tools/exercise.sh try tools/kit/wrong/3-no-scale.c"
+    local file=$1 name n tmp status
+    name=$(basename "$1" .c)
+    n=${name%%-*}
+    valid_number "$n"
+    tmp=$(mktemp -d /tmp/exercise-try.XXXXXX) || fail "cannot create a temporary folder"
+    mkdir -p "$tmp/$n"
+    if ! put_regions "$n" "$file" "$ROOT/r1.c" > "$tmp/$n/r1.c"; then
+        rm -rf "$tmp"
+        fail "the exercise $n lines of $file do not pair up with r1.c's"
+    fi
+    ln -s "$ROOT/test_r1.c" "$tmp/$n/test_r1.c"
+    ln -s "$ROOT/tiny_data" "$tmp/$n/tiny_data"
+    EXERCISES_DIR=$tmp "$0" check "$n"
+    status=$?
+    rm -rf "$tmp"
+    return $status
+}
+
+# one line for test-all: a correct variant must pass, a wrong solution must fail with NOT YET
+judge_file() { # variant|wrong FILE LOG
+    local kind=$1 file=$2 log=$3 status what
+    "$0" try "$file" > "$log" 2>&1
+    status=$?
+    what="$kind $(basename "$file")"
+    if [ "$kind" = variant ] && [ $status -eq 0 ]; then echo "PASS  $what passes"
+    elif [ "$kind" = wrong ] && [ $status -eq 1 ]; then echo "PASS  $what fails: $(tail -n 1 "$log" | cut -d: -f2-)"
+    else echo "FAIL  $what: exit status $status, $(tail -n 1 "$log") ($log)"; fi
+}
+
 # CI: both directions for every exercise, in a temporary folder. Without a base model the capstone's
 # R1-Zero run is skipped (its stub still fails the training section, and r1.c's code passes it).
 cmd_test_all() {
@@ -296,9 +332,17 @@ cmd_test_all() {
         echo "PASS  exercise $n: the stub fails ($t_stub s: $stub_verdict);" \
              "r1.c's code passes ($((SECONDS - t0)) s)"
     done
+    # the correct variants and the wrong solutions, KIT_JOBS at a time
+    local file
+    for file in "$ROOT"/tools/kit/variants/*.c "$ROOT"/tools/kit/wrong/*.c; do
+        echo "$(basename "$(dirname "$file")" | sed 's/variants/variant/') $file $tmp/$(basename "$file" .c).log"
+    done | xargs -P "${KIT_JOBS:-2}" -L 1 "$0" judge > "$tmp/judged.txt"
+    sort -k2,2 -k3,3V "$tmp/judged.txt"
+    grep -q '^FAIL' "$tmp/judged.txt" && bad=1
     if [ $bad -ne 0 ]; then echo "test-exercises: FAILED (logs in $tmp)"; return 1; fi
     rm -rf "$tmp"
-    echo "test-exercises: every stub fails its check and r1.c's code passes it"
+    echo "test-exercises: every stub fails its check, r1.c's code and every correct variant pass it," \
+         "every wrong solution fails it"
 }
 
 case "${1:-}" in
@@ -306,6 +350,8 @@ case "${1:-}" in
     new) shift; cmd_new "$@" ;;
     check) shift; cmd_check "$@" ;;
     answer) shift; cmd_answer "$@" ;;
+    try) shift; cmd_try "$@" ;;
+    judge) shift; judge_file "$@" ;;
     test-all) cmd_test_all ;;
-    *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
