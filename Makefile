@@ -147,5 +147,12 @@ check-%:
 	@$(KIT) check $*
 test-exercises:
 	@$(KIT) test-all
+# make handout OUT=folder (default handout/): every exercise stubbed, to hand out; make grade DIR=folder:
+# every exercise of DIR/NAME/r1.c checked, a table per student and DIR/grades.csv
+OUT ?= handout
+handout:
+	@$(KIT) handout $(OUT)
+grade:
+	@$(KIT) grade $(DIR)
 
-.PHONY: exercise check test-exercises
+.PHONY: exercise check test-exercises handout grade

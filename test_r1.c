@@ -74,7 +74,12 @@ static double dot_d(const float *a, const float *b, size_t n) { // sum a*b in do
 typedef double (*LossFn)(void);
 static uint64_t route_sig;
 
-typedef struct { int checked, skipped, bad; double max_err, worst, max_fd; } FdResult;
+typedef struct {
+    int checked, skipped, bad;
+    double max_err, worst, max_fd, max_an;
+    size_t worst_i; double worst_fd, worst_an;  // the element of the worst err/tol
+    double fd_fd, an_fd, an_an;                 // sums of fd^2, an fd, an^2: the best ratio an / fd
+} FdResult;
 
 #define FD_ATOL 1e-3
 #define FD_RTOL 5e-2
@@ -113,7 +118,9 @@ static FdResult fd_compare(float *x, const float *an, size_t n, size_t max_check
         }
         res.checked++;
         if (err > res.max_err) res.max_err = err;
-        if (err / tol > res.worst) res.worst = err / tol;
+        if (err / tol > res.worst) { res.worst = err / tol; res.worst_i = i; res.worst_fd = fd; res.worst_an = an[i]; }
+        if (fabs(an[i]) > res.max_an) res.max_an = fabs(an[i]);
+        res.fd_fd += fd * fd; res.an_fd += an[i] * fd; res.an_an += (double)an[i] * an[i];
         if (err > tol) res.bad++;
         if (fabs(fd) > res.max_fd) res.max_fd = fabs(fd);
     }
@@ -127,6 +134,19 @@ static void fd_report(const char *name, FdResult r) {
     int ok = r.bad == 0 && r.checked > 0 && r.max_fd > 1e-4 && r.skipped * 3 <= r.checked;
     check(ok, "grad %-28s max|fd-an| %.2e, worst err/tol %.3f (tol %.0e + %.0e(|fd|+|an|)), %d checked, %d skipped (routing), max|fd| %.2e",
           name, r.max_err, r.worst, FD_ATOL, FD_RTOL, r.checked, r.skipped, r.max_fd);
+    if (ok || r.checked == 0) return;
+    // where it fails, in words: the gradient (an) against the finite differences (fd)
+    double ratio = r.fd_fd > 0.0 ? r.an_fd / r.fd_fd : 0.0;               // least squares an = ratio fd
+    double corr = r.an_an > 0.0 && r.fd_fd > 0.0 ? r.an_fd / sqrt(r.an_an * r.fd_fd) : 0.0;
+    if (r.max_an == 0.0)
+        printf("      %s: your gradient is all zeros: did you write it?%s\n", name, r.max_fd > 1e-4 ? "" :
+               " (the finite differences are near zero too: does the loss reach these numbers?)");
+    else if (corr > 0.99 && fabs(ratio - 1.0) > 0.1)
+        printf("      %s: yours is about %.3gx the expected everywhere: a constant factor (a scale, a sign)\n",
+               name, ratio);
+    if (r.bad > 0)
+        printf("      %s: %d of %d elements wrong; the worst, element %zu: yours %.4g, expected %.4g (%.3gx)\n", name,
+               r.bad, r.checked, r.worst_i, r.worst_an, r.worst_fd, r.worst_fd != 0.0 ? r.worst_an / r.worst_fd : 0.0);
 }
 
 // ----------------------------------------------------------------------------

@@ -10,6 +10,10 @@
 #                                as exercises/N/r1.c.mine)
 #   tools/exercise.sh try FILE   checks FILE's code of exercise N (N: FILE's name up to its first '-') in
 #                                a copy of r1.c: FILE holds the exercise's marker lines and its code
+#   tools/exercise.sh handout OUT  writes OUT/, a folder to hand out: r1.c with every exercise stubbed, the
+#                                tests, the data, exercises.md; there `make check N` checks r1.c itself
+#   tools/exercise.sh grade DIR  grades DIR/NAME/r1.c (or DIR/r1.c) for every exercise, each spliced into
+#                                r1.c alone: a table per student, DIR/grades.csv for the class
 #   tools/exercise.sh test-all   for every exercise: its stub fails its check, r1.c's code passes it; every
 #                                correct variant in tools/kit/variants/ passes, every wrong solution in
 #                                tools/kit/wrong/ fails (KIT_JOBS of them at a time, default 2)
@@ -226,6 +230,7 @@ capstone_run() { # N
 cmd_check() {
     valid_number "$@"
     local n=$1 d=$DIR/$1 t0=$SECONDS sections tests
+    if [ -f "$ROOT/.handout" ]; then d=$ROOT; fi  # a handout: the student writes in r1.c itself
     [ -f "$d/r1.c" ] || fail "no copy of exercise $n in $DIR: make exercise $n first"
     sections=$(table_field "$n" 2)
     tests=${sections% zero}
@@ -243,13 +248,22 @@ cmd_check() {
     cat test.log
     summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' test.log | tail -n 1)
     if [ -z "$summary" ]; then
-        local why
+        local why other
         why=$(grep -m 1 '^r1: error:' test.log)
+        other=$(sed -n 's/^r1: error: exercise \([0-9]*\): not written yet$/\1/p' test.log | head -n 1)
+        if [ -n "$other" ] && [ "$other" != "$n" ]; then
+            verdict "$n" 2 "NOT CHECKED: these checks also run exercise $other's code: write it first"
+        fi
         verdict "$n" 1 "NOT YET: the checks stopped before the end (${why:-exit status $status})"
     fi
     count=$(echo "$summary" | cut -d' ' -f1)
     failed=$(echo "$summary" | cut -d' ' -f3)
     if [ "$failed" != 0 ] || [ $status -ne 0 ]; then
+        # the layer's own lines pass, the whole model's fail: the layer is right alone, not among the others
+        if ! grep '^FAIL' test.log | grep -qv '^FAIL  grad model'; then
+            echo "Your layer's own lines pass and only the whole model's fail: usually a gradient written with ="
+            echo "where the callers add up (+=), or a buffer you fill that is not zeroed first."
+        fi
         verdict "$n" 1 "NOT YET: $failed of the checks failed (the FAIL lines above)"
     fi
     what="$count check$([ "$count" = 1 ] || echo s)"
@@ -270,6 +284,93 @@ cmd_answer() {
     fi
     cp "$d/r1.c" "$d/r1.c.mine" && mv "$d/r1.c.tmp" "$d/r1.c"
     echo "exercise $n: r1.c's code is now in $d/r1.c (yours: $d/r1.c.mine)"
+}
+
+# a folder to hand out: every exercise stubbed, what the checks need, nothing else
+cmd_handout() { # OUT
+    [ $# -eq 1 ] || fail "give the folder to write, e.g. make handout OUT=handout"
+    local out=$1 n
+    [ ! -e "$out" ] || fail "$out exists: remove it first, or name another folder"
+    mkdir -p "$out/tools" || fail "cannot create $out"
+    cp "$ROOT/r1.c" "$out/r1.c"
+    for n in $(exercises | cut -f1); do
+        stub_regions "$n" "$(stub_of "$n")" "$out/r1.c" > "$out/r1.c.tmp" && mv "$out/r1.c.tmp" "$out/r1.c"
+    done
+    cp "$ROOT/test_r1.c" "$ROOT/exercises.md" "$out/"
+    cp "$ROOT/tools/check.h" "$ROOT/tools/exercise.sh" "$out/tools/"
+    cp -r "$ROOT/tiny_data" "$out/tiny_data"
+    touch "$out/.handout"
+    cat > "$out/Makefile" <<'MAKEFILE'
+# make check N: checks exercise N of r1.c (exercises.md)
+CC ?= gcc
+CFLAGS = -std=c11 -O1 -march=native -Wall -Wextra -fopenmp
+ifeq ($(firstword $(MAKECMDGOALS)),check)
+  EXERCISE := $(wordlist 2,$(words $(MAKECMDGOALS)),$(MAKECMDGOALS))
+  $(eval $(EXERCISE):;@:)
+endif
+check:
+	@CC="$(CC)" CFLAGS="$(CFLAGS)" LDLIBS=-lm tools/exercise.sh check $(EXERCISE)
+r1: r1.c
+	$(CC) $(CFLAGS) -o $@ r1.c -lm
+.PHONY: check
+MAKEFILE
+    echo "wrote $out/: r1.c with its $(exercises | wc -l) exercises stubbed, test_r1.c, tools/, tiny_data/, exercises.md"
+}
+
+# every line of r1.c's answers that neither r1.c outside the exercises nor test_r1.c has (12 characters or more) is
+# absent from every file of the handout OUT; prints the lines found
+answers_in_handout() { # OUT
+    local out=$1 n
+    for n in $(exercises | cut -f1); do regions_of "$n" "$ROOT/r1.c"; done |
+        grep -v '// exercise [0-9]* \(begin\|end\)' | sed 's/^[ \t]*//; s/[ \t]*$//' | sort -u > "$out.answers"
+    awk '/^[ \t]*\/\/ exercise [0-9]+ begin: / { on = 1 } !on { print } /^[ \t]*\/\/ exercise [0-9]+ end$/ { on = 0 }' \
+        "$ROOT/r1.c" | cat - "$ROOT/test_r1.c" | sed 's/^[ \t]*//; s/[ \t]*$//' | sort -u > "$out.elsewhere"
+    comm -23 "$out.answers" "$out.elsewhere" | awk 'length >= 12' > "$out.distinct"
+    find "$out" -type f -exec sed 's/^[ \t]*//; s/[ \t]*$//' {} + | grep -F -x -f "$out.distinct"
+    rm -f "$out.answers" "$out.elsewhere" "$out.distinct"
+}
+
+# one student's r1.c: every exercise spliced alone into r1.c and checked; prints the table's rows
+# "exercise<TAB>result<TAB>first failing line" (result: passed, failed, not done)
+grade_student() { # R1C WORK
+    local mine=$1 work=$2 n stub line
+    for n in $(exercises | cut -f1); do
+        mkdir -p "$work/$n"
+        stub_regions "$n" "$(stub_of "$n")" "$ROOT/r1.c" > "$work/stub.c"
+        if [ "$(regions_of "$n" "$mine")" = "$(regions_of "$n" "$work/stub.c")" ]; then
+            printf '%s\tnot done\t\n' "$n"; continue
+        fi
+        if ! put_regions "$n" "$mine" "$ROOT/r1.c" > "$work/$n/r1.c"; then
+            printf '%s\tfailed\tits exercise %s lines do not pair up with r1.c'"'"'s\n' "$n" "$n"; continue
+        fi
+        ln -sfn "$ROOT/test_r1.c" "$work/$n/test_r1.c"
+        ln -sfn "$ROOT/tiny_data" "$work/$n/tiny_data"
+        if EXERCISES_DIR=$work "$0" check "$n" > "$work/$n.log" 2>&1; then
+            printf '%s\tpassed\t\n' "$n"
+        else
+            line=$(grep -m 1 '^FAIL' "$work/$n.log" || tail -n 1 "$work/$n.log")
+            printf '%s\tfailed\t%s\n' "$n" "$(echo "$line" | cut -c1-160 | tr '\t,' '  ')"
+        fi
+    done
+}
+
+cmd_grade() { # DIR
+    [ $# -eq 1 ] && [ -d "$1" ] || fail "give the folder of the submissions, e.g. make grade DIR=submissions"
+    local dir=${1%/} work student name csv rows
+    work=$(mktemp -d /tmp/exercise-grade.XXXXXX) || fail "cannot create a temporary folder"
+    csv=$dir/grades.csv
+    echo "student,exercise,result,first failing line" > "$csv.tmp"
+    for student in "$dir"/*/r1.c "$dir"/r1.c; do
+        [ -f "$student" ] || continue
+        name=$(basename "$(dirname "$student")")
+        rows=$(SKIP_RUN_WITHOUT_BASE=1 grade_student "$student" "$work/$name")
+        echo "$name: $(grep -c $'\tpassed' <<< "$rows") of $(wc -l <<< "$rows") exercises passed"
+        awk -F'\t' '{ printf "  %3s  %-9s %s\n", $1, $2, $3 }' <<< "$rows"
+        awk -F'\t' -v s="$name" '{ printf "%s,%s,%s,%s\n", s, $1, $2, $3 }' <<< "$rows" >> "$csv.tmp"
+    done
+    mv "$csv.tmp" "$csv"
+    rm -rf "$work"
+    echo "wrote $csv"
 }
 
 # FILE's code of exercise N put into a copy of r1.c in a temporary folder, then checked there
@@ -332,6 +433,13 @@ cmd_test_all() {
         echo "PASS  exercise $n: the stub fails ($t_stub s: $stub_verdict);" \
              "r1.c's code passes ($((SECONDS - t0)) s)"
     done
+    # the handout: every exercise stubbed, no line of an answer left in any of its files
+    if ! "$0" handout "$tmp/handout" > /dev/null; then echo "FAIL  make handout: no handout written"; bad=1
+    elif answers_in_handout "$tmp/handout" > "$tmp/leaked.txt"; then
+        echo "FAIL  the handout holds $(wc -l < "$tmp/leaked.txt") lines of the answers ($tmp/leaked.txt)"; bad=1
+    else
+        echo "PASS  the handout: every exercise stubbed, no line of an answer in any of its files"
+    fi
     # the correct variants and the wrong solutions, KIT_JOBS at a time
     local file
     for file in "$ROOT"/tools/kit/variants/*.c "$ROOT"/tools/kit/wrong/*.c; do
@@ -351,7 +459,9 @@ case "${1:-}" in
     check) shift; cmd_check "$@" ;;
     answer) shift; cmd_answer "$@" ;;
     try) shift; cmd_try "$@" ;;
+    handout) shift; cmd_handout "$@" ;;
+    grade) shift; cmd_grade "$@" ;;
     judge) shift; judge_file "$@" ;;
     test-all) cmd_test_all ;;
-    *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
