@@ -4712,6 +4712,14 @@ static void test_countdown_rewards(void) {
         }
     }
     check(bad == 0, "countdown reward, audit of tries and style: %d of %d hand-counted responses differ", bad, n);
+    // answers that reach their target but break one rule (e:3 7 8=52): 7 used twice and 8 never; a second
+    // operation that does not start from the first's result
+    Countdown p52;
+    countdown_parse("e:3 7 8=52", &p52);
+    float twice = reward_countdown("<think></think><answer>7*7=49 49+3=52</answer><eos>", &p52);
+    float not_r = reward_countdown("<think></think><answer>7*8=56 55-3=52</answer><eos>", &p52);
+    check(twice == 0.0f && not_r == 0.0f, "countdown reward of e:3 7 8=52: 7*7=49 49+3=52 gets %g (want 0: a digit "
+          "twice), 7*8=56 55-3=52 gets %g (want 0: 55 is not 56)", twice, not_r);
     // the judgement: a countdown prompt is judged by its own rules, a sum by the sums'
     Judgement j = judge_prompt("e:3 7 8=53", cases[12].response, 40, 53);
     Judgement k = judge_prompt("e:51+76+12+85=", "<think></think><answer>224</answer><eos>", 10, 224);

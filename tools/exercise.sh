@@ -401,7 +401,7 @@ judge_file() { # variant|wrong FILE LOG
     status=$?
     what="$kind $(basename "$file")"
     if [ "$kind" = variant ] && [ $status -eq 0 ]; then echo "PASS  $what passes"
-    elif [ "$kind" = wrong ] && [ $status -eq 1 ]; then echo "PASS  $what fails: $(tail -n 1 "$log" | cut -d: -f2-)"
+    elif [ "$kind" = wrong ] && [ $status -eq 1 ]; then echo "PASS  $what fails: $(tail -n 1 "$log" | sed 's/^exercise [0-9]* (.*): //')"
     else echo "FAIL  $what: exit status $status, $(tail -n 1 "$log") ($log)"; fi
 }
 
