@@ -130,7 +130,7 @@ fuzz: $(FUZZ_TARGETS)
 
 # ---- the classroom kit (exercises.md): make exercise N writes exercises/N/, make check N checks it
 # (also make exercise-N, make check-N); make test-exercises: every stub fails its check, r1.c passes it
-KIT = CC="$(CC)" CFLAGS="$(subst -O3,-O2,$(CFLAGS))" LDLIBS="$(LDLIBS)" tools/exercise.sh
+KIT = CC="$(CC)" CFLAGS="$(subst -O3,-O1,$(CFLAGS))" LDLIBS="$(LDLIBS)" tools/exercise.sh
 ifneq ($(filter exercise check,$(firstword $(MAKECMDGOALS))),)
   EXERCISE := $(wordlist 2,$(words $(MAKECMDGOALS)),$(MAKECMDGOALS))
   ifneq ($(EXERCISE),)
@@ -147,5 +147,12 @@ check-%:
 	@$(KIT) check $*
 test-exercises:
 	@$(KIT) test-all
+# make handout OUT=folder (default handout/): every exercise stubbed, to hand out; make grade DIR=folder:
+# every exercise of DIR/NAME/r1.c checked, a table per student and DIR/grades.csv
+OUT ?= handout
+handout:
+	@$(KIT) handout $(OUT)
+grade:
+	@$(KIT) grade $(DIR)
 
-.PHONY: exercise check test-exercises
+.PHONY: exercise check test-exercises handout grade

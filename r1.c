@@ -1194,7 +1194,7 @@ static void mla_backward(Model *m, int layer, float *dx, const float *dout, cons
     memset(dy, 0, (size_t)N * NH * dv * sizeof(float));
     matmul_backward(dy, G->wo, dout, A->y, L->wo, N, NH * dv, C);
     attention_backward(dq, dk, dvv, m->datt, dy, A->q, A->k, A->v, A->att, B, T, NH, dqk, dv);
-    // exercise 7 begin: MLA: the gradient of the shared RoPE key
+    // exercise 5 begin: MLA: the gradient of the shared RoPE key
     // split the key gradient: no-position parts per head, the shared RoPE key summed over heads
     memset(dkva, 0, (size_t)N * (R + dr) * sizeof(float));
     for (int n = 0; n < N; n++) {
@@ -1207,7 +1207,7 @@ static void mla_backward(Model *m, int layer, float *dx, const float *dout, cons
         }
     }
     rope_backward(dkva, N, T, 0, 1, R + dr, R, dr);
-    // exercise 7 end
+    // exercise 5 end
     float *dcn = m->d_c_normed, *dc = m->d_c;
     memset(dcn, 0, (size_t)N * R * sizeof(float));
     matmul_backward(dcn, G->wkvb, dkvb, A->cn, L->wkvb, N, R, NH * (dn + dv));
@@ -1244,7 +1244,7 @@ static void moe_forward(float *out, LayerActs *A, const LayerParams *L, const fl
     // router: affinities and the top-k choice (ties go to the lower index)
     matmul_forward(A->s, h, L->router, N, C, E);
     int count[MAX_EXPERTS] = {0};
-    // exercise 5 begin: DeepSeekMoE routing: biased top-k, renormalised gates
+    // exercise 6 begin: DeepSeekMoE routing: biased top-k, renormalised gates
     for (int n = 0; n < N; n++) {
         float *s = A->s + (size_t)n * E;
         for (int e = 0; e < E; e++) s[e] = sigmoidf(s[e]);
@@ -1263,7 +1263,7 @@ static void moe_forward(float *out, LayerActs *A, const LayerParams *L, const fl
         }
         for (int k = 0; k < K; k++) A->gate[(size_t)n * K + k] = s[top[k]] / sum;
     }
-    // exercise 5 end
+    // exercise 6 end
     // gather: slots sorted by expert (a counting sort), then each expert is one dense SwiGLU
     A->expert_off[0] = 0;
     for (int e = 0; e < E; e++) A->expert_off[e + 1] = A->expert_off[e] + count[e];
@@ -1350,7 +1350,7 @@ static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const La
                     N, C, F);
     // per slot: d expert output = gate * dy, d gate = dy . expert output
     memset(ds, 0, (size_t)N * E * sizeof(float));
-    // exercise 6 begin: DeepSeekMoE backward through the gates
+    // exercise 7 begin: DeepSeekMoE backward through the gates
     #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         const float *dy = dout + (size_t)n * C;
@@ -1370,7 +1370,7 @@ static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const La
         for (int k = 0; k < K; k++) dot += dgate[k] * A->s[(size_t)n * E + top[k]];
         for (int k = 0; k < K; k++) ds[(size_t)n * E + top[k]] += dgate[k] / sum - dot / (sum * sum);
     }
-    // exercise 6 end
+    // exercise 7 end
     if (alpha > 0.0f) balance_loss(ds, A, alpha, len, B, T, E, K);
     // through the sigmoid and the router matmul
     for (size_t i = 0; i < (size_t)N * E; i++) ds[i] *= A->s[i] * (1.0f - A->s[i]);
@@ -1405,7 +1405,7 @@ static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const La
 // the bias then balances the load in tokens, not in steps. The loads stay (for the log) until the next
 // model_zero_grad.
 static void router_bias_update(Model *m, float gamma, int rows) {
-    // exercise 10 begin: auxiliary-loss-free balancing, the bias update
+    // exercise 8 begin: auxiliary-loss-free balancing, the bias update
     const Config *c = &m->cfg;
     float full = (float)rows * c->context * c->top_k;
     for (int l = 0; l < c->n_layer; l++) {
@@ -1421,7 +1421,7 @@ static void router_bias_update(Model *m, float gamma, int rows) {
             m->router_bias[l][e] += gamma * weight * (float)((err > 0) - (err < 0));
         }
     }
-    // exercise 10 end
+    // exercise 8 end
 }
 
 // ----------------------------------------------------------------------------
@@ -1509,7 +1509,7 @@ static void model_zero_grad(Model *m) {
 // loss = sum_n w[n] * -log softmax(logits[n])[targets[n]];  dlogits[N,V] = w[n] (softmax - onehot)
 static float crossentropy_forward_backward(float *dlogits, const float *logits, const int *targets,
                                            const float *w, int N, int V) {
-    // exercise 8 begin: cross-entropy and its gradient
+    // exercise 9 begin: cross-entropy and its gradient
     double loss = 0.0;
     #pragma omp parallel for reduction(+:loss) schedule(static)
     for (int n = 0; n < N; n++) {
@@ -1524,7 +1524,7 @@ static float crossentropy_forward_backward(float *dlogits, const float *logits, 
         loss += w[n] * (logf(sum) + maxv - z[targets[n]]);
     }
     return (float)loss;
-    // exercise 8 end
+    // exercise 9 end
 }
 
 // global gradient-norm clipping; returns the norm before clipping
@@ -1541,7 +1541,7 @@ static float grad_clip(Model *m, float max_norm) {
 
 // AdamW (Loshchilov & Hutter): decoupled weight decay on matrices only; t = 1, 2, ... counts the updates
 static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps, float weight_decay, int t) {
-    // exercise 9 begin: the AdamW step
+    // exercise 10 begin: the AdamW step
     float bc1 = 1.0f - powf(beta1, (float)t), bc2 = 1.0f - powf(beta2, (float)t);
     #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < m->num_params; i++) {
@@ -1552,7 +1552,7 @@ static void adamw_update(Model *m, float lr, float beta1, float beta2, float eps
         m->params_mem[i] -= lr * (mhat / (sqrtf(vhat) + eps) +
                                   weight_decay * m->decay_mask[i] * m->params_mem[i]);
     }
-    // exercise 9 end
+    // exercise 10 end
     kernel_params_changed(m->params_mem);
 }
 
@@ -1845,7 +1845,7 @@ static int parse_try(const char *s, WrittenTry *t) {
 
 // the try's arithmetic as written is right, and its three digits are the prompt's, each used once
 static int try_sound(const Countdown *p, const WrittenTry *t) {
-    // exercise 18 begin: the countdown reward: a try re-evaluated
+    // exercise 12 begin: the countdown reward: a try re-evaluated
     int used[CD_DIGITS] = {0}, given[3] = { t->a, t->b, t->c };
     for (int i = 0; i < 3; i++) {
         int k = 0;
@@ -1854,13 +1854,13 @@ static int try_sound(const Countdown *p, const WrittenTry *t) {
         used[k] = 1;
     }
     return apply_op(t->a, t->op1, t->b) == t->r && t->r2 == t->r && apply_op(t->r2, t->op2, t->c) == t->v;
-    // exercise 18 end
+    // exercise 12 end
 }
 
 // accuracy (R1's rule reward, re-evaluated): the answer is one try, sound, whose value is the target.
 // An "ok" in the think span earns nothing by itself
 static float reward_countdown(const char *response, const Countdown *p) {
-    // exercise 18 begin: the countdown reward: a try re-evaluated
+    // exercise 12 begin: the countdown reward: a try re-evaluated
     const char *a = NULL;
     for (const char *s = strstr(response, "<answer>"); s; s = strstr(s + 1, "<answer>")) a = s;
     if (!a) return 0.0f;
@@ -1869,7 +1869,7 @@ static float reward_countdown(const char *response, const Countdown *p) {
     int n = parse_try(a, &t);
     if (!n || strncmp(a + n, "</answer>", 9) != 0) return 0.0f;
     return try_sound(p, &t) && t.v == p->target ? 1.0f : 0.0f;
-    // exercise 18 end
+    // exercise 12 end
 }
 
 // What the tries of a response did. A verdict is "vs T ok" or "vs T no" after a try; it is faithful when
@@ -2023,7 +2023,7 @@ static float sample_std(const float *x, int n) {
 }
 
 static void grpo_advantages(float *adv, const float *reward, int n_groups, int G, int scale) {
-    // exercise 12 begin: group-normalised advantages
+    // exercise 13 begin: group-normalised advantages
     float batch_std = sample_std(reward, n_groups * G);
     for (int g = 0; g < n_groups; g++) {
         const float *r = reward + g * G;
@@ -2035,7 +2035,7 @@ static void grpo_advantages(float *adv, const float *reward, int n_groups, int G
         for (int i = 0; i < G; i++)
             adv[g * G + i] = scale == SCALE_NONE ? r[i] - mean : (r[i] - mean) / (std + 1e-4f);
     }
-    // exercise 12 end
+    // exercise 13 end
 }
 
 // the entropy below which a response token is left out of the surrogate (TRL's top_entropy_quantile):
@@ -2112,7 +2112,7 @@ static float grpo_loss(float *dlogits, float *logp, const float *logits, const i
     for (int n = 0; n < N; n++) {
         if (w[n] == 0.0f) continue;
         float *dz = dlogits + (size_t)n * V; // holds p
-        // exercise 13 begin: the GRPO loss: ratio, clipped surrogate, k3 KL and their gradient
+        // exercise 14 begin: the GRPO loss: ratio, clipped surrogate, k3 KL and their gradient
         int b = n / T, in_surrogate = entropy[n] >= threshold;
         float A = adv[b], lp = logp[n];
         float ratio = g->sequence_level ? expf(seq_logratio[b]) : old_logp ? expf(lp - old_logp[n]) : 1.0f;
@@ -2135,7 +2135,7 @@ static float grpo_loss(float *dlogits, float *logp, const float *logits, const i
         for (int i = 0; i < V; i++) dz[i] = -dlp * dz[i] / g->temperature;
         dz[targets[n]] += dlp / g->temperature;
         kl_sum += kl; ent_sum += entropy[n]; n_tok += 1.0;
-        // exercise 13 end
+        // exercise 14 end
     }
     if (st) {
         st->kl += kl_sum; st->clipped_low += low_sum; st->clipped_high += high_sum;
@@ -2170,7 +2170,7 @@ static void rollout_batch(const Rollouts *r, int T, int *inputs, int *targets, f
 //                               accumulation steps; r1 has one batch per step, so it equals bnpo)
 // max_len: the longest response the context allows. Prompt and padding tokens get 0.
 static void grpo_loss_weights(float *w, const float *mask, int n, int T, int max_len, int loss_type) {
-    // exercise 17 begin: the loss normalisations of grpo, bnpo, dr_grpo and dapo
+    // exercise 15 begin: the loss normalisations of grpo, bnpo, dr_grpo and dapo
     float total = 0.0f;
     for (int i = 0; i < n * T; i++) total += mask[i];
     for (int i = 0; i < n; i++) {
@@ -2185,7 +2185,7 @@ static void grpo_loss_weights(float *w, const float *mask, int n, int T, int max
         }
         for (int t = 0; t < T; t++) w[i * T + t] = mask[i * T + t] > 0.0f ? wt : 0.0f;
     }
-    // exercise 17 end
+    // exercise 15 end
 }
 
 // log pi(targets[n]) of logits[N,V] at the temperature, for the tokens of weight w > 0 (0 elsewhere)
@@ -2391,9 +2391,9 @@ static int grpo_iteration(Model *m, Model *ref, const Prompts *train, int P, int
 // a response is kept for SFT when it is correct, well formed, in one language, not over-long and
 // not repetitive
 static int rejection_keep(const Judgement *j, int max_len) {
-    // exercise 14 begin: the rejection-sampling keep rule
+    // exercise 17 begin: the rejection-sampling keep rule
     return j->correct > 0.0f && j->format > 0.0f && j->language >= 1.0f && j->len <= max_len && !j->repeats;
-    // exercise 14 end
+    // exercise 17 end
 }
 
 // logit-level distillation (Hinton et al.): loss = alpha tau^2 KL(p_teacher || p_student), both at
@@ -2401,7 +2401,7 @@ static int rejection_keep(const Judgement *j, int max_len) {
 // student's gradient.
 static float distill_loss(float *dlogits, const float *student, const float *teacher, const int *targets,
                           const float *w, int N, int V, float tau, float alpha) {
-    // exercise 15 begin: the distillation loss and its gradient
+    // exercise 18 begin: the distillation loss and its gradient
     double loss = 0.0;
     #pragma omp parallel for reduction(+:loss) schedule(static)
     for (int n = 0; n < N; n++) {
@@ -2423,7 +2423,7 @@ static float distill_loss(float *dlogits, const float *student, const float *tea
         dz[targets[n]] -= w[n] * (1.0f - alpha);
     }
     return (float)loss;
-    // exercise 15 end
+    // exercise 18 end
 }
 
 // one step of logit-level distillation on B rows of T tokens: the teacher's logits, the student's, the

@@ -74,7 +74,12 @@ static double dot_d(const float *a, const float *b, size_t n) { // sum a*b in do
 typedef double (*LossFn)(void);
 static uint64_t route_sig;
 
-typedef struct { int checked, skipped, bad; double max_err, worst, max_fd; } FdResult;
+typedef struct {
+    int checked, skipped, bad;
+    double max_err, worst, max_fd, max_an;
+    size_t worst_i; double worst_fd, worst_an;  // the element of the worst err/tol
+    double fd_fd, an_fd, an_an;                 // sums of fd^2, an fd, an^2: the best ratio an / fd
+} FdResult;
 
 #define FD_ATOL 1e-3
 #define FD_RTOL 5e-2
@@ -113,7 +118,9 @@ static FdResult fd_compare(float *x, const float *an, size_t n, size_t max_check
         }
         res.checked++;
         if (err > res.max_err) res.max_err = err;
-        if (err / tol > res.worst) res.worst = err / tol;
+        if (err / tol > res.worst) { res.worst = err / tol; res.worst_i = i; res.worst_fd = fd; res.worst_an = an[i]; }
+        if (fabs(an[i]) > res.max_an) res.max_an = fabs(an[i]);
+        res.fd_fd += fd * fd; res.an_fd += an[i] * fd; res.an_an += (double)an[i] * an[i];
         if (err > tol) res.bad++;
         if (fabs(fd) > res.max_fd) res.max_fd = fabs(fd);
     }
@@ -127,6 +134,19 @@ static void fd_report(const char *name, FdResult r) {
     int ok = r.bad == 0 && r.checked > 0 && r.max_fd > 1e-4 && r.skipped * 3 <= r.checked;
     check(ok, "grad %-28s max|fd-an| %.2e, worst err/tol %.3f (tol %.0e + %.0e(|fd|+|an|)), %d checked, %d skipped (routing), max|fd| %.2e",
           name, r.max_err, r.worst, FD_ATOL, FD_RTOL, r.checked, r.skipped, r.max_fd);
+    if (ok || r.checked == 0) return;
+    // where it fails, in words: the gradient (an) against the finite differences (fd)
+    double ratio = r.fd_fd > 0.0 ? r.an_fd / r.fd_fd : 0.0;               // least squares an = ratio fd
+    double corr = r.an_an > 0.0 && r.fd_fd > 0.0 ? r.an_fd / sqrt(r.an_an * r.fd_fd) : 0.0;
+    if (r.max_an == 0.0)
+        printf("      %s: your gradient is all zeros: did you write it?%s\n", name, r.max_fd > 1e-4 ? "" :
+               " (the finite differences are near zero too: does the loss reach these numbers?)");
+    else if (corr > 0.99 && fabs(ratio - 1.0) > 0.1)
+        printf("      %s: yours is about %.3gx the expected everywhere: a constant factor (a scale, a sign)\n",
+               name, ratio);
+    if (r.bad > 0)
+        printf("      %s: %d of %d elements wrong; the worst, element %zu: yours %.4g, expected %.4g (%.3gx)\n", name,
+               r.bad, r.checked, r.worst_i, r.worst_an, r.worst_fd, r.worst_fd != 0.0 ? r.worst_an / r.worst_fd : 0.0);
 }
 
 // ----------------------------------------------------------------------------
@@ -189,9 +209,10 @@ static double rp_loss(void) {
     rope_forward(rp_y, RP_N, RP_N, 5, RP_H, RP_HS, 2, 4);
     return dot_d(rp_y, rp_R, RP_N * RP_H * RP_HS);
 }
+static double rope_table_vs_rotate(int bitwise);
 static void test_rope(void) {
     int path = attention_path;
-    attention_path = ATTENTION_PLAIN;  // rope_rotate itself (kernel_rope: its bits below)
+    attention_path = ATTENTION_PLAIN;  // rope_rotate itself (kernel_rope against it: below)
     size_t n = RP_N * RP_H * RP_HS;
     fill_normal(rp_x, n, 0, 1, &g_rng); fill_normal(rp_R, n, 0, 1, &g_rng);
     float dx[RP_N * RP_H * RP_HS];
@@ -207,22 +228,33 @@ static void test_rope(void) {
     double e = fmax(fmax(fabs(v[12] + 0.14112001), fabs(v[13] + 0.98999250)),
                     fmax(fabs(v[14] - 0.99955003), fabs(v[15] - 0.0299955)));
     check(e < 1e-6, "rope forward by hand (interleaved pairs, theta 1e4): max error %.2e (tol 1e-6)", e);
-    // Part II's table of angles gives rope_rotate's bits: 3 rows of 5 positions from 7, both directions
+    attention_path = path;
+    double diff = rope_table_vs_rotate(0);
+    check(diff <= 1e-5, "rope_rotate equals kernel_rope (angles from a table) within 1e-5, forward and backward: max "
+          "|diff| %.2e", diff);
+}
+
+// Part II's table of angles (kernel_rope) against rope_rotate: 3 rows of 5 positions from 7, both
+// directions; the largest difference, or with bitwise set 0 when the bits are equal and 1 otherwise
+static double rope_table_vs_rotate(int bitwise) {
     enum { KB = 3, KT = 5, KH = 2, KHS = 6 };
     float plain[KB * KT * KH * KHS], table[KB * KT * KH * KHS];
-    int same = 1, used = 1;
+    int same = 1, used = 1, path = attention_path;
+    double diff = 0.0;
     for (int dir = 0; dir < 2; dir++) {
         float sign = dir ? -1.0f : 1.0f;
         fill_normal(plain, KB * KT * KH * KHS, 0, 1, &g_rng);
         memcpy(table, plain, sizeof table);
+        attention_path = ATTENTION_PLAIN;
         rope_rotate(plain, KB * KT, KT, 7, KH, KHS, 2, 4, sign);
         attention_path = ATTENTION_BLOCKED;
         used &= kernel_rope(table, KB * KT, KT, 7, KH, KHS, 2, 4, sign);
-        attention_path = ATTENTION_PLAIN;
         same &= memcmp(plain, table, sizeof table) == 0;
+        for (int i = 0; i < KB * KT * KH * KHS; i++) diff = fmax(diff, fabs(plain[i] - table[i]));
     }
     attention_path = path;
-    check(used && same, "kernel_rope (angles from a table) equals rope_rotate bit for bit, forward and backward");
+    if (!used) return 1e30;
+    return bitwise ? !same : diff;
 }
 
 // causal attention: B=2, T=4, NH=2, HS=3, HV=2
@@ -238,15 +270,18 @@ static double at_loss(void) {
     attention_forward(at_out, at_att, at_q, at_k, at_v, AT_B, AT_T, AT_NH, AT_HS, AT_HV);
     return dot_d(at_out, at_R, AT_NV);
 }
-// the blocked kernels (the default) compute the plain loops' sums in the same order: the same bits, on
-// sizes that are not whole blocks of 16 keys
-static void attention_paths_agree(void) {
+// the blocked kernels (the default) against the plain loops, on sizes that are not whole blocks of 16 keys:
+// within 1e-5 of the largest value of each tensor (the attention section checks the plain loops, however
+// their sums are ordered), or with bitwise set the same bits (the kernel_bits section: r1.c's kernels
+// compute the plain loops' sums in the same order)
+static void attention_paths_agree(int bitwise) {
     int B = 2, T = 37, NH = 3, HS = 20, HV = 17;
     size_t nq = (size_t)B * T * NH * HS, nv = (size_t)B * T * NH * HV, na = (size_t)B * NH * T * T;
     float *in = mallocCheck((2 * nq + 2 * nv) * sizeof(float)), *q = in, *k = q + nq, *v = k + nq, *dy = v + nv;
     fill_normal(in, 2 * nq + 2 * nv, 0, 1, &g_rng);
     float *res[2][5];  // out, att, dq, dk, dv by each path
     int bad = 0, path = attention_path;
+    double worst = 0.0;  // the largest |plain - blocked| / max |blocked| of a tensor
     for (int p = 0; p < 2; p++) {
         float *datt = mallocCheck(na * sizeof(float));
         for (int j = 0; j < 5; j++) res[p][j] = mallocCheck((j == 1 ? na : j == 0 || j == 4 ? nv : nq) * sizeof(float));
@@ -257,12 +292,31 @@ static void attention_paths_agree(void) {
     }
     attention_path = path;
     for (int j = 0; j < 5; j++) {
-        bad += memcmp(res[0][j], res[1][j], (j == 1 ? na : j == 0 || j == 4 ? nv : nq) * sizeof(float)) != 0;
+        size_t n = j == 1 ? na : j == 0 || j == 4 ? nv : nq;
+        double diff = 0.0, top = 1e-30;
+        for (size_t i = 0; i < n; i++) {
+            diff = fmax(diff, fabs(res[0][j][i] - res[1][j][i]));
+            top = fmax(top, fabs(res[1][j][i]));
+        }
+        worst = fmax(worst, diff / top);
+        bad += bitwise ? memcmp(res[0][j], res[1][j], n * sizeof(float)) != 0 : diff > 1e-5 * top;
         free(res[0][j]); free(res[1][j]);
     }
     free(in);
-    check(bad == 0, "attention: the blocked kernels and the plain loops give the same bits (B 2, T 37, NH 3, HS 20, "
-          "HV 17): out, att, dq, dk, dv, %d of 5 differ", bad);
+    if (bitwise)
+        check(bad == 0, "attention: the blocked kernels and the plain loops give the same bits (B 2, T 37, NH 3, HS "
+              "20, HV 17): out, att, dq, dk, dv, %d of 5 differ", bad);
+    else
+        check(bad == 0, "attention: the plain loops equal the blocked kernels within 1e-5 of each tensor's largest "
+              "value (B 2, T 37, NH 3, HS 20, HV 17): out, att, dq, dk, dv, %d of 5 differ, worst %.1e", bad, worst);
+}
+
+// r1.c's fast kernels compute the same sums as the plain loops in the same order: the same bits. Not part
+// of an exercise's checks: a student's loops may order their sums otherwise and be right.
+static void test_kernel_bits(void) {
+    attention_paths_agree(1);
+    check(rope_table_vs_rotate(1) == 0.0,
+          "kernel_rope (angles from a table) equals rope_rotate bit for bit, forward and backward");
 }
 
 static void test_attention(void) {
@@ -277,7 +331,7 @@ static void test_attention(void) {
     fd_report("attention dk", fd_compare(at_k, dk, AT_NQ, 1000, at_loss, 1e-3f, &g_rng));
     fd_report("attention dv", fd_compare(at_v, dv, AT_NV, 1000, at_loss, 1e-3f, &g_rng));
     attention_path = path;
-    attention_paths_agree();
+    attention_paths_agree(0);
     // independent forward in double: causal softmax(q.k / sqrt(HS)) v
     double e = 0.0;
     for (int b = 0; b < AT_B; b++) for (int h = 0; h < AT_NH; h++) for (int t = 0; t < AT_T; t++) {
@@ -445,6 +499,27 @@ static void test_moe(void) {
     check(!top_err && err < 1e-4, "moe forward vs a double re-derivation (biased top-k, unbiased renormalised gates): "
           "max error %.2e (tol 1e-4), top-k %s", err, top_err ? "DIFFERS" : "equal");
     check(bias_mattered, "moe test setup: the router bias changes some token's top-k choice (else the check above is weak)");
+    // ties go to the lower index: with a zero router every affinity is sigmoid(0) = 0.5, and with a zero bias
+    // every expert ties; the top-k must be experts 0 .. K-1 in order, each gate 1/K
+    {
+        LayerParams *Lz = &mo_m->params.layer[1];
+        float *router = mallocCheck((size_t)E * C * sizeof(float)), zero_bias[MAX_EXPERTS] = {0};
+        memcpy(router, Lz->router, (size_t)E * C * sizeof(float));
+        memset(Lz->router, 0, (size_t)E * C * sizeof(float));
+        moe_forward(mo_out, &mo_m->acts[1], Lz, zero_bias, mo_h, N, C, E, K, F);
+        memcpy(Lz->router, router, (size_t)E * C * sizeof(float));
+        free(router);
+        int differ = 0;
+        double gate_err = 0.0;
+        for (int n = 0; n < N; n++)
+            for (int k = 0; k < K; k++) {
+                differ += mo_m->acts[1].topk[n * K + k] != k;
+                gate_err = fmax(gate_err, fabs(mo_m->acts[1].gate[n * K + k] - 1.0 / K));
+            }
+        check(differ == 0 && gate_err < 1e-6, "moe routing with every expert tied (s + bias all 0.5): the top-%d must "
+              "be experts 0..%d, the lower index winning a tie: %d of %d choices differ; gates 1/%d, max error %.1e "
+              "(tol 1e-6)", K, K - 1, differ, N * K, K, gate_err);
+    }
     // the balance loss by hand: B=1, T=2, E=2, K=1, alpha=1; s = [[0.8, 0.2], [0.6, 0.6]] with token 0 -> expert 0,
     // token 1 -> expert 1. f_i = E/(K T) * count_i = (1, 1); P_i = mean_t s_i / sum_j s_j = ((0.8 + 0.5) / 2, (0.2 + 0.5) / 2)
     // = (0.65, 0.35); loss = 1 * 0.65 + 1 * 0.35 = 1.0. With token 1 -> expert 0 too: f = (2, 0), loss = 1.3.
@@ -594,7 +669,7 @@ static double wm_loss(void) {
 
 static void test_whole_model(void) {
     int path = attention_path;
-    attention_path = ATTENTION_PLAIN;  // the layers' own loops (attention_paths_agree: the blocked kernels' bits)
+    attention_path = ATTENTION_PLAIN;  // the layers' own loops (the blocked kernels: attention_paths_agree)
     wm_m = tiny_model(13);
     wm_m->balance_alpha = 0.1f;
     const Config *c = &wm_m->cfg;
@@ -1804,6 +1879,23 @@ static void test_grpo(void) {
         check(fabsf(loss + 2.0f) < 1e-6f && g_high > 0.0f && g_low == 0.0f, "grpo_loss --top-entropy-quantile 0.5 by hand: "
               "loss %.6f (want -2: two of four tokens), gradient on the high-entropy tokens %.3g (want > 0), on the "
               "others %g (want 0)", loss, g_high, g_low);
+    }
+    // the same four tokens with a KL term (beta 0.5, the reference's log-probability 1 above the policy's, so
+    // d = 1 and kl = e - 2 = 0.7182818 for every token): a token below the threshold drops its surrogate but
+    // keeps its KL. loss = -2 + 0.5 x 4 x 0.7182818 = -0.5634363, and the low-entropy tokens get a gradient.
+    {
+        float z[12] = { 0, 0, 0, 0, 0, -30, 3, 0, 0, 9, 0, 0 }, w[4] = { 1, 1, 1, 1 }, adv[1] = { 1.0f }, dz2[12];
+        float lp2[4], ref[4];
+        int tg[4] = { 0, 0, 0, 0 };
+        GrpoConfig g = { .beta = 0.5f, .eps_low = 0.2f, .eps_high = 0.2f, .temperature = 1.0f, .top_entropy_quantile = 0.5f };
+        grpo_loss(dz2, lp2, z, tg, w, adv, NULL, NULL, 1, 4, 3, &g, NULL);  // lp2: the policy's log-probabilities
+        for (int n = 0; n < 4; n++) ref[n] = lp2[n] + 1.0f;
+        float loss = grpo_loss(dz2, lp2, z, tg, w, adv, NULL, ref, 1, 4, 3, &g, NULL);
+        float g_low = 0.0f;
+        for (int i = 6; i < 12; i++) g_low = fmaxf(g_low, fabsf(dz2[i]));
+        check(fabsf(loss + 0.5634363f) < 1e-5f && g_low > 0.01f, "grpo_loss --top-entropy-quantile 0.5, beta 0.5, "
+              "by hand: loss %.7f (want -0.5634363: the surrogate of two tokens, the KL of all four), gradient on "
+              "the low-entropy tokens %.3g (want > 0.01: their KL's)", loss, g_low);
     }
     // the threshold is torch.quantile's, as TRL's: the sorted entropies of the response tokens (w > 0)
     // read at position (1 - q)(n - 1), interpolated linearly. Two responses of four tokens and a padding
@@ -4620,6 +4712,14 @@ static void test_countdown_rewards(void) {
         }
     }
     check(bad == 0, "countdown reward, audit of tries and style: %d of %d hand-counted responses differ", bad, n);
+    // answers that reach their target but break one rule (e:3 7 8=52): 7 used twice and 8 never; a second
+    // operation that does not start from the first's result
+    Countdown p52;
+    countdown_parse("e:3 7 8=52", &p52);
+    float twice = reward_countdown("<think></think><answer>7*7=49 49+3=52</answer><eos>", &p52);
+    float not_r = reward_countdown("<think></think><answer>7*8=56 55-3=52</answer><eos>", &p52);
+    check(twice == 0.0f && not_r == 0.0f, "countdown reward of e:3 7 8=52: 7*7=49 49+3=52 gets %g (want 0: a digit "
+          "twice), 7*8=56 55-3=52 gets %g (want 0: 55 is not 56)", twice, not_r);
     // the judgement: a countdown prompt is judged by its own rules, a sum by the sums'
     Judgement j = judge_prompt("e:3 7 8=53", cases[12].response, 40, 53);
     Judgement k = judge_prompt("e:51+76+12+85=", "<think></think><answer>224</answer><eos>", 10, 224);
@@ -4790,6 +4890,8 @@ static const Section sections[] = {
     { .name = "countdown_rules", .run = test_countdown_rules, .what = "the retry's decoding rules (ban, force, --tries)" },
     { .name = "countdown_run", .run = test_countdown_run,
       .what = "the countdown world end to end: pretraining, R1-Zero, its log and report" },
+    { .name = "kernel_bits", .run = test_kernel_bits,
+      .what = "the fast attention and RoPE kernels: the plain loops' bits" },
 };
 #define N_SECTIONS ((int)(sizeof sections / sizeof sections[0]))
 

@@ -8,7 +8,15 @@
 #   tools/exercise.sh check N    builds exercises/N/, runs exercise N's checks, ends with a verdict line
 #   tools/exercise.sh answer N   puts r1.c's code of exercise N into exercises/N/r1.c (yours is kept
 #                                as exercises/N/r1.c.mine)
-#   tools/exercise.sh test-all   for every exercise: its stub fails its check, r1.c's code passes it
+#   tools/exercise.sh try FILE   checks FILE's code of exercise N (N: FILE's name up to its first '-') in
+#                                a copy of r1.c: FILE holds the exercise's marker lines and its code
+#   tools/exercise.sh handout OUT  writes OUT/, a folder to hand out: r1.c with every exercise stubbed, the
+#                                tests, the data, exercises.md; there `make check N` checks r1.c itself
+#   tools/exercise.sh grade DIR  grades DIR/NAME/r1.c (or DIR/r1.c) for every exercise, each spliced into
+#                                r1.c alone: a table per student, DIR/grades.csv for the class
+#   tools/exercise.sh test-all   for every exercise: its stub fails its check, r1.c's code passes it; every
+#                                correct variant in tools/kit/variants/ passes, every wrong solution in
+#                                tools/kit/wrong/ fails (KIT_JOBS of them at a time, default 2)
 #
 # make exercise N, make check N and make test-exercises call it with the Makefile's CC, CFLAGS, LDLIBS.
 # Environment: EXERCISES_DIR (default exercises), BASE (the capstone's base model, default
@@ -17,7 +25,8 @@ set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DIR=${EXERCISES_DIR:-$ROOT/exercises}
 CC=${CC:-cc}
-CFLAGS="${CFLAGS:--std=c11 -O2 -march=native -Wall -Wextra -fopenmp} -Wno-unused-parameter" # stubs use none
+CFLAGS=${CFLAGS:--std=c11 -O1 -march=native -Wall -Wextra -fopenmp}
+case " $CFLAGS " in *" -Wno-unused-parameter "*) ;; *) CFLAGS="$CFLAGS -Wno-unused-parameter" ;; esac # stubs use none
 LDLIBS=${LDLIBS:--lm}
 BASE=${BASE:-$ROOT/runs/base/model.bin}
 CAPSTONE_STEPS=${CAPSTONE_STEPS:-30}
@@ -28,20 +37,20 @@ TABLE='
 2  | rope kvcache    |
 3  | attention model |
 4  | swiglu model    |
-5  | moe             |
-6  | moe model       |
-7  | mla model       |
-8  | crossentropy    |
-9  | optimizer       |
+5  | mla model       |
+6  | moe             |
+7  | moe model       |
+8  | optimizer       |
+9  | crossentropy    |
 10 | optimizer       |
 11 | rewards         | return -1.0f;
-12 | grpo            |
+12 | countdown_rewards |
 13 | grpo            |
-14 | rejection       |
-15 | distill         |
-16 | training zero   |
-17 | grpo_weights    |
-18 | countdown_rewards |
+14 | grpo            |
+15 | grpo_weights    |
+16 | training grpo_loop zero |
+17 | rejection       |
+18 | distill         |
 '
 
 fail() { echo "exercise: $*" >&2; exit 2; }
@@ -222,6 +231,7 @@ capstone_run() { # N
 cmd_check() {
     valid_number "$@"
     local n=$1 d=$DIR/$1 t0=$SECONDS sections tests
+    if [ -f "$ROOT/.handout" ]; then d=$ROOT; fi  # a handout: the student writes in r1.c itself
     [ -f "$d/r1.c" ] || fail "no copy of exercise $n in $DIR: make exercise $n first"
     sections=$(table_field "$n" 2)
     tests=${sections% zero}
@@ -239,13 +249,22 @@ cmd_check() {
     cat test.log
     summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' test.log | tail -n 1)
     if [ -z "$summary" ]; then
-        local why
+        local why other
         why=$(grep -m 1 '^r1: error:' test.log)
+        other=$(sed -n 's/^r1: error: exercise \([0-9]*\): not written yet$/\1/p' test.log | head -n 1)
+        if [ -n "$other" ] && [ "$other" != "$n" ]; then
+            verdict "$n" 2 "NOT CHECKED: these checks also run exercise $other's code: write it first"
+        fi
         verdict "$n" 1 "NOT YET: the checks stopped before the end (${why:-exit status $status})"
     fi
     count=$(echo "$summary" | cut -d' ' -f1)
     failed=$(echo "$summary" | cut -d' ' -f3)
     if [ "$failed" != 0 ] || [ $status -ne 0 ]; then
+        # the layer's own lines pass, the whole model's fail: the layer is right alone, not among the others
+        if ! grep '^FAIL' test.log | grep -qv '^FAIL  grad model'; then
+            echo "Your layer's own lines pass and only the whole model's fail: usually a gradient written with ="
+            echo "where the callers add up (+=), or a buffer you fill that is not zeroed first."
+        fi
         verdict "$n" 1 "NOT YET: $failed of the checks failed (the FAIL lines above)"
     fi
     what="$count check$([ "$count" = 1 ] || echo s)"
@@ -266,6 +285,125 @@ cmd_answer() {
     fi
     cp "$d/r1.c" "$d/r1.c.mine" && mv "$d/r1.c.tmp" "$d/r1.c"
     echo "exercise $n: r1.c's code is now in $d/r1.c (yours: $d/r1.c.mine)"
+}
+
+# a folder to hand out: every exercise stubbed, what the checks need, nothing else
+cmd_handout() { # OUT
+    [ $# -eq 1 ] || fail "give the folder to write, e.g. make handout OUT=handout"
+    local out=$1 n
+    [ ! -e "$out" ] || fail "$out exists: remove it first, or name another folder"
+    mkdir -p "$out/tools" || fail "cannot create $out"
+    cp "$ROOT/r1.c" "$out/r1.c"
+    for n in $(exercises | cut -f1); do
+        stub_regions "$n" "$(stub_of "$n")" "$out/r1.c" > "$out/r1.c.tmp" && mv "$out/r1.c.tmp" "$out/r1.c"
+    done
+    cp "$ROOT/test_r1.c" "$ROOT/exercises.md" "$out/"
+    cp "$ROOT/tools/check.h" "$ROOT/tools/exercise.sh" "$out/tools/"
+    cp -r "$ROOT/tiny_data" "$out/tiny_data"
+    touch "$out/.handout"
+    cat > "$out/Makefile" <<'MAKEFILE'
+# make check N: checks exercise N of r1.c (exercises.md)
+CC ?= gcc
+CFLAGS = -std=c11 -O1 -march=native -Wall -Wextra -fopenmp
+ifeq ($(firstword $(MAKECMDGOALS)),check)
+  EXERCISE := $(wordlist 2,$(words $(MAKECMDGOALS)),$(MAKECMDGOALS))
+  $(eval $(EXERCISE):;@:)
+endif
+check:
+	@CC="$(CC)" CFLAGS="$(CFLAGS)" LDLIBS=-lm tools/exercise.sh check $(EXERCISE)
+r1: r1.c
+	$(CC) $(CFLAGS) -o $@ r1.c -lm
+.PHONY: check
+MAKEFILE
+    echo "wrote $out/: r1.c with its $(exercises | wc -l) exercises stubbed, test_r1.c, tools/, tiny_data/, exercises.md"
+}
+
+# every line of r1.c's answers that neither r1.c outside the exercises nor test_r1.c has (12 characters or more) is
+# absent from every file of the handout OUT; prints the lines found
+answers_in_handout() { # OUT
+    local out=$1 n
+    for n in $(exercises | cut -f1); do regions_of "$n" "$ROOT/r1.c"; done |
+        grep -v '// exercise [0-9]* \(begin\|end\)' | sed 's/^[ \t]*//; s/[ \t]*$//' | sort -u > "$out.answers"
+    awk '/^[ \t]*\/\/ exercise [0-9]+ begin: / { on = 1 } !on { print } /^[ \t]*\/\/ exercise [0-9]+ end$/ { on = 0 }' \
+        "$ROOT/r1.c" | cat - "$ROOT/test_r1.c" | sed 's/^[ \t]*//; s/[ \t]*$//' | sort -u > "$out.elsewhere"
+    comm -23 "$out.answers" "$out.elsewhere" | awk 'length >= 12' > "$out.distinct"
+    find "$out" -type f -exec sed 's/^[ \t]*//; s/[ \t]*$//' {} + | grep -F -x -f "$out.distinct"
+    rm -f "$out.answers" "$out.elsewhere" "$out.distinct"
+}
+
+# one student's r1.c: every exercise spliced alone into r1.c and checked; prints the table's rows
+# "exercise<TAB>result<TAB>first failing line" (result: passed, failed, not done)
+grade_student() { # R1C WORK
+    local mine=$1 work=$2 n stub line
+    for n in $(exercises | cut -f1); do
+        mkdir -p "$work/$n"
+        stub_regions "$n" "$(stub_of "$n")" "$ROOT/r1.c" > "$work/stub.c"
+        if [ "$(regions_of "$n" "$mine")" = "$(regions_of "$n" "$work/stub.c")" ]; then
+            printf '%s\tnot done\t\n' "$n"; continue
+        fi
+        if ! put_regions "$n" "$mine" "$ROOT/r1.c" > "$work/$n/r1.c"; then
+            printf '%s\tfailed\tits exercise %s lines do not pair up with r1.c'"'"'s\n' "$n" "$n"; continue
+        fi
+        ln -sfn "$ROOT/test_r1.c" "$work/$n/test_r1.c"
+        ln -sfn "$ROOT/tiny_data" "$work/$n/tiny_data"
+        if EXERCISES_DIR=$work "$0" check "$n" > "$work/$n.log" 2>&1; then
+            printf '%s\tpassed\t\n' "$n"
+        else
+            line=$(grep -m 1 '^FAIL' "$work/$n.log" || tail -n 1 "$work/$n.log")
+            printf '%s\tfailed\t%s\n' "$n" "$(echo "$line" | cut -c1-160 | tr '\t,' '  ')"
+        fi
+    done
+}
+
+cmd_grade() { # DIR
+    [ $# -eq 1 ] && [ -d "$1" ] || fail "give the folder of the submissions, e.g. make grade DIR=submissions"
+    local dir=${1%/} work student name csv rows
+    work=$(mktemp -d /tmp/exercise-grade.XXXXXX) || fail "cannot create a temporary folder"
+    csv=$dir/grades.csv
+    echo "student,exercise,result,first failing line" > "$csv.tmp"
+    for student in "$dir"/*/r1.c "$dir"/r1.c; do
+        [ -f "$student" ] || continue
+        name=$(basename "$(dirname "$student")")
+        rows=$(SKIP_RUN_WITHOUT_BASE=1 grade_student "$student" "$work/$name")
+        echo "$name: $(grep -c $'\tpassed' <<< "$rows") of $(wc -l <<< "$rows") exercises passed"
+        awk -F'\t' '{ printf "  %3s  %-9s %s\n", $1, $2, $3 }' <<< "$rows"
+        awk -F'\t' -v s="$name" '{ printf "%s,%s,%s,%s\n", s, $1, $2, $3 }' <<< "$rows" >> "$csv.tmp"
+    done
+    mv "$csv.tmp" "$csv"
+    rm -rf "$work"
+    echo "wrote $csv"
+}
+
+# FILE's code of exercise N put into a copy of r1.c in a temporary folder, then checked there
+cmd_try() { # FILE
+    [ $# -eq 1 ] && [ -f "$1" ] || fail "give one file, e.g. tools/exercise.sh try tools/kit/wrong/3-no-scale.c"
+    local file=$1 name n tmp status
+    name=$(basename "$1" .c)
+    n=${name%%-*}
+    valid_number "$n"
+    tmp=$(mktemp -d /tmp/exercise-try.XXXXXX) || fail "cannot create a temporary folder"
+    mkdir -p "$tmp/$n"
+    if ! put_regions "$n" "$file" "$ROOT/r1.c" > "$tmp/$n/r1.c"; then
+        rm -rf "$tmp"
+        fail "the exercise $n lines of $file do not pair up with r1.c's"
+    fi
+    ln -s "$ROOT/test_r1.c" "$tmp/$n/test_r1.c"
+    ln -s "$ROOT/tiny_data" "$tmp/$n/tiny_data"
+    EXERCISES_DIR=$tmp "$0" check "$n"
+    status=$?
+    rm -rf "$tmp"
+    return $status
+}
+
+# one line for test-all: a correct variant must pass, a wrong solution must fail with NOT YET
+judge_file() { # variant|wrong FILE LOG
+    local kind=$1 file=$2 log=$3 status what
+    "$0" try "$file" > "$log" 2>&1
+    status=$?
+    what="$kind $(basename "$file")"
+    if [ "$kind" = variant ] && [ $status -eq 0 ]; then echo "PASS  $what passes"
+    elif [ "$kind" = wrong ] && [ $status -eq 1 ]; then echo "PASS  $what fails: $(tail -n 1 "$log" | sed 's/^exercise [0-9]* (.*): //')"
+    else echo "FAIL  $what: exit status $status, $(tail -n 1 "$log") ($log)"; fi
 }
 
 # CI: both directions for every exercise, in a temporary folder. Without a base model the capstone's
@@ -296,9 +434,24 @@ cmd_test_all() {
         echo "PASS  exercise $n: the stub fails ($t_stub s: $stub_verdict);" \
              "r1.c's code passes ($((SECONDS - t0)) s)"
     done
+    # the handout: every exercise stubbed, no line of an answer left in any of its files
+    if ! "$0" handout "$tmp/handout" > /dev/null; then echo "FAIL  make handout: no handout written"; bad=1
+    elif answers_in_handout "$tmp/handout" > "$tmp/leaked.txt"; then
+        echo "FAIL  the handout holds $(wc -l < "$tmp/leaked.txt") lines of the answers ($tmp/leaked.txt)"; bad=1
+    else
+        echo "PASS  the handout: every exercise stubbed, no line of an answer in any of its files"
+    fi
+    # the correct variants and the wrong solutions, KIT_JOBS at a time
+    local file
+    for file in "$ROOT"/tools/kit/variants/*.c "$ROOT"/tools/kit/wrong/*.c; do
+        echo "$(basename "$(dirname "$file")" | sed 's/variants/variant/') $file $tmp/$(basename "$file" .c).log"
+    done | xargs -P "${KIT_JOBS:-2}" -L 1 "$0" judge > "$tmp/judged.txt"
+    sort -k2,2 -k3,3V "$tmp/judged.txt"
+    grep -q '^FAIL' "$tmp/judged.txt" && bad=1
     if [ $bad -ne 0 ]; then echo "test-exercises: FAILED (logs in $tmp)"; return 1; fi
     rm -rf "$tmp"
-    echo "test-exercises: every stub fails its check and r1.c's code passes it"
+    echo "test-exercises: every stub fails its check, r1.c's code and every correct variant pass it," \
+         "every wrong solution fails it"
 }
 
 case "${1:-}" in
@@ -306,6 +459,10 @@ case "${1:-}" in
     new) shift; cmd_new "$@" ;;
     check) shift; cmd_check "$@" ;;
     answer) shift; cmd_answer "$@" ;;
+    try) shift; cmd_try "$@" ;;
+    handout) shift; cmd_handout "$@" ;;
+    grade) shift; cmd_grade "$@" ;;
+    judge) shift; judge_file "$@" ;;
     test-all) cmd_test_all ;;
-    *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

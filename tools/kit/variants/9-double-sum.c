@@ -1,0 +1,18 @@
+// a correct variant: the sum of the exponentials kept in double
+    // exercise 9 begin: cross-entropy and its gradient
+    double loss = 0.0;
+    #pragma omp parallel for reduction(+:loss) schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *z = logits + (size_t)n * V;
+        float *dz = dlogits + (size_t)n * V;
+        if (w[n] == 0.0f) { memset(dz, 0, V * sizeof(float)); continue; }
+        float maxv = z[0];
+        double sum = 0.0;
+        for (int i = 1; i < V; i++) if (z[i] > maxv) maxv = z[i];
+        for (int i = 0; i < V; i++) { dz[i] = expf(z[i] - maxv); sum += dz[i]; }
+        for (int i = 0; i < V; i++) dz[i] = (float)(w[n] * dz[i] / sum);
+        dz[targets[n]] -= w[n];
+        loss += w[n] * ((float)log(sum) + maxv - z[targets[n]]);
+    }
+    return (float)loss;
+    // exercise 9 end

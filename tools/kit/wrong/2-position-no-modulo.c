@@ -1,0 +1,17 @@
+// wrong: the position is pos0 + n: rows of a second sequence keep counting
+    // exercise 2 begin: RoPE, the rotation of interleaved pairs
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        int pos = pos0 + n;
+        for (int i = 0; i < dr / 2; i++) {
+            double angle = pos * pow(ROPE_THETA, -2.0 * i / dr);
+            float c = (float)cos(angle), s = sign * (float)sin(angle);
+            for (int h = 0; h < H; h++) {
+                float *p = x + ((size_t)n * H + h) * hs + off + 2 * i;
+                float a = p[0], b = p[1];
+                p[0] = a * c - b * s;
+                p[1] = a * s + b * c;
+            }
+        }
+    }
+    // exercise 2 end

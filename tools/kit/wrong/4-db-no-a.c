@@ -1,0 +1,9 @@
+// wrong: db uses sigmoid(a) instead of silu(a) = a sigmoid(a)
+    // exercise 4 begin: SwiGLU backward, through silu(a) * b
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < (size_t)N * F; i++) {
+        float sg = 1.0f / (1.0f + e[i]);  // sigmoid(a)
+        db[i] = dg[i] * sg;
+        da[i] = dg[i] * b[i] * sg * (1.0f + a[i] * (1.0f - sg)); // d silu(a)/da = s(1 + a(1-s))
+    }
+    // exercise 4 end
