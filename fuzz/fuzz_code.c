@@ -35,19 +35,21 @@ static void fuzz_judge(const char *text) {
     snprintf(prompt, sizeof prompt, "%.*s", (int)(tab - text) < 63 ? (int)(tab - text) : 63, text);
     CodeTask t;
     if (!code_parse(prompt, &t)) return;
-    for (int i = 0; i < CODE_SHOWN; i++) check(t.in[i] >= 0 && t.in[i] < CODE_INPUTS, "code_parse: an input out of 0-9");
+    for (int i = 0; i < CODE_SHOWN; i++)
+        check(t.in[i] >= 0 && t.in[i] < CODE_INPUTS, "code_parse: an input out of 0-9");
     const char *response = tab + 1;
     CodeFn f = { CODE_LINEAR, 2, 1 };
-    float shown = reward_code(response, &t, &f, CODE_TESTS_SHOWN), both = reward_code(response, &t, &f, CODE_TESTS_BOTH);
+    float shown = reward_code(response, &t, &f, CODE_TESTS_SHOWN);
     float hidden = reward_code(response, &t, &f, CODE_TESTS_HIDDEN);
+    float both = reward_code(response, &t, &f, CODE_TESTS_BOTH);
     check((shown == 0.0f || shown == 1.0f) && (hidden == 0.0f || hidden == 1.0f) && both == (shown && hidden),
           "reward_code: not 0 or 1, or both is not shown and hidden");
     TryAudit a = audit_code(&t, response);
-    check(a.verdicts <= a.tries && a.retries <= a.nos && a.oks + a.nos == a.verdicts && a.faithful <= a.verdicts &&
-          a.false_oks <= a.oks, "audit_code: counts that contradict each other");
+    check(a.verdicts <= a.tries && a.retries <= a.nos && a.oks + a.nos == a.verdicts &&
+          a.faithful <= a.verdicts && a.false_oks <= a.oks, "audit_code: counts that contradict each other");
     Judgement j = judge_code(response, (int)strlen(response), &t, 121);
-    check(j.style >= 0 && j.style < N_CODE_STYLES && j.correct == both, "judge_code: a style out of range, or "
-          "correct is not the reward of every test");
+    check(j.style >= 0 && j.style < N_CODE_STYLES && j.correct == both,
+          "judge_code: a style out of range, or correct is not the reward of every test");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
