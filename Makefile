@@ -63,7 +63,8 @@ clean:
 # the R1-Zero "aha moment": pretrain the base model (a finished one is kept, an interrupted one
 # continued), run R1-Zero (its report: runs/zero/report.html), and the gnuplot figures where gnuplot is
 # installed
-# make aha WORLD=countdown: the same in the countdown world (runs/countdown/base, runs/countdown/zero)
+# make aha WORLD=countdown: the same in the countdown world (runs/countdown/base, runs/countdown/zero);
+# WORLD=code in the code world (runs/code/base, runs/code/zero)
 WORLD ?= addition
 aha: r1
 	./r1 pretrain --world $(WORLD) --resume

@@ -4747,6 +4747,45 @@ static void test_code_rules(void) {
           "%d differ; ban closes a retrying model's think span after a no", n + 1, bad);
 }
 
+// a short end-to-end run of the code world: a tiny model, 3 RL steps on gen --world code's prompts with the
+// reward on the shown examples; the log carries the shown and hidden pass rates, the report charts them
+static void test_code_run(void) {
+    char data[300], dir[300], init[300], path[400], train[400], test[400], err[200];
+    snprintf(data, sizeof data, "%s/code_run_data", tmp_root);
+    snprintf(dir, sizeof dir, "%s/code_run", tmp_root);
+    snprintf(init, sizeof init, "%s/code_run_init.bin", tmp_root);
+    gen_code_data(data, 3);
+    snprintf(train, sizeof train, "%s/rl_train.txt", data);
+    snprintf(test, sizeof test, "%s/rl_test.txt", data);
+    Config cfg = find_preset("tiny")->cfg;
+    cfg.context = 64;
+    Model *m0 = model_create(&cfg, "tiny", 5);
+    snprintf(m0->world, sizeof m0->world, "code");
+    checkpoint_save(init, m0, 0, 0, 0);
+    model_free(m0);
+    GrpoOptions g = grpo_defaults();
+    g.world = "code"; g.code_reward = "shown"; g.init = init; g.out = dir; g.data = train; g.test = test;
+    g.steps = 3; g.prompts_per_step = 2; g.num_generations = 4; g.eval_every = 3; g.eval_prompts = 6;
+    g.eval_k = 2;
+    model_free(grpo_quietly(&g));
+    report_grpo(&g, "test");
+    snprintf(path, sizeof path, "%s/log.csv", dir);
+    char *csv = read_whole(path, NULL);
+    const char *cols[] = { "test_shown_pass1", "test_hidden_pass1", "test_table_share", "test_tries_d1",
+                           "test_tries_d3", "test_retry_after_no" };
+    int found = 0;
+    for (int c = 0; c < 6; c++) found += csv && strstr(csv, cols[c]) != NULL;
+    snprintf(path, sizeof path, "%s/report.html", dir);
+    char *html = read_whole(path, NULL);
+    const char *bad = html ? xml_error(html, err, sizeof err) : "no report.html";
+    int charted = html && strstr(html, "Shown examples and hidden tests") && strstr(html, "hidden tests pass@1") &&
+                  strstr(html, "--code-reward");
+    check(found == 6 && !bad && charted, "code run: 3 RL steps of a tiny model on the code world's prompts; the log "
+          "has %d of its 6 code and tries columns, the report is well formed (%s) and charts shown against hidden "
+          "tests (%d)", found, bad ? bad : "ok", charted);
+    free(csv); free(html);
+}
+
 static const Section sections[] = {
     { .name = "embedding", .run = test_embedding, .what = "token embedding gradient" },
     { .name = "rmsnorm", .run = test_rmsnorm, .what = "RMSNorm gradient" },
@@ -4798,6 +4837,8 @@ static const Section sections[] = {
     { .name = "code_generator", .run = test_code_generator,
       .what = "gen --world code against an independent re-derivation of functions, runs and verdicts" },
     { .name = "code_rules", .run = test_code_rules, .what = "the retry's decoding rules on code rows" },
+    { .name = "code_run", .run = test_code_run,
+      .what = "a short RL run of the code world: its log and report carry shown and hidden tests" },
 };
 #define N_SECTIONS ((int)(sizeof sections / sizeof sections[0]))
 
