@@ -107,7 +107,8 @@ tools/test_cuda: tools/test_cuda.c tools/cuda_emu.h tools/check.h r1.cu r1.c .bu
 	$(CC) $(CFLAGS) -DR1_CUDA -o $@ tools/test_cuda.c tools/r1_cu_emu.o $(LDLIBS) -lstdc++
 
 # fuzzing (clang's libFuzzer, ASan, UBSan): the data loaders + tokenizer, the checkpoint loader, the
-# option parser and the code world's interpreter and judge, FUZZ_SECONDS each, from the committed seeds (fuzz/seeds/*); see fuzz/fuzz_r1.h
+# option parser and the code world's interpreter and judge, FUZZ_SECONDS each, from the committed seeds
+# (fuzz/seeds/*); see fuzz/fuzz_r1.h
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = fuzz/fuzz_data fuzz/fuzz_checkpoint fuzz/fuzz_options fuzz/fuzz_code
 fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_r1.h r1.c
