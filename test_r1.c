@@ -4439,7 +4439,8 @@ static void test_code_interpreter(void) {
         { "x*02", 1, 0, 0 }, { "-x", 1, 0, 0 }, { "xx", 1, 0, 0 }, { "1000", 1, 0, 0 }, { "y+1", 1, 0, 0 },
         { "x=1=2", 1, 0, 0 }, { "x+-1", 1, 0, 0 },
         // overflow: a product or a partial sum beyond 99999
-        { "999*999", 0, 0, 0 }, { "99*99*99", 0, 0, 0 }, { "999*99+999*99", 0, 0, 0 }, { "x*999*999", 0, 1, 0 },
+        { "999*999", 0, 0, 0 }, { "99*99*99", 0, 0, 0 }, { "999*99+999*99", 0, 0, 0 },
+        { "x*999*999", 0, 1, 0 },
         { "0-999*99-999*99", 0, 0, 0 },
     };
     int n = (int)(sizeof cases / sizeof cases[0]), bad = 0;
@@ -4456,10 +4457,11 @@ static void test_code_interpreter(void) {
     memset(longer, 0, sizeof longer);
     for (int i = 0; i < 30; i++) strcat(longer, "1+");
     strcat(longer, "1");
-    int v = 0, too_long = code_run(longer, (int)strlen(longer), 0, &v), prefix = code_run("x*2+1999", 5, 3, &v);
-    check(bad == 0 && !too_long && prefix && v == 7, "code interpreter: %d of %d hand-worked programs differ; a "
-          "program of %d characters refused (%d); the first 5 characters of \"x*2+1999\" run as x*2+1 (%d)", bad, n,
-          (int)strlen(longer), !too_long, v);
+    int v = 0, too_long = code_run(longer, (int)strlen(longer), 0, &v);
+    int prefix = code_run("x*2+1999", 5, 3, &v);
+    check(bad == 0 && !too_long && prefix && v == 7, "code interpreter: %d of %d hand-worked programs "
+          "differ; a program of %d characters refused (%d); the first 5 characters of \"x*2+1999\" run as "
+          "x*2+1 (%d)", bad, n, (int)strlen(longer), !too_long, v);
     // the true functions' shortest programs, as the corpus writes them
     CodeFn f[] = { { CODE_LINEAR, 1, 0 }, { CODE_LINEAR, 2, 1 }, { CODE_MINUS, 4, 3 }, { CODE_SQUARE, 0, 0 },
                    { CODE_SQUARE, 2, 5 }, { CODE_SQUARE, 1, 0 } };
@@ -4471,10 +4473,11 @@ static void test_code_interpreter(void) {
         bad_text += strcmp(text, want[i]) != 0;
     }
     CodeFn back;
-    check(bad_text == 0 && code_fn_of(121, &back) && back.kind == CODE_LINEAR && back.a == 2 && back.b == 1 &&
-          !code_fn_of(100, &back) && !code_fn_of(410, &back) && !code_fn_of(-121, &back) && !code_fn_of(240, &back),
-          "code functions: %d of 6 shortest programs differ; the answer column 121 is x*2+1, 100, 410, -121 and "
-          "240 (x*4-0) are no function", bad_text);
+    int read_back = code_fn_of(121, &back) && back.kind == CODE_LINEAR && back.a == 2 && back.b == 1;
+    int refused = !code_fn_of(100, &back) && !code_fn_of(410, &back) && !code_fn_of(-121, &back) &&
+                  !code_fn_of(240, &back);
+    check(bad_text == 0 && read_back && refused, "code functions: %d of 6 shortest programs differ; the "
+          "answer column 121 is x*2+1, 100, 410, -121 and 240 (x*4-0) are no function", bad_text);
 }
 
 typedef struct {
@@ -4484,12 +4487,13 @@ typedef struct {
 
 static void test_code_rewards(void) {
     CodeTask t;
-    check(code_parse("e:1=3 2=5 4=9", &t) && t.in[0] == 1 && t.out[2] == 9 && t.lang == LANG_EN &&
-          code_parse("j:0=-3 1=-1 4=5", &t) && t.out[0] == -3 && t.lang == LANG_JA && !code_parse("e:1=3 2=5", &t) &&
-          !code_parse("e:2=3 1=5 4=9", &t) && !code_parse("e:1=3 1=5 4=9", &t) && !code_parse("e:1=3 2=5 4=9 ", &t)
-          && !code_parse("e:3 7 8=53", &t) && !code_parse("e:51+76=", &t) && !code_parse("e:1=03 2=5 4=9", &t) &&
-          !code_parse("e:10=3 2=5 4=9", &t),
-          "code_parse: 2 prompts read back, 8 malformed ones rejected");
+    int read = code_parse("e:1=3 2=5 4=9", &t) && t.in[0] == 1 && t.out[2] == 9 && t.lang == LANG_EN &&
+               code_parse("j:0=-3 1=-1 4=5", &t) && t.out[0] == -3 && t.lang == LANG_JA;
+    const char *malformed[] = { "e:1=3 2=5", "e:2=3 1=5 4=9", "e:1=3 1=5 4=9", "e:1=3 2=5 4=9 ", "e:3 7 8=53",
+                                "e:51+76=", "e:1=03 2=5 4=9", "e:10=3 2=5 4=9" };
+    int rejected = 0;
+    for (int i = 0; i < 8; i++) rejected += !code_parse(malformed[i], &t);
+    check(read && rejected == 8, "code_parse: 2 prompts read back, %d of 8 malformed ones rejected", rejected);
     code_parse("e:1=3 2=5 4=9", &t);
     CodeFn f = { CODE_LINEAR, 2, 1 };  // x*2+1: hidden tests at 0 3 5 6 7 8 9
 #define TABLE "x=1*3+x=2*5+x=4*9"
@@ -4502,11 +4506,12 @@ static void test_code_rewards(void) {
         { "<think></think><answer>x=1*3+x=2*5+x=4*8</answer><eos>", 0, 0, 0, 0, 0, 0, 0, 0, 0, CODE_TABLE },
         { "<think></think><answer>" CUBIC "</answer><eos>", 1, 0, 0, 0, 0, 0, 0, 0, 0, CODE_DIRECT },
         { "<think></think><answer>x*2</answer><eos>", 0, 0, 0, 0, 0, 0, 0, 0, 0, CODE_DIRECT },
-        { "<think></think><answer>x*</answer><eos>", 0, 0, 0, 0, 0, 0, 0, 0, 0, CODE_DIRECT },        // malformed
-        { "<think></think><answer>x*2+1 </answer><eos>", 0, 0, 0, 0, 0, 0, 0, 0, 0, CODE_DIRECT },   // extra text
-        { "<think></think><answer></answer><eos>", 0, 0, 0, 0, 0, 0, 0, 0, 0, CODE_DIRECT },         // empty
-        { "<think></think><answer>x*2+1", 0, 0, 0, 0, 0, 0, 0, 0, 0, CODE_DIRECT },                  // never closed
-        { "<think></think><answer>x*999*999+1</answer><eos>", 0, 0, 0, 0, 0, 0, 0, 0, 0, CODE_DIRECT }, // overflow
+        // malformed, extra text, empty, never closed, overflowing
+        { "<think></think><answer>x*</answer><eos>", 0, 0, 0, 0, 0, 0, 0, 0, 0, CODE_DIRECT },
+        { "<think></think><answer>x*2+1 </answer><eos>", 0, 0, 0, 0, 0, 0, 0, 0, 0, CODE_DIRECT },
+        { "<think></think><answer></answer><eos>", 0, 0, 0, 0, 0, 0, 0, 0, 0, CODE_DIRECT },
+        { "<think></think><answer>x*2+1", 0, 0, 0, 0, 0, 0, 0, 0, 0, CODE_DIRECT },
+        { "<think></think><answer>x*999*999+1</answer><eos>", 0, 0, 0, 0, 0, 0, 0, 0, 0, CODE_DIRECT },
         { "<think>x*2 1=2 no x*2+1 1=3 2=5 4=9 ok</think><answer>x*2+1</answer><eos>", 1, 1, 2, 2, 1, 1, 1, 2, 0,
           CODE_SEARCH },
         { "<think>x*2 1=2 ie x*2+1 1=3 2=5 4=9 ii</think><answer>x*2+1</answer><eos>", 1, 1, 2, 2, 1, 1, 1, 2, 0,
@@ -4565,7 +4570,8 @@ static void test_code_rewards(void) {
     for (int k = 0; k < N_CODE_TESTS; k++) { use.code_tests = k; r[k] = grpo_reward(&table, &use, &rng); }
     check(fabsf(r[CODE_TESTS_SHOWN] - 1.1f) < 1e-6f && fabsf(r[CODE_TESTS_HIDDEN] - 0.1f) < 1e-6f &&
           fabsf(r[CODE_TESTS_BOTH] - 0.1f) < 1e-6f && table.shown == 1.0f && table.hidden == 0.0f &&
-          table.correct == 0.0f && table.style == CODE_TABLE && right.correct == 1.0f && search.language == 1.0f && search.reflects &&
+          table.correct == 0.0f && table.style == CODE_TABLE && right.correct == 1.0f &&
+          search.language == 1.0f && search.reflects &&
           same.answer == right.answer && same.has_answer && table.answer != right.answer &&
           unknown.shown == 1.0f && unknown.hidden == 0.0f && unknown.correct == 0.0f,
           "code judgement: a table's reward %.1f (shown) %.1f (hidden) %.1f (both), want 1.1 0.1 0.1; x+x+1 and "
@@ -4607,7 +4613,8 @@ static int indep_eval(const char *s, int len, int x, int *value) {
 // a prompt line "L:a=b c=d e=f": its inputs and outputs; 0 if it is not one
 static int indep_prompt(const char *line, int *in, int *out, int *end) {
     char lang;
-    return sscanf(line, "%c:%d=%d %d=%d %d=%d%n", &lang, &in[0], &out[0], &in[1], &out[1], &in[2], &out[2], end) == 7;
+    return sscanf(line, "%c:%d=%d %d=%d %d=%d%n", &lang, &in[0], &out[0], &in[1], &out[1], &in[2], &out[2],
+                  end) == 7;
 }
 
 // the prompt files: each line's true function (its answer column, decoded here from kind*100 + a*10 + b
@@ -4622,8 +4629,12 @@ static void check_code_prompt_files(const char *dir, char (*keys)[32], int *n_ke
         FILE *fp = fopen(path, "r");
         for (int i = 0; fp && fgets(line, sizeof line, fp); i++) {
             int in[3], out[3], end, id, diff;
-            if (!indep_prompt(line, in, out, &end) || sscanf(line + end, "\t%d\t%d", &id, &diff) != 2) { bad++; continue; }
-            int kind = id / 100, a = id / 10 % 10, b = id % 10, ok = in[0] >= 0 && in[0] < in[1] && in[1] < in[2] && in[2] <= 9;
+            if (!indep_prompt(line, in, out, &end) || sscanf(line + end, "\t%d\t%d", &id, &diff) != 2) {
+                bad++;
+                continue;
+            }
+            int kind = id / 100, a = id / 10 % 10, b = id % 10;
+            int ok = in[0] >= 0 && in[0] < in[1] && in[1] < in[2] && in[2] <= 9;
             ok &= (kind == 1 && a >= 1) || (kind == 2 && a >= 2 && b >= 1) || (kind == 3 && a <= 3);
             for (int k = 0; k < 3; k++) {
                 int x = in[k], y = kind == 1 ? a * x + b : kind == 2 ? a * x - b : x * x + a * x + b;
@@ -4661,7 +4672,8 @@ static int check_code_document(const char *s, const int *in, const int *out, int
                 return 0;
             met += v == out[runs];
             runs++;
-            if (v != out[runs - 1] && strncmp(s + len, " no", 3) != 0 && strncmp(s + len, " ie", 3) != 0) return 0;
+            int no_next = strncmp(s + len, " no", 3) == 0 || strncmp(s + len, " ie", 3) == 0;
+            if (v != out[runs - 1] && !no_next) return 0;  // a run stops at its first miss
         } else if (len == 2 && (!strncmp(s, "ok", 2) || !strncmp(s, "ii", 2) || !strncmp(s, "no", 2) ||
                                 !strncmp(s, "ie", 2))) {
             int ok = !strncmp(s, "ok", 2) || !strncmp(s, "ii", 2);
@@ -4736,7 +4748,9 @@ static void test_code_rules(void) {
     int n = (int)(sizeof cases / sizeof cases[0]), bad = 0;
     for (int i = 0; i < n; i++) {
         int got = countdown_rule_token(cases[i].row, cases[i].rule, cases[i].max_tries);
-        if (got != cases[i].want) { bad++; fprintf(stderr, "      %s: token %d, want %d\n", cases[i].what, got, cases[i].want); }
+        if (got == cases[i].want) continue;
+        bad++;
+        fprintf(stderr, "      %s: token %d, want %d\n", cases[i].what, got, cases[i].want);
     }
     int row[256], len = encode(after_no, row, 256, NULL), forcing = 0;
     float logits[VOCAB_SIZE] = { 0 };
