@@ -64,7 +64,8 @@ clean:
 # the R1-Zero "aha moment": pretrain the base model (a finished one is kept, an interrupted one
 # continued), run R1-Zero (its report: runs/zero/report.html), and the gnuplot figures where gnuplot is
 # installed
-# make aha WORLD=countdown: the same in the countdown world (runs/countdown/base, runs/countdown/zero)
+# make aha WORLD=countdown: the same in the countdown world (runs/countdown/base, runs/countdown/zero);
+# WORLD=code in the code world (runs/code/base, runs/code/zero)
 WORLD ?= addition
 aha: r1
 	./r1 pretrain --world $(WORLD) --resume
@@ -106,10 +107,11 @@ tools/test_cuda: tools/test_cuda.c tools/cuda_emu.h tools/check.h r1.cu r1.c .bu
 	$(CXX) -std=c++17 -O2 -Wall -Wextra -include tools/cuda_emu.h -x c++ -c -o tools/r1_cu_emu.o r1.cu
 	$(CC) $(CFLAGS) -DR1_CUDA -o $@ tools/test_cuda.c tools/r1_cu_emu.o $(LDLIBS) -lstdc++
 
-# fuzzing (clang's libFuzzer, ASan, UBSan): the data loaders + tokenizer, the checkpoint loader and the
-# option parser, FUZZ_SECONDS each, from the committed seeds (fuzz/seeds/*); see fuzz/fuzz_r1.h
+# fuzzing (clang's libFuzzer, ASan, UBSan): the data loaders + tokenizer, the checkpoint loader, the
+# option parser and the code world's interpreter and judge, FUZZ_SECONDS each, from the committed seeds
+# (fuzz/seeds/*); see fuzz/fuzz_r1.h
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = fuzz/fuzz_data fuzz/fuzz_checkpoint fuzz/fuzz_options
+FUZZ_TARGETS = fuzz/fuzz_data fuzz/fuzz_checkpoint fuzz/fuzz_options fuzz/fuzz_code
 fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_r1.h r1.c
 	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Wall -Wextra \
 	    -o $@ $< -lm

@@ -516,6 +516,273 @@ static int countdown_parse(const char *prompt, Countdown *p) {
     return 1;
 }
 
+// ---- the code world (NOTES.md "The code world"): the answer is a program, and the reward runs it on tests.
+// Prompt:   e:1=3 2=5 4=9           three examples "input=output" of an unknown function of x, inputs 0-9
+//                                   (the alphabet has no parentheses: "f(1)=3" cannot be written, and an
+//                                   example needs nothing but its two numbers)
+// Answer:   x*2+1                   a program: an expression over x in the grammar below
+// A run:    x*2 1=2 no              a candidate run on the shown inputs in order, "input=value" each; the run
+//                                   stops at the first value that misses its output, "no"; all met, "ok"
+// Response: <think>x*2 1=2 no x*2+1 1=3 2=5 4=9 ok</think><answer>x*2+1</answer>
+// The reward runs the answer on the shown examples and on hidden tests, every input 0-9 the prompt does
+// not show, whose outputs come from the true function (the prompt file's answer column, code_fn_of).
+// The grammar (no parentheses, no loops: a program is read once, left to right, and always ends):
+//   program := product (('+' | '-') product)*
+//   product := factor ('*' factor)*
+//   factor  := 'x=' number          1 when x is the number, else 0 (an Iverson bracket)
+//            | 'x' | number         a number: 1-3 digits, no leading zero
+// The bracket makes a table of the examples a program: "x=1*3+x=2*5+x=4*9" meets the three examples
+// above and nothing else (it is 0 at every other input), the answer that fits the shown tests only.
+// Five styles, as text mixes them: the direct answer, one candidate answered without a run, one candidate
+// answered after its "no", a search until "ok", and, after two "no"s, the table of the examples.
+
+#define CODE_SHOWN 3             // examples in a prompt
+#define CODE_INPUTS 10           // the inputs 0-9: the shown ones, and the hidden tests (the rest)
+#define CODE_MAX_LEN 48          // the longest program the interpreter reads
+#define CODE_MAX_VALUE 99999     // a value beyond +-CODE_MAX_VALUE is an overflow: the run fails
+#define CODE_TABLE_FAILED 2      // the failed candidates before a table
+#define CODE_MAX_FAILED 3        // the failed candidates before the accepted one in a search
+enum { CODE_DIRECT, CODE_ONE_TRY, CODE_TRY_NO, CODE_SEARCH, CODE_TABLE, CODE_OTHER, N_CODE_STYLES };
+static const char *CODE_STYLE_NAMES[N_CODE_STYLES] = { "direct", "one_try", "try_no", "search", "table",
+                                                       "other" };
+static const float CODE_MIX[CODE_OTHER] = { 0.40f, 0.15f, 0.10f, 0.28f, 0.07f };
+
+// a number of 1-3 digits at s[i..len-1], without a leading zero; returns the characters read (0: none)
+static int code_number(const char *s, int len, int i, int *value) {
+    int n = 0;
+    *value = 0;
+    while (n < 3 && i + n < len && s[i + n] >= '0' && s[i + n] <= '9') {
+        *value = *value * 10 + (s[i + n] - '0');
+        n++;
+    }
+    if (i + n < len && s[i + n] >= '0' && s[i + n] <= '9') return 0;  // four digits or more
+    return n > 1 && s[i] == '0' ? 0 : n;
+}
+
+// the value of the program s[0..len-1] at x: returns 1 and sets *value, or 0 if the text is not a program
+// of the grammar or a value (a product, a partial sum) leaves [-CODE_MAX_VALUE, CODE_MAX_VALUE]
+static int code_run(const char *s, int len, int x, int *value) {
+    if (len <= 0 || len > CODE_MAX_LEN) return 0;
+    long long sum = 0, product = 1;
+    int sign = 1, i = 0, n, number;
+    for (;;) {
+        long long factor;
+        if (s[i] == 'x' && i + 1 < len && s[i + 1] == '=') {  // x=number
+            if (!(n = code_number(s, len, i + 2, &number))) return 0;
+            factor = x == number;
+            i += 2 + n;
+        } else if (s[i] == 'x') {
+            factor = x;
+            i++;
+        } else {
+            if (!(n = code_number(s, len, i, &number))) return 0;
+            factor = number;
+            i += n;
+        }
+        product *= factor;
+        if (product > CODE_MAX_VALUE || product < -CODE_MAX_VALUE) return 0;
+        if (i == len) break;
+        char op = s[i++];
+        if (i == len || (op != '*' && op != '+' && op != '-')) return 0;  // an operator needs a factor after
+        if (op == '*') continue;
+        sum += sign * product;
+        if (sum > CODE_MAX_VALUE || sum < -CODE_MAX_VALUE) return 0;
+        sign = op == '+' ? 1 : -1;
+        product = 1;
+    }
+    sum += sign * product;
+    if (sum > CODE_MAX_VALUE || sum < -CODE_MAX_VALUE) return 0;
+    *value = (int)sum;
+    return 1;
+}
+
+// the true functions, and the generator's candidates: x*a+b (a 1-9, b 0-9), x*a-b (a 2-9, b 1-9) and
+// x*x+x*a+b (a 0-3, b 0-9). Each is a polynomial of degree 2 at most, so two of them that meet the same
+// three examples are the same function: a program of these kinds that meets the shown examples passes the
+// hidden tests too; only a program of another kind (a table) can tell them apart.
+enum { CODE_LINEAR = 1, CODE_MINUS, CODE_SQUARE };
+typedef struct { int kind, a, b; } CodeFn;
+// a prompt of the code world: its examples in[i]=out[i], inputs increasing
+typedef struct { int in[CODE_SHOWN], out[CODE_SHOWN], lang; } CodeTask;
+
+static int code_fn_valid(const CodeFn *f) {
+    return (f->kind == CODE_LINEAR && f->a >= 1 && f->a <= 9 && f->b >= 0 && f->b <= 9) ||
+           (f->kind == CODE_MINUS && f->a >= 2 && f->a <= 9 && f->b >= 1 && f->b <= 9) ||
+           (f->kind == CODE_SQUARE && f->a >= 0 && f->a <= 3 && f->b >= 0 && f->b <= 9);
+}
+
+// the prompt file's answer column of the code world: kind*100 + a*10 + b (e.g. 121: x*2+1)
+static long code_fn_id(const CodeFn *f) { return f->kind * 100 + f->a * 10 + f->b; }
+static int code_fn_of(long id, CodeFn *f) {
+    f->kind = (int)(id / 100); f->a = (int)(id / 10 % 10); f->b = (int)(id % 10);
+    return id >= 0 && code_fn_valid(f);
+}
+
+static int code_fn_value(const CodeFn *f, int x) {
+    return f->kind == CODE_LINEAR ? x * f->a + f->b : f->kind == CODE_MINUS ? x * f->a - f->b
+           : x * x + x * f->a + f->b;
+}
+
+static int code_fn_meets(const CodeFn *f, const CodeTask *t) {
+    for (int i = 0; i < CODE_SHOWN; i++) if (code_fn_value(f, t->in[i]) != t->out[i]) return 0;
+    return 1;
+}
+
+// the function's program in its shortest form: "x", "x+3", "x*2", "x*2+1", "x*4-3", "x*x", "x*x+x*2+5"
+static int code_fn_program(const CodeFn *f, char *out) {
+    int o = sprintf(out, f->kind == CODE_SQUARE ? "x*x" : "x");
+    if (f->kind == CODE_SQUARE && f->a) o += sprintf(out + o, f->a > 1 ? "+x*%d" : "+x", f->a);
+    if (f->kind != CODE_SQUARE && f->a > 1) o += sprintf(out + o, "*%d", f->a);
+    if (f->b) o += sprintf(out + o, "%c%d", f->kind == CODE_MINUS ? '-' : '+', f->b);
+    return o;
+}
+
+// the table of the examples: "x=1*3+x=2*5+x=4*9", an output 0 left out, a negative one subtracted
+static int code_table_program(const CodeTask *t, char *out) {
+    int o = 0;
+    for (int i = 0; i < CODE_SHOWN; i++) {
+        if (t->out[i] == 0) continue;
+        const char *form = t->out[i] < 0 ? "-x=%d*%d" : o ? "+x=%d*%d" : "x=%d*%d";
+        o += sprintf(out + o, form, t->in[i], abs(t->out[i]));
+    }
+    if (o == 0) o = sprintf(out, "0");
+    else if (out[0] == '-') { memmove(out + 1, out, o + 1); out[0] = '0'; o++; }  // "0-x=1*3+..."
+    return o;
+}
+
+static CodeFn code_fn_random(Rng *r) {
+    CodeFn f = { .kind = CODE_LINEAR + rng_int(r, 3) };
+    if (f.kind == CODE_LINEAR) { f.a = 1 + rng_int(r, 9); f.b = rng_int(r, 10); }
+    if (f.kind == CODE_MINUS) { f.a = 2 + rng_int(r, 8); f.b = 1 + rng_int(r, 9); }
+    if (f.kind == CODE_SQUARE) { f.a = rng_int(r, 4); f.b = rng_int(r, 10); }
+    return f;
+}
+
+// a random task of the given true function: three distinct inputs 0-9, increasing
+static CodeTask code_task_random(const CodeFn *f, Rng *r) {
+    CodeTask t = { .lang = rng_int(r, N_LANGS) };
+    int chosen[CODE_INPUTS] = {0}, n = 0;
+    while (n < CODE_SHOWN) { int x = rng_int(r, CODE_INPUTS); n += !chosen[x]; chosen[x] = 1; }
+    n = 0;
+    for (int x = 0; x < CODE_INPUTS; x++) if (chosen[x]) { t.in[n] = x; t.out[n++] = code_fn_value(f, x); }
+    return t;
+}
+
+// the split of the problems by a hash of the true function and the shown inputs (as countdown_split)
+static int code_split(const CodeFn *f, const CodeTask *t) {
+    uint64_t key = (uint64_t)code_fn_id(f);
+    for (int i = 0; i < CODE_SHOWN; i++) key = key * 16 + (uint64_t)t->in[i];
+    uint64_t h = hash64(key ^ 0xC0DEull) % 10;
+    return h < 2 ? SPLIT_TEST : h < 4 ? SPLIT_RL : SPLIT_CORPUS;
+}
+
+static void code_prompt(const CodeTask *t, char *out) {
+    int o = sprintf(out, "%c:", LANG_TAG[t->lang]);
+    for (int i = 0; i < CODE_SHOWN; i++) o += sprintf(out + o, i ? " %d=%d" : "%d=%d", t->in[i], t->out[i]);
+}
+
+// the prompt's task, e.g. "e:1=3 2=5 4=9" (an output may be negative, "0=-3"); 0 if the text is not one
+static int code_parse(const char *prompt, CodeTask *t) {
+    memset(t, 0, sizeof *t);
+    if ((prompt[0] != LANG_TAG[LANG_EN] && prompt[0] != LANG_TAG[LANG_JA]) || prompt[1] != ':') return 0;
+    t->lang = prompt[0] == LANG_TAG[LANG_JA] ? LANG_JA : LANG_EN;
+    const char *s = prompt + 2;
+    for (int i = 0; i < CODE_SHOWN; i++) {
+        if (s[0] < '0' || s[0] > '9' || s[1] != '=') return 0;
+        t->in[i] = s[0] - '0';
+        if (i > 0 && t->in[i] <= t->in[i - 1]) return 0;
+        s += 2;
+        int neg = *s == '-', n = code_number(s + neg, (int)strlen(s + neg), 0, &t->out[i]);
+        if (!n) return 0;
+        if (neg) t->out[i] = -t->out[i];
+        s += neg + n;
+        if (*s != (i < CODE_SHOWN - 1 ? ' ' : 0)) return 0;
+        s++;
+    }
+    return 1;
+}
+
+// how many shown examples program s[0..len-1] meets, in order, before its first miss or error
+static int code_meets(const char *s, int len, const CodeTask *t) {
+    int n = 0, v;
+    while (n < CODE_SHOWN && code_run(s, len, t->in[n], &v) && v == t->out[n]) n++;
+    return n;
+}
+
+// a candidate run on the shown examples: "x*2 1=2 no" or "x*2+1 1=3 2=5 4=9 ok" (verdict words w)
+static int write_code_run(char *out, const char *program, const CodeTask *t, const char **w) {
+    int len = (int)strlen(program), o = sprintf(out, "%s", program), met = code_meets(program, len, t), v;
+    for (int i = 0; i <= met && i < CODE_SHOWN; i++) {
+        code_run(program, len, t->in[i], &v);
+        o += sprintf(out + o, " %d=%d", t->in[i], v);
+    }
+    return o + sprintf(out + o, " %s", w[met == CODE_SHOWN ? CD_WORD_OK : CD_WORD_NO]);
+}
+
+// a wrong candidate: another function, half the time the true one's kind with one coefficient off by one
+static CodeFn code_fn_wrong(const CodeFn *f, Rng *r) {
+    for (;;) {
+        CodeFn g = code_fn_random(r);
+        if (rng_int(r, 2)) {
+            g = *f;
+            int step = rng_int(r, 2) ? 1 : -1;
+            if (rng_int(r, 2)) g.a += step; else g.b += step;
+        }
+        if (code_fn_valid(&g) && code_fn_id(&g) != code_fn_id(f)) return g;
+    }
+}
+
+// the response of task t, whose true function is f, in style (CODE_*): the failed candidates of a search are
+// distinct wrong functions; one_try answers the true program or a wrong one, a coin each; switch_lang: the
+// verdicts are written in the other language
+static void write_code_response(const CodeTask *t, const CodeFn *f, int style, int switch_lang, Rng *r,
+                                char *out) {
+    const char **w = CD_WORDS[switch_lang ? 1 - t->lang : t->lang];
+    // a search's failed candidates: 0-3, as countdown's first corpus had them
+    static const float failed_p[CODE_MAX_FAILED + 1] = { 0.30f, 0.30f, 0.25f, 0.15f };
+    CodeFn wrong[CODE_MAX_FAILED];
+    char program[64], answer[64];
+    int n_failed = style == CODE_TRY_NO ? 1 : style == CODE_TABLE ? CODE_TABLE_FAILED : 0;
+    if (style == CODE_SEARCH) {
+        float u = rng_f32(r);
+        while (n_failed < CODE_MAX_FAILED && (u -= failed_p[n_failed]) >= 0) n_failed++;
+    }
+    for (int q = 0; q < n_failed; q++) {  // distinct
+        int seen;
+        do {
+            wrong[q] = code_fn_wrong(f, r);
+            seen = 0;
+            for (int u = 0; u < q; u++) seen |= code_fn_id(&wrong[u]) == code_fn_id(&wrong[q]);
+        } while (seen);
+    }
+    code_fn_program(f, answer);
+    int o = sprintf(out, "<think>");
+    for (int q = 0; q < n_failed; q++) {
+        code_fn_program(&wrong[q], program);
+        o += sprintf(out + o, q ? " " : "");
+        o += write_code_run(out + o, program, t, w);
+    }
+    if (style == CODE_TRY_NO) code_fn_program(&wrong[0], answer);
+    if (style == CODE_TABLE) code_table_program(t, answer);
+    if (style == CODE_ONE_TRY) {
+        CodeFn g = rng_int(r, 2) ? *f : code_fn_wrong(f, r);
+        code_fn_program(&g, answer);
+        o += sprintf(out + o, "%s", answer);
+    }
+    if (style == CODE_SEARCH) {
+        o += sprintf(out + o, n_failed ? " " : "");
+        o += write_code_run(out + o, answer, t, w);
+    }
+    sprintf(out + o, "</think><answer>%s</answer><eos>", answer);
+}
+
+static int sample_code_style(Rng *r) {
+    float u = rng_f32(r);
+    int style = 0;
+    while (style < CODE_TABLE && (u -= CODE_MIX[style]) >= 0) style++;
+    return style;
+}
+
 // ----------------------------------------------------------------------------
 // 3. the model: configuration, parameters and state of a tiny DeepSeek-V3 (DeepSeek-V3 report, section 2.1)
 
@@ -657,7 +924,7 @@ typedef struct {          // one layer's saved activations; N = B*T rows
 typedef struct Model {
     Config cfg;
     char preset[16];
-    char world[16];  // the toy world it was trained on: "addition" or "countdown"
+    char world[16];  // the toy world it was trained on: "addition", "countdown" or "code"
     size_t num_params;
     // the parameters: one buffer (params_mem) and its tensors by name
     float *params_mem;
@@ -1751,7 +2018,8 @@ static int word_language(const char *w, int len) {
 }
 
 // language consistency (R1 section 2.3.2): the fraction of words in the think span that are in the
-// prompt's language; 1 when the span has no words
+// prompt's language; 1 when the span has no words. A word has two letters or more: the code world's
+// variable x is not one
 static float reward_language(const char *response, int lang) {
     // exercise 11 begin: the three rule rewards
     const char *p = strstr(response, "<think>"), *end;
@@ -1766,6 +2034,7 @@ static float reward_language(const char *response, int lang) {
         } else if (*p >= 'a' && *p <= 'z') {
             const char *w = p;
             while (p < end && *p >= 'a' && *p <= 'z') p++;
+            if (p - w < 2) continue;
             words++;
             same += word_language(w, (int)(p - w)) == lang;
         } else {
@@ -1912,6 +2181,61 @@ static TryAudit audit_tries(const Countdown *p, const char *response) {
     return a;
 }
 
+// ---- the code world's rules: the answer's program runs on the tests. The tests the RL reward sees
+// (--code-reward): the shown examples only, the hidden tests only, or both (R1's test cases)
+enum { CODE_TESTS_SHOWN, CODE_TESTS_HIDDEN, CODE_TESTS_BOTH, N_CODE_TESTS };
+static const char *CODE_TESTS_NAMES[N_CODE_TESTS] = { "shown", "hidden", "both" };
+
+// the text inside the last <answer>...</answer>: its start in *program, its length; -1 if there is none
+static int answer_text(const char *response, const char **program) {
+    const char *a = NULL;
+    for (const char *s = strstr(response, "<answer>"); s; s = strstr(s + 1, "<answer>")) a = s;
+    if (!a) return -1;
+    a += strlen("<answer>");
+    const char *end = strstr(a, "</answer>");
+    *program = a;
+    return end ? (int)(end - a) : -1;
+}
+
+// the tests program s[0..len-1] passes: *shown, every shown example; *hidden, every hidden test (the inputs
+// 0-9 the prompt does not show, their outputs by the true function f; f NULL: unknown, none passes).
+// A program that does not parse, or overflows on a test, fails it
+static void code_tests(const char *s, int len, const CodeTask *t, const CodeFn *f, int *shown, int *hidden) {
+    int is_shown[CODE_INPUTS] = {0}, v;
+    *shown = code_meets(s, len, t) == CODE_SHOWN;
+    for (int i = 0; i < CODE_SHOWN; i++) is_shown[t->in[i]] = 1;
+    *hidden = f != NULL;
+    for (int x = 0; x < CODE_INPUTS && *hidden; x++)
+        if (!is_shown[x]) *hidden = code_run(s, len, x, &v) && v == code_fn_value(f, x);
+}
+
+// accuracy by tests (R1's rule reward for code, run rather than compared): 1 when the answer's program
+// passes the tests of the given kind (CODE_TESTS_*), else 0. A "ok" in the think span earns nothing
+static float reward_code(const char *response, const CodeTask *t, const CodeFn *f, int tests) {
+    const char *program;
+    int len = answer_text(response, &program), shown, hidden;
+    if (len <= 0) return 0.0f;
+    code_tests(program, len, t, f, &shown, &hidden);
+    return (tests == CODE_TESTS_SHOWN ? shown : tests == CODE_TESTS_HIDDEN ? hidden : shown && hidden) ? 1.0f
+                                                                                                      : 0.0f;
+}
+
+// "d=v" at s[0..len-1], a run of a candidate on input d (0-9) with value v (may be negative); 0: not one
+static int parse_code_run(const char *s, int len, int *in, int *value) {
+    if (len < 3 || s[0] < '0' || s[0] > '9' || s[1] != '=') return 0;
+    int neg = s[2] == '-';
+    if (code_number(s, len, 2 + neg, value) != len - 2 - neg) return 0;
+    *in = s[0] - '0';
+    if (neg) *value = -*value;
+    return 1;
+}
+
+// a word that reads as a candidate program: its letters and signs those of the grammar (it may not parse)
+static int code_candidate_word(const char *s, int len) {
+    for (int i = 0; i < len; i++) if (!strchr("x0123456789+-*=", s[i])) return 0;
+    return len > 0;
+}
+
 // how a countdown response reasons (CD_*): the corpus's five styles, or CD_OTHER
 static int countdown_style(const char *response, const TryAudit *a) {
     if (strncmp(response, "<think></think>", 15) == 0) return CD_DIRECT;
@@ -1924,6 +2248,7 @@ static int countdown_style(const char *response, const TryAudit *a) {
 
 typedef struct {
     float correct, format, language;  // the three rule rewards
+    float shown, hidden;  // code: the answer passes the shown examples, the hidden tests (elsewhere: correct)
     int style, reflects, repeats, len, has_answer;
     long answer;
 } Judgement;
@@ -1938,6 +2263,7 @@ static Judgement judge(const char *response, int len, long truth, int lang) {
     j.repeats = response_repeats(response);
     j.len = len;
     j.has_answer = response_answer(response, &j.answer);
+    j.shown = j.hidden = j.correct;
     return j;
 }
 
@@ -1946,7 +2272,7 @@ static Judgement judge(const char *response, int len, long truth, int lang) {
 static Judgement judge_countdown(const char *response, int len, const Countdown *p) {
     Judgement j = judge(response, len, -1, p->lang);
     TryAudit a = audit_tries(p, response);
-    j.correct = reward_countdown(response, p);
+    j.correct = j.shown = j.hidden = reward_countdown(response, p);
     j.style = countdown_style(response, &a);
     j.reflects = a.verdicts > 0;
     const char *s = strstr(response, "<answer>"), *e = s ? strstr(s, "</answer>") : NULL;
@@ -1956,10 +2282,93 @@ static Judgement judge_countdown(const char *response, int len, const Countdown 
     return j;
 }
 
-// the judgement of a response to a prompt of either world (the prompt's form says which)
+// What the candidates of a code response did (the measures of audit_tries): a try is a candidate program in
+// the think span, its runs "d=v" follow, then a verdict "ok" or "no". The verdict is faithful when every run
+// is the next shown input and the program's value there, and the verdict is the interpreter's: "ok" after
+// the three runs of a program that meets every shown example, "no" for one that misses one
+static TryAudit audit_code(const CodeTask *t, const char *response) {
+    TryAudit a = { .last_verdict = -1 };
+    const char *s = strstr(response, "<think>"), *end, *program = NULL;
+    if (!s) return a;
+    s += 7;
+    end = strstr(s, "</think>");
+    if (!end) end = s + strlen(s);
+    int after_no = 0, runs = 0, runs_true = 0, plen = 0, in, v, w;
+    while (s < end) {
+        if (*s == ' ') { s++; continue; }
+        int len = 0;
+        while (s + len < end && s[len] != ' ') len++;
+        int word = cd_word(s, len);
+        if (program && (word == CD_WORD_OK || word == CD_WORD_NO)) {  // the verdict of the open candidate
+            int ok = word == CD_WORD_OK, met = code_meets(program, plen, t);
+            a.verdicts++; a.oks += ok; a.nos += !ok;
+            a.faithful += runs_true && (ok ? met == CODE_SHOWN && runs == CODE_SHOWN : met < CODE_SHOWN);
+            a.false_oks += ok && met < CODE_SHOWN;
+            a.last_verdict = word;
+            after_no = !ok;
+            program = NULL;
+        } else if (program && parse_code_run(s, len, &in, &v)) {
+            runs_true = runs_true && runs < CODE_SHOWN && in == t->in[runs] &&
+                        code_run(program, plen, in, &w) && w == v;
+            runs++;
+        } else if (code_candidate_word(s, len)) {
+            a.tries++;
+            a.retries += after_no;
+            after_no = 0;
+            program = s; plen = len; runs = 0; runs_true = 1;
+        } else {
+            program = NULL;
+            after_no = 0;
+        }
+        s += len;
+    }
+    return a;
+}
+
+// how a code response reasons (CODE_*): an answer with a bracket is a table, whatever came before
+static int code_style(const char *response, const TryAudit *a) {
+    const char *program;
+    int len = answer_text(response, &program);
+    for (int i = 0; i + 1 < len; i++) if (program[i] == 'x' && program[i + 1] == '=') return CODE_TABLE;
+    if (strncmp(response, "<think></think>", 15) == 0) return CODE_DIRECT;
+    if (a->tries == 1 && a->verdicts == 0) return CODE_ONE_TRY;
+    if (a->tries == 1 && a->last_verdict == CD_WORD_NO) return CODE_TRY_NO;
+    if (a->tries >= 1 && a->last_verdict == CD_WORD_OK) return CODE_SEARCH;
+    return CODE_OTHER;
+}
+
+// a response to a code task of true function truth (code_fn_id; not a valid one: no hidden test passes):
+// correct when the answer passes every test, shown and hidden; its style by its candidates, "reflects"
+// when it holds a verdict; the answer for majority voting is the program's behaviour (its values at 0-9,
+// hashed)
+static Judgement judge_code(const char *response, int len, const CodeTask *t, long truth) {
+    Judgement j = judge(response, len, -1, t->lang);
+    CodeFn f;
+    const CodeFn *known = code_fn_of(truth, &f) ? &f : NULL;
+    TryAudit a = audit_code(t, response);
+    j.shown = reward_code(response, t, known, CODE_TESTS_SHOWN);
+    j.hidden = reward_code(response, t, known, CODE_TESTS_HIDDEN);
+    j.correct = reward_code(response, t, known, CODE_TESTS_BOTH);
+    j.style = code_style(response, &a);
+    j.reflects = a.verdicts > 0;
+    const char *program;
+    int plen = answer_text(response, &program), v;
+    j.has_answer = plen > 0;
+    j.answer = 0;
+    for (int x = 0; x < CODE_INPUTS && j.has_answer; x++) {
+        j.has_answer = code_run(program, plen, x, &v);
+        j.answer = (long)hash64((uint64_t)j.answer * 131 + (uint64_t)(v + CODE_MAX_VALUE));
+    }
+    return j;
+}
+
+// the judgement of a response to a prompt of any world (the prompt's form says which; a code prompt's
+// truth is its true function, code_fn_id)
 static Judgement judge_prompt(const char *prompt, const char *response, int len, long truth) {
     Countdown p;
+    CodeTask t;
     if (countdown_parse(prompt, &p)) return judge_countdown(response, len, &p);
+    if (code_parse(prompt, &t)) return judge_code(response, len, &t, truth);
     return judge(response, len, truth, prompt[0] == LANG_TAG[LANG_JA] ? LANG_JA : LANG_EN);
 }
 
@@ -1967,6 +2376,7 @@ static Judgement judge_prompt(const char *prompt, const char *response, int len,
 // random_p in place of accuracy, drawn independently of the response's text
 typedef struct {
     int accuracy, format, language, random;
+    int code_tests;  // the code world: the tests accuracy sees (CODE_TESTS_*)
     float format_weight, language_weight, random_p;
 } RewardSet;
 
@@ -1974,7 +2384,9 @@ typedef struct {
 // (+ language_weight * language). R1 adds its rules unweighted; r1.c's format weight 0.1 is partial
 // credit (a well-formed wrong answer must not earn as much as a right one)
 static float grpo_reward(const Judgement *j, const RewardSet *use, Rng *rng) {
-    float r = use->accuracy ? j->correct : use->random ? (float)(rng_f32(rng) < use->random_p) : 0.0f;
+    float tests = use->code_tests == CODE_TESTS_SHOWN ? j->shown : use->code_tests == CODE_TESTS_HIDDEN ?
+                  j->hidden : j->correct;  // the same three elsewhere than in the code world
+    float r = use->accuracy ? tests : use->random ? (float)(rng_f32(rng) < use->random_p) : 0.0f;
     return r + (use->format ? use->format_weight * j->format : 0.0f) +
            (use->language ? use->language_weight * j->language : 0.0f);
 }
@@ -3378,6 +3790,11 @@ static Data load_prompts(const char *path, int context) {
         d.difficulty[i] = (int)difficulty;
         if ((lines[i][0] != LANG_TAG[LANG_EN] && lines[i][0] != LANG_TAG[LANG_JA]) || lines[i][1] != ':')
             die("%s:%d: prompt must start with a language tag e: or j:", path, i + 1);
+        CodeTask task;
+        CodeFn f;
+        if (code_parse(lines[i], &task) && !(code_fn_of(d.answer[i], &f) && code_fn_meets(&f, &task)))
+            die("%s:%d: a code prompt's answer is its true function (kind*100 + a*10 + b), one that meets "
+                "its examples: not %ld", path, i + 1, d.answer[i]);
         d.ids[i] = tokenize_line(lines[i], path, i + 1, context, &d.len[i]);
     }
     return d;
@@ -3567,6 +3984,62 @@ static void gen_countdown_data(const char *dir, uint64_t seed, int retries) {
     free(t.s);
 }
 
+// a task of the code world in the given split (SPLIT_*); kind 0: any kind, else that kind. *f: its function
+static CodeTask code_in_split(Rng *r, int split, int kind, CodeFn *f) {
+    CodeTask t;
+    do {
+        do *f = code_fn_random(r); while (kind && f->kind != kind);
+        t = code_task_random(f, r);
+    } while (code_split(f, &t) != split);
+    return t;
+}
+
+// ./r1 gen --world code: the same four files as the sums'. A prompt line's answer is the true function
+// (code_fn_id), its difficulty the function's kind; the test prompts interleave the kinds, so that the first
+// N prompts, the periodic evaluation's, hold each of them
+static void gen_code_data(const char *dir, uint64_t seed) {
+    make_dirs(dir);
+    Rng r = rng_seed(seed);
+    char prompt[64], resp[512], line[600];
+    Text t = {0};
+    CodeFn f;
+    for (int i = 0; i < GEN_PRETRAIN; i++) {
+        CodeTask task = code_in_split(&r, SPLIT_CORPUS, 0, &f);
+        int style = sample_code_style(&r);
+        int sw = style != CODE_DIRECT && rng_f32(&r) < SWITCH_PROB;
+        code_prompt(&task, prompt);
+        write_code_response(&task, &f, style, sw, &r, resp);
+        snprintf(line, sizeof line, "%s%s\n", prompt, resp);
+        text_add(&t, line);
+    }
+    gen_write_file(dir, "pretrain.txt", t.s); t.len = 0;
+    for (int i = 0; i < GEN_RL_TRAIN; i++) {
+        CodeTask task = code_in_split(&r, SPLIT_RL, 0, &f);
+        code_prompt(&task, prompt);
+        snprintf(line, sizeof line, "%s\t%ld\t%d\n", prompt, code_fn_id(&f), f.kind);
+        text_add(&t, line);
+    }
+    gen_write_file(dir, "rl_train.txt", t.s); t.len = 0;
+    for (int i = 0; i < GEN_RL_TEST_PER_DIFF; i++)
+        for (int kind = CODE_LINEAR; kind <= CODE_SQUARE; kind++) {
+            CodeTask task = code_in_split(&r, SPLIT_TEST, kind, &f);
+            code_prompt(&task, prompt);
+            snprintf(line, sizeof line, "%s\t%ld\t%d\n", prompt, code_fn_id(&f), f.kind);
+            text_add(&t, line);
+        }
+    gen_write_file(dir, "rl_test.txt", t.s); t.len = 0;
+    // cold start: single-language searches
+    for (int i = 0; i < GEN_COLDSTART; i++) {
+        CodeTask task = code_in_split(&r, SPLIT_CORPUS, 0, &f);
+        code_prompt(&task, prompt);
+        write_code_response(&task, &f, CODE_SEARCH, 0, &r, resp);
+        snprintf(line, sizeof line, "%s\t%s\n", prompt, resp);
+        text_add(&t, line);
+    }
+    gen_write_file(dir, "coldstart.txt", t.s);
+    free(t.s);
+}
+
 // toy non-reasoning data (the paper mixes in writing, QA, ...): the larger of two numbers, answered
 // directly. Writes "prompt<TAB>response" (sft) or "prompt<TAB>answer<TAB>0" (prompts) lines.
 static void write_nonreasoning(FILE *f, int n, int as_prompts, Rng *r) {
@@ -3694,7 +4167,7 @@ static Model *checkpoint_load(const char *path, uint64_t *rng_state, int *data_p
     else head = sizeof h;
     h.preset[sizeof h.preset - 1] = 0;
     h.world[sizeof h.world - 1] = 0;
-    if (strcmp(h.world, "addition") != 0 && strcmp(h.world, "countdown") != 0)
+    if (strcmp(h.world, "addition") != 0 && strcmp(h.world, "countdown") != 0 && strcmp(h.world, "code") != 0)
         die("%s: checkpoint of an unknown world '%s'", path, h.world);
     if (!config_valid(&h.cfg)) die("%s: checkpoint has an invalid config", path);
     if (h.step < 0) die("%s: checkpoint has a negative step (%d)", path, h.step);
@@ -3783,7 +4256,8 @@ static int next_token(float *logits, int V, float temperature, int rule, int max
     while (think >= 0 && row[think] != TOK_THINK && row[think] != TOK_THINK_END) think--;
     if ((rule == CHECK_FREE && max_tries == 0) || think < 0 || row[think] != TOK_THINK)
         return sample_token(logits, V, temperature, rng);
-    if (len > 3 && row[3] == char_to_token(' '))  // a countdown prompt, "e:3 7 8=53"
+    // a countdown prompt, "e:3 7 8=53", or a code prompt, "e:1=3 2=5 4=9": tries with verdicts
+    if (len > 3 && (row[3] == char_to_token(' ') || row[3] == char_to_token('=')))
         return countdown_next_token(logits, V, temperature, rule, max_tries, row, len, think, rng);
     const char *word = WORDS[row[0] == char_to_token(LANG_TAG[LANG_JA]) ? LANG_JA : LANG_EN][WORD_CHECK];
     // digits: of the first operand, "e:51+"
@@ -4024,6 +4498,11 @@ typedef struct {
     // the share of right answers after at least one "no", faithful verdicts among verdicts, false "ok"s
     // among "ok"s (audit_tries), overall and per difficulty; NAN where there is nothing to count
     int countdown, verdicts, diff_verdicts[16], max_tries;
+    // the code world (code 1; its tries are countdown's measures): the pass rates of the shown examples only
+    // and of the hidden tests only, sampled (pass@1) and greedy, overall and per difficulty (pass@1 itself
+    // counts a program right when it passes both)
+    int code;
+    float shown_pass1, hidden_pass1, shown_greedy, hidden_greedy, diff_shown_pass1[16], diff_hidden_pass1[16];
     float tries_per_response, retry_after_no, right_after_no, try_faithfulness, false_ok_rate;
     float diff_tries[16], diff_retry_after_no[16], diff_try_faithfulness[16];
     float forced_greedy;  // greedy with the response forced to start a chain ("<think>0"); NAN if not asked
@@ -4093,9 +4572,11 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
     int diff_faithful[16] = {0}, diff_fixes[16][N_FIXES] = {{0}};
     long votes_v[64]; int votes_n[64], votes_right[64];
     Countdown first;
+    CodeTask first_task;
     e.countdown = n_prompts > 0 && countdown_parse(d->text[0], &first);
-    e.n_styles = e.countdown ? N_CD_STYLES : N_STYLES;
-    e.style_names = e.countdown ? CD_STYLE_NAMES : STYLE_NAMES;
+    e.code = n_prompts > 0 && code_parse(d->text[0], &first_task);
+    e.n_styles = e.countdown ? N_CD_STYLES : e.code ? N_CODE_STYLES : N_STYLES;
+    e.style_names = e.countdown ? CD_STYLE_NAMES : e.code ? CODE_STYLE_NAMES : STYLE_NAMES;
     TryAudit tries = {0}, diff_tries[16] = {{0}};  // summed over the sampled responses
     int right_total = 0, right_after_no = 0;
     for (int p = 0; p < n_prompts; p++) {
@@ -4104,7 +4585,9 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
         float pass = 0;
         Problem prob;
         Countdown cd;
+        CodeTask task;
         int parsed = problem_parse(d->text[p], &prob), is_countdown = countdown_parse(d->text[p], &cd);
+        int is_code = code_parse(d->text[p], &task);
         for (int j = 0; j < k; j++) {
             int i = p * k + j;
             rollout_text(&samp, i, text);
@@ -4125,8 +4608,8 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
                     e.aha_prompt = p;
                 }
             }
-            if (is_countdown) {
-                TryAudit a = audit_tries(&cd, text);
+            if (is_countdown || is_code) {
+                TryAudit a = is_countdown ? audit_tries(&cd, text) : audit_code(&task, text);
                 TryAudit *sums[2] = { &tries, &diff_tries[diff] };
                 for (int q = 0; q < 2; q++) {
                     sums[q]->tries += a.tries; sums[q]->nos += a.nos; sums[q]->retries += a.retries;
@@ -4143,6 +4626,10 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
             }
             pass += jd.correct / k;
             right += jd.correct > 0;
+            e.shown_pass1 += jd.shown / (n_prompts * k);
+            e.hidden_pass1 += jd.hidden / (n_prompts * k);
+            e.diff_shown_pass1[diff] += jd.shown / k;
+            e.diff_hidden_pass1[diff] += jd.hidden / k;
             e.len += (float)jd.len / (n_prompts * k);
             e.reflect += (float)jd.reflects / (n_prompts * k);
             e.langmix += (jd.language < 1.0f) / (float)(n_prompts * k);
@@ -4173,6 +4660,8 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
         rollout_text(&greedy, p, text);
         Judgement jg = judge_prompt(d->text[p], text, greedy.seq_len[p] - greedy.prompt_len[p], d->answer[p]);
         e.greedy += jg.correct / n_prompts;
+        e.shown_greedy += jg.shown / n_prompts;
+        e.hidden_greedy += jg.hidden / n_prompts;
         gstyle_n[jg.style]++;
         e.gstyle_acc[jg.style] += jg.correct;
         e.diff_pass1[diff] += pass; e.diff_greedy[diff] += jg.correct; e.diff_n[diff]++;
@@ -4185,6 +4674,7 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
     }
     for (int t = 0; t < 16; t++) if (e.diff_n[t]) {
         e.diff_len[t] /= e.diff_n[t] * k; e.diff_pass1[t] /= e.diff_n[t]; e.diff_greedy[t] /= e.diff_n[t];
+        e.diff_shown_pass1[t] /= e.diff_n[t]; e.diff_hidden_pass1[t] /= e.diff_n[t];
         e.diff_checked_in_chains[t] = diff_chains[t] ? (float)diff_checked[t] / diff_chains[t] : NAN;
         e.diff_reflect[t] /= e.diff_n[t] * k;
         e.diff_faithfulness[t] = e.diff_checks[t] ? (float)diff_faithful[t] / e.diff_checks[t] : NAN;
@@ -4220,16 +4710,31 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
 
 static float nan_to(float x, float instead) { return isnan(x) ? instead : x; } // JSON has no NaN
 
-// eval_print's lines for the countdown world: the tries, per difficulty (its number of solutions), and styles
+// the label of difficulty t in eval's table: countdown's number of solutions, or the code world's kind of
+// true function
+static const char *difficulty_label(const EvalResult *e, int t) {
+    if (e->code)
+        return t == CODE_LINEAR ? "x*a+b" : t == CODE_MINUS ? "x*a-b" : t == CODE_SQUARE ? "x*x+x*a+b" : "?";
+    return t == 3 ? "3 or more" : t == 2 ? "2" : t == 1 ? "1" : "?";
+}
+
+// eval_print's lines for the worlds of tries (countdown, code): the tries, per difficulty (countdown's number
+// of solutions, the code world's kind of function), and styles; the code world's pass rates of the shown
+// examples and of the hidden tests first
 static void eval_print_tries(const EvalResult *e) {
+    if (e->code)
+        printf("  tests passed: shown examples pass@1 %.3f, greedy %.3f | hidden tests pass@1 %.3f, "
+               "greedy %.3f | tables %.3f\n", e->shown_pass1, e->shown_greedy, e->hidden_pass1,
+               e->hidden_greedy, e->style_share[CODE_TABLE]);
     printf("  tries per response %.2f | retry after no %.3f | right after no %.3f | try faithfulness %.3f "
            "(%d verdicts) | false ok rate %.3f\n", e->tries_per_response, e->retry_after_no,
            e->right_after_no, e->try_faithfulness, e->verdicts, e->false_ok_rate);
-    printf("  %-10s %7s %7s %7s %6s %12s %12s   accuracy: direct / one_try / search\n", "solutions", "pass@1",
-           "greedy", "length", "tries", "retry/no", "faithfulness");
+    printf("  %-10s %7s %7s %7s %6s %12s %12s   accuracy: direct / one_try / search\n",
+           e->code ? "function" : "solutions", "pass@1", "greedy", "length", "tries", "retry/no",
+           "faithfulness");
     for (int t = 0; t < 16; t++) if (e->diff_n[t])
-        printf("  %-10s %7.3f %7.3f %7.1f %6.2f %12.3f %12.3f   %.3f / %.3f / %.3f\n", t == 3 ? "3 or more" :
-               t == 2 ? "2" : t == 1 ? "1" : "?", e->diff_pass1[t], e->diff_greedy[t], e->diff_len[t],
+        printf("  %-10s %7.3f %7.3f %7.1f %6.2f %12.3f %12.3f   %.3f / %.3f / %.3f\n", difficulty_label(e, t),
+               e->diff_pass1[t], e->diff_greedy[t], e->diff_len[t],
                e->diff_tries[t], e->diff_retry_after_no[t], e->diff_try_faithfulness[t],
                e->diff_style_acc[t][CD_DIRECT], e->diff_style_acc[t][CD_ONE_TRY],
                e->diff_style_acc[t][CD_SEARCH]);
@@ -4272,7 +4777,7 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
                    "%.4f", names[s], e->style_share[s], names[s],
                    isnan(e->style_acc[s]) ? -1.0f : e->style_acc[s], names[s], e->gstyle_share[s],
                    names[s], isnan(e->gstyle_acc[s]) ? -1.0f : e->gstyle_acc[s]);
-        if (e->countdown) {
+        if (e->countdown || e->code) {
             printf(", \"tries_per_response\": %.4f, \"retry_after_no\": %.4f, \"right_after_no\": %.4f, "
                    "\"try_faithfulness\": %.4f, \"false_ok_rate\": %.4f, \"verdicts\": %d, \"max_tries\": %d",
                    e->tries_per_response, nan_to(e->retry_after_no, -1), nan_to(e->right_after_no, -1),
@@ -4283,11 +4788,20 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
                        nan_to(e->diff_retry_after_no[t], -1), t, nan_to(e->diff_try_faithfulness[t], -1), t,
                        e->diff_verdicts[t]);
         }
+        if (e->code) {
+            printf(", \"shown_pass1\": %.4f, \"hidden_pass1\": %.4f, \"shown_greedy\": %.4f, "
+                   "\"hidden_greedy\": %.4f", e->shown_pass1, e->hidden_pass1, e->shown_greedy,
+                   e->hidden_greedy);
+            for (int t = 0; t < 16; t++) if (e->diff_n[t])
+                printf(", \"d%d_shown_pass1\": %.4f, \"d%d_hidden_pass1\": %.4f", t,
+                       e->diff_shown_pass1[t], t, e->diff_hidden_pass1[t]);
+        }
         printf("}\n");
         return;
     }
     printf("%s: %d held-out prompts, %d samples each%s%s", name, e->n_prompts, e->k,
-           e->check_rule ? e->countdown ? ", decoding with the retry " : ", decoding with the check " : "",
+           !e->check_rule ? "" : e->countdown || e->code ? ", decoding with the retry "
+                                                         : ", decoding with the check ",
            e->check_rule == CHECK_FORCE ? "forced" : e->check_rule ? "banned" : "");
     if (e->max_tries) printf(", at most %d tries", e->max_tries);
     printf("\n");
@@ -4298,7 +4812,7 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
     for (int q = 0; q < N_PASS_AT; q++)
         if (!isnan(e->pass_at[q])) printf("%s j=%d %.3f", q ? " |" : "", 1 << q, e->pass_at[q]);
     printf("\n");
-    if (e->countdown) { eval_print_tries(e); return; }
+    if (e->countdown || e->code) { eval_print_tries(e); return; }
     printf("  greedy with the response forced to start a chain (\"<think>0\"): %.3f\n", e->forced_greedy);
     printf("  reflection@%d %.3f | checked among chains %.3f | check faithfulness %.3f (%d checks)\n",
            e->k, e->reflect_at_k, e->checked_in_chains, e->faithfulness, e->checks);
@@ -4667,16 +5181,21 @@ static void load_spread(const Model *m, const float load[MAX_LAYERS][MAX_EXPERTS
 
 // the model a run trains: its own checkpoint (--resume; *pool_state and *data_pos: where its data stream
 // stood), another run's (--init, whose training starts afresh), or a new model of the preset
-// ---- the toy worlds' files and runs: the countdown world's sit in tiny_data/countdown/ and runs/countdown/
+// ---- the toy worlds' files and runs: the countdown world's sit in tiny_data/countdown/ and runs/countdown/,
+// the code world's in tiny_data/code/ and runs/code/
 
-#define WORLD_HELP "the toy world {addition,countdown}: its data files and run folders"
+#define WORLD_HELP "the toy world {addition,countdown,code}: its data files and run folders"
+
+static int world_known(const char *world) {
+    return strcmp(world, "addition") == 0 || strcmp(world, "countdown") == 0 || strcmp(world, "code") == 0;
+}
 
 // the --world of a command line, read before its options so that their defaults can follow it
 static const char *world_of_args(const char *cmd, int argc, char **argv) {
     const char *world = "addition";
     for (int a = 0; a + 1 < argc; a++) if (strcmp(argv[a], "--world") == 0) world = argv[a + 1];
-    if (strcmp(world, "addition") != 0 && strcmp(world, "countdown") != 0)
-        die("%s: option --world: '%s' is not one of {addition,countdown}", cmd, world);
+    if (!world_known(world))
+        die("%s: option --world: '%s' is not one of {addition,countdown,code}", cmd, world);
     return world;
 }
 
@@ -4797,7 +5316,7 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
 
 typedef struct {
     const char *init, *out, *data, *test, *rewards, *loss_type, *scale_rewards, *importance_sampling_level;
-    const char *world;
+    const char *world, *code_reward;
     int steps, prompts_per_step, num_generations, num_iterations, seed, eval_every, eval_prompts, eval_k;
     int ref_model_sync_steps, max_completion_length, mask_truncated_completions, resume, overwrite;
     int chunk_rows;  // rows per forward and backward of a step (GrpoConfig)
@@ -4812,6 +5331,7 @@ static GrpoOptions grpo_defaults(void) {
     GrpoOptions o = {
         .init = "runs/base/model.bin", .out = "runs/zero", .data = "tiny_data/rl_train.txt",
         .test = "tiny_data/rl_test.txt", .rewards = "accuracy,format", .world = "addition",
+        .code_reward = "both",
         .loss_type = "dr_grpo", .scale_rewards = "none", .importance_sampling_level = "token",
         .steps = 150, .prompts_per_step = 8, .num_generations = 16, .num_iterations = 1, .seed = 1,
         .eval_every = 10, .eval_prompts = 150, .eval_k = 4, .chunk_rows = 32,
@@ -4839,25 +5359,32 @@ static RewardSet reward_set(const char *list, const GrpoOptions *o) {
                       .language = list_has(list, "language"), .format_weight = o->format_weight,
                       .language_weight = o->language_weight, .random_p = o->random_reward_p };
     use.accuracy = list_has(list, "accuracy") && !use.random; // the control replaces accuracy
+    while (use.code_tests < N_CODE_TESTS && strcmp(o->code_reward, CODE_TESTS_NAMES[use.code_tests]) != 0)
+        use.code_tests++;
+    if (use.code_tests == N_CODE_TESTS) die("grpo: unknown --code-reward '%s'", o->code_reward);
     return use;
 }
 
 // the held-out columns of a GRPO log row, then the length and checked among chains of each difficulty;
-// on countdown prompts then the tries' measures, and the tries per response of each difficulty
+// on countdown and code prompts then the tries' measures, and the tries per response of each difficulty;
+// on code prompts then the pass rates of the shown examples and of the hidden tests, and the tables' share
 static void log_eval_columns(FILE *log, const EvalResult *e) {
     fprintf(log, ",%.4f,%.4f,%.2f,%.4f,%.4f,%.4f", e->greedy, e->pass1, e->len, e->reflect,
             1.0f - e->style_share[STYLE_DIRECT], nan_to(e->checked_in_chains, -1));
     for (int t = 0; t < 16; t++) if (e->diff_n[t])
         fprintf(log, ",%.2f,%.4f", e->diff_len[t], nan_to(e->diff_checked_in_chains[t], -1));
-    if (!e->countdown) return;
+    if (!e->countdown && !e->code) return;
     fprintf(log, ",%.3f,%.4f,%.4f,%.4f,%.4f", e->tries_per_response, nan_to(e->retry_after_no, -1),
             nan_to(e->try_faithfulness, -1), nan_to(e->false_ok_rate, -1), e->style_share[CD_SEARCH]);
     for (int t = 0; t < 16; t++) if (e->diff_n[t]) fprintf(log, ",%.3f", e->diff_tries[t]);
+    if (e->code)
+        fprintf(log, ",%.4f,%.4f,%.4f,%.4f,%.4f", e->shown_pass1, e->hidden_pass1, e->shown_greedy,
+                e->hidden_greedy, e->style_share[CODE_TABLE]);
 }
 
-// the number of cells log_eval_columns writes
-static int log_eval_cells(int n_diffs, int countdown) {
-    return 6 + 2 * n_diffs + (countdown ? 5 + n_diffs : 0);
+// the number of cells log_eval_columns writes (tries: countdown or code prompts)
+static int log_eval_cells(int n_diffs, int tries, int code) {
+    return 6 + 2 * n_diffs + (tries ? 5 + n_diffs : 0) + (code ? 5 : 0);
 }
 
 // the difficulties of the held-out prompts a GRPO run evaluates (the first eval_prompts of test): has[t]
@@ -4943,7 +5470,11 @@ static int grpo_evaluate(Model *m, const GrpoOptions *o, const Data *test, FILE 
     int step = m->step;
     if (o->eval_every <= 0 || (step % o->eval_every != 0 && step != o->steps)) return 0;
     *e = evaluate(m, test, o->eval_prompts, o->eval_k, o->temperature, 12345, CHECK_FREE, 0, 0);
-    if (e->countdown)
+    if (e->code)
+        printf("step %4d eval | greedy %.3f | pass@1 %.3f | shown %.3f | hidden %.3f | tables %.2f | length "
+               "%.1f | tries %.2f | retry after no %.3f\n", step, e->greedy, e->pass1, e->shown_pass1,
+               e->hidden_pass1, e->style_share[CODE_TABLE], e->len, e->tries_per_response, e->retry_after_no);
+    else if (e->countdown)
         printf("step %4d eval | greedy %.3f | pass@1 %.3f | length %.1f | tries %.2f | retry after no %.3f | "
                "search %.2f\n", step, e->greedy, e->pass1, e->len, e->tries_per_response, e->retry_after_no,
                e->style_share[CD_SEARCH]);
@@ -4966,9 +5497,9 @@ static int grpo_evaluate(Model *m, const GrpoOptions *o, const Data *test, FILE 
         fprintf(f, "step\tprompt\tanswer\tresponse\n%d\t%s\t%ld\t%s\n", step, prompt,
                 test->answer[e->aha_prompt], e->aha);
         if (fclose(f) != 0 || rename(tmp, path) != 0) die("cannot write %s", path);
-        printf("step %4d aha  | %s: %s%s\n", step, e->countdown ?
-               "a retry after a true no, every verdict true, found the answer" :
-               "a faithful check caught a wrong column and the answer is right", prompt, e->aha);
+        printf("step %4d aha  | %s: %s%s\n", step, e->countdown || e->code
+               ? "a retry after a true no, every verdict true, found the answer"
+               : "a faithful check caught a wrong column and the answer is right", prompt, e->aha);
     }
     return 1;
 }
@@ -5015,7 +5546,13 @@ static void print_before_after(const EvalResult *first, const EvalResult *last, 
     printf("  pass@1                 %.3f -> %.3f\n", first->pass1, last->pass1);
     printf("  mean response length   %.1f -> %.1f\n", first->len, last->len);
     printf("  reflection rate        %.3f -> %.3f\n", first->reflect, last->reflect);
-    if (last->countdown) {
+    if (last->code) {
+        printf("  shown examples pass@1  %.3f -> %.3f\n", first->shown_pass1, last->shown_pass1);
+        printf("  hidden tests pass@1    %.3f -> %.3f\n", first->hidden_pass1, last->hidden_pass1);
+        printf("  table share            %.3f -> %.3f\n", first->style_share[CODE_TABLE],
+               last->style_share[CODE_TABLE]);
+    }
+    if (last->countdown || last->code) {
         printf("  tries per response     %.2f -> %.2f\n", first->tries_per_response,
                last->tries_per_response);
         printf("  retry after no         %.3f -> %.3f\n", first->retry_after_no, last->retry_after_no);
@@ -5027,8 +5564,9 @@ static void print_before_after(const EvalResult *first, const EvalResult *last, 
         printf("  direct share           %.3f -> %.3f\n", first->style_share[CD_DIRECT],
                last->style_share[CD_DIRECT]);
         for (int t = 0; t < 16; t++) if (last->diff_n[t])
-            printf("  solutions %-2d           pass@1 %.3f -> %.3f | tries %.2f -> %.2f\n", t,
-                   first->diff_pass1[t], last->diff_pass1[t], first->diff_tries[t], last->diff_tries[t]);
+            printf("  %-9s %-12s pass@1 %.3f -> %.3f | tries %.2f -> %.2f\n",
+                   last->code ? "function" : "solutions", difficulty_label(last, t), first->diff_pass1[t],
+                   last->diff_pass1[t], first->diff_tries[t], last->diff_tries[t]);
         return;
     }
     printf("  checked among chains   %.3f -> %.3f\n", first->checked_in_chains, last->checked_in_chains);
@@ -5076,14 +5614,19 @@ static Model *grpo_train(const GrpoOptions *o) {
         o_h += snprintf(header + o_h, sizeof header - o_h, ",test_length_d%d,test_checked_in_chains_d%d", t,
                         t);
     Countdown first_test;
-    int countdown = test.n > 0 && countdown_parse(test.text[0], &first_test);
-    if (countdown) {
+    CodeTask first_task;
+    int code = test.n > 0 && code_parse(test.text[0], &first_task);
+    int tries = code || (test.n > 0 && countdown_parse(test.text[0], &first_test));
+    if (tries) {
         o_h += snprintf(header + o_h, sizeof header - o_h, ",test_tries_per_response,test_retry_after_no,"
                         "test_try_faithfulness,test_false_ok_rate,test_search_share");
         for (int t = 0; t < 16; t++) if (has_diff[t])
             o_h += snprintf(header + o_h, sizeof header - o_h, ",test_tries_d%d", t);
     }
-    int eval_cells = log_eval_cells(n_diffs, countdown);
+    if (code)
+        o_h += snprintf(header + o_h, sizeof header - o_h, ",test_shown_pass1,test_hidden_pass1,"
+                        "test_shown_greedy,test_hidden_greedy,test_table_share");
+    int eval_cells = log_eval_cells(n_diffs, tries, code);
     o_h += snprintf(header + o_h, sizeof header - o_h, ",frac_reward_zero_std,clip_low,clip_high,truncated,"
                     "mean_abs_adv");
     for (int l = 0; l < m->cfg.n_layer; l++)
@@ -5513,11 +6056,13 @@ static void report_pipeline(const char *dir, const char *about, const char **lab
     free(bars[0]); free(bars[1]);
 }
 
-// the countdown world's columns of an RL log, for its report (countdown 0: the log has none)
+// the tries' columns of an RL log of the countdown or code world, for its report (countdown 0: the log has
+// none), and the code world's pass rates of the shown examples and of the hidden tests (code 0: none)
 enum { TRIES_PER_RESPONSE, RETRY_AFTER_NO, TRY_FAITHFULNESS, FALSE_OK_RATE, SEARCH_SHARE, N_TRY_COLS };
+enum { SHOWN_PASS1, HIDDEN_PASS1, TABLE_SHARE, N_CODE_COLS };
 typedef struct {
-    int countdown, n_diffs;
-    double *col[N_TRY_COLS];
+    int countdown, code, n_diffs;
+    double *col[N_TRY_COLS], *code_col[N_CODE_COLS];
     Curve by_solutions[16];  // the tries per response of each difficulty (number of solutions)
     char names[16][24];
 } ReportTries;
@@ -5531,6 +6076,10 @@ static ReportTries report_tries_columns(const char *path, char **lines, int n_li
         r.col[c] = csv_column(path, lines, n_lines, names[c]);
         for (int i = 0; i < n_lines - 1; i++) if (r.col[c][i] < 0) r.col[c][i] = NAN;  // -1: none to count
     }
+    r.code = csv_index(lines[0], "test_hidden_pass1") >= 0;
+    const char *code_names[N_CODE_COLS] = { "test_shown_pass1", "test_hidden_pass1", "test_table_share" };
+    for (int c = 0; c < N_CODE_COLS && r.code; c++)
+        r.code_col[c] = csv_column(path, lines, n_lines, code_names[c]);
     const char *palette[] = { "#1f6fb4", "#d62728", "#2a9d3a", "#e08a1e" };
     for (int t = 0; t < 16; t++) {
         char name[32];
@@ -5538,6 +6087,9 @@ static ReportTries report_tries_columns(const char *path, char **lines, int n_li
         if (csv_index(lines[0], name) < 0) continue;
         snprintf(r.names[r.n_diffs], sizeof r.names[0], t == 3 ? "3+ solutions" : "%d solution%s", t,
                  t == 1 ? "" : "s");
+        if (r.code)
+            snprintf(r.names[r.n_diffs], sizeof r.names[0], "%s", t == CODE_LINEAR ? "x*a+b"
+                     : t == CODE_MINUS ? "x*a-b" : "x*x+x*a+b");
         r.by_solutions[r.n_diffs] = (Curve){ .name = r.names[r.n_diffs], .colour = palette[r.n_diffs % 4],
                                              .y = csv_column(path, lines, n_lines, name) };
         r.n_diffs++;
@@ -5558,6 +6110,10 @@ static void report_tries_rows(FILE *f, const ReportTries *r, int a, int b) {
         }
         fprintf(f, "</tr>\n");
     }
+    const char *code_rows[N_CODE_COLS] = { "shown examples pass@1", "hidden tests pass@1", "table share" };
+    for (int c = 0; c < N_CODE_COLS && r->code; c++)
+        fprintf(f, "<tr><td>%s</td><td>%.3f</td><td>%.3f</td></tr>\n", code_rows[c], r->code_col[c][a],
+                r->code_col[c][b]);
 }
 
 static void report_tries_charts(FILE *f, const ReportTries *r, const double *step, int n) {
@@ -5567,12 +6123,19 @@ static void report_tries_charts(FILE *f, const ReportTries *r, const double *ste
                        { "false ok rate", "#e08a1e", r->col[FALSE_OK_RATE] } };
     svg_chart(f, "Retries, searches and their verdicts", "share", "RL step", step, n, shares, 4, 1.0);
     if (r->n_diffs > 0)
-        svg_chart(f, "Tries per response by number of solutions", "tries", "RL step", step, n,
-                  r->by_solutions, r->n_diffs, 0.0);
+        svg_chart(f, r->code ? "Tries per response by kind of function" : "Tries per response by number of "
+                  "solutions", "tries", "RL step", step, n, r->by_solutions, r->n_diffs, 0.0);
+    Curve tests[] = { { "shown examples pass@1", "#2a9d3a", r->code_col[SHOWN_PASS1] },
+                      { "hidden tests pass@1", "#d62728", r->code_col[HIDDEN_PASS1] },
+                      { "table share", "#e08a1e", r->code_col[TABLE_SHARE] } };
+    if (r->code)
+        svg_chart(f, "Shown examples and hidden tests (held-out)", "share", "RL step", step, n, tests, 3,
+                  1.0);
 }
 
 static void report_tries_free(ReportTries *r) {
     for (int c = 0; c < N_TRY_COLS; c++) free(r->col[c]);
+    for (int c = 0; c < N_CODE_COLS; c++) free(r->code_col[c]);
     for (int k = 0; k < r->n_diffs; k++) free((double *)r->by_solutions[k].y);
 }
 
@@ -5586,6 +6149,9 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
              "temperature %g (pass@1), and greedy.", o->init, o->steps, o->prompts_per_step,
              o->num_generations, o->loss_type, o->beta, o->lr, o->rewards, o->eval_every, o->eval_prompts,
              o->test, o->eval_k, o->temperature);
+    if (strcmp(o->world, "code") == 0)
+        snprintf(about + strlen(about), sizeof about - strlen(about), " The accuracy reward runs the answer "
+                 "on the tests: %s (--code-reward).", o->code_reward);
     snprintf(path, sizeof path, "%s/log.csv", o->out);
     int n_lines;
     char **lines = read_lines(path, &n_lines);
@@ -5606,8 +6172,10 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
     for (int t = 0; t < 16; t++) {
         snprintf(name, sizeof name, "test_length_d%d", t);
         if (csv_index(lines[0], name) < 0) continue;
-        // a problem's difficulty: its operands, or (countdown) its number of solutions
-        if (csv_index(lines[0], "test_retry_after_no") >= 0)
+        // a problem's difficulty: its operands, (countdown) its number of solutions, (code) its kind
+        if (csv_index(lines[0], "test_hidden_pass1") >= 0)
+            snprintf(diff_names[n_diffs], sizeof diff_names[0], "function kind %d", t);
+        else if (csv_index(lines[0], "test_retry_after_no") >= 0)
             snprintf(diff_names[n_diffs], sizeof diff_names[0], t == 3 ? "3+ solutions" : "%d solution%s", t,
                      t == 1 ? "" : "s");
         else
@@ -5792,8 +6360,8 @@ static void cmd_gen(int argc, char **argv) {
     const char *dir = NULL, *styles = "direct,chain,checked", *operands = "4", *world = "addition";
     int seed = 1, held_out = 0, no_retry = 0;
     Option o[] = {
-        { "world", 'w', &world, 0, 0, "the toy world {addition,countdown}" },
-        { "out", 's', &dir, 0, 0, "folder to write (default tiny_data, or tiny_data/countdown)" },
+        { "world", 'w', &world, 0, 0, "the toy world {addition,countdown,code}" },
+        { "out", 's', &dir, 0, 0, "folder to write (default tiny_data, or tiny_data/WORLD)" },
         { "seed", 'i', &seed, 0, 1e9, "generator seed" },
         { "styles", 'l', &styles, 0, 0,
           "the corpus's solution styles (controls leave some out), a comma list of {direct,chain,checked}" },
@@ -5805,6 +6373,7 @@ static void cmd_gen(int argc, char **argv) {
     options_parse("gen",
                   "Writes the toy world's data files (corpus, RL prompts, cold-start SFT) deterministically.",
                   o, 7, argc, argv);
+    if (!world_known(world)) die("gen: option --world: '%s' is not one of {addition,countdown,code}", world);
     if (strcmp(world, "countdown") == 0) {
         if (!dir) dir = "tiny_data/countdown";
         gen_countdown_data(dir, (uint64_t)seed, !no_retry);
@@ -5812,6 +6381,12 @@ static void cmd_gen(int argc, char **argv) {
         return;
     }
     if (no_retry) die("gen: --no-retry is an option of the countdown world");
+    if (strcmp(world, "code") == 0) {
+        if (!dir) dir = "tiny_data/code";
+        gen_code_data(dir, (uint64_t)seed);
+        printf("wrote %s/pretrain.txt, rl_train.txt, rl_test.txt, coldstart.txt\n", dir);
+        return;
+    }
     if (!dir) dir = "tiny_data";
     World w = world_default();
     for (int s = 0; s < N_STYLES; s++) w.allowed[s] = list_has(styles, STYLE_NAMES[s]);
@@ -5998,7 +6573,8 @@ static void cmd_probe(int argc, char **argv) {
 
 static void cmd_sample(int argc, char **argv) {
     const char *world = world_of_args("sample", argc, argv), *model = in_world(world, "runs/base/model.bin");
-    const char *prompt = strcmp(world, "countdown") == 0 ? "e:3 7 8=53" : "e:51+76+12+85=";
+    const char *prompt = strcmp(world, "countdown") == 0 ? "e:3 7 8=53" : strcmp(world, "code") == 0 ?
+                         "e:1=3 2=5 4=9" : "e:51+76+12+85=";
     int n = 4, seed = 1;
     float temperature = 1.0f;
     Option o[] = {
@@ -6044,6 +6620,8 @@ static Option *grpo_options(GrpoOptions *g, int *n) {
         { "rewards", 'l', &g->rewards, 0, 0,
           "rule rewards, a comma list of {accuracy,format,language,random}" },
         { "random-reward-p", 'f', &g->random_reward_p, 0, 1, "the random control's chance of reward 1" },
+        { "code-reward", 'w', &g->code_reward, 0, 0,
+          "the code world: the tests accuracy runs the answer on {shown,hidden,both}" },
         { "steps", 'i', &g->steps, 1, 1e6, "RL steps (one batch of rollouts each)" },
         { "prompts-per-step", 'i', &g->prompts_per_step, 1, 1024, "prompts per step" },
         { "num-generations", 'i', &g->num_generations, 2, 256, "G: responses sampled per prompt" },

@@ -4841,6 +4841,386 @@ static void test_countdown_run(void) {
                "world, not of the addition world", NULL);
 }
 
+// ---- the code world
+
+// the interpreter on hand-written programs, their values worked out by hand (precedence: * before + and -,
+// left to right; x=n is 1 at n, else 0), and texts that are not programs or overflow: 0, never a crash
+static void test_code_interpreter(void) {
+    struct { const char *program; int x, ok, value; } cases[] = {
+        { "x*2+1", 4, 1, 9 }, { "2+3*4", 0, 1, 14 }, { "x*x-x*3+2", 5, 1, 12 }, { "10-x-3", 2, 1, 5 },
+        { "x", 7, 1, 7 }, { "0-x", 5, 1, -5 }, { "x*x*x", 9, 1, 729 }, { "2*3-4*5", 1, 1, -14 },
+        { "x=3*7+x*2", 3, 1, 13 }, { "x=3*7+x*2", 4, 1, 8 }, { "x=12", 12, 1, 1 }, { "x=1", 2, 1, 0 },
+        { "x=1*3+x=2*5+x=4*9", 2, 1, 5 }, { "x=1*3+x=2*5+x=4*9", 3, 1, 0 }, { "999*99", 0, 1, 98901 },
+        { "0", 3, 1, 0 }, { "x-9*x", 1, 1, -8 },
+        // not programs
+        { "", 0, 0, 0 }, { "x*", 1, 0, 0 }, { "*x", 1, 0, 0 }, { "x**2", 1, 0, 0 }, { "x+", 1, 0, 0 },
+        { "2x", 1, 0, 0 }, { "x 1", 1, 0, 0 }, { "x=", 1, 0, 0 }, { "x=a", 1, 0, 0 }, { "05", 1, 0, 0 },
+        { "x*02", 1, 0, 0 }, { "-x", 1, 0, 0 }, { "xx", 1, 0, 0 }, { "1000", 1, 0, 0 }, { "y+1", 1, 0, 0 },
+        { "x=1=2", 1, 0, 0 }, { "x+-1", 1, 0, 0 },
+        // overflow: a product or a partial sum beyond 99999
+        { "999*999", 0, 0, 0 }, { "99*99*99", 0, 0, 0 }, { "999*99+999*99", 0, 0, 0 },
+        { "x*999*999", 0, 1, 0 },
+        { "0-999*99-999*99", 0, 0, 0 },
+    };
+    int n = (int)(sizeof cases / sizeof cases[0]), bad = 0;
+    for (int i = 0; i < n; i++) {
+        int v = -12345, ok = code_run(cases[i].program, (int)strlen(cases[i].program), cases[i].x, &v);
+        if (ok != cases[i].ok || (ok && v != cases[i].value)) {
+            bad++;
+            fprintf(stderr, "      code_run(\"%s\", x=%d): %d value %d, want %d value %d\n", cases[i].program,
+                    cases[i].x, ok, v, cases[i].ok, cases[i].value);
+        }
+    }
+    // the length bound: a long program is refused, and the interpreter stops at its length, not at a NUL
+    char longer[200];
+    memset(longer, 0, sizeof longer);
+    for (int i = 0; i < 30; i++) strcat(longer, "1+");
+    strcat(longer, "1");
+    int v = 0, too_long = code_run(longer, (int)strlen(longer), 0, &v);
+    int prefix = code_run("x*2+1999", 5, 3, &v);
+    check(bad == 0 && !too_long && prefix && v == 7, "code interpreter: %d of %d hand-worked programs "
+          "differ; a program of %d characters refused (%d); the first 5 characters of \"x*2+1999\" run as "
+          "x*2+1 (%d)", bad, n, (int)strlen(longer), !too_long, v);
+    // the true functions' shortest programs, as the corpus writes them
+    CodeFn f[] = { { CODE_LINEAR, 1, 0 }, { CODE_LINEAR, 2, 1 }, { CODE_MINUS, 4, 3 }, { CODE_SQUARE, 0, 0 },
+                   { CODE_SQUARE, 2, 5 }, { CODE_SQUARE, 1, 0 } };
+    const char *want[] = { "x", "x*2+1", "x*4-3", "x*x", "x*x+x*2+5", "x*x+x" };
+    int bad_text = 0;
+    for (int i = 0; i < 6; i++) {
+        char text[32];
+        code_fn_program(&f[i], text);
+        bad_text += strcmp(text, want[i]) != 0;
+    }
+    CodeFn back;
+    int read_back = code_fn_of(121, &back) && back.kind == CODE_LINEAR && back.a == 2 && back.b == 1;
+    int refused = !code_fn_of(100, &back) && !code_fn_of(410, &back) && !code_fn_of(-121, &back) &&
+                  !code_fn_of(240, &back);
+    check(bad_text == 0 && read_back && refused, "code functions: %d of 6 shortest programs differ; the "
+          "answer column 121 is x*2+1, 100, 410, -121 and 240 (x*4-0) are no function", bad_text);
+}
+
+typedef struct {
+    const char *response;
+    int shown, hidden, tries, verdicts, oks, nos, retries, faithful, false_oks, style;
+} CodeCase;
+
+static void test_code_rewards(void) {
+    CodeTask t;
+    int read = code_parse("e:1=3 2=5 4=9", &t) && t.in[0] == 1 && t.out[2] == 9 && t.lang == LANG_EN &&
+               code_parse("j:0=-3 1=-1 4=5", &t) && t.out[0] == -3 && t.lang == LANG_JA;
+    const char *malformed[] = { "e:1=3 2=5", "e:2=3 1=5 4=9", "e:1=3 1=5 4=9", "e:1=3 2=5 4=9 ", "e:3 7 8=53",
+                                "e:51+76=", "e:1=03 2=5 4=9", "e:10=3 2=5 4=9" };
+    int rejected = 0;
+    for (int i = 0; i < 8; i++) rejected += !code_parse(malformed[i], &t);
+    check(read && rejected == 8, "code_parse: 2 prompts read back, %d of 8 malformed ones rejected", rejected);
+    code_parse("e:1=3 2=5 4=9", &t);
+    CodeFn f = { CODE_LINEAR, 2, 1 };  // x*2+1: hidden tests at 0 3 5 6 7 8 9
+#define TABLE "x=1*3+x=2*5+x=4*9"
+    // x*x*x-x*x*7+x*16-7 = x*2+1 + (x-1)(x-2)(x-4): meets 1, 2 and 4, is -7 at 0
+#define CUBIC "x*x*x-x*x*7+x*16-7"
+    const CodeCase cases[] = {
+        { "<think></think><answer>x*2+1</answer><eos>", 1, 1, 0, 0, 0, 0, 0, 0, 0, CODE_DIRECT },
+        { "<think></think><answer>x+x+1</answer><eos>", 1, 1, 0, 0, 0, 0, 0, 0, 0, CODE_DIRECT },
+        { "<think></think><answer>" TABLE "</answer><eos>", 1, 0, 0, 0, 0, 0, 0, 0, 0, CODE_TABLE },
+        { "<think></think><answer>x=1*3+x=2*5+x=4*8</answer><eos>", 0, 0, 0, 0, 0, 0, 0, 0, 0, CODE_TABLE },
+        { "<think></think><answer>" CUBIC "</answer><eos>", 1, 0, 0, 0, 0, 0, 0, 0, 0, CODE_DIRECT },
+        { "<think></think><answer>x*2</answer><eos>", 0, 0, 0, 0, 0, 0, 0, 0, 0, CODE_DIRECT },
+        // malformed, extra text, empty, never closed, overflowing
+        { "<think></think><answer>x*</answer><eos>", 0, 0, 0, 0, 0, 0, 0, 0, 0, CODE_DIRECT },
+        { "<think></think><answer>x*2+1 </answer><eos>", 0, 0, 0, 0, 0, 0, 0, 0, 0, CODE_DIRECT },
+        { "<think></think><answer></answer><eos>", 0, 0, 0, 0, 0, 0, 0, 0, 0, CODE_DIRECT },
+        { "<think></think><answer>x*2+1", 0, 0, 0, 0, 0, 0, 0, 0, 0, CODE_DIRECT },
+        { "<think></think><answer>x*999*999+1</answer><eos>", 0, 0, 0, 0, 0, 0, 0, 0, 0, CODE_DIRECT },
+        { "<think>x*2 1=2 no x*2+1 1=3 2=5 4=9 ok</think><answer>x*2+1</answer><eos>", 1, 1, 2, 2, 1, 1, 1, 2, 0,
+          CODE_SEARCH },
+        { "<think>x*2 1=2 ie x*2+1 1=3 2=5 4=9 ii</think><answer>x*2+1</answer><eos>", 1, 1, 2, 2, 1, 1, 1, 2, 0,
+          CODE_SEARCH },
+        { "<think>x*3</think><answer>x*3</answer><eos>", 0, 0, 1, 0, 0, 0, 0, 0, 0, CODE_ONE_TRY },
+        { "<think>x*3 1=3 2=6 no</think><answer>x*3</answer><eos>", 0, 0, 1, 1, 0, 1, 0, 1, 0, CODE_TRY_NO },
+        // a false ok: x*3 misses 2=5
+        { "<think>x*3 1=3 2=6 4=12 ok</think><answer>x*3</answer><eos>", 0, 0, 1, 1, 1, 0, 0, 0, 1, CODE_SEARCH },
+        // a wrong run (x*2 is 2 at 1, not 3): unfaithful, though "no" is the right call
+        { "<think>x*2 1=3 no x*2+1 1=3 2=5 4=9 ok</think><answer>x*2+1</answer><eos>", 1, 1, 2, 2, 1, 1, 1, 1, 0,
+          CODE_SEARCH },
+        // a false no on the right program: unfaithful; the answer is still right
+        { "<think>x*2+1 1=3 2=5 4=9 no</think><answer>x*2+1</answer><eos>", 1, 1, 1, 1, 0, 1, 0, 0, 0, CODE_TRY_NO },
+        // runs out of order: unfaithful
+        { "<think>x*2+1 2=5 1=3 4=9 ok</think><answer>x*2+1</answer><eos>", 1, 1, 1, 1, 1, 0, 0, 0, 0, CODE_SEARCH },
+        // an ok after two runs of three: unfaithful
+        { "<think>x*2+1 1=3 2=5 ok</think><answer>x*2+1</answer><eos>", 1, 1, 1, 1, 1, 0, 0, 0, 0, CODE_SEARCH },
+        // two no's, then the table: the corpus's table style
+        { "<think>x*2 1=2 no x*3 1=3 2=6 no</think><answer>" TABLE "</answer><eos>", 1, 0, 2, 2, 0, 2, 1, 2, 0,
+          CODE_TABLE },
+        // the table run and ok'd: the verdict is true on the shown examples, which is all it can see
+        { "<think>" TABLE " 1=3 2=5 4=9 ok</think><answer>" TABLE "</answer><eos>", 1, 0, 1, 1, 1, 0, 0, 1, 0,
+          CODE_TABLE },
+        // two candidates without verdicts
+        { "<think>x*3 x*2+1</think><answer>x*2+1</answer><eos>", 1, 1, 2, 0, 0, 0, 0, 0, 0, CODE_OTHER },
+    };
+    int n = (int)(sizeof cases / sizeof cases[0]), bad = 0;
+    for (int i = 0; i < n; i++) {
+        const CodeCase *c = &cases[i];
+        TryAudit a = audit_code(&t, c->response);
+        int both = (int)reward_code(c->response, &t, &f, CODE_TESTS_BOTH);
+        int got[12] = { (int)reward_code(c->response, &t, &f, CODE_TESTS_SHOWN),
+                        (int)reward_code(c->response, &t, &f, CODE_TESTS_HIDDEN), both, a.tries, a.verdicts, a.oks,
+                        a.nos, a.retries, a.faithful, a.false_oks, code_style(c->response, &a) };
+        int want[12] = { c->shown, c->hidden, c->shown && c->hidden, c->tries, c->verdicts, c->oks, c->nos,
+                         c->retries, c->faithful, c->false_oks, c->style };
+        if (memcmp(got, want, sizeof got) != 0) {
+            bad++;
+            fprintf(stderr, "      %s: shown, hidden, both, tries, verdicts, oks, nos, retries, faithful, false oks, "
+                    "style", c->response);
+            for (int k = 0; k < 11; k++) fprintf(stderr, " %d/%d", got[k], want[k]);
+            fprintf(stderr, "\n");
+        }
+    }
+    check(bad == 0, "code rewards (shown, hidden, both), audit of candidates and style: %d of %d hand-counted "
+          "responses differ", bad, n);
+    // the judgement and the RL reward of each --code-reward: the table earns the shown reward only
+    Judgement table = judge_prompt("e:1=3 2=5 4=9", cases[2].response, 20, 121);
+    Judgement right = judge_prompt("e:1=3 2=5 4=9", cases[0].response, 20, 121);
+    Judgement same = judge_prompt("e:1=3 2=5 4=9", cases[1].response, 20, 121);
+    Judgement unknown = judge_prompt("e:1=3 2=5 4=9", cases[0].response, 20, 999);
+    Judgement search = judge_prompt("e:1=3 2=5 4=9", cases[11].response, 40, 121);
+    RewardSet use = { .accuracy = 1, .format = 1, .format_weight = 0.1f };
+    float r[N_CODE_TESTS];
+    Rng rng = rng_seed(1);
+    for (int k = 0; k < N_CODE_TESTS; k++) { use.code_tests = k; r[k] = grpo_reward(&table, &use, &rng); }
+    check(fabsf(r[CODE_TESTS_SHOWN] - 1.1f) < 1e-6f && fabsf(r[CODE_TESTS_HIDDEN] - 0.1f) < 1e-6f &&
+          fabsf(r[CODE_TESTS_BOTH] - 0.1f) < 1e-6f && table.shown == 1.0f && table.hidden == 0.0f &&
+          table.correct == 0.0f && table.style == CODE_TABLE && right.correct == 1.0f &&
+          search.language == 1.0f && search.reflects &&
+          same.answer == right.answer && same.has_answer && table.answer != right.answer &&
+          unknown.shown == 1.0f && unknown.hidden == 0.0f && unknown.correct == 0.0f,
+          "code judgement: a table's reward %.1f (shown) %.1f (hidden) %.1f (both), want 1.1 0.1 0.1; x+x+1 and "
+          "x*2+1 vote as one answer; the variable x is no word of a language; a true function the file does not "
+          "give (999) passes no hidden test", r[0], r[1], r[2]);
+#undef TABLE
+#undef CUBIC
+}
+
+// an independent evaluator of the grammar for the generator's test: split at + and -, then at *
+static int indep_eval(const char *s, int len, int x, int *value) {
+    int sum = 0, sign = 1, i = 0;
+    while (i < len) {
+        int product = 1;
+        for (;;) {
+            int f = 0, digits = 0;
+            if (s[i] == 'x' && i + 1 < len && s[i + 1] == '=') {
+                i += 2;
+                while (i < len && isdigit((unsigned char)s[i])) { f = f * 10 + s[i++] - '0'; digits++; }
+                if (!digits) return 0;
+                f = f == x;
+            } else if (s[i] == 'x') {
+                f = x; i++;
+            } else {
+                while (i < len && isdigit((unsigned char)s[i])) { f = f * 10 + s[i++] - '0'; digits++; }
+                if (!digits) return 0;
+            }
+            product *= f;
+            if (i < len && s[i] == '*') { i++; continue; }
+            break;
+        }
+        sum += sign * product;
+        if (i < len) { sign = s[i] == '-' ? -1 : 1; i++; }
+    }
+    *value = sum;
+    return 1;
+}
+
+// a prompt line "L:a=b c=d e=f": its inputs and outputs; 0 if it is not one
+static int indep_prompt(const char *line, int *in, int *out, int *end) {
+    char lang;
+    return sscanf(line, "%c:%d=%d %d=%d %d=%d%n", &lang, &in[0], &out[0], &in[1], &out[1], &in[2], &out[2],
+                  end) == 7;
+}
+
+// the prompt files: each line's true function (its answer column, decoded here from kind*100 + a*10 + b
+// by the definitions of the families) meets its three examples; the inputs distinct and increasing in 0-9;
+// the difficulty the kind; the test prompts cycle through the kinds. keys: the RL and test prompts' examples
+static void check_code_prompt_files(const char *dir, char (*keys)[32], int *n_keys) {
+    const char *files[2] = { "rl_train.txt", "rl_test.txt" };
+    int lines = 0, bad = 0, bad_cycle = 0;
+    for (int file = 0; file < 2; file++) {
+        char path[400], line[128];
+        snprintf(path, sizeof path, "%s/%s", dir, files[file]);
+        FILE *fp = fopen(path, "r");
+        for (int i = 0; fp && fgets(line, sizeof line, fp); i++) {
+            int in[3], out[3], end, id, diff;
+            if (!indep_prompt(line, in, out, &end) || sscanf(line + end, "\t%d\t%d", &id, &diff) != 2) {
+                bad++;
+                continue;
+            }
+            int kind = id / 100, a = id / 10 % 10, b = id % 10;
+            int ok = in[0] >= 0 && in[0] < in[1] && in[1] < in[2] && in[2] <= 9;
+            ok &= (kind == 1 && a >= 1) || (kind == 2 && a >= 2 && b >= 1) || (kind == 3 && a <= 3);
+            for (int k = 0; k < 3; k++) {
+                int x = in[k], y = kind == 1 ? a * x + b : kind == 2 ? a * x - b : x * x + a * x + b;
+                ok &= y == out[k];
+            }
+            bad += !ok || diff != kind;
+            if (file == 1) bad_cycle += diff != 1 + i % 3;
+            snprintf(keys[(*n_keys)++], 32, "%.*s", end - 2, line + 2);
+            lines++;
+        }
+        if (fp) fclose(fp);
+    }
+    check(lines == GEN_RL_TRAIN + 3 * GEN_RL_TEST_PER_DIFF && bad == 0 && bad_cycle == 0,
+          "code gen: %d RL and test prompts, %d whose true function (re-derived from the answer column) misses "
+          "an example, or inputs not increasing in 0-9, or difficulty not its kind; %d test prompts out of the "
+          "kinds' cycle", lines, bad, bad_cycle);
+}
+
+static int cmp_key(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
+
+// one corpus document's think span and answer, re-derived: every run the candidate's value (indep_eval) at
+// the next shown input, a run stopping at its first miss, every verdict the comparison; the answer the last
+// candidate, or (no candidate) one that meets the examples, or a table: the examples and 0 elsewhere
+static int check_code_document(const char *s, const int *in, const int *out, int *is_direct, int *is_table) {
+    const char *think_end = strstr(s, "</think>"), *answer = strstr(s, "<answer>"), *cand = NULL;
+    if (!think_end || !answer) return 0;
+    answer += 8;
+    int alen = (int)(strstr(answer, "</answer>") - answer), clen = 0, runs = 0, met = 0, v;
+    *is_direct = s == think_end;
+    *is_table = strstr(answer, "x=") != NULL && strstr(answer, "x=") < answer + alen;
+    while (s < think_end) {
+        int len = (int)strcspn(s, " <");
+        if (cand && len >= 3 && isdigit((unsigned char)s[0]) && s[1] == '=') {
+            if (runs >= 3 || s[0] - '0' != in[runs] || !indep_eval(cand, clen, in[runs], &v) || v != atoi(s + 2))
+                return 0;
+            met += v == out[runs];
+            runs++;
+            int no_next = strncmp(s + len, " no", 3) == 0 || strncmp(s + len, " ie", 3) == 0;
+            if (v != out[runs - 1] && !no_next) return 0;  // a run stops at its first miss
+        } else if (len == 2 && (!strncmp(s, "ok", 2) || !strncmp(s, "ii", 2) || !strncmp(s, "no", 2) ||
+                                !strncmp(s, "ie", 2))) {
+            int ok = !strncmp(s, "ok", 2) || !strncmp(s, "ii", 2);
+            if (!cand || ok != (met == 3)) return 0;
+        } else {
+            cand = s; clen = len; runs = met = 0;
+        }
+        s += len + (s[len] == ' ');
+    }
+    if (*is_table) {
+        for (int x = 0; x < 10; x++) {
+            int want = 0;
+            for (int k = 0; k < 3; k++) if (in[k] == x) want = out[k];
+            if (!indep_eval(answer, alen, x, &v) || v != want) return 0;
+        }
+        return 1;
+    }
+    if (cand) return clen == alen && strncmp(cand, answer, alen) == 0;
+    for (int k = 0; k < 3; k++) if (!indep_eval(answer, alen, in[k], &v) || v != out[k]) return 0;
+    return 1;
+}
+
+static void test_code_generator(void) {
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/code_data", tmp_root);
+    gen_code_data(dir, 7);
+    static char keys[GEN_RL_TRAIN + 3 * GEN_RL_TEST_PER_DIFF][32];
+    int n_keys = 0;
+    check_code_prompt_files(dir, keys, &n_keys);
+    qsort(keys, n_keys, sizeof keys[0], cmp_key);
+    char path[400], line[512];
+    snprintf(path, sizeof path, "%s/pretrain.txt", dir);
+    FILE *fp = fopen(path, "r");
+    int docs = 0, bad = 0, leaked = 0, too_long = 0, direct = 0, tables = 0, ids[512];
+    while (fp && fgets(line, sizeof line, fp)) {
+        line[strcspn(line, "\n")] = 0;
+        int in[3], out[3], end, is_direct = 0, is_table = 0;
+        docs++;
+        if (!indep_prompt(line, in, out, &end) || strncmp(line + end, "<think>", 7) != 0) { bad++; continue; }
+        char key[32];
+        snprintf(key, sizeof key, "%.*s", end - 2, line + 2);
+        leaked += bsearch(key, keys, n_keys, sizeof keys[0], cmp_key) != NULL;
+        bad += !check_code_document(line + end + 7, in, out, &is_direct, &is_table);
+        direct += is_direct && !is_table;
+        tables += is_table;
+        int n = encode(line, ids, 512, NULL);
+        too_long += n < 0 || n > PRESETS[0].cfg.context;
+    }
+    if (fp) fclose(fp);
+    check(docs == GEN_PRETRAIN && bad == 0 && leaked == 0 && too_long == 0, "code corpus: %d documents; %d whose "
+          "runs, verdicts or answer a re-derivation contradicts, %d problems of the RL or test prompts, %d longer "
+          "than the context", docs, bad, leaked, too_long);
+    // the shares: direct 0.40, table 0.07, binomial 3-sigma bands
+    float fd = (float)direct / docs, ft = (float)tables / docs;
+    check(fabsf(fd - 0.40f) < 0.006f && fabsf(ft - 0.07f) < 0.0035f, "code corpus: direct share %.3f (want 0.40), "
+          "table share %.3f (want 0.07)", fd, ft);
+}
+
+// next_token's retry rules on code rows: a verdict of a candidate's run is a countdown verdict
+static void test_code_rules(void) {
+    const char *after_no = "e:1=3 2=5 4=9<think>x*2 1=2 no";
+    const char *mid_run = "e:1=3 2=5 4=9<think>x*2 1=2 no x*2+1 1=3";
+    const char *four_no = "e:1=3 2=5 4=9<think>x*2 1=2 no x*3 1=3 2=6 no x+1 1=2 no x*4 1=4 no";
+    const char *five_no = "e:1=3 2=5 4=9<think>x*2 1=2 no x*3 1=3 2=6 no x+1 1=2 no x*4 1=4 no x*5 1=5 no";
+    int space = char_to_token(' ');
+    struct { const char *row; int rule, max_tries, want; const char *what; } cases[] = {
+        { after_no, CHECK_FREE, 0, TOK_THINK_END, "free: the model closes after a no" },
+        { after_no, CHECK_FORCE, 0, space, "force: a no is followed by another candidate" },
+        { mid_run, CHECK_FORCE, 0, TOK_THINK_END, "force: the model's own choice inside a run" },
+        { four_no, CHECK_FORCE, 0, space, "force: a fifth candidate after four" },
+        { five_no, CHECK_FORCE, 0, TOK_THINK_END, "force: five candidates are its budget" },
+        { after_no, CHECK_FREE, 1, TOK_THINK_END, "--tries 1: closes after one verdict" },
+    };
+    int n = (int)(sizeof cases / sizeof cases[0]), bad = 0;
+    for (int i = 0; i < n; i++) {
+        int got = countdown_rule_token(cases[i].row, cases[i].rule, cases[i].max_tries);
+        if (got == cases[i].want) continue;
+        bad++;
+        fprintf(stderr, "      %s: token %d, want %d\n", cases[i].what, got, cases[i].want);
+    }
+    int row[256], len = encode(after_no, row, 256, NULL), forcing = 0;
+    float logits[VOCAB_SIZE] = { 0 };
+    logits[space] = 5.0f;
+    Rng rng = rng_seed(1);
+    int banned = next_token(logits, VOCAB_SIZE, 0.0f, CHECK_BAN, 0, row, len, &forcing, &rng);
+    check(bad == 0 && banned == TOK_THINK_END, "code world's retry rules (ban, force, --tries) on %d scripted rows: "
+          "%d differ; ban closes a retrying model's think span after a no", n + 1, bad);
+}
+
+// a short end-to-end run of the code world: a tiny model, 3 RL steps on gen --world code's prompts with the
+// reward on the shown examples; the log carries the shown and hidden pass rates, the report charts them
+static void test_code_run(void) {
+    char data[300], dir[300], init[300], path[400], train[400], test[400], err[200];
+    snprintf(data, sizeof data, "%s/code_run_data", tmp_root);
+    snprintf(dir, sizeof dir, "%s/code_run", tmp_root);
+    snprintf(init, sizeof init, "%s/code_run_init.bin", tmp_root);
+    gen_code_data(data, 3);
+    snprintf(train, sizeof train, "%s/rl_train.txt", data);
+    snprintf(test, sizeof test, "%s/rl_test.txt", data);
+    Config cfg = find_preset("tiny")->cfg;
+    cfg.context = 64;
+    Model *m0 = model_create(&cfg, "tiny", 5);
+    snprintf(m0->world, sizeof m0->world, "code");
+    checkpoint_save(init, m0, 0, 0, 0);
+    model_free(m0);
+    GrpoOptions g = grpo_defaults();
+    g.world = "code"; g.code_reward = "shown"; g.init = init; g.out = dir; g.data = train; g.test = test;
+    g.steps = 3; g.prompts_per_step = 2; g.num_generations = 4; g.eval_every = 3; g.eval_prompts = 6;
+    g.eval_k = 2;
+    model_free(grpo_quietly(&g));
+    report_grpo(&g, "test");
+    snprintf(path, sizeof path, "%s/log.csv", dir);
+    char *csv = read_whole(path, NULL);
+    const char *cols[] = { "test_shown_pass1", "test_hidden_pass1", "test_table_share", "test_tries_d1",
+                           "test_tries_d3", "test_retry_after_no" };
+    int found = 0;
+    for (int c = 0; c < 6; c++) found += csv && strstr(csv, cols[c]) != NULL;
+    snprintf(path, sizeof path, "%s/report.html", dir);
+    char *html = read_whole(path, NULL);
+    const char *bad = html ? xml_error(html, err, sizeof err) : "no report.html";
+    int charted = html && strstr(html, "Shown examples and hidden tests") && strstr(html, "hidden tests pass@1") &&
+                  strstr(html, "--code-reward");
+    check(found == 6 && !bad && charted, "code run: 3 RL steps of a tiny model on the code world's prompts; the log "
+          "has %d of its 6 code and tries columns, the report is well formed (%s) and charts shown against hidden "
+          "tests (%d)", found, bad ? bad : "ok", charted);
+    free(csv); free(html);
+}
+
 static const Section sections[] = {
     { .name = "embedding", .run = test_embedding, .what = "token embedding gradient" },
     { .name = "rmsnorm", .run = test_rmsnorm, .what = "RMSNorm gradient" },
@@ -4892,6 +5272,15 @@ static const Section sections[] = {
       .what = "the countdown world end to end: pretraining, R1-Zero, its log and report" },
     { .name = "kernel_bits", .run = test_kernel_bits,
       .what = "the fast attention and RoPE kernels: the plain loops' bits" },
+    { .name = "code_interpreter", .run = test_code_interpreter,
+      .what = "the code world's interpreter: values, precedence, errors, overflow, length" },
+    { .name = "code_rewards", .run = test_code_rewards,
+      .what = "the code world's rewards (shown, hidden, both), audit of candidates, styles, judgement" },
+    { .name = "code_generator", .run = test_code_generator,
+      .what = "gen --world code against an independent re-derivation of functions, runs and verdicts" },
+    { .name = "code_rules", .run = test_code_rules, .what = "the retry's decoding rules on code rows" },
+    { .name = "code_run", .run = test_code_run,
+      .what = "a short RL run of the code world: its log and report carry shown and hidden tests" },
 };
 #define N_SECTIONS ((int)(sizeof sections / sizeof sections[0]))
 
