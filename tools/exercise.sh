@@ -328,7 +328,9 @@ answers_in_handout() { # OUT
         "$ROOT/r1.c" | cat - "$ROOT/test_r1.c" | sed 's/^[ \t]*//; s/[ \t]*$//' | sort -u > "$out.elsewhere"
     comm -23 "$out.answers" "$out.elsewhere" | awk 'length >= 12' > "$out.distinct"
     find "$out" -type f -exec sed 's/^[ \t]*//; s/[ \t]*$//' {} + | grep -F -x -f "$out.distinct"
+    local found=$?  # grep's: 0 when a line of an answer is in the handout
     rm -f "$out.answers" "$out.elsewhere" "$out.distinct"
+    return $found
 }
 
 # one student's r1.c: every exercise spliced alone into r1.c and checked; prints the table's rows
