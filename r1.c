@@ -6122,9 +6122,14 @@ static void report_tries_charts(FILE *f, const ReportTries *r, const double *ste
                        { "try faithfulness", "#8a4fbf", r->col[TRY_FAITHFULNESS] },
                        { "false ok rate", "#e08a1e", r->col[FALSE_OK_RATE] } };
     svg_chart(f, "Retries, searches and their verdicts", "share", "RL step", step, n, shares, 4, 1.0);
+    Curve by_solutions[16];  // named from r's own names (r was returned by value: a copy)
+    for (int k = 0; k < r->n_diffs; k++) {
+        by_solutions[k] = r->by_solutions[k];
+        by_solutions[k].name = r->names[k];
+    }
     if (r->n_diffs > 0)
         svg_chart(f, r->code ? "Tries per response by kind of function" : "Tries per response by number of "
-                  "solutions", "tries", "RL step", step, n, r->by_solutions, r->n_diffs, 0.0);
+                  "solutions", "tries", "RL step", step, n, by_solutions, r->n_diffs, 0.0);
     Curve tests[] = { { "shown examples pass@1", "#2a9d3a", r->code_col[SHOWN_PASS1] },
                       { "hidden tests pass@1", "#d62728", r->code_col[HIDDEN_PASS1] },
                       { "table share", "#e08a1e", r->code_col[TABLE_SHARE] } };
