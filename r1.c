@@ -2253,15 +2253,18 @@ typedef struct {
     long answer;
 } Judgement;
 
+// what every world judges alike: the format and language rewards, repetition, the length
+static Judgement judge_common(const char *response, int len, int lang) {
+    Judgement j = { .format = reward_format(response), .language = reward_language(response, lang),
+                    .repeats = response_repeats(response), .len = len };
+    return j;
+}
+
 static Judgement judge(const char *response, int len, long truth, int lang) {
-    Judgement j;
+    Judgement j = judge_common(response, len, lang);
     j.correct = reward_accuracy(response, truth);
-    j.format = reward_format(response);
-    j.language = reward_language(response, lang);
     j.style = response_style(response);
     j.reflects = response_reflects(response);
-    j.repeats = response_repeats(response);
-    j.len = len;
     j.has_answer = response_answer(response, &j.answer);
     j.shown = j.hidden = j.correct;
     return j;
@@ -2270,7 +2273,7 @@ static Judgement judge(const char *response, int len, long truth, int lang) {
 // a response to a countdown problem: its accuracy by reward_countdown, its style by its tries, "reflects"
 // when it holds a verdict; the answer for majority voting is its text (a hash of it)
 static Judgement judge_countdown(const char *response, int len, const Countdown *p) {
-    Judgement j = judge(response, len, -1, p->lang);
+    Judgement j = judge_common(response, len, p->lang);
     TryAudit a = audit_tries(p, response);
     j.correct = j.shown = j.hidden = reward_countdown(response, p);
     j.style = countdown_style(response, &a);
@@ -2342,7 +2345,7 @@ static int code_style(const char *response, const TryAudit *a) {
 // when it holds a verdict; the answer for majority voting is the program's behaviour (its values at 0-9,
 // hashed)
 static Judgement judge_code(const char *response, int len, const CodeTask *t, long truth) {
-    Judgement j = judge(response, len, -1, t->lang);
+    Judgement j = judge_common(response, len, t->lang);
     CodeFn f;
     const CodeFn *known = code_fn_of(truth, &f) ? &f : NULL;
     TryAudit a = audit_code(t, response);
