@@ -2899,29 +2899,32 @@ static void threads_init(void) {
 #endif
 }
 
-// OpenBLAS (0.3.21 in Debian 12) may take a recent x86-64 CPU it does not know for an old one, e.g.
-// "Prescott" on an AVX-512 Xeon, and its sgemm is then several times slower. r1 then names the right
-// core in OPENBLAS_CORETYPE, read when the library loads, and runs itself again. A core the user set
-// always wins, and the variable set here stops a second round.
-static void blas_check_core(char **argv) {
+// OpenBLAS (0.3.21 in Debian 12) may take a recent x86-64 CPU it does not know for an older one: "Prescott"
+// on an AVX-512 Xeon (several times slower), AVX2 kernels on an AVX-512 EPYC. Under --kernels blas, r1 then
+// names the core with the CPU's widest vectors in OPENBLAS_CORETYPE, read when the library loads, and runs
+// itself again. A core the user set always wins, and the variable set here stops a second round.
+static char **main_argv;  // r1's own command line, to run again (NULL: do not)
+static void blas_check_core(void) {
 #if defined(USE_BLAS) && defined(__x86_64__)
-    static const char *old[] = { "Katmai", "Coppermine", "Northwood", "Prescott", "Banias", "Core2", "Penryn",
-                                 "Dunnington", "Nehalem", "Atom", "Sandybridge" };
+    static const char *no_avx512[] = { "Katmai", "Coppermine", "Northwood", "Prescott", "Banias", "Core2",
+                                       "Penryn", "Dunnington", "Nehalem", "Atom", "Sandybridge", "Haswell",
+                                       "Zen" };
     const char *core = openblas_get_corename(), *cpu = NULL, *want = NULL;
+    int n_old = (int)(sizeof no_avx512 / sizeof no_avx512[0]);
     if (__builtin_cpu_supports("avx512f")) { cpu = "AVX-512"; want = "SkylakeX"; }
-    else if (__builtin_cpu_supports("avx2")) { cpu = "AVX2"; want = "Haswell"; }
+    else if (__builtin_cpu_supports("avx2")) { cpu = "AVX2"; want = "Haswell"; n_old -= 2; }
     int is_old = 0;
-    for (int i = 0; core && i < (int)(sizeof old / sizeof old[0]); i++) is_old |= strcmp(core, old[i]) == 0;
-    if (getenv("OPENBLAS_CORETYPE") || !want || !is_old) return;
+    for (int i = 0; core && i < n_old; i++) is_old |= strcmp(core, no_avx512[i]) == 0;
+    if (getenv("OPENBLAS_CORETYPE") || !want || !is_old || !main_argv) return;
     fprintf(stderr,
             "r1: OpenBLAS chose its %s kernels on a CPU with %s; running again with OPENBLAS_CORETYPE=%s\n",
             core, cpu, want);
     fflush(stdout);
     setenv("OPENBLAS_CORETYPE", want, 1);
-    execv("/proc/self/exe", argv);
+    execv("/proc/self/exe", main_argv);
     fprintf(stderr, "r1: cannot run again (%s); going on with the %s kernels\n", strerror(errno), core);
 #else
-    (void)argv;
+    (void)main_argv;
 #endif
 }
 
@@ -2980,19 +2983,16 @@ void cuda_attention_backward(float *dq, float *dk, float *dv, float *datt, const
                              int B, int T, int NH, int HS, int HV);
 #endif
 
-// the matmul's code: the plain loops, r1's packed gemm, OpenBLAS (the default when built with it)
+// the matmul's code: the plain loops, r1's packed gemm (the default, built with OpenBLAS or not: the same
+// bits either way), OpenBLAS (--kernels blas)
 enum { MATMUL_PLAIN, MATMUL_PACKED, MATMUL_BLAS };
-#ifdef USE_BLAS
-static int matmul_path = MATMUL_BLAS;
-#else
 static int matmul_path = MATMUL_PACKED;
-#endif
 // the attention's code: the plain loops or the blocked kernels (the same sums in the same order)
 enum { ATTENTION_PLAIN, ATTENTION_BLOCKED };
 static int attention_path = ATTENTION_BLOCKED;
-// --kernels plain (every command's option): every kernel declines, so Part I's own loops run alone: no
-// packed gemm, BLAS or CUDA, no blocked attention, table RoPE or decoding kernel, no data-parallel model
-// or threaded generation
+// --kernels (every command's option). fast: r1's own kernels. blas: the same, with OpenBLAS's sgemm for the
+// matmul. plain: every kernel declines, so Part I's own loops run alone: no packed gemm, BLAS or CUDA, no
+// blocked attention, table RoPE or decoding kernel, no data-parallel model or threaded generation
 static int kernels_plain = 0;
 static void kernels_select(const char *cmd, const char *name) {
     if (strcmp(name, "plain") == 0) {
@@ -3002,8 +3002,15 @@ static void kernels_select(const char *cmd, const char *name) {
 #ifdef R1_CUDA
         cuda_enabled = 0;
 #endif
+    } else if (strcmp(name, "blas") == 0) {
+#ifndef USE_BLAS
+        die("%s: --kernels blas: this r1 was built without OpenBLAS (install libopenblas-dev, then make)",
+            cmd);
+#endif
+        matmul_path = MATMUL_BLAS;
+        blas_check_core();
     } else if (strcmp(name, "fast") != 0) {
-        die("%s: option --kernels: '%s' is not one of {fast,plain}", cmd, name);
+        die("%s: option --kernels: '%s' is not one of {fast,blas,plain}", cmd, name);
     }
 }
 
@@ -6302,7 +6309,8 @@ static void options_help(const char *cmd, const char *what, const Option *o, int
         printf("  --%-18s %s%s (default: %s)\n", o[i].name, o[i].help, range, def);
     }
     printf("  --%-18s %s (default: fast)\n", "kernels",
-           "the code of the layers: Part II's fast kernels, or Part I's own loops alone {fast,plain}");
+           "the code of the layers: Part II's fast kernels, the same with OpenBLAS's matmul, or Part I's "
+           "own loops alone {fast,blas,plain}");
 }
 
 // parses argv; exits with a one-line error on an unknown option, a missing or empty value, a number out of
@@ -7033,7 +7041,7 @@ int main(int argc, char **argv) {
         return argc < 2;
     }
     const char *cmd = argv[1];
-    blas_check_core(argv);
+    main_argv = argv;
     threads_init();
     if (strcmp(cmd, "gen") == 0) cmd_gen(argc - 2, argv + 2);
     else if (strcmp(cmd, "pretrain") == 0) cmd_pretrain(argc - 2, argv + 2);

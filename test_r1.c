@@ -3933,8 +3933,23 @@ static void matmul_case(int path, const char *name, int N, int C, int OC, int th
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
 }
 
+#ifndef USE_BLAS
+static void child_kernels_blas(const void *arg) { (void)arg; kernels_select("test", "blas"); exit(0); }
+#endif
+
 static void test_matmul(void) {
     int default_path = matmul_path;
+    // the default is r1's gemm whether OpenBLAS is built in or not, so both builds give the same bits;
+    // --kernels blas chooses OpenBLAS, or is a one-line error in a build without it
+    check(default_path == MATMUL_PACKED, "matmul: the default path is r1's gemm (path %d)", default_path);
+#ifdef USE_BLAS
+    kernels_select("test", "blas");
+    check(matmul_path == MATMUL_BLAS, "matmul: --kernels blas chooses OpenBLAS");
+    kernels_select("test", "fast");
+    matmul_path = default_path;
+#else
+    expect_die("--kernels blas without OpenBLAS", child_kernels_blas, NULL, "built without OpenBLAS", NULL);
+#endif
     // N, C, OC: below, at and above the micro-tile (GEMM_MR x GEMM_NR), the k block (GEMM_KC: C for
     // the forward, OC for dinp, N for dweight) and the column block (GEMM_NC)
     static const int sizes[][3] = { {1, 1, 1}, {7, 5, 3}, {GEMM_MR, GEMM_KC, GEMM_NR}, {37, 45, 70},

@@ -10,16 +10,23 @@ next to the PyTorch reference (ref/bench_ref.py, one process per preset, on the 
             the count is the P*G*M new tokens, the time includes the prompts and the sampling
   GFLOP/s:  training FLOPs per token (6 x the active parameters' matmuls + the causal attention)
             x training tokens/s
-  matmul:   built with OpenBLAS, every r1 figure is measured twice: through OpenBLAS and through
-            r1's own gemm (the matmul of the build without BLAS), to show what OpenBLAS adds
+  matmul:   built with OpenBLAS, every r1 figure is measured twice: through r1's own gemm (the
+            default) and through OpenBLAS (--kernels blas)
+  peaks:    the best sgemm measured: r1's gemm, OpenBLAS under the core type it loaded with and under
+            each other core type with kernels for this CPU's vectors (a child process each, since
+            OPENBLAS_CORETYPE is read when the library loads); and the FMA peak, an estimate: threads x
+            vector lanes (the CPU's flags) x 2 x FMA units x clock, the clock measured by a chain of
+            dependent adds, the units by timing 16 independent FMA chains on every thread
+  goals:    of the default path on the teacher: training >= 4x and rollouts >= 6x PyTorch, the
+            training step >= 50% of the best sgemm; each printed as met or missed
 
 Ratios that hold: the figures are measured in rounds, each round one step (or rollout) of every
-side in turn (r1 through OpenBLAS, r1 through its gemm, PyTorch), so that a busy moment of the
+side in turn (r1 through its gemm, r1 through OpenBLAS, PyTorch), so that a busy moment of the
 machine slows every side of a ratio; a ratio is the median of the per-round ratios. Every figure is
 the median over --repeats rounds after a warm-up round, with its spread: half the interquartile
 range over the rounds, in percent of the median ("median ±spread"). A spread above 5% prints a
 warning: on a machine that busy, a figure may move by 10% or more from one run to the next. The
-load average (/proc/loadavg) is printed before and after. The sgemm peak is the best of its runs:
+load average (/proc/loadavg) is printed before and after. A peak is the best of its runs:
 a neighbour can only slow a run down, and its median moved by a third from one quiet run to the next.
 The reference runs under OpenMP's default wait policy and under "passive", and each part is timed
 with the faster of the two (the default's spinning threads made PyTorch 1.6-3x slower here).
@@ -31,6 +38,7 @@ with the faster of the two (the default's spinning threads made PyTorch 1.6-3x s
 #pragma GCC diagnostic pop
 #include <signal.h>
 #include <sys/wait.h>
+#include <immintrin.h>
 
 #define MAX_REPEATS 100
 #define SPREAD_WARN 5.0  // percent: a ratio that may move by twice as much from run to run
@@ -185,6 +193,170 @@ static double sgemm_rate(int path, int nt, const float *a, const float *b, float
     return 2.0 * n * n * n / (now_seconds() - t0) / 1e9;
 }
 
+// ---- the machine's peaks: the best sgemm measured, and the FMA units' rate
+
+#define SGEMM_N 2048
+#define MAX_SGEMM 8  // r1's gemm, OpenBLAS as it loads, OpenBLAS under each core type tried
+typedef struct {
+    const char *name[MAX_SGEMM];
+    Samples rate[MAX_SGEMM];  // GFLOP/s of SGEMM_N^3 products
+    int n, best;              // best: the one whose best run was the fastest
+    double fma, clock;        // FMA GFLOP/s on all threads, measured; one thread's clock in GHz, measured
+    int lanes, units;         // floats per vector (the CPU's flags); FMA units per thread (from fma, rounded)
+} Peaks;
+
+static void fill_normal(float *x, size_t n, uint64_t seed) {
+    Rng rng = rng_seed(seed);
+    for (size_t i = 0; i < n; i++) x[i] = rng_normal(&rng);
+}
+
+// R1_BENCH_SGEMM=nt in the environment: the bench is its own child, timing OpenBLAS under the core type
+// that OPENBLAS_CORETYPE names (read when the library loads, so a process for each): prints one GFLOP/s
+static int sgemm_child(int nt) {
+    size_t nn = (size_t)SGEMM_N * SGEMM_N;
+    float *a = mallocCheck(nn * sizeof(float)), *b = mallocCheck(nn * sizeof(float));
+    float *out = mallocCheck(nn * sizeof(float));
+    fill_normal(a, nn, 3);
+    fill_normal(b, nn, 4);
+    sgemm_rate(MATMUL_BLAS, nt, a, b, out, SGEMM_N);  // warm-up
+    printf("%.3f\n", sgemm_rate(MATMUL_BLAS, nt, a, b, out, SGEMM_N));
+    free(a); free(b); free(out);
+    return 0;
+}
+
+// GFLOP/s of OpenBLAS under a core type, from a child process; -1 if it failed
+static double sgemm_rate_core(const char *core, int nt) {
+    char exe[1024], cmd[1200];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0) return -1.0;
+    exe[len] = 0;
+    snprintf(cmd, sizeof cmd, "OPENBLAS_CORETYPE=%s R1_BENCH_SGEMM=%d '%s'", core, nt, exe);
+    FILE *p = popen(cmd, "r");
+    double rate = -1.0;
+    if (!p) return rate;
+    if (fscanf(p, "%lf", &rate) != 1) rate = -1.0;
+    return pclose(p) == 0 ? rate : -1.0;
+}
+
+// FLOP/s of fused multiply-adds on one thread for `seconds`: 16 independent chains of the widest vector
+// FMA, enough to keep two FMA units busy across their latency (4 cycles)
+static double fma_rate_thread(double seconds) {
+#if defined(__AVX512F__) || defined(__FMA__)
+#ifdef __AVX512F__
+    typedef __m512 Vec;
+#define VEC_FMA _mm512_fmadd_ps
+#define VEC_SET _mm512_set1_ps
+#else
+    typedef __m256 Vec;
+#define VEC_FMA _mm256_fmadd_ps
+#define VEC_SET _mm256_set1_ps
+#endif
+    Vec acc[16], x = VEC_SET(0.999999f), y = VEC_SET(1e-7f);
+    for (int i = 0; i < 16; i++) acc[i] = VEC_SET((float)i);
+    long rounds = 0;
+    double t0 = now_seconds(), dt;
+    do {
+        for (int r = 0; r < 100000; r++)
+            for (int i = 0; i < 16; i++) acc[i] = VEC_FMA(acc[i], x, y);
+        rounds += 100000;
+    } while ((dt = now_seconds() - t0) < seconds);
+    float sum[sizeof(Vec) / sizeof(float)] = { 0 }, sink = 0.0f;
+    for (int i = 0; i < 16; i++) {
+        memcpy(sum, &acc[i], sizeof sum);
+        sink += sum[0];
+    }
+    volatile float keep = sink;  // the chains' results are used: the compiler keeps them
+    (void)keep;
+    return 16.0 * (sizeof(Vec) / sizeof(float)) * 2.0 * rounds / dt;
+#undef VEC_FMA
+#undef VEC_SET
+#else
+    (void)seconds;
+    return 0.0;
+#endif
+}
+
+// one thread's clock in Hz, measured: a chain of dependent integer adds runs at one add a cycle
+static double clock_rate(void) {
+#ifdef __x86_64__
+    uint64_t x = 0;
+    long n = 5000000;
+    double t0 = now_seconds();
+    for (long i = 0; i < n; i++)
+        __asm__ volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+                         "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+                         "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+                         "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0"
+                         : "+r"(x));
+    return 20.0 * n / (now_seconds() - t0);
+#else
+    return 0.0;
+#endif
+}
+
+// every peak on nt threads, in rounds (a neighbour can only slow a run down: the best run counts)
+static void measure_peaks(Peaks *pk, int nt) {
+    size_t nn = (size_t)SGEMM_N * SGEMM_N;
+    float *a = mallocCheck(nn * sizeof(float)), *b = mallocCheck(nn * sizeof(float));
+    float *out = mallocCheck(nn * sizeof(float));
+    fill_normal(a, nn, 3);
+    fill_normal(b, nn, 4);
+    pk->n = 0;
+    pk->name[pk->n++] = "r1's gemm";
+#ifdef USE_BLAS
+    static char loaded[96];
+    snprintf(loaded, sizeof loaded, "OpenBLAS %s", openblas_get_corename());
+    pk->name[pk->n++] = loaded;
+    // the core types with kernels for this CPU's vectors (OPENBLAS_CORETYPE)
+    static const char *cores[] = { "SkylakeX", "Cooperlake", "Haswell", "Zen" };
+    static char names[4][64];
+    int n_cores = __builtin_cpu_supports("avx512f") ? 4 : __builtin_cpu_supports("avx2") ? 2 : 0;
+    for (int c = n_cores == 2 ? 2 : 0; c < 4 && n_cores; c++) {
+        if (strcmp(cores[c], openblas_get_corename()) == 0) continue;
+        snprintf(names[c], sizeof names[c], "OpenBLAS %s", cores[c]);
+        pk->name[pk->n++] = names[c];
+    }
+#endif
+    for (int i = 0; i < pk->n; i++) pk->rate[i].n = 0;
+    for (int r = -1; r < 5; r++)
+        for (int i = 0; i < pk->n; i++) {
+            double rate = i == 0 ? sgemm_rate(MATMUL_PACKED, nt, a, b, out, SGEMM_N)
+                        : i == 1 ? sgemm_rate(MATMUL_BLAS, nt, a, b, out, SGEMM_N)
+                        : sgemm_rate_core(pk->name[i] + strlen("OpenBLAS "), nt);
+            if (r >= 0 && rate > 0) add(&pk->rate[i], rate);
+        }
+    free(a); free(b); free(out);
+    pk->best = 0;
+    for (int i = 1; i < pk->n; i++)
+        if (pk->rate[i].n && best(&pk->rate[i]) > best(&pk->rate[pk->best])) pk->best = i;
+    Samples fma = { .n = 0 }, clock = { .n = 0 };
+    for (int r = 0; r < 5; r++) {
+        double sum = 0.0;
+        #pragma omp parallel for num_threads(nt) reduction(+:sum)
+        for (int t = 0; t < nt; t++) sum += fma_rate_thread(0.2);
+        add(&fma, sum / 1e9);
+        add(&clock, clock_rate() / 1e9);
+    }
+    pk->fma = best(&fma);
+    pk->clock = best(&clock);
+    pk->lanes = __builtin_cpu_supports("avx512f") ? 16 : __builtin_cpu_supports("avx2") ? 8 : 4;
+    pk->units = pk->clock > 0 ? (int)lround(pk->fma / (nt * pk->lanes * 2.0 * pk->clock)) : 0;
+}
+
+static double sgemm_best(const Peaks *pk) { return best(&pk->rate[pk->best]); }
+static double fma_peak(const Peaks *pk, int nt) { return nt * pk->lanes * 2.0 * pk->units * pk->clock; }
+
+static void print_peaks(const Peaks *pk, int nt) {
+    printf("sgemm %d^3 on %d threads, best (median) of 5:", SGEMM_N, nt);
+    for (int i = 0; i < pk->n; i++)
+        if (pk->rate[i].n) printf(" %s %.1f (%.1f)", pk->name[i], best(&pk->rate[i]), median(&pk->rate[i]));
+        else printf(" %s failed", pk->name[i]);
+    printf(" GFLOP/s; the best: %s\n", pk->name[pk->best]);
+    printf("FMA peak, an estimate: %d threads x %d lanes x 2 FLOP x %d FMA units x %.2f GHz = %.1f GFLOP/s "
+           "(the clock from a chain of dependent adds, the units from %.1f GFLOP/s of FMAs measured)\n",
+           nt, pk->lanes, pk->units, pk->clock, fma_peak(pk, nt), pk->fma);
+}
+
 // ---- the PyTorch side: ref/bench_ref.py --serve, one step per command
 
 typedef struct { pid_t pid; FILE *to, *from; } Ref;
@@ -261,16 +433,15 @@ static void ref_stop(Ref *r) {
 
 // ---- the rounds
 
+// the default path first (r1's own gemm), then --kernels blas
 #ifdef USE_BLAS
 #define N_PATHS 2
-static const int PATHS[N_PATHS] = { MATMUL_BLAS, MATMUL_PACKED };
-static const char *PATH_NAMES[N_PATHS] = { "r1 (OpenBLAS)", "r1 (own gemm)" };
-static const char *PEAK_NAMES[N_PATHS] = { "OpenBLAS", "r1's gemm" };
+static const int PATHS[N_PATHS] = { MATMUL_PACKED, MATMUL_BLAS };
+static const char *PATH_NAMES[N_PATHS] = { "r1 (own gemm)", "r1 (OpenBLAS)" };
 #else
 #define N_PATHS 1
 static const int PATHS[N_PATHS] = { MATMUL_PACKED };
 static const char *PATH_NAMES[N_PATHS] = { "r1 (own gemm)" };
-static const char *PEAK_NAMES[N_PATHS] = { "r1's gemm" };
 #endif
 
 typedef struct {
@@ -380,14 +551,40 @@ static void print_table(const Row *rows, int n_rows) {
             print_row(r->preset, who, &t, &ro, 0, "%.2fx");
         }
         if (N_PATHS == 2) {
-            Samples t = ratios(&r->train[1], &r->train[0]), ro = ratios(&r->rollout[1], &r->rollout[0]);
+            Samples t = ratios(&r->train[0], &r->train[1]), ro = ratios(&r->rollout[0], &r->rollout[1]);
             print_row(r->preset, "own gemm / OpenBLAS", &t, &ro, 0, "%.2fx");
         }
     }
 }
 
+// the goals of the default path (the first), teacher preset: training >= 4x and rollouts >= 6x the
+// PyTorch reference, the training step >= 50% of the best sgemm measured
+static void print_goals(const Row *rows, int n_rows, const Peaks *pk) {
+    for (int k = 0; k < n_rows; k++) {
+        const Row *r = &rows[k];
+        if (strcmp(r->preset, "teacher") != 0) continue;
+        printf("goals, %s, %s:", PATH_NAMES[0], r->preset);
+        if (r->ref_ok && r->train[0].n) {
+            Samples t = ratios(&r->train[0], &r->ref_train);
+            printf(" training %.2fx PyTorch (>= 4x: %s) |", median(&t), median(&t) >= 4.0 ? "met" : "missed");
+        }
+        if (r->ref_ok && r->rollout[0].n) {
+            Samples ro = ratios(&r->rollout[0], &r->ref_rollout);
+            printf(" rollouts %.2fx (>= 6x: %s) |", median(&ro), median(&ro) >= 6.0 ? "met" : "missed");
+        }
+        if (r->train[0].n) {
+            double share = r->flops_per_token * median(&r->train[0]) / 1e9 / sgemm_best(pk);
+            printf(" training %.0f%% of the best sgemm (>= 50%%: %s)", 100.0 * share,
+                   share >= 0.5 ? "met" : "missed");
+        }
+        printf("\n");
+    }
+}
+
 int main(int argc, char **argv) {
-    blas_check_core(argv); // OpenBLAS's own core on this CPU, as r1 runs it
+    if (getenv("R1_BENCH_SGEMM")) return sgemm_child(atoi(getenv("R1_BENCH_SGEMM")));
+    main_argv = argv;
+    blas_check_core(); // the core OpenBLAS runs on this CPU under r1 --kernels blas
     BenchOptions o = { .threads = n_threads(), .batch = 64, .seq = 128, .prompts = 8, .generations = 16,
                        .new_tokens = 64, .repeats = 15, .no_ref = 0, .presets = "teacher,student",
                        .parts = "train,rollout", .python = "/usr/bin/python3" };
@@ -421,23 +618,9 @@ int main(int argc, char **argv) {
 #endif
     print_load("at the start");
 
-    // the machine's sgemm rate: 2048^3 products, the paths in turn
-    int n = 2048;
-    float *a = mallocCheck((size_t)n * n * sizeof(float)), *b = mallocCheck((size_t)n * n * sizeof(float));
-    float *out = mallocCheck((size_t)n * n * sizeof(float));
-    Rng rng = rng_seed(3);
-    for (size_t i = 0; i < (size_t)n * n; i++) { a[i] = rng_normal(&rng); b[i] = rng_normal(&rng); }
-    Samples peak[N_PATHS] = {{ .n = 0 }};
-    for (int r = -1; r < 5; r++)
-        for (int i = 0; i < N_PATHS; i++) {
-            double rate = sgemm_rate(PATHS[i], o.threads, a, b, out, n);
-            if (r >= 0) add(&peak[i], rate);
-        }
-    free(a); free(b); free(out);
-    printf("sgemm 2048^3 on %d threads, best (median) of 5:", o.threads);
-    for (int i = 0; i < N_PATHS; i++)
-        printf(" %s %.1f (%.1f) GFLOP/s", PEAK_NAMES[i], best(&peak[i]), median(&peak[i]));
-    printf("\n");
+    Peaks pk;
+    measure_peaks(&pk, o.threads);
+    print_peaks(&pk, o.threads);
     fflush(stdout);
 
     Data prompts = load_prompts("tiny_data/rl_train.txt", 1024);
@@ -462,10 +645,13 @@ int main(int argc, char **argv) {
         printf("%s training reaches", PATH_NAMES[i]);
         for (int k = 0; k < n_rows; k++) {
             double gflops = rows[k].flops_per_token * median(&rows[k].train[i]) / 1e9;
-            printf(" %.1f%% (%s)", 100.0 * gflops / best(&peak[0]), rows[k].preset);
+            printf(" %.1f%% / %.1f%% (%s)", 100.0 * gflops / sgemm_best(&pk),
+                   100.0 * gflops / fma_peak(&pk, o.threads), rows[k].preset);
         }
-        printf(" of the sgemm peak (%s, %.1f GFLOP/s)\n", PEAK_NAMES[0], best(&peak[0]));
+        printf(" of the best sgemm (%.1f GFLOP/s) / of the FMA peak (%.1f)\n", sgemm_best(&pk),
+               fma_peak(&pk, o.threads));
     }
+    print_goals(rows, n_rows, &pk);
     for (int k = 0; k < n_rows; k++) { // MLA's latent cache: [c_KV ; k_rope] per token and layer
         const Config *c = &find_preset(rows[k].preset)->cfg;
         printf("KV cache (%s): %zu bytes per token (MLA latent; the heads' keys and values would take %zu)\n",
