@@ -6303,6 +6303,7 @@ static void options_help(const char *cmd, const char *what, const Option *o, int
         if (o[i].type == 'i') snprintf(def, sizeof def, "%d", *(int *)o[i].ptr);
         else if (o[i].type == 'f') snprintf(def, sizeof def, "%g", *(float *)o[i].ptr);
         else if (o[i].type == 'b') snprintf(def, sizeof def, "off");
+        else if (strcmp(o[i].name, "world") == 0) snprintf(def, sizeof def, "addition");  // the rest: its own
         else snprintf(def, sizeof def, "%s", *(char **)o[i].ptr ? *(char **)o[i].ptr : "(none)");
         if (o[i].type == 'i' || o[i].type == 'f')
             snprintf(range, sizeof range, " [%g, %g]", o[i].lo, o[i].hi);
