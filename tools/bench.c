@@ -16,7 +16,8 @@ next to the PyTorch reference (ref/bench_ref.py, one process per preset, on the 
             each other core type with kernels for this CPU's vectors (a child process each, since
             OPENBLAS_CORETYPE is read when the library loads); and the FMA peak, an estimate: threads x
             vector lanes (the CPU's flags) x 2 x FMA units x clock, the clock measured by a chain of
-            dependent adds, the units by timing 16 independent FMA chains on every thread
+            dependent adds, the units by timing 16 independent FMA chains on every thread (both timed
+            in the thread's CPU time, which a neighbour on the core does not inflate)
   goals:    of the default path on the teacher: training >= 4x and rollouts >= 6x PyTorch, the
             training step >= 50% of the best sgemm; each printed as met or missed
 
@@ -238,7 +239,14 @@ static double sgemm_rate_core(const char *core, int nt) {
     return pclose(p) == 0 ? rate : -1.0;
 }
 
-// FLOP/s of fused multiply-adds on one thread for `seconds`: 16 independent chains of the widest vector
+// the calling thread's CPU time: a peak timed by it does not count the moments a neighbour had the core
+static double thread_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+// FLOP/s of fused multiply-adds on one thread for `seconds` of its CPU time: 16 independent chains of the widest vector
 // FMA, enough to keep two FMA units busy across their latency (4 cycles)
 static double fma_rate_thread(double seconds) {
 #if defined(__AVX512F__) || defined(__FMA__)
@@ -254,12 +262,12 @@ static double fma_rate_thread(double seconds) {
     Vec acc[16], x = VEC_SET(0.999999f), y = VEC_SET(1e-7f);
     for (int i = 0; i < 16; i++) acc[i] = VEC_SET((float)i);
     long rounds = 0;
-    double t0 = now_seconds(), dt;
+    double t0 = thread_seconds(), dt;
     do {
         for (int r = 0; r < 100000; r++)
             for (int i = 0; i < 16; i++) acc[i] = VEC_FMA(acc[i], x, y);
         rounds += 100000;
-    } while ((dt = now_seconds() - t0) < seconds);
+    } while ((dt = thread_seconds() - t0) < seconds);
     float sum[sizeof(Vec) / sizeof(float)] = { 0 }, sink = 0.0f;
     for (int i = 0; i < 16; i++) {
         memcpy(sum, &acc[i], sizeof sum);
@@ -281,14 +289,14 @@ static double clock_rate(void) {
 #ifdef __x86_64__
     uint64_t x = 0;
     long n = 5000000;
-    double t0 = now_seconds();
+    double t0 = thread_seconds();
     for (long i = 0; i < n; i++)
         __asm__ volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
                          "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
                          "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
                          "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0"
                          : "+r"(x));
-    return 20.0 * n / (now_seconds() - t0);
+    return 20.0 * n / (thread_seconds() - t0);
 #else
     return 0.0;
 #endif
