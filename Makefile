@@ -64,11 +64,14 @@ r1_mpi: r1.c .build-config
 	@command -v $(MPICC) >/dev/null || { echo "make r1_mpi needs mpicc (apt-get install openmpi-bin libopenmpi-dev)"; exit 1; }
 	OMPI_CC=$(CC) $(MPICC) $(CFLAGS) -DR1_MPI -o $@ r1.c $(LDLIBS)
 
-test-mpi: r1_mpi
+tools/mpi_compare: tools/mpi_compare.c r1.c .build-config
+	$(CC) $(CFLAGS) -o $@ tools/mpi_compare.c $(LDLIBS)
+
+test-mpi: r1_mpi tools/mpi_compare
 	sh tools/test_mpi.sh
 
 clean:
-	rm -f r1 r1_mpi test_r1 r1_cuda tools/test_cuda ref/test_ref tools/bench $(SAN_PROGRAMS) *.o tools/*.o .build-config
+	rm -f r1 r1_mpi test_r1 r1_cuda tools/test_cuda tools/mpi_compare ref/test_ref tools/bench $(SAN_PROGRAMS) *.o tools/*.o .build-config
 
 
 # the R1-Zero "aha moment": pretrain the base model (a finished one is kept, an interrupted one

@@ -2712,9 +2712,9 @@ static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *rewar
     int r0 = p0 * G, rows_here = P_here * G;
     int whole = g->chunk_rows <= 0 || (g->top_entropy_quantile > 0.0f && g->top_entropy_quantile < 1.0f);
     int chunk = whole ? rows_here : imin(g->chunk_rows, rows_here);
-    int n_chunks = chunk_by_length(c_inputs, c_targets, c_w, c_len, c_adv, chunk_T, inputs + (size_t)r0 * T,
-                                   targets + (size_t)r0 * T, w + (size_t)r0 * T, len + r0, adv + r0, rows_here,
-                                   T, chunk);
+    size_t at = (size_t)r0 * T;
+    int n_chunks = chunk_by_length(c_inputs, c_targets, c_w, c_len, c_adv, chunk_T, inputs + at, targets + at,
+                                   w + at, len + r0, adv + r0, rows_here, T, chunk);
     for (int c = 0, c0 = 0; c < n_chunks && ref; c++, c0 += chunk) {
         int rows = imin(chunk, rows_here - c0), Tc = chunk_T[c];
         size_t off = (size_t)c0 * T;
@@ -5448,6 +5448,7 @@ typedef struct {
     int steps, prompts_per_step, num_generations, num_iterations, seed, eval_every, eval_prompts, eval_k;
     int ref_model_sync_steps, max_completion_length, mask_truncated_completions, resume, overwrite;
     int chunk_rows;  // rows per forward and backward of a step (GrpoConfig)
+    int save_rollouts;  // every step's rollouts in OUT/rollouts.txt
     float lr, beta, epsilon, epsilon_high, temperature, format_weight, language_weight, clip, bias_gamma;
     float ref_model_mixup_alpha, top_entropy_quantile, random_reward_p;
 } GrpoOptions;
@@ -5778,6 +5779,10 @@ static Model *grpo_train(const GrpoOptions *o) {
     FILE *log = open_log(o->out, "log.csv", header, resumed ? m->step : 0, &elapsed);
     FILE *samples = o->eval_every > 0 ? open_log(o->out, "samples.txt", "step\tprompt\tanswer\tresponse",
                                                  resumed ? m->step : 0, NULL) : NULL;
+    FILE *rollouts = o->save_rollouts ? open_log(o->out, "rollouts.txt",
+                                                 "step\trow\treward\tprompt\tresponse",
+                                                 resumed ? m->step : 0, NULL) : NULL;
+    char *text = mallocCheck((size_t)ctx * 10 + 16);
     printf("grpo: %s from %s, %d steps of %d prompts x %d samples, loss %s, beta %g, lr %g, rewards %s\n",
            m->preset, resumed ? ckpt : o->init, o->steps, P, G, LOSS_NAMES[gc.loss_type], o->beta, o->lr,
            o->rewards);
@@ -5815,6 +5820,11 @@ static Model *grpo_train(const GrpoOptions *o) {
         m->tokens_seen += resp_tokens;
         double el = now_seconds() - t0;
         grpo_log_row(log, m, step, &scores, &sl, n, evaluated ? &e : NULL, eval_cells, el);
+        for (int i = 0; i < n && rollouts; i++) {
+            rollout_text(&r, i, text);
+            fprintf(rollouts, "%d\t%d\t%g\t%s\t%s\n", step, i, reward[i], train.text[r.prompt[i]], text);
+        }
+        if (rollouts) fflush(rollouts);
         grpo_print_step(m, o, &scores, &sl, el);
         checkpoint_save(ckpt, m, 1, rng.s, 0);
         if (synced && m->step > sync) { // the previous reference is no longer needed
@@ -5824,6 +5834,8 @@ static Model *grpo_train(const GrpoOptions *o) {
     }
     fclose(log);
     if (samples) fclose(samples);
+    if (rollouts) fclose(rollouts);
+    free(text);
     if (first_step >= 0) print_before_after(&first, &last, first_step, m->step);
     free(reward); free(judged);
     rollouts_free(&r);
@@ -6807,6 +6819,8 @@ static Option *grpo_options(GrpoOptions *g, int *n) {
         { "eval-prompts", 'i', &g->eval_prompts, 1, 1e6, "held-out prompts per evaluation" },
         { "eval-k", 'i', &g->eval_k, 1, 64, "samples per held-out prompt" },
         { "seed", 'i', &g->seed, 0, 1e9, "random seed" },
+        { "save-rollouts", 'b', &g->save_rollouts, 0, 0,
+          "every step's rollouts in OUT/rollouts.txt (step, row, reward, prompt, response)" },
         { "resume", 'b', &g->resume, 0, 0, RESUME_HELP },
         { "overwrite", 'b', &g->overwrite, 0, 0, OVERWRITE_HELP },
     };
@@ -7180,8 +7194,8 @@ int main(int argc, char **argv) {
     blas_check_core(argv);
     threads_init();
     dist_init(&argc, &argv);
-    if (dist_size > 1 && strcmp(cmd, "pretrain") != 0 && strcmp(cmd, "sft") != 0 && strcmp(cmd, "zero") != 0 &&
-        strcmp(cmd, "grpo") != 0 && strcmp(cmd, "distill") != 0)
+    if (dist_size > 1 && strcmp(cmd, "pretrain") != 0 && strcmp(cmd, "sft") != 0 &&
+        strcmp(cmd, "zero") != 0 && strcmp(cmd, "grpo") != 0 && strcmp(cmd, "distill") != 0)
         die("%s runs on one process; pretrain, sft, zero, grpo and distill run on several", cmd);
     if (strcmp(cmd, "gen") == 0) cmd_gen(argc - 2, argv + 2);
     else if (strcmp(cmd, "pretrain") == 0) cmd_pretrain(argc - 2, argv + 2);
