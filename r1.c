@@ -5393,7 +5393,7 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
     int B = o->batch, ctx = m->cfg.context, b0, B_here;  // this process's rows [b0, b0 + B_here) of a batch
     dist_check_batch(what, B);
     dist_share(B, &b0, &B_here);
-    m->balance_alpha = o->balance_alpha * B_here / B;  // the balance loss is a mean over the batch's B rows
+    m->balance_alpha = o->balance_alpha * ((float)B_here / B);  // the balance loss: a mean over B rows
     Batcher bt = batcher_create(d, B, (uint64_t)o->seed + 1);
     if (resumed) batcher_restore(&bt, pool_state, data_pos, ckpt);
     int *inputs = mallocCheck((size_t)B * ctx * sizeof(int));
