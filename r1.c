@@ -2958,14 +2958,31 @@ static void dist_init(int *argc, char ***argv) {
 }
 static void dist_finish(void) { MPI_Finalize(); }
 
+// waits for a collective to complete. MPI_Wait polls without a pause; on a machine shared with other work
+// (OMP_WAIT_POLICY=passive, README) that polling takes the cores from the very processes it waits for, so
+// there a process polls with 50 us sleeps, as OpenMP's passive threads sleep
+static void dist_wait(MPI_Request *request) {
+    const char *policy = getenv("OMP_WAIT_POLICY");
+    int passive = policy && strcasecmp(policy, "passive") == 0;
+    if (!passive) { MPI_Wait(request, MPI_STATUS_IGNORE); return; }
+    int done = 0;
+    while (MPI_Test(request, &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && !done)
+        nanosleep(&(struct timespec){ .tv_nsec = 50000 }, NULL);
+}
+
 // x[0..n) <- its sum over the processes, the same on every one (MPI counts are ints: 2^30 at a time)
 static void dist_allreduce_sum(float *x, size_t n) {
-    for (size_t i = 0; i < n; i += (size_t)1 << 30)
-        MPI_Allreduce(MPI_IN_PLACE, x + i, (int)(n - i < ((size_t)1 << 30) ? n - i : (size_t)1 << 30),
-                      MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    for (size_t i = 0; i < n; i += (size_t)1 << 30) {
+        MPI_Request request;
+        MPI_Iallreduce(MPI_IN_PLACE, x + i, (int)(n - i < ((size_t)1 << 30) ? n - i : (size_t)1 << 30),
+                       MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &request);
+        dist_wait(&request);
+    }
 }
 static void dist_allreduce_sum_double(double *x, int n) {
-    MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    MPI_Request request;
+    MPI_Iallreduce(MPI_IN_PLACE, x, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &request);
+    dist_wait(&request);
 }
 
 // x holds n items of `size` bytes, each process its share (dist_share_of) of them: every share gathered
@@ -2976,7 +2993,9 @@ static void dist_gather_shares(void *x, int n, size_t size) {
         dist_share_of(n, k, &at[k], &count[k]);
         at[k] *= (int)size; count[k] *= (int)size;
     }
-    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, count, at, MPI_BYTE, MPI_COMM_WORLD);
+    MPI_Request request;
+    MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, count, at, MPI_BYTE, MPI_COMM_WORLD, &request);
+    dist_wait(&request);
     free(count); free(at);
 }
 #else

@@ -48,7 +48,7 @@ check $? "pretraining on 2 processes, stopped after 3 steps and resumed to 6, vs
 grpo="zero --init $dir/pre1/model.bin --steps 3 --prompts-per-step 3 --num-generations 4 --rewards random,format
       --loss-type bnpo --scale-rewards batch --beta 0.04 --num-iterations 2 --eval-every 0 --save-rollouts"
 run ./r1_mpi $grpo --out "$dir/grpo1"
-run $mpi2 ./r1_mpi $grpo --out "$dir/grpo2"
+run env OMP_WAIT_POLICY=passive $mpi2 ./r1_mpi $grpo --out "$dir/grpo2"  # the processes wait sleeping
 rows=$(($(wc -l < "$dir/grpo1/rollouts.txt") - 1))
 cmp -s "$dir/grpo1/rollouts.txt" "$dir/grpo2/rollouts.txt" && [ "$rows" -eq 36 ]
 check $? "GRPO, 2 processes vs 1: the same $rows rollouts (step, row, reward, prompt, response)"
