@@ -62,7 +62,7 @@ test-asan: test_r1.c ref/test_ref.c tools/test_cuda.c tools/cuda_emu.h tools/che
 MPICC ?= mpicc
 r1_mpi: r1.c .build-config
 	@command -v $(MPICC) >/dev/null || { echo "make r1_mpi needs mpicc (apt-get install openmpi-bin libopenmpi-dev)"; exit 1; }
-	OMPI_CC=$(CC) $(MPICC) $(CFLAGS) -DR1_MPI -o $@ r1.c $(LDLIBS)
+	OMPI_CC=$(CC) MPICH_CC=$(CC) $(MPICC) $(CFLAGS) -DR1_MPI -o $@ r1.c $(LDLIBS)
 
 tools/mpi_compare: tools/mpi_compare.c r1.c .build-config
 	$(CC) $(CFLAGS) -o $@ tools/mpi_compare.c $(LDLIBS)

@@ -2705,18 +2705,19 @@ static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *rewar
     grpo_advantages(adv, reward, P, G, g->scale_rewards);
     // 3. the batch: inputs, targets, and the per-token weights that carry the loss normalisation
     grpo_batch(r, T, g, inputs, targets, w, len);
-    // ... this process's rows [r0, r0 + rows_here) (its share of the groups; all of them in one process),
-    // cut into chunks of rows of about the same length; the reference's log-probabilities
+    // ... from here on this process's share of the groups, its n rows from row r0 (all of them in one
+    // process), cut into chunks of rows of about the same length; the reference's log-probabilities
     int p0, P_here;
     dist_share(P, &p0, &P_here);
-    int r0 = p0 * G, rows_here = P_here * G;
+    int r0 = p0 * G;
+    n = P_here * G;
     int whole = g->chunk_rows <= 0 || (g->top_entropy_quantile > 0.0f && g->top_entropy_quantile < 1.0f);
-    int chunk = whole ? rows_here : imin(g->chunk_rows, rows_here);
+    int chunk = whole ? n : imin(g->chunk_rows, n);
     size_t at = (size_t)r0 * T;
     int n_chunks = chunk_by_length(c_inputs, c_targets, c_w, c_len, c_adv, chunk_T, inputs + at, targets + at,
-                                   w + at, len + r0, adv + r0, rows_here, T, chunk);
+                                   w + at, len + r0, adv + r0, n, T, chunk);
     for (int c = 0, c0 = 0; c < n_chunks && ref; c++, c0 += chunk) {
-        int rows = imin(chunk, rows_here - c0), Tc = chunk_T[c];
+        int rows = imin(chunk, n - c0), Tc = chunk_T[c];
         size_t off = (size_t)c0 * T;
         reference_logprobs(ref_logp + off, ref, c_inputs + off, c_targets + off, c_w + off, c_len + c0,
                            rows, Tc, g->temperature);
@@ -2728,7 +2729,7 @@ static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *rewar
         model_zero_grad(m);
         log->loss = 0.0f;
         for (int c = 0, c0 = 0; c < n_chunks; c++, c0 += chunk) {  // the chunks' gradients add up
-            int rows = imin(chunk, rows_here - c0), Tc = chunk_T[c];
+            int rows = imin(chunk, n - c0), Tc = chunk_T[c];
             size_t off = (size_t)c0 * T;
             model_forward(m, c_inputs + off, c_len + c0, rows, Tc, NULL, 0);
             if (it == 0) moe_diagnostics(m, c_w + off, log);
@@ -2742,7 +2743,7 @@ static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *rewar
         if (status != STEP_OK) break;
         if (it == 0) memcpy(old_logp, logp, nt * sizeof(float));
         float norm;  // the bias update weighs the expert loads of all chunks by the batch's n rows
-        status = optimizer_step(m, &g->optim, step * g->num_iterations + it + 1, rows_here, &norm);
+        status = optimizer_step(m, &g->optim, step * g->num_iterations + it + 1, n, &norm);
         if (status != STEP_OK) break;
     }
     // exercise 16 end

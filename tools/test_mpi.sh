@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 dir=$(mktemp -d /tmp/test_mpi.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 export OMP_NUM_THREADS=1
-# --oversubscribe: 2 processes on a machine of fewer cores; --allow-run-as-root: CI's containers run as root
+# OpenMPI's mpirun: --oversubscribe lets 2 processes share fewer cores; --allow-run-as-root: CI runs as root
 mpi2="mpirun --allow-run-as-root --oversubscribe -np 2"
 tol=2e-5
 pass=0 fail=0
