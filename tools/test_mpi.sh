@@ -1,11 +1,11 @@
 #!/bin/sh
 # tools/test_mpi.sh (make test-mpi): data parallel over 2 processes (./r1_mpi under mpirun, one thread
 # each) against 1 process on the same global batches and seed, a few steps each of pretraining (with the
-# balance loss, a batch of 7 split 3 + 4, and a run resumed half-way) and of GRPO (3 prompts split 1 + 2:
-# bnpo, scale_rewards batch, a KL reference, two updates per batch). The sums run in another order, so the
-# numbers may differ in their last bits: the losses of the logs agree to 1e-4, the parameters to 2e-5
-# (a GRPO step moves them by up to its learning rate, 1e-4; a pretraining step by up to 2e-5 to 1.2e-4),
-# and the GRPO rollouts are the same text. Ends "N passed, N failed".
+# balance loss, a batch of 7 split 3 + 4, and a run resumed half-way), of logit distillation and of GRPO
+# (3 prompts split 1 + 2: bnpo, scale_rewards batch, a KL reference, two updates per batch). The sums run
+# in another order, so the numbers may differ in their last bits: the losses of the logs agree to 1e-4,
+# the parameters to 2e-5 (a GRPO step moves them by up to its learning rate, 1e-4; a pretraining step by
+# up to 2e-5 to 1.2e-4), and the GRPO rollouts are the same text. Ends "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
 dir=$(mktemp -d /tmp/test_mpi.XXXXXX)
@@ -43,6 +43,16 @@ run $mpi2 ./r1_mpi pretrain --preset student --steps 3 --batch 7 --balance-alpha
 run $mpi2 ./r1_mpi $pre --out "$dir/pre2r" --resume
 out=$(./tools/mpi_compare "$dir/pre1/model.bin" "$dir/pre2r/model.bin" $tol)
 check $? "pretraining on 2 processes, stopped after 3 steps and resumed to 6, vs 6 steps on 1: parameters within $tol ($out)"
+
+# logit distillation (its own loop): 3 steps of 5 traces, the pretrained model the teacher of another
+dis="distill --teacher $dir/pre1/model.bin --student $dir/pre2r/model.bin --data tiny_data/coldstart.txt
+     --steps 3 --batch 5"
+run ./r1_mpi $dis --out "$dir/dis1"
+run $mpi2 ./r1_mpi $dis --out "$dir/dis2"
+d=$(log_diff "$dir/dis1/log.csv" "$dir/dis2/log.csv" loss)
+within "$d" 1e-3; check $? "distillation, 2 processes vs 1: the loss (a sum, about 800) of each of 3 steps within 1e-3 (max |difference| $d)"
+out=$(./tools/mpi_compare "$dir/dis1/model.bin" "$dir/dis2/model.bin" $tol)
+check $? "distillation, 2 processes vs 1: parameters within $tol ($out)"
 
 # GRPO from the pretrained model: 3 steps of 3 prompts x 4 samples; random rewards give the advantages a sign
 grpo="zero --init $dir/pre1/model.bin --steps 3 --prompts-per-step 3 --num-generations 4 --rewards random,format
