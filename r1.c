@@ -18,7 +18,7 @@ Part I, the algorithm, reads top to bottom in the order of the papers:
      R1-Zero's loop (grpo_iteration, DeepSeekMath Algorithm 1)
  12. rejection sampling's rule and the distillation loss (R1 sections 2.3.3 and 2.4)
 Part II, the machinery that runs it:
- 13. the machine: clock, threads, folders and files
+ 13. the machine: clock, threads, processes (data parallel over MPI), folders and files
  14. fast kernels and their dispatch: r1's packed gemm, OpenBLAS, CUDA, blocked attention, threaded generation
  15. data files and the generator of tiny_data/
  16. checkpoints
@@ -2904,7 +2904,7 @@ static int distill_step(Model *student, Model *teacher, const int *inputs, const
 // ============================================================================
 
 // ----------------------------------------------------------------------------
-// 13. the machine: clock, threads, folders and files
+// 13. the machine: clock, threads, processes (data parallel over MPI), folders and files
 
 static FILE *fopenCheck(const char *path, const char *mode) {
     FILE *f = fopen(path, mode);
