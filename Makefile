@@ -57,8 +57,21 @@ test-asan: test_r1.c ref/test_ref.c tools/test_cuda.c tools/cuda_emu.h tools/che
 	    tools/r1_cu_emu_asan.o $(filter -DUSE_BLAS,$(CFLAGS)) $(LDLIBS) -lstdc++
 	@ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 ./tools/run_tests.sh $(SAN_PROGRAMS)
 
+# ---- data parallel over processes (MPI): make r1_mpi needs mpicc (Debian: openmpi-bin libopenmpi-dev);
+# make and make test do not. make test-mpi: 2 processes against 1 on the same batches (tools/test_mpi.sh)
+MPICC ?= mpicc
+r1_mpi: r1.c .build-config
+	@command -v $(MPICC) >/dev/null || { echo "make r1_mpi needs mpicc (apt-get install openmpi-bin libopenmpi-dev)"; exit 1; }
+	OMPI_CC=$(CC) MPICH_CC=$(CC) $(MPICC) $(CFLAGS) -DR1_MPI -o $@ r1.c $(LDLIBS)
+
+tools/mpi_compare: tools/mpi_compare.c r1.c .build-config
+	$(CC) $(CFLAGS) -o $@ tools/mpi_compare.c $(LDLIBS)
+
+test-mpi: r1_mpi tools/mpi_compare
+	sh tools/test_mpi.sh
+
 clean:
-	rm -f r1 test_r1 r1_cuda tools/test_cuda ref/test_ref tools/bench $(SAN_PROGRAMS) *.o tools/*.o .build-config
+	rm -f r1 r1_mpi test_r1 r1_cuda tools/test_cuda tools/mpi_compare ref/test_ref tools/bench $(SAN_PROGRAMS) *.o tools/*.o .build-config
 
 
 # the R1-Zero "aha moment": pretrain the base model (a finished one is kept, an interrupted one
@@ -90,7 +103,7 @@ plots:
 mutate:
 	/usr/bin/python3 tools/mutate.py
 
-.PHONY: test test-asan test-report clean aha plots bench mutate
+.PHONY: test test-asan test-report test-mpi clean aha plots bench mutate
 
 # ---- CUDA (r1.cu): make r1_cuda needs nvcc; make and make test do not.
 # r1.c built with -DR1_CUDA sends matmul and attention to r1.cu's kernels. In make test the same

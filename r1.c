@@ -18,7 +18,7 @@ Part I, the algorithm, reads top to bottom in the order of the papers:
      R1-Zero's loop (grpo_iteration, DeepSeekMath Algorithm 1)
  12. rejection sampling's rule and the distillation loss (R1 sections 2.3.3 and 2.4)
 Part II, the machinery that runs it:
- 13. the machine: clock, threads, folders and files
+ 13. the machine: clock, threads, processes (data parallel over MPI), folders and files
  14. fast kernels and their dispatch: r1's packed gemm, OpenBLAS, CUDA, blocked attention, threaded generation
  15. data files and the generator of tiny_data/
  16. checkpoints
@@ -150,7 +150,7 @@ static int kernel_mla_decode(float *y, const float *q, KVCache *cache, int layer
 static int kernel_model_forward(Model *m, const int *tokens, const int *len, int B, int T, int with_cache);
 static int kernel_model_backward(Model *m);
 static int kernel_generate(Model *m, int *seqs, const int *prompt_len, int *seq_len, int B, int max_len,
-                           float temperature, int check_rule, int max_tries, Rng *rng);
+                           float temperature, int check_rule, int max_tries, Rng *rngs);
 static int kernels_reentrant(void);
 static void kernel_params_register(const float *params, size_t n);
 static void kernel_params_changed(const float *params);
@@ -163,6 +163,11 @@ typedef struct GrpoStepLog GrpoStepLog;
 static int next_token(float *logits, int V, float temperature, int rule, int max_tries, const int *row,
                       int len, int *forcing, Rng *rng);
 static void moe_diagnostics(const Model *m, const float *w, GrpoStepLog *log);
+// Data parallel over processes (make r1_mpi; nothing to do in one process): this process's share
+// [*first, *first + *count) of a step's n prompts or documents, and after the backward pass the sum over
+// the processes of the gradients, of the expert loads and of the batch's *rows (their shares')
+static void dist_share(int n, int *first, int *count);
+static void dist_sum_gradients(Model *m, int *rows);
 
 // ---- the character tokenizer: five special tokens, then one id per character
 
@@ -1838,8 +1843,10 @@ typedef struct { float lr, beta2, weight_decay, clip, bias_gamma; } OptimConfig;
 
 // the update after a backward pass over a batch of `rows` rows: the gradient clipped to norm clip (*norm:
 // its norm before), AdamW (beta1 0.9, update number t = 1, 2, ...), then the router-bias step of the MoE's
-// balancing
+// balancing. In a data-parallel run each process brings the gradient of its share of the batch: summed,
+// they are the whole batch's, and every process takes the same update.
 static int optimizer_step(Model *m, const OptimConfig *u, int t, int rows, float *norm) {
+    dist_sum_gradients(m, &rows);
     *norm = grad_clip(m, u->clip);
     if (!isfinite(*norm)) return STEP_GRAD_NOT_FINITE;
     adamw_update(m, u->lr, 0.9f, u->beta2, 1e-8f, u->weight_decay, t);
@@ -1899,9 +1906,10 @@ static int sample_token(const float *logits, int V, float temperature, Rng *rng)
 
 // seqs[B,max_len]: on entry rows hold their prompts (prompt_len[b] tokens); on return the sampled
 // responses follow and seq_len[b] is the total length. Stops a row at max_len, and at <eos> if
-// stop_at_eos. One thread's rows: the caller checked that the prompts fit.
+// stop_at_eos. Row b draws from its own random stream rngs[b]. One thread's rows: the caller checked that
+// the prompts fit.
 static void generate_rows(Model *m, int *seqs, const int *prompt_len, int *seq_len, int B, int max_len,
-                          float temperature, int stop_at_eos, int check_rule, int max_tries, Rng *rng) {
+                          float temperature, int stop_at_eos, int check_rule, int max_tries, Rng *rngs) {
     const Config *c = &m->cfg;
     KVCache *kv = kvcache_create(c, B, max_len);
     int *active = mallocCheck(B * sizeof(int)), *tok = mallocCheck(B * sizeof(int));
@@ -1924,9 +1932,9 @@ static void generate_rows(Model *m, int *seqs, const int *prompt_len, int *seq_l
             float *logits = m->logits + (size_t)i * c->vocab;
             const int *row = seqs + (size_t)b * max_len;
             int free = check_rule == CHECK_FREE && max_tries == 0;
-            int t = free ? sample_token(logits, c->vocab, temperature, rng)
+            int t = free ? sample_token(logits, c->vocab, temperature, &rngs[b])
                          : next_token(logits, c->vocab, temperature, check_rule, max_tries, row, pos + 1,
-                                      &forcing[b], rng);
+                                      &forcing[b], &rngs[b]);
             seqs[(size_t)b * max_len + pos + 1] = t;
             seq_len[b] = pos + 2;
             if ((t != TOK_EOS || !stop_at_eos) && pos + 2 < max_len) active[still++] = b;
@@ -1952,17 +1960,24 @@ static void rollout_text(const Rollouts *r, int i, char *out) {
     decode(r->seqs + (size_t)i * r->max_len + r->prompt_len[i], r->seq_len[i] - r->prompt_len[i], out);
 }
 
-// the responses of the rollouts r, whose rows hold their prompts: sampled at temperature until <eos> with
-// the latent KV cache, from a random stream seeded from rng (Part II's threads: one stream each)
-static void sample_responses(Model *m, Rollouts *r, float temperature, Rng *rng) {
-    if (kernel_generate(m, r->seqs, r->prompt_len, r->seq_len, r->n, r->max_len, temperature, r->check_rule,
-                        r->max_tries, rng))
-        return;
-    for (int i = 0; i < r->n; i++) if (r->prompt_len[i] < 1 || r->prompt_len[i] >= r->max_len)
-        die("prompt of %d tokens does not fit the context %d", r->prompt_len[i], r->max_len);
-    Rng stream = rng_seed(rng_u32(rng));
-    generate_rows(m, r->seqs, r->prompt_len, r->seq_len, r->n, r->max_len, temperature, 1, r->check_rule,
-                  r->max_tries, &stream);
+// the random stream of row i of a batch whose sampling has the given seed: a row's sample does not depend
+// on the rows sampled with it (on other threads or processes)
+static Rng row_stream(uint64_t seed, int i) { return rng_seed(hash64(hash64(seed) + (uint64_t)i)); }
+
+// the responses of rows [first, first + count) of the rollouts r, whose rows hold their prompts: sampled at
+// temperature until <eos> with the latent KV cache, row i from row_stream(seed, i)
+static void sample_responses(Model *m, Rollouts *r, int first, int count, float temperature, uint64_t seed) {
+    Rng *rngs = mallocCheck((size_t)count * sizeof(Rng));
+    for (int i = 0; i < count; i++) rngs[i] = row_stream(seed, first + i);
+    int *seqs = r->seqs + (size_t)first * r->max_len, *prompt_len = r->prompt_len + first;
+    if (!kernel_generate(m, seqs, prompt_len, r->seq_len + first, count, r->max_len, temperature,
+                         r->check_rule, r->max_tries, rngs)) {
+        for (int i = 0; i < count; i++) if (prompt_len[i] < 1 || prompt_len[i] >= r->max_len)
+            die("prompt of %d tokens does not fit the context %d", prompt_len[i], r->max_len);
+        generate_rows(m, seqs, prompt_len, r->seq_len + first, count, r->max_len, temperature, 1,
+                      r->check_rule, r->max_tries, rngs);
+    }
+    free(rngs);
 }
 
 // ----------------------------------------------------------------------------
@@ -2667,6 +2682,10 @@ static int chunk_by_length(int *c_inputs, int *c_targets, float *c_w, int *c_len
 // sum over tokens with weights normalised over the whole batch, so the chunks' gradients add up to the
 // batch's. TRL's top-entropy quantile is one over the batch: that option runs the batch as one chunk. The
 // MoE is balanced by the router bias alone (the balance loss is pretraining's: a loaded policy's alpha is 0).
+// Data parallel: every process holds the whole batch's rollouts and rewards (grpo_iteration gathers them),
+// so the advantages and the loss weights are the whole batch's; it runs the forward and backward of its
+// share of the groups only (the top-entropy quantile is then its share's), and optimizer_step sums the
+// gradients.
 static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *reward, int G, const GrpoConfig *g,
                      GrpoStepLog *log) {
     int n = r->n, P = n / G, T = 1, step = m->step, status = STEP_OK, V = m->cfg.vocab;
@@ -2686,11 +2705,17 @@ static int grpo_step(Model *m, Model *ref, const Rollouts *r, const float *rewar
     grpo_advantages(adv, reward, P, G, g->scale_rewards);
     // 3. the batch: inputs, targets, and the per-token weights that carry the loss normalisation
     grpo_batch(r, T, g, inputs, targets, w, len);
-    // ... cut into chunks of rows of about the same length; the reference's log-probabilities
+    // ... from here on this process's share of the groups, its n rows from row r0 (all of them in one
+    // process), cut into chunks of rows of about the same length; the reference's log-probabilities
+    int p0, P_here;
+    dist_share(P, &p0, &P_here);
+    int r0 = p0 * G;
+    n = P_here * G;
     int whole = g->chunk_rows <= 0 || (g->top_entropy_quantile > 0.0f && g->top_entropy_quantile < 1.0f);
     int chunk = whole ? n : imin(g->chunk_rows, n);
-    int n_chunks = chunk_by_length(c_inputs, c_targets, c_w, c_len, c_adv, chunk_T, inputs, targets, w, len,
-                                   adv, n, T, chunk);
+    size_t at = (size_t)r0 * T;
+    int n_chunks = chunk_by_length(c_inputs, c_targets, c_w, c_len, c_adv, chunk_T, inputs + at, targets + at,
+                                   w + at, len + r0, adv + r0, n, T, chunk);
     for (int c = 0, c0 = 0; c < n_chunks && ref; c++, c0 += chunk) {
         int rows = imin(chunk, n - c0), Tc = chunk_T[c];
         size_t off = (size_t)c0 * T;
@@ -2769,6 +2794,10 @@ static int chunk_by_length(int *c_inputs, int *c_targets, float *c_w, int *c_len
     return n_chunks;
 }
 
+// data parallel: the rows of r and judged that the other processes sampled and judged (their shares of the
+// P groups of G), gathered into this process's (nothing to do in one process)
+static void dist_gather_rollouts(Rollouts *r, Judgement *judged, int P, int G);
+
 // R1-Zero's loop, one iteration (DeepSeekMath Algorithm 1, its steps 5-10; R1 section 2.2): for a batch
 // of P prompts, sample G responses each from the policy (pi_old) with the latent KV cache, judge them by
 // the rule rewards, then grpo_step: group-normalised advantages and mu policy updates. r (P * G rows),
@@ -2785,17 +2814,23 @@ static int grpo_iteration(Model *m, Model *ref, const Prompts *train, int P, int
             memcpy(r->seqs + (size_t)i * r->max_len, train->ids[q], train->len[q] * sizeof(int));
         }
     }
-    // ... G responses to each, sampled from the policy with the latent KV cache
-    sample_responses(m, r, g->temperature, rng);
-    // ... judged by the rules: reward r_i of response o_i
+    // ... G responses to each, sampled from the policy with the latent KV cache (each row from a stream of
+    // its own, row_stream), and judged by the rules. In a data-parallel run each process samples and judges
+    // its share of the prompts (whole groups), then gathers the others': the same rows as one process's
+    uint64_t seed = rng_u32(rng);
+    int p0, P_here;
+    dist_share(P, &p0, &P_here);
+    sample_responses(m, r, p0 * G, P_here * G, g->temperature, seed);
     char *text = mallocCheck((size_t)r->max_len * 10 + 16);
-    for (int i = 0; i < P * G; i++) {
+    for (int i = p0 * G; i < (p0 + P_here) * G; i++) {
         int q = r->prompt[i];
         rollout_text(r, i, text);
         judged[i] = judge_prompt(train->text[q], text, r->seq_len[i] - r->prompt_len[i], train->answer[q]);
-        reward[i] = grpo_reward(&judged[i], use, rng);
     }
     free(text);
+    dist_gather_rollouts(r, judged, P, G);
+    // ... reward r_i of response o_i
+    for (int i = 0; i < P * G; i++) reward[i] = grpo_reward(&judged[i], use, rng);
     // 2-4. group-normalised advantages, then mu policy updates
     return grpo_step(m, ref, r, reward, G, g, log);
 }
@@ -2869,7 +2904,7 @@ static int distill_step(Model *student, Model *teacher, const int *inputs, const
 // ============================================================================
 
 // ----------------------------------------------------------------------------
-// 13. the machine: clock, threads, folders and files
+// 13. the machine: clock, threads, processes (data parallel over MPI), folders and files
 
 static FILE *fopenCheck(const char *path, const char *mode) {
     FILE *f = fopen(path, mode);
@@ -2897,6 +2932,104 @@ static void threads_init(void) {
 #ifdef USE_BLAS
     openblas_set_num_threads(1);
 #endif
+}
+
+// ---- data parallel over processes (make r1_mpi; mpirun -np N ./r1_mpi pretrain|sft|zero|grpo|distill), as
+// llm.c: every process holds the whole model and takes the same steps. Each step's batch is cut into
+// shares, one per process (dist_share); a process computes the gradient of its share, and after the
+// backward pass one MPI_Allreduce sums the shares' gradients (dist_sum_gradients): every process then holds
+// the whole batch's gradient and takes the same update. Process 0 alone prints and writes the run's files.
+// Built without R1_MPI there is one process and the helpers below do nothing.
+static int dist_rank = 0, dist_size = 1;  // this process, and how many there are
+
+// share k of n items: [*first, *first + *count), the shares as equal as can be, in order
+static void dist_share_of(int n, int k, int *first, int *count) {
+    *first = (int)((long)n * k / dist_size);
+    *count = (int)((long)n * (k + 1) / dist_size) - *first;
+}
+static void dist_share(int n, int *first, int *count) { dist_share_of(n, dist_rank, first, count); }
+
+#ifdef R1_MPI
+#include <mpi.h>
+static void dist_init(int *argc, char ***argv) {
+    MPI_Init(argc, argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &dist_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &dist_size);
+    if (dist_rank > 0 && !freopen("/dev/null", "w", stdout)) die("cannot silence process %d", dist_rank);
+}
+static void dist_finish(void) { MPI_Finalize(); }
+
+// waits for a collective to complete. MPI_Wait polls without a pause; on a machine shared with other work
+// (OMP_WAIT_POLICY=passive, README) that polling takes the cores from the very processes it waits for, so
+// there a process polls with 50 us sleeps, as OpenMP's passive threads sleep
+static void dist_wait(MPI_Request *request) {
+    const char *policy = getenv("OMP_WAIT_POLICY");
+    int passive = policy && strcasecmp(policy, "passive") == 0;
+    if (!passive) { MPI_Wait(request, MPI_STATUS_IGNORE); return; }
+    int done = 0;
+    while (MPI_Test(request, &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && !done)
+        nanosleep(&(struct timespec){ .tv_nsec = 50000 }, NULL);
+}
+
+// x[0..n) <- its sum over the processes, the same on every one (MPI counts are ints: 2^30 at a time)
+static void dist_allreduce_sum(float *x, size_t n) {
+    for (size_t i = 0; i < n; i += (size_t)1 << 30) {
+        MPI_Request request;
+        MPI_Iallreduce(MPI_IN_PLACE, x + i, (int)(n - i < ((size_t)1 << 30) ? n - i : (size_t)1 << 30),
+                       MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &request);
+        dist_wait(&request);
+    }
+}
+static void dist_allreduce_sum_double(double *x, int n) {
+    MPI_Request request;
+    MPI_Iallreduce(MPI_IN_PLACE, x, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &request);
+    dist_wait(&request);
+}
+
+// x holds n items of `size` bytes, each process its share (dist_share_of) of them: every share gathered
+// into every process's x
+static void dist_gather_shares(void *x, int n, size_t size) {
+    int *count = mallocCheck(dist_size * sizeof(int)), *at = mallocCheck(dist_size * sizeof(int));
+    for (int k = 0; k < dist_size; k++) {
+        dist_share_of(n, k, &at[k], &count[k]);
+        at[k] *= (int)size; count[k] *= (int)size;
+    }
+    MPI_Request request;
+    MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, count, at, MPI_BYTE, MPI_COMM_WORLD, &request);
+    dist_wait(&request);
+    free(count); free(at);
+}
+#else
+static void dist_init(int *argc, char ***argv) { (void)argc; (void)argv; }
+static void dist_finish(void) {}
+static void dist_allreduce_sum(float *x, size_t n) { (void)x; (void)n; }
+static void dist_allreduce_sum_double(double *x, int n) { (void)x; (void)n; }
+static void dist_gather_shares(void *x, int n, size_t size) { (void)x; (void)n; (void)size; }
+#endif
+
+// the hook after the backward pass (optimizer_step): the gradients of the processes' shares summed into the
+// whole batch's, and with them the expert loads and the row count that the router-bias step reads
+static void dist_sum_gradients(Model *m, int *rows) {
+    if (dist_size == 1) return;
+    dist_allreduce_sum(m->grads_mem, m->num_params);
+    dist_allreduce_sum(&m->expert_load[0][0], MAX_LAYERS * MAX_EXPERTS);
+    float all_rows = (float)*rows;
+    dist_allreduce_sum(&all_rows, 1);
+    *rows = (int)all_rows;
+}
+
+// GRPO: the rollouts and judgements of every process's share of the P groups of G, in every process
+static void dist_gather_rollouts(Rollouts *r, Judgement *judged, int P, int G) {
+    if (dist_size == 1) return;
+    dist_gather_shares(r->seqs, P, (size_t)G * r->max_len * sizeof(int));
+    dist_gather_shares(r->seq_len, P, G * sizeof(int));
+    dist_gather_shares(judged, P, G * sizeof(Judgement));
+}
+
+// a batch of n documents or prompts needs one for each process
+static void dist_check_batch(const char *what, int n) {
+    if (n < dist_size) die("%s: a step's %d documents or prompts cannot be shared by %d processes", what, n,
+                           dist_size);
 }
 
 // OpenBLAS (0.3.21 in Debian 12) may take a recent x86-64 CPU it does not know for an older one: "Prescott"
@@ -3563,24 +3696,21 @@ static Model model_slice(Model *m, int b0, int Bs) {
 }
 
 // generate_rows on all threads: the rows are independent, so each thread takes a block of them with
-// its own activations, KV cache and random stream (seeded from rng). A decoding step then needs no
-// synchronisation between threads. The same seed and thread count give the same samples.
+// its own activations and KV cache (row b draws from rngs[b]). A decoding step then needs no
+// synchronisation between threads. The same streams give the same samples on any number of threads.
 static void generate_threads(Model *m, int *seqs, const int *prompt_len, int *seq_len, int B, int max_len,
-                             float temperature, int stop_at_eos, int check_rule, int max_tries, Rng *rng) {
+                             float temperature, int stop_at_eos, int check_rule, int max_tries, Rng *rngs) {
     if (max_len > m->cfg.context) max_len = m->cfg.context;
     for (int b = 0; b < B; b++)
         if (prompt_len[b] < 1 || prompt_len[b] >= max_len)
             die("prompt of %d tokens does not fit the context %d", prompt_len[b], max_len);
     int nt = kernels_reentrant() ? imin(n_threads(), B) : 1;
-    Rng streams[256];
-    if (nt > 256) nt = 256;
-    for (int t = 0; t < nt; t++) streams[t] = rng_seed(rng_u32(rng));
     #pragma omp parallel for schedule(static) num_threads(nt)
     for (int t = 0; t < nt; t++) {
         int b0 = (int)((long)B * t / nt), b1 = (int)((long)B * (t + 1) / nt);
         Model view = model_view(m);
         generate_rows(&view, seqs + (size_t)b0 * max_len, prompt_len + b0, seq_len + b0, b1 - b0, max_len,
-                      temperature, stop_at_eos, check_rule, max_tries, &streams[t]);
+                      temperature, stop_at_eos, check_rule, max_tries, rngs + b0);
         acts_free(&view);
     }
 }
@@ -3669,20 +3799,25 @@ static int kernel_model_backward(Model *m) {
 // sample_responses on all threads, GEN_CHUNK rows at a time
 #define GEN_CHUNK 256  // rows generated together
 static int kernel_generate(Model *m, int *seqs, const int *prompt_len, int *seq_len, int B, int max_len,
-                           float temperature, int check_rule, int max_tries, Rng *rng) {
+                           float temperature, int check_rule, int max_tries, Rng *rngs) {
     if (kernels_plain) return 0;
     for (int i = 0; i < B; i += GEN_CHUNK) {
         int nb = B - i < GEN_CHUNK ? B - i : GEN_CHUNK;
         generate_threads(m, seqs + (size_t)i * max_len, prompt_len + i, seq_len + i, nb, max_len, temperature,
-                         1, check_rule, max_tries, rng);
+                         1, check_rule, max_tries, rngs + i);
     }
     return 1;
 }
 
-// the generation of sampling, evaluation and GRPO: every row stops at <eos> or max_len
+// the generation of sampling, evaluation and GRPO: every row stops at <eos> or max_len; row b draws from
+// row_stream(seed, b), the seed drawn from rng
 static void generate(Model *m, int *seqs, const int *prompt_len, int *seq_len, int B, int max_len,
                      float temperature, Rng *rng) {
-    generate_threads(m, seqs, prompt_len, seq_len, B, max_len, temperature, 1, CHECK_FREE, 0, rng);
+    uint64_t seed = rng_u32(rng);
+    Rng *rngs = mallocCheck((size_t)B * sizeof(Rng));
+    for (int b = 0; b < B; b++) rngs[b] = row_stream(seed, b);
+    generate_threads(m, seqs, prompt_len, seq_len, B, max_len, temperature, 1, CHECK_FREE, 0, rngs);
+    free(rngs);
 }
 
 // ----------------------------------------------------------------------------
@@ -4127,6 +4262,7 @@ static int looks_like_text(const unsigned char *p, size_t n) {
 
 static void checkpoint_save(const char *path, const Model *m, int with_optimizer, uint64_t rng_state,
                             int data_pos) {
+    if (dist_rank > 0) return;  // process 0 alone writes the run's files
     char tmp[700];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     CkptHeader h;
@@ -4341,7 +4477,7 @@ static void rollout(Model *m, const Data *d, const int *idx, Rollouts *r, float 
         r->prompt_len[i] = d->len[idx[i]];
         memcpy(r->seqs + (size_t)i * r->max_len, d->ids[idx[i]], d->len[idx[i]] * sizeof(int));
     }
-    sample_responses(m, r, temperature, rng);
+    sample_responses(m, r, 0, r->n, temperature, rng_u32(rng));
 }
 
 // a few sampled responses to the first n_prompts prompts of d, k each, appended to f as lines
@@ -5044,6 +5180,10 @@ static int run_resumes(const char *cmd, const char *dir, int resume, int overwri
 static FILE *open_log(const char *dir, const char *name, const char *header, int keep_before,
                       double *elapsed) {
     char path[600], last[4096] = "", line[4096];  // a line of samples.txt is up to ~1,500 characters
+    if (dist_rank > 0) {  // process 0 alone writes the run's files
+        if (elapsed) *elapsed = 0.0;
+        return fopenCheck("/dev/null", "w");
+    }
     make_dirs(dir);
     snprintf(path, sizeof path, "%s/model.bin", dir);
     if (keep_before == 0 && strcmp(name, "log.csv") == 0) remove(path);
@@ -5277,8 +5417,10 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
     uint64_t pool_state = 0;
     int data_pos = 0, resumed = run_resumes(what, o->out, o->resume, o->overwrite);
     Model *m = train_start(o, what, ckpt, resumed, &pool_state, &data_pos);
-    m->balance_alpha = o->balance_alpha;
-    int B = o->batch, ctx = m->cfg.context;
+    int B = o->batch, ctx = m->cfg.context, b0, B_here;  // this process's rows [b0, b0 + B_here) of a batch
+    dist_check_batch(what, B);
+    dist_share(B, &b0, &B_here);
+    m->balance_alpha = o->balance_alpha * ((float)B_here / B);  // the balance loss: a mean over B rows
     Batcher bt = batcher_create(d, B, (uint64_t)o->seed + 1);
     if (resumed) batcher_restore(&bt, pool_state, data_pos, ckpt);
     int *inputs = mallocCheck((size_t)B * ctx * sizeof(int));
@@ -5301,8 +5443,11 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
         OptimConfig u = { .lr = lr_schedule(m->step, o->steps, o->warmup, o->lr, o->lr_min), .beta2 = 0.95f,
                           .weight_decay = o->weight_decay, .clip = o->clip, .bias_gamma = o->bias_gamma };
         float loss = 0.0f, norm = 0.0f;
-        int status = lm_step(m, inputs, targets, w, len, B, T, &u, &loss, &norm);
+        int status = lm_step(m, inputs + (size_t)b0 * T, targets + (size_t)b0 * T, w + (size_t)b0 * T,
+                             len + b0, B_here, T, &u, &loss, &norm);
         stop_if_not_finite(status, ckpt, what, loss, m);
+        dist_allreduce_sum(&loss, 1);  // the log's: the shares' losses add up to the batch's
+        dist_allreduce_sum(&m->aux_loss, 1);
         m->tokens_seen += n_real;
         for (int l = 0; l < MAX_LAYERS; l++)  // the moving average of the expert loads (~50 steps)
             for (int e = 0; e < MAX_EXPERTS; e++)
@@ -5330,6 +5475,7 @@ typedef struct {
     int steps, prompts_per_step, num_generations, num_iterations, seed, eval_every, eval_prompts, eval_k;
     int ref_model_sync_steps, max_completion_length, mask_truncated_completions, resume, overwrite;
     int chunk_rows;  // rows per forward and backward of a step (GrpoConfig)
+    int save_rollouts;  // every step's rollouts in OUT/rollouts.txt
     float lr, beta, epsilon, epsilon_high, temperature, format_weight, language_weight, clip, bias_gamma;
     float ref_model_mixup_alpha, top_entropy_quantile, random_reward_p;
 } GrpoOptions;
@@ -5479,6 +5625,7 @@ static BatchScores batch_scores(const Rollouts *r, const float *reward, const Ju
 static int grpo_evaluate(Model *m, const GrpoOptions *o, const Data *test, FILE *samples, EvalResult *e) {
     int step = m->step;
     if (o->eval_every <= 0 || (step % o->eval_every != 0 && step != o->steps)) return 0;
+    if (dist_rank > 0) return 0;  // process 0 alone evaluates (the others wait at the next step's sums)
     *e = evaluate(m, test, o->eval_prompts, o->eval_k, o->temperature, 12345, CHECK_FREE, 0, 0);
     if (e->code)
         printf("step %4d eval | greedy %.3f | pass@1 %.3f | shown %.3f | hidden %.3f | tables %.2f | length "
@@ -5591,6 +5738,17 @@ static void print_before_after(const EvalResult *first, const EvalResult *last, 
                last->diff_len[t], first->diff_checked_in_chains[t], last->diff_checked_in_chains[t]);
 }
 
+// a data-parallel step's log: the sums of the processes' shares (the loads' spread stays process 0's)
+static void grpo_log_sum(GrpoStepLog *sl) {
+    double st[5] = { sl->st.kl, sl->st.clipped_low, sl->st.clipped_high, sl->st.entropy, sl->st.tokens };
+    dist_allreduce_sum_double(st, 5);
+    sl->st = (GrpoStats){ .kl = st[0], .clipped_low = st[1], .clipped_high = st[2], .entropy = st[3],
+                          .tokens = st[4] };
+    dist_allreduce_sum(&sl->loss, 1);
+    dist_allreduce_sum(sl->router_entropy, MAX_LAYERS);
+    dist_allreduce_sum(&sl->moe_tokens, 1);
+}
+
 // one RL run: R1-Zero (from the base model) or reasoning RL from any checkpoint. Each step is one
 // grpo_iteration; around it: the reference's syncs, the log, the held-out evaluations, a checkpoint after
 // every step (--resume continues from the last)
@@ -5604,6 +5762,7 @@ static Model *grpo_train(const GrpoOptions *o) {
     Model *ref, *m = grpo_start(o, ckpt, resumed, &rng_state, &ref);
     Data train = load_prompts(o->data, m->cfg.context), test = load_prompts(o->test, m->cfg.context);
     int P = o->prompts_per_step;
+    dist_check_batch("grpo", P);
     int G = o->num_generations;
     int n = P * G;
     int ctx = m->cfg.context;
@@ -5647,6 +5806,10 @@ static Model *grpo_train(const GrpoOptions *o) {
     FILE *log = open_log(o->out, "log.csv", header, resumed ? m->step : 0, &elapsed);
     FILE *samples = o->eval_every > 0 ? open_log(o->out, "samples.txt", "step\tprompt\tanswer\tresponse",
                                                  resumed ? m->step : 0, NULL) : NULL;
+    FILE *rollouts = o->save_rollouts ? open_log(o->out, "rollouts.txt",
+                                                 "step\trow\treward\tprompt\tresponse",
+                                                 resumed ? m->step : 0, NULL) : NULL;
+    char *text = mallocCheck((size_t)ctx * 10 + 16);
     printf("grpo: %s from %s, %d steps of %d prompts x %d samples, loss %s, beta %g, lr %g, rewards %s\n",
            m->preset, resumed ? ckpt : o->init, o->steps, P, G, LOSS_NAMES[gc.loss_type], o->beta, o->lr,
            o->rewards);
@@ -5670,6 +5833,7 @@ static Model *grpo_train(const GrpoOptions *o) {
         GrpoStepLog sl;
         int status = grpo_iteration(m, ref, &prompts, P, G, &use, &gc, &r, reward, judged, &rng, &sl);
         stop_if_not_finite(status, ckpt, "grpo", sl.loss, m);
+        grpo_log_sum(&sl);
         for (int l = 0; l < MAX_LAYERS && sl.moe_tokens > 0.0f; l++) sl.router_entropy[l] /= sl.moe_tokens;
         BatchScores scores = batch_scores(&r, reward, judged, G, gc.scale_rewards);
         int synced = ref && sync > 0 && m->step % sync == 0;
@@ -5683,6 +5847,11 @@ static Model *grpo_train(const GrpoOptions *o) {
         m->tokens_seen += resp_tokens;
         double el = now_seconds() - t0;
         grpo_log_row(log, m, step, &scores, &sl, n, evaluated ? &e : NULL, eval_cells, el);
+        for (int i = 0; i < n && rollouts; i++) {
+            rollout_text(&r, i, text);
+            fprintf(rollouts, "%d\t%d\t%g\t%s\t%s\n", step, i, reward[i], train.text[r.prompt[i]], text);
+        }
+        if (rollouts) fflush(rollouts);
         grpo_print_step(m, o, &scores, &sl, el);
         checkpoint_save(ckpt, m, 1, rng.s, 0);
         if (synced && m->step > sync) { // the previous reference is no longer needed
@@ -5692,6 +5861,8 @@ static Model *grpo_train(const GrpoOptions *o) {
     }
     fclose(log);
     if (samples) fclose(samples);
+    if (rollouts) fclose(rollouts);
+    free(text);
     if (first_step >= 0) print_before_after(&first, &last, first_step, m->step);
     free(reward); free(judged);
     rollouts_free(&r);
@@ -5712,7 +5883,9 @@ static Model *distill_logits(const TrainOptions *o, Model *teacher, const Data *
     int data_pos = 0, resumed = run_resumes("distill", o->out, o->resume, o->overwrite), batch = o->batch;
     Model *student = checkpoint_load(resumed ? ckpt : o->init, &pool_state, &data_pos);
     if (!resumed) student->step = 0;
-    int ctx = student->cfg.context;
+    int ctx = student->cfg.context, b0, B_here;  // this process's rows [b0, b0 + B_here) of a batch
+    dist_check_batch("distill", batch);
+    dist_share(batch, &b0, &B_here);
     Batcher bt = batcher_create(d, batch, (uint64_t)o->seed);
     if (resumed) batcher_restore(&bt, pool_state, data_pos, ckpt);
     int *inputs = mallocCheck((size_t)batch * ctx * sizeof(int));
@@ -5728,8 +5901,10 @@ static Model *distill_logits(const TrainOptions *o, Model *teacher, const Data *
         OptimConfig u = { .lr = lr_schedule(step, o->steps, o->warmup, o->lr, o->lr_min), .beta2 = 0.95f,
                           .clip = 1.0f, .bias_gamma = 1e-3f };
         float loss = 0.0f;
-        int status = distill_step(student, teacher, inputs, targets, w, len, batch, T, tau, alpha, &u, &loss);
+        int status = distill_step(student, teacher, inputs + (size_t)b0 * T, targets + (size_t)b0 * T,
+                                  w + (size_t)b0 * T, len + b0, B_here, T, tau, alpha, &u, &loss);
         stop_if_not_finite(status, ckpt, "distill", loss, student);
+        dist_allreduce_sum(&loss, 1);
         fprintf(log, "%d,%.5f,%.6g,%.2f\n", step, loss * batch * ctx, u.lr, now_seconds() - t0);
         if (step % 50 == 0 || step == o->steps - 1) {
             printf("distill step %4d/%d | loss %.4f\n", step + 1, o->steps, loss * batch * ctx);
@@ -6158,6 +6333,7 @@ static void report_tries_free(ReportTries *r) {
 // first and last evaluation, their curves against the RL step (cf. R1 paper, Figures 2 and 3), the
 // training batch's, and sampled responses at the first and last evaluation
 static void report_grpo(const GrpoOptions *o, const char *title) {
+    if (dist_rank > 0) return;  // process 0 alone writes the run's files
     char path[600], about[1000];
     snprintf(about, sizeof about, "GRPO from %s: %d steps of %d prompts x %d samples, loss %s, beta %g, "
              "lr %g, rewards %s. Held-out evaluation every %d steps: %d prompts of %s, %d samples each at "
@@ -6672,6 +6848,8 @@ static Option *grpo_options(GrpoOptions *g, int *n) {
         { "eval-prompts", 'i', &g->eval_prompts, 1, 1e6, "held-out prompts per evaluation" },
         { "eval-k", 'i', &g->eval_k, 1, 64, "samples per held-out prompt" },
         { "seed", 'i', &g->seed, 0, 1e9, "random seed" },
+        { "save-rollouts", 'b', &g->save_rollouts, 0, 0,
+          "every step's rollouts in OUT/rollouts.txt (step, row, reward, prompt, response)" },
         { "resume", 'b', &g->resume, 0, 0, RESUME_HELP },
         { "overwrite", 'b', &g->overwrite, 0, 0, OVERWRITE_HELP },
     };
@@ -7042,8 +7220,14 @@ int main(int argc, char **argv) {
         return argc < 2;
     }
     const char *cmd = argv[1];
-    main_argv = argv;
+#ifndef R1_MPI
+    main_argv = argv;  // --kernels blas may run r1 again (blas_check_core); an MPI process may not
+#endif
     threads_init();
+    dist_init(&argc, &argv);
+    if (dist_size > 1 && strcmp(cmd, "pretrain") != 0 && strcmp(cmd, "sft") != 0 &&
+        strcmp(cmd, "zero") != 0 && strcmp(cmd, "grpo") != 0 && strcmp(cmd, "distill") != 0)
+        die("%s runs on one process; pretrain, sft, zero, grpo and distill run on several", cmd);
     if (strcmp(cmd, "gen") == 0) cmd_gen(argc - 2, argv + 2);
     else if (strcmp(cmd, "pretrain") == 0) cmd_pretrain(argc - 2, argv + 2);
     else if (strcmp(cmd, "eval") == 0) cmd_eval(argc - 2, argv + 2);
@@ -7056,6 +7240,7 @@ int main(int argc, char **argv) {
     else if (strcmp(cmd, "distill") == 0) cmd_distill(argc - 2, argv + 2);
     else if (strcmp(cmd, "pipeline") == 0) cmd_pipeline(argc - 2, argv + 2);
     else die("unknown command '%s' (see r1 --help)", cmd);
+    dist_finish();
     return 0;
 }
 #endif

@@ -168,9 +168,13 @@ static double rollout_rate(Model *m, const Data *d, int P, int G, int M, Rng *rn
     int *seqs = mallocCheck((size_t)n * max_len * sizeof(int));
     for (int i = 0; i < n; i++)
         memcpy(seqs + (size_t)i * max_len, d->ids[(i / G) % d->n], plen[i] * sizeof(int));
+    Rng *rngs = mallocCheck(n * sizeof(Rng));
+    uint64_t seed = rng_u32(rng);
+    for (int i = 0; i < n; i++) rngs[i] = row_stream(seed, i);
     double t0 = now_seconds();
-    generate_threads(m, seqs, plen, slen, n, max_len, 1.0f, 0, CHECK_FREE, 0, rng);
+    generate_threads(m, seqs, plen, slen, n, max_len, 1.0f, 0, CHECK_FREE, 0, rngs);
     double dt = now_seconds() - t0;
+    free(rngs);
     long new_tokens = 0;
     for (int i = 0; i < n; i++) new_tokens += slen[i] - plen[i];
     free(plen); free(slen); free(seqs);

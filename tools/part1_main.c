@@ -23,7 +23,7 @@ static int kernel_model_forward(Model *m, const int *tokens, const int *len, int
 }
 static int kernel_model_backward(Model *m) { return 0; }
 static int kernel_generate(Model *m, int *seqs, const int *prompt_len, int *seq_len, int B, int max_len,
-                           float temperature, int check_rule, int max_tries, Rng *rng) { return 0; }
+                           float temperature, int check_rule, int max_tries, Rng *rngs) { return 0; }
 static int kernels_reentrant(void) { return 1; }
 static void kernel_params_register(const float *params, size_t n) {}
 static void kernel_params_changed(const float *params) {}
@@ -32,6 +32,10 @@ static void kernel_params_free(const float *params) {}
 static int next_token(float *logits, int V, float temperature, int rule, int max_tries, const int *row,
                       int len, int *forcing, Rng *rng) { return sample_token(logits, V, temperature, rng); }
 static void moe_diagnostics(const Model *m, const float *w, GrpoStepLog *log) {}
+// one process: the whole batch is its share, its gradients are the sum, nothing to gather
+static void dist_share(int n, int *first, int *count) { *first = 0; *count = n; }
+static void dist_sum_gradients(Model *m, int *rows) {}
+static void dist_gather_rollouts(Rollouts *r, Judgement *judged, int P, int G) {}
 
 int main(void) {
     const Config *c = &find_preset("tiny")->cfg;
