@@ -264,6 +264,10 @@ cmd_check() {
         if ! grep '^FAIL' test.log | grep -qv '^FAIL  grad model'; then
             echo "Your layer's own lines pass and only the whole model's fail: usually a gradient written with ="
             echo "where the callers add up (+=), or a buffer you fill that is not zeroed first."
+        # only the lines with the balance loss fail: its gradient, already in the buffer, was overwritten
+        elif ! grep '^FAIL' test.log | grep -v '^FAIL  grad model' | grep -qv 'balance'; then
+            echo "Only the lines with the balance loss fail: its gradient is already in the buffer when your code"
+            echo "runs, so add yours to it (+=) instead of writing over it (=)."
         fi
         verdict "$n" 1 "NOT YET: $failed of the checks failed (the FAIL lines above)"
     fi
