@@ -1813,9 +1813,12 @@ static void test_grpo(void) {
         double el = fabs(loss + 1.7220462), ep = fmax(fabs(lp[0] + 0.4076060), fabs(lp[1] + 1.0986123));
         check(el < 1e-5 && ep < 1e-6, "grpo_loss by hand: loss %.7f (expected -1.7220462, tol 1e-5), logp %.7f %.7f (expected -0.4076060 -1.0986123)",
               loss, lp[0], lp[1]);
-        check(st.clipped_high == 1.0 && st.clipped_low == 0.0 && fabs(st.kl - 0.0110289) < 1e-6 && st.tokens == 2.0,
+        // the entropies: softmax(1, 2, 0) gives 0.8323956, the uniform (0, 0, 0) log 3 = 1.0986123; sum 1.9310079
+        check(st.clipped_high == 1.0 && st.clipped_low == 0.0 && fabs(st.kl - 0.0110289) < 1e-6 && st.tokens == 2.0 &&
+              fabs(st.entropy - 1.9310079) < 1e-5,
               "grpo_loss stats by hand: clipped high %g low %g (expected 1, 0), kl sum %.7f (expected 0.0110289), tokens %g "
-              "(expected 2)", st.clipped_high, st.clipped_low, st.kl, st.tokens);
+              "(expected 2), entropy sum %.7f (expected 1.9310079)", st.clipped_high, st.clipped_low, st.kl, st.tokens,
+              st.entropy);
         // temperature: logits (2, 4, 0) at temperature 2 are (1, 2, 0) at temperature 1
         float z2[6] = { 2, 4, 0, 0, 0, 0 };
         g.temperature = 2.0f;

@@ -16,7 +16,10 @@
 #                                r1.c alone: a table per student, DIR/grades.csv for the class
 #   tools/exercise.sh test-all   for every exercise: its stub fails its check, r1.c's code passes it; every
 #                                correct variant in tools/kit/variants/ passes, every wrong solution in
-#                                tools/kit/wrong/ fails (KIT_JOBS of them at a time, default 2)
+#                                tools/kit/wrong/ fails, every escape in tools/kit/escapes/ still passes
+#                                (KIT_JOBS of them at a time, default 2); make grade grades a class of two
+#   tools/exercise.sh teacher-page  writes TEACHER.md's list of the wrong solutions and escapes, each with
+#                                what its check prints
 #
 # make exercise N, make check N and make test-exercises call it with the Makefile's CC, CFLAGS, LDLIBS.
 # Environment: EXERCISES_DIR (default exercises), BASE (the capstone's base model, default
@@ -186,9 +189,11 @@ cmd_new() {
 }
 
 # prints the verdict line and exits: 0 passed, 1 not yet, 2 could not check
-verdict() { # N STATUS TEXT
-    echo "exercise $1 ($(title_of "$1")): $3"
-    exit "$2"
+verdict() { # N STATUS TEXT...
+    local n=$1 status=$2
+    shift 2
+    echo "exercise $n ($(title_of "$n")): $*"
+    exit "$status"
 }
 
 # the capstone's R1-Zero run from the base model, then its log.csv against the thresholds
@@ -253,7 +258,14 @@ cmd_check() {
         why=$(grep -m 1 '^r1: error:' test.log)
         other=$(sed -n 's/^r1: error: exercise \([0-9]*\): not written yet$/\1/p' test.log | head -n 1)
         if [ -n "$other" ] && [ "$other" != "$n" ]; then
-            verdict "$n" 2 "NOT CHECKED: these checks also run exercise $other's code: write it first"
+            # the lines before the stop are this exercise's own: a FAIL among them is a verdict already
+            failed=$(grep -c '^FAIL' test.log)
+            if [ "$failed" != 0 ]; then
+                verdict "$n" 1 "NOT YET: $failed of the checks failed (the FAIL lines above); the rest also run" \
+                    "exercise $other's code"
+            fi
+            verdict "$n" 2 "NOT CHECKED: the checks above pass; the rest also run exercise $other's code:" \
+                "write it, then check again"
         fi
         verdict "$n" 1 "NOT YET: the checks stopped before the end (${why:-exit status $status})"
     fi
@@ -401,15 +413,125 @@ cmd_try() { # FILE
     return $status
 }
 
-# one line for test-all: a correct variant must pass, a wrong solution must fail with NOT YET
-judge_file() { # variant|wrong FILE LOG
+# one line for test-all: a correct variant must pass, a wrong solution must fail with NOT YET, an escape
+# (a wrong solution the checks do not catch yet) must still pass, or the teacher's page says otherwise
+judge_file() { # variant|wrong|escape FILE LOG
     local kind=$1 file=$2 log=$3 status what
     "$0" try "$file" > "$log" 2>&1
     status=$?
     what="$kind $(basename "$file")"
     if [ "$kind" = variant ] && [ $status -eq 0 ]; then echo "PASS  $what passes"
     elif [ "$kind" = wrong ] && [ $status -eq 1 ]; then echo "PASS  $what fails: $(tail -n 1 "$log" | sed 's/^exercise [0-9]* (.*): //')"
+    elif [ "$kind" = escape ] && [ $status -eq 0 ]; then echo "PASS  $what still passes (not caught yet)"
+    elif [ "$kind" = escape ] && [ $status -eq 1 ]; then
+        echo "FAIL  $what is caught now: move it to tools/kit/wrong/ and run make teacher-page ($log)"
     else echo "FAIL  $what: exit status $status, $(tail -n 1 "$log") ($log)"; fi
+}
+
+# the files of tools/kit/ (variants, wrong, escapes), each judged in a copy, KIT_JOBS at a time; the logs
+# go to TMP/NAME.log; prints the judged lines in order of exercise
+judge_kit() { # TMP DIRNAME...
+    local tmp=$1 sub file kind
+    shift
+    for sub in "$@"; do
+        case $sub in variants) kind=variant ;; wrong) kind=wrong ;; escapes) kind=escape ;; esac
+        for file in "$ROOT/tools/kit/$sub"/*.c; do
+            [ -f "$file" ] && echo "$kind $file $tmp/$(basename "$file" .c).log"
+        done
+    done | xargs -P "${KIT_JOBS:-2}" -L 1 "$0" judge > "$tmp/judged.txt"
+    sort -k2,2 -k3,3V "$tmp/judged.txt"
+}
+
+# the files of tools/kit/wrong (or escapes) in order of exercise, then of name
+kit_files() { # DIRNAME
+    local file
+    for file in "$ROOT/tools/kit/$1"/*.c; do [ -f "$file" ] && basename "$file"; done | sort -t- -k1,1n -k2
+}
+
+# markdown: each wrong solution (and escape) of tools/kit/, what is wrong with it (its first line) and
+# what make check printed for it (the log of its check in TMP): the first FAIL line with the lines that
+# explain it, the verdict's hints, the verdict
+teacher_section() { # TMP
+    local tmp=$1 n title file name log
+    echo "The usual wrong answers, \`tools/kit/wrong/\`: each is the exercise's code with one mistake. Under"
+    echo "each, what \`make check N\` printed for it (the first \`FAIL\` line, the lines that explain it, the"
+    echo "hints and the verdict; \`tools/exercise.sh try tools/kit/wrong/FILE\` shows all of it)."
+    while IFS=$'\t' read -r n title; do
+        [ -n "$(kit_files wrong | grep "^$n-")$(kit_files escapes | grep "^$n-")" ] || continue
+        echo
+        echo "**$n. $title**"
+        echo
+        for name in $(kit_files wrong | grep "^$n-") $(kit_files escapes | grep "^$n-"); do
+            file=$ROOT/tools/kit/wrong/$name
+            [ -f "$file" ] || file=$ROOT/tools/kit/escapes/$name
+            log=$tmp/${name%.c}.log
+            echo "- \`$name\`$([ "${file#*/escapes/}" != "$file" ] && echo " (an escape)"):" \
+                 "$(head -n 1 "$file" | sed 's|^// *wrong[^:]*: *||')."
+            echo
+            echo '  ```'
+            awk -v n="$n" '
+                { line[NR] = $0 }
+                /^FAIL/ && !first { first = NR }
+                /^[0-9]+ passed, [0-9]+ failed$/ { summary = NR }
+                /^r1: error/ && !err { err = NR }
+                END {
+                    if (first) {
+                        from = first; while (from > 1 && from > first - 3 && line[from - 1] ~ /^  /) from--
+                        to = first; while (to < NR && to < first + 2 && line[to + 1] ~ /^  /) to++
+                        for (i = from; i <= to; i++) print line[i]
+                    } else if (err) print line[err]
+                    for (i = summary + 1; summary && i < NR; i++) print line[i]
+                    v = line[NR]; sub(/^exercise [0-9]+ \([^)]*\): /, "", v); print v
+                }' "$log" | sed 's/^/  /'
+            echo '  ```'
+        done
+    done < <(exercises)
+    echo
+    if [ -z "$(kit_files escapes)" ]; then
+        echo "Escapes (wrong answers the checks do not catch), \`tools/kit/escapes/\`: none known."
+    else
+        echo "The escapes above (\`tools/kit/escapes/\`) pass their checks: a student who makes one of these"
+        echo "mistakes gets PASSED; read their code when grading."
+    fi
+}
+
+# TEACHER.md's part between its two "make teacher-page" lines, written again from the checks' output on
+# every wrong solution and escape of tools/kit/ (each must do what its folder says: wrong fails, escape passes)
+cmd_teacher_page() {
+    local page=$ROOT/TEACHER.md tmp begin='<!-- make teacher-page: begin' end='<!-- make teacher-page: end'
+    grep -q "^$begin" "$page" && grep -q "^$end" "$page" || fail "$page has no make teacher-page lines"
+    tmp=$(mktemp -d /tmp/exercise-page.XXXXXX) || fail "cannot create a temporary folder"
+    export EXERCISES_DIR=$tmp SKIP_RUN_WITHOUT_BASE=1
+    echo "teacher-page: checking every file of tools/kit/wrong and tools/kit/escapes (${KIT_JOBS:-2} at a time)"
+    judge_kit "$tmp" wrong escapes > "$tmp/judged.sorted"
+    if grep '^FAIL' "$tmp/judged.sorted"; then echo "teacher-page: $page not written (logs in $tmp)"; return 1; fi
+    teacher_section "$tmp" > "$tmp/section.md"
+    awk -v begin="$begin" -v end="$end" -v section="$tmp/section.md" '
+        index($0, end) == 1 { skip = 0 }
+        !skip { print }
+        index($0, begin) == 1 { while ((getline l < section) > 0) print l; skip = 1 }' "$page" > "$tmp/page.md" &&
+        mv "$tmp/page.md" "$page" || fail "cannot write $page"
+    rm -rf "$tmp"
+    echo "teacher-page: wrote $(kit_files wrong | wc -l) wrong answers and $(kit_files escapes | wc -l) escapes into $page"
+}
+
+# test-all's class of two, graded from the handout in TMP/handout; fails unless grades.csv says what each
+# student's r1.c holds
+grade_test() { # TMP
+    local tmp=$1
+    mkdir -p "$tmp/class/alice" "$tmp/class/bob"
+    cp "$tmp/handout/r1.c" "$tmp/class/bob/r1.c"
+    put_regions 1 "$ROOT/r1.c" "$tmp/handout/r1.c" > "$tmp/alice1.c" &&
+        put_regions 4 "$ROOT/tools/kit/wrong/4-db-no-a.c" "$tmp/alice1.c" > "$tmp/alice2.c" &&
+        stub_regions 9 "this is not C;" "$tmp/alice2.c" > "$tmp/class/alice/r1.c" || return 1
+    "$0" grade "$tmp/class" > "$tmp/grade.log" 2>&1 || return 1
+    awk -F, -v count="$(exercises | wc -l)" '
+        NR == 1 { next }
+        $1 == "alice" && $2 == 1 { ok += $3 == "passed" }
+        $1 == "alice" && $2 == 4 { ok += $3 == "failed" && $4 ~ /^FAIL  grad/ }
+        $1 == "alice" && $2 == 9 { ok += $3 == "failed" && $4 ~ /does not compile/ }
+        $1 == "alice" && $2 != 1 && $2 != 4 && $2 != 9 || $1 == "bob" { ok += $3 == "not done" }
+        END { exit !(NR == 1 + 2 * count && ok == 2 * count) }' "$tmp/class/grades.csv"
 }
 
 # CI: both directions for every exercise, in a temporary folder. Without a base model the capstone's
@@ -447,13 +569,23 @@ cmd_test_all() {
     else
         echo "PASS  the handout: every exercise stubbed, no line of an answer in any of its files"
     fi
-    # the correct variants and the wrong solutions, KIT_JOBS at a time
-    local file
-    for file in "$ROOT"/tools/kit/variants/*.c "$ROOT"/tools/kit/wrong/*.c; do
-        echo "$(basename "$(dirname "$file")" | sed 's/variants/variant/') $file $tmp/$(basename "$file" .c).log"
-    done | xargs -P "${KIT_JOBS:-2}" -L 1 "$0" judge > "$tmp/judged.txt"
-    sort -k2,2 -k3,3V "$tmp/judged.txt"
+    # make grade on a class made from the handout: alice solved exercise 1, wrote 4 wrong and 9 that does
+    # not compile, left the rest; bob wrote nothing. Each exercise is graded alone, none stops another.
+    if [ -f "$tmp/handout/r1.c" ] && grade_test "$tmp"; then
+        echo "PASS  make grade: solved passed, wrong failed (its FAIL line), not compiling failed, stubs not done"
+    else
+        echo "FAIL  make grade: the class's grades are not what its r1.c files hold ($tmp/grade.log)"; bad=1
+    fi
+    # the correct variants, the wrong solutions and the escapes, KIT_JOBS at a time
+    judge_kit "$tmp" variants wrong escapes
     grep -q '^FAIL' "$tmp/judged.txt" && bad=1
+    # the teacher's page names every wrong solution and escape (make teacher-page writes it)
+    local name missing=""
+    for name in $(kit_files wrong) $(kit_files escapes); do
+        grep -qF "\`$name\`" "$ROOT/TEACHER.md" 2> /dev/null || missing="$missing $name"
+    done
+    if [ -n "$missing" ]; then echo "FAIL  TEACHER.md does not show$missing: make teacher-page"; bad=1
+    else echo "PASS  TEACHER.md shows what the checks print for every wrong solution and escape"; fi
     if [ $bad -ne 0 ]; then echo "test-exercises: FAILED (logs in $tmp)"; return 1; fi
     rm -rf "$tmp"
     echo "test-exercises: every stub fails its check, r1.c's code and every correct variant pass it," \
@@ -470,5 +602,6 @@ case "${1:-}" in
     grade) shift; cmd_grade "$@" ;;
     judge) shift; judge_file "$@" ;;
     test-all) cmd_test_all ;;
-    *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    teacher-page) cmd_teacher_page ;;
+    *) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
