@@ -466,7 +466,8 @@ teacher_section() { # TMP
             [ -f "$file" ] || file=$ROOT/tools/kit/escapes/$name
             log=$tmp/${name%.c}.log
             echo "- \`$name\`$([ "${file#*/escapes/}" != "$file" ] && echo " (an escape)"):" \
-                 "$(head -n 1 "$file" | sed 's|^// *wrong[^:]*: *||')."
+                 "$(awk '!/^\/\// { exit } { sub(/^\/\/ */, ""); printf "%s%s", NR > 1 ? " " : "", $0 }' "$file" |
+                    sed 's|^wrong[^:]*: *||')."
             echo
             echo '  ```'
             awk -v n="$n" '
@@ -481,7 +482,9 @@ teacher_section() { # TMP
                         for (i = from; i <= to; i++) print line[i]
                     } else if (err) print line[err]
                     for (i = summary + 1; summary && i < NR; i++) print line[i]
-                    v = line[NR]; sub(/^exercise [0-9]+ \([^)]*\): /, "", v); print v
+                    v = line[NR]
+                    if (match(v, /\): (NOT YET|NOT CHECKED|PASSED)/)) v = substr(v, RSTART + 3)
+                    print v
                 }' "$log" | sed 's/^/  /'
             echo '  ```'
         done
@@ -505,13 +508,19 @@ cmd_teacher_page() {
     echo "teacher-page: checking every file of tools/kit/wrong and tools/kit/escapes (${KIT_JOBS:-2} at a time)"
     judge_kit "$tmp" wrong escapes > "$tmp/judged.sorted"
     if grep '^FAIL' "$tmp/judged.sorted"; then echo "teacher-page: $page not written (logs in $tmp)"; return 1; fi
+    write_teacher_page "$tmp" || return 1
+    rm -rf "$tmp"
+}
+
+# TEACHER.md's generated part from the logs in TMP of every wrong solution and escape
+write_teacher_page() { # TMP
+    local tmp=$1 page=$ROOT/TEACHER.md begin='<!-- make teacher-page: begin' end='<!-- make teacher-page: end'
     teacher_section "$tmp" > "$tmp/section.md"
     awk -v begin="$begin" -v end="$end" -v section="$tmp/section.md" '
         index($0, end) == 1 { skip = 0 }
         !skip { print }
         index($0, begin) == 1 { while ((getline l < section) > 0) print l; skip = 1 }' "$page" > "$tmp/page.md" &&
         mv "$tmp/page.md" "$page" || fail "cannot write $page"
-    rm -rf "$tmp"
     echo "teacher-page: wrote $(kit_files wrong | wc -l) wrong answers and $(kit_files escapes | wc -l) escapes into $page"
 }
 
@@ -578,7 +587,8 @@ cmd_test_all() {
     fi
     # the correct variants, the wrong solutions and the escapes, KIT_JOBS at a time
     judge_kit "$tmp" variants wrong escapes
-    grep -q '^FAIL' "$tmp/judged.txt" && bad=1
+    if grep -q '^FAIL' "$tmp/judged.txt"; then bad=1
+    elif [ -n "${WRITE_TEACHER_PAGE:-}" ]; then write_teacher_page "$tmp"; fi  # make teacher-page's part, from these runs
     # the teacher's page names every wrong solution and escape (make teacher-page writes it)
     local name missing=""
     for name in $(kit_files wrong) $(kit_files escapes); do
