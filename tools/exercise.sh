@@ -17,7 +17,8 @@
 #   tools/exercise.sh test-all   for every exercise: its stub fails its check, r1.c's code passes it; every
 #                                correct variant in tools/kit/variants/ passes, every wrong solution in
 #                                tools/kit/wrong/ fails, every escape in tools/kit/escapes/ still passes
-#                                (KIT_JOBS of them at a time, default 2); make grade grades a class of two
+#                                (KIT_JOBS of them at a time, default 2); make grade grades a class of two.
+#                                WRITE_TEACHER_PAGE=1: also writes TEACHER.md's part of teacher-page
 #   tools/exercise.sh teacher-page  writes TEACHER.md's list of the wrong solutions and escapes, each with
 #                                what its check prints
 #
@@ -188,6 +189,22 @@ cmd_new() {
     echo "  then: make check $n"
 }
 
+# in the current folder: $CC $CFLAGS -o OUT SRC $LDLIBS, or, with KIT_BUILD_CACHE set (test-all), a copy
+# of the same build (the same r1.c, test_r1.c, tools/check.h and flags) made before
+build() { # OUT SRC
+    local key=""
+    if [ -n "${KIT_BUILD_CACHE:-}" ]; then
+        key=$(cat r1.c "$2" "$ROOT/tools/check.h" | cksum | tr ' ' _)_$(echo "$CC $CFLAGS $LDLIBS $2" | cksum | tr ' ' _)
+        if [ -x "$KIT_BUILD_CACHE/$key" ]; then cp "$KIT_BUILD_CACHE/$key" "$1"; return; fi
+    fi
+    # shellcheck disable=SC2086 # CFLAGS and LDLIBS are lists of words
+    $CC $CFLAGS -I"$ROOT" -o "$1" "$2" $LDLIBS || return 1
+    if [ -n "$key" ]; then
+        mkdir -p "$KIT_BUILD_CACHE" && cp "$1" "$KIT_BUILD_CACHE/$key.$$" && mv "$KIT_BUILD_CACHE/$key.$$" "$KIT_BUILD_CACHE/$key"
+    fi
+    return 0
+}
+
 # prints the verdict line and exits: 0 passed, 1 not yet, 2 could not check
 verdict() { # N STATUS TEXT...
     local n=$1 status=$2
@@ -242,13 +259,11 @@ cmd_check() {
     tests=${sections% zero}
     cd "$d" || exit 2
     echo "building $d/test_r1"
-    # shellcheck disable=SC2086 # CFLAGS, LDLIBS and tests are lists of words
-    if ! $CC $CFLAGS -I"$ROOT" -o test_r1 test_r1.c $LDLIBS ||
-       { [ "$tests" != "$sections" ] && ! $CC $CFLAGS -o r1 r1.c $LDLIBS; }; then
+    if ! build test_r1 test_r1.c || { [ "$tests" != "$sections" ] && ! build r1 r1.c; }; then
         verdict "$n" 1 "NOT YET: r1.c does not compile (the compiler's messages above)"
     fi
     echo "running ./test_r1 $tests"
-    # shellcheck disable=SC2086
+    # shellcheck disable=SC2086 # tests is a list of words
     OMP_NUM_THREADS=1 ./test_r1 $tests > test.log 2>&1
     local status=$? summary count failed what
     cat test.log
@@ -466,11 +481,11 @@ teacher_section() { # TMP
             [ -f "$file" ] || file=$ROOT/tools/kit/escapes/$name
             log=$tmp/${name%.c}.log
             echo "- \`$name\`$([ "${file#*/escapes/}" != "$file" ] && echo " (an escape)"):" \
-                 "$(awk '!/^\/\// { exit } { sub(/^\/\/ */, ""); printf "%s%s", NR > 1 ? " " : "", $0 }' "$file" |
+                 "$(awk '!/^\/\// { exit } { sub(/^\/\/ */, ""); printf "%s%s", (NR > 1 ? " " : ""), $0 }' "$file" |
                     sed 's|^wrong[^:]*: *||')."
             echo
             echo '  ```'
-            awk -v n="$n" '
+            awk '
                 { line[NR] = $0 }
                 /^FAIL/ && !first { first = NR }
                 /^[0-9]+ passed, [0-9]+ failed$/ { summary = NR }
@@ -543,34 +558,38 @@ grade_test() { # TMP
         END { exit !(NR == 1 + 2 * count && ok == 2 * count) }' "$tmp/class/grades.csv"
 }
 
+# one line for test-all: exercise N's stub fails its check, r1.c's code passes it (in EXERCISES_DIR)
+both_directions() { # N
+    local n=$1 t0 t_stub stub_verdict
+    if ! "$0" new "$n" > /dev/null; then echo "FAIL  exercise $n: no copy made"; return; fi
+    t0=$SECONDS
+    if "$0" check "$n" > "$DIR/$n.stub.log" 2>&1; then
+        echo "FAIL  exercise $n: the stub PASSES its check ($DIR/$n.stub.log)"; return
+    fi
+    t_stub=$((SECONDS - t0))
+    stub_verdict=$(tail -n 1 "$DIR/$n.stub.log")
+    stub_verdict=${stub_verdict#"exercise $n ($(title_of "$n")): "}
+    if ! "$0" answer "$n" > /dev/null; then echo "FAIL  exercise $n: r1.c's code not put back"; return; fi
+    if ! cmp -s "$DIR/$n/r1.c" "$ROOT/r1.c"; then
+        echo "FAIL  exercise $n: the copy with r1.c's code put back differs from r1.c"; return
+    fi
+    t0=$SECONDS
+    if ! "$0" check "$n" > "$DIR/$n.answer.log" 2>&1; then
+        echo "FAIL  exercise $n: r1.c's code fails: $(tail -n 1 "$DIR/$n.answer.log")"; return
+    fi
+    echo "PASS  exercise $n: the stub fails ($t_stub s: $stub_verdict); r1.c's code passes ($((SECONDS - t0)) s)"
+}
+
 # CI: both directions for every exercise, in a temporary folder. Without a base model the capstone's
 # R1-Zero run is skipped (its stub still fails the training section, and r1.c's code passes it).
 cmd_test_all() {
-    local tmp n t0 t_stub stub_verdict bad=0
+    local tmp bad=0
     tmp=$(mktemp -d /tmp/exercises.XXXXXX) || fail "cannot create a temporary folder"
-    export EXERCISES_DIR=$tmp SKIP_RUN_WITHOUT_BASE=1
-    for n in $(exercises | cut -f1); do
-        if ! "$0" new "$n" > /dev/null; then echo "FAIL  exercise $n: no copy made"; bad=1; continue; fi
-        t0=$SECONDS
-        if "$0" check "$n" > "$tmp/$n.stub.log" 2>&1; then
-            echo "FAIL  exercise $n: the stub PASSES its check ($tmp/$n.stub.log)"; bad=1; continue
-        fi
-        t_stub=$((SECONDS - t0))
-        stub_verdict=$(tail -n 1 "$tmp/$n.stub.log")
-        stub_verdict=${stub_verdict#"exercise $n ($(title_of "$n")): "}
-        if ! "$0" answer "$n" > /dev/null; then
-            echo "FAIL  exercise $n: r1.c's code not put back"; bad=1; continue
-        fi
-        if ! cmp -s "$tmp/$n/r1.c" "$ROOT/r1.c"; then
-            echo "FAIL  exercise $n: the copy with r1.c's code put back differs from r1.c"; bad=1; continue
-        fi
-        t0=$SECONDS
-        if ! "$0" check "$n" > "$tmp/$n.answer.log" 2>&1; then
-            echo "FAIL  exercise $n: r1.c's code fails: $(tail -n 1 "$tmp/$n.answer.log")"; bad=1; continue
-        fi
-        echo "PASS  exercise $n: the stub fails ($t_stub s: $stub_verdict);" \
-             "r1.c's code passes ($((SECONDS - t0)) s)"
-    done
+    export EXERCISES_DIR=$tmp SKIP_RUN_WITHOUT_BASE=1 KIT_BUILD_CACHE=$tmp/builds
+    # both directions for every exercise, KIT_JOBS at a time
+    exercises | cut -f1 | xargs -P "${KIT_JOBS:-2}" -I{} "$0" both {} > "$tmp/both.txt"
+    sort -k3,3n "$tmp/both.txt"
+    grep -q '^FAIL' "$tmp/both.txt" && bad=1
     # the handout: every exercise stubbed, no line of an answer left in any of its files
     if ! "$0" handout "$tmp/handout" > /dev/null; then echo "FAIL  make handout: no handout written"; bad=1
     elif answers_in_handout "$tmp/handout" > "$tmp/leaked.txt"; then
@@ -588,7 +607,8 @@ cmd_test_all() {
     # the correct variants, the wrong solutions and the escapes, KIT_JOBS at a time
     judge_kit "$tmp" variants wrong escapes
     if grep -q '^FAIL' "$tmp/judged.txt"; then bad=1
-    elif [ -n "${WRITE_TEACHER_PAGE:-}" ]; then write_teacher_page "$tmp"; fi  # make teacher-page's part, from these runs
+    elif [ -n "${WRITE_TEACHER_PAGE:-}" ]; then write_teacher_page "$tmp"  # make teacher-page's part, from these runs
+    fi
     # the teacher's page names every wrong solution and escape (make teacher-page writes it)
     local name missing=""
     for name in $(kit_files wrong) $(kit_files escapes); do
@@ -599,7 +619,7 @@ cmd_test_all() {
     if [ $bad -ne 0 ]; then echo "test-exercises: FAILED (logs in $tmp)"; return 1; fi
     rm -rf "$tmp"
     echo "test-exercises: every stub fails its check, r1.c's code and every correct variant pass it," \
-         "every wrong solution fails it"
+         "every wrong solution fails it, every escape still passes; the handout and the grades are right"
 }
 
 case "${1:-}" in
@@ -611,7 +631,8 @@ case "${1:-}" in
     handout) shift; cmd_handout "$@" ;;
     grade) shift; cmd_grade "$@" ;;
     judge) shift; judge_file "$@" ;;
+    both) shift; both_directions "$@" ;;
     test-all) cmd_test_all ;;
     teacher-page) cmd_teacher_page ;;
-    *) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
