@@ -169,5 +169,9 @@ handout:
 	@$(KIT) handout $(OUT)
 grade:
 	@$(KIT) grade $(DIR)
+# TEACHER.md's list of the usual wrong answers (tools/kit/wrong, tools/kit/escapes), each with what its
+# check prints, written again from the checks' output
+teacher-page:
+	@$(KIT) teacher-page
 
-.PHONY: exercise check test-exercises handout grade
+.PHONY: exercise check test-exercises handout grade teacher-page

@@ -1620,8 +1620,10 @@ static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const La
     // the shared expert
     swiglu_backward(dh, G->w1, G->w3, G->w2, dg, da, db, dout, h, A->a, A->b, A->g, A->e, L->w1, L->w3, L->w2,
                     N, C, F);
-    // per slot: d expert output = gate * dy, d gate = dy . expert output
+    // d the affinities: the balance loss's gradient first, then the gates' (added to it, below)
     memset(ds, 0, (size_t)N * E * sizeof(float));
+    if (alpha > 0.0f) balance_loss(ds, A, alpha, len, B, T, E, K);
+    // per slot: d expert output = gate * dy, d gate = dy . expert output
     // exercise 7 begin: DeepSeekMoE backward through the gates
     #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
@@ -1643,7 +1645,6 @@ static void moe_backward(float *dh, LayerParams *G, const LayerActs *A, const La
         for (int k = 0; k < K; k++) ds[(size_t)n * E + top[k]] += dgate[k] / sum - dot / (sum * sum);
     }
     // exercise 7 end
-    if (alpha > 0.0f) balance_loss(ds, A, alpha, len, B, T, E, K);
     // through the sigmoid and the router matmul
     for (size_t i = 0; i < (size_t)N * E; i++) ds[i] *= A->s[i] * (1.0f - A->s[i]);
     matmul_backward(dh, G->router, ds, h, L->router, N, C, E);

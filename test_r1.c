@@ -617,6 +617,7 @@ static double ce_loss(void) {
 static void test_crossentropy(void) {
     fill_normal(ce_z, CE_N * CE_V, 0, 2, &g_rng);
     float dz[CE_N * CE_V];
+    for (int i = 0; i < CE_N * CE_V; i++) dz[i] = 7.0f;  // what a row of weight 0 must not keep
     float loss = crossentropy_forward_backward(dz, ce_z, ce_t, ce_w, CE_N, CE_V);
     double want = ce_loss();
     check(fabs(loss - want) < 1e-5 * fabs(want), "crossentropy loss vs double re-derivation: %.7f vs %.7f (rel tol 1e-5)", loss, want);
@@ -627,6 +628,14 @@ static void test_crossentropy(void) {
     float l3 = crossentropy_forward_backward(dz3, z3, &t0, &w1, 1, 3);
     check(fabs(l3 - 1.0986123) < 1e-6 && fabs(dz3[0] + 2.0 / 3) < 1e-6 && fabs(dz3[1] - 1.0 / 3) < 1e-6,
           "crossentropy by hand: log 3 = %.7f (expected 1.0986123), dlogits (%.4f, %.4f) expected (-2/3, 1/3), tol 1e-6", l3, dz3[0], dz3[1]);
+    // a large logit: (100, 0, 0), target 1: loss 100 + log(1 + 2 e^-100) = 100, dlogits (1, -1, 0) up to e^-100
+    // (exp(100) overflows a float: the row's maximum must be subtracted first)
+    float zbig[3] = { 100.0f, 0.0f, 0.0f }, dzbig[3];
+    int t1 = 1;
+    float lbig = crossentropy_forward_backward(dzbig, zbig, &t1, &w1, 1, 3);
+    check(fabsf(lbig - 100.0f) < 1e-4f && fabsf(dzbig[0] - 1.0f) < 1e-6f && fabsf(dzbig[1] + 1.0f) < 1e-6f &&
+          fabsf(dzbig[2]) < 1e-6f, "crossentropy by hand with a large logit: logits (100, 0, 0), target 1: loss %g "
+          "(expected 100, tol 1e-4), dlogits (%g, %g, %g) expected (1, -1, 0), tol 1e-6", lbig, dzbig[0], dzbig[1], dzbig[2]);
 }
 
 // ----------------------------------------------------------------------------
@@ -1814,9 +1823,12 @@ static void test_grpo(void) {
         double el = fabs(loss + 1.7220462), ep = fmax(fabs(lp[0] + 0.4076060), fabs(lp[1] + 1.0986123));
         check(el < 1e-5 && ep < 1e-6, "grpo_loss by hand: loss %.7f (expected -1.7220462, tol 1e-5), logp %.7f %.7f (expected -0.4076060 -1.0986123)",
               loss, lp[0], lp[1]);
-        check(st.clipped_high == 1.0 && st.clipped_low == 0.0 && fabs(st.kl - 0.0110289) < 1e-6 && st.tokens == 2.0,
+        // the entropies: softmax(1, 2, 0) gives 0.8323956, the uniform (0, 0, 0) log 3 = 1.0986123; sum 1.9310079
+        check(st.clipped_high == 1.0 && st.clipped_low == 0.0 && fabs(st.kl - 0.0110289) < 1e-6 && st.tokens == 2.0 &&
+              fabs(st.entropy - 1.9310079) < 1e-5,
               "grpo_loss stats by hand: clipped high %g low %g (expected 1, 0), kl sum %.7f (expected 0.0110289), tokens %g "
-              "(expected 2)", st.clipped_high, st.clipped_low, st.kl, st.tokens);
+              "(expected 2), entropy sum %.7f (expected 1.9310079)", st.clipped_high, st.clipped_low, st.kl, st.tokens,
+              st.entropy);
         // temperature: logits (2, 4, 0) at temperature 2 are (1, 2, 0) at temperature 1
         float z2[6] = { 2, 4, 0, 0, 0, 0 };
         g.temperature = 2.0f;
@@ -3402,6 +3414,7 @@ static void test_distill(void) {
     fill_normal(zs, 27, 0.0f, 1.5f, &r);
     fill_normal(zt, 27, 0.0f, 1.5f, &r);
     double T = 2.0, alpha = 0.6;
+    for (int i = 0; i < N * V; i++) dz[i] = 7.0f;  // what the token of weight 0 must not keep
     float loss = distill_loss(dz, zs, zt, tg, wd, N, V, (float)T, (float)alpha);
     double ref = distill_ref(zs, zt, tg, wd, N, V, T, alpha), max_err = 0.0, max_g = 0.0;
     for (int i = 0; i < N * V; i++) {

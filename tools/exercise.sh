@@ -16,7 +16,11 @@
 #                                r1.c alone: a table per student, DIR/grades.csv for the class
 #   tools/exercise.sh test-all   for every exercise: its stub fails its check, r1.c's code passes it; every
 #                                correct variant in tools/kit/variants/ passes, every wrong solution in
-#                                tools/kit/wrong/ fails (KIT_JOBS of them at a time, default 2)
+#                                tools/kit/wrong/ fails, every escape in tools/kit/escapes/ still passes
+#                                (KIT_JOBS of them at a time, default 2); make grade grades a class of two.
+#                                WRITE_TEACHER_PAGE=1: also writes TEACHER.md's part of teacher-page
+#   tools/exercise.sh teacher-page  writes TEACHER.md's list of the wrong solutions and escapes, each with
+#                                what its check prints
 #
 # make exercise N, make check N and make test-exercises call it with the Makefile's CC, CFLAGS, LDLIBS.
 # Environment: EXERCISES_DIR (default exercises), BASE (the capstone's base model, default
@@ -185,10 +189,28 @@ cmd_new() {
     echo "  then: make check $n"
 }
 
+# in the current folder: $CC $CFLAGS -o OUT SRC $LDLIBS, or, with KIT_BUILD_CACHE set (test-all), a copy
+# of the same build (the same r1.c, test_r1.c, tools/check.h and flags) made before
+build() { # OUT SRC
+    local key=""
+    if [ -n "${KIT_BUILD_CACHE:-}" ]; then
+        key=$(cat r1.c "$2" "$ROOT/tools/check.h" | cksum | tr ' ' _)_$(echo "$CC $CFLAGS $LDLIBS $2" | cksum | tr ' ' _)
+        if [ -x "$KIT_BUILD_CACHE/$key" ]; then cp "$KIT_BUILD_CACHE/$key" "$1"; return; fi
+    fi
+    # shellcheck disable=SC2086 # CFLAGS and LDLIBS are lists of words
+    $CC $CFLAGS -I"$ROOT" -o "$1" "$2" $LDLIBS || return 1
+    if [ -n "$key" ]; then
+        mkdir -p "$KIT_BUILD_CACHE" && cp "$1" "$KIT_BUILD_CACHE/$key.$$" && mv "$KIT_BUILD_CACHE/$key.$$" "$KIT_BUILD_CACHE/$key"
+    fi
+    return 0
+}
+
 # prints the verdict line and exits: 0 passed, 1 not yet, 2 could not check
-verdict() { # N STATUS TEXT
-    echo "exercise $1 ($(title_of "$1")): $3"
-    exit "$2"
+verdict() { # N STATUS TEXT...
+    local n=$1 status=$2
+    shift 2
+    echo "exercise $n ($(title_of "$n")): $*"
+    exit "$status"
 }
 
 # the capstone's R1-Zero run from the base model, then its log.csv against the thresholds
@@ -237,13 +259,11 @@ cmd_check() {
     tests=${sections% zero}
     cd "$d" || exit 2
     echo "building $d/test_r1"
-    # shellcheck disable=SC2086 # CFLAGS, LDLIBS and tests are lists of words
-    if ! $CC $CFLAGS -I"$ROOT" -o test_r1 test_r1.c $LDLIBS ||
-       { [ "$tests" != "$sections" ] && ! $CC $CFLAGS -o r1 r1.c $LDLIBS; }; then
+    if ! build test_r1 test_r1.c || { [ "$tests" != "$sections" ] && ! build r1 r1.c; }; then
         verdict "$n" 1 "NOT YET: r1.c does not compile (the compiler's messages above)"
     fi
     echo "running ./test_r1 $tests"
-    # shellcheck disable=SC2086
+    # shellcheck disable=SC2086 # tests is a list of words
     OMP_NUM_THREADS=1 ./test_r1 $tests > test.log 2>&1
     local status=$? summary count failed what
     cat test.log
@@ -253,7 +273,14 @@ cmd_check() {
         why=$(grep -m 1 '^r1: error:' test.log)
         other=$(sed -n 's/^r1: error: exercise \([0-9]*\): not written yet$/\1/p' test.log | head -n 1)
         if [ -n "$other" ] && [ "$other" != "$n" ]; then
-            verdict "$n" 2 "NOT CHECKED: these checks also run exercise $other's code: write it first"
+            # the lines before the stop are this exercise's own: a FAIL among them is a verdict already
+            failed=$(grep -c '^FAIL' test.log)
+            if [ "$failed" != 0 ]; then
+                verdict "$n" 1 "NOT YET: $failed of the checks failed (the FAIL lines above); the rest also run" \
+                    "exercise $other's code"
+            fi
+            verdict "$n" 2 "NOT CHECKED: the checks above pass; the rest also run exercise $other's code:" \
+                "write it, then check again"
         fi
         verdict "$n" 1 "NOT YET: the checks stopped before the end (${why:-exit status $status})"
     fi
@@ -264,6 +291,10 @@ cmd_check() {
         if ! grep '^FAIL' test.log | grep -qv '^FAIL  grad model'; then
             echo "Your layer's own lines pass and only the whole model's fail: usually a gradient written with ="
             echo "where the callers add up (+=), or a buffer you fill that is not zeroed first."
+        # only the lines with the balance loss fail: its gradient, already in the buffer, was overwritten
+        elif ! grep '^FAIL' test.log | grep -v '^FAIL  grad model' | grep -qv 'balance'; then
+            echo "Only the lines with the balance loss fail: its gradient is already in the buffer when your code"
+            echo "runs, so add yours to it (+=) instead of writing over it (=)."
         fi
         verdict "$n" 1 "NOT YET: $failed of the checks failed (the FAIL lines above)"
     fi
@@ -397,45 +428,168 @@ cmd_try() { # FILE
     return $status
 }
 
-# one line for test-all: a correct variant must pass, a wrong solution must fail with NOT YET
-judge_file() { # variant|wrong FILE LOG
+# one line for test-all: a correct variant must pass, a wrong solution must fail with NOT YET, an escape
+# (a wrong solution the checks do not catch yet) must still pass, or the teacher's page says otherwise
+judge_file() { # variant|wrong|escape FILE LOG
     local kind=$1 file=$2 log=$3 status what
     "$0" try "$file" > "$log" 2>&1
     status=$?
     what="$kind $(basename "$file")"
     if [ "$kind" = variant ] && [ $status -eq 0 ]; then echo "PASS  $what passes"
     elif [ "$kind" = wrong ] && [ $status -eq 1 ]; then echo "PASS  $what fails: $(tail -n 1 "$log" | sed 's/^exercise [0-9]* (.*): //')"
+    elif [ "$kind" = escape ] && [ $status -eq 0 ]; then echo "PASS  $what still passes (not caught yet)"
+    elif [ "$kind" = escape ] && [ $status -eq 1 ]; then
+        echo "FAIL  $what is caught now: move it to tools/kit/wrong/ and run make teacher-page ($log)"
     else echo "FAIL  $what: exit status $status, $(tail -n 1 "$log") ($log)"; fi
+}
+
+# the files of tools/kit/ (variants, wrong, escapes), each judged in a copy, KIT_JOBS at a time; the logs
+# go to TMP/NAME.log; prints the judged lines in order of exercise
+judge_kit() { # TMP DIRNAME...
+    local tmp=$1 sub file kind
+    shift
+    for sub in "$@"; do
+        case $sub in variants) kind=variant ;; wrong) kind=wrong ;; escapes) kind=escape ;; esac
+        for file in "$ROOT/tools/kit/$sub"/*.c; do
+            [ -f "$file" ] && echo "$kind $file $tmp/$(basename "$file" .c).log"
+        done
+    done | xargs -P "${KIT_JOBS:-2}" -L 1 "$0" judge > "$tmp/judged.txt"
+    sort -k2,2 -k3,3V "$tmp/judged.txt"
+}
+
+# the files of tools/kit/wrong (or escapes) in order of exercise, then of name
+kit_files() { # DIRNAME
+    local file
+    for file in "$ROOT/tools/kit/$1"/*.c; do [ -f "$file" ] && basename "$file"; done | sort -t- -k1,1n -k2
+}
+
+# markdown: each wrong solution (and escape) of tools/kit/, what is wrong with it (its first line) and
+# what make check printed for it (the log of its check in TMP): the first FAIL line with the lines that
+# explain it, the verdict's hints, the verdict
+teacher_section() { # TMP
+    local tmp=$1 n title file name log
+    echo "The usual wrong answers, \`tools/kit/wrong/\`: each is the exercise's code with one mistake. Under"
+    echo "each, what \`make check N\` printed for it (the first \`FAIL\` line, the lines that explain it, the"
+    echo "hints and the verdict; \`tools/exercise.sh try tools/kit/wrong/FILE\` shows all of it)."
+    while IFS=$'\t' read -r n title; do
+        [ -n "$(kit_files wrong | grep "^$n-")$(kit_files escapes | grep "^$n-")" ] || continue
+        echo
+        echo "**$n. $title**"
+        echo
+        for name in $(kit_files wrong | grep "^$n-") $(kit_files escapes | grep "^$n-"); do
+            file=$ROOT/tools/kit/wrong/$name
+            [ -f "$file" ] || file=$ROOT/tools/kit/escapes/$name
+            log=$tmp/${name%.c}.log
+            echo "- \`$name\`$([ "${file#*/escapes/}" != "$file" ] && echo " (an escape)"):" \
+                 "$(awk '!/^\/\// { exit } { sub(/^\/\/ */, ""); printf "%s%s", (NR > 1 ? " " : ""), $0 }' "$file" |
+                    sed 's|^wrong[^:]*: *||')."
+            echo
+            echo '  ```'
+            awk '
+                { line[NR] = $0 }
+                /^FAIL/ && !first { first = NR }
+                /^[0-9]+ passed, [0-9]+ failed$/ { summary = NR }
+                /^r1: error/ && !err { err = NR }
+                END {
+                    if (first) {
+                        from = first; while (from > 1 && from > first - 3 && line[from - 1] ~ /^  /) from--
+                        to = first; while (to < NR && to < first + 2 && line[to + 1] ~ /^  /) to++
+                        for (i = from; i <= to; i++) print line[i]
+                    } else if (err) print line[err]
+                    for (i = summary + 1; summary && i < NR; i++) print line[i]
+                    v = line[NR]
+                    if (match(v, /\): (NOT YET|NOT CHECKED|PASSED)/)) v = substr(v, RSTART + 3)
+                    print v
+                }' "$log" | sed 's/^/  /'
+            echo '  ```'
+        done
+    done < <(exercises)
+    echo
+    if [ -z "$(kit_files escapes)" ]; then
+        echo "Escapes (wrong answers the checks do not catch), \`tools/kit/escapes/\`: none known."
+    else
+        echo "The escapes above (\`tools/kit/escapes/\`) pass their checks: a student who makes one of these"
+        echo "mistakes gets PASSED; read their code when grading."
+    fi
+}
+
+# TEACHER.md's part between its two "make teacher-page" lines, written again from the checks' output on
+# every wrong solution and escape of tools/kit/ (each must do what its folder says: wrong fails, escape passes)
+cmd_teacher_page() {
+    local page=$ROOT/TEACHER.md tmp begin='<!-- make teacher-page: begin' end='<!-- make teacher-page: end'
+    grep -q "^$begin" "$page" && grep -q "^$end" "$page" || fail "$page has no make teacher-page lines"
+    tmp=$(mktemp -d /tmp/exercise-page.XXXXXX) || fail "cannot create a temporary folder"
+    export EXERCISES_DIR=$tmp SKIP_RUN_WITHOUT_BASE=1
+    echo "teacher-page: checking every file of tools/kit/wrong and tools/kit/escapes (${KIT_JOBS:-2} at a time)"
+    judge_kit "$tmp" wrong escapes > "$tmp/judged.sorted"
+    if grep '^FAIL' "$tmp/judged.sorted"; then echo "teacher-page: $page not written (logs in $tmp)"; return 1; fi
+    write_teacher_page "$tmp" || return 1
+    rm -rf "$tmp"
+}
+
+# TEACHER.md's generated part from the logs in TMP of every wrong solution and escape
+write_teacher_page() { # TMP
+    local tmp=$1 page=$ROOT/TEACHER.md begin='<!-- make teacher-page: begin' end='<!-- make teacher-page: end'
+    teacher_section "$tmp" > "$tmp/section.md"
+    awk -v begin="$begin" -v end="$end" -v section="$tmp/section.md" '
+        index($0, end) == 1 { skip = 0 }
+        !skip { print }
+        index($0, begin) == 1 { while ((getline l < section) > 0) print l; skip = 1 }' "$page" > "$tmp/page.md" &&
+        mv "$tmp/page.md" "$page" || fail "cannot write $page"
+    echo "teacher-page: wrote $(kit_files wrong | wc -l) wrong answers and $(kit_files escapes | wc -l) escapes into $page"
+}
+
+# test-all's class of two, graded from the handout in TMP/handout; fails unless grades.csv says what each
+# student's r1.c holds
+grade_test() { # TMP
+    local tmp=$1
+    mkdir -p "$tmp/class/alice" "$tmp/class/bob"
+    cp "$tmp/handout/r1.c" "$tmp/class/bob/r1.c"
+    put_regions 1 "$ROOT/r1.c" "$tmp/handout/r1.c" > "$tmp/alice1.c" &&
+        put_regions 4 "$ROOT/tools/kit/wrong/4-db-no-a.c" "$tmp/alice1.c" > "$tmp/alice2.c" &&
+        stub_regions 9 "this is not C;" "$tmp/alice2.c" > "$tmp/class/alice/r1.c" || return 1
+    "$0" grade "$tmp/class" > "$tmp/grade.log" 2>&1 || return 1
+    awk -F, -v count="$(exercises | wc -l)" '
+        NR == 1 { next }
+        $1 == "alice" && $2 == 1 { ok += $3 == "passed" }
+        $1 == "alice" && $2 == 4 { ok += $3 == "failed" && $4 ~ /^FAIL  grad/ }
+        $1 == "alice" && $2 == 9 { ok += $3 == "failed" && $4 ~ /does not compile/ }
+        $1 == "alice" && $2 != 1 && $2 != 4 && $2 != 9 || $1 == "bob" { ok += $3 == "not done" }
+        END { exit !(NR == 1 + 2 * count && ok == 2 * count) }' "$tmp/class/grades.csv"
+}
+
+# one line for test-all: exercise N's stub fails its check, r1.c's code passes it (in EXERCISES_DIR)
+both_directions() { # N
+    local n=$1 t0 t_stub stub_verdict
+    if ! "$0" new "$n" > /dev/null; then echo "FAIL  exercise $n: no copy made"; return; fi
+    t0=$SECONDS
+    if "$0" check "$n" > "$DIR/$n.stub.log" 2>&1; then
+        echo "FAIL  exercise $n: the stub PASSES its check ($DIR/$n.stub.log)"; return
+    fi
+    t_stub=$((SECONDS - t0))
+    stub_verdict=$(tail -n 1 "$DIR/$n.stub.log")
+    stub_verdict=${stub_verdict#"exercise $n ($(title_of "$n")): "}
+    if ! "$0" answer "$n" > /dev/null; then echo "FAIL  exercise $n: r1.c's code not put back"; return; fi
+    if ! cmp -s "$DIR/$n/r1.c" "$ROOT/r1.c"; then
+        echo "FAIL  exercise $n: the copy with r1.c's code put back differs from r1.c"; return
+    fi
+    t0=$SECONDS
+    if ! "$0" check "$n" > "$DIR/$n.answer.log" 2>&1; then
+        echo "FAIL  exercise $n: r1.c's code fails: $(tail -n 1 "$DIR/$n.answer.log")"; return
+    fi
+    echo "PASS  exercise $n: the stub fails ($t_stub s: $stub_verdict); r1.c's code passes ($((SECONDS - t0)) s)"
 }
 
 # CI: both directions for every exercise, in a temporary folder. Without a base model the capstone's
 # R1-Zero run is skipped (its stub still fails the training section, and r1.c's code passes it).
 cmd_test_all() {
-    local tmp n t0 t_stub stub_verdict bad=0
+    local tmp bad=0
     tmp=$(mktemp -d /tmp/exercises.XXXXXX) || fail "cannot create a temporary folder"
-    export EXERCISES_DIR=$tmp SKIP_RUN_WITHOUT_BASE=1
-    for n in $(exercises | cut -f1); do
-        if ! "$0" new "$n" > /dev/null; then echo "FAIL  exercise $n: no copy made"; bad=1; continue; fi
-        t0=$SECONDS
-        if "$0" check "$n" > "$tmp/$n.stub.log" 2>&1; then
-            echo "FAIL  exercise $n: the stub PASSES its check ($tmp/$n.stub.log)"; bad=1; continue
-        fi
-        t_stub=$((SECONDS - t0))
-        stub_verdict=$(tail -n 1 "$tmp/$n.stub.log")
-        stub_verdict=${stub_verdict#"exercise $n ($(title_of "$n")): "}
-        if ! "$0" answer "$n" > /dev/null; then
-            echo "FAIL  exercise $n: r1.c's code not put back"; bad=1; continue
-        fi
-        if ! cmp -s "$tmp/$n/r1.c" "$ROOT/r1.c"; then
-            echo "FAIL  exercise $n: the copy with r1.c's code put back differs from r1.c"; bad=1; continue
-        fi
-        t0=$SECONDS
-        if ! "$0" check "$n" > "$tmp/$n.answer.log" 2>&1; then
-            echo "FAIL  exercise $n: r1.c's code fails: $(tail -n 1 "$tmp/$n.answer.log")"; bad=1; continue
-        fi
-        echo "PASS  exercise $n: the stub fails ($t_stub s: $stub_verdict);" \
-             "r1.c's code passes ($((SECONDS - t0)) s)"
-    done
+    export EXERCISES_DIR=$tmp SKIP_RUN_WITHOUT_BASE=1 KIT_BUILD_CACHE=$tmp/builds
+    # both directions for every exercise, KIT_JOBS at a time
+    exercises | cut -f1 | xargs -P "${KIT_JOBS:-2}" -I{} "$0" both {} > "$tmp/both.txt"
+    sort -k3,3n "$tmp/both.txt"
+    grep -q '^FAIL' "$tmp/both.txt" && bad=1
     # the handout: every exercise stubbed, no line of an answer left in any of its files
     if ! "$0" handout "$tmp/handout" > /dev/null; then echo "FAIL  make handout: no handout written"; bad=1
     elif answers_in_handout "$tmp/handout" > "$tmp/leaked.txt"; then
@@ -443,17 +597,29 @@ cmd_test_all() {
     else
         echo "PASS  the handout: every exercise stubbed, no line of an answer in any of its files"
     fi
-    # the correct variants and the wrong solutions, KIT_JOBS at a time
-    local file
-    for file in "$ROOT"/tools/kit/variants/*.c "$ROOT"/tools/kit/wrong/*.c; do
-        echo "$(basename "$(dirname "$file")" | sed 's/variants/variant/') $file $tmp/$(basename "$file" .c).log"
-    done | xargs -P "${KIT_JOBS:-2}" -L 1 "$0" judge > "$tmp/judged.txt"
-    sort -k2,2 -k3,3V "$tmp/judged.txt"
-    grep -q '^FAIL' "$tmp/judged.txt" && bad=1
+    # make grade on a class made from the handout: alice solved exercise 1, wrote 4 wrong and 9 that does
+    # not compile, left the rest; bob wrote nothing. Each exercise is graded alone, none stops another.
+    if [ -f "$tmp/handout/r1.c" ] && grade_test "$tmp"; then
+        echo "PASS  make grade: solved passed, wrong failed (its FAIL line), not compiling failed, stubs not done"
+    else
+        echo "FAIL  make grade: the class's grades are not what its r1.c files hold ($tmp/grade.log)"; bad=1
+    fi
+    # the correct variants, the wrong solutions and the escapes, KIT_JOBS at a time
+    judge_kit "$tmp" variants wrong escapes
+    if grep -q '^FAIL' "$tmp/judged.txt"; then bad=1
+    elif [ -n "${WRITE_TEACHER_PAGE:-}" ]; then write_teacher_page "$tmp"  # make teacher-page's part, from these runs
+    fi
+    # the teacher's page names every wrong solution and escape (make teacher-page writes it)
+    local name missing=""
+    for name in $(kit_files wrong) $(kit_files escapes); do
+        grep -qF "\`$name\`" "$ROOT/TEACHER.md" 2> /dev/null || missing="$missing $name"
+    done
+    if [ -n "$missing" ]; then echo "FAIL  TEACHER.md does not show$missing: make teacher-page"; bad=1
+    else echo "PASS  TEACHER.md shows what the checks print for every wrong solution and escape"; fi
     if [ $bad -ne 0 ]; then echo "test-exercises: FAILED (logs in $tmp)"; return 1; fi
     rm -rf "$tmp"
     echo "test-exercises: every stub fails its check, r1.c's code and every correct variant pass it," \
-         "every wrong solution fails it"
+         "every wrong solution fails it, every escape still passes; the handout and the grades are right"
 }
 
 case "${1:-}" in
@@ -465,6 +631,8 @@ case "${1:-}" in
     handout) shift; cmd_handout "$@" ;;
     grade) shift; cmd_grade "$@" ;;
     judge) shift; judge_file "$@" ;;
+    both) shift; both_directions "$@" ;;
     test-all) cmd_test_all ;;
-    *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    teacher-page) cmd_teacher_page ;;
+    *) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -1,6 +1,4 @@
-// wrong, and not caught yet: ds is overwritten (=): the balance loss's gradient already in it is lost;
-// the checks of exercise 7 run the MoE without the balance loss, so this passes them (kept out of
-// make test-exercises until a check with the balance loss on is added)
+// wrong: ds is overwritten (=): the balance loss's gradient already in it is lost
     // exercise 7 begin: DeepSeekMoE backward through the gates
     #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
