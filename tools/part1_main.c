@@ -32,6 +32,7 @@ static void kernel_params_free(const float *params) {}
 static int next_token(float *logits, int V, float temperature, int rule, int max_tries, const int *row,
                       int len, int *forcing, Rng *rng) { return sample_token(logits, V, temperature, rng); }
 static void moe_diagnostics(const Model *m, const float *w, GrpoStepLog *log) {}
+static void prm_rewards(Prm *prm, const Rollouts *r, float *reward) {}  // no PRM in Part I's runs
 
 int main(void) {
     const Config *c = &find_preset("tiny")->cfg;
