@@ -6549,6 +6549,35 @@ static void prm_samples_free(PrmSamples *s) {
     free(s->steps); free(s->feats); free(s->labels); free(s->kinds);
 }
 
+// s <- s then more (their rollouts, steps, features of width C, labels), both sampled at the same context
+static void prm_samples_append(PrmSamples *s, const PrmSamples *more, int C) {
+    int n = s->r.n + more->r.n, count = s->count + more->count, L = s->r.max_len;
+    Rollouts r = rollouts_alloc(n, L);
+    memcpy(r.seqs, s->r.seqs, (size_t)s->r.n * L * sizeof(int));
+    memcpy(r.seqs + (size_t)s->r.n * L, more->r.seqs, (size_t)more->r.n * L * sizeof(int));
+    memcpy(r.prompt_len, s->r.prompt_len, s->r.n * sizeof(int));
+    memcpy(r.prompt_len + s->r.n, more->r.prompt_len, more->r.n * sizeof(int));
+    memcpy(r.seq_len, s->r.seq_len, s->r.n * sizeof(int));
+    memcpy(r.seq_len + s->r.n, more->r.seq_len, more->r.n * sizeof(int));
+    memcpy(r.prompt, s->r.prompt, s->r.n * sizeof(int));
+    memcpy(r.prompt + s->r.n, more->r.prompt, more->r.n * sizeof(int));
+    PrmSteps *steps = mallocCheck(n * sizeof(PrmSteps));
+    memcpy(steps, s->steps, s->r.n * sizeof(PrmSteps));
+    memcpy(steps + s->r.n, more->steps, more->r.n * sizeof(PrmSteps));
+    float *feats = mallocCheck(((size_t)count + 1) * C * sizeof(float));
+    memcpy(feats, s->feats, (size_t)s->count * C * sizeof(float));
+    memcpy(feats + (size_t)s->count * C, more->feats, (size_t)more->count * C * sizeof(float));
+    float *labels = mallocCheck((count + 1) * sizeof(float));
+    memcpy(labels, s->labels, s->count * sizeof(float));
+    memcpy(labels + s->count, more->labels, more->count * sizeof(float));
+    int *kinds = mallocCheck((count + 1) * sizeof(int));
+    memcpy(kinds, s->kinds, s->count * sizeof(int));
+    memcpy(kinds + s->count, more->kinds, more->count * sizeof(int));
+    prm_samples_free(s);
+    *s = (PrmSamples){ .r = r, .steps = steps, .feats = feats, .labels = labels, .kinds = kinds,
+                       .count = count };
+}
+
 // the PRM's step accuracy on samples (p > 0.5 read as "right"), by kind, beside the share of right steps;
 // then the PRM's reward (prm_fold) beside the true accuracy of the responses
 static void prm_report(const char *what, const Prm *prm, const PrmSamples *s) {
@@ -6930,7 +6959,7 @@ static void cmd_probe(int argc, char **argv) {
 // with --judge, the saved PRM judged on another model's samples (an RL policy's: what the PRM now likes)
 static void cmd_prm(int argc, char **argv) {
     const char *init = "runs/base/model.bin", *out = "runs/prm", *data = "tiny_data/rl_train.txt";
-    const char *test = "tiny_data/rl_test.txt", *judge = NULL;
+    const char *test = "tiny_data/rl_test.txt", *judge = NULL, *also = NULL;
     int n_prompts = 500, n_test = 150, k = 4, hidden = 32, epochs = 400, seed = 1, show = 0;
     float lr = 0.01f, temperature = 1.0f;
     Option o[] = {
@@ -6947,6 +6976,7 @@ static void cmd_prm(int argc, char **argv) {
         { "temperature", 'f', &temperature, 0.01, 10, "sampling temperature" },
         { "seed", 'i', &seed, 0, 1e9, "random seed" },
         { "judge", 's', &judge, 0, 0, "judge this model's held-out samples with OUT/prm.bin (no training)" },
+        { "also", 's', &also, 0, 0, "train on this model's samples too (a policy's: the PRM retrained)" },
         { "show", 'i', &show, 0, 1e6, "print this many held-out samples with their steps' scores" },
     };
     options_parse("prm", "A process reward model: a head on the frozen base model scoring each step of a sum",
@@ -6963,6 +6993,13 @@ static void cmd_prm(int argc, char **argv) {
         world_check(prm->trunk, "addition", init);
         Data d = load_prompts(data, prm->trunk->cfg.context);
         PrmSamples s = prm_samples(prm, prm->trunk, &d, n_prompts, k, temperature, &rng);
+        if (also) {
+            Model *policy = checkpoint_load(also, NULL, NULL);
+            PrmSamples more = prm_samples(prm, policy, &d, n_prompts, k, temperature, &rng);
+            prm_samples_append(&s, &more, prm->C);
+            prm_samples_free(&more);
+            model_free(policy);
+        }
         prm_train(prm, &s, epochs, lr);
         prm_report("training samples", prm, &s);
         prm_samples_free(&s);

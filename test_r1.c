@@ -5315,7 +5315,7 @@ static void test_prm_head(void) {
 
 static void child_prm_load(const void *path) { prm_load(path); }
 
-// prm end to end: a tiny addition model, r1 prm on its samples, the PRM file read back, the PRM's reward
+// prm end to end: a tiny addition model, r1 prm on its samples (and again, --also), the PRM file read back, the PRM's reward
 // through grpo_iteration's hook with a scripted head (every step 0.75: responses with an answer get 0.75),
 // and two steps of zero --rewards prm,format
 static void test_prm_run(void) {
@@ -5337,7 +5337,7 @@ static void test_prm_run(void) {
     model_free(train_quietly(&t, &d));
     data_free(&d);
     char *argv[] = { "--init", base, "--out", out, "--prompts", "12", "--test-prompts", "6", "--k", "2",
-                     "--epochs", "20", "--hidden", "8" };
+                     "--epochs", "20", "--hidden", "8", "--also", base };
     fflush(stdout);
     int saved = dup(1), dn = open("/dev/null", O_WRONLY);
     if (dn >= 0) { dup2(dn, 1); close(dn); }
