@@ -6960,7 +6960,7 @@ static void cmd_probe(int argc, char **argv) {
 static void cmd_prm(int argc, char **argv) {
     const char *init = "runs/base/model.bin", *out = "runs/prm", *data = "tiny_data/rl_train.txt";
     const char *test = "tiny_data/rl_test.txt", *judge = NULL, *also = NULL;
-    int n_prompts = 500, n_test = 150, k = 4, hidden = 32, epochs = 400, seed = 1, show = 0;
+    int n_prompts = 500, n_test = 150, k = 4, hidden = 32, epochs = 400, seed = 1, show = 0, overwrite = 0;
     float lr = 0.01f, temperature = 1.0f;
     Option o[] = {
         { "init", 's', &init, 0, 0, "the base model: the PRM's frozen trunk, and the sampler of its data" },
@@ -6978,6 +6978,7 @@ static void cmd_prm(int argc, char **argv) {
         { "judge", 's', &judge, 0, 0, "judge this model's held-out samples with OUT/prm.bin (no training)" },
         { "also", 's', &also, 0, 0, "train on this model's samples too (a policy's: the PRM retrained)" },
         { "show", 'i', &show, 0, 1e6, "print this many held-out samples with their steps' scores" },
+        { "overwrite", 'b', &overwrite, 0, 0, "replace the PRM that OUT holds" },
     };
     options_parse("prm", "A process reward model: a head on the frozen base model scoring each step of a sum",
                   o, (int)(sizeof o / sizeof o[0]), argc, argv);
@@ -6988,6 +6989,7 @@ static void cmd_prm(int argc, char **argv) {
     if (judge) {
         prm = prm_load(path);
     } else {
+        if (!overwrite && access(path, F_OK) == 0) die("prm: %s holds a PRM (--overwrite replaces it)", path);
         make_dirs(out);
         prm = prm_create(checkpoint_load(init, NULL, NULL), init, hidden, (uint64_t)seed);
         world_check(prm->trunk, "addition", init);
@@ -7067,7 +7069,7 @@ static Option *grpo_options(GrpoOptions *g, int *n) {
         { "data", 's', &g->data, 0, 0, "training prompts (prompt<TAB>answer<TAB>difficulty)" },
         { "test", 's', &g->test, 0, 0, "held-out prompts for the periodic evaluation" },
         { "rewards", 'l', &g->rewards, 0, 0,
-          "rule rewards, a comma list of {accuracy,format,language,random,prm}" },
+          "rewards, a comma list of {accuracy,format,language,random,prm} (prm: --prm's learned one)" },
         { "prm", 's', &g->prm, 0, 0, "the process reward model of the prm reward (r1 prm writes it)" },
         { "random-reward-p", 'f', &g->random_reward_p, 0, 1, "the random control's chance of reward 1" },
         { "code-reward", 'w', &g->code_reward, 0, 0,

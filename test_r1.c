@@ -2333,7 +2333,8 @@ static void test_option_sets(void) {
         { "pipeline", { cmd_pipeline, { "--out", "/dev/null/x" } }, "/dev/null/x" },
         { "prm", { cmd_prm, { "--init", ns, "--out", out } }, ns },
     };
-    const char *with_overwrite[] = { "pretrain", "sft", "zero", "grpo", "rejsample", "distill", "pipeline" };
+    const char *with_overwrite[] = { "pretrain", "sft", "zero", "grpo", "rejsample", "distill", "pipeline",
+                                     "prm" };
     int total_bad = 0, total_good = 0, total_opts = 0;
     for (int c = 0; c < (int)(sizeof cmds / sizeof cmds[0]); c++) {
         // the command's --help, as documentation
