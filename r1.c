@@ -6578,20 +6578,21 @@ static void prm_samples_append(PrmSamples *s, const PrmSamples *more, int C) {
                        .count = count };
 }
 
-// the PRM's step accuracy on samples (p > 0.5 read as "right"), by kind, beside the share of right steps;
-// then the PRM's reward (prm_fold) beside the true accuracy of the responses
+// the PRM's step accuracy on samples (p > 0.5 read as "right"), by kind, beside the share of right steps
+// and the accuracy of a constant (the more common label); then the PRM's reward (prm_fold) beside the true
+// accuracy of the responses
 static void prm_report(const char *what, const Prm *prm, const PrmSamples *s) {
     float *p = mallocCheck((s->count + 1) * sizeof(float));
     prm_head(prm->params, NULL, s->feats, NULL, p, s->count, prm->C, prm->H);
     printf("%s: %d responses, %d steps\n", what, s->r.n, s->count);
-    printf("  %-7s %6s %9s %13s\n", "step", "steps", "accuracy", "share right");
+    printf("  %-7s %6s %9s %13s %9s\n", "step", "steps", "accuracy", "share right", "constant");
     for (int kind = -1; kind < N_PRM_KINDS; kind++) {
         int n = 0, hit = 0, right = 0;
         for (int c = 0; c < s->count; c++) if (kind < 0 || s->kinds[c] == kind) {
             n++; right += s->labels[c] > 0.5f; hit += (p[c] > 0.5f) == (s->labels[c] > 0.5f);
         }
-        if (n) printf("  %-7s %6d %9.3f %13.3f\n", kind < 0 ? "all" : PRM_KIND_NAMES[kind], n, (float)hit / n,
-                      (float)right / n);
+        if (n) printf("  %-7s %6d %9.3f %13.3f %9.3f\n", kind < 0 ? "all" : PRM_KIND_NAMES[kind], n,
+                      (float)hit / n, (float)right / n, (float)imax(right, n - right) / n);
     }
     double reward = 0.0, correct = 0.0;
     for (int i = 0, c = 0; i < s->r.n; c += s->steps[i].n, i++) {
