@@ -5316,9 +5316,9 @@ static void test_prm_head(void) {
 
 static void child_prm_load(const void *path) { prm_load(path); }
 
-// prm end to end: a tiny addition model, r1 prm on its samples (and again, --also), the PRM file read back, the PRM's reward
-// through grpo_iteration's hook with a scripted head (every step 0.75: responses with an answer get 0.75),
-// and two steps of zero --rewards prm,format
+// prm end to end: a tiny addition model, r1 prm on its samples (and again, --also), the PRM file read back,
+// the PRM's reward through grpo_iteration's hook with a scripted head (every step 0.75: responses with an
+// answer get 0.75), and two steps of zero --rewards prm,format
 static void test_prm_run(void) {
     char init[400], base_dir[400], base[420], out[400], zero[400], path[500];
     snprintf(init, sizeof init, "%s/prm_init.bin", tmp_root);
