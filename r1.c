@@ -28,7 +28,8 @@ Part II, the machinery that runs it:
  20. RL runs: R1-Zero and reasoning RL (grpo_train)
  21. distillation runs
  22. the report of a run
- 23. the command line and the pipeline
+ 23. the roads R1 did not take: a process reward model
+ 24. the command line and the pipeline
 
 Build: make        Test: make test        See README.md and NOTES.md.
 Exercises: "// exercise N begin: TITLE" ... "// exercise N end" bound the code of exercise N (exercises.md).
@@ -2392,11 +2393,14 @@ static Judgement judge_prompt(const char *prompt, const char *response, int len,
 }
 
 // the rewards of a run: which rules count, with their weights. "random" is a control: a coin of probability
-// random_p in place of accuracy, drawn independently of the response's text
+// random_p in place of accuracy, drawn independently of the response's text. prm: a learned process reward
+// model instead of a rule (the road R1 did not take, Part II section 23; NULL: none)
+typedef struct Prm Prm;
 typedef struct {
     int accuracy, format, language, random;
     int code_tests;  // the code world: the tests accuracy sees (CODE_TESTS_*)
     float format_weight, language_weight, random_p;
+    Prm *prm;
 } RewardSet;
 
 // the reward of one response: accuracy (or the random control) + format_weight * format
@@ -2798,6 +2802,7 @@ static int chunk_by_length(int *c_inputs, int *c_targets, float *c_w, int *c_len
 // data parallel: the rows of r and judged that the other processes sampled and judged (their shares of the
 // P groups of G), gathered into this process's (nothing to do in one process)
 static void dist_gather_rollouts(Rollouts *r, Judgement *judged, int P, int G);
+static void prm_rewards(Prm *prm, const Rollouts *r, float *reward);  // Part II: reward[i] += its score
 
 // R1-Zero's loop, one iteration (DeepSeekMath Algorithm 1, its steps 5-10; R1 section 2.2): for a batch
 // of P prompts, sample G responses each from the policy (pi_old) with the latent KV cache, judge them by
@@ -2832,6 +2837,7 @@ static int grpo_iteration(Model *m, Model *ref, const Prompts *train, int P, int
     dist_gather_rollouts(r, judged, P, G);
     // ... reward r_i of response o_i
     for (int i = 0; i < P * G; i++) reward[i] = grpo_reward(&judged[i], use, rng);
+    if (use->prm) prm_rewards(use->prm, r, reward);
     // 2-4. group-normalised advantages, then mu policy updates
     return grpo_step(m, ref, r, reward, G, g, log);
 }
@@ -5472,7 +5478,7 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
 
 typedef struct {
     const char *init, *out, *data, *test, *rewards, *loss_type, *scale_rewards, *importance_sampling_level;
-    const char *world, *code_reward;
+    const char *world, *code_reward, *prm;
     int steps, prompts_per_step, num_generations, num_iterations, seed, eval_every, eval_prompts, eval_k;
     int ref_model_sync_steps, max_completion_length, mask_truncated_completions, resume, overwrite;
     int chunk_rows;  // rows per forward and backward of a step (GrpoConfig)
@@ -5488,7 +5494,7 @@ static GrpoOptions grpo_defaults(void) {
     GrpoOptions o = {
         .init = "runs/base/model.bin", .out = "runs/zero", .data = "tiny_data/rl_train.txt",
         .test = "tiny_data/rl_test.txt", .rewards = "accuracy,format", .world = "addition",
-        .code_reward = "both",
+        .code_reward = "both", .prm = "runs/prm/prm.bin",
         .loss_type = "dr_grpo", .scale_rewards = "none", .importance_sampling_level = "token",
         .steps = 150, .prompts_per_step = 8, .num_generations = 16, .num_iterations = 1, .seed = 1,
         .eval_every = 10, .eval_prompts = 150, .eval_k = 4, .chunk_rows = 32,
@@ -5511,6 +5517,8 @@ static GrpoOptions reasoning_rl_defaults(void) {
 // the rewards of a run, from --rewards and their weights. "random" is a control: a coin of probability
 // random_p in place of accuracy (even where accuracy is listed too), drawn independently of the
 // response's text
+static Prm *prm_load(const char *path);  // section 23
+static void prm_free(Prm *prm);
 static RewardSet reward_set(const char *list, const GrpoOptions *o) {
     RewardSet use = { .random = list_has(list, "random"), .format = list_has(list, "format"),
                       .language = list_has(list, "language"), .format_weight = o->format_weight,
@@ -5761,6 +5769,11 @@ static Model *grpo_train(const GrpoOptions *o) {
     uint64_t rng_state = 0;
     int resumed = run_resumes("grpo", o->out, o->resume, o->overwrite);
     Model *ref, *m = grpo_start(o, ckpt, resumed, &rng_state, &ref);
+    if (list_has(o->rewards, "prm")) {  // the road R1 did not take (section 23)
+        if (strcmp(o->world, "addition") != 0)
+            die("grpo: the process reward model knows the addition world only");
+        use.prm = prm_load(o->prm);
+    }
     Data train = load_prompts(o->data, m->cfg.context), test = load_prompts(o->test, m->cfg.context);
     int P = o->prompts_per_step;
     dist_check_batch("grpo", P);
@@ -5869,6 +5882,7 @@ static Model *grpo_train(const GrpoOptions *o) {
     rollouts_free(&r);
     data_free(&train); data_free(&test);
     model_free(ref);
+    prm_free(use.prm);
     return m;
 }
 
@@ -6452,7 +6466,360 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
 }
 
 // ----------------------------------------------------------------------------
-// 23. the command line and the pipeline: every option with its default, parsed from a table
+// 23. the roads R1 did not take (R1 section 4.2, "Unsuccessful attempts"): a process reward model
+//
+// A process reward model (PRM) scores each step of a response, not only its answer. The addition world
+// labels its steps for free: a column sum is right or wrong, a check is faithful and lands on the column's
+// true sum or not, the answer is right or not; each label is audit_checks on the response up to the step.
+// The PRM here is a small head on a frozen copy of the base model: the base's final hidden state (hf,
+// after the last RMSNorm) at a step's last token -> a tanh layer -> the probability that the step is
+// right. The trunk stays frozen, so the PRM knows what the base knows and no more: it needs no second
+// pretraining, and what it cannot see (a column it cannot add) it can only guess. The RL reward of a
+// response is the minimum over its steps' scores (a chain is as good as its worst step; Lightman et al.
+// 2023, Math-Shepherd), 0 without an answer step.
+
+enum { PRM_COLUMN, PRM_CHECK, PRM_ANSWER, N_PRM_KINDS };
+static const char *PRM_KIND_NAMES[N_PRM_KINDS] = { "column", "check", "answer" };
+#define PRM_MAX_STEPS 8
+
+// the steps of one response: kind, the offset of the step's last character in the response text (end),
+// and its label (1 right, 0 wrong)
+typedef struct { int n, kind[PRM_MAX_STEPS], end[PRM_MAX_STEPS]; float label[PRM_MAX_STEPS]; } PrmSteps;
+
+// the steps of a response to problem p and their labels. A step is a column sum ("05+07+01+08=21"), a check
+// up to the number after its verdict ("check 07 07 14 okay 14"), and the answer (its last character the
+// "</answer>"). A column is right when the audit counts it right (the operands' digits, the true carry,
+// the true sum); a check when the audit counts it faithful and ending on the column's true sum
+static void prm_steps(const Problem *p, const char *response, PrmSteps *s) {
+    s->n = 0;
+    const char *think = strstr(response, "<think>"), *end = think ? strstr(think, "</think>") : NULL;
+    if (think && !end) end = think + strlen(think);  // cut off by the context: its steps so far
+    char *prefix = mallocCheck(strlen(response) + 1), w[64], v[64];
+    CheckAudit before = {0};
+    for (const char *q = think ? think + 7 : NULL; end && q < end && s->n < PRM_MAX_STEPS - 1;) {
+        int digits[MAX_OPERANDS + 1], m, written, kind = -1;
+        const char *w_end = next_word(q, end, w, sizeof w);
+        if (parse_column(w, digits, &m, &written)) kind = PRM_COLUMN;
+        else if (word_is(w, WORD_CHECK)) {  // on to the verdict and the number after it
+            kind = PRM_CHECK;
+            int verdict = 0;
+            while (w_end < end && !verdict) {
+                w_end = next_word(w_end, end, v, sizeof v);
+                verdict = word_is(v, WORD_OK) || word_is(v, WORD_WAIT);
+            }
+            if (verdict && w_end < end) w_end = next_word(w_end, end, v, sizeof v);
+        }
+        q = w_end;
+        if (kind < 0 || !*w) continue;
+        size_t n = (size_t)(w_end - response);
+        memcpy(prefix, response, n);
+        prefix[n] = 0;
+        CheckAudit a = audit_checks(p, prefix);
+        s->kind[s->n] = kind;
+        s->end[s->n] = (int)n - 1;
+        s->label[s->n++] = kind == PRM_COLUMN ? a.columns_right > before.columns_right
+                           : a.faithful > before.faithful && a.verdicts_right > before.verdicts_right;
+        before = a;
+    }
+    const char *answer = strstr(response, "<answer>"), *close = answer ? strstr(answer, "</answer>") : NULL;
+    if (close) {
+        s->kind[s->n] = PRM_ANSWER;
+        s->end[s->n] = (int)(close - response);
+        s->label[s->n++] = reward_accuracy(response, problem_answer(p));
+    }
+    free(prefix);
+}
+
+// the PRM: the frozen trunk and the head W1[H,C], b1[H], w2[H], b2 (one buffer, params)
+typedef struct Prm {
+    Model *trunk;
+    char trunk_path[512];
+    int C, H;
+    size_t n_params;
+    float *params;
+} Prm;
+
+static size_t prm_head_size(int C, int H) { return (size_t)H * C + 2 * H + 1; }
+
+// The head on N step features x[N,C], forward and backward together:
+//   z = tanh(W1 x + b1), logit = w2 . z + b2, p = sigmoid(logit), the chance that the step is right.
+// p[N] (may be NULL). With labels y[N]: returns the mean binary cross-entropy -y log p - (1 - y) log(1 - p)
+// and adds its gradient to grad (same layout as params); d loss / d logit = (p - y) / N
+static float prm_head(const float *params, float *grad, const float *x, const float *y, float *p, int N,
+                      int C, int H) {
+    const float *W1 = params, *b1 = W1 + (size_t)H * C, *w2 = b1 + H, *b2 = w2 + H;
+    float *dW1 = grad, *db1 = grad ? dW1 + (size_t)H * C : NULL, *dw2 = grad ? db1 + H : NULL;
+    float *db2 = grad ? dw2 + H : NULL, z[256];
+    if (H > 256) die("prm: at most 256 hidden units");
+    double loss = 0.0;
+    for (int n = 0; n < N; n++) {
+        const float *xn = x + (size_t)n * C;
+        float logit = b2[0];
+        for (int h = 0; h < H; h++) {
+            float a = b1[h];
+            for (int c = 0; c < C; c++) a += W1[(size_t)h * C + c] * xn[c];
+            z[h] = tanhf(a);
+            logit += w2[h] * z[h];
+        }
+        float pn = 1.0f / (1.0f + expf(-logit));
+        if (p) p[n] = pn;
+        if (!y) continue;
+        // log p = -log(1 + e^-logit), log(1 - p) = -log(1 + e^logit), without overflow
+        float log_p = -(fmaxf(-logit, 0.0f) + log1pf(expf(-fabsf(logit))));
+        float log_q = -(fmaxf(logit, 0.0f) + log1pf(expf(-fabsf(logit))));
+        loss += -(y[n] * log_p + (1.0f - y[n]) * log_q);
+        if (!grad) continue;
+        float dlogit = (pn - y[n]) / N;
+        db2[0] += dlogit;
+        for (int h = 0; h < H; h++) {
+            dw2[h] += dlogit * z[h];
+            float da = dlogit * w2[h] * (1.0f - z[h] * z[h]);  // tanh' = 1 - tanh^2
+            db1[h] += da;
+            for (int c = 0; c < C; c++) dW1[(size_t)h * C + c] += da * xn[c];
+        }
+    }
+    return N ? (float)(loss / N) : 0.0f;
+}
+
+static Prm *prm_create(Model *trunk, const char *trunk_path, int H, uint64_t seed) {
+    Prm *prm = mallocCheck(sizeof(Prm));
+    prm->trunk = trunk;
+    snprintf(prm->trunk_path, sizeof prm->trunk_path, "%s", trunk_path);
+    prm->C = trunk->cfg.d_model; prm->H = H;
+    prm->n_params = prm_head_size(prm->C, H);
+    prm->params = mallocCheck(prm->n_params * sizeof(float));
+    Rng r = rng_seed(seed);
+    float *W1 = prm->params, *w2 = W1 + (size_t)H * prm->C + H;
+    for (size_t i = 0; i < (size_t)H * prm->C; i++) W1[i] = rng_normal(&r) / sqrtf((float)prm->C);
+    for (int h = 0; h < H; h++) w2[h] = rng_normal(&r) / sqrtf((float)H);
+    return prm;
+}
+
+static void prm_free(Prm *prm) {
+    if (!prm) return;
+    model_free(prm->trunk);
+    free(prm->params);
+    free(prm);
+}
+
+#define PRM_MAGIC 0x314d5250u  // "PRM1"
+// the file: magic, C, H, the trunk's checkpoint path (512 bytes), the head's parameters
+static void prm_save(const char *path, const Prm *prm) {
+    char tmp[700];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopenCheck(tmp, "wb");
+    uint32_t head[3] = { PRM_MAGIC, (uint32_t)prm->C, (uint32_t)prm->H };
+    int ok = fwrite(head, sizeof head, 1, f) == 1 && fwrite(prm->trunk_path, 512, 1, f) == 1 &&
+             fwrite(prm->params, sizeof(float), prm->n_params, f) == prm->n_params;
+    if (fclose(f) != 0 || !ok || rename(tmp, path) != 0) { remove(tmp); die("cannot write %s", path); }
+}
+
+static Prm *prm_load(const char *path) {
+    FILE *f = open_input(path, "process reward model");
+    uint32_t head[3];
+    char trunk_path[512];
+    if (fread(head, sizeof head, 1, f) != 1 || head[0] != PRM_MAGIC || head[2] < 1 || head[2] > 256 ||
+        fread(trunk_path, 512, 1, f) != 1 || !memchr(trunk_path, 0, 512))
+        die("%s: not a process reward model (r1 prm writes one)", path);
+    Model *trunk = checkpoint_load(trunk_path, NULL, NULL);
+    if ((int)head[1] != trunk->cfg.d_model) die("%s: its trunk %s has another width", path, trunk_path);
+    Prm *prm = prm_create(trunk, trunk_path, (int)head[2], 0);
+    int extra;
+    if (fread(prm->params, sizeof(float), prm->n_params, f) != prm->n_params || fread(&extra, 1, 1, f) != 0)
+        die("%s: truncated or too long", path);
+    fclose(f);
+    return prm;
+}
+
+// the steps of the rollouts r (steps[n]) and their features: the trunk's final hidden state at each step's
+// last token, rows of feats (room for n * PRM_MAX_STEPS rows of C). Returns the number of steps. Dies on a
+// prompt that is not a sum: the PRM knows the addition world only
+static int prm_features(Prm *prm, const Rollouts *r, PrmSteps *steps, float *feats) {
+    Model *m = prm->trunk;
+    int C = m->cfg.d_model, rows = 32, count = 0;
+    int *inputs = mallocCheck((size_t)rows * r->max_len * sizeof(int));
+    int *len = mallocCheck(rows * sizeof(int));
+    char *text = mallocCheck((size_t)r->max_len * 10 + 16);
+    int *offset = mallocCheck((r->max_len + 1) * sizeof(int));  // each response token's first character
+    for (int i0 = 0; i0 < r->n; i0 += rows) {
+        int B = imin(rows, r->n - i0), T = 1;
+        for (int b = 0; b < B; b++) T = imax(T, r->seq_len[i0 + b]);
+        for (int b = 0; b < B; b++) {
+            const int *s = r->seqs + (size_t)(i0 + b) * r->max_len;
+            len[b] = r->seq_len[i0 + b];
+            for (int t = 0; t < T; t++) inputs[b * T + t] = t < len[b] ? s[t] : TOK_EOS;
+        }
+        model_forward(m, inputs, len, B, T, NULL, 0);
+        memset(m->expert_load, 0, sizeof m->expert_load);  // the trunk is not trained
+        for (int b = 0; b < B; b++) {
+            int i = i0 + b, pl = r->prompt_len[i];
+            const int *s = r->seqs + (size_t)i * r->max_len;
+            Problem p;
+            decode(s, pl, text);
+            if (!problem_parse(text, &p))
+                die("prm: '%s' is not a sum (the PRM knows the addition world only)", text);
+            offset[0] = 0;
+            for (int t = pl; t < len[b]; t++)
+                offset[t - pl + 1] = offset[t - pl] + (s[t] < N_SPECIAL ? (int)strlen(SPECIALS[s[t]]) : 1);
+            rollout_text(r, i, text);
+            prm_steps(&p, text, &steps[i]);
+            for (int k = 0; k < steps[i].n; k++) {
+                int t = 0;  // the response token holding the step's last character
+                while (offset[t + 1] <= steps[i].end[k]) t++;
+                memcpy(feats + (size_t)count++ * C, m->hf + ((size_t)b * T + pl + t) * C, C * sizeof(float));
+            }
+        }
+    }
+    free(inputs); free(len); free(text); free(offset);
+    return count;
+}
+
+// the reward of a response from its steps' scores: the minimum, 0 without an answer step
+static float prm_fold(const PrmSteps *s, const float *score) {
+    if (s->n == 0 || s->kind[s->n - 1] != PRM_ANSWER) return 0.0f;
+    float lo = 1.0f;
+    for (int k = 0; k < s->n; k++) lo = fminf(lo, score[k]);
+    return lo;
+}
+
+// the hook of grpo_iteration: reward[i] += the PRM's reward of rollout i
+static void prm_rewards(Prm *prm, const Rollouts *r, float *reward) {
+    PrmSteps *steps = mallocCheck(r->n * sizeof(PrmSteps));
+    float *feats = mallocCheck((size_t)r->n * PRM_MAX_STEPS * prm->C * sizeof(float));
+    float *score = mallocCheck((size_t)r->n * PRM_MAX_STEPS * sizeof(float));
+    int count = prm_features(prm, r, steps, feats);
+    prm_head(prm->params, NULL, feats, NULL, score, count, prm->C, prm->H);
+    for (int i = 0, k = 0; i < r->n; k += steps[i].n, i++) reward[i] += prm_fold(&steps[i], score + k);
+    free(steps); free(feats); free(score);
+}
+
+// k samples of model m for each of the first n prompts of d, their steps and features (count rows)
+typedef struct { Rollouts r; PrmSteps *steps; float *feats, *labels; int *kinds, count; } PrmSamples;
+
+static PrmSamples prm_samples(Prm *prm, Model *m, const Data *d, int n, int k, float temperature, Rng *rng) {
+    n = imin(n, d->n);
+    PrmSamples s = { .r = rollouts_alloc(n * k, m->cfg.context) };
+    for (int p = 0; p < n; p++)
+        for (int j = 0; j < k; j++) {
+            int i = p * k + j;
+            s.r.prompt[i] = p;
+            s.r.prompt_len[i] = d->len[p];
+            memcpy(s.r.seqs + (size_t)i * s.r.max_len, d->ids[p], d->len[p] * sizeof(int));
+        }
+    sample_responses(m, &s.r, 0, s.r.n, temperature, rng_u32(rng));
+    s.steps = mallocCheck(s.r.n * sizeof(PrmSteps));
+    s.feats = mallocCheck((size_t)s.r.n * PRM_MAX_STEPS * prm->C * sizeof(float));
+    s.count = prm_features(prm, &s.r, s.steps, s.feats);
+    s.labels = mallocCheck((s.count + 1) * sizeof(float));
+    s.kinds = mallocCheck((s.count + 1) * sizeof(int));
+    for (int i = 0, c = 0; i < s.r.n; i++)
+        for (int j = 0; j < s.steps[i].n; j++, c++) {
+            s.labels[c] = s.steps[i].label[j];
+            s.kinds[c] = s.steps[i].kind[j];
+        }
+    return s;
+}
+
+static void prm_samples_free(PrmSamples *s) {
+    rollouts_free(&s->r);
+    free(s->steps); free(s->feats); free(s->labels); free(s->kinds);
+}
+
+// s <- s then more (their rollouts, steps, features of width C, labels), both sampled at the same context
+static void prm_samples_append(PrmSamples *s, const PrmSamples *more, int C) {
+    int n = s->r.n + more->r.n, count = s->count + more->count, L = s->r.max_len;
+    Rollouts r = rollouts_alloc(n, L);
+    memcpy(r.seqs, s->r.seqs, (size_t)s->r.n * L * sizeof(int));
+    memcpy(r.seqs + (size_t)s->r.n * L, more->r.seqs, (size_t)more->r.n * L * sizeof(int));
+    memcpy(r.prompt_len, s->r.prompt_len, s->r.n * sizeof(int));
+    memcpy(r.prompt_len + s->r.n, more->r.prompt_len, more->r.n * sizeof(int));
+    memcpy(r.seq_len, s->r.seq_len, s->r.n * sizeof(int));
+    memcpy(r.seq_len + s->r.n, more->r.seq_len, more->r.n * sizeof(int));
+    memcpy(r.prompt, s->r.prompt, s->r.n * sizeof(int));
+    memcpy(r.prompt + s->r.n, more->r.prompt, more->r.n * sizeof(int));
+    PrmSteps *steps = mallocCheck(n * sizeof(PrmSteps));
+    memcpy(steps, s->steps, s->r.n * sizeof(PrmSteps));
+    memcpy(steps + s->r.n, more->steps, more->r.n * sizeof(PrmSteps));
+    float *feats = mallocCheck(((size_t)count + 1) * C * sizeof(float));
+    memcpy(feats, s->feats, (size_t)s->count * C * sizeof(float));
+    memcpy(feats + (size_t)s->count * C, more->feats, (size_t)more->count * C * sizeof(float));
+    float *labels = mallocCheck((count + 1) * sizeof(float));
+    memcpy(labels, s->labels, s->count * sizeof(float));
+    memcpy(labels + s->count, more->labels, more->count * sizeof(float));
+    int *kinds = mallocCheck((count + 1) * sizeof(int));
+    memcpy(kinds, s->kinds, s->count * sizeof(int));
+    memcpy(kinds + s->count, more->kinds, more->count * sizeof(int));
+    prm_samples_free(s);
+    *s = (PrmSamples){ .r = r, .steps = steps, .feats = feats, .labels = labels, .kinds = kinds,
+                       .count = count };
+}
+
+// the PRM's step accuracy on samples (p > 0.5 read as "right"), by kind, beside the share of right steps
+// and the accuracy of a constant (the more common label); then the PRM's reward (prm_fold) beside the true
+// accuracy of the responses
+static void prm_report(const char *what, const Prm *prm, const PrmSamples *s) {
+    float *p = mallocCheck((s->count + 1) * sizeof(float));
+    prm_head(prm->params, NULL, s->feats, NULL, p, s->count, prm->C, prm->H);
+    printf("%s: %d responses, %d steps\n", what, s->r.n, s->count);
+    printf("  %-7s %6s %9s %13s %9s\n", "step", "steps", "accuracy", "share right", "constant");
+    for (int kind = -1; kind < N_PRM_KINDS; kind++) {
+        int n = 0, hit = 0, right = 0;
+        for (int c = 0; c < s->count; c++) if (kind < 0 || s->kinds[c] == kind) {
+            n++; right += s->labels[c] > 0.5f; hit += (p[c] > 0.5f) == (s->labels[c] > 0.5f);
+        }
+        if (n) printf("  %-7s %6d %9.3f %13.3f %9.3f\n", kind < 0 ? "all" : PRM_KIND_NAMES[kind], n,
+                      (float)hit / n, (float)right / n, (float)imax(right, n - right) / n);
+    }
+    double reward = 0.0, correct = 0.0;
+    for (int i = 0, c = 0; i < s->r.n; c += s->steps[i].n, i++) {
+        reward += prm_fold(&s->steps[i], p + c);
+        int n = s->steps[i].n;
+        correct += n > 0 && s->steps[i].kind[n - 1] == PRM_ANSWER && s->steps[i].label[n - 1] > 0.5f;
+    }
+    printf("  PRM reward (min over steps) %.3f | true accuracy %.3f\n", reward / s->r.n, correct / s->r.n);
+    free(p);
+}
+
+// trains the head on the samples' steps: full-batch AdamW (no decay), epochs steps
+static void prm_train(Prm *prm, const PrmSamples *s, int epochs, float lr) {
+    size_t n = prm->n_params;
+    float *grad = mallocCheck(n * sizeof(float)), *m1 = mallocCheck(n * sizeof(float));
+    float *m2 = mallocCheck(n * sizeof(float));
+    for (int e = 1; e <= epochs; e++) {
+        memset(grad, 0, n * sizeof(float));
+        float loss = prm_head(prm->params, grad, s->feats, s->labels, NULL, s->count, prm->C, prm->H);
+        for (size_t i = 0; i < n; i++) {
+            m1[i] = 0.9f * m1[i] + 0.1f * grad[i];
+            m2[i] = 0.999f * m2[i] + 0.001f * grad[i] * grad[i];
+            float mh = m1[i] / (1.0f - powf(0.9f, e)), vh = m2[i] / (1.0f - powf(0.999f, e));
+            prm->params[i] -= lr * mh / (sqrtf(vh) + 1e-8f);
+        }
+        if (e == 1 || e % 100 == 0 || e == epochs) printf("prm epoch %4d/%d | loss %.4f\n", e, epochs, loss);
+    }
+    free(grad); free(m1); free(m2);
+}
+
+// responses with their steps' scores and labels, for reading what the PRM likes
+static void prm_print_samples(const Prm *prm, const PrmSamples *s, int n) {
+    float *p = mallocCheck((s->count + 1) * sizeof(float));
+    prm_head(prm->params, NULL, s->feats, NULL, p, s->count, prm->C, prm->H);
+    char *text = mallocCheck((size_t)s->r.max_len * 10 + 16);
+    char *prompt = mallocCheck((size_t)s->r.max_len * 10 + 16);
+    for (int i = 0, c = 0; i < s->r.n; c += s->steps[i].n, i++) {
+        if (i >= n) break;
+        decode(s->r.seqs + (size_t)i * s->r.max_len, s->r.prompt_len[i], prompt);
+        rollout_text(&s->r, i, text);
+        printf("%s%s\n   steps:", prompt, text);
+        for (int k = 0; k < s->steps[i].n; k++)
+            printf(" %s %.2f(%s)", PRM_KIND_NAMES[s->steps[i].kind[k]], p[c + k],
+                   s->steps[i].label[k] > 0.5f ? "right" : "wrong");
+        printf(" -> reward %.2f\n", prm_fold(&s->steps[i], p + c));
+    }
+    free(p); free(text); free(prompt);
+}
+
+// ----------------------------------------------------------------------------
+// 24. the command line and the pipeline: every option with its default, parsed from a table
 
 typedef struct {
     const char *name;  // without the leading --
@@ -6765,6 +7132,73 @@ static void cmd_probe(int argc, char **argv) {
     data_free(&d);
 }
 
+// r1 prm: the PRM trained on the base model's own samples, its step accuracy on held-out samples;
+// with --judge, the saved PRM judged on another model's samples (an RL policy's: what the PRM now likes)
+static void cmd_prm(int argc, char **argv) {
+    const char *init = "runs/base/model.bin", *out = "runs/prm", *data = "tiny_data/rl_train.txt";
+    const char *test = "tiny_data/rl_test.txt", *judge = NULL, *also = NULL;
+    int n_prompts = 500, n_test = 150, k = 4, hidden = 32, epochs = 400, seed = 1, show = 0, overwrite = 0;
+    float lr = 0.01f, temperature = 1.0f;
+    Option o[] = {
+        { "init", 's', &init, 0, 0, "the base model: the PRM's frozen trunk, and the sampler of its data" },
+        { "out", 's', &out, 0, 0, "run folder (prm.bin)" },
+        { "data", 's', &data, 0, 0, "prompts whose samples train the PRM" },
+        { "test", 's', &test, 0, 0, "held-out prompts whose samples measure it" },
+        { "prompts", 'i', &n_prompts, 1, 1e6, "training prompts" },
+        { "test-prompts", 'i', &n_test, 1, 1e6, "held-out prompts" },
+        { "k", 'i', &k, 1, 64, "samples per prompt" },
+        { "hidden", 'i', &hidden, 1, 256, "the head's hidden units" },
+        { "epochs", 'i', &epochs, 1, 1e6, "full-batch AdamW steps on the head" },
+        { "lr", 'f', &lr, 0, 1, "learning rate" },
+        { "temperature", 'f', &temperature, 0.01, 10, "sampling temperature" },
+        { "seed", 'i', &seed, 0, 1e9, "random seed" },
+        { "judge", 's', &judge, 0, 0, "judge this model's held-out samples with OUT/prm.bin (no training)" },
+        { "also", 's', &also, 0, 0, "train on this model's samples too (a policy's: the PRM retrained)" },
+        { "show", 'i', &show, 0, 1e6, "print this many held-out samples with their steps' scores" },
+        { "overwrite", 'b', &overwrite, 0, 0, "replace the PRM that OUT holds" },
+    };
+    options_parse("prm", "A process reward model: a head on the frozen base model scoring each step of a sum",
+                  o, (int)(sizeof o / sizeof o[0]), argc, argv);
+    char path[600];
+    snprintf(path, sizeof path, "%s/prm.bin", out);
+    Rng rng = rng_seed((uint64_t)seed);
+    Prm *prm;
+    if (judge) {
+        prm = prm_load(path);
+    } else {
+        if (!overwrite && access(path, F_OK) == 0) die("prm: %s holds a PRM (--overwrite replaces it)", path);
+        make_dirs(out);
+        prm = prm_create(checkpoint_load(init, NULL, NULL), init, hidden, (uint64_t)seed);
+        world_check(prm->trunk, "addition", init);
+        Data d = load_prompts(data, prm->trunk->cfg.context);
+        PrmSamples s = prm_samples(prm, prm->trunk, &d, n_prompts, k, temperature, &rng);
+        if (also) {
+            Model *policy = checkpoint_load(also, NULL, NULL);
+            PrmSamples more = prm_samples(prm, policy, &d, n_prompts, k, temperature, &rng);
+            prm_samples_append(&s, &more, prm->C);
+            prm_samples_free(&more);
+            model_free(policy);
+        }
+        prm_train(prm, &s, epochs, lr);
+        prm_report("training samples", prm, &s);
+        prm_samples_free(&s);
+        data_free(&d);
+        prm_save(path, prm);
+        printf("saved %s\n", path);
+    }
+    Model *m = judge ? checkpoint_load(judge, NULL, NULL) : prm->trunk;
+    Data d = load_prompts(test, m->cfg.context);
+    PrmSamples s = prm_samples(prm, m, &d, n_test, k, temperature, &rng);
+    char what[700];
+    snprintf(what, sizeof what, "held-out samples of %s", judge ? judge : init);
+    prm_report(what, prm, &s);
+    prm_print_samples(prm, &s, show);
+    prm_samples_free(&s);
+    data_free(&d);
+    if (judge) model_free(m);
+    prm_free(prm);
+}
+
 static void cmd_sample(int argc, char **argv) {
     const char *world = world_of_args("sample", argc, argv), *model = in_world(world, "runs/base/model.bin");
     const char *prompt = strcmp(world, "countdown") == 0 ? "e:3 7 8=53" : strcmp(world, "code") == 0 ?
@@ -6812,7 +7246,8 @@ static Option *grpo_options(GrpoOptions *g, int *n) {
         { "data", 's', &g->data, 0, 0, "training prompts (prompt<TAB>answer<TAB>difficulty)" },
         { "test", 's', &g->test, 0, 0, "held-out prompts for the periodic evaluation" },
         { "rewards", 'l', &g->rewards, 0, 0,
-          "rule rewards, a comma list of {accuracy,format,language,random}" },
+          "rewards, a comma list of {accuracy,format,language,random,prm} (prm: --prm's learned one)" },
+        { "prm", 's', &g->prm, 0, 0, "the process reward model of the prm reward (r1 prm writes it)" },
         { "random-reward-p", 'f', &g->random_reward_p, 0, 1, "the random control's chance of reward 1" },
         { "code-reward", 'w', &g->code_reward, 0, 0,
           "the code world: the tests accuracy runs the answer on {shown,hidden,both}" },
@@ -7209,6 +7644,7 @@ static void usage(void) {
            "  probe      teacher-forced accuracy of each part of a response (sums, checks, answer)\n"
            "  zero       R1-Zero: GRPO from the base model, accuracy + format rewards\n"
            "  grpo       reasoning RL from any checkpoint, rewards selectable\n"
+           "  prm        a process reward model on the base model's steps (the road R1 did not take)\n"
            "  sft        supervised fine-tuning on prompt/response pairs\n"
            "  rejsample  sample k per prompt, keep the correct well-formed single-language ones (SFT file)\n"
            "  distill    teacher -> student, sequence-level or logit-level\n"
@@ -7235,6 +7671,7 @@ int main(int argc, char **argv) {
     else if (strcmp(cmd, "sample") == 0) cmd_sample(argc - 2, argv + 2);
     else if (strcmp(cmd, "probe") == 0) cmd_probe(argc - 2, argv + 2);
     else if (strcmp(cmd, "zero") == 0) cmd_zero(argc - 2, argv + 2);
+    else if (strcmp(cmd, "prm") == 0) cmd_prm(argc - 2, argv + 2);
     else if (strcmp(cmd, "grpo") == 0) cmd_grpo(argc - 2, argv + 2);
     else if (strcmp(cmd, "sft") == 0) cmd_sft(argc - 2, argv + 2);
     else if (strcmp(cmd, "rejsample") == 0) cmd_rejsample(argc - 2, argv + 2);

@@ -2293,6 +2293,9 @@ static void test_command_options(void) {
         { "pipeline", cmd_pipeline, { "--stages", "2" }, "unknown option" },
         { "pipeline", cmd_pipeline, { "--scale" }, "needs a value" },
         { "pipeline", cmd_pipeline, { "--scale", "0" }, "out of range" },
+        { "prm", cmd_prm, { "--layers", "2" }, "unknown option" },
+        { "prm", cmd_prm, { "--k" }, "needs a value" },
+        { "prm", cmd_prm, { "--hidden", "0" }, "out of range" },
     };
     for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
         char name[100], who[40];
@@ -2341,8 +2344,10 @@ static void test_option_sets(void) {
         { "rejsample", { cmd_rejsample, { "--model", ns, "--out", outfile } }, ns },
         { "distill", { cmd_distill, { "--student", ns, "--out", out } }, ns },
         { "pipeline", { cmd_pipeline, { "--out", "/dev/null/x" } }, "/dev/null/x" },
+        { "prm", { cmd_prm, { "--init", ns, "--out", out } }, ns },
     };
-    const char *with_overwrite[] = { "pretrain", "sft", "zero", "grpo", "rejsample", "distill", "pipeline" };
+    const char *with_overwrite[] = { "pretrain", "sft", "zero", "grpo", "rejsample", "distill", "pipeline",
+                                     "prm" };
     int total_bad = 0, total_good = 0, total_opts = 0;
     for (int c = 0; c < (int)(sizeof cmds / sizeof cmds[0]); c++) {
         // the command's --help, as documentation
@@ -2417,7 +2422,8 @@ static void test_option_sets(void) {
         total_bad += bad; total_good += good; total_opts += n_opts;
         free(help);
     }
-    printf("      (%d options of 10 commands, %d bad values, %d good ones)\n", total_opts, total_bad, total_good);
+    printf("      (%d options of %d commands, %d bad values, %d good ones)\n", total_opts,
+           (int)(sizeof cmds / sizeof cmds[0]), total_bad, total_good);
 }
 
 static void test_options(void) {
@@ -5254,6 +5260,168 @@ static void test_code_run(void) {
     free(csv); free(html);
 }
 
+// ----------------------------------------------------------------------------
+// the roads R1 did not take: the process reward model (r1.c section 23)
+
+// the PRM's step labels on hand-written responses to e:51+76+12+85= (units 1+6+2+5 = 14, carry 1, tens
+// 5+7+1+8+1 = 22, answer 224; the checks: 07 07 14 and 12 09 21 22, worked out by hand)
+static void test_prm_labels(void) {
+    Problem p;
+    problem_parse("e:51+76+12+85=", &p);
+    const struct { const char *response, *kinds, *labels; int first_end; } cases[] = {
+        // every step right; the first column "01+06+02+05=14" ends at offset 7 + 13
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 check 07 07 14 okay 14 check 12 09 21 22 okay 22"
+          "</think><answer>224</answer><eos>", "CCKKA", "11111", 20 },
+        // a slip caught: the units column written 15 is wrong, its check "wait 14" right
+        { "<think>01+06+02+05=15 carry 1 05+07+01+08+01=22 check 07 07 14 wait 14 check 12 09 21 22 okay 22"
+          "</think><answer>224</answer><eos>", "CCKKA", "01111", 20 },
+        // a check with a wrong pair sum (08) is not faithful; the wrong answer 225
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 check 07 08 15 okay 15</think><answer>225</answer>"
+          "<eos>", "CCKA", "1100", 20 },
+        // a miscopied digit (03 for 02) makes the units column wrong though its sum is the true one; the
+        // tens column adds a carry 02, not the true 01
+        { "<think>01+06+03+04=14 carry 1 05+07+01+08+02=23</think><answer>234</answer><eos>", "CCA", "000", 20 },
+        // a direct answer: one step, its end the "<" of "</answer>" at 15 + 8 + 3
+        { "<think></think><answer>224</answer><eos>", "A", "1", 26 },
+        // cut off before the answer: one column, no answer step
+        { "<think>01+06+02+05=14 carry", "C", "1", 20 },
+    };
+    for (int c = 0; c < (int)(sizeof cases / sizeof cases[0]); c++) {
+        PrmSteps s;
+        prm_steps(&p, cases[c].response, &s);
+        char kinds[16] = "", labels[16] = "";
+        for (int k = 0; k < s.n && k < 15; k++) {
+            kinds[k] = "CKA"[s.kind[k]];
+            labels[k] = s.label[k] > 0.5f ? '1' : '0';
+            kinds[k + 1] = labels[k + 1] = 0;
+        }
+        check(strcmp(kinds, cases[c].kinds) == 0 && strcmp(labels, cases[c].labels) == 0 && s.n > 0 &&
+              s.end[0] == cases[c].first_end, "prm steps of case %d: kinds %s labels %s first end %d (want %s %s "
+              "%d)", c, kinds, labels, s.n ? s.end[0] : -1, cases[c].kinds, cases[c].labels, cases[c].first_end);
+    }
+    // the fold: the minimum over the steps, 0 without an answer step
+    PrmSteps s = { .n = 3, .kind = { PRM_COLUMN, PRM_CHECK, PRM_ANSWER } };
+    float score[3] = { 0.9f, 0.2f, 0.7f };
+    float with = prm_fold(&s, score);
+    s.kind[2] = PRM_CHECK;
+    float without = prm_fold(&s, score);
+    check(with == 0.2f && without == 0.0f, "prm fold: min over steps %.2f (want 0.20), without an answer %.2f "
+          "(want 0)", with, without);
+}
+
+// the head's loss and gradient: finite differences; and a head with W1 = 0 by hand: p = sigmoid(b2)
+static float prm_fd_params[4 * 5 + 2 * 4 + 1], prm_fd_x[6 * 5], prm_fd_y[6];
+static double prm_fd_loss(void) {
+    return prm_head(prm_fd_params, NULL, prm_fd_x, prm_fd_y, NULL, 6, 5, 4);
+}
+static void test_prm_head(void) {
+    size_t n = prm_head_size(5, 4);
+    fill_normal(prm_fd_params, n, 0.0f, 0.7f, &g_rng);
+    fill_normal(prm_fd_x, 30, 0.0f, 1.0f, &g_rng);
+    for (int i = 0; i < 6; i++) prm_fd_y[i] = (float)(i % 2);
+    float grad[sizeof prm_fd_params / sizeof(float)] = {0};
+    prm_head(prm_fd_params, grad, prm_fd_x, prm_fd_y, NULL, 6, 5, 4);
+    fd_report("prm head (BCE)", fd_compare(prm_fd_params, grad, n, n, prm_fd_loss, 1e-3f, &g_rng));
+    // W1 = 0, b1 = 0: z = 0, the logit is b2 = 0.5; p = 1 / (1 + e^-0.5) = 0.622459;
+    // loss of y = 1: log(1 + e^-0.5) = 0.474077, of y = 0: log(1 + e^0.5) = 0.974077
+    float params[sizeof prm_fd_params / sizeof(float)] = {0}, p[2], y[2] = { 1.0f, 0.0f };
+    params[n - 1] = 0.5f;
+    float loss = prm_head(params, NULL, prm_fd_x, y, p, 2, 5, 4);
+    check(fabsf(p[0] - 0.622459f) < 1e-5f && fabsf(loss - (0.474077f + 0.974077f) / 2) < 1e-5f,
+          "prm head by hand: p %.6f (want 0.622459), loss %.6f (want 0.724077)", p[0], loss);
+}
+
+static void child_prm_load(const void *path) { prm_load(path); }
+
+// prm end to end: a tiny addition model, r1 prm on its samples (and again, --also), the PRM file read back,
+// the PRM's reward through grpo_iteration's hook with a scripted head (every step 0.75: responses with an
+// answer get 0.75), and two steps of zero --rewards prm,format
+static void test_prm_run(void) {
+    char init[400], base_dir[400], base[420], out[400], zero[400], path[500];
+    snprintf(init, sizeof init, "%s/prm_init.bin", tmp_root);
+    snprintf(base_dir, sizeof base_dir, "%s/prm_base", tmp_root);
+    snprintf(base, sizeof base, "%s/model.bin", base_dir);
+    snprintf(out, sizeof out, "%s/prm", tmp_root);
+    snprintf(zero, sizeof zero, "%s/prm_zero", tmp_root);
+    Config cfg = find_preset("tiny")->cfg;
+    cfg.context = 160;
+    Model *m0 = model_create(&cfg, "tiny", 5);
+    checkpoint_save(init, m0, 0, 0, 0);
+    model_free(m0);
+    Data d = load_corpus("tiny_data/pretrain.txt", cfg.context);
+    TrainOptions t = { .data = "tiny_data/pretrain.txt", .out = base_dir, .preset = "tiny", .init = init,
+                       .world = "addition", .steps = 20, .batch = 8, .warmup = 2, .seed = 2, .log_every = 1000,
+                       .lr = 1e-2f, .lr_min = 1e-3f, .clip = 1.0f, .bias_gamma = 1e-3f };
+    model_free(train_quietly(&t, &d));
+    data_free(&d);
+    char *argv[] = { "--init", base, "--out", out, "--prompts", "12", "--test-prompts", "6", "--k", "2",
+                     "--epochs", "20", "--hidden", "8", "--also", base };
+    fflush(stdout);
+    int saved = dup(1), dn = open("/dev/null", O_WRONLY);
+    if (dn >= 0) { dup2(dn, 1); close(dn); }
+    cmd_prm((int)(sizeof argv / sizeof argv[0]), argv);
+    fflush(stdout);
+    if (saved >= 0) { dup2(saved, 1); close(saved); }
+    snprintf(path, sizeof path, "%s/prm.bin", out);
+    Prm *prm = prm_load(path);
+    check(prm->H == 8 && prm->C == cfg.d_model && strcmp(prm->trunk_path, base) == 0,
+          "r1 prm writes a PRM that reads back: %d hidden units (want 8), width %d, trunk %s", prm->H, prm->C,
+          prm->trunk_path);
+    // the scripted head
+    memset(prm->params, 0, prm->n_params * sizeof(float));
+    prm->params[prm->n_params - 1] = logf(3.0f);  // sigmoid(log 3) = 0.75
+    Data test = load_prompts("tiny_data/rl_test.txt", cfg.context);
+    Rng rng = rng_seed(7);
+    Rollouts r = rollouts_alloc(8, cfg.context);
+    for (int i = 0; i < 8; i++) {
+        r.prompt[i] = i;
+        r.prompt_len[i] = test.len[i];
+        memcpy(r.seqs + (size_t)i * r.max_len, test.ids[i], test.len[i] * sizeof(int));
+    }
+    sample_responses(prm->trunk, &r, 0, 8, 1.0f, rng_u32(&rng));
+    // half of them given a hand-written answer, so both cases occur
+    const char *direct = "<think></think><answer>100</answer><eos>";
+    int direct_ids[64], nd = encode(direct, direct_ids, 64, NULL);
+    for (int i = 0; i < 8; i += 2) {
+        memcpy(r.seqs + (size_t)i * r.max_len + r.prompt_len[i], direct_ids, nd * sizeof(int));
+        r.seq_len[i] = r.prompt_len[i] + nd;
+    }
+    float reward[8] = {0};
+    prm_rewards(prm, &r, reward);
+    int bad = 0, answered = 0;
+    char *text = mallocCheck((size_t)r.max_len * 10 + 16);
+    for (int i = 0; i < 8; i++) {
+        rollout_text(&r, i, text);
+        const char *a = strstr(text, "<answer>");
+        int has = a && strstr(a, "</answer>");
+        answered += has;
+        bad += fabsf(reward[i] - (has ? 0.75f : 0.0f)) > 1e-6f;
+    }
+    check(bad == 0 && answered >= 4, "prm reward with a scripted head (every step 0.75): %d of 8 rollouts wrong "
+          "(want 0; %d with an answer get 0.75, the rest 0)", bad, answered);
+    free(text);
+    rollouts_free(&r);
+    data_free(&test);
+    prm_free(prm);
+    // a file that is not a PRM, and one cut short: one line each
+    const char *not_prm = tmp_path("not_prm.bin"), *cut = tmp_path("cut_prm.bin");
+    write_whole(not_prm, "hello", 5);
+    char *whole = read_whole(path, NULL);
+    write_whole(cut, whole, 12 + 512 + 8);
+    free(whole);
+    expect_die("prm_load of a file that is not a PRM", child_prm_load, not_prm, "not a process reward model", NULL);
+    expect_die("prm_load of a PRM cut short", child_prm_load, cut, "truncated", NULL);
+    GrpoOptions g = grpo_defaults();
+    g.init = base; g.out = zero; g.data = "tiny_data/rl_train.txt"; g.test = "tiny_data/rl_test.txt";
+    g.rewards = "prm,format"; g.prm = path; g.steps = 2; g.prompts_per_step = 2; g.num_generations = 4;
+    g.eval_every = 1; g.eval_prompts = 6; g.eval_k = 2; g.seed = 3;
+    model_free(grpo_quietly(&g));
+    int rows;
+    double reward_mean = log_mean(zero, "reward", 0, 2, &rows);
+    check(rows == 3 && reward_mean >= 0.0 && reward_mean <= 1.1, "zero --rewards prm,format: %d log rows (want 3), "
+          "mean reward %.3f (want in [0, 1.1])", rows, reward_mean);
+}
+
 static const Section sections[] = {
     { .name = "embedding", .run = test_embedding, .what = "token embedding gradient" },
     { .name = "rmsnorm", .run = test_rmsnorm, .what = "RMSNorm gradient" },
@@ -5314,6 +5482,10 @@ static const Section sections[] = {
     { .name = "code_rules", .run = test_code_rules, .what = "the retry's decoding rules on code rows" },
     { .name = "code_run", .run = test_code_run,
       .what = "a short RL run of the code world: its log and report carry shown and hidden tests" },
+    { .name = "prm_labels", .run = test_prm_labels, .what = "the PRM's step labels on hand-written sums, its fold" },
+    { .name = "prm_head", .run = test_prm_head, .what = "the PRM head's loss and gradient (finite differences)" },
+    { .name = "prm_run", .run = test_prm_run,
+      .what = "r1 prm end to end, the PRM reward's plumbing, zero --rewards prm,format" },
 };
 #define N_SECTIONS ((int)(sizeof sections / sizeof sections[0]))
 

@@ -36,6 +36,7 @@ static void moe_diagnostics(const Model *m, const float *w, GrpoStepLog *log) {}
 static void dist_share(int n, int *first, int *count) { *first = 0; *count = n; }
 static void dist_sum_gradients(Model *m, int *rows) {}
 static void dist_gather_rollouts(Rollouts *r, Judgement *judged, int P, int G) {}
+static void prm_rewards(Prm *prm, const Rollouts *r, float *reward) {}  // no PRM in Part I's runs
 
 int main(void) {
     const Config *c = &find_preset("tiny")->cfg;
