@@ -2060,21 +2060,39 @@ static int response_reflects(const char *response) {
     return 0;
 }
 
-// repetition (rejection sampling drops it): the same column sum "a+b+...=s" written twice in the think span
-static int response_repeats(const char *response) {
+// repetition (R1's readability problem; rejection sampling drops it): the same equation chunk "a+b+...=s"
+// written twice in the think span. Returns how many of its equation chunks repeat an earlier one, and the
+// count of them all in *chunks (if not NULL)
+static int repeated_chunks(const char *response, int *chunks) {
+    int n = 0, repeated = 0;
     const char *p = strstr(response, "<think>"), *end;
+    if (chunks) *chunks = 0;
     if (!p) return 0;
     p += 7;
     end = strstr(p, "</think>");
     if (!end) end = p + strlen(p);
-    for (const char *a = p; a < end; a++) {
-        if (a != p && a[-1] != ' ') continue;                   // a starts a chunk
-        size_t la = strcspn(a, " <");
-        if (a + la > end || !memchr(a, '=', la)) continue;      // only equations count
-        for (const char *b = a + la; b < end; b++)
-            if (b[-1] == ' ' && strcspn(b, " <") == la && strncmp(a, b, la) == 0) return 1;
+    for (const char *b = p; b < end; b++) {
+        if (b != p && b[-1] != ' ') continue;                   // b starts a chunk
+        size_t lb = strcspn(b, " <");
+        if (b + lb > end || !memchr(b, '=', lb)) continue;      // only equations count
+        n++;
+        for (const char *a = p; a < b; a++)                     // an earlier chunk the same
+            if ((a == p || a[-1] == ' ') && strcspn(a, " <") == lb && strncmp(a, b, lb) == 0) {
+                repeated++;
+                break;
+            }
     }
-    return 0;
+    if (chunks) *chunks = n;
+    return repeated;
+}
+
+// a response repeats itself: an equation chunk of its think span is written twice
+static int response_repeats(const char *response) { return repeated_chunks(response, NULL) > 0; }
+
+// the share of the think span's equation chunks that repeat an earlier one (0 when it has none)
+static float repeated_share(const char *response) {
+    int chunks, repeated = repeated_chunks(response, &chunks);
+    return chunks ? (float)repeated / chunks : 0.0f;
 }
 
 // the integer in the last <answer>, for majority voting; returns 0 if there is none
@@ -2250,13 +2268,15 @@ typedef struct {
     float correct, format, language;  // the three rule rewards
     float shown, hidden;  // code: the answer passes the shown examples, the hidden tests (elsewhere: correct)
     int style, reflects, repeats, len, has_answer;
+    float repeated_share;  // the share of the think span's equation chunks that repeat an earlier one
     long answer;
 } Judgement;
 
 // what every world judges alike: the format and language rewards, repetition, the length
 static Judgement judge_common(const char *response, int len, int lang) {
     Judgement j = { .format = reward_format(response), .language = reward_language(response, lang),
-                    .repeats = response_repeats(response), .len = len };
+                    .repeats = response_repeats(response), .repeated_share = repeated_share(response),
+                    .len = len };
     return j;
 }
 
@@ -4489,6 +4509,9 @@ typedef struct {
     int n_prompts, k;
     // over the k samples (greedy: argmax)
     float pass1, cons, greedy, len, reflect, langmix, format;
+    // readability (R1 section 2.3.1): responses that repeat an equation (response_repeats), and the mean
+    // share of a response's equations that repeat an earlier one (repeated_share)
+    float repetition, repeated_share;
     float diff_pass1[16], diff_greedy[16], diff_len[16]; int diff_n[16];
     // the styles of the prompts' world (the sums' N_STYLES, or countdown's N_CD_STYLES) and their names
     int n_styles;
@@ -4636,6 +4659,8 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
             e.len += (float)jd.len / (n_prompts * k);
             e.reflect += (float)jd.reflects / (n_prompts * k);
             e.langmix += (jd.language < 1.0f) / (float)(n_prompts * k);
+            e.repetition += jd.repeats / (float)(n_prompts * k);
+            e.repeated_share += jd.repeated_share / (n_prompts * k);
             e.format += jd.format / (n_prompts * k);
             e.diff_len[diff] += jd.len;
             e.diff_reflect[diff] += jd.reflects;
@@ -4751,8 +4776,9 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
     if (json) {
         printf("{\"model\": \"%s\", \"prompts\": %d, \"k\": %d, \"pass1\": %.4f, \"cons\": %.4f, "
                "\"greedy\": %.4f, \"forced_chain_greedy\": %.4f, \"mean_length\": %.2f, "
-               "\"reflection\": %.4f, \"language_mix\": %.4f, \"format\": %.4f", name, e->n_prompts, e->k,
-               e->pass1, e->cons, e->greedy, e->forced_greedy, e->len, e->reflect, e->langmix, e->format);
+               "\"reflection\": %.4f, \"language_mix\": %.4f, \"repetition\": %.4f, \"repeated_share\": %.4f, "
+               "\"format\": %.4f", name, e->n_prompts, e->k, e->pass1, e->cons, e->greedy, e->forced_greedy,
+               e->len, e->reflect, e->langmix, e->repetition, e->repeated_share, e->format);
         for (int t = 0; t < 16; t++) if (e->diff_n[t])
             printf(", \"d%d_pass1\": %.4f, \"d%d_greedy\": %.4f, \"d%d_length\": %.2f", t, e->diff_pass1[t],
                    t, e->diff_greedy[t], t, e->diff_len[t]);
@@ -4809,8 +4835,8 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
     if (e->max_tries) printf(", at most %d tries", e->max_tries);
     printf("\n");
     printf("  pass@1 %.3f | cons@%d %.3f | greedy %.3f | mean length %.1f | reflection %.3f | language mix "
-           "%.3f | format %.3f\n", e->pass1, e->k, e->cons, e->greedy, e->len, e->reflect, e->langmix,
-           e->format);
+           "%.3f | repetition %.3f (repeated share %.3f) | format %.3f\n", e->pass1, e->k, e->cons, e->greedy,
+           e->len, e->reflect, e->langmix, e->repetition, e->repeated_share, e->format);
     printf("  pass@j, the chance that j samples hold a right answer:");
     for (int q = 0; q < N_PASS_AT; q++)
         if (!isnan(e->pass_at[q])) printf("%s j=%d %.3f", q ? " |" : "", 1 << q, e->pass_at[q]);
@@ -6038,12 +6064,12 @@ static void report_pipeline(const char *dir, const char *about, const char **lab
     FILE *f = report_begin(dir, "r1 pipeline: the R1 recipe at toy scale", about);
     fprintf(f, "<h2>Results (held-out)</h2>\n<table class=\"results\">\n<tr><th>model</th><th>pass@1</th>"
             "<th>cons@k</th><th>greedy</th><th>length</th><th>reflection</th><th>lang-mix</th>"
-            "<th>format</th></tr>\n");
+            "<th>repetition</th><th>format</th></tr>\n");
     double *bars[2] = { mallocCheck(n * sizeof(double)), mallocCheck(n * sizeof(double)) };
     for (int i = 0; i < n; i++) {
         fprintf(f, "<tr><td>%s</td><td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%.1f</td><td>%.3f</td>"
-                "<td>%.3f</td><td>%.3f</td></tr>\n", labels[i], res[i].pass1, res[i].cons, res[i].greedy,
-                res[i].len, res[i].reflect, res[i].langmix, res[i].format);
+                "<td>%.3f</td><td>%.3f</td><td>%.3f</td></tr>\n", labels[i], res[i].pass1, res[i].cons,
+                res[i].greedy, res[i].len, res[i].reflect, res[i].langmix, res[i].repetition, res[i].format);
         bars[0][i] = res[i].pass1; bars[1][i] = res[i].greedy;
     }
     fprintf(f, "</table>\n");
@@ -6546,8 +6572,8 @@ static void cmd_eval(int argc, char **argv) {
         { "tries", 'i', &max_tries, 0, 20, "countdown: the think span closes after this many verdicts "
           "(0 = no limit)" },
     };
-    options_parse("eval", "pass@1, cons@k, greedy accuracy, length, reflection, language mix, format; per "
-                  "difficulty and style.", o, 10, argc, argv);
+    options_parse("eval", "pass@1, cons@k, greedy accuracy, length, reflection, language mix, repetition, "
+                  "format; per difficulty and style.", o, 10, argc, argv);
     int check_rule = 0;
     while (check_rule < N_CHECK_RULES && strcmp(check, CHECK_RULE_NAMES[check_rule]) != 0) check_rule++;
     if (check_rule == N_CHECK_RULES) die("eval: --check must be free, force or ban, not '%s'", check);
@@ -6876,16 +6902,16 @@ static void pipeline_results(const Pipeline *pl, const char *base, const char *z
     FILE *samples = open_log(pl->dir, "samples.txt", "model\tprompt\tanswer\tresponse", 0, NULL);
     EvalResult res[N_ROWS];
     char line[400];
-    snprintf(line, sizeof line, "%-30s %7s %7s %7s %7s %10s %8s %7s\n", "model", "pass@1", "cons@k", "greedy",
-             "length", "reflection", "lang-mix", "format");
+    snprintf(line, sizeof line, "%-30s %7s %7s %7s %7s %10s %8s %10s %7s\n", "model", "pass@1", "cons@k",
+             "greedy", "length", "reflection", "lang-mix", "repetition", "format");
     if (!json) printf("\n%s", line);
     fputs(line, table);
     for (int i = 0; i < N_ROWS; i++) {
         Model *m = checkpoint_load(pl->model[rows[i]], NULL, NULL);
         res[i] = evaluate(m, &test, eval_prompts, eval_k, 1.0f, (uint64_t)pl->seed, CHECK_FREE, 0, 0);
-        snprintf(line, sizeof line, "%-30s %7.3f %7.3f %7.3f %7.1f %10.3f %8.3f %7.3f\n", labels[i],
+        snprintf(line, sizeof line, "%-30s %7.3f %7.3f %7.3f %7.1f %10.3f %8.3f %10.3f %7.3f\n", labels[i],
                  res[i].pass1, res[i].cons, res[i].greedy, res[i].len, res[i].reflect, res[i].langmix,
-                 res[i].format);
+                 res[i].repetition, res[i].format);
         if (json) eval_print(labels[i], &res[i], 1); else fputs(line, stdout);
         fputs(line, table);
         write_samples(samples, m, &test, 3, 1, 1.0f, labels[i]);
@@ -7016,7 +7042,7 @@ static void usage(void) {
            "usage: r1 COMMAND [options]   (r1 COMMAND --help for its options)\n\n"
            "  gen        write tiny_data/ from the generator\n"
            "  pretrain   train the base model on the mixed corpus\n"
-           "  eval       pass@1, cons@k, greedy accuracy, length, reflection, language mix, format\n"
+           "  eval       pass@1, cons@k, greedy accuracy, length, reflection, language mix, repetition\n"
            "  sample     print responses to a prompt\n"
            "  probe      teacher-forced accuracy of each part of a response (sums, checks, answer)\n"
            "  zero       R1-Zero: GRPO from the base model, accuracy + format rewards\n"

@@ -1662,6 +1662,35 @@ static void test_rewards(void) {
         }
     }
     check(bad == 0, "response_style and response_reflects table: %d of %d cases wrong", bad, n);
+    // repetition, by hand: the equation chunks of the think span (words holding "="), and how many repeat an
+    // earlier one; words without "=" (carry, check, numbers) and the answer never count
+    struct { const char *r; int repeated, chunks, repeats; float share; } rep[] = {
+        { "<think></think><answer>224</answer><eos>", 0, 0, 0, 0.0f },
+        { "<think>01+06=07 carry 0 05+07=12</think><answer>127</answer><eos>", 0, 2, 0, 0.0f },
+        // the first column written twice: 1 of 3 equations repeats
+        { "<think>01+06=07 01+06=07 05+07=12</think><answer>127</answer><eos>", 1, 3, 1, 1.0f / 3 },
+        // three times, then the second column twice: 3 of 5 repeat
+        { "<think>01+06=07 01+06=07 01+06=07 05+07=12 05+07=12</think><answer>127</answer><eos>", 3, 5, 1, 0.6f },
+        // a prefix or an extension is another chunk: "1+1=2" is not "11+1=2", "1+1=22" not "1+1=2"
+        { "<think>1+1=2 11+1=2 1+1=22</think><answer>2</answer><eos>", 0, 3, 0, 0.0f },
+        // numbers and words repeated are no equation: "07 07 14 okay 14" repeats nothing
+        { "<think>01+06=07 check 07 07 14 okay 14</think><answer>7</answer><eos>", 0, 1, 0, 0.0f },
+        // the think span only: the answer repeating an equation does not count; an unclosed span to the end
+        { "<think>1+2=3</think><answer>1+2=3</answer><eos>", 0, 1, 0, 0.0f },
+        { "<think>7*8=56 56-3=53 vs 53 no 7*8=56", 1, 3, 1, 1.0f / 3 },
+        { "no think span 1+2=3 1+2=3", 0, 0, 0, 0.0f },
+    };
+    n = (int)(sizeof rep / sizeof rep[0]); bad = 0;
+    for (int i = 0; i < n; i++) {
+        int chunks = -1, repeated = repeated_chunks(rep[i].r, &chunks), repeats = response_repeats(rep[i].r);
+        float share = repeated_share(rep[i].r);
+        if (repeated != rep[i].repeated || chunks != rep[i].chunks || repeats != rep[i].repeats ||
+            fabsf(share - rep[i].share) > 1e-6f) {
+            bad++; fprintf(stderr, "      repetition of \"%s\": %d of %d chunks repeat, repeats %d, share %g; expected %d of %d, %d, %g\n",
+                           rep[i].r, repeated, chunks, repeats, share, rep[i].repeated, rep[i].chunks, rep[i].repeats, rep[i].share);
+        }
+    }
+    check(bad == 0, "repeated_chunks, response_repeats and repeated_share table: %d of %d cases wrong", bad, n);
 }
 
 // ----------------------------------------------------------------------------
@@ -3535,6 +3564,7 @@ static int check_evaluate(Model *m, const Data *d, int k, float temperature, uin
     int n = d->n, ctx = m->cfg.context, *seq = mallocCheck((size_t)ctx * sizeof(int));
     char *text = mallocCheck((size_t)ctx * 10 + 16);
     double greedy = 0.0, forced = 0.0, pass = 0.0, len = 0.0, format = 0.0, cons = 0.0, pass_at[N_PASS_AT] = {0};
+    double repetition = 0.0, repeated = 0.0;
     double style_n[16][N_STYLES] = {{0}}, style_right[16][N_STYLES] = {{0}}, diff_n[16] = {0};
     double reflect[16] = {0}, fixes[16][N_FIXES] = {{0}}, diff_len[16] = {0};
     int checks[16] = {0}, faithful[16] = {0};
@@ -3565,6 +3595,8 @@ static int check_evaluate(Model *m, const Data *d, int k, float temperature, uin
             style_n[t][s]++; style_right[t][s] += reward_accuracy(text, d->answer[p]); diff_n[t]++;
             reflect[t] += response_reflects(text);
             diff_len[t] += r.seq_len[p * k + j] - r.prompt_len[p * k + j];
+            repetition += response_repeats(text) / (double)(n * k);
+            repeated += repeated_share(text) / (n * k);
             Problem prob;
             if (problem_parse(d->text[p], &prob)) {
                 CheckAudit a = audit_checks(&prob, text);
@@ -3624,6 +3656,9 @@ static int check_evaluate(Model *m, const Data *d, int k, float temperature, uin
         for (int f = 0; f < N_FIXES; f++)
             by_diff_ok &= fabs(e.diff_fixes_per100[t][f] - 100.0 * fixes[t][f] / diff_n[t]) < 1e-4;
     }
+    check(fabs(e.repetition - repetition) < 1e-5 && fabs(e.repeated_share - repeated) < 1e-5,
+          "evaluate: repetition %.4f (re-derived %.4f) and repeated share %.4f (%.4f)", e.repetition, repetition,
+          e.repeated_share, repeated);
     check(by_diff_ok && all_checks == e.checks, "evaluate: length, checked among chains, reflection, checks, "
           "faithfulness and self-corrections per difficulty equal a re-derivation (%d difficulties, %d checks of %d)",
           n_diffs, all_checks, e.checks);
@@ -3779,10 +3814,11 @@ static void test_pipeline(void) {
     if (pass_table) *pass_table = 0;
     for (char *line = table; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : line + strlen(line)) {
         rows++;
-        float v[7];
+        float v[8];  // pass@1, cons@k, greedy, length, reflection, lang-mix, repetition, format
         char *nums = line + 30;  // after the 30-character label column
-        if (rows > 1 && strlen(line) > 30 && sscanf(nums, "%f %f %f %f %f %f %f", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]) == 7
-            && v[0] >= 0 && v[0] <= 1 && v[2] >= 0 && v[2] <= 1 && v[3] > 0 && v[6] >= 0 && v[6] <= 1) good++;
+        if (rows > 1 && strlen(line) > 30 && sscanf(nums, "%f %f %f %f %f %f %f %f", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 8
+            && v[0] >= 0 && v[0] <= 1 && v[2] >= 0 && v[2] <= 1 && v[3] > 0 && v[6] >= 0 && v[6] <= 1
+            && v[7] >= 0 && v[7] <= 1) good++;
     }
     check(rows == 10 && good == 9, "pipeline: results table with %d lines of which %d well-formed model rows (want 10 "
           "and 9: every stage)", rows, good);
@@ -3835,10 +3871,11 @@ static void test_pipeline(void) {
     const char *malformed = html ? xml_error(html, err, sizeof err) : "no report.html";
     char *line = table;
     for (int r = 0; r < n_rows && line && (line = strchr(line, '\n')) && strlen(++line) > 30; r++) {
-        double v[7];
-        int n = sscanf(line + 30, "%lf %lf %lf %lf %lf %lf %lf", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]);
-        int equal = n == 7 && n_num[r] == 7;
-        for (int k = 0; k < 7 && equal; k++) equal = num[r][k] == v[k];  // the same text, parsed alike
+        double v[8];
+        int n = sscanf(line + 30, "%lf %lf %lf %lf %lf %lf %lf %lf", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
+                       &v[7]);
+        int equal = n == 8 && n_num[r] == 8;
+        for (int k = 0; k < 8 && equal; k++) equal = num[r][k] == v[k];  // the same text, parsed alike
         same += equal && strncmp(line, label[r], strlen(label[r])) == 0;
     }
     int shown = html ? count_str(html, "<div class=\"resp\">") : 0;
