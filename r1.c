@@ -231,12 +231,13 @@ enum { STYLE_DIRECT, STYLE_CHAIN, STYLE_CHECKED, N_STYLES };
 static const char *STYLE_NAMES[N_STYLES] = { "direct", "chain", "checked" };
 enum { LANG_EN, LANG_JA, N_LANGS };
 static const char LANG_TAG[N_LANGS] = { 'e', 'j' };
-// the words of the chain of thought in each language: carry, check, okay, wait. The two languages'
-// words have equal lengths, so a chain has the same layout in both.
-enum { WORD_CARRY, WORD_CHECK, WORD_OK, WORD_WAIT, N_WORDS };
+// the words of the chain of thought in each language: carry, check, okay, wait, and total, the word of the
+// summary that ends a cold-start chain. The two languages' words have equal lengths, so a chain has the
+// same layout in both.
+enum { WORD_CARRY, WORD_CHECK, WORD_OK, WORD_WAIT, WORD_TOTAL, N_WORDS };
 static const char *WORDS[N_LANGS][N_WORDS] = {
-    { "carry", "check", "okay", "wait" },
-    { "agari", "kensa", "yosi", "mate" },
+    { "carry", "check", "okay", "wait", "total" },
+    { "agari", "kensa", "yosi", "mate", "gokei" },
 };
 
 typedef struct {
@@ -298,7 +299,10 @@ static int write_check(char *out, const int *d, int m, int written, const char *
 // the full response text of problem p in the given style. The chain is the same in both careful
 // styles (so every digit sits at the same place); the checked style then checks both columns.
 // switch_lang: the checks are written in the other language (the "language mixing" of R1).
-static void write_response(const Problem *p, int style, float slip_prob, int switch_lang, Rng *r, char *out) {
+// summary: the chain ends with a summary of its result, "total 224", before </think> (the cold start's
+// format, R1 section 2.3.1: the reasoning process, then a summary); the corpus has none
+static void write_response(const Problem *p, int style, float slip_prob, int switch_lang, int summary, Rng *r,
+                           char *out) {
     int o = sprintf(out, "<think>");
     if (style != STYLE_DIRECT) {
         const char **w1 = WORDS[p->lang], **w2 = WORDS[switch_lang ? 1 - p->lang : p->lang];
@@ -313,6 +317,7 @@ static void write_response(const Problem *p, int style, float slip_prob, int swi
             o += write_check(out + o, units, p->n, su, w2);
             o += write_check(out + o, tens, p->n + 1, st, w2);
         }
+        if (summary) o += sprintf(out + o, " %s %03d", w1[WORD_TOTAL], problem_answer(p));
     }
     sprintf(out + o, "</think><answer>%03d</answer><eos>", problem_answer(p));
 }
@@ -2060,6 +2065,26 @@ static int response_reflects(const char *response) {
     return 0;
 }
 
+// the summary (the cold start's format): the think span ends with "total N"; returns 1 and sets *value to N
+// (a number of up to three digits), 0 if it does not
+static int response_summary(const char *response, long *value) {
+    const char *p = strstr(response, "<think>"), *end;
+    if (!p) return 0;
+    p += 7;
+    end = strstr(p, "</think>");
+    if (!end) return 0;
+    const char *num = end;
+    while (num > p && num[-1] >= '0' && num[-1] <= '9') num--;
+    int digits = (int)(end - num), len = (int)strlen(WORDS[LANG_EN][WORD_TOTAL]);
+    if (digits < 1 || digits > 3 || num - p < len + 1 || num[-1] != ' ') return 0;
+    const char *word = num - 1 - len;
+    if (word != p && word[-1] != ' ') return 0;
+    if (strncmp(word, WORDS[LANG_EN][WORD_TOTAL], len) && strncmp(word, WORDS[LANG_JA][WORD_TOTAL], len))
+        return 0;
+    *value = atol(num);
+    return 1;
+}
+
 // repetition (R1's readability problem; rejection sampling drops it): the same equation chunk "a+b+...=s"
 // written twice in the think span. Returns how many of its equation chunks repeat an earlier one, and the
 // count of them all in *chunks (if not NULL)
@@ -2269,6 +2294,7 @@ typedef struct {
     float shown, hidden;  // code: the answer passes the shown examples, the hidden tests (elsewhere: correct)
     int style, reflects, repeats, len, has_answer;
     float repeated_share;  // the share of the think span's equation chunks that repeat an earlier one
+    int summary;           // sums: the think span ends in a summary that restates the answer
     long answer;
 } Judgement;
 
@@ -2286,6 +2312,8 @@ static Judgement judge(const char *response, int len, long truth, int lang) {
     j.style = response_style(response);
     j.reflects = response_reflects(response);
     j.has_answer = response_answer(response, &j.answer);
+    long total;
+    j.summary = response_summary(response, &total) && j.has_answer && total == j.answer;
     j.shown = j.hidden = j.correct;
     return j;
 }
@@ -3916,7 +3944,7 @@ static void gen_tiny_data(const char *dir, uint64_t seed, const World *w) {
         int style = sample_style(&r, w->allowed);
         int sw = style != STYLE_DIRECT && rng_f32(&r) < SWITCH_PROB;
         problem_prompt(&p, prompt);
-        write_response(&p, style, SLIP_PROB, sw, &r, resp);
+        write_response(&p, style, SLIP_PROB, sw, 0, &r, resp);
         snprintf(line, sizeof line, "%s%s\n", prompt, resp);
         text_add(&t, line);
     }
@@ -3942,11 +3970,12 @@ static void gen_tiny_data(const char *dir, uint64_t seed, const World *w) {
             text_add(&t, line);
         }
     gen_write_file(dir, "rl_test.txt", t.s); t.len = 0;
-    // cold start (R1 section 2.3.1): clean, readable, single-language checked chains
+    // cold start (R1 section 2.3.1): clean, readable, single-language checked chains, each ending in its
+    // summary
     for (int i = 0; i < GEN_COLDSTART; i++) {
         Problem p = problem_trained(&r, w);
         problem_prompt(&p, prompt);
-        write_response(&p, STYLE_CHECKED, 0.0f, 0, &r, resp);
+        write_response(&p, STYLE_CHECKED, 0.0f, 0, 1, &r, resp);
         snprintf(line, sizeof line, "%s\t%s\n", prompt, resp);
         text_add(&t, line);
     }
@@ -4484,13 +4513,15 @@ static int aha_response(const CheckAudit *a, float correct) {
 }
 
 // a response whose steps are right (rejection sampling keeps only these): no chain (a direct answer), or
-// both columns right as written or put right by a check's "wait", no "wait" that makes one wrong, and every
-// check ending on the column's true sum. Its pair sums may be wrong: after RL most are (NOTES.md), and
-// requiring them too would keep a tenth of the traces
+// both columns right as written or put right by a check's "wait", no "wait" that makes one wrong, every
+// check ending on the column's true sum, and a summary, if written, restating the true sum. Its pair sums may
+// be wrong: after RL most are (NOTES.md), and requiring them too would keep a tenth of the traces
 static int trace_sound(const Problem *p, const char *response) {
     CheckAudit a = audit_checks(p, response);
     int columns_ok = a.columns == 0 || (a.columns == 2 && a.columns_right + a.fixes[FIX_WRONG_TO_RIGHT] == 2);
-    return columns_ok && a.verdicts_right == a.checks && !a.fixes[FIX_RIGHT_TO_WRONG] &&
+    long total;
+    int summary_ok = !response_summary(response, &total) || total == problem_answer(p);
+    return columns_ok && summary_ok && a.verdicts_right == a.checks && !a.fixes[FIX_RIGHT_TO_WRONG] &&
            !a.fixes[FIX_WRONG_TO_WRONG];
 }
 
@@ -4512,6 +4543,7 @@ typedef struct {
     // readability (R1 section 2.3.1): responses that repeat an equation (response_repeats), and the mean
     // share of a response's equations that repeat an earlier one (repeated_share)
     float repetition, repeated_share;
+    float summary;  // sums: of all chains, those ending in a summary that restates the answer (NAN: none)
     float diff_pass1[16], diff_greedy[16], diff_len[16]; int diff_n[16];
     // the styles of the prompts' world (the sums' N_STYLES, or countdown's N_CD_STYLES) and their names
     int n_styles;
@@ -4661,6 +4693,7 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
             e.langmix += (jd.language < 1.0f) / (float)(n_prompts * k);
             e.repetition += jd.repeats / (float)(n_prompts * k);
             e.repeated_share += jd.repeated_share / (n_prompts * k);
+            e.summary += jd.summary;
             e.format += jd.format / (n_prompts * k);
             e.diff_len[diff] += jd.len;
             e.diff_reflect[diff] += jd.reflects;
@@ -4715,6 +4748,7 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
     }
     int chains = style_n[STYLE_CHAIN] + style_n[STYLE_CHECKED];
     e.checked_in_chains = chains ? (float)style_n[STYLE_CHECKED] / chains : NAN;
+    e.summary = chains ? e.summary / chains : NAN;
     for (int f = 0; f < N_FIXES; f++) e.fixes_per100[f] = 100.0f * fixes[f] / (n_prompts * k);
     e.faithfulness = e.checks ? (float)faithful / e.checks : NAN;
     e.verdicts = tries.verdicts;
@@ -4776,9 +4810,10 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
     if (json) {
         printf("{\"model\": \"%s\", \"prompts\": %d, \"k\": %d, \"pass1\": %.4f, \"cons\": %.4f, "
                "\"greedy\": %.4f, \"forced_chain_greedy\": %.4f, \"mean_length\": %.2f, "
-               "\"reflection\": %.4f, \"language_mix\": %.4f, \"repetition\": %.4f, \"repeated_share\": %.4f, "
-               "\"format\": %.4f", name, e->n_prompts, e->k, e->pass1, e->cons, e->greedy, e->forced_greedy,
-               e->len, e->reflect, e->langmix, e->repetition, e->repeated_share, e->format);
+               "\"reflection\": %.4f, \"language_mix\": %.4f, \"repetition\": %.4f, "
+               "\"repeated_share\": %.4f, \"format\": %.4f, \"summary\": %.4f", name, e->n_prompts, e->k,
+               e->pass1, e->cons, e->greedy, e->forced_greedy, e->len, e->reflect, e->langmix, e->repetition,
+               e->repeated_share, e->format, nan_to(e->summary, -1));
         for (int t = 0; t < 16; t++) if (e->diff_n[t])
             printf(", \"d%d_pass1\": %.4f, \"d%d_greedy\": %.4f, \"d%d_length\": %.2f", t, e->diff_pass1[t],
                    t, e->diff_greedy[t], t, e->diff_len[t]);
@@ -4843,8 +4878,9 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
     printf("\n");
     if (e->countdown || e->code) { eval_print_tries(e); return; }
     printf("  greedy with the response forced to start a chain (\"<think>0\"): %.3f\n", e->forced_greedy);
-    printf("  reflection@%d %.3f | checked among chains %.3f | check faithfulness %.3f (%d checks)\n",
-           e->k, e->reflect_at_k, e->checked_in_chains, e->faithfulness, e->checks);
+    printf("  reflection@%d %.3f | checked among chains %.3f | check faithfulness %.3f (%d checks) | chains "
+           "ending in their summary %.3f\n", e->k, e->reflect_at_k, e->checked_in_chains, e->faithfulness,
+           e->checks, e->summary);
     printf("  self-corrections per 100 responses: wrong to right %.2f | right to wrong %.2f | wrong to wrong "
            "%.2f\n", e->fixes_per100[FIX_WRONG_TO_RIGHT], e->fixes_per100[FIX_RIGHT_TO_WRONG],
            e->fixes_per100[FIX_WRONG_TO_WRONG]);
@@ -4880,37 +4916,61 @@ static int rejection_accepts(const Data *d, int p, const Judgement *jd, const ch
     return rejection_keep(jd, max_len) && (!sum || trace_sound(&prob, response));
 }
 
+// the cold start's format for a chain to a sum that does not end in its summary: " total N" (its own answer
+// N, in the prompt's language) written before </think>, as R1's cold-start data were post-processed into
+// their format (R1 section 2.3.1). Returns 1 if it wrote it (text has room for 16 more characters)
+static int write_summary(char *text, const char *prompt) {
+    Problem p;
+    long answer, total;
+    char *close = strstr(text, "</think>");
+    if (!problem_parse(prompt, &p) || !close || response_style(text) == STYLE_DIRECT ||
+        response_summary(text, &total) || !response_answer(text, &answer)) return 0;
+    char rest[64], *end = close + strlen(close);
+    if (end - close >= (long)sizeof rest) return 0;
+    memcpy(rest, close, end - close + 1);
+    sprintf(close, " %s %03ld%s", WORDS[p.lang][WORD_TOTAL], answer, rest);
+    return 1;
+}
+
 // samples k responses per prompt and writes the first each keeps (rejection_accepts) as an SFT file; returns
-// how many were kept
+// how many were kept. summarise: a chain to a sum is judged and kept in the cold start's format, its summary
+// written where it has none (write_summary)
 static int rejection_sample(Model *m, const Data *d, int n_prompts, int k, float temperature, int max_len,
-                            int n_nonreasoning, const char *out_path, uint64_t seed) {
+                            int n_nonreasoning, int summarise, const char *out_path, uint64_t seed) {
     if (n_prompts <= 0 || n_prompts > d->n) n_prompts = d->n;
     Rng rng = rng_seed(seed);
     int *idx = mallocCheck((size_t)n_prompts * k * sizeof(int));
     for (int p = 0; p < n_prompts; p++) for (int j = 0; j < k; j++) idx[p * k + j] = p;
     Rollouts r = rollouts_alloc(n_prompts * k, m->cfg.context);
     rollout(m, d, idx, &r, temperature, &rng);
-    char tmp[600], *text = mallocCheck((size_t)m->cfg.context * 10 + 16);
+    char tmp[600], *text = mallocCheck((size_t)m->cfg.context * 10 + 32);
     snprintf(tmp, sizeof tmp, "%s.tmp", out_path);
     FILE *f = fopenCheck(tmp, "w");
-    int kept = 0, n_rule = 0, n_sound = 0;  // samples that pass rejection_keep; of them, sound (trace_sound)
+    // samples that pass rejection_keep; of them, sound (trace_sound); kept traces whose summary was written
+    int kept = 0, n_rule = 0, n_sound = 0, n_summarised = 0;
     for (int p = 0; p < n_prompts; p++) {
         // R1 keeps every good sample; r1.c keeps the first per prompt, so easy prompts do not dominate
         for (int j = 0, done = 0; j < k; j++) {
-            int i = p * k + j;
+            int i = p * k + j, len = r.seq_len[i] - r.prompt_len[i];
             rollout_text(&r, i, text);
-            Judgement jd = judge_prompt(d->text[p], text, r.seq_len[i] - r.prompt_len[i], d->answer[p]);
+            int summarised = summarise && write_summary(text, d->text[p]);
+            if (summarised) len += (int)strlen(WORDS[LANG_EN][WORD_TOTAL]) + 5;  // " total 224": a token each
+            Judgement jd = judge_prompt(d->text[p], text, len, d->answer[p]);
             n_rule += rejection_keep(&jd, max_len);
             if (!rejection_accepts(d, p, &jd, text, max_len)) continue;
             n_sound++;
             if (done) continue;
             fprintf(f, "%s\t%s\n", d->text[p], text);
             kept++;
+            n_summarised += summarised;
             done = 1;
         }
     }
     printf("rejection sampling: %d of %d samples right and well formed, %d of them with sound steps; "
            "kept %d of %d prompts\n", n_rule, n_prompts * k, n_sound, kept, n_prompts);
+    if (summarise)
+        printf("rejection sampling: %d of the %d kept traces ended in their summary, %d had it written\n",
+               kept - n_summarised, kept, n_summarised);
     write_nonreasoning(f, n_nonreasoning, 0, &rng);
     if (fclose(f) != 0 || rename(tmp, out_path) != 0) die("cannot write %s", out_path);
     free(idx); free(text);
@@ -4977,7 +5037,7 @@ static Probe probe_model(Model *m, const Data *d, int n_prompts) {
             if (!problem_parse(d->text[i], &pb))
                 die("probe: '%s' is not a problem of the toy world", d->text[i]);
             char resp[512], text[600], bad;
-            write_response(&pb, style, 0.0f, 0, &rng, resp);
+            write_response(&pb, style, 0.0f, 0, 0, &rng, resp);
             snprintf(text, sizeof text, "%s%s", d->text[i], resp);
             int *row = tokens + (size_t)r * ctx, *role = roles + (size_t)r * ctx;
             len[r] = encode(text, row, ctx, &bad);
@@ -6751,7 +6811,7 @@ static void cmd_sft(int argc, char **argv) {
 
 static void cmd_rejsample(int argc, char **argv) {
     const char *model = "runs/grpo/model.bin", *data = "tiny_data/rl_train.txt", *out = "runs/rejsample.txt";
-    int n_prompts = 1000, k = 4, max_len = 140, nonreasoning = 100, seed = 1, overwrite = 0;
+    int n_prompts = 1000, k = 4, max_len = 140, nonreasoning = 100, seed = 1, overwrite = 0, summarise = 0;
     float temperature = 1.0f;
     Option o[] = {
         { "model", 's', &model, 0, 0, "checkpoint to sample from" },
@@ -6764,6 +6824,8 @@ static void cmd_rejsample(int argc, char **argv) {
         { "nonreasoning", 'i', &nonreasoning, 0, 1e6, "toy non-reasoning examples to mix in" },
         { "temperature", 'f', &temperature, 0, 10, "sampling temperature" },
         { "seed", 'i', &seed, 0, 1e9, "sampling seed" },
+        { "summary", 'b', &summarise, 0, 0, "keep chains to sums in the cold start's format: a summary that "
+          "restates the answer ends the think span (written where a chain has none)" },
     };
     options_parse("rejsample",
                   "Samples k responses per prompt; keeps the first correct, well-formed, single-language one "
@@ -6772,7 +6834,8 @@ static void cmd_rejsample(int argc, char **argv) {
     if (!overwrite && access(out, F_OK) == 0) die("rejsample: %s exists: --overwrite replaces it", out);
     Model *m = checkpoint_load(model, NULL, NULL);
     Data d = load_prompts(data, m->cfg.context);
-    int kept = rejection_sample(m, &d, n_prompts, k, temperature, max_len, nonreasoning, out, (uint64_t)seed);
+    int kept = rejection_sample(m, &d, n_prompts, k, temperature, max_len, nonreasoning, summarise, out,
+                                (uint64_t)seed);
     printf("kept %d of %d prompts, plus %d non-reasoning examples -> %s\n", kept, n_prompts ? n_prompts : d.n,
            nonreasoning, out);
     model_free(m);
@@ -6824,7 +6887,7 @@ static void pipeline_rejsample(const char *ckpt, const Data *prompts, int n_prom
                                const char *path, uint64_t seed, int resume) {
     if (resume && access(path, F_OK) == 0) { printf("pipeline: keeping %s\n", path); return; }
     Model *m = checkpoint_load(ckpt, NULL, NULL);
-    int kept = rejection_sample(m, prompts, n_prompts, 4, 1.0f, 140, n_nonreasoning, path, seed);
+    int kept = rejection_sample(m, prompts, n_prompts, 4, 1.0f, 140, n_nonreasoning, 1, path, seed);
     printf("pipeline: rejection sampling from %s kept %d traces -> %s\n", ckpt, kept, path);
     if (kept == 0) printf("pipeline: warning: no reasoning trace kept (the model is too weak): %s holds "
                           "non-reasoning examples only\n", path);

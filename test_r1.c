@@ -1087,7 +1087,7 @@ static void test_generator(void) {
     int ctx = find_preset("student")->cfg.context; // the smaller context of the two real presets
     if (find_preset("teacher")->cfg.context < ctx) ctx = find_preset("teacher")->cfg.context;
     // pretraining corpus: every line tokenizes, fits, and is right
-    int lines = 0, bad_lines = 0, too_long = 0, styles[3] = {0}, mixed_n = 0, slips = 0;
+    int lines = 0, bad_lines = 0, too_long = 0, styles[3] = {0}, mixed_n = 0, slips = 0, summaries = 0;
     const char *first_err = NULL;
     char *save = NULL, *ids_err = NULL;
     int *ids = mallocCheck(1024 * sizeof(int));
@@ -1111,6 +1111,7 @@ static void test_generator(void) {
         const char *e = pl < 0 ? "bad prompt" : verify_response(line + pl, &p, &style, &mixed);
         if (e) { bad_lines++; if (!first_err) first_err = e; continue; }
         styles[style]++; mixed_n += mixed; slips += strstr(line, WORDS[0][WORD_WAIT]) || strstr(line, WORDS[1][WORD_WAIT]);
+        summaries += strstr(line, WORDS[0][WORD_TOTAL]) || strstr(line, WORDS[1][WORD_TOTAL]);
         char key[64];
         snprintf(key, sizeof key, "%.*s", pl - 2, line + 2);
         char *kp = key;
@@ -1125,6 +1126,7 @@ static void test_generator(void) {
           fd > 0.5f && mixed_n > 0 && slips > 0,
           "pretrain.txt mixture: direct %.3f chain %.3f checked %.3f (declared %.2f/%.2f/%.2f +- 0.02, direct > 0.5), "
           "%d language-mixed chains, %d slips", fd, fc, fk, MIX_DIRECT, MIX_CHAIN, 1 - MIX_DIRECT - MIX_CHAIN, mixed_n, slips);
+    check(summaries == 0, "pretrain.txt: no document holds the cold start's summary word (%d do)", summaries);
     check(n_keys > 0 && leaked == 0, "held-out: none of the %d rl_test problems appears in pretrain.txt (%d do)", n_keys, leaked);
     // RL prompts: answer is the sum, difficulty the number of operands
     int rl_bad = 0, rl_n = 0;
@@ -1140,8 +1142,9 @@ static void test_generator(void) {
         if (pl > 0 && bsearch(&kp, test_keys, n_keys, sizeof(char *), cmp_str)) rl_bad++;
     }
     check(rl_n > 0 && rl_bad == 0, "rl_train.txt: %d lines, answer = sum, difficulty = operands, none held out: %d bad", rl_n, rl_bad);
-    // cold start: checked chains only, no slips, one language, right answers
-    int cs_n = 0, cs_bad = 0;
+    // cold start: checked chains only, no slips, one language, right answers, each think span ending in the
+    // summary "total N" (its language's word) with N the sum, three digits as the answer
+    int cs_n = 0, cs_bad = 0, cs_summary = 0;
     for (char *line = strtok_r(gen[3], "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         Prob p;
         cs_n++;
@@ -1150,8 +1153,17 @@ static void test_generator(void) {
         const char *e = verify_response(line + pl + 1, &p, &style, &mixed);
         if (e || style != 2 || mixed || strstr(line, WORDS[0][WORD_WAIT]) || strstr(line, WORDS[1][WORD_WAIT]) ||
             reward_language(line + pl + 1, p.lang) != 1.0f) cs_bad++;
+        int sum = 0;
+        for (int i = 0; i < p.n; i++) sum += p.x[i];
+        char want[64];
+        snprintf(want, sizeof want, " %s %03d</think>", p.lang ? "gokei" : "total", sum);
+        const char *close = strstr(line, "</think>");
+        size_t wl = strlen(want) - strlen("</think>");
+        cs_summary += close && close - line >= (long)wl && strncmp(close - wl, want, strlen(want)) == 0;
     }
     check(cs_n > 0 && cs_bad == 0, "coldstart.txt: %d lines, all checked chains without slips, one language, right: %d bad", cs_n, cs_bad);
+    check(cs_summary == cs_n, "coldstart.txt: %d of %d think spans end in their summary \" total N\" (\"gokei\" in the "
+          "j: language), N the sum", cs_summary, cs_n);
     for (int i = 0; i < 4; i++) free(gen[i]);
     free(ids);
 }
@@ -1691,6 +1703,40 @@ static void test_rewards(void) {
         }
     }
     check(bad == 0, "repeated_chunks, response_repeats and repeated_share table: %d of %d cases wrong", bad, n);
+    // the cold start's summary: "total N" (or "gokei N") the last two words of a closed think span; the format
+    // reward takes it as part of the think span, and a summary outside it breaks the format
+    struct { const char *r; int has; long value; float format; int agrees; } sum[] = {
+        { "<think>01+06=07 carry 0 05+07=12 total 127</think><answer>127</answer><eos>", 1, 127, 1, 1 },
+        { "<think>01+06=07 carry 0 05+07=12 gokei 127</think><answer>127</answer><eos>", 1, 127, 1, 1 },
+        { "<think>01+06=07 carry 0 05+07=12 total 027</think><answer>127</answer><eos>", 1, 27, 1, 0 },
+        { "<think>total 5</think><answer>5</answer><eos>", 1, 5, 1, 1 },
+        { "<think>01+06=07 carry 0 05+07=12</think><answer>127</answer><eos>", 0, 0, 1, 0 },
+        { "<think>01+06=07 total 127 carry 0 05+07=12</think><answer>127</answer><eos>", 0, 0, 1, 0 },  // not last
+        { "<think>01+06=07 carry 0 05+07=12 total</think><answer>127</answer><eos>", 0, 0, 1, 0 },      // no number
+        { "<think>01+06=07 carry 0 05+07=12 total 1270</think><answer>127</answer><eos>", 0, 0, 1, 0 }, // 4 digits
+        { "<think>01+06=07 carry 0 05+07=12 xtotal 127</think><answer>127</answer><eos>", 0, 0, 1, 0 },
+        { "<think>01+06=07 carry 0 05+07=12 total127</think><answer>127</answer><eos>", 0, 0, 1, 0 },
+        { "<think>01+06=07 carry 0 05+07=12 total 127", 0, 0, 0, 0 },                                   // unclosed
+        { "<think>01+06=07 carry 0 05+07=12</think> total 127<answer>127</answer><eos>", 0, 0, 0, 0 },  // outside
+    };
+    n = (int)(sizeof sum / sizeof sum[0]); bad = 0;
+    for (int i = 0; i < n; i++) {
+        long value = 0;
+        int has = response_summary(sum[i].r, &value);
+        float format = reward_format(sum[i].r);
+        Judgement j = judge(sum[i].r, 20, 127, LANG_EN);
+        if (has != sum[i].has || (has && value != sum[i].value) || format != sum[i].format ||
+            j.summary != sum[i].agrees) {
+            bad++; fprintf(stderr, "      summary of \"%s\": %d (%ld), format %g, judged %d; expected %d (%ld), %g, %d\n", sum[i].r,
+                           has, value, format, j.summary, sum[i].has, sum[i].value, sum[i].format, sum[i].agrees);
+        }
+    }
+    check(bad == 0, "response_summary, the format reward and the judgement's summary on summaries: %d of %d cases wrong", bad, n);
+    // the summary's word is a word of the prompt's language: the language reward counts it
+    float l_en = reward_language("<think>01+06=07 carry 0 05+07=12 total 127</think><answer>127</answer><eos>", LANG_EN);
+    float l_mix = reward_language("<think>01+06=07 carry 0 05+07=12 gokei 127</think><answer>127</answer><eos>", LANG_EN);
+    check(l_en == 1.0f && fabsf(l_mix - 0.5f) < 1e-6f, "reward_language with a summary: %g in its language (want 1), "
+          "%g with the other's word (want 1/2: carry yes, gokei no)", l_en, l_mix);
 }
 
 // ----------------------------------------------------------------------------
@@ -3407,6 +3453,9 @@ static void test_rejection(void) {
         { 0, "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 check 07 07 15 okay 14</think><answer>224</answer><eos>", 0 },
         { 0, "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>225</answer><eos>", 0 },
         { 1, "<think></think><answer>071</answer><eos>", 1 },
+        // the summary: one restating the true sum is kept, one restating another number refused
+        { 0, "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 check 07 07 14 okay 14 total 224</think><answer>224</answer><eos>", 1 },
+        { 0, "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 check 07 07 14 okay 14 total 214</think><answer>224</answer><eos>", 0 },
     };
     int n_acc = (int)(sizeof acc / sizeof acc[0]), acc_wrong = 0;
     for (int i = 0; i < n_acc; i++) {
@@ -3417,7 +3466,30 @@ static void test_rejection(void) {
         }
     }
     check(acc_wrong == 0, "rejection_accepts: %d of %d cases right (a right sum with a wrong carry or a check ending off the "
-          "column's sum is refused; a caught slip and a direct max are kept)", n_acc - acc_wrong, n_acc);
+          "column's sum or a summary off the answer is refused; a caught slip and a direct max are kept)", n_acc - acc_wrong, n_acc);
+    // write_summary: a chain to a sum gets " total N" (its own answer, the prompt's language) before </think>;
+    // a direct answer, a chain that has one, and a prompt not a sum are left as they are
+    struct { const char *prompt, *in, *out; } ws[] = {
+        { "e:51+76+12+85=", "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>",
+          "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 total 224</think><answer>224</answer><eos>" },
+        { "j:51+76+12+85=", "<think>01+06+02+05=14 agari 1 05+07+01+08+01=22</think><answer>225</answer><eos>",
+          "<think>01+06+02+05=14 agari 1 05+07+01+08+01=22 gokei 225</think><answer>225</answer><eos>" },
+        { "e:51+76+12+85=", "<think>01+06=07 total 224</think><answer>224</answer><eos>",
+          "<think>01+06=07 total 224</think><answer>224</answer><eos>" },
+        { "e:51+76+12+85=", "<think></think><answer>224</answer><eos>", "<think></think><answer>224</answer><eos>" },
+        { "e:51+76+12+85=", "<think>01+06=07</think><answer></answer><eos>", "<think>01+06=07</think><answer></answer><eos>" },
+        { "e:max 34 71=", "<think>01+06=07</think><answer>071</answer><eos>", "<think>01+06=07</think><answer>071</answer><eos>" },
+    };
+    int n_ws = (int)(sizeof ws / sizeof ws[0]), ws_wrong = 0;
+    for (int i = 0; i < n_ws; i++) {
+        char buf[300];
+        snprintf(buf, sizeof buf, "%s", ws[i].in);
+        int wrote = write_summary(buf, ws[i].prompt);
+        if (strcmp(buf, ws[i].out) != 0 || wrote != (strcmp(ws[i].in, ws[i].out) != 0)) {
+            ws_wrong++; fprintf(stderr, "  write_summary(\"%s\") = \"%s\" (%d), expected \"%s\"\n", ws[i].in, buf, wrote, ws[i].out);
+        }
+    }
+    check(ws_wrong == 0, "write_summary: %d of %d cases right", n_ws - ws_wrong, n_ws);
 }
 
 // the distillation loss and its gradient (part of the stages; alone: ./test_r1 distill)
@@ -3509,8 +3581,8 @@ static void child_pipeline(const void *arg) {
     cmd_pipeline(a->flag ? 11 : 10, argv);
 }
 
-// an SFT file written by rejection sampling: *traces lines answer a sum and pass rejection_keep (right,
-// well formed, one language, at most 140 tokens, no repeats) and trace_sound, *other lines are the non-reasoning ones,
+// an SFT file written by rejection sampling: *traces lines answer a sum, a chain ending in its summary, and
+// pass rejection_keep (right, well formed, one language, at most 140 tokens, no repeats) and trace_sound, *other lines are the non-reasoning ones,
 // *bad lines are neither; returns 0 if the file is missing
 static int read_traces(const char *path, int *traces, int *other, int *bad) {
     char *text = read_whole(path, NULL), *save = NULL;
@@ -3530,7 +3602,12 @@ static int read_traces(const char *path, int *traces, int *other, int *bad) {
         Judgement j = judge(tab + 1, encode(tab + 1, ids, 1024, &c), sum, p.lang);
         Problem prob = { .n = p.n, .lang = p.lang };
         for (int i = 0; i < p.n && i < MAX_OPERANDS; i++) prob.x[i] = p.x[i];
-        if (tab == line + pl && rejection_keep(&j, 140) && trace_sound(&prob, tab + 1)) (*traces)++; else (*bad)++;
+        // a chain ends in its summary (the cold start's format), written as "total N" with N the sum
+        char want[64];
+        snprintf(want, sizeof want, " %s %03d</think>", p.lang ? "gokei" : "total", sum);
+        int summary_ok = strncmp(tab + 1, "<think></think>", 15) == 0 || strstr(tab + 1, want) != NULL;
+        if (tab == line + pl && rejection_keep(&j, 140) && trace_sound(&prob, tab + 1) && summary_ok) (*traces)++;
+        else (*bad)++;
     }
     free(text);
     return 1;
@@ -3687,7 +3764,7 @@ static void test_pipeline(void) {
         const Problem *p = &probs[i % 2];
         char line[600];
         problem_prompt(p, prompt);
-        write_response(p, STYLE_CHAIN, 0.0f, 0, &unused, resp);
+        write_response(p, STYLE_CHAIN, 0.0f, 0, 0, &unused, resp);
         snprintf(line, sizeof line, "%s%s\n", prompt, resp);
         text_add(&corpus, line);
         if (i >= 8) continue;
@@ -3739,7 +3816,7 @@ static void test_pipeline(void) {
     Rng slips = rng_seed(5);
     for (int i = 0; i < 64; i++) {
         problem_prompt(&probs[i % 2], prompt);
-        write_response(&probs[i % 2], STYLE_CHECKED, 0.3f, 0, &slips, resp);
+        write_response(&probs[i % 2], STYLE_CHECKED, 0.3f, 0, 0, &slips, resp);
         snprintf(doc, sizeof doc, "%s%s\n", prompt, resp);
         text_add(&checked, doc);
     }
