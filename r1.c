@@ -2817,13 +2817,11 @@ static int chunk_by_length(int *c_inputs, int *c_targets, float *c_w, int *c_len
     return n_chunks;
 }
 
-// R1-Zero's loop, one iteration (DeepSeekMath Algorithm 1, its steps 5-10; R1 section 2.2): for a batch
-// of P prompts, sample G responses each from the policy (pi_old) with the latent KV cache, judge them by
-// the rule rewards, then grpo_step: group-normalised advantages and mu policy updates. r (P * G rows),
-// reward[P * G] and judged[P * G] are the caller's, for its log. Returns grpo_step's status.
-static int grpo_iteration(Model *m, Model *ref, const Prompts *train, int P, int G, const RewardSet *use,
-                          const GrpoConfig *g, Rollouts *r, float *reward, Judgement *judged, Rng *rng,
-                          GrpoStepLog *log) {
+// R1-Zero's rollouts (DeepSeekMath Algorithm 1, its steps 5-6): a batch of P prompts, G responses to each
+// sampled from the policy (pi_old) with the latent KV cache at the temperature, judged by the rule rewards:
+// r (P * G rows), reward[P * G], judged[P * G]
+static void sample_and_judge(Model *m, const Prompts *train, int P, int G, const RewardSet *use,
+                             float temperature, Rollouts *r, float *reward, Judgement *judged, Rng *rng) {
     // 1. a batch of P prompts, each G times
     for (int p = 0; p < P; p++) {
         int q = rng_int(rng, train->n);
@@ -2834,7 +2832,7 @@ static int grpo_iteration(Model *m, Model *ref, const Prompts *train, int P, int
         }
     }
     // ... G responses to each, sampled from the policy with the latent KV cache
-    sample_responses(m, r, g->temperature, rng);
+    sample_responses(m, r, temperature, rng);
     // ... judged by the rules: reward r_i of response o_i
     char *text = mallocCheck((size_t)r->max_len * 10 + 16);
     for (int i = 0; i < P * G; i++) {
@@ -2844,6 +2842,17 @@ static int grpo_iteration(Model *m, Model *ref, const Prompts *train, int P, int
         reward[i] = grpo_reward(&judged[i], use, rng);
     }
     free(text);
+}
+
+// R1-Zero's loop, one iteration (DeepSeekMath Algorithm 1, its steps 5-10; R1 section 2.2): for a batch
+// of P prompts, sample G responses each from the policy (pi_old), judge them by the rule rewards, then
+// grpo_step: group-normalised advantages and mu policy updates. r (P * G rows), reward[P * G] and
+// judged[P * G] are the caller's, for its log. Returns grpo_step's status.
+static int grpo_iteration(Model *m, Model *ref, const Prompts *train, int P, int G, const RewardSet *use,
+                          const GrpoConfig *g, Rollouts *r, float *reward, Judgement *judged, Rng *rng,
+                          GrpoStepLog *log) {
+    // 1. P prompts, G responses each, rewarded
+    sample_and_judge(m, train, P, G, use, g->temperature, r, reward, judged, rng);
     // 2-4. group-normalised advantages, then mu policy updates
     return grpo_step(m, ref, r, reward, G, g, log);
 }
@@ -5406,11 +5415,13 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
 typedef struct {
     const char *init, *out, *data, *test, *rewards, *loss_type, *scale_rewards, *importance_sampling_level;
     const char *world, *code_reward;
+    const char *algo;  // "grpo", or "ppo": PPO with a critic, for comparison
     int steps, prompts_per_step, num_generations, num_iterations, seed, eval_every, eval_prompts, eval_k;
     int ref_model_sync_steps, max_completion_length, mask_truncated_completions, resume, overwrite;
     int chunk_rows;  // rows per forward and backward of a step (GrpoConfig)
     float lr, beta, epsilon, epsilon_high, temperature, format_weight, language_weight, clip, bias_gamma;
     float ref_model_mixup_alpha, top_entropy_quantile, random_reward_p;
+    float gamma, lambda, critic_lr;  // PPO: GAE's discount and lambda, the critic's learning rate
 } GrpoOptions;
 
 // R1-Zero's defaults. Where they depart from R1's first RL stage (lr 3e-6, KL weight 0.001, clip 10,
@@ -5427,6 +5438,7 @@ static GrpoOptions grpo_defaults(void) {
         .lr = 1e-4f, .beta = 0.0f, .epsilon = 0.2f, .epsilon_high = 0.2f, .temperature = 1.0f,
         .format_weight = 0.1f, .language_weight = 0.0f, .clip = 1.0f, .bias_gamma = 1e-3f,
         .ref_model_mixup_alpha = 1.0f, .top_entropy_quantile = 1.0f, .random_reward_p = 0.3f,
+        .algo = "grpo", .gamma = 1.0f, .lambda = 0.95f, .critic_lr = 1e-3f,
     };
     return o;
 }
@@ -5521,6 +5533,197 @@ static Model *grpo_start(const GrpoOptions *o, const char *ckpt, int resumed, ui
     return m;
 }
 
+// ---- PPO with a critic, beside GRPO (not R1's recipe: the algorithm GRPO replaced, for comparison).
+// DeepSeekMath (section 4.1) introduced GRPO to drop PPO's value model, a critic as large as the policy
+// that learns V(s_t), the return expected from token t of a response on. PPO samples one response per
+// prompt and takes its baseline from the critic; GRPO samples G and takes the group's mean reward.
+// Per token t of a response, with the KL to the reference in the reward (DeepSeekMath eq. 2, InstructGPT):
+//   r_t = -beta (log pi_old(o_t) - log pi_ref(o_t)), plus the rule reward at the last token
+//   delta_t = r_t + gamma V(s_{t+1}) - V(s_t)       (V after the last token: 0)
+//   A_t = delta_t + gamma lambda A_{t+1}              (GAE, Schulman et al. 2016)
+//   R_t = A_t + V(s_t)                                (the critic's target)
+// The policy maximises grpo_loss's clipped surrogate with A_t per token, whitened over the batch (with no KL
+// term: it is in the reward); the critic minimises 0.5 (V(s_t) - R_t)^2, its mean over the response tokens.
+// gamma 1 and lambda 0.95 are TRL's PPO defaults (DeepSeekMath does not give its own). The critic is a copy
+// of the initial policy (InstructGPT starts its value model from a trained model) that reads V(s_t) from one
+// row of its output head, CRITIC_ROW, zeroed at the start: V = 0 until its first update.
+
+#define CRITIC_ROW 0
+
+// the critic of a PPO run: its checkpoint OUT/critic.bin (--resume), or a copy of --init, value row zeroed
+static Model *critic_start(const GrpoOptions *o, const char *critic_ckpt, int resumed) {
+    Model *critic = checkpoint_load(resumed ? critic_ckpt : o->init, NULL, NULL);
+    if (!resumed) {
+        training_restart(critic);
+        int C = critic->cfg.d_model;
+        memset(critic->params.head + (size_t)CRITIC_ROW * C, 0, C * sizeof(float));
+        kernel_params_changed(critic->params_mem);
+    }
+    return critic;
+}
+
+// GAE over the n tokens of one response: adv[n] and ret[n] (the returns R_t) from rewards[n] and values[n]
+static void gae(float *adv, float *ret, const float *rewards, const float *values, int n, float gamma,
+                float lambda) {
+    float next_value = 0.0f, next_adv = 0.0f;
+    for (int t = n - 1; t >= 0; t--) {
+        float delta = rewards[t] + gamma * next_value - values[t];
+        adv[t] = delta + gamma * lambda * next_adv;
+        ret[t] = adv[t] + values[t];
+        next_value = values[t];
+        next_adv = adv[t];
+    }
+}
+
+// the critic's loss: sum_n w[n] 0.5 (V_n - R_n)^2, V_n = logits[n, CRITIC_ROW], and dlogits[N,V] (0 but in
+// the value row). w: 1 / the batch's response tokens on a response token, 0 elsewhere
+static float value_loss(float *dlogits, const float *logits, const float *returns, const float *w, int N,
+                        int V) {
+    double loss = 0.0;
+    for (int n = 0; n < N; n++) {
+        float *dz = dlogits + (size_t)n * V;
+        memset(dz, 0, V * sizeof(float));
+        if (w[n] == 0.0f) continue;
+        float d = logits[(size_t)n * V + CRITIC_ROW] - returns[n];
+        loss += 0.5 * w[n] * d * d;
+        dz[CRITIC_ROW] = w[n] * d;
+    }
+    return (float)loss;
+}
+
+typedef struct {
+    float gamma, lambda;       // GAE's discount and its lambda
+    OptimConfig critic_optim;  // the critic's updates
+} PpoConfig;
+
+// One PPO step on the rollouts r (one response per prompt, scored reward[n]) of the policy m (pi_old): the
+// critic's values, pi_old's and the reference's log-probabilities (ref NULL: beta 0), the rewards per token,
+// GAE, then mu updates of the policy and of the critic. The batch runs in chunks as grpo_step's: chunk c of
+// chunk_by_length holds its rows as [rows, Tc] at c0 * T, and every per-token array here is laid out so.
+// *value_mse: the critic's mean squared error against the returns, before its update. Returns STEP_OK (the
+// step then counted in m->step and critic->step) or the status that stopped it.
+static int ppo_step(Model *m, Model *critic, Model *ref, const Rollouts *r, const float *reward,
+                    const GrpoConfig *g, const PpoConfig *pc, GrpoStepLog *log, float *value_mse) {
+    int n = r->n, T = 1, step = m->step, status = STEP_OK, V = m->cfg.vocab;
+    for (int i = 0; i < n; i++) T = imax(T, r->seq_len[i] - 1);
+    size_t nt = (size_t)n * T;
+    int *inputs = mallocCheck(nt * sizeof(int)), *targets = mallocCheck(nt * sizeof(int));
+    int *len = mallocCheck(n * sizeof(int)), *c_inputs = mallocCheck(nt * sizeof(int));
+    int *c_targets = mallocCheck(nt * sizeof(int)), *c_len = mallocCheck(n * sizeof(int));
+    int *chunk_T = mallocCheck(n * sizeof(int));
+    float *w = mallocCheck(nt * sizeof(float)), *c_w = mallocCheck(nt * sizeof(float));
+    float *c_reward = mallocCheck(n * sizeof(float));
+    float *per_token[8];  // logp, old_logp, ref_logp, value, rewards, adv, ret, vw: [nt] each, chunk layout
+    for (int k = 0; k < 8; k++) {
+        per_token[k] = mallocCheck(nt * sizeof(float));
+        memset(per_token[k], 0, nt * sizeof(float));
+    }
+    float *logp = per_token[0], *old_logp = per_token[1], *ref_logp = per_token[2], *value = per_token[3];
+    float *tok_reward = per_token[4], *adv = per_token[5], *ret = per_token[6], *vw = per_token[7];
+    memset(log, 0, sizeof *log);
+    // 1. the batch, in chunks of rows of about the same length; each row's reward rides along
+    grpo_batch(r, T, g, inputs, targets, w, len);
+    int chunk = g->chunk_rows <= 0 || (g->top_entropy_quantile > 0.0f && g->top_entropy_quantile < 1.0f) ? n
+                : imin(g->chunk_rows, n);
+    int n_chunks = chunk_by_length(c_inputs, c_targets, c_w, c_len, c_reward, chunk_T, inputs, targets, w,
+                                   len, reward, n, T, chunk);
+    // 2. pi_old's and the reference's log-probabilities, the critic's values V(s_t)
+    for (int c = 0, c0 = 0; c < n_chunks; c++, c0 += chunk) {
+        int rows = imin(chunk, n - c0), Tc = chunk_T[c];
+        size_t off = (size_t)c0 * T;
+        model_forward(m, c_inputs + off, c_len + c0, rows, Tc, NULL, 0);
+        token_logprobs(old_logp + off, m->logits, c_targets + off, c_w + off, rows * Tc, V, g->temperature);
+        if (ref)
+            reference_logprobs(ref_logp + off, ref, c_inputs + off, c_targets + off, c_w + off, c_len + c0,
+                               rows, Tc, g->temperature);
+        model_forward(critic, c_inputs + off, c_len + c0, rows, Tc, NULL, 0);
+        for (int i = 0; i < rows * Tc; i++) value[off + i] = critic->logits[(size_t)i * V + CRITIC_ROW];
+    }
+    // 3. each response's rewards per token and GAE; the advantages whitened over the batch's response tokens
+    double sum = 0.0, sq = 0.0, count = 0.0, mse = 0.0, kl = 0.0;
+    for (int c = 0, c0 = 0; c < n_chunks; c++, c0 += chunk) {
+        int rows = imin(chunk, n - c0), Tc = chunk_T[c];
+        for (int j = 0; j < rows; j++) {
+            size_t at = (size_t)c0 * T + (size_t)j * Tc;  // row j; its response: positions first..last
+            int last = c_len[c0 + j] - 1, first = last;
+            if (last < 0 || c_w[at + last] == 0.0f) continue;  // no response token in the loss
+            while (first > 0 && c_w[at + first - 1] != 0.0f) first--;
+            at += first;
+            int L = last - first + 1;
+            for (int t = 0; t < L; t++)
+                tok_reward[at + t] = ref ? -g->beta * (old_logp[at + t] - ref_logp[at + t]) : 0.0f;
+            tok_reward[at + L - 1] += c_reward[c0 + j];
+            gae(adv + at, ret + at, tok_reward + at, value + at, L, pc->gamma, pc->lambda);
+            for (int t = 0; t < L; t++) {
+                sum += adv[at + t]; sq += (double)adv[at + t] * adv[at + t]; count += 1.0;
+                mse += (double)(value[at + t] - ret[at + t]) * (value[at + t] - ret[at + t]);
+                vw[at + t] = 1.0f;
+                float d = ref ? ref_logp[at + t] - old_logp[at + t] : 0.0f;
+                kl += expf(d) - d - 1.0f;  // the log's KL: k3, as grpo_loss's
+            }
+        }
+    }
+    double mean = sum / fmax(count, 1.0), std = sqrt(fmax(sq / fmax(count, 1.0) - mean * mean, 0.0));
+    for (size_t i = 0; i < nt; i++) if (vw[i] != 0.0f) {
+        adv[i] = (float)((adv[i] - mean) / (std + 1e-8));
+        vw[i] = (float)(1.0 / count);
+    }
+    *value_mse = (float)(mse / fmax(count, 1.0));
+    // 4. mu updates of the policy (grpo_loss, each token a response of one with its own advantage; no KL
+    // term) and of the critic, on the same chunks
+    for (int it = 0; it < g->num_iterations && status == STEP_OK; it++) {
+        model_zero_grad(m);
+        model_zero_grad(critic);
+        log->loss = 0.0f;
+        for (int c = 0, c0 = 0; c < n_chunks; c++, c0 += chunk) {
+            int rows = imin(chunk, n - c0), Tc = chunk_T[c];
+            size_t off = (size_t)c0 * T;
+            model_forward(m, c_inputs + off, c_len + c0, rows, Tc, NULL, 0);
+            if (it == 0) moe_diagnostics(m, c_w + off, log);
+            float loss = grpo_loss(m->dlogits, logp + off, m->logits, c_targets + off, c_w + off, adv + off,
+                                   old_logp + off, NULL, rows * Tc, 1, V, g, &log->st);
+            log->loss += loss;
+            if (!isfinite(loss)) { status = STEP_LOSS_NOT_FINITE; break; }
+            model_backward(m);
+            model_forward(critic, c_inputs + off, c_len + c0, rows, Tc, NULL, 0);
+            float vloss = value_loss(critic->dlogits, critic->logits, ret + off, vw + off, rows * Tc, V);
+            if (!isfinite(vloss)) { status = STEP_LOSS_NOT_FINITE; break; }
+            model_backward(critic);
+        }
+        float norm;
+        int t = step * g->num_iterations + it + 1;
+        if (status == STEP_OK) status = optimizer_step(m, &g->optim, t, n, &norm);
+        if (status == STEP_OK) status = optimizer_step(critic, &pc->critic_optim, t, n, &norm);
+    }
+    log->st.kl = kl * g->num_iterations;  // the log divides by the tokens of all mu passes
+    if (status == STEP_OK) m->step = critic->step = step + 1;
+    free(inputs); free(targets); free(len); free(c_inputs); free(c_targets); free(c_len); free(chunk_T);
+    free(w); free(c_w); free(c_reward);
+    for (int k = 0; k < 8; k++) free(per_token[k]);
+    return status;
+}
+
+// PPO's loop, one iteration: n prompts, one response each (where GRPO samples G to each of n / G), judged
+// by the same rules, then ppo_step
+static int ppo_iteration(Model *m, Model *critic, Model *ref, const Prompts *train, int n,
+                         const RewardSet *use, const GrpoConfig *g, const PpoConfig *pc, Rollouts *r,
+                         float *reward, Judgement *judged, Rng *rng, GrpoStepLog *log, float *value_mse) {
+    sample_and_judge(m, train, n, 1, use, g->temperature, r, reward, judged, rng);
+    return ppo_step(m, critic, ref, r, reward, g, pc, log, value_mse);
+}
+
+// the memory an RL run's models hold, in floats: each model's parameters; the gradients and AdamW's two
+// moments of each model it trains (the policy, and PPO's critic); the frozen reference's parameters
+static void rl_memory_print(const char *algo, const Model *m, const Model *critic, const Model *ref) {
+    size_t P = m->num_params, trained = 1 + (critic != NULL), models = trained + (ref != NULL);
+    size_t total = P * models + 3 * P * trained;
+    printf("%s memory: %zu model%s of %zu parameters (policy%s%s): parameters %zu, gradients %zu, AdamW "
+           "moments %zu; %zu floats, %.1f MB\n", algo, models, models > 1 ? "s" : "", P,
+           critic ? ", critic" : "", ref ? ", reference" : "", P * models, P * trained, 2 * P * trained,
+           total, total * 4.0 / 1e6);
+}
+
+
 typedef struct {
     float reward, accuracy, length, reflection, format, language_mix;
     int truncated;
@@ -5594,8 +5797,9 @@ static int grpo_evaluate(Model *m, const GrpoOptions *o, const Data *test, FILE 
 }
 
 // the columns of a GRPO log row: the batch's, the held-out ones (e; NULL: empty), the step's diagnostics
+// (more: the caller ends the row, PPO's columns)
 static void grpo_log_row(FILE *log, const Model *m, int step, const BatchScores *b, const GrpoStepLog *sl,
-                         int n, const EvalResult *e, int n_eval_cells, double el) {
+                         int n, const EvalResult *e, int n_eval_cells, double el, int more) {
     double n_st = fmax(sl->st.tokens, 1);
     float kl = sl->st.kl / n_st, clipped = (sl->st.clipped_low + sl->st.clipped_high) / n_st;
     fprintf(log, "%d,%.4f,%.4f,%.2f,%.4f,%.4f,%.4f,%.5f,%.4f,%.4f,%.0f,%.2f", step, b->reward, b->accuracy,
@@ -5607,7 +5811,7 @@ static void grpo_log_row(FILE *log, const Model *m, int step, const BatchScores 
             sl->st.clipped_high / n_st, (float)b->truncated / n, b->mean_abs_adv);
     for (int l = 0; l < m->cfg.n_layer; l++)
         if (is_moe_layer(&m->cfg, l)) fprintf(log, ",%.3f,%.4f", sl->load_spread[l], sl->router_entropy[l]);
-    fprintf(log, "\n");
+    if (!more) fprintf(log, "\n");
     fflush(log);
 }
 
@@ -5676,11 +5880,17 @@ static void print_before_after(const EvalResult *first, const EvalResult *last, 
 static Model *grpo_train(const GrpoOptions *o) {
     RewardSet use = reward_set(o->rewards, o);
     GrpoConfig gc = grpo_config(o);
-    char ckpt[600], ref_ckpt[620], header[2048];
+    char ckpt[600], ref_ckpt[620], critic_ckpt[620], header[2048];
     snprintf(ckpt, sizeof ckpt, "%s/model.bin", o->out);
+    snprintf(critic_ckpt, sizeof critic_ckpt, "%s/critic.bin", o->out);
+    int ppo = strcmp(o->algo, "ppo") == 0;
     uint64_t rng_state = 0;
     int resumed = run_resumes("grpo", o->out, o->resume, o->overwrite);
     Model *ref, *m = grpo_start(o, ckpt, resumed, &rng_state, &ref);
+    if (ppo && gc.sequence_level) die("ppo: the ratio is per token (--importance-sampling-level token)");
+    Model *critic = ppo ? critic_start(o, critic_ckpt, resumed) : NULL;
+    PpoConfig pc = { .gamma = o->gamma, .lambda = o->lambda, .critic_optim = gc.optim };
+    pc.critic_optim.lr = o->critic_lr;
     Data train = load_prompts(o->data, m->cfg.context), test = load_prompts(o->test, m->cfg.context);
     int P = o->prompts_per_step;
     int G = o->num_generations;
@@ -5721,14 +5931,21 @@ static Model *grpo_train(const GrpoOptions *o) {
     for (int l = 0; l < m->cfg.n_layer; l++)
         if (is_moe_layer(&m->cfg, l))
             o_h += snprintf(header + o_h, sizeof header - o_h, ",load_spread_%d,router_entropy_%d", l, l);
+    if (ppo) o_h += snprintf(header + o_h, sizeof header - o_h, ",value_mse,step_s");
     double elapsed;
     // rows: the step about to be done
     FILE *log = open_log(o->out, "log.csv", header, resumed ? m->step : 0, &elapsed);
     FILE *samples = o->eval_every > 0 ? open_log(o->out, "samples.txt", "step\tprompt\tanswer\tresponse",
                                                  resumed ? m->step : 0, NULL) : NULL;
-    printf("grpo: %s from %s, %d steps of %d prompts x %d samples, loss %s, beta %g, lr %g, rewards %s\n",
-           m->preset, resumed ? ckpt : o->init, o->steps, P, G, LOSS_NAMES[gc.loss_type], o->beta, o->lr,
-           o->rewards);
+    if (ppo)
+        printf("ppo: %s from %s, %d steps of %d prompts x 1 sample, gamma %g, lambda %g, loss %s, beta %g, "
+               "lr %g, critic lr %g, rewards %s\n", m->preset, resumed ? ckpt : o->init, o->steps, n,
+               o->gamma, o->lambda, LOSS_NAMES[gc.loss_type], o->beta, o->lr, o->critic_lr, o->rewards);
+    else
+        printf("grpo: %s from %s, %d steps of %d prompts x %d samples, loss %s, beta %g, lr %g, rewards %s\n",
+               m->preset, resumed ? ckpt : o->init, o->steps, P, G, LOSS_NAMES[gc.loss_type], o->beta, o->lr,
+               o->rewards);
+    rl_memory_print(ppo ? "ppo" : "grpo", m, critic, ref);
     Rng rng = { .s = rng_state };
     double t0 = now_seconds() - elapsed;
     EvalResult e, first = {0}, last = {0};
@@ -5747,10 +5964,15 @@ static Model *grpo_train(const GrpoOptions *o) {
             break;
         }
         GrpoStepLog sl;
-        int status = grpo_iteration(m, ref, &prompts, P, G, &use, &gc, &r, reward, judged, &rng, &sl);
-        stop_if_not_finite(status, ckpt, "grpo", sl.loss, m);
+        float value_mse = 0.0f;
+        double step_t0 = now_seconds();
+        int status = ppo ? ppo_iteration(m, critic, ref, &prompts, n, &use, &gc, &pc, &r, reward, judged,
+                                         &rng, &sl, &value_mse)
+                         : grpo_iteration(m, ref, &prompts, P, G, &use, &gc, &r, reward, judged, &rng, &sl);
+        stop_if_not_finite(status, ckpt, ppo ? "ppo" : "grpo", sl.loss, m);
+        double step_s = now_seconds() - step_t0;
         for (int l = 0; l < MAX_LAYERS && sl.moe_tokens > 0.0f; l++) sl.router_entropy[l] /= sl.moe_tokens;
-        BatchScores scores = batch_scores(&r, reward, judged, G, gc.scale_rewards);
+        BatchScores scores = batch_scores(&r, reward, judged, ppo ? 1 : G, gc.scale_rewards);
         int synced = ref && sync > 0 && m->step % sync == 0;
         if (synced) {
             reference_sync(ref, m, o->ref_model_mixup_alpha);
@@ -5761,8 +5983,12 @@ static Model *grpo_train(const GrpoOptions *o) {
         for (int i = 0; i < n; i++) resp_tokens += r.seq_len[i] - r.prompt_len[i];
         m->tokens_seen += resp_tokens;
         double el = now_seconds() - t0;
-        grpo_log_row(log, m, step, &scores, &sl, n, evaluated ? &e : NULL, eval_cells, el);
+        grpo_log_row(log, m, step, &scores, &sl, n, evaluated ? &e : NULL, eval_cells, el, ppo);
+        if (ppo) fprintf(log, ",%.5f,%.3f\n", value_mse, step_s);
+        fflush(log);
         grpo_print_step(m, o, &scores, &sl, el);
+        if (ppo) printf("         critic: value mse %.4f | step %.2f s\n", value_mse, step_s);
+        if (critic) checkpoint_save(critic_ckpt, critic, 1, 0, 0);
         checkpoint_save(ckpt, m, 1, rng.s, 0);
         if (synced && m->step > sync) { // the previous reference is no longer needed
             snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, m->step - sync);
@@ -5776,6 +6002,7 @@ static Model *grpo_train(const GrpoOptions *o) {
     rollouts_free(&r);
     data_free(&train); data_free(&test);
     model_free(ref);
+    if (critic) model_free(critic);
     return m;
 }
 
@@ -6704,7 +6931,7 @@ static void cmd_sample(int argc, char **argv) {
 
 // the RL commands' options (zero, grpo and the pipeline's RL stages)
 static Option *grpo_options(GrpoOptions *g, int *n) {
-    static Option o[40];
+    static Option o[48];
     Option list[] = {
         { "world", 'w', &g->world, 0, 0, WORLD_HELP },
         { "init", 's', &g->init, 0, 0, "checkpoint to start from (and the KL reference)" },
@@ -6751,6 +6978,11 @@ static Option *grpo_options(GrpoOptions *g, int *n) {
         { "seed", 'i', &g->seed, 0, 1e9, "random seed" },
         { "resume", 'b', &g->resume, 0, 0, RESUME_HELP },
         { "overwrite", 'b', &g->overwrite, 0, 0, OVERWRITE_HELP },
+        { "algo", 'w', &g->algo, 0, 0, "GRPO, or PPO with a critic: prompts-per-step x num-generations "
+          "prompts, one response each {grpo,ppo}" },
+        { "gamma", 'f', &g->gamma, 0, 1, "PPO: GAE's discount" },
+        { "lambda", 'f', &g->lambda, 0, 1, "PPO: GAE's lambda" },
+        { "critic-lr", 'f', &g->critic_lr, 0, 1, "PPO: the critic's learning rate (constant)" },
     };
     *n = (int)(sizeof list / sizeof list[0]);
     if (*n > (int)(sizeof o / sizeof o[0])) die("grpo_options: the table outgrew its array");
@@ -6775,6 +7007,22 @@ static void cmd_zero(int argc, char **argv) {
     printf("saved %s/model.bin\n", g.out);
     if (g.eval_every > 0) {
         report_grpo(&g, "r1 zero: R1-Zero, RL straight from the base model");
+        printf("report: %s/report.html\n", g.out);
+    }
+    model_free(m);
+}
+
+// PPO with a critic from the base model, R1-Zero's rewards and settings: beside `r1 zero`, the algorithm
+// GRPO replaced (section 20's PPO)
+static void cmd_ppo(int argc, char **argv) {
+    GrpoOptions g = grpo_defaults();
+    g.algo = "ppo"; g.out = "runs/ppo";
+    grpo_options_parse("ppo", "PPO with a critic (GAE), for comparison with GRPO: R1-Zero's rewards and "
+                       "settings, one response per prompt.", &g, argc, argv);
+    Model *m = grpo_train(&g);
+    printf("saved %s/model.bin, %s/critic.bin\n", g.out, g.out);
+    if (g.eval_every > 0) {
+        report_grpo(&g, "r1 ppo: PPO with a critic from the base model");
         printf("report: %s/report.html\n", g.out);
     }
     model_free(m);
@@ -7109,6 +7357,7 @@ static void usage(void) {
            "  sample     print responses to a prompt\n"
            "  probe      teacher-forced accuracy of each part of a response (sums, checks, answer)\n"
            "  zero       R1-Zero: GRPO from the base model, accuracy + format rewards\n"
+           "  ppo        PPO with a critic from the base model, beside zero (the algorithm GRPO replaced)\n"
            "  grpo       reasoning RL from any checkpoint, rewards selectable\n"
            "  sft        supervised fine-tuning on prompt/response pairs\n"
            "  rejsample  sample k per prompt, keep the correct well-formed single-language ones (SFT file)\n"
@@ -7130,6 +7379,7 @@ int main(int argc, char **argv) {
     else if (strcmp(cmd, "sample") == 0) cmd_sample(argc - 2, argv + 2);
     else if (strcmp(cmd, "probe") == 0) cmd_probe(argc - 2, argv + 2);
     else if (strcmp(cmd, "zero") == 0) cmd_zero(argc - 2, argv + 2);
+    else if (strcmp(cmd, "ppo") == 0) cmd_ppo(argc - 2, argv + 2);
     else if (strcmp(cmd, "grpo") == 0) cmd_grpo(argc - 2, argv + 2);
     else if (strcmp(cmd, "sft") == 0) cmd_sft(argc - 2, argv + 2);
     else if (strcmp(cmd, "rejsample") == 0) cmd_rejsample(argc - 2, argv + 2);
