@@ -5972,6 +5972,7 @@ static Model *grpo_train(const GrpoOptions *o) {
         stop_if_not_finite(status, ckpt, ppo ? "ppo" : "grpo", sl.loss, m);
         double step_s = now_seconds() - step_t0;
         for (int l = 0; l < MAX_LAYERS && sl.moe_tokens > 0.0f; l++) sl.router_entropy[l] /= sl.moe_tokens;
+        // (PPO's groups are of one response: the log's frac_reward_zero_std is 1 and mean_abs_adv 0)
         BatchScores scores = batch_scores(&r, reward, judged, ppo ? 1 : G, gc.scale_rewards);
         int synced = ref && sync > 0 && m->step % sync == 0;
         if (synced) {
