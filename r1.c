@@ -3941,8 +3941,9 @@ static Problem problem_trained(Rng *r, const World *w) {
     return p;
 }
 
-// ./r1 gen: writes every file of tiny_data/ deterministically from the seed
-static void gen_tiny_data(const char *dir, uint64_t seed, const World *w) {
+// ./r1 gen: writes every file of tiny_data/ deterministically from the seed; summary: the cold-start chains
+// end in their summary (off by default: at this scale it costs the cold start its accuracy, NOTES.md)
+static void gen_tiny_data(const char *dir, uint64_t seed, const World *w, int summary) {
     make_dirs(dir);
     Rng r = rng_seed(seed);
     char prompt[64], resp[512], line[600];
@@ -3979,12 +3980,12 @@ static void gen_tiny_data(const char *dir, uint64_t seed, const World *w) {
             text_add(&t, line);
         }
     gen_write_file(dir, "rl_test.txt", t.s); t.len = 0;
-    // cold start (R1 section 2.3.1): clean, readable, single-language checked chains, each ending in its
-    // summary
+    // cold start (R1 section 2.3.1): clean, readable, single-language checked chains (with --summary each
+    // ending in its summary)
     for (int i = 0; i < GEN_COLDSTART; i++) {
         Problem p = problem_trained(&r, w);
         problem_prompt(&p, prompt);
-        write_response(&p, STYLE_CHECKED, 0.0f, 0, 1, &r, resp);
+        write_response(&p, STYLE_CHECKED, 0.0f, 0, summary, &r, resp);
         snprintf(line, sizeof line, "%s\t%s\n", prompt, resp);
         text_add(&t, line);
     }
@@ -6680,7 +6681,7 @@ static void options_parse(const char *cmd, const char *what, Option *o, int n, i
 
 static void cmd_gen(int argc, char **argv) {
     const char *dir = NULL, *styles = "direct,chain,checked", *operands = "4", *world = "addition";
-    int seed = 1, held_out = 0, no_retry = 0;
+    int seed = 1, held_out = 0, no_retry = 0, summary = 0;
     Option o[] = {
         { "world", 'w', &world, 0, 0, "the toy world {addition,countdown,code}" },
         { "out", 's', &dir, 0, 0, "folder to write (default tiny_data, or tiny_data/WORLD)" },
@@ -6691,10 +6692,11 @@ static void cmd_gen(int argc, char **argv) {
         { "held-out-operands", 'i', &held_out, 0, MAX_OPERANDS,
           "an operand count only the test set holds (0 = none)" },
         { "no-retry", 'b', &no_retry, 0, 0, "countdown: a control corpus in which no try follows a \"no\"" },
+        { "summary", 'b', &summary, 0, 0, "the cold-start chains end in their summary, \"total N\"" },
     };
     options_parse("gen",
                   "Writes the toy world's data files (corpus, RL prompts, cold-start SFT) deterministically.",
-                  o, 7, argc, argv);
+                  o, (int)(sizeof o / sizeof o[0]), argc, argv);
     if (!world_known(world)) die("gen: option --world: '%s' is not one of {addition,countdown,code}", world);
     if (strcmp(world, "countdown") == 0) {
         if (!dir) dir = "tiny_data/countdown";
@@ -6703,6 +6705,7 @@ static void cmd_gen(int argc, char **argv) {
         return;
     }
     if (no_retry) die("gen: --no-retry is an option of the countdown world");
+    if (summary && strcmp(world, "addition") != 0) die("gen: --summary is an option of the addition world");
     if (strcmp(world, "code") == 0) {
         if (!dir) dir = "tiny_data/code";
         gen_code_data(dir, (uint64_t)seed);
@@ -6732,7 +6735,7 @@ static void cmd_gen(int argc, char **argv) {
         if (held_out == w.operands[k]) die("gen: --held-out-operands %d is also trained", held_out);
     if (held_out == 1) die("gen: --held-out-operands must be 0 (none) or a count from 2 to %d", MAX_OPERANDS);
     w.held_out = held_out;
-    gen_tiny_data(dir, (uint64_t)seed, &w);
+    gen_tiny_data(dir, (uint64_t)seed, &w, summary);
     printf("wrote %s/pretrain.txt, rl_train.txt, rl_test.txt, coldstart.txt\n", dir);
 }
 
@@ -7133,10 +7136,10 @@ static void cmd_distill(int argc, char **argv) {
 // the pipeline's rejection sampling from checkpoint ckpt into path (4 samples per prompt, up to 140 tokens);
 // --resume keeps the file of an earlier call (written whole: rejection_sample renames it into place)
 static void pipeline_rejsample(const char *ckpt, const Data *prompts, int n_prompts, int n_nonreasoning,
-                               const char *path, uint64_t seed, int resume) {
+                               int summarise, const char *path, uint64_t seed, int resume) {
     if (resume && access(path, F_OK) == 0) { printf("pipeline: keeping %s\n", path); return; }
     Model *m = checkpoint_load(ckpt, NULL, NULL);
-    int kept = rejection_sample(m, prompts, n_prompts, 4, 1.0f, 140, n_nonreasoning, 1, path, seed);
+    int kept = rejection_sample(m, prompts, n_prompts, 4, 1.0f, 140, n_nonreasoning, summarise, path, seed);
     printf("pipeline: rejection sampling from %s kept %d traces -> %s\n", ckpt, kept, path);
     if (kept == 0) printf("pipeline: warning: no reasoning trace kept (the model is too weak): %s holds "
                           "non-reasoning examples only\n", path);
@@ -7154,6 +7157,7 @@ static const char *PIPELINE_NAMES[N_PIPELINE_PATHS] = {
 typedef struct {
     const char *dir, *world;             // OUT, --world
     int seed, scale, resume, overwrite;  // scale: percent of every stage's default steps
+    int summary;                         // --summary: rejection sampling keeps the cold start's summary
     char path[N_PIPELINE_PATHS][400];    // OUT/NAME
     // the checkpoint of each stage: OUT/NAME/model.bin, or --base, --zero
     char model[N_MODEL_STAGES][420];
@@ -7184,7 +7188,7 @@ static void pipeline_students(Pipeline *pl, Data *corpus, const Data *train, int
     GrpoOptions rl = pipeline_rl(pl, grpo_defaults(), pl->model[STAGE_STUDENT_BASE], STAGE_STUDENT_RL, 100);
     model_free(grpo_train(&rl));
     const char *traces = pl->path[FILE_R1_TRACES];
-    pipeline_rejsample(pl->model[STAGE_R1], train, scaled(pl, 1500), scaled(pl, 100), traces,
+    pipeline_rejsample(pl->model[STAGE_R1], train, scaled(pl, 1500), scaled(pl, 100), pl->summary, traces,
                        (uint64_t)pl->seed + 1, pl->resume);
     Data tr = load_sft(traces, find_preset(pretrain_defaults().preset)->cfg.context);
     TrainOptions sft = pipeline_lm(pl, sft_defaults(), pl->model[STAGE_STUDENT_BASE], STAGE_STUDENT_SEQ, 300);
@@ -7286,7 +7290,7 @@ static void pipeline_train(Pipeline *pl, const char *base, const char *zero) {
     model_free(grpo_train(&rl));
     // 5. rejection sampling (section 2.3.3): correct, readable traces plus non-reasoning data
     Data train = load_prompts(in_world(pl->world, grpo_defaults().data), ctx);
-    pipeline_rejsample(pl->model[STAGE_REASONING_RL], &train, scaled(pl, 1000), scaled(pl, 100),
+    pipeline_rejsample(pl->model[STAGE_REASONING_RL], &train, scaled(pl, 1000), scaled(pl, 100), pl->summary,
                        pl->path[FILE_REJSAMPLE], (uint64_t)pl->seed, pl->resume);
     // 6. SFT of the base on them (the paper retrains from the base), 7. the final RL over reasoning
     // and non-reasoning prompts (section 2.3.4), all rewarded by rules: R1 rewards its general prompts by
@@ -7313,6 +7317,7 @@ static void cmd_pipeline(int argc, char **argv) {
     const char *world = world_of_args("pipeline", argc, argv), *dir = in_world(world, "runs/pipeline");
     const char *base = NULL, *zero = NULL;
     int seed = 1, json = 0, eval_prompts = 300, eval_k = 16, scale = 100, resume = 0, overwrite = 0;
+    int summary = 0;
     Option o[] = {
         { "world", 'w', &world, 0, 0, WORLD_HELP },
         { "out", 's', &dir, 0, 0, "folder for every stage's run" },
@@ -7326,13 +7331,15 @@ static void cmd_pipeline(int argc, char **argv) {
         { "eval-k", 'i', &eval_k, 1, 64, "samples per prompt in the final table (pass@j for j up to k)" },
         { "scale", 'i', &scale, 1, 1000, "percent of the default steps of every stage (tests use a few)" },
         { "json", 'b', &json, 0, 0, "print the table as JSON lines" },
+        { "summary", 'b', &summary, 0, 0, "rejection sampling keeps chains to sums in the cold start's "
+          "format, ending in a summary (for a cold-start file of gen --summary)" },
     };
     options_parse("pipeline", "base -> R1-Zero; base -> cold-start SFT -> reasoning RL -> rejection-sampling "
                   "SFT -> final RL (R1);\nR1 -> distilled students; the same student with RL. Ends with the "
                   "results table.",
                   o, (int)(sizeof o / sizeof o[0]), argc, argv);
     Pipeline pl = { .dir = dir, .world = world, .seed = seed, .scale = scale, .resume = resume,
-                    .overwrite = overwrite };
+                    .overwrite = overwrite, .summary = summary };
     for (int i = 0; i < N_PIPELINE_PATHS; i++)
         snprintf(pl.path[i], sizeof pl.path[i], "%.300s/%s", dir, PIPELINE_NAMES[i]);
     for (int i = 0; i < N_MODEL_STAGES; i++)

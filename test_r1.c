@@ -1067,7 +1067,7 @@ static void test_generator(void) {
     char dir[300];
     snprintf(dir, sizeof dir, "%s/gen", tmp_root);
     World world = world_default();
-    gen_tiny_data(dir, 1, &world);
+    gen_tiny_data(dir, 1, &world, 0);
     const char *files[4] = { "pretrain.txt", "rl_train.txt", "rl_test.txt", "coldstart.txt" };
     char *gen[4];
     for (int i = 0; i < 4; i++) {
@@ -1142,28 +1142,56 @@ static void test_generator(void) {
         if (pl > 0 && bsearch(&kp, test_keys, n_keys, sizeof(char *), cmp_str)) rl_bad++;
     }
     check(rl_n > 0 && rl_bad == 0, "rl_train.txt: %d lines, answer = sum, difficulty = operands, none held out: %d bad", rl_n, rl_bad);
-    // cold start: checked chains only, no slips, one language, right answers, each think span ending in the
-    // summary "total N" (its language's word) with N the sum, three digits as the answer
-    int cs_n = 0, cs_bad = 0, cs_summary = 0;
-    for (char *line = strtok_r(gen[3], "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        Prob p;
-        cs_n++;
-        int pl = parse_prompt(line, &p), style = 0, mixed = 0;
-        if (pl < 0 || line[pl] != '\t') { cs_bad++; continue; }
-        const char *e = verify_response(line + pl + 1, &p, &style, &mixed);
-        if (e || style != 2 || mixed || strstr(line, WORDS[0][WORD_WAIT]) || strstr(line, WORDS[1][WORD_WAIT]) ||
-            reward_language(line + pl + 1, p.lang) != 1.0f) cs_bad++;
-        int sum = 0;
-        for (int i = 0; i < p.n; i++) sum += p.x[i];
-        char want[64];
-        snprintf(want, sizeof want, " %s %03d</think>", p.lang ? "gokei" : "total", sum);
-        const char *close = strstr(line, "</think>");
-        size_t wl = strlen(want) - strlen("</think>");
-        cs_summary += close && close - line >= (long)wl && strncmp(close - wl, want, strlen(want)) == 0;
+    // gen --summary: the same corpus and prompts, only the cold start's chains end in their summary
+    char sum_dir[300];
+    snprintf(sum_dir, sizeof sum_dir, "%s/gen_summary", tmp_root);
+    gen_tiny_data(sum_dir, 1, &world, 1);
+    int same = 0;
+    char *cold_summary = NULL;
+    for (int i = 0; i < 4; i++) {
+        char path[400];
+        snprintf(path, sizeof path, "%s/%s", sum_dir, files[i]);
+        char *text = read_whole(path, NULL);
+        if (i == 3) { cold_summary = text ? text : strdup(""); continue; }
+        snprintf(path, sizeof path, "tiny_data/%s", files[i]);
+        char *want = read_whole(path, NULL);
+        same += text && want && strcmp(text, want) == 0;
+        free(text); free(want);
     }
-    check(cs_n > 0 && cs_bad == 0, "coldstart.txt: %d lines, all checked chains without slips, one language, right: %d bad", cs_n, cs_bad);
-    check(cs_summary == cs_n, "coldstart.txt: %d of %d think spans end in their summary \" total N\" (\"gokei\" in the "
-          "j: language), N the sum", cs_summary, cs_n);
+    check(same == 3, "gen --summary: %d of pretrain.txt, rl_train.txt, rl_test.txt equal the default's (want 3)", same);
+    // cold start: checked chains only, no slips, one language, right answers; with --summary each think span
+    // ends in the summary "total N" (its language's word) with N the sum, three digits as the answer, and by
+    // default none holds the summary's word
+    for (int with = 0; with < 2; with++) {
+        const char *name = with ? "coldstart.txt of gen --summary" : "coldstart.txt";
+        int cs_n = 0, cs_bad = 0, cs_summary = 0, cs_word = 0;
+        for (char *line = strtok_r(with ? cold_summary : gen[3], "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            Prob p;
+            cs_n++;
+            cs_word += strstr(line, WORDS[0][WORD_TOTAL]) || strstr(line, WORDS[1][WORD_TOTAL]);
+            int pl = parse_prompt(line, &p), style = 0, mixed = 0;
+            if (pl < 0 || line[pl] != '\t') { cs_bad++; continue; }
+            const char *e = verify_response(line + pl + 1, &p, &style, &mixed);
+            if (e || style != 2 || mixed || strstr(line, WORDS[0][WORD_WAIT]) || strstr(line, WORDS[1][WORD_WAIT]) ||
+                reward_language(line + pl + 1, p.lang) != 1.0f) cs_bad++;
+            int sum = 0;
+            for (int i = 0; i < p.n; i++) sum += p.x[i];
+            char want[64];
+            snprintf(want, sizeof want, " %s %03d</think>", p.lang ? "gokei" : "total", sum);
+            const char *close = strstr(line, "</think>");
+            size_t wl = strlen(want) - strlen("</think>");
+            cs_summary += close && close - line >= (long)wl && strncmp(close - wl, want, strlen(want)) == 0;
+        }
+        check(cs_n > 0 && cs_bad == 0, "%s: %d lines, all checked chains without slips, one language, right: %d bad",
+              name, cs_n, cs_bad);
+        if (with)
+            check(cs_summary == cs_n, "%s: %d of %d think spans end in their summary \" total N\" (\"gokei\" in the "
+                  "j: language), N the sum", name, cs_summary, cs_n);
+        else
+            check(cs_word == 0, "%s (the default): no line holds the summary's word \"total\" or \"gokei\" (%d do)",
+                  name, cs_word);
+    }
+    free(cold_summary);
     for (int i = 0; i < 4; i++) free(gen[i]);
     free(ids);
 }
@@ -1178,7 +1206,7 @@ static void test_generator_styles(void) {
         snprintf(dir, sizeof dir, "%s/gen_%d", tmp_root, c);
         World world = world_default();
         memcpy(world.allowed, allow[c], sizeof world.allowed);
-        gen_tiny_data(dir, 1, &world);
+        gen_tiny_data(dir, 1, &world, 0);
         snprintf(path, sizeof path, "%s/pretrain.txt", dir);
         size_t len = 0;
         char *text = read_whole(path, &len), *save = NULL;
@@ -1208,7 +1236,7 @@ static void test_generator_dial(void) {
     snprintf(dir, sizeof dir, "%s/gen_dial", tmp_root);
     World world = world_default();
     world.operands[0] = 2; world.operands[1] = 3; world.n_operands = 2; world.held_out = 5;
-    gen_tiny_data(dir, 1, &world);
+    gen_tiny_data(dir, 1, &world, 0);
     int docs[8] = {0}, prompts[8] = {0}, tests[8] = {0}, bad = 0, wrong_diff = 0, leaked = 0;
     const char *names[3] = { "pretrain.txt", "rl_train.txt", "rl_test.txt" };
     int *counts[3] = { docs, prompts, tests };
@@ -3705,10 +3733,11 @@ static void child_pipeline(const void *arg) {
     cmd_pipeline(a->flag ? 11 : 10, argv);
 }
 
-// an SFT file written by rejection sampling: *traces lines answer a sum, a chain ending in its summary, and
-// pass rejection_keep (right, well formed, one language, at most 140 tokens, no repeats) and trace_sound, *other lines are the non-reasoning ones,
-// *bad lines are neither; returns 0 if the file is missing
-static int read_traces(const char *path, int *traces, int *other, int *bad) {
+// an SFT file written by rejection sampling: *traces lines answer a sum and pass rejection_keep (right, well
+// formed, one language, at most 140 tokens, no repeats) and trace_sound, a chain ending in its summary if
+// summary (rejsample --summary), holding none if not; *other lines are the non-reasoning ones, *bad lines are
+// neither; returns 0 if the file is missing
+static int read_traces(const char *path, int summary, int *traces, int *other, int *bad) {
     char *text = read_whole(path, NULL), *save = NULL;
     *traces = *other = *bad = 0;
     if (!text) return 0;
@@ -3726,10 +3755,12 @@ static int read_traces(const char *path, int *traces, int *other, int *bad) {
         Judgement j = judge(tab + 1, encode(tab + 1, ids, 1024, &c), sum, p.lang);
         Problem prob = { .n = p.n, .lang = p.lang };
         for (int i = 0; i < p.n && i < MAX_OPERANDS; i++) prob.x[i] = p.x[i];
-        // a chain ends in its summary (the cold start's format), written as "total N" with N the sum
+        // with summary a chain ends in its summary (the cold start's format), written as "total N" with N the
+        // sum; without, no response holds the summary's word
         char want[64];
         snprintf(want, sizeof want, " %s %03d</think>", p.lang ? "gokei" : "total", sum);
-        int summary_ok = strncmp(tab + 1, "<think></think>", 15) == 0 || strstr(tab + 1, want) != NULL;
+        int summary_ok = summary ? strncmp(tab + 1, "<think></think>", 15) == 0 || strstr(tab + 1, want) != NULL
+                                 : !strstr(tab + 1, WORDS[0][WORD_TOTAL]) && !strstr(tab + 1, WORDS[1][WORD_TOTAL]);
         if (tab == line + pl && rejection_keep(&j, 140) && trace_sound(&prob, tab + 1) && summary_ok) (*traces)++;
         else (*bad)++;
     }
@@ -3925,6 +3956,14 @@ static void test_pipeline(void) {
     Model *bm = checkpoint_load(base, NULL, NULL);
     snprintf(path, sizeof path, "%s/tiny_data/rl_test.txt", world);
     Data test = load_prompts(path, PL_CTX);
+    // rejection sampling by default (no --summary) writes no summary: the base's kept chains hold none
+    char rs_path[400];
+    snprintf(rs_path, sizeof rs_path, "%s/rejsample_default.txt", tmp_root);
+    int rs_kept = rejection_sample(bm, &test, 0, 4, 1.0f, 140, 1, 0, rs_path, 1), rs_traces, rs_other, rs_bad;
+    int rs_found = read_traces(rs_path, 0, &rs_traces, &rs_other, &rs_bad);
+    check(rs_found && rs_kept > 0 && rs_traces == rs_kept && rs_other == 1 && rs_bad == 0, "rejection sampling "
+          "without --summary: %d traces kept, %d read back as sound and without a summary, %d non-reasoning "
+          "(want 1), %d lines neither", rs_kept, rs_traces, rs_other, rs_bad);
     check_evaluate(bm, &test, 4, 1.3f, 7);
     for (int p = 0; p < test.n; p++) test.difficulty[p] = 3 + p % 2;  // two groups to count apart
     check_evaluate(bm, &test, 4, 1.3f, 8);
@@ -3974,7 +4013,7 @@ static void test_pipeline(void) {
     // the pipeline, in a child (one thread: OpenMP's threads do not survive fork())
     char dir[300], err[4096];
     snprintf(dir, sizeof dir, "%s/pipeline", tmp_root);
-    PipelineArg pa = { .world = world, .dir = dir, .base = base };
+    PipelineArg pa = { .world = world, .dir = dir, .base = base, .flag = "--summary" };
     double t0 = now_seconds();
     int st = run_child(child_pipeline, &pa, err, sizeof err);
     check(st == 0, "pipeline --scale 1 in the two-problem world (%.1f s): exit status %d%s%s", now_seconds() - t0, st,
@@ -3997,12 +4036,12 @@ static void test_pipeline(void) {
     // prompts, R1's kept traces (the distillation set)
     int traces, other, bad;
     snprintf(path, sizeof path, "%s/rejsample.txt", dir);
-    int found = read_traces(path, &traces, &other, &bad);
-    check(found && traces > 0 && other == 1 && bad == 0, "pipeline: rejection sampling of the reasoning RL model "
+    int found = read_traces(path, 1, &traces, &other, &bad);
+    check(found && traces > 0 && other == 1 && bad == 0, "pipeline --summary: rejection sampling of the reasoning RL model "
           "kept %d traces (want > 0) and %d non-reasoning examples (want 1); %d lines neither", traces, other, bad);
     snprintf(path, sizeof path, "%s/r1_traces.txt", dir);
-    found = read_traces(path, &traces, &other, &bad);
-    check(found && traces > 0 && other == 1 && bad == 0, "pipeline: the distillation set, R1's kept traces: %d traces "
+    found = read_traces(path, 1, &traces, &other, &bad);
+    check(found && traces > 0 && other == 1 && bad == 0, "pipeline --summary: the distillation set, R1's kept traces: %d traces "
           "(want > 0), %d non-reasoning examples (want 1), %d lines neither", traces, other, bad);
     snprintf(path, sizeof path, "%s/final_prompts.txt", dir);
     int n_final = count_lines(path);
