@@ -6698,6 +6698,7 @@ static void cmd_gen(int argc, char **argv) {
                   "Writes the toy world's data files (corpus, RL prompts, cold-start SFT) deterministically.",
                   o, (int)(sizeof o / sizeof o[0]), argc, argv);
     if (!world_known(world)) die("gen: option --world: '%s' is not one of {addition,countdown,code}", world);
+    if (summary && strcmp(world, "addition") != 0) die("gen: --summary is an option of the addition world");
     if (strcmp(world, "countdown") == 0) {
         if (!dir) dir = "tiny_data/countdown";
         gen_countdown_data(dir, (uint64_t)seed, !no_retry);
@@ -6705,7 +6706,6 @@ static void cmd_gen(int argc, char **argv) {
         return;
     }
     if (no_retry) die("gen: --no-retry is an option of the countdown world");
-    if (summary && strcmp(world, "addition") != 0) die("gen: --summary is an option of the addition world");
     if (strcmp(world, "code") == 0) {
         if (!dir) dir = "tiny_data/code";
         gen_code_data(dir, (uint64_t)seed);
