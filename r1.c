@@ -237,12 +237,13 @@ enum { STYLE_DIRECT, STYLE_CHAIN, STYLE_CHECKED, N_STYLES };
 static const char *STYLE_NAMES[N_STYLES] = { "direct", "chain", "checked" };
 enum { LANG_EN, LANG_JA, N_LANGS };
 static const char LANG_TAG[N_LANGS] = { 'e', 'j' };
-// the words of the chain of thought in each language: carry, check, okay, wait. The two languages'
-// words have equal lengths, so a chain has the same layout in both.
-enum { WORD_CARRY, WORD_CHECK, WORD_OK, WORD_WAIT, N_WORDS };
+// the words of the chain of thought in each language: carry, check, okay, wait, and total, the word of the
+// summary that ends a cold-start chain. The two languages' words have equal lengths, so a chain has the
+// same layout in both.
+enum { WORD_CARRY, WORD_CHECK, WORD_OK, WORD_WAIT, WORD_TOTAL, N_WORDS };
 static const char *WORDS[N_LANGS][N_WORDS] = {
-    { "carry", "check", "okay", "wait" },
-    { "agari", "kensa", "yosi", "mate" },
+    { "carry", "check", "okay", "wait", "total" },
+    { "agari", "kensa", "yosi", "mate", "gokei" },
 };
 
 typedef struct {
@@ -304,7 +305,10 @@ static int write_check(char *out, const int *d, int m, int written, const char *
 // the full response text of problem p in the given style. The chain is the same in both careful
 // styles (so every digit sits at the same place); the checked style then checks both columns.
 // switch_lang: the checks are written in the other language (the "language mixing" of R1).
-static void write_response(const Problem *p, int style, float slip_prob, int switch_lang, Rng *r, char *out) {
+// summary: the chain ends with a summary of its result, "total 224", before </think> (the cold start's
+// format, R1 section 2.3.1: the reasoning process, then a summary); the corpus has none
+static void write_response(const Problem *p, int style, float slip_prob, int switch_lang, int summary, Rng *r,
+                           char *out) {
     int o = sprintf(out, "<think>");
     if (style != STYLE_DIRECT) {
         const char **w1 = WORDS[p->lang], **w2 = WORDS[switch_lang ? 1 - p->lang : p->lang];
@@ -319,6 +323,7 @@ static void write_response(const Problem *p, int style, float slip_prob, int swi
             o += write_check(out + o, units, p->n, su, w2);
             o += write_check(out + o, tens, p->n + 1, st, w2);
         }
+        if (summary) o += sprintf(out + o, " %s %03d", w1[WORD_TOTAL], problem_answer(p));
     }
     sprintf(out + o, "</think><answer>%03d</answer><eos>", problem_answer(p));
 }
@@ -2077,21 +2082,59 @@ static int response_reflects(const char *response) {
     return 0;
 }
 
-// repetition (rejection sampling drops it): the same column sum "a+b+...=s" written twice in the think span
-static int response_repeats(const char *response) {
+// the summary (the cold start's format): the think span ends with "total N"; returns 1 and sets *value to N
+// (a number of up to three digits), 0 if it does not
+static int response_summary(const char *response, long *value) {
     const char *p = strstr(response, "<think>"), *end;
     if (!p) return 0;
     p += 7;
     end = strstr(p, "</think>");
+    if (!end) return 0;
+    const char *num = end;
+    while (num > p && num[-1] >= '0' && num[-1] <= '9') num--;
+    int digits = (int)(end - num), len = (int)strlen(WORDS[LANG_EN][WORD_TOTAL]);
+    if (digits < 1 || digits > 3 || num - p < len + 1 || num[-1] != ' ') return 0;
+    const char *word = num - 1 - len;
+    if (word != p && word[-1] != ' ') return 0;
+    if (strncmp(word, WORDS[LANG_EN][WORD_TOTAL], len) && strncmp(word, WORDS[LANG_JA][WORD_TOTAL], len))
+        return 0;
+    *value = atol(num);
+    return 1;
+}
+
+// repetition (R1's readability problem; rejection sampling drops it): the same equation chunk "a+b+...=s"
+// written twice in the think span. Returns how many of its equation chunks repeat an earlier one, and the
+// count of them all in *chunks (if not NULL)
+static int repeated_chunks(const char *response, int *chunks) {
+    int n = 0, repeated = 0;
+    const char *p = strstr(response, "<think>"), *end;
+    if (chunks) *chunks = 0;
+    if (!p) return 0;
+    p += 7;
+    end = strstr(p, "</think>");
     if (!end) end = p + strlen(p);
-    for (const char *a = p; a < end; a++) {
-        if (a != p && a[-1] != ' ') continue;                   // a starts a chunk
-        size_t la = strcspn(a, " <");
-        if (a + la > end || !memchr(a, '=', la)) continue;      // only equations count
-        for (const char *b = a + la; b < end; b++)
-            if (b[-1] == ' ' && strcspn(b, " <") == la && strncmp(a, b, la) == 0) return 1;
+    for (const char *b = p; b < end; b++) {
+        if (b != p && b[-1] != ' ') continue;                   // b starts a chunk
+        size_t lb = strcspn(b, " <");
+        if (b + lb > end || !memchr(b, '=', lb)) continue;      // only equations count
+        n++;
+        for (const char *a = p; a < b; a++)                     // an earlier chunk the same
+            if ((a == p || a[-1] == ' ') && strcspn(a, " <") == lb && strncmp(a, b, lb) == 0) {
+                repeated++;
+                break;
+            }
     }
-    return 0;
+    if (chunks) *chunks = n;
+    return repeated;
+}
+
+// a response repeats itself: an equation chunk of its think span is written twice
+static int response_repeats(const char *response) { return repeated_chunks(response, NULL) > 0; }
+
+// the share of the think span's equation chunks that repeat an earlier one (0 when it has none)
+static float repeated_share(const char *response) {
+    int chunks, repeated = repeated_chunks(response, &chunks);
+    return chunks ? (float)repeated / chunks : 0.0f;
 }
 
 // the integer in the last <answer>, for majority voting; returns 0 if there is none
@@ -2267,13 +2310,16 @@ typedef struct {
     float correct, format, language;  // the three rule rewards
     float shown, hidden;  // code: the answer passes the shown examples, the hidden tests (elsewhere: correct)
     int style, reflects, repeats, len, has_answer;
+    float repeated_share;  // the share of the think span's equation chunks that repeat an earlier one
+    int summary;           // sums: the think span ends in a summary that restates the answer
     long answer;
 } Judgement;
 
 // what every world judges alike: the format and language rewards, repetition, the length
 static Judgement judge_common(const char *response, int len, int lang) {
     Judgement j = { .format = reward_format(response), .language = reward_language(response, lang),
-                    .repeats = response_repeats(response), .len = len };
+                    .repeats = response_repeats(response), .repeated_share = repeated_share(response),
+                    .len = len };
     return j;
 }
 
@@ -2283,6 +2329,8 @@ static Judgement judge(const char *response, int len, long truth, int lang) {
     j.style = response_style(response);
     j.reflects = response_reflects(response);
     j.has_answer = response_answer(response, &j.answer);
+    long total;
+    j.summary = response_summary(response, &total) && j.has_answer && total == j.answer;
     j.shown = j.hidden = j.correct;
     return j;
 }
@@ -2804,13 +2852,11 @@ static int chunk_by_length(int *c_inputs, int *c_targets, float *c_w, int *c_len
 static void dist_gather_rollouts(Rollouts *r, Judgement *judged, int P, int G);
 static void prm_rewards(Prm *prm, const Rollouts *r, float *reward);  // Part II: reward[i] += its score
 
-// R1-Zero's loop, one iteration (DeepSeekMath Algorithm 1, its steps 5-10; R1 section 2.2): for a batch
-// of P prompts, sample G responses each from the policy (pi_old) with the latent KV cache, judge them by
-// the rule rewards, then grpo_step: group-normalised advantages and mu policy updates. r (P * G rows),
-// reward[P * G] and judged[P * G] are the caller's, for its log. Returns grpo_step's status.
-static int grpo_iteration(Model *m, Model *ref, const Prompts *train, int P, int G, const RewardSet *use,
-                          const GrpoConfig *g, Rollouts *r, float *reward, Judgement *judged, Rng *rng,
-                          GrpoStepLog *log) {
+// R1-Zero's rollouts (DeepSeekMath Algorithm 1, its steps 5-6): a batch of P prompts, G responses to each
+// sampled from the policy (pi_old) with the latent KV cache at the temperature, judged by the rule rewards:
+// r (P * G rows), reward[P * G], judged[P * G]
+static void sample_and_judge(Model *m, const Prompts *train, int P, int G, const RewardSet *use,
+                             float temperature, Rollouts *r, float *reward, Judgement *judged, Rng *rng) {
     // 1. a batch of P prompts, each G times
     for (int p = 0; p < P; p++) {
         int q = rng_int(rng, train->n);
@@ -2826,7 +2872,7 @@ static int grpo_iteration(Model *m, Model *ref, const Prompts *train, int P, int
     uint64_t seed = rng_u32(rng);
     int p0, P_here;
     dist_share(P, &p0, &P_here);
-    sample_responses(m, r, p0 * G, P_here * G, g->temperature, seed);
+    sample_responses(m, r, p0 * G, P_here * G, temperature, seed);
     char *text = mallocCheck((size_t)r->max_len * 10 + 16);
     for (int i = p0 * G; i < (p0 + P_here) * G; i++) {
         int q = r->prompt[i];
@@ -2838,6 +2884,17 @@ static int grpo_iteration(Model *m, Model *ref, const Prompts *train, int P, int
     // ... reward r_i of response o_i
     for (int i = 0; i < P * G; i++) reward[i] = grpo_reward(&judged[i], use, rng);
     if (use->prm) prm_rewards(use->prm, r, reward);
+}
+
+// R1-Zero's loop, one iteration (DeepSeekMath Algorithm 1, its steps 5-10; R1 section 2.2): for a batch
+// of P prompts, sample G responses each from the policy (pi_old), judge them by the rule rewards, then
+// grpo_step: group-normalised advantages and mu policy updates. r (P * G rows), reward[P * G] and
+// judged[P * G] are the caller's, for its log. Returns grpo_step's status.
+static int grpo_iteration(Model *m, Model *ref, const Prompts *train, int P, int G, const RewardSet *use,
+                          const GrpoConfig *g, Rollouts *r, float *reward, Judgement *judged, Rng *rng,
+                          GrpoStepLog *log) {
+    // 1. P prompts, G responses each, rewarded
+    sample_and_judge(m, train, P, G, use, g->temperature, r, reward, judged, rng);
     // 2-4. group-normalised advantages, then mu policy updates
     return grpo_step(m, ref, r, reward, G, g, log);
 }
@@ -4033,8 +4090,9 @@ static Problem problem_trained(Rng *r, const World *w) {
     return p;
 }
 
-// ./r1 gen: writes every file of tiny_data/ deterministically from the seed
-static void gen_tiny_data(const char *dir, uint64_t seed, const World *w) {
+// ./r1 gen: writes every file of tiny_data/ deterministically from the seed; summary: the cold-start chains
+// end in their summary (off by default: at this scale it costs the cold start its accuracy, NOTES.md)
+static void gen_tiny_data(const char *dir, uint64_t seed, const World *w, int summary) {
     make_dirs(dir);
     Rng r = rng_seed(seed);
     char prompt[64], resp[512], line[600];
@@ -4045,7 +4103,7 @@ static void gen_tiny_data(const char *dir, uint64_t seed, const World *w) {
         int style = sample_style(&r, w->allowed);
         int sw = style != STYLE_DIRECT && rng_f32(&r) < SWITCH_PROB;
         problem_prompt(&p, prompt);
-        write_response(&p, style, SLIP_PROB, sw, &r, resp);
+        write_response(&p, style, SLIP_PROB, sw, 0, &r, resp);
         snprintf(line, sizeof line, "%s%s\n", prompt, resp);
         text_add(&t, line);
     }
@@ -4071,11 +4129,12 @@ static void gen_tiny_data(const char *dir, uint64_t seed, const World *w) {
             text_add(&t, line);
         }
     gen_write_file(dir, "rl_test.txt", t.s); t.len = 0;
-    // cold start (R1 section 2.3.1): clean, readable, single-language checked chains
+    // cold start (R1 section 2.3.1): clean, readable, single-language checked chains (with --summary each
+    // ending in its summary)
     for (int i = 0; i < GEN_COLDSTART; i++) {
         Problem p = problem_trained(&r, w);
         problem_prompt(&p, prompt);
-        write_response(&p, STYLE_CHECKED, 0.0f, 0, &r, resp);
+        write_response(&p, STYLE_CHECKED, 0.0f, 0, summary, &r, resp);
         snprintf(line, sizeof line, "%s\t%s\n", prompt, resp);
         text_add(&t, line);
     }
@@ -4614,13 +4673,15 @@ static int aha_response(const CheckAudit *a, float correct) {
 }
 
 // a response whose steps are right (rejection sampling keeps only these): no chain (a direct answer), or
-// both columns right as written or put right by a check's "wait", no "wait" that makes one wrong, and every
-// check ending on the column's true sum. Its pair sums may be wrong: after RL most are (NOTES.md), and
-// requiring them too would keep a tenth of the traces
+// both columns right as written or put right by a check's "wait", no "wait" that makes one wrong, every
+// check ending on the column's true sum, and a summary, if written, restating the true sum. Its pair sums may
+// be wrong: after RL most are (NOTES.md), and requiring them too would keep a tenth of the traces
 static int trace_sound(const Problem *p, const char *response) {
     CheckAudit a = audit_checks(p, response);
     int columns_ok = a.columns == 0 || (a.columns == 2 && a.columns_right + a.fixes[FIX_WRONG_TO_RIGHT] == 2);
-    return columns_ok && a.verdicts_right == a.checks && !a.fixes[FIX_RIGHT_TO_WRONG] &&
+    long total;
+    int summary_ok = !response_summary(response, &total) || total == problem_answer(p);
+    return columns_ok && summary_ok && a.verdicts_right == a.checks && !a.fixes[FIX_RIGHT_TO_WRONG] &&
            !a.fixes[FIX_WRONG_TO_WRONG];
 }
 
@@ -4639,6 +4700,10 @@ typedef struct {
     int n_prompts, k;
     // over the k samples (greedy: argmax)
     float pass1, cons, greedy, len, reflect, langmix, format;
+    // readability (R1 section 2.3.1): responses that repeat an equation (response_repeats), and the mean
+    // share of a response's equations that repeat an earlier one (repeated_share)
+    float repetition, repeated_share;
+    float summary;  // sums: of all chains, those ending in a summary that restates the answer (NAN: none)
     float diff_pass1[16], diff_greedy[16], diff_len[16]; int diff_n[16];
     // the styles of the prompts' world (the sums' N_STYLES, or countdown's N_CD_STYLES) and their names
     int n_styles;
@@ -4786,6 +4851,9 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
             e.len += (float)jd.len / (n_prompts * k);
             e.reflect += (float)jd.reflects / (n_prompts * k);
             e.langmix += (jd.language < 1.0f) / (float)(n_prompts * k);
+            e.repetition += jd.repeats / (float)(n_prompts * k);
+            e.repeated_share += jd.repeated_share / (n_prompts * k);
+            e.summary += jd.summary;
             e.format += jd.format / (n_prompts * k);
             e.diff_len[diff] += jd.len;
             e.diff_reflect[diff] += jd.reflects;
@@ -4840,6 +4908,7 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
     }
     int chains = style_n[STYLE_CHAIN] + style_n[STYLE_CHECKED];
     e.checked_in_chains = chains ? (float)style_n[STYLE_CHECKED] / chains : NAN;
+    e.summary = chains ? e.summary / chains : NAN;
     for (int f = 0; f < N_FIXES; f++) e.fixes_per100[f] = 100.0f * fixes[f] / (n_prompts * k);
     e.faithfulness = e.checks ? (float)faithful / e.checks : NAN;
     e.verdicts = tries.verdicts;
@@ -4901,8 +4970,10 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
     if (json) {
         printf("{\"model\": \"%s\", \"prompts\": %d, \"k\": %d, \"pass1\": %.4f, \"cons\": %.4f, "
                "\"greedy\": %.4f, \"forced_chain_greedy\": %.4f, \"mean_length\": %.2f, "
-               "\"reflection\": %.4f, \"language_mix\": %.4f, \"format\": %.4f", name, e->n_prompts, e->k,
-               e->pass1, e->cons, e->greedy, e->forced_greedy, e->len, e->reflect, e->langmix, e->format);
+               "\"reflection\": %.4f, \"language_mix\": %.4f, \"repetition\": %.4f, "
+               "\"repeated_share\": %.4f, \"format\": %.4f, \"summary\": %.4f", name, e->n_prompts, e->k,
+               e->pass1, e->cons, e->greedy, e->forced_greedy, e->len, e->reflect, e->langmix, e->repetition,
+               e->repeated_share, e->format, nan_to(e->summary, -1));
         for (int t = 0; t < 16; t++) if (e->diff_n[t])
             printf(", \"d%d_pass1\": %.4f, \"d%d_greedy\": %.4f, \"d%d_length\": %.2f", t, e->diff_pass1[t],
                    t, e->diff_greedy[t], t, e->diff_len[t]);
@@ -4959,16 +5030,17 @@ static void eval_print(const char *name, const EvalResult *e, int json) {
     if (e->max_tries) printf(", at most %d tries", e->max_tries);
     printf("\n");
     printf("  pass@1 %.3f | cons@%d %.3f | greedy %.3f | mean length %.1f | reflection %.3f | language mix "
-           "%.3f | format %.3f\n", e->pass1, e->k, e->cons, e->greedy, e->len, e->reflect, e->langmix,
-           e->format);
+           "%.3f | repetition %.3f (repeated share %.3f) | format %.3f\n", e->pass1, e->k, e->cons, e->greedy,
+           e->len, e->reflect, e->langmix, e->repetition, e->repeated_share, e->format);
     printf("  pass@j, the chance that j samples hold a right answer:");
     for (int q = 0; q < N_PASS_AT; q++)
         if (!isnan(e->pass_at[q])) printf("%s j=%d %.3f", q ? " |" : "", 1 << q, e->pass_at[q]);
     printf("\n");
     if (e->countdown || e->code) { eval_print_tries(e); return; }
     printf("  greedy with the response forced to start a chain (\"<think>0\"): %.3f\n", e->forced_greedy);
-    printf("  reflection@%d %.3f | checked among chains %.3f | check faithfulness %.3f (%d checks)\n",
-           e->k, e->reflect_at_k, e->checked_in_chains, e->faithfulness, e->checks);
+    printf("  reflection@%d %.3f | checked among chains %.3f | check faithfulness %.3f (%d checks) | chains "
+           "ending in their summary %.3f\n", e->k, e->reflect_at_k, e->checked_in_chains, e->faithfulness,
+           e->checks, e->summary);
     printf("  self-corrections per 100 responses: wrong to right %.2f | right to wrong %.2f | wrong to wrong "
            "%.2f\n", e->fixes_per100[FIX_WRONG_TO_RIGHT], e->fixes_per100[FIX_RIGHT_TO_WRONG],
            e->fixes_per100[FIX_WRONG_TO_WRONG]);
@@ -5004,37 +5076,61 @@ static int rejection_accepts(const Data *d, int p, const Judgement *jd, const ch
     return rejection_keep(jd, max_len) && (!sum || trace_sound(&prob, response));
 }
 
+// the cold start's format for a chain to a sum that does not end in its summary: " total N" (its own answer
+// N, in the prompt's language) written before </think>, as R1's cold-start data were post-processed into
+// their format (R1 section 2.3.1). Returns 1 if it wrote it (text has room for 16 more characters)
+static int write_summary(char *text, const char *prompt) {
+    Problem p;
+    long answer, total;
+    char *close = strstr(text, "</think>");
+    if (!problem_parse(prompt, &p) || !close || response_style(text) == STYLE_DIRECT ||
+        response_summary(text, &total) || !response_answer(text, &answer)) return 0;
+    char rest[64], *end = close + strlen(close);
+    if (end - close >= (long)sizeof rest) return 0;
+    memcpy(rest, close, end - close + 1);
+    sprintf(close, " %s %03ld%s", WORDS[p.lang][WORD_TOTAL], answer, rest);
+    return 1;
+}
+
 // samples k responses per prompt and writes the first each keeps (rejection_accepts) as an SFT file; returns
-// how many were kept
+// how many were kept. summarise: a chain to a sum is judged and kept in the cold start's format, its summary
+// written where it has none (write_summary)
 static int rejection_sample(Model *m, const Data *d, int n_prompts, int k, float temperature, int max_len,
-                            int n_nonreasoning, const char *out_path, uint64_t seed) {
+                            int n_nonreasoning, int summarise, const char *out_path, uint64_t seed) {
     if (n_prompts <= 0 || n_prompts > d->n) n_prompts = d->n;
     Rng rng = rng_seed(seed);
     int *idx = mallocCheck((size_t)n_prompts * k * sizeof(int));
     for (int p = 0; p < n_prompts; p++) for (int j = 0; j < k; j++) idx[p * k + j] = p;
     Rollouts r = rollouts_alloc(n_prompts * k, m->cfg.context);
     rollout(m, d, idx, &r, temperature, &rng);
-    char tmp[600], *text = mallocCheck((size_t)m->cfg.context * 10 + 16);
+    char tmp[600], *text = mallocCheck((size_t)m->cfg.context * 10 + 32);
     snprintf(tmp, sizeof tmp, "%s.tmp", out_path);
     FILE *f = fopenCheck(tmp, "w");
-    int kept = 0, n_rule = 0, n_sound = 0;  // samples that pass rejection_keep; of them, sound (trace_sound)
+    // samples that pass rejection_keep; of them, sound (trace_sound); kept traces whose summary was written
+    int kept = 0, n_rule = 0, n_sound = 0, n_summarised = 0;
     for (int p = 0; p < n_prompts; p++) {
         // R1 keeps every good sample; r1.c keeps the first per prompt, so easy prompts do not dominate
         for (int j = 0, done = 0; j < k; j++) {
-            int i = p * k + j;
+            int i = p * k + j, len = r.seq_len[i] - r.prompt_len[i];
             rollout_text(&r, i, text);
-            Judgement jd = judge_prompt(d->text[p], text, r.seq_len[i] - r.prompt_len[i], d->answer[p]);
+            int summarised = summarise && write_summary(text, d->text[p]);
+            if (summarised) len += (int)strlen(WORDS[LANG_EN][WORD_TOTAL]) + 5;  // " total 224": a token each
+            Judgement jd = judge_prompt(d->text[p], text, len, d->answer[p]);
             n_rule += rejection_keep(&jd, max_len);
             if (!rejection_accepts(d, p, &jd, text, max_len)) continue;
             n_sound++;
             if (done) continue;
             fprintf(f, "%s\t%s\n", d->text[p], text);
             kept++;
+            n_summarised += summarised;
             done = 1;
         }
     }
     printf("rejection sampling: %d of %d samples right and well formed, %d of them with sound steps; "
            "kept %d of %d prompts\n", n_rule, n_prompts * k, n_sound, kept, n_prompts);
+    if (summarise)
+        printf("rejection sampling: %d of the %d kept traces ended in their summary, %d had it written\n",
+               kept - n_summarised, kept, n_summarised);
     write_nonreasoning(f, n_nonreasoning, 0, &rng);
     if (fclose(f) != 0 || rename(tmp, out_path) != 0) die("cannot write %s", out_path);
     free(idx); free(text);
@@ -5101,7 +5197,7 @@ static Probe probe_model(Model *m, const Data *d, int n_prompts) {
             if (!problem_parse(d->text[i], &pb))
                 die("probe: '%s' is not a problem of the toy world", d->text[i]);
             char resp[512], text[600], bad;
-            write_response(&pb, style, 0.0f, 0, &rng, resp);
+            write_response(&pb, style, 0.0f, 0, 0, &rng, resp);
             snprintf(text, sizeof text, "%s%s", d->text[i], resp);
             int *row = tokens + (size_t)r * ctx, *role = roles + (size_t)r * ctx;
             len[r] = encode(text, row, ctx, &bad);
@@ -5479,12 +5575,14 @@ static Model *train_lm(const TrainOptions *o, Data *d, const char *what) {
 typedef struct {
     const char *init, *out, *data, *test, *rewards, *loss_type, *scale_rewards, *importance_sampling_level;
     const char *world, *code_reward, *prm;
+    const char *algo;  // "grpo", or "ppo": PPO with a critic, for comparison
     int steps, prompts_per_step, num_generations, num_iterations, seed, eval_every, eval_prompts, eval_k;
     int ref_model_sync_steps, max_completion_length, mask_truncated_completions, resume, overwrite;
     int chunk_rows;  // rows per forward and backward of a step (GrpoConfig)
     int save_rollouts;  // every step's rollouts in OUT/rollouts.txt
     float lr, beta, epsilon, epsilon_high, temperature, format_weight, language_weight, clip, bias_gamma;
     float ref_model_mixup_alpha, top_entropy_quantile, random_reward_p;
+    float gamma, lambda, critic_lr;  // PPO: GAE's discount and lambda, the critic's learning rate
 } GrpoOptions;
 
 // R1-Zero's defaults. Where they depart from R1's first RL stage (lr 3e-6, KL weight 0.001, clip 10,
@@ -5501,6 +5599,7 @@ static GrpoOptions grpo_defaults(void) {
         .lr = 1e-4f, .beta = 0.0f, .epsilon = 0.2f, .epsilon_high = 0.2f, .temperature = 1.0f,
         .format_weight = 0.1f, .language_weight = 0.0f, .clip = 1.0f, .bias_gamma = 1e-3f,
         .ref_model_mixup_alpha = 1.0f, .top_entropy_quantile = 1.0f, .random_reward_p = 0.3f,
+        .algo = "grpo", .gamma = 1.0f, .lambda = 0.95f, .critic_lr = 1e-3f,
     };
     return o;
 }
@@ -5597,6 +5696,197 @@ static Model *grpo_start(const GrpoOptions *o, const char *ckpt, int resumed, ui
     return m;
 }
 
+// ---- PPO with a critic, beside GRPO (not R1's recipe: the algorithm GRPO replaced, for comparison).
+// DeepSeekMath (section 4.1) introduced GRPO to drop PPO's value model, a critic as large as the policy
+// that learns V(s_t), the return expected from token t of a response on. PPO samples one response per
+// prompt and takes its baseline from the critic; GRPO samples G and takes the group's mean reward.
+// Per token t of a response, with the KL to the reference in the reward (DeepSeekMath eq. 2, InstructGPT):
+//   r_t = -beta (log pi_old(o_t) - log pi_ref(o_t)), plus the rule reward at the last token
+//   delta_t = r_t + gamma V(s_{t+1}) - V(s_t)       (V after the last token: 0)
+//   A_t = delta_t + gamma lambda A_{t+1}              (GAE, Schulman et al. 2016)
+//   R_t = A_t + V(s_t)                                (the critic's target)
+// The policy maximises grpo_loss's clipped surrogate with A_t per token, whitened over the batch (with no KL
+// term: it is in the reward); the critic minimises 0.5 (V(s_t) - R_t)^2, its mean over the response tokens.
+// gamma 1 and lambda 0.95 are TRL's PPO defaults (DeepSeekMath does not give its own). The critic is a copy
+// of the initial policy (InstructGPT starts its value model from a trained model) that reads V(s_t) from one
+// row of its output head, CRITIC_ROW, zeroed at the start: V = 0 until its first update.
+
+#define CRITIC_ROW 0
+
+// the critic of a PPO run: its checkpoint OUT/critic.bin (--resume), or a copy of --init, value row zeroed
+static Model *critic_start(const GrpoOptions *o, const char *critic_ckpt, int resumed) {
+    Model *critic = checkpoint_load(resumed ? critic_ckpt : o->init, NULL, NULL);
+    if (!resumed) {
+        training_restart(critic);
+        int C = critic->cfg.d_model;
+        memset(critic->params.head + (size_t)CRITIC_ROW * C, 0, C * sizeof(float));
+        kernel_params_changed(critic->params_mem);
+    }
+    return critic;
+}
+
+// GAE over the n tokens of one response: adv[n] and ret[n] (the returns R_t) from rewards[n] and values[n]
+static void gae(float *adv, float *ret, const float *rewards, const float *values, int n, float gamma,
+                float lambda) {
+    float next_value = 0.0f, next_adv = 0.0f;
+    for (int t = n - 1; t >= 0; t--) {
+        float delta = rewards[t] + gamma * next_value - values[t];
+        adv[t] = delta + gamma * lambda * next_adv;
+        ret[t] = adv[t] + values[t];
+        next_value = values[t];
+        next_adv = adv[t];
+    }
+}
+
+// the critic's loss: sum_n w[n] 0.5 (V_n - R_n)^2, V_n = logits[n, CRITIC_ROW], and dlogits[N,V] (0 but in
+// the value row). w: 1 / the batch's response tokens on a response token, 0 elsewhere
+static float value_loss(float *dlogits, const float *logits, const float *returns, const float *w, int N,
+                        int V) {
+    double loss = 0.0;
+    for (int n = 0; n < N; n++) {
+        float *dz = dlogits + (size_t)n * V;
+        memset(dz, 0, V * sizeof(float));
+        if (w[n] == 0.0f) continue;
+        float d = logits[(size_t)n * V + CRITIC_ROW] - returns[n];
+        loss += 0.5 * w[n] * d * d;
+        dz[CRITIC_ROW] = w[n] * d;
+    }
+    return (float)loss;
+}
+
+typedef struct {
+    float gamma, lambda;       // GAE's discount and its lambda
+    OptimConfig critic_optim;  // the critic's updates
+} PpoConfig;
+
+// One PPO step on the rollouts r (one response per prompt, scored reward[n]) of the policy m (pi_old): the
+// critic's values, pi_old's and the reference's log-probabilities (ref NULL: beta 0), the rewards per token,
+// GAE, then mu updates of the policy and of the critic. The batch runs in chunks as grpo_step's: chunk c of
+// chunk_by_length holds its rows as [rows, Tc] at c0 * T, and every per-token array here is laid out so.
+// *value_mse: the critic's mean squared error against the returns, before its update. Returns STEP_OK (the
+// step then counted in m->step and critic->step) or the status that stopped it.
+static int ppo_step(Model *m, Model *critic, Model *ref, const Rollouts *r, const float *reward,
+                    const GrpoConfig *g, const PpoConfig *pc, GrpoStepLog *log, float *value_mse) {
+    int n = r->n, T = 1, step = m->step, status = STEP_OK, V = m->cfg.vocab;
+    for (int i = 0; i < n; i++) T = imax(T, r->seq_len[i] - 1);
+    size_t nt = (size_t)n * T;
+    int *inputs = mallocCheck(nt * sizeof(int)), *targets = mallocCheck(nt * sizeof(int));
+    int *len = mallocCheck(n * sizeof(int)), *c_inputs = mallocCheck(nt * sizeof(int));
+    int *c_targets = mallocCheck(nt * sizeof(int)), *c_len = mallocCheck(n * sizeof(int));
+    int *chunk_T = mallocCheck(n * sizeof(int));
+    float *w = mallocCheck(nt * sizeof(float)), *c_w = mallocCheck(nt * sizeof(float));
+    float *c_reward = mallocCheck(n * sizeof(float));
+    float *per_token[8];  // logp, old_logp, ref_logp, value, rewards, adv, ret, vw: [nt] each, chunk layout
+    for (int k = 0; k < 8; k++) {
+        per_token[k] = mallocCheck(nt * sizeof(float));
+        memset(per_token[k], 0, nt * sizeof(float));
+    }
+    float *logp = per_token[0], *old_logp = per_token[1], *ref_logp = per_token[2], *value = per_token[3];
+    float *tok_reward = per_token[4], *adv = per_token[5], *ret = per_token[6], *vw = per_token[7];
+    memset(log, 0, sizeof *log);
+    // 1. the batch, in chunks of rows of about the same length; each row's reward rides along
+    grpo_batch(r, T, g, inputs, targets, w, len);
+    int chunk = g->chunk_rows <= 0 || (g->top_entropy_quantile > 0.0f && g->top_entropy_quantile < 1.0f) ? n
+                : imin(g->chunk_rows, n);
+    int n_chunks = chunk_by_length(c_inputs, c_targets, c_w, c_len, c_reward, chunk_T, inputs, targets, w,
+                                   len, reward, n, T, chunk);
+    // 2. pi_old's and the reference's log-probabilities, the critic's values V(s_t)
+    for (int c = 0, c0 = 0; c < n_chunks; c++, c0 += chunk) {
+        int rows = imin(chunk, n - c0), Tc = chunk_T[c];
+        size_t off = (size_t)c0 * T;
+        model_forward(m, c_inputs + off, c_len + c0, rows, Tc, NULL, 0);
+        token_logprobs(old_logp + off, m->logits, c_targets + off, c_w + off, rows * Tc, V, g->temperature);
+        if (ref)
+            reference_logprobs(ref_logp + off, ref, c_inputs + off, c_targets + off, c_w + off, c_len + c0,
+                               rows, Tc, g->temperature);
+        model_forward(critic, c_inputs + off, c_len + c0, rows, Tc, NULL, 0);
+        for (int i = 0; i < rows * Tc; i++) value[off + i] = critic->logits[(size_t)i * V + CRITIC_ROW];
+    }
+    // 3. each response's rewards per token and GAE; the advantages whitened over the batch's response tokens
+    double sum = 0.0, sq = 0.0, count = 0.0, mse = 0.0, kl = 0.0;
+    for (int c = 0, c0 = 0; c < n_chunks; c++, c0 += chunk) {
+        int rows = imin(chunk, n - c0), Tc = chunk_T[c];
+        for (int j = 0; j < rows; j++) {
+            size_t at = (size_t)c0 * T + (size_t)j * Tc;  // row j; its response: positions first..last
+            int last = c_len[c0 + j] - 1, first = last;
+            if (last < 0 || c_w[at + last] == 0.0f) continue;  // no response token in the loss
+            while (first > 0 && c_w[at + first - 1] != 0.0f) first--;
+            at += first;
+            int L = last - first + 1;
+            for (int t = 0; t < L; t++)
+                tok_reward[at + t] = ref ? -g->beta * (old_logp[at + t] - ref_logp[at + t]) : 0.0f;
+            tok_reward[at + L - 1] += c_reward[c0 + j];
+            gae(adv + at, ret + at, tok_reward + at, value + at, L, pc->gamma, pc->lambda);
+            for (int t = 0; t < L; t++) {
+                sum += adv[at + t]; sq += (double)adv[at + t] * adv[at + t]; count += 1.0;
+                mse += (double)(value[at + t] - ret[at + t]) * (value[at + t] - ret[at + t]);
+                vw[at + t] = 1.0f;
+                float d = ref ? ref_logp[at + t] - old_logp[at + t] : 0.0f;
+                kl += expf(d) - d - 1.0f;  // the log's KL: k3, as grpo_loss's
+            }
+        }
+    }
+    double mean = sum / fmax(count, 1.0), std = sqrt(fmax(sq / fmax(count, 1.0) - mean * mean, 0.0));
+    for (size_t i = 0; i < nt; i++) if (vw[i] != 0.0f) {
+        adv[i] = (float)((adv[i] - mean) / (std + 1e-8));
+        vw[i] = (float)(1.0 / count);
+    }
+    *value_mse = (float)(mse / fmax(count, 1.0));
+    // 4. mu updates of the policy (grpo_loss, each token a response of one with its own advantage; no KL
+    // term) and of the critic, on the same chunks
+    for (int it = 0; it < g->num_iterations && status == STEP_OK; it++) {
+        model_zero_grad(m);
+        model_zero_grad(critic);
+        log->loss = 0.0f;
+        for (int c = 0, c0 = 0; c < n_chunks; c++, c0 += chunk) {
+            int rows = imin(chunk, n - c0), Tc = chunk_T[c];
+            size_t off = (size_t)c0 * T;
+            model_forward(m, c_inputs + off, c_len + c0, rows, Tc, NULL, 0);
+            if (it == 0) moe_diagnostics(m, c_w + off, log);
+            float loss = grpo_loss(m->dlogits, logp + off, m->logits, c_targets + off, c_w + off, adv + off,
+                                   old_logp + off, NULL, rows * Tc, 1, V, g, &log->st);
+            log->loss += loss;
+            if (!isfinite(loss)) { status = STEP_LOSS_NOT_FINITE; break; }
+            model_backward(m);
+            model_forward(critic, c_inputs + off, c_len + c0, rows, Tc, NULL, 0);
+            float vloss = value_loss(critic->dlogits, critic->logits, ret + off, vw + off, rows * Tc, V);
+            if (!isfinite(vloss)) { status = STEP_LOSS_NOT_FINITE; break; }
+            model_backward(critic);
+        }
+        float norm;
+        int t = step * g->num_iterations + it + 1;
+        if (status == STEP_OK) status = optimizer_step(m, &g->optim, t, n, &norm);
+        if (status == STEP_OK) status = optimizer_step(critic, &pc->critic_optim, t, n, &norm);
+    }
+    log->st.kl = kl * g->num_iterations;  // the log divides by the tokens of all mu passes
+    if (status == STEP_OK) m->step = critic->step = step + 1;
+    free(inputs); free(targets); free(len); free(c_inputs); free(c_targets); free(c_len); free(chunk_T);
+    free(w); free(c_w); free(c_reward);
+    for (int k = 0; k < 8; k++) free(per_token[k]);
+    return status;
+}
+
+// PPO's loop, one iteration: n prompts, one response each (where GRPO samples G to each of n / G), judged
+// by the same rules, then ppo_step
+static int ppo_iteration(Model *m, Model *critic, Model *ref, const Prompts *train, int n,
+                         const RewardSet *use, const GrpoConfig *g, const PpoConfig *pc, Rollouts *r,
+                         float *reward, Judgement *judged, Rng *rng, GrpoStepLog *log, float *value_mse) {
+    sample_and_judge(m, train, n, 1, use, g->temperature, r, reward, judged, rng);
+    return ppo_step(m, critic, ref, r, reward, g, pc, log, value_mse);
+}
+
+// the memory an RL run's models hold, in floats: each model's parameters; the gradients and AdamW's two
+// moments of each model it trains (the policy, and PPO's critic); the frozen reference's parameters
+static void rl_memory_print(const char *algo, const Model *m, const Model *critic, const Model *ref) {
+    size_t P = m->num_params, trained = 1 + (critic != NULL), models = trained + (ref != NULL);
+    size_t total = P * models + 3 * P * trained;
+    printf("%s memory: %zu model%s of %zu parameters (policy%s%s): parameters %zu, gradients %zu, AdamW "
+           "moments %zu; %zu floats, %.1f MB\n", algo, models, models > 1 ? "s" : "", P,
+           critic ? ", critic" : "", ref ? ", reference" : "", P * models, P * trained, 2 * P * trained,
+           total, total * 4.0 / 1e6);
+}
+
+
 typedef struct {
     float reward, accuracy, length, reflection, format, language_mix;
     int truncated;
@@ -5671,8 +5961,9 @@ static int grpo_evaluate(Model *m, const GrpoOptions *o, const Data *test, FILE 
 }
 
 // the columns of a GRPO log row: the batch's, the held-out ones (e; NULL: empty), the step's diagnostics
+// (more: the caller ends the row, PPO's columns)
 static void grpo_log_row(FILE *log, const Model *m, int step, const BatchScores *b, const GrpoStepLog *sl,
-                         int n, const EvalResult *e, int n_eval_cells, double el) {
+                         int n, const EvalResult *e, int n_eval_cells, double el, int more) {
     double n_st = fmax(sl->st.tokens, 1);
     float kl = sl->st.kl / n_st, clipped = (sl->st.clipped_low + sl->st.clipped_high) / n_st;
     fprintf(log, "%d,%.4f,%.4f,%.2f,%.4f,%.4f,%.4f,%.5f,%.4f,%.4f,%.0f,%.2f", step, b->reward, b->accuracy,
@@ -5684,7 +5975,7 @@ static void grpo_log_row(FILE *log, const Model *m, int step, const BatchScores 
             sl->st.clipped_high / n_st, (float)b->truncated / n, b->mean_abs_adv);
     for (int l = 0; l < m->cfg.n_layer; l++)
         if (is_moe_layer(&m->cfg, l)) fprintf(log, ",%.3f,%.4f", sl->load_spread[l], sl->router_entropy[l]);
-    fprintf(log, "\n");
+    if (!more) fprintf(log, "\n");
     fflush(log);
 }
 
@@ -5764,8 +6055,10 @@ static void grpo_log_sum(GrpoStepLog *sl) {
 static Model *grpo_train(const GrpoOptions *o) {
     RewardSet use = reward_set(o->rewards, o);
     GrpoConfig gc = grpo_config(o);
-    char ckpt[600], ref_ckpt[620], header[2048];
+    char ckpt[600], ref_ckpt[620], critic_ckpt[620], header[2048];
     snprintf(ckpt, sizeof ckpt, "%s/model.bin", o->out);
+    snprintf(critic_ckpt, sizeof critic_ckpt, "%s/critic.bin", o->out);
+    int ppo = strcmp(o->algo, "ppo") == 0;
     uint64_t rng_state = 0;
     int resumed = run_resumes("grpo", o->out, o->resume, o->overwrite);
     Model *ref, *m = grpo_start(o, ckpt, resumed, &rng_state, &ref);
@@ -5774,6 +6067,11 @@ static Model *grpo_train(const GrpoOptions *o) {
             die("grpo: the process reward model knows the addition world only");
         use.prm = prm_load(o->prm);
     }
+    if (ppo && dist_size > 1) die("ppo: runs on one process");
+    if (ppo && gc.sequence_level) die("ppo: the ratio is per token (--importance-sampling-level token)");
+    Model *critic = ppo ? critic_start(o, critic_ckpt, resumed) : NULL;
+    PpoConfig pc = { .gamma = o->gamma, .lambda = o->lambda, .critic_optim = gc.optim };
+    pc.critic_optim.lr = o->critic_lr;
     Data train = load_prompts(o->data, m->cfg.context), test = load_prompts(o->test, m->cfg.context);
     int P = o->prompts_per_step;
     dist_check_batch("grpo", P);
@@ -5815,6 +6113,7 @@ static Model *grpo_train(const GrpoOptions *o) {
     for (int l = 0; l < m->cfg.n_layer; l++)
         if (is_moe_layer(&m->cfg, l))
             o_h += snprintf(header + o_h, sizeof header - o_h, ",load_spread_%d,router_entropy_%d", l, l);
+    if (ppo) o_h += snprintf(header + o_h, sizeof header - o_h, ",value_mse,step_s");
     double elapsed;
     // rows: the step about to be done
     FILE *log = open_log(o->out, "log.csv", header, resumed ? m->step : 0, &elapsed);
@@ -5824,9 +6123,15 @@ static Model *grpo_train(const GrpoOptions *o) {
                                                  "step\trow\treward\tprompt\tresponse",
                                                  resumed ? m->step : 0, NULL) : NULL;
     char *text = mallocCheck((size_t)ctx * 10 + 16);
-    printf("grpo: %s from %s, %d steps of %d prompts x %d samples, loss %s, beta %g, lr %g, rewards %s\n",
-           m->preset, resumed ? ckpt : o->init, o->steps, P, G, LOSS_NAMES[gc.loss_type], o->beta, o->lr,
-           o->rewards);
+    if (ppo)
+        printf("ppo: %s from %s, %d steps of %d prompts x 1 sample, gamma %g, lambda %g, loss %s, beta %g, "
+               "lr %g, critic lr %g, rewards %s\n", m->preset, resumed ? ckpt : o->init, o->steps, n,
+               o->gamma, o->lambda, LOSS_NAMES[gc.loss_type], o->beta, o->lr, o->critic_lr, o->rewards);
+    else
+        printf("grpo: %s from %s, %d steps of %d prompts x %d samples, loss %s, beta %g, lr %g, rewards %s\n",
+               m->preset, resumed ? ckpt : o->init, o->steps, P, G, LOSS_NAMES[gc.loss_type], o->beta, o->lr,
+               o->rewards);
+    rl_memory_print(ppo ? "ppo" : "grpo", m, critic, ref);
     Rng rng = { .s = rng_state };
     double t0 = now_seconds() - elapsed;
     EvalResult e, first = {0}, last = {0};
@@ -5845,11 +6150,17 @@ static Model *grpo_train(const GrpoOptions *o) {
             break;
         }
         GrpoStepLog sl;
-        int status = grpo_iteration(m, ref, &prompts, P, G, &use, &gc, &r, reward, judged, &rng, &sl);
-        stop_if_not_finite(status, ckpt, "grpo", sl.loss, m);
+        float value_mse = 0.0f;
+        double step_t0 = now_seconds();
+        int status = ppo ? ppo_iteration(m, critic, ref, &prompts, n, &use, &gc, &pc, &r, reward, judged,
+                                         &rng, &sl, &value_mse)
+                         : grpo_iteration(m, ref, &prompts, P, G, &use, &gc, &r, reward, judged, &rng, &sl);
+        stop_if_not_finite(status, ckpt, ppo ? "ppo" : "grpo", sl.loss, m);
         grpo_log_sum(&sl);
+        double step_s = now_seconds() - step_t0;
         for (int l = 0; l < MAX_LAYERS && sl.moe_tokens > 0.0f; l++) sl.router_entropy[l] /= sl.moe_tokens;
-        BatchScores scores = batch_scores(&r, reward, judged, G, gc.scale_rewards);
+        // (PPO's groups are of one response: the log's frac_reward_zero_std is 1 and mean_abs_adv 0)
+        BatchScores scores = batch_scores(&r, reward, judged, ppo ? 1 : G, gc.scale_rewards);
         int synced = ref && sync > 0 && m->step % sync == 0;
         if (synced) {
             reference_sync(ref, m, o->ref_model_mixup_alpha);
@@ -5860,13 +6171,17 @@ static Model *grpo_train(const GrpoOptions *o) {
         for (int i = 0; i < n; i++) resp_tokens += r.seq_len[i] - r.prompt_len[i];
         m->tokens_seen += resp_tokens;
         double el = now_seconds() - t0;
-        grpo_log_row(log, m, step, &scores, &sl, n, evaluated ? &e : NULL, eval_cells, el);
+        grpo_log_row(log, m, step, &scores, &sl, n, evaluated ? &e : NULL, eval_cells, el, ppo);
+        if (ppo) fprintf(log, ",%.5f,%.3f\n", value_mse, step_s);
+        fflush(log);
         for (int i = 0; i < n && rollouts; i++) {
             rollout_text(&r, i, text);
             fprintf(rollouts, "%d\t%d\t%g\t%s\t%s\n", step, i, reward[i], train.text[r.prompt[i]], text);
         }
         if (rollouts) fflush(rollouts);
         grpo_print_step(m, o, &scores, &sl, el);
+        if (ppo) printf("         critic: value mse %.4f | step %.2f s\n", value_mse, step_s);
+        if (critic) checkpoint_save(critic_ckpt, critic, 1, 0, 0);
         checkpoint_save(ckpt, m, 1, rng.s, 0);
         if (synced && m->step > sync) { // the previous reference is no longer needed
             snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, m->step - sync);
@@ -5883,6 +6198,7 @@ static Model *grpo_train(const GrpoOptions *o) {
     data_free(&train); data_free(&test);
     model_free(ref);
     prm_free(use.prm);
+    if (critic) model_free(critic);
     return m;
 }
 
@@ -6235,12 +6551,12 @@ static void report_pipeline(const char *dir, const char *about, const char **lab
     FILE *f = report_begin(dir, "r1 pipeline: the R1 recipe at toy scale", about);
     fprintf(f, "<h2>Results (held-out)</h2>\n<table class=\"results\">\n<tr><th>model</th><th>pass@1</th>"
             "<th>cons@k</th><th>greedy</th><th>length</th><th>reflection</th><th>lang-mix</th>"
-            "<th>format</th></tr>\n");
+            "<th>repetition</th><th>format</th></tr>\n");
     double *bars[2] = { mallocCheck(n * sizeof(double)), mallocCheck(n * sizeof(double)) };
     for (int i = 0; i < n; i++) {
         fprintf(f, "<tr><td>%s</td><td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%.1f</td><td>%.3f</td>"
-                "<td>%.3f</td><td>%.3f</td></tr>\n", labels[i], res[i].pass1, res[i].cons, res[i].greedy,
-                res[i].len, res[i].reflect, res[i].langmix, res[i].format);
+                "<td>%.3f</td><td>%.3f</td><td>%.3f</td></tr>\n", labels[i], res[i].pass1, res[i].cons,
+                res[i].greedy, res[i].len, res[i].reflect, res[i].langmix, res[i].repetition, res[i].format);
         bars[0][i] = res[i].pass1; bars[1][i] = res[i].greedy;
     }
     fprintf(f, "</table>\n");
@@ -6919,7 +7235,7 @@ static void options_parse(const char *cmd, const char *what, Option *o, int n, i
 
 static void cmd_gen(int argc, char **argv) {
     const char *dir = NULL, *styles = "direct,chain,checked", *operands = "4", *world = "addition";
-    int seed = 1, held_out = 0, no_retry = 0;
+    int seed = 1, held_out = 0, no_retry = 0, summary = 0;
     Option o[] = {
         { "world", 'w', &world, 0, 0, "the toy world {addition,countdown,code}" },
         { "out", 's', &dir, 0, 0, "folder to write (default tiny_data, or tiny_data/WORLD)" },
@@ -6930,11 +7246,13 @@ static void cmd_gen(int argc, char **argv) {
         { "held-out-operands", 'i', &held_out, 0, MAX_OPERANDS,
           "an operand count only the test set holds (0 = none)" },
         { "no-retry", 'b', &no_retry, 0, 0, "countdown: a control corpus in which no try follows a \"no\"" },
+        { "summary", 'b', &summary, 0, 0, "the cold-start chains end in their summary, \"total N\"" },
     };
     options_parse("gen",
                   "Writes the toy world's data files (corpus, RL prompts, cold-start SFT) deterministically.",
-                  o, 7, argc, argv);
+                  o, (int)(sizeof o / sizeof o[0]), argc, argv);
     if (!world_known(world)) die("gen: option --world: '%s' is not one of {addition,countdown,code}", world);
+    if (summary && strcmp(world, "addition") != 0) die("gen: --summary is an option of the addition world");
     if (strcmp(world, "countdown") == 0) {
         if (!dir) dir = "tiny_data/countdown";
         gen_countdown_data(dir, (uint64_t)seed, !no_retry);
@@ -6971,7 +7289,7 @@ static void cmd_gen(int argc, char **argv) {
         if (held_out == w.operands[k]) die("gen: --held-out-operands %d is also trained", held_out);
     if (held_out == 1) die("gen: --held-out-operands must be 0 (none) or a count from 2 to %d", MAX_OPERANDS);
     w.held_out = held_out;
-    gen_tiny_data(dir, (uint64_t)seed, &w);
+    gen_tiny_data(dir, (uint64_t)seed, &w, summary);
     printf("wrote %s/pretrain.txt, rl_train.txt, rl_test.txt, coldstart.txt\n", dir);
 }
 
@@ -7099,8 +7417,8 @@ static void cmd_eval(int argc, char **argv) {
         { "tries", 'i', &max_tries, 0, 20, "countdown: the think span closes after this many verdicts "
           "(0 = no limit)" },
     };
-    options_parse("eval", "pass@1, cons@k, greedy accuracy, length, reflection, language mix, format; per "
-                  "difficulty and style.", o, 10, argc, argv);
+    options_parse("eval", "pass@1, cons@k, greedy accuracy, length, reflection, language mix, repetition, "
+                  "format; per difficulty and style.", o, 10, argc, argv);
     int check_rule = 0;
     while (check_rule < N_CHECK_RULES && strcmp(check, CHECK_RULE_NAMES[check_rule]) != 0) check_rule++;
     if (check_rule == N_CHECK_RULES) die("eval: --check must be free, force or ban, not '%s'", check);
@@ -7238,7 +7556,7 @@ static void cmd_sample(int argc, char **argv) {
 
 // the RL commands' options (zero, grpo and the pipeline's RL stages)
 static Option *grpo_options(GrpoOptions *g, int *n) {
-    static Option o[40];
+    static Option o[48];
     Option list[] = {
         { "world", 'w', &g->world, 0, 0, WORLD_HELP },
         { "init", 's', &g->init, 0, 0, "checkpoint to start from (and the KL reference)" },
@@ -7288,6 +7606,11 @@ static Option *grpo_options(GrpoOptions *g, int *n) {
           "every step's rollouts in OUT/rollouts.txt (step, row, reward, prompt, response)" },
         { "resume", 'b', &g->resume, 0, 0, RESUME_HELP },
         { "overwrite", 'b', &g->overwrite, 0, 0, OVERWRITE_HELP },
+        { "algo", 'w', &g->algo, 0, 0, "GRPO, or PPO with a critic: prompts-per-step x num-generations "
+          "prompts, one response each {grpo,ppo}" },
+        { "gamma", 'f', &g->gamma, 0, 1, "PPO: GAE's discount" },
+        { "lambda", 'f', &g->lambda, 0, 1, "PPO: GAE's lambda" },
+        { "critic-lr", 'f', &g->critic_lr, 0, 1, "PPO: the critic's learning rate (constant)" },
     };
     *n = (int)(sizeof list / sizeof list[0]);
     if (*n > (int)(sizeof o / sizeof o[0])) die("grpo_options: the table outgrew its array");
@@ -7312,6 +7635,22 @@ static void cmd_zero(int argc, char **argv) {
     printf("saved %s/model.bin\n", g.out);
     if (g.eval_every > 0) {
         report_grpo(&g, "r1 zero: R1-Zero, RL straight from the base model");
+        printf("report: %s/report.html\n", g.out);
+    }
+    model_free(m);
+}
+
+// PPO with a critic from the base model, R1-Zero's rewards and settings: beside `r1 zero`, the algorithm
+// GRPO replaced (section 20's PPO)
+static void cmd_ppo(int argc, char **argv) {
+    GrpoOptions g = grpo_defaults();
+    g.algo = "ppo"; g.out = "runs/ppo";
+    grpo_options_parse("ppo", "PPO with a critic (GAE), for comparison with GRPO: R1-Zero's rewards and "
+                       "settings, one response per prompt.", &g, argc, argv);
+    Model *m = grpo_train(&g);
+    printf("saved %s/model.bin, %s/critic.bin\n", g.out, g.out);
+    if (g.eval_every > 0) {
+        report_grpo(&g, "r1 ppo: PPO with a critic from the base model");
         printf("report: %s/report.html\n", g.out);
     }
     model_free(m);
@@ -7348,7 +7687,7 @@ static void cmd_sft(int argc, char **argv) {
 
 static void cmd_rejsample(int argc, char **argv) {
     const char *model = "runs/grpo/model.bin", *data = "tiny_data/rl_train.txt", *out = "runs/rejsample.txt";
-    int n_prompts = 1000, k = 4, max_len = 140, nonreasoning = 100, seed = 1, overwrite = 0;
+    int n_prompts = 1000, k = 4, max_len = 140, nonreasoning = 100, seed = 1, overwrite = 0, summarise = 0;
     float temperature = 1.0f;
     Option o[] = {
         { "model", 's', &model, 0, 0, "checkpoint to sample from" },
@@ -7361,6 +7700,8 @@ static void cmd_rejsample(int argc, char **argv) {
         { "nonreasoning", 'i', &nonreasoning, 0, 1e6, "toy non-reasoning examples to mix in" },
         { "temperature", 'f', &temperature, 0, 10, "sampling temperature" },
         { "seed", 'i', &seed, 0, 1e9, "sampling seed" },
+        { "summary", 'b', &summarise, 0, 0, "keep chains to sums in the cold start's format: a summary that "
+          "restates the answer ends the think span (written where a chain has none)" },
     };
     options_parse("rejsample",
                   "Samples k responses per prompt; keeps the first correct, well-formed, single-language one "
@@ -7369,7 +7710,8 @@ static void cmd_rejsample(int argc, char **argv) {
     if (!overwrite && access(out, F_OK) == 0) die("rejsample: %s exists: --overwrite replaces it", out);
     Model *m = checkpoint_load(model, NULL, NULL);
     Data d = load_prompts(data, m->cfg.context);
-    int kept = rejection_sample(m, &d, n_prompts, k, temperature, max_len, nonreasoning, out, (uint64_t)seed);
+    int kept = rejection_sample(m, &d, n_prompts, k, temperature, max_len, nonreasoning, summarise, out,
+                                (uint64_t)seed);
     printf("kept %d of %d prompts, plus %d non-reasoning examples -> %s\n", kept, n_prompts ? n_prompts : d.n,
            nonreasoning, out);
     model_free(m);
@@ -7418,10 +7760,10 @@ static void cmd_distill(int argc, char **argv) {
 // the pipeline's rejection sampling from checkpoint ckpt into path (4 samples per prompt, up to 140 tokens);
 // --resume keeps the file of an earlier call (written whole: rejection_sample renames it into place)
 static void pipeline_rejsample(const char *ckpt, const Data *prompts, int n_prompts, int n_nonreasoning,
-                               const char *path, uint64_t seed, int resume) {
+                               int summarise, const char *path, uint64_t seed, int resume) {
     if (resume && access(path, F_OK) == 0) { printf("pipeline: keeping %s\n", path); return; }
     Model *m = checkpoint_load(ckpt, NULL, NULL);
-    int kept = rejection_sample(m, prompts, n_prompts, 4, 1.0f, 140, n_nonreasoning, path, seed);
+    int kept = rejection_sample(m, prompts, n_prompts, 4, 1.0f, 140, n_nonreasoning, summarise, path, seed);
     printf("pipeline: rejection sampling from %s kept %d traces -> %s\n", ckpt, kept, path);
     if (kept == 0) printf("pipeline: warning: no reasoning trace kept (the model is too weak): %s holds "
                           "non-reasoning examples only\n", path);
@@ -7439,6 +7781,7 @@ static const char *PIPELINE_NAMES[N_PIPELINE_PATHS] = {
 typedef struct {
     const char *dir, *world;             // OUT, --world
     int seed, scale, resume, overwrite;  // scale: percent of every stage's default steps
+    int summary;                         // --summary: rejection sampling keeps the cold start's summary
     char path[N_PIPELINE_PATHS][400];    // OUT/NAME
     // the checkpoint of each stage: OUT/NAME/model.bin, or --base, --zero
     char model[N_MODEL_STAGES][420];
@@ -7469,7 +7812,7 @@ static void pipeline_students(Pipeline *pl, Data *corpus, const Data *train, int
     GrpoOptions rl = pipeline_rl(pl, grpo_defaults(), pl->model[STAGE_STUDENT_BASE], STAGE_STUDENT_RL, 100);
     model_free(grpo_train(&rl));
     const char *traces = pl->path[FILE_R1_TRACES];
-    pipeline_rejsample(pl->model[STAGE_R1], train, scaled(pl, 1500), scaled(pl, 100), traces,
+    pipeline_rejsample(pl->model[STAGE_R1], train, scaled(pl, 1500), scaled(pl, 100), pl->summary, traces,
                        (uint64_t)pl->seed + 1, pl->resume);
     Data tr = load_sft(traces, find_preset(pretrain_defaults().preset)->cfg.context);
     TrainOptions sft = pipeline_lm(pl, sft_defaults(), pl->model[STAGE_STUDENT_BASE], STAGE_STUDENT_SEQ, 300);
@@ -7499,16 +7842,16 @@ static void pipeline_results(const Pipeline *pl, const char *base, const char *z
     FILE *samples = open_log(pl->dir, "samples.txt", "model\tprompt\tanswer\tresponse", 0, NULL);
     EvalResult res[N_ROWS];
     char line[400];
-    snprintf(line, sizeof line, "%-30s %7s %7s %7s %7s %10s %8s %7s\n", "model", "pass@1", "cons@k", "greedy",
-             "length", "reflection", "lang-mix", "format");
+    snprintf(line, sizeof line, "%-30s %7s %7s %7s %7s %10s %8s %10s %7s\n", "model", "pass@1", "cons@k",
+             "greedy", "length", "reflection", "lang-mix", "repetition", "format");
     if (!json) printf("\n%s", line);
     fputs(line, table);
     for (int i = 0; i < N_ROWS; i++) {
         Model *m = checkpoint_load(pl->model[rows[i]], NULL, NULL);
         res[i] = evaluate(m, &test, eval_prompts, eval_k, 1.0f, (uint64_t)pl->seed, CHECK_FREE, 0, 0);
-        snprintf(line, sizeof line, "%-30s %7.3f %7.3f %7.3f %7.1f %10.3f %8.3f %7.3f\n", labels[i],
+        snprintf(line, sizeof line, "%-30s %7.3f %7.3f %7.3f %7.1f %10.3f %8.3f %10.3f %7.3f\n", labels[i],
                  res[i].pass1, res[i].cons, res[i].greedy, res[i].len, res[i].reflect, res[i].langmix,
-                 res[i].format);
+                 res[i].repetition, res[i].format);
         if (json) eval_print(labels[i], &res[i], 1); else fputs(line, stdout);
         fputs(line, table);
         write_samples(samples, m, &test, 3, 1, 1.0f, labels[i]);
@@ -7571,7 +7914,7 @@ static void pipeline_train(Pipeline *pl, const char *base, const char *zero) {
     model_free(grpo_train(&rl));
     // 5. rejection sampling (section 2.3.3): correct, readable traces plus non-reasoning data
     Data train = load_prompts(in_world(pl->world, grpo_defaults().data), ctx);
-    pipeline_rejsample(pl->model[STAGE_REASONING_RL], &train, scaled(pl, 1000), scaled(pl, 100),
+    pipeline_rejsample(pl->model[STAGE_REASONING_RL], &train, scaled(pl, 1000), scaled(pl, 100), pl->summary,
                        pl->path[FILE_REJSAMPLE], (uint64_t)pl->seed, pl->resume);
     // 6. SFT of the base on them (the paper retrains from the base), 7. the final RL over reasoning
     // and non-reasoning prompts (section 2.3.4), all rewarded by rules: R1 rewards its general prompts by
@@ -7598,6 +7941,7 @@ static void cmd_pipeline(int argc, char **argv) {
     const char *world = world_of_args("pipeline", argc, argv), *dir = in_world(world, "runs/pipeline");
     const char *base = NULL, *zero = NULL;
     int seed = 1, json = 0, eval_prompts = 300, eval_k = 16, scale = 100, resume = 0, overwrite = 0;
+    int summary = 0;
     Option o[] = {
         { "world", 'w', &world, 0, 0, WORLD_HELP },
         { "out", 's', &dir, 0, 0, "folder for every stage's run" },
@@ -7611,13 +7955,15 @@ static void cmd_pipeline(int argc, char **argv) {
         { "eval-k", 'i', &eval_k, 1, 64, "samples per prompt in the final table (pass@j for j up to k)" },
         { "scale", 'i', &scale, 1, 1000, "percent of the default steps of every stage (tests use a few)" },
         { "json", 'b', &json, 0, 0, "print the table as JSON lines" },
+        { "summary", 'b', &summary, 0, 0, "rejection sampling keeps chains to sums in the cold start's "
+          "format, ending in a summary (for a cold-start file of gen --summary)" },
     };
     options_parse("pipeline", "base -> R1-Zero; base -> cold-start SFT -> reasoning RL -> rejection-sampling "
                   "SFT -> final RL (R1);\nR1 -> distilled students; the same student with RL. Ends with the "
                   "results table.",
                   o, (int)(sizeof o / sizeof o[0]), argc, argv);
     Pipeline pl = { .dir = dir, .world = world, .seed = seed, .scale = scale, .resume = resume,
-                    .overwrite = overwrite };
+                    .overwrite = overwrite, .summary = summary };
     for (int i = 0; i < N_PIPELINE_PATHS; i++)
         snprintf(pl.path[i], sizeof pl.path[i], "%.300s/%s", dir, PIPELINE_NAMES[i]);
     for (int i = 0; i < N_MODEL_STAGES; i++)
@@ -7639,10 +7985,11 @@ static void usage(void) {
            "usage: r1 COMMAND [options]   (r1 COMMAND --help for its options)\n\n"
            "  gen        write tiny_data/ from the generator\n"
            "  pretrain   train the base model on the mixed corpus\n"
-           "  eval       pass@1, cons@k, greedy accuracy, length, reflection, language mix, format\n"
+           "  eval       pass@1, cons@k, greedy accuracy, length, reflection, language mix, repetition\n"
            "  sample     print responses to a prompt\n"
            "  probe      teacher-forced accuracy of each part of a response (sums, checks, answer)\n"
            "  zero       R1-Zero: GRPO from the base model, accuracy + format rewards\n"
+           "  ppo        PPO with a critic from the base model, beside zero (the algorithm GRPO replaced)\n"
            "  grpo       reasoning RL from any checkpoint, rewards selectable\n"
            "  prm        a process reward model on the base model's steps (the road R1 did not take)\n"
            "  sft        supervised fine-tuning on prompt/response pairs\n"
@@ -7672,6 +8019,7 @@ int main(int argc, char **argv) {
     else if (strcmp(cmd, "probe") == 0) cmd_probe(argc - 2, argv + 2);
     else if (strcmp(cmd, "zero") == 0) cmd_zero(argc - 2, argv + 2);
     else if (strcmp(cmd, "prm") == 0) cmd_prm(argc - 2, argv + 2);
+    else if (strcmp(cmd, "ppo") == 0) cmd_ppo(argc - 2, argv + 2);
     else if (strcmp(cmd, "grpo") == 0) cmd_grpo(argc - 2, argv + 2);
     else if (strcmp(cmd, "sft") == 0) cmd_sft(argc - 2, argv + 2);
     else if (strcmp(cmd, "rejsample") == 0) cmd_rejsample(argc - 2, argv + 2);

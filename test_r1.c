@@ -1076,7 +1076,7 @@ static void test_generator(void) {
     char dir[300];
     snprintf(dir, sizeof dir, "%s/gen", tmp_root);
     World world = world_default();
-    gen_tiny_data(dir, 1, &world);
+    gen_tiny_data(dir, 1, &world, 0);
     const char *files[4] = { "pretrain.txt", "rl_train.txt", "rl_test.txt", "coldstart.txt" };
     char *gen[4];
     for (int i = 0; i < 4; i++) {
@@ -1096,7 +1096,7 @@ static void test_generator(void) {
     int ctx = find_preset("student")->cfg.context; // the smaller context of the two real presets
     if (find_preset("teacher")->cfg.context < ctx) ctx = find_preset("teacher")->cfg.context;
     // pretraining corpus: every line tokenizes, fits, and is right
-    int lines = 0, bad_lines = 0, too_long = 0, styles[3] = {0}, mixed_n = 0, slips = 0;
+    int lines = 0, bad_lines = 0, too_long = 0, styles[3] = {0}, mixed_n = 0, slips = 0, summaries = 0;
     const char *first_err = NULL;
     char *save = NULL, *ids_err = NULL;
     int *ids = mallocCheck(1024 * sizeof(int));
@@ -1120,6 +1120,7 @@ static void test_generator(void) {
         const char *e = pl < 0 ? "bad prompt" : verify_response(line + pl, &p, &style, &mixed);
         if (e) { bad_lines++; if (!first_err) first_err = e; continue; }
         styles[style]++; mixed_n += mixed; slips += strstr(line, WORDS[0][WORD_WAIT]) || strstr(line, WORDS[1][WORD_WAIT]);
+        summaries += strstr(line, WORDS[0][WORD_TOTAL]) || strstr(line, WORDS[1][WORD_TOTAL]);
         char key[64];
         snprintf(key, sizeof key, "%.*s", pl - 2, line + 2);
         char *kp = key;
@@ -1134,6 +1135,7 @@ static void test_generator(void) {
           fd > 0.5f && mixed_n > 0 && slips > 0,
           "pretrain.txt mixture: direct %.3f chain %.3f checked %.3f (declared %.2f/%.2f/%.2f +- 0.02, direct > 0.5), "
           "%d language-mixed chains, %d slips", fd, fc, fk, MIX_DIRECT, MIX_CHAIN, 1 - MIX_DIRECT - MIX_CHAIN, mixed_n, slips);
+    check(summaries == 0, "pretrain.txt: no document holds the cold start's summary word (%d do)", summaries);
     check(n_keys > 0 && leaked == 0, "held-out: none of the %d rl_test problems appears in pretrain.txt (%d do)", n_keys, leaked);
     // RL prompts: answer is the sum, difficulty the number of operands
     int rl_bad = 0, rl_n = 0;
@@ -1149,18 +1151,56 @@ static void test_generator(void) {
         if (pl > 0 && bsearch(&kp, test_keys, n_keys, sizeof(char *), cmp_str)) rl_bad++;
     }
     check(rl_n > 0 && rl_bad == 0, "rl_train.txt: %d lines, answer = sum, difficulty = operands, none held out: %d bad", rl_n, rl_bad);
-    // cold start: checked chains only, no slips, one language, right answers
-    int cs_n = 0, cs_bad = 0;
-    for (char *line = strtok_r(gen[3], "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        Prob p;
-        cs_n++;
-        int pl = parse_prompt(line, &p), style = 0, mixed = 0;
-        if (pl < 0 || line[pl] != '\t') { cs_bad++; continue; }
-        const char *e = verify_response(line + pl + 1, &p, &style, &mixed);
-        if (e || style != 2 || mixed || strstr(line, WORDS[0][WORD_WAIT]) || strstr(line, WORDS[1][WORD_WAIT]) ||
-            reward_language(line + pl + 1, p.lang) != 1.0f) cs_bad++;
+    // gen --summary: the same corpus and prompts, only the cold start's chains end in their summary
+    char sum_dir[300];
+    snprintf(sum_dir, sizeof sum_dir, "%s/gen_summary", tmp_root);
+    gen_tiny_data(sum_dir, 1, &world, 1);
+    int same = 0;
+    char *cold_summary = NULL;
+    for (int i = 0; i < 4; i++) {
+        char path[400];
+        snprintf(path, sizeof path, "%s/%s", sum_dir, files[i]);
+        char *text = read_whole(path, NULL);
+        if (i == 3) { cold_summary = text ? text : strdup(""); continue; }
+        snprintf(path, sizeof path, "tiny_data/%s", files[i]);
+        char *want = read_whole(path, NULL);
+        same += text && want && strcmp(text, want) == 0;
+        free(text); free(want);
     }
-    check(cs_n > 0 && cs_bad == 0, "coldstart.txt: %d lines, all checked chains without slips, one language, right: %d bad", cs_n, cs_bad);
+    check(same == 3, "gen --summary: %d of pretrain.txt, rl_train.txt, rl_test.txt equal the default's (want 3)", same);
+    // cold start: checked chains only, no slips, one language, right answers; with --summary each think span
+    // ends in the summary "total N" (its language's word) with N the sum, three digits as the answer, and by
+    // default none holds the summary's word
+    for (int with = 0; with < 2; with++) {
+        const char *name = with ? "coldstart.txt of gen --summary" : "coldstart.txt";
+        int cs_n = 0, cs_bad = 0, cs_summary = 0, cs_word = 0;
+        for (char *line = strtok_r(with ? cold_summary : gen[3], "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            Prob p;
+            cs_n++;
+            cs_word += strstr(line, WORDS[0][WORD_TOTAL]) || strstr(line, WORDS[1][WORD_TOTAL]);
+            int pl = parse_prompt(line, &p), style = 0, mixed = 0;
+            if (pl < 0 || line[pl] != '\t') { cs_bad++; continue; }
+            const char *e = verify_response(line + pl + 1, &p, &style, &mixed);
+            if (e || style != 2 || mixed || strstr(line, WORDS[0][WORD_WAIT]) || strstr(line, WORDS[1][WORD_WAIT]) ||
+                reward_language(line + pl + 1, p.lang) != 1.0f) cs_bad++;
+            int sum = 0;
+            for (int i = 0; i < p.n; i++) sum += p.x[i];
+            char want[64];
+            snprintf(want, sizeof want, " %s %03d</think>", p.lang ? "gokei" : "total", sum);
+            const char *close = strstr(line, "</think>");
+            size_t wl = strlen(want) - strlen("</think>");
+            cs_summary += close && close - line >= (long)wl && strncmp(close - wl, want, strlen(want)) == 0;
+        }
+        check(cs_n > 0 && cs_bad == 0, "%s: %d lines, all checked chains without slips, one language, right: %d bad",
+              name, cs_n, cs_bad);
+        if (with)
+            check(cs_summary == cs_n, "%s: %d of %d think spans end in their summary \" total N\" (\"gokei\" in the "
+                  "j: language), N the sum", name, cs_summary, cs_n);
+        else
+            check(cs_word == 0, "%s (the default): no line holds the summary's word \"total\" or \"gokei\" (%d do)",
+                  name, cs_word);
+    }
+    free(cold_summary);
     for (int i = 0; i < 4; i++) free(gen[i]);
     free(ids);
 }
@@ -1175,7 +1215,7 @@ static void test_generator_styles(void) {
         snprintf(dir, sizeof dir, "%s/gen_%d", tmp_root, c);
         World world = world_default();
         memcpy(world.allowed, allow[c], sizeof world.allowed);
-        gen_tiny_data(dir, 1, &world);
+        gen_tiny_data(dir, 1, &world, 0);
         snprintf(path, sizeof path, "%s/pretrain.txt", dir);
         size_t len = 0;
         char *text = read_whole(path, &len), *save = NULL;
@@ -1205,7 +1245,7 @@ static void test_generator_dial(void) {
     snprintf(dir, sizeof dir, "%s/gen_dial", tmp_root);
     World world = world_default();
     world.operands[0] = 2; world.operands[1] = 3; world.n_operands = 2; world.held_out = 5;
-    gen_tiny_data(dir, 1, &world);
+    gen_tiny_data(dir, 1, &world, 0);
     int docs[8] = {0}, prompts[8] = {0}, tests[8] = {0}, bad = 0, wrong_diff = 0, leaked = 0;
     const char *names[3] = { "pretrain.txt", "rl_train.txt", "rl_test.txt" };
     int *counts[3] = { docs, prompts, tests };
@@ -1672,6 +1712,69 @@ static void test_rewards(void) {
         }
     }
     check(bad == 0, "response_style and response_reflects table: %d of %d cases wrong", bad, n);
+    // repetition, by hand: the equation chunks of the think span (words holding "="), and how many repeat an
+    // earlier one; words without "=" (carry, check, numbers) and the answer never count
+    struct { const char *r; int repeated, chunks, repeats; float share; } rep[] = {
+        { "<think></think><answer>224</answer><eos>", 0, 0, 0, 0.0f },
+        { "<think>01+06=07 carry 0 05+07=12</think><answer>127</answer><eos>", 0, 2, 0, 0.0f },
+        // the first column written twice: 1 of 3 equations repeats
+        { "<think>01+06=07 01+06=07 05+07=12</think><answer>127</answer><eos>", 1, 3, 1, 1.0f / 3 },
+        // three times, then the second column twice: 3 of 5 repeat
+        { "<think>01+06=07 01+06=07 01+06=07 05+07=12 05+07=12</think><answer>127</answer><eos>", 3, 5, 1, 0.6f },
+        // a prefix or an extension is another chunk: "1+1=2" is not "11+1=2", "1+1=22" not "1+1=2"
+        { "<think>1+1=2 11+1=2 1+1=22</think><answer>2</answer><eos>", 0, 3, 0, 0.0f },
+        // numbers and words repeated are no equation: "07 07 14 okay 14" repeats nothing
+        { "<think>01+06=07 check 07 07 14 okay 14</think><answer>7</answer><eos>", 0, 1, 0, 0.0f },
+        // the think span only: the answer repeating an equation does not count; an unclosed span to the end
+        { "<think>1+2=3</think><answer>1+2=3</answer><eos>", 0, 1, 0, 0.0f },
+        { "<think>7*8=56 56-3=53 vs 53 no 7*8=56", 1, 3, 1, 1.0f / 3 },
+        { "no think span 1+2=3 1+2=3", 0, 0, 0, 0.0f },
+    };
+    n = (int)(sizeof rep / sizeof rep[0]); bad = 0;
+    for (int i = 0; i < n; i++) {
+        int chunks = -1, repeated = repeated_chunks(rep[i].r, &chunks), repeats = response_repeats(rep[i].r);
+        float share = repeated_share(rep[i].r);
+        if (repeated != rep[i].repeated || chunks != rep[i].chunks || repeats != rep[i].repeats ||
+            fabsf(share - rep[i].share) > 1e-6f) {
+            bad++; fprintf(stderr, "      repetition of \"%s\": %d of %d chunks repeat, repeats %d, share %g; expected %d of %d, %d, %g\n",
+                           rep[i].r, repeated, chunks, repeats, share, rep[i].repeated, rep[i].chunks, rep[i].repeats, rep[i].share);
+        }
+    }
+    check(bad == 0, "repeated_chunks, response_repeats and repeated_share table: %d of %d cases wrong", bad, n);
+    // the cold start's summary: "total N" (or "gokei N") the last two words of a closed think span; the format
+    // reward takes it as part of the think span, and a summary outside it breaks the format
+    struct { const char *r; int has; long value; float format; int agrees; } sum[] = {
+        { "<think>01+06=07 carry 0 05+07=12 total 127</think><answer>127</answer><eos>", 1, 127, 1, 1 },
+        { "<think>01+06=07 carry 0 05+07=12 gokei 127</think><answer>127</answer><eos>", 1, 127, 1, 1 },
+        { "<think>01+06=07 carry 0 05+07=12 total 027</think><answer>127</answer><eos>", 1, 27, 1, 0 },
+        { "<think>total 5</think><answer>5</answer><eos>", 1, 5, 1, 1 },
+        { "<think>01+06=07 carry 0 05+07=12</think><answer>127</answer><eos>", 0, 0, 1, 0 },
+        { "<think>01+06=07 total 127 carry 0 05+07=12</think><answer>127</answer><eos>", 0, 0, 1, 0 },  // not last
+        { "<think>01+06=07 carry 0 05+07=12 total</think><answer>127</answer><eos>", 0, 0, 1, 0 },      // no number
+        { "<think>01+06=07 carry 0 05+07=12 total 1270</think><answer>127</answer><eos>", 0, 0, 1, 0 }, // 4 digits
+        { "<think>01+06=07 carry 0 05+07=12 xtotal 127</think><answer>127</answer><eos>", 0, 0, 1, 0 },
+        { "<think>01+06=07 carry 0 05+07=12 total127</think><answer>127</answer><eos>", 0, 0, 1, 0 },
+        { "<think>01+06=07 carry 0 05+07=12 total 127", 0, 0, 0, 0 },                                   // unclosed
+        { "<think>01+06=07 carry 0 05+07=12</think> total 127<answer>127</answer><eos>", 0, 0, 0, 0 },  // outside
+    };
+    n = (int)(sizeof sum / sizeof sum[0]); bad = 0;
+    for (int i = 0; i < n; i++) {
+        long value = 0;
+        int has = response_summary(sum[i].r, &value);
+        float format = reward_format(sum[i].r);
+        Judgement j = judge(sum[i].r, 20, 127, LANG_EN);
+        if (has != sum[i].has || (has && value != sum[i].value) || format != sum[i].format ||
+            j.summary != sum[i].agrees) {
+            bad++; fprintf(stderr, "      summary of \"%s\": %d (%ld), format %g, judged %d; expected %d (%ld), %g, %d\n", sum[i].r,
+                           has, value, format, j.summary, sum[i].has, sum[i].value, sum[i].format, sum[i].agrees);
+        }
+    }
+    check(bad == 0, "response_summary, the format reward and the judgement's summary on summaries: %d of %d cases wrong", bad, n);
+    // the summary's word is a word of the prompt's language: the language reward counts it
+    float l_en = reward_language("<think>01+06=07 carry 0 05+07=12 total 127</think><answer>127</answer><eos>", LANG_EN);
+    float l_mix = reward_language("<think>01+06=07 carry 0 05+07=12 gokei 127</think><answer>127</answer><eos>", LANG_EN);
+    check(l_en == 1.0f && fabsf(l_mix - 0.5f) < 1e-6f, "reward_language with a summary: %g in its language (want 1), "
+          "%g with the other's word (want 1/2: carry yes, gokei no)", l_en, l_mix);
 }
 
 // ----------------------------------------------------------------------------
@@ -2281,6 +2384,8 @@ static void test_command_options(void) {
         { "zero", cmd_zero, { "--kl", "0.1" }, "unknown option" },
         { "zero", cmd_zero, { "--beta" }, "needs a value" },
         { "zero", cmd_zero, { "--num-generations", "1" }, "out of range" },
+        { "ppo", cmd_ppo, { "--algo", "dpo" }, "is not one of" },
+        { "ppo", cmd_ppo, { "--lambda", "2" }, "out of range" },
         { "grpo", cmd_grpo, { "--group-size", "8" }, "unknown option" },
         { "grpo", cmd_grpo, { "--loss-type" }, "needs a value" },
         { "grpo", cmd_grpo, { "--epsilon", "-0.1" }, "out of range" },
@@ -2341,13 +2446,14 @@ static void test_option_sets(void) {
         { "sample", { cmd_sample, { "--model", ns } }, ns },
         { "zero", { cmd_zero, { "--init", ns, "--out", out } }, ns },
         { "grpo", { cmd_grpo, { "--init", ns, "--out", out } }, ns },
+        { "ppo", { cmd_ppo, { "--init", ns, "--out", out } }, ns },
         { "rejsample", { cmd_rejsample, { "--model", ns, "--out", outfile } }, ns },
         { "distill", { cmd_distill, { "--student", ns, "--out", out } }, ns },
         { "pipeline", { cmd_pipeline, { "--out", "/dev/null/x" } }, "/dev/null/x" },
         { "prm", { cmd_prm, { "--init", ns, "--out", out } }, ns },
     };
-    const char *with_overwrite[] = { "pretrain", "sft", "zero", "grpo", "rejsample", "distill", "pipeline",
-                                     "prm" };
+    const char *with_overwrite[] = { "pretrain", "sft", "zero", "grpo", "ppo", "rejsample", "distill",
+                                     "pipeline", "prm" };
     int total_bad = 0, total_good = 0, total_opts = 0;
     for (int c = 0; c < (int)(sizeof cmds / sizeof cmds[0]); c++) {
         // the command's --help, as documentation
@@ -3335,6 +3441,126 @@ static void test_grpo_loop(void) {
 }
 
 
+// ----------------------------------------------------------------------------
+// PPO with a critic: GAE against trajectories computed by hand, the critic's value loss and its gradient
+// through the whole model against finite differences, and a short run whose reward rises while the critic's
+// error falls
+
+static Model *vh_m;
+static int vh_tok[WM_B * WM_T];
+static float vh_ret[WM_B * WM_T], vh_w[WM_B * WM_T];
+// the value loss in double from the forward's value row: sum w 0.5 (V - R)^2
+static double vh_loss(void) {
+    model_forward(vh_m, vh_tok, NULL, WM_B, WM_T, NULL, 0);
+    route_sig = topk_sig(vh_m);
+    double loss = 0.0;
+    for (int n = 0; n < WM_B * WM_T; n++) {
+        double d = vh_m->logits[(size_t)n * vh_m->cfg.vocab + CRITIC_ROW] - (double)vh_ret[n];
+        loss += 0.5 * vh_w[n] * d * d;
+    }
+    return loss;
+}
+
+static void test_ppo(void) {
+    // GAE by hand. (a) gamma 0.9, lambda 0.8, rewards 0 0 1, values 0.5 0.4 0.8:
+    //   t=2: delta = 1 + 0.9*0 - 0.8 = 0.2;        A = 0.2;                      R = 0.2 + 0.8 = 1.0
+    //   t=1: delta = 0 + 0.9*0.8 - 0.4 = 0.32;     A = 0.32 + 0.72*0.2 = 0.464;  R = 0.864
+    //   t=0: delta = 0 + 0.9*0.4 - 0.5 = -0.14;    A = -0.14 + 0.72*0.464 = 0.19408; R = 0.69408
+    // (b) gamma 1, lambda 1: A_t = the rewards from t on - V_t: rewards -0.1 0.2 1, values 0.3 0.6 0.2 ->
+    //   R = 1.1 1.2 1.0, A = 0.8 0.6 0.8
+    // (c) gamma 1, lambda 0: A_t = delta_t = r_t + V_{t+1} - V_t, the same trajectory: 0.2 -0.2 0.8
+    struct { float gamma, lambda, rewards[3], values[3], adv[3], ret[3]; } gt[] = {
+        { 0.9f, 0.8f, { 0, 0, 1 }, { 0.5f, 0.4f, 0.8f }, { 0.19408f, 0.464f, 0.2f }, { 0.69408f, 0.864f, 1.0f } },
+        { 1.0f, 1.0f, { -0.1f, 0.2f, 1 }, { 0.3f, 0.6f, 0.2f }, { 0.8f, 0.6f, 0.8f }, { 1.1f, 1.2f, 1.0f } },
+        { 1.0f, 0.0f, { -0.1f, 0.2f, 1 }, { 0.3f, 0.6f, 0.2f }, { 0.2f, -0.2f, 0.8f }, { 0.5f, 0.4f, 1.0f } },
+    };
+    double err = 0.0;
+    for (int k = 0; k < 3; k++) {
+        float adv[3], ret[3];
+        gae(adv, ret, gt[k].rewards, gt[k].values, 3, gt[k].gamma, gt[k].lambda);
+        for (int t = 0; t < 3; t++) err = fmax(err, fmax(fabs(adv[t] - gt[k].adv[t]), fabs(ret[t] - gt[k].ret[t])));
+    }
+    float one_adv, one_ret, one_r = 0.7f, one_v = 0.25f;  // one token: A = r - V, R = r
+    gae(&one_adv, &one_ret, &one_r, &one_v, 1, 1.0f, 0.95f);
+    err = fmax(err, fmax(fabs(one_adv - 0.45f), fabs(one_ret - 0.7f)));
+    check(err < 1e-6, "gae: three trajectories and a single token against the hand computation: max error %.1e", err);
+    // the critic's value loss through the whole tiny model against finite differences: every parameter
+    int path = attention_path;
+    attention_path = ATTENTION_PLAIN;
+    vh_m = tiny_model(29);
+    const Config *c = &vh_m->cfg;
+    for (int i = 0; i < WM_B * WM_T; i++) {
+        vh_tok[i] = rng_int(&g_rng, c->vocab);
+        vh_ret[i] = rng_normal(&g_rng);
+        vh_w[i] = i % WM_T < 3 ? 0.0f : 1.0f / (WM_B * (WM_T - 3));  // the first 3 positions: a prompt
+    }
+    model_zero_grad(vh_m);
+    double loss_d = vh_loss();
+    float loss_f = value_loss(vh_m->dlogits, vh_m->logits, vh_ret, vh_w, WM_B * WM_T, c->vocab);
+    int only_row = 1;
+    for (int n = 0; n < WM_B * WM_T; n++)
+        for (int v = 0; v < c->vocab; v++)
+            only_row &= v == CRITIC_ROW || vh_m->dlogits[(size_t)n * c->vocab + v] == 0.0f;
+    check(fabs(loss_f - loss_d) < 1e-5 * fmax(1.0, loss_d) && only_row, "value_loss %.6f against the double "
+          "re-derivation %.6f; its gradient only in the value row of the logits: %d", loss_f, loss_d, only_row);
+    model_backward(vh_m);
+    float *grads = mallocCheck(vh_m->num_params * sizeof(float));
+    memcpy(grads, vh_m->grads_mem, vh_m->num_params * sizeof(float));
+    fd_report("critic (value loss, all)", fd_compare(vh_m->params_mem, grads, vh_m->num_params, 100000, vh_loss,
+                                                     3e-3f, &g_rng));
+    int C = c->d_model;
+    size_t row = (size_t)(vh_m->params.head - vh_m->params_mem) + (size_t)CRITIC_ROW * C;
+    fd_report("critic's value row", fd_compare(vh_m->params_mem + row, grads + row, C, C, vh_loss, 3e-3f, &g_rng));
+    free(grads);
+    model_free(vh_m);
+    attention_path = path;
+    // a short run on the digits world of grpo_loop (the answer 7 is right): PPO's reward rises and its critic's
+    // error falls; the critic's checkpoint is written; GRPO's settings otherwise
+    const char *prompts[4] = { "e:3=", "j:7=", "e:5=", "j:2=" };
+    char corpus[4 * 20 * 64], rl[4 * 32];
+    int o = 0, r = 0;
+    for (int p = 0; p < 4; p++) {
+        r += sprintf(rl + r, "%s\t7\t1\n", prompts[p]);
+        for (int d = 0; d < 20; d++) {
+            o += sprintf(corpus + o, "%s<think></think><answer>", prompts[p]);
+            o += d < 10 ? sprintf(corpus + o, "%d", d) : sprintf(corpus + o, "%d%d", 19 - d, ((d - 10) * 3 + p) % 10);
+            o += sprintf(corpus + o, "</answer><eos>\n");
+        }
+    }
+    const char *cpath = tmp_path("ppo_corpus.txt"), *ppath = tmp_path("ppo_prompts.txt");
+    write_whole(cpath, corpus, (size_t)o);
+    write_whole(ppath, rl, (size_t)r);
+    char base_dir[300], base[320], dir[300], critic[320];
+    snprintf(base_dir, sizeof base_dir, "%s/ppo_base", tmp_root);
+    snprintf(base, sizeof base, "%s/model.bin", base_dir);
+    Data d = load_corpus(cpath, find_preset("tiny")->cfg.context);
+    TrainOptions t = { .data = cpath, .out = base_dir, .preset = "tiny", .steps = 150, .batch = 16, .warmup = 10,
+                       .seed = 4, .log_every = 1000, .lr = 1e-2f, .lr_min = 1e-3f, .clip = 1.0f, .bias_gamma = 1e-3f };
+    model_free(train_quietly(&t, &d));
+    data_free(&d);
+    GrpoOptions g = grpo_defaults();
+    snprintf(dir, sizeof dir, "%s/ppo_run", tmp_root);
+    snprintf(critic, sizeof critic, "%s/critic.bin", dir);
+    g.algo = "ppo"; g.init = base; g.out = dir; g.data = ppath; g.test = ppath; g.rewards = "accuracy";
+    g.steps = 30; g.prompts_per_step = 4; g.num_generations = 8; g.num_iterations = 2; g.beta = 0.04f;
+    g.temperature = 0.7f; g.lr = 3e-3f; g.critic_lr = 3e-3f; g.eval_every = 0; g.seed = 3;
+    double t0 = now_seconds();
+    Model *m = grpo_quietly(&g);
+    int rows;
+    double first = log_mean(dir, "accuracy", 0, 5, &rows), last = log_mean(dir, "accuracy", 25, 30, &rows);
+    double mse_first = log_mean(dir, "value_mse", 0, 5, &rows), mse_last = log_mean(dir, "value_mse", 25, 30, &rows);
+    double kl = log_mean(dir, "kl", 0, 30, &rows);
+    check(rows == 30 && last > first + 0.3 && last > 0.7, "ppo (32 prompts x 1 response, mu 2, beta 0.04, %.1f s): "
+          "accuracy of steps 1-5 %.3f, of steps 26-30 %.3f (want > 0.7 and +0.3), log rows %d", now_seconds() - t0,
+          first, last, rows);
+    Model *cm = checkpoint_load(critic, NULL, NULL);
+    check(mse_last < mse_first && kl > 0.0 && cm->step == 30 && m->step == 30, "ppo: the critic's error against the "
+          "returns %.4f in steps 1-5, %.4f in steps 26-30 (want lower); KL to the reference %.2e (want > 0); "
+          "critic.bin at step %d, the policy at %d (want 30)", mse_first, mse_last, kl, cm->step, m->step);
+    model_free(cm);
+    model_free(m);
+}
+
 // the report checkers of section 16, for the pipeline's report
 static const char *xml_error(const char *s, char *err, size_t errsz);
 static int html_table_rows(const char *html, const char *cls, char label[][64], double num[][8], int *n_num,
@@ -3397,6 +3623,9 @@ static void test_rejection(void) {
         { 0, "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 check 07 07 15 okay 14</think><answer>224</answer><eos>", 0 },
         { 0, "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>225</answer><eos>", 0 },
         { 1, "<think></think><answer>071</answer><eos>", 1 },
+        // the summary: one restating the true sum is kept, one restating another number refused
+        { 0, "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 check 07 07 14 okay 14 total 224</think><answer>224</answer><eos>", 1 },
+        { 0, "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 check 07 07 14 okay 14 total 214</think><answer>224</answer><eos>", 0 },
     };
     int n_acc = (int)(sizeof acc / sizeof acc[0]), acc_wrong = 0;
     for (int i = 0; i < n_acc; i++) {
@@ -3407,7 +3636,30 @@ static void test_rejection(void) {
         }
     }
     check(acc_wrong == 0, "rejection_accepts: %d of %d cases right (a right sum with a wrong carry or a check ending off the "
-          "column's sum is refused; a caught slip and a direct max are kept)", n_acc - acc_wrong, n_acc);
+          "column's sum or a summary off the answer is refused; a caught slip and a direct max are kept)", n_acc - acc_wrong, n_acc);
+    // write_summary: a chain to a sum gets " total N" (its own answer, the prompt's language) before </think>;
+    // a direct answer, a chain that has one, and a prompt not a sum are left as they are
+    struct { const char *prompt, *in, *out; } ws[] = {
+        { "e:51+76+12+85=", "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer><eos>",
+          "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 total 224</think><answer>224</answer><eos>" },
+        { "j:51+76+12+85=", "<think>01+06+02+05=14 agari 1 05+07+01+08+01=22</think><answer>225</answer><eos>",
+          "<think>01+06+02+05=14 agari 1 05+07+01+08+01=22 gokei 225</think><answer>225</answer><eos>" },
+        { "e:51+76+12+85=", "<think>01+06=07 total 224</think><answer>224</answer><eos>",
+          "<think>01+06=07 total 224</think><answer>224</answer><eos>" },
+        { "e:51+76+12+85=", "<think></think><answer>224</answer><eos>", "<think></think><answer>224</answer><eos>" },
+        { "e:51+76+12+85=", "<think>01+06=07</think><answer></answer><eos>", "<think>01+06=07</think><answer></answer><eos>" },
+        { "e:max 34 71=", "<think>01+06=07</think><answer>071</answer><eos>", "<think>01+06=07</think><answer>071</answer><eos>" },
+    };
+    int n_ws = (int)(sizeof ws / sizeof ws[0]), ws_wrong = 0;
+    for (int i = 0; i < n_ws; i++) {
+        char buf[300];
+        snprintf(buf, sizeof buf, "%s", ws[i].in);
+        int wrote = write_summary(buf, ws[i].prompt);
+        if (strcmp(buf, ws[i].out) != 0 || wrote != (strcmp(ws[i].in, ws[i].out) != 0)) {
+            ws_wrong++; fprintf(stderr, "  write_summary(\"%s\") = \"%s\" (%d), expected \"%s\"\n", ws[i].in, buf, wrote, ws[i].out);
+        }
+    }
+    check(ws_wrong == 0, "write_summary: %d of %d cases right", n_ws - ws_wrong, n_ws);
 }
 
 // the distillation loss and its gradient (part of the stages; alone: ./test_r1 distill)
@@ -3500,10 +3752,11 @@ static void child_pipeline(const void *arg) {
     cmd_pipeline(a->flag ? 11 : 10, argv);
 }
 
-// an SFT file written by rejection sampling: *traces lines answer a sum and pass rejection_keep (right,
-// well formed, one language, at most 140 tokens, no repeats) and trace_sound, *other lines are the non-reasoning ones,
-// *bad lines are neither; returns 0 if the file is missing
-static int read_traces(const char *path, int *traces, int *other, int *bad) {
+// an SFT file written by rejection sampling: *traces lines answer a sum and pass rejection_keep (right, well
+// formed, one language, at most 140 tokens, no repeats) and trace_sound, a chain ending in its summary if
+// summary (rejsample --summary), holding none if not; *other lines are the non-reasoning ones, *bad lines are
+// neither; returns 0 if the file is missing
+static int read_traces(const char *path, int summary, int *traces, int *other, int *bad) {
     char *text = read_whole(path, NULL), *save = NULL;
     *traces = *other = *bad = 0;
     if (!text) return 0;
@@ -3521,7 +3774,14 @@ static int read_traces(const char *path, int *traces, int *other, int *bad) {
         Judgement j = judge(tab + 1, encode(tab + 1, ids, 1024, &c), sum, p.lang);
         Problem prob = { .n = p.n, .lang = p.lang };
         for (int i = 0; i < p.n && i < MAX_OPERANDS; i++) prob.x[i] = p.x[i];
-        if (tab == line + pl && rejection_keep(&j, 140) && trace_sound(&prob, tab + 1)) (*traces)++; else (*bad)++;
+        // with summary a chain ends in its summary (the cold start's format), written as "total N" with N the
+        // sum; without, no response holds the summary's word
+        char want[64];
+        snprintf(want, sizeof want, " %s %03d</think>", p.lang ? "gokei" : "total", sum);
+        int summary_ok = summary ? strncmp(tab + 1, "<think></think>", 15) == 0 || strstr(tab + 1, want) != NULL
+                                 : !strstr(tab + 1, WORDS[0][WORD_TOTAL]) && !strstr(tab + 1, WORDS[1][WORD_TOTAL]);
+        if (tab == line + pl && rejection_keep(&j, 140) && trace_sound(&prob, tab + 1) && summary_ok) (*traces)++;
+        else (*bad)++;
     }
     free(text);
     return 1;
@@ -3555,6 +3815,7 @@ static int check_evaluate(Model *m, const Data *d, int k, float temperature, uin
     int n = d->n, ctx = m->cfg.context, *seq = mallocCheck((size_t)ctx * sizeof(int));
     char *text = mallocCheck((size_t)ctx * 10 + 16);
     double greedy = 0.0, forced = 0.0, pass = 0.0, len = 0.0, format = 0.0, cons = 0.0, pass_at[N_PASS_AT] = {0};
+    double repetition = 0.0, repeated = 0.0;
     double style_n[16][N_STYLES] = {{0}}, style_right[16][N_STYLES] = {{0}}, diff_n[16] = {0};
     double reflect[16] = {0}, fixes[16][N_FIXES] = {{0}}, diff_len[16] = {0};
     int checks[16] = {0}, faithful[16] = {0};
@@ -3585,6 +3846,8 @@ static int check_evaluate(Model *m, const Data *d, int k, float temperature, uin
             style_n[t][s]++; style_right[t][s] += reward_accuracy(text, d->answer[p]); diff_n[t]++;
             reflect[t] += response_reflects(text);
             diff_len[t] += r.seq_len[p * k + j] - r.prompt_len[p * k + j];
+            repetition += response_repeats(text) / (double)(n * k);
+            repeated += repeated_share(text) / (n * k);
             Problem prob;
             if (problem_parse(d->text[p], &prob)) {
                 CheckAudit a = audit_checks(&prob, text);
@@ -3644,6 +3907,9 @@ static int check_evaluate(Model *m, const Data *d, int k, float temperature, uin
         for (int f = 0; f < N_FIXES; f++)
             by_diff_ok &= fabs(e.diff_fixes_per100[t][f] - 100.0 * fixes[t][f] / diff_n[t]) < 1e-4;
     }
+    check(fabs(e.repetition - repetition) < 1e-5 && fabs(e.repeated_share - repeated) < 1e-5,
+          "evaluate: repetition %.4f (re-derived %.4f) and repeated share %.4f (%.4f)", e.repetition, repetition,
+          e.repeated_share, repeated);
     check(by_diff_ok && all_checks == e.checks, "evaluate: length, checked among chains, reflection, checks, "
           "faithfulness and self-corrections per difficulty equal a re-derivation (%d difficulties, %d checks of %d)",
           n_diffs, all_checks, e.checks);
@@ -3672,7 +3938,7 @@ static void test_pipeline(void) {
         const Problem *p = &probs[i % 2];
         char line[600];
         problem_prompt(p, prompt);
-        write_response(p, STYLE_CHAIN, 0.0f, 0, &unused, resp);
+        write_response(p, STYLE_CHAIN, 0.0f, 0, 0, &unused, resp);
         snprintf(line, sizeof line, "%s%s\n", prompt, resp);
         text_add(&corpus, line);
         if (i >= 8) continue;
@@ -3709,6 +3975,14 @@ static void test_pipeline(void) {
     Model *bm = checkpoint_load(base, NULL, NULL);
     snprintf(path, sizeof path, "%s/tiny_data/rl_test.txt", world);
     Data test = load_prompts(path, PL_CTX);
+    // rejection sampling by default (no --summary) writes no summary: the base's kept chains hold none
+    char rs_path[400];
+    snprintf(rs_path, sizeof rs_path, "%s/rejsample_default.txt", tmp_root);
+    int rs_kept = rejection_sample(bm, &test, 0, 4, 1.0f, 140, 1, 0, rs_path, 1), rs_traces, rs_other, rs_bad;
+    int rs_found = read_traces(rs_path, 0, &rs_traces, &rs_other, &rs_bad);
+    check(rs_found && rs_kept > 0 && rs_traces == rs_kept && rs_other == 1 && rs_bad == 0, "rejection sampling "
+          "without --summary: %d traces kept, %d read back as sound and without a summary, %d non-reasoning "
+          "(want 1), %d lines neither", rs_kept, rs_traces, rs_other, rs_bad);
     check_evaluate(bm, &test, 4, 1.3f, 7);
     for (int p = 0; p < test.n; p++) test.difficulty[p] = 3 + p % 2;  // two groups to count apart
     check_evaluate(bm, &test, 4, 1.3f, 8);
@@ -3727,7 +4001,7 @@ static void test_pipeline(void) {
     Rng slips = rng_seed(5);
     for (int i = 0; i < 64; i++) {
         problem_prompt(&probs[i % 2], prompt);
-        write_response(&probs[i % 2], STYLE_CHECKED, 0.3f, 0, &slips, resp);
+        write_response(&probs[i % 2], STYLE_CHECKED, 0.3f, 0, 0, &slips, resp);
         snprintf(doc, sizeof doc, "%s%s\n", prompt, resp);
         text_add(&checked, doc);
     }
@@ -3761,7 +4035,7 @@ static void test_pipeline(void) {
     // the pipeline, in a child (one thread: OpenMP's threads do not survive fork())
     char dir[300], err[4096];
     snprintf(dir, sizeof dir, "%s/pipeline", tmp_root);
-    PipelineArg pa = { .world = world, .dir = dir, .base = base };
+    PipelineArg pa = { .world = world, .dir = dir, .base = base, .flag = "--summary" };
     double t0 = now_seconds();
     int st = run_child(child_pipeline, &pa, err, sizeof err);
     check(st == 0, "pipeline --scale 1 in the two-problem world (%.1f s): exit status %d%s%s", now_seconds() - t0, st,
@@ -3784,12 +4058,12 @@ static void test_pipeline(void) {
     // prompts, R1's kept traces (the distillation set)
     int traces, other, bad;
     snprintf(path, sizeof path, "%s/rejsample.txt", dir);
-    int found = read_traces(path, &traces, &other, &bad);
-    check(found && traces > 0 && other == 1 && bad == 0, "pipeline: rejection sampling of the reasoning RL model "
+    int found = read_traces(path, 1, &traces, &other, &bad);
+    check(found && traces > 0 && other == 1 && bad == 0, "pipeline --summary: rejection sampling of the reasoning RL model "
           "kept %d traces (want > 0) and %d non-reasoning examples (want 1); %d lines neither", traces, other, bad);
     snprintf(path, sizeof path, "%s/r1_traces.txt", dir);
-    found = read_traces(path, &traces, &other, &bad);
-    check(found && traces > 0 && other == 1 && bad == 0, "pipeline: the distillation set, R1's kept traces: %d traces "
+    found = read_traces(path, 1, &traces, &other, &bad);
+    check(found && traces > 0 && other == 1 && bad == 0, "pipeline --summary: the distillation set, R1's kept traces: %d traces "
           "(want > 0), %d non-reasoning examples (want 1), %d lines neither", traces, other, bad);
     snprintf(path, sizeof path, "%s/final_prompts.txt", dir);
     int n_final = count_lines(path);
@@ -3802,10 +4076,11 @@ static void test_pipeline(void) {
     if (pass_table) *pass_table = 0;
     for (char *line = table; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : line + strlen(line)) {
         rows++;
-        float v[7];
+        float v[8];  // pass@1, cons@k, greedy, length, reflection, lang-mix, repetition, format
         char *nums = line + 30;  // after the 30-character label column
-        if (rows > 1 && strlen(line) > 30 && sscanf(nums, "%f %f %f %f %f %f %f", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]) == 7
-            && v[0] >= 0 && v[0] <= 1 && v[2] >= 0 && v[2] <= 1 && v[3] > 0 && v[6] >= 0 && v[6] <= 1) good++;
+        if (rows > 1 && strlen(line) > 30 && sscanf(nums, "%f %f %f %f %f %f %f %f", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 8
+            && v[0] >= 0 && v[0] <= 1 && v[2] >= 0 && v[2] <= 1 && v[3] > 0 && v[6] >= 0 && v[6] <= 1
+            && v[7] >= 0 && v[7] <= 1) good++;
     }
     check(rows == 10 && good == 9, "pipeline: results table with %d lines of which %d well-formed model rows (want 10 "
           "and 9: every stage)", rows, good);
@@ -3858,10 +4133,11 @@ static void test_pipeline(void) {
     const char *malformed = html ? xml_error(html, err, sizeof err) : "no report.html";
     char *line = table;
     for (int r = 0; r < n_rows && line && (line = strchr(line, '\n')) && strlen(++line) > 30; r++) {
-        double v[7];
-        int n = sscanf(line + 30, "%lf %lf %lf %lf %lf %lf %lf", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]);
-        int equal = n == 7 && n_num[r] == 7;
-        for (int k = 0; k < 7 && equal; k++) equal = num[r][k] == v[k];  // the same text, parsed alike
+        double v[8];
+        int n = sscanf(line + 30, "%lf %lf %lf %lf %lf %lf %lf %lf", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
+                       &v[7]);
+        int equal = n == 8 && n_num[r] == 8;
+        for (int k = 0; k < 8 && equal; k++) equal = num[r][k] == v[k];  // the same text, parsed alike
         same += equal && strncmp(line, label[r], strlen(label[r])) == 0;
     }
     int shown = html ? count_str(html, "<div class=\"resp\">") : 0;
@@ -5438,6 +5714,7 @@ static const Section sections[] = {
     { .name = "checkpoints", .run = test_checkpoints, .what = "checkpoints" },
     { .name = "rewards", .run = test_rewards, .what = "rule rewards" },
     { .name = "reflection", .run = test_reflection, .what = "check audit and forced or banned checks" },
+    { .name = "ppo", .run = test_ppo, .what = "PPO: GAE by hand, the value head's gradient, a short run" },
     { .name = "grpo_weights", .run = test_grpo_weights, .what = "GRPO batch and loss weights of every loss type" },
     { .name = "grpo", .run = test_grpo, .what = "GRPO advantages and loss" },
     { .name = "grpo_step", .run = test_grpo_step,
