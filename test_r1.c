@@ -3356,21 +3356,31 @@ static Model *grpo_step_by_hand(const GrpoOptions *o, int loss_type, double *std
     return m;
 }
 
-static void test_grpo_loop(void) {
+// the digits world of grpo_loop and ppo: four prompts whose right answer is 7, each in the corpus with
+// twenty direct answers (0..9, then ten two-digit ones), written as NAME_corpus.txt and NAME_prompts.txt
+static void write_digits_world(const char *name, const char **cpath, const char **ppath) {
     const char *prompts[4] = { "e:3=", "j:7=", "e:5=", "j:2=" };
-    char corpus[4 * 20 * 64], rl[4 * 32];
+    char corpus[4 * 20 * 64], rl[4 * 32], file[64];
     int o = 0, r = 0;
     for (int p = 0; p < 4; p++) {
         r += sprintf(rl + r, "%s\t7\t1\n", prompts[p]);
-        for (int d = 0; d < 20; d++) {  // the answers 0..9, then ten two-digit ones
+        for (int d = 0; d < 20; d++) {
             o += sprintf(corpus + o, "%s<think></think><answer>", prompts[p]);
             o += d < 10 ? sprintf(corpus + o, "%d", d) : sprintf(corpus + o, "%d%d", 19 - d, ((d - 10) * 3 + p) % 10);
             o += sprintf(corpus + o, "</answer><eos>\n");
         }
     }
-    const char *cpath = tmp_path("digits_corpus.txt"), *ppath = tmp_path("digits_prompts.txt");
-    write_whole(cpath, corpus, (size_t)o);
-    write_whole(ppath, rl, (size_t)r);
+    snprintf(file, sizeof file, "%s_corpus.txt", name);
+    *cpath = tmp_path(file);
+    snprintf(file, sizeof file, "%s_prompts.txt", name);
+    *ppath = tmp_path(file);
+    write_whole(*cpath, corpus, (size_t)o);
+    write_whole(*ppath, rl, (size_t)r);
+}
+
+static void test_grpo_loop(void) {
+    const char *cpath, *ppath;
+    write_digits_world("digits", &cpath, &ppath);
     char base_dir[300], base[320];
     snprintf(base_dir, sizeof base_dir, "%s/digits_base", tmp_root);
     snprintf(base, sizeof base, "%s/model.bin", base_dir);
@@ -3516,20 +3526,8 @@ static void test_ppo(void) {
     attention_path = path;
     // a short run on the digits world of grpo_loop (the answer 7 is right): PPO's reward rises and its critic's
     // error falls; the critic's checkpoint is written; GRPO's settings otherwise
-    const char *prompts[4] = { "e:3=", "j:7=", "e:5=", "j:2=" };
-    char corpus[4 * 20 * 64], rl[4 * 32];
-    int o = 0, r = 0;
-    for (int p = 0; p < 4; p++) {
-        r += sprintf(rl + r, "%s\t7\t1\n", prompts[p]);
-        for (int d = 0; d < 20; d++) {
-            o += sprintf(corpus + o, "%s<think></think><answer>", prompts[p]);
-            o += d < 10 ? sprintf(corpus + o, "%d", d) : sprintf(corpus + o, "%d%d", 19 - d, ((d - 10) * 3 + p) % 10);
-            o += sprintf(corpus + o, "</answer><eos>\n");
-        }
-    }
-    const char *cpath = tmp_path("ppo_corpus.txt"), *ppath = tmp_path("ppo_prompts.txt");
-    write_whole(cpath, corpus, (size_t)o);
-    write_whole(ppath, rl, (size_t)r);
+    const char *cpath, *ppath;
+    write_digits_world("ppo", &cpath, &ppath);
     char base_dir[300], base[320], dir[300], critic[320];
     snprintf(base_dir, sizeof base_dir, "%s/ppo_base", tmp_root);
     snprintf(base, sizeof base, "%s/model.bin", base_dir);
