@@ -6068,6 +6068,8 @@ static Model *grpo_train(const GrpoOptions *o) {
         use.prm = prm_load(o->prm);
     }
     if (ppo && dist_size > 1) die("ppo: runs on one process");
+    if (o->top_entropy_quantile < 1.0f && dist_size > 1)  // its threshold would be each process's own
+        die("grpo: --top-entropy-quantile below 1 runs on one process");
     if (ppo && gc.sequence_level) die("ppo: the ratio is per token (--importance-sampling-level token)");
     Model *critic = ppo ? critic_start(o, critic_ckpt, resumed) : NULL;
     PpoConfig pc = { .gamma = o->gamma, .lambda = o->lambda, .critic_optim = gc.optim };

@@ -80,6 +80,11 @@ check $? "eval on 2 processes: an error that says it runs on one"
 $mpi2 ./r1_mpi zero --init "$dir/pre1/model.bin" --prompts-per-step 1 --out "$dir/x" > "$dir/out.log" 2>&1
 [ $? -ne 0 ] && grep -q "cannot be shared by 2 processes" "$dir/out.log"
 check $? "GRPO of 1 prompt per step on 2 processes: an error, not a process without work"
+for opt in "--algo ppo" "--top-entropy-quantile 0.5"; do  # a threshold or critic of its own per process
+    $mpi2 ./r1_mpi zero --init "$dir/pre1/model.bin" $opt --out "$dir/x" > "$dir/out.log" 2>&1
+    [ $? -ne 0 ] && grep -q "runs on one process" "$dir/out.log"
+    check $? "zero $opt on 2 processes: an error that says it runs on one"
+done
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
