@@ -25,7 +25,7 @@ static int words_valid(const char *value, const char *help, int list) {
 }
 
 #define MAX_ARGS 64
-#define MAX_OPTIONS 40
+#define MAX_OPTIONS 64
 
 // the string values of a table (its defaults, before parsing), to compare pointers with after it
 static void table_strings(const Option *o, int n, const char **strs) {
