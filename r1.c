@@ -3191,6 +3191,13 @@ static int attention_path = ATTENTION_BLOCKED;
 // matmul. plain: every kernel declines, so Part I's own loops run alone: no packed gemm, BLAS or CUDA, no
 // blocked attention, table RoPE or decoding kernel, no data-parallel model or threaded generation
 static int kernels_plain = 0;
+#ifdef USE_BLAS
+#define KERNELS_WORDS "{fast,blas,plain}"
+#define KERNELS_HELP "Part II's fast kernels, the same with OpenBLAS's matmul, or Part I's own loops alone"
+#else
+#define KERNELS_WORDS "{fast,plain}"  // --kernels blas is a one-line error that says why
+#define KERNELS_HELP "Part II's fast kernels, or Part I's own loops alone"
+#endif
 static void kernels_select(const char *cmd, const char *name) {
     if (strcmp(name, "plain") == 0) {
         kernels_plain = 1;
@@ -3207,7 +3214,7 @@ static void kernels_select(const char *cmd, const char *name) {
         matmul_path = MATMUL_BLAS;
         blas_check_core();
     } else if (strcmp(name, "fast") != 0) {
-        die("%s: option --kernels: '%s' is not one of {fast,blas,plain}", cmd, name);
+        die("%s: option --kernels: '%s' is not one of %s", cmd, name, KERNELS_WORDS);
     }
 }
 
@@ -7171,9 +7178,8 @@ static void options_help(const char *cmd, const char *what, const Option *o, int
             snprintf(range, sizeof range, " [%g, %g]", o[i].lo, o[i].hi);
         printf("  --%-18s %s%s (default: %s)\n", o[i].name, o[i].help, range, def);
     }
-    printf("  --%-18s %s (default: fast)\n", "kernels",
-           "the code of the layers: Part II's fast kernels, the same with OpenBLAS's matmul, or Part I's "
-           "own loops alone {fast,blas,plain}");
+    printf("  --%-18s the code of the layers: %s %s (default: fast)\n", "kernels", KERNELS_HELP,
+           KERNELS_WORDS);
 }
 
 // parses argv; exits with a one-line error on an unknown option, a missing or empty value, a number out of
