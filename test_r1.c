@@ -3378,17 +3378,25 @@ static void write_digits_world(const char *name, const char **cpath, const char 
     write_whole(*ppath, rl, (size_t)r);
 }
 
-static void test_grpo_loop(void) {
-    const char *cpath, *ppath;
-    write_digits_world("digits", &cpath, &ppath);
-    char base_dir[300], base[320];
-    snprintf(base_dir, sizeof base_dir, "%s/digits_base", tmp_root);
-    snprintf(base, sizeof base, "%s/model.bin", base_dir);
+// the digits world's files and a tiny base pretrained on them (150 steps): the prompts' path in *ppath,
+// the base's checkpoint in base
+static void digits_base(const char *name, const char **ppath, char *base, size_t nbase) {
+    const char *cpath;
+    char base_dir[300];
+    write_digits_world(name, &cpath, ppath);
+    snprintf(base_dir, sizeof base_dir, "%s/%s_base", tmp_root, name);
+    snprintf(base, nbase, "%s/model.bin", base_dir);
     Data d = load_corpus(cpath, find_preset("tiny")->cfg.context);
     TrainOptions t = { .data = cpath, .out = base_dir, .preset = "tiny", .steps = 150, .batch = 16, .warmup = 10,
                        .seed = 4, .log_every = 1000, .lr = 1e-2f, .lr_min = 1e-3f, .clip = 1.0f, .bias_gamma = 1e-3f };
     model_free(train_quietly(&t, &d));
     data_free(&d);
+}
+
+static void test_grpo_loop(void) {
+    const char *ppath;
+    char base[320];
+    digits_base("digits", &ppath, base, sizeof base);
     for (int lt = 0; lt < N_LOSSES; lt++) {  // one step of every loss type, against the step by hand
         GrpoOptions g = grpo_defaults();
         char dir[300];
@@ -3526,16 +3534,9 @@ static void test_ppo(void) {
     attention_path = path;
     // a short run on the digits world of grpo_loop (the answer 7 is right): PPO's reward rises and its critic's
     // error falls; the critic's checkpoint is written; GRPO's settings otherwise
-    const char *cpath, *ppath;
-    write_digits_world("ppo", &cpath, &ppath);
-    char base_dir[300], base[320], dir[300], critic[320];
-    snprintf(base_dir, sizeof base_dir, "%s/ppo_base", tmp_root);
-    snprintf(base, sizeof base, "%s/model.bin", base_dir);
-    Data d = load_corpus(cpath, find_preset("tiny")->cfg.context);
-    TrainOptions t = { .data = cpath, .out = base_dir, .preset = "tiny", .steps = 150, .batch = 16, .warmup = 10,
-                       .seed = 4, .log_every = 1000, .lr = 1e-2f, .lr_min = 1e-3f, .clip = 1.0f, .bias_gamma = 1e-3f };
-    model_free(train_quietly(&t, &d));
-    data_free(&d);
+    const char *ppath;
+    char base[320], dir[300], critic[320];
+    digits_base("ppo", &ppath, base, sizeof base);
     GrpoOptions g = grpo_defaults();
     snprintf(dir, sizeof dir, "%s/ppo_run", tmp_root);
     snprintf(critic, sizeof critic, "%s/critic.bin", dir);
