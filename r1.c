@@ -230,6 +230,8 @@ static void decode(const int *ids, int n, char *out) {
 //            catches it: 01+06+02+05=15 ... check 07 07 14 wait 14
 // The direct answer of four numbers is out of reach of a small model in one pass; each step of
 // a chain is easy. RL then has something to select (see NOTES.md).
+// Here is what RL reads of each world: the prompt's form and its parser; section 10 holds the rules that
+// judge a response. Section 15 makes the problems and writes the corpora in these styles (./r1 gen).
 
 #define MAX_OPERANDS 6
 #define MAX_STYLES 6  // the most solution styles of a world (countdown's)
@@ -256,92 +258,6 @@ static int problem_answer(const Problem *p) {
     int s = 0;
     for (int i = 0; i < p->n; i++) s += p->x[i];
     return s;
-}
-
-static Problem problem_random(Rng *r, int n_operands) {
-    Problem p = { .n = n_operands, .lang = rng_int(r, N_LANGS) };
-    for (int i = 0; i < p.n; i++) p.x[i] = 10 + rng_int(r, 90);
-    return p;
-}
-
-// held-out test problems are chosen by a hash of the operands (not by a structured slice)
-static int problem_is_heldout(const Problem *p) {
-    uint64_t key = (uint64_t)p->n;
-    for (int i = 0; i < p->n; i++) key = key * 131 + (uint64_t)p->x[i];
-    return hash64(key) % 10 == 0;
-}
-
-static void problem_prompt(const Problem *p, char *out) {
-    int o = sprintf(out, "%c:", LANG_TAG[p->lang]);
-    for (int i = 0; i < p->n; i++) o += sprintf(out + o, i ? "+%d" : "%d", p->x[i]);
-    sprintf(out + o, "=");
-}
-
-// one column: digits d[0..m-1] and their sum. Each digit is written as two characters ("06") so that
-// the terms sit three characters apart, as the operands of the prompt do: with relative positions
-// (RoPE) every digit is then copied from a fixed distance. A slip writes the sum off by one, in the
-// direction that keeps its tens digit (the carry) unchanged.
-static int write_column(char *out, const int *d, int m, int slip, int *written) {
-    int s = 0, o = 0;
-    for (int i = 0; i < m; i++) { s += d[i]; o += sprintf(out + o, i ? "+%02d" : "%02d", d[i]); }
-    *written = !slip ? s : s % 10 == 9 ? s - 1 : s + 1;
-    o += sprintf(out + o, "=%02d", *written);
-    return o;
-}
-
-// the check of one column: re-add it another way, in easy steps (the sums of pairs of digits, then
-// their running total, then the odd last digit) and compare with the sum written before:
-// "check 07 07 14 okay 14" confirms it, "check 07 07 14 wait 14" repairs a slip
-static int write_check(char *out, const int *d, int m, int written, const char **words) {
-    int o = sprintf(out, " %s", words[WORD_CHECK]);
-    for (int i = 0; i + 1 < m; i += 2) o += sprintf(out + o, " %02d", d[i] + d[i + 1]);
-    int run = d[0] + d[1];
-    for (int i = 2; i + 1 < m; i += 2) { run += d[i] + d[i + 1]; o += sprintf(out + o, " %02d", run); }
-    if (m % 2) { run += d[m - 1]; o += sprintf(out + o, " %02d", run); }
-    o += sprintf(out + o, " %s %02d", words[written == run ? WORD_OK : WORD_WAIT], run);
-    return o;
-}
-
-// the full response text of problem p in the given style. The chain is the same in both careful
-// styles (so every digit sits at the same place); the checked style then checks both columns.
-// switch_lang: the checks are written in the other language (the "language mixing" of R1).
-// summary: the chain ends with a summary of its result, "total 224", before </think> (the cold start's
-// format, R1 section 2.3.1: the reasoning process, then a summary); the corpus has none
-static void write_response(const Problem *p, int style, float slip_prob, int switch_lang, int summary, Rng *r,
-                           char *out) {
-    int o = sprintf(out, "<think>");
-    if (style != STYLE_DIRECT) {
-        const char **w1 = WORDS[p->lang], **w2 = WORDS[switch_lang ? 1 - p->lang : p->lang];
-        int units[MAX_OPERANDS], tens[MAX_OPERANDS + 1], su, st, sum = 0;
-        for (int i = 0; i < p->n; i++) { units[i] = p->x[i] % 10; tens[i] = p->x[i] / 10; sum += units[i]; }
-        int checked = style == STYLE_CHECKED;
-        o += write_column(out + o, units, p->n, checked && rng_f32(r) < slip_prob, &su);
-        tens[p->n] = sum / 10; // the carry
-        o += sprintf(out + o, " %s %d ", w1[WORD_CARRY], tens[p->n]);
-        o += write_column(out + o, tens, p->n + 1, checked && rng_f32(r) < slip_prob, &st);
-        if (checked) {
-            o += write_check(out + o, units, p->n, su, w2);
-            o += write_check(out + o, tens, p->n + 1, st, w2);
-        }
-        if (summary) o += sprintf(out + o, " %s %03d", w1[WORD_TOTAL], problem_answer(p));
-    }
-    sprintf(out + o, "</think><answer>%03d</answer><eos>", problem_answer(p));
-}
-
-// the pretraining mixture (NOTES.md): mostly direct answers, rarer careful styles
-#define MIX_DIRECT 0.55f
-#define MIX_CHAIN 0.15f      // the rest (0.30) is the checked style
-#define SLIP_PROB 0.15f
-#define SWITCH_PROB 0.10f    // chains that switch language midway
-
-// allowed[s]: the corpus may hold style s (a control corpus leaves some out). A style left out is
-// written as the next simpler allowed one (checked -> chain -> direct), so leaving out the checked
-// style keeps the share of chains and leaving out both leaves direct answers only.
-static int sample_style(Rng *r, const int *allowed) {
-    float u = rng_f32(r);
-    int style = u < MIX_DIRECT ? STYLE_DIRECT : u < MIX_DIRECT + MIX_CHAIN ? STYLE_CHAIN : STYLE_CHECKED;
-    while (style > STYLE_DIRECT && !allowed[style]) style--;
-    return style;
 }
 
 // the problem of a prompt such as "e:51+76+12+85="; returns 0 if the text is not one
@@ -372,16 +288,10 @@ static int problem_parse(const char *prompt, Problem *p) {
 // answered after its "no", a search until "ok", and giving up after three "no"s.
 
 #define CD_DIGITS 3
-#define CD_MAX_TRIES 27          // 3 choices of the third digit x 3 x 3 operations
-#define CD_MAX_FAILED 4          // failed tries before the accepted one in a search
 // (CD_OTHER: a response of none of them, e.g. tries without verdicts; the corpus has none)
 enum { CD_DIRECT, CD_ONE_TRY, CD_TRY_NO, CD_SEARCH, CD_GIVE_UP, CD_OTHER, N_CD_STYLES };
 static const char *CD_STYLE_NAMES[N_CD_STYLES] = { "direct", "one_try", "try_no", "search", "give_up",
                                                     "other" };
-// the corpus's share of each style (NOTES.md "The countdown world": with 0.45 direct answers and 0.25
-// searches, RL chose direct answers, since starting a try led mostly to the weak one-try styles)
-static const float CD_MIX[CD_OTHER] = { 0.30f, 0.10f, 0.10f, 0.40f, 0.10f };
-static const float CD_FAILED_P[CD_MAX_FAILED + 1] = { 0.25f, 0.25f, 0.20f, 0.15f, 0.15f };
 // the words of a verdict in each language (equal lengths: the same layout in both)
 enum { CD_WORD_VS, CD_WORD_OK, CD_WORD_NO, N_CD_WORDS };
 static const char *CD_WORDS[N_LANGS][N_CD_WORDS] = { { "vs", "ok", "no" }, { "to", "ii", "ie" } };
@@ -395,122 +305,8 @@ static int cd_word(const char *w, int len) {
 }
 
 typedef struct { int digit[CD_DIGITS], target, lang; } Countdown;
-typedef struct { int a, op1, b, c, op2; } Try;  // (a op1 b) op2 c, written "a op1 b=r r op2 c=v"
 
 static int apply_op(int x, char op, int y) { return op == '+' ? x + y : op == '-' ? x - y : x * y; }
-static const char CD_OPS[3] = { '+', '-', '*' };
-
-// every legal try of the digits, without repeats (equal digits give equal tries); returns the count
-static int countdown_tries(const Countdown *p, Try *tries) {
-    int n = 0;
-    for (int k = 0; k < CD_DIGITS; k++) {   // k: the digit of the second operation
-        int i = (k + 1) % CD_DIGITS, j = (k + 2) % CD_DIGITS;
-        int a = imax(p->digit[i], p->digit[j]), b = imin(p->digit[i], p->digit[j]), c = p->digit[k];
-        for (int o1 = 0; o1 < 3; o1++) for (int o2 = 0; o2 < 3; o2++) {
-            Try t = { .a = a, .op1 = CD_OPS[o1], .b = b, .c = c, .op2 = CD_OPS[o2] };
-            if (apply_op(apply_op(a, t.op1, b), t.op2, c) < 0) continue;
-            int seen = 0;
-            for (int q = 0; q < n; q++) seen |= memcmp(&tries[q], &t, sizeof t) == 0;
-            if (!seen) tries[n++] = t;
-        }
-    }
-    return n;
-}
-
-static int try_value(const Try *t) { return apply_op(apply_op(t->a, t->op1, t->b), t->op2, t->c); }
-
-static int countdown_solutions(const Countdown *p) {
-    Try tries[CD_MAX_TRIES];
-    int n = countdown_tries(p, tries), s = 0;
-    for (int q = 0; q < n; q++) s += try_value(&tries[q]) == p->target;
-    return s;
-}
-
-// a random problem: three digits, then a target drawn uniformly from the values 10-99 that a try reaches
-static Countdown countdown_random(Rng *r) {
-    for (;;) {
-        Countdown p = { .lang = rng_int(r, N_LANGS) };
-        for (int i = 0; i < CD_DIGITS; i++) p.digit[i] = 1 + rng_int(r, 9);
-        Try tries[CD_MAX_TRIES];
-        int n = countdown_tries(&p, tries), values[CD_MAX_TRIES], n_values = 0;
-        for (int q = 0; q < n; q++) {
-            int v = try_value(&tries[q]), seen = 0;
-            for (int u = 0; u < n_values; u++) seen |= values[u] == v;
-            if (v >= 10 && v <= 99 && !seen) values[n_values++] = v;
-        }
-        if (n_values == 0) continue;
-        p.target = values[rng_int(r, n_values)];
-        return p;
-    }
-}
-
-// the split of the problems: a hash of the digits (as a set) and the target puts each in the corpus,
-// the RL prompts or the held-out test prompts, so that RL and the test meet problems the corpus never
-// solved (a direct answer cannot be remembered)
-enum { SPLIT_CORPUS, SPLIT_RL, SPLIT_TEST };
-static int countdown_split(const Countdown *p) {
-    int d[CD_DIGITS];
-    memcpy(d, p->digit, sizeof d);
-    for (int i = 0; i < CD_DIGITS; i++) for (int j = i + 1; j < CD_DIGITS; j++)
-        if (d[j] < d[i]) { int t = d[i]; d[i] = d[j]; d[j] = t; }
-    uint64_t h = hash64(((uint64_t)(d[0] * 100 + d[1] * 10 + d[2]) << 8) + (uint64_t)p->target) % 10;
-    return h < 2 ? SPLIT_TEST : h < 4 ? SPLIT_RL : SPLIT_CORPUS;
-}
-
-static void countdown_prompt(const Countdown *p, char *out) {
-    sprintf(out, "%c:%d %d %d=%d", LANG_TAG[p->lang], p->digit[0], p->digit[1], p->digit[2], p->target);
-}
-
-static int write_try(char *out, const Try *t) {
-    int r = apply_op(t->a, t->op1, t->b);
-    return sprintf(out, "%d%c%d=%d %d%c%d=%d", t->a, t->op1, t->b, r, r, t->op2, t->c, try_value(t));
-}
-
-// the response of problem p in style (CD_*); the tries of a search are in random order, without repeats
-// retries 0 (a control corpus): a search accepts its first try, so no try ever follows a "no"
-static void write_countdown_response(const Countdown *p, int style, int switch_lang, int retries, Rng *r,
-                                     char *out) {
-    const char **w = CD_WORDS[switch_lang ? 1 - p->lang : p->lang];
-    Try tries[CD_MAX_TRIES], right[CD_MAX_TRIES] = {{0}}, wrong[CD_MAX_TRIES];
-    int n = countdown_tries(p, tries), n_right = 0, n_wrong = 0;
-    for (int q = 0; q < n; q++) {  // shuffled
-        int k = q + rng_int(r, n - q);
-        Try t = tries[k]; tries[k] = tries[q]; tries[q] = t;
-        if (try_value(&t) == p->target) right[n_right++] = t; else wrong[n_wrong++] = t;
-    }
-    int n_failed = 0;
-    if (style == CD_TRY_NO) n_failed = 1;
-    if (style == CD_GIVE_UP) n_failed = 3;
-    if (style == CD_SEARCH && retries) {
-        float u = rng_f32(r);
-        while (n_failed < CD_MAX_FAILED && (u -= CD_FAILED_P[n_failed]) >= 0) n_failed++;
-    }
-    n_failed = imin(n_failed, n_wrong);
-    int o = sprintf(out, "<think>");
-    for (int q = 0; q < n_failed; q++) {
-        o += sprintf(out + o, q ? " " : "");
-        o += write_try(out + o, &wrong[q]);
-        o += sprintf(out + o, " %s %d %s", w[CD_WORD_VS], p->target, w[CD_WORD_NO]);
-    }
-    Try answer = n_failed ? wrong[n_failed - 1] : right[0];
-    if (style == CD_ONE_TRY) { answer = tries[0]; o += write_try(out + o, &answer); }
-    if (style == CD_SEARCH) {
-        answer = right[0];
-        o += sprintf(out + o, n_failed ? " " : "");
-        o += write_try(out + o, &answer);
-        o += sprintf(out + o, " %s %d %s", w[CD_WORD_VS], p->target, w[CD_WORD_OK]);
-    }
-    o += sprintf(out + o, "</think><answer>");
-    o += write_try(out + o, &answer);
-    sprintf(out + o, "</answer><eos>");
-}
-
-static int sample_countdown_style(Rng *r, int retries) {
-    float u = rng_f32(r);
-    int style = 0;
-    while (style < CD_GIVE_UP && (u -= CD_MIX[style]) >= 0) style++;
-    return !retries && style == CD_GIVE_UP ? CD_TRY_NO : style;  // the control: no try follows a "no"
-}
 
 // the problem of a prompt such as "e:3 7 8=53"; returns 0 if the text is not one
 static int countdown_parse(const char *prompt, Countdown *p) {
@@ -551,12 +347,9 @@ static int countdown_parse(const char *prompt, Countdown *p) {
 #define CODE_INPUTS 10           // the inputs 0-9: the shown ones, and the hidden tests (the rest)
 #define CODE_MAX_LEN 48          // the longest program the interpreter reads
 #define CODE_MAX_VALUE 99999     // a value beyond +-CODE_MAX_VALUE is an overflow: the run fails
-#define CODE_TABLE_FAILED 2      // the failed candidates before a table
-#define CODE_MAX_FAILED 3        // the failed candidates before the accepted one in a search
 enum { CODE_DIRECT, CODE_ONE_TRY, CODE_TRY_NO, CODE_SEARCH, CODE_TABLE, CODE_OTHER, N_CODE_STYLES };
 static const char *CODE_STYLE_NAMES[N_CODE_STYLES] = { "direct", "one_try", "try_no", "search", "table",
                                                        "other" };
-static const float CODE_MIX[CODE_OTHER] = { 0.40f, 0.15f, 0.10f, 0.28f, 0.07f };
 
 // a number of 1-3 digits at s[i..len-1], without a leading zero; returns the characters read (0: none)
 static int code_number(const char *s, int len, int i, int *value) {
@@ -639,59 +432,6 @@ static int code_fn_meets(const CodeFn *f, const CodeTask *t) {
     return 1;
 }
 
-// the function's program in its shortest form: "x", "x+3", "x*2", "x*2+1", "x*4-3", "x*x", "x*x+x*2+5"
-static int code_fn_program(const CodeFn *f, char *out) {
-    int o = sprintf(out, f->kind == CODE_SQUARE ? "x*x" : "x");
-    if (f->kind == CODE_SQUARE && f->a) o += sprintf(out + o, f->a > 1 ? "+x*%d" : "+x", f->a);
-    if (f->kind != CODE_SQUARE && f->a > 1) o += sprintf(out + o, "*%d", f->a);
-    if (f->b) o += sprintf(out + o, "%c%d", f->kind == CODE_MINUS ? '-' : '+', f->b);
-    return o;
-}
-
-// the table of the examples: "x=1*3+x=2*5+x=4*9", an output 0 left out, a negative one subtracted
-static int code_table_program(const CodeTask *t, char *out) {
-    int o = 0;
-    for (int i = 0; i < CODE_SHOWN; i++) {
-        if (t->out[i] == 0) continue;
-        const char *form = t->out[i] < 0 ? "-x=%d*%d" : o ? "+x=%d*%d" : "x=%d*%d";
-        o += sprintf(out + o, form, t->in[i], abs(t->out[i]));
-    }
-    if (o == 0) o = sprintf(out, "0");
-    else if (out[0] == '-') { memmove(out + 1, out, o + 1); out[0] = '0'; o++; }  // "0-x=1*3+..."
-    return o;
-}
-
-static CodeFn code_fn_random(Rng *r) {
-    CodeFn f = { .kind = CODE_LINEAR + rng_int(r, 3) };
-    if (f.kind == CODE_LINEAR) { f.a = 1 + rng_int(r, 9); f.b = rng_int(r, 10); }
-    if (f.kind == CODE_MINUS) { f.a = 2 + rng_int(r, 8); f.b = 1 + rng_int(r, 9); }
-    if (f.kind == CODE_SQUARE) { f.a = rng_int(r, 4); f.b = rng_int(r, 10); }
-    return f;
-}
-
-// a random task of the given true function: three distinct inputs 0-9, increasing
-static CodeTask code_task_random(const CodeFn *f, Rng *r) {
-    CodeTask t = { .lang = rng_int(r, N_LANGS) };
-    int chosen[CODE_INPUTS] = {0}, n = 0;
-    while (n < CODE_SHOWN) { int x = rng_int(r, CODE_INPUTS); n += !chosen[x]; chosen[x] = 1; }
-    n = 0;
-    for (int x = 0; x < CODE_INPUTS; x++) if (chosen[x]) { t.in[n] = x; t.out[n++] = code_fn_value(f, x); }
-    return t;
-}
-
-// the split of the problems by a hash of the true function and the shown inputs (as countdown_split)
-static int code_split(const CodeFn *f, const CodeTask *t) {
-    uint64_t key = (uint64_t)code_fn_id(f);
-    for (int i = 0; i < CODE_SHOWN; i++) key = key * 16 + (uint64_t)t->in[i];
-    uint64_t h = hash64(key ^ 0xC0DEull) % 10;
-    return h < 2 ? SPLIT_TEST : h < 4 ? SPLIT_RL : SPLIT_CORPUS;
-}
-
-static void code_prompt(const CodeTask *t, char *out) {
-    int o = sprintf(out, "%c:", LANG_TAG[t->lang]);
-    for (int i = 0; i < CODE_SHOWN; i++) o += sprintf(out + o, i ? " %d=%d" : "%d=%d", t->in[i], t->out[i]);
-}
-
 // the prompt's task, e.g. "e:1=3 2=5 4=9" (an output may be negative, "0=-3"); 0 if the text is not one
 static int code_parse(const char *prompt, CodeTask *t) {
     memset(t, 0, sizeof *t);
@@ -718,80 +458,6 @@ static int code_meets(const char *s, int len, const CodeTask *t) {
     int n = 0, v;
     while (n < CODE_SHOWN && code_run(s, len, t->in[n], &v) && v == t->out[n]) n++;
     return n;
-}
-
-// a candidate run on the shown examples: "x*2 1=2 no" or "x*2+1 1=3 2=5 4=9 ok" (verdict words w)
-static int write_code_run(char *out, const char *program, const CodeTask *t, const char **w) {
-    int len = (int)strlen(program), o = sprintf(out, "%s", program), met = code_meets(program, len, t), v;
-    for (int i = 0; i <= met && i < CODE_SHOWN; i++) {
-        code_run(program, len, t->in[i], &v);
-        o += sprintf(out + o, " %d=%d", t->in[i], v);
-    }
-    return o + sprintf(out + o, " %s", w[met == CODE_SHOWN ? CD_WORD_OK : CD_WORD_NO]);
-}
-
-// a wrong candidate: another function, half the time the true one's kind with one coefficient off by one
-static CodeFn code_fn_wrong(const CodeFn *f, Rng *r) {
-    for (;;) {
-        CodeFn g = code_fn_random(r);
-        if (rng_int(r, 2)) {
-            g = *f;
-            int step = rng_int(r, 2) ? 1 : -1;
-            if (rng_int(r, 2)) g.a += step; else g.b += step;
-        }
-        if (code_fn_valid(&g) && code_fn_id(&g) != code_fn_id(f)) return g;
-    }
-}
-
-// the response of task t, whose true function is f, in style (CODE_*): the failed candidates of a search are
-// distinct wrong functions; one_try answers the true program or a wrong one, a coin each; switch_lang: the
-// verdicts are written in the other language
-static void write_code_response(const CodeTask *t, const CodeFn *f, int style, int switch_lang, Rng *r,
-                                char *out) {
-    const char **w = CD_WORDS[switch_lang ? 1 - t->lang : t->lang];
-    // a search's failed candidates: 0-3, as countdown's first corpus had them
-    static const float failed_p[CODE_MAX_FAILED + 1] = { 0.30f, 0.30f, 0.25f, 0.15f };
-    CodeFn wrong[CODE_MAX_FAILED];
-    char program[64], answer[64];
-    int n_failed = style == CODE_TRY_NO ? 1 : style == CODE_TABLE ? CODE_TABLE_FAILED : 0;
-    if (style == CODE_SEARCH) {
-        float u = rng_f32(r);
-        while (n_failed < CODE_MAX_FAILED && (u -= failed_p[n_failed]) >= 0) n_failed++;
-    }
-    for (int q = 0; q < n_failed; q++) {  // distinct
-        int seen;
-        do {
-            wrong[q] = code_fn_wrong(f, r);
-            seen = 0;
-            for (int u = 0; u < q; u++) seen |= code_fn_id(&wrong[u]) == code_fn_id(&wrong[q]);
-        } while (seen);
-    }
-    code_fn_program(f, answer);
-    int o = sprintf(out, "<think>");
-    for (int q = 0; q < n_failed; q++) {
-        code_fn_program(&wrong[q], program);
-        o += sprintf(out + o, q ? " " : "");
-        o += write_code_run(out + o, program, t, w);
-    }
-    if (style == CODE_TRY_NO) code_fn_program(&wrong[0], answer);
-    if (style == CODE_TABLE) code_table_program(t, answer);
-    if (style == CODE_ONE_TRY) {
-        CodeFn g = rng_int(r, 2) ? *f : code_fn_wrong(f, r);
-        code_fn_program(&g, answer);
-        o += sprintf(out + o, "%s", answer);
-    }
-    if (style == CODE_SEARCH) {
-        o += sprintf(out + o, n_failed ? " " : "");
-        o += write_code_run(out + o, answer, t, w);
-    }
-    sprintf(out + o, "</think><answer>%s</answer><eos>", answer);
-}
-
-static int sample_code_style(Rng *r) {
-    float u = rng_f32(r);
-    int style = 0;
-    while (style < CODE_TABLE && (u -= CODE_MIX[style]) >= 0) style++;
-    return style;
 }
 
 // ----------------------------------------------------------------------------
@@ -2067,41 +1733,6 @@ static float reward_language(const char *response, int lang) {
     // exercise 11 end
 }
 
-// how a response reasons: no thinking, a chain of thought, or a chain with a verification step
-static int response_style(const char *response) {
-    if (strncmp(response, "<think></think>", 15) == 0) return STYLE_DIRECT;
-    for (int lang = 0; lang < N_LANGS; lang++)
-        if (strstr(response, WORDS[lang][WORD_CHECK])) return STYLE_CHECKED;
-    return STYLE_CHAIN;
-}
-
-// reflection: the response re-examines its work (a check, or a "wait"), the paper's "aha" words
-static int response_reflects(const char *response) {
-    for (int lang = 0; lang < N_LANGS; lang++)
-        if (strstr(response, WORDS[lang][WORD_CHECK]) || strstr(response, WORDS[lang][WORD_WAIT])) return 1;
-    return 0;
-}
-
-// the summary (the cold start's format): the think span ends with "total N"; returns 1 and sets *value to N
-// (a number of up to three digits), 0 if it does not
-static int response_summary(const char *response, long *value) {
-    const char *p = strstr(response, "<think>"), *end;
-    if (!p) return 0;
-    p += 7;
-    end = strstr(p, "</think>");
-    if (!end) return 0;
-    const char *num = end;
-    while (num > p && num[-1] >= '0' && num[-1] <= '9') num--;
-    int digits = (int)(end - num), len = (int)strlen(WORDS[LANG_EN][WORD_TOTAL]);
-    if (digits < 1 || digits > 3 || num - p < len + 1 || num[-1] != ' ') return 0;
-    const char *word = num - 1 - len;
-    if (word != p && word[-1] != ' ') return 0;
-    if (strncmp(word, WORDS[LANG_EN][WORD_TOTAL], len) && strncmp(word, WORDS[LANG_JA][WORD_TOTAL], len))
-        return 0;
-    *value = atol(num);
-    return 1;
-}
-
 // repetition (R1's readability problem; rejection sampling drops it): the same equation chunk "a+b+...=s"
 // written twice in the think span. Returns how many of its equation chunks repeat an earlier one, and the
 // count of them all in *chunks (if not NULL)
@@ -2130,12 +1761,6 @@ static int repeated_chunks(const char *response, int *chunks) {
 
 // a response repeats itself: an equation chunk of its think span is written twice
 static int response_repeats(const char *response) { return repeated_chunks(response, NULL) > 0; }
-
-// the share of the think span's equation chunks that repeat an earlier one (0 when it has none)
-static float repeated_share(const char *response) {
-    int chunks, repeated = repeated_chunks(response, &chunks);
-    return chunks ? (float)repeated / chunks : 0.0f;
-}
 
 // the integer in the last <answer>, for majority voting; returns 0 if there is none
 static int response_answer(const char *response, long *value) {
@@ -2201,46 +1826,6 @@ static float reward_countdown(const char *response, const Countdown *p) {
     // exercise 12 end
 }
 
-// What the tries of a response did. A verdict is "vs T ok" or "vs T no" after a try; it is faithful when
-// the try is sound, T is the target and the verdict follows from comparing the try's value with it. A
-// retry is a try that follows a "no"; a false "ok" accepts a try that misses (as the reward re-evaluates it)
-typedef struct { int tries, verdicts, oks, nos, retries, faithful, false_oks, last_verdict; } TryAudit;
-
-static TryAudit audit_tries(const Countdown *p, const char *response) {
-    TryAudit a = { .last_verdict = -1 };
-    const char *s = strstr(response, "<think>"), *end;
-    if (!s) return a;
-    s += 7;
-    end = strstr(s, "</think>");
-    if (!end) end = s + strlen(s);
-    int after_no = 0;
-    while (s < end) {
-        if (*s == ' ') { s++; continue; }
-        WrittenTry t;
-        int n = parse_try(s, &t);
-        if (!n || s + n > end) { while (s < end && *s != ' ') s++; after_no = 0; continue; }
-        s += n;
-        a.tries++;
-        a.retries += after_no;
-        after_no = 0;
-        // the verdict: " vs 53 no"
-        int target, nt;
-        const char *v = s + 1;
-        if (s >= end || *s != ' ' || cd_word(v, 2) != CD_WORD_VS || v[2] != ' ') continue;
-        if (!(nt = parse_number(v + 3, &target)) || v[3 + nt] != ' ') continue;
-        int verdict = cd_word(v + 4 + nt, 2);
-        if (verdict != CD_WORD_OK && verdict != CD_WORD_NO) continue;
-        s = v + 6 + nt;
-        int sound = try_sound(p, &t), ok = verdict == CD_WORD_OK;
-        a.verdicts++; a.oks += ok; a.nos += !ok;
-        a.faithful += sound && target == p->target && ok == (t.v == p->target);
-        a.false_oks += ok && !(sound && t.v == p->target);
-        a.last_verdict = verdict;
-        after_no = !ok;
-    }
-    return a;
-}
-
 // ---- the code world's rules: the answer's program runs on the tests. The tests the RL reward sees
 // (--code-reward): the shown examples only, the hidden tests only, or both (R1's test cases)
 enum { CODE_TESTS_SHOWN, CODE_TESTS_HIDDEN, CODE_TESTS_BOTH, N_CODE_TESTS };
@@ -2280,153 +1865,43 @@ static float reward_code(const char *response, const CodeTask *t, const CodeFn *
                                                                                                       : 0.0f;
 }
 
-// "d=v" at s[0..len-1], a run of a candidate on input d (0-9) with value v (may be negative); 0: not one
-static int parse_code_run(const char *s, int len, int *in, int *value) {
-    if (len < 3 || s[0] < '0' || s[0] > '9' || s[1] != '=') return 0;
-    int neg = s[2] == '-';
-    if (code_number(s, len, 2 + neg, value) != len - 2 - neg) return 0;
-    *in = s[0] - '0';
-    if (neg) *value = -*value;
-    return 1;
-}
-
-// a word that reads as a candidate program: its letters and signs those of the grammar (it may not parse)
-static int code_candidate_word(const char *s, int len) {
-    for (int i = 0; i < len; i++) if (!strchr("x0123456789+-*=", s[i])) return 0;
-    return len > 0;
-}
-
-// how a countdown response reasons (CD_*): the corpus's five styles, or CD_OTHER
-static int countdown_style(const char *response, const TryAudit *a) {
-    if (strncmp(response, "<think></think>", 15) == 0) return CD_DIRECT;
-    if (a->tries == 1 && a->verdicts == 0) return CD_ONE_TRY;
-    if (a->tries == 1 && a->last_verdict == CD_WORD_NO) return CD_TRY_NO;
-    if (a->tries >= 1 && a->last_verdict == CD_WORD_OK) return CD_SEARCH;
-    if (a->tries >= 2 && a->last_verdict == CD_WORD_NO) return CD_GIVE_UP;
-    return CD_OTHER;
-}
-
+// a response judged by the rules: its rewards, and what rejection sampling also reads (what evaluation
+// measures beside, its style and reflection, is Part II's measure_response)
 typedef struct {
     float correct, format, language;  // the three rule rewards
     float shown, hidden;  // code: the answer passes the shown examples, the hidden tests (elsewhere: correct)
-    int style, reflects, repeats, len, has_answer;
-    float repeated_share;  // the share of the think span's equation chunks that repeat an earlier one
-    int summary;           // sums: the think span ends in a summary that restates the answer
-    long answer;
+    int repeats, len;     // the think span repeats an equation chunk; the response's length in tokens
 } Judgement;
 
 // what every world judges alike: the format and language rewards, repetition, the length
 static Judgement judge_common(const char *response, int len, int lang) {
     Judgement j = { .format = reward_format(response), .language = reward_language(response, lang),
-                    .repeats = response_repeats(response), .repeated_share = repeated_share(response),
-                    .len = len };
+                    .repeats = response_repeats(response), .len = len };
     return j;
 }
 
 static Judgement judge(const char *response, int len, long truth, int lang) {
     Judgement j = judge_common(response, len, lang);
-    j.correct = reward_accuracy(response, truth);
-    j.style = response_style(response);
-    j.reflects = response_reflects(response);
-    j.has_answer = response_answer(response, &j.answer);
-    long total;
-    j.summary = response_summary(response, &total) && j.has_answer && total == j.answer;
-    j.shown = j.hidden = j.correct;
+    j.correct = j.shown = j.hidden = reward_accuracy(response, truth);
     return j;
 }
 
-// a response to a countdown problem: its accuracy by reward_countdown, its style by its tries, "reflects"
-// when it holds a verdict; the answer for majority voting is its text (a hash of it)
+// a response to a countdown problem: its accuracy by reward_countdown
 static Judgement judge_countdown(const char *response, int len, const Countdown *p) {
     Judgement j = judge_common(response, len, p->lang);
-    TryAudit a = audit_tries(p, response);
     j.correct = j.shown = j.hidden = reward_countdown(response, p);
-    j.style = countdown_style(response, &a);
-    j.reflects = a.verdicts > 0;
-    const char *s = strstr(response, "<answer>"), *e = s ? strstr(s, "</answer>") : NULL;
-    j.has_answer = e != NULL;
-    j.answer = 0;
-    for (const char *c = s; e && c < e; c++) j.answer = (long)hash64((uint64_t)j.answer * 131 + (uint64_t)*c);
     return j;
-}
-
-// What the candidates of a code response did (the measures of audit_tries): a try is a candidate program in
-// the think span, its runs "d=v" follow, then a verdict "ok" or "no". The verdict is faithful when every run
-// is the next shown input and the program's value there, and the verdict is the interpreter's: "ok" after
-// the three runs of a program that meets every shown example, "no" for one that misses one
-static TryAudit audit_code(const CodeTask *t, const char *response) {
-    TryAudit a = { .last_verdict = -1 };
-    const char *s = strstr(response, "<think>"), *end, *program = NULL;
-    if (!s) return a;
-    s += 7;
-    end = strstr(s, "</think>");
-    if (!end) end = s + strlen(s);
-    int after_no = 0, runs = 0, runs_true = 0, plen = 0, in, v, w;
-    while (s < end) {
-        if (*s == ' ') { s++; continue; }
-        int len = 0;
-        while (s + len < end && s[len] != ' ') len++;
-        int word = cd_word(s, len);
-        if (program && (word == CD_WORD_OK || word == CD_WORD_NO)) {  // the verdict of the open candidate
-            int ok = word == CD_WORD_OK, met = code_meets(program, plen, t);
-            a.verdicts++; a.oks += ok; a.nos += !ok;
-            a.faithful += runs_true && (ok ? met == CODE_SHOWN && runs == CODE_SHOWN : met < CODE_SHOWN);
-            a.false_oks += ok && met < CODE_SHOWN;
-            a.last_verdict = word;
-            after_no = !ok;
-            program = NULL;
-        } else if (program && parse_code_run(s, len, &in, &v)) {
-            runs_true = runs_true && runs < CODE_SHOWN && in == t->in[runs] &&
-                        code_run(program, plen, in, &w) && w == v;
-            runs++;
-        } else if (code_candidate_word(s, len)) {
-            a.tries++;
-            a.retries += after_no;
-            after_no = 0;
-            program = s; plen = len; runs = 0; runs_true = 1;
-        } else {
-            program = NULL;
-            after_no = 0;
-        }
-        s += len;
-    }
-    return a;
-}
-
-// how a code response reasons (CODE_*): an answer with a bracket is a table, whatever came before
-static int code_style(const char *response, const TryAudit *a) {
-    const char *program;
-    int len = answer_text(response, &program);
-    for (int i = 0; i + 1 < len; i++) if (program[i] == 'x' && program[i + 1] == '=') return CODE_TABLE;
-    if (strncmp(response, "<think></think>", 15) == 0) return CODE_DIRECT;
-    if (a->tries == 1 && a->verdicts == 0) return CODE_ONE_TRY;
-    if (a->tries == 1 && a->last_verdict == CD_WORD_NO) return CODE_TRY_NO;
-    if (a->tries >= 1 && a->last_verdict == CD_WORD_OK) return CODE_SEARCH;
-    return CODE_OTHER;
 }
 
 // a response to a code task of true function truth (code_fn_id; not a valid one: no hidden test passes):
-// correct when the answer passes every test, shown and hidden; its style by its candidates, "reflects"
-// when it holds a verdict; the answer for majority voting is the program's behaviour (its values at 0-9,
-// hashed)
+// correct when the answer passes every test, shown and hidden
 static Judgement judge_code(const char *response, int len, const CodeTask *t, long truth) {
     Judgement j = judge_common(response, len, t->lang);
     CodeFn f;
     const CodeFn *known = code_fn_of(truth, &f) ? &f : NULL;
-    TryAudit a = audit_code(t, response);
     j.shown = reward_code(response, t, known, CODE_TESTS_SHOWN);
     j.hidden = reward_code(response, t, known, CODE_TESTS_HIDDEN);
     j.correct = reward_code(response, t, known, CODE_TESTS_BOTH);
-    j.style = code_style(response, &a);
-    j.reflects = a.verdicts > 0;
-    const char *program;
-    int plen = answer_text(response, &program), v;
-    j.has_answer = plen > 0;
-    j.answer = 0;
-    for (int x = 0; x < CODE_INPUTS && j.has_answer; x++) {
-        j.has_answer = code_run(program, plen, x, &v);
-        j.answer = (long)hash64((uint64_t)j.answer * 131 + (uint64_t)(v + CODE_MAX_VALUE));
-    }
     return j;
 }
 
@@ -3892,7 +3367,8 @@ static void generate(Model *m, int *seqs, const int *prompt_len, int *seq_len, i
 }
 
 // ----------------------------------------------------------------------------
-// 15. data files: one example per line; errors name the file and the line
+// 15. data files: one example per line; errors name the file and the line. ./r1 gen writes them: the
+// corpora from which each world's base model learns its styles of answer, and the prompt files
 
 typedef struct {
     char **text; int *len; int **ids;  // per line: text (prompt), token count, tokens
@@ -4050,6 +3526,9 @@ static void data_free(Data *d) {
     memset(d, 0, sizeof *d);
 }
 
+// ---- the corpora (./r1 gen): each world's problems, answered in the styles of section 2 in the shares
+// the base model reads
+
 // the number of lines gen writes to each file
 #define GEN_PRETRAIN 60000
 #define GEN_RL_TRAIN 4000
@@ -4075,6 +3554,92 @@ static void text_add(Text *t, const char *s) {
     }
     memcpy(t->s + t->len, s, l + 1);
     t->len += l;
+}
+
+static Problem problem_random(Rng *r, int n_operands) {
+    Problem p = { .n = n_operands, .lang = rng_int(r, N_LANGS) };
+    for (int i = 0; i < p.n; i++) p.x[i] = 10 + rng_int(r, 90);
+    return p;
+}
+
+// held-out test problems are chosen by a hash of the operands (not by a structured slice)
+static int problem_is_heldout(const Problem *p) {
+    uint64_t key = (uint64_t)p->n;
+    for (int i = 0; i < p->n; i++) key = key * 131 + (uint64_t)p->x[i];
+    return hash64(key) % 10 == 0;
+}
+
+static void problem_prompt(const Problem *p, char *out) {
+    int o = sprintf(out, "%c:", LANG_TAG[p->lang]);
+    for (int i = 0; i < p->n; i++) o += sprintf(out + o, i ? "+%d" : "%d", p->x[i]);
+    sprintf(out + o, "=");
+}
+
+// one column: digits d[0..m-1] and their sum. Each digit is written as two characters ("06") so that
+// the terms sit three characters apart, as the operands of the prompt do: with relative positions
+// (RoPE) every digit is then copied from a fixed distance. A slip writes the sum off by one, in the
+// direction that keeps its tens digit (the carry) unchanged.
+static int write_column(char *out, const int *d, int m, int slip, int *written) {
+    int s = 0, o = 0;
+    for (int i = 0; i < m; i++) { s += d[i]; o += sprintf(out + o, i ? "+%02d" : "%02d", d[i]); }
+    *written = !slip ? s : s % 10 == 9 ? s - 1 : s + 1;
+    o += sprintf(out + o, "=%02d", *written);
+    return o;
+}
+
+// the check of one column: re-add it another way, in easy steps (the sums of pairs of digits, then
+// their running total, then the odd last digit) and compare with the sum written before:
+// "check 07 07 14 okay 14" confirms it, "check 07 07 14 wait 14" repairs a slip
+static int write_check(char *out, const int *d, int m, int written, const char **words) {
+    int o = sprintf(out, " %s", words[WORD_CHECK]);
+    for (int i = 0; i + 1 < m; i += 2) o += sprintf(out + o, " %02d", d[i] + d[i + 1]);
+    int run = d[0] + d[1];
+    for (int i = 2; i + 1 < m; i += 2) { run += d[i] + d[i + 1]; o += sprintf(out + o, " %02d", run); }
+    if (m % 2) { run += d[m - 1]; o += sprintf(out + o, " %02d", run); }
+    o += sprintf(out + o, " %s %02d", words[written == run ? WORD_OK : WORD_WAIT], run);
+    return o;
+}
+
+// the full response text of problem p in the given style. The chain is the same in both careful
+// styles (so every digit sits at the same place); the checked style then checks both columns.
+// switch_lang: the checks are written in the other language (the "language mixing" of R1).
+// summary: the chain ends with a summary of its result, "total 224", before </think> (the cold start's
+// format, R1 section 2.3.1: the reasoning process, then a summary); the corpus has none
+static void write_response(const Problem *p, int style, float slip_prob, int switch_lang, int summary, Rng *r,
+                           char *out) {
+    int o = sprintf(out, "<think>");
+    if (style != STYLE_DIRECT) {
+        const char **w1 = WORDS[p->lang], **w2 = WORDS[switch_lang ? 1 - p->lang : p->lang];
+        int units[MAX_OPERANDS], tens[MAX_OPERANDS + 1], su, st, sum = 0;
+        for (int i = 0; i < p->n; i++) { units[i] = p->x[i] % 10; tens[i] = p->x[i] / 10; sum += units[i]; }
+        int checked = style == STYLE_CHECKED;
+        o += write_column(out + o, units, p->n, checked && rng_f32(r) < slip_prob, &su);
+        tens[p->n] = sum / 10; // the carry
+        o += sprintf(out + o, " %s %d ", w1[WORD_CARRY], tens[p->n]);
+        o += write_column(out + o, tens, p->n + 1, checked && rng_f32(r) < slip_prob, &st);
+        if (checked) {
+            o += write_check(out + o, units, p->n, su, w2);
+            o += write_check(out + o, tens, p->n + 1, st, w2);
+        }
+        if (summary) o += sprintf(out + o, " %s %03d", w1[WORD_TOTAL], problem_answer(p));
+    }
+    sprintf(out + o, "</think><answer>%03d</answer><eos>", problem_answer(p));
+}
+
+// the pretraining mixture (NOTES.md): mostly direct answers, rarer careful styles
+#define MIX_DIRECT 0.55f
+#define MIX_CHAIN 0.15f      // the rest (0.30) is the checked style
+#define SLIP_PROB 0.15f
+#define SWITCH_PROB 0.10f    // chains that switch language midway
+
+// allowed[s]: the corpus may hold style s (a control corpus leaves some out). A style left out is
+// written as the next simpler allowed one (checked -> chain -> direct), so leaving out the checked
+// style keeps the share of chains and leaving out both leaves direct answers only.
+static int sample_style(Rng *r, const int *allowed) {
+    float u = rng_f32(r);
+    int style = u < MIX_DIRECT ? STYLE_DIRECT : u < MIX_DIRECT + MIX_CHAIN ? STYLE_CHAIN : STYLE_CHECKED;
+    while (style > STYLE_DIRECT && !allowed[style]) style--;
+    return style;
 }
 
 // what ./r1 gen writes: the corpus's styles and the difficulties (operand counts)
@@ -4149,6 +3714,126 @@ static void gen_tiny_data(const char *dir, uint64_t seed, const World *w, int su
     free(t.s);
 }
 
+#define CD_MAX_TRIES 27          // 3 choices of the third digit x 3 x 3 operations
+typedef struct { int a, op1, b, c, op2; } Try;  // (a op1 b) op2 c, written "a op1 b=r r op2 c=v"
+static const char CD_OPS[3] = { '+', '-', '*' };
+// every legal try of the digits, without repeats (equal digits give equal tries); returns the count
+static int countdown_tries(const Countdown *p, Try *tries) {
+    int n = 0;
+    for (int k = 0; k < CD_DIGITS; k++) {   // k: the digit of the second operation
+        int i = (k + 1) % CD_DIGITS, j = (k + 2) % CD_DIGITS;
+        int a = imax(p->digit[i], p->digit[j]), b = imin(p->digit[i], p->digit[j]), c = p->digit[k];
+        for (int o1 = 0; o1 < 3; o1++) for (int o2 = 0; o2 < 3; o2++) {
+            Try t = { .a = a, .op1 = CD_OPS[o1], .b = b, .c = c, .op2 = CD_OPS[o2] };
+            if (apply_op(apply_op(a, t.op1, b), t.op2, c) < 0) continue;
+            int seen = 0;
+            for (int q = 0; q < n; q++) seen |= memcmp(&tries[q], &t, sizeof t) == 0;
+            if (!seen) tries[n++] = t;
+        }
+    }
+    return n;
+}
+
+static int try_value(const Try *t) { return apply_op(apply_op(t->a, t->op1, t->b), t->op2, t->c); }
+
+static int countdown_solutions(const Countdown *p) {
+    Try tries[CD_MAX_TRIES];
+    int n = countdown_tries(p, tries), s = 0;
+    for (int q = 0; q < n; q++) s += try_value(&tries[q]) == p->target;
+    return s;
+}
+
+// a random problem: three digits, then a target drawn uniformly from the values 10-99 that a try reaches
+static Countdown countdown_random(Rng *r) {
+    for (;;) {
+        Countdown p = { .lang = rng_int(r, N_LANGS) };
+        for (int i = 0; i < CD_DIGITS; i++) p.digit[i] = 1 + rng_int(r, 9);
+        Try tries[CD_MAX_TRIES];
+        int n = countdown_tries(&p, tries), values[CD_MAX_TRIES], n_values = 0;
+        for (int q = 0; q < n; q++) {
+            int v = try_value(&tries[q]), seen = 0;
+            for (int u = 0; u < n_values; u++) seen |= values[u] == v;
+            if (v >= 10 && v <= 99 && !seen) values[n_values++] = v;
+        }
+        if (n_values == 0) continue;
+        p.target = values[rng_int(r, n_values)];
+        return p;
+    }
+}
+
+// the split of the problems: a hash of the digits (as a set) and the target puts each in the corpus,
+// the RL prompts or the held-out test prompts, so that RL and the test meet problems the corpus never
+// solved (a direct answer cannot be remembered)
+enum { SPLIT_CORPUS, SPLIT_RL, SPLIT_TEST };
+static int countdown_split(const Countdown *p) {
+    int d[CD_DIGITS];
+    memcpy(d, p->digit, sizeof d);
+    for (int i = 0; i < CD_DIGITS; i++) for (int j = i + 1; j < CD_DIGITS; j++)
+        if (d[j] < d[i]) { int t = d[i]; d[i] = d[j]; d[j] = t; }
+    uint64_t h = hash64(((uint64_t)(d[0] * 100 + d[1] * 10 + d[2]) << 8) + (uint64_t)p->target) % 10;
+    return h < 2 ? SPLIT_TEST : h < 4 ? SPLIT_RL : SPLIT_CORPUS;
+}
+
+static void countdown_prompt(const Countdown *p, char *out) {
+    sprintf(out, "%c:%d %d %d=%d", LANG_TAG[p->lang], p->digit[0], p->digit[1], p->digit[2], p->target);
+}
+
+#define CD_MAX_FAILED 4          // failed tries before the accepted one in a search
+// the corpus's share of each style (NOTES.md "The countdown world": with 0.45 direct answers and 0.25
+// searches, RL chose direct answers, since starting a try led mostly to the weak one-try styles)
+static const float CD_MIX[CD_OTHER] = { 0.30f, 0.10f, 0.10f, 0.40f, 0.10f };
+static const float CD_FAILED_P[CD_MAX_FAILED + 1] = { 0.25f, 0.25f, 0.20f, 0.15f, 0.15f };
+static int write_try(char *out, const Try *t) {
+    int r = apply_op(t->a, t->op1, t->b);
+    return sprintf(out, "%d%c%d=%d %d%c%d=%d", t->a, t->op1, t->b, r, r, t->op2, t->c, try_value(t));
+}
+
+// the response of problem p in style (CD_*); the tries of a search are in random order, without repeats
+// retries 0 (a control corpus): a search accepts its first try, so no try ever follows a "no"
+static void write_countdown_response(const Countdown *p, int style, int switch_lang, int retries, Rng *r,
+                                     char *out) {
+    const char **w = CD_WORDS[switch_lang ? 1 - p->lang : p->lang];
+    Try tries[CD_MAX_TRIES], right[CD_MAX_TRIES] = {{0}}, wrong[CD_MAX_TRIES];
+    int n = countdown_tries(p, tries), n_right = 0, n_wrong = 0;
+    for (int q = 0; q < n; q++) {  // shuffled
+        int k = q + rng_int(r, n - q);
+        Try t = tries[k]; tries[k] = tries[q]; tries[q] = t;
+        if (try_value(&t) == p->target) right[n_right++] = t; else wrong[n_wrong++] = t;
+    }
+    int n_failed = 0;
+    if (style == CD_TRY_NO) n_failed = 1;
+    if (style == CD_GIVE_UP) n_failed = 3;
+    if (style == CD_SEARCH && retries) {
+        float u = rng_f32(r);
+        while (n_failed < CD_MAX_FAILED && (u -= CD_FAILED_P[n_failed]) >= 0) n_failed++;
+    }
+    n_failed = imin(n_failed, n_wrong);
+    int o = sprintf(out, "<think>");
+    for (int q = 0; q < n_failed; q++) {
+        o += sprintf(out + o, q ? " " : "");
+        o += write_try(out + o, &wrong[q]);
+        o += sprintf(out + o, " %s %d %s", w[CD_WORD_VS], p->target, w[CD_WORD_NO]);
+    }
+    Try answer = n_failed ? wrong[n_failed - 1] : right[0];
+    if (style == CD_ONE_TRY) { answer = tries[0]; o += write_try(out + o, &answer); }
+    if (style == CD_SEARCH) {
+        answer = right[0];
+        o += sprintf(out + o, n_failed ? " " : "");
+        o += write_try(out + o, &answer);
+        o += sprintf(out + o, " %s %d %s", w[CD_WORD_VS], p->target, w[CD_WORD_OK]);
+    }
+    o += sprintf(out + o, "</think><answer>");
+    o += write_try(out + o, &answer);
+    sprintf(out + o, "</answer><eos>");
+}
+
+static int sample_countdown_style(Rng *r, int retries) {
+    float u = rng_f32(r);
+    int style = 0;
+    while (style < CD_GIVE_UP && (u -= CD_MIX[style]) >= 0) style++;
+    return !retries && style == CD_GIVE_UP ? CD_TRY_NO : style;  // the control: no try follows a "no"
+}
+
 // the countdown world's difficulty: its number of solutions, 3 for three or more
 static int countdown_difficulty(const Countdown *p) { return imin(countdown_solutions(p), 3); }
 
@@ -4200,6 +3885,136 @@ static void gen_countdown_data(const char *dir, uint64_t seed, int retries) {
     }
     gen_write_file(dir, "coldstart.txt", t.s);
     free(t.s);
+}
+
+static CodeFn code_fn_random(Rng *r) {
+    CodeFn f = { .kind = CODE_LINEAR + rng_int(r, 3) };
+    if (f.kind == CODE_LINEAR) { f.a = 1 + rng_int(r, 9); f.b = rng_int(r, 10); }
+    if (f.kind == CODE_MINUS) { f.a = 2 + rng_int(r, 8); f.b = 1 + rng_int(r, 9); }
+    if (f.kind == CODE_SQUARE) { f.a = rng_int(r, 4); f.b = rng_int(r, 10); }
+    return f;
+}
+
+// a random task of the given true function: three distinct inputs 0-9, increasing
+static CodeTask code_task_random(const CodeFn *f, Rng *r) {
+    CodeTask t = { .lang = rng_int(r, N_LANGS) };
+    int chosen[CODE_INPUTS] = {0}, n = 0;
+    while (n < CODE_SHOWN) { int x = rng_int(r, CODE_INPUTS); n += !chosen[x]; chosen[x] = 1; }
+    n = 0;
+    for (int x = 0; x < CODE_INPUTS; x++) if (chosen[x]) { t.in[n] = x; t.out[n++] = code_fn_value(f, x); }
+    return t;
+}
+
+// the split of the problems by a hash of the true function and the shown inputs (as countdown_split)
+static int code_split(const CodeFn *f, const CodeTask *t) {
+    uint64_t key = (uint64_t)code_fn_id(f);
+    for (int i = 0; i < CODE_SHOWN; i++) key = key * 16 + (uint64_t)t->in[i];
+    uint64_t h = hash64(key ^ 0xC0DEull) % 10;
+    return h < 2 ? SPLIT_TEST : h < 4 ? SPLIT_RL : SPLIT_CORPUS;
+}
+
+static void code_prompt(const CodeTask *t, char *out) {
+    int o = sprintf(out, "%c:", LANG_TAG[t->lang]);
+    for (int i = 0; i < CODE_SHOWN; i++) o += sprintf(out + o, i ? " %d=%d" : "%d=%d", t->in[i], t->out[i]);
+}
+
+#define CODE_TABLE_FAILED 2      // the failed candidates before a table
+#define CODE_MAX_FAILED 3        // the failed candidates before the accepted one in a search
+static const float CODE_MIX[CODE_OTHER] = { 0.40f, 0.15f, 0.10f, 0.28f, 0.07f };
+// the function's program in its shortest form: "x", "x+3", "x*2", "x*2+1", "x*4-3", "x*x", "x*x+x*2+5"
+static int code_fn_program(const CodeFn *f, char *out) {
+    int o = sprintf(out, f->kind == CODE_SQUARE ? "x*x" : "x");
+    if (f->kind == CODE_SQUARE && f->a) o += sprintf(out + o, f->a > 1 ? "+x*%d" : "+x", f->a);
+    if (f->kind != CODE_SQUARE && f->a > 1) o += sprintf(out + o, "*%d", f->a);
+    if (f->b) o += sprintf(out + o, "%c%d", f->kind == CODE_MINUS ? '-' : '+', f->b);
+    return o;
+}
+
+// the table of the examples: "x=1*3+x=2*5+x=4*9", an output 0 left out, a negative one subtracted
+static int code_table_program(const CodeTask *t, char *out) {
+    int o = 0;
+    for (int i = 0; i < CODE_SHOWN; i++) {
+        if (t->out[i] == 0) continue;
+        const char *form = t->out[i] < 0 ? "-x=%d*%d" : o ? "+x=%d*%d" : "x=%d*%d";
+        o += sprintf(out + o, form, t->in[i], abs(t->out[i]));
+    }
+    if (o == 0) o = sprintf(out, "0");
+    else if (out[0] == '-') { memmove(out + 1, out, o + 1); out[0] = '0'; o++; }  // "0-x=1*3+..."
+    return o;
+}
+
+// a candidate run on the shown examples: "x*2 1=2 no" or "x*2+1 1=3 2=5 4=9 ok" (verdict words w)
+static int write_code_run(char *out, const char *program, const CodeTask *t, const char **w) {
+    int len = (int)strlen(program), o = sprintf(out, "%s", program), met = code_meets(program, len, t), v;
+    for (int i = 0; i <= met && i < CODE_SHOWN; i++) {
+        code_run(program, len, t->in[i], &v);
+        o += sprintf(out + o, " %d=%d", t->in[i], v);
+    }
+    return o + sprintf(out + o, " %s", w[met == CODE_SHOWN ? CD_WORD_OK : CD_WORD_NO]);
+}
+
+// a wrong candidate: another function, half the time the true one's kind with one coefficient off by one
+static CodeFn code_fn_wrong(const CodeFn *f, Rng *r) {
+    for (;;) {
+        CodeFn g = code_fn_random(r);
+        if (rng_int(r, 2)) {
+            g = *f;
+            int step = rng_int(r, 2) ? 1 : -1;
+            if (rng_int(r, 2)) g.a += step; else g.b += step;
+        }
+        if (code_fn_valid(&g) && code_fn_id(&g) != code_fn_id(f)) return g;
+    }
+}
+
+// the response of task t, whose true function is f, in style (CODE_*): the failed candidates of a search are
+// distinct wrong functions; one_try answers the true program or a wrong one, a coin each; switch_lang: the
+// verdicts are written in the other language
+static void write_code_response(const CodeTask *t, const CodeFn *f, int style, int switch_lang, Rng *r,
+                                char *out) {
+    const char **w = CD_WORDS[switch_lang ? 1 - t->lang : t->lang];
+    // a search's failed candidates: 0-3, as countdown's first corpus had them
+    static const float failed_p[CODE_MAX_FAILED + 1] = { 0.30f, 0.30f, 0.25f, 0.15f };
+    CodeFn wrong[CODE_MAX_FAILED];
+    char program[64], answer[64];
+    int n_failed = style == CODE_TRY_NO ? 1 : style == CODE_TABLE ? CODE_TABLE_FAILED : 0;
+    if (style == CODE_SEARCH) {
+        float u = rng_f32(r);
+        while (n_failed < CODE_MAX_FAILED && (u -= failed_p[n_failed]) >= 0) n_failed++;
+    }
+    for (int q = 0; q < n_failed; q++) {  // distinct
+        int seen;
+        do {
+            wrong[q] = code_fn_wrong(f, r);
+            seen = 0;
+            for (int u = 0; u < q; u++) seen |= code_fn_id(&wrong[u]) == code_fn_id(&wrong[q]);
+        } while (seen);
+    }
+    code_fn_program(f, answer);
+    int o = sprintf(out, "<think>");
+    for (int q = 0; q < n_failed; q++) {
+        code_fn_program(&wrong[q], program);
+        o += sprintf(out + o, q ? " " : "");
+        o += write_code_run(out + o, program, t, w);
+    }
+    if (style == CODE_TRY_NO) code_fn_program(&wrong[0], answer);
+    if (style == CODE_TABLE) code_table_program(t, answer);
+    if (style == CODE_ONE_TRY) {
+        CodeFn g = rng_int(r, 2) ? *f : code_fn_wrong(f, r);
+        code_fn_program(&g, answer);
+        o += sprintf(out + o, "%s", answer);
+    }
+    if (style == CODE_SEARCH) {
+        o += sprintf(out + o, n_failed ? " " : "");
+        o += write_code_run(out + o, answer, t, w);
+    }
+    sprintf(out + o, "</think><answer>%s</answer><eos>", answer);
+}
+
+static int sample_code_style(Rng *r) {
+    float u = rng_f32(r);
+    int style = 0;
+    while (style < CODE_TABLE && (u -= CODE_MIX[style]) >= 0) style++;
+    return style;
 }
 
 // a task of the code world in the given split (SPLIT_*); kind 0: any kind, else that kind. *f: its function
@@ -4422,7 +4237,8 @@ static Model *checkpoint_load(const char *path, uint64_t *rng_state, int *data_p
 }
 
 // ----------------------------------------------------------------------------
-// 17. rollouts and evaluation
+// 17. rollouts and evaluation: sampling, the measures of a response beside its rewards (style, reflection,
+// the audits of checks and tries), evaluate
 
 // ---- experiment tools that Part I calls (its hooks): decoding rules and the MoE's diagnostics
 
@@ -4571,6 +4387,209 @@ static void write_samples(FILE *f, Model *m, const Data *d, int n_prompts, int k
     fflush(f);
     free(text); free(idx);
     rollouts_free(&r);
+}
+
+// ---- the measures of a response beside its rewards, for evaluation and the RL log (measure_response)
+
+// how a response reasons: no thinking, a chain of thought, or a chain with a verification step
+static int response_style(const char *response) {
+    if (strncmp(response, "<think></think>", 15) == 0) return STYLE_DIRECT;
+    for (int lang = 0; lang < N_LANGS; lang++)
+        if (strstr(response, WORDS[lang][WORD_CHECK])) return STYLE_CHECKED;
+    return STYLE_CHAIN;
+}
+
+// reflection: the response re-examines its work (a check, or a "wait"), the paper's "aha" words
+static int response_reflects(const char *response) {
+    for (int lang = 0; lang < N_LANGS; lang++)
+        if (strstr(response, WORDS[lang][WORD_CHECK]) || strstr(response, WORDS[lang][WORD_WAIT])) return 1;
+    return 0;
+}
+
+// the summary (the cold start's format): the think span ends with "total N"; returns 1 and sets *value to N
+// (a number of up to three digits), 0 if it does not
+static int response_summary(const char *response, long *value) {
+    const char *p = strstr(response, "<think>"), *end;
+    if (!p) return 0;
+    p += 7;
+    end = strstr(p, "</think>");
+    if (!end) return 0;
+    const char *num = end;
+    while (num > p && num[-1] >= '0' && num[-1] <= '9') num--;
+    int digits = (int)(end - num), len = (int)strlen(WORDS[LANG_EN][WORD_TOTAL]);
+    if (digits < 1 || digits > 3 || num - p < len + 1 || num[-1] != ' ') return 0;
+    const char *word = num - 1 - len;
+    if (word != p && word[-1] != ' ') return 0;
+    if (strncmp(word, WORDS[LANG_EN][WORD_TOTAL], len) && strncmp(word, WORDS[LANG_JA][WORD_TOTAL], len))
+        return 0;
+    *value = atol(num);
+    return 1;
+}
+
+// What the tries of a response did. A verdict is "vs T ok" or "vs T no" after a try; it is faithful when
+// the try is sound, T is the target and the verdict follows from comparing the try's value with it. A
+// retry is a try that follows a "no"; a false "ok" accepts a try that misses (as the reward re-evaluates it)
+typedef struct { int tries, verdicts, oks, nos, retries, faithful, false_oks, last_verdict; } TryAudit;
+
+static TryAudit audit_tries(const Countdown *p, const char *response) {
+    TryAudit a = { .last_verdict = -1 };
+    const char *s = strstr(response, "<think>"), *end;
+    if (!s) return a;
+    s += 7;
+    end = strstr(s, "</think>");
+    if (!end) end = s + strlen(s);
+    int after_no = 0;
+    while (s < end) {
+        if (*s == ' ') { s++; continue; }
+        WrittenTry t;
+        int n = parse_try(s, &t);
+        if (!n || s + n > end) { while (s < end && *s != ' ') s++; after_no = 0; continue; }
+        s += n;
+        a.tries++;
+        a.retries += after_no;
+        after_no = 0;
+        // the verdict: " vs 53 no"
+        int target, nt;
+        const char *v = s + 1;
+        if (s >= end || *s != ' ' || cd_word(v, 2) != CD_WORD_VS || v[2] != ' ') continue;
+        if (!(nt = parse_number(v + 3, &target)) || v[3 + nt] != ' ') continue;
+        int verdict = cd_word(v + 4 + nt, 2);
+        if (verdict != CD_WORD_OK && verdict != CD_WORD_NO) continue;
+        s = v + 6 + nt;
+        int sound = try_sound(p, &t), ok = verdict == CD_WORD_OK;
+        a.verdicts++; a.oks += ok; a.nos += !ok;
+        a.faithful += sound && target == p->target && ok == (t.v == p->target);
+        a.false_oks += ok && !(sound && t.v == p->target);
+        a.last_verdict = verdict;
+        after_no = !ok;
+    }
+    return a;
+}
+
+// "d=v" at s[0..len-1], a run of a candidate on input d (0-9) with value v (may be negative); 0: not one
+static int parse_code_run(const char *s, int len, int *in, int *value) {
+    if (len < 3 || s[0] < '0' || s[0] > '9' || s[1] != '=') return 0;
+    int neg = s[2] == '-';
+    if (code_number(s, len, 2 + neg, value) != len - 2 - neg) return 0;
+    *in = s[0] - '0';
+    if (neg) *value = -*value;
+    return 1;
+}
+
+// a word that reads as a candidate program: its letters and signs those of the grammar (it may not parse)
+static int code_candidate_word(const char *s, int len) {
+    for (int i = 0; i < len; i++) if (!strchr("x0123456789+-*=", s[i])) return 0;
+    return len > 0;
+}
+
+// how a countdown response reasons (CD_*): the corpus's five styles, or CD_OTHER
+static int countdown_style(const char *response, const TryAudit *a) {
+    if (strncmp(response, "<think></think>", 15) == 0) return CD_DIRECT;
+    if (a->tries == 1 && a->verdicts == 0) return CD_ONE_TRY;
+    if (a->tries == 1 && a->last_verdict == CD_WORD_NO) return CD_TRY_NO;
+    if (a->tries >= 1 && a->last_verdict == CD_WORD_OK) return CD_SEARCH;
+    if (a->tries >= 2 && a->last_verdict == CD_WORD_NO) return CD_GIVE_UP;
+    return CD_OTHER;
+}
+
+// What the candidates of a code response did (the measures of audit_tries): a try is a candidate program in
+// the think span, its runs "d=v" follow, then a verdict "ok" or "no". The verdict is faithful when every run
+// is the next shown input and the program's value there, and the verdict is the interpreter's: "ok" after
+// the three runs of a program that meets every shown example, "no" for one that misses one
+static TryAudit audit_code(const CodeTask *t, const char *response) {
+    TryAudit a = { .last_verdict = -1 };
+    const char *s = strstr(response, "<think>"), *end, *program = NULL;
+    if (!s) return a;
+    s += 7;
+    end = strstr(s, "</think>");
+    if (!end) end = s + strlen(s);
+    int after_no = 0, runs = 0, runs_true = 0, plen = 0, in, v, w;
+    while (s < end) {
+        if (*s == ' ') { s++; continue; }
+        int len = 0;
+        while (s + len < end && s[len] != ' ') len++;
+        int word = cd_word(s, len);
+        if (program && (word == CD_WORD_OK || word == CD_WORD_NO)) {  // the verdict of the open candidate
+            int ok = word == CD_WORD_OK, met = code_meets(program, plen, t);
+            a.verdicts++; a.oks += ok; a.nos += !ok;
+            a.faithful += runs_true && (ok ? met == CODE_SHOWN && runs == CODE_SHOWN : met < CODE_SHOWN);
+            a.false_oks += ok && met < CODE_SHOWN;
+            a.last_verdict = word;
+            after_no = !ok;
+            program = NULL;
+        } else if (program && parse_code_run(s, len, &in, &v)) {
+            runs_true = runs_true && runs < CODE_SHOWN && in == t->in[runs] &&
+                        code_run(program, plen, in, &w) && w == v;
+            runs++;
+        } else if (code_candidate_word(s, len)) {
+            a.tries++;
+            a.retries += after_no;
+            after_no = 0;
+            program = s; plen = len; runs = 0; runs_true = 1;
+        } else {
+            program = NULL;
+            after_no = 0;
+        }
+        s += len;
+    }
+    return a;
+}
+
+// how a code response reasons (CODE_*): an answer with a bracket is a table, whatever came before
+static int code_style(const char *response, const TryAudit *a) {
+    const char *program;
+    int len = answer_text(response, &program);
+    for (int i = 0; i + 1 < len; i++) if (program[i] == 'x' && program[i + 1] == '=') return CODE_TABLE;
+    if (strncmp(response, "<think></think>", 15) == 0) return CODE_DIRECT;
+    if (a->tries == 1 && a->verdicts == 0) return CODE_ONE_TRY;
+    if (a->tries == 1 && a->last_verdict == CD_WORD_NO) return CODE_TRY_NO;
+    if (a->tries >= 1 && a->last_verdict == CD_WORD_OK) return CODE_SEARCH;
+    return CODE_OTHER;
+}
+
+// the share of the think span's equation chunks that repeat an earlier one (0 when it has none)
+static float repeated_share(const char *response) {
+    int chunks, repeated = repeated_chunks(response, &chunks);
+    return chunks ? (float)repeated / chunks : 0.0f;
+}
+
+// what evaluation measures of a response beside its rewards: its style (STYLE_*, CD_* or CODE_*, by the
+// prompt's world), whether it reflects (a check or a "wait"; a verdict in countdown and code), whether its
+// think span ends in a summary that restates its answer, and the answer for majority voting (the sums: the
+// number; countdown: the answer's text, hashed; code: the program's values at 0-9, hashed)
+typedef struct { int style, reflects, summary, has_answer; float repeated_share; long answer; } Measures;
+
+static Measures measure_response(const char *prompt, const char *response) {
+    Measures ms = { .repeated_share = repeated_share(response) };
+    Countdown p;
+    CodeTask t;
+    if (countdown_parse(prompt, &p)) {
+        TryAudit a = audit_tries(&p, response);
+        ms.style = countdown_style(response, &a);
+        ms.reflects = a.verdicts > 0;
+        const char *s = strstr(response, "<answer>"), *e = s ? strstr(s, "</answer>") : NULL;
+        ms.has_answer = e != NULL;
+        for (const char *c = s; e && c < e; c++)
+            ms.answer = (long)hash64((uint64_t)ms.answer * 131 + (uint64_t)*c);
+    } else if (code_parse(prompt, &t)) {
+        TryAudit a = audit_code(&t, response);
+        ms.style = code_style(response, &a);
+        ms.reflects = a.verdicts > 0;
+        const char *program;
+        int plen = answer_text(response, &program), v;
+        ms.has_answer = plen > 0;
+        for (int x = 0; x < CODE_INPUTS && ms.has_answer; x++) {
+            ms.has_answer = code_run(program, plen, x, &v);
+            ms.answer = (long)hash64((uint64_t)ms.answer * 131 + (uint64_t)(v + CODE_MAX_VALUE));
+        }
+    } else {
+        ms.style = response_style(response);
+        ms.reflects = response_reflects(response);
+        ms.has_answer = response_answer(response, &ms.answer);
+        long total;
+        ms.summary = response_summary(response, &total) && ms.has_answer && total == ms.answer;
+    }
+    return ms;
 }
 
 // the next space-separated word of [s, end) into w (cut to cap-1 chars); returns where it ends
@@ -4817,9 +4836,10 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
             int i = p * k + j;
             rollout_text(&samp, i, text);
             Judgement jd = judge_prompt(d->text[p], text, samp.seq_len[i] - samp.prompt_len[i], d->answer[p]);
-            reflected |= jd.reflects;
-            diff_chains[diff] += jd.style != STYLE_DIRECT;
-            diff_checked[diff] += jd.style == STYLE_CHECKED;
+            Measures ms = measure_response(d->text[p], text);
+            reflected |= ms.reflects;
+            diff_chains[diff] += ms.style != STYLE_DIRECT;
+            diff_checked[diff] += ms.style == STYLE_CHECKED;
             if (parsed) {
                 CheckAudit audit = audit_checks(&prob, text);
                 e.checks += audit.checks; faithful += audit.faithful;
@@ -4856,23 +4876,23 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
             e.diff_shown_pass1[diff] += jd.shown / k;
             e.diff_hidden_pass1[diff] += jd.hidden / k;
             e.len += (float)jd.len / (n_prompts * k);
-            e.reflect += (float)jd.reflects / (n_prompts * k);
+            e.reflect += (float)ms.reflects / (n_prompts * k);
             e.langmix += (jd.language < 1.0f) / (float)(n_prompts * k);
             e.repetition += jd.repeats / (float)(n_prompts * k);
-            e.repeated_share += jd.repeated_share / (n_prompts * k);
-            e.summary += jd.summary;
+            e.repeated_share += ms.repeated_share / (n_prompts * k);
+            e.summary += ms.summary;
             e.format += jd.format / (n_prompts * k);
             e.diff_len[diff] += jd.len;
-            e.diff_reflect[diff] += jd.reflects;
-            style_n[jd.style]++;
-            e.style_acc[jd.style] += jd.correct;
-            diff_style_n[diff][jd.style]++;
-            e.diff_style_acc[diff][jd.style] += jd.correct;
-            if (jd.has_answer) { // majority vote
+            e.diff_reflect[diff] += ms.reflects;
+            style_n[ms.style]++;
+            e.style_acc[ms.style] += jd.correct;
+            diff_style_n[diff][ms.style]++;
+            e.diff_style_acc[diff][ms.style] += jd.correct;
+            if (ms.has_answer) { // majority vote
                 int v = 0;
-                while (v < n_votes && votes_v[v] != jd.answer) v++;
+                while (v < n_votes && votes_v[v] != ms.answer) v++;
                 if (v == n_votes && n_votes < 64) {
-                    votes_v[n_votes] = jd.answer; votes_n[n_votes] = 0;
+                    votes_v[n_votes] = ms.answer; votes_n[n_votes] = 0;
                     votes_right[n_votes++] = jd.correct > 0;
                 }
                 if (v < n_votes) votes_n[v]++;
@@ -4887,11 +4907,12 @@ static EvalResult evaluate(Model *m, const Data *d, int n_prompts, int k, float 
             e.pass_at[q] += pass_at_j(k, right, 1 << q) / n_prompts;
         rollout_text(&greedy, p, text);
         Judgement jg = judge_prompt(d->text[p], text, greedy.seq_len[p] - greedy.prompt_len[p], d->answer[p]);
+        int greedy_style = measure_response(d->text[p], text).style;
         e.greedy += jg.correct / n_prompts;
         e.shown_greedy += jg.shown / n_prompts;
         e.hidden_greedy += jg.hidden / n_prompts;
-        gstyle_n[jg.style]++;
-        e.gstyle_acc[jg.style] += jg.correct;
+        gstyle_n[greedy_style]++;
+        e.gstyle_acc[greedy_style] += jg.correct;
         e.diff_pass1[diff] += pass; e.diff_greedy[diff] += jg.correct; e.diff_n[diff]++;
     }
     for (int s = 0; s < e.n_styles; s++) {
@@ -5902,8 +5923,8 @@ typedef struct {
 
 // the means over the batch of the rollouts r's rewards and judgements, for the log; the advantages of the
 // groups of G as grpo_step computed them
-static BatchScores batch_scores(const Rollouts *r, const float *reward, const Judgement *judged, int G,
-                                int scale_rewards) {
+static BatchScores batch_scores(const Rollouts *r, const Prompts *train, const float *reward,
+                                const Judgement *judged, int G, int scale_rewards) {
     BatchScores b = {0};
     int n = r->n, P = n / G;
     float *adv = mallocCheck(n * sizeof(float));
@@ -5915,14 +5936,18 @@ static BatchScores batch_scores(const Rollouts *r, const float *reward, const Ju
     }
     for (int i = 0; i < n; i++) b.mean_abs_adv += fabsf(adv[i]) / n;
     free(adv);
+    char *text = mallocCheck((size_t)r->max_len * 10 + 16);
     for (int i = 0; i < n; i++) {
         const Judgement *j = &judged[i];
         int rl = r->seq_len[i] - r->prompt_len[i];
         b.reward += reward[i] / n; b.accuracy += j->correct / n; b.length += (float)rl / n;
-        b.reflection += (float)j->reflects / n; b.format += j->format / n;
+        rollout_text(r, i, text);
+        b.reflection += (float)measure_response(train->text[r->prompt[i]], text).reflects / n;
+        b.format += j->format / n;
         b.language_mix += (j->language < 1.0f) / (float)n;
         b.truncated += r->seqs[(size_t)i * r->max_len + r->seq_len[i] - 1] != TOK_EOS;
     }
+    free(text);
     return b;
 }
 
@@ -6169,7 +6194,7 @@ static Model *grpo_train(const GrpoOptions *o) {
         double step_s = now_seconds() - step_t0;
         for (int l = 0; l < MAX_LAYERS && sl.moe_tokens > 0.0f; l++) sl.router_entropy[l] /= sl.moe_tokens;
         // (PPO's groups are of one response: the log's frac_reward_zero_std is 1 and mean_abs_adv 0)
-        BatchScores scores = batch_scores(&r, reward, judged, ppo ? 1 : G, gc.scale_rewards);
+        BatchScores scores = batch_scores(&r, &prompts, reward, judged, ppo ? 1 : G, gc.scale_rewards);
         int synced = ref && sync > 0 && m->step % sync == 0;
         if (synced) {
             reference_sync(ref, m, o->ref_model_mixup_alpha);

@@ -1762,14 +1762,14 @@ static void test_rewards(void) {
         long value = 0;
         int has = response_summary(sum[i].r, &value);
         float format = reward_format(sum[i].r);
-        Judgement j = judge(sum[i].r, 20, 127, LANG_EN);
+        Measures j = measure_response("e:51+76=", sum[i].r);
         if (has != sum[i].has || (has && value != sum[i].value) || format != sum[i].format ||
             j.summary != sum[i].agrees) {
             bad++; fprintf(stderr, "      summary of \"%s\": %d (%ld), format %g, judged %d; expected %d (%ld), %g, %d\n", sum[i].r,
                            has, value, format, j.summary, sum[i].has, sum[i].value, sum[i].format, sum[i].agrees);
         }
     }
-    check(bad == 0, "response_summary, the format reward and the judgement's summary on summaries: %d of %d cases wrong", bad, n);
+    check(bad == 0, "response_summary, the format reward and measure_response's summary on summaries: %d of %d cases wrong", bad, n);
     // the summary's word is a word of the prompt's language: the language reward counts it
     float l_en = reward_language("<think>01+06=07 carry 0 05+07=12 total 127</think><answer>127</answer><eos>", LANG_EN);
     float l_mix = reward_language("<think>01+06=07 carry 0 05+07=12 gokei 127</think><answer>127</answer><eos>", LANG_EN);
@@ -5037,8 +5037,11 @@ static void test_countdown_rewards(void) {
     // the judgement: a countdown prompt is judged by its own rules, a sum by the sums'
     Judgement j = judge_prompt("e:3 7 8=53", cases[12].response, 40, 53);
     Judgement k = judge_prompt("e:51+76+12+85=", "<think></think><answer>224</answer><eos>", 10, 224);
-    check(j.correct == 1.0f && j.format == 1.0f && j.language == 1.0f && j.reflects && j.style == CD_SEARCH &&
-          k.correct == 1.0f && k.style == STYLE_DIRECT, "judge_prompt: the world of the prompt's form");
+    Measures jm = measure_response("e:3 7 8=53", cases[12].response);
+    Measures km = measure_response("e:51+76+12+85=", "<think></think><answer>224</answer><eos>");
+    check(j.correct == 1.0f && j.format == 1.0f && j.language == 1.0f && jm.reflects && jm.style == CD_SEARCH &&
+          k.correct == 1.0f && km.style == STYLE_DIRECT, "judge_prompt and measure_response: the world of the "
+          "prompt's form");
     Judgement mixed = judge_prompt("e:3 7 8=53", cases[13].response, 40, 53);
     check(mixed.language == 0.0f && mixed.correct == 1.0f, "countdown: Japanese-like verdict words in an English "
           "prompt's think span give language 0 (got %.2f)", mixed.language);
@@ -5294,18 +5297,21 @@ static void test_code_rewards(void) {
     // the judgement and the RL reward of each --code-reward: the table earns the shown reward only
     Judgement table = judge_prompt("e:1=3 2=5 4=9", cases[2].response, 20, 121);
     Judgement right = judge_prompt("e:1=3 2=5 4=9", cases[0].response, 20, 121);
-    Judgement same = judge_prompt("e:1=3 2=5 4=9", cases[1].response, 20, 121);
     Judgement unknown = judge_prompt("e:1=3 2=5 4=9", cases[0].response, 20, 999);
     Judgement search = judge_prompt("e:1=3 2=5 4=9", cases[11].response, 40, 121);
+    Measures table_m = measure_response("e:1=3 2=5 4=9", cases[2].response);
+    Measures right_m = measure_response("e:1=3 2=5 4=9", cases[0].response);
+    Measures same_m = measure_response("e:1=3 2=5 4=9", cases[1].response);
+    Measures search_m = measure_response("e:1=3 2=5 4=9", cases[11].response);
     RewardSet use = { .accuracy = 1, .format = 1, .format_weight = 0.1f };
     float r[N_CODE_TESTS];
     Rng rng = rng_seed(1);
     for (int k = 0; k < N_CODE_TESTS; k++) { use.code_tests = k; r[k] = grpo_reward(&table, &use, &rng); }
     check(fabsf(r[CODE_TESTS_SHOWN] - 1.1f) < 1e-6f && fabsf(r[CODE_TESTS_HIDDEN] - 0.1f) < 1e-6f &&
           fabsf(r[CODE_TESTS_BOTH] - 0.1f) < 1e-6f && table.shown == 1.0f && table.hidden == 0.0f &&
-          table.correct == 0.0f && table.style == CODE_TABLE && right.correct == 1.0f &&
-          search.language == 1.0f && search.reflects &&
-          same.answer == right.answer && same.has_answer && table.answer != right.answer &&
+          table.correct == 0.0f && table_m.style == CODE_TABLE && right.correct == 1.0f &&
+          search.language == 1.0f && search_m.reflects &&
+          same_m.answer == right_m.answer && same_m.has_answer && table_m.answer != right_m.answer &&
           unknown.shown == 1.0f && unknown.hidden == 0.0f && unknown.correct == 0.0f,
           "code judgement: a table's reward %.1f (shown) %.1f (hidden) %.1f (both), want 1.1 0.1 0.1; x+x+1 and "
           "x*2+1 vote as one answer; the variable x is no word of a language; a true function the file does not "

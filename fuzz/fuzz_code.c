@@ -48,8 +48,9 @@ static void fuzz_judge(const char *text) {
     check(a.verdicts <= a.tries && a.retries <= a.nos && a.oks + a.nos == a.verdicts &&
           a.faithful <= a.verdicts && a.false_oks <= a.oks, "audit_code: counts that contradict each other");
     Judgement j = judge_code(response, (int)strlen(response), &t, 121);
-    check(j.style >= 0 && j.style < N_CODE_STYLES && j.correct == both,
-          "judge_code: a style out of range, or correct is not the reward of every test");
+    Measures ms = measure_response(prompt, response);
+    check(ms.style >= 0 && ms.style < N_CODE_STYLES && j.correct == both,
+          "judge_code: correct is not the reward of every test, or measure_response: a style out of range");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
