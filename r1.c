@@ -7236,13 +7236,35 @@ static void mcts_text(const MctsTree *t, int i, char *out) {
     decode(t->seqs + (size_t)i * t->ctx + pl, t->node[i].len - pl, out);
 }
 
-// expansion: k continuations of node i sampled from the policy, each cut after its first step that ends
-// past the node (a step that is the row's last characters is not known to be whole, unless it is the
-// answer or the row ended); without such a step the whole continuation. Adds the distinct ones as
-// children of i; a terminal child gets its rule reward against answer
+// where a sampled row s[n] (the prompt, pl tokens, then a node's response, up to len, then what was
+// sampled) is cut to make a child: after its first step (prm_steps) that ends past the node, unless that
+// step is the row's last characters and the row goes on (a word may be unfinished; the answer is always
+// whole); without such a step, the whole row. A step just before the row's <eos> takes the <eos> along.
+// text and offset are scratch (room for a response's characters and n + 1 ints)
+static int mcts_cut(const Problem *pb, const int *s, int pl, int len, int n, char *text, int *offset) {
+    int n_resp = n - pl, done = s[n - 1] == TOK_EOS, cut = n;
+    offset[0] = 0;  // each response token's first character
+    for (int q = 0; q < n_resp; q++)
+        offset[q + 1] = offset[q] + (s[pl + q] < N_SPECIAL ? (int)strlen(SPECIALS[s[pl + q]]) : 1);
+    decode(s + pl, n_resp, text);
+    PrmSteps st;
+    prm_steps(pb, text, &st);
+    for (int q = 0; q < st.n; q++) {
+        if (st.end[q] < offset[len - pl]) continue;  // a step of the node itself
+        if (st.kind[q] != PRM_ANSWER && !done && st.end[q] >= offset[n_resp] - 1) break;
+        int tok = 0;  // the response token holding the step's last character
+        while (offset[tok + 1] <= st.end[q]) tok++;
+        cut = pl + tok + 1;
+        break;
+    }
+    return done && cut == n - 1 ? n : cut;
+}
+
+// expansion: k continuations of node i sampled from the policy (MCTS_STEP_TOKENS at most), each cut by
+// mcts_cut; the distinct ones become children of i. A terminal child gets its rule reward against answer
 static void mcts_expand(MctsTree *t, int i, Model *policy, const Problem *pb, long answer, int k,
                         float temperature, uint64_t seed, MctsCompute *cost) {
-    int pl = t->node[0].len, len = t->node[i].len, L = imin(t->ctx, len + MCTS_STEP_TOKENS);
+    int len = t->node[i].len, L = imin(t->ctx, len + MCTS_STEP_TOKENS);
     Rollouts r = rollouts_alloc(k, L);
     for (int j = 0; j < k; j++) {
         memcpy(r.seqs + (size_t)j * L, t->seqs + (size_t)i * t->ctx, len * sizeof(int));
@@ -7251,29 +7273,13 @@ static void mcts_expand(MctsTree *t, int i, Model *policy, const Problem *pb, lo
     }
     sample_responses(policy, &r, 0, k, temperature, seed);
     char *text = mallocCheck((size_t)t->ctx * 10 + 16);
-    int *offset = mallocCheck((t->ctx + 1) * sizeof(int));  // each response token's first character
+    int *offset = mallocCheck((t->ctx + 1) * sizeof(int));
     t->node[i].first_child = t->n;
     for (int j = 0; j < k; j++) {
         const int *s = r.seqs + (size_t)j * L;
-        int n = r.seq_len[j], n_resp = n - pl, done = s[n - 1] == TOK_EOS, cut = n;
+        int n = r.seq_len[j], cut = mcts_cut(pb, s, t->node[0].len, len, n, text, offset), same = 0;
         cost->generated += n - len;
-        cost->forward += n - 1;  // the prompt is read through the cache one token at a time
-        offset[0] = 0;
-        for (int q = 0; q < n_resp; q++)
-            offset[q + 1] = offset[q] + (s[pl + q] < N_SPECIAL ? (int)strlen(SPECIALS[s[pl + q]]) : 1);
-        decode(s + pl, n_resp, text);
-        PrmSteps st;
-        prm_steps(pb, text, &st);
-        for (int q = 0; q < st.n; q++) {
-            if (st.end[q] < offset[len - pl]) continue;  // a step of the node itself
-            if (st.kind[q] != PRM_ANSWER && !done && st.end[q] >= offset[n_resp] - 1) break;
-            int tok = 0;  // the response token holding the step's last character
-            while (offset[tok + 1] <= st.end[q]) tok++;
-            cut = pl + tok + 1;
-            break;
-        }
-        if (done && cut == n - 1) cut = n;  // the step is the row's last: its <eos> ends the response
-        int same = 0;
+        cost->forward += n - 1;  // the node's tokens are read through the cache one at a time
         for (int c = t->node[i].first_child; c < t->n && !same; c++)
             same = t->node[c].len == cut && memcmp(t->seqs + (size_t)c * t->ctx, s, cut * sizeof(int)) == 0;
         if (same || t->n == t->cap) continue;
