@@ -7400,7 +7400,8 @@ static void mcts_train(const MctsOptions *o) {
     double elapsed;
     FILE *log = open_log(o->out, "log.csv", "iteration,generated_tokens,forward_tokens,prompts,found_right,"
                          "distinct_children,value_nodes,value_brier,constant_brier,value_loss,sft_loss,"
-                         "test_pass1,test_greedy,test_length,elapsed_s", resumed ? done + 1 : 0, &elapsed);
+                         "test_pass1,test_greedy,test_length,test_reflection,test_chains,elapsed_s",
+                         resumed ? done + 1 : 0, &elapsed);
     FILE *samples = fopenCheck(samples_path, resumed ? "a" : "w");
     if (!resumed) fprintf(samples, "iteration\tprompt\tanswer\tresponse\n");
     printf("mcts: from %s, %d iterations of %d prompts x %d simulations of %d children, c_puct %g\n",
@@ -7483,8 +7484,10 @@ static void mcts_train(const MctsOptions *o) {
         fprintf(log, "%d,%ld,%ld,%d,%.4f,%.3f,%d,%.4f,%.4f,%.4f,%.4f,", it, cost.generated, cost.forward,
                 it ? o->prompts : 0, it ? (float)found / o->prompts : NAN,
                 expanded ? (float)children / expanded : NAN, vs.count, brier, constant, value_loss, sft_loss);
-        if (evaluated) fprintf(log, "%.4f,%.4f,%.2f,", e.pass1, e.greedy, e.len);
-        else fprintf(log, ",,,");
+        if (evaluated)
+            fprintf(log, "%.4f,%.4f,%.2f,%.4f,%.4f,", e.pass1, e.greedy, e.len, e.reflect,
+                    1.0f - e.style_share[STYLE_DIRECT]);
+        else fprintf(log, ",,,,,");
         fprintf(log, "%.2f\n", secs);
         fflush(log);
         fflush(samples);
