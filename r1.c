@@ -28,7 +28,7 @@ Part II, the machinery that runs it:
  20. RL runs: R1-Zero and reasoning RL (grpo_train)
  21. distillation runs
  22. the report of a run
- 23. the roads R1 did not take: a process reward model
+ 23. the roads R1 did not take: a process reward model, Monte Carlo tree search
  24. the command line and the pipeline
 
 Build: make        Test: make test        See README.md and NOTES.md.
@@ -6791,7 +6791,7 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
 }
 
 // ----------------------------------------------------------------------------
-// 23. the roads R1 did not take (R1 section 4.2, "Unsuccessful attempts"): a process reward model
+// 23. the roads R1 did not take (R1 section 4.2, "Unsuccessful attempts"): a process reward model, MCTS
 //
 // A process reward model (PRM) scores each step of a response, not only its answer. The addition world
 // labels its steps for free: a column sum is right or wrong, a check is faithful and lands on the column's

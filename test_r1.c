@@ -5795,8 +5795,8 @@ static void test_mcts_cut(void) {
 
 // r1 mcts end to end on a tiny addition model: its log (a row per iteration, compute that grows, pass@1),
 // the policy and the value head read back; resumed to a third iteration it ends as a run of three never
-// stopped; a run folder is not replaced without --overwrite. The value head is prm_head, whose gradient
-// prm_head checks by finite differences.
+// stopped; a run folder is not replaced without --overwrite. The value head is prm_head (the same
+// function, another target): its loss and gradient are test_prm_head's finite-difference check.
 static void test_mcts_run(void) {
     char init[400], base_dir[400], base[420], a[400], b[400], path[500], path_b[500];
     snprintf(init, sizeof init, "%s/mcts_init.bin", tmp_root);
