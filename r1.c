@@ -7375,10 +7375,9 @@ static void mcts_log_counters(const char *dir, int iteration, MctsCompute *cost)
 // right responses). OUT/log.csv: a row per iteration (row 0: the initial policy); OUT/model.bin the
 // policy, OUT/value.bin the value head, OUT/samples.txt the responses the policy was trained on
 static void mcts_train(const MctsOptions *o) {
-    char ckpt[600], value_path[600], samples_path[600];
+    char ckpt[600], value_path[600];
     snprintf(ckpt, sizeof ckpt, "%s/model.bin", o->out);
     snprintf(value_path, sizeof value_path, "%s/value.bin", o->out);
-    snprintf(samples_path, sizeof samples_path, "%s/samples.txt", o->out);
     int resumed = run_resumes("mcts", o->out, o->resume, o->overwrite), done = 0;
     Model *policy;
     Prm *value;
@@ -7402,8 +7401,9 @@ static void mcts_train(const MctsOptions *o) {
                          "distinct_children,value_nodes,value_brier,constant_brier,value_loss,sft_loss,"
                          "test_pass1,test_greedy,test_length,test_reflection,test_chains,elapsed_s",
                          resumed ? done + 1 : 0, &elapsed);
-    FILE *samples = fopenCheck(samples_path, resumed ? "a" : "w");
-    if (!resumed) fprintf(samples, "iteration\tprompt\tanswer\tresponse\n");
+    // on --resume, samples.txt without the rows of an iteration the checkpoint lacks
+    FILE *samples = open_log(o->out, "samples.txt", "iteration\tprompt\tanswer\tresponse",
+                             resumed ? done + 1 : 0, NULL);
     printf("mcts: from %s, %d iterations of %d prompts x %d simulations of %d children, c_puct %g\n",
            resumed ? ckpt : o->init, o->iterations, o->prompts, o->simulations, o->k, o->c_puct);
     double t0 = now_seconds() - elapsed;
