@@ -7152,12 +7152,12 @@ static void prm_print_samples(const Prm *prm, const PrmSamples *s, int n) {
 // wrong. Expansion samples k continuations from the policy (MCTS_STEP_TOKENS tokens at most) and cuts each
 // after its first new step; identical ones are kept once. Selection is PUCT (AlphaZero):
 //   Q(c) + c_puct * P(c) * sqrt(N(parent)) / (1 + N(c)),  Q = W/N (0 unvisited),
-// with P uniform over the distinct sampled children: sampling from the policy already draws children in
-// proportion to the policy's probabilities, so a prior would count them twice. A leaf is evaluated by a
-// value head, a terminal node (the answer written, <eos>, or the context full) by reward_accuracy; the
-// value is added along the path (backup). The value head is the PRM's head (prm_head) on the frozen base
-// trunk: the same function, trained on another target, the chance that the response completed from the
-// node is right, taken from the outcomes of the responses the search completed.
+// with P uniform over the distinct sampled children (a simplification: the children are the policy's own
+// samples, so its likely steps are already among them; the policy's probabilities are not used). A leaf
+// is evaluated by a value head, a terminal node (the answer written, <eos>, or the context full) by
+// reward_accuracy; the value is added along the path (backup). The value head is the PRM's head
+// (prm_head) on the frozen base trunk: the same function, trained on another target, the chance that the
+// response completed from the node is right, taken from the outcomes of the responses the search completed.
 // Training is expert iteration: per iteration, search a batch of prompts, train the value head on the
 // completed responses, SFT the policy (lm_step) on the right response the search visited most, per prompt.
 
