@@ -28,7 +28,7 @@ Part II, the machinery that runs it:
  20. RL runs: R1-Zero and reasoning RL (grpo_train)
  21. distillation runs
  22. the report of a run
- 23. the roads R1 did not take: a process reward model
+ 23. the roads R1 did not take: a process reward model, Monte Carlo tree search
  24. the command line and the pipeline
 
 Build: make        Test: make test        See README.md and NOTES.md.
@@ -6816,7 +6816,7 @@ static void report_grpo(const GrpoOptions *o, const char *title) {
 }
 
 // ----------------------------------------------------------------------------
-// 23. the roads R1 did not take (R1 section 4.2, "Unsuccessful attempts"): a process reward model
+// 23. the roads R1 did not take (R1 section 4.2, "Unsuccessful attempts"): a process reward model, MCTS
 //
 // A process reward model (PRM) scores each step of a response, not only its answer. The addition world
 // labels its steps for free: a column sum is right or wrong, a check is faithful and lands on the column's
@@ -7166,6 +7166,373 @@ static void prm_print_samples(const Prm *prm, const PrmSamples *s, int n) {
         printf(" -> reward %.2f\n", prm_fold(&s->steps[i], p + c));
     }
     free(p); free(text); free(prompt);
+}
+
+// ---- Monte Carlo tree search (the second road): search over steps, a value head, expert iteration
+//
+// R1 tried MCTS in the manner of AlphaGo: break the answer into steps, let a value model guide a search
+// over them, and train the policy on what the search finds. Here a node is a response prefix that ends
+// after a step in the PRM's sense (a column sum, a check, the answer: prm_steps), not a word: a word of
+// the think span ("carry", "07") decides nothing alone, and steps are where the audit can say right or
+// wrong. Expansion samples k continuations from the policy (MCTS_STEP_TOKENS tokens at most) and cuts each
+// after its first new step; identical ones are kept once. Selection is PUCT (AlphaZero):
+//   Q(c) + c_puct * P(c) * sqrt(N(parent)) / (1 + N(c)),  Q = W/N (0 unvisited),
+// with P uniform over the distinct sampled children (a simplification: the children are the policy's own
+// samples, so its likely steps are already among them; the policy's probabilities are not used). A leaf
+// is evaluated by a value head, a terminal node (the answer written, <eos>, or the context full) by
+// reward_accuracy; the value is added along the path (backup). The value head is the PRM's head
+// (prm_head) on the frozen base trunk: the same function, trained on another target, the chance that the
+// response completed from the node is right, taken from the outcomes of the responses the search completed.
+// Training is expert iteration: per iteration, search a batch of prompts, train the value head on the
+// completed responses, SFT the policy (lm_step) on the right response the search visited most, per prompt.
+
+#define MCTS_STEP_TOKENS 32  // longer than a step of a 4-operand sum with the words before it
+
+typedef struct {
+    int parent, first_child, n_children;  // children are contiguous in the tree's array; the root's parent -1
+    int len;          // tokens of the prompt and the response so far (the node's row of MctsTree.seqs)
+    int terminal;     // the response ends here: </answer>, <eos> or the context
+    int visits;       // N
+    float value_sum;  // W: the values backed up through the node
+    float reward;     // a terminal's rule reward
+} MctsNode;
+
+typedef struct {
+    MctsNode *node;
+    int n, cap, ctx;
+    int *seqs;  // [cap, ctx] each node's tokens
+} MctsTree;
+
+static void *reallocCheck(void *p, size_t size) {
+    p = realloc(p, size);
+    if (!p) die("out of memory allocating %zu bytes", size);
+    return p;
+}
+
+// generated: tokens sampled; forward: tokens through a forward pass (generation, the trunk, SFT)
+typedef struct { long generated, forward; } MctsCompute;
+
+// PUCT: the child of node `parent` to descend into, the first of the best on a tie
+static int mcts_select(const MctsNode *node, int parent, float c_puct) {
+    const MctsNode *p = &node[parent];
+    int best = -1;
+    float best_score = -INFINITY, prior = 1.0f / p->n_children;
+    for (int c = p->first_child; c < p->first_child + p->n_children; c++) {
+        float q = node[c].visits ? node[c].value_sum / node[c].visits : 0.0f;
+        float score = q + c_puct * prior * sqrtf((float)p->visits) / (1 + node[c].visits);
+        if (score > best_score) { best_score = score; best = c; }
+    }
+    return best;
+}
+
+// backup: the value of leaf added to every node on its path to the root
+static void mcts_backup(MctsNode *node, int leaf, float value) {
+    for (int i = leaf; i >= 0; i = node[i].parent) {
+        node[i].visits++;
+        node[i].value_sum += value;
+    }
+}
+
+// the frozen trunk's final hidden state (hf) at positions pos[0..n) of one sequence tokens[len]: the value
+// head's features, as prm_features's are the PRM's. out[n,C]
+static void mcts_features(Model *trunk, const int *tokens, int len, const int *pos, int n, float *out,
+                          MctsCompute *cost) {
+    int C = trunk->cfg.d_model;
+    model_forward(trunk, tokens, &len, 1, len, NULL, 0);
+    memset(trunk->expert_load, 0, sizeof trunk->expert_load);  // the trunk is not trained
+    for (int i = 0; i < n; i++)
+        memcpy(out + (size_t)i * C, trunk->hf + (size_t)pos[i] * C, C * sizeof(float));
+    cost->forward += len;
+}
+
+// the value head's estimate at node i
+static float mcts_value(Prm *value, const MctsTree *t, int i, MctsCompute *cost) {
+    float feat[1024], p;
+    if (value->C > 1024) die("mcts: at most 1024 model dimensions");
+    int pos = t->node[i].len - 1;
+    mcts_features(value->trunk, t->seqs + (size_t)i * t->ctx, t->node[i].len, &pos, 1, feat, cost);
+    prm_head(value->params, NULL, feat, NULL, &p, 1, value->C, value->H);
+    return p;
+}
+
+// node i's response as text (the tokens after the root's prompt)
+static void mcts_text(const MctsTree *t, int i, char *out) {
+    int pl = t->node[0].len;
+    decode(t->seqs + (size_t)i * t->ctx + pl, t->node[i].len - pl, out);
+}
+
+// where a sampled row s[n] (the prompt, pl tokens, then a node's response, up to len, then what was
+// sampled) is cut to make a child: after its first step (prm_steps) that ends past the node, unless that
+// step is the row's last characters and the row goes on (a word may be unfinished; the answer is always
+// whole); without such a step, the whole row. A step just before the row's <eos> takes the <eos> along.
+// text and offset are scratch (room for a response's characters and n + 1 ints)
+static int mcts_cut(const Problem *pb, const int *s, int pl, int len, int n, char *text, int *offset) {
+    int n_resp = n - pl, done = s[n - 1] == TOK_EOS, cut = n;
+    offset[0] = 0;  // each response token's first character
+    for (int q = 0; q < n_resp; q++)
+        offset[q + 1] = offset[q] + (s[pl + q] < N_SPECIAL ? (int)strlen(SPECIALS[s[pl + q]]) : 1);
+    decode(s + pl, n_resp, text);
+    PrmSteps st;
+    prm_steps(pb, text, &st);
+    for (int q = 0; q < st.n; q++) {
+        if (st.end[q] < offset[len - pl]) continue;  // a step of the node itself
+        if (st.kind[q] != PRM_ANSWER && !done && st.end[q] >= offset[n_resp] - 1) break;
+        int tok = 0;  // the response token holding the step's last character
+        while (offset[tok + 1] <= st.end[q]) tok++;
+        cut = pl + tok + 1;
+        break;
+    }
+    return done && cut == n - 1 ? n : cut;
+}
+
+// expansion: k continuations of node i sampled from the policy (MCTS_STEP_TOKENS at most), each cut by
+// mcts_cut; the distinct ones become children of i. A terminal child gets its rule reward against answer
+static void mcts_expand(MctsTree *t, int i, Model *policy, const Problem *pb, long answer, int k,
+                        float temperature, uint64_t seed, MctsCompute *cost) {
+    int len = t->node[i].len, L = imin(t->ctx, len + MCTS_STEP_TOKENS);
+    Rollouts r = rollouts_alloc(k, L);
+    for (int j = 0; j < k; j++) {
+        memcpy(r.seqs + (size_t)j * L, t->seqs + (size_t)i * t->ctx, len * sizeof(int));
+        r.prompt_len[j] = len;
+        r.prompt[j] = 0;
+    }
+    sample_responses(policy, &r, 0, k, temperature, seed);
+    char *text = mallocCheck((size_t)t->ctx * 10 + 16);
+    int *offset = mallocCheck((t->ctx + 1) * sizeof(int));
+    t->node[i].first_child = t->n;
+    for (int j = 0; j < k; j++) {
+        const int *s = r.seqs + (size_t)j * L;
+        int n = r.seq_len[j], cut = mcts_cut(pb, s, t->node[0].len, len, n, text, offset), same = 0;
+        cost->generated += n - len;
+        cost->forward += n - 1;  // the node's tokens are read through the cache one at a time
+        for (int c = t->node[i].first_child; c < t->n && !same; c++)
+            same = t->node[c].len == cut && memcmp(t->seqs + (size_t)c * t->ctx, s, cut * sizeof(int)) == 0;
+        if (same || t->n == t->cap) continue;
+        int c = t->n++;
+        memcpy(t->seqs + (size_t)c * t->ctx, s, cut * sizeof(int));
+        int last = s[cut - 1];
+        t->node[c] = (MctsNode){ .parent = i, .len = cut,
+                                 .terminal = last == TOK_ANSWER_END || last == TOK_EOS || cut >= t->ctx };
+        if (t->node[c].terminal) {
+            mcts_text(t, c, text);
+            t->node[c].reward = reward_accuracy(text, answer);
+        }
+    }
+    t->node[i].n_children = t->n - t->node[i].first_child;
+    free(text); free(offset);
+    rollouts_free(&r);
+}
+
+// a search from the prompt tokens[len]: sims simulations (select to a leaf, expand it and evaluate it with
+// the value head, or take a terminal's reward; back up). t must have room for 1 + sims * k nodes
+static void mcts_search(MctsTree *t, const int *prompt, int prompt_len, const Problem *pb, long answer,
+                        Model *policy, Prm *value, int sims, int k, float c_puct, float temperature,
+                        uint64_t seed, MctsCompute *cost) {
+    t->n = 1;
+    t->node[0] = (MctsNode){ .parent = -1, .len = prompt_len };
+    memcpy(t->seqs, prompt, prompt_len * sizeof(int));
+    for (int s = 0; s < sims; s++) {
+        int i = 0;
+        while (t->node[i].n_children > 0) i = mcts_select(t->node, i, c_puct);
+        float v;
+        if (t->node[i].terminal) v = t->node[i].reward;
+        else {
+            mcts_expand(t, i, policy, pb, answer, k, temperature, hash64(seed + (uint64_t)s), cost);
+            v = mcts_value(value, t, i, cost);
+        }
+        mcts_backup(t->node, i, v);
+    }
+}
+
+// the search's answer: the right terminal node visited most (the first on a tie), or -1 if it found none
+static int mcts_best(const MctsTree *t) {
+    int best = -1;
+    for (int i = 1; i < t->n; i++)
+        if (t->node[i].terminal && t->node[i].reward > 0.5f &&
+            (best < 0 || t->node[i].visits > t->node[best].visits)) best = i;
+    return best;
+}
+
+// the value head's training data from a searched tree: for each terminal node, every node on its path
+// (the root too, the terminal not: its value is its reward) labelled with the terminal's reward. Appends
+// to s (feats of width C, labels), growing them
+static void mcts_value_samples(const MctsTree *t, Prm *value, PrmSamples *s, int *cap, MctsCompute *cost) {
+    int C = value->C, pos[256];
+    for (int i = 1; i < t->n; i++) {
+        if (!t->node[i].terminal) continue;
+        int n = 0;
+        for (int a = t->node[i].parent; a >= 0 && n < 256; a = t->node[a].parent)
+            pos[n++] = t->node[a].len - 1;
+        if (s->count + n > *cap) {
+            *cap = 2 * (s->count + n);
+            s->feats = reallocCheck(s->feats, (size_t)*cap * C * sizeof(float));
+            s->labels = reallocCheck(s->labels, (size_t)*cap * sizeof(float));
+        }
+        mcts_features(value->trunk, t->seqs + (size_t)i * t->ctx, t->node[i].len, pos, n,
+                      s->feats + (size_t)s->count * C, cost);
+        for (int j = 0; j < n; j++) s->labels[s->count + j] = t->node[i].reward;
+        s->count += n;
+    }
+}
+
+typedef struct {
+    const char *init, *out, *data, *test;
+    int iterations, prompts, simulations, k, hidden, value_epochs, sft_steps, batch, eval_every;
+    int eval_prompts, eval_k, seed, resume, overwrite;
+    float c_puct, temperature, value_lr, lr;
+} MctsOptions;
+
+// --resume: the compute counters in row `iteration` of the run's log
+static void mcts_log_counters(const char *dir, int iteration, MctsCompute *cost) {
+    char path[600], line[4096];
+    snprintf(path, sizeof path, "%s/log.csv", dir);
+    FILE *f = open_input(path, "log");
+    cost->generated = cost->forward = -1;
+    while (fgets(line, sizeof line, f))
+        if (isdigit((unsigned char)line[0]) && atoi(line) == iteration)
+            sscanf(line, "%*d,%ld,%ld", &cost->generated, &cost->forward);
+    fclose(f);
+    if (cost->generated < 0) die("mcts: %s has no row of iteration %d to resume from", path, iteration);
+}
+
+// expert iteration with MCTS: iterations of (search on o->prompts prompts -> the value head's error on
+// their nodes, before it trains on them -> the value head trained -> SFT of the policy on the search's
+// right responses). OUT/log.csv: a row per iteration (row 0: the initial policy); OUT/model.bin the
+// policy, OUT/value.bin the value head, OUT/samples.txt the responses the policy was trained on
+static void mcts_train(const MctsOptions *o) {
+    char ckpt[600], value_path[600];
+    snprintf(ckpt, sizeof ckpt, "%s/model.bin", o->out);
+    snprintf(value_path, sizeof value_path, "%s/value.bin", o->out);
+    int resumed = run_resumes("mcts", o->out, o->resume, o->overwrite), done = 0;
+    Model *policy;
+    Prm *value;
+    MctsCompute cost = {0};
+    if (resumed) {
+        policy = checkpoint_load(ckpt, NULL, &done);
+        value = prm_load(value_path);
+        mcts_log_counters(o->out, done, &cost);
+        printf("resuming mcts from %s after iteration %d\n", ckpt, done);
+    } else {
+        policy = checkpoint_load(o->init, NULL, NULL);
+        training_restart(policy);
+        value = prm_create(checkpoint_load(o->init, NULL, NULL), o->init, o->hidden, (uint64_t)o->seed);
+    }
+    world_check(policy, "addition", resumed ? ckpt : o->init);
+    int ctx = policy->cfg.context;
+    if (value->trunk->cfg.context != ctx) die("mcts: the value head's trunk has another context");
+    Data d = load_prompts(o->data, ctx), test = load_prompts(o->test, ctx);
+    double elapsed;
+    FILE *log = open_log(o->out, "log.csv", "iteration,generated_tokens,forward_tokens,prompts,found_right,"
+                         "distinct_children,value_nodes,value_brier,constant_brier,value_loss,sft_loss,"
+                         "test_pass1,test_greedy,test_length,test_reflection,test_chains,elapsed_s",
+                         resumed ? done + 1 : 0, &elapsed);
+    // on --resume, samples.txt without the rows of an iteration the checkpoint lacks
+    FILE *samples = open_log(o->out, "samples.txt", "iteration\tprompt\tanswer\tresponse",
+                             resumed ? done + 1 : 0, NULL);
+    printf("mcts: from %s, %d iterations of %d prompts x %d simulations of %d children, c_puct %g\n",
+           resumed ? ckpt : o->init, o->iterations, o->prompts, o->simulations, o->k, o->c_puct);
+    double t0 = now_seconds() - elapsed;
+    MctsTree t = { .cap = 1 + o->simulations * o->k, .ctx = ctx };
+    t.node = mallocCheck(t.cap * sizeof(MctsNode));
+    t.seqs = mallocCheck((size_t)t.cap * ctx * sizeof(int));
+    char *text = mallocCheck((size_t)ctx * 10 + 16);
+    int *inputs = mallocCheck((size_t)o->batch * ctx * sizeof(int));
+    int *targets = mallocCheck((size_t)o->batch * ctx * sizeof(int));
+    int *len = mallocCheck(o->batch * sizeof(int));
+    float *w = mallocCheck((size_t)o->batch * ctx * sizeof(float));
+    for (int it = resumed ? done + 1 : 0; it <= o->iterations; it++) {
+        int found = 0, children = 0, expanded = 0, cap = 1024;
+        float brier = NAN, constant = NAN, value_loss = NAN, sft_loss = NAN;
+        PrmSamples vs = { .feats = mallocCheck((size_t)cap * value->C * sizeof(float)),
+                          .labels = mallocCheck(cap * sizeof(float)) };
+        Data sft = { .ids = mallocCheck(o->prompts * sizeof(int *)),
+                     .len = mallocCheck(o->prompts * sizeof(int)),
+                     .prompt_len = mallocCheck(o->prompts * sizeof(int)) };
+        for (int q = 0; it > 0 && q < o->prompts; q++) {
+            int p = (int)(((long)(it - 1) * o->prompts + q) % d.n);
+            Problem pb;
+            if (!problem_parse(d.text[p], &pb))
+                die("mcts: '%s' is not a sum (the search knows the addition world only)", d.text[p]);
+            uint64_t seed = hash64(hash64((uint64_t)o->seed) + (uint64_t)it * 1000003u + (uint64_t)q);
+            mcts_search(&t, d.ids[p], d.len[p], &pb, d.answer[p], policy, value, o->simulations, o->k,
+                        o->c_puct, o->temperature, seed, &cost);
+            for (int i = 0; i < t.n; i++)
+                if (t.node[i].n_children) { children += t.node[i].n_children; expanded++; }
+            mcts_value_samples(&t, value, &vs, &cap, &cost);
+            int best = mcts_best(&t);
+            if (best < 0) continue;
+            int n = sft.n++, l = t.node[best].len;  // the response, and <eos> after its </answer>
+            sft.ids[n] = mallocCheck((l + 1) * sizeof(int));
+            memcpy(sft.ids[n], t.seqs + (size_t)best * ctx, l * sizeof(int));
+            if (sft.ids[n][l - 1] != TOK_EOS && l < ctx) sft.ids[n][l++] = TOK_EOS;
+            sft.len[n] = l;
+            sft.prompt_len[n] = d.len[p];
+            mcts_text(&t, best, text);
+            fprintf(samples, "%d\t%s\t%ld\t%s\n", it, d.text[p], d.answer[p], text);
+            found++;
+        }
+        if (vs.count > 0) {  // the head's error on nodes it has not trained on, then trained on them
+            float *pred = mallocCheck(vs.count * sizeof(float));
+            prm_head(value->params, NULL, vs.feats, NULL, pred, vs.count, value->C, value->H);
+            double se = 0.0, mean = 0.0, se_const = 0.0;
+            for (int i = 0; i < vs.count; i++) {
+                se += (pred[i] - vs.labels[i]) * (pred[i] - vs.labels[i]);
+                mean += vs.labels[i] / vs.count;
+            }
+            for (int i = 0; i < vs.count; i++) se_const += (mean - vs.labels[i]) * (mean - vs.labels[i]);
+            brier = (float)(se / vs.count); constant = (float)(se_const / vs.count);
+            free(pred);
+            prm_train(value, &vs, o->value_epochs, o->value_lr);
+            value_loss = prm_head(value->params, NULL, vs.feats, vs.labels, NULL, vs.count, value->C,
+                                  value->H);
+        }
+        if (sft.n > 0) {  // SFT on the search's responses (with replacement, batches of o->batch)
+            Batcher bt = batcher_create(&sft, o->batch, hash64((uint64_t)o->seed + (uint64_t)it));
+            sft_loss = 0.0f;
+            for (int s = 0; s < o->sft_steps; s++) {
+                int T = batcher_next(&bt, inputs, targets, w, len, (float)o->batch * ctx);
+                float n_tok = 0, loss, norm;
+                for (int i = 0; i < o->batch * T; i++) n_tok += w[i] > 0;
+                for (int b = 0; b < o->batch; b++) cost.forward += len[b];
+                OptimConfig u = { .lr = o->lr, .beta2 = 0.95f, .weight_decay = 0.0f, .clip = 1.0f,
+                                  .bias_gamma = 1e-3f };
+                int status = lm_step(policy, inputs, targets, w, len, o->batch, T, &u, &loss, &norm);
+                stop_if_not_finite(status, ckpt, "mcts", loss, policy);
+                sft_loss += loss * o->batch * ctx / fmaxf(n_tok, 1.0f) / o->sft_steps;
+            }
+            free(bt.pool);
+        }
+        int evaluated = it == 0 || it == o->iterations || (o->eval_every > 0 && it % o->eval_every == 0);
+        EvalResult e = {0};
+        if (evaluated) e = evaluate(policy, &test, o->eval_prompts, o->eval_k, 1.0f, 12345, CHECK_FREE, 0, 0);
+        double secs = now_seconds() - t0;
+        fprintf(log, "%d,%ld,%ld,%d,%.4f,%.3f,%d,%.4f,%.4f,%.4f,%.4f,", it, cost.generated, cost.forward,
+                it ? o->prompts : 0, it ? (float)found / o->prompts : NAN,
+                expanded ? (float)children / expanded : NAN, vs.count, brier, constant, value_loss, sft_loss);
+        if (evaluated)
+            fprintf(log, "%.4f,%.4f,%.2f,%.4f,%.4f,", e.pass1, e.greedy, e.len, e.reflect,
+                    1.0f - e.style_share[STYLE_DIRECT]);
+        else fprintf(log, ",,,,,");
+        fprintf(log, "%.2f\n", secs);
+        fflush(log);
+        fflush(samples);
+        printf("iteration %3d/%d | generated %ld | found right %d/%d | children %.2f | value brier %.4f "
+               "(constant %.4f) on %d nodes | sft loss %.3f", it, o->iterations, cost.generated, found,
+               it ? o->prompts : 0, expanded ? (float)children / expanded : 0.0f, brier, constant, vs.count,
+               sft_loss);
+        if (evaluated) printf(" | pass@1 %.3f", e.pass1);
+        printf(" | %.0f s\n", secs);
+        checkpoint_save(ckpt, policy, 1, 0, it);
+        prm_save(value_path, value);
+        for (int i = 0; i < sft.n; i++) free(sft.ids[i]);
+        free(sft.ids); free(sft.len); free(sft.prompt_len);
+        free(vs.feats); free(vs.labels);
+    }
+    fclose(log); fclose(samples);
+    free(t.node); free(t.seqs); free(text); free(inputs); free(len); free(targets); free(w);
+    data_free(&d); data_free(&test);
+    model_free(policy);
+    prm_free(value);
 }
 
 // ----------------------------------------------------------------------------
@@ -7548,6 +7915,44 @@ static void cmd_prm(int argc, char **argv) {
     data_free(&d);
     if (judge) model_free(m);
     prm_free(prm);
+}
+
+// r1 mcts: expert iteration with Monte Carlo tree search over steps (section 23), beside zero's GRPO
+static void cmd_mcts(int argc, char **argv) {
+    MctsOptions o = {
+        .init = "runs/base/model.bin", .out = "runs/mcts", .data = "tiny_data/rl_train.txt",
+        .test = "tiny_data/rl_test.txt", .iterations = 20, .prompts = 16, .simulations = 16, .k = 4,
+        .hidden = 32, .value_epochs = 200, .sft_steps = 4, .batch = 8, .eval_every = 5, .eval_prompts = 150,
+        .eval_k = 4, .seed = 1, .c_puct = 1.0f, .temperature = 1.0f, .value_lr = 0.01f, .lr = 1e-4f,
+    };
+    Option opts[] = {
+        { "init", 's', &o.init, 0, 0, "the base model: the first policy, and the value head's frozen trunk" },
+        { "out", 's', &o.out, 0, 0, "run folder (log.csv, model.bin, value.bin, samples.txt)" },
+        { "data", 's', &o.data, 0, 0, "prompts to search on, in order" },
+        { "test", 's', &o.test, 0, 0, "held-out prompts for pass@1" },
+        { "iterations", 'i', &o.iterations, 1, 1e6, "iterations of search, value head training and SFT" },
+        { "prompts", 'i', &o.prompts, 1, 1e5, "prompts searched per iteration" },
+        { "simulations", 'i', &o.simulations, 1, 256, "simulations per prompt (one expansion each)" },
+        { "k", 'i', &o.k, 1, 16, "continuations sampled per expansion (identical ones kept once)" },
+        { "c-puct", 'f', &o.c_puct, 0, 100, "PUCT's exploration weight" },
+        { "temperature", 'f', &o.temperature, 0.01, 10, "sampling temperature of the expansions" },
+        { "hidden", 'i', &o.hidden, 1, 256, "the value head's hidden units" },
+        { "value-epochs", 'i', &o.value_epochs, 1, 1e6, "value head: full-batch AdamW steps per iteration" },
+        { "value-lr", 'f', &o.value_lr, 0, 1, "the value head's learning rate" },
+        { "sft-steps", 'i', &o.sft_steps, 0, 1e5, "SFT steps on the search's responses per iteration" },
+        { "batch", 'i', &o.batch, 1, 4096, "responses per SFT step" },
+        { "lr", 'f', &o.lr, 0, 1, "the policy's SFT learning rate" },
+        { "eval-every", 'i', &o.eval_every, 0, 1e6, "held-out pass@1 every N iterations, first and last" },
+        { "eval-prompts", 'i', &o.eval_prompts, 1, 1e6, "held-out prompts" },
+        { "eval-k", 'i', &o.eval_k, 1, 64, "samples per held-out prompt" },
+        { "seed", 'i', &o.seed, 0, 1e9, "random seed" },
+        { "resume", 'b', &o.resume, 0, 0, RESUME_HELP },
+        { "overwrite", 'b', &o.overwrite, 0, 0, OVERWRITE_HELP },
+    };
+    options_parse("mcts", "Expert iteration with Monte Carlo tree search over the steps of a sum, guided by "
+                  "a value head on the frozen base model", opts, (int)(sizeof opts / sizeof opts[0]), argc,
+                  argv);
+    mcts_train(&o);
 }
 
 static void cmd_sample(int argc, char **argv) {
@@ -8025,6 +8430,7 @@ static void usage(void) {
            "  ppo        PPO with a critic from the base model, beside zero (the algorithm GRPO replaced)\n"
            "  grpo       reasoning RL from any checkpoint, rewards selectable\n"
            "  prm        a process reward model on the base model's steps (the road R1 did not take)\n"
+           "  mcts       expert iteration with tree search over steps and a value head (the other road)\n"
            "  sft        supervised fine-tuning on prompt/response pairs\n"
            "  rejsample  sample k per prompt, keep the correct well-formed single-language ones (SFT file)\n"
            "  distill    teacher -> student, sequence-level or logit-level\n"
@@ -8052,6 +8458,7 @@ int main(int argc, char **argv) {
     else if (strcmp(cmd, "probe") == 0) cmd_probe(argc - 2, argv + 2);
     else if (strcmp(cmd, "zero") == 0) cmd_zero(argc - 2, argv + 2);
     else if (strcmp(cmd, "prm") == 0) cmd_prm(argc - 2, argv + 2);
+    else if (strcmp(cmd, "mcts") == 0) cmd_mcts(argc - 2, argv + 2);
     else if (strcmp(cmd, "ppo") == 0) cmd_ppo(argc - 2, argv + 2);
     else if (strcmp(cmd, "grpo") == 0) cmd_grpo(argc - 2, argv + 2);
     else if (strcmp(cmd, "sft") == 0) cmd_sft(argc - 2, argv + 2);

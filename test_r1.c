@@ -2401,6 +2401,9 @@ static void test_command_options(void) {
         { "prm", cmd_prm, { "--layers", "2" }, "unknown option" },
         { "prm", cmd_prm, { "--k" }, "needs a value" },
         { "prm", cmd_prm, { "--hidden", "0" }, "out of range" },
+        { "mcts", cmd_mcts, { "--rollouts", "2" }, "unknown option" },
+        { "mcts", cmd_mcts, { "--simulations" }, "needs a value" },
+        { "mcts", cmd_mcts, { "--c-puct", "-1" }, "out of range" },
     };
     for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
         char name[100], who[40];
@@ -2451,9 +2454,10 @@ static void test_option_sets(void) {
         { "distill", { cmd_distill, { "--student", ns, "--out", out } }, ns },
         { "pipeline", { cmd_pipeline, { "--out", "/dev/null/x" } }, "/dev/null/x" },
         { "prm", { cmd_prm, { "--init", ns, "--out", out } }, ns },
+        { "mcts", { cmd_mcts, { "--init", ns, "--out", out } }, ns },
     };
     const char *with_overwrite[] = { "pretrain", "sft", "zero", "grpo", "ppo", "rejsample", "distill",
-                                     "pipeline", "prm" };
+                                     "pipeline", "prm", "mcts" };
     int total_bad = 0, total_good = 0, total_opts = 0;
     for (int c = 0; c < (int)(sizeof cmds / sizeof cmds[0]); c++) {
         // the command's --help, as documentation
@@ -5703,6 +5707,161 @@ static void test_prm_run(void) {
           "mean reward %.3f (want in [0, 1.1])", rows, reward_mean);
 }
 
+// MCTS's selection, backup and answer on hand-built trees. PUCT with P = 1/3 over three children of a
+// root visited 4 times (sqrt 2): child 1 N 2 W 1.0 (Q 0.5), child 2 N 1 W 0.9 (Q 0.9), child 3 unvisited
+// (Q 0). Score = Q + c * (1/3) * 2 / (1 + N), by hand:
+//   c 0:   0.5, 0.9, 0                      -> child 2 (W in place of Q would pick child 1)
+//   c 2.5: 1.056, 1.733, 1.667              -> child 2 (N_parent in place of its root, or P = 1: child 3)
+//   c 4:   1.389, 2.233, 2.667              -> child 3
+static void test_mcts_tree(void) {
+    MctsNode node[6] = {
+        { .parent = -1, .first_child = 1, .n_children = 3, .visits = 4, .value_sum = 1.9f },
+        { .parent = 0, .first_child = 4, .n_children = 2, .visits = 2, .value_sum = 1.0f },
+        { .parent = 0, .visits = 1, .value_sum = 0.9f },
+        { .parent = 0 },
+        { .parent = 1, .visits = 1, .value_sum = 0.2f },
+        { .parent = 1, .visits = 1, .value_sum = 0.8f },
+    };
+    const struct { float c; int want; } cases[] = { { 0.0f, 2 }, { 2.5f, 2 }, { 4.0f, 3 } };
+    for (int i = 0; i < 3; i++) {
+        int got = mcts_select(node, 0, cases[i].c);
+        check(got == cases[i].want, "mcts: PUCT at c_puct %.1f picks child %d (want %d)", cases[i].c, got,
+              cases[i].want);
+    }
+    // below child 1 (N 2, sqrt 1.414): children Q 0.2 and 0.8, both N 1: the second at any c_puct
+    check(mcts_select(node, 1, 1.0f) == 5, "mcts: PUCT below child 1 picks %d (want 5)", mcts_select(node, 1, 1.0f));
+    // a tie (a fresh root: every score 0) goes to the first child
+    MctsNode fresh[3] = { { .parent = -1, .first_child = 1, .n_children = 2 }, { .parent = 0 }, { .parent = 0 } };
+    check(mcts_select(fresh, 0, 1.0f) == 1, "mcts: PUCT on a tie picks %d (want the first, 1)",
+          mcts_select(fresh, 0, 1.0f));
+    // backup: 0.7 from node 5 reaches 5, 1, 0 (N +1, W +0.7), not 2; then 1.0 from node 3 reaches 3 and 0
+    mcts_backup(node, 5, 0.7f);
+    mcts_backup(node, 3, 1.0f);
+    check(node[5].visits == 2 && fabsf(node[5].value_sum - 1.5f) < 1e-6f && node[1].visits == 3 &&
+          fabsf(node[1].value_sum - 1.7f) < 1e-6f && node[0].visits == 6 && fabsf(node[0].value_sum - 3.6f) < 1e-6f &&
+          node[3].visits == 1 && fabsf(node[3].value_sum - 1.0f) < 1e-6f && node[2].visits == 1 &&
+          node[4].visits == 1, "mcts: backup: root N %d W %.2f (want 6, 3.60), node 1 N %d W %.2f (want 3, 1.70), "
+          "node 5 N %d W %.2f (want 2, 1.50), node 3 N %d W %.2f (want 1, 1.00), nodes 2 and 4 N %d %d (want 1 1)",
+          node[0].visits, node[0].value_sum, node[1].visits, node[1].value_sum, node[5].visits, node[5].value_sum,
+          node[3].visits, node[3].value_sum, node[2].visits, node[4].visits);
+    // the search's answer: the right terminal visited most (node 2: 5 visits), not the wrong one visited 9
+    MctsNode leaves[5] = { { .parent = -1 }, { .terminal = 1, .reward = 1, .visits = 2 },
+                           { .terminal = 1, .reward = 1, .visits = 5 }, { .terminal = 1, .visits = 9 },
+                           { .visits = 12 } };
+    MctsTree t = { .node = leaves, .n = 5 };
+    int best = mcts_best(&t);
+    leaves[1].reward = leaves[2].reward = 0;
+    int none = mcts_best(&t);
+    check(best == 2 && none == -1, "mcts: the answer is node %d (want 2), without a right one %d (want -1)", best,
+          none);
+}
+
+// where expansion cuts a sampled row, on hand-written responses to e:51+76+12+85= (node: the response the
+// node holds; row: the node and what was sampled after it; want: the child's response)
+static void test_mcts_cut(void) {
+    const char *prompt = "e:51+76+12+85=";
+    const struct { const char *node, *row, *want; } cases[] = {
+        // from the root: the first column, whole (a space follows it)
+        { "", "<think>01+06+02+05=14 carry 1 05+07+01", "<think>01+06+02+05=14" },
+        // past a column: the carry word and the next column
+        { "<think>01+06+02+05=14", "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 check 07",
+          "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22" },
+        // a check up to the number after its verdict
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22",
+          "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 check 07 07 14 okay 14 check 1",
+          "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22 check 07 07 14 okay 14" },
+        // a direct answer and its <eos>
+        { "", "<think></think><answer>224</answer><eos>", "<think></think><answer>224</answer><eos>" },
+        // the row stops inside a column (the budget): the whole row, not a step
+        { "<think>01+06+02+05=14", "<think>01+06+02+05=14 carry 1 05+07+01+08+01=2",
+          "<think>01+06+02+05=14 carry 1 05+07+01+08+01=2" },
+        // the answer is whole even as the row's last token
+        { "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22",
+          "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer>",
+          "<think>01+06+02+05=14 carry 1 05+07+01+08+01=22</think><answer>224</answer>" },
+        // an unfinished check ended by <eos>: the <eos> goes with it
+        { "<think>01+06+02+05=14", "<think>01+06+02+05=14 check 0<eos>", "<think>01+06+02+05=14 check 0<eos>" },
+    };
+    Problem p;
+    problem_parse(prompt, &p);
+    char text[2048], buf[1024];
+    int s[512], offset[513], pl = encode(prompt, s, 512, NULL);
+    for (int c = 0; c < (int)(sizeof cases / sizeof cases[0]); c++) {
+        snprintf(buf, sizeof buf, "%s%s", prompt, cases[c].node);
+        int len = encode(buf, s, 512, NULL);
+        snprintf(buf, sizeof buf, "%s%s", prompt, cases[c].want);
+        int want = encode(buf, s, 512, NULL);
+        snprintf(buf, sizeof buf, "%s%s", prompt, cases[c].row);
+        int n = encode(buf, s, 512, NULL);
+        int cut = mcts_cut(&p, s, pl, len, n, text, offset);
+        decode(s + pl, cut - pl, text);
+        check(cut == want, "mcts cut of case %d: '%s' (want '%s')", c, text, cases[c].want);
+    }
+}
+
+// r1 mcts end to end on a tiny addition model: its log (a row per iteration, compute that grows, pass@1),
+// the policy and the value head read back; resumed to a third iteration it ends as a run of three never
+// stopped; a run folder is not replaced without --overwrite. The value head is prm_head (the same
+// function, another target): its loss and gradient are test_prm_head's finite-difference check.
+static void test_mcts_run(void) {
+    char init[400], base_dir[400], base[420], a[400], b[400], path[500], path_b[500];
+    snprintf(init, sizeof init, "%s/mcts_init.bin", tmp_root);
+    snprintf(base_dir, sizeof base_dir, "%s/mcts_base", tmp_root);
+    snprintf(base, sizeof base, "%s/model.bin", base_dir);
+    snprintf(a, sizeof a, "%s/mcts_a", tmp_root);
+    snprintf(b, sizeof b, "%s/mcts_b", tmp_root);
+    Config cfg = find_preset("tiny")->cfg;
+    cfg.context = 160;
+    Model *m0 = model_create(&cfg, "tiny", 5);
+    checkpoint_save(init, m0, 0, 0, 0);
+    model_free(m0);
+    Data d = load_corpus("tiny_data/pretrain.txt", cfg.context);
+    TrainOptions t = { .data = "tiny_data/pretrain.txt", .out = base_dir, .preset = "tiny", .init = init,
+                       .world = "addition", .steps = 20, .batch = 8, .warmup = 2, .seed = 2, .log_every = 1000,
+                       .lr = 1e-2f, .lr_min = 1e-3f, .clip = 1.0f, .bias_gamma = 1e-3f };
+    model_free(train_quietly(&t, &d));
+    data_free(&d);
+    CmdLine run = { cmd_mcts, { "--init", base, "--out", a, "--iterations", "3", "--prompts", "2",
+                                "--simulations", "4", "--k", "2", "--hidden", "4", "--value-epochs", "5",
+                                "--sft-steps", "1", "--batch", "2", "--eval-every", "1", "--eval-prompts", "4",
+                                "--eval-k", "1", NULL } };
+    const char *to_b[] = { "--out", b, NULL }, *two[] = { "--iterations", "2", NULL };
+    const char *resume[] = { "--resume", NULL };
+    CmdLine run_b = cmdline_with(run, to_b), run_b2 = cmdline_with(run_b, two);
+    CmdLine run_b3 = cmdline_with(run_b, resume);
+    StdoutTo quiet[] = { { child_cmdline, &run, "/dev/null" }, { child_cmdline, &run_b2, "/dev/null" },
+                         { child_cmdline, &run_b3, "/dev/null" } };
+    char err[4096];
+    int status[3];
+    for (int i = 0; i < 3; i++) status[i] = run_child(child_stdout_to, &quiet[i], err, sizeof err);
+    check(status[0] == 0 && status[1] == 0 && status[2] == 0, "r1 mcts runs: exit %d, %d then %d resumed (want 0)",
+          status[0], status[1], status[2]);
+    int rows, rows_b;
+    double pass1 = log_mean(a, "test_pass1", 0, 4, &rows);
+    double gen1 = log_mean(a, "generated_tokens", 1, 2, &rows), gen3 = log_mean(a, "generated_tokens", 3, 4, &rows);
+    double fwd3 = log_mean(a, "forward_tokens", 3, 4, &rows), gen0 = log_mean(a, "generated_tokens", 0, 1, &rows);
+    double nodes = log_mean(a, "value_nodes", 1, 4, &rows);
+    check(rows == 4 && gen0 == 0 && gen1 > 0 && gen3 > gen1 && fwd3 > gen3 && pass1 >= 0 && pass1 <= 1 && nodes > 0,
+          "r1 mcts log: %d rows (want 4), generated tokens %.0f, %.0f, %.0f (want 0, then growing), forward %.0f "
+          "(want more), mean pass@1 %.3f (want in [0, 1]), value nodes per iteration %.1f (want > 0)", rows, gen0,
+          gen1, gen3, fwd3, pass1, nodes);
+    snprintf(path, sizeof path, "%s/value.bin", a);
+    Prm *value = prm_load(path);
+    check(value->H == 4 && value->C == cfg.d_model && strcmp(value->trunk_path, base) == 0,
+          "r1 mcts writes a value head that reads back: %d hidden units (want 4), width %d, trunk %s", value->H,
+          value->C, value->trunk_path);
+    prm_free(value);
+    snprintf(path, sizeof path, "%s/model.bin", a);
+    snprintf(path_b, sizeof path_b, "%s/model.bin", b);
+    double gen3_b = log_mean(b, "generated_tokens", 3, 4, &rows_b);
+    Model *pa = checkpoint_load(path, NULL, NULL), *pb = checkpoint_load(path_b, NULL, NULL);
+    check(rows_b == 4 && gen3_b == gen3 && same_state(pa, pb), "r1 mcts resumed after iteration 2: %d rows (want 4), "
+          "generated %.0f (want %.0f), the same policy as a run never stopped: %s", rows_b, gen3_b, gen3,
+          same_state(pa, pb) ? "yes" : "no");
+    model_free(pa); model_free(pb);
+    expect_die("r1 mcts into a run folder without --overwrite", child_cmdline, &run, "holds a checkpoint", NULL);
+}
+
 static const Section sections[] = {
     { .name = "embedding", .run = test_embedding, .what = "token embedding gradient" },
     { .name = "rmsnorm", .run = test_rmsnorm, .what = "RMSNorm gradient" },
@@ -5768,6 +5927,10 @@ static const Section sections[] = {
     { .name = "prm_head", .run = test_prm_head, .what = "the PRM head's loss and gradient (finite differences)" },
     { .name = "prm_run", .run = test_prm_run,
       .what = "r1 prm end to end, the PRM reward's plumbing, zero --rewards prm,format" },
+    { .name = "mcts_tree", .run = test_mcts_tree, .what = "MCTS's PUCT selection, backup and answer on hand-built trees" },
+    { .name = "mcts_cut", .run = test_mcts_cut, .what = "where MCTS's expansion cuts a sampled step, on hand-written rows" },
+    { .name = "mcts_run", .run = test_mcts_run,
+      .what = "r1 mcts end to end: its log, the value head read back, --resume against a run never stopped" },
 };
 #define N_SECTIONS ((int)(sizeof sections / sizeof sections[0]))
 
