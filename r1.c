@@ -5741,16 +5741,37 @@ static Model *grpo_start(const GrpoOptions *o, const char *ckpt, int resumed, ui
 
 #define CRITIC_ROW 0
 
-// the critic of a PPO run: its checkpoint OUT/critic.bin (--resume), or a copy of --init, value row zeroed
-static Model *critic_start(const GrpoOptions *o, const char *critic_ckpt, int resumed) {
-    Model *critic = checkpoint_load(resumed ? critic_ckpt : o->init, NULL, NULL);
-    if (!resumed) {
-        training_restart(critic);
-        int C = critic->cfg.d_model;
-        memset(critic->params.head + (size_t)CRITIC_ROW * C, 0, C * sizeof(float));
-        kernel_params_changed(critic->params_mem);
+// the critic of a PPO run: a copy of --init, value row zeroed; or under --resume the critic of the policy's
+// step: OUT/critic.bin, or the one before it, OUT/critic_prev.bin, when the run was killed between a step's
+// two checkpoints (the critic's is written first: see critic_save)
+static Model *critic_start(const GrpoOptions *o, const char *critic_ckpt, const char *prev_ckpt, int resumed,
+                           int policy_step) {
+    if (resumed) {
+        Model *critic = access(critic_ckpt, F_OK) == 0 ? checkpoint_load(critic_ckpt, NULL, NULL) : NULL;
+        if (!critic || critic->step != policy_step) {
+            if (critic) model_free(critic);
+            if (access(prev_ckpt, F_OK) != 0) die("ppo: %s: no critic of the policy's step %d", critic_ckpt,
+                                                  policy_step);
+            critic = checkpoint_load(prev_ckpt, NULL, NULL);
+            if (critic->step != policy_step)
+                die("ppo: %s is at step %d, the policy at step %d", prev_ckpt, critic->step, policy_step);
+        }
+        return critic;
     }
+    Model *critic = checkpoint_load(o->init, NULL, NULL);
+    training_restart(critic);
+    int C = critic->cfg.d_model;
+    memset(critic->params.head + (size_t)CRITIC_ROW * C, 0, C * sizeof(float));
+    kernel_params_changed(critic->params_mem);
     return critic;
+}
+
+// the critic's checkpoint of a step, written before the policy's: the critic of the step before is kept as
+// prev_ckpt until then, so a kill between the two leaves a critic of the policy's step on disk
+static void critic_save(const char *critic_ckpt, const char *prev_ckpt, Model *critic) {
+    if (access(critic_ckpt, F_OK) == 0 && rename(critic_ckpt, prev_ckpt) != 0)
+        die("cannot rename %s to %s", critic_ckpt, prev_ckpt);
+    checkpoint_save(critic_ckpt, critic, 1, 0, 0);
 }
 
 // GAE over the n tokens of one response: adv[n] and ret[n] (the returns R_t) from rewards[n] and values[n]
@@ -6087,9 +6108,10 @@ static void grpo_log_sum(GrpoStepLog *sl) {
 static Model *grpo_train(const GrpoOptions *o) {
     RewardSet use = reward_set(o->rewards, o);
     GrpoConfig gc = grpo_config(o);
-    char ckpt[600], ref_ckpt[620], critic_ckpt[620], header[2048];
+    char ckpt[600], ref_ckpt[620], critic_ckpt[620], critic_prev[620], header[2048];
     snprintf(ckpt, sizeof ckpt, "%s/model.bin", o->out);
     snprintf(critic_ckpt, sizeof critic_ckpt, "%s/critic.bin", o->out);
+    snprintf(critic_prev, sizeof critic_prev, "%s/critic_prev.bin", o->out);
     int ppo = strcmp(o->algo, "ppo") == 0;
     uint64_t rng_state = 0;
     int resumed = run_resumes("grpo", o->out, o->resume, o->overwrite);
@@ -6103,7 +6125,7 @@ static Model *grpo_train(const GrpoOptions *o) {
     if (o->top_entropy_quantile < 1.0f && dist_size > 1)  // its threshold would be each process's own
         die("grpo: --top-entropy-quantile below 1 runs on one process");
     if (ppo && gc.sequence_level) die("ppo: the ratio is per token (--importance-sampling-level token)");
-    Model *critic = ppo ? critic_start(o, critic_ckpt, resumed) : NULL;
+    Model *critic = ppo ? critic_start(o, critic_ckpt, critic_prev, resumed, m->step) : NULL;
     PpoConfig pc = { .gamma = o->gamma, .lambda = o->lambda, .critic_optim = gc.optim };
     pc.critic_optim.lr = o->critic_lr;
     Data train = load_prompts(o->data, m->cfg.context), test = load_prompts(o->test, m->cfg.context);
@@ -6215,7 +6237,7 @@ static Model *grpo_train(const GrpoOptions *o) {
         if (rollouts) fflush(rollouts);
         grpo_print_step(m, o, &scores, &sl, el);
         if (ppo) printf("         critic: value mse %.4f | step %.2f s\n", value_mse, step_s);
-        if (critic) checkpoint_save(critic_ckpt, critic, 1, 0, 0);
+        if (critic) critic_save(critic_ckpt, critic_prev, critic);
         checkpoint_save(ckpt, m, 1, rng.s, 0);
         if (synced && m->step > sync) { // the previous reference is no longer needed
             snprintf(ref_ckpt, sizeof ref_ckpt, "%s/ref_%d.bin", o->out, m->step - sync);

@@ -3562,6 +3562,32 @@ static void test_ppo(void) {
           "critic.bin at step %d, the policy at %d (want 30)", mse_first, mse_last, kl, cm->step, m->step);
     model_free(cm);
     model_free(m);
+    // a kill between a step's two checkpoints (the critic's written, the policy's not): --resume takes the
+    // critic of the policy's step and ends with the bytes of a run never stopped
+    char once[300], killed[300], a[340], b[340];
+    snprintf(once, sizeof once, "%s/ppo_once", tmp_root);
+    snprintf(killed, sizeof killed, "%s/ppo_killed", tmp_root);
+    g.steps = 3; g.out = once;
+    model_free(grpo_quietly(&g));
+    g.steps = 2; g.out = killed;
+    model_free(grpo_quietly(&g));
+    snprintf(a, sizeof a, "%s/model.bin", killed);
+    size_t size = 0;
+    char *bytes = read_whole(a, &size);
+    g.steps = 3; g.resume = 1;
+    model_free(grpo_quietly(&g));  // step 3: critic.bin and model.bin at step 3, critic_prev.bin at 2
+    FILE *f = fopen(a, "wb");      // the policy's checkpoint of step 2 back: as if killed before it was replaced
+    int restored = f && bytes && fwrite(bytes, 1, size, f) == size;
+    if (f) fclose(f);
+    free(bytes);
+    model_free(grpo_quietly(&g));
+    snprintf(b, sizeof b, "%s/model.bin", once);
+    int same_policy = same_file(a, b);
+    snprintf(a, sizeof a, "%s/critic.bin", killed);
+    snprintf(b, sizeof b, "%s/critic.bin", once);
+    check(restored && same_policy && same_file(a, b), "ppo: killed between the critic's checkpoint and the "
+          "policy's, --resume ends with the policy%s and the critic%s of a run never stopped",
+          same_policy ? "" : " NOT", same_file(a, b) ? "" : " NOT");
 }
 
 // the report checkers of section 16, for the pipeline's report
