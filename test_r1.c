@@ -284,7 +284,11 @@ static void attention_paths_agree(int bitwise) {
     double worst = 0.0;  // the largest |plain - blocked| / max |blocked| of a tensor
     for (int p = 0; p < 2; p++) {
         float *datt = mallocCheck(na * sizeof(float));
-        for (int j = 0; j < 5; j++) res[p][j] = mallocCheck((j == 1 ? na : j == 0 || j == 4 ? nv : nq) * sizeof(float));
+        for (int j = 0; j < 5; j++) {  // filled first: each path must write its outputs whole
+            size_t n = j == 1 ? na : j == 0 || j == 4 ? nv : nq;
+            res[p][j] = mallocCheck(n * sizeof(float));
+            for (size_t i = 0; i < n; i++) res[p][j][i] = 1e3f;
+        }
         attention_path = p == 0 ? ATTENTION_PLAIN : ATTENTION_BLOCKED;
         attention_forward(res[p][0], res[p][1], q, k, v, B, T, NH, HS, HV);
         attention_backward(res[p][2], res[p][3], res[p][4], datt, dy, q, k, v, res[p][1], B, T, NH, HS, HV);
@@ -326,6 +330,9 @@ static void test_attention(void) {
     int path = attention_path;
     attention_path = ATTENTION_PLAIN;  // the loops of the layer itself (the blocked kernels: attention_paths_agree)
     at_loss();
+    // the layer writes its gradients whole: what the buffers held before must not count
+    for (int i = 0; i < AT_NQ; i++) dq[i] = dk[i] = 1e3f;
+    for (int i = 0; i < AT_NV; i++) dv[i] = 1e3f;
     attention_backward(dq, dk, dv, datt, at_R, at_q, at_k, at_v, at_att, AT_B, AT_T, AT_NH, AT_HS, AT_HV);
     fd_report("attention dq", fd_compare(at_q, dq, AT_NQ, 1000, at_loss, 1e-3f, &g_rng));
     fd_report("attention dk", fd_compare(at_k, dk, AT_NQ, 1000, at_loss, 1e-3f, &g_rng));
