@@ -4321,7 +4321,8 @@ static int next_token(float *logits, int V, float temperature, int rule, int max
 
 // the MoE under RL, per layer, from the forwards of a batch's chunks (grpo_step calls it after each): the
 // largest expert load over the mean, of the loads so far; the router's entropy (of the affinities normalised
-// over the experts) added up over the tokens of w > 0, which log->moe_tokens counts (grpo_train divides)
+// over the experts) added up over the tokens of w > 0, which log->moe_tokens counts (grpo_train divides).
+// Over MPI, of this process's share of the batch (the log shows process 0's)
 static void moe_diagnostics(const Model *m, const float *w, GrpoStepLog *log) {
     float *load_spread = log->load_spread, *router_entropy = log->router_entropy, *tokens = &log->moe_tokens;
     const Config *c = &m->cfg;
