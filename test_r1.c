@@ -5652,15 +5652,13 @@ static void test_prm_head(void) {
 static void child_prm_load(const void *path) { prm_load(path); }
 
 // prm end to end: a tiny addition model, r1 prm on its samples (and again, --also), the PRM file read back,
-// the PRM's reward through grpo_iteration's hook with a scripted head (every step 0.75: responses with an
-// answer get 0.75), and two steps of zero --rewards prm,format
-static void test_prm_run(void) {
-    char init[400], base_dir[400], base[420], out[400], zero[400], path[500];
-    snprintf(init, sizeof init, "%s/prm_init.bin", tmp_root);
-    snprintf(base_dir, sizeof base_dir, "%s/prm_base", tmp_root);
-    snprintf(base, sizeof base, "%s/model.bin", base_dir);
-    snprintf(out, sizeof out, "%s/prm", tmp_root);
-    snprintf(zero, sizeof zero, "%s/prm_zero", tmp_root);
+// a tiny base of the sums for the roads not taken: 20 pretraining steps of the tiny preset at a context of
+// 160 (TMP/NAME_init.bin, then TMP/NAME_base/model.bin, its path in base)
+static void roads_base(const char *name, char *base, size_t cap) {
+    char init[400], base_dir[400];
+    snprintf(init, sizeof init, "%s/%s_init.bin", tmp_root, name);
+    snprintf(base_dir, sizeof base_dir, "%s/%s_base", tmp_root, name);
+    snprintf(base, cap, "%s/model.bin", base_dir);
     Config cfg = find_preset("tiny")->cfg;
     cfg.context = 160;
     Model *m0 = model_create(&cfg, "tiny", 5);
@@ -5672,6 +5670,17 @@ static void test_prm_run(void) {
                        .lr = 1e-2f, .lr_min = 1e-3f, .clip = 1.0f, .bias_gamma = 1e-3f };
     model_free(train_quietly(&t, &d));
     data_free(&d);
+}
+
+// the PRM's reward through grpo_iteration's hook with a scripted head (every step 0.75: responses with an
+// answer get 0.75), and two steps of zero --rewards prm,format
+static void test_prm_run(void) {
+    char base[420], out[400], zero[400], path[500];
+    roads_base("prm", base, sizeof base);
+    Config cfg = find_preset("tiny")->cfg;
+    cfg.context = 160;
+    snprintf(out, sizeof out, "%s/prm", tmp_root);
+    snprintf(zero, sizeof zero, "%s/prm_zero", tmp_root);
     char *argv[] = { "--init", base, "--out", out, "--prompts", "12", "--test-prompts", "6", "--k", "2",
                      "--epochs", "20", "--hidden", "8", "--also", base };
     fflush(stdout);
@@ -5837,23 +5846,12 @@ static void test_mcts_cut(void) {
 // stopped; a run folder is not replaced without --overwrite. The value head is prm_head (the same
 // function, another target): its loss and gradient are test_prm_head's finite-difference check.
 static void test_mcts_run(void) {
-    char init[400], base_dir[400], base[420], a[400], b[400], path[500], path_b[500];
-    snprintf(init, sizeof init, "%s/mcts_init.bin", tmp_root);
-    snprintf(base_dir, sizeof base_dir, "%s/mcts_base", tmp_root);
-    snprintf(base, sizeof base, "%s/model.bin", base_dir);
-    snprintf(a, sizeof a, "%s/mcts_a", tmp_root);
-    snprintf(b, sizeof b, "%s/mcts_b", tmp_root);
+    char base[420], a[400], b[400], path[500], path_b[500];
+    roads_base("mcts", base, sizeof base);
     Config cfg = find_preset("tiny")->cfg;
     cfg.context = 160;
-    Model *m0 = model_create(&cfg, "tiny", 5);
-    checkpoint_save(init, m0, 0, 0, 0);
-    model_free(m0);
-    Data d = load_corpus("tiny_data/pretrain.txt", cfg.context);
-    TrainOptions t = { .data = "tiny_data/pretrain.txt", .out = base_dir, .preset = "tiny", .init = init,
-                       .world = "addition", .steps = 20, .batch = 8, .warmup = 2, .seed = 2, .log_every = 1000,
-                       .lr = 1e-2f, .lr_min = 1e-3f, .clip = 1.0f, .bias_gamma = 1e-3f };
-    model_free(train_quietly(&t, &d));
-    data_free(&d);
+    snprintf(a, sizeof a, "%s/mcts_a", tmp_root);
+    snprintf(b, sizeof b, "%s/mcts_b", tmp_root);
     CmdLine run = { cmd_mcts, { "--init", base, "--out", a, "--iterations", "3", "--prompts", "2",
                                 "--simulations", "4", "--k", "2", "--hidden", "4", "--value-epochs", "5",
                                 "--sft-steps", "1", "--batch", "2", "--eval-every", "1", "--eval-prompts", "4",
