@@ -1865,8 +1865,8 @@ static float reward_code(const char *response, const CodeTask *t, const CodeFn *
                                                                                                       : 0.0f;
 }
 
-// a response judged by the rules: its rewards, and what rejection sampling also reads (what evaluation
-// measures beside, its style and reflection, is Part II's measure_response)
+// a response judged by the rules: its rewards, and what rejection sampling also reads (its style and
+// reflection, which evaluation reports too, are measured in Part II: measure_response)
 typedef struct {
     float correct, format, language;  // the three rule rewards
     float shown, hidden;  // code: the answer passes the shown examples, the hidden tests (elsewhere: correct)
@@ -2444,6 +2444,12 @@ static int distill_step(Model *student, Model *teacher, const int *inputs, const
 
 // ----------------------------------------------------------------------------
 // 13. the machine: clock, threads, processes (data parallel over MPI), folders and files
+
+static void *reallocCheck(void *p, size_t size) {
+    p = realloc(p, size);
+    if (!p) die("out of memory allocating %zu bytes", size);
+    return p;
+}
 
 static FILE *fopenCheck(const char *path, const char *mode) {
     FILE *f = fopen(path, mode);
@@ -3406,8 +3412,7 @@ static char **read_lines(const char *path, int *n_lines) {
         while (l && (buf[l - 1] == '\n' || buf[l - 1] == '\r')) buf[--l] = 0;
         if (n == cap) {
             cap *= 2;
-            lines = realloc(lines, cap * sizeof(char *));
-            if (!lines) die("out of memory");
+            lines = reallocCheck(lines, cap * sizeof(char *));
         }
         lines[n++] = strdup(buf);
     }
@@ -3549,8 +3554,7 @@ static void text_add(Text *t, const char *s) {
     size_t l = strlen(s);
     if (t->len + l + 1 > t->cap) {
         t->cap = (t->len + l + 1) * 2;
-        t->s = realloc(t->s, t->cap);
-        if (!t->s) die("out of memory");
+        t->s = reallocCheck(t->s, t->cap);
     }
     memcpy(t->s + t->len, s, l + 1);
     t->len += l;
@@ -7225,12 +7229,6 @@ typedef struct {
     int n, cap, ctx;
     int *seqs;  // [cap, ctx] each node's tokens
 } MctsTree;
-
-static void *reallocCheck(void *p, size_t size) {
-    p = realloc(p, size);
-    if (!p) die("out of memory allocating %zu bytes", size);
-    return p;
-}
 
 // generated: tokens sampled; forward: tokens through a forward pass (generation, the trunk, SFT)
 typedef struct { long generated, forward; } MctsCompute;
